@@ -1,0 +1,46 @@
+#pragma once
+// Every queue, ring, batch and in-flight operation has a named bound here
+// (TigerBeetle: "put a limit on everything"). Runtime-configurable values have their
+// default and their hard maximum side by side.
+#include <cstddef>
+#include <cstdint>
+
+namespace sluice::limits {
+
+// Dataplane.
+inline constexpr uint32_t rx_burst_max = 64;           // mbufs per rte_eth_rx_burst
+inline constexpr uint32_t ring_burst_max = 64;         // slots per ring enqueue/dequeue
+inline constexpr uint32_t ring_size = 4096;            // slots per (RX, worker) rte_ring
+inline constexpr uint32_t rx_lcores_max = 16;
+inline constexpr uint32_t workers_max = 64;
+inline constexpr uint32_t mbuf_pool_size = 8191;       // per port
+inline constexpr uint32_t rx_descriptors = 1024;       // per RX queue
+inline constexpr uint32_t event_bytes_default = 4096;  // larger events are `oversize`
+inline constexpr uint32_t event_bytes_max = 65536;
+inline constexpr uint32_t udp_payload_max = 65535;
+
+// Kernel UDP path (io_uring).
+inline constexpr uint32_t kernel_rx_buffers = 1024;    // provided buffers
+inline constexpr uint32_t kernel_rx_buffer_bytes = 65536;
+
+// Processing.
+inline constexpr int64_t watermark_delay_ms_default = 10 * 60 * 1000;
+inline constexpr int64_t dedup_horizon_ms_default = 60 * 60 * 1000;
+inline constexpr int64_t max_future_skew_ms_default = 5 * 60 * 1000;
+inline constexpr uint64_t dedup_memory_bytes_default = 256ull << 20;  // all workers together
+inline constexpr uint32_t open_windows_max = 4096;     // per worker per query
+inline constexpr uint32_t group_keys_max = 1u << 20;   // per worker per query
+
+// Storage.
+inline constexpr uint32_t batch_rows_max = 16384;      // rows per block
+inline constexpr size_t batch_string_bytes_max = 8u << 20;
+inline constexpr uint32_t uring_depth = 64;
+inline constexpr uint32_t writes_in_flight_max = 4;    // per segment writer
+inline constexpr uint64_t segment_bytes_max = 256ull << 20;
+inline constexpr uint32_t flush_interval_ms_default = 100;
+
+// Control plane.
+inline constexpr size_t control_request_bytes_max = 64 * 1024;
+inline constexpr uint32_t control_clients_max = 256;
+
+} // namespace sluice::limits

@@ -1,0 +1,83 @@
+#pragma once
+// event_slot: what an RX lcore hands to a worker over an (RX, worker) rte_ring.
+// Slots come from one preallocated rte_mempool; the RX lcore copies an event's bytes
+// into its slot exactly once, the worker returns the slot to the pool after use.
+#include <cstdint>
+#include <string_view>
+
+namespace sluice::processing {
+
+enum class slot_kind : uint8_t {
+    event,        // a parsed event: route to dedup, windows, store
+    dead_letter,  // rejected at RX: store in dead_letters with `reason`
+    watermark,    // no payload: the RX's max event time advanced (idle workers learn W)
+};
+
+enum class dead_letter_reason : uint8_t {
+    parse_error,
+    missing_timestamp,
+    bad_timestamp,
+    future_timestamp,
+    oversize,
+    beyond_dedup_horizon,
+    schema_mismatch,
+    count_
+};
+inline constexpr int dead_letter_reason_count = int(dead_letter_reason::count_);
+
+constexpr std::string_view reason_name(dead_letter_reason r) {
+    switch (r) {
+    case dead_letter_reason::parse_error: return "parse_error";
+    case dead_letter_reason::missing_timestamp: return "missing_timestamp";
+    case dead_letter_reason::bad_timestamp: return "bad_timestamp";
+    case dead_letter_reason::future_timestamp: return "future_timestamp";
+    case dead_letter_reason::oversize: return "oversize";
+    case dead_letter_reason::beyond_dedup_horizon: return "beyond_dedup_horizon";
+    case dead_letter_reason::schema_mismatch: return "schema_mismatch";
+    case dead_letter_reason::count_: break;
+    }
+    return "unknown";
+}
+
+struct identity {
+    uint64_t hi = 0;
+    uint64_t lo = 0;
+    friend bool operator==(const identity&, const identity&) = default;
+};
+
+// A view into the slot's data area: [off, off + len).
+struct field_ref {
+    uint32_t off = 0;
+    uint32_t len = 0;
+};
+
+inline constexpr int64_t no_time = INT64_MIN;
+
+struct alignas(64) event_slot {
+    slot_kind kind;
+    dead_letter_reason reason;  // kind == dead_letter
+    uint8_t has_event_id;
+    uint8_t rx_index;           // which RX lcore sent it
+    uint32_t raw_len;           // bytes of the event in data() (truncated for oversize)
+    uint32_t raw_len_orig;      // the event's length as received
+    uint32_t data_used;         // raw bytes + unescaped fields
+    identity id;
+    int64_t event_time_ms;      // kind == event
+    int64_t max_time_before_ms; // the RX's max event time before this event, or no_time
+    int64_t received_ms;        // wall clock at RX
+    int64_t rx_tsc;             // rte_rdtsc() at RX, for latency
+    field_ref event_id, user_id, event_type, page;  // unescaped strings in data()
+
+    char* data() noexcept { return reinterpret_cast<char*>(this + 1); }
+    const char* data() const noexcept { return reinterpret_cast<const char*>(this + 1); }
+    std::string_view raw() const noexcept { return {data(), raw_len}; }
+    std::string_view field(field_ref f) const noexcept { return {data() + f.off, f.len}; }
+};
+
+// The data area behind a slot holds the raw event and its unescaped fields (never
+// longer than the raw bytes), so twice the event size limit always suffices.
+constexpr uint32_t slot_bytes(uint32_t event_bytes_max) noexcept {
+    return uint32_t(sizeof(event_slot)) + 2 * event_bytes_max;
+}
+
+} // namespace sluice::processing

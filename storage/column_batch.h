@@ -1,0 +1,71 @@
+#pragma once
+// column_batch: a block of rows held column by column, preallocated at construction.
+// Writers append one row at a time (one push per column, then end_row()); readers get
+// decoded blocks in the same type. Appends never allocate: capacity is fixed, and
+// full() turns true while one more row of maximum size still fits.
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "base/assert.h"
+#include "storage/schema.h"
+
+namespace sluice::storage {
+
+class column_batch {
+  public:
+    // string_bytes_max: arena bytes per string column; row_string_bytes_max: the most
+    // bytes one row may put into one string column (callers truncate to it).
+    column_batch(const table_schema& schema, uint32_t rows_max, size_t string_bytes_max,
+                 size_t row_string_bytes_max);
+
+    const table_schema& schema() const noexcept { return *_schema; }
+    uint32_t rows() const noexcept { return _rows; }
+    uint32_t rows_max() const noexcept { return _rows_max; }
+    bool empty() const noexcept { return _rows == 0; }
+    bool full() const noexcept;
+    void clear() noexcept;
+
+    // Appends: one per column, in any order, then end_row().
+    void push_i64(int col, int64_t v) noexcept {
+        SLUICE_DASSERT(_cols[col].type == column_type::i64);
+        _cols[col].fixed[_rows] = uint64_t(v);
+    }
+    void push_u64(int col, uint64_t v) noexcept { _cols[col].fixed[_rows] = v; }
+    void push_u8(int col, uint8_t v) noexcept { _cols[col].fixed[_rows] = v; }
+    void push_string(int col, std::string_view s) noexcept;
+    void end_row() noexcept { ++_rows; }
+
+    // Reads.
+    int64_t i64_at(int col, uint32_t row) const noexcept { return int64_t(_cols[col].fixed[row]); }
+    uint64_t u64_at(int col, uint32_t row) const noexcept { return _cols[col].fixed[row]; }
+    uint8_t u8_at(int col, uint32_t row) const noexcept { return uint8_t(_cols[col].fixed[row]); }
+    std::string_view string_at(int col, uint32_t row) const noexcept {
+        const auto& c = _cols[col];
+        uint32_t begin = row == 0 ? 0 : c.offsets[row - 1];
+        return {c.arena.data() + begin, c.offsets[row] - begin};
+    }
+
+    // Raw access for encoders/decoders.
+    struct column {
+        column_type type;
+        std::vector<uint64_t> fixed;   // i64/u64/u8 values (one slot per row)
+        std::vector<uint32_t> offsets; // string end offsets (one per row)
+        std::vector<char> arena;       // string bytes
+        size_t arena_used = 0;
+    };
+    column& col(int i) noexcept { return _cols[i]; }
+    const column& col(int i) const noexcept { return _cols[i]; }
+    // For decoders: set the row count after filling columns directly.
+    void set_rows(uint32_t rows) noexcept { _rows = rows; }
+
+  private:
+    const table_schema* _schema;
+    std::vector<column> _cols;
+    uint32_t _rows = 0;
+    uint32_t _rows_max;
+    size_t _row_string_bytes_max;
+};
+
+} // namespace sluice::storage

@@ -1,0 +1,37 @@
+#include "storage/schema.h"
+
+namespace sluice::storage {
+
+table_schema events_schema() {
+    return {"events",
+            {{"event_time_ms", column_type::i64},
+             {"id_hi", column_type::u64},
+             {"id_lo", column_type::u64},
+             {"event_id", column_type::string},
+             {"user_id", column_type::string},
+             {"event_type", column_type::string},
+             {"page", column_type::string},
+             {"late", column_type::u8},
+             {"raw", column_type::string}},
+            events_col::event_time_ms};
+}
+
+table_schema dead_letters_schema() {
+    return {"dead_letters",
+            {{"received_ms", column_type::i64},
+             {"reason", column_type::string},
+             {"raw_len", column_type::u64},
+             {"raw", column_type::string}},
+            dead_letters_col::received_ms};
+}
+
+table_schema window_schema(const std::string& query_name) {
+    return {query_name,
+            {{"window_start_ms", column_type::i64},
+             {"window_end_ms", column_type::i64},
+             {"group_key", column_type::string},
+             {"count", column_type::u64}},
+            window_col::window_start_ms};
+}
+
+} // namespace sluice::storage

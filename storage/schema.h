@@ -1,0 +1,37 @@
+#pragma once
+// Table schemas: storage knows columns and files, not events' JSON.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sluice::storage {
+
+enum class column_type : uint8_t { i64 = 1, u64 = 2, u8 = 3, string = 4 };
+
+struct column_def {
+    std::string name;
+    column_type type;
+};
+
+struct table_schema {
+    std::string name;                 // directory name under the data dir
+    std::vector<column_def> columns;
+    int time_column = -1;             // i64 column holding the row's time (ms), for footers/pruning
+};
+
+// The built-in tables (docs/FORMAT.md lists their columns).
+namespace events_col {
+enum : int { event_time_ms, id_hi, id_lo, event_id, user_id, event_type, page, late, raw, count_ };
+}
+namespace dead_letters_col {
+enum : int { received_ms, reason, raw_len, raw, count_ };
+}
+namespace window_col {
+enum : int { window_start_ms, window_end_ms, group_key, count, count_ };
+}
+
+table_schema events_schema();
+table_schema dead_letters_schema();
+table_schema window_schema(const std::string& query_name);
+
+} // namespace sluice::storage
