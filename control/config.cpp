@@ -1,1 +1,116 @@
-// placeholder
+#include "control/config.h"
+
+#include <CLI/CLI.hpp>
+#include <toml++/toml.h>
+
+namespace sluice::control {
+
+namespace {
+
+template <typename T>
+void get(const toml::table& t, const char* section, const char* key, T& out) {
+    if (auto v = t[section][key].value<T>()) out = *v;
+}
+
+result<void> apply_toml(const std::string& path, daemon_config& c) {
+    toml::table t;
+    try {
+        t = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+        return make_error(errc::bad_config,
+                          "cannot read config " + path + ": " + std::string(e.description()) +
+                              " at line " + std::to_string(e.source().begin.line) +
+                              " (fix the file or pass another --config)");
+    }
+    get(t, "sluice", "data_dir", c.data_dir);
+    get(t, "sluice", "control_socket", c.control_socket);
+    if (auto v = t["sluice"]["workers"].value<int64_t>()) c.workers = uint32_t(*v);
+    if (auto a = t["control"]["allow_uids"].as_array())
+        for (auto& e : *a)
+            if (auto v = e.value<int64_t>()) c.allow_uids.push_back(uint32_t(*v));
+    if (auto a = t["control"]["allow_gids"].as_array())
+        for (auto& e : *a)
+            if (auto v = e.value<int64_t>()) c.allow_gids.push_back(uint32_t(*v));
+    get(t, "control", "socket_group_gid", c.socket_group_gid);
+    get(t, "input", "mode", c.mode);
+    if (auto v = t["input"]["port_id"].value<int64_t>()) c.port_id = uint16_t(*v);
+    if (auto a = t["input"]["udp_ports"].as_array()) {
+        c.udp_ports.clear();
+        for (auto& e : *a)
+            if (auto v = e.value<int64_t>()) c.udp_ports.push_back(uint16_t(*v));
+    }
+    get(t, "input", "kernel_bind", c.kernel_bind);
+    if (auto v = t["input"]["event_bytes_max"].value<int64_t>()) c.event_bytes_max = uint32_t(*v);
+    get(t, "input", "max_future_skew_ms", c.max_future_skew_ms);
+    if (auto v = t["input"]["slots"].value<int64_t>()) c.slots = uint32_t(*v);
+    get(t, "processing", "watermark_delay_ms", c.watermark_delay_ms);
+    get(t, "processing", "dedup_horizon_ms", c.dedup_horizon_ms);
+    if (auto v = t["processing"]["dedup_memory_mb"].value<int64_t>()) c.dedup_memory_mb = uint64_t(*v);
+    get(t, "query", "name", c.query_name);
+    get(t, "query", "window_size_ms", c.window_size_ms);
+    get(t, "query", "group_by", c.group_by);
+    if (auto v = t["storage"]["flush_interval_ms"].value<int64_t>()) c.flush_interval_ms = uint32_t(*v);
+    get(t, "storage", "direct_io", c.direct_io);
+    return ok_result();
+}
+
+result<void> validate(const daemon_config& c) {
+    auto bad = [](std::string what) { return make_error(errc::bad_config, std::move(what)); };
+    if (c.mode != "dpdk" && c.mode != "kernel_udp")
+        return bad("input.mode must be \"dpdk\" or \"kernel_udp\", not \"" + c.mode + "\"");
+    if (c.udp_ports.empty()) return bad("input.udp_ports is empty (list at least one UDP port)");
+    if (c.event_bytes_max < 64 || c.event_bytes_max > 65536)
+        return bad("input.event_bytes_max must be within 64..65536");
+    if (c.watermark_delay_ms < 0) return bad("processing.watermark_delay_ms must be >= 0");
+    if (c.dedup_horizon_ms <= 0) return bad("processing.dedup_horizon_ms must be > 0");
+    if (c.window_size_ms <= 0) return bad("query.window_size_ms must be > 0");
+    if (c.group_by != "page")
+        return bad("query.group_by: only \"page\" is supported in this version");
+    if (c.data_dir.empty()) return bad("sluice.data_dir is empty (pass --data-dir)");
+    return ok_result();
+}
+
+} // namespace
+
+result<daemon_config> load_config(int argc, char** argv) {
+    daemon_config c;
+    CLI::App app{"sluiced: streaming ingestion appliance (EAL options, then --, then these)",
+                 "sluiced"};
+    std::string config_path;
+    std::string data_dir, socket, kernel_udp;
+    int64_t udp_port = -1, workers = -1, port_id = -1;
+    app.add_option("-c,--config", config_path, "TOML configuration file");
+    app.add_option("--data-dir", data_dir, "data directory (overrides sluice.data_dir)");
+    app.add_option("--control-socket", socket, "control socket path");
+    app.add_option("--udp-port", udp_port, "UDP port to accept events on");
+    app.add_option("--workers", workers, "number of worker lcores");
+    app.add_option("--port-id", port_id, "DPDK port id");
+    app.add_option("--kernel-udp", kernel_udp,
+                   "receive from a kernel UDP socket bound to ADDR instead of a DPDK port");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        return make_error(errc::invalid_argument, app.help());
+    } catch (const CLI::ParseError& e) {
+        return make_error(errc::invalid_argument,
+                          std::string(e.what()) + " (run `sluiced -- --help` for the options)");
+    }
+    if (!config_path.empty()) SLUICE_TRY(apply_toml(config_path, c));
+    if (!data_dir.empty()) c.data_dir = data_dir;
+    if (!socket.empty()) c.control_socket = socket;
+    if (udp_port >= 0) {
+        if (udp_port == 0 || udp_port > 65535)
+            return make_error(errc::invalid_argument, "--udp-port must be within 1..65535");
+        c.udp_ports = {uint16_t(udp_port)};
+    }
+    if (workers >= 0) c.workers = uint32_t(workers);
+    if (port_id >= 0) c.port_id = uint16_t(port_id);
+    if (!kernel_udp.empty()) {
+        c.mode = "kernel_udp";
+        c.kernel_bind = kernel_udp;
+    }
+    SLUICE_TRY(validate(c));
+    return c;
+}
+
+} // namespace sluice::control

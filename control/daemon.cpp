@@ -1,1 +1,468 @@
-// placeholder
+#include "control/daemon.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include <rte_eal.h>
+#include <rte_lcore.h>
+
+#include "base/backoff.h"
+#include "base/clock.h"
+#include "base/limits.h"
+#include "base/log.h"
+#include "control/control_server.h"
+#include "dataplane/eal_setup.h"
+#include "dataplane/kernel_udp_rx.h"
+#include "dataplane/rx_lcore.h"
+#include "dataplane/worker_lcore.h"
+#include "processing/window_merger.h"
+#include "processing/worker.h"
+#include "storage/schema.h"
+#include "storage/segment_writer.h"
+
+namespace sluice::control {
+
+namespace {
+
+std::atomic<bool> g_signal_shutdown{false};
+
+void on_signal(int) { g_signal_shutdown.store(true); }
+
+constexpr uint32_t partial_buffers_per_worker = 8;
+constexpr uint32_t partial_buffer_bytes = 256 * 1024;
+
+// Worker -> merger hand-off of partial_batch buffers: one SPSC ring each way per worker.
+struct partial_link {
+    rte_ring* to_merger = nullptr;
+    rte_ring* free = nullptr;
+    std::vector<std::unique_ptr<char[]>> buffers;
+};
+
+processing::partial_batch* link_acquire(void* ctx) noexcept {
+    auto* link = static_cast<partial_link*>(ctx);
+    void* obj = nullptr;
+    idle_backoff backoff;
+    while (rte_ring_sc_dequeue(link->free, &obj) != 0) backoff.wait();
+    return static_cast<processing::partial_batch*>(obj);
+}
+
+void link_publish(void* ctx, processing::partial_batch* batch) noexcept {
+    auto* link = static_cast<partial_link*>(ctx);
+    // Cannot fail: the ring holds more than all of this worker's buffers.
+    SLUICE_ASSERT(rte_ring_sp_enqueue(link->to_merger, batch) == 0);
+}
+
+struct rx_unit {
+    unsigned lcore;
+    std::unique_ptr<dataplane::rx_lcore> rx;
+    std::unique_ptr<dataplane::kernel_udp_rx> kernel; // kernel_udp mode
+    uint16_t queue = 0;
+};
+
+struct worker_unit {
+    unsigned lcore;
+    std::unique_ptr<processing::worker> worker;
+    std::unique_ptr<dataplane::worker_lcore> loop;
+    std::unique_ptr<partial_link> link;
+};
+
+class daemon {
+  public:
+    explicit daemon(const daemon_config& config) : _config(config) {}
+    result<void> start();
+    int run();
+
+  private:
+    result<void> plan_lcores();
+    result<void> start_merger();
+    json stats() const;
+    json status() const;
+    json flush();
+
+    daemon_config _config;
+    std::vector<unsigned> _rx_lcores, _worker_lcores;
+    rte_mempool* _slots = nullptr;
+    std::optional<dataplane::port_state> _port;
+    std::vector<rx_unit> _rx;
+    std::vector<worker_unit> _workers;
+    dataplane::worker_lcore_control _worker_control;
+    std::atomic<bool> _stop_rx{false};
+    std::atomic<bool> _shutdown_requested{false};
+    std::unique_ptr<storage::segment_writer> _window_writer;
+    std::thread _merger_thread;
+    std::atomic<bool> _merger_done{false};
+    std::atomic<uint64_t> _merger_flushes{0};
+    std::atomic<uint64_t> _window_rows{0};
+    std::unique_ptr<control_server> _control;
+    int64_t _started_ns = monotonic_ns();
+};
+
+result<void> daemon::plan_lcores() {
+    std::vector<unsigned> lcores;
+    unsigned id;
+    RTE_LCORE_FOREACH_WORKER(id) lcores.push_back(id);
+    uint32_t rx = 1;
+    uint32_t workers = _config.workers ? _config.workers : uint32_t(lcores.size()) - rx;
+    if (lcores.size() < rx + 1 || lcores.size() < rx + workers)
+        return make_error(errc::bad_config,
+                          "sluiced needs 1 RX lcore and " + std::to_string(std::max(workers, 1u)) +
+                              " worker lcore(s) besides the main lcore, but EAL gave " +
+                              std::to_string(lcores.size()) +
+                              " (pass e.g. --lcores '0@0,1@0,2@1' — lcores may share a core)");
+    if (workers > limits::workers_max)
+        return make_error(errc::bad_config, "at most " + std::to_string(limits::workers_max) +
+                                                " workers are supported");
+    _rx_lcores.assign(lcores.begin(), lcores.begin() + rx);
+    _worker_lcores.assign(lcores.begin() + rx, lcores.begin() + rx + workers);
+    return ok_result();
+}
+
+result<void> daemon::start() {
+    SLUICE_TRY(plan_lcores());
+    std::error_code ec;
+    std::filesystem::create_directories(_config.data_dir, ec);
+    if (ec || access(_config.data_dir.c_str(), W_OK) != 0)
+        return make_error(errc::permission_denied,
+                          "cannot use data dir " + _config.data_dir + ": " +
+                              (ec ? ec.message() : std::string(strerror(errno))) +
+                              " (run as its owner or pass --data-dir)");
+
+    auto slots = dataplane::slot_pool_create(_config.slots,
+                                             processing::slot_bytes(_config.event_bytes_max));
+    if (!slots) return std::move(slots).err();
+    _slots = slots.value();
+
+    if (_config.mode == "dpdk") {
+        dataplane::port_config pc;
+        pc.port_id = _config.port_id;
+        pc.rx_queues = uint16_t(_rx_lcores.size());
+        auto port = dataplane::port_start(pc);
+        if (!port) return std::move(port).err();
+        _port = port.value();
+    }
+
+    uint32_t nworkers = uint32_t(_worker_lcores.size());
+    std::vector<std::vector<rte_ring*>> rings(nworkers); // [worker][rx]
+    dataplane::rx_config rc;
+    for (uint16_t p : _config.udp_ports) rc.ports.add(p);
+    rc.parse.event_bytes_max = _config.event_bytes_max;
+    rc.parse.max_future_skew_ms = _config.max_future_skew_ms;
+    for (uint32_t r = 0; r < _rx_lcores.size(); ++r) {
+        std::vector<rte_ring*> to_workers;
+        for (uint32_t w = 0; w < nworkers; ++w) {
+            auto ring = dataplane::spsc_ring_create(
+                "rx" + std::to_string(r) + "_w" + std::to_string(w), limits::ring_size);
+            if (!ring) return std::move(ring).err();
+            to_workers.push_back(ring.value());
+            rings[w].push_back(ring.value());
+        }
+        rc.index = r;
+        rx_unit u;
+        u.lcore = _rx_lcores[r];
+        u.queue = uint16_t(r);
+        u.rx = std::make_unique<dataplane::rx_lcore>(rc, _slots, std::move(to_workers), &_stop_rx);
+        if (_config.mode == "kernel_udp") {
+            dataplane::kernel_rx_config kc;
+            kc.bind_addr = _config.kernel_bind;
+            kc.port = _config.udp_ports.front();
+            auto k = dataplane::kernel_udp_rx::open(kc);
+            if (!k) return std::move(k).err();
+            u.kernel = std::move(k.value());
+        }
+        _rx.push_back(std::move(u));
+    }
+
+    uint64_t dedup_bytes = (_config.dedup_memory_mb << 20) / nworkers;
+    for (uint32_t w = 0; w < nworkers; ++w) {
+        worker_unit u;
+        u.lcore = _worker_lcores[w];
+        u.link = std::make_unique<partial_link>();
+        auto to_merger = dataplane::spsc_ring_create("w" + std::to_string(w) + "_merge", 64);
+        if (!to_merger) return std::move(to_merger).err();
+        auto free_ring = dataplane::spsc_ring_create("w" + std::to_string(w) + "_free", 64);
+        if (!free_ring) return std::move(free_ring).err();
+        u.link->to_merger = to_merger.value();
+        u.link->free = free_ring.value();
+        for (uint32_t b = 0; b < partial_buffers_per_worker; ++b) {
+            u.link->buffers.emplace_back(
+                new char[sizeof(processing::partial_batch) + partial_buffer_bytes]);
+            auto* batch = reinterpret_cast<processing::partial_batch*>(u.link->buffers.back().get());
+            batch->capacity = partial_buffer_bytes;
+            batch->reset(w);
+            rte_ring_sp_enqueue(u.link->free, batch);
+        }
+        processing::worker_config wc;
+        wc.index = w;
+        wc.watermark_delay_ms = _config.watermark_delay_ms;
+        wc.dedup_horizon_ms = _config.dedup_horizon_ms;
+        wc.dedup_memory_bytes = dedup_bytes;
+        wc.window.size_ms = _config.window_size_ms;
+        wc.event_bytes_max = _config.event_bytes_max;
+        wc.data_dir = _config.data_dir;
+        wc.query_name = _config.query_name;
+        wc.flush_interval_ms = _config.flush_interval_ms;
+        wc.direct_io = _config.direct_io;
+        processing::partial_channel ch{u.link.get(), link_acquire, link_publish};
+        auto wk = processing::worker::open(wc, ch);
+        if (!wk) return std::move(wk).err();
+        u.worker = std::move(wk.value());
+        u.loop = std::make_unique<dataplane::worker_lcore>(*u.worker, rings[w], _slots,
+                                                           &_worker_control);
+        _workers.push_back(std::move(u));
+    }
+    SLUICE_TRY(start_merger());
+
+    server_config sc;
+    sc.socket_path = _config.control_socket;
+    sc.group_gid = _config.socket_group_gid;
+    sc.allow_uids = _config.allow_uids;
+    sc.allow_gids = _config.allow_gids;
+    std::map<std::string, handler> handlers;
+    handlers["stats"] = [this](const json&) { return stats(); };
+    handlers["status"] = [this](const json&) { return status(); };
+    handlers["flush"] = [this](const json&) { return flush(); };
+    handlers["shutdown"] = [this](const json&) {
+        _shutdown_requested.store(true);
+        return json{{"ok", true}, {"message", "shutting down: stop RX, drain, close windows, fsync"}};
+    };
+    auto server = control_server::start(sc, std::move(handlers));
+    if (!server) return std::move(server).err();
+    _control = std::move(server.value());
+    return ok_result();
+}
+
+result<void> daemon::start_merger() {
+    storage::writer_config wc;
+    wc.data_dir = _config.data_dir;
+    wc.writer_name = "merger";
+    wc.rows_per_block = 4096;
+    wc.string_bytes_max = 1u << 20;
+    wc.row_string_bytes_max = _config.event_bytes_max;
+    wc.flush_interval_ms = _config.flush_interval_ms;
+    wc.direct_io = _config.direct_io;
+    auto w = storage::segment_writer::open(wc, storage::window_schema(_config.query_name));
+    if (!w) return std::move(w).err();
+    _window_writer = std::move(w.value());
+    _merger_thread = std::thread([this] {
+        namespace wc = storage::window_col;
+        processing::window_merger merger(
+            uint32_t(_workers.size()), _config.window_size_ms, [this](const processing::window_row& r) {
+                auto& b = _window_writer->batch();
+                b.push_i64(wc::window_start_ms, r.window_start_ms);
+                b.push_i64(wc::window_end_ms, r.window_end_ms);
+                std::string_view key = r.key;
+                b.push_string(wc::group_key, key.substr(0, _config.event_bytes_max));
+                b.push_u64(wc::count, r.count);
+                b.end_row();
+                _window_writer->commit_row();
+                _window_rows.fetch_add(1, std::memory_order_relaxed);
+            });
+        idle_backoff backoff;
+        uint64_t flushes_seen = _worker_control.flush_requested.load();
+        while (!merger.all_final()) {
+            bool any = false;
+            for (auto& u : _workers) {
+                void* obj;
+                while (rte_ring_sc_dequeue(u.link->to_merger, &obj) == 0) {
+                    auto* batch = static_cast<processing::partial_batch*>(obj);
+                    merger.merge(*batch);
+                    rte_ring_sp_enqueue(u.link->free, batch);
+                    any = true;
+                }
+            }
+            _window_writer->poll(monotonic_ns());
+            uint64_t want = _worker_control.flush_requested.load();
+            if (want != flushes_seen) {
+                flushes_seen = want;
+                auto r = _window_writer->flush_and_sync();
+                if (!r) SLUICE_LOG_ERROR("window flush failed: %s", r.err().message.c_str());
+                _merger_flushes.store(want);
+            }
+            if (any) backoff.reset();
+            else backoff.wait();
+        }
+        auto r = _window_writer->close();
+        if (!r) SLUICE_LOG_ERROR("closing the window table failed: %s", r.err().message.c_str());
+        _merger_done.store(true);
+    });
+    return ok_result();
+}
+
+json daemon::stats() const {
+    static const char* reasons[] = {"parse_error",      "missing_timestamp",    "bad_timestamp",
+                                    "future_timestamp", "oversize", "beyond_dedup_horizon",
+                                    "schema_mismatch"};
+    auto rd = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+    json totals;
+    uint64_t rx_packets = 0, ignored = 0, received = 0, accepted = 0, dups = 0, late = 0, dead = 0,
+             bytes = 0, dropped = 0;
+    uint64_t by_reason[processing::dead_letter_reason_count] = {};
+    json per_core = json::array();
+    for (const auto& u : _rx) {
+        const auto& c = u.rx->counters();
+        uint64_t drop = 0;
+        if (u.kernel) drop = u.kernel->kernel_drops();
+        json core{{"lcore", u.lcore},
+                  {"role", "rx"},
+                  {"rx_packets", rd(c.rx_packets)},
+                  {"ignored_packets", rd(c.ignored_packets)},
+                  {"events_received", rd(c.events_received)},
+                  {"rx_dead_letters", rd(c.dead_letters)},
+                  {"backpressure_waits", rd(c.backpressure_waits)},
+                  {"rx_dropped", drop}};
+        rx_packets += rd(c.rx_packets);
+        ignored += rd(c.ignored_packets);
+        received += rd(c.events_received);
+        dropped += drop;
+        per_core.push_back(core);
+    }
+    if (_port) dropped += dataplane::port_rx_dropped(_port->port_id);
+    int64_t max_time = processing::no_time;
+    for (const auto& u : _workers) {
+        const auto& c = u.worker->counters();
+        json core{{"lcore", u.lcore},
+                  {"role", "worker"},
+                  {"events_accepted", rd(c.events_accepted)},
+                  {"duplicates", rd(c.duplicates)},
+                  {"late_events", rd(c.late_events)},
+                  {"dead_letters", rd(c.dead_letters)},
+                  {"window_overflow", rd(c.window_overflow)},
+                  {"dedup_tracked", rd(c.dedup_tracked)},
+                  {"dedup_horizon_ms", c.dedup_horizon_ms.load(std::memory_order_relaxed)},
+                  {"bytes_written", u.worker->bytes_written()},
+                  {"rows_durable", u.worker->rows_durable()}};
+        accepted += rd(c.events_accepted);
+        dups += rd(c.duplicates);
+        late += rd(c.late_events);
+        dead += rd(c.dead_letters);
+        bytes += u.worker->bytes_written();
+        for (int r = 0; r < processing::dead_letter_reason_count; ++r)
+            by_reason[r] += rd(c.dead_letters_by_reason[r]);
+        max_time = std::max(max_time, c.max_time_ms.load(std::memory_order_relaxed));
+        per_core.push_back(core);
+    }
+    if (_window_writer) bytes += _window_writer->bytes_written();
+    int64_t watermark = max_time == processing::no_time ? 0 : max_time - _config.watermark_delay_ms;
+    json reasons_json;
+    for (int r = 0; r < processing::dead_letter_reason_count; ++r) reasons_json[reasons[r]] = by_reason[r];
+    totals = {{"rx_packets", rx_packets},   {"ignored_packets", ignored},
+              {"events_received", received}, {"events_accepted", accepted},
+              {"duplicates", dups},          {"late_events", late},
+              {"dead_letters", dead},        {"dead_letters_by_reason", reasons_json},
+              {"rx_dropped", dropped},       {"bytes_written", bytes},
+              {"watermark_ms", watermark},   {"window_rows", _window_rows.load()}};
+    json rings = json::array();
+    for (uint32_t r = 0; r < _rx.size(); ++r)
+        for (uint32_t w = 0; w < _workers.size(); ++w) {
+            std::string name = "rx" + std::to_string(r) + "_w" + std::to_string(w);
+            rte_ring* ring = rte_ring_lookup(name.c_str());
+            if (!ring) continue;
+            rings.push_back({{"rx", r},
+                             {"worker", w},
+                             {"occupancy", rte_ring_count(ring)},
+                             {"capacity", rte_ring_get_capacity(ring)}});
+        }
+    return json{{"ok", true},
+                {"v", protocol_version},
+                {"uptime_s", double(monotonic_ns() - _started_ns) / 1e9},
+                {"watermark_ms", watermark},
+                {"watermark_delay_ms", _config.watermark_delay_ms},
+                {"totals", totals},
+                {"per_core", per_core},
+                {"rings", rings}};
+}
+
+json daemon::status() const {
+    return json{{"ok", true},
+                {"v", protocol_version},
+                {"state", _shutdown_requested.load() ? "stopping" : "running"},
+                {"mode", _config.mode},
+                {"port", _port ? json(_port->driver) : json(nullptr)},
+                {"rx_lcores", _rx_lcores},
+                {"worker_lcores", _worker_lcores},
+                {"data_dir", _config.data_dir},
+                {"udp_ports", _config.udp_ports},
+                {"query", _config.query_name},
+                {"uptime_s", double(monotonic_ns() - _started_ns) / 1e9}};
+}
+
+json daemon::flush() {
+    uint64_t want = _worker_control.flush_requested.fetch_add(1) + 1;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+        bool done = _merger_flushes.load() >= want || _merger_done.load();
+        for (auto& u : _workers) done = done && (u.loop->flushes_done() >= want || u.loop->finished());
+        if (done) break;
+        if (std::chrono::steady_clock::now() > deadline)
+            return json{{"ok", false}, {"error", "flush did not complete within 10 s (is the disk stuck?)"}};
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    uint64_t rows = 0;
+    for (auto& u : _workers) rows += u.worker->rows_durable();
+    return json{{"ok", true}, {"rows_durable", rows}};
+}
+
+int rx_main(void* arg) {
+    auto* u = static_cast<rx_unit*>(arg);
+    if (u->kernel) u->rx->run_kernel(*u->kernel);
+    else u->rx->run_port(0, u->queue);
+    return 0;
+}
+
+int worker_main(void* arg) { return static_cast<worker_unit*>(arg)->loop->run(); }
+
+int daemon::run() {
+    _worker_control.rx_running.store(uint32_t(_rx.size()));
+    for (auto& u : _workers) rte_eal_remote_launch(worker_main, &u, u.lcore);
+    for (auto& u : _rx) rte_eal_remote_launch(rx_main, &u, u.lcore);
+
+    std::printf("sluiced: %s input, %zu RX lcore(s) %s, %zu worker lcore(s), data dir %s\n",
+                _config.mode.c_str(), _rx.size(), _port ? ("on port " + _port->driver).c_str() : "",
+                _workers.size(), _config.data_dir.c_str());
+    for (auto& u : _rx) std::printf("sluiced:   lcore %u: rx %u (queue %u)\n", u.lcore, u.rx->config().index, u.queue);
+    for (uint32_t w = 0; w < _workers.size(); ++w) std::printf("sluiced:   lcore %u: worker %u\n", _workers[w].lcore, w);
+    std::printf("sluiced: control socket %s\n", _config.control_socket.c_str());
+    std::fflush(stdout);
+
+    while (!_shutdown_requested.load() && !g_signal_shutdown.load())
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    SLUICE_LOG_INFO("graceful shutdown: stopping RX, draining rings, closing windows");
+
+    _stop_rx.store(true);
+    for (auto& u : _rx) {
+        rte_eal_wait_lcore(u.lcore);
+        _worker_control.rx_running.fetch_sub(1);
+    }
+    int rc = 0;
+    for (auto& u : _workers)
+        if (rte_eal_wait_lcore(u.lcore) != 0) rc = 1;
+    _merger_thread.join();
+    for (auto& u : _workers)
+        if (u.worker->storage_failed()) rc = 1;
+    _control->stop();
+    if (_port) dataplane::port_stop(*_port);
+    SLUICE_LOG_INFO("stopped: %s", rc == 0 ? "all data flushed and synced" : "with storage errors");
+    return rc;
+}
+
+} // namespace
+
+int run_daemon(const daemon_config& config) {
+    struct sigaction sa{};
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGINT, &sa, nullptr);
+    daemon d(config);
+    if (auto r = d.start(); !r) {
+        std::fprintf(stderr, "sluiced: %s\n", r.err().message.c_str());
+        return 1;
+    }
+    return d.run();
+}
+
+} // namespace sluice::control

@@ -1,1 +1,121 @@
-// placeholder
+#include "dataplane/eal_setup.h"
+
+#include <cstring>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include "base/limits.h"
+#include "base/log.h"
+
+namespace sluice::dataplane {
+
+result<int> eal_init(int argc, char** argv) {
+    int n = rte_eal_init(argc, argv);
+    if (n < 0)
+        return make_error(errc::bad_config,
+                          std::string("DPDK EAL initialisation failed: ") + rte_strerror(rte_errno) +
+                              " (check the EAL options before `--`; without hugepages pass "
+                              "--no-huge --no-pci -m 1024 and a unique --file-prefix)");
+    return n;
+}
+
+result<port_state> port_start(const port_config& config) {
+    uint16_t avail = rte_eth_dev_count_avail();
+    if (avail == 0)
+        return make_error(errc::not_found,
+                          "no DPDK port found (pass a device, e.g. --vdev "
+                          "net_pcap0,rx_pcap=FILE, or bind a NIC to vfio-pci; or run with "
+                          "--kernel-udp)");
+    if (!rte_eth_dev_is_valid_port(config.port_id))
+        return make_error(errc::not_found, "DPDK port " + std::to_string(config.port_id) +
+                                               " does not exist (" + std::to_string(avail) +
+                                               " port(s) available; pass --port-id)");
+    rte_eth_dev_info info;
+    if (int rc = rte_eth_dev_info_get(config.port_id, &info); rc != 0)
+        return make_error(errc::io_error, std::string("cannot query port: ") + strerror(-rc));
+    if (config.rx_queues > info.max_rx_queues)
+        return make_error(errc::bad_config,
+                          "port " + std::to_string(config.port_id) + " (" + info.driver_name +
+                              ") has " + std::to_string(info.max_rx_queues) +
+                              " RX queue(s), asked for " + std::to_string(config.rx_queues));
+
+    int socket = rte_eth_dev_socket_id(config.port_id);
+    if (socket < 0) socket = int(rte_socket_id());
+    std::string pool_name = "mbufs_p" + std::to_string(config.port_id);
+    // Large enough data room that jumbo frames from a capture fit one mbuf.
+    uint16_t data_room = RTE_PKTMBUF_HEADROOM + 16384;
+    rte_mempool* mbufs =
+        rte_pktmbuf_pool_create(pool_name.c_str(), config.mbufs, 256, 0, data_room, socket);
+    if (mbufs == nullptr)
+        return make_error(errc::no_space,
+                          std::string("cannot create the mbuf pool: ") + rte_strerror(rte_errno) +
+                              " (give EAL more memory with -m, or reserve hugepages)");
+
+    rte_eth_conf conf;
+    std::memset(&conf, 0, sizeof conf);
+    if (config.rx_queues > 1) {
+        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_hf =
+            (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+    }
+    if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)
+        conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+    uint16_t tx_queues = info.max_tx_queues > 0 ? 1 : 0;
+    if (int rc = rte_eth_dev_configure(config.port_id, config.rx_queues, tx_queues, &conf); rc != 0)
+        return make_error(errc::io_error, std::string("cannot configure port: ") + strerror(-rc));
+    uint16_t rx_desc = limits::rx_descriptors, tx_desc = 512;
+    rte_eth_dev_adjust_nb_rx_tx_desc(config.port_id, &rx_desc, &tx_desc);
+    for (uint16_t q = 0; q < config.rx_queues; ++q) {
+        if (int rc = rte_eth_rx_queue_setup(config.port_id, q, rx_desc, socket, nullptr, mbufs);
+            rc != 0)
+            return make_error(errc::io_error,
+                              std::string("cannot set up RX queue: ") + strerror(-rc));
+    }
+    if (tx_queues) {
+        if (int rc = rte_eth_tx_queue_setup(config.port_id, 0, tx_desc, socket, nullptr); rc != 0)
+            return make_error(errc::io_error,
+                              std::string("cannot set up TX queue: ") + strerror(-rc));
+    }
+    if (int rc = rte_eth_dev_start(config.port_id); rc != 0)
+        return make_error(errc::io_error, std::string("cannot start port: ") + strerror(-rc));
+    rte_eth_promiscuous_enable(config.port_id);
+    return port_state{config.port_id, config.rx_queues, info.driver_name, mbufs};
+}
+
+void port_stop(const port_state& port) {
+    rte_eth_dev_stop(port.port_id);
+    rte_eth_dev_close(port.port_id);
+}
+
+uint64_t port_rx_dropped(uint16_t port_id) {
+    rte_eth_stats st;
+    if (rte_eth_stats_get(port_id, &st) != 0) return 0;
+    return st.imissed + st.rx_nombuf;
+}
+
+result<rte_mempool*> slot_pool_create(uint32_t slots, uint32_t slot_bytes) {
+    rte_mempool* pool = rte_mempool_create("event_slots", slots, slot_bytes, 256, 0, nullptr,
+                                           nullptr, nullptr, nullptr, int(rte_socket_id()), 0);
+    if (pool == nullptr)
+        return make_error(errc::no_space,
+                          std::string("cannot create the event slot pool (") +
+                              std::to_string(uint64_t(slots) * slot_bytes >> 20) +
+                              " MiB): " + rte_strerror(rte_errno) +
+                              " (give EAL more memory with -m, or lower input.event_bytes_max)");
+    return pool;
+}
+
+result<rte_ring*> spsc_ring_create(const std::string& name, uint32_t size) {
+    rte_ring* r = rte_ring_create(name.c_str(), size, int(rte_socket_id()),
+                                  RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (r == nullptr)
+        return make_error(errc::no_space,
+                          "cannot create ring " + name + ": " + rte_strerror(rte_errno));
+    return r;
+}
+
+} // namespace sluice::dataplane

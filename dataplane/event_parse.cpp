@@ -1,1 +1,201 @@
-// placeholder
+#include "dataplane/event_parse.h"
+
+#include <cstring>
+
+#include "base/assert.h"
+
+#include "processing/identity.h"
+
+namespace sluice::dataplane {
+
+using processing::dead_letter_reason;
+using processing::event_slot;
+using processing::field_ref;
+using processing::slot_kind;
+
+namespace {
+
+bool digits(std::string_view s, size_t pos, size_t n, int* out) noexcept {
+    if (pos + n > s.size()) return false;
+    int v = 0;
+    for (size_t i = pos; i < pos + n; ++i) {
+        unsigned d = unsigned(s[i]) - '0';
+        if (d > 9) return false;
+        v = v * 10 + int(d);
+    }
+    *out = v;
+    return true;
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's civil calendar method).
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d) noexcept {
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = unsigned(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + int64_t(doe) - 719468;
+}
+
+bool leap(int y) noexcept { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+unsigned days_in_month(int y, int m) noexcept {
+    static constexpr unsigned days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && leap(y) ? 29 : days[m - 1];
+}
+
+} // namespace
+
+bool parse_rfc3339_ms(std::string_view s, int64_t* out_ms) noexcept {
+    int year, mon, day, hour, min, sec;
+    if (s.size() < 20) return false;
+    if (!digits(s, 0, 4, &year) || s[4] != '-' || !digits(s, 5, 2, &mon) || s[7] != '-' ||
+        !digits(s, 8, 2, &day))
+        return false;
+    if (s[10] != 'T' && s[10] != 't' && s[10] != ' ') return false;
+    if (!digits(s, 11, 2, &hour) || s[13] != ':' || !digits(s, 14, 2, &min) || s[16] != ':' ||
+        !digits(s, 17, 2, &sec))
+        return false;
+    if (mon < 1 || mon > 12 || day < 1 || unsigned(day) > days_in_month(year, mon)) return false;
+    if (hour > 23 || min > 59 || sec > 60) return false; // 60: a leap second
+    size_t pos = 19;
+    int64_t frac_ms = 0;
+    if (s[pos] == '.') {
+        size_t begin = ++pos;
+        while (pos < s.size() && unsigned(s[pos]) - '0' <= 9) {
+            if (pos - begin < 3) frac_ms = frac_ms * 10 + (s[pos] - '0');
+            ++pos;
+        }
+        size_t n = pos - begin;
+        if (n == 0) return false;
+        for (size_t i = n; i < 3; ++i) frac_ms *= 10;
+    }
+    if (pos >= s.size()) return false;
+    int64_t offset_min = 0;
+    if (s[pos] == 'Z' || s[pos] == 'z') {
+        ++pos;
+    } else if (s[pos] == '+' || s[pos] == '-') {
+        int oh, om;
+        if (!digits(s, pos + 1, 2, &oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
+            !digits(s, pos + 4, 2, &om))
+            return false;
+        if (oh > 23 || om > 59) return false;
+        offset_min = (oh * 60 + om) * (s[pos] == '-' ? -1 : 1);
+        pos += 6;
+    } else {
+        return false;
+    }
+    if (pos != s.size()) return false;
+    int64_t days = days_from_civil(year, unsigned(mon), unsigned(day));
+    int64_t secs = days * 86400 + hour * 3600 + min * 60 + sec - offset_min * 60;
+    *out_ms = secs * 1000 + frac_ms;
+    return true;
+}
+
+event_parser::event_parser(const parse_config& config) : _config(config) {
+    // Size the parser once, here: no allocation on the hot path.
+    auto err = _parser.allocate(config.event_bytes_max + processing::slot_parse_padding);
+    SLUICE_ASSERT(err == simdjson::SUCCESS);
+}
+
+void event_parser::parse(std::string_view line, int64_t now_ms, event_slot& slot) noexcept {
+    slot.raw_len_orig = uint32_t(line.size());
+    slot.event_id = slot.user_id = slot.event_type = slot.page = field_ref{};
+    slot.has_event_id = 0;
+    slot.event_time_ms = processing::no_time;
+    char* data = slot.data();
+    if (line.size() > _config.event_bytes_max) [[unlikely]] {
+        // Kept as a dead letter with its first event_bytes_max bytes; raw_len_orig says
+        // how long it really was.
+        std::memcpy(data, line.data(), _config.event_bytes_max);
+        slot.raw_len = _config.event_bytes_max;
+        slot.data_used = slot.raw_len;
+        slot.kind = slot_kind::dead_letter;
+        slot.reason = dead_letter_reason::oversize;
+        return;
+    }
+    std::memcpy(data, line.data(), line.size());
+    std::memset(data + line.size(), 0, processing::slot_parse_padding);
+    slot.raw_len = uint32_t(line.size());
+    slot.data_used = slot.raw_len + processing::slot_parse_padding;
+
+    dead_letter_reason reason = parse_fields(slot, now_ms);
+    if (reason != dead_letter_reason::count_) [[unlikely]] {
+        slot.kind = slot_kind::dead_letter;
+        slot.reason = reason;
+        return;
+    }
+    slot.kind = slot_kind::event;
+    slot.id = slot.has_event_id ? processing::identity_of_event_id(slot.field(slot.event_id))
+                                : processing::identity_of_bytes(slot.raw());
+}
+
+// Returns count_ when the event is good. Every field is visited so that a structural
+// error anywhere makes the whole line a parse_error, ahead of any other reason.
+dead_letter_reason event_parser::parse_fields(event_slot& slot, int64_t now_ms) noexcept {
+    using namespace simdjson;
+    ondemand::document doc;
+    if (_parser.iterate(slot.data(), slot.raw_len, slot.raw_len + processing::slot_parse_padding)
+            .get(doc))
+        return dead_letter_reason::parse_error;
+    ondemand::object obj;
+    if (doc.get_object().get(obj)) return dead_letter_reason::parse_error;
+
+    bool schema_bad = false;
+    bool have_ts = false;
+    bool ts_bad = false;
+    int64_t ts = 0;
+    auto copy_string = [&](ondemand::value& v, field_ref& out) -> error_code {
+        std::string_view s;
+        if (auto e = v.get_string().get(s)) return e;
+        out = field_ref{slot.data_used, uint32_t(s.size())};
+        std::memcpy(slot.data() + slot.data_used, s.data(), s.size());
+        slot.data_used += uint32_t(s.size());
+        return SUCCESS;
+    };
+    for (auto field_result : obj) {
+        ondemand::field field;
+        if (std::move(field_result).get(field)) return dead_letter_reason::parse_error;
+        std::string_view key;
+        if (field.unescaped_key().get(key)) return dead_letter_reason::parse_error;
+        ondemand::value v = field.value();
+        ondemand::json_type type;
+        if (v.type().get(type)) return dead_letter_reason::parse_error;
+
+        field_ref* target = nullptr;
+        if (key == "page") target = &slot.page;
+        else if (key == "user_id") target = &slot.user_id;
+        else if (key == "event_type") target = &slot.event_type;
+        else if (key == "event_id") target = &slot.event_id;
+        if (target != nullptr) {
+            if (type != ondemand::json_type::string) {
+                schema_bad = true;
+                continue; // the iterator skips (and validates) the unread value
+            }
+            if (copy_string(v, *target)) return dead_letter_reason::parse_error;
+            if (target == &slot.event_id) slot.has_event_id = 1;
+        } else if (key == "timestamp") {
+            have_ts = true;
+            if (type == ondemand::json_type::string) {
+                std::string_view s;
+                if (v.get_string().get(s)) return dead_letter_reason::parse_error;
+                ts_bad = !parse_rfc3339_ms(s, &ts);
+            } else if (type == ondemand::json_type::number) {
+                // Epoch milliseconds: an integer; a fraction or overflow is a bad timestamp.
+                ts_bad = v.get_int64().get(ts) != SUCCESS;
+            } else {
+                ts_bad = true;
+            }
+        }
+    }
+    // Anything after the object ("{...} x", "{...}{...}") leaves the iterator in bounds.
+    if (doc.current_location().error() == SUCCESS) return dead_letter_reason::parse_error;
+    if (schema_bad) return dead_letter_reason::schema_mismatch;
+    if (!have_ts) return dead_letter_reason::missing_timestamp;
+    if (ts_bad) return dead_letter_reason::bad_timestamp;
+    if (ts > now_ms + _config.max_future_skew_ms) return dead_letter_reason::future_timestamp;
+    slot.event_time_ms = ts;
+    return dead_letter_reason::count_;
+}
+
+} // namespace sluice::dataplane

@@ -1,1 +1,189 @@
-// placeholder
+#include "dataplane/rx_lcore.h"
+
+#include <cstring>
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+
+#include "base/assert.h"
+#include "base/backoff.h"
+#include "base/clock.h"
+#include "dataplane/kernel_udp_rx.h"
+#include "processing/identity.h"
+
+namespace sluice::dataplane {
+
+using processing::event_slot;
+using processing::slot_kind;
+
+namespace {
+inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+constexpr uint32_t scratch_bytes = limits::udp_payload_max + 128;
+} // namespace
+
+rx_lcore::rx_lcore(const rx_config& config, rte_mempool* slot_pool,
+                   std::vector<rte_ring*> to_workers, const std::atomic<bool>* stop)
+    : _config(config), _parser(config.parse), _pool(slot_pool), _rings(std::move(to_workers)),
+      _workers(uint32_t(_rings.size())), _stop(stop), _pending(_rings.size()),
+      _scratch(new uint8_t[scratch_bytes]) {
+    SLUICE_ASSERT(_workers > 0);
+    SLUICE_ASSERT(_pool != nullptr);
+}
+
+event_slot* rx_lcore::take_slot() noexcept {
+    if (_free_count == 0) [[unlikely]] {
+        idle_backoff backoff;
+        while (rte_mempool_get_bulk(_pool, _free_slots, limits::ring_burst_max / 2) != 0) {
+            // Every slot is in flight: let the workers catch up (back-pressure).
+            bump(_counters.backpressure_waits);
+            flush_all();
+            backoff.wait();
+        }
+        _free_count = limits::ring_burst_max / 2;
+    }
+    return static_cast<event_slot*>(_free_slots[--_free_count]);
+}
+
+void rx_lcore::push(uint32_t worker, event_slot* slot) noexcept {
+    pending& p = _pending[worker];
+    p.slots[p.count++] = slot;
+    if (p.count == limits::ring_burst_max) flush(worker);
+}
+
+void rx_lcore::flush(uint32_t worker) noexcept {
+    pending& p = _pending[worker];
+    uint32_t done = 0;
+    idle_backoff backoff;
+    while (done < p.count) {
+        done += rte_ring_sp_enqueue_burst(_rings[worker], p.slots + done, p.count - done, nullptr);
+        if (done < p.count) {
+            // A full ring stops this RX lcore: it pulls nothing more from its port until
+            // the worker makes room (the NIC's drops are then counted as rx_dropped).
+            bump(_counters.backpressure_waits);
+            backoff.wait();
+        }
+    }
+    p.count = 0;
+}
+
+void rx_lcore::broadcast_watermark() noexcept {
+    if (_max_time_ms == _broadcast_max_ms) return;
+    _broadcast_max_ms = _max_time_ms;
+    for (uint32_t w = 0; w < _workers; ++w) {
+        event_slot* s = take_slot();
+        s->kind = slot_kind::watermark;
+        s->rx_index = uint8_t(_config.index);
+        s->max_time_before_ms = _max_time_ms;
+        s->raw_len = s->raw_len_orig = 0;
+        push(w, s);
+    }
+}
+
+void rx_lcore::flush_all() noexcept {
+    broadcast_watermark();
+    for (uint32_t w = 0; w < _workers; ++w)
+        if (_pending[w].count) flush(w);
+    _counters.max_time_ms.store(_max_time_ms, std::memory_order_relaxed);
+}
+
+void rx_lcore::handle_payload(std::string_view payload) noexcept {
+    const char* p = payload.data();
+    const char* end = p + payload.size();
+    while (p < end) {
+        const char* nl = static_cast<const char*>(std::memchr(p, '\n', size_t(end - p)));
+        const char* line_end = nl ? nl : end;
+        std::string_view line(p, size_t(line_end - p));
+        p = nl ? nl + 1 : end;
+        if (line.empty()) continue;
+
+        bump(_counters.events_received);
+        event_slot* s = take_slot();
+        _parser.parse(line, _now_ms, *s);
+        s->rx_index = uint8_t(_config.index);
+        s->received_ms = _now_ms;
+        s->max_time_before_ms = _max_time_ms;
+        uint32_t worker;
+        if (s->kind == slot_kind::event) [[likely]] {
+            if (s->event_time_ms > _max_time_ms || _max_time_ms == processing::no_time)
+                _max_time_ms = s->event_time_ms;
+            worker = processing::owner_worker(s->id, _workers);
+        } else {
+            bump(_counters.dead_letters);
+            worker = processing::owner_worker(processing::identity_of_bytes(s->raw()), _workers);
+        }
+        push(worker, s);
+    }
+}
+
+void rx_lcore::handle_frame(const uint8_t* frame, uint32_t len) noexcept {
+    bump(_counters.rx_packets);
+    std::string_view payload;
+    frame_verdict v = parse_frame(frame, len, _config.ports, &payload);
+    if (v != frame_verdict::udp_to_port) [[unlikely]] {
+        bump(_counters.ignored_packets);
+        bump(_counters.ignored_by_verdict[size_t(v)]);
+        return;
+    }
+    handle_payload(payload);
+}
+
+void rx_lcore::run_port(uint16_t port_id, uint16_t queue_id) noexcept {
+    rte_mbuf* mbufs[limits::rx_burst_max];
+    idle_backoff backoff;
+    while (!_stop->load(std::memory_order_relaxed)) {
+        uint16_t n = rte_eth_rx_burst(port_id, queue_id, mbufs, limits::rx_burst_max);
+        if (n == 0) {
+            flush_all();
+            backoff.wait();
+            continue;
+        }
+        backoff.reset();
+        _now_ms = wall_clock_ms();
+        for (uint16_t i = 0; i < n; ++i) {
+            if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + 1], void*));
+            rte_mbuf* m = mbufs[i];
+            const uint8_t* frame;
+            if (m->nb_segs == 1) [[likely]] {
+                frame = rte_pktmbuf_mtod(m, const uint8_t*);
+            } else {
+                uint32_t len = std::min<uint32_t>(m->pkt_len, scratch_bytes);
+                frame = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, _scratch.get()));
+            }
+            handle_frame(frame, std::min<uint32_t>(m->pkt_len, scratch_bytes));
+        }
+        rte_pktmbuf_free_bulk(mbufs, n);
+        flush_all();
+    }
+    flush_all();
+    if (_free_count) rte_mempool_put_bulk(_pool, _free_slots, _free_count);
+    _free_count = 0;
+}
+
+void rx_lcore::run_kernel(kernel_udp_rx& source) noexcept {
+    datagram grams[limits::rx_burst_max];
+    idle_backoff backoff;
+    while (!_stop->load(std::memory_order_relaxed)) {
+        uint32_t n = source.receive_burst(grams, limits::rx_burst_max);
+        if (n == 0) {
+            flush_all();
+            backoff.wait();
+            continue;
+        }
+        backoff.reset();
+        _now_ms = wall_clock_ms();
+        for (uint32_t i = 0; i < n; ++i) {
+            bump(_counters.rx_packets);
+            handle_payload(std::string_view(grams[i].data, grams[i].len));
+        }
+        source.release(grams, n);
+        flush_all();
+    }
+    flush_all();
+    if (_free_count) rte_mempool_put_bulk(_pool, _free_slots, _free_count);
+    _free_count = 0;
+}
+
+} // namespace sluice::dataplane

@@ -74,10 +74,14 @@ struct alignas(64) event_slot {
     std::string_view field(field_ref f) const noexcept { return {data() + f.off, f.len}; }
 };
 
-// The data area behind a slot holds the raw event and its unescaped fields (never
-// longer than the raw bytes), so twice the event size limit always suffices.
+// The data area behind a slot holds the raw event, the zero padding the JSON parser
+// may read past it, then the event's unescaped fields (never longer than the raw bytes).
+inline constexpr uint32_t slot_parse_padding = 64;
+constexpr uint32_t slot_data_bytes(uint32_t event_bytes_max) noexcept {
+    return 2 * event_bytes_max + slot_parse_padding;
+}
 constexpr uint32_t slot_bytes(uint32_t event_bytes_max) noexcept {
-    return uint32_t(sizeof(event_slot)) + 2 * event_bytes_max;
+    return uint32_t(sizeof(event_slot)) + slot_data_bytes(event_bytes_max);
 }
 
 } // namespace sluice::processing

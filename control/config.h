@@ -1,0 +1,45 @@
+#pragma once
+// sluiced's configuration: a TOML file, then command-line overrides.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace sluice::control {
+
+struct daemon_config {
+    // [sluice]
+    std::string data_dir = "/var/lib/sluice";
+    std::string control_socket = "/run/sluice/sluiced.sock";
+    uint32_t workers = 0; // 0: every lcore beyond the main and RX lcores
+    // [control]
+    std::vector<uint32_t> allow_uids;
+    std::vector<uint32_t> allow_gids;
+    int64_t socket_group_gid = -1;
+    // [input]
+    std::string mode = "dpdk"; // dpdk | kernel_udp
+    uint16_t port_id = 0;
+    std::vector<uint16_t> udp_ports{9000};
+    std::string kernel_bind = "127.0.0.1";
+    uint32_t event_bytes_max = 4096;
+    int64_t max_future_skew_ms = 5 * 60 * 1000;
+    uint32_t slots = 32768; // event slots in flight, all rings together
+    // [processing]
+    int64_t watermark_delay_ms = 10 * 60 * 1000;
+    int64_t dedup_horizon_ms = 60 * 60 * 1000;
+    uint64_t dedup_memory_mb = 256; // all workers together
+    // [query] (the reference query; more kinds arrive with the processing issue)
+    std::string query_name = "page_views_per_minute";
+    int64_t window_size_ms = 60 * 1000;
+    std::string group_by = "page";
+    // [storage]
+    uint32_t flush_interval_ms = 100;
+    bool direct_io = true;
+};
+
+// Loads `path` (empty: defaults only) and applies the command-line options that follow
+// EAL's `--`. Errors name the option or key and what to do about it.
+result<daemon_config> load_config(int argc, char** argv);
+
+} // namespace sluice::control

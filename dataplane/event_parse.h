@@ -1,0 +1,37 @@
+#pragma once
+// event_parse: one NDJSON line -> an event_slot (§2.1, §3 Bad input). The line is copied
+// into the slot once; simdjson's on-demand parser then reads it in place.
+#include <cstdint>
+#include <string_view>
+
+#include <simdjson.h>
+
+#include "processing/event.h"
+
+namespace sluice::dataplane {
+
+struct parse_config {
+    uint32_t event_bytes_max = 4096;
+    int64_t max_future_skew_ms = 5 * 60 * 1000;
+};
+
+// RFC 3339 date-time ("2025-02-28T15:22:31.5+02:00") -> epoch milliseconds, fractions
+// beyond milliseconds truncated toward -inf. False if malformed or out of range.
+bool parse_rfc3339_ms(std::string_view text, int64_t* out_ms) noexcept;
+
+class event_parser {
+  public:
+    explicit event_parser(const parse_config& config);
+
+    // Fills `slot` (kind event or dead_letter with its reason) from `line`. The slot's
+    // data area must hold processing::slot_data_bytes(event_bytes_max) bytes.
+    void parse(std::string_view line, int64_t now_ms, processing::event_slot& slot) noexcept;
+
+  private:
+    processing::dead_letter_reason parse_fields(processing::event_slot& slot, int64_t now_ms) noexcept;
+
+    parse_config _config;
+    simdjson::ondemand::parser _parser;
+};
+
+} // namespace sluice::dataplane

@@ -1,0 +1,60 @@
+#include "dataplane/worker_lcore.h"
+
+#include "base/backoff.h"
+#include "base/clock.h"
+#include "base/limits.h"
+#include "base/log.h"
+
+namespace sluice::dataplane {
+
+worker_lcore::worker_lcore(processing::worker& worker, std::vector<rte_ring*> from_rx,
+                           rte_mempool* slot_pool, worker_lcore_control* control)
+    : _worker(worker), _rings(std::move(from_rx)), _pool(slot_pool), _control(control) {}
+
+uint32_t worker_lcore::poll_rings() noexcept {
+    void* objs[limits::ring_burst_max];
+    uint32_t total = 0;
+    for (rte_ring* r : _rings) {
+        unsigned n = rte_ring_sc_dequeue_burst(r, objs, limits::ring_burst_max, nullptr);
+        if (n == 0) continue;
+        _worker.process(reinterpret_cast<processing::event_slot* const*>(objs), n);
+        rte_mempool_put_bulk(_pool, objs, n);
+        total += n;
+    }
+    return total;
+}
+
+int worker_lcore::run() noexcept {
+    idle_backoff backoff;
+    uint64_t flushes_seen = _control->flush_requested.load(std::memory_order_acquire);
+    uint32_t bursts = 0;
+    for (;;) {
+        // Read before polling: if every RX had stopped before this poll and the poll
+        // found nothing, nothing more can arrive.
+        bool rx_done = _control->rx_running.load(std::memory_order_acquire) == 0;
+        uint32_t n = poll_rings();
+        if (n == 0 || ++bursts % 16 == 0) _worker.tick(monotonic_ns());
+        uint64_t want = _control->flush_requested.load(std::memory_order_acquire);
+        if (want != flushes_seen) {
+            flushes_seen = want;
+            auto r = _worker.flush();
+            if (!r) SLUICE_LOG_ERROR("flush failed: %s", r.err().message.c_str());
+            _flushes_done.store(want, std::memory_order_release);
+        }
+        if (n > 0) {
+            backoff.reset();
+            continue;
+        }
+        if (rx_done) break;
+        backoff.wait();
+    }
+    auto r = _worker.finish();
+    _finished.store(true, std::memory_order_release);
+    if (!r) {
+        SLUICE_LOG_ERROR("worker %u: final flush failed: %s", 0u, r.err().message.c_str());
+        return -1;
+    }
+    return 0;
+}
+
+} // namespace sluice::dataplane

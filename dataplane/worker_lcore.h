@@ -1,0 +1,42 @@
+#pragma once
+// The worker lcore's loop: dequeue bursts from every RX ring, run them through the
+// processing::worker, give the slots back to the pool; stop once every RX lcore has
+// stopped and the rings are drained, then close every window and flush the store.
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include "processing/worker.h"
+
+namespace sluice::dataplane {
+
+struct worker_lcore_control {
+    std::atomic<uint32_t> rx_running{0};     // RX lcores still pulling
+    std::atomic<uint64_t> flush_requested{0}; // bumped by the control thread
+};
+
+class worker_lcore {
+  public:
+    worker_lcore(processing::worker& worker, std::vector<rte_ring*> from_rx, rte_mempool* slot_pool,
+                 worker_lcore_control* control);
+
+    // Returns 0 on a clean stop, -1 if the final flush failed.
+    int run() noexcept;
+    uint64_t flushes_done() const noexcept { return _flushes_done.load(std::memory_order_acquire); }
+    bool finished() const noexcept { return _finished.load(std::memory_order_acquire); }
+
+  private:
+    uint32_t poll_rings() noexcept;
+
+    processing::worker& _worker;
+    std::vector<rte_ring*> _rings;
+    rte_mempool* _pool;
+    worker_lcore_control* _control;
+    std::atomic<uint64_t> _flushes_done{0};
+    std::atomic<bool> _finished{false};
+};
+
+} // namespace sluice::dataplane

@@ -1,0 +1,143 @@
+#include "dataplane/event_parse.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "processing/identity.h"
+
+using namespace sluice::dataplane;
+using namespace sluice::processing;
+
+namespace {
+
+constexpr int64_t now_ms = 1764000000000; // 2025-11-24
+
+struct parsed {
+    std::unique_ptr<char[]> mem;
+    event_slot* slot;
+};
+
+parsed parse(std::string_view line, uint32_t max = 4096) {
+    static event_parser* parser = nullptr;
+    static uint32_t parser_max = 0;
+    if (parser == nullptr || parser_max != max) {
+        delete parser;
+        parser = new event_parser(parse_config{max, 5 * 60 * 1000});
+        parser_max = max;
+    }
+    parsed p;
+    p.mem.reset(new char[slot_bytes(max)]);
+    p.slot = new (p.mem.get()) event_slot{};
+    parser->parse(line, now_ms, *p.slot);
+    return p;
+}
+
+dead_letter_reason reason_of(std::string_view line) {
+    auto p = parse(line);
+    EXPECT_EQ(p.slot->kind, slot_kind::dead_letter) << line;
+    return p.slot->reason;
+}
+
+int64_t ms(std::string_view text) {
+    int64_t v = 0;
+    EXPECT_TRUE(parse_rfc3339_ms(text, &v)) << text;
+    return v;
+}
+
+} // namespace
+
+TEST(Rfc3339, ParsesZuluOffsetsAndFractions) {
+    EXPECT_EQ(ms("1970-01-01T00:00:00Z"), 0);
+    EXPECT_EQ(ms("2025-02-28T15:22:31Z"), 1740756151000);
+    EXPECT_EQ(ms("2025-02-28T15:22:31.5Z"), 1740756151500);
+    EXPECT_EQ(ms("2025-02-28T15:22:31.123456789Z"), 1740756151123); // truncated
+    EXPECT_EQ(ms("2025-02-28T17:22:31+02:00"), 1740756151000);
+    EXPECT_EQ(ms("2025-02-28T09:52:31-05:30"), 1740756151000);
+    EXPECT_EQ(ms("2025-02-28t15:22:31z"), 1740756151000);
+    EXPECT_EQ(ms("2024-02-29T00:00:00Z"), 1709164800000); // leap day
+    EXPECT_EQ(ms("1969-12-31T23:59:59.999Z"), -1);
+}
+
+TEST(Rfc3339, RejectsMalformed) {
+    int64_t v;
+    for (const char* bad : {"yesterday", "2025-13-45T99:00:00Z", "2025-02-29T00:00:00Z",
+                            "2025-02-28T15:22:31", "2025-02-28T15:22:31.Z", "2025-02-28 15:22Z",
+                            "2025-02-28T15:22:31+0200", "2025-02-28T15:22:31Zjunk",
+                            "2025-02-28T24:00:00Z", ""})
+        EXPECT_FALSE(parse_rfc3339_ms(bad, &v)) << bad;
+}
+
+TEST(EventParse, ParsesSeedShapedEvent) {
+    std::string line =
+        R"({"user_id":"12345","event_type":"page_view","timestamp":"2025-02-28T15:22:31Z",)"
+        R"("page":"/products/1234","metadata":{"user_agent":"Mozilla/5.0","referrer":"https://www.google.com"}})";
+    auto p = parse(line);
+    const event_slot& s = *p.slot;
+    ASSERT_EQ(s.kind, slot_kind::event);
+    EXPECT_EQ(s.event_time_ms, 1740756151000);
+    EXPECT_EQ(s.field(s.user_id), "12345");
+    EXPECT_EQ(s.field(s.event_type), "page_view");
+    EXPECT_EQ(s.field(s.page), "/products/1234");
+    EXPECT_EQ(s.raw(), line);
+    EXPECT_FALSE(s.has_event_id);
+    EXPECT_EQ(s.id, identity_of_bytes(line)); // no event_id: hash of the exact bytes
+}
+
+TEST(EventParse, EventIdIsTheIdentity) {
+    auto a = parse(R"({"event_id":"e-7","timestamp":1740756151000,"page":"/a"})");
+    auto b = parse(R"({"page":"/b","event_id":"e-7","timestamp":1740756152000})");
+    ASSERT_EQ(a.slot->kind, slot_kind::event);
+    ASSERT_EQ(b.slot->kind, slot_kind::event);
+    EXPECT_EQ(a.slot->id, b.slot->id);
+    EXPECT_EQ(a.slot->id, identity_of_event_id("e-7"));
+    EXPECT_EQ(a.slot->event_time_ms, 1740756151000); // epoch milliseconds
+}
+
+TEST(EventParse, UnescapesFields) {
+    auto p = parse(R"({"timestamp":0,"page":"\/a\"b\u00e9","event_id":"x\ny"})");
+    ASSERT_EQ(p.slot->kind, slot_kind::event);
+    EXPECT_EQ(p.slot->field(p.slot->page), "/a\"b\xc3\xa9");
+    EXPECT_EQ(p.slot->id, identity_of_event_id("x\ny"));
+}
+
+TEST(EventParse, DeadLetterReasons) {
+    EXPECT_EQ(reason_of("not json"), dead_letter_reason::parse_error);
+    EXPECT_EQ(reason_of(R"({"timestamp":0,"page":"/a")"), dead_letter_reason::parse_error);
+    EXPECT_EQ(reason_of(R"([{"timestamp":0}])"), dead_letter_reason::parse_error);
+    EXPECT_EQ(reason_of("42"), dead_letter_reason::parse_error);
+    EXPECT_EQ(reason_of(R"({"timestamp":0} x)"), dead_letter_reason::parse_error);
+    EXPECT_EQ(reason_of(R"({"timestamp":0}{"timestamp":0})"), dead_letter_reason::parse_error);
+    EXPECT_EQ(reason_of(R"({"timestamp":0,"page":12})"), dead_letter_reason::schema_mismatch);
+    EXPECT_EQ(reason_of(R"({"timestamp":0,"user_id":{"a":1}})"), dead_letter_reason::schema_mismatch);
+    EXPECT_EQ(reason_of(R"({"timestamp":0,"event_id":7})"), dead_letter_reason::schema_mismatch);
+    EXPECT_EQ(reason_of(R"({"page":"/a"})"), dead_letter_reason::missing_timestamp);
+    EXPECT_EQ(reason_of(R"({"timestamp":"yesterday"})"), dead_letter_reason::bad_timestamp);
+    EXPECT_EQ(reason_of(R"({"timestamp":true})"), dead_letter_reason::bad_timestamp);
+    EXPECT_EQ(reason_of(R"({"timestamp":1.5e12})"), dead_letter_reason::bad_timestamp);
+    EXPECT_EQ(reason_of(R"({"timestamp":"2099-01-01T00:00:00Z"})"),
+              dead_letter_reason::future_timestamp);
+    // A parse error anywhere wins over the other reasons.
+    EXPECT_EQ(reason_of(R"({"page":12,"metadata":{"a":})"), dead_letter_reason::parse_error);
+}
+
+TEST(EventParse, FutureSkewBoundary) {
+    auto at = [](int64_t t) { return parse(R"({"timestamp":)" + std::to_string(t) + "}"); };
+    EXPECT_EQ(at(now_ms + 5 * 60 * 1000).slot->kind, slot_kind::event);
+    EXPECT_EQ(at(now_ms + 5 * 60 * 1000 + 1).slot->reason, dead_letter_reason::future_timestamp);
+}
+
+TEST(EventParse, OversizeKeepsPrefixAndLength) {
+    std::string line = R"({"timestamp":0,"metadata":")" + std::string(200, 'x') + "\"}";
+    auto p = parse(line, 100);
+    ASSERT_EQ(p.slot->kind, slot_kind::dead_letter);
+    EXPECT_EQ(p.slot->reason, dead_letter_reason::oversize);
+    EXPECT_EQ(p.slot->raw_len, 100u);
+    EXPECT_EQ(p.slot->raw_len_orig, line.size());
+    EXPECT_EQ(p.slot->raw(), std::string_view(line).substr(0, 100));
+    // Exactly at the limit is fine.
+    std::string exact = R"({"timestamp":0,"m":")" + std::string(100 - 22, 'y') + "\"}";
+    ASSERT_EQ(exact.size(), 100u);
+    EXPECT_EQ(parse(exact, 100).slot->kind, slot_kind::event);
+}
