@@ -1,1 +1,533 @@
-// placeholder
+#include "control/control_server.h"
+
+#include <fcntl.h>
+#include <liburing.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include "base/assert.h"
+#include "base/limits.h"
+#include "base/log.h"
+
+namespace sluice::control {
+
+namespace {
+
+// What an io_uring completion is for: the op in the low byte, the client slot above.
+enum class op : uint8_t { accept = 1, stop = 2, recv = 3, send = 4, cancel = 5, retry = 6 };
+
+constexpr uint64_t make_tag(op o, uint32_t slot = 0) {
+    return (uint64_t(slot) << 8) | uint64_t(o);
+}
+constexpr op tag_op(uint64_t tag) {
+    return op(tag & 0xff);
+}
+constexpr uint32_t tag_slot(uint64_t tag) {
+    return uint32_t(tag >> 8);
+}
+
+constexpr size_t recv_chunk_bytes = 4096;
+// At most one op per client, plus accept (or its retry timer) and the stop poll; the
+// shutdown cancels need as many again, and sqe() submits early when the SQ is full.
+constexpr unsigned ring_entries = limits::control_clients_max + 4;
+// Back-off before accepting again when out of descriptors, so EMFILE cannot spin.
+constexpr long accept_retry_ns = 100'000'000;
+
+std::string sys_error(const std::string& what, int err) {
+    return what + ": " + std::strerror(err);
+}
+
+bool blank(std::string_view s) {
+    return std::all_of(s.begin(), s.end(),
+                       [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
+}
+
+struct connection {
+    int fd = -1;
+    bool armed = false;   // a recv or send is in flight
+    bool sending = false; // ... and it is the send
+    bool closing = false; // close once `out` is sent
+    bool peer_eof = false;
+    std::array<char, recv_chunk_bytes> chunk{};
+    std::string in;  // bytes received, not yet a complete line
+    std::string out; // replies not yet sent
+    size_t out_sent = 0;
+};
+
+} // namespace
+
+struct control_server::loop {
+    explicit loop(control_server& s) : server(s), conns(limits::control_clients_max) {
+        for (uint32_t i = limits::control_clients_max; i > 0; --i)
+            free_slots.push_back(i - 1);
+    }
+    ~loop() {
+        for (auto& c : conns)
+            if (c.fd >= 0) ::close(c.fd);
+        if (ring_ready) io_uring_queue_exit(&ring);
+    }
+
+    io_uring_sqe* sqe() {
+        io_uring_sqe* s = io_uring_get_sqe(&ring);
+        if (s == nullptr) {
+            io_uring_submit(&ring);
+            s = io_uring_get_sqe(&ring);
+        }
+        SLUICE_ASSERT(s != nullptr);
+        return s;
+    }
+
+    void arm_accept() {
+        io_uring_sqe* s = sqe();
+        io_uring_prep_accept(s, server._listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+        io_uring_sqe_set_data64(s, make_tag(op::accept));
+        accept_armed = true;
+        ++in_flight;
+    }
+
+    void arm_accept_retry() {
+        io_uring_sqe* s = sqe();
+        io_uring_prep_timeout(s, &retry_ts, 0, 0);
+        io_uring_sqe_set_data64(s, make_tag(op::retry));
+        retry_armed = true;
+        ++in_flight;
+    }
+
+    void arm_stop() {
+        io_uring_sqe* s = sqe();
+        io_uring_prep_poll_add(s, server._stop_fd, POLLIN);
+        io_uring_sqe_set_data64(s, make_tag(op::stop));
+        stop_armed = true;
+        ++in_flight;
+    }
+
+    void arm_recv(uint32_t slot) {
+        connection& c = conns[slot];
+        SLUICE_DASSERT(!c.armed);
+        io_uring_sqe* s = sqe();
+        io_uring_prep_recv(s, c.fd, c.chunk.data(), c.chunk.size(), 0);
+        io_uring_sqe_set_data64(s, make_tag(op::recv, slot));
+        c.armed = true;
+        c.sending = false;
+        ++in_flight;
+    }
+
+    void arm_send(uint32_t slot) {
+        connection& c = conns[slot];
+        SLUICE_DASSERT(!c.armed);
+        SLUICE_DASSERT(c.out_sent < c.out.size());
+        io_uring_sqe* s = sqe();
+        io_uring_prep_send(s, c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent,
+                           MSG_NOSIGNAL);
+        io_uring_sqe_set_data64(s, make_tag(op::send, slot));
+        c.armed = true;
+        c.sending = true;
+        ++in_flight;
+    }
+
+    void close_conn(uint32_t slot) {
+        connection& c = conns[slot];
+        ::close(c.fd);
+        c.fd = -1;
+        c.armed = c.closing = c.peer_eof = false;
+        c.in.clear();
+        c.out.clear();
+        c.out_sent = 0;
+        free_slots.push_back(slot);
+    }
+
+    // After new input or a finished send: send what is pending, else read or close.
+    void advance(uint32_t slot) {
+        connection& c = conns[slot];
+        if (c.out_sent < c.out.size()) return arm_send(slot);
+        c.out.clear();
+        c.out_sent = 0;
+        if (c.closing || c.peer_eof) return close_conn(slot);
+        arm_recv(slot);
+    }
+
+    void refuse_oversize(connection& c) {
+        c.out +=
+            encode_error("request exceeds " + std::to_string(limits::control_request_bytes_max) +
+                         " bytes (send one JSON object per line)");
+        c.out += '\n';
+        c.closing = true;
+        c.in.clear();
+    }
+
+    void process_input(connection& c) {
+        size_t start = 0;
+        while (!c.closing) {
+            size_t nl = c.in.find('\n', start);
+            if (nl == std::string::npos) break;
+            std::string_view line(c.in.data() + start, nl - start);
+            start = nl + 1;
+            if (line.size() > limits::control_request_bytes_max) {
+                refuse_oversize(c);
+                return;
+            }
+            if (blank(line)) continue;
+            c.out += server.handle_line(line);
+            c.out += '\n';
+        }
+        if (c.closing) return;
+        c.in.erase(0, start);
+        // Refuse before the newline arrives, so no client can make us buffer unbounded.
+        if (c.in.size() > limits::control_request_bytes_max) return refuse_oversize(c);
+        // A client that half-closes after its request needs no trailing newline.
+        if (c.peer_eof && !blank(c.in)) {
+            c.out += server.handle_line(c.in);
+            c.out += '\n';
+            c.in.clear();
+        }
+    }
+
+    void on_accept(int res) {
+        if (res < 0) {
+            if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+                SLUICE_LOG_WARN("control: cannot accept on %s: %s (retrying)",
+                                server._config.socket_path.c_str(), std::strerror(-res));
+                return arm_accept_retry();
+            }
+            return arm_accept();
+        }
+        arm_accept();
+        int fd = res;
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+            SLUICE_LOG_WARN("control: SO_PEERCRED failed: %s", std::strerror(errno));
+            ::close(fd);
+            return;
+        }
+        if (free_slots.empty()) {
+            // Over the bound: explain and close without taking a slot.
+            std::string busy = encode_error("too many control clients (" +
+                                            std::to_string(limits::control_clients_max) +
+                                            " connected); retry later") +
+                               "\n";
+            (void)!::send(fd, busy.data(), busy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+            ::close(fd);
+            SLUICE_LOG_WARN("control: refused uid %u: too many clients", cred.uid);
+            return;
+        }
+        uint32_t slot = free_slots.back();
+        free_slots.pop_back();
+        connection& c = conns[slot];
+        c.fd = fd;
+        if (!server.peer_allowed(cred.uid, cred.gid, peer_groups(fd))) {
+            server._refused_total.fetch_add(1, std::memory_order_relaxed);
+            SLUICE_LOG_WARN("control: refused peer pid %d uid %u gid %u on %s", int(cred.pid),
+                            cred.uid, cred.gid, server._config.socket_path.c_str());
+            c.out = encode_error("permission denied: uid " + std::to_string(cred.uid) +
+                                 " is not allowed (add it to control.allow_uids)") +
+                    "\n";
+            c.closing = true;
+        }
+        advance(slot);
+    }
+
+    // Supplementary groups too, so allow_gids means "members of", as file modes do.
+    static std::vector<gid_t> peer_groups(int fd) {
+        std::vector<gid_t> groups(64);
+        for (int tries = 0; tries < 2; ++tries) {
+            socklen_t len = socklen_t(groups.size() * sizeof(gid_t));
+            if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
+                groups.resize(len / sizeof(gid_t));
+                return groups;
+            }
+            if (errno != ERANGE) break;
+            groups.resize(len / sizeof(gid_t) + 1);
+        }
+        return {};
+    }
+
+    void on_recv(uint32_t slot, int res) {
+        connection& c = conns[slot];
+        if (res == -EINTR || res == -EAGAIN) return arm_recv(slot);
+        if (res < 0) return close_conn(slot);
+        if (res == 0)
+            c.peer_eof = true;
+        else
+            c.in.append(c.chunk.data(), size_t(res));
+        process_input(c);
+        advance(slot);
+    }
+
+    void on_send(uint32_t slot, int res) {
+        connection& c = conns[slot];
+        if (res == -EINTR || res == -EAGAIN) return arm_send(slot);
+        if (res <= 0) return close_conn(slot);
+        // Short sends are normal: advance() sends the rest.
+        c.out_sent += size_t(res);
+        advance(slot);
+    }
+
+    void dispatch(uint64_t tag, int res) {
+        op o = tag_op(tag);
+        if (o == op::cancel) return;
+        --in_flight;
+        if (stopping) {
+            // Draining: every completion ends its op; nothing is re-armed.
+            if (o == op::recv || o == op::send) conns[tag_slot(tag)].armed = false;
+            return;
+        }
+        switch (o) {
+        case op::accept: accept_armed = false; return on_accept(res);
+        case op::retry: retry_armed = false; return arm_accept();
+        case op::stop:
+            stop_armed = false;
+            stopping = true;
+            return;
+        case op::recv: conns[tag_slot(tag)].armed = false; return on_recv(tag_slot(tag), res);
+        case op::send: conns[tag_slot(tag)].armed = false; return on_send(tag_slot(tag), res);
+        case op::cancel: return;
+        }
+    }
+
+    void reap() {
+        io_uring_cqe* cqe;
+        unsigned head;
+        unsigned seen = 0;
+        io_uring_for_each_cqe(&ring, head, cqe) {
+            ++seen;
+            dispatch(io_uring_cqe_get_data64(cqe), cqe->res);
+        }
+        io_uring_cq_advance(&ring, seen);
+    }
+
+    void cancel(uint64_t tag) {
+        io_uring_sqe* s = sqe();
+        io_uring_prep_cancel64(s, tag, 0);
+        io_uring_sqe_set_data64(s, make_tag(op::cancel));
+    }
+
+    // Cancels every op by its tag (works on any io_uring kernel, unlike CANCEL_ANY) and
+    // waits for them all, so no completion can write into freed buffers.
+    void drain() {
+        stopping = true;
+        if (accept_armed) cancel(make_tag(op::accept));
+        if (retry_armed) cancel(make_tag(op::retry));
+        if (stop_armed) cancel(make_tag(op::stop));
+        for (uint32_t i = 0; i < conns.size(); ++i) {
+            if (conns[i].armed) cancel(make_tag(conns[i].sending ? op::send : op::recv, i));
+        }
+        while (in_flight > 0) {
+            int rc = io_uring_submit_and_wait(&ring, 1);
+            if (rc < 0 && rc != -EINTR) {
+                SLUICE_LOG_ERROR("control: io_uring wait failed while stopping: %s",
+                                 std::strerror(-rc));
+                break;
+            }
+            reap();
+        }
+    }
+
+    void run() {
+        arm_accept();
+        arm_stop();
+        while (!stopping) {
+            int rc = io_uring_submit_and_wait(&ring, 1);
+            if (rc < 0 && rc != -EINTR) {
+                SLUICE_LOG_ERROR("control: io_uring wait failed: %s; control socket %s stops "
+                                 "serving",
+                                 std::strerror(-rc), server._config.socket_path.c_str());
+                break;
+            }
+            reap();
+        }
+        drain();
+    }
+
+    control_server& server;
+    io_uring ring{};
+    bool ring_ready = false;
+    std::vector<connection> conns;
+    std::vector<uint32_t> free_slots;
+    uint32_t in_flight = 0;
+    bool stopping = false;
+    bool accept_armed = false;
+    bool retry_armed = false;
+    bool stop_armed = false;
+    __kernel_timespec retry_ts{0, accept_retry_ns};
+};
+
+control_server::control_server(server_config config, std::map<std::string, handler> handlers)
+    : _config(std::move(config)), _handlers(std::move(handlers)) {}
+
+control_server::~control_server() {
+    stop();
+}
+
+result<std::unique_ptr<control_server>>
+control_server::start(const server_config& config, std::map<std::string, handler> handlers) {
+    if ((config.mode & ~0777u) != 0) {
+        return make_error(errc::bad_config, "control socket mode " + std::to_string(config.mode) +
+                                                " has bits outside 0777 (use e.g. 0600 or 0660)");
+    }
+    std::unique_ptr<control_server> s(new control_server(config, std::move(handlers)));
+    SLUICE_TRY(s->bind_socket());
+
+    s->_stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->_stop_fd < 0)
+        return make_error(errc::internal, sys_error("cannot create eventfd", errno));
+    s->_loop = std::make_unique<loop>(*s);
+    int rc = io_uring_queue_init(ring_entries, &s->_loop->ring, 0);
+    if (rc < 0) {
+        return make_error(errc::unsupported,
+                          sys_error("cannot set up io_uring for the control socket", -rc) +
+                              " (needs Linux >= 5.6 with io_uring enabled: check "
+                              "/proc/sys/kernel/io_uring_disabled and seccomp)");
+    }
+    s->_loop->ring_ready = true;
+    s->_thread = std::thread([srv = s.get()] { srv->_loop->run(); });
+    pthread_setname_np(s->_thread.native_handle(), "sluice-control");
+    SLUICE_LOG_INFO("control: serving %s", s->_config.socket_path.c_str());
+    return s;
+}
+
+result<void> control_server::bind_socket() {
+    const std::string& path = _config.socket_path;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.empty() || path.size() >= sizeof addr.sun_path) {
+        return make_error(errc::bad_config, "control socket path \"" + path + "\" must be 1 to " +
+                                                std::to_string(sizeof addr.sun_path - 1) +
+                                                " bytes (pass a shorter --control-socket)");
+    }
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    const auto* sa = reinterpret_cast<const sockaddr*>(&addr);
+
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            return make_error(errc::bad_config, path + " exists and is not a socket (remove it "
+                                                       "or pass --control-socket)");
+        }
+        int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe < 0)
+            return make_error(errc::internal, sys_error("cannot create a Unix socket", errno));
+        int rc = ::connect(probe, sa, sizeof addr);
+        int err = errno;
+        ::close(probe);
+        if (rc == 0) {
+            return make_error(errc::busy, "another sluiced is serving " + path +
+                                              " (stop it or pass --control-socket)");
+        }
+        if (err != ECONNREFUSED) {
+            return make_error(errc::io_error,
+                              sys_error("cannot probe existing socket " + path, err) +
+                                  " (remove it or pass --control-socket)");
+        }
+        // Nobody listens: a dead daemon's leftover.
+        if (::unlink(path.c_str()) < 0 && errno != ENOENT) {
+            return make_error(errc::io_error,
+                              sys_error("cannot remove stale socket " + path, errno));
+        }
+        SLUICE_LOG_INFO("control: replaced stale socket %s", path.c_str());
+    } else if (errno != ENOENT) {
+        return make_error(errc::io_error, sys_error("cannot stat " + path, errno));
+    }
+
+    _listen_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (_listen_fd < 0)
+        return make_error(errc::internal, sys_error("cannot create a Unix socket", errno));
+    // Linux creates the socket file with the socket inode's mode (less the umask), so the
+    // file never exists with more permissions than configured, even for an instant.
+    ::fchmod(_listen_fd, _config.mode);
+    if (::bind(_listen_fd, sa, sizeof addr) < 0) {
+        int err = errno;
+        std::string hint =
+            err == EADDRINUSE ? " (another sluiced started; stop it or pass --control-socket)"
+            : err == ENOENT   ? " (create the directory or pass --control-socket)"
+                              : " (check the directory's permissions or pass --control-socket)";
+        return make_error(err == EADDRINUSE ? errc::busy : errc::io_error,
+                          sys_error("cannot bind control socket " + path, err) + hint);
+    }
+    if (::stat(path.c_str(), &st) == 0) {
+        _socket_dev = st.st_dev;
+        _socket_ino = st.st_ino;
+    }
+    // Exactly the configured mode, whatever the umask took away.
+    if (::chmod(path.c_str(), _config.mode) < 0) {
+        return make_error(errc::io_error, sys_error("cannot chmod control socket " + path, errno));
+    }
+    if (_config.group_gid >= 0 && ::chown(path.c_str(), uid_t(-1), gid_t(_config.group_gid)) < 0) {
+        return make_error(errc::permission_denied,
+                          sys_error("cannot give control socket " + path + " to group " +
+                                        std::to_string(_config.group_gid),
+                                    errno) +
+                              " (run as root or a member of that group)");
+    }
+    if (::listen(_listen_fd, int(limits::control_clients_max)) < 0) {
+        return make_error(errc::io_error, sys_error("cannot listen on " + path, errno));
+    }
+    return ok_result();
+}
+
+bool control_server::peer_allowed(uid_t uid, gid_t gid, const std::vector<gid_t>& groups) const {
+    if (uid == 0 || uid == ::geteuid()) return true;
+    const auto& uids = _config.allow_uids;
+    if (std::find(uids.begin(), uids.end(), uid) != uids.end()) return true;
+    const auto& gids = _config.allow_gids;
+    if (std::find(gids.begin(), gids.end(), gid) != gids.end()) return true;
+    return std::any_of(groups.begin(), groups.end(), [&](gid_t g) {
+        return std::find(gids.begin(), gids.end(), g) != gids.end();
+    });
+}
+
+std::string control_server::handle_line(std::string_view line) {
+    _requests_total.fetch_add(1, std::memory_order_relaxed);
+    auto req = parse_request(line);
+    if (!req.ok()) return encode_error(req.err().message);
+    const std::string cmd = req.value()["cmd"].get<std::string>();
+    auto it = _handlers.find(cmd);
+    if (it == _handlers.end()) {
+        std::string known;
+        for (const auto& [name, h] : _handlers)
+            known += (known.empty() ? "" : ", ") + name;
+        return encode_error("unknown command \"" + cmd + "\" (known: " + known + ")");
+    }
+    try {
+        return encode_reply(it->second(req.value()));
+    } catch (const std::exception& e) {
+        return encode_error(e.what());
+    } catch (...) {
+        return encode_error("command \"" + cmd + "\" failed with an unknown exception");
+    }
+}
+
+void control_server::stop() {
+    // A handler runs on the server thread; joining it from there would deadlock.
+    SLUICE_ASSERT(std::this_thread::get_id() != _thread.get_id());
+    if (_stopped.exchange(true)) return;
+    if (_thread.joinable()) {
+        uint64_t one = 1;
+        (void)!::write(_stop_fd, &one, sizeof one);
+        _thread.join();
+    }
+    _loop.reset();
+    if (_listen_fd >= 0) ::close(_listen_fd);
+    if (_stop_fd >= 0) ::close(_stop_fd);
+    _listen_fd = _stop_fd = -1;
+    // Only our own file: a successor may have replaced it after we stopped listening.
+    struct stat st {};
+    if (_socket_ino != 0 && ::lstat(_config.socket_path.c_str(), &st) == 0 &&
+        st.st_dev == _socket_dev && st.st_ino == _socket_ino) {
+        ::unlink(_config.socket_path.c_str());
+    }
+    if (_socket_ino != 0)
+        SLUICE_LOG_INFO("control: stopped serving %s", _config.socket_path.c_str());
+}
+
+} // namespace sluice::control

@@ -22,6 +22,7 @@
 #include "dataplane/worker_lcore.h"
 #include "processing/window_merger.h"
 #include "processing/worker.h"
+#include "storage/recovery.h"
 #include "storage/schema.h"
 #include "storage/segment_writer.h"
 
@@ -131,6 +132,15 @@ result<void> daemon::start() {
                           "cannot use data dir " + _config.data_dir + ": " +
                               (ec ? ec.message() : std::string(strerror(errno))) +
                               " (run as its owner or pass --data-dir)");
+
+    // Validate what a previous run left: truncate torn tails, move corrupt segments aside.
+    auto recovered = storage::recover_data_dir(_config.data_dir);
+    if (!recovered) return std::move(recovered).err();
+    if (recovered->segments)
+        SLUICE_LOG_INFO("recovery: %llu segment(s), %llu row(s), %llu truncated, %llu moved aside",
+                        (unsigned long long)recovered->segments, (unsigned long long)recovered->rows,
+                        (unsigned long long)recovered->truncated,
+                        (unsigned long long)recovered->moved_aside);
 
     auto slots = dataplane::slot_pool_create(_config.slots,
                                              processing::slot_bytes(_config.event_bytes_max));

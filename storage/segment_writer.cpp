@@ -1,0 +1,404 @@
+#include "storage/segment_writer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+
+#include "base/assert.h"
+#include "base/log.h"
+#include "storage/segment_files.h"
+
+namespace sluice::storage {
+namespace {
+
+// user_data: a write carries its sequence number; the other kinds set the top bits.
+constexpr uint64_t ud_sync = 1ull << 63;
+constexpr uint64_t ud_aux = 1ull << 62;
+// -EAGAIN/-EINTR are retried this many times per write before the writer gives up.
+constexpr uint32_t write_retries_max = 64;
+constexpr int64_t time_none = std::numeric_limits<int64_t>::min();
+
+} // namespace
+
+segment_writer::segment_writer(const writer_config& cfg, const table_schema& schema)
+    : _cfg(cfg), _schema(schema),
+      _batch(_schema, cfg.rows_per_block, cfg.string_bytes_max, cfg.row_string_bytes_max),
+      _encoder(_schema, cfg.rows_per_block, cfg.string_bytes_max, cfg.zstd_level),
+      _prefix_max_time_ms(time_none), _durable_max_time_ms(time_none) {}
+
+result<std::unique_ptr<segment_writer>> segment_writer::open(const writer_config& cfg,
+                                                             const table_schema& schema) {
+    if (cfg.data_dir.empty() || cfg.writer_name.empty() ||
+        cfg.writer_name.find('/') != std::string::npos)
+        return make_error(errc::bad_config, "segment writer needs a data dir and a writer name "
+                                            "without '/'");
+    if (cfg.rows_per_block == 0 || cfg.rows_per_block > limits::batch_rows_max)
+        return make_error(errc::bad_config, "rows_per_block must be 1.." +
+                                                std::to_string(limits::batch_rows_max));
+    if (cfg.row_string_bytes_max == 0 || cfg.row_string_bytes_max > cfg.string_bytes_max ||
+        cfg.string_bytes_max >= (size_t(1) << 31))
+        return make_error(errc::bad_config, "need 0 < row_string_bytes_max <= string_bytes_max "
+                                            "< 2 GiB");
+    if (cfg.write_buffers < 2 || cfg.write_buffers > limits::writes_in_flight_max)
+        return make_error(errc::bad_config, "write_buffers must be 2.." +
+                                                std::to_string(limits::writes_in_flight_max));
+    if (cfg.zstd_level < 0 || cfg.zstd_level > 19)
+        return make_error(errc::bad_config, "zstd_level must be 0..19");
+    if (schema.name.empty() || schema.name.find('/') != std::string::npos || schema.name == "." ||
+        schema.name == ".." || schema.columns.empty())
+        return make_error(errc::bad_config, "bad table name or no columns: '" + schema.name + "'");
+    std::unique_ptr<segment_writer> w(new segment_writer(cfg, schema));
+    SLUICE_TRY(w->start());
+    return w;
+}
+
+result<void> segment_writer::start() {
+    _table_dir = _cfg.data_dir + "/" + _schema.name;
+    std::error_code ec;
+    std::filesystem::create_directories(_table_dir, ec);
+    if (ec)
+        return make_error(errc::io_error, "cannot create " + _table_dir + ": " + ec.message() +
+                                              " (check --data-dir and its permissions)");
+    auto seq = next_segment_seq(_table_dir, _cfg.writer_name);
+    if (!seq) return std::move(seq).err();
+
+    // One aligned buffer per in-flight block, plus one page for headers and footers.
+    _buffer_bytes = _encoder.block_bytes_max();
+    _slots.resize(_cfg.write_buffers);
+    for (auto& s : _slots) {
+        s.buf = static_cast<uint8_t*>(std::aligned_alloc(format::page_bytes, _buffer_bytes));
+        if (!s.buf) return make_error(errc::no_space, "cannot allocate write buffers");
+        std::memset(s.buf, 0, _buffer_bytes); // fault the pages in now, not on the hot path
+        _iovecs.push_back({s.buf, _buffer_bytes});
+    }
+    auto* aux = static_cast<uint8_t*>(std::aligned_alloc(format::page_bytes, format::page_bytes));
+    if (!aux) return make_error(errc::no_space, "cannot allocate write buffers");
+    std::memset(aux, 0, format::page_bytes);
+    _iovecs.push_back({aux, format::page_bytes});
+    SLUICE_TRY(_io.init(limits::uring_depth, _iovecs));
+
+    if (!open_segment(*seq)) return _failure;
+    return ok_result();
+}
+
+segment_writer::~segment_writer() {
+    // The kernel may still be reading our buffers: wait for every operation first.
+    while (_ops_in_flight > 0 && _io.reap(true, [this](uint64_t ud, int res) {
+               on_completion(ud, res);
+           }) >= 0) {
+    }
+    if (_fd >= 0) ::close(_fd);
+    for (auto& v : _iovecs) std::free(v.iov_base);
+}
+
+void segment_writer::fail(errc code, const char* what, int err) noexcept {
+    if (failed()) return;
+    _failure = make_error(code, std::string(what) + " " + _path + ": " + std::strerror(err) +
+                                    (err == ENOSPC ? " (disk full: free space or lower retention)"
+                                                   : ""));
+    _failed.store(true, std::memory_order_release);
+}
+
+// ---- synchronous helpers (segment open/close only) ----
+
+int segment_writer::wait_aux() noexcept {
+    _aux_done = false;
+    ++_ops_in_flight;
+    int rc = _io.submit();
+    if (rc < 0) {
+        --_ops_in_flight;
+        return rc;
+    }
+    while (!_aux_done) {
+        rc = _io.reap(true, [this](uint64_t ud, int res) { on_completion(ud, res); });
+        if (rc < 0) return rc;
+    }
+    return _aux_res;
+}
+
+int segment_writer::write_aux(uint32_t len, uint64_t offset) noexcept {
+    const auto* buf = static_cast<const uint8_t*>(_iovecs.back().iov_base);
+    int aux_index = int(_iovecs.size() - 1);
+    uint32_t done = 0, retries = 0;
+    while (done < len) {
+        if (!_io.prep_write(_fd, buf + done, len - done, offset + done, aux_index, ud_aux))
+            return -EBUSY;
+        int res = wait_aux();
+        if ((res == -EAGAIN || res == -EINTR) && ++retries <= write_retries_max) continue;
+        if (res < 0) return res;
+        if (res == 0) return -EIO;
+        done += uint32_t(res);
+    }
+    return 0;
+}
+
+int segment_writer::fdatasync_aux(int fd) noexcept {
+    if (!_io.prep_fdatasync(fd, ud_aux)) return -EBUSY;
+    return wait_aux();
+}
+
+bool segment_writer::open_segment(uint64_t seq) noexcept {
+    std::snprintf(_path, sizeof _path, "%s/%s-%06llu.seg", _table_dir.c_str(),
+                  _cfg.writer_name.c_str(), static_cast<unsigned long long>(seq));
+    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+    _direct = false;
+    _fd = -1;
+    if (_cfg.direct_io) {
+        _fd = ::open(_path, flags | O_DIRECT, 0640);
+        _direct = _fd >= 0;
+        if (_fd < 0 && errno != EINVAL) return fail(errc::io_error, "cannot create", errno), false;
+    }
+    if (_fd < 0) _fd = ::open(_path, flags, 0640);
+    if (_fd < 0) return fail(errc::io_error, "cannot create", errno), false;
+
+    format::segment_meta meta{_schema, _cfg.writer_name, seq};
+    auto* aux = static_cast<uint8_t*>(_iovecs.back().iov_base);
+    if (auto r = format::write_file_header(meta, aux); !r) {
+        _failure = r.err();
+        _failed.store(true, std::memory_order_release);
+        return false;
+    }
+    int rc = write_aux(format::file_header_bytes, 0);
+    if (rc == -EINVAL && _direct) {
+        // The filesystem took O_DIRECT at open but refuses the I/O: go buffered.
+        int fl = ::fcntl(_fd, F_GETFL);
+        if (fl >= 0 && ::fcntl(_fd, F_SETFL, fl & ~O_DIRECT) == 0) {
+            _direct = false;
+            rc = write_aux(format::file_header_bytes, 0);
+        }
+    }
+    if (rc == 0) rc = fdatasync_aux(_fd);
+    // The new name must survive a crash too: sync the directory.
+    if (rc == 0) {
+        int dfd = ::open(_table_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        rc = dfd < 0 ? -errno : fdatasync_aux(dfd);
+        if (dfd >= 0) ::close(dfd);
+    }
+    if (rc < 0) return fail(rc == -ENOSPC ? errc::no_space : errc::io_error, "cannot write", -rc), false;
+    _segment_seq = seq;
+    ++_segments_opened;
+    _file_offset = format::file_header_bytes;
+    _block_index = 0;
+    _segment_rows = 0;
+    _segment_min_time_ms = std::numeric_limits<int64_t>::max();
+    _segment_max_time_ms = std::numeric_limits<int64_t>::min();
+    return true;
+}
+
+bool segment_writer::close_segment() noexcept {
+    if (_fd < 0) return true;
+    int rc = 0;
+    if (!failed()) {
+        if (_segment_rows == 0) {
+            // Nothing was written: leave no empty file behind.
+            ::unlink(_path);
+        } else {
+            format::footer f{_segment_rows, _block_index, _segment_min_time_ms,
+                             _segment_max_time_ms, _file_offset};
+            auto* aux = static_cast<uint8_t*>(_iovecs.back().iov_base);
+            size_t len = format::write_footer_block(f, _block_index, aux);
+            rc = write_aux(uint32_t(len), _file_offset);
+            if (rc == 0) rc = fdatasync_aux(_fd);
+        }
+    }
+    ::close(_fd);
+    _fd = -1;
+    if (rc < 0) fail(rc == -ENOSPC ? errc::no_space : errc::io_error, "cannot write footer", -rc);
+    return rc == 0;
+}
+
+// ---- the write path ----
+
+segment_writer::slot* segment_writer::acquire_slot() noexcept {
+    const uint64_t n = _slots.size();
+    // Buffers are reused in submission order, so the durable prefix can read each
+    // block's row count from its slot. Waiting here is the writer's back-pressure.
+    while (_submitted_seq - _prefix_done_seq >= n) {
+        if (failed() || !reap(true)) return nullptr;
+    }
+    if (failed()) return nullptr;
+    slot& s = _slots[_submitted_seq % n];
+    s.seq = _submitted_seq;
+    s.done = 0;
+    s.retries = 0;
+    s.complete = false;
+    return &s;
+}
+
+void segment_writer::seal() noexcept {
+    const uint32_t rows = _batch.rows();
+    if (rows == 0) return;
+    slot* s = acquire_slot();
+    if (!s) {
+        // Failed writer: count what is lost, keep the caller running.
+        _rows_dropped.fetch_add(rows, std::memory_order_relaxed);
+        _batch.clear();
+        return;
+    }
+    format::block_header h = _encoder.encode(_batch, _block_index, s->buf);
+    _batch.clear();
+    const uint64_t len = format::block_bytes(h.payload_bytes);
+    if (_block_index > 0 &&
+        _file_offset + len + format::page_bytes > _cfg.segment_bytes_max) [[unlikely]] {
+        // Rotate: rare (every segment_bytes_max), so it may wait for the disk.
+        if (!drain_and_sync() || !close_segment() || !open_segment(_segment_seq + 1)) {
+            _rows_dropped.fetch_add(rows, std::memory_order_relaxed);
+            return;
+        }
+        h.block_index = 0;
+        format::write_block_header(h, s->buf);
+    }
+    s->offset = _file_offset;
+    s->len = uint32_t(len);
+    s->rows = rows;
+    s->max_time_ms = _schema.time_column >= 0 ? h.max_time_ms : time_none;
+    ++_submitted_seq;
+    _file_offset += len;
+    ++_block_index;
+    _segment_rows += rows;
+    _segment_min_time_ms = std::min(_segment_min_time_ms, h.min_time_ms);
+    _segment_max_time_ms = std::max(_segment_max_time_ms, h.max_time_ms);
+    _unsynced_bytes += len;
+    if (_unsynced_bytes >= _cfg.sync_bytes) {
+        _sync_target_seq = _submitted_seq;
+        _unsynced_bytes = 0;
+    }
+    submit_slot(*s);
+}
+
+bool segment_writer::submit_slot(slot& s) noexcept {
+    int index = int(&s - _slots.data());
+    if (!_io.prep_write(_fd, s.buf + s.done, s.len - s.done, s.offset + s.done, index, s.seq))
+        return fail(errc::internal, "io_uring submission queue full for", EBUSY), false;
+    ++_ops_in_flight;
+    int rc = _io.submit();
+    if (rc < 0) {
+        --_ops_in_flight;
+        return fail(errc::io_error, "io_uring_submit for", -rc), false;
+    }
+    return true;
+}
+
+void segment_writer::on_completion(uint64_t ud, int res) noexcept {
+    --_ops_in_flight;
+    if (ud == ud_aux) {
+        _aux_done = true;
+        _aux_res = res;
+        return;
+    }
+    if (ud == ud_sync) {
+        _sync_in_flight = false;
+        if (res < 0) return fail(errc::io_error, "fdatasync", -res);
+        _durable_seq = _sync_seq;
+        _rows_durable.store(_sync_rows, std::memory_order_relaxed);
+        _durable_max_time_ms.store(_sync_max_time_ms, std::memory_order_relaxed);
+        return;
+    }
+    slot& s = _slots[ud % _slots.size()];
+    SLUICE_ASSERT(s.seq == ud);
+    SLUICE_ASSERT(!s.complete);
+    if (failed()) return;
+    if (res < 0) {
+        // -EAGAIN is a normal, bounded case: resubmit the same range.
+        if ((res == -EAGAIN || res == -EINTR) && ++s.retries <= write_retries_max) {
+            submit_slot(s);
+            return;
+        }
+        return fail(res == -ENOSPC ? errc::no_space : errc::io_error, "write", -res);
+    }
+    if (res == 0) return fail(errc::io_error, "write made no progress on", EIO);
+    s.done += uint32_t(res);
+    if (s.done < s.len) {
+        submit_slot(s); // short write: the rest, at its offset
+        return;
+    }
+    s.complete = true;
+    _bytes_written.fetch_add(s.len, std::memory_order_relaxed);
+    while (_prefix_done_seq < _submitted_seq) {
+        slot& p = _slots[_prefix_done_seq % _slots.size()];
+        if (!p.complete) break;
+        _prefix_rows += p.rows;
+        _prefix_max_time_ms = std::max(_prefix_max_time_ms, p.max_time_ms);
+        ++_prefix_done_seq;
+    }
+}
+
+void segment_writer::maybe_submit_sync() noexcept {
+    if (_sync_in_flight || failed() || _durable_seq >= _sync_target_seq) return;
+    // fdatasync covers the writes completed before it is submitted: the done prefix.
+    if (_prefix_done_seq <= _durable_seq) return;
+    if (!_io.prep_fdatasync(_fd, ud_sync))
+        return fail(errc::internal, "io_uring submission queue full for", EBUSY);
+    _sync_seq = _prefix_done_seq;
+    _sync_rows = _prefix_rows;
+    _sync_max_time_ms = _prefix_max_time_ms;
+    _sync_in_flight = true;
+    ++_ops_in_flight;
+    if (int rc = _io.submit(); rc < 0) {
+        --_ops_in_flight;
+        _sync_in_flight = false;
+        fail(errc::io_error, "io_uring_submit for", -rc);
+    }
+}
+
+bool segment_writer::reap(bool wait) noexcept {
+    int rc = _io.reap(wait, [this](uint64_t ud, int res) { on_completion(ud, res); });
+    if (rc < 0) fail(errc::io_error, "io_uring_wait_cqe for", -rc);
+    return !failed();
+}
+
+void segment_writer::poll(int64_t now_ns) noexcept {
+    if (_closed) return;
+    if (_ops_in_flight > 0) reap(false);
+    const bool unsynced = !_batch.empty() || _sync_target_seq < _submitted_seq;
+    if (!unsynced) {
+        _unsynced_since_set = false;
+    } else if (!_unsynced_since_set) {
+        _unsynced_since_set = true;
+        _oldest_unsynced_ns = now_ns;
+    } else if (now_ns - _oldest_unsynced_ns >= int64_t(_cfg.flush_interval_ms) * 1000000) {
+        // Group commit: everything appended so far becomes durable together.
+        seal();
+        _sync_target_seq = _submitted_seq;
+        _unsynced_bytes = 0;
+        _unsynced_since_set = false;
+    }
+    maybe_submit_sync();
+}
+
+bool segment_writer::drain_and_sync() noexcept {
+    _sync_target_seq = _submitted_seq;
+    _unsynced_bytes = 0;
+    while (!failed() && _durable_seq < _submitted_seq) {
+        maybe_submit_sync();
+        if (!reap(true)) break;
+    }
+    return !failed();
+}
+
+result<void> segment_writer::flush_and_sync() {
+    if (_closed) return make_error(errc::invalid_argument, "segment writer is closed");
+    seal();
+    drain_and_sync();
+    if (failed()) return _failure;
+    return ok_result();
+}
+
+result<void> segment_writer::close() {
+    if (_closed) return ok_result();
+    auto r = flush_and_sync();
+    close_segment();
+    _closed = true;
+    if (failed()) return _failure;
+    return r;
+}
+
+} // namespace sluice::storage

@@ -1,0 +1,435 @@
+#include "control/control_server.h"
+
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "base/limits.h"
+#include "control/protocol.h"
+#include "tests/control/control_test_util.h"
+
+namespace sluice::control {
+namespace {
+
+using namespace testing;
+
+constexpr uint32_t nobody = 65534;
+constexpr int timeout_ms = 5000;
+
+std::map<std::string, handler> test_handlers() {
+    return {
+        {"echo",
+         [](const json& req) {
+             return json{{"echo", req}};
+         }},
+        {"status",
+         [](const json&) {
+             return json{{"state", "running"}};
+         }},
+        {"throw", [](const json&) -> json { throw std::runtime_error("boom: disk on fire"); }},
+        {"fail",
+         [](const json&) {
+             return json{{"ok", false}, {"error", "custom failure"}};
+         }},
+        {"scalar", [](const json&) { return json(42); }},
+        {"slow",
+         [](const json&) {
+             std::this_thread::sleep_for(std::chrono::milliseconds(500));
+             return json::object();
+         }},
+    };
+}
+
+class ControlServer : public ::testing::Test {
+  protected:
+    void start(server_config cfg = {}) {
+        if (cfg.socket_path.empty()) cfg.socket_path = path;
+        auto r = control_server::start(cfg, test_handlers());
+        ASSERT_TRUE(r.ok()) << r.err().message;
+        server = std::move(r.value());
+    }
+    json call(const json& req) {
+        auto r = request(path, req, timeout_ms);
+        EXPECT_TRUE(r.ok()) << r.err().message;
+        return r.ok() ? r.value() : json();
+    }
+
+    temp_dir dir;
+    std::string path = dir.file("ctl.sock");
+    std::unique_ptr<control_server> server;
+};
+
+TEST_F(ControlServer, RepliesToRequest) {
+    start();
+    json reply = call({{"cmd", "echo"}, {"x", 7}});
+    EXPECT_EQ(reply["ok"], true);
+    EXPECT_EQ(reply["v"], protocol_version);
+    EXPECT_EQ(reply["echo"]["x"], 7);
+    EXPECT_EQ(reply["echo"]["cmd"], "echo");
+    EXPECT_EQ(server->requests_total(), 1u);
+}
+
+TEST_F(ControlServer, ReplyLineHasOkFirst) {
+    start();
+    int fd = raw_connect(path);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(send_all(fd, "{\"v\":1,\"cmd\":\"status\"}\n"));
+    EXPECT_EQ(read_line(fd), "{\"ok\":true,\"v\":1,\"state\":\"running\"}");
+    ::close(fd);
+}
+
+TEST_F(ControlServer, BodyWithOkIsPassedThrough) {
+    start();
+    json reply = call({{"cmd", "fail"}});
+    EXPECT_EQ(reply["ok"], false);
+    EXPECT_EQ(reply["error"], "custom failure");
+}
+
+TEST_F(ControlServer, NonObjectBodyIsCarriedAsResult) {
+    start();
+    json reply = call({{"cmd", "scalar"}});
+    EXPECT_EQ(reply["ok"], true);
+    EXPECT_EQ(reply["result"], 42);
+}
+
+TEST_F(ControlServer, HandlerExceptionBecomesErrorReply) {
+    start();
+    int fd = raw_connect(path);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(send_all(fd, "{\"cmd\":\"throw\"}\n{\"cmd\":\"status\"}\n"));
+    std::string pending;
+    EXPECT_EQ(read_line(fd, pending), "{\"ok\":false,\"error\":\"boom: disk on fire\"}");
+    // The server and the connection both survive.
+    EXPECT_EQ(json::parse(read_line(fd, pending))["state"], "running");
+    ::close(fd);
+}
+
+TEST_F(ControlServer, ServesManyConcurrentClients) {
+    start();
+    constexpr int threads = 100;
+    constexpr int per_thread = 10;
+    std::atomic<int> good{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&, t] {
+            for (int i = 0; i < per_thread; ++i) {
+                auto r = request(path, {{"cmd", "echo"}, {"id", t * 1000 + i}}, timeout_ms);
+                if (r.ok() && r.value()["ok"] == true && r.value()["echo"]["id"] == t * 1000 + i)
+                    good.fetch_add(1);
+            }
+        });
+    }
+    for (auto& th : pool)
+        th.join();
+    EXPECT_EQ(good.load(), threads * per_thread);
+    EXPECT_EQ(server->requests_total(), uint64_t(threads * per_thread));
+}
+
+TEST_F(ControlServer, MalformedJsonGetsErrorAndConnectionSurvives) {
+    start();
+    int fd = raw_connect(path);
+    ASSERT_GE(fd, 0);
+    std::string pending;
+    ASSERT_TRUE(send_all(fd, "{not json\n"));
+    json bad = json::parse(read_line(fd, pending));
+    EXPECT_EQ(bad["ok"], false);
+    EXPECT_NE(bad["error"].get<std::string>().find("malformed request"), std::string::npos);
+    ASSERT_TRUE(send_all(fd, "{\"cmd\":\"status\"}\n"));
+    EXPECT_EQ(json::parse(read_line(fd, pending))["ok"], true);
+    ::close(fd);
+}
+
+TEST_F(ControlServer, DeeplyNestedJsonIsRefusedNotCrashed) {
+    start();
+    std::string deep(30000, '[');
+    deep += std::string(30000, ']');
+    int fd = raw_connect(path);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(send_all(fd, deep + "\n"));
+    json reply = json::parse(read_line(fd));
+    EXPECT_EQ(reply["ok"], false);
+    EXPECT_NE(reply["error"].get<std::string>().find("must be a JSON object"), std::string::npos);
+    ::close(fd);
+}
+
+TEST_F(ControlServer, MissingOrBadCmdIsAnError) {
+    start();
+    for (const char* req : {"{}", "{\"cmd\":5}", "[1,2]", "\"stats\""}) {
+        int fd = raw_connect(path);
+        ASSERT_GE(fd, 0);
+        ASSERT_TRUE(send_all(fd, std::string(req) + "\n"));
+        json reply = json::parse(read_line(fd));
+        EXPECT_EQ(reply["ok"], false) << req;
+        EXPECT_TRUE(reply["error"].is_string()) << req;
+        ::close(fd);
+    }
+}
+
+TEST_F(ControlServer, WrongProtocolVersionIsAnError) {
+    start();
+    json reply = call({{"cmd", "status"}, {"v", 2}});
+    EXPECT_EQ(reply["ok"], false);
+    EXPECT_NE(reply["error"].get<std::string>().find("unsupported protocol version 2"),
+              std::string::npos);
+}
+
+TEST_F(ControlServer, UnknownCommandListsKnownOnes) {
+    start();
+    json reply = call({{"cmd", "nope"}});
+    EXPECT_EQ(reply["ok"], false);
+    std::string err = reply["error"];
+    EXPECT_NE(err.find("unknown command \"nope\""), std::string::npos) << err;
+    EXPECT_NE(err.find("echo"), std::string::npos) << err;
+}
+
+TEST_F(ControlServer, PipelinedRequestsAreAnsweredInOrder) {
+    start();
+    int fd = raw_connect(path);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(send_all(fd, "{\"cmd\":\"echo\",\"n\":1}\n\n{\"cmd\":\"echo\",\"n\":2}\r\n"
+                             "{\"cmd\":\"echo\",\"n\":3}\n"));
+    std::string pending;
+    for (int n = 1; n <= 3; ++n)
+        EXPECT_EQ(json::parse(read_line(fd, pending))["echo"]["n"], n);
+    ::close(fd);
+}
+
+TEST_F(ControlServer, RequestWithoutNewlineIsAnsweredAtHalfClose) {
+    start();
+    int fd = raw_connect(path);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(send_all(fd, "{\"cmd\":\"status\"}"));
+    ::shutdown(fd, SHUT_WR);
+    EXPECT_EQ(json::parse(read_line(fd))["state"], "running");
+    EXPECT_TRUE(closed_by_peer(fd));
+    ::close(fd);
+}
+
+TEST_F(ControlServer, RequestOfExactlyTheLimitIsServed) {
+    start();
+    std::string head = "{\"cmd\":\"echo\",\"pad\":\"";
+    std::string tail = "\"}";
+    std::string req =
+        head + std::string(limits::control_request_bytes_max - head.size() - tail.size(), 'a') +
+        tail;
+    ASSERT_EQ(req.size(), limits::control_request_bytes_max);
+    int fd = raw_connect(path);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(send_all(fd, req + "\n"));
+    EXPECT_EQ(json::parse(read_line(fd))["ok"], true);
+    ::close(fd);
+}
+
+TEST_F(ControlServer, OversizedRequestGetsErrorAndClose) {
+    start();
+    int fd = raw_connect(path);
+    ASSERT_GE(fd, 0);
+    // No newline: the server must not wait for one.
+    ASSERT_TRUE(send_all(fd, std::string(limits::control_request_bytes_max + 1, 'a')));
+    json reply = json::parse(read_line(fd));
+    EXPECT_EQ(reply["ok"], false);
+    EXPECT_NE(reply["error"].get<std::string>().find("exceeds"), std::string::npos);
+    EXPECT_TRUE(closed_by_peer(fd));
+    ::close(fd);
+    EXPECT_EQ(call({{"cmd", "status"}})["ok"], true);
+}
+
+TEST_F(ControlServer, SocketFileModeIs0600ByDefault) {
+    start();
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+}
+
+TEST_F(ControlServer, ConfiguredModeAndGroupDespiteUmask) {
+    mode_t old = ::umask(077);
+    start({.socket_path = path, .mode = 0660, .group_gid = nobody});
+    ::umask(old);
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0660u);
+    EXPECT_EQ(st.st_gid, nobody);
+}
+
+TEST_F(ControlServer, ModeOutside0777IsRejected) {
+    auto r = control_server::start({.socket_path = path, .mode = 04755}, test_handlers());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().code, errc::bad_config);
+}
+
+TEST_F(ControlServer, StaleSocketFileIsReplaced) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr = unix_addr(path);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ::close(fd); // the file stays behind, as after kill -9
+    ASSERT_TRUE(std::filesystem::exists(path));
+    start();
+    EXPECT_EQ(call({{"cmd", "status"}})["ok"], true);
+}
+
+TEST_F(ControlServer, LiveSocketIsRefused) {
+    start();
+    auto second = control_server::start({.socket_path = path}, test_handlers());
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.err().code, errc::busy);
+    EXPECT_EQ(second.err().message,
+              "another sluiced is serving " + path + " (stop it or pass --control-socket)");
+    // The first one still serves, and its file is still there.
+    EXPECT_EQ(call({{"cmd", "status"}})["ok"], true);
+}
+
+TEST_F(ControlServer, NonSocketFileIsNotTouched) {
+    std::ofstream(path) << "precious";
+    auto r = control_server::start({.socket_path = path}, test_handlers());
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.err().message.find("is not a socket"), std::string::npos);
+    EXPECT_TRUE(std::filesystem::is_regular_file(path));
+}
+
+TEST_F(ControlServer, MissingDirectoryIsAClearError) {
+    auto r = control_server::start({.socket_path = dir.file("no/such/dir.sock")}, test_handlers());
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.err().message.find("create the directory"), std::string::npos) << r.err().message;
+}
+
+TEST_F(ControlServer, StopClosesClientsAndRemovesSocketFile) {
+    start();
+    int fd = raw_connect(path);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(send_all(fd, "{\"cmd\":\"status\"}\n"));
+    ASSERT_EQ(json::parse(read_line(fd))["ok"], true);
+    server->stop();
+    EXPECT_TRUE(closed_by_peer(fd, 1000));
+    EXPECT_FALSE(std::filesystem::exists(path));
+    server->stop(); // idempotent
+    ::close(fd);
+}
+
+TEST_F(ControlServer, StopLeavesASuccessorsSocketFile) {
+    start();
+    ASSERT_EQ(::unlink(path.c_str()), 0);
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr = unix_addr(path);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    server->stop();
+    EXPECT_TRUE(std::filesystem::exists(path));
+    ::close(fd);
+}
+
+TEST_F(ControlServer, ClientGivesUpAfterTimeout) {
+    start();
+    auto r = request(path, {{"cmd", "slow"}}, 100);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.err().message.find("no reply from " + path + " within 100 ms"), std::string::npos)
+        << r.err().message;
+}
+
+TEST_F(ControlServer, ClientOverTheBoundIsToldAndClosed) {
+    start();
+    std::vector<int> fds;
+    for (uint32_t i = 0; i < limits::control_clients_max; ++i) {
+        int fd = raw_connect(path);
+        ASSERT_GE(fd, 0);
+        // A reply proves the server has accepted this one and holds its slot.
+        ASSERT_TRUE(send_all(fd, "{\"cmd\":\"status\"}\n"));
+        ASSERT_EQ(json::parse(read_line(fd))["ok"], true) << i;
+        fds.push_back(fd);
+    }
+    int extra = raw_connect(path);
+    ASSERT_GE(extra, 0);
+    std::string line = read_line(extra);
+    EXPECT_NE(line.find("too many control clients"), std::string::npos) << line;
+    ::close(extra);
+    for (int fd : fds)
+        ::close(fd);
+    // Slots come back once the server sees the closes.
+    bool served = false;
+    for (int i = 0; i < 100 && !served; ++i) {
+        auto r = request(path, {{"cmd", "status"}}, timeout_ms);
+        served = r.ok() && r.value()["ok"] == true;
+        if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_TRUE(served);
+}
+
+// Runs a client as `nobody` in a child process: connect, send a status request, read
+// the reply. Returns the reply line, or "connect errno N".
+std::string request_as_nobody(const std::string& path) {
+    sockaddr_un addr = unix_addr(path);
+    const char req[] = "{\"cmd\":\"status\"}\n";
+    int pipefd[2];
+    if (::pipe(pipefd) != 0) return "pipe failed";
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        // The parent has threads: only async-signal-safe calls until _exit.
+        ::close(pipefd[0]);
+        if (::setgroups(0, nullptr) != 0 || ::setgid(nobody) != 0 || ::setuid(nobody) != 0)
+            ::_exit(100);
+        int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) ::_exit(errno);
+        (void)!::send(fd, req, sizeof req - 1, MSG_NOSIGNAL);
+        char buf[1024];
+        ssize_t n;
+        // Until the reply's newline: an allowed client's connection stays open.
+        while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+            (void)!::write(pipefd[1], buf, size_t(n));
+            if (::memchr(buf, '\n', size_t(n)) != nullptr) break;
+        }
+        ::_exit(0);
+    }
+    ::close(pipefd[1]);
+    std::string out;
+    char buf[1024];
+    ssize_t n;
+    while ((n = ::read(pipefd[0], buf, sizeof buf)) > 0)
+        out.append(buf, size_t(n));
+    ::close(pipefd[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status)) return "child crashed";
+    if (WEXITSTATUS(status) != 0) return "connect errno " + std::to_string(WEXITSTATUS(status));
+    return out.substr(0, out.find('\n'));
+}
+
+TEST_F(ControlServer, FileModeKeepsOtherUsersOut) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a client as nobody";
+    start();
+    EXPECT_EQ(request_as_nobody(path), "connect errno " + std::to_string(EACCES));
+}
+
+TEST_F(ControlServer, PeerNotAllowedIsRefusedAndCounted) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a client as nobody";
+    start({.socket_path = path, .mode = 0666});
+    EXPECT_EQ(request_as_nobody(path),
+              "{\"ok\":false,\"error\":\"permission denied: uid 65534 is not allowed (add it to "
+              "control.allow_uids)\"}");
+    EXPECT_EQ(server->refused_total(), 1u);
+    EXPECT_EQ(server->requests_total(), 0u); // the request was never read
+}
+
+TEST_F(ControlServer, AllowedUidIsServed) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a client as nobody";
+    start({.socket_path = path, .mode = 0666, .allow_uids = {nobody}});
+    EXPECT_EQ(json::parse(request_as_nobody(path))["state"], "running");
+    EXPECT_EQ(server->refused_total(), 0u);
+}
+
+TEST_F(ControlServer, AllowedGidIsServed) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a client as nobody";
+    start({.socket_path = path, .mode = 0666, .allow_gids = {nobody}});
+    EXPECT_EQ(json::parse(request_as_nobody(path))["state"], "running");
+}
+
+} // namespace
+} // namespace sluice::control

@@ -1,0 +1,196 @@
+#include "tests/integration/daemon_harness.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "control/protocol.h"
+#include "storage/schema.h"
+#include "storage/table_reader.h"
+
+namespace sluice::testing {
+
+std::string make_temp_dir(const std::string& tag) {
+    std::string tmpl = "/tmp/sluice-" + tag + "-XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (mkdtemp(buf.data()) == nullptr) std::abort();
+    return buf.data();
+}
+
+int run_command(const std::string& command) {
+    int status = std::system(command.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+std::vector<std::string> eal_args(const std::string& prefix, uint32_t lcores) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    sched_getaffinity(0, sizeof set, &set);
+    std::vector<int> cpus;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set)) cpus.push_back(c);
+    // Lcores share the available CPUs round robin: the main lcore and RX on the first,
+    // workers spread over the rest (2-core machines run every role).
+    std::string map;
+    for (uint32_t l = 0; l < lcores; ++l) {
+        int cpu = cpus[l < 2 ? 0 : (l - 1) % cpus.size()];
+        if (!map.empty()) map += ",";
+        map += std::to_string(l) + "@" + std::to_string(cpu);
+    }
+    return {"--no-huge", "--no-pci", "-m", "1024", "--file-prefix", prefix, "--lcores", map,
+            "--log-level", "*:warning"};
+}
+
+daemon_process::daemon_process(std::vector<std::string> args, const std::string& log_path) {
+    for (size_t i = 0; i + 1 < args.size(); ++i)
+        if (args[i] == "--control-socket") socket = args[i + 1];
+    _pid = fork();
+    if (_pid == 0) {
+        int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        std::vector<char*> argv;
+        const char* prog = std::getenv("SLUICED");
+        argv.push_back(const_cast<char*>(prog));
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        execv(prog, argv.data());
+        _exit(127);
+    }
+}
+
+daemon_process::~daemon_process() {
+    if (running()) {
+        kill(_pid, SIGKILL);
+        waitpid(_pid, nullptr, 0);
+    }
+}
+
+bool daemon_process::running() const {
+    if (_pid <= 0) return false;
+    return waitpid(_pid, nullptr, WNOHANG) == 0;
+}
+
+json daemon_process::request(const json& req) const {
+    auto r = control::request(socket, req, 5000);
+    if (!r) return json{{"ok", false}, {"error", r.err().message}};
+    return r.value();
+}
+
+int daemon_process::shutdown_and_wait(int timeout_s) {
+    request({{"cmd", "shutdown"}});
+    for (int i = 0; i < timeout_s * 20; ++i) {
+        int status;
+        pid_t p = waitpid(_pid, &status, WNOHANG);
+        if (p == _pid) {
+            _pid = -1;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        usleep(50 * 1000);
+    }
+    return -1;
+}
+
+namespace {
+std::vector<std::string> read_lines(const std::string& path, bool skip_header) {
+    std::ifstream in(path);
+    std::vector<std::string> lines;
+    std::string line;
+    bool first = true;
+    while (std::getline(in, line)) {
+        if (first && skip_header) {
+            first = false;
+            continue;
+        }
+        first = false;
+        lines.push_back(line);
+    }
+    return lines;
+}
+
+std::string hex64(uint64_t v) {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+std::string csv_field(std::string_view s) {
+    if (s.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(s);
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"') out += '"';
+        out += c;
+    }
+    return out + "\"";
+}
+} // namespace
+
+expected_outcome read_expected(const std::string& dir) {
+    expected_outcome e;
+    std::ifstream in(dir + "/expected/counters.json");
+    e.counters = json::parse(in);
+    e.windows_csv = read_lines(dir + "/expected/windows.csv", true);
+    e.events = read_lines(dir + "/expected/events.txt", false);
+    e.dead_letters = read_lines(dir + "/expected/dead_letters.txt", false);
+    return e;
+}
+
+stored_outcome read_store(const std::string& data_dir, const std::string& query_table) {
+    namespace ev = storage::events_col;
+    namespace dl = storage::dead_letters_col;
+    namespace wc = storage::window_col;
+    stored_outcome s;
+    auto r1 = storage::scan_table(data_dir, "events", INT64_MIN, INT64_MAX,
+                                  [&](const storage::column_batch& b) {
+                                      for (uint32_t i = 0; i < b.rows(); ++i) {
+                                          auto raw = b.string_at(ev::raw, i);
+                                          s.events.push_back(hex64(XXH3_64bits(raw.data(), raw.size())) +
+                                                             " " + std::to_string(b.u8_at(ev::late, i)));
+                                      }
+                                  });
+    auto r2 = storage::scan_table(data_dir, "dead_letters", INT64_MIN, INT64_MAX,
+                                  [&](const storage::column_batch& b) {
+                                      for (uint32_t i = 0; i < b.rows(); ++i) {
+                                          auto raw = b.string_at(dl::raw, i);
+                                          s.dead_letters.push_back(
+                                              std::string(b.string_at(dl::reason, i)) + " " +
+                                              hex64(XXH3_64bits(raw.data(), raw.size())));
+                                      }
+                                  });
+    std::vector<std::tuple<int64_t, std::string, std::string>> rows;
+    auto r3 = storage::scan_table(data_dir, query_table, INT64_MIN, INT64_MAX,
+                                  [&](const storage::column_batch& b) {
+                                      for (uint32_t i = 0; i < b.rows(); ++i) {
+                                          std::string key(b.string_at(wc::group_key, i));
+                                          std::string line =
+                                              std::to_string(b.i64_at(wc::window_start_ms, i)) + "," +
+                                              std::to_string(b.i64_at(wc::window_end_ms, i)) + "," +
+                                              csv_field(key) + "," +
+                                              std::to_string(b.u64_at(wc::count, i));
+                                          rows.emplace_back(b.i64_at(wc::window_start_ms, i), key, line);
+                                      }
+                                  });
+    if (!r1 || !r2 || !r3) {
+        s.events.push_back("<scan failed>");
+        return s;
+    }
+    std::sort(s.events.begin(), s.events.end());
+    std::sort(s.dead_letters.begin(), s.dead_letters.end());
+    std::sort(rows.begin(), rows.end());
+    for (auto& r : rows) s.windows_csv.push_back(std::get<2>(r));
+    return s;
+}
+
+} // namespace sluice::testing

@@ -1,0 +1,272 @@
+#include "storage/segment_writer.h"
+
+#include <gtest/gtest.h>
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <thread>
+
+#include "base/clock.h"
+#include "storage/segment_files.h"
+#include "storage/segment_reader.h"
+#include "storage/table_reader.h"
+#include "storage_test_util.h"
+
+namespace sluice::storage {
+namespace {
+
+using namespace sluice::storage::test;
+
+writer_config small_config(const std::string& dir, bool direct = true) {
+    writer_config c;
+    c.data_dir = dir;
+    c.writer_name = "w0";
+    c.rows_per_block = 256;
+    c.string_bytes_max = 256 << 10;
+    c.row_string_bytes_max = 4096;
+    c.direct_io = direct;
+    return c;
+}
+
+std::vector<row> read_table(const std::string& dir, const std::string& table,
+                            scan_summary* summary = nullptr) {
+    std::vector<row> rows;
+    auto r = scan_table(dir, table, INT64_MIN, INT64_MAX,
+                        [&](const column_batch& b) { append_rows(b, rows); });
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
+    if (summary && r.ok()) *summary = *r;
+    return rows;
+}
+
+void append(segment_writer& w, const row& r) {
+    push_row(w.batch(), r);
+    w.commit_row();
+}
+
+class SegmentWriterIo : public ::testing::TestWithParam<bool> {};
+
+TEST_P(SegmentWriterIo, WritesBlocksAndReadsThemBack) {
+    const bool direct = GetParam();
+    temp_dir tmp;
+    auto schema = events_schema();
+    auto w = segment_writer::open(small_config(tmp.path(), direct), schema);
+    ASSERT_TRUE(w.ok()) << w.err().message;
+    if (direct && !(*w)->direct_io()) GTEST_SKIP() << tmp.path() << " does not take O_DIRECT";
+    EXPECT_EQ((*w)->direct_io(), direct);
+    std::vector<row> model;
+    for (uint64_t i = 0; i < 1000; ++i) {
+        model.push_back(event_row(i, 1700000000000 + int64_t(i) * 10));
+        append(**w, model.back());
+    }
+    ASSERT_TRUE((*w)->close().ok());
+    EXPECT_EQ((*w)->rows_durable(), 1000u);
+    EXPECT_EQ((*w)->durable_max_time_ms(), 1700000000000 + 9990);
+    EXPECT_FALSE((*w)->failed());
+
+    const std::string path = tmp.path() + "/events/w0-000001.seg";
+    ASSERT_TRUE(std::filesystem::exists(path));
+    EXPECT_EQ((*w)->bytes_written() + 2 * 4096, std::filesystem::file_size(path));
+    auto rd = segment_reader::open(path);
+    ASSERT_TRUE(rd.ok()) << rd.err().message;
+    EXPECT_EQ((*rd)->meta().writer_name, "w0");
+    EXPECT_EQ((*rd)->meta().seq, 1u);
+    column_batch b((*rd)->schema(), 1, 0, 0);
+    std::vector<row> got;
+    int blocks = 0;
+    while ((*rd)->next_block()) {
+        ASSERT_TRUE((*rd)->read_block(b).ok());
+        append_rows(b, got);
+        ++blocks;
+    }
+    EXPECT_EQ((*rd)->end(), segment_reader::end_state::footer) << (*rd)->damage();
+    EXPECT_EQ(blocks, 4); // 256 + 256 + 256 + 232
+    EXPECT_EQ((*rd)->footer().rows, 1000u);
+    EXPECT_EQ(got, model);
+}
+
+INSTANTIATE_TEST_SUITE_P(DirectAndBuffered, SegmentWriterIo, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "direct" : "buffered"; });
+
+TEST(SegmentWriter, RotatesToNewSegments) {
+    temp_dir tmp;
+    auto schema = events_schema();
+    auto cfg = small_config(tmp.path());
+    cfg.rows_per_block = 64;
+    cfg.segment_bytes_max = 64 << 10;
+    cfg.write_buffers = 4;
+    auto w = segment_writer::open(cfg, schema);
+    ASSERT_TRUE(w.ok()) << w.err().message;
+    std::vector<row> model;
+    for (uint64_t i = 0; i < 5000; ++i) {
+        model.push_back(event_row(i, int64_t(i)));
+        append(**w, model.back());
+    }
+    ASSERT_TRUE((*w)->close().ok());
+    EXPECT_EQ((*w)->rows_durable(), 5000u);
+    auto files = list_segments(tmp.path() + "/events");
+    ASSERT_TRUE(files.ok());
+    EXPECT_GT(files->size(), 2u);
+    EXPECT_EQ((*w)->segments_opened(), files->size());
+    for (size_t i = 0; i < files->size(); ++i) {
+        EXPECT_EQ((*files)[i].seq, i + 1);
+        EXPECT_LE(std::filesystem::file_size((*files)[i].path), cfg.segment_bytes_max);
+        auto rd = segment_reader::open((*files)[i].path);
+        ASSERT_TRUE(rd.ok());
+        while ((*rd)->next_block()) {
+        }
+        EXPECT_EQ((*rd)->end(), segment_reader::end_state::footer) << (*rd)->damage();
+    }
+    EXPECT_EQ(read_table(tmp.path(), "events"), model);
+}
+
+TEST(SegmentWriter, GroupCommitsByTimerFromPoll) {
+    temp_dir tmp;
+    auto schema = dead_letters_schema();
+    auto cfg = small_config(tmp.path());
+    cfg.flush_interval_ms = 50;
+    auto w = segment_writer::open(cfg, schema);
+    ASSERT_TRUE(w.ok()) << w.err().message;
+    for (int i = 0; i < 10; ++i)
+        append(**w, {int64_t(100 + i), std::string("parse_error"), uint64_t(3), std::string("x,y")});
+    const int64_t t0 = 1'000'000'000;
+    (*w)->poll(t0);
+    (*w)->poll(t0 + 49'000'000); // younger than the interval: nothing sealed yet
+    EXPECT_EQ((*w)->bytes_written(), 0u);
+    EXPECT_EQ((*w)->rows_durable(), 0u);
+    (*w)->poll(t0 + 50'000'000);
+    // The write and the fdatasync complete asynchronously; poll reaps them.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while ((*w)->rows_durable() < 10 && std::chrono::steady_clock::now() < deadline) {
+        (*w)->poll(t0 + 60'000'000);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_EQ((*w)->rows_durable(), 10u);
+    EXPECT_EQ((*w)->durable_max_time_ms(), 109);
+    EXPECT_EQ((*w)->bytes_written(), 4096u);
+
+    // Durable before close: a reader sees the block now, and the file has no footer yet.
+    auto rd = segment_reader::open((*w)->segment_path());
+    ASSERT_TRUE(rd.ok());
+    ASSERT_TRUE((*rd)->next_block());
+    EXPECT_EQ((*rd)->block().rows, 10u);
+    EXPECT_FALSE((*rd)->next_block());
+    EXPECT_EQ((*rd)->end(), segment_reader::end_state::eof);
+    ASSERT_TRUE((*w)->close().ok());
+}
+
+TEST(SegmentWriter, GroupCommitsBySyncBytes) {
+    temp_dir tmp;
+    auto schema = events_schema();
+    auto cfg = small_config(tmp.path());
+    cfg.flush_interval_ms = 1'000'000; // the timer never fires here
+    cfg.sync_bytes = 1;
+    auto w = segment_writer::open(cfg, schema);
+    ASSERT_TRUE(w.ok());
+    for (uint64_t i = 0; i < 256 + 5; ++i) append(**w, event_row(i, int64_t(i)));
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while ((*w)->rows_durable() < 256 && std::chrono::steady_clock::now() < deadline) {
+        (*w)->poll(0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_EQ((*w)->rows_durable(), 256u); // the full block; the 5 in the batch wait
+    ASSERT_TRUE((*w)->flush_and_sync().ok());
+    EXPECT_EQ((*w)->rows_durable(), 261u);
+    ASSERT_TRUE((*w)->close().ok());
+}
+
+TEST(SegmentWriter, NewWriterStartsANewSegmentAndLeavesNoEmptyFiles) {
+    temp_dir tmp;
+    auto schema = events_schema();
+    for (int run = 0; run < 2; ++run) {
+        auto w = segment_writer::open(small_config(tmp.path()), schema);
+        ASSERT_TRUE(w.ok());
+        append(**w, event_row(run, run));
+        ASSERT_TRUE((*w)->close().ok());
+    }
+    {
+        auto empty = segment_writer::open(small_config(tmp.path()), schema);
+        ASSERT_TRUE(empty.ok());
+        ASSERT_TRUE((*empty)->close().ok());
+    }
+    auto files = list_segments(tmp.path() + "/events");
+    ASSERT_TRUE(files.ok());
+    ASSERT_EQ(files->size(), 2u);
+    EXPECT_EQ((*files)[0].seq, 1u);
+    EXPECT_EQ((*files)[1].seq, 2u);
+    EXPECT_EQ(read_table(tmp.path(), "events").size(), 2u);
+}
+
+TEST(SegmentWriter, CountersAreReadableFromAnotherThread) {
+    temp_dir tmp;
+    auto schema = events_schema();
+    auto cfg = small_config(tmp.path());
+    cfg.flush_interval_ms = 1;
+    auto w = segment_writer::open(cfg, schema);
+    ASSERT_TRUE(w.ok());
+    std::atomic<bool> stop{false};
+    uint64_t last = 0;
+    bool monotonic = true;
+    std::thread reader([&] {
+        while (!stop.load()) {
+            uint64_t v = (*w)->rows_durable();
+            monotonic &= v >= last;
+            last = v;
+        }
+    });
+    for (uint64_t i = 0; i < 3000; ++i) {
+        append(**w, event_row(i, int64_t(i)));
+        (*w)->poll(monotonic_ns());
+    }
+    ASSERT_TRUE((*w)->close().ok());
+    stop = true;
+    reader.join();
+    EXPECT_TRUE(monotonic);
+    EXPECT_EQ((*w)->rows_durable(), 3000u);
+}
+
+TEST(SegmentWriter, IoErrorPutsWriterInFailedStateWithoutAborting) {
+    temp_dir tmp;
+    auto schema = events_schema();
+    // Files may not grow past 64 KiB: writes beyond fail with EFBIG (SIGXFSZ ignored).
+    auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit old_limit;
+    ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+    auto w = segment_writer::open(small_config(tmp.path()), schema);
+    ASSERT_TRUE(w.ok());
+    rlimit small = old_limit;
+    small.rlim_cur = 64 << 10;
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+    for (uint64_t i = 0; i < 20000; ++i) {
+        append(**w, event_row(i, int64_t(i)));
+        (*w)->poll(0);
+    }
+    auto r = (*w)->close();
+    setrlimit(RLIMIT_FSIZE, &old_limit);
+    std::signal(SIGXFSZ, old_handler);
+    EXPECT_FALSE(r.ok());
+    EXPECT_TRUE((*w)->failed());
+    EXPECT_EQ((*w)->failure().code, errc::io_error);
+    EXPECT_NE((*w)->failure().message.find("File too large"), std::string::npos)
+        << (*w)->failure().message;
+    EXPECT_GT((*w)->rows_dropped(), 0u);
+    EXPECT_LT((*w)->rows_durable(), 20000u);
+}
+
+TEST(SegmentWriter, RejectsBadConfig) {
+    temp_dir tmp;
+    auto schema = events_schema();
+    auto cfg = small_config(tmp.path());
+    cfg.write_buffers = 1;
+    EXPECT_EQ(segment_writer::open(cfg, schema).err().code, errc::bad_config);
+    cfg = small_config(tmp.path());
+    cfg.writer_name = "a/b";
+    EXPECT_EQ(segment_writer::open(cfg, schema).err().code, errc::bad_config);
+    cfg = small_config("/proc/no-such-dir");
+    EXPECT_FALSE(segment_writer::open(cfg, schema).ok());
+}
+
+} // namespace
+} // namespace sluice::storage

@@ -1,0 +1,36 @@
+#pragma once
+// One sluice-gen run: generate the frames, write the pcap, feed the reference model,
+// write DIR/expected/, and optionally send the datagrams to a live sluice.
+#include <cstdint>
+#include <string>
+
+#include "base/result.h"
+#include "tools/gen/generator.h"
+#include "tools/gen/model.h"
+
+namespace sluice::tools {
+
+struct run_options {
+    gen_config gen;
+    std::string out_dir;
+    std::string pcap_path;   // empty: out_dir/events.pcap
+    std::string send_target; // empty: no sending
+    uint64_t pps = 0;        // 0: unpaced
+    int64_t now_ms = 0;      // the wall clock for future_timestamp; 0: the real one
+};
+
+struct run_summary {
+    model_counters counters;
+    uint64_t window_rows = 0;
+    uint64_t datagrams_sent = 0;
+    std::string pcap_path;
+    std::string expected_dir;
+    double seconds = 0;
+};
+
+result<run_summary> run_sluice_gen(const run_options& options);
+
+// The one-paragraph summary sluice-gen prints.
+std::string describe(const run_options& options, const run_summary& summary);
+
+} // namespace sluice::tools

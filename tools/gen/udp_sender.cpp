@@ -1,0 +1,95 @@
+#include "tools/gen/udp_sender.h"
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+
+namespace sluice::tools {
+
+result<udp_sender> udp_sender::open(const std::string& target, uint64_t pps) {
+    const size_t colon = target.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == target.size())
+        return make_error(errc::invalid_argument,
+                          "bad --send target '" + target + "' (expected HOST:PORT or [IPv6]:PORT)");
+    std::string host = target.substr(0, colon);
+    const std::string port = target.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    addrinfo* found = nullptr;
+    if (const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0)
+        return make_error(errc::invalid_argument,
+                          "cannot resolve --send target '" + target + "': " + gai_strerror(rc));
+    const int fd = socket(found->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(found);
+        return make_error(errc::io_error,
+                          std::string("cannot create a UDP socket: ") + std::strerror(errno));
+    }
+    const int connected = connect(fd, found->ai_addr, found->ai_addrlen);
+    const int err = errno;
+    freeaddrinfo(found);
+    if (connected != 0) {
+        ::close(fd);
+        return make_error(errc::io_error,
+                          "cannot connect a UDP socket to " + target + ": " + std::strerror(err));
+    }
+    // A large send buffer absorbs bursts between pacing sleeps; failure is harmless.
+    const int sndbuf = 4 << 20;
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    return udp_sender(fd, pps);
+}
+
+udp_sender::udp_sender(udp_sender&& other) noexcept
+    : _fd(other._fd), _pps(other._pps), _sent(other._sent), _start_ns(other._start_ns) {
+    other._fd = -1;
+}
+
+udp_sender::~udp_sender() {
+    if (_fd >= 0) ::close(_fd);
+}
+
+// Absolute schedule (datagram i leaves at start + i / pps), so a slow moment is caught
+// up instead of lowering the average rate; sleeps only when ahead by 50 us or more.
+void udp_sender::pace() {
+    if (_pps == 0) return;
+    const int64_t now = monotonic_ns();
+    if (_sent == 0) _start_ns = now;
+    const int64_t due = _start_ns + int64_t(_sent * 1000000000ull / _pps);
+    if (due - now >= 50000) {
+        const timespec ts{time_t((due - now) / 1000000000), long((due - now) % 1000000000)};
+        nanosleep(&ts, nullptr);
+    }
+}
+
+result<void> udp_sender::send(std::string_view payload) {
+    pace();
+    for (;;) {
+        const ssize_t n = ::send(_fd, payload.data(), payload.size(), 0);
+        if (n == ssize_t(payload.size())) break;
+        if (n < 0 && (errno == EINTR || errno == ENOBUFS || errno == EAGAIN)) {
+            // The local queue is full: wait for it rather than drop a datagram here.
+            const timespec ts{0, 20000};
+            nanosleep(&ts, nullptr);
+            continue;
+        }
+        if (n < 0 && errno == ECONNREFUSED) continue; // an ICMP from an earlier datagram
+        return make_error(errc::io_error,
+                          "send to the --send target failed: " +
+                              std::string(n < 0 ? std::strerror(errno) : "short send"));
+    }
+    _sent++;
+    return ok_result();
+}
+
+} // namespace sluice::tools

@@ -1,0 +1,35 @@
+#pragma once
+// udp_sender: sends sluice-gen's datagrams to a live sluice over a kernel UDP socket,
+// paced to a packet rate. A tool, not the appliance: plain blocking send() suffices.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+
+namespace sluice::tools {
+
+class udp_sender {
+  public:
+    // `target` is HOST:PORT or [IPv6]:PORT; `pps` 0 sends as fast as the socket takes.
+    static result<udp_sender> open(const std::string& target, uint64_t pps);
+
+    udp_sender(udp_sender&& other) noexcept;
+    udp_sender& operator=(udp_sender&&) = delete;
+    udp_sender(const udp_sender&) = delete;
+    ~udp_sender();
+
+    result<void> send(std::string_view payload);
+    uint64_t sent() const noexcept { return _sent; }
+
+  private:
+    udp_sender(int fd, uint64_t pps) : _fd(fd), _pps(pps) {}
+    void pace();
+
+    int _fd = -1;
+    uint64_t _pps = 0;
+    uint64_t _sent = 0;
+    int64_t _start_ns = 0;
+};
+
+} // namespace sluice::tools
