@@ -87,6 +87,7 @@ class daemon {
 
     daemon_config _config;
     std::vector<unsigned> _rx_lcores, _worker_lcores;
+    std::vector<std::vector<rte_ring*>> _rings; // [worker][rx]
     rte_mempool* _slots = nullptr;
     std::optional<dataplane::port_state> _port;
     std::vector<rx_unit> _rx;
@@ -157,7 +158,8 @@ result<void> daemon::start() {
     }
 
     uint32_t nworkers = uint32_t(_worker_lcores.size());
-    std::vector<std::vector<rte_ring*>> rings(nworkers); // [worker][rx]
+    auto& rings = _rings; // [worker][rx]
+    rings.assign(nworkers, {});
     dataplane::rx_config rc;
     for (uint16_t p : _config.udp_ports) rc.ports.add(p);
     rc.parse.event_bytes_max = _config.event_bytes_max;
@@ -369,9 +371,7 @@ json daemon::stats() const {
     json rings = json::array();
     for (uint32_t r = 0; r < _rx.size(); ++r)
         for (uint32_t w = 0; w < _workers.size(); ++w) {
-            std::string name = "rx" + std::to_string(r) + "_w" + std::to_string(w);
-            rte_ring* ring = rte_ring_lookup(name.c_str());
-            if (!ring) continue;
+            rte_ring* ring = _rings[w][r];
             rings.push_back({{"rx", r},
                              {"worker", w},
                              {"occupancy", rte_ring_count(ring)},
@@ -391,6 +391,7 @@ json daemon::status() const {
     return json{{"ok", true},
                 {"v", protocol_version},
                 {"state", _shutdown_requested.load() ? "stopping" : "running"},
+                {"version", SLUICE_VERSION},
                 {"mode", _config.mode},
                 {"port", _port ? json(_port->driver) : json(nullptr)},
                 {"rx_lcores", _rx_lcores},

@@ -1,22 +1,62 @@
-// sluiced: EAL options, then `--`, then sluice's own options (see --help).
+// sluiced: EAL options, then `--`, then sluice's own options (see `sluiced -- --help`).
+// With no EAL options at all (`sluiced -- ...`), it picks defaults that work on any
+// machine: no hugepages, no PCI scan, and lcores that share the available CPUs.
 #include <rte_eal.h>
+#include <sched.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "control/config.h"
 #include "control/daemon.h"
 #include "dataplane/eal_setup.h"
 
+namespace {
+
+// Main and RX lcores on the first CPU, one worker lcore on each other CPU (at least
+// one worker, sharing the first CPU on a single-CPU machine).
+std::vector<std::string> default_eal_args() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    sched_getaffinity(0, sizeof set, &set);
+    std::vector<int> cpus;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set)) cpus.push_back(c);
+    if (cpus.empty()) cpus.push_back(0);
+    std::string map = "0@" + std::to_string(cpus[0]) + ",1@" + std::to_string(cpus[0]);
+    size_t workers = cpus.size() > 1 ? cpus.size() - 1 : 1;
+    for (size_t w = 0; w < workers; ++w)
+        map += "," + std::to_string(2 + w) + "@" + std::to_string(cpus[cpus.size() > 1 ? 1 + w : 0]);
+    return {"--no-huge", "--no-pci", "-m", "1024", "--file-prefix",
+            "sluiced-" + std::to_string(getpid()), "--lcores", map, "--log-level", "*:warning"};
+}
+
+} // namespace
+
 int main(int argc, char** argv) {
-    auto eal = sluice::dataplane::eal_init(argc, argv);
+    std::vector<std::string> storage;
+    std::vector<char*> args(argv, argv + argc);
+    if (argc == 1 || std::strcmp(argv[1], "--") == 0) {
+        storage = default_eal_args();
+        args.insert(args.begin() + 1, storage.size(), nullptr);
+        for (size_t i = 0; i < storage.size(); ++i) args[1 + i] = storage[i].data();
+        if (argc == 1) args.push_back(const_cast<char*>("--"));
+    }
+    int n = int(args.size());
+    args.push_back(nullptr);
+    auto eal = sluice::dataplane::eal_init(n, args.data());
     if (!eal) {
         std::fprintf(stderr, "sluiced: %s\n", eal.err().message.c_str());
         return 1;
     }
     int used = eal.value();
-    // After EAL: argv[used] is the `--` (or the first sluice option).
-    argv[used] = argv[0];
-    auto config = sluice::control::load_config(argc - used, argv + used);
+    // After EAL, args[used] is where sluice's options start (EAL puts the program name
+    // there).
+    args[used] = argv[0];
+    auto config = sluice::control::load_config(n - used, args.data() + used);
     if (!config) {
         std::fprintf(stderr, "sluiced: %s\n", config.err().message.c_str());
         rte_eal_cleanup();

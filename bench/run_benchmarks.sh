@@ -1,0 +1,16 @@
+#!/bin/sh
+# Runs every stage microbenchmark of a release build, one after the other (never in
+# parallel: they share the machine's cores), writing one JSON file per binary.
+# Usage: bench/run_benchmarks.sh BUILD_DIR OUT_DIR [extra Google Benchmark flags]
+set -eu
+build=${1:?usage: $0 BUILD_DIR OUT_DIR [flags]}
+out=${2:?usage: $0 BUILD_DIR OUT_DIR [flags]}
+shift 2
+mkdir -p "$out"
+for b in frame_parse_bench event_parse_bench identity_bench ring_handoff_bench \
+         dedup_filter_bench window_bench column_encode_bench segment_writer_bench; do
+    echo "== $b" >&2
+    "$build/bench/$b" --benchmark_min_time=0.2 --benchmark_repetitions=3 \
+        --benchmark_report_aggregates_only=true \
+        --benchmark_out="$out/$b.json" --benchmark_out_format=json "$@"
+done
