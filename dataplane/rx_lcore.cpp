@@ -89,6 +89,12 @@ void rx_lcore::flush_all() noexcept {
     _counters.max_time_ms.store(_max_time_ms, std::memory_order_relaxed);
 }
 
+void rx_lcore::drain() noexcept {
+    flush_all();
+    if (_free_count) rte_mempool_put_bulk(_pool, _free_slots, _free_count);
+    _free_count = 0;
+}
+
 void rx_lcore::handle_payload(std::string_view payload) noexcept {
     const char* p = payload.data();
     const char* end = p + payload.size();
@@ -157,9 +163,7 @@ void rx_lcore::run_port(uint16_t port_id, uint16_t queue_id) noexcept {
         rte_pktmbuf_free_bulk(mbufs, n);
         flush_all();
     }
-    flush_all();
-    if (_free_count) rte_mempool_put_bulk(_pool, _free_slots, _free_count);
-    _free_count = 0;
+    drain();
 }
 
 void rx_lcore::run_kernel(kernel_udp_rx& source) noexcept {
@@ -181,9 +185,7 @@ void rx_lcore::run_kernel(kernel_udp_rx& source) noexcept {
         source.release(grams, n);
         flush_all();
     }
-    flush_all();
-    if (_free_count) rte_mempool_put_bulk(_pool, _free_slots, _free_count);
-    _free_count = 0;
+    drain();
 }
 
 } // namespace sluice::dataplane

@@ -62,6 +62,8 @@ class rx_lcore {
     void push(uint32_t worker, processing::event_slot* slot) noexcept;
     void flush(uint32_t worker) noexcept;
     void broadcast_watermark() noexcept;
+    // On stop: hand over everything pending and give unused slots back to the pool.
+    void drain() noexcept;
 
     rx_config _config;
     rx_counters _counters;
