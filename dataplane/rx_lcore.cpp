@@ -37,9 +37,11 @@ event_slot* rx_lcore::take_slot() noexcept {
     if (_free_count == 0) [[unlikely]] {
         idle_backoff backoff;
         while (rte_mempool_get_bulk(_pool, _free_slots, limits::ring_burst_max / 2) != 0) {
-            // Every slot is in flight: let the workers catch up (back-pressure).
+            // Every slot is in flight: hand the workers what is pending and let them
+            // catch up (back-pressure). No watermark broadcast here: it would take slots
+            // itself, refilling _free_slots under this loop.
             bump(_counters.backpressure_waits);
-            flush_all();
+            flush_pending();
             backoff.wait();
         }
         _free_count = limits::ring_burst_max / 2;
@@ -82,10 +84,14 @@ void rx_lcore::broadcast_watermark() noexcept {
     }
 }
 
-void rx_lcore::flush_all() noexcept {
-    broadcast_watermark();
+void rx_lcore::flush_pending() noexcept {
     for (uint32_t w = 0; w < _workers; ++w)
         if (_pending[w].count) flush(w);
+}
+
+void rx_lcore::flush_all() noexcept {
+    broadcast_watermark();
+    flush_pending();
     _counters.max_time_ms.store(_max_time_ms, std::memory_order_relaxed);
 }
 

@@ -61,6 +61,7 @@ class rx_lcore {
     processing::event_slot* take_slot() noexcept;
     void push(uint32_t worker, processing::event_slot* slot) noexcept;
     void flush(uint32_t worker) noexcept;
+    void flush_pending() noexcept; // every pending burst to its ring, no watermark
     void broadcast_watermark() noexcept;
     // On stop: hand over everything pending and give unused slots back to the pool.
     void drain() noexcept;

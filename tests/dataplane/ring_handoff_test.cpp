@@ -433,10 +433,10 @@ TEST_F(RingHandoff, FullRingBlocksRxWithoutLosingEvents) {
 // An empty slot pool is back-pressure too: the RX waits for the workers to return slots,
 // and no slot may go missing on the way. Each round makes the RX run the pool dry
 // exactly while its max event time has advanced (so the wait broadcasts a watermark).
-// Disabled until rx_lcore::take_slot() stops leaking: the watermark broadcast inside its
-// wait loop refills _free_slots, which the loop's next rte_mempool_get_bulk() overwrites,
-// losing up to 32 - workers slots per stall until the RX waits forever. Enable with the fix.
-TEST_F(RingHandoff, DISABLED_EmptySlotPoolBlocksRxWithoutLosingSlots) {
+// (A watermark broadcast inside take_slot()'s wait loop once refilled _free_slots under
+// the loop, whose next rte_mempool_get_bulk() overwrote them: slots leaked per stall
+// until the RX waited forever.)
+TEST_F(RingHandoff, EmptySlotPoolBlocksRxWithoutLosingSlots) {
     // Smallest pool slot_pool_create accepts (its per-lcore cache needs 1.5 x 256).
     constexpr uint32_t small_pool = 400;
     rte_mempool_free(_pool);
