@@ -30,6 +30,9 @@ inline constexpr int64_t max_future_skew_ms_default = 5 * 60 * 1000;
 inline constexpr uint64_t dedup_memory_bytes_default = 256ull << 20;  // all workers together
 inline constexpr uint32_t open_windows_max = 4096;     // per worker per query
 inline constexpr uint32_t group_keys_max = 1u << 20;   // per worker per query
+// RX bursts whose rows may await fsync at once on one worker, for the durable latency
+// (16 B each; more are attributed to the newest: overstated, never understated).
+inline constexpr uint32_t latency_pending_runs_max = 1u << 16;
 
 // Storage.
 inline constexpr uint32_t batch_rows_max = 16384;      // rows per block
