@@ -232,8 +232,8 @@ result<void> daemon::start() {
     server_config sc;
     sc.socket_path = _config.control_socket;
     sc.group_gid = _config.socket_group_gid;
-    sc.allow_uids = _config.allow_uids;
-    sc.allow_gids = _config.allow_gids;
+    sc.access.allow_uids = _config.allow_uids;
+    sc.access.allow_gids = _config.allow_gids;
     std::map<std::string, handler> handlers;
     handlers["stats"] = [this](const json&) { return stats(); };
     handlers["status"] = [this](const json&) { return status(); };
