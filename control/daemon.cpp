@@ -270,7 +270,9 @@ result<void> daemon::start_control() {
     sc.access = {_config.allow_uids, _config.allow_gids, _config.requests_per_s,
                  _config.connection_requests_per_s};
     sc.idle_timeout_ms = _config.idle_timeout_ms;
-    // One sample a second feeds the rates and the recent latency percentiles.
+    // One sample a second feeds the rates and the recent latency percentiles; the first
+    // is taken now, before the server thread exists, so every reply has a base.
+    _history.push(take_sample());
     sc.on_tick = [this] { _history.push(take_sample()); };
     sc.tick_interval_ms = 1000;
     std::map<std::string, handler> handlers;
