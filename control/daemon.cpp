@@ -101,6 +101,11 @@ class daemon {
     json stats();
     json rx_core_json(uint32_t r) const;
     json worker_core_json(uint32_t w) const;
+    json per_core_json(const stats_sample& now, const stats_sample* rate_base) const;
+    json totals_json(const stats_sample& now, int64_t watermark) const;
+    json rings_json(json& lag, int64_t watermark, int64_t max_time) const;
+    json control_json() const;
+    int64_t max_event_time_ms() const;
     json rates_json(const stats_sample& now, const stats_sample* base) const;
     json latency_section(const stats_sample& now, const stats_sample* base) const;
     json status() const;
@@ -129,7 +134,7 @@ class daemon {
     stats_history _history{limits::stats_samples_max}; // control thread only
     config_loader _reload_config;
     std::mutex _reload_mutex; // one reload at a time; guards _config's reloadable keys
-    uint64_t _reloads = 0;
+    std::atomic<uint64_t> _reloads{0}; // read by status() on the control thread
 };
 
 result<void> daemon::plan_lcores() {
@@ -455,60 +460,57 @@ json daemon::latency_section(const stats_sample& now, const stats_sample* base) 
     return lat;
 }
 
-json daemon::stats() {
-    stats_sample now = take_sample();
-    const stats_sample* rate_base = _history.base_for_rates(now.at_ns, 900'000'000);
-    const stats_sample* recent_base = _history.oldest();
-    const auto& m = now.counters;
-    auto get = [&](const std::string& k) {
-        auto it = m.find(k);
-        return it == m.end() ? uint64_t(0) : it->second;
-    };
-
-    json per_core = json::array();
-    for (uint32_t r = 0; r < _rx.size(); ++r) {
-        json core = rx_core_json(r);
-        std::string k = "rx" + std::to_string(r);
-        if (rate_base) {
-            core["events_per_s"] = rate_per_s(now, *rate_base, k + ".events");
-            core["bytes_per_s"] = rate_per_s(now, *rate_base, k + ".bytes");
-        }
-        per_core.push_back(std::move(core));
-    }
+int64_t daemon::max_event_time_ms() const {
     int64_t max_time = processing::no_time;
-    for (uint32_t w = 0; w < _workers.size(); ++w) {
-        json core = worker_core_json(w);
-        std::string k = "w" + std::to_string(w);
+    for (const auto& u : _workers)
+        max_time = std::max(max_time, u.worker->counters().max_time_ms.load(std::memory_order_relaxed));
+    return max_time;
+}
+
+json daemon::per_core_json(const stats_sample& now, const stats_sample* rate_base) const {
+    json per_core = json::array();
+    auto add = [&](json core, const std::string& key) {
         if (rate_base) {
-            core["events_per_s"] = rate_per_s(now, *rate_base, k + ".events");
-            core["bytes_per_s"] = rate_per_s(now, *rate_base, k + ".bytes");
+            core["events_per_s"] = rate_per_s(now, *rate_base, key + ".events");
+            core["bytes_per_s"] = rate_per_s(now, *rate_base, key + ".bytes");
         }
         per_core.push_back(std::move(core));
-        max_time = std::max(max_time, _workers[w].worker->counters().max_time_ms.load(
-                                          std::memory_order_relaxed));
-    }
-    int64_t watermark = max_time == processing::no_time ? 0 : max_time - _config.watermark_delay_ms;
+    };
+    for (uint32_t r = 0; r < _rx.size(); ++r)
+        add(rx_core_json(r), "rx" + std::to_string(r));
+    for (uint32_t w = 0; w < _workers.size(); ++w)
+        add(worker_core_json(w), "w" + std::to_string(w));
+    return per_core;
+}
 
+json daemon::totals_json(const stats_sample& now, int64_t watermark) const {
+    auto get = [&](const std::string& k) {
+        auto it = now.counters.find(k);
+        return it == now.counters.end() ? uint64_t(0) : it->second;
+    };
     json reasons = json::object();
     for (const char* reason : reason_names)
         reasons[reason] = get(std::string("dead_letters.") + reason);
     uint64_t ignored = 0;
     for (const auto& u : _rx)
         ignored += rd(u.rx->counters().ignored_packets);
-    json totals = {{"rx_packets", get("rx_packets")},
-                   {"rx_bytes", get("rx_bytes")},
-                   {"ignored_packets", ignored},
-                   {"events_received", get("events_received")},
-                   {"events_accepted", get("events_accepted")},
-                   {"duplicates", get("duplicates")},
-                   {"late_events", get("late_events")},
-                   {"dead_letters", get("dead_letters")},
-                   {"dead_letters_by_reason", reasons},
-                   {"rx_dropped", get("rx_dropped")},
-                   {"bytes_written", get("bytes_written")},
-                   {"watermark_ms", watermark},
-                   {"window_rows", _window_rows.load()}};
+    return {{"rx_packets", get("rx_packets")},
+            {"rx_bytes", get("rx_bytes")},
+            {"ignored_packets", ignored},
+            {"events_received", get("events_received")},
+            {"events_accepted", get("events_accepted")},
+            {"duplicates", get("duplicates")},
+            {"late_events", get("late_events")},
+            {"dead_letters", get("dead_letters")},
+            {"dead_letters_by_reason", reasons},
+            {"rx_dropped", get("rx_dropped")},
+            {"bytes_written", get("bytes_written")},
+            {"watermark_ms", watermark},
+            {"window_rows", _window_rows.load()}};
+}
 
+// The rings' occupancy (consumer lag per (RX, worker)) and the watermark's delay.
+json daemon::rings_json(json& lag, int64_t watermark, int64_t max_time) const {
     json rings = json::array();
     uint64_t occupancy_total = 0, occupancy_max = 0;
     for (uint32_t r = 0; r < _rx.size(); ++r)
@@ -522,33 +524,47 @@ json daemon::stats() {
                              {"occupancy", used},
                              {"capacity", rte_ring_get_capacity(ring)}});
         }
-    json lag{{"watermark_lag_ms", watermark > 0 ? json(wall_clock_ms() - watermark) : json(nullptr)},
-             {"max_event_time_ms", max_time == processing::no_time ? json(nullptr) : json(max_time)},
-             {"ring_occupancy_total", occupancy_total},
-             {"ring_occupancy_max", occupancy_max}};
-    auto cc = _control->counters();
-    json control{{"requests", cc.requests},
-                 {"refused_peers", cc.refused_peers},
-                 {"refused_clients", cc.refused_clients},
-                 {"rate_limited", cc.rate_limited},
-                 {"oversize", cc.oversize},
-                 {"malformed", cc.malformed},
-                 {"idle_closed", cc.idle_closed},
-                 {"connections", cc.connections},
-                 {"connections_open", cc.connections_open}};
+    lag = {{"watermark_lag_ms", watermark > 0 ? json(wall_clock_ms() - watermark) : json(nullptr)},
+           {"max_event_time_ms", max_time == processing::no_time ? json(nullptr) : json(max_time)},
+           {"ring_occupancy_total", occupancy_total},
+           {"ring_occupancy_max", occupancy_max}};
+    return rings;
+}
+
+json daemon::control_json() const {
+    auto c = _control->counters();
+    return {{"requests", c.requests},
+            {"refused_peers", c.refused_peers},
+            {"refused_clients", c.refused_clients},
+            {"rate_limited", c.rate_limited},
+            {"oversize", c.oversize},
+            {"malformed", c.malformed},
+            {"idle_closed", c.idle_closed},
+            {"connections", c.connections},
+            {"connections_open", c.connections_open}};
+}
+
+json daemon::stats() {
+    stats_sample now = take_sample();
+    const stats_sample* rate_base = _history.base_for_rates(now.at_ns, 900'000'000);
+    const stats_sample* recent_base = _history.oldest();
+    int64_t max_time = max_event_time_ms();
+    int64_t watermark = max_time == processing::no_time ? 0 : max_time - _config.watermark_delay_ms;
+    json lag;
+    json rings = rings_json(lag, watermark, max_time);
     return json{{"ok", true},
                 {"v", protocol_version},
                 {"version", SLUICE_VERSION},
                 {"uptime_s", double(monotonic_ns() - _started_ns) / 1e9},
                 {"watermark_ms", watermark},
                 {"watermark_delay_ms", _config.watermark_delay_ms},
-                {"totals", std::move(totals)},
+                {"totals", totals_json(now, watermark)},
                 {"rates", rates_json(now, rate_base)},
                 {"latency", latency_section(now, recent_base)},
                 {"lag", std::move(lag)},
-                {"per_core", std::move(per_core)},
+                {"per_core", per_core_json(now, rate_base)},
                 {"rings", std::move(rings)},
-                {"control", std::move(control)}};
+                {"control", control_json()}};
 }
 
 json daemon::status() const {
@@ -574,7 +590,7 @@ json daemon::status() const {
                 {"query", _config.query_name},
                 {"socket", _config.control_socket},
                 {"config", _config.config_path.empty() ? json(nullptr) : json(_config.config_path)},
-                {"reloads", _reloads},
+                {"reloads", _reloads.load()},
                 {"control",
                  {{"allow_uids", access.allow_uids},
                   {"allow_gids", access.allow_gids},
@@ -618,7 +634,7 @@ json daemon::reload(const char* trigger) {
                 {"config", c.config_path.empty() ? json(nullptr) : json(c.config_path)},
                 {"applied", applied},
                 {"restart_required", restart},
-                {"reloads", _reloads}};
+                {"reloads", _reloads.load()}};
 }
 
 json daemon::flush() {

@@ -356,6 +356,45 @@ void hammer(const std::string& sock, int id, const std::atomic<bool>& stop, hamm
                                         {{"cmd", "status"}, {"v", 9}}};
     while (!stop.load()) {
         int kind = int(rng() % 10);
+        if (kind == 8) {
+            // 40 requests pipelined on one connection: over the per-connection burst.
+            int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+            sockaddr_un addr{};
+            addr.sun_family = AF_UNIX;
+            std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+            if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+                h.unexpected++;
+                ::close(fd);
+                continue;
+            }
+            std::string batch;
+            for (int i = 0; i < 40; ++i)
+                batch += "{\"cmd\":\"status\"}\n";
+            (void)!::send(fd, batch.data(), batch.size(), MSG_NOSIGNAL);
+            std::string in;
+            int lines = 0;
+            char buf[4096];
+            while (lines < 40) {
+                ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+                if (n <= 0) break;
+                in.append(buf, size_t(n));
+                size_t nl;
+                while ((nl = in.find('\n')) != std::string::npos) {
+                    std::string line = in.substr(0, nl);
+                    in.erase(0, nl + 1);
+                    ++lines;
+                    if (line.rfind("{\"ok\":true", 0) == 0)
+                        h.ok++;
+                    else if (line.find("rate limited") != std::string::npos)
+                        h.rate_limited++;
+                    else
+                        h.unexpected++;
+                }
+            }
+            if (lines < 40) h.unexpected++;
+            ::close(fd);
+            continue;
+        }
         if (kind == 9) {
             // Raw garbage or an oversized line on a raw socket.
             int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
@@ -415,8 +454,10 @@ TEST(DaemonControl, HundredConcurrentClientsWhileIngestCountsStayExact) {
     ASSERT_EQ(run_command(gen), 0) << gen;
     expected_outcome want = read_expected(dir);
 
-    // A global limit the clients will exceed, so refusals happen under load too.
-    std::ofstream(dir + "/sluiced.toml") << "[control]\nrequests_per_s = 300\n";
+    // Limits the clients exceed (pipelined bursts over the per-connection limit at least),
+    // so refusals happen under load too.
+    std::ofstream(dir + "/sluiced.toml")
+        << "[control]\nrequests_per_s = 300\nconnection_requests_per_s = 20\n";
     auto args = eal_args("sluice-ctl-hammer-" + std::to_string(getpid()), 4);
     args.insert(args.end(), {"--vdev", "net_pcap0,rx_pcap=" + dir + "/events.pcap", "--",
                              "--config", dir + "/sluiced.toml", "--data-dir", dir + "/data",
