@@ -346,6 +346,7 @@ class Harness:
             self.fill_sluice(r, t, t1 - t0, cpu1 - cpu0, want)
             r["sender_cpu_s"] = sent["cpu_s"]
             r["offered_pps"] = pps
+            time.sleep(0.5)  # past a group commit, so the last rows' durable latency counts
             r["stats"] = control(sock, "stats")
             self.finish_sluiced(p, sock, run_dir, r)
         finally:
@@ -638,7 +639,7 @@ bind-address = "127.0.0.1:{bind_port}"
             log(f"latency at {pct}% of the kernel path's rate ({pps:,} datagrams/s)")
             try:
                 r = self.run_sluice_kernel(pps=pps, tag=f"latency{pct}")
-                lat = r.get("stats", {}).get("latency")
+                lat = self.latency_percentiles(r.get("stats", {}).get("latency"))
                 row = {"load_pct": pct, "offered_pps": pps,
                        "events_per_s": r["events_received"] / r["seconds"],
                        "loss": r["loss"], "latency": lat}
@@ -648,6 +649,20 @@ bind-address = "127.0.0.1:{bind_port}"
                 row = {"load_pct": pct, "offered_pps": pps, "error": str(e)[-2000:]}
             self.results["latency"].append(row)
             self.save()
+
+    @staticmethod
+    def latency_percentiles(lat):
+        """sluiced's since-start histograms -> {stage: {p50, p99, p999, max, count, unit}}."""
+        if not lat:
+            return None
+        out = {}
+        for stage in ("window_visible", "durable"):
+            h = lat.get(stage)
+            if not h or not h.get("count"):
+                continue
+            out[stage] = {"p50": h["p50_us"], "p99": h["p99_us"], "p999": h["p999_us"],
+                          "max": h["max_us"], "count": h["count"], "unit": "us"}
+        return out or None
 
     def scaling(self):
         n = len(self.cpus)
