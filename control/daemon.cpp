@@ -110,8 +110,12 @@ class daemon {
     json latency_section(const stats_sample& now, const stats_sample* base) const;
     json status() const;
     json flush();
-    // SIGHUP and the `reload` command.
+    // SIGHUP and the `reload` command. Each hook applies the keys it owns from the fresh
+    // config and returns their names; queries add theirs here.
     json reload(const char* trigger);
+    result<std::vector<std::string>> reload_control(const daemon_config& fresh);
+    using reload_hook = std::function<result<std::vector<std::string>>(const daemon_config&)>;
+    std::vector<std::pair<std::string, reload_hook>> _reload_hooks;
 
     daemon_config _config;
     std::vector<unsigned> _rx_lcores, _worker_lcores;
@@ -297,6 +301,7 @@ result<void> daemon::start_control() {
     auto server = control_server::start(sc, std::move(handlers));
     if (!server) return std::move(server).err();
     _control = std::move(server.value());
+    _reload_hooks.emplace_back("control", [this](const daemon_config& c) { return reload_control(c); });
     return ok_result();
 }
 
@@ -600,8 +605,24 @@ json daemon::status() const {
                 {"uptime_s", double(monotonic_ns() - _started_ns) / 1e9}};
 }
 
-// Re-reads the config file (with the same command-line overrides). Applies what can
-// change safely while running, lists what needs a restart, keeps everything else.
+// Applies the control keys of a reloaded config: the allow lists and rate limits.
+result<std::vector<std::string>> daemon::reload_control(const daemon_config& c) {
+    std::vector<std::string> applied;
+    access_policy old_access = _control->access();
+    access_policy access{c.allow_uids, c.allow_gids, c.requests_per_s, c.connection_requests_per_s};
+    if (access.allow_uids != old_access.allow_uids) applied.push_back("control.allow_uids");
+    if (access.allow_gids != old_access.allow_gids) applied.push_back("control.allow_gids");
+    if (access.requests_per_s != old_access.requests_per_s)
+        applied.push_back("control.requests_per_s");
+    if (access.connection_requests_per_s != old_access.connection_requests_per_s)
+        applied.push_back("control.connection_requests_per_s");
+    _control->update_access(access);
+    return applied;
+}
+
+// Re-reads the config file (with the same command-line overrides), lets every reload
+// hook apply what it can change safely while running, lists what needs a restart, and
+// keeps everything else. A hook that fails is reported; the others still apply.
 json daemon::reload(const char* trigger) {
     std::lock_guard lock(_reload_mutex);
     auto fresh = _reload_config();
@@ -614,15 +635,17 @@ json daemon::reload(const char* trigger) {
     const daemon_config& c = fresh.value();
     std::vector<std::string> restart = restart_required(_config, c);
     std::vector<std::string> applied;
-    access_policy old_access = _control->access();
-    access_policy access{c.allow_uids, c.allow_gids, c.requests_per_s, c.connection_requests_per_s};
-    if (access.allow_uids != old_access.allow_uids) applied.push_back("control.allow_uids");
-    if (access.allow_gids != old_access.allow_gids) applied.push_back("control.allow_gids");
-    if (access.requests_per_s != old_access.requests_per_s)
-        applied.push_back("control.requests_per_s");
-    if (access.connection_requests_per_s != old_access.connection_requests_per_s)
-        applied.push_back("control.connection_requests_per_s");
-    _control->update_access(access);
+    json failed = json::object();
+    for (const auto& [name, hook] : _reload_hooks) {
+        auto r = hook(c);
+        if (!r) {
+            failed[name] = r.err().message;
+            SLUICE_LOG_ERROR("reload (%s): %s kept its running config: %s", trigger, name.c_str(),
+                             r.err().message.c_str());
+            continue;
+        }
+        applied.insert(applied.end(), r->begin(), r->end());
+    }
     ++_reloads;
     std::string a, r;
     for (const auto& k : applied) a += (a.empty() ? "" : ", ") + k;
@@ -630,11 +653,16 @@ json daemon::reload(const char* trigger) {
     SLUICE_LOG_INFO("reloaded %s (%s): applied %s; %s", c.config_path.empty() ? "defaults" :
                     c.config_path.c_str(), trigger, a.empty() ? "no changes" : a.c_str(),
                     r.empty() ? "nothing needs a restart" : ("needs a restart, kept: " + r).c_str());
-    return json{{"ok", true},
-                {"config", c.config_path.empty() ? json(nullptr) : json(c.config_path)},
-                {"applied", applied},
-                {"restart_required", restart},
-                {"reloads", _reloads.load()}};
+    json reply{{"config", c.config_path.empty() ? json(nullptr) : json(c.config_path)},
+               {"applied", applied},
+               {"restart_required", restart},
+               {"reloads", _reloads.load()}};
+    if (!failed.empty()) {
+        reply["ok"] = false;
+        reply["error"] = "reload applied only in part: " + failed.dump();
+        reply["failed"] = std::move(failed);
+    }
+    return reply;
 }
 
 json daemon::flush() {

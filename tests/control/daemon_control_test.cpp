@@ -96,7 +96,9 @@ struct udp_daemon {
         d = std::make_unique<daemon_process>(args, dir + "/sluiced.log");
     }
     bool up() { return d->wait_stats([](const json&) { return true; }, 60).value("ok", false); }
-    std::string log() const { return slurp(dir + "/sluiced.log"); }
+    std::string log() const {
+        return slurp(dir + "/sluiced.log") + (d->running() ? "" : "[sluiced: " + d->how_it_ended() + "]");
+    }
     ~udp_daemon() {
         d.reset();
         if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
@@ -472,7 +474,7 @@ TEST(DaemonControl, HundredConcurrentClientsWhileIngestCountsStayExact) {
         for (int i = 0; i < 3000 && !std::filesystem::exists(d.socket) && d.running(); ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         ASSERT_TRUE(std::filesystem::exists(d.socket))
-            << "sluiced did not come up: " << slurp(dir + "/sluiced.log");
+            << "sluiced did not come up (" << d.how_it_ended() << "): " << slurp(dir + "/sluiced.log");
         for (int i = 0; i < 100; ++i)
             clients.emplace_back(hammer, d.socket, i, std::cref(stop), std::ref(h));
         uint64_t received = want.counters["events_received"];
@@ -488,7 +490,7 @@ TEST(DaemonControl, HundredConcurrentClientsWhileIngestCountsStayExact) {
         for (auto& t : clients)
             t.join();
         ASSERT_TRUE(stats.value("ok", false))
-            << stats.dump() << " (running: " << d.running() << ")\n"
+            << stats.dump() << " (running: " << d.running() << ", " << d.how_it_ended() << ")\n"
             << slurp(dir + "/sluiced.log");
         const json& t = stats["totals"];
         for (const char* k : {"events_received", "events_accepted", "duplicates", "late_events",

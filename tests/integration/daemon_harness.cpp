@@ -79,8 +79,18 @@ daemon_process::~daemon_process() {
 }
 
 bool daemon_process::running() const {
-    if (_pid <= 0) return false;
-    return waitpid(_pid, nullptr, WNOHANG) == 0;
+    if (_pid <= 0 || _status != -1) return false;
+    int status = 0;
+    pid_t p = waitpid(_pid, &status, WNOHANG);
+    if (p == _pid) _status = status;
+    return p == 0;
+}
+
+std::string daemon_process::how_it_ended() const {
+    if (_status == -1) return "still running or not reaped";
+    if (WIFEXITED(_status)) return "exit status " + std::to_string(WEXITSTATUS(_status));
+    if (WIFSIGNALED(_status)) return "killed by signal " + std::to_string(WTERMSIG(_status));
+    return "ended with wait status " + std::to_string(_status);
 }
 
 json daemon_process::request(const json& req) const {
@@ -90,6 +100,11 @@ json daemon_process::request(const json& req) const {
 }
 
 int daemon_process::shutdown_and_wait(int timeout_s) {
+    if (_status != -1) {
+        int status = _status;
+        _pid = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
     request({{"cmd", "shutdown"}});
     for (int i = 0; i < timeout_s * 20; ++i) {
         int status;

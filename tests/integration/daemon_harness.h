@@ -32,10 +32,13 @@ class daemon_process {
     // Sends `shutdown` and waits for the exit status.
     int shutdown_and_wait(int timeout_s);
     bool running() const;
+    // After the process ended on its own: "exit status N" or "killed by signal N".
+    std::string how_it_ended() const;
     std::string socket;
 
   private:
     pid_t _pid = -1;
+    mutable int _status = -1; // from waitpid once reaped
 };
 
 struct expected_outcome {
