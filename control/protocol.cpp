@@ -426,8 +426,10 @@ std::string format_duration_s(double s) {
         std::snprintf(buf, sizeof buf, "%.1f s", s);
     } else if (s < 7200) {
         std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
-    } else {
+    } else if (s < 172800) {
         std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, int(s) / 60 % 60);
+    } else {
+        std::snprintf(buf, sizeof buf, "%lldd%02dh", (long long)(s / 86400), int(s / 3600) % 24);
     }
     return buf;
 }

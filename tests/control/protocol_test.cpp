@@ -169,6 +169,9 @@ json observed_stats() {
 TEST(Protocol, RenderStatsShowsLatencyRatesAndLag) {
     std::string text = render_stats(observed_stats());
     EXPECT_NE(text.find("10m01s behind the wall clock"), std::string::npos) << text;
+    json replayed = observed_stats();
+    replayed["lag"]["watermark_lag_ms"] = int64_t(400) * 86'400'000 + 5 * 3'600'000;
+    EXPECT_NE(render_stats(replayed).find("400d05h behind"), std::string::npos);
     std::string recent = line_with(text, "window-visible (last 10 s)");
     EXPECT_NE(recent.find("110 us"), std::string::npos) << text;
     EXPECT_NE(recent.find("1.40 ms"), std::string::npos) << text;
