@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -146,6 +147,47 @@ def wait_until(pred, timeout, interval=0.02):
     return None
 
 
+class Hammer:
+    """`clients` threads, each on its own connection, asking `stats` back to back: the
+    control-plane load of many scripts and dashboards at once."""
+
+    def __init__(self, sock_path, clients):
+        self.stopping = threading.Event()
+        self.counts = {"ok": 0, "error": 0, "failed": 0}
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.client, args=(sock_path,), daemon=True)
+                        for _ in range(clients)]
+        for t in self.threads:
+            t.start()
+
+    def client(self, sock_path):
+        req = (json.dumps({"v": 1, "cmd": "stats"}) + "\n").encode()
+        while not self.stopping.is_set():
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.settimeout(5)
+                    s.connect(sock_path)
+                    f = s.makefile("rb")
+                    while not self.stopping.is_set():
+                        s.sendall(req)
+                        line = f.readline()
+                        if not line:
+                            break
+                        key = "ok" if json.loads(line).get("ok") else "error"
+                        with self.lock:
+                            self.counts[key] += 1
+            except (OSError, ValueError):
+                with self.lock:
+                    self.counts["failed"] += 1
+                time.sleep(0.01)
+
+    def stop(self):
+        self.stopping.set()
+        for t in self.threads:
+            t.join(10)
+        return dict(self.counts)
+
+
 class Harness:
     def __init__(self, args):
         self.a = args
@@ -268,14 +310,17 @@ class Harness:
         same = sum(1 for k, v in want.items() if got.get(k) == v)
         return same / len(want)
 
-    def run_sluice_dpdk(self, workers=None, tag="sluice_dpdk"):
+    def run_sluice_dpdk(self, workers=None, tag="sluice_dpdk", clients=0):
         workers = workers or self.a.workers
         p, sock, run_dir = self.start_sluiced(
             tag, workers, ["--vdev", f"net_pcap0,rx_pcap={self.pcap}"], [])
         r = {"system": "sluice_dpdk", "transport": "DPDK net_pcap (rx_pcap, read once)",
              "workers": workers}
+        hammer = None
         try:
             self.wait_up(p, sock)
+            if clients:
+                hammer = Hammer(sock, clients)
             t0, cpu0 = time.monotonic(), proc_cpu_s(p.pid)
             want = self.expected["events_received"]
             frames = self.expected["rx_packets"]
@@ -285,11 +330,16 @@ class Harness:
                 return t if t["rx_packets"] >= frames and self.done_events(t) >= want else None
             t = wait_until(done, self.a.timeout, 0.01)
             t1, cpu1 = time.monotonic(), proc_cpu_s(p.pid)
+            if hammer:
+                r["control_replies"] = hammer.stop()
+                hammer = None
             if not t:
                 raise RuntimeError("sluiced did not process the capture in time")
             self.fill_sluice(r, t, t1 - t0, cpu1 - cpu0, want)
             self.finish_sluiced(p, sock, run_dir, r)
         finally:
+            if hammer:
+                hammer.stop()
             p.close()
         return r
 
@@ -682,6 +732,25 @@ bind-address = "127.0.0.1:{bind_port}"
                 self.results["scaling"].append(row)
                 self.save()
 
+    def interference(self):
+        """Does control-plane load slow the data path? sluice over DPDK with no client and
+        with --hammer-clients clients asking `stats` back to back, interleaved."""
+        n = self.a.hammer_clients
+        for rep in range(self.a.scaling_reps):
+            for clients in ((0, n) if rep % 2 == 0 else (n, 0)):
+                log(f"control-plane interference: {clients} client(s), rep {rep + 1}")
+                try:
+                    r = self.run_sluice_dpdk(tag=f"hammer{clients}", clients=clients)
+                    row = {"clients": clients, "rep": rep,
+                           "events_per_s": r["events_received"] / r["seconds"],
+                           "events_per_cpu_s": r["events_received"] / r["server_cpu_s"],
+                           "correct_counters": r["correct_counters"],
+                           "control_replies": r.get("control_replies")}
+                except Exception as e:
+                    row = {"clients": clients, "rep": rep, "error": str(e)[-2000:]}
+                self.results.setdefault("interference", []).append(row)
+                self.save()
+
     def microbenchmarks(self):
         out = os.path.join(self.a.out, "microbench")
         os.makedirs(out, exist_ok=True)
@@ -766,6 +835,8 @@ bind-address = "127.0.0.1:{bind_port}"
                 self.latency()
             if not self.a.skip_scaling:
                 self.scaling()
+            if self.a.hammer_clients:
+                self.interference()
             if not self.a.skip_microbench:
                 self.microbenchmarks()
         finally:
@@ -792,6 +863,8 @@ def main():
     ap.add_argument("--systems", help="comma-separated subset of the throughput systems")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-scaling", action="store_true")
+    ap.add_argument("--hammer-clients", type=int, default=100,
+                    help="control clients for the interference runs (0: skip them)")
     ap.add_argument("--skip-microbench", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     ap.add_argument("--tmp-dir", default="/var/tmp", help="where data dirs go (O_DIRECT "

@@ -68,6 +68,13 @@ def human(v, unit=""):
     return (s + unit).strip()
 
 
+def duration(v, unit):
+    """Latencies read best in µs below a millisecond and in ms above."""
+    if unit == "us" and v is not None and abs(v) >= 1000:
+        return human(v / 1000, "ms")
+    return human(v, "µs" if unit == "us" else unit)
+
+
 def cell(summary, unit="", spread=True):
     if summary is None:
         return None
@@ -193,13 +200,15 @@ def latency_table(results):
             unit = st.get("unit", "us")
             for p in pcts:
                 v = st.get(p)
-                line += f" {human(v, unit)} |" if v is not None else " n/a |"
+                line += f" {duration(v, unit)} |" if v is not None else " n/a |"
         lines.append(line)
     return lines, stages
 
 
 def scaling_table(results):
     rows = results.get("scaling", [])
+    if not rows:
+        return ["Not run (--skip-scaling)."], []
     by_w = {}
     for r in rows:
         by_w.setdefault(r["workers"], []).append(r)
@@ -220,6 +229,29 @@ def scaling_table(results):
                      f"{'yes' if correct else 'NO'} |")
         points.append((w, *s))
     return lines, points
+
+
+def interference_table(results):
+    rows = results.get("interference", [])
+    if not rows:
+        return ["Not run (--hammer-clients 0)."]
+    lines = ["| control clients | events/s (median, min–max) | events per server CPU-second | "
+             "control replies during the run | counters equal the model |",
+             "|---|---|---|---|---|"]
+    for c in sorted({r["clients"] for r in rows}):
+        mine = [r for r in rows if r["clients"] == c]
+        ok = [r for r in mine if "error" not in r]
+        if not ok:
+            err = mine[0]["error"].strip().splitlines()[-1][:120]
+            lines.append(f"| {c} | n/a: run failed: {err} | n/a | n/a | n/a |")
+            continue
+        replies = [r.get("control_replies") or {} for r in ok]
+        rep_text = "none (no clients)" if c == 0 else ", ".join(
+            f"{k} {sum(x.get(k, 0) for x in replies):,}" for k in ("ok", "error", "failed"))
+        lines.append(f"| {c} | {cell(summarize(r['events_per_s'] for r in ok), '/s')} | "
+                     f"{cell(summarize(r.get('events_per_cpu_s') for r in ok))} | {rep_text} | "
+                     f"{'yes' if all(r.get('correct_counters') for r in ok) else 'NO'} |")
+    return lines
 
 
 def gnuplot(script, cwd):
@@ -383,6 +415,11 @@ def render(results_dir, report_path):
             md.append(f"- {name} plot: not drawn ({v or 'no data'})")
     md += ["", "## Latency by load (sluice, kernel UDP path, paced sender)", ""] + lat + [""]
     md += ["## Scaling over workers (sluice over DPDK)", ""] + scal + [""]
+    md += ["## Control-plane load vs the data path (sluice over DPDK)", "",
+           "The same run with no control client and with many clients each asking `stats` "
+           "back to back on its own connection (sluiced rate-limits them and answers "
+           "`rate limited` errors beyond its limits). On a machine with few cores the "
+           "clients' own CPU competes with the lcores.", ""] + interference_table(results) + [""]
     md += ["## Stage microbenchmarks", ""] + microbench_table(results, results_dir) + [""]
     if results.get("notes"):
         md += ["## Notes", ""] + [f"- {n}" for n in results["notes"]] + [""]

@@ -70,13 +70,18 @@ class ReportTest(unittest.TestCase):
 
     def test_latency_table(self):
         self.assertIn("window_visible p99.9", self.md)
-        self.assertIn("| 50% | 5000 | 20.0 k | 0 | 12.00 us | 50.00 us | 120 us | 1100 us |",
+        self.assertIn("| 50% | 5000 | 20.0 k | 0 | 12.00 µs | 50.00 µs | 120 µs | 1.10 ms |",
                       self.md)
         self.assertIn("| 90% | 9000 | n/a | n/a | run failed: RuntimeError: sluiced exited |",
                       self.md)
 
     def test_scaling_table(self):
         self.assertIn("| 2 | 1.90 M/s (1.80 M–2.00 M) | 455.0 k (450.0 k–460.0 k) | yes |",
+                      self.md)
+
+    def test_interference_table(self):
+        self.assertIn("| 0 | 1.00 M/s | 500.0 k | none (no clients) | yes |", self.md)
+        self.assertIn("| 100 | 900.0 k/s | 480.0 k | ok 1,200, error 30,000, failed 0 | yes |",
                       self.md)
 
     def test_microbenchmarks_use_medians(self):
