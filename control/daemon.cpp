@@ -62,7 +62,8 @@ struct rx_unit {
     unsigned lcore;
     std::unique_ptr<dataplane::rx_lcore> rx;
     std::unique_ptr<dataplane::kernel_udp_rx> kernel; // kernel_udp mode
-    uint16_t queue = 0;
+    uint16_t port_id = 0;
+    std::vector<uint16_t> queues; // dpdk mode: the port queues this lcore polls
 };
 
 struct worker_unit {
@@ -83,9 +84,11 @@ class daemon {
     result<void> start_merger();
     json stats() const;
     json status() const;
+    json lcore_map_json() const;
     json flush();
 
     daemon_config _config;
+    dataplane::lcore_map _map;
     std::vector<unsigned> _rx_lcores, _worker_lcores;
     std::vector<std::vector<rte_ring*>> _rings; // [worker][rx]
     rte_mempool* _slots = nullptr;
@@ -104,23 +107,49 @@ class daemon {
     int64_t _started_ns = monotonic_ns();
 };
 
+// "3" or "2-3": the CPUs EAL pinned an lcore to.
+std::string lcore_cpus(unsigned lcore) {
+    rte_cpuset_t set = rte_lcore_cpuset(lcore);
+    std::string out;
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+        if (!CPU_ISSET(c, &set)) continue;
+        int last = c;
+        while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set)) ++last;
+        out += (out.empty() ? "" : ",") + std::to_string(c) +
+               (last > c ? "-" + std::to_string(last) : "");
+        c = last;
+    }
+    return out.empty() ? "?" : out;
+}
+
 result<void> daemon::plan_lcores() {
-    std::vector<unsigned> lcores;
+    std::vector<dataplane::lcore_info> lcores;
     unsigned id;
-    RTE_LCORE_FOREACH_WORKER(id) lcores.push_back(id);
-    uint32_t rx = 1;
-    uint32_t workers = _config.workers ? _config.workers : uint32_t(lcores.size()) - rx;
-    if (lcores.size() < rx + 1 || lcores.size() < rx + workers)
-        return make_error(errc::bad_config,
-                          "sluiced needs 1 RX lcore and " + std::to_string(std::max(workers, 1u)) +
-                              " worker lcore(s) besides the main lcore, but EAL gave " +
-                              std::to_string(lcores.size()) +
-                              " (pass e.g. --lcores '0@0,1@0,2@1' — lcores may share a core)");
-    if (workers > limits::workers_max)
-        return make_error(errc::bad_config, "at most " + std::to_string(limits::workers_max) +
-                                                " workers are supported");
-    _rx_lcores.assign(lcores.begin(), lcores.begin() + rx);
-    _worker_lcores.assign(lcores.begin() + rx, lcores.begin() + rx + workers);
+    RTE_LCORE_FOREACH_WORKER(id) lcores.push_back({id, lcore_cpus(id)});
+    dataplane::rx_source_caps caps;
+    if (_config.mode == "dpdk") {
+        auto c = dataplane::port_caps(_config.port_id);
+        if (!c) return std::move(c).err();
+        caps = *c;
+    } else {
+        // One SO_REUSEPORT socket per RX lcore: the kernel hashes flows over them.
+        caps.name = "kernel UDP " + _config.kernel_bind + ":" +
+                    std::to_string(_config.udp_ports.front());
+        caps.max_rx_queues = 0;
+        caps.rss = true;
+    }
+    dataplane::lcore_request req;
+    req.rx_lcores = _config.rx_lcores;
+    req.worker_lcores = _config.worker_lcores;
+    req.rx_count = _config.rx_count;
+    req.worker_count = _config.workers;
+    req.rx_queues = _config.rx_queues;
+    auto map = dataplane::plan_lcore_map(lcores, caps, req, limits::rx_lcores_max,
+                                         limits::workers_max);
+    if (!map) return std::move(map).err();
+    _map = std::move(*map);
+    for (const auto& r : _map.rx) _rx_lcores.push_back(r.lcore);
+    for (const auto& w : _map.workers) _worker_lcores.push_back(w.lcore);
     return ok_result();
 }
 
@@ -151,7 +180,9 @@ result<void> daemon::start() {
     if (_config.mode == "dpdk") {
         dataplane::port_config pc;
         pc.port_id = _config.port_id;
-        pc.rx_queues = uint16_t(_rx_lcores.size());
+        pc.rx_queues = _map.rx_queues;
+        pc.rss = _map.rss;
+        pc.mbufs = _config.mbufs;
         auto port = dataplane::port_start(pc);
         if (!port) return std::move(port).err();
         _port = port.value();
@@ -176,12 +207,14 @@ result<void> daemon::start() {
         rc.index = r;
         rx_unit u;
         u.lcore = _rx_lcores[r];
-        u.queue = uint16_t(r);
+        u.port_id = _config.port_id;
+        u.queues = _map.rx[r].queues;
         u.rx = std::make_unique<dataplane::rx_lcore>(rc, _slots, std::move(to_workers), &_stop_rx);
         if (_config.mode == "kernel_udp") {
             dataplane::kernel_rx_config kc;
             kc.bind_addr = _config.kernel_bind;
             kc.port = _config.udp_ports.front();
+            kc.reuse_port = _rx_lcores.size() > 1;
             auto k = dataplane::kernel_udp_rx::open(kc);
             if (!k) return std::move(k).err();
             u.kernel = std::move(k.value());
@@ -225,6 +258,7 @@ result<void> daemon::start() {
         u.worker = std::move(wk.value());
         u.loop = std::make_unique<dataplane::worker_lcore>(*u.worker, rings[w], _slots,
                                                            &_worker_control);
+        u.loop->set_test_delay_us(_config.test_slow_worker_us);
         _workers.push_back(std::move(u));
     }
     SLUICE_TRY(start_merger());
@@ -315,25 +349,50 @@ json daemon::stats() const {
              bytes = 0, dropped = 0;
     uint64_t by_reason[processing::dead_letter_reason_count] = {};
     json per_core = json::array();
+    uint64_t ignored_by[dataplane::frame_verdict_count] = {};
     for (const auto& u : _rx) {
         const auto& c = u.rx->counters();
         uint64_t drop = 0;
         if (u.kernel) drop = u.kernel->kernel_drops();
         json core{{"lcore", u.lcore},
                   {"role", "rx"},
+                  {"rx", u.rx->config().index},
+                  {"queues", u.queues},
                   {"rx_packets", rd(c.rx_packets)},
                   {"ignored_packets", rd(c.ignored_packets)},
                   {"events_received", rd(c.events_received)},
                   {"rx_dead_letters", rd(c.dead_letters)},
                   {"backpressure_waits", rd(c.backpressure_waits)},
                   {"rx_dropped", drop}};
+        json by_verdict;
+        for (size_t v = 1; v < dataplane::frame_verdict_count; ++v) {
+            uint64_t n = rd(c.ignored_by_verdict[v]);
+            by_verdict[std::string(dataplane::verdict_name(dataplane::frame_verdict(v)))] = n;
+            ignored_by[v] += n;
+        }
+        core["ignored_by_reason"] = by_verdict;
         rx_packets += rd(c.rx_packets);
         ignored += rd(c.ignored_packets);
         received += rd(c.events_received);
         dropped += drop;
         per_core.push_back(core);
     }
-    if (_port) dropped += dataplane::port_rx_dropped(_port->port_id);
+    json ports = json::array();
+    if (_port) {
+        // The NIC's own drops: frames it could not hand to sluice because RX had stopped
+        // pulling (imissed) or it had no mbuf (rx_nombuf).
+        dataplane::port_counters pc = dataplane::port_stats(_port->port_id);
+        dropped += pc.rx_dropped();
+        ports.push_back({{"port_id", _port->port_id},
+                         {"driver", _port->driver},
+                         {"rx_queues", _port->rx_queues},
+                         {"rss", _port->rss},
+                         {"ipackets", pc.ipackets},
+                         {"imissed", pc.imissed},
+                         {"rx_nombuf", pc.rx_nombuf},
+                         {"ierrors", pc.ierrors},
+                         {"rx_dropped", pc.rx_dropped()}});
+    }
     int64_t max_time = processing::no_time;
     for (const auto& u : _workers) {
         const auto& c = u.worker->counters();
@@ -362,7 +421,12 @@ json daemon::stats() const {
     int64_t watermark = max_time == processing::no_time ? 0 : max_time - _config.watermark_delay_ms;
     json reasons_json;
     for (int r = 0; r < processing::dead_letter_reason_count; ++r) reasons_json[reasons[r]] = by_reason[r];
+    json ignored_json;
+    for (size_t v = 1; v < dataplane::frame_verdict_count; ++v)
+        ignored_json[std::string(dataplane::verdict_name(dataplane::frame_verdict(v)))] =
+            ignored_by[v];
     totals = {{"rx_packets", rx_packets},   {"ignored_packets", ignored},
+              {"ignored_by_reason", ignored_json},
               {"events_received", received}, {"events_accepted", accepted},
               {"duplicates", dups},          {"late_events", late},
               {"dead_letters", dead},        {"dead_letters_by_reason", reasons_json},
@@ -384,7 +448,26 @@ json daemon::stats() const {
                 {"watermark_delay_ms", _config.watermark_delay_ms},
                 {"totals", totals},
                 {"per_core", per_core},
+                {"ports", ports},
                 {"rings", rings}};
+}
+
+json daemon::lcore_map_json() const {
+    json rx = json::array(), workers = json::array();
+    for (size_t r = 0; r < _map.rx.size(); ++r)
+        rx.push_back({{"rx", r},
+                      {"lcore", _map.rx[r].lcore},
+                      {"cpus", _map.rx[r].cpus},
+                      {"queues", _map.rx[r].queues}});
+    for (size_t w = 0; w < _map.workers.size(); ++w)
+        workers.push_back(
+            {{"worker", w}, {"lcore", _map.workers[w].lcore}, {"cpus", _map.workers[w].cpus}});
+    return json{{"source", _map.source},
+                {"rx_queues", _map.rx_queues},
+                {"rss", _map.rss},
+                {"rx", rx},
+                {"workers", workers},
+                {"unused", _map.unused}};
 }
 
 json daemon::status() const {
@@ -396,6 +479,7 @@ json daemon::status() const {
                 {"port", _port ? json(_port->driver) : json(nullptr)},
                 {"rx_lcores", _rx_lcores},
                 {"worker_lcores", _worker_lcores},
+                {"lcore_map", lcore_map_json()},
                 {"data_dir", _config.data_dir},
                 {"udp_ports", _config.udp_ports},
                 {"query", _config.query_name},
@@ -421,7 +505,7 @@ json daemon::flush() {
 int rx_main(void* arg) {
     auto* u = static_cast<rx_unit*>(arg);
     if (u->kernel) u->rx->run_kernel(*u->kernel);
-    else u->rx->run_port(0, u->queue);
+    else u->rx->run_port(u->port_id, u->queues);
     return 0;
 }
 
@@ -432,11 +516,11 @@ int daemon::run() {
     for (auto& u : _workers) rte_eal_remote_launch(worker_main, &u, u.lcore);
     for (auto& u : _rx) rte_eal_remote_launch(rx_main, &u, u.lcore);
 
-    std::printf("sluiced: %s input, %zu RX lcore(s) %s, %zu worker lcore(s), data dir %s\n",
-                _config.mode.c_str(), _rx.size(), _port ? ("on port " + _port->driver).c_str() : "",
-                _workers.size(), _config.data_dir.c_str());
-    for (auto& u : _rx) std::printf("sluiced:   lcore %u: rx %u (queue %u)\n", u.lcore, u.rx->config().index, u.queue);
-    for (uint32_t w = 0; w < _workers.size(); ++w) std::printf("sluiced:   lcore %u: worker %u\n", _workers[w].lcore, w);
+    for (const std::string& line : _map.describe()) std::printf("sluiced: %s\n", line.c_str());
+    if (_config.test_slow_worker_us)
+        std::printf("sluiced: TEST MODE: workers sleep %u us after every burst\n",
+                    _config.test_slow_worker_us);
+    std::printf("sluiced: data dir %s\n", _config.data_dir.c_str());
     std::printf("sluiced: control socket %s\n", _config.control_socket.c_str());
     std::fflush(stdout);
 
@@ -455,6 +539,10 @@ int daemon::run() {
     _merger_thread.join();
     for (auto& u : _workers)
         if (u.worker->storage_failed()) rc = 1;
+    // Every counter is final now (RX stopped, rings drained, workers done): one line
+    // for logs and for tests that compare exact counts after a run.
+    std::printf("sluiced: final stats %s\n", stats().dump().c_str());
+    std::fflush(stdout);
     _control->stop();
     if (_port) dataplane::port_stop(*_port);
     SLUICE_LOG_INFO("stopped: %s", rc == 0 ? "all data flushed and synced" : "with storage errors");

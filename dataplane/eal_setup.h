@@ -8,6 +8,7 @@
 #include <rte_ring.h>
 
 #include "base/result.h"
+#include "dataplane/lcore_map.h"
 
 namespace sluice::dataplane {
 
@@ -17,22 +18,37 @@ result<int> eal_init(int argc, char** argv);
 struct port_config {
     uint16_t port_id = 0;
     uint16_t rx_queues = 1;
+    bool rss = false; // spread flows over the queues by RSS (only where the PMD has it)
     uint32_t mbufs = 8191;
 };
 
 struct port_state {
     uint16_t port_id;
     uint16_t rx_queues;
+    bool rss;
     std::string driver;
     rte_mempool* mbufs;
 };
+
+// What the port offers for the lcore map: its driver name, RX queues and whether it
+// can hash IP/UDP flows over queues (RSS). Validates that the port exists.
+result<rx_source_caps> port_caps(uint16_t port_id);
 
 // Configures and starts the port (RX only; a TX queue where the PMD needs one).
 result<port_state> port_start(const port_config& config);
 void port_stop(const port_state& port);
 
-// Frames the port could not hand to sluice (NIC ring overflow, no mbufs): imissed +
-// rx_nombuf from the ethdev statistics.
+// The port's ethdev statistics that sluice reports. `rx_dropped` are the frames the port
+// could not hand to sluice: imissed (its RX ring was full because RX stopped pulling —
+// back-pressure) + rx_nombuf (no mbuf to receive into).
+struct port_counters {
+    uint64_t ipackets = 0;
+    uint64_t imissed = 0;
+    uint64_t rx_nombuf = 0;
+    uint64_t ierrors = 0;
+    uint64_t rx_dropped() const noexcept { return imissed + rx_nombuf; }
+};
+port_counters port_stats(uint16_t port_id);
 uint64_t port_rx_dropped(uint16_t port_id);
 
 result<rte_mempool*> slot_pool_create(uint32_t slots, uint32_t slot_bytes);

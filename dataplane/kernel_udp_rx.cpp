@@ -194,6 +194,11 @@ result<std::unique_ptr<kernel_udp_rx>> kernel_udp_rx::open(const kernel_rx_confi
     // Without it kernel_drops() stays 0; receiving still works.
     (void)setsockopt(rx->_fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
 
+    if (config.reuse_port &&
+        setsockopt(rx->_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+        return make_error(errc::io_error, "cannot set SO_REUSEPORT on UDP " + addr->display +
+                                              ": " + errno_text(errno) +
+                                              " (use one RX lcore: --rx 1)");
     if (bind(rx->_fd, reinterpret_cast<const sockaddr*>(&addr->storage), addr->len) < 0) {
         const int err = errno;
         return make_error(err == EADDRINUSE ? errc::busy

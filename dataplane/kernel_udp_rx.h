@@ -35,6 +35,9 @@ struct kernel_rx_config {
     // The largest datagram received whole; a longer one is dropped and counted.
     uint32_t buffer_bytes = limits::kernel_rx_buffer_bytes;
     bool multishot = true; // false forces the single-shot fallback (tests, old kernels)
+    // SO_REUSEPORT: several RX lcores each bind their own socket to the same address and
+    // the kernel spreads flows (by 4-tuple hash) over them.
+    bool reuse_port = false;
 };
 
 /// Owned by one RX thread: the first thread that calls receive_burst() binds the io_uring

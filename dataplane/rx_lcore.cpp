@@ -142,31 +142,44 @@ void rx_lcore::handle_frame(const uint8_t* frame, uint32_t len) noexcept {
     handle_payload(payload);
 }
 
-void rx_lcore::run_port(uint16_t port_id, uint16_t queue_id) noexcept {
+void rx_lcore::handle_burst(rte_mbuf** mbufs, uint16_t n) noexcept {
+    _now_ms = wall_clock_ms();
+    for (uint16_t i = 0; i < n; ++i) {
+        // The next frame's headers arrive in cache while this one is parsed.
+        if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + 1], void*));
+        rte_mbuf* m = mbufs[i];
+        const uint8_t* frame;
+        if (m->nb_segs == 1) [[likely]] {
+            frame = rte_pktmbuf_mtod(m, const uint8_t*);
+        } else {
+            uint32_t len = std::min<uint32_t>(m->pkt_len, scratch_bytes);
+            frame = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, _scratch.get()));
+        }
+        handle_frame(frame, std::min<uint32_t>(m->pkt_len, scratch_bytes));
+    }
+    rte_pktmbuf_free_bulk(mbufs, n);
+}
+
+void rx_lcore::run_port(uint16_t port_id, const std::vector<uint16_t>& queues) noexcept {
+    SLUICE_ASSERT(!queues.empty());
     rte_mbuf* mbufs[limits::rx_burst_max];
     idle_backoff backoff;
+    const uint16_t* q = queues.data();
+    const size_t nq = queues.size();
     while (!_stop->load(std::memory_order_relaxed)) {
-        uint16_t n = rte_eth_rx_burst(port_id, queue_id, mbufs, limits::rx_burst_max);
-        if (n == 0) {
+        uint32_t got = 0;
+        for (size_t i = 0; i < nq; ++i) {
+            uint16_t n = rte_eth_rx_burst(port_id, q[i], mbufs, limits::rx_burst_max);
+            if (n == 0) continue;
+            handle_burst(mbufs, n);
+            got += n;
+        }
+        if (got == 0) {
             flush_all();
             backoff.wait();
             continue;
         }
         backoff.reset();
-        _now_ms = wall_clock_ms();
-        for (uint16_t i = 0; i < n; ++i) {
-            if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + 1], void*));
-            rte_mbuf* m = mbufs[i];
-            const uint8_t* frame;
-            if (m->nb_segs == 1) [[likely]] {
-                frame = rte_pktmbuf_mtod(m, const uint8_t*);
-            } else {
-                uint32_t len = std::min<uint32_t>(m->pkt_len, scratch_bytes);
-                frame = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, _scratch.get()));
-            }
-            handle_frame(frame, std::min<uint32_t>(m->pkt_len, scratch_bytes));
-        }
-        rte_pktmbuf_free_bulk(mbufs, n);
         flush_all();
     }
     drain();

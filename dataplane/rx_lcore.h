@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
@@ -42,8 +43,9 @@ class rx_lcore {
     rx_lcore(const rx_config& config, rte_mempool* slot_pool, std::vector<rte_ring*> to_workers,
              const std::atomic<bool>* stop);
 
-    // Loops until *stop; returns after handing every parsed event to the rings.
-    void run_port(uint16_t port_id, uint16_t queue_id) noexcept;
+    // Loops until *stop, polling `queues` of the port in turn; returns after handing
+    // every parsed event to the rings.
+    void run_port(uint16_t port_id, const std::vector<uint16_t>& queues) noexcept;
     void run_kernel(kernel_udp_rx& source) noexcept;
 
     // One frame / one datagram's payload (also used by tests and benchmarks).
@@ -58,6 +60,7 @@ class rx_lcore {
     const rx_config& config() const noexcept { return _config; }
 
   private:
+    void handle_burst(rte_mbuf** mbufs, uint16_t n) noexcept;
     processing::event_slot* take_slot() noexcept;
     void push(uint32_t worker, processing::event_slot* slot) noexcept;
     void flush(uint32_t worker) noexcept;

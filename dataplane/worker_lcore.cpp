@@ -1,5 +1,7 @@
 #include "dataplane/worker_lcore.h"
 
+#include <time.h>
+
 #include "base/backoff.h"
 #include "base/clock.h"
 #include "base/limits.h"
@@ -20,6 +22,10 @@ uint32_t worker_lcore::poll_rings() noexcept {
         _worker.process(reinterpret_cast<processing::event_slot* const*>(objs), n);
         rte_mempool_put_bulk(_pool, objs, n);
         total += n;
+    }
+    if (_test_delay_us != 0 && total != 0) [[unlikely]] {
+        timespec ts{0, long(_test_delay_us) * 1000};
+        nanosleep(&ts, nullptr);
     }
     return total;
 }

@@ -25,6 +25,9 @@ class worker_lcore {
 
     // Returns 0 on a clean stop, -1 if the final flush failed.
     int run() noexcept;
+    // TEST ONLY (--test-slow-worker-us): sleep this long after every burst, so that tests
+    // can make a worker slower than its RX and watch back-pressure reach the NIC.
+    void set_test_delay_us(uint32_t us) noexcept { _test_delay_us = us; }
     uint64_t flushes_done() const noexcept { return _flushes_done.load(std::memory_order_acquire); }
     bool finished() const noexcept { return _finished.load(std::memory_order_acquire); }
 
@@ -37,6 +40,7 @@ class worker_lcore {
     worker_lcore_control* _control;
     std::atomic<uint64_t> _flushes_done{0};
     std::atomic<bool> _finished{false};
+    uint32_t _test_delay_us = 0;
 };
 
 } // namespace sluice::dataplane
