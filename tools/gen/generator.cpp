@@ -42,6 +42,10 @@ constexpr std::array<std::string_view, 5> referrers = {
 
 constexpr std::array<int, 8> offsets_min = {120, -300, -330, 60, 330, 345, -480, 0};
 
+uint32_t flow_of(const frame_addr& addr) {
+    return uint32_t(addr.src_host - 1) % 8 + (addr.ipv6 ? 8 : 0);
+}
+
 } // namespace
 
 void append_json_string(std::string& out, std::string_view value, bool escape_slash) {
@@ -305,7 +309,7 @@ void traffic_generator::emit_datagram(std::string_view payload,
     build_udp_frame(_frame, addr, uint16_t(40000 + addr.src_host), _config.dst_port, _ip_id++,
                     payload);
     SLUICE_ASSERT(_frame.size() <= frame_bytes_max);
-    sink(gen_frame{_frame, false, payload});
+    sink(gen_frame{_frame, false, payload, flow_of(addr)});
 }
 
 void traffic_generator::emit_ignored(const std::function<void(const gen_frame&)>& sink) {
@@ -317,27 +321,40 @@ void traffic_generator::emit_ignored(const std::function<void(const gen_frame&)>
     // Event bytes inside frames that must not count as events.
     const std::string line = render(normal_parts(_have_max ? _max_ms : event_time_start_ms, named));
     const uint16_t other_port = _config.dst_port == 65535 ? 9999 : uint16_t(_config.dst_port + 1);
-    switch (below(6)) {
-    case 0: build_arp_request_frame(_frame, addr.vlan, addr.src_host); break;
-    case 1: build_udp_frame(_frame, addr, 40000, other_port, _ip_id++, line); break;
-    case 2: build_tcp_frame(_frame, addr, 40000, _config.dst_port, _ip_id++, line); break;
+    std::string_view why;
+    switch (below(_config.fragments ? 6 : 4)) {
+    case 0:
+        build_arp_request_frame(_frame, addr.vlan, addr.src_host);
+        why = "not_ip";
+        break;
+    case 1:
+        build_udp_frame(_frame, addr, 40000, other_port, _ip_id++, line);
+        why = "wrong_port";
+        break;
+    case 2:
+        build_tcp_frame(_frame, addr, 40000, _config.dst_port, _ip_id++, line);
+        why = "not_udp";
+        break;
     case 3:
         addr.ipv6 = false;
         build_icmp_echo_frame(_frame, addr, _ip_id++, uint16_t(_frames));
+        why = "not_udp";
         break;
     case 4:
         addr.ipv6 = false;
         // Non-last fragments carry a multiple of 8 bytes.
         build_ipv4_fragment_frame(_frame, addr, true, 0, 40000, _config.dst_port, _ip_id++,
                                   std::string_view(line).substr(0, line.size() / 8 * 8));
+        why = "fragment";
         break;
     default:
         addr.ipv6 = false;
         build_ipv4_fragment_frame(_frame, addr, false, uint16_t(1 + below(100)), 40000,
                                   _config.dst_port, _ip_id++, line);
+        why = "fragment";
         break;
     }
-    sink(gen_frame{_frame, true, {}});
+    sink(gen_frame{_frame, true, {}, flow_of(addr), why});
 }
 
 void traffic_generator::flush_datagram(const std::function<void(const gen_frame&)>& sink) {

@@ -27,6 +27,10 @@ struct gen_config {
     double ignored_rate = 0.01; // chance of an ignored frame before each datagram frame
     double ipv6_rate = 0.1;
     double vlan_rate = 0.1;
+    // Ignored frames include IPv4 fragments. net_af_packet joins a PACKET_FANOUT group with
+    // the DEFRAG flag, so the kernel holds (and later drops) lone fragments before sluice
+    // could count them: tests on that transport leave them out.
+    bool fragments = true;
     uint32_t event_bytes_max = 4096;
     uint32_t events_per_minute = 20000;
 };
@@ -42,7 +46,15 @@ struct gen_frame {
     std::span<const uint8_t> bytes;
     bool ignored = false;     // not a UDP datagram to dst_port
     std::string_view payload; // the UDP payload when !ignored
+    // The sender's flow (source host and address family, 0..15): what RSS would hash
+    // on. Splitting the stream by flow keeps each flow's frames in order.
+    uint32_t flow = 0;
+    // For an ignored frame, why sluice must ignore it: "not_ip" (ARP), "wrong_port",
+    // "not_udp" (TCP, ICMP) or "fragment" (IPv4 fragments are not reassembled).
+    std::string_view ignored_reason;
 };
+
+inline constexpr uint32_t gen_flows = 16;
 
 class traffic_generator {
   public:

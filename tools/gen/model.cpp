@@ -43,9 +43,10 @@ std::string csv_field(std::string_view field) {
     return out;
 }
 
-void reference_model::feed_ignored_frame() noexcept {
+void reference_model::feed_ignored_frame(std::string_view why) {
     _counters.rx_packets++;
     _counters.ignored_packets++;
+    if (!why.empty()) _counters.ignored_by_reason[std::string(why)]++;
 }
 
 void reference_model::feed_datagram(std::string_view payload) {
@@ -221,6 +222,12 @@ result<void> reference_model::write_expected(const std::string& dir) const {
     nlohmann::ordered_json c;
     c["rx_packets"] = _counters.rx_packets;
     c["ignored_packets"] = _counters.ignored_packets;
+    nlohmann::ordered_json ignored = nlohmann::ordered_json::object();
+    for (const char* why : {"not_ip", "not_udp", "wrong_port", "fragment"}) {
+        auto it = _counters.ignored_by_reason.find(why);
+        ignored[why] = it == _counters.ignored_by_reason.end() ? 0 : it->second;
+    }
+    c["ignored_by_reason"] = ignored;
     c["datagrams"] = _counters.datagrams;
     c["events_received"] = _counters.events_received;
     c["events_accepted"] = _counters.events_accepted;
