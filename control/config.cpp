@@ -1,5 +1,7 @@
 #include "control/config.h"
 
+#include <algorithm>
+
 #include <CLI/CLI.hpp>
 #include <toml++/toml.h>
 
@@ -74,6 +76,8 @@ result<void> apply_toml(const std::string& path, daemon_config& c) {
             if (auto v = e.value<int64_t>()) c.udp_ports.push_back(uint16_t(*v));
     }
     get(t, "input", "kernel_bind", c.kernel_bind);
+    if (auto v = t["input"]["kernel_rcvbuf_bytes"].value<int64_t>())
+        c.kernel_rcvbuf_bytes = uint32_t(std::clamp<int64_t>(*v, 4096, 1ll << 30));
     if (auto v = t["input"]["event_bytes_max"].value<int64_t>()) c.event_bytes_max = uint32_t(*v);
     get(t, "input", "max_future_skew_ms", c.max_future_skew_ms);
     if (auto v = t["input"]["slots"].value<int64_t>()) c.slots = uint32_t(*v);

@@ -26,6 +26,7 @@ struct daemon_config {
     uint16_t port_id = 0;
     std::vector<uint16_t> udp_ports{9000};
     std::string kernel_bind = "127.0.0.1";
+    uint32_t kernel_rcvbuf_bytes = 32u << 20; // per kernel UDP socket (SO_RCVBUF)
     uint32_t event_bytes_max = 4096;
     int64_t max_future_skew_ms = 5 * 60 * 1000;
     uint32_t slots = 32768; // event slots in flight, all rings together

@@ -213,6 +213,7 @@ result<void> daemon::start() {
         if (_config.mode == "kernel_udp") {
             dataplane::kernel_rx_config kc;
             kc.bind_addr = _config.kernel_bind;
+            kc.rcvbuf_bytes = int(_config.kernel_rcvbuf_bytes);
             kc.port = _config.udp_ports.front();
             kc.reuse_port = _rx_lcores.size() > 1;
             auto k = dataplane::kernel_udp_rx::open(kc);

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -342,6 +343,22 @@ void kernel_udp_rx::arm_slot(uint32_t id) noexcept {
     // MSG_TRUNC: the result is the datagram's real length, so an oversize one is seen.
     io_uring_prep_recvmsg(sqe, _fd, &s.msg, MSG_TRUNC);
     io_uring_sqe_set_data64(sqe, id);
+}
+
+uint64_t kernel_udp_rx::kernel_drops() const noexcept {
+    uint32_t meminfo[SK_MEMINFO_VARS] = {};
+    socklen_t len = sizeof meminfo;
+    if (_fd >= 0 && getsockopt(_fd, SOL_SOCKET, SO_MEMINFO, meminfo, &len) == 0 &&
+        len > SK_MEMINFO_DROPS * sizeof(uint32_t)) {
+        // The kernel's count is 32-bit: extend it across wraps (one reader, the control
+        // thread, so a plain read-modify-write suffices).
+        const uint64_t seen = _meminfo_drops.load(std::memory_order_relaxed);
+        uint64_t now = (seen & ~uint64_t{0xffffffff}) | meminfo[SK_MEMINFO_DROPS];
+        if (now < seen) now += uint64_t{1} << 32;
+        _meminfo_drops.store(now, std::memory_order_relaxed);
+        return now;
+    }
+    return _kernel_drops.load(std::memory_order_relaxed);
 }
 
 void kernel_udp_rx::note_drop_counter(const cmsghdr* cmsg) noexcept {
