@@ -149,12 +149,15 @@ std::vector<std::string> lcore_map::describe() const {
     lines.push_back("input " + source + ": " + std::to_string(rx_queues) + " RX queue(s), " +
                     spread + "; " + std::to_string(rx.size()) + " RX lcore(s), " +
                     std::to_string(workers.size()) + " worker lcore(s)");
+    const std::string all_workers = "workers 0.." + std::to_string(workers.size() - 1);
     for (size_t r = 0; r < rx.size(); ++r)
-        lines.push_back("  lcore " + std::to_string(rx[r].lcore) + " (cpu " + rx[r].cpus +
-                        "): rx " + std::to_string(r) + ", queue(s) " + join(rx[r].queues));
+        lines.push_back("  lcore " + std::to_string(rx[r].lcore) + ": rx " + std::to_string(r) +
+                        (rx[r].queues.size() == 1 ? " (queue " : " (queues ") + join(rx[r].queues) +
+                        ") -> " + all_workers + ", cpu " + rx[r].cpus);
     for (size_t w = 0; w < workers.size(); ++w)
-        lines.push_back("  lcore " + std::to_string(workers[w].lcore) + " (cpu " + workers[w].cpus +
-                        "): worker " + std::to_string(w));
+        lines.push_back("  lcore " + std::to_string(workers[w].lcore) + ": worker " +
+                        std::to_string(w) + " <- rings from " + std::to_string(rx.size()) +
+                        " RX lcore(s), cpu " + workers[w].cpus);
     for (unsigned l : unused)
         lines.push_back("  lcore " + std::to_string(l) + ": unused");
     return lines;

@@ -148,8 +148,8 @@ TEST(LcoreMap, DescribeListsEveryLcore) {
     auto lines = m->describe();
     ASSERT_EQ(lines.size(), 6u);
     EXPECT_NE(lines[0].find("2 RX queue(s), RSS"), std::string::npos) << lines[0];
-    EXPECT_EQ(lines[1], "  lcore 1 (cpu 0): rx 0, queue(s) 0");
-    EXPECT_EQ(lines[4], "  lcore 4 (cpu 1): worker 1");
+    EXPECT_EQ(lines[1], "  lcore 1: rx 0 (queue 0) -> workers 0..1, cpu 0");
+    EXPECT_EQ(lines[4], "  lcore 4: worker 1 <- rings from 2 RX lcore(s), cpu 1");
     EXPECT_EQ(lines[5], "  lcore 5: unused");
 }
 

@@ -194,7 +194,7 @@ TEST(Transport, PcapTwoQueuesTwoRxLcores) {
     std::ifstream log(t.dir + "/sluiced.log");
     std::string text((std::istreambuf_iterator<char>(log)), {});
     EXPECT_NE(text.find("2 RX queue(s)"), std::string::npos) << text;
-    EXPECT_NE(text.find("rx 1, queue(s) 1"), std::string::npos) << text;
+    EXPECT_NE(text.find("rx 1 (queue 1) -> workers 0..1"), std::string::npos) << text;
     finish(t, d);
 }
 
