@@ -441,6 +441,7 @@ json daemon::rx_core_json(uint32_t r) const {
                 {"ignored_by_reason", std::move(by_verdict)},
                 {"events_received", rd(c.events_received)},
                 {"rx_dead_letters", rd(c.dead_letters)},
+                {"binary_events", rd(c.binary_events)},
                 {"backpressure_waits", rd(c.backpressure_waits)},
                 {"rx_dropped", u.kernel ? u.kernel->kernel_drops() : 0}};
 }

@@ -10,6 +10,7 @@
 #include "base/backoff.h"
 #include "base/clock.h"
 #include "base/tsc.h"
+#include "dataplane/binary_parse.h"
 #include "dataplane/kernel_udp_rx.h"
 #include "processing/identity.h"
 
@@ -102,7 +103,48 @@ void rx_lcore::drain() noexcept {
     _free_count = 0;
 }
 
+// Stamps a parsed slot and hands it to the worker that owns its identity.
+void rx_lcore::route(event_slot* s) noexcept {
+    s->rx_index = uint8_t(_config.index);
+    s->received_ms = _now_ms;
+    s->rx_tsc = int64_t(_now_tsc);
+    s->max_time_before_ms = _max_time_ms;
+    uint32_t worker;
+    if (s->kind == slot_kind::event) [[likely]] {
+        if (s->event_time_ms > _max_time_ms || _max_time_ms == processing::no_time)
+            _max_time_ms = s->event_time_ms;
+        worker = processing::owner_worker(s->id, _workers);
+    } else {
+        bump(_counters.dead_letters);
+        worker = processing::owner_worker(processing::identity_of_bytes(s->raw()), _workers);
+    }
+    push(worker, s);
+}
+
+void rx_lcore::handle_binary(std::string_view payload) noexcept {
+    binary_batch batch;
+    if (!batch.open(payload)) [[unlikely]] {
+        bump(_counters.events_received);
+        event_slot* s = take_slot();
+        binary_batch::fill_invalid_batch(payload, _config.parse, *s);
+        route(s);
+        return;
+    }
+    const uint32_t n = batch.events();
+    bump(_counters.events_received, n);
+    bump(_counters.binary_events, n);
+    for (uint32_t i = 0; i < n; ++i) {
+        event_slot* s = take_slot();
+        batch.parse_event(i, _config.parse, _now_ms, *s);
+        route(s);
+    }
+}
+
 void rx_lcore::handle_payload(std::string_view payload) noexcept {
+    if (is_binary_batch(payload)) {
+        handle_binary(payload);
+        return;
+    }
     const char* p = payload.data();
     const char* end = p + payload.size();
     while (p < end) {
@@ -115,20 +157,7 @@ void rx_lcore::handle_payload(std::string_view payload) noexcept {
         bump(_counters.events_received);
         event_slot* s = take_slot();
         _parser.parse(line, _now_ms, *s);
-        s->rx_index = uint8_t(_config.index);
-        s->received_ms = _now_ms;
-        s->rx_tsc = int64_t(_now_tsc);
-        s->max_time_before_ms = _max_time_ms;
-        uint32_t worker;
-        if (s->kind == slot_kind::event) [[likely]] {
-            if (s->event_time_ms > _max_time_ms || _max_time_ms == processing::no_time)
-                _max_time_ms = s->event_time_ms;
-            worker = processing::owner_worker(s->id, _workers);
-        } else {
-            bump(_counters.dead_letters);
-            worker = processing::owner_worker(processing::identity_of_bytes(s->raw()), _workers);
-        }
-        push(worker, s);
+        route(s);
     }
 }
 

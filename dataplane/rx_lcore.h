@@ -28,6 +28,7 @@ struct alignas(64) rx_counters {
     std::atomic<uint64_t> ignored_packets{0};
     std::atomic<uint64_t> ignored_by_verdict[frame_verdict_count]{};
     std::atomic<uint64_t> events_received{0};
+    std::atomic<uint64_t> binary_events{0}; // of events_received: records of binary batches
     std::atomic<uint64_t> dead_letters{0};      // rejected at RX (also counted by workers)
     std::atomic<uint64_t> backpressure_waits{0}; // polls spent waiting for ring or slot room
     std::atomic<int64_t> max_time_ms{processing::no_time};
@@ -62,6 +63,8 @@ class rx_lcore {
 
   private:
     void handle_burst(rte_mbuf** mbufs, uint16_t n) noexcept;
+    void handle_binary(std::string_view payload) noexcept; // docs/BINARY.md
+    void route(processing::event_slot* slot) noexcept;
     processing::event_slot* take_slot() noexcept;
     void push(uint32_t worker, processing::event_slot* slot) noexcept;
     void flush(uint32_t worker) noexcept;
