@@ -77,12 +77,17 @@ int main(int argc, char** argv) {
                    "it early)")
         ->capture_default_str();
     app.add_option("--now-ms", o.now_ms, "wall clock for future_timestamp (default: now)");
+    std::string format = "json";
+    app.add_option("--format", format, "datagram payloads: json (NDJSON) or binary (docs/BINARY.md)")
+        ->check(CLI::IsMember({"json", "binary"}))
+        ->capture_default_str();
     bool order_free = false;
     app.add_flag("--order-free", order_free,
                  "traffic whose outcome does not depend on how flows interleave (several RX "
                  "queues): no late, beyond-horizon or same-event_id lines, and at most 4 "
                  "minutes of event time");
     CLI11_PARSE(app, argc, argv);
+    g.binary = format == "binary";
     if (order_free) {
         g.late_rate = g.horizon_rate = g.id_dup_rate = 0;
         // Disorder reaches 5 min back; with at most 4 min of event time, W = M - 10 min

@@ -198,6 +198,56 @@ TEST(Transport, PcapTwoQueuesTwoRxLcores) {
     finish(t, d);
 }
 
+// Binary batches (docs/BINARY.md) through the whole pipeline: the full traffic mix (late,
+// beyond-horizon, duplicates by bytes and by event_id, every binary dead-letter reason,
+// refused batch headers) on one queue, exactly as sluice-gen's model says.
+TEST(Transport, BinaryBatchesOverPcap) {
+    traffic t = generate("binpcap", 110, "--format binary");
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    auto d = sluiced_args("binpcap", t.dir, 4, {"net_pcap0,rx_pcap=" + t.dir + "/events.pcap"},
+                          {"--workers", "2"});
+    json final_stats = run_to_end(t, d);
+    expect_counts(final_stats, t.want.counters);
+    uint64_t binary = 0;
+    for (const auto& c : final_stats["per_core"])
+        if (c["role"] == "rx") binary += c["binary_events"].get<uint64_t>();
+    EXPECT_GT(binary, 0u);
+    EXPECT_LE(binary, t.want.counters["events_received"].get<uint64_t>());
+    for (const char* why : {"parse_error", "missing_timestamp", "bad_timestamp",
+                            "future_timestamp", "oversize", "beyond_dedup_horizon"})
+        EXPECT_GT(t.want.counters["dead_letters_by_reason"][why].get<uint64_t>(), 0u) << why;
+    EXPECT_GT(t.want.counters["late_events"].get<uint64_t>(), 0u);
+    expect_store(t.dir + "/data", t.want);
+    finish(t, d);
+}
+
+// Binary batches over the kernel UDP socket, several flows on two RX lcores.
+TEST(Transport, BinaryBatchesOverKernelUdp) {
+    traffic t;
+    t.dir = make_temp_dir("binudp");
+    uint16_t port = uint16_t(20000 + (getpid() * 13) % 20000);
+    auto d = sluiced_args("binudp", t.dir, 5, {},
+                          {"--rx", "2", "--workers", "2", "--kernel-udp", "127.0.0.1",
+                           "--udp-port", std::to_string(port)});
+    daemon_process p(d.args, t.dir + "/sluiced.log");
+    ASSERT_TRUE(p.wait_up(120)) << "see " << t.dir << "/sluiced.log";
+    std::string cmd = gen_path() + " --events " + std::to_string(event_count()) +
+                      " --seed 111 --out " + t.dir +
+                      " --format binary --order-free --send 127.0.0.1:" + std::to_string(port) +
+                      " --flows 16 --pps 20000 > " + t.dir + "/gen.log 2>&1";
+    ASSERT_EQ(run_command(cmd), 0) << cmd;
+    t.want = read_expected(t.dir);
+    json s = p.wait_stats(
+        [&](const json& st) { return events_done(st) >= t.want.counters["events_received"]; },
+        180);
+    EXPECT_TRUE(s.value("ok", false));
+    ASSERT_EQ(p.shutdown_and_wait(120), 0);
+    json f = read_final_stats(t.dir + "/sluiced.log");
+    expect_counts(f, t.want.counters, {.frames = false});
+    expect_store(t.dir + "/data", t.want);
+    finish(t, d);
+}
+
 // infinite_rx replays the capture forever: whatever number of passes sluice sees, every
 // event is accepted exactly once (later passes are duplicates or dead letters again).
 TEST(Transport, PcapInfiniteRxAcceptsEveryEventOnce) {

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tools/gen/binary_batch.h"
+
 namespace sluice::tools {
 
 struct gen_config {
@@ -31,6 +33,10 @@ struct gen_config {
     // the DEFRAG flag, so the kernel holds (and later drops) lone fragments before sluice
     // could count them: tests on that transport leave them out.
     bool fragments = true;
+    // Datagram payloads: NDJSON, or binary batches (docs/BINARY.md) of the same kind of
+    // events (malformed ones are the binary format's own: bad index/flag/UTF-8, missing,
+    // out-of-range or future timestamp, oversize, and now and then a bad batch header).
+    bool binary = false;
     uint32_t event_bytes_max = 4096;
     uint32_t events_per_minute = 20000;
 };
@@ -81,6 +87,13 @@ class traffic_generator {
     };
 
     std::string next_line(uint64_t index);
+    // Binary mode: the same stream shape as next_line, as binary events.
+    bin_event next_binary(uint64_t index);
+    bin_event normal_binary(int64_t t_ms);
+    bin_event malformed_binary(int64_t t_ms);
+    void run_binary(const std::function<void(const gen_frame&)>& sink);
+    void flush_binary(const std::function<void(const gen_frame&)>& sink);
+    size_t page_index();
     // A well-formed event near `t_ms`; `named_ms` is the instant its timestamp names.
     event_parts normal_parts(int64_t t_ms, int64_t& named_ms);
     std::string malformed_line(int64_t t_ms);
@@ -103,6 +116,8 @@ class traffic_generator {
     bool _have_max = false;
     int64_t _max_ms = 0; // the generator's own estimate of M, for shaping only
     std::deque<recent_event> _recent;
+    std::deque<std::pair<bin_event, int64_t>> _recent_binary; // (event, its time)
+    bin_batch_encoder _batch;
     std::string _datagram;
     std::vector<uint8_t> _frame;
     uint16_t _ip_id = 0;

@@ -100,6 +100,9 @@ class reference_model {
     std::optional<reason> rx_check(std::string_view line, int64_t& time_ms, identity& id,
                                    std::string& page) const;
     void dead_letter(std::string_view line, reason why);
+    void feed_binary(std::string_view payload);
+    line_outcome judge(std::string_view raw, int64_t t, const identity& id,
+                       const std::string& page);
 
     model_config _config;
     model_counters _counters;
