@@ -127,8 +127,9 @@ port_counters port_stats(uint16_t port_id) {
 
 uint64_t port_rx_dropped(uint16_t port_id) { return port_stats(port_id).rx_dropped(); }
 
-result<rte_mempool*> slot_pool_create(uint32_t slots, uint32_t slot_bytes) {
-    rte_mempool* pool = rte_mempool_create("event_slots", slots, slot_bytes, 256, 0, nullptr,
+result<rte_mempool*> slot_pool_create(uint32_t slots, uint32_t slot_bytes,
+                                      const std::string& name) {
+    rte_mempool* pool = rte_mempool_create(name.c_str(), slots, slot_bytes, 256, 0, nullptr,
                                            nullptr, nullptr, nullptr, int(rte_socket_id()), 0);
     if (pool == nullptr)
         return make_error(errc::no_space,

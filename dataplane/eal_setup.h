@@ -51,7 +51,8 @@ struct port_counters {
 port_counters port_stats(uint16_t port_id);
 uint64_t port_rx_dropped(uint16_t port_id);
 
-result<rte_mempool*> slot_pool_create(uint32_t slots, uint32_t slot_bytes);
+result<rte_mempool*> slot_pool_create(uint32_t slots, uint32_t slot_bytes,
+                                      const std::string& name = "event_slots");
 result<rte_ring*> spsc_ring_create(const std::string& name, uint32_t size);
 
 } // namespace sluice::dataplane
