@@ -184,6 +184,10 @@ result<daemon_config> load_config(int argc, char** argv) {
                    "EAL lcore ids for workers, e.g. 3-6 (overrides --workers)");
     app.add_option("--rx-queues", rx_queues,
                    "port RX queues, dealt round robin to the RX lcores (default: one each)");
+    bool bench_sink = false;
+    app.add_flag("--bench-sink", bench_sink,
+                 "BENCHMARKS ONLY: workers give slots back unprocessed (measures RX -> rings "
+                 "-> workers; nothing is stored)");
     app.add_option("--test-slow-worker-us", slow_worker_us,
                    "TEST ONLY: every worker sleeps this long after each burst (back-pressure "
                    "tests)");
@@ -215,6 +219,7 @@ result<daemon_config> load_config(int argc, char** argv) {
     if (rx >= 0) c.rx_count = uint32_t(rx);
     if (rx_queues >= 0) c.rx_queues = uint32_t(rx_queues);
     if (slow_worker_us >= 0) c.test_slow_worker_us = uint32_t(slow_worker_us);
+    c.bench_sink = bench_sink;
     if (!rx_list.empty()) {
         auto l = dataplane::parse_lcore_list(rx_list);
         if (!l) return std::move(l).err();

@@ -50,6 +50,7 @@ struct daemon_config {
     bool direct_io = true;
     // [testing] — test-only knobs, never for production use.
     uint32_t test_slow_worker_us = 0; // each worker sleeps this long after every burst
+    bool bench_sink = false;          // workers discard slots unprocessed (RX rate only)
     // Test only (--test-hold-us): workers hold each burst until it is this old.
     uint32_t test_hold_us = 0;
 };

@@ -290,6 +290,7 @@ result<void> daemon::start() {
         u.loop = std::make_unique<dataplane::worker_lcore>(*u.worker, rings[w], _slots,
                                                            &_worker_control);
         u.loop->set_test_delay_us(_config.test_slow_worker_us);
+        u.loop->set_bench_sink(_config.bench_sink);
         _workers.push_back(std::move(u));
     }
     SLUICE_TRY(start_merger());
@@ -477,6 +478,7 @@ json daemon::worker_core_json(uint32_t w) const {
                 {"late_events", rd(c.late_events)},
                 {"dead_letters", rd(c.dead_letters)},
                 {"window_overflow", rd(c.window_overflow)},
+                {"bench_sunk", u.loop->sunk()},
                 {"dedup_tracked", rd(c.dedup_tracked)},
                 {"dedup_horizon_ms", c.dedup_horizon_ms.load(std::memory_order_relaxed)},
                 {"bytes_written", u.worker->bytes_written()},
@@ -738,6 +740,8 @@ void daemon::print_startup_map() const {
                 _config.socket_mode);
     if (_config.test_hold_us != 0)
         std::printf("sluiced: TEST ONLY: workers hold each burst %u us\n", _config.test_hold_us);
+    if (_config.bench_sink)
+        std::printf("sluiced: BENCHMARK ONLY: workers discard every slot unprocessed\n");
     if (_config.test_slow_worker_us != 0)
         std::printf("sluiced: TEST ONLY: workers sleep %u us after every burst\n",
                     _config.test_slow_worker_us);

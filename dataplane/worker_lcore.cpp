@@ -19,7 +19,10 @@ uint32_t worker_lcore::poll_rings() noexcept {
     for (rte_ring* r : _rings) {
         unsigned n = rte_ring_sc_dequeue_burst(r, objs, limits::ring_burst_max, nullptr);
         if (n == 0) continue;
-        _worker.process(reinterpret_cast<processing::event_slot* const*>(objs), n);
+        if (_bench_sink) [[unlikely]]
+            _sunk.store(_sunk.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+        else
+            _worker.process(reinterpret_cast<processing::event_slot* const*>(objs), n);
         rte_mempool_put_bulk(_pool, objs, n);
         total += n;
     }
