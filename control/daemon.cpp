@@ -431,7 +431,7 @@ json daemon::rx_core_json(uint32_t r) const {
     for (size_t v = 1; v < dataplane::frame_verdict_count; ++v)
         by_verdict[std::string(dataplane::verdict_name(dataplane::frame_verdict(v)))] =
             rd(c.ignored_by_verdict[v]);
-    return json{{"lcore", u.lcore},
+    json core{{"lcore", u.lcore},
                 {"role", "rx"},
                 {"rx", r},
                 {"queue", u.queues.empty() ? json(nullptr) : json(u.queues.front())},
@@ -445,6 +445,10 @@ json daemon::rx_core_json(uint32_t r) const {
                 {"binary_events", rd(c.binary_events)},
                 {"backpressure_waits", rd(c.backpressure_waits)},
                 {"rx_dropped", u.kernel ? u.kernel->kernel_drops() : 0}};
+    // Kernel mode: whether the socket is read by one multishot recvmsg over provided
+    // buffers (kernel >= 6.0) or by single-shot requests (the fallback).
+    if (u.kernel) core["kernel_multishot"] = u.kernel->multishot();
+    return core;
 }
 
 // The port's own counters: rx_dropped are the frames it could not hand to sluice because
