@@ -201,7 +201,18 @@ result<void> daemon::start() {
                         (unsigned long long)recovered->truncated,
                         (unsigned long long)recovered->moved_aside);
 
-    auto slots = dataplane::slot_pool_create(_config.slots,
+    const uint32_t rx_n = uint32_t(_map.rx.size()), workers_n = uint32_t(_map.workers.size());
+    const uint32_t slots_min = dataplane::slots_min(rx_n, workers_n);
+    if (_config.slots != 0 && _config.slots < slots_min)
+        return make_error(errc::bad_config,
+                          "input.slots = " + std::to_string(_config.slots) + " is too few for " +
+                              std::to_string(rx_n) + " RX and " + std::to_string(workers_n) +
+                              " worker lcores: the lcores' caches could hold them all and "
+                              "stall RX (use at least " +
+                              std::to_string(slots_min) + ", or 0 for the default)");
+    const uint32_t slot_count =
+        _config.slots ? _config.slots : dataplane::slots_default(rx_n, workers_n);
+    auto slots = dataplane::slot_pool_create(slot_count,
                                              processing::slot_bytes(_config.event_bytes_max));
     if (!slots) return std::move(slots).err();
     _slots = slots.value();

@@ -127,9 +127,20 @@ port_counters port_stats(uint16_t port_id) {
 
 uint64_t port_rx_dropped(uint16_t port_id) { return port_stats(port_id).rx_dropped(); }
 
+uint32_t slots_min(uint32_t rx_lcores, uint32_t workers) noexcept {
+    const uint32_t cached = (rx_lcores + workers) * (slot_pool_cache * 3 / 2);
+    const uint32_t held_by_rx = rx_lcores * (limits::ring_burst_max + workers * limits::ring_burst_max);
+    const uint32_t in_process = workers * limits::ring_burst_max;
+    return cached + held_by_rx + in_process;
+}
+
+uint32_t slots_default(uint32_t rx_lcores, uint32_t workers) noexcept {
+    return std::max<uint32_t>(4096, 2 * slots_min(rx_lcores, workers));
+}
+
 result<rte_mempool*> slot_pool_create(uint32_t slots, uint32_t slot_bytes,
                                       const std::string& name) {
-    rte_mempool* pool = rte_mempool_create(name.c_str(), slots, slot_bytes, 256, 0, nullptr,
+    rte_mempool* pool = rte_mempool_create(name.c_str(), slots, slot_bytes, slot_pool_cache, 0, nullptr,
                                            nullptr, nullptr, nullptr, int(rte_socket_id()), 0);
     if (pool == nullptr)
         return make_error(errc::no_space,

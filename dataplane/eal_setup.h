@@ -51,6 +51,20 @@ struct port_counters {
 port_counters port_stats(uint16_t port_id);
 uint64_t port_rx_dropped(uint16_t port_id);
 
+// Slots each lcore's mempool cache keeps (DPDK lets a cache grow to 1.5x before it
+// flushes to the pool): one ring burst.
+inline constexpr uint32_t slot_pool_cache = 64;
+
+/// The smallest slot pool that can never starve an RX lcore while the workers idle: what
+/// every lcore's mempool cache may hold back (slots freed by a worker sit in that
+/// worker's cache), what every RX lcore holds (its stash and a pending burst per
+/// worker), and a burst per worker being processed.
+uint32_t slots_min(uint32_t rx_lcores, uint32_t workers) noexcept;
+
+/// The default pool: at least 4 Ki slots and twice slots_min(). Few on purpose: the slots
+/// cycle through the caches, so a smaller pool keeps them warm (docs/benchmarks.md).
+uint32_t slots_default(uint32_t rx_lcores, uint32_t workers) noexcept;
+
 result<rte_mempool*> slot_pool_create(uint32_t slots, uint32_t slot_bytes,
                                       const std::string& name = "event_slots");
 result<rte_ring*> spsc_ring_create(const std::string& name, uint32_t size);

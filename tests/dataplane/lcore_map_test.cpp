@@ -2,6 +2,7 @@
 // dealing, RSS, and the errors that name what to change.
 #include <gtest/gtest.h>
 
+#include "dataplane/eal_setup.h"
 #include "dataplane/lcore_map.h"
 
 namespace sluice::dataplane {
@@ -159,6 +160,21 @@ TEST(LcoreList, ParsesIdsAndRanges) {
     EXPECT_EQ(*l, (std::vector<unsigned>{1, 3, 4, 5, 9}));
     for (const char* bad : {"", "1,", "a", "5-3", "1-x", ",2", "1--2"})
         EXPECT_FALSE(parse_lcore_list(bad)) << bad;
+}
+
+} // namespace
+} // namespace sluice::dataplane
+
+namespace sluice::dataplane {
+namespace {
+
+// What the lcores' mempool caches may hold back, what RX holds and what workers process.
+TEST(SlotPool, MinimumCoversEveryCacheAndBurst) {
+    // 1 RX + 2 workers: 3 caches of 96, RX stash 64 + 2 pending bursts of 64, 2 x 64.
+    EXPECT_EQ(slots_min(1, 2), 3u * 96 + 64 + 2 * 64 + 2 * 64);
+    EXPECT_GT(slots_min(4, 16), slots_min(1, 2));
+    EXPECT_EQ(slots_default(1, 2), 4096u);
+    EXPECT_GE(slots_default(16, 64), 2 * slots_min(16, 64));
 }
 
 } // namespace

@@ -488,7 +488,7 @@ TEST_F(RingHandoff, FullRingBlocksRxWithoutLosingEvents) {
 // the loop, whose next rte_mempool_get_bulk() overwrote them: slots leaked per stall
 // until the RX waited forever.)
 TEST_F(RingHandoff, EmptySlotPoolBlocksRxWithoutLosingSlots) {
-    // Smallest pool slot_pool_create accepts (its per-lcore cache needs 1.5 x 256).
+    // A pool smaller than one round of events.
     constexpr uint32_t small_pool = 400;
     rte_mempool_free(_pool);
     _pool = nullptr;

@@ -248,6 +248,23 @@ TEST(Transport, BinaryBatchesOverKernelUdp) {
     finish(t, d);
 }
 
+// A slot pool too small for the lcore map would let the lcores' mempool caches hold every
+// slot back and stall RX: sluiced refuses to start and says how many it needs.
+TEST(Transport, TooFewSlotsIsAClearError) {
+    std::string dir = make_temp_dir("slots");
+    auto d = sluiced_args("slots", dir, 4, {"net_null0"}, {"--workers", "2"},
+                          write_config(dir, 100));
+    daemon_process p(d.args, dir + "/sluiced.log");
+    for (int i = 0; i < 1200 && p.running(); ++i) usleep(50000);
+    ASSERT_FALSE(p.running());
+    std::ifstream log(dir + "/sluiced.log");
+    std::string text((std::istreambuf_iterator<char>(log)), {});
+    EXPECT_NE(text.find("input.slots = 100 is too few"), std::string::npos) << text;
+    EXPECT_NE(text.find("use at least"), std::string::npos) << text;
+    remove_eal_runtime(d.prefix);
+    if (!HasFailure()) std::filesystem::remove_all(dir);
+}
+
 // infinite_rx replays the capture forever: whatever number of passes sluice sees, every
 // event is accepted exactly once (later passes are duplicates or dead letters again).
 TEST(Transport, PcapInfiniteRxAcceptsEveryEventOnce) {
