@@ -220,8 +220,10 @@ void bm_rx_lcore(benchmark::State& state, bool binary) {
     }
     sluice::dataplane::rx_config rc;
     rc.ports.add(udp_port);
+    // sluiced's default pool for 1 RX + 2 workers.
     auto pool = sluice::dataplane::slot_pool_create(
-        8192, sluice::processing::slot_bytes(rc.parse.event_bytes_max),
+        sluice::dataplane::slots_default(1, workers),
+        sluice::processing::slot_bytes(rc.parse.event_bytes_max),
         "bench_slots_" + std::to_string(me));
     if (!pool) {
         state.SkipWithError(pool.err().message.c_str());
