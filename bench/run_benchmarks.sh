@@ -7,7 +7,7 @@ build=${1:?usage: $0 BUILD_DIR OUT_DIR [flags]}
 out=${2:?usage: $0 BUILD_DIR OUT_DIR [flags]}
 shift 2
 mkdir -p "$out"
-for b in frame_parse_bench event_parse_bench identity_bench ring_handoff_bench \
+for b in frame_parse_bench event_parse_bench rx_path_bench identity_bench ring_handoff_bench \
          dedup_filter_bench window_bench column_encode_bench segment_writer_bench \
          latency_histogram_bench; do
     echo "== $b" >&2

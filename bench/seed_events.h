@@ -52,6 +52,8 @@ struct seed_event {
     std::string user_id;
     std::string event_type;
     std::string page;
+    std::string event_id; // empty: none
+    std::string metadata; // the metadata object's JSON text
 };
 
 inline std::string rfc3339_ms(int64_t ms) {
@@ -99,12 +101,14 @@ inline std::vector<seed_event> make_seed_events(size_t n, bool with_event_id = f
             std::snprintf(id, sizeof id, "%08x-%04x-%04x-%04x-%012llx", uint32_t(a),
                           uint32_t(a >> 32) & 0xffff, uint32_t(a >> 48), uint32_t(b) & 0xffff,
                           (unsigned long long)(b >> 16));
+            e.event_id = id;
             j += "\"event_id\":\"" + std::string(id) + "\",";
         }
+        e.metadata = std::string("{\"user_agent\":\"") + agents[splitmix64(rng) % 4] +
+                     "\",\"referrer\":\"" + referrers[splitmix64(rng) % 4] + "\"}";
         j += "\"user_id\":\"" + e.user_id + "\",\"event_type\":\"" + e.event_type +
              "\",\"timestamp\":\"" + rfc3339_ms(t) + "\",\"page\":\"" + e.page +
-             "\",\"metadata\":{\"user_agent\":\"" + agents[splitmix64(rng) % 4] +
-             "\",\"referrer\":\"" + referrers[splitmix64(rng) % 4] + "\"}}";
+             "\",\"metadata\":" + e.metadata + "}";
         out.push_back(std::move(e));
     }
     return out;

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "dataplane/lcore_map.h"
+
 namespace sluice::control {
 
 namespace {
@@ -13,6 +15,35 @@ namespace {
 template <typename T>
 void get(const toml::table& t, const char* section, const char* key, T& out) {
     if (auto v = t[section][key].value<T>()) out = *v;
+}
+
+result<void> lcores_key(const toml::table& t, const char* key, uint32_t& count,
+                        std::vector<unsigned>& list) {
+    auto node = t["lcores"][key];
+    if (!node) return ok_result();
+    if (auto v = node.value<int64_t>()) {
+        if (*v < 0 || *v > 1024)
+            return make_error(errc::bad_config,
+                              std::string("lcores.") + key + " must be a count (0..1024) or a "
+                                                             "list of lcore ids");
+        count = uint32_t(*v);
+        return ok_result();
+    }
+    if (auto a = node.as_array()) {
+        list.clear();
+        for (auto& e : *a) {
+            auto v = e.value<int64_t>();
+            if (!v || *v < 0 || *v >= 1024)
+                return make_error(errc::bad_config, std::string("lcores.") + key +
+                                                        " lists something that is not an lcore "
+                                                        "id (0..1023)");
+            list.push_back(unsigned(*v));
+        }
+        return ok_result();
+    }
+    return make_error(errc::bad_config, std::string("lcores.") + key +
+                                            " must be a count or a list of lcore ids, e.g. " +
+                                            key + " = 2 or " + key + " = [1, 2]");
 }
 
 result<void> apply_toml(const std::string& path, daemon_config& c) {
@@ -28,6 +59,9 @@ result<void> apply_toml(const std::string& path, daemon_config& c) {
     get(t, "sluice", "data_dir", c.data_dir);
     get(t, "sluice", "control_socket", c.control_socket);
     if (auto v = t["sluice"]["workers"].value<int64_t>()) c.workers = uint32_t(*v);
+    // [lcores] rx / workers: an integer is a count, an array the explicit EAL lcore ids.
+    SLUICE_TRY(lcores_key(t, "rx", c.rx_count, c.rx_lcores));
+    SLUICE_TRY(lcores_key(t, "workers", c.workers, c.worker_lcores));
     if (auto a = t["control"]["allow_uids"].as_array())
         for (auto& e : *a)
             if (auto v = e.value<int64_t>()) c.allow_uids.push_back(uint32_t(*v));
@@ -52,9 +86,13 @@ result<void> apply_toml(const std::string& path, daemon_config& c) {
             if (auto v = e.value<int64_t>()) c.udp_ports.push_back(uint16_t(*v));
     }
     get(t, "input", "kernel_bind", c.kernel_bind);
+    if (auto v = t["input"]["kernel_rcvbuf_bytes"].value<int64_t>())
+        c.kernel_rcvbuf_bytes = uint32_t(std::clamp<int64_t>(*v, 4096, 1ll << 30));
     if (auto v = t["input"]["event_bytes_max"].value<int64_t>()) c.event_bytes_max = uint32_t(*v);
     get(t, "input", "max_future_skew_ms", c.max_future_skew_ms);
     if (auto v = t["input"]["slots"].value<int64_t>()) c.slots = uint32_t(*v);
+    if (auto v = t["input"]["rx_queues"].value<int64_t>()) c.rx_queues = uint32_t(*v);
+    if (auto v = t["input"]["mbufs"].value<int64_t>()) c.mbufs = uint32_t(*v);
     get(t, "processing", "watermark_delay_ms", c.watermark_delay_ms);
     get(t, "processing", "dedup_horizon_ms", c.dedup_horizon_ms);
     if (auto v = t["processing"]["dedup_memory_mb"].value<int64_t>()) c.dedup_memory_mb = uint64_t(*v);
@@ -63,6 +101,8 @@ result<void> apply_toml(const std::string& path, daemon_config& c) {
     get(t, "query", "group_by", c.group_by);
     if (auto v = t["storage"]["flush_interval_ms"].value<int64_t>()) c.flush_interval_ms = uint32_t(*v);
     get(t, "storage", "direct_io", c.direct_io);
+    if (auto v = t["testing"]["slow_worker_us"].value<int64_t>())
+        c.test_slow_worker_us = uint32_t(*v);
     return ok_result();
 }
 
@@ -79,6 +119,8 @@ result<void> validate(const daemon_config& c) {
     if (c.group_by != "page")
         return bad("query.group_by: only \"page\" is supported in this version");
     if (c.data_dir.empty()) return bad("sluice.data_dir is empty (pass --data-dir)");
+    if (c.mbufs < 512) return bad("input.mbufs must be >= 512");
+    if (c.rx_queues > 1024) return bad("input.rx_queues must be <= 1024");
     if ((c.socket_mode & ~0777u) != 0 || (c.socket_mode & 0600u) != 0600u)
         return bad("control.socket_mode must be an octal mode within 0600..0777 that lets the "
                    "owner read and write, e.g. \"0600\" or \"0660\"");
@@ -95,6 +137,11 @@ std::vector<std::string> restart_required(const daemon_config& a, const daemon_c
     check(a.data_dir == b.data_dir, "sluice.data_dir");
     check(a.control_socket == b.control_socket, "sluice.control_socket");
     check(a.workers == b.workers, "sluice.workers");
+    check(a.rx_count == b.rx_count && a.rx_lcores == b.rx_lcores, "lcores.rx");
+    check(a.worker_lcores == b.worker_lcores, "lcores.workers");
+    check(a.rx_queues == b.rx_queues, "input.rx_queues");
+    check(a.mbufs == b.mbufs, "input.mbufs");
+    check(a.kernel_rcvbuf_bytes == b.kernel_rcvbuf_bytes, "input.kernel_rcvbuf_bytes");
     check(a.socket_group_gid == b.socket_group_gid, "control.socket_group_gid");
     check(a.socket_mode == b.socket_mode, "control.socket_mode");
     check(a.idle_timeout_ms == b.idle_timeout_ms, "control.idle_timeout_ms");
@@ -122,13 +169,28 @@ result<daemon_config> load_config(int argc, char** argv) {
                  "sluiced"};
     std::string config_path;
     std::string data_dir, socket, kernel_udp;
-    int64_t udp_port = -1, workers = -1, port_id = -1;
+    int64_t udp_port = -1, workers = -1, port_id = -1, rx = -1, rx_queues = -1,
+            slow_worker_us = -1;
+    std::string rx_list, worker_list;
     app.add_option("-c,--config", config_path, "TOML configuration file");
     app.add_option("--data-dir", data_dir, "data directory (overrides sluice.data_dir)");
     app.add_option("--control-socket", socket, "control socket path");
     app.add_option("--udp-port", udp_port, "UDP port to accept events on");
     app.add_option("--workers", workers, "number of worker lcores");
     app.add_option("--port-id", port_id, "DPDK port id");
+    app.add_option("--rx", rx, "number of RX lcores (default: one per four workers)");
+    app.add_option("--rx-lcores", rx_list, "EAL lcore ids for RX, e.g. 1,2 (overrides --rx)");
+    app.add_option("--worker-lcores", worker_list,
+                   "EAL lcore ids for workers, e.g. 3-6 (overrides --workers)");
+    app.add_option("--rx-queues", rx_queues,
+                   "port RX queues, dealt round robin to the RX lcores (default: one each)");
+    bool bench_sink = false;
+    app.add_flag("--bench-sink", bench_sink,
+                 "BENCHMARKS ONLY: workers give slots back unprocessed (measures RX -> rings "
+                 "-> workers; nothing is stored)");
+    app.add_option("--test-slow-worker-us", slow_worker_us,
+                   "TEST ONLY: every worker sleeps this long after each burst (back-pressure "
+                   "tests)");
     app.add_option("--kernel-udp", kernel_udp,
                    "receive from a kernel UDP socket bound to ADDR instead of a DPDK port");
     int64_t test_hold_us = -1;
@@ -154,6 +216,20 @@ result<daemon_config> load_config(int argc, char** argv) {
         c.udp_ports = {uint16_t(udp_port)};
     }
     if (workers >= 0) c.workers = uint32_t(workers);
+    if (rx >= 0) c.rx_count = uint32_t(rx);
+    if (rx_queues >= 0) c.rx_queues = uint32_t(rx_queues);
+    if (slow_worker_us >= 0) c.test_slow_worker_us = uint32_t(slow_worker_us);
+    c.bench_sink = bench_sink;
+    if (!rx_list.empty()) {
+        auto l = dataplane::parse_lcore_list(rx_list);
+        if (!l) return std::move(l).err();
+        c.rx_lcores = *l;
+    }
+    if (!worker_list.empty()) {
+        auto l = dataplane::parse_lcore_list(worker_list);
+        if (!l) return std::move(l).err();
+        c.worker_lcores = *l;
+    }
     if (port_id >= 0) c.port_id = uint16_t(port_id);
     if (!kernel_udp.empty()) {
         c.mode = "kernel_udp";

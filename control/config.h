@@ -13,6 +13,10 @@ struct daemon_config {
     std::string data_dir = "/var/lib/sluice";
     std::string control_socket = "/run/sluice/sluiced.sock";
     uint32_t workers = 0; // 0: every lcore beyond the main and RX lcores
+    // [lcores] (see dataplane/lcore_map.h for how the defaults are derived)
+    uint32_t rx_count = 0;               // RX lcores; 0: one per four workers, <= queues
+    std::vector<unsigned> rx_lcores;     // explicit EAL lcore ids for RX
+    std::vector<unsigned> worker_lcores; // explicit EAL lcore ids for workers
     std::string config_path; // the file loaded ("" = defaults only); SIGHUP re-reads it
     // [control]
     std::vector<uint32_t> allow_uids;
@@ -27,9 +31,15 @@ struct daemon_config {
     uint16_t port_id = 0;
     std::vector<uint16_t> udp_ports{9000};
     std::string kernel_bind = "127.0.0.1";
+    uint32_t kernel_rcvbuf_bytes = 32u << 20; // per kernel UDP socket (SO_RCVBUF)
     uint32_t event_bytes_max = 4096;
     int64_t max_future_skew_ms = 5 * 60 * 1000;
-    uint32_t slots = 32768; // event slots in flight, all rings together
+    // Event slots in flight, all rings together; 0: dataplane::slots_default() for the
+    // lcore map (4 Ki or more). Few enough that the slots in use stay in cache and the
+    // TLB (docs/benchmarks.md: RX is ~1.5x faster with 4 Ki than with 32 Ki).
+    uint32_t slots = 0;
+    uint32_t rx_queues = 0; // port RX queues; 0: one per RX lcore
+    uint32_t mbufs = 8191;  // the port's mbuf pool
     // [processing]
     int64_t watermark_delay_ms = 10 * 60 * 1000;
     int64_t dedup_horizon_ms = 60 * 60 * 1000;
@@ -41,6 +51,9 @@ struct daemon_config {
     // [storage]
     uint32_t flush_interval_ms = 100;
     bool direct_io = true;
+    // [testing] — test-only knobs, never for production use.
+    uint32_t test_slow_worker_us = 0; // each worker sleeps this long after every burst
+    bool bench_sink = false;          // workers discard slots unprocessed (RX rate only)
     // Test only (--test-hold-us): workers hold each burst until it is this old.
     uint32_t test_hold_us = 0;
 };

@@ -74,7 +74,8 @@ struct rx_unit {
     unsigned lcore;
     std::unique_ptr<dataplane::rx_lcore> rx;
     std::unique_ptr<dataplane::kernel_udp_rx> kernel; // kernel_udp mode
-    uint16_t queue = 0;
+    uint16_t port_id = 0;
+    std::vector<uint16_t> queues; // dpdk mode: the port queues this lcore polls
 };
 
 struct worker_unit {
@@ -109,6 +110,8 @@ class daemon {
     json rates_json(const stats_sample& now, const stats_sample* base) const;
     json latency_section(const stats_sample& now, const stats_sample* base) const;
     json status() const;
+    json lcore_map_json() const;
+    json ports_json() const;
     json flush();
     // SIGHUP and the `reload` command. Each hook applies the keys it owns from the fresh
     // config and returns their names; queries add theirs here.
@@ -118,6 +121,7 @@ class daemon {
     std::vector<std::pair<std::string, reload_hook>> _reload_hooks;
 
     daemon_config _config;
+    dataplane::lcore_map _map;
     std::vector<unsigned> _rx_lcores, _worker_lcores;
     std::vector<std::vector<rte_ring*>> _rings; // [worker][rx]
     rte_mempool* _slots = nullptr;
@@ -141,23 +145,49 @@ class daemon {
     std::atomic<uint64_t> _reloads{0}; // read by status() on the control thread
 };
 
+// "3" or "2-3": the CPUs EAL pinned an lcore to.
+std::string lcore_cpus(unsigned lcore) {
+    rte_cpuset_t set = rte_lcore_cpuset(lcore);
+    std::string out;
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+        if (!CPU_ISSET(c, &set)) continue;
+        int last = c;
+        while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set)) ++last;
+        out += (out.empty() ? "" : ",") + std::to_string(c) +
+               (last > c ? "-" + std::to_string(last) : "");
+        c = last;
+    }
+    return out.empty() ? "?" : out;
+}
+
 result<void> daemon::plan_lcores() {
-    std::vector<unsigned> lcores;
+    std::vector<dataplane::lcore_info> lcores;
     unsigned id;
-    RTE_LCORE_FOREACH_WORKER(id) lcores.push_back(id);
-    uint32_t rx = 1;
-    uint32_t workers = _config.workers ? _config.workers : uint32_t(lcores.size()) - rx;
-    if (lcores.size() < rx + 1 || lcores.size() < rx + workers)
-        return make_error(errc::bad_config,
-                          "sluiced needs 1 RX lcore and " + std::to_string(std::max(workers, 1u)) +
-                              " worker lcore(s) besides the main lcore, but EAL gave " +
-                              std::to_string(lcores.size()) +
-                              " (pass e.g. --lcores '0@0,1@0,2@1' — lcores may share a core)");
-    if (workers > limits::workers_max)
-        return make_error(errc::bad_config, "at most " + std::to_string(limits::workers_max) +
-                                                " workers are supported");
-    _rx_lcores.assign(lcores.begin(), lcores.begin() + rx);
-    _worker_lcores.assign(lcores.begin() + rx, lcores.begin() + rx + workers);
+    RTE_LCORE_FOREACH_WORKER(id) lcores.push_back({id, lcore_cpus(id)});
+    dataplane::rx_source_caps caps;
+    if (_config.mode == "dpdk") {
+        auto c = dataplane::port_caps(_config.port_id);
+        if (!c) return std::move(c).err();
+        caps = *c;
+    } else {
+        // One SO_REUSEPORT socket per RX lcore: the kernel hashes flows over them.
+        caps.name = "kernel UDP " + _config.kernel_bind + ":" +
+                    std::to_string(_config.udp_ports.front());
+        caps.max_rx_queues = 0;
+        caps.rss = true;
+    }
+    dataplane::lcore_request req;
+    req.rx_lcores = _config.rx_lcores;
+    req.worker_lcores = _config.worker_lcores;
+    req.rx_count = _config.rx_count;
+    req.worker_count = _config.workers;
+    req.rx_queues = _config.rx_queues;
+    auto map = dataplane::plan_lcore_map(lcores, caps, req, limits::rx_lcores_max,
+                                         limits::workers_max);
+    if (!map) return std::move(map).err();
+    _map = std::move(*map);
+    for (const auto& r : _map.rx) _rx_lcores.push_back(r.lcore);
+    for (const auto& w : _map.workers) _worker_lcores.push_back(w.lcore);
     return ok_result();
 }
 
@@ -180,7 +210,18 @@ result<void> daemon::start() {
                         (unsigned long long)recovered->truncated,
                         (unsigned long long)recovered->moved_aside);
 
-    auto slots = dataplane::slot_pool_create(_config.slots,
+    const uint32_t rx_n = uint32_t(_map.rx.size()), workers_n = uint32_t(_map.workers.size());
+    const uint32_t slots_min = dataplane::slots_min(rx_n, workers_n);
+    if (_config.slots != 0 && _config.slots < slots_min)
+        return make_error(errc::bad_config,
+                          "input.slots = " + std::to_string(_config.slots) + " is too few for " +
+                              std::to_string(rx_n) + " RX and " + std::to_string(workers_n) +
+                              " worker lcores: the lcores' caches could hold them all and "
+                              "stall RX (use at least " +
+                              std::to_string(slots_min) + ", or 0 for the default)");
+    const uint32_t slot_count =
+        _config.slots ? _config.slots : dataplane::slots_default(rx_n, workers_n);
+    auto slots = dataplane::slot_pool_create(slot_count,
                                              processing::slot_bytes(_config.event_bytes_max));
     if (!slots) return std::move(slots).err();
     _slots = slots.value();
@@ -188,7 +229,9 @@ result<void> daemon::start() {
     if (_config.mode == "dpdk") {
         dataplane::port_config pc;
         pc.port_id = _config.port_id;
-        pc.rx_queues = uint16_t(_rx_lcores.size());
+        pc.rx_queues = _map.rx_queues;
+        pc.rss = _map.rss;
+        pc.mbufs = _config.mbufs;
         auto port = dataplane::port_start(pc);
         if (!port) return std::move(port).err();
         _port = port.value();
@@ -213,12 +256,15 @@ result<void> daemon::start() {
         rc.index = r;
         rx_unit u;
         u.lcore = _rx_lcores[r];
-        u.queue = uint16_t(r);
+        u.port_id = _config.port_id;
+        u.queues = _map.rx[r].queues;
         u.rx = std::make_unique<dataplane::rx_lcore>(rc, _slots, std::move(to_workers), &_stop_rx);
         if (_config.mode == "kernel_udp") {
             dataplane::kernel_rx_config kc;
             kc.bind_addr = _config.kernel_bind;
+            kc.rcvbuf_bytes = int(_config.kernel_rcvbuf_bytes);
             kc.port = _config.udp_ports.front();
+            kc.reuse_port = _rx_lcores.size() > 1;
             auto k = dataplane::kernel_udp_rx::open(kc);
             if (!k) return std::move(k).err();
             u.kernel = std::move(k.value());
@@ -263,6 +309,8 @@ result<void> daemon::start() {
         u.worker = std::move(wk.value());
         u.loop = std::make_unique<dataplane::worker_lcore>(*u.worker, rings[w], _slots,
                                                            &_worker_control);
+        u.loop->set_test_delay_us(_config.test_slow_worker_us);
+        u.loop->set_bench_sink(_config.bench_sink);
         _workers.push_back(std::move(u));
     }
     SLUICE_TRY(start_merger());
@@ -400,17 +448,46 @@ stats_sample daemon::take_sample() const {
 json daemon::rx_core_json(uint32_t r) const {
     const rx_unit& u = _rx[r];
     const auto& c = u.rx->counters();
-    return json{{"lcore", u.lcore},
+    json by_verdict = json::object();
+    for (size_t v = 1; v < dataplane::frame_verdict_count; ++v)
+        by_verdict[std::string(dataplane::verdict_name(dataplane::frame_verdict(v)))] =
+            rd(c.ignored_by_verdict[v]);
+    json core{{"lcore", u.lcore},
                 {"role", "rx"},
                 {"rx", r},
-                {"queue", u.queue},
+                {"queue", u.queues.empty() ? json(nullptr) : json(u.queues.front())},
+                {"queues", u.queues},
                 {"rx_packets", rd(c.rx_packets)},
                 {"rx_bytes", rd(c.rx_bytes)},
                 {"ignored_packets", rd(c.ignored_packets)},
+                {"ignored_by_reason", std::move(by_verdict)},
                 {"events_received", rd(c.events_received)},
                 {"rx_dead_letters", rd(c.dead_letters)},
+                {"binary_events", rd(c.binary_events)},
                 {"backpressure_waits", rd(c.backpressure_waits)},
                 {"rx_dropped", u.kernel ? u.kernel->kernel_drops() : 0}};
+    // Kernel mode: whether the socket is read by one multishot recvmsg over provided
+    // buffers (kernel >= 6.0) or by single-shot requests (the fallback).
+    if (u.kernel) core["kernel_multishot"] = u.kernel->multishot();
+    return core;
+}
+
+// The port's own counters: rx_dropped are the frames it could not hand to sluice because
+// RX had stopped pulling (imissed) or it had no mbuf (rx_nombuf).
+json daemon::ports_json() const {
+    json ports = json::array();
+    if (!_port) return ports;
+    dataplane::port_counters pc = dataplane::port_stats(_port->port_id);
+    ports.push_back({{"port_id", _port->port_id},
+                     {"driver", _port->driver},
+                     {"rx_queues", _port->rx_queues},
+                     {"rss", _port->rss},
+                     {"ipackets", pc.ipackets},
+                     {"imissed", pc.imissed},
+                     {"rx_nombuf", pc.rx_nombuf},
+                     {"ierrors", pc.ierrors},
+                     {"rx_dropped", pc.rx_dropped()}});
+    return ports;
 }
 
 json daemon::worker_core_json(uint32_t w) const {
@@ -426,6 +503,7 @@ json daemon::worker_core_json(uint32_t w) const {
                 {"late_events", rd(c.late_events)},
                 {"dead_letters", rd(c.dead_letters)},
                 {"window_overflow", rd(c.window_overflow)},
+                {"bench_sunk", u.loop->sunk()},
                 {"dedup_tracked", rd(c.dedup_tracked)},
                 {"dedup_horizon_ms", c.dedup_horizon_ms.load(std::memory_order_relaxed)},
                 {"bytes_written", u.worker->bytes_written()},
@@ -497,11 +575,19 @@ json daemon::totals_json(const stats_sample& now, int64_t watermark) const {
     for (const char* reason : reason_names)
         reasons[reason] = get(std::string("dead_letters.") + reason);
     uint64_t ignored = 0;
-    for (const auto& u : _rx)
+    uint64_t ignored_n[dataplane::frame_verdict_count] = {};
+    for (const auto& u : _rx) {
         ignored += rd(u.rx->counters().ignored_packets);
+        for (size_t v = 1; v < dataplane::frame_verdict_count; ++v)
+            ignored_n[v] += rd(u.rx->counters().ignored_by_verdict[v]);
+    }
+    json ignored_by = json::object();
+    for (size_t v = 1; v < dataplane::frame_verdict_count; ++v)
+        ignored_by[std::string(dataplane::verdict_name(dataplane::frame_verdict(v)))] = ignored_n[v];
     return {{"rx_packets", get("rx_packets")},
             {"rx_bytes", get("rx_bytes")},
             {"ignored_packets", ignored},
+            {"ignored_by_reason", std::move(ignored_by)},
             {"events_received", get("events_received")},
             {"events_accepted", get("events_accepted")},
             {"duplicates", get("duplicates")},
@@ -568,16 +654,31 @@ json daemon::stats() {
                 {"latency", latency_section(now, recent_base)},
                 {"lag", std::move(lag)},
                 {"per_core", per_core_json(now, rate_base)},
+                {"ports", ports_json()},
                 {"rings", std::move(rings)},
                 {"control", control_json()}};
 }
 
-json daemon::status() const {
+json daemon::lcore_map_json() const {
     json rx = json::array(), workers = json::array();
-    for (uint32_t r = 0; r < _rx.size(); ++r)
-        rx.push_back({{"lcore", _rx[r].lcore}, {"rx", r}, {"queue", _rx[r].queue}});
-    for (uint32_t w = 0; w < _workers.size(); ++w)
-        workers.push_back({{"lcore", _workers[w].lcore}, {"worker", w}});
+    for (size_t r = 0; r < _map.rx.size(); ++r)
+        rx.push_back({{"rx", r},
+                      {"lcore", _map.rx[r].lcore},
+                      {"cpus", _map.rx[r].cpus},
+                      {"queue", _map.rx[r].queues.front()},
+                      {"queues", _map.rx[r].queues}});
+    for (size_t w = 0; w < _map.workers.size(); ++w)
+        workers.push_back(
+            {{"worker", w}, {"lcore", _map.workers[w].lcore}, {"cpus", _map.workers[w].cpus}});
+    return json{{"source", _map.source},
+                {"rx_queues", _map.rx_queues},
+                {"rss", _map.rss},
+                {"rx", rx},
+                {"workers", workers},
+                {"unused", _map.unused}};
+}
+
+json daemon::status() const {
     access_policy access = _control->access();
     return json{{"ok", true},
                 {"v", protocol_version},
@@ -589,7 +690,7 @@ json daemon::status() const {
                 {"port", _port ? json(_port->driver) : json(nullptr)},
                 {"rx_lcores", _rx_lcores},
                 {"worker_lcores", _worker_lcores},
-                {"lcore_map", {{"rx", rx}, {"workers", workers}}},
+                {"lcore_map", lcore_map_json()},
                 {"data_dir", _config.data_dir},
                 {"udp_ports", _config.udp_ports},
                 {"query", _config.query_name},
@@ -691,23 +792,25 @@ void daemon::print_startup_map() const {
                 _rx.size(), _workers.size(), _config.data_dir.c_str());
     std::printf("sluiced:   lcore %u: main (control thread %s)\n", rte_get_main_lcore(),
                 "sluice-control");
-    for (const auto& u : _rx)
-        std::printf("sluiced:   lcore %u: rx %u (queue %u) -> workers 0..%zu\n", u.lcore,
-                    u.rx->config().index, u.queue, _workers.size() - 1);
-    for (uint32_t w = 0; w < _workers.size(); ++w)
-        std::printf("sluiced:   lcore %u: worker %u <- rings from %zu RX lcore(s)\n",
-                    _workers[w].lcore, w, _rx.size());
+    // The input, its queues and how they are spread, then one line per lcore: the CPUs
+    // EAL pinned it to and its role (every RX lcore feeds every worker over its own ring).
+    for (const std::string& line : _map.describe()) std::printf("sluiced: %s\n", line.c_str());
     std::printf("sluiced: control socket %s (mode %04o)\n", _config.control_socket.c_str(),
                 _config.socket_mode);
     if (_config.test_hold_us != 0)
         std::printf("sluiced: TEST ONLY: workers hold each burst %u us\n", _config.test_hold_us);
+    if (_config.bench_sink)
+        std::printf("sluiced: BENCHMARK ONLY: workers discard every slot unprocessed\n");
+    if (_config.test_slow_worker_us != 0)
+        std::printf("sluiced: TEST ONLY: workers sleep %u us after every burst\n",
+                    _config.test_slow_worker_us);
     std::fflush(stdout);
 }
 
 int rx_main(void* arg) {
     auto* u = static_cast<rx_unit*>(arg);
     if (u->kernel) u->rx->run_kernel(*u->kernel);
-    else u->rx->run_port(0, u->queue);
+    else u->rx->run_port(u->port_id, u->queues);
     return 0;
 }
 
@@ -737,6 +840,10 @@ int daemon::run() {
     _merger_thread.join();
     for (auto& u : _workers)
         if (u.worker->storage_failed()) rc = 1;
+    // Every counter is final now (RX stopped, rings drained, workers done): one line
+    // for logs and for tests that compare exact counts after a run.
+    std::printf("sluiced: final stats %s\n", stats().dump().c_str());
+    std::fflush(stdout);
     _control->stop();
     if (_port) dataplane::port_stop(*_port);
     SLUICE_LOG_INFO("stopped: %s", rc == 0 ? "all data flushed and synced" : "with storage errors");

@@ -1,5 +1,6 @@
 #include "dataplane/eal_setup.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <rte_eal.h>
@@ -23,17 +24,36 @@ result<int> eal_init(int argc, char** argv) {
     return n;
 }
 
-result<port_state> port_start(const port_config& config) {
+namespace {
+// The flows sluice wants spread: UDP over IPv4/IPv6 by addresses and ports.
+constexpr uint64_t rss_flow_types = RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP;
+} // namespace
+
+result<rx_source_caps> port_caps(uint16_t port_id) {
     uint16_t avail = rte_eth_dev_count_avail();
     if (avail == 0)
         return make_error(errc::not_found,
                           "no DPDK port found (pass a device, e.g. --vdev "
                           "net_pcap0,rx_pcap=FILE, or bind a NIC to vfio-pci; or run with "
                           "--kernel-udp)");
-    if (!rte_eth_dev_is_valid_port(config.port_id))
-        return make_error(errc::not_found, "DPDK port " + std::to_string(config.port_id) +
+    if (!rte_eth_dev_is_valid_port(port_id))
+        return make_error(errc::not_found, "DPDK port " + std::to_string(port_id) +
                                                " does not exist (" + std::to_string(avail) +
                                                " port(s) available; pass --port-id)");
+    rte_eth_dev_info info;
+    if (int rc = rte_eth_dev_info_get(port_id, &info); rc != 0)
+        return make_error(errc::io_error, std::string("cannot query port: ") + strerror(-rc));
+    rx_source_caps caps;
+    char name[RTE_ETH_NAME_MAX_LEN] = "";
+    rte_eth_dev_get_name_by_port(port_id, name);
+    caps.name = "port " + std::to_string(port_id) + " (" + name + ", " + info.driver_name + ")";
+    caps.max_rx_queues = info.max_rx_queues;
+    caps.rss = (info.flow_type_rss_offloads & rss_flow_types) != 0;
+    return caps;
+}
+
+result<port_state> port_start(const port_config& config) {
+    SLUICE_TRY(port_caps(config.port_id));
     rte_eth_dev_info info;
     if (int rc = rte_eth_dev_info_get(config.port_id, &info); rc != 0)
         return make_error(errc::io_error, std::string("cannot query port: ") + strerror(-rc));
@@ -48,8 +68,13 @@ result<port_state> port_start(const port_config& config) {
     std::string pool_name = "mbufs_p" + std::to_string(config.port_id);
     // Large enough data room that jumbo frames from a capture fit one mbuf.
     uint16_t data_room = RTE_PKTMBUF_HEADROOM + 16384;
+    // Every queue's descriptors may hold an mbuf, plus a burst in flight per queue and
+    // the per-lcore caches.
+    const uint32_t mbufs_min =
+        config.rx_queues * (limits::rx_descriptors + limits::rx_burst_max + 256) + 1024;
+    const uint32_t pool_size = std::max(config.mbufs, mbufs_min);
     rte_mempool* mbufs =
-        rte_pktmbuf_pool_create(pool_name.c_str(), config.mbufs, 256, 0, data_room, socket);
+        rte_pktmbuf_pool_create(pool_name.c_str(), pool_size, 256, 0, data_room, socket);
     if (mbufs == nullptr)
         return make_error(errc::no_space,
                           std::string("cannot create the mbuf pool: ") + rte_strerror(rte_errno) +
@@ -57,14 +82,17 @@ result<port_state> port_start(const port_config& config) {
 
     rte_eth_conf conf;
     std::memset(&conf, 0, sizeof conf);
-    if (config.rx_queues > 1) {
+    const bool rss = config.rss && config.rx_queues > 1 &&
+                     (info.flow_type_rss_offloads & rss_flow_types) != 0;
+    if (rss) {
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-        conf.rx_adv_conf.rss_conf.rss_hf =
-            (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+        conf.rx_adv_conf.rss_conf.rss_key = nullptr; // the PMD's default key
+        conf.rx_adv_conf.rss_conf.rss_hf = rss_flow_types & info.flow_type_rss_offloads;
     }
     if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)
         conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
-    uint16_t tx_queues = info.max_tx_queues > 0 ? 1 : 0;
+    // sluice never transmits, but some PMDs (net_tap, net_memif) pair RX with TX queues.
+    uint16_t tx_queues = std::min(config.rx_queues, info.max_tx_queues);
     if (int rc = rte_eth_dev_configure(config.port_id, config.rx_queues, tx_queues, &conf); rc != 0)
         return make_error(errc::io_error, std::string("cannot configure port: ") + strerror(-rc));
     uint16_t rx_desc = limits::rx_descriptors, tx_desc = 512;
@@ -75,15 +103,15 @@ result<port_state> port_start(const port_config& config) {
             return make_error(errc::io_error,
                               std::string("cannot set up RX queue: ") + strerror(-rc));
     }
-    if (tx_queues) {
-        if (int rc = rte_eth_tx_queue_setup(config.port_id, 0, tx_desc, socket, nullptr); rc != 0)
+    for (uint16_t q = 0; q < tx_queues; ++q) {
+        if (int rc = rte_eth_tx_queue_setup(config.port_id, q, tx_desc, socket, nullptr); rc != 0)
             return make_error(errc::io_error,
                               std::string("cannot set up TX queue: ") + strerror(-rc));
     }
     if (int rc = rte_eth_dev_start(config.port_id); rc != 0)
         return make_error(errc::io_error, std::string("cannot start port: ") + strerror(-rc));
     rte_eth_promiscuous_enable(config.port_id);
-    return port_state{config.port_id, config.rx_queues, info.driver_name, mbufs};
+    return port_state{config.port_id, config.rx_queues, rss, info.driver_name, mbufs};
 }
 
 void port_stop(const port_state& port) {
@@ -91,14 +119,28 @@ void port_stop(const port_state& port) {
     rte_eth_dev_close(port.port_id);
 }
 
-uint64_t port_rx_dropped(uint16_t port_id) {
+port_counters port_stats(uint16_t port_id) {
     rte_eth_stats st;
-    if (rte_eth_stats_get(port_id, &st) != 0) return 0;
-    return st.imissed + st.rx_nombuf;
+    if (rte_eth_stats_get(port_id, &st) != 0) return {};
+    return port_counters{st.ipackets, st.imissed, st.rx_nombuf, st.ierrors};
 }
 
-result<rte_mempool*> slot_pool_create(uint32_t slots, uint32_t slot_bytes) {
-    rte_mempool* pool = rte_mempool_create("event_slots", slots, slot_bytes, 256, 0, nullptr,
+uint64_t port_rx_dropped(uint16_t port_id) { return port_stats(port_id).rx_dropped(); }
+
+uint32_t slots_min(uint32_t rx_lcores, uint32_t workers) noexcept {
+    const uint32_t cached = (rx_lcores + workers) * (slot_pool_cache * 3 / 2);
+    const uint32_t held_by_rx = rx_lcores * (limits::ring_burst_max + workers * limits::ring_burst_max);
+    const uint32_t in_process = workers * limits::ring_burst_max;
+    return cached + held_by_rx + in_process;
+}
+
+uint32_t slots_default(uint32_t rx_lcores, uint32_t workers) noexcept {
+    return std::max<uint32_t>(4096, 2 * slots_min(rx_lcores, workers));
+}
+
+result<rte_mempool*> slot_pool_create(uint32_t slots, uint32_t slot_bytes,
+                                      const std::string& name) {
+    rte_mempool* pool = rte_mempool_create(name.c_str(), slots, slot_bytes, slot_pool_cache, 0, nullptr,
                                            nullptr, nullptr, nullptr, int(rte_socket_id()), 0);
     if (pool == nullptr)
         return make_error(errc::no_space,

@@ -8,6 +8,7 @@
 #include <rte_ring.h>
 
 #include "base/result.h"
+#include "dataplane/lcore_map.h"
 
 namespace sluice::dataplane {
 
@@ -17,25 +18,55 @@ result<int> eal_init(int argc, char** argv);
 struct port_config {
     uint16_t port_id = 0;
     uint16_t rx_queues = 1;
+    bool rss = false; // spread flows over the queues by RSS (only where the PMD has it)
     uint32_t mbufs = 8191;
 };
 
 struct port_state {
     uint16_t port_id;
     uint16_t rx_queues;
+    bool rss;
     std::string driver;
     rte_mempool* mbufs;
 };
+
+// What the port offers for the lcore map: its driver name, RX queues and whether it
+// can hash IP/UDP flows over queues (RSS). Validates that the port exists.
+result<rx_source_caps> port_caps(uint16_t port_id);
 
 // Configures and starts the port (RX only; a TX queue where the PMD needs one).
 result<port_state> port_start(const port_config& config);
 void port_stop(const port_state& port);
 
-// Frames the port could not hand to sluice (NIC ring overflow, no mbufs): imissed +
-// rx_nombuf from the ethdev statistics.
+// The port's ethdev statistics that sluice reports. `rx_dropped` are the frames the port
+// could not hand to sluice: imissed (its RX ring was full because RX stopped pulling —
+// back-pressure) + rx_nombuf (no mbuf to receive into).
+struct port_counters {
+    uint64_t ipackets = 0;
+    uint64_t imissed = 0;
+    uint64_t rx_nombuf = 0;
+    uint64_t ierrors = 0;
+    uint64_t rx_dropped() const noexcept { return imissed + rx_nombuf; }
+};
+port_counters port_stats(uint16_t port_id);
 uint64_t port_rx_dropped(uint16_t port_id);
 
-result<rte_mempool*> slot_pool_create(uint32_t slots, uint32_t slot_bytes);
+// Slots each lcore's mempool cache keeps (DPDK lets a cache grow to 1.5x before it
+// flushes to the pool): one ring burst.
+inline constexpr uint32_t slot_pool_cache = 64;
+
+/// The smallest slot pool that can never starve an RX lcore while the workers idle: what
+/// every lcore's mempool cache may hold back (slots freed by a worker sit in that
+/// worker's cache), what every RX lcore holds (its stash and a pending burst per
+/// worker), and a burst per worker being processed.
+uint32_t slots_min(uint32_t rx_lcores, uint32_t workers) noexcept;
+
+/// The default pool: at least 4 Ki slots and twice slots_min(). Few on purpose: the slots
+/// cycle through the caches, so a smaller pool keeps them warm (docs/benchmarks.md).
+uint32_t slots_default(uint32_t rx_lcores, uint32_t workers) noexcept;
+
+result<rte_mempool*> slot_pool_create(uint32_t slots, uint32_t slot_bytes,
+                                      const std::string& name = "event_slots");
 result<rte_ring*> spsc_ring_create(const std::string& name, uint32_t size);
 
 } // namespace sluice::dataplane

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -194,6 +195,11 @@ result<std::unique_ptr<kernel_udp_rx>> kernel_udp_rx::open(const kernel_rx_confi
     // Without it kernel_drops() stays 0; receiving still works.
     (void)setsockopt(rx->_fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
 
+    if (config.reuse_port &&
+        setsockopt(rx->_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+        return make_error(errc::io_error, "cannot set SO_REUSEPORT on UDP " + addr->display +
+                                              ": " + errno_text(errno) +
+                                              " (use one RX lcore: --rx 1)");
     if (bind(rx->_fd, reinterpret_cast<const sockaddr*>(&addr->storage), addr->len) < 0) {
         const int err = errno;
         return make_error(err == EADDRINUSE ? errc::busy
@@ -337,6 +343,22 @@ void kernel_udp_rx::arm_slot(uint32_t id) noexcept {
     // MSG_TRUNC: the result is the datagram's real length, so an oversize one is seen.
     io_uring_prep_recvmsg(sqe, _fd, &s.msg, MSG_TRUNC);
     io_uring_sqe_set_data64(sqe, id);
+}
+
+uint64_t kernel_udp_rx::kernel_drops() const noexcept {
+    uint32_t meminfo[SK_MEMINFO_VARS] = {};
+    socklen_t len = sizeof meminfo;
+    if (_fd >= 0 && getsockopt(_fd, SOL_SOCKET, SO_MEMINFO, meminfo, &len) == 0 &&
+        len > SK_MEMINFO_DROPS * sizeof(uint32_t)) {
+        // The kernel's count is 32-bit: extend it across wraps (one reader, the control
+        // thread, so a plain read-modify-write suffices).
+        const uint64_t seen = _meminfo_drops.load(std::memory_order_relaxed);
+        uint64_t now = (seen & ~uint64_t{0xffffffff}) | meminfo[SK_MEMINFO_DROPS];
+        if (now < seen) now += uint64_t{1} << 32;
+        _meminfo_drops.store(now, std::memory_order_relaxed);
+        return now;
+    }
+    return _kernel_drops.load(std::memory_order_relaxed);
 }
 
 void kernel_udp_rx::note_drop_counter(const cmsghdr* cmsg) noexcept {

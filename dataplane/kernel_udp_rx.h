@@ -35,6 +35,9 @@ struct kernel_rx_config {
     // The largest datagram received whole; a longer one is dropped and counted.
     uint32_t buffer_bytes = limits::kernel_rx_buffer_bytes;
     bool multishot = true; // false forces the single-shot fallback (tests, old kernels)
+    // SO_REUSEPORT: several RX lcores each bind their own socket to the same address and
+    // the kernel spreads flows (by 4-tuple hash) over them.
+    bool reuse_port = false;
 };
 
 /// Owned by one RX thread: the first thread that calls receive_burst() binds the io_uring
@@ -60,9 +63,11 @@ class kernel_udp_rx {
     /// Returns the buffers of `n` datagrams obtained from receive_burst().
     void release(const datagram* d, uint32_t n) noexcept;
 
-    /// Datagrams the kernel dropped because the socket buffer was full (SO_RXQ_OVFL). The
-    /// kernel reports it with the next datagram received, so it lags by one datagram.
-    uint64_t kernel_drops() const noexcept { return _kernel_drops.load(std::memory_order_relaxed); }
+    /// Datagrams the kernel dropped at this socket (its receive buffer was full). Read from
+    /// the socket itself (SO_MEMINFO, one getsockopt: control path only), so it is exact at
+    /// any moment; where SO_MEMINFO is missing, from the SO_RXQ_OVFL count the kernel
+    /// attaches to the next datagram received (it then lags by one datagram).
+    uint64_t kernel_drops() const noexcept;
     uint64_t datagrams_total() const noexcept { return _datagrams.load(std::memory_order_relaxed); }
     /// Datagrams longer than buffer_bytes, dropped.
     uint64_t oversize_total() const noexcept { return _oversize.load(std::memory_order_relaxed); }
@@ -112,6 +117,7 @@ class kernel_udp_rx {
 
     uint32_t _last_drop_counter = 0; // the kernel's 32-bit cumulative count
     std::atomic<uint64_t> _kernel_drops{0};
+    mutable std::atomic<uint64_t> _meminfo_drops{0}; // SO_MEMINFO drops, extended to 64 bits
     std::atomic<uint64_t> _datagrams{0};
     std::atomic<uint64_t> _oversize{0};
     std::atomic<uint64_t> _errors{0};

@@ -10,6 +10,7 @@
 #include "base/backoff.h"
 #include "base/clock.h"
 #include "base/tsc.h"
+#include "dataplane/binary_parse.h"
 #include "dataplane/kernel_udp_rx.h"
 #include "processing/identity.h"
 
@@ -102,7 +103,48 @@ void rx_lcore::drain() noexcept {
     _free_count = 0;
 }
 
+// Stamps a parsed slot and hands it to the worker that owns its identity.
+void rx_lcore::route(event_slot* s) noexcept {
+    s->rx_index = uint8_t(_config.index);
+    s->received_ms = _now_ms;
+    s->rx_tsc = int64_t(_now_tsc);
+    s->max_time_before_ms = _max_time_ms;
+    uint32_t worker;
+    if (s->kind == slot_kind::event) [[likely]] {
+        if (s->event_time_ms > _max_time_ms || _max_time_ms == processing::no_time)
+            _max_time_ms = s->event_time_ms;
+        worker = processing::owner_worker(s->id, _workers);
+    } else {
+        bump(_counters.dead_letters);
+        worker = processing::owner_worker(processing::identity_of_bytes(s->raw()), _workers);
+    }
+    push(worker, s);
+}
+
+void rx_lcore::handle_binary(std::string_view payload) noexcept {
+    binary_batch batch;
+    if (!batch.open(payload)) [[unlikely]] {
+        bump(_counters.events_received);
+        event_slot* s = take_slot();
+        binary_batch::fill_invalid_batch(payload, _config.parse, *s);
+        route(s);
+        return;
+    }
+    const uint32_t n = batch.events();
+    bump(_counters.events_received, n);
+    bump(_counters.binary_events, n);
+    for (uint32_t i = 0; i < n; ++i) {
+        event_slot* s = take_slot();
+        batch.parse_event(i, _config.parse, _now_ms, *s);
+        route(s);
+    }
+}
+
 void rx_lcore::handle_payload(std::string_view payload) noexcept {
+    if (is_binary_batch(payload)) {
+        handle_binary(payload);
+        return;
+    }
     const char* p = payload.data();
     const char* end = p + payload.size();
     while (p < end) {
@@ -115,20 +157,7 @@ void rx_lcore::handle_payload(std::string_view payload) noexcept {
         bump(_counters.events_received);
         event_slot* s = take_slot();
         _parser.parse(line, _now_ms, *s);
-        s->rx_index = uint8_t(_config.index);
-        s->received_ms = _now_ms;
-        s->rx_tsc = int64_t(_now_tsc);
-        s->max_time_before_ms = _max_time_ms;
-        uint32_t worker;
-        if (s->kind == slot_kind::event) [[likely]] {
-            if (s->event_time_ms > _max_time_ms || _max_time_ms == processing::no_time)
-                _max_time_ms = s->event_time_ms;
-            worker = processing::owner_worker(s->id, _workers);
-        } else {
-            bump(_counters.dead_letters);
-            worker = processing::owner_worker(processing::identity_of_bytes(s->raw()), _workers);
-        }
-        push(worker, s);
+        route(s);
     }
 }
 
@@ -145,32 +174,45 @@ void rx_lcore::handle_frame(const uint8_t* frame, uint32_t len) noexcept {
     handle_payload(payload);
 }
 
-void rx_lcore::run_port(uint16_t port_id, uint16_t queue_id) noexcept {
+void rx_lcore::handle_burst(rte_mbuf** mbufs, uint16_t n) noexcept {
+    _now_ms = wall_clock_ms();
+    _now_tsc = tsc_now();
+    for (uint16_t i = 0; i < n; ++i) {
+        // The next frame's headers arrive in cache while this one is parsed.
+        if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + 1], void*));
+        rte_mbuf* m = mbufs[i];
+        const uint8_t* frame;
+        if (m->nb_segs == 1) [[likely]] {
+            frame = rte_pktmbuf_mtod(m, const uint8_t*);
+        } else {
+            uint32_t len = std::min<uint32_t>(m->pkt_len, scratch_bytes);
+            frame = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, _scratch.get()));
+        }
+        handle_frame(frame, std::min<uint32_t>(m->pkt_len, scratch_bytes));
+    }
+    rte_pktmbuf_free_bulk(mbufs, n);
+}
+
+void rx_lcore::run_port(uint16_t port_id, const std::vector<uint16_t>& queues) noexcept {
+    SLUICE_ASSERT(!queues.empty());
     rte_mbuf* mbufs[limits::rx_burst_max];
     idle_backoff backoff;
+    const uint16_t* q = queues.data();
+    const size_t nq = queues.size();
     while (!_stop->load(std::memory_order_relaxed)) {
-        uint16_t n = rte_eth_rx_burst(port_id, queue_id, mbufs, limits::rx_burst_max);
-        if (n == 0) {
+        uint32_t got = 0;
+        for (size_t i = 0; i < nq; ++i) {
+            uint16_t n = rte_eth_rx_burst(port_id, q[i], mbufs, limits::rx_burst_max);
+            if (n == 0) continue;
+            handle_burst(mbufs, n);
+            got += n;
+        }
+        if (got == 0) {
             flush_all();
             backoff.wait();
             continue;
         }
         backoff.reset();
-        _now_ms = wall_clock_ms();
-        _now_tsc = tsc_now();
-        for (uint16_t i = 0; i < n; ++i) {
-            if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + 1], void*));
-            rte_mbuf* m = mbufs[i];
-            const uint8_t* frame;
-            if (m->nb_segs == 1) [[likely]] {
-                frame = rte_pktmbuf_mtod(m, const uint8_t*);
-            } else {
-                uint32_t len = std::min<uint32_t>(m->pkt_len, scratch_bytes);
-                frame = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, _scratch.get()));
-            }
-            handle_frame(frame, std::min<uint32_t>(m->pkt_len, scratch_bytes));
-        }
-        rte_pktmbuf_free_bulk(mbufs, n);
         flush_all();
     }
     drain();

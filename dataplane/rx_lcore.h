@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
@@ -27,6 +28,7 @@ struct alignas(64) rx_counters {
     std::atomic<uint64_t> ignored_packets{0};
     std::atomic<uint64_t> ignored_by_verdict[frame_verdict_count]{};
     std::atomic<uint64_t> events_received{0};
+    std::atomic<uint64_t> binary_events{0}; // of events_received: records of binary batches
     std::atomic<uint64_t> dead_letters{0};      // rejected at RX (also counted by workers)
     std::atomic<uint64_t> backpressure_waits{0}; // polls spent waiting for ring or slot room
     std::atomic<int64_t> max_time_ms{processing::no_time};
@@ -43,8 +45,9 @@ class rx_lcore {
     rx_lcore(const rx_config& config, rte_mempool* slot_pool, std::vector<rte_ring*> to_workers,
              const std::atomic<bool>* stop);
 
-    // Loops until *stop; returns after handing every parsed event to the rings.
-    void run_port(uint16_t port_id, uint16_t queue_id) noexcept;
+    // Loops until *stop, polling `queues` of the port in turn; returns after handing
+    // every parsed event to the rings.
+    void run_port(uint16_t port_id, const std::vector<uint16_t>& queues) noexcept;
     void run_kernel(kernel_udp_rx& source) noexcept;
 
     // One frame / one datagram's payload (also used by tests and benchmarks).
@@ -59,6 +62,9 @@ class rx_lcore {
     const rx_config& config() const noexcept { return _config; }
 
   private:
+    void handle_burst(rte_mbuf** mbufs, uint16_t n) noexcept;
+    void handle_binary(std::string_view payload) noexcept; // docs/BINARY.md
+    void route(processing::event_slot* slot) noexcept;
     processing::event_slot* take_slot() noexcept;
     void push(uint32_t worker, processing::event_slot* slot) noexcept;
     void flush(uint32_t worker) noexcept;

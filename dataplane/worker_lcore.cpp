@@ -1,5 +1,7 @@
 #include "dataplane/worker_lcore.h"
 
+#include <time.h>
+
 #include "base/backoff.h"
 #include "base/clock.h"
 #include "base/limits.h"
@@ -17,9 +19,16 @@ uint32_t worker_lcore::poll_rings() noexcept {
     for (rte_ring* r : _rings) {
         unsigned n = rte_ring_sc_dequeue_burst(r, objs, limits::ring_burst_max, nullptr);
         if (n == 0) continue;
-        _worker.process(reinterpret_cast<processing::event_slot* const*>(objs), n);
+        if (_bench_sink) [[unlikely]]
+            _sunk.store(_sunk.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+        else
+            _worker.process(reinterpret_cast<processing::event_slot* const*>(objs), n);
         rte_mempool_put_bulk(_pool, objs, n);
         total += n;
+    }
+    if (_test_delay_us != 0 && total != 0) [[unlikely]] {
+        timespec ts{0, long(_test_delay_us) * 1000};
+        nanosleep(&ts, nullptr);
     }
     return total;
 }

@@ -25,6 +25,13 @@ class worker_lcore {
 
     // Returns 0 on a clean stop, -1 if the final flush failed.
     int run() noexcept;
+    // TEST ONLY (--test-slow-worker-us): sleep this long after every burst, so that tests
+    // can make a worker slower than its RX and watch back-pressure reach the NIC.
+    void set_test_delay_us(uint32_t us) noexcept { _test_delay_us = us; }
+    // BENCH ONLY (--bench-sink): take slots off the rings and give them back without
+    // processing them, to measure RX -> rings -> workers alone. Nothing is stored.
+    void set_bench_sink(bool sink) noexcept { _bench_sink = sink; }
+    uint64_t sunk() const noexcept { return _sunk.load(std::memory_order_relaxed); }
     uint64_t flushes_done() const noexcept { return _flushes_done.load(std::memory_order_acquire); }
     bool finished() const noexcept { return _finished.load(std::memory_order_acquire); }
 
@@ -37,6 +44,9 @@ class worker_lcore {
     worker_lcore_control* _control;
     std::atomic<uint64_t> _flushes_done{0};
     std::atomic<bool> _finished{false};
+    uint32_t _test_delay_us = 0;
+    bool _bench_sink = false;
+    std::atomic<uint64_t> _sunk{0};
 };
 
 } // namespace sluice::dataplane

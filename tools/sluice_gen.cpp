@@ -46,6 +46,9 @@ int main(int argc, char** argv) {
     app.add_option("--vlan-rate", g.vlan_rate, "802.1Q-tagged frames")
         ->check(rate)
         ->capture_default_str();
+    app.add_flag("!--no-fragments", g.fragments,
+                 "leave IPv4 fragments out of the ignored frames (net_af_packet's fanout "
+                 "holds them in the kernel)");
     app.add_option("--max-event-bytes", g.event_bytes_max, "sluice's event size limit")
         ->check(CLI::Range(1u, 65536u))
         ->capture_default_str();
@@ -55,8 +58,49 @@ int main(int argc, char** argv) {
     app.add_option("--send", o.send_target, "also send the datagrams to HOST:PORT over UDP");
     app.add_option("--pps", o.pps, "datagrams per second for --send (0: unpaced)")
         ->capture_default_str();
+    app.add_option("--flows", o.flows, "--send: UDP source sockets the flows are spread over")
+        ->check(CLI::Range(1u, 64u))
+        ->capture_default_str();
+    app.add_option("--pcap-queues", o.pcap_queues,
+                   "also write the frames split by flow into N files DIR/events-qI.pcap "
+                   "(one per net_pcap RX queue)")
+        ->check(CLI::Range(1u, 16u))
+        ->capture_default_str();
+    app.add_option("--memif", o.memif_socket,
+                   "also send every frame over DPDK net_memif (client) to the memif server "
+                   "socket NAME that sluiced listens on");
+    app.add_option("--memif-queues", o.memif_queues, "memif rings (= sluiced's RX queues)")
+        ->check(CLI::Range(1, 16))
+        ->capture_default_str();
+    app.add_option("--linger-s", o.linger_s,
+                   "--memif: keep the link up this long after the last frame (SIGTERM ends "
+                   "it early)")
+        ->capture_default_str();
     app.add_option("--now-ms", o.now_ms, "wall clock for future_timestamp (default: now)");
+    std::string format = "json";
+    app.add_option("--format", format, "datagram payloads: json (NDJSON) or binary (docs/BINARY.md)")
+        ->check(CLI::IsMember({"json", "binary"}))
+        ->capture_default_str();
+    bool order_free = false;
+    app.add_flag("--order-free", order_free,
+                 "traffic whose outcome does not depend on how flows interleave (several RX "
+                 "queues): no late, beyond-horizon or same-event_id lines, and at most 4 "
+                 "minutes of event time");
     CLI11_PARSE(app, argc, argv);
+    g.binary = format == "binary";
+    if (order_free) {
+        g.late_rate = g.horizon_rate = g.id_dup_rate = 0;
+        // Disorder reaches 5 min back; with at most 4 min of event time, W = M - 10 min
+        // stays below every event's window however the queues interleave: nothing is late
+        // and every window closes only at shutdown.
+        if (g.events > 4 * uint64_t(g.events_per_minute)) {
+            std::fprintf(stderr,
+                         "sluice-gen: --order-free needs --events <= 4 x --events-per-minute "
+                         "(%llu)\n",
+                         (unsigned long long)(4 * uint64_t(g.events_per_minute)));
+            return 2;
+        }
+    }
 
     const double special =
         g.dup_rate + g.id_dup_rate + g.late_rate + g.horizon_rate + g.malformed_rate;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -53,22 +54,107 @@ std::vector<std::string> eal_args(const std::string& prefix, uint32_t lcores) {
             "--log-level", "*:warning"};
 }
 
-daemon_process::daemon_process(std::vector<std::string> args, const std::string& log_path) {
-    for (size_t i = 0; i + 1 < args.size(); ++i)
-        if (args[i] == "--control-socket") socket = args[i + 1];
-    _pid = fork();
-    if (_pid == 0) {
+namespace {
+pid_t spawn(std::vector<std::string> argv, const std::string& log_path) {
+    pid_t pid = fork();
+    if (pid == 0) {
         int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 1);
         dup2(fd, 2);
-        std::vector<char*> argv;
-        const char* prog = std::getenv("SLUICED");
-        argv.push_back(const_cast<char*>(prog));
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        execv(prog, argv.data());
+        std::vector<char*> v;
+        for (auto& a : argv) v.push_back(a.data());
+        v.push_back(nullptr);
+        execvp(v[0], v.data());
         _exit(127);
     }
+    return pid;
+}
+
+int wait_exit(pid_t pid, int timeout_s) {
+    for (int i = 0; i < timeout_s * 20; ++i) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        usleep(50 * 1000);
+    }
+    return -1;
+}
+} // namespace
+
+netns::netns(const std::string& tag) {
+    _name = "sl" + tag + std::to_string(getpid());
+    if (_name.size() > 15) _name = _name.substr(_name.size() - 15);
+    run_command("ip netns del " + _name + " 2>/dev/null");
+    _ok = run_command("ip netns add " + _name) == 0 &&
+          run("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
+              "net.ipv6.conf.default.disable_ipv6=1") == 0 &&
+          run("ip link set lo up") == 0;
+}
+
+netns::~netns() { run_command("ip netns del " + _name + " 2>/dev/null"); }
+
+int netns::run(const std::string& command) const {
+    return run_command("ip netns exec " + _name + " sh -c '" + command + "'");
+}
+
+bool can_create_netns() {
+    if (geteuid() != 0) return false;
+    std::string name = "slprobe" + std::to_string(getpid());
+    if (run_command("ip netns add " + name + " 2>/dev/null") != 0) return false;
+    run_command("ip netns del " + name);
+    return true;
+}
+
+child_process::child_process(std::vector<std::string> argv, const std::string& log_path)
+    : _pid(spawn(std::move(argv), log_path)) {}
+
+child_process::~child_process() {
+    if (running()) {
+        kill(_pid, SIGKILL);
+        waitpid(_pid, nullptr, 0);
+    }
+}
+
+bool child_process::running() const {
+    if (_pid <= 0) return false;
+    int status;
+    if (waitpid(_pid, &status, WNOHANG) != _pid) return true;
+    _status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    _pid = -1;
+    return false;
+}
+
+int child_process::terminate_and_wait(int timeout_s) {
+    if (_pid > 0) kill(_pid, SIGTERM);
+    return wait(timeout_s);
+}
+
+int child_process::wait(int timeout_s) {
+    if (_pid <= 0) return _status;
+    int rc = wait_exit(_pid, timeout_s);
+    if (rc != -1) {
+        _status = rc;
+        _pid = -1;
+    }
+    return rc;
+}
+
+daemon_process::daemon_process(std::vector<std::string> args, const std::string& log_path,
+                               std::vector<std::string> wrapper) {
+    for (size_t i = 0; i + 1 < args.size(); ++i)
+        if (args[i] == "--control-socket") socket = args[i + 1];
+    std::vector<std::string> argv = std::move(wrapper);
+    argv.push_back(std::getenv("SLUICED"));
+    argv.insert(argv.end(), args.begin(), args.end());
+    _pid = spawn(std::move(argv), log_path);
+}
+
+bool daemon_process::wait_up(int timeout_s) const {
+    for (int i = 0; i < timeout_s * 20 && running(); ++i) {
+        if (request({{"cmd", "status"}}).value("ok", false)) return true;
+        usleep(50 * 1000);
+    }
+    return false;
 }
 
 daemon_process::~daemon_process() {
@@ -106,16 +192,23 @@ int daemon_process::shutdown_and_wait(int timeout_s) {
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
     request({{"cmd", "shutdown"}});
-    for (int i = 0; i < timeout_s * 20; ++i) {
-        int status;
-        pid_t p = waitpid(_pid, &status, WNOHANG);
-        if (p == _pid) {
-            _pid = -1;
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        }
-        usleep(50 * 1000);
-    }
-    return -1;
+    int rc = wait_exit(_pid, timeout_s);
+    if (rc != -1) _pid = -1;
+    return rc;
+}
+
+json read_final_stats(const std::string& log_path) {
+    std::ifstream in(log_path);
+    std::string line;
+    const std::string tag = "sluiced: final stats ";
+    while (std::getline(in, line))
+        if (line.rfind(tag, 0) == 0) return json::parse(line.substr(tag.size()), nullptr, false);
+    return json();
+}
+
+void remove_eal_runtime(const std::string& prefix) {
+    std::error_code ec;
+    std::filesystem::remove_all("/var/run/dpdk/" + prefix, ec);
 }
 
 namespace {

@@ -20,12 +20,56 @@ int run_command(const std::string& command);
 // EAL options that work without hugepages or a NIC, on however many CPUs we may use.
 std::vector<std::string> eal_args(const std::string& prefix, uint32_t lcores);
 
+// A network namespace for one test (root only): unique name, IPv6 off (no router or
+// neighbour solicitations to count), deleted on destruction.
+class netns {
+  public:
+    explicit netns(const std::string& tag);
+    ~netns();
+    netns(const netns&) = delete;
+    netns& operator=(const netns&) = delete;
+    bool ok() const { return _ok; }
+    const std::string& name() const { return _name; }
+    // `ip netns exec NAME`: a prefix for commands that must run inside.
+    std::vector<std::string> exec_prefix() const { return {"ip", "netns", "exec", _name}; }
+    // Runs a shell command inside the namespace; returns its exit status.
+    int run(const std::string& command) const;
+
+  private:
+    std::string _name;
+    bool _ok = false;
+};
+
+// True when this process may create network namespaces (root with CAP_NET_ADMIN).
+bool can_create_netns();
+
+// A child process (e.g. sluice-gen --memif) that the test signals and waits for.
+class child_process {
+  public:
+    child_process(std::vector<std::string> argv, const std::string& log_path);
+    ~child_process();
+    // Sends SIGTERM and waits; returns the exit status (-1 on timeout).
+    int terminate_and_wait(int timeout_s);
+    // Waits for a natural exit; returns the exit status (-1 on timeout).
+    int wait(int timeout_s);
+    bool running() const;
+
+  private:
+    // Reaping happens in running() too: the exit status is kept for wait().
+    mutable pid_t _pid = -1;
+    mutable int _status = -1;
+};
+
 class daemon_process {
   public:
-    // argv after the program name: EAL options, "--", sluice options.
-    explicit daemon_process(std::vector<std::string> args, const std::string& log_path);
+    // argv after the program name: EAL options, "--", sluice options. `wrapper` runs
+    // before the program (e.g. `ip netns exec NS`).
+    explicit daemon_process(std::vector<std::string> args, const std::string& log_path,
+                            std::vector<std::string> wrapper = {});
     ~daemon_process();
     json request(const json& req) const;
+    // Waits until the control socket answers `status`.
+    bool wait_up(int timeout_s) const;
     // Polls stats until pred(stats) or the timeout; returns the last stats.
     template <typename Pred>
     json wait_stats(Pred&& pred, int timeout_s) const;
@@ -48,6 +92,12 @@ struct expected_outcome {
     std::vector<std::string> dead_letters; // "<reason> <xxh3 hex>"
 };
 expected_outcome read_expected(const std::string& dir);
+
+// The `sluiced: final stats {...}` line sluiced prints after a graceful stop: every counter
+// once nothing moves any more. Empty if the log has none.
+json read_final_stats(const std::string& log_path);
+// The EAL --file-prefix runtime directory: removed after a test so runs leave nothing.
+void remove_eal_runtime(const std::string& prefix);
 
 struct stored_outcome {
     std::vector<std::string> windows_csv;

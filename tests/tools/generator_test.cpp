@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <sstream>
 
@@ -239,6 +240,78 @@ TEST(Generator, SendDeliversTheSameDatagrams) {
     }
     close(rx);
     EXPECT_EQ(received, generated_payloads(o.gen));
+}
+
+// The reason the generator gives an ignored frame is what an independent decoder says of
+// it; --no-fragments leaves fragments out; the flow is stable per source.
+TEST(Generator, IgnoredFramesCarryTheirReason) {
+    for (bool fragments : {true, false}) {
+        gen_config g;
+        g.events = 3000;
+        g.seed = 5;
+        g.ignored_rate = 0.3;
+        g.fragments = fragments;
+        std::map<std::string, uint64_t> reasons;
+        traffic_generator gen(g);
+        gen.run([&](const gen_frame& f) {
+            EXPECT_LT(f.flow, gen_flows);
+            if (!f.ignored) {
+                EXPECT_TRUE(f.ignored_reason.empty());
+                return;
+            }
+            const auto d = test::decode_frame(f.bytes);
+            std::string want = d.ethertype != 0x0800 && d.ethertype != 0x86dd ? "not_ip"
+                               : d.fragment                                     ? "fragment"
+                               : d.l4_proto != 17                                ? "not_udp"
+                                                                                 : "wrong_port";
+            EXPECT_EQ(f.ignored_reason, want);
+            reasons[want]++;
+        });
+        EXPECT_GT(reasons["not_ip"], 0u);
+        EXPECT_GT(reasons["not_udp"], 0u);
+        EXPECT_GT(reasons["wrong_port"], 0u);
+        if (fragments) EXPECT_GT(reasons["fragment"], 0u);
+        else EXPECT_EQ(reasons["fragment"], 0u);
+    }
+}
+
+// --pcap-queues: every frame lands in exactly one per-queue file, chosen by flow, in the
+// stream's order within each flow; counters.json has the ignored frames by reason.
+TEST(Generator, QueueCapturesSplitByFlow) {
+    temp_dir dir("gen_queues");
+    run_options o = options_for(dir.path, 3000, 8);
+    o.gen.ignored_rate = 0.1;
+    o.pcap_queues = 3;
+    const auto done = run_sluice_gen(o);
+    ASSERT_TRUE(done.ok()) << done.err().message;
+    ASSERT_EQ(done.value().queue_pcap_paths.size(), 3u);
+    std::vector<std::vector<std::string>> want(3);
+    traffic_generator gen(o.gen);
+    gen.run([&](const gen_frame& f) {
+        want[f.flow % 3].emplace_back(reinterpret_cast<const char*>(f.bytes.data()),
+                                      f.bytes.size());
+    });
+    size_t total = 0;
+    for (size_t q = 0; q < 3; ++q) {
+        char err[PCAP_ERRBUF_SIZE];
+        pcap_t* h = pcap_open_offline(done.value().queue_pcap_paths[q].c_str(), err);
+        ASSERT_NE(h, nullptr) << err;
+        std::vector<std::string> got;
+        pcap_pkthdr* hdr;
+        const u_char* data;
+        while (pcap_next_ex(h, &hdr, &data) == 1)
+            got.emplace_back(reinterpret_cast<const char*>(data), hdr->caplen);
+        pcap_close(h);
+        EXPECT_FALSE(got.empty()) << q;
+        EXPECT_TRUE(got == want[q]) << "queue " << q;
+        total += got.size();
+    }
+    EXPECT_EQ(total, done.value().counters.rx_packets);
+    const auto counters =
+        nlohmann::json::parse(slurp(dir.path / "expected/counters.json"));
+    uint64_t ignored = 0;
+    for (auto& [why, n] : counters["ignored_by_reason"].items()) ignored += n.get<uint64_t>();
+    EXPECT_EQ(ignored, counters["ignored_packets"].get<uint64_t>());
 }
 
 TEST(Generator, JsonStringEscapes) {

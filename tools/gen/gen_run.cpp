@@ -1,14 +1,20 @@
 #include "tools/gen/gen_run.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <optional>
 
 #include <pcap/pcap.h>
 
 #include "base/clock.h"
+#include "tools/gen/memif_sender.h"
 #include "tools/gen/udp_sender.h"
 
 namespace sluice::tools {
@@ -71,16 +77,50 @@ result<void> make_dir(const std::string& dir) {
 // The generator is deterministic, so sending replays it rather than holding every
 // datagram of a large run in memory.
 result<uint64_t> send_all(const run_options& options) {
-    auto sender = udp_sender::open(options.send_target, options.pps);
+    auto sender = udp_sender::open(options.send_target, options.pps, options.flows);
     if (!sender) return std::move(sender).err();
     std::optional<error> failed;
     traffic_generator gen(options.gen);
     gen.run([&](const gen_frame& f) {
         if (f.ignored || failed) return;
-        if (auto r = sender->send(f.payload); !r) failed = std::move(r).err();
+        if (auto r = sender->send(f.payload, f.flow); !r) failed = std::move(r).err();
     });
     if (failed) return std::move(*failed);
     return sender->sent();
+}
+
+std::atomic<bool> g_stop_linger{false};
+void on_stop_signal(int) { g_stop_linger.store(true); }
+
+// Every frame (ignored ones too: memif carries Ethernet frames, like the pcap) over DPDK.
+result<uint64_t> memif_send_all(const run_options& options) {
+    struct sigaction sa{};
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGINT, &sa, nullptr);
+    memif_options mo;
+    mo.socket = options.memif_socket;
+    mo.queues = options.memif_queues;
+    auto sender = memif_sender::open(mo);
+    if (!sender) return std::move(sender).err();
+    std::fprintf(stderr, "sluice-gen: memif link up, sending over memif %s\n",
+                 options.memif_socket.c_str());
+    std::optional<error> failed;
+    traffic_generator gen(options.gen);
+    gen.run([&](const gen_frame& f) {
+        if (failed) return;
+        if (auto r = (*sender)->send(f.bytes, f.flow); !r) failed = std::move(r).err();
+    });
+    if (!failed)
+        if (auto r = (*sender)->flush(); !r) failed = std::move(r).err();
+    if (failed) return std::move(*failed);
+    // Frames still in the memif rings are lost if the link goes down: stay connected
+    // until sluiced has read them (the caller knows; it signals) or the linger ends.
+    std::fprintf(stderr, "sluice-gen: sent %llu frames over memif; lingering up to %u s\n",
+                 (unsigned long long)(*sender)->sent(), options.linger_s);
+    for (uint32_t ms = 0; ms < options.linger_s * 1000 && !g_stop_linger.load(); ms += 10)
+        usleep(10000);
+    return (*sender)->sent();
 }
 
 } // namespace
@@ -102,15 +142,32 @@ result<run_summary> run_sluice_gen(const run_options& options) {
 
     pcap_file pcap;
     SLUICE_TRY(pcap.open(summary.pcap_path));
+    if (options.pcap_queues == 0 || options.pcap_queues > gen_flows)
+        return make_error(errc::invalid_argument, "--pcap-queues must be within 1.." +
+                                                      std::to_string(gen_flows));
+    std::vector<std::unique_ptr<pcap_file>> queue_pcaps;
+    if (options.pcap_queues > 1) {
+        std::string stem = summary.pcap_path;
+        if (stem.size() > 5 && stem.substr(stem.size() - 5) == ".pcap")
+            stem.resize(stem.size() - 5);
+        for (uint32_t q = 0; q < options.pcap_queues; ++q) {
+            summary.queue_pcap_paths.push_back(stem + "-q" + std::to_string(q) + ".pcap");
+            queue_pcaps.push_back(std::make_unique<pcap_file>());
+            SLUICE_TRY(queue_pcaps.back()->open(summary.queue_pcap_paths.back()));
+        }
+    }
     traffic_generator gen(options.gen);
     gen.run([&](const gen_frame& f) {
         pcap.write(f.bytes);
+        if (!queue_pcaps.empty()) queue_pcaps[f.flow % queue_pcaps.size()]->write(f.bytes);
         if (f.ignored)
-            model.feed_ignored_frame();
+            model.feed_ignored_frame(f.ignored_reason);
         else
             model.feed_datagram(f.payload);
     });
     SLUICE_TRY(pcap.close(summary.pcap_path));
+    for (size_t q = 0; q < queue_pcaps.size(); ++q)
+        SLUICE_TRY(queue_pcaps[q]->close(summary.queue_pcap_paths[q]));
     SLUICE_TRY(model.write_expected(summary.expected_dir));
     summary.counters = model.counters();
     summary.window_rows = model.windows().size();
@@ -119,6 +176,11 @@ result<run_summary> run_sluice_gen(const run_options& options) {
         auto sent = send_all(options);
         if (!sent) return std::move(sent).err();
         summary.datagrams_sent = *sent;
+    }
+    if (!options.memif_socket.empty()) {
+        auto sent = memif_send_all(options);
+        if (!sent) return std::move(sent).err();
+        summary.memif_frames_sent = *sent;
     }
     summary.seconds = double(monotonic_ns() - started) * 1e-9;
     return summary;
@@ -136,7 +198,7 @@ std::string describe(const run_options& options, const run_summary& s) {
         buf, sizeof buf,
         "sluice-gen seed %llu: %llu event lines in %llu datagrams to UDP port %u, %llu frames "
         "(%llu ignored) written to %s; expected outcome in %s: %llu accepted (%llu late), "
-        "%llu duplicates, %llu dead letters (%s), %llu window rows%s%s; took %.2f s.",
+        "%llu duplicates, %llu dead letters (%s), %llu window rows%s%s%s; took %.2f s.",
         (unsigned long long)options.gen.seed, (unsigned long long)c.events_received,
         (unsigned long long)c.datagrams, unsigned(options.gen.dst_port),
         (unsigned long long)c.rx_packets, (unsigned long long)c.ignored_packets,
@@ -147,6 +209,11 @@ std::string describe(const run_options& options, const run_summary& s) {
         options.send_target.empty()
             ? ""
             : (options.send_target + " (" + std::to_string(s.datagrams_sent) + " sent)").c_str(),
+        options.memif_socket.empty()
+            ? ""
+            : ("; sent " + std::to_string(s.memif_frames_sent) + " frames over memif " +
+               options.memif_socket)
+                  .c_str(),
         s.seconds);
     return buf;
 }

@@ -42,6 +42,10 @@ constexpr std::array<std::string_view, 5> referrers = {
 
 constexpr std::array<int, 8> offsets_min = {120, -300, -330, 60, 330, 345, -480, 0};
 
+uint32_t flow_of(const frame_addr& addr) {
+    return uint32_t(addr.src_host - 1) % 8 + (addr.ipv6 ? 8 : 0);
+}
+
 } // namespace
 
 void append_json_string(std::string& out, std::string_view value, bool escape_slash) {
@@ -93,9 +97,13 @@ traffic_generator::traffic_generator(const gen_config& config)
     }
 }
 
-std::string traffic_generator::random_page() {
+size_t traffic_generator::page_index() {
     const double u = ratio();
-    const size_t index = std::min(pages_count - 1, size_t(double(pages_count) * u * u * u * u));
+    return std::min(pages_count - 1, size_t(double(pages_count) * u * u * u * u));
+}
+
+std::string traffic_generator::random_page() {
+    const size_t index = page_index();
     std::string out;
     append_json_string(out, _pages[index], chance(0.1));
     return out;
@@ -305,7 +313,7 @@ void traffic_generator::emit_datagram(std::string_view payload,
     build_udp_frame(_frame, addr, uint16_t(40000 + addr.src_host), _config.dst_port, _ip_id++,
                     payload);
     SLUICE_ASSERT(_frame.size() <= frame_bytes_max);
-    sink(gen_frame{_frame, false, payload});
+    sink(gen_frame{_frame, false, payload, flow_of(addr)});
 }
 
 void traffic_generator::emit_ignored(const std::function<void(const gen_frame&)>& sink) {
@@ -317,27 +325,40 @@ void traffic_generator::emit_ignored(const std::function<void(const gen_frame&)>
     // Event bytes inside frames that must not count as events.
     const std::string line = render(normal_parts(_have_max ? _max_ms : event_time_start_ms, named));
     const uint16_t other_port = _config.dst_port == 65535 ? 9999 : uint16_t(_config.dst_port + 1);
-    switch (below(6)) {
-    case 0: build_arp_request_frame(_frame, addr.vlan, addr.src_host); break;
-    case 1: build_udp_frame(_frame, addr, 40000, other_port, _ip_id++, line); break;
-    case 2: build_tcp_frame(_frame, addr, 40000, _config.dst_port, _ip_id++, line); break;
+    std::string_view why;
+    switch (below(_config.fragments ? 6 : 4)) {
+    case 0:
+        build_arp_request_frame(_frame, addr.vlan, addr.src_host);
+        why = "not_ip";
+        break;
+    case 1:
+        build_udp_frame(_frame, addr, 40000, other_port, _ip_id++, line);
+        why = "wrong_port";
+        break;
+    case 2:
+        build_tcp_frame(_frame, addr, 40000, _config.dst_port, _ip_id++, line);
+        why = "not_udp";
+        break;
     case 3:
         addr.ipv6 = false;
         build_icmp_echo_frame(_frame, addr, _ip_id++, uint16_t(_frames));
+        why = "not_udp";
         break;
     case 4:
         addr.ipv6 = false;
         // Non-last fragments carry a multiple of 8 bytes.
         build_ipv4_fragment_frame(_frame, addr, true, 0, 40000, _config.dst_port, _ip_id++,
                                   std::string_view(line).substr(0, line.size() / 8 * 8));
+        why = "fragment";
         break;
     default:
         addr.ipv6 = false;
         build_ipv4_fragment_frame(_frame, addr, false, uint16_t(1 + below(100)), 40000,
                                   _config.dst_port, _ip_id++, line);
+        why = "fragment";
         break;
     }
-    sink(gen_frame{_frame, true, {}});
+    sink(gen_frame{_frame, true, {}, flow_of(addr), why});
 }
 
 void traffic_generator::flush_datagram(const std::function<void(const gen_frame&)>& sink) {
@@ -354,6 +375,10 @@ void traffic_generator::flush_datagram(const std::function<void(const gen_frame&
 }
 
 void traffic_generator::run(const std::function<void(const gen_frame&)>& sink) {
+    if (_config.binary) {
+        run_binary(sink);
+        return;
+    }
     for (uint64_t i = 0; i < _config.events; i++) {
         const std::string line = next_line(i);
         SLUICE_DASSERT(!line.empty());
@@ -375,6 +400,124 @@ void traffic_generator::run(const std::function<void(const gen_frame&)>& sink) {
         }
     }
     flush_datagram(sink);
+}
+
+} // namespace sluice::tools
+
+namespace sluice::tools {
+
+bin_event traffic_generator::normal_binary(int64_t t_ms) {
+    bin_event e;
+    e.timestamp_ms = t_ms;
+    if (chance(0.5)) e.event_id = "e-" + std::to_string(_next_event_id++);
+    e.user_id = std::to_string(1 + below(100000));
+    uint64_t w = below(100);
+    for (const auto& t : event_types) {
+        if (w < t.weight) {
+            e.event_type = std::string(t.value);
+            break;
+        }
+        w -= t.weight;
+    }
+    if (!chance(0.01)) e.page = _pages[page_index()]; // a missing page groups as ""
+    e.metadata = random_metadata();
+    return e;
+}
+
+bin_event traffic_generator::malformed_binary(int64_t t_ms) {
+    bin_event e = normal_binary(t_ms);
+    switch (below(5)) {
+    case 0: // parse_error
+        switch (below(3)) {
+        case 0: e.bad_index = true; break;
+        case 1: e.extra_flags = 0x8; break;
+        default: e.user_id = "\xff" + *e.user_id; break; // not UTF-8
+        }
+        break;
+    case 1: e.timestamp_ms.reset(); break; // missing_timestamp
+    case 2:                                // bad_timestamp: beyond year 9999 or before year 1
+        e.timestamp_ms = chance(0.5) ? 253402300800000 + int64_t(below(1000000000))
+                                     : -62135596800001 - int64_t(below(1000000000));
+        break;
+    case 3: // future_timestamp: some time in 2099
+        e.timestamp_ms =
+            days_from_civil(civil_date{2099, 1, 1}) * 86400000 + int64_t(below(365ull * 86400000));
+        break;
+    default: { // oversize: metadata padded past the limit, the batch still fits a frame
+        const size_t limit = frame_bytes_max - datagram_headers_max - 200;
+        const size_t target = std::min<size_t>(limit, _config.event_bytes_max + 1 + below(4000));
+        const size_t base = bin_canonical(e).size() - e.metadata->size();
+        std::string pad;
+        for (size_t i = 0; base + 30 + pad.size() < target; i++)
+            pad += char('a' + i % 26);
+        e.metadata = "{\"user_agent\":\"curl/8.5.0\",\"pad\":\"" + pad + "\"}";
+        break;
+    }
+    }
+    return e;
+}
+
+bin_event traffic_generator::next_binary(uint64_t index) {
+    const int64_t slot_ms = std::max<int64_t>(1, minute_ms / _config.events_per_minute);
+    const int64_t t_nominal =
+        event_time_start_ms + int64_t(index * uint64_t(minute_ms) / _config.events_per_minute);
+    int64_t t = t_nominal + int64_t(below(uint64_t(slot_ms)));
+
+    double u = ratio();
+    if ((u -= _config.dup_rate) < 0) {
+        if (!_recent_binary.empty()) return _recent_binary[below(_recent_binary.size())].first;
+    } else if ((u -= _config.id_dup_rate) < 0) {
+        // Same event_id and time, other fields: other bytes, one identity.
+        for (int tries = 0; tries < 4 && !_recent_binary.empty(); tries++) {
+            const auto& [r, r_ms] = _recent_binary[below(_recent_binary.size())];
+            if (!r.event_id) continue;
+            bin_event e = normal_binary(r_ms);
+            e.event_id = r.event_id;
+            return e;
+        }
+    } else if ((u -= _config.late_rate) < 0) {
+        if (_have_max)
+            return normal_binary(_max_ms - 12 * minute_ms - int64_t(below(38 * minute_ms)));
+    } else if ((u -= _config.horizon_rate) < 0) {
+        if (_have_max)
+            return normal_binary(_max_ms - 65 * minute_ms - int64_t(below(30 * minute_ms)));
+    } else if ((u -= _config.malformed_rate) < 0) {
+        return malformed_binary(t);
+    } else if (chance(_config.disorder_rate)) {
+        t -= int64_t(below(5 * minute_ms)); // never late, as in JSON mode
+    }
+    bin_event e = normal_binary(t);
+    note_valid_time(t);
+    _recent_binary.emplace_back(e, t);
+    while (!_recent_binary.empty() && (_recent_binary.size() > recent_max ||
+                                       _recent_binary.front().second < _max_ms - 5 * minute_ms))
+        _recent_binary.pop_front();
+    return e;
+}
+
+void traffic_generator::flush_binary(const std::function<void(const gen_frame&)>& sink) {
+    if (_batch.empty()) return;
+    // Now and then a batch whose header a receiver must refuse as a whole.
+    const bool corrupt = chance(_config.malformed_rate * 0.2);
+    _datagram = _batch.finish(corrupt);
+    for (int n = 0; n < ignored_per_datagram_max && chance(_config.ignored_rate); n++) {
+        emit_ignored(sink);
+        _frames++;
+    }
+    emit_datagram(_datagram, sink);
+    _frames++;
+    _datagram.clear();
+}
+
+void traffic_generator::run_binary(const std::function<void(const gen_frame&)>& sink) {
+    for (uint64_t i = 0; i < _config.events; i++) {
+        const bin_event e = next_binary(i);
+        if (_batch.size_with(e) > datagram_pack_bytes && !_batch.empty()) flush_binary(sink);
+        _batch.add(e);
+        // A batch closes early now and then, as NDJSON datagrams do.
+        if (_batch.size() > datagram_pack_bytes || chance(0.02)) flush_binary(sink);
+    }
+    flush_binary(sink);
 }
 
 } // namespace sluice::tools

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tools/gen/binary_batch.h"
+
 namespace sluice::tools {
 
 struct gen_config {
@@ -27,6 +29,14 @@ struct gen_config {
     double ignored_rate = 0.01; // chance of an ignored frame before each datagram frame
     double ipv6_rate = 0.1;
     double vlan_rate = 0.1;
+    // Ignored frames include IPv4 fragments. net_af_packet joins a PACKET_FANOUT group with
+    // the DEFRAG flag, so the kernel holds (and later drops) lone fragments before sluice
+    // could count them: tests on that transport leave them out.
+    bool fragments = true;
+    // Datagram payloads: NDJSON, or binary batches (docs/BINARY.md) of the same kind of
+    // events (malformed ones are the binary format's own: bad index/flag/UTF-8, missing,
+    // out-of-range or future timestamp, oversize, and now and then a bad batch header).
+    bool binary = false;
     uint32_t event_bytes_max = 4096;
     uint32_t events_per_minute = 20000;
 };
@@ -42,7 +52,15 @@ struct gen_frame {
     std::span<const uint8_t> bytes;
     bool ignored = false;     // not a UDP datagram to dst_port
     std::string_view payload; // the UDP payload when !ignored
+    // The sender's flow (source host and address family, 0..15): what RSS would hash
+    // on. Splitting the stream by flow keeps each flow's frames in order.
+    uint32_t flow = 0;
+    // For an ignored frame, why sluice must ignore it: "not_ip" (ARP), "wrong_port",
+    // "not_udp" (TCP, ICMP) or "fragment" (IPv4 fragments are not reassembled).
+    std::string_view ignored_reason;
 };
+
+inline constexpr uint32_t gen_flows = 16;
 
 class traffic_generator {
   public:
@@ -69,6 +87,13 @@ class traffic_generator {
     };
 
     std::string next_line(uint64_t index);
+    // Binary mode: the same stream shape as next_line, as binary events.
+    bin_event next_binary(uint64_t index);
+    bin_event normal_binary(int64_t t_ms);
+    bin_event malformed_binary(int64_t t_ms);
+    void run_binary(const std::function<void(const gen_frame&)>& sink);
+    void flush_binary(const std::function<void(const gen_frame&)>& sink);
+    size_t page_index();
     // A well-formed event near `t_ms`; `named_ms` is the instant its timestamp names.
     event_parts normal_parts(int64_t t_ms, int64_t& named_ms);
     std::string malformed_line(int64_t t_ms);
@@ -91,6 +116,8 @@ class traffic_generator {
     bool _have_max = false;
     int64_t _max_ms = 0; // the generator's own estimate of M, for shaping only
     std::deque<recent_event> _recent;
+    std::deque<std::pair<bin_event, int64_t>> _recent_binary; // (event, its time)
+    bin_batch_encoder _batch;
     std::string _datagram;
     std::vector<uint8_t> _frame;
     uint16_t _ip_id = 0;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <xxhash.h>
 
+#include "tools/gen/binary_batch.h"
 #include "tools/gen/timestamp.h"
 
 namespace sluice::tools {
@@ -43,14 +44,19 @@ std::string csv_field(std::string_view field) {
     return out;
 }
 
-void reference_model::feed_ignored_frame() noexcept {
+void reference_model::feed_ignored_frame(std::string_view why) {
     _counters.rx_packets++;
     _counters.ignored_packets++;
+    if (!why.empty()) _counters.ignored_by_reason[std::string(why)]++;
 }
 
 void reference_model::feed_datagram(std::string_view payload) {
     _counters.rx_packets++;
     _counters.datagrams++;
+    if (!payload.empty() && uint8_t(payload[0]) == 0xB1) {
+        feed_binary(payload);
+        return;
+    }
     size_t start = 0;
     while (start <= payload.size()) {
         size_t end = payload.find('\n', start);
@@ -101,6 +107,41 @@ std::optional<reason> reference_model::rx_check(std::string_view line, int64_t& 
     return std::nullopt;
 }
 
+// docs/BINARY.md: a bad header is one parse_error; each record is judged in the
+// documented order; what passes is judged like a JSON line, its raw being the canonical
+// form.
+void reference_model::feed_binary(std::string_view payload) {
+    const auto records = bin_decode(payload);
+    if (!records) {
+        _counters.events_received++;
+        dead_letter(payload, reason::parse_error);
+        return;
+    }
+    constexpr int64_t year_1_ms = -62135596800000, year_9999_end_ms = 253402300799999;
+    for (const bin_record& r : *records) {
+        _counters.events_received++;
+        if (!r.readable) {
+            dead_letter(r.record, reason::parse_error);
+            continue;
+        }
+        const bin_event& e = r.event;
+        const std::string canonical = bin_canonical(e);
+        std::optional<reason> bad;
+        if (canonical.size() > _config.event_bytes_max) bad = reason::oversize;
+        else if (!e.timestamp_ms) bad = reason::missing_timestamp;
+        else if (*e.timestamp_ms < year_1_ms || *e.timestamp_ms > year_9999_end_ms)
+            bad = reason::bad_timestamp;
+        else if (*e.timestamp_ms > _config.now_ms + _config.max_future_skew_ms)
+            bad = reason::future_timestamp;
+        if (bad) {
+            dead_letter(canonical, *bad);
+            continue;
+        }
+        const identity id = e.event_id ? 'i' + *e.event_id : 'b' + canonical;
+        (void)judge(canonical, *e.timestamp_ms, id, e.page.value_or(""));
+    }
+}
+
 void reference_model::dead_letter(std::string_view line, reason why) {
     _counters.dead_letters++;
     _counters.dead_letters_by_reason[size_t(why)]++;
@@ -121,6 +162,14 @@ line_outcome reference_model::feed_line(std::string_view line) {
         out.why = *bad;
         return out;
     }
+    return judge(line, t, id, page);
+}
+
+// §3 after the RX checks, for an event that passed them: horizon, dedup, lateness, windows.
+line_outcome reference_model::judge(std::string_view raw, int64_t t, const identity& id,
+                                    const std::string& page) {
+    line_outcome out;
+    const std::string_view line = raw;
     out.event_time_ms = t;
 
     // M_before: the max over earlier lines only; this line raises M whatever follows.
@@ -221,6 +270,12 @@ result<void> reference_model::write_expected(const std::string& dir) const {
     nlohmann::ordered_json c;
     c["rx_packets"] = _counters.rx_packets;
     c["ignored_packets"] = _counters.ignored_packets;
+    nlohmann::ordered_json ignored = nlohmann::ordered_json::object();
+    for (const char* why : {"not_ip", "not_udp", "wrong_port", "fragment"}) {
+        auto it = _counters.ignored_by_reason.find(why);
+        ignored[why] = it == _counters.ignored_by_reason.end() ? 0 : it->second;
+    }
+    c["ignored_by_reason"] = ignored;
     c["datagrams"] = _counters.datagrams;
     c["events_received"] = _counters.events_received;
     c["events_accepted"] = _counters.events_accepted;

@@ -51,6 +51,7 @@ struct model_config {
 struct model_counters {
     uint64_t rx_packets = 0;
     uint64_t ignored_packets = 0;
+    std::map<std::string, uint64_t> ignored_by_reason; // sluice's frame verdict names
     uint64_t datagrams = 0;
     uint64_t events_received = 0;
     uint64_t events_accepted = 0; // late ones included
@@ -72,7 +73,8 @@ class reference_model {
     explicit reference_model(model_config config) : _config(config) {}
 
     // A frame that is not a UDP datagram to the port (ARP, TCP, fragments, ...).
-    void feed_ignored_frame() noexcept;
+    // `why` is the frame verdict sluice must give it (ignored_by_reason in its stats).
+    void feed_ignored_frame(std::string_view why = {});
     // A frame carrying a UDP datagram to the port: every non-empty `\n`-separated line
     // of `payload` is an event line, judged in order.
     void feed_datagram(std::string_view payload);
@@ -98,6 +100,9 @@ class reference_model {
     std::optional<reason> rx_check(std::string_view line, int64_t& time_ms, identity& id,
                                    std::string& page) const;
     void dead_letter(std::string_view line, reason why);
+    void feed_binary(std::string_view payload);
+    line_outcome judge(std::string_view raw, int64_t t, const identity& id,
+                       const std::string& page);
 
     model_config _config;
     model_counters _counters;
