@@ -82,9 +82,13 @@ void worker::accept_event(const event_slot& s) noexcept {
 void worker::store_event(const event_slot& s, bool late) noexcept {
     auto& b = _events->batch();
     b.push_i64(ev::event_time_ms, s.event_time_ms);
-    b.push_u64(ev::id_hi, s.id.hi);
-    b.push_u64(ev::id_lo, s.id.lo);
-    b.push_string(ev::event_id, s.field(s.event_id));
+    // The identity is not stored: the store derives it from event_id (null when the
+    // event had none) or raw (storage/event_identity.h).
+    if (s.has_event_id) {
+        b.push_string(ev::event_id, s.field(s.event_id));
+    } else {
+        b.push_null(ev::event_id);
+    }
     b.push_string(ev::user_id, s.field(s.user_id));
     b.push_string(ev::event_type, s.field(s.event_type));
     b.push_string(ev::page, s.field(s.page));

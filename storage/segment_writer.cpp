@@ -31,7 +31,7 @@ constexpr int64_t time_none = std::numeric_limits<int64_t>::min();
 segment_writer::segment_writer(const writer_config& cfg, const table_schema& schema)
     : _cfg(cfg), _schema(schema),
       _batch(_schema, cfg.rows_per_block, cfg.string_bytes_max, cfg.row_string_bytes_max),
-      _encoder(_schema, cfg.rows_per_block, cfg.string_bytes_max, cfg.zstd_level),
+      _encoder(_schema, cfg.rows_per_block, cfg.string_bytes_max, cfg.compression),
       _prefix_max_time_ms(time_none), _durable_max_time_ms(time_none) {}
 
 result<std::unique_ptr<segment_writer>> segment_writer::open(const writer_config& cfg,
@@ -50,8 +50,11 @@ result<std::unique_ptr<segment_writer>> segment_writer::open(const writer_config
     if (cfg.write_buffers < 2 || cfg.write_buffers > limits::writes_in_flight_max)
         return make_error(errc::bad_config, "write_buffers must be 2.." +
                                                 std::to_string(limits::writes_in_flight_max));
-    if (cfg.zstd_level < 0 || cfg.zstd_level > 19)
-        return make_error(errc::bad_config, "zstd_level must be 0..19");
+    const auto& comp = cfg.compression;
+    if ((comp.kind == format::codec::zstd && (comp.level < -7 || comp.level > 19)) ||
+        (comp.kind == format::codec::lz4 && (comp.level < 1 || comp.level > 65537)))
+        return make_error(errc::bad_config, "compression level out of range (zstd: -7..19, "
+                                            "lz4 acceleration: 1..65537)");
     if (schema.name.empty() || schema.name.find('/') != std::string::npos || schema.name == "." ||
         schema.name == ".." || schema.columns.empty())
         return make_error(errc::bad_config, "bad table name or no columns: '" + schema.name + "'");
@@ -79,10 +82,14 @@ result<void> segment_writer::start() {
         std::memset(s.buf, 0, _buffer_bytes); // fault the pages in now, not on the hot path
         _iovecs.push_back({s.buf, _buffer_bytes});
     }
-    auto* aux = static_cast<uint8_t*>(std::aligned_alloc(format::page_bytes, format::page_bytes));
+    const size_t aux_bytes =
+        std::max(format::file_header_bytes,
+                 format::block_bytes(format::footer_payload_bytes(_schema.columns.size())));
+    auto* aux = static_cast<uint8_t*>(std::aligned_alloc(format::page_bytes, aux_bytes));
     if (!aux) return make_error(errc::no_space, "cannot allocate write buffers");
-    std::memset(aux, 0, format::page_bytes);
-    _iovecs.push_back({aux, format::page_bytes});
+    std::memset(aux, 0, aux_bytes);
+    _iovecs.push_back({aux, aux_bytes});
+    _footer.columns.resize(_schema.columns.size());
     SLUICE_TRY(_io.init(limits::uring_depth, _iovecs));
 
     if (!open_segment(*seq)) return _failure;
@@ -190,6 +197,7 @@ bool segment_writer::open_segment(uint64_t seq) noexcept {
     _segment_rows = 0;
     _segment_min_time_ms = std::numeric_limits<int64_t>::max();
     _segment_max_time_ms = std::numeric_limits<int64_t>::min();
+    for (auto& st : _footer.columns) st = {};
     return true;
 }
 
@@ -201,10 +209,13 @@ bool segment_writer::close_segment() noexcept {
             // Nothing was written: leave no empty file behind.
             ::unlink(_path);
         } else {
-            format::footer f{_segment_rows, _block_index, _segment_min_time_ms,
-                             _segment_max_time_ms, _file_offset};
+            _footer.rows = _segment_rows;
+            _footer.data_blocks = _block_index;
+            _footer.min_time_ms = _segment_min_time_ms;
+            _footer.max_time_ms = _segment_max_time_ms;
+            _footer.data_end_offset = _file_offset;
             auto* aux = static_cast<uint8_t*>(_iovecs.back().iov_base);
-            size_t len = format::write_footer_block(f, _block_index, aux);
+            size_t len = format::write_footer_block(_footer, _block_index, aux);
             rc = write_aux(uint32_t(len), _file_offset);
             if (rc == 0) rc = fdatasync_aux(_fd);
         }
@@ -266,6 +277,9 @@ void segment_writer::seal() noexcept {
     _segment_rows += rows;
     _segment_min_time_ms = std::min(_segment_min_time_ms, h.min_time_ms);
     _segment_max_time_ms = std::max(_segment_max_time_ms, h.max_time_ms);
+    const auto& block_stats = _encoder.block_stats();
+    for (size_t c = 0; c < _footer.columns.size(); ++c)
+        format::merge_stats(_schema.columns[c].type, _footer.columns[c], block_stats[c]);
     _unsynced_bytes += len;
     if (_unsynced_bytes >= _cfg.sync_bytes) {
         _sync_target_seq = _submitted_seq;

@@ -39,7 +39,7 @@ struct writer_config {
     uint64_t sync_bytes = 8u << 20;
     uint64_t segment_bytes_max = limits::segment_bytes_max;
     uint32_t write_buffers = 2; // 2..limits::writes_in_flight_max
-    int zstd_level = 1;         // 0 = no compression
+    format::compression compression{}; // zstd level 1 by default
     bool direct_io = true;      // O_DIRECT when the filesystem accepts it
 };
 
@@ -129,6 +129,7 @@ class segment_writer {
     uint64_t _segment_rows = 0;
     int64_t _segment_min_time_ms = 0;
     int64_t _segment_max_time_ms = 0;
+    format::footer _footer; // its columns accumulate the segment's statistics
 
     // Writes are numbered in submission order; slot = seq % slots.
     uint64_t _submitted_seq = 0;

@@ -59,11 +59,16 @@ void put_csv_field(std::string& out, std::string_view s) {
 }
 
 void put_value(std::string& out, const column_batch& b, int c, uint32_t r, bool json) {
+    if (b.is_null(c, r)) {
+        if (json) out += "null";
+        return;
+    }
     switch (b.schema().columns[c].type) {
     case column_type::i64: out += std::to_string(b.i64_at(c, r)); break;
     case column_type::u64: out += std::to_string(b.u64_at(c, r)); break;
     case column_type::u8: out += std::to_string(unsigned(b.u8_at(c, r))); break;
     case column_type::string:
+    case column_type::bytes:
         if (json) {
             put_json_string(out, b.string_at(c, r));
         } else {

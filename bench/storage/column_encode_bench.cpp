@@ -9,7 +9,6 @@
 
 #include "base/limits.h"
 #include "bench/seed_events.h"
-#include "processing/identity.h"
 #include "storage/column_batch.h"
 #include "storage/schema.h"
 #include "storage/segment_format.h"
@@ -25,11 +24,8 @@ uint64_t fill_events(column_batch& batch, const std::vector<sluice::bench::seed_
     uint64_t bytes = 0;
     for (size_t i = 0; !batch.full(); ++i) {
         const auto& e = events[i % events.size()];
-        auto id = sluice::processing::identity_of_bytes(e.json);
         batch.push_i64(ev::event_time_ms, e.time_ms);
-        batch.push_u64(ev::id_hi, id.hi);
-        batch.push_u64(ev::id_lo, id.lo);
-        batch.push_string(ev::event_id, {});
+        batch.push_null(ev::event_id);
         batch.push_string(ev::user_id, e.user_id);
         batch.push_string(ev::event_type, e.event_type);
         batch.push_string(ev::page, e.page);
@@ -48,7 +44,8 @@ void bm_encode_events_block(benchmark::State& state) {
     const size_t string_bytes_max = sluice::limits::batch_string_bytes_max;
     column_batch batch(schema, rows_max, string_bytes_max, sluice::limits::event_bytes_max);
     const uint64_t json_bytes = fill_events(batch, sluice::bench::make_seed_events(rows_max));
-    format::block_encoder encoder(schema, rows_max, string_bytes_max, zstd_level);
+    format::compression comp{zstd_level == 0 ? format::codec::none : format::codec::zstd, zstd_level};
+    format::block_encoder encoder(schema, rows_max, string_bytes_max, comp);
     std::vector<uint8_t> out(encoder.block_bytes_max());
     format::block_header h;
     uint64_t block_index = 0;

@@ -49,7 +49,9 @@ void bm_segment_writer(benchmark::State& state) {
     sluice::storage::writer_config cfg;
     cfg.data_dir = dir;
     cfg.writer_name = "bench";
-    cfg.zstd_level = int(state.range(0));
+    cfg.compression = {state.range(0) == 0 ? sluice::storage::format::codec::none
+                                            : sluice::storage::format::codec::zstd,
+                       int(state.range(0))};
     const auto schema = sluice::storage::events_schema();
     auto opened = sluice::storage::segment_writer::open(cfg, schema);
     if (!opened) {
@@ -67,9 +69,7 @@ void bm_segment_writer(benchmark::State& state) {
             next = (next + 1) % rows.size();
             auto& b = writer.batch();
             b.push_i64(ev::event_time_ms, r.event->time_ms);
-            b.push_u64(ev::id_hi, r.id.hi);
-            b.push_u64(ev::id_lo, r.id.lo);
-            b.push_string(ev::event_id, {});
+            b.push_null(ev::event_id);
             b.push_string(ev::user_id, r.event->user_id);
             b.push_string(ev::event_type, r.event->event_type);
             b.push_string(ev::page, r.event->page);
