@@ -1,9 +1,14 @@
 #pragma once
 // Helpers shared by the storage tests: a temp dir and a row model to compare against.
 #include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <unistd.h>
 
 #include <cstdint>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <variant>
@@ -35,6 +40,50 @@ class temp_dir {
 };
 
 // A cell: null (monostate), an i64, a u64/u8, or string/bytes.
+// A tmpfs of `size` (e.g. "1m") mounted on a fresh directory: a small disk that fills
+// up. Needs CAP_SYS_ADMIN (CI runs as root); ok() is false without it.
+class tmpfs_mount {
+  public:
+    explicit tmpfs_mount(const std::string& size) {
+        std::string tmpl = "/tmp/sluice-tmpfs-XXXXXX";
+        if (::mkdtemp(tmpl.data()) == nullptr) return;
+        _path = tmpl;
+        std::string opts = "size=" + size + ",mode=0700";
+        if (::mount("tmpfs", _path.c_str(), "tmpfs", 0, opts.c_str()) == 0) {
+            _mounted = true;
+        } else {
+            _error = std::strerror(errno);
+        }
+    }
+    ~tmpfs_mount() {
+        if (_mounted) ::umount2(_path.c_str(), MNT_DETACH);
+        if (!_path.empty()) ::rmdir(_path.c_str());
+    }
+    bool ok() const { return _mounted; }
+    const std::string& error() const { return _error; }
+    const std::string& path() const { return _path; }
+
+  private:
+    std::string _path;
+    std::string _error;
+    bool _mounted = false;
+};
+
+// Fills the filesystem at `dir` with a file `name`, leaving about `leave` bytes free.
+inline void fill_disk(const std::string& dir, const std::string& name, size_t leave) {
+    std::string path = dir + "/" + name;
+    FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::vector<char> chunk(4096, 'f');
+    for (;;) {
+        auto space = std::filesystem::space(dir);
+        if (space.available <= leave + chunk.size()) break;
+        if (std::fwrite(chunk.data(), 1, chunk.size(), f) != chunk.size()) break;
+        std::fflush(f);
+    }
+    std::fclose(f);
+}
+
 using value = std::variant<std::monostate, int64_t, uint64_t, std::string>;
 using row = std::vector<value>;
 
