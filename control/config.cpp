@@ -12,6 +12,54 @@ void get(const toml::table& t, const char* section, const char* key, T& out) {
     if (auto v = t[section][key].value<T>()) out = *v;
 }
 
+// [storage] compression and group commit by size, [retention] and [retention.tables.X].
+result<void> apply_storage_toml(const toml::table& t, daemon_config& c) {
+    auto bad = [](std::string what) { return make_error(errc::bad_config, std::move(what)); };
+    if (auto v = t["storage"]["sync_bytes"].value<int64_t>()) {
+        if (*v <= 0) return bad("storage.sync_bytes must be > 0");
+        c.sync_bytes = uint64_t(*v);
+    }
+    if (auto v = t["storage"]["compression"].value<std::string>()) {
+        if (*v == "zstd") {
+            c.compression = {storage::format::codec::zstd, 1};
+        } else if (*v == "lz4") {
+            c.compression = {storage::format::codec::lz4, 1};
+        } else if (*v == "none") {
+            c.compression = {storage::format::codec::none, 0};
+        } else {
+            return bad("storage.compression must be \"zstd\", \"lz4\" or \"none\", not \"" + *v + "\"");
+        }
+    }
+    if (auto v = t["storage"]["compression_level"].value<int64_t>()) c.compression.level = int(*v);
+    auto policy = [&](const toml::node_view<const toml::node>& n, storage::retention_policy& p,
+                      const std::string& where) -> result<void> {
+        if (auto v = n["max_age_ms"].value<int64_t>()) {
+            if (*v < 0) return bad(where + ".max_age_ms must be >= 0 (0: no age limit)");
+            p.max_age_ms = *v;
+        }
+        if (auto v = n["max_bytes"].value<int64_t>()) {
+            if (*v < 0) return bad(where + ".max_bytes must be >= 0 (0: no size limit)");
+            p.max_bytes = uint64_t(*v);
+        }
+        return ok_result();
+    };
+    const toml::node_view<const toml::node> r = t["retention"];
+    SLUICE_TRY(policy(r, c.retention, "retention"));
+    if (auto v = r["interval_ms"].value<int64_t>()) {
+        if (*v <= 0) return bad("retention.interval_ms must be > 0");
+        c.retention_interval_ms = uint32_t(*v);
+    }
+    if (auto tables = r["tables"].as_table()) {
+        for (const auto& [name, node] : *tables) {
+            storage::retention_policy p;
+            std::string key(name.str());
+            SLUICE_TRY(policy(toml::node_view<const toml::node>(node), p, "retention.tables." + key));
+            c.retention_tables[key] = p;
+        }
+    }
+    return ok_result();
+}
+
 result<void> apply_toml(const std::string& path, daemon_config& c) {
     toml::table t;
     try {
@@ -51,6 +99,7 @@ result<void> apply_toml(const std::string& path, daemon_config& c) {
     get(t, "query", "group_by", c.group_by);
     if (auto v = t["storage"]["flush_interval_ms"].value<int64_t>()) c.flush_interval_ms = uint32_t(*v);
     get(t, "storage", "direct_io", c.direct_io);
+    SLUICE_TRY(apply_storage_toml(t, c));
     return ok_result();
 }
 

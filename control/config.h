@@ -1,10 +1,13 @@
 #pragma once
 // sluiced's configuration: a TOML file, then command-line overrides.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
+#include "storage/retention.h"
+#include "storage/segment_format.h"
 
 namespace sluice::control {
 
@@ -35,7 +38,13 @@ struct daemon_config {
     std::string group_by = "page";
     // [storage]
     uint32_t flush_interval_ms = 100;
+    uint64_t sync_bytes = 8u << 20;
     bool direct_io = true;
+    storage::format::compression compression{}; // compression = "zstd"|"lz4"|"none", compression_level
+    // [retention] (the default of every table) and [retention.tables.NAME]
+    storage::retention_policy retention{};
+    std::map<std::string, storage::retention_policy> retention_tables;
+    uint32_t retention_interval_ms = 1000;
 };
 
 // Loads `path` (empty: defaults only) and applies the command-line options that follow

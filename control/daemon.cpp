@@ -23,6 +23,7 @@
 #include "processing/window_merger.h"
 #include "processing/worker.h"
 #include "storage/recovery.h"
+#include "storage/retention.h"
 #include "storage/schema.h"
 #include "storage/segment_writer.h"
 
@@ -82,8 +83,10 @@ class daemon {
     result<void> plan_lcores();
     result<void> start_merger();
     json stats() const;
+    json storage_stats(json& totals) const;
     json status() const;
     json flush();
+    json retention(const json& req);
 
     daemon_config _config;
     std::vector<unsigned> _rx_lcores, _worker_lcores;
@@ -101,6 +104,7 @@ class daemon {
     std::atomic<uint64_t> _merger_flushes{0};
     std::atomic<uint64_t> _window_rows{0};
     std::unique_ptr<control_server> _control;
+    std::unique_ptr<storage::retention_manager> _retention;
     int64_t _started_ns = monotonic_ns();
 };
 
@@ -142,6 +146,14 @@ result<void> daemon::start() {
                         (unsigned long long)recovered->segments, (unsigned long long)recovered->rows,
                         (unsigned long long)recovered->truncated,
                         (unsigned long long)recovered->moved_aside);
+
+    _retention = std::make_unique<storage::retention_manager>(
+        _config.data_dir, _config.retention, _config.retention_tables, [] {
+            return int64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count());
+        });
+    _retention->start(_config.retention_interval_ms);
 
     auto slots = dataplane::slot_pool_create(_config.slots,
                                              processing::slot_bytes(_config.event_bytes_max));
@@ -219,6 +231,9 @@ result<void> daemon::start() {
         wc.query_name = _config.query_name;
         wc.flush_interval_ms = _config.flush_interval_ms;
         wc.direct_io = _config.direct_io;
+        wc.sync_bytes = _config.sync_bytes;
+        wc.compression = _config.compression;
+        wc.storage_stop = &_stop_rx;
         processing::partial_channel ch{u.link.get(), link_acquire, link_publish};
         auto wk = processing::worker::open(wc, ch);
         if (!wk) return std::move(wk).err();
@@ -238,6 +253,7 @@ result<void> daemon::start() {
     handlers["stats"] = [this](const json&) { return stats(); };
     handlers["status"] = [this](const json&) { return status(); };
     handlers["flush"] = [this](const json&) { return flush(); };
+    handlers["retention"] = [this](const json& req) { return retention(req); };
     handlers["shutdown"] = [this](const json&) {
         _shutdown_requested.store(true);
         return json{{"ok", true}, {"message", "shutting down: stop RX, drain, close windows, fsync"}};
@@ -257,6 +273,9 @@ result<void> daemon::start_merger() {
     wc.row_string_bytes_max = _config.event_bytes_max;
     wc.flush_interval_ms = _config.flush_interval_ms;
     wc.direct_io = _config.direct_io;
+    wc.sync_bytes = _config.sync_bytes;
+    wc.compression = _config.compression;
+    wc.stop_flag = &_stop_rx;
     auto w = storage::segment_writer::open(wc, storage::window_schema(_config.query_name));
     if (!w) return std::move(w).err();
     _window_writer = std::move(w.value());
@@ -347,7 +366,9 @@ json daemon::stats() const {
                   {"dedup_tracked", rd(c.dedup_tracked)},
                   {"dedup_horizon_ms", c.dedup_horizon_ms.load(std::memory_order_relaxed)},
                   {"bytes_written", u.worker->bytes_written()},
-                  {"rows_durable", u.worker->rows_durable()}};
+                  {"rows_durable", u.worker->rows_durable()},
+                  {"events_durable", u.worker->events_writer().rows_durable()},
+                  {"dead_letters_durable", u.worker->dead_letters_writer().rows_durable()}};
         accepted += rd(c.events_accepted);
         dups += rd(c.duplicates);
         late += rd(c.late_events);
@@ -368,6 +389,7 @@ json daemon::stats() const {
               {"dead_letters", dead},        {"dead_letters_by_reason", reasons_json},
               {"rx_dropped", dropped},       {"bytes_written", bytes},
               {"watermark_ms", watermark},   {"window_rows", _window_rows.load()}};
+    json storage = storage_stats(totals);
     json rings = json::array();
     for (uint32_t r = 0; r < _rx.size(); ++r)
         for (uint32_t w = 0; w < _workers.size(); ++w) {
@@ -384,7 +406,138 @@ json daemon::stats() const {
                 {"watermark_delay_ms", _config.watermark_delay_ms},
                 {"totals", totals},
                 {"per_core", per_core},
-                {"rings", rings}};
+                {"rings", rings},
+                {"storage", storage}};
+}
+
+// What is durable, per table and in total, the writers' state (a full disk stalls them)
+// and retention. totals gets rows_durable and durable_event_time_ms of the events table.
+json daemon::storage_stats(json& totals) const {
+    struct agg {
+        uint64_t rows_durable = 0, bytes_written = 0, rows_dropped = 0, stalls = 0, syncs = 0;
+        int64_t durable_time = INT64_MIN;
+        bool stalled = false;
+        const error* failure = nullptr;
+    };
+    std::map<std::string, agg> tables;
+    auto add = [&](const storage::segment_writer& w) {
+        agg& a = tables[w.schema().name];
+        a.rows_durable += w.rows_durable();
+        a.bytes_written += w.bytes_written();
+        a.rows_dropped += w.rows_dropped();
+        a.stalls += w.disk_full_stalls();
+        a.syncs += w.syncs();
+        a.durable_time = std::max(a.durable_time, w.durable_max_time_ms());
+        a.stalled |= w.stalled();
+        if (w.failed() && !a.failure) a.failure = &w.failure();
+    };
+    for (const auto& u : _workers) {
+        add(u.worker->events_writer());
+        add(u.worker->dead_letters_writer());
+    }
+    if (_window_writer) add(*_window_writer);
+    auto ret = _retention->status();
+    std::string state = "ok", error;
+    json out = json::array();
+    for (const auto& [name, a] : tables) {
+        std::string ts = a.failure ? "failed" : a.stalled ? "disk_full" : "ok";
+        json t{{"table", name},
+               {"state", ts},
+               {"rows_durable", a.rows_durable},
+               {"durable_event_time_ms", a.durable_time == INT64_MIN ? 0 : a.durable_time},
+               {"bytes_written", a.bytes_written},
+               {"syncs", a.syncs},
+               {"rows_dropped", a.rows_dropped},
+               {"disk_full_stalls", a.stalls}};
+        for (const auto& r : ret.tables) {
+            if (r.table != name) continue;
+            t["segments"] = r.segments;
+            t["bytes_on_disk"] = r.bytes;
+            t["retention_max_age_ms"] = r.policy.max_age_ms;
+            t["retention_max_bytes"] = r.policy.max_bytes;
+            t["segments_deleted"] = r.segments_deleted;
+            t["rows_deleted"] = r.rows_deleted;
+        }
+        if (a.failure) {
+            state = "failed";
+            error = a.failure->message;
+        } else if (a.stalled && state == "ok") {
+            state = "disk_full";
+            error = "disk full writing table " + name + " in " + _config.data_dir +
+                    ": not accepting events (back-pressure), retrying every " +
+                    std::to_string(limits::disk_full_retry_ms) +
+                    " ms; nothing accepted is lost (free space or lower retention)";
+        }
+        out.push_back(std::move(t));
+    }
+    const agg& ev = tables["events"];
+    totals["rows_durable"] = ev.rows_durable;
+    totals["durable_event_time_ms"] = ev.durable_time == INT64_MIN ? 0 : ev.durable_time;
+    json s{{"state", state},
+           {"tables", out},
+           {"retention_passes", ret.passes},
+           {"retention_last_pass_ms", ret.last_pass_ms}};
+    if (!error.empty()) s["error"] = error;
+    if (!ret.last_error.empty()) s["retention_error"] = ret.last_error;
+    return s;
+}
+
+// retention: lists every table's policy and state; with "table" (or "*" for the
+// default) and max_age_ms / max_bytes, sets that policy first ("clear": true drops a
+// table's own policy). The background pass applies a change at once.
+json daemon::retention(const json& req) {
+    auto it = req.find("table");
+    if (it != req.end()) {
+        if (!it->is_string()) return json{{"ok", false}, {"error", "retention: table must be a string"}};
+        std::string table = it->get<std::string>();
+        if (req.value("clear", false)) {
+            _retention->clear_policy(table);
+        } else {
+            // Unset fields keep their current value (for a table without its own
+            // policy: the default's).
+            auto now = _retention->status();
+            storage::retention_policy p = now.default_policy;
+            for (const auto& t : now.tables)
+                if (t.table == table) p = t.policy;
+            auto age = req.find("max_age_ms");
+            auto bytes = req.find("max_bytes");
+            if (age == req.end() && bytes == req.end())
+                return json{{"ok", false},
+                            {"error", "retention: give max_age_ms and/or max_bytes (0 = no limit) "
+                                      "with table, or clear"}};
+            if (age != req.end()) {
+                if (!age->is_number_integer() || age->get<int64_t>() < 0)
+                    return json{{"ok", false}, {"error", "retention: max_age_ms must be an integer >= 0"}};
+                p.max_age_ms = age->get<int64_t>();
+            }
+            if (bytes != req.end()) {
+                if (!bytes->is_number_integer() || bytes->get<int64_t>() < 0)
+                    return json{{"ok", false}, {"error", "retention: max_bytes must be an integer >= 0"}};
+                p.max_bytes = bytes->get<uint64_t>();
+            }
+            auto r = _retention->set_policy(table, p);
+            if (!r) return json{{"ok", false}, {"error", "retention: " + r.err().message}};
+        }
+    }
+    auto st = _retention->status();
+    json tables = json::array();
+    for (const auto& t : st.tables)
+        tables.push_back({{"table", t.table},
+                          {"max_age_ms", t.policy.max_age_ms},
+                          {"max_bytes", t.policy.max_bytes},
+                          {"policy", t.policy_is_default ? "default" : "table"},
+                          {"segments", t.segments},
+                          {"bytes", t.bytes},
+                          {"rows", t.rows},
+                          {"oldest_time_ms", t.oldest_time_ms == INT64_MIN ? 0 : t.oldest_time_ms},
+                          {"segments_deleted", t.segments_deleted},
+                          {"bytes_deleted", t.bytes_deleted},
+                          {"rows_deleted", t.rows_deleted}});
+    return json{{"ok", true},
+                {"default", {{"max_age_ms", st.default_policy.max_age_ms},
+                             {"max_bytes", st.default_policy.max_bytes}}},
+                {"passes", st.passes},
+                {"tables", tables}};
 }
 
 json daemon::status() const {
@@ -456,6 +609,7 @@ int daemon::run() {
     for (auto& u : _workers)
         if (u.worker->storage_failed()) rc = 1;
     _control->stop();
+    _retention->stop();
     if (_port) dataplane::port_stop(*_port);
     SLUICE_LOG_INFO("stopped: %s", rc == 0 ? "all data flushed and synced" : "with storage errors");
     return rc;

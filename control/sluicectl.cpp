@@ -1,5 +1,6 @@
 // sluicectl: the command-line client of sluiced's control socket.
 // Exit codes: 0 ok, 1 refused or failed (one line on stderr says why), 2 usage.
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,6 +25,8 @@ constexpr const char* usage_text =
     "  status            daemon state, version, uptime\n"
     "  stats [--json]    counters: totals, per core, ring occupancy, watermark\n"
     "  flush             write open batches to disk and fsync\n"
+    "  retention [TABLE|'*' [--max-age-ms MS] [--max-bytes N] | TABLE --clear]\n"
+    "                    show retention per table, or set a table's (or the default's)\n"
     "  shutdown          graceful stop: stop RX, drain rings, close windows, flush\n"
     "  call JSON         send a raw request, e.g. call '{\"cmd\":\"status\"}'\n"
     "\n"
@@ -103,6 +106,53 @@ bool call(const options& opt, const json& req, json& reply, int& code) {
     return true;
 }
 
+// retention [TABLE [--max-age-ms MS] [--max-bytes N] | TABLE --clear]
+int run_retention(const options& opt) {
+    json req{{"cmd", "retention"}};
+    const auto& a = opt.args;
+    if (a.size() > 1) {
+        if (a[1].rfind("-", 0) == 0) return usage_error("retention: the table comes first");
+        req["table"] = a[1];
+        for (size_t i = 2; i < a.size(); ++i) {
+            if (a[i] == "--clear") {
+                req["clear"] = true;
+                continue;
+            }
+            if (a[i] != "--max-age-ms" && a[i] != "--max-bytes")
+                return usage_error("retention: unknown argument " + a[i]);
+            if (i + 1 >= a.size()) return usage_error("retention: " + a[i] + " needs a number");
+            char* end = nullptr;
+            errno = 0;
+            long long v = std::strtoll(a[i + 1].c_str(), &end, 10);
+            if (errno != 0 || *end != '\0' || a[i + 1].empty() || v < 0)
+                return usage_error("retention: " + a[i] + " needs a number >= 0 (0: no limit)");
+            req[a[i] == "--max-age-ms" ? "max_age_ms" : "max_bytes"] = v;
+            ++i;
+        }
+        if (!req.contains("clear") && !req.contains("max_age_ms") && !req.contains("max_bytes"))
+            return usage_error("retention: give --max-age-ms and/or --max-bytes, or --clear");
+    }
+    json reply;
+    int code = exit_ok;
+    if (!call(opt, req, reply, code)) return code;
+    std::printf("default: max_age_ms %lld, max_bytes %llu (0 = no limit)\n",
+                static_cast<long long>(reply["default"].value("max_age_ms", 0ll)),
+                static_cast<unsigned long long>(reply["default"].value("max_bytes", 0ull)));
+    std::printf("%-24s %-7s %14s %14s %9s %14s %12s %9s\n", "table", "policy", "max_age_ms",
+                "max_bytes", "segments", "bytes", "rows", "deleted");
+    for (const auto& t : reply.value("tables", json::array()))
+        std::printf("%-24s %-7s %14lld %14llu %9llu %14llu %12llu %9llu\n",
+                    t.value("table", std::string()).c_str(),
+                    t.value("policy", std::string()).c_str(),
+                    static_cast<long long>(t.value("max_age_ms", 0ll)),
+                    static_cast<unsigned long long>(t.value("max_bytes", 0ull)),
+                    static_cast<unsigned long long>(t.value("segments", 0ull)),
+                    static_cast<unsigned long long>(t.value("bytes", 0ull)),
+                    static_cast<unsigned long long>(t.value("rows", 0ull)),
+                    static_cast<unsigned long long>(t.value("segments_deleted", 0ull)));
+    return exit_ok;
+}
+
 int run(const options& opt) {
     const std::string& cmd = opt.args[0];
     const size_t extra = opt.args.size() - 1;
@@ -135,6 +185,7 @@ int run(const options& opt) {
         std::fputs(text.c_str(), stdout);
         return exit_ok;
     }
+    if (cmd == "retention") return run_retention(opt);
     if (cmd == "status" || cmd == "flush" || cmd == "shutdown") {
         if (extra != 0) return usage_error(cmd + " takes no arguments");
         if (!call(opt, {{"cmd", cmd}}, reply, code)) return code;

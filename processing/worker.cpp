@@ -28,6 +28,9 @@ result<std::unique_ptr<worker>> worker::open(const worker_config& config, partia
     wc.row_string_bytes_max = config.event_bytes_max;
     wc.flush_interval_ms = config.flush_interval_ms;
     wc.direct_io = config.direct_io;
+    wc.sync_bytes = config.sync_bytes;
+    wc.compression = config.compression;
+    wc.stop_flag = config.storage_stop;
     auto events = storage::segment_writer::open(wc, storage::events_schema());
     if (!events) return std::move(events).err();
     w->_events = std::move(events.value());
