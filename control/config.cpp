@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <toml++/toml.h>
 
+#include "base/limits.h"
+
 namespace sluice::control {
 
 namespace {
@@ -12,12 +14,19 @@ void get(const toml::table& t, const char* section, const char* key, T& out) {
     if (auto v = t[section][key].value<T>()) out = *v;
 }
 
+constexpr uint64_t storage_segment_bytes_limit = limits::segment_bytes_max;
+
 // [storage] compression and group commit by size, [retention] and [retention.tables.X].
 result<void> apply_storage_toml(const toml::table& t, daemon_config& c) {
     auto bad = [](std::string what) { return make_error(errc::bad_config, std::move(what)); };
     if (auto v = t["storage"]["sync_bytes"].value<int64_t>()) {
         if (*v <= 0) return bad("storage.sync_bytes must be > 0");
         c.sync_bytes = uint64_t(*v);
+    }
+    if (auto v = t["storage"]["segment_bytes_max"].value<int64_t>()) {
+        if (*v < (1 << 20) || uint64_t(*v) > storage_segment_bytes_limit)
+            return bad("storage.segment_bytes_max must be within 1 MiB..256 MiB");
+        c.segment_bytes_max = uint64_t(*v);
     }
     if (auto v = t["storage"]["compression"].value<std::string>()) {
         if (*v == "zstd") {

@@ -39,6 +39,7 @@ struct daemon_config {
     // [storage]
     uint32_t flush_interval_ms = 100;
     uint64_t sync_bytes = 8u << 20;
+    uint64_t segment_bytes_max = 256ull << 20; // a writer starts a new segment after this
     bool direct_io = true;
     storage::format::compression compression{}; // compression = "zstd"|"lz4"|"none", compression_level
     // [retention] (the default of every table) and [retention.tables.NAME]

@@ -232,6 +232,7 @@ result<void> daemon::start() {
         wc.flush_interval_ms = _config.flush_interval_ms;
         wc.direct_io = _config.direct_io;
         wc.sync_bytes = _config.sync_bytes;
+        wc.segment_bytes_max = _config.segment_bytes_max;
         wc.compression = _config.compression;
         wc.storage_stop = &_stop_rx;
         processing::partial_channel ch{u.link.get(), link_acquire, link_publish};
@@ -274,6 +275,7 @@ result<void> daemon::start_merger() {
     wc.flush_interval_ms = _config.flush_interval_ms;
     wc.direct_io = _config.direct_io;
     wc.sync_bytes = _config.sync_bytes;
+    wc.segment_bytes_max = _config.segment_bytes_max;
     wc.compression = _config.compression;
     wc.stop_flag = &_stop_rx;
     auto w = storage::segment_writer::open(wc, storage::window_schema(_config.query_name));
@@ -358,6 +360,7 @@ json daemon::stats() const {
         const auto& c = u.worker->counters();
         json core{{"lcore", u.lcore},
                   {"role", "worker"},
+                  {"worker", uint32_t(&u - _workers.data())},
                   {"events_accepted", rd(c.events_accepted)},
                   {"duplicates", rd(c.duplicates)},
                   {"late_events", rd(c.late_events)},

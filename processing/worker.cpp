@@ -29,6 +29,7 @@ result<std::unique_ptr<worker>> worker::open(const worker_config& config, partia
     wc.flush_interval_ms = config.flush_interval_ms;
     wc.direct_io = config.direct_io;
     wc.sync_bytes = config.sync_bytes;
+    wc.segment_bytes_max = config.segment_bytes_max;
     wc.compression = config.compression;
     wc.stop_flag = config.storage_stop;
     auto events = storage::segment_writer::open(wc, storage::events_schema());

@@ -57,6 +57,7 @@ struct worker_config {
     uint32_t flush_interval_ms = 100;
     bool direct_io = true;
     uint64_t sync_bytes = 8u << 20;                   // group commit by size
+    uint64_t segment_bytes_max = 256ull << 20;        // segment rotation
     storage::format::compression compression{};        // of the segment chunks
     const std::atomic<bool>* storage_stop = nullptr;  // storage::writer_config::stop_flag
 };

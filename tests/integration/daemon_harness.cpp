@@ -78,6 +78,13 @@ daemon_process::~daemon_process() {
     }
 }
 
+void daemon_process::kill9() {
+    if (_pid <= 0) return;
+    kill(_pid, SIGKILL);
+    waitpid(_pid, nullptr, 0);
+    _pid = -1;
+}
+
 bool daemon_process::running() const {
     if (_pid <= 0) return false;
     return waitpid(_pid, nullptr, WNOHANG) == 0;

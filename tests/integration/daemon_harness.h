@@ -31,6 +31,8 @@ class daemon_process {
     json wait_stats(Pred&& pred, int timeout_s) const;
     // Sends `shutdown` and waits for the exit status.
     int shutdown_and_wait(int timeout_s);
+    // SIGKILL, as a crash; waits until it is gone.
+    void kill9();
     bool running() const;
     std::string socket;
 
