@@ -753,6 +753,22 @@ size_t block_encoder::write_refs(const column_batch& batch, int col, uint8_t* ou
     return n;
 }
 
+result<std::vector<chunk_info>> read_chunk_infos(const block_header& h, const uint8_t* payload) {
+    std::vector<chunk_info> out;
+    const uint8_t* p = payload;
+    const uint8_t* end = payload + h.payload_bytes;
+    for (uint32_t c = 0; c < h.columns; ++c) {
+        if (end - p < ptrdiff_t(chunk_header_bytes)) return corrupt("chunk header truncated");
+        chunk_info ci{encoding(p[0]), codec(p[1]), get<uint32_t>(p + 4), get<uint32_t>(p + 8),
+                      get<uint32_t>(p + 12)};
+        p += chunk_header_bytes;
+        if (uint64_t(end - p) < ci.stored_len) return corrupt("chunk data truncated");
+        p += ci.stored_len;
+        out.push_back(ci);
+    }
+    return out;
+}
+
 // ---- decoder ----
 
 block_decoder::block_decoder() : _dctx(ZSTD_createDCtx()) { SLUICE_ASSERT(_dctx != nullptr); }

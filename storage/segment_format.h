@@ -195,6 +195,16 @@ class block_decoder {
 
 uint64_t checksum(const void* data, size_t len) noexcept; // XXH3-64, seed 0
 
+// The chunk headers of a data block's payload (for inspection: sluice-read --layout).
+struct chunk_info {
+    encoding enc;
+    codec cd;
+    uint32_t raw_len;
+    uint32_t stored_len;
+    uint32_t null_count;
+};
+result<std::vector<chunk_info>> read_chunk_infos(const block_header& h, const uint8_t* payload);
+
 // Text of a referenced value as ref_string stores it: i64 as decimal, strings as is.
 // Returns the length written to buf (>= 20 bytes) or a view of the string.
 std::string_view ref_text(const column_batch& batch, int col, uint32_t row, char* buf) noexcept;

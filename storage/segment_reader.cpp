@@ -141,6 +141,11 @@ result<void> segment_reader::verify_block() {
     return read_payload();
 }
 
+result<std::vector<format::chunk_info>> segment_reader::chunk_infos() {
+    SLUICE_TRY(verify_block());
+    return format::read_chunk_infos(_block, _payload.data());
+}
+
 result<void> segment_reader::read_block(column_batch& out) {
     SLUICE_TRY(verify_block());
     auto r = _decoder.decode(_block, _payload.data(), out);

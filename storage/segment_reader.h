@@ -50,6 +50,8 @@ class segment_reader {
     result<void> read_block(column_batch& out);
     // Verifies the current block's payload checksum without decoding it.
     result<void> verify_block();
+    // Verifies the current block's payload and lists its chunks.
+    result<std::vector<format::chunk_info>> chunk_infos();
 
     end_state end() const noexcept { return _end; }
     const std::string& damage() const noexcept { return _damage; }
