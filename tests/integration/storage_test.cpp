@@ -14,6 +14,8 @@
 #include <map>
 #include <random>
 #include <set>
+#include <sstream>
+#include <sys/wait.h>
 #include <thread>
 
 #define XXH_INLINE_ALL
@@ -427,6 +429,120 @@ TEST(StorageRetention, SetOverTheSocketDeletesOldSegmentsInTheBackground) {
         }
     EXPECT_TRUE(events_listed) << dump(listed);
     ASSERT_EQ(d.shutdown_and_wait(120), 0);
+    if (!::testing::Test::HasFailure()) fs::remove_all(dir);
+}
+
+std::string shell_quote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+// Runs SQL in DuckDB (npm, through Node.js); one JSON result per statement.
+std::vector<json> duckdb(const std::vector<std::string>& sql) {
+    std::string cmd = std::string(std::getenv("NODE") ? std::getenv("NODE") : "node") + " " +
+                      shell_quote(std::getenv("DUCKDB_QUERY") ? std::getenv("DUCKDB_QUERY") : "");
+    for (const auto& q : sql) cmd += " " + shell_quote(q);
+    cmd += " 2>&1";
+    std::vector<json> out;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return out;
+    std::string text;
+    char buf[65536];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+    int st = ::pclose(p);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "duckdb failed: " << text;
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) {
+        auto j = json::parse(line, nullptr, false);
+        if (!j.is_discarded()) out.push_back(j);
+    }
+    EXPECT_EQ(out.size(), sql.size()) << text;
+    return out;
+}
+
+// A real run exported by sluice-read in every format: DuckDB counts what sluice counted,
+// and its window rows are sluice's (and the model's).
+TEST(StorageExport, DuckDbReadsEveryExportWithSluicesCountsAndWindows) {
+    std::string dir = make_temp_dir("export");
+    generate(dir, 60000, 55);
+    expected_outcome want = read_expected(dir);
+    const std::string data = dir + "/data";
+    {
+        daemon_process d(daemon_args("sluice-export-" + std::to_string(getpid()),
+                                     dir + "/events.pcap", data, dir + "/ctl.sock"),
+                         dir + "/sluiced.log");
+        uint64_t received = want.counters["events_received"];
+        json s = d.wait_stats([&](const json& st) { return done_events(st) == received; }, 300);
+        ASSERT_TRUE(s.value("ok", false)) << dump(s);
+        ASSERT_EQ(d.shutdown_and_wait(120), 0);
+    }
+    const std::string reader = std::getenv("SLUICE_READ");
+    std::map<std::string, std::string> files; // "<table>.<format>" -> path
+    for (const char* t : tables)
+        for (const char* f : {"parquet", "csv", "jsonl"}) {
+            std::string path = dir + "/" + t + "." + f;
+            ASSERT_EQ(run_command(reader + " " + data + " " + t + " --format " + f + " --out " +
+                                  path + " 2>/dev/null"),
+                      0)
+                << t << " " << f;
+            files[std::string(t) + "." + f] = path;
+        }
+    auto from = [&](const std::string& key) {
+        const std::string& p = files.at(key);
+        if (key.ends_with(".parquet")) return "read_parquet('" + p + "')";
+        if (key.ends_with(".csv")) return "read_csv('" + p + "', header = true, allow_quoted_nulls = false)";
+        return "read_json('" + p + "', format = 'newline_delimited')";
+    };
+    const json& c = want.counters;
+    for (const char* f : {"parquet", "csv", "jsonl"}) {
+        SCOPED_TRACE(f);
+        const std::string ev = from(std::string("events.") + f);
+        const std::string dl = from(std::string("dead_letters.") + f);
+        const std::string wq = from(std::string(query_table) + "." + f);
+        auto res = duckdb({
+            "SELECT count(*), sum(late::BIGINT) FROM " + ev,
+            "SELECT reason, count(*) FROM " + dl + " GROUP BY reason ORDER BY reason",
+            "SELECT window_start_ms, window_end_ms, group_key, count FROM " + wq +
+                " ORDER BY window_start_ms, group_key",
+            "SELECT count(*) FROM " + ev + " WHERE event_id IS NULL",
+        });
+        ASSERT_EQ(res.size(), 4u);
+        EXPECT_EQ(res[0]["rows"][0][0], std::to_string(c["events_accepted"].get<uint64_t>()));
+        EXPECT_EQ(res[0]["rows"][0][1], std::to_string(c["late_events"].get<uint64_t>()));
+        std::map<std::string, uint64_t> by_reason;
+        for (const auto& r : res[1]["rows"]) by_reason[r[0]] = std::stoull(r[1].get<std::string>());
+        for (auto& [reason, n] : c["dead_letters_by_reason"].items())
+            EXPECT_EQ(by_reason[reason], n.get<uint64_t>()) << reason;
+        // Window rows, as sluice-gen's expected windows.csv writes them.
+        std::vector<std::string> windows;
+        for (const auto& r : res[2]["rows"]) {
+            std::string key = r[2].get<std::string>();
+            std::string field = key;
+            if (key.find_first_of(",\"\n\r") != std::string::npos) {
+                field = "\"";
+                for (char ch : key) field += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+                field += "\"";
+            }
+            auto num = [](const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
+            windows.push_back(num(r[0]) + "," + num(r[1]) + "," + field + "," + num(r[3]));
+        }
+        // DuckDB orders keys by its collation; the model by bytes: compare as sets.
+        std::vector<std::string> a = windows, b = want.windows_csv;
+        std::sort(a.begin(), a.end());
+        std::sort(b.begin(), b.end());
+        EXPECT_EQ(a.size(), b.size());
+        EXPECT_TRUE(a == b) << "window results differ from sluice's";
+        EXPECT_GT(std::stoull(res[3]["rows"][0][0].get<std::string>()), 0u);
+    }
+    auto types = duckdb({"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM " +
+                         from("events.parquet") + ")"});
+    ASSERT_EQ(types.size(), 1u);
+    EXPECT_EQ(types[0]["rows"].dump(),
+              R"([["event_time_ms","BIGINT"],["event_id","VARCHAR"],["user_id","VARCHAR"],)"
+              R"(["event_type","VARCHAR"],["page","VARCHAR"],["late","UTINYINT"],["raw","VARCHAR"]])");
     if (!::testing::Test::HasFailure()) fs::remove_all(dir);
 }
 
