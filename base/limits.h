@@ -30,6 +30,9 @@ inline constexpr int64_t max_future_skew_ms_default = 5 * 60 * 1000;
 inline constexpr uint64_t dedup_memory_bytes_default = 256ull << 20;  // all workers together
 inline constexpr uint32_t open_windows_max = 4096;     // per worker per query
 inline constexpr uint32_t group_keys_max = 1u << 20;   // per worker per query
+// RX bursts whose rows may await fsync at once on one worker, for the durable latency
+// (16 B each; more are attributed to the newest: overstated, never understated).
+inline constexpr uint32_t latency_pending_runs_max = 1u << 16;
 
 // Storage.
 inline constexpr uint32_t batch_rows_max = 16384;      // rows per block
@@ -45,5 +48,13 @@ inline constexpr uint32_t disk_full_stop_wait_ms = 10000; // then a stopping wri
 // Control plane.
 inline constexpr size_t control_request_bytes_max = 64 * 1024;
 inline constexpr uint32_t control_clients_max = 256;
+// Requests per second, all clients together and per connection (one second's worth may
+// come in a burst); more get a "rate limited" error reply. Configurable; 0 = unlimited.
+inline constexpr uint32_t control_requests_per_s_default = 2000;
+inline constexpr uint32_t control_connection_requests_per_s_default = 200;
+// A connection with no complete request for this long is closed (slots are scarce).
+inline constexpr uint32_t control_idle_timeout_ms_default = 60'000;
+// Stats history: one sample per second, for rates and recent latency percentiles.
+inline constexpr uint32_t stats_samples_max = 11;
 
 } // namespace sluice::limits

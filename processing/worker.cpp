@@ -1,10 +1,13 @@
 #include "processing/worker.h"
 
+#include <time.h>
+
 #include <algorithm>
 
 #include "base/assert.h"
 #include "base/clock.h"
 #include "base/limits.h"
+#include "base/tsc.h"
 #include "storage/schema.h"
 
 namespace sluice::processing {
@@ -39,10 +42,15 @@ result<std::unique_ptr<worker>> worker::open(const worker_config& config, partia
     if (!dead) return std::move(dead).err();
     w->_dead_letters = std::move(dead.value());
     w->_counters.dedup_horizon_ms.store(config.dedup_horizon_ms, std::memory_order_relaxed);
+    if (config.test_hold_us != 0)
+        w->_test_hold_ticks = uint64_t(double(config.test_hold_us) * double(tsc_hz()) / 1e6);
     return w;
 }
 
 void worker::process(event_slot* const* slots, uint32_t n) noexcept {
+    if (_test_hold_ticks != 0) [[unlikely]]
+        hold_for_test(slots, n);
+    _burst_tsc = tsc_now();
     for (uint32_t i = 0; i < n; ++i) {
         const event_slot& s = *slots[i];
         // Spark's watermark: the max event time over all workers, learned from the RX
@@ -79,6 +87,8 @@ void worker::accept_event(const event_slot& s) noexcept {
         bump(_counters.late_events);
     } else if (!_windows.add(s.event_time_ms, s.field(s.page))) [[unlikely]] {
         bump(_counters.window_overflow);
+    } else if (s.rx_tsc != 0) [[likely]] {
+        _latency.window_visible.record(tsc_elapsed(uint64_t(s.rx_tsc), _burst_tsc));
     }
     store_event(s, late);
 }
@@ -100,6 +110,7 @@ void worker::store_event(const event_slot& s, bool late) noexcept {
     b.push_string(ev::raw, s.raw());
     b.end_row();
     _events->commit_row();
+    _pending_durable.add_row(uint64_t(s.rx_tsc));
 }
 
 void worker::store_dead_letter(const event_slot& s, dead_letter_reason reason) noexcept {
@@ -129,6 +140,25 @@ void worker::tick(int64_t now_ns) noexcept {
                                      std::memory_order_relaxed);
     _events->poll(now_ns);
     _dead_letters->poll(now_ns);
+    note_durable();
+}
+
+// Rows become durable in order, a prefix at a time: the events writer's rows_durable().
+void worker::note_durable() noexcept {
+    uint64_t durable = _events->rows_durable();
+    if (durable != _pending_durable.rows_completed())
+        _pending_durable.complete(durable, tsc_now(), _latency.durable);
+}
+
+void worker::hold_for_test(event_slot* const* slots, uint32_t n) const noexcept {
+    uint64_t newest = 0;
+    for (uint32_t i = 0; i < n; ++i)
+        if (slots[i]->kind != slot_kind::watermark) newest = std::max(newest, uint64_t(slots[i]->rx_tsc));
+    if (newest == 0) return;
+    while (tsc_now() < newest + _test_hold_ticks) {
+        timespec ts{0, 20'000};
+        nanosleep(&ts, nullptr);
+    }
 }
 
 void worker::close_windows(int64_t watermark_ms, bool final) noexcept {
@@ -159,7 +189,9 @@ result<void> worker::finish() {
 
 result<void> worker::flush() {
     SLUICE_TRY(_events->flush_and_sync());
-    return _dead_letters->flush_and_sync();
+    auto r = _dead_letters->flush_and_sync();
+    note_durable();
+    return r;
 }
 
 uint64_t worker::bytes_written() const noexcept {

@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include "base/latency_histogram.h"
+#include "base/limits.h"
 #include "base/result.h"
 #include "processing/dedup_filter.h"
 #include "processing/event.h"
@@ -34,6 +36,14 @@ inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
 
+// End-to-end latency per event in tsc_now() ticks, from the RX stamp (slot rx_tsc) to
+// the event being in its window (window-visible) and to its row being fsynced (durable).
+// Recorded by the owning worker, snapshot by the control thread.
+struct worker_latency {
+    latency_histogram window_visible;
+    latency_histogram durable;
+};
+
 // How a worker hands partial_batch buffers to the merger. Called per batch, not per
 // event; acquire() waits (with backoff) for a free buffer: back-pressure, not loss.
 struct partial_channel {
@@ -60,6 +70,9 @@ struct worker_config {
     uint64_t segment_bytes_max = 256ull << 20;        // segment rotation
     storage::format::compression compression{};        // of the segment chunks
     const std::atomic<bool>* storage_stop = nullptr;  // storage::writer_config::stop_flag
+    // Test only (sluiced --test-hold-us): hold each burst until its newest event is this
+    // old, a known delay for the latency tests to measure. 0 in production.
+    uint32_t test_hold_us = 0;
 };
 
 class worker {
@@ -74,6 +87,7 @@ class worker {
     result<void> flush();
 
     const worker_counters& counters() const noexcept { return _counters; }
+    const worker_latency& latency() const noexcept { return _latency; }
     uint64_t bytes_written() const noexcept;
     uint64_t rows_durable() const noexcept;
     bool storage_failed() const noexcept;
@@ -88,10 +102,16 @@ class worker {
     void store_event(const event_slot& s, bool late) noexcept;
     void store_dead_letter(const event_slot& s, dead_letter_reason reason) noexcept;
     void close_windows(int64_t watermark_ms, bool final) noexcept;
+    void note_durable() noexcept;
+    void hold_for_test(event_slot* const* slots, uint32_t n) const noexcept;
 
     worker_config _config;
     partial_channel _channel;
     worker_counters _counters;
+    worker_latency _latency;
+    pending_latency _pending_durable{limits::latency_pending_runs_max};
+    uint64_t _burst_tsc = 0;
+    uint64_t _test_hold_ticks = 0;
     dedup_filter _dedup;
     window_state _windows;
     std::unique_ptr<storage::segment_writer> _events;
