@@ -2,6 +2,8 @@
 
 #include <lz4.h>
 #include <xxhash.h>
+// ZSTD_initStaticCCtx and ZSTD_estimateCCtxSize (exported by libzstd.so).
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
 #include <algorithm>
@@ -447,18 +449,17 @@ block_encoder::block_encoder(const table_schema& schema, uint32_t rows_max,
         _row_ids.resize(rows_max);
     }
     if (_comp.kind == codec::zstd) {
-        _cctx = ZSTD_createCCtx();
+        // A static context in a workspace sized once for the level's largest parameters:
+        // zstd then never allocates (a dynamic context frees and regrows its workspace
+        // when chunk sizes vary, which is every block here).
+        _zstd_workspace.resize(ZSTD_estimateCCtxSize(_comp.level) / sizeof(uint64_t) + 1);
+        _cctx = ZSTD_initStaticCCtx(_zstd_workspace.data(), _zstd_workspace.size() * sizeof(uint64_t));
         SLUICE_ASSERT(_cctx != nullptr);
-        // One compression of the largest input now makes zstd size its workspace, so
-        // that encode() on the hot path never allocates.
-        std::vector<uint8_t> warm(ZSTD_compressBound(_scratch.size()));
-        size_t r = ZSTD_compressCCtx(_cctx, warm.data(), warm.size(), _scratch.data(),
-                                     _scratch.size(), _comp.level);
-        SLUICE_ASSERT(!ZSTD_isError(r));
     }
 }
 
-block_encoder::~block_encoder() { ZSTD_freeCCtx(_cctx); }
+// The static context lives in _zstd_workspace: nothing to free.
+block_encoder::~block_encoder() = default;
 
 block_header block_encoder::encode(const column_batch& batch, uint64_t block_index,
                                    uint8_t* out) noexcept {

@@ -169,6 +169,7 @@ class block_encoder {
     uint32_t _dict_count = 0;
     uint32_t _generation = 0;
     std::vector<column_stats> _stats;
+    std::vector<uint64_t> _zstd_workspace; // 8-byte aligned, as zstd requires
     ZSTD_CCtx_s* _cctx = nullptr;
 };
 

@@ -16,7 +16,6 @@
 #include "base/clock.h"
 #include "base/limits.h"
 #include "bench/seed_events.h"
-#include "processing/identity.h"
 #include "storage/schema.h"
 #include "storage/segment_writer.h"
 
@@ -27,7 +26,6 @@ constexpr size_t burst = sluice::limits::ring_burst_max;
 
 struct row {
     const sluice::bench::seed_event* event;
-    sluice::processing::identity id;
 };
 
 std::string make_temp_dir() {
@@ -40,7 +38,7 @@ std::string make_temp_dir() {
 void bm_segment_writer(benchmark::State& state) {
     const auto events = sluice::bench::make_seed_events(sluice::limits::batch_rows_max);
     std::vector<row> rows;
-    for (const auto& e : events) rows.push_back({&e, sluice::processing::identity_of_bytes(e.json)});
+    for (const auto& e : events) rows.push_back({&e});
     const std::string dir = make_temp_dir();
     if (dir.empty()) {
         state.SkipWithError("cannot create a temporary directory (set SLUICE_BENCH_DIR)");
