@@ -30,70 +30,47 @@ void append_number(std::string& out, const column_batch& b, int c, uint32_t r) {
     out.append(buf, size_t(res.ptr - buf));
 }
 
-// Rows to JSON Lines or CSV text, flushed to the file every ~1 MiB.
-class text_export {
-  public:
-    text_export(std::FILE* out, bool csv, export_summary& sum) : _out(out), _csv(csv), _sum(sum) {}
-
-    void header(const table_schema& s) {
-        if (!_csv) return;
-        for (size_t c = 0; c < s.columns.size(); ++c) {
-            if (c) _buf += ',';
-            text::append_csv_field(_buf, s.columns[c].name);
-        }
-        _buf += "\r\n";
-    }
-
-    result<void> rows(const column_batch& b) {
-        const auto& cols = b.schema().columns;
-        for (uint32_t r = 0; r < b.rows(); ++r) {
-            if (!_csv) _buf += '{';
-            for (size_t c = 0; c < cols.size(); ++c) {
-                if (c) _buf += ',';
-                if (!_csv) {
-                    text::append_json_string(_buf, cols[c].name);
-                    _buf += ':';
-                }
-                if (b.is_null(int(c), r)) {
-                    if (!_csv) _buf += "null";
-                    continue;
-                }
-                if (!is_variable(cols[c].type)) {
-                    append_number(_buf, b, int(c), r);
-                    continue;
-                }
-                std::string_view s = b.string_at(int(c), r);
-                if (!_csv) {
-                    if (!text::append_json_string(_buf, s)) ++_sum.invalid_utf8_values;
-                } else if (text::valid_utf8(s)) {
-                    text::append_csv_field(_buf, s);
-                } else {
-                    ++_sum.invalid_utf8_values;
-                    _fixed.clear();
-                    text::append_utf8(_fixed, s);
-                    text::append_csv_field(_buf, _fixed);
-                }
+// Appends the batch's rows as JSON Lines or CSV; counts values that needed UTF-8 repair.
+void format_rows(std::string& out, const column_batch& b, bool csv, uint64_t& repaired) {
+    const auto& cols = b.schema().columns;
+    std::string fixed;
+    for (uint32_t r = 0; r < b.rows(); ++r) {
+        if (!csv) out += '{';
+        for (size_t c = 0; c < cols.size(); ++c) {
+            if (c) out += ',';
+            if (!csv) {
+                text::append_json_string(out, cols[c].name);
+                out += ':';
             }
-            _buf += _csv ? "\r\n" : "}\n";
-            if (_buf.size() >= (1u << 20)) SLUICE_TRY(flush());
+            if (b.is_null(int(c), r)) {
+                if (!csv) out += "null";
+                continue;
+            }
+            if (!is_variable(cols[c].type)) {
+                append_number(out, b, int(c), r);
+                continue;
+            }
+            std::string_view s = b.string_at(int(c), r);
+            if (!csv) {
+                if (!text::append_json_string(out, s)) ++repaired;
+            } else if (text::valid_utf8(s)) {
+                text::append_csv_field(out, s);
+            } else {
+                ++repaired;
+                fixed.clear();
+                text::append_utf8(fixed, s);
+                text::append_csv_field(out, fixed);
+            }
         }
-        return ok_result();
+        out += csv ? "\r\n" : "}\n";
     }
+}
 
-    result<void> flush() {
-        if (!_buf.empty() && std::fwrite(_buf.data(), 1, _buf.size(), _out) != _buf.size())
-            return make_error(errc::io_error, std::string("export: write failed: ") + std::strerror(errno));
-        _sum.bytes += _buf.size();
-        _buf.clear();
-        return ok_result();
-    }
-
-  private:
-    std::FILE* _out;
-    bool _csv;
-    export_summary& _sum;
-    std::string _buf, _fixed;
-};
+result<void> write_all(std::FILE* out, const std::string& text) {
+    if (!text.empty() && std::fwrite(text.data(), 1, text.size(), out) != text.size())
+        return make_error(errc::io_error, std::string("export: write failed: ") + std::strerror(errno));
+    return ok_result();
+}
 
 } // namespace
 
@@ -124,29 +101,52 @@ result<export_summary> export_table(const std::string& data_dir, const std::stri
     auto schema = read_table_schema(data_dir, table);
     if (!schema) return std::move(schema).err();
     export_summary sum;
+    const bool parquet = options.format == export_format::parquet;
+    const bool csv = options.format == export_format::csv;
     std::unique_ptr<parquet_writer> pq;
-    std::optional<text_export> txt;
-    if (options.format == export_format::parquet) {
+    if (parquet) {
         auto w = parquet_writer::open(out, *schema, options.parquet);
         if (!w) return std::move(w).err();
         pq = std::move(w.value());
-    } else {
-        txt.emplace(out, options.format == export_format::csv, sum);
-        txt->header(*schema);
+    } else if (csv) {
+        std::string header;
+        for (size_t c = 0; c < schema->columns.size(); ++c) {
+            if (c) header += ',';
+            text::append_csv_field(header, schema->columns[c].name);
+        }
+        header += "\r\n";
+        SLUICE_TRY(write_all(out, header));
+        sum.bytes += header.size();
     }
+    // Text is formatted in the scan's parallel stage, one string per slot, and written
+    // in order; Parquet buffers rows in order (its pages are written per row group).
+    std::vector<std::string> text_of(scan_slots());
+    std::vector<uint64_t> repaired_of(scan_slots(), 0);
     result<void> failed = ok_result();
-    auto scan = scan_table(data_dir, table, options.from_ms, options.to_ms,
-                           [&](const column_batch& b) {
-                               if (!failed) return;
-                               if (!same_schema(b.schema(), *schema)) {
-                                   failed = make_error(errc::unsupported,
-                                                       "export: segments of table " + table +
-                                                           " have different schemas");
-                                   return;
-                               }
-                               sum.rows += b.rows();
-                               failed = pq ? pq->append(b) : txt->rows(b);
-                           });
+    auto transform = [&](const column_batch& b, size_t slot) {
+        if (parquet) return;
+        text_of[slot].clear();
+        repaired_of[slot] = 0;
+        format_rows(text_of[slot], b, csv, repaired_of[slot]);
+    };
+    auto deliver = [&](const column_batch& b, size_t slot) {
+        if (!failed) return;
+        if (!same_schema(b.schema(), *schema)) {
+            failed = make_error(errc::unsupported,
+                                "export: segments of table " + table + " have different schemas");
+            return;
+        }
+        sum.rows += b.rows();
+        if (pq) {
+            failed = pq->append(b);
+            return;
+        }
+        sum.bytes += text_of[slot].size();
+        sum.invalid_utf8_values += repaired_of[slot];
+        failed = write_all(out, text_of[slot]);
+    };
+    auto scan = scan_table_parallel(data_dir, table, options.from_ms, options.to_ms,
+                                    {transform, deliver});
     if (!scan) return std::move(scan).err();
     if (!failed) return std::move(failed).err();
     sum.scan = *scan;
@@ -154,10 +154,8 @@ result<export_summary> export_table(const std::string& data_dir, const std::stri
         SLUICE_TRY(pq->finish());
         sum.bytes = pq->bytes();
         sum.invalid_utf8_values = pq->invalid_utf8_values();
-    } else {
-        SLUICE_TRY(txt->flush());
-        if (std::fflush(out) != 0)
-            return make_error(errc::io_error, std::string("export: write failed: ") + std::strerror(errno));
+    } else if (std::fflush(out) != 0) {
+        return make_error(errc::io_error, std::string("export: write failed: ") + std::strerror(errno));
     }
     return sum;
 }

@@ -248,6 +248,8 @@ result<void> parquet_writer::write_column(int col, chunk_meta& meta) {
                 page.append(it->first);
                 if (dict.size() > 65536 || dict.size() > values / 2 || page.size() > _options.page_bytes * 4)
                     break;
+                // Mostly distinct so far (e.g. raw events): give up early, not at values / 2.
+                if (i >= 1024 && dict.size() > (i + 1) / 2) break;
             }
             ids.push_back(it->second);
         }
@@ -263,7 +265,8 @@ result<void> parquet_writer::write_column(int col, chunk_meta& meta) {
 
     // Data pages of about page_bytes of values each.
     size_t value = 0; // index of the next non-null value
-    std::string body;
+    std::string& body = _body;
+    body.reserve(_options.page_bytes + (64 << 10));
     for (uint32_t row = 0; row < _rows;) {
         uint32_t end = row;
         size_t first_value = value, bytes = 0;
@@ -302,7 +305,12 @@ result<void> parquet_writer::write_column(int col, chunk_meta& meta) {
                               meta.dictionary ? pq::rle_dictionary : pq::plain, meta));
         row = end;
     }
-    b = column_buffer{};
+    // Keep the capacity for the next row group: regrowing faults pages in again.
+    b.fixed.clear();
+    b.bytes.clear();
+    b.ends.clear();
+    b.defined.clear();
+    b.nulls = 0;
     return ok_result();
 }
 

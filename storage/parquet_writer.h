@@ -30,7 +30,7 @@ namespace sluice::storage {
 
 struct parquet_options {
     bool zstd = true;        // else uncompressed
-    int zstd_level = 3;
+    int zstd_level = 1;
     uint32_t row_group_rows = 1u << 20;
     size_t row_group_bytes = 256u << 20; // buffered values; a row group ends at either bound
     size_t page_bytes = 1u << 20;         // values per data page, before compression
@@ -102,7 +102,8 @@ class parquet_writer {
     uint64_t _offset = 0;
     uint64_t _invalid_utf8 = 0;
     std::vector<row_group_meta> _row_groups;
-    std::string _scratch;
+    std::string _scratch; // a compressed page
+    std::string _body;    // a page before compression
     ZSTD_CCtx_s* _cctx = nullptr;
     bool _finished = false;
 };

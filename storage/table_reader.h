@@ -30,10 +30,25 @@ struct scan_summary {
 // corrupt block ends that segment's scan with a warning (the rows before it are served,
 // never the bad block's); recovery repairs it at the daemon's next start. A segment
 // deleted while the scan runs (retention) is skipped. Tables without a time column are
-// not filtered. The batch passed to fn is valid only during the call.
+// not filtered. Blocks are read and decoded in parallel (TBB); fn is called one block
+// at a time, in order, possibly on a TBB thread. The batch is valid only during the call.
 result<scan_summary> scan_table(const std::string& data_dir, const std::string& table,
                                 int64_t from_ms, int64_t to_ms,
                                 const std::function<void(const column_batch&)>& fn);
+
+// scan_table with work of the caller's in the parallel stage: `transform` runs on TBB
+// threads for several blocks at once, right after a block is decoded and filtered;
+// `deliver` then runs once per block, in scan order, one call at a time. Both get the
+// block's slot, 0 .. scan_slots() - 1: the caller keeps per-slot state (e.g. the text of
+// an export) in an array of scan_slots() entries; a slot is not reused before deliver
+// returned. Either function may be empty.
+struct scan_hooks {
+    std::function<void(const column_batch&, size_t slot)> transform;
+    std::function<void(const column_batch&, size_t slot)> deliver;
+};
+size_t scan_slots() noexcept;
+result<scan_summary> scan_table_parallel(const std::string& data_dir, const std::string& table,
+                                         int64_t from_ms, int64_t to_ms, const scan_hooks& hooks);
 
 // One stored event's identity and event time.
 struct identity_row {
