@@ -41,6 +41,9 @@ inline constexpr uint32_t uring_depth = 64;
 inline constexpr uint32_t writes_in_flight_max = 4;    // per segment writer
 inline constexpr uint64_t segment_bytes_max = 256ull << 20;
 inline constexpr uint32_t flush_interval_ms_default = 100;
+inline constexpr uint64_t sync_bytes_default = 8u << 20; // group commit by size
+inline constexpr uint32_t disk_full_retry_ms = 100;      // parked writes retried this often
+inline constexpr uint32_t disk_full_stop_wait_ms = 10000; // then a stopping writer gives up
 
 // Control plane.
 inline constexpr size_t control_request_bytes_max = 64 * 1024;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "dataplane/lcore_map.h"
+#include "base/limits.h"
 
 namespace sluice::control {
 
@@ -44,6 +45,61 @@ result<void> lcores_key(const toml::table& t, const char* key, uint32_t& count,
     return make_error(errc::bad_config, std::string("lcores.") + key +
                                             " must be a count or a list of lcore ids, e.g. " +
                                             key + " = 2 or " + key + " = [1, 2]");
+}
+
+constexpr uint64_t storage_segment_bytes_limit = limits::segment_bytes_max;
+
+// [storage] compression and group commit by size, [retention] and [retention.tables.X].
+result<void> apply_storage_toml(const toml::table& t, daemon_config& c) {
+    auto bad = [](std::string what) { return make_error(errc::bad_config, std::move(what)); };
+    if (auto v = t["storage"]["sync_bytes"].value<int64_t>()) {
+        if (*v <= 0) return bad("storage.sync_bytes must be > 0");
+        c.sync_bytes = uint64_t(*v);
+    }
+    if (auto v = t["storage"]["segment_bytes_max"].value<int64_t>()) {
+        if (*v < (1 << 20) || uint64_t(*v) > storage_segment_bytes_limit)
+            return bad("storage.segment_bytes_max must be within 1 MiB..256 MiB");
+        c.segment_bytes_max = uint64_t(*v);
+    }
+    if (auto v = t["storage"]["compression"].value<std::string>()) {
+        if (*v == "zstd") {
+            c.compression = {storage::format::codec::zstd, 1};
+        } else if (*v == "lz4") {
+            c.compression = {storage::format::codec::lz4, 1};
+        } else if (*v == "none") {
+            c.compression = {storage::format::codec::none, 0};
+        } else {
+            return bad("storage.compression must be \"zstd\", \"lz4\" or \"none\", not \"" + *v + "\"");
+        }
+    }
+    if (auto v = t["storage"]["compression_level"].value<int64_t>()) c.compression.level = int(*v);
+    auto policy = [&](const toml::node_view<const toml::node>& n, storage::retention_policy& p,
+                      const std::string& where) -> result<void> {
+        if (auto v = n["max_age_ms"].value<int64_t>()) {
+            if (*v < 0) return bad(where + ".max_age_ms must be >= 0 (0: no age limit)");
+            p.max_age_ms = *v;
+        }
+        if (auto v = n["max_bytes"].value<int64_t>()) {
+            if (*v < 0) return bad(where + ".max_bytes must be >= 0 (0: no size limit)");
+            p.max_bytes = uint64_t(*v);
+        }
+        return ok_result();
+    };
+    const toml::node_view<const toml::node> r = t["retention"];
+    SLUICE_TRY(policy(r, c.retention, "retention"));
+    if (auto v = r["interval_ms"].value<int64_t>()) {
+        if (*v <= 0) return bad("retention.interval_ms must be > 0");
+        c.retention_interval_ms = uint32_t(*v);
+    }
+    if (auto tables = r["tables"].as_table()) {
+        for (const auto& [name, node] : *tables) {
+            storage::retention_policy p;
+            std::string key(name.str());
+            SLUICE_TRY(policy(toml::node_view<const toml::node>(node), p, "retention.tables." + key));
+            c.retention_tables[key] = p;
+        }
+    }
+    return ok_result();
 }
 
 result<void> apply_toml(const std::string& path, daemon_config& c) {
@@ -103,6 +159,7 @@ result<void> apply_toml(const std::string& path, daemon_config& c) {
     get(t, "storage", "direct_io", c.direct_io);
     if (auto v = t["testing"]["slow_worker_us"].value<int64_t>())
         c.test_slow_worker_us = uint32_t(*v);
+    SLUICE_TRY(apply_storage_toml(t, c));
     return ok_result();
 }
 
@@ -160,6 +217,11 @@ std::vector<std::string> restart_required(const daemon_config& a, const daemon_c
     check(a.group_by == b.group_by, "query.group_by");
     check(a.flush_interval_ms == b.flush_interval_ms, "storage.flush_interval_ms");
     check(a.direct_io == b.direct_io, "storage.direct_io");
+    check(a.sync_bytes == b.sync_bytes, "storage.sync_bytes");
+    check(a.segment_bytes_max == b.segment_bytes_max, "storage.segment_bytes_max");
+    check(a.compression.kind == b.compression.kind, "storage.compression");
+    check(a.compression.level == b.compression.level, "storage.compression_level");
+    check(a.retention_interval_ms == b.retention_interval_ms, "retention.interval_ms");
     return keys;
 }
 

@@ -1,10 +1,13 @@
 #pragma once
 // sluiced's configuration: a TOML file, then command-line overrides.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
+#include "storage/retention.h"
+#include "storage/segment_format.h"
 
 namespace sluice::control {
 
@@ -50,10 +53,17 @@ struct daemon_config {
     std::string group_by = "page";
     // [storage]
     uint32_t flush_interval_ms = 100;
+    uint64_t sync_bytes = 8u << 20;
+    uint64_t segment_bytes_max = 256ull << 20; // a writer starts a new segment after this
     bool direct_io = true;
     // [testing] — test-only knobs, never for production use.
     uint32_t test_slow_worker_us = 0; // each worker sleeps this long after every burst
     bool bench_sink = false;          // workers discard slots unprocessed (RX rate only)
+    storage::format::compression compression{}; // compression = "zstd"|"lz4"|"none", compression_level
+    // [retention] (the default of every table) and [retention.tables.NAME]
+    storage::retention_policy retention{};
+    std::map<std::string, storage::retention_policy> retention_tables;
+    uint32_t retention_interval_ms = 1000;
     // Test only (--test-hold-us): workers hold each burst until it is this old.
     uint32_t test_hold_us = 0;
 };

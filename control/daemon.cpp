@@ -26,6 +26,7 @@
 #include "processing/window_merger.h"
 #include "processing/worker.h"
 #include "storage/recovery.h"
+#include "storage/retention.h"
 #include "storage/schema.h"
 #include "storage/segment_writer.h"
 
@@ -113,10 +114,13 @@ class daemon {
     json lcore_map_json() const;
     json ports_json() const;
     json flush();
+    json storage_stats(json& totals) const;
+    json retention(const json& req);
     // SIGHUP and the `reload` command. Each hook applies the keys it owns from the fresh
     // config and returns their names; queries add theirs here.
     json reload(const char* trigger);
     result<std::vector<std::string>> reload_control(const daemon_config& fresh);
+    result<std::vector<std::string>> reload_retention(const daemon_config& fresh);
     using reload_hook = std::function<result<std::vector<std::string>>(const daemon_config&)>;
     std::vector<std::pair<std::string, reload_hook>> _reload_hooks;
 
@@ -137,6 +141,8 @@ class daemon {
     std::atomic<uint64_t> _merger_flushes{0};
     std::atomic<uint64_t> _window_rows{0};
     std::unique_ptr<control_server> _control;
+    std::atomic<control_server*> _control_view{nullptr}; // _control, for the server thread
+    std::unique_ptr<storage::retention_manager> _retention;
     int64_t _started_ns = monotonic_ns();
     double _ticks_per_us = double(tsc_hz()) / 1e6;
     stats_history _history{limits::stats_samples_max}; // control thread only
@@ -209,6 +215,14 @@ result<void> daemon::start() {
                         (unsigned long long)recovered->segments, (unsigned long long)recovered->rows,
                         (unsigned long long)recovered->truncated,
                         (unsigned long long)recovered->moved_aside);
+
+    _retention = std::make_unique<storage::retention_manager>(
+        _config.data_dir, _config.retention, _config.retention_tables, [] {
+            return int64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count());
+        });
+    _retention->start(_config.retention_interval_ms);
 
     const uint32_t rx_n = uint32_t(_map.rx.size()), workers_n = uint32_t(_map.workers.size());
     const uint32_t slots_min = dataplane::slots_min(rx_n, workers_n);
@@ -302,6 +316,10 @@ result<void> daemon::start() {
         wc.query_name = _config.query_name;
         wc.flush_interval_ms = _config.flush_interval_ms;
         wc.direct_io = _config.direct_io;
+        wc.sync_bytes = _config.sync_bytes;
+        wc.segment_bytes_max = _config.segment_bytes_max;
+        wc.compression = _config.compression;
+        wc.storage_stop = &_stop_rx;
         wc.test_hold_us = _config.test_hold_us;
         processing::partial_channel ch{u.link.get(), link_acquire, link_publish};
         auto wk = processing::worker::open(wc, ch);
@@ -340,16 +358,20 @@ result<void> daemon::start_control() {
     };
     handlers["flush"] = [this](const json&) { return flush(); };
     handlers["reload"] = [this](const json&) { return reload("reload command"); };
+    handlers["retention"] = [this](const json& req) { return retention(req); };
     handlers["shutdown"] = [this](const json&) {
         _shutdown_requested.store(true);
         return json{{"ok", true},
                     {"state", "stopping"},
                     {"message", "shutting down: stop RX, drain, close windows, fsync"}};
     };
+    // Hooks first: a reload may arrive as soon as the server runs.
+    _reload_hooks.emplace_back("control", [this](const daemon_config& c) { return reload_control(c); });
+    _reload_hooks.emplace_back("retention", [this](const daemon_config& c) { return reload_retention(c); });
     auto server = control_server::start(sc, std::move(handlers));
     if (!server) return std::move(server).err();
     _control = std::move(server.value());
-    _reload_hooks.emplace_back("control", [this](const daemon_config& c) { return reload_control(c); });
+    _control_view.store(_control.get(), std::memory_order_release);
     return ok_result();
 }
 
@@ -362,6 +384,10 @@ result<void> daemon::start_merger() {
     wc.row_string_bytes_max = _config.event_bytes_max;
     wc.flush_interval_ms = _config.flush_interval_ms;
     wc.direct_io = _config.direct_io;
+    wc.sync_bytes = _config.sync_bytes;
+    wc.segment_bytes_max = _config.segment_bytes_max;
+    wc.compression = _config.compression;
+    wc.stop_flag = &_stop_rx;
     auto w = storage::segment_writer::open(wc, storage::window_schema(_config.query_name));
     if (!w) return std::move(w).err();
     _window_writer = std::move(w.value());
@@ -508,6 +534,8 @@ json daemon::worker_core_json(uint32_t w) const {
                 {"dedup_horizon_ms", c.dedup_horizon_ms.load(std::memory_order_relaxed)},
                 {"bytes_written", u.worker->bytes_written()},
                 {"rows_durable", u.worker->rows_durable()},
+                {"events_durable", u.worker->events_writer().rows_durable()},
+                {"dead_letters_durable", u.worker->dead_letters_writer().rows_durable()},
                 {"latency",
                  {{"window_visible", latency_json(lat.window_visible.snapshot(), _ticks_per_us, false)},
                   {"durable", latency_json(lat.durable.snapshot(), _ticks_per_us, false)}}}};
@@ -623,7 +651,11 @@ json daemon::rings_json(json& lag, int64_t watermark, int64_t max_time) const {
 }
 
 json daemon::control_json() const {
-    auto c = _control->counters();
+    // The server thread may serve a request before start() has returned the server
+    // to the main thread: it reads the server through this pointer, published once.
+    control_server* server = _control_view.load(std::memory_order_acquire);
+    if (server == nullptr) return json::object();
+    auto c = server->counters();
     return {{"requests", c.requests},
             {"refused_peers", c.refused_peers},
             {"refused_clients", c.refused_clients},
@@ -643,19 +675,22 @@ json daemon::stats() {
     int64_t watermark = max_time == processing::no_time ? 0 : max_time - _config.watermark_delay_ms;
     json lag;
     json rings = rings_json(lag, watermark, max_time);
+    json totals = totals_json(now, watermark);
+    json storage = storage_stats(totals);
     return json{{"ok", true},
                 {"v", protocol_version},
                 {"version", SLUICE_VERSION},
                 {"uptime_s", double(monotonic_ns() - _started_ns) / 1e9},
                 {"watermark_ms", watermark},
                 {"watermark_delay_ms", _config.watermark_delay_ms},
-                {"totals", totals_json(now, watermark)},
+                {"totals", std::move(totals)},
                 {"rates", rates_json(now, rate_base)},
                 {"latency", latency_section(now, recent_base)},
                 {"lag", std::move(lag)},
                 {"per_core", per_core_json(now, rate_base)},
                 {"ports", ports_json()},
                 {"rings", std::move(rings)},
+                {"storage", std::move(storage)},
                 {"control", control_json()}};
 }
 
@@ -676,6 +711,136 @@ json daemon::lcore_map_json() const {
                 {"rx", rx},
                 {"workers", workers},
                 {"unused", _map.unused}};
+}
+
+// What is durable, per table and in total, the writers' state (a full disk stalls them)
+// and retention. totals gets rows_durable and durable_event_time_ms of the events table.
+json daemon::storage_stats(json& totals) const {
+    struct agg {
+        uint64_t rows_durable = 0, bytes_written = 0, rows_dropped = 0, stalls = 0, syncs = 0;
+        int64_t durable_time = INT64_MIN;
+        bool stalled = false;
+        const error* failure = nullptr;
+    };
+    std::map<std::string, agg> tables;
+    auto add = [&](const storage::segment_writer& w) {
+        agg& a = tables[w.schema().name];
+        a.rows_durable += w.rows_durable();
+        a.bytes_written += w.bytes_written();
+        a.rows_dropped += w.rows_dropped();
+        a.stalls += w.disk_full_stalls();
+        a.syncs += w.syncs();
+        a.durable_time = std::max(a.durable_time, w.durable_max_time_ms());
+        a.stalled |= w.stalled();
+        if (w.failed() && !a.failure) a.failure = &w.failure();
+    };
+    for (const auto& u : _workers) {
+        add(u.worker->events_writer());
+        add(u.worker->dead_letters_writer());
+    }
+    if (_window_writer) add(*_window_writer);
+    auto ret = _retention->status();
+    std::string state = "ok", error;
+    json out = json::array();
+    for (const auto& [name, a] : tables) {
+        std::string ts = a.failure ? "failed" : a.stalled ? "disk_full" : "ok";
+        json t{{"table", name},
+               {"state", ts},
+               {"rows_durable", a.rows_durable},
+               {"durable_event_time_ms", a.durable_time == INT64_MIN ? 0 : a.durable_time},
+               {"bytes_written", a.bytes_written},
+               {"syncs", a.syncs},
+               {"rows_dropped", a.rows_dropped},
+               {"disk_full_stalls", a.stalls}};
+        for (const auto& r : ret.tables) {
+            if (r.table != name) continue;
+            t["segments"] = r.segments;
+            t["bytes_on_disk"] = r.bytes;
+            t["retention_max_age_ms"] = r.policy.max_age_ms;
+            t["retention_max_bytes"] = r.policy.max_bytes;
+            t["segments_deleted"] = r.segments_deleted;
+            t["rows_deleted"] = r.rows_deleted;
+        }
+        if (a.failure) {
+            state = "failed";
+            error = a.failure->message;
+        } else if (a.stalled && state == "ok") {
+            state = "disk_full";
+            error = "disk full writing table " + name + " in " + _config.data_dir +
+                    ": not accepting events (back-pressure), retrying every " +
+                    std::to_string(limits::disk_full_retry_ms) +
+                    " ms; nothing accepted is lost (free space or lower retention)";
+        }
+        out.push_back(std::move(t));
+    }
+    const agg& ev = tables["events"];
+    totals["rows_durable"] = ev.rows_durable;
+    totals["durable_event_time_ms"] = ev.durable_time == INT64_MIN ? 0 : ev.durable_time;
+    json s{{"state", state},
+           {"tables", out},
+           {"retention_passes", ret.passes},
+           {"retention_last_pass_ms", ret.last_pass_ms}};
+    if (!error.empty()) s["error"] = error;
+    if (!ret.last_error.empty()) s["retention_error"] = ret.last_error;
+    return s;
+}
+
+// retention: lists every table's policy and state; with "table" (or "*" for the
+// default) and max_age_ms / max_bytes, sets that policy first ("clear": true drops a
+// table's own policy). The background pass applies a change at once.
+json daemon::retention(const json& req) {
+    auto it = req.find("table");
+    if (it != req.end()) {
+        if (!it->is_string()) return json{{"ok", false}, {"error", "retention: table must be a string"}};
+        std::string table = it->get<std::string>();
+        if (req.value("clear", false)) {
+            _retention->clear_policy(table);
+        } else {
+            // Unset fields keep their current value (for a table without its own
+            // policy: the default's).
+            auto now = _retention->status();
+            storage::retention_policy p = now.default_policy;
+            for (const auto& t : now.tables)
+                if (t.table == table) p = t.policy;
+            auto age = req.find("max_age_ms");
+            auto bytes = req.find("max_bytes");
+            if (age == req.end() && bytes == req.end())
+                return json{{"ok", false},
+                            {"error", "retention: give max_age_ms and/or max_bytes (0 = no limit) "
+                                      "with table, or clear"}};
+            if (age != req.end()) {
+                if (!age->is_number_integer() || age->get<int64_t>() < 0)
+                    return json{{"ok", false}, {"error", "retention: max_age_ms must be an integer >= 0"}};
+                p.max_age_ms = age->get<int64_t>();
+            }
+            if (bytes != req.end()) {
+                if (!bytes->is_number_integer() || bytes->get<int64_t>() < 0)
+                    return json{{"ok", false}, {"error", "retention: max_bytes must be an integer >= 0"}};
+                p.max_bytes = bytes->get<uint64_t>();
+            }
+            auto r = _retention->set_policy(table, p);
+            if (!r) return json{{"ok", false}, {"error", "retention: " + r.err().message}};
+        }
+    }
+    auto st = _retention->status();
+    json tables = json::array();
+    for (const auto& t : st.tables)
+        tables.push_back({{"table", t.table},
+                          {"max_age_ms", t.policy.max_age_ms},
+                          {"max_bytes", t.policy.max_bytes},
+                          {"policy", t.policy_is_default ? "default" : "table"},
+                          {"segments", t.segments},
+                          {"bytes", t.bytes},
+                          {"rows", t.rows},
+                          {"oldest_time_ms", t.oldest_time_ms == INT64_MIN ? 0 : t.oldest_time_ms},
+                          {"segments_deleted", t.segments_deleted},
+                          {"bytes_deleted", t.bytes_deleted},
+                          {"rows_deleted", t.rows_deleted}});
+    return json{{"ok", true},
+                {"default", {{"max_age_ms", st.default_policy.max_age_ms},
+                             {"max_bytes", st.default_policy.max_bytes}}},
+                {"passes", st.passes},
+                {"tables", tables}};
 }
 
 json daemon::status() const {
@@ -709,7 +874,9 @@ json daemon::status() const {
 // Applies the control keys of a reloaded config: the allow lists and rate limits.
 result<std::vector<std::string>> daemon::reload_control(const daemon_config& c) {
     std::vector<std::string> applied;
-    access_policy old_access = _control->access();
+    control_server* server = _control_view.load(std::memory_order_acquire);
+    if (server == nullptr) return make_error(errc::busy, "the control server is still starting");
+    access_policy old_access = server->access();
     access_policy access{c.allow_uids, c.allow_gids, c.requests_per_s, c.connection_requests_per_s};
     if (access.allow_uids != old_access.allow_uids) applied.push_back("control.allow_uids");
     if (access.allow_gids != old_access.allow_gids) applied.push_back("control.allow_gids");
@@ -717,13 +884,27 @@ result<std::vector<std::string>> daemon::reload_control(const daemon_config& c) 
         applied.push_back("control.requests_per_s");
     if (access.connection_requests_per_s != old_access.connection_requests_per_s)
         applied.push_back("control.connection_requests_per_s");
-    _control->update_access(access);
+    server->update_access(access);
     return applied;
 }
 
 // Re-reads the config file (with the same command-line overrides), lets every reload
 // hook apply what it can change safely while running, lists what needs a restart, and
 // keeps everything else. A hook that fails is reported; the others still apply.
+// Retention from the file replaces the running policies (sluicectl retention changes are
+// run-time only).
+result<std::vector<std::string>> daemon::reload_retention(const daemon_config& c) {
+    if (c.retention == _config.retention && c.retention_tables == _config.retention_tables)
+        return std::vector<std::string>{};
+    SLUICE_TRY(_retention->set_policy("*", c.retention));
+    for (const auto& [table, p] : _config.retention_tables)
+        if (!c.retention_tables.contains(table)) _retention->clear_policy(table);
+    for (const auto& [table, p] : c.retention_tables) SLUICE_TRY(_retention->set_policy(table, p));
+    _config.retention = c.retention;
+    _config.retention_tables = c.retention_tables;
+    return std::vector<std::string>{"retention"};
+}
+
 json daemon::reload(const char* trigger) {
     std::lock_guard lock(_reload_mutex);
     auto fresh = _reload_config();
@@ -845,6 +1026,7 @@ int daemon::run() {
     std::printf("sluiced: final stats %s\n", stats().dump().c_str());
     std::fflush(stdout);
     _control->stop();
+    _retention->stop();
     if (_port) dataplane::port_stop(*_port);
     SLUICE_LOG_INFO("stopped: %s", rc == 0 ? "all data flushed and synced" : "with storage errors");
     return rc;

@@ -581,12 +581,22 @@ std::string render_stats(const json& reply) {
             render_object(out, *obj, 2);
         }
     }
+    auto storage = reply.find("storage");
+    if (storage != reply.end() && storage->is_object()) {
+        // What is durable per table, the writers' state and retention.
+        out += "\nstorage  " + format_scalar(storage->value("state", json("?")));
+        if (storage->contains("error")) out += "  " + format_scalar((*storage)["error"]);
+        out += "\n";
+        auto tables = storage->find("tables");
+        if (tables != storage->end() && tables->is_array() && !tables->empty())
+            render_table(out, *tables, {}, {});
+    }
     std::string other;
     for (auto it = reply.begin(); it != reply.end(); ++it) {
         static const char* const known[] = {
             "ok",     "v",     "uptime_s", "watermark_ms", "watermark_delay_ms", "totals",
             "rates",  "latency", "per_core", "rings",       "lag",                "control",
-            "version"};
+            "version", "storage"};
         if (std::find(std::begin(known), std::end(known), it.key()) != std::end(known)) continue;
         flatten(other, it.value(), "  " + it.key());
     }

@@ -133,6 +133,70 @@ void add_metrics(CLI::App& app, context& ctx) {
     });
 }
 
+// retention [TABLE|'*' [--max-age-ms MS] [--max-bytes N] | TABLE --clear]: lists every
+// table's retention, or first sets one table's policy (or the default's, with '*').
+void add_retention(CLI::App& app, context& ctx) {
+    CLI::App* sub = app.add_subcommand(
+        "retention", "show retention per table; with TABLE (or '*' for the default) set it");
+    auto table = std::make_shared<std::string>();
+    auto max_age_ms = std::make_shared<int64_t>(-1);
+    auto max_bytes = std::make_shared<int64_t>(-1);
+    auto clear = std::make_shared<bool>(false);
+    sub->add_option("TABLE", *table, "a table of the data dir, or '*' for every table's default");
+    sub->add_option("--max-age-ms", *max_age_ms,
+                    "delete segments whose newest row is older than this (0: no limit)")
+        ->check(CLI::Range(int64_t(0), INT64_MAX));
+    sub->add_option("--max-bytes", *max_bytes,
+                    "delete the oldest segments while the table is larger (0: no limit)")
+        ->check(CLI::Range(int64_t(0), INT64_MAX));
+    sub->add_flag("--clear", *clear, "drop the table's own policy: the default applies again");
+    sub->callback([&ctx, table, max_age_ms, max_bytes, clear] {
+        json req{{"cmd", "retention"}};
+        const bool change = *max_age_ms >= 0 || *max_bytes >= 0 || *clear;
+        if (change && table->empty()) {
+            std::fprintf(stderr, "sluicectl: retention: name the TABLE (or '*') to change\n");
+            ctx.code = exit_usage;
+            return;
+        }
+        if (!table->empty()) {
+            if (!change) {
+                std::fprintf(stderr, "sluicectl: retention: give --max-age-ms and/or --max-bytes, "
+                                     "or --clear\n");
+                ctx.code = exit_usage;
+                return;
+            }
+            req["table"] = *table;
+            if (*clear) req["clear"] = true;
+            if (*max_age_ms >= 0) req["max_age_ms"] = *max_age_ms;
+            if (*max_bytes >= 0) req["max_bytes"] = *max_bytes;
+        }
+        json reply;
+        if (!call(ctx, req, reply)) return;
+        char line[256];
+        std::string out;
+        std::snprintf(line, sizeof line, "default: max_age_ms %lld, max_bytes %llu (0 = no limit)\n",
+                      static_cast<long long>(reply["default"].value("max_age_ms", 0ll)),
+                      static_cast<unsigned long long>(reply["default"].value("max_bytes", 0ull)));
+        out += line;
+        std::snprintf(line, sizeof line, "%-24s %-7s %14s %14s %9s %14s %12s %9s\n", "table",
+                      "policy", "max_age_ms", "max_bytes", "segments", "bytes", "rows", "deleted");
+        out += line;
+        for (const auto& t : reply.value("tables", json::array())) {
+            std::snprintf(line, sizeof line, "%-24s %-7s %14lld %14llu %9llu %14llu %12llu %9llu\n",
+                          t.value("table", std::string()).c_str(),
+                          t.value("policy", std::string()).c_str(),
+                          static_cast<long long>(t.value("max_age_ms", 0ll)),
+                          static_cast<unsigned long long>(t.value("max_bytes", 0ull)),
+                          static_cast<unsigned long long>(t.value("segments", 0ull)),
+                          static_cast<unsigned long long>(t.value("bytes", 0ull)),
+                          static_cast<unsigned long long>(t.value("rows", 0ull)),
+                          static_cast<unsigned long long>(t.value("segments_deleted", 0ull)));
+            out += line;
+        }
+        print(out);
+    });
+}
+
 void add_call(CLI::App& app, context& ctx) {
     CLI::App* sub = app.add_subcommand(
         "call", "send a raw request, print the raw reply: call '{\"cmd\":\"status\"}'");
@@ -197,6 +261,7 @@ int main(int argc, char** argv) {
     add_metrics(app, ctx);
     add_simple(app, ctx, "flush", "write open batches to disk and fsync");
     add_simple(app, ctx, "reload", "re-read the config file (as SIGHUP); lists what was applied");
+    add_retention(app, ctx);
     add_simple(app, ctx, "shutdown", "graceful stop: stop RX, drain rings, close windows, flush");
     add_call(app, ctx);
 

@@ -31,6 +31,10 @@ result<std::unique_ptr<worker>> worker::open(const worker_config& config, partia
     wc.row_string_bytes_max = config.event_bytes_max;
     wc.flush_interval_ms = config.flush_interval_ms;
     wc.direct_io = config.direct_io;
+    wc.sync_bytes = config.sync_bytes;
+    wc.segment_bytes_max = config.segment_bytes_max;
+    wc.compression = config.compression;
+    wc.stop_flag = config.storage_stop;
     auto events = storage::segment_writer::open(wc, storage::events_schema());
     if (!events) return std::move(events).err();
     w->_events = std::move(events.value());
@@ -92,9 +96,13 @@ void worker::accept_event(const event_slot& s) noexcept {
 void worker::store_event(const event_slot& s, bool late) noexcept {
     auto& b = _events->batch();
     b.push_i64(ev::event_time_ms, s.event_time_ms);
-    b.push_u64(ev::id_hi, s.id.hi);
-    b.push_u64(ev::id_lo, s.id.lo);
-    b.push_string(ev::event_id, s.field(s.event_id));
+    // The identity is not stored: the store derives it from event_id (null when the
+    // event had none) or raw (storage/event_identity.h).
+    if (s.has_event_id) {
+        b.push_string(ev::event_id, s.field(s.event_id));
+    } else {
+        b.push_null(ev::event_id);
+    }
     b.push_string(ev::user_id, s.field(s.user_id));
     b.push_string(ev::event_type, s.field(s.event_type));
     b.push_string(ev::page, s.field(s.page));

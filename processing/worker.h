@@ -66,6 +66,10 @@ struct worker_config {
     std::string query_name = "page_views_per_minute";
     uint32_t flush_interval_ms = 100;
     bool direct_io = true;
+    uint64_t sync_bytes = 8u << 20;                   // group commit by size
+    uint64_t segment_bytes_max = 256ull << 20;        // segment rotation
+    storage::format::compression compression{};        // of the segment chunks
+    const std::atomic<bool>* storage_stop = nullptr;  // storage::writer_config::stop_flag
     // Test only (sluiced --test-hold-us): hold each burst until its newest event is this
     // old, a known delay for the latency tests to measure. 0 in production.
     uint32_t test_hold_us = 0;
@@ -88,6 +92,9 @@ class worker {
     uint64_t rows_durable() const noexcept;
     bool storage_failed() const noexcept;
     int64_t watermark_ms() const noexcept;
+    // The writers, for their counters (relaxed atomics: any thread may read them).
+    const storage::segment_writer& events_writer() const noexcept { return *_events; }
+    const storage::segment_writer& dead_letters_writer() const noexcept { return *_dead_letters; }
 
   private:
     worker(const worker_config& config, partial_channel channel);

@@ -11,19 +11,21 @@ column_batch::column_batch(const table_schema& schema, uint32_t rows_max, size_t
     for (size_t i = 0; i < _cols.size(); ++i) {
         auto& c = _cols[i];
         c.type = schema.columns[i].type;
-        if (c.type == column_type::string) {
+        c.nullable = schema.columns[i].nullable;
+        if (is_variable(c.type)) {
             c.offsets.resize(rows_max);
             c.arena.resize(string_bytes_max);
         } else {
             c.fixed.resize(rows_max);
         }
+        if (c.nullable) c.valid.resize(rows_max);
     }
 }
 
 bool column_batch::full() const noexcept {
     if (_rows >= _rows_max) return true;
     for (const auto& c : _cols) {
-        if (c.type == column_type::string && c.arena.size() - c.arena_used < _row_string_bytes_max)
+        if (is_variable(c.type) && c.arena.size() - c.arena_used < _row_string_bytes_max)
             return true;
     }
     return false;
@@ -36,12 +38,24 @@ void column_batch::clear() noexcept {
 
 void column_batch::push_string(int col, std::string_view s) noexcept {
     auto& c = _cols[col];
-    SLUICE_DASSERT(c.type == column_type::string);
+    SLUICE_DASSERT(is_variable(c.type));
     SLUICE_DASSERT(s.size() <= _row_string_bytes_max);
     SLUICE_ASSERT(c.arena.size() - c.arena_used >= s.size());
-    std::memcpy(c.arena.data() + c.arena_used, s.data(), s.size());
+    if (!s.empty()) std::memcpy(c.arena.data() + c.arena_used, s.data(), s.size());
     c.arena_used += s.size();
     c.offsets[_rows] = uint32_t(c.arena_used);
+    if (c.nullable) c.valid[_rows] = 1;
+}
+
+void column_batch::push_null(int col) noexcept {
+    auto& c = _cols[col];
+    SLUICE_DASSERT(c.nullable);
+    if (is_variable(c.type)) {
+        c.offsets[_rows] = uint32_t(c.arena_used);
+    } else {
+        c.fixed[_rows] = 0;
+    }
+    c.valid[_rows] = 0;
 }
 
 } // namespace sluice::storage

@@ -27,17 +27,25 @@ class column_batch {
     bool full() const noexcept;
     void clear() noexcept;
 
-    // Appends: one per column, in any order, then end_row().
+    // Appends: one per column, in any order, then end_row(). A nullable column takes
+    // push_null() or a value.
     void push_i64(int col, int64_t v) noexcept {
         SLUICE_DASSERT(_cols[col].type == column_type::i64);
-        _cols[col].fixed[_rows] = uint64_t(v);
+        set_fixed(col, uint64_t(v));
     }
-    void push_u64(int col, uint64_t v) noexcept { _cols[col].fixed[_rows] = v; }
-    void push_u8(int col, uint8_t v) noexcept { _cols[col].fixed[_rows] = v; }
+    void push_u64(int col, uint64_t v) noexcept {
+        SLUICE_DASSERT(_cols[col].type == column_type::u64);
+        set_fixed(col, v);
+    }
+    void push_u8(int col, uint8_t v) noexcept {
+        SLUICE_DASSERT(_cols[col].type == column_type::u8);
+        set_fixed(col, v);
+    }
     void push_string(int col, std::string_view s) noexcept;
+    void push_null(int col) noexcept;
     void end_row() noexcept { ++_rows; }
 
-    // Reads.
+    // Reads. A null reads as 0 or "".
     int64_t i64_at(int col, uint32_t row) const noexcept { return int64_t(_cols[col].fixed[row]); }
     uint64_t u64_at(int col, uint32_t row) const noexcept { return _cols[col].fixed[row]; }
     uint8_t u8_at(int col, uint32_t row) const noexcept { return uint8_t(_cols[col].fixed[row]); }
@@ -46,13 +54,19 @@ class column_batch {
         uint32_t begin = row == 0 ? 0 : c.offsets[row - 1];
         return {c.arena.data() + begin, c.offsets[row] - begin};
     }
+    bool is_null(int col, uint32_t row) const noexcept {
+        const auto& c = _cols[col];
+        return c.nullable && c.valid[row] == 0;
+    }
 
     // Raw access for encoders/decoders.
     struct column {
         column_type type;
+        bool nullable = false;
         std::vector<uint64_t> fixed;   // i64/u64/u8 values (one slot per row)
         std::vector<uint32_t> offsets; // string end offsets (one per row)
         std::vector<char> arena;       // string bytes
+        std::vector<uint8_t> valid;    // nullable columns: 1 = value, 0 = null (per row)
         size_t arena_used = 0;
     };
     column& col(int i) noexcept { return _cols[i]; }
@@ -61,6 +75,12 @@ class column_batch {
     void set_rows(uint32_t rows) noexcept { _rows = rows; }
 
   private:
+    void set_fixed(int col, uint64_t v) noexcept {
+        auto& c = _cols[col];
+        c.fixed[_rows] = v;
+        if (c.nullable) c.valid[_rows] = 1;
+    }
+
     const table_schema* _schema;
     std::vector<column> _cols;
     uint32_t _rows = 0;

@@ -3,17 +3,17 @@
 namespace sluice::storage {
 
 table_schema events_schema() {
+    namespace c = events_col;
     return {"events",
             {{"event_time_ms", column_type::i64},
-             {"id_hi", column_type::u64},
-             {"id_lo", column_type::u64},
-             {"event_id", column_type::string},
+             {"event_id", column_type::string, true},
              {"user_id", column_type::string},
              {"event_type", column_type::string},
              {"page", column_type::string},
              {"late", column_type::u8},
-             {"raw", column_type::string}},
-            events_col::event_time_ms};
+             {"raw", column_type::string, false,
+              {c::event_id, c::user_id, c::event_type, c::page, c::event_time_ms}}},
+            c::event_time_ms};
 }
 
 table_schema dead_letters_schema() {
@@ -21,7 +21,7 @@ table_schema dead_letters_schema() {
             {{"received_ms", column_type::i64},
              {"reason", column_type::string},
              {"raw_len", column_type::u64},
-             {"raw", column_type::string}},
+             {"raw", column_type::bytes}},
             dead_letters_col::received_ms};
 }
 

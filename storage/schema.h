@@ -6,11 +6,23 @@
 
 namespace sluice::storage {
 
-enum class column_type : uint8_t { i64 = 1, u64 = 2, u8 = 3, string = 4 };
+// `string` holds text (exported as UTF-8 strings); `bytes` holds arbitrary bytes
+// (exported as binary). Both are stored alike.
+enum class column_type : uint8_t { i64 = 1, u64 = 2, u8 = 3, string = 4, bytes = 5 };
+
+constexpr bool is_variable(column_type t) noexcept {
+    return t == column_type::string || t == column_type::bytes;
+}
 
 struct column_def {
     std::string name;
     column_type type;
+    bool nullable = false;
+    // For string/bytes columns: earlier columns of the same row whose text usually
+    // appears inside this column's values (the raw event holds its parsed fields). The
+    // encoder stores such values as a skeleton that refers to them (docs/FORMAT.md,
+    // encoding ref_string). At most format::refs_max; each index below this column's.
+    std::vector<int> refs{};
 };
 
 struct table_schema {
@@ -21,7 +33,7 @@ struct table_schema {
 
 // The built-in tables (docs/FORMAT.md lists their columns).
 namespace events_col {
-enum : int { event_time_ms, id_hi, id_lo, event_id, user_id, event_type, page, late, raw, count_ };
+enum : int { event_time_ms, event_id, user_id, event_type, page, late, raw, count_ };
 }
 namespace dead_letters_col {
 enum : int { received_ms, reason, raw_len, raw, count_ };
@@ -30,6 +42,9 @@ namespace window_col {
 enum : int { window_start_ms, window_end_ms, group_key, count, count_ };
 }
 
+// events: every accepted event. `event_id` is null when the event had none (its
+// identity is then the hash of `raw`, see storage/event_identity.h); `raw` is the
+// event's exact bytes.
 table_schema events_schema();
 table_schema dead_letters_schema();
 table_schema window_schema(const std::string& query_name);

@@ -63,6 +63,26 @@ bool segment_reader::damaged(uint64_t offset, std::string why) {
     return false;
 }
 
+bool segment_reader::peek_footer(format::footer& out) {
+    const uint64_t len = format::block_bytes(format::footer_payload_bytes(_meta.schema.columns.size()));
+    if (_file_size < format::file_header_bytes + len) return false;
+    const uint64_t off = _file_size - len;
+    std::vector<uint8_t> buf(len);
+    if (!pread_full(_fd, buf.data(), len, off)) return false;
+    format::block_header h;
+    if (!format::read_block_header(buf.data(), h) || h.kind != format::block_kind::footer ||
+        h.payload_bytes != format::footer_payload_bytes(_meta.schema.columns.size()))
+        return false;
+    const uint8_t* payload = buf.data() + format::block_header_bytes;
+    if (format::checksum(payload, h.payload_bytes) != h.payload_xxh3) return false;
+    format::footer f;
+    if (!format::read_footer_payload(payload, h.payload_bytes, f) || f.data_end_offset != off ||
+        f.data_blocks != h.block_index || f.columns.size() != _meta.schema.columns.size())
+        return false;
+    out = std::move(f);
+    return true;
+}
+
 bool segment_reader::next_block() {
     if (_end != end_state::reading) return false;
     const uint64_t off = _next_offset;
@@ -87,9 +107,10 @@ bool segment_reader::next_block() {
         if (!read_payload()) return false;
         format::footer f;
         if (!format::read_footer_payload(_payload.data(), _payload.size(), f) ||
-            f.rows != _rows_seen || f.data_blocks != _blocks_seen || f.data_end_offset != off)
+            f.rows != _rows_seen || f.data_blocks != _blocks_seen || f.data_end_offset != off ||
+            f.columns.size() != _meta.schema.columns.size())
             return damaged(off, "footer does not match the blocks before it");
-        _footer = f;
+        _footer = std::move(f);
         _end = end_state::footer;
         return false;
     }
@@ -118,6 +139,11 @@ result<void> segment_reader::read_payload() {
 result<void> segment_reader::verify_block() {
     if (_end != end_state::reading) return make_error(errc::invalid_argument, "no current block");
     return read_payload();
+}
+
+result<std::vector<format::chunk_info>> segment_reader::chunk_infos() {
+    SLUICE_TRY(verify_block());
+    return format::read_chunk_infos(_block, _payload.data());
 }
 
 result<void> segment_reader::read_block(column_batch& out) {

@@ -35,6 +35,12 @@ class segment_reader {
     const table_schema& schema() const noexcept { return _meta.schema; }
     uint64_t file_size() const noexcept { return _file_size; }
 
+    // Reads the footer at the end of the file without walking the blocks, to prune a
+    // whole segment by its time range or to count its rows. false when the segment has
+    // no valid footer there (not closed, torn, or damaged): walk it instead. A footer
+    // found this way is trusted for pruning only; reads still verify every block.
+    bool peek_footer(format::footer& out);
+
     // Moves to the next data block and checks its header; false at the end (end()).
     bool next_block();
     const format::block_header& block() const noexcept { return _block; }
@@ -44,6 +50,8 @@ class segment_reader {
     result<void> read_block(column_batch& out);
     // Verifies the current block's payload checksum without decoding it.
     result<void> verify_block();
+    // Verifies the current block's payload and lists its chunks.
+    result<std::vector<format::chunk_info>> chunk_infos();
 
     end_state end() const noexcept { return _end; }
     const std::string& damage() const noexcept { return _damage; }

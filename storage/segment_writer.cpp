@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <limits>
 
 #include "base/assert.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "storage/segment_files.h"
 
@@ -25,13 +27,22 @@ constexpr uint64_t ud_aux = 1ull << 62;
 // -EAGAIN/-EINTR are retried this many times per write before the writer gives up.
 constexpr uint32_t write_retries_max = 64;
 constexpr int64_t time_none = std::numeric_limits<int64_t>::min();
+constexpr int64_t disk_full_retry_ns = int64_t(limits::disk_full_retry_ms) * 1000000;
+
+inline bool disk_full(int err) noexcept { return err == ENOSPC || err == EDQUOT; }
+
+void sleep_ms(uint32_t ms) noexcept {
+    timespec ts{time_t(ms / 1000), long(ms % 1000) * 1000000L};
+    while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
 
 } // namespace
 
 segment_writer::segment_writer(const writer_config& cfg, const table_schema& schema)
     : _cfg(cfg), _schema(schema),
       _batch(_schema, cfg.rows_per_block, cfg.string_bytes_max, cfg.row_string_bytes_max),
-      _encoder(_schema, cfg.rows_per_block, cfg.string_bytes_max, cfg.zstd_level),
+      _encoder(_schema, cfg.rows_per_block, cfg.string_bytes_max, cfg.compression),
       _prefix_max_time_ms(time_none), _durable_max_time_ms(time_none) {}
 
 result<std::unique_ptr<segment_writer>> segment_writer::open(const writer_config& cfg,
@@ -50,8 +61,13 @@ result<std::unique_ptr<segment_writer>> segment_writer::open(const writer_config
     if (cfg.write_buffers < 2 || cfg.write_buffers > limits::writes_in_flight_max)
         return make_error(errc::bad_config, "write_buffers must be 2.." +
                                                 std::to_string(limits::writes_in_flight_max));
-    if (cfg.zstd_level < 0 || cfg.zstd_level > 19)
-        return make_error(errc::bad_config, "zstd_level must be 0..19");
+    const auto& comp = cfg.compression;
+    if ((comp.kind == format::codec::zstd && (comp.level < -7 || comp.level > 19)) ||
+        (comp.kind == format::codec::lz4 && (comp.level < 1 || comp.level > 65537)))
+        return make_error(errc::bad_config, "compression level out of range (zstd: -7..19, "
+                                            "lz4 acceleration: 1..65537)");
+    if (cfg.sync_bytes == 0)
+        return make_error(errc::bad_config, "sync_bytes must be at least 1");
     if (schema.name.empty() || schema.name.find('/') != std::string::npos || schema.name == "." ||
         schema.name == ".." || schema.columns.empty())
         return make_error(errc::bad_config, "bad table name or no columns: '" + schema.name + "'");
@@ -70,7 +86,7 @@ result<void> segment_writer::start() {
     auto seq = next_segment_seq(_table_dir, _cfg.writer_name);
     if (!seq) return std::move(seq).err();
 
-    // One aligned buffer per in-flight block, plus one page for headers and footers.
+    // One aligned buffer per in-flight block, plus one for headers and footers.
     _buffer_bytes = _encoder.block_bytes_max();
     _slots.resize(_cfg.write_buffers);
     for (auto& s : _slots) {
@@ -79,10 +95,14 @@ result<void> segment_writer::start() {
         std::memset(s.buf, 0, _buffer_bytes); // fault the pages in now, not on the hot path
         _iovecs.push_back({s.buf, _buffer_bytes});
     }
-    auto* aux = static_cast<uint8_t*>(std::aligned_alloc(format::page_bytes, format::page_bytes));
+    const size_t aux_bytes =
+        std::max(format::file_header_bytes,
+                 format::block_bytes(format::footer_payload_bytes(_schema.columns.size())));
+    auto* aux = static_cast<uint8_t*>(std::aligned_alloc(format::page_bytes, aux_bytes));
     if (!aux) return make_error(errc::no_space, "cannot allocate write buffers");
-    std::memset(aux, 0, format::page_bytes);
-    _iovecs.push_back({aux, format::page_bytes});
+    std::memset(aux, 0, aux_bytes);
+    _iovecs.push_back({aux, aux_bytes});
+    _footer.columns.resize(_schema.columns.size());
     SLUICE_TRY(_io.init(limits::uring_depth, _iovecs));
 
     if (!open_segment(*seq)) return _failure;
@@ -102,9 +122,79 @@ segment_writer::~segment_writer() {
 void segment_writer::fail(errc code, const char* what, int err) noexcept {
     if (failed()) return;
     _failure = make_error(code, std::string(what) + " " + _path + ": " + std::strerror(err) +
-                                    (err == ENOSPC ? " (disk full: free space or lower retention)"
-                                                   : ""));
+                                    (disk_full(err) ? " (disk full: free space or lower retention)"
+                                                    : ""));
     _failed.store(true, std::memory_order_release);
+    // Writes not completed now never will be: their rows are lost, and counted.
+    uint64_t lost = 0;
+    for (uint64_t q = _prefix_done_seq; q < _submitted_seq; ++q) {
+        const slot& s = _slots[q % _slots.size()];
+        if (!s.complete) lost += s.rows;
+    }
+    _rows_dropped.fetch_add(lost, std::memory_order_relaxed);
+    SLUICE_LOG_ERROR("storage: %s; rows for table %s are dropped from now on (counted)",
+                     _failure.message.c_str(), _schema.name.c_str());
+}
+
+// ---- a full disk ----
+
+void segment_writer::stall_begin() noexcept {
+    if (_stalled.load(std::memory_order_relaxed)) return;
+    _stalls.fetch_add(1, std::memory_order_relaxed);
+    _stalled.store(true, std::memory_order_relaxed);
+    // Control-path logging on the writer's thread, once per stall (not per event).
+    SLUICE_LOG_ERROR("storage: disk full writing %s: table %s stopped accepting rows; retrying "
+                     "every %u ms, nothing appended is lost (free space or lower retention)",
+                     _path, _schema.name.c_str(), limits::disk_full_retry_ms);
+}
+
+void segment_writer::stall_end() noexcept {
+    if (!_stalled.load(std::memory_order_relaxed) || _parked > 0) return;
+    _stalled.store(false, std::memory_order_relaxed);
+    _stop_seen_ns = 0;
+    SLUICE_LOG_INFO("storage: space is back; table %s resumed writing %s", _schema.name.c_str(),
+                    _path);
+}
+
+// One step of a blocked wait on a full disk: sleeps one retry interval. false when the
+// writer must give up (it was told to stop and the disk stayed full).
+bool segment_writer::wait_disk(bool& gave_up) noexcept {
+    gave_up = false;
+    if (_cfg.stop_flag && _cfg.stop_flag->load(std::memory_order_relaxed)) {
+        const int64_t now = monotonic_ns();
+        if (_stop_seen_ns == 0) _stop_seen_ns = now;
+        if (now - _stop_seen_ns >= int64_t(_cfg.disk_full_stop_wait_ms) * 1000000) {
+            gave_up = true;
+            return false;
+        }
+    }
+    sleep_ms(limits::disk_full_retry_ms);
+    return true;
+}
+
+// Runs op (returning 0 or -errno) until it does not fail for lack of space.
+template <typename Op>
+int segment_writer::retry_while_full(Op&& op) noexcept {
+    for (;;) {
+        int rc = op();
+        if (rc >= 0 || !disk_full(-rc)) {
+            if (rc >= 0) stall_end();
+            return rc;
+        }
+        stall_begin();
+        bool gave_up;
+        if (!wait_disk(gave_up)) return rc;
+    }
+}
+
+void segment_writer::resubmit_parked() noexcept {
+    for (uint64_t q = _prefix_done_seq; q < _submitted_seq && !failed(); ++q) {
+        slot& s = _slots[q % _slots.size()];
+        if (!s.parked) continue;
+        s.parked = false;
+        --_parked;
+        submit_slot(s, false);
+    }
 }
 
 // ---- synchronous helpers (segment open/close only) ----
@@ -145,7 +235,9 @@ int segment_writer::fdatasync_aux(int fd) noexcept {
     return wait_aux();
 }
 
-bool segment_writer::open_segment(uint64_t seq) noexcept {
+// Creates the segment file, writes its header and makes both durable; -errno on failure
+// (the file is then removed, so that a retry starts clean).
+int segment_writer::create_segment(uint64_t seq) noexcept {
     std::snprintf(_path, sizeof _path, "%s/%s-%06llu.seg", _table_dir.c_str(),
                   _cfg.writer_name.c_str(), static_cast<unsigned long long>(seq));
     const int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
@@ -154,18 +246,11 @@ bool segment_writer::open_segment(uint64_t seq) noexcept {
     if (_cfg.direct_io) {
         _fd = ::open(_path, flags | O_DIRECT, 0640);
         _direct = _fd >= 0;
-        if (_fd < 0 && errno != EINVAL) return fail(errc::io_error, "cannot create", errno), false;
+        if (_fd < 0 && errno != EINVAL) return -errno;
     }
     if (_fd < 0) _fd = ::open(_path, flags, 0640);
-    if (_fd < 0) return fail(errc::io_error, "cannot create", errno), false;
+    if (_fd < 0) return -errno;
 
-    format::segment_meta meta{_schema, _cfg.writer_name, seq};
-    auto* aux = static_cast<uint8_t*>(_iovecs.back().iov_base);
-    if (auto r = format::write_file_header(meta, aux); !r) {
-        _failure = r.err();
-        _failed.store(true, std::memory_order_release);
-        return false;
-    }
     int rc = write_aux(format::file_header_bytes, 0);
     if (rc == -EINVAL && _direct) {
         // The filesystem took O_DIRECT at open but refuses the I/O: go buffered.
@@ -182,7 +267,27 @@ bool segment_writer::open_segment(uint64_t seq) noexcept {
         rc = dfd < 0 ? -errno : fdatasync_aux(dfd);
         if (dfd >= 0) ::close(dfd);
     }
-    if (rc < 0) return fail(rc == -ENOSPC ? errc::no_space : errc::io_error, "cannot write", -rc), false;
+    if (rc < 0) {
+        ::close(_fd);
+        _fd = -1;
+        ::unlink(_path);
+    }
+    return rc;
+}
+
+bool segment_writer::open_segment(uint64_t seq) noexcept {
+    format::segment_meta meta{_schema, _cfg.writer_name, seq};
+    auto* aux = static_cast<uint8_t*>(_iovecs.back().iov_base);
+    if (auto r = format::write_file_header(meta, aux); !r) {
+        _failure = r.err();
+        _failed.store(true, std::memory_order_release);
+        return false;
+    }
+    int rc = retry_while_full([&] { return create_segment(seq); });
+    if (rc < 0) {
+        fail(disk_full(-rc) ? errc::no_space : errc::io_error, "cannot create", -rc);
+        return false;
+    }
     _segment_seq = seq;
     ++_segments_opened;
     _file_offset = format::file_header_bytes;
@@ -190,6 +295,7 @@ bool segment_writer::open_segment(uint64_t seq) noexcept {
     _segment_rows = 0;
     _segment_min_time_ms = std::numeric_limits<int64_t>::max();
     _segment_max_time_ms = std::numeric_limits<int64_t>::min();
+    for (auto& st : _footer.columns) st = {};
     return true;
 }
 
@@ -201,17 +307,22 @@ bool segment_writer::close_segment() noexcept {
             // Nothing was written: leave no empty file behind.
             ::unlink(_path);
         } else {
-            format::footer f{_segment_rows, _block_index, _segment_min_time_ms,
-                             _segment_max_time_ms, _file_offset};
+            _footer.rows = _segment_rows;
+            _footer.data_blocks = _block_index;
+            _footer.min_time_ms = _segment_min_time_ms;
+            _footer.max_time_ms = _segment_max_time_ms;
+            _footer.data_end_offset = _file_offset;
             auto* aux = static_cast<uint8_t*>(_iovecs.back().iov_base);
-            size_t len = format::write_footer_block(f, _block_index, aux);
-            rc = write_aux(uint32_t(len), _file_offset);
-            if (rc == 0) rc = fdatasync_aux(_fd);
+            const uint32_t len = uint32_t(format::write_footer_block(_footer, _block_index, aux));
+            rc = retry_while_full([&] {
+                int r = write_aux(len, _file_offset);
+                return r == 0 ? fdatasync_aux(_fd) : r;
+            });
         }
     }
     ::close(_fd);
     _fd = -1;
-    if (rc < 0) fail(rc == -ENOSPC ? errc::no_space : errc::io_error, "cannot write footer", -rc);
+    if (rc < 0) fail(disk_full(-rc) ? errc::no_space : errc::io_error, "cannot write footer", -rc);
     return rc == 0;
 }
 
@@ -222,7 +333,7 @@ segment_writer::slot* segment_writer::acquire_slot() noexcept {
     // Buffers are reused in submission order, so the durable prefix can read each
     // block's row count from its slot. Waiting here is the writer's back-pressure.
     while (_submitted_seq - _prefix_done_seq >= n) {
-        if (failed() || !reap(true)) return nullptr;
+        if (!wait_progress()) return nullptr;
     }
     if (failed()) return nullptr;
     slot& s = _slots[_submitted_seq % n];
@@ -230,10 +341,11 @@ segment_writer::slot* segment_writer::acquire_slot() noexcept {
     s.done = 0;
     s.retries = 0;
     s.complete = false;
+    s.parked = false;
     return &s;
 }
 
-void segment_writer::seal() noexcept {
+void segment_writer::seal(bool sync_after) noexcept {
     const uint32_t rows = _batch.rows();
     if (rows == 0) return;
     slot* s = acquire_slot();
@@ -266,22 +378,43 @@ void segment_writer::seal() noexcept {
     _segment_rows += rows;
     _segment_min_time_ms = std::min(_segment_min_time_ms, h.min_time_ms);
     _segment_max_time_ms = std::max(_segment_max_time_ms, h.max_time_ms);
+    const auto& block_stats = _encoder.block_stats();
+    for (size_t c = 0; c < _footer.columns.size(); ++c)
+        format::merge_stats(_schema.columns[c].type, _footer.columns[c], block_stats[c]);
     _unsynced_bytes += len;
-    if (_unsynced_bytes >= _cfg.sync_bytes) {
+    if (_unsynced_bytes >= _cfg.sync_bytes) sync_after = true;
+    if (sync_after) {
         _sync_target_seq = _submitted_seq;
         _unsynced_bytes = 0;
     }
-    submit_slot(*s);
+    // Group commit rides on the write: one submission, and the fdatasync starts as soon
+    // as the write ends. With a sync already in flight, poll() issues the next one.
+    submit_slot(*s, sync_after && !_sync_in_flight && !failed());
 }
 
-bool segment_writer::submit_slot(slot& s) noexcept {
+bool segment_writer::submit_slot(slot& s, bool link_sync) noexcept {
     int index = int(&s - _slots.data());
-    if (!_io.prep_write(_fd, s.buf + s.done, s.len - s.done, s.offset + s.done, index, s.seq))
+    if (!_io.prep_write(_fd, s.buf + s.done, s.len - s.done, s.offset + s.done, index, s.seq,
+                        link_sync))
         return fail(errc::internal, "io_uring submission queue full for", EBUSY), false;
     ++_ops_in_flight;
+    if (link_sync) {
+        if (!_io.prep_fdatasync(_fd, ud_sync))
+            return fail(errc::internal, "io_uring submission queue full for", EBUSY), false;
+        // The linked sync covers this write, and every earlier one that has completed;
+        // with an earlier write still in flight it covers the completed prefix only.
+        const bool contiguous = _prefix_done_seq == s.seq;
+        _sync_seq = contiguous ? s.seq + 1 : _prefix_done_seq;
+        _sync_rows = _prefix_rows + (contiguous ? s.rows : 0);
+        _sync_max_time_ms = contiguous ? std::max(_prefix_max_time_ms, s.max_time_ms)
+                                       : _prefix_max_time_ms;
+        _sync_in_flight = true;
+        ++_ops_in_flight;
+    }
     int rc = _io.submit();
     if (rc < 0) {
-        --_ops_in_flight;
+        _ops_in_flight -= link_sync ? 2 : 1;
+        _sync_in_flight = false;
         return fail(errc::io_error, "io_uring_submit for", -rc), false;
     }
     return true;
@@ -296,28 +429,56 @@ void segment_writer::on_completion(uint64_t ud, int res) noexcept {
     }
     if (ud == ud_sync) {
         _sync_in_flight = false;
+        // Cancelled: its linked write failed or was short; the next poll syncs again.
+        if (res == -ECANCELED) return;
+        // Not retried: after a failed fsync the kernel may have dropped the dirty
+        // pages, so nothing tells what reached the disk.
         if (res < 0) return fail(errc::io_error, "fdatasync", -res);
-        _durable_seq = _sync_seq;
-        _rows_durable.store(_sync_rows, std::memory_order_relaxed);
-        _durable_max_time_ms.store(_sync_max_time_ms, std::memory_order_relaxed);
+        _syncs.fetch_add(1, std::memory_order_relaxed);
+        if (_sync_seq > _durable_seq) {
+            _durable_seq = _sync_seq;
+            _rows_durable.store(_sync_rows, std::memory_order_relaxed);
+            _durable_max_time_ms.store(_sync_max_time_ms, std::memory_order_relaxed);
+        }
         return;
     }
     slot& s = _slots[ud % _slots.size()];
     SLUICE_ASSERT(s.seq == ud);
     SLUICE_ASSERT(!s.complete);
     if (failed()) return;
+    on_write_done(s, res);
+}
+
+void segment_writer::on_write_done(slot& s, int res) noexcept {
     if (res < 0) {
         // -EAGAIN is a normal, bounded case: resubmit the same range.
         if ((res == -EAGAIN || res == -EINTR) && ++s.retries <= write_retries_max) {
-            submit_slot(s);
+            submit_slot(s, false);
             return;
         }
-        return fail(res == -ENOSPC ? errc::no_space : errc::io_error, "write", -res);
+        if (disk_full(-res)) {
+            // Park it: poll() (or a blocked wait) resubmits it once space may be back.
+            s.parked = true;
+            ++_parked;
+            if (!_stalled.load(std::memory_order_relaxed)) _retry_at_ns = 0;
+            stall_begin();
+            return;
+        }
+        if (res == -EINVAL && _direct && (s.done % format::page_bytes) != 0) {
+            // A short O_DIRECT write left an unaligned remainder: finish it buffered.
+            int fl = ::fcntl(_fd, F_GETFL);
+            if (fl >= 0 && ::fcntl(_fd, F_SETFL, fl & ~O_DIRECT) == 0) {
+                _direct = false;
+                submit_slot(s, false);
+                return;
+            }
+        }
+        return fail(errc::io_error, "write", -res);
     }
     if (res == 0) return fail(errc::io_error, "write made no progress on", EIO);
     s.done += uint32_t(res);
     if (s.done < s.len) {
-        submit_slot(s); // short write: the rest, at its offset
+        submit_slot(s, false); // short write: the rest, at its offset
         return;
     }
     s.complete = true;
@@ -329,6 +490,7 @@ void segment_writer::on_completion(uint64_t ud, int res) noexcept {
         _prefix_max_time_ms = std::max(_prefix_max_time_ms, p.max_time_ms);
         ++_prefix_done_seq;
     }
+    stall_end();
 }
 
 void segment_writer::maybe_submit_sync() noexcept {
@@ -355,9 +517,29 @@ bool segment_writer::reap(bool wait) noexcept {
     return !failed();
 }
 
+// Blocks until some operation completes or, with writes parked on a full disk, for one
+// retry interval before resubmitting them. false when the writer failed or gave up.
+bool segment_writer::wait_progress() noexcept {
+    if (failed()) return false;
+    if (_ops_in_flight > 0) return reap(true);
+    if (_parked > 0) {
+        bool gave_up;
+        if (!wait_disk(gave_up)) {
+            fail(errc::no_space, "gave up waiting for space (stopping) on", ENOSPC);
+            return false;
+        }
+        resubmit_parked();
+    }
+    return !failed();
+}
+
 void segment_writer::poll(int64_t now_ns) noexcept {
     if (_closed) return;
     if (_ops_in_flight > 0) reap(false);
+    if (_parked > 0 && now_ns >= _retry_at_ns) {
+        _retry_at_ns = now_ns + disk_full_retry_ns;
+        resubmit_parked();
+    }
     const bool unsynced = !_batch.empty() || _sync_target_seq < _submitted_seq;
     if (!unsynced) {
         _unsynced_since_set = false;
@@ -366,10 +548,13 @@ void segment_writer::poll(int64_t now_ns) noexcept {
         _oldest_unsynced_ns = now_ns;
     } else if (now_ns - _oldest_unsynced_ns >= int64_t(_cfg.flush_interval_ms) * 1000000) {
         // Group commit: everything appended so far becomes durable together.
-        seal();
-        _sync_target_seq = _submitted_seq;
-        _unsynced_bytes = 0;
         _unsynced_since_set = false;
+        if (!_batch.empty()) {
+            seal(true);
+        } else {
+            _sync_target_seq = _submitted_seq;
+            _unsynced_bytes = 0;
+        }
     }
     maybe_submit_sync();
 }
@@ -379,14 +564,14 @@ bool segment_writer::drain_and_sync() noexcept {
     _unsynced_bytes = 0;
     while (!failed() && _durable_seq < _submitted_seq) {
         maybe_submit_sync();
-        if (!reap(true)) break;
+        if (!wait_progress()) break;
     }
     return !failed();
 }
 
 result<void> segment_writer::flush_and_sync() {
     if (_closed) return make_error(errc::invalid_argument, "segment writer is closed");
-    seal();
+    seal(false);
     drain_and_sync();
     if (failed()) return _failure;
     return ok_result();

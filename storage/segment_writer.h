@@ -6,15 +6,25 @@
 // buffers and written at its file offset without blocking, while the next batch fills.
 // poll() reaps completions and does group commit: once the oldest unsynced row is
 // flush_interval_ms old (or sync_bytes are unsynced), it seals the partial batch and
-// issues fdatasync through the ring. A row counts as durable only when every block up to
-// and including its own is written and synced, so rows_durable() survives kill -9 and
-// power loss. After open() nothing allocates; I/O errors put the writer in a failed
-// state (failed(), failure()), never abort.
+// submits its write linked to an fdatasync (IOSQE_IO_LINK: one io_uring_enter, and the
+// sync starts the moment the write ends). A row counts as durable only when every block
+// up to and including its own is written and an fdatasync issued after those writes
+// completed, so rows_durable() survives kill -9 and power loss. After open() nothing
+// allocates.
 //
-// Blocking points, all bounded: when every buffer is in flight, commit_row() waits for
-// the oldest write (back-pressure); rotating to a new segment (every segment_bytes_max)
-// drains, writes the footer, syncs and opens the next file; flush_and_sync() and close()
-// wait by design.
+// Errors. A full disk (ENOSPC, EDQUOT) is not fatal: the write is parked, the writer is
+// `stalled()`, and the parked writes are retried every limits::disk_full_retry_ms (from
+// poll(), or while blocked) until space returns; nothing appended is dropped. Any other
+// I/O error puts the writer in a failed state (failed(), failure()) in which it drops
+// and counts rows, never aborts.
+//
+// Blocking points, all bounded by the disk: when every buffer is in flight or parked,
+// commit_row() waits for the oldest write (this is sluice's back-pressure: the worker
+// stops taking events, its rings fill, RX stops pulling); rotating to a new segment
+// (every segment_bytes_max) drains, writes the footer, syncs and opens the next file;
+// flush_and_sync() and close() wait by design. Once *stop_flag is set, a writer stalled
+// on a full disk gives up after disk_full_stop_wait_ms and fails, so that a
+// shutdown cannot hang forever.
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -36,11 +46,13 @@ struct writer_config {
     size_t string_bytes_max = limits::batch_string_bytes_max; // per string column per block
     size_t row_string_bytes_max = limits::event_bytes_max;    // per row per string column
     uint32_t flush_interval_ms = limits::flush_interval_ms_default;
-    uint64_t sync_bytes = 8u << 20;
+    uint64_t sync_bytes = limits::sync_bytes_default;
     uint64_t segment_bytes_max = limits::segment_bytes_max;
     uint32_t write_buffers = 2; // 2..limits::writes_in_flight_max
-    int zstd_level = 1;         // 0 = no compression
+    format::compression compression{}; // zstd level 1 by default
     bool direct_io = true;      // O_DIRECT when the filesystem accepts it
+    const std::atomic<bool>* stop_flag = nullptr; // see "Blocking points" above
+    uint32_t disk_full_stop_wait_ms = limits::disk_full_stop_wait_ms;
 };
 
 class segment_writer {
@@ -56,9 +68,10 @@ class segment_writer {
     // Seals and submits the block once batch() is full.
     void commit_row() noexcept {
         if (_batch.full()) [[unlikely]]
-            seal();
+            seal(false);
     }
-    // Reaps completions; time- and size-based group commit. Call often (every loop).
+    // Reaps completions; time- and size-based group commit; retries parked writes.
+    // Call often (every loop).
     void poll(int64_t now_ns) noexcept;
     // Seals the partial block, writes it, fdatasyncs and waits (flush command, shutdown).
     result<void> flush_and_sync();
@@ -68,10 +81,16 @@ class segment_writer {
     // Counters: relaxed atomics, readable from any thread.
     uint64_t bytes_written() const noexcept { return _bytes_written.load(std::memory_order_relaxed); }
     uint64_t rows_durable() const noexcept { return _rows_durable.load(std::memory_order_relaxed); }
+    // The newest (largest) time-column value among the durable rows; INT64_MIN when none.
     int64_t durable_max_time_ms() const noexcept {
         return _durable_max_time_ms.load(std::memory_order_relaxed);
     }
     uint64_t rows_dropped() const noexcept { return _rows_dropped.load(std::memory_order_relaxed); }
+    uint64_t syncs() const noexcept { return _syncs.load(std::memory_order_relaxed); }
+    // Times the writer found the disk full (each stall counts once), and whether it is
+    // stalled now (writes parked, waiting for space).
+    uint64_t disk_full_stalls() const noexcept { return _stalls.load(std::memory_order_relaxed); }
+    bool stalled() const noexcept { return _stalled.load(std::memory_order_relaxed); }
     uint64_t segments_opened() const noexcept { return _segments_opened; }
     bool failed() const noexcept { return _failed.load(std::memory_order_acquire); }
     // Valid once failed() is true.
@@ -79,6 +98,8 @@ class segment_writer {
     // The file being written and whether it is open with O_DIRECT.
     const char* segment_path() const noexcept { return _path; }
     bool direct_io() const noexcept { return _direct; }
+    bool fixed_buffers() const noexcept { return _io.fixed_buffers(); }
+    const table_schema& schema() const noexcept { return _schema; }
 
   private:
     struct slot {
@@ -91,20 +112,30 @@ class segment_writer {
         uint32_t retries = 0;
         int64_t max_time_ms = 0;
         bool complete = false;
+        bool parked = false; // failed with ENOSPC: resubmitted when space may be back
     };
 
     segment_writer(const writer_config& cfg, const table_schema& schema);
     result<void> start();
+    int create_segment(uint64_t seq) noexcept; // -errno
     bool open_segment(uint64_t seq) noexcept;
     bool close_segment() noexcept; // footer (or unlink when empty), sync, close
     int wait_aux() noexcept;
     int write_aux(uint32_t len, uint64_t offset) noexcept; // from the header/footer page
     int fdatasync_aux(int fd) noexcept;
-    void seal() noexcept;
+    template <typename Op>
+    int retry_while_full(Op&& op) noexcept;
+    void seal(bool sync_after) noexcept;
     slot* acquire_slot() noexcept;
-    bool submit_slot(slot& s) noexcept;
+    bool submit_slot(slot& s, bool link_sync) noexcept;
     void on_completion(uint64_t user_data, int res) noexcept;
+    void on_write_done(slot& s, int res) noexcept;
     void maybe_submit_sync() noexcept;
+    void resubmit_parked() noexcept;
+    void stall_begin() noexcept;
+    void stall_end() noexcept;
+    bool wait_disk(bool& gave_up) noexcept;
+    bool wait_progress() noexcept;
     bool reap(bool wait) noexcept;
     bool drain_and_sync() noexcept;
     void fail(errc code, const char* what, int err) noexcept;
@@ -129,6 +160,7 @@ class segment_writer {
     uint64_t _segment_rows = 0;
     int64_t _segment_min_time_ms = 0;
     int64_t _segment_max_time_ms = 0;
+    format::footer _footer; // its columns accumulate the segment's statistics
 
     // Writes are numbered in submission order; slot = seq % slots.
     uint64_t _submitted_seq = 0;
@@ -146,6 +178,9 @@ class segment_writer {
     bool _unsynced_since_set = false;
     bool _closed = false;
     uint32_t _ops_in_flight = 0;
+    uint32_t _parked = 0;
+    int64_t _retry_at_ns = 0;
+    int64_t _stop_seen_ns = 0; // when a blocked wait first saw *stop_flag (0: not yet)
     bool _aux_done = false;
     int _aux_res = 0;
 
@@ -153,6 +188,9 @@ class segment_writer {
     std::atomic<uint64_t> _rows_durable{0};
     std::atomic<int64_t> _durable_max_time_ms;
     std::atomic<uint64_t> _rows_dropped{0};
+    std::atomic<uint64_t> _syncs{0};
+    std::atomic<uint64_t> _stalls{0};
+    std::atomic<bool> _stalled{false};
     std::atomic<bool> _failed{false};
     error _failure;
 };

@@ -1,17 +1,21 @@
 // sluice-read: the offline reader. Reads a data dir directly, no daemon needed.
-//   sluice-read DATA_DIR TABLE [--format jsonl|csv] [--from MS] [--to MS]
+//   sluice-read DATA_DIR TABLE [--format jsonl|csv|parquet] [--from MS] [--to MS] [--out PATH]
+//   sluice-read DATA_DIR TABLE --layout
 //   sluice-read DATA_DIR --tables
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <string>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
-
-#include "base/log.h"
+#include "storage/export.h"
+#include "storage/segment_files.h"
+#include "storage/segment_reader.h"
 #include "storage/table_reader.h"
 
 namespace {
@@ -19,9 +23,13 @@ namespace {
 using namespace sluice::storage;
 
 constexpr const char* usage_text =
-    "usage: sluice-read DATA_DIR TABLE [--format jsonl|csv] [--from MS] [--to MS]\n"
+    "usage: sluice-read DATA_DIR TABLE [--format jsonl|csv|parquet] [--from MS] [--to MS]\n"
+    "                  [--out PATH]\n"
+    "       sluice-read DATA_DIR TABLE --layout\n"
     "       sluice-read DATA_DIR --tables\n"
-    "Prints the rows of TABLE whose time is in [--from, --to] (epoch ms, inclusive).\n";
+    "Exports the rows of TABLE whose time is in [--from, --to] (epoch ms, inclusive) to\n"
+    "stdout or PATH (written whole, then renamed into place). --layout prints how the\n"
+    "table is stored: bytes per column and encoding. --tables lists the tables.\n";
 
 int usage(const char* why) {
     if (why) std::fprintf(stderr, "sluice-read: %s\n", why);
@@ -38,41 +46,6 @@ bool parse_ms(const char* s, int64_t& out) {
     return true;
 }
 
-// Strings are bytes; JSON needs UTF-8, so invalid sequences print as U+FFFD.
-void put_json_string(std::string& out, std::string_view s) {
-    out += nlohmann::json(std::string(s)).dump(-1, ' ', false,
-                                               nlohmann::json::error_handler_t::replace);
-}
-
-// RFC 4180: quote a field holding a comma, quote, CR or LF; double the quotes inside.
-void put_csv_field(std::string& out, std::string_view s) {
-    if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
-        out += s;
-        return;
-    }
-    out += '"';
-    for (char c : s) {
-        if (c == '"') out += '"';
-        out += c;
-    }
-    out += '"';
-}
-
-void put_value(std::string& out, const column_batch& b, int c, uint32_t r, bool json) {
-    switch (b.schema().columns[c].type) {
-    case column_type::i64: out += std::to_string(b.i64_at(c, r)); break;
-    case column_type::u64: out += std::to_string(b.u64_at(c, r)); break;
-    case column_type::u8: out += std::to_string(unsigned(b.u8_at(c, r))); break;
-    case column_type::string:
-        if (json) {
-            put_json_string(out, b.string_at(c, r));
-        } else {
-            put_csv_field(out, b.string_at(c, r));
-        }
-        break;
-    }
-}
-
 int list(const std::string& data_dir) {
     auto tables = list_table_infos(data_dir);
     if (!tables) {
@@ -84,9 +57,81 @@ int list(const std::string& data_dir) {
                     static_cast<unsigned long long>(t.rows),
                     static_cast<unsigned long long>(t.segments));
         if (t.damaged_segments)
-            std::printf("\t%llu damaged (run recovery)",
+            std::printf("\t%llu damaged (the daemon's recovery repairs them at start)",
                         static_cast<unsigned long long>(t.damaged_segments));
         std::printf("\n");
+    }
+    return 0;
+}
+
+const char* encoding_name(format::encoding e) {
+    switch (e) {
+    case format::encoding::plain_u64: return "plain_u64";
+    case format::encoding::delta_varint_i64: return "delta_varint_i64";
+    case format::encoding::varint_u64: return "varint_u64";
+    case format::encoding::plain_u8: return "plain_u8";
+    case format::encoding::plain_string: return "plain_string";
+    case format::encoding::dict_string: return "dict_string";
+    case format::encoding::ref_string: return "ref_string";
+    case format::encoding::suffix_number_string: return "suffix_number_string";
+    }
+    return "?";
+}
+
+// Bytes per column as stored (chunk headers included), per encoding, over every block.
+int layout(const std::string& data_dir, const std::string& table) {
+    auto files = list_segments(data_dir + "/" + table);
+    if (!files) {
+        std::fprintf(stderr, "sluice-read: %s\n", files.err().message.c_str());
+        return 1;
+    }
+    struct col {
+        uint64_t stored = 0, raw = 0;
+        std::map<std::string, uint64_t> encodings; // blocks per encoding/codec
+    };
+    std::vector<std::string> names;
+    std::vector<col> cols;
+    uint64_t rows = 0, blocks = 0, file_bytes = 0, payload = 0;
+    for (const auto& f : *files) {
+        auto rd = segment_reader::open(f.path);
+        if (!rd) continue;
+        auto& r = **rd;
+        file_bytes += r.file_size();
+        if (cols.empty()) {
+            cols.resize(r.schema().columns.size());
+            for (const auto& c : r.schema().columns) names.push_back(c.name);
+        }
+        while (r.next_block()) {
+            auto chunks = r.chunk_infos();
+            if (!chunks || chunks->size() != cols.size()) break;
+            ++blocks;
+            rows += r.block().rows;
+            payload += r.block().payload_bytes;
+            for (size_t c = 0; c < cols.size(); ++c) {
+                const auto& ch = (*chunks)[c];
+                cols[c].stored += format::chunk_header_bytes + ch.stored_len;
+                cols[c].raw += ch.raw_len;
+                std::string key = encoding_name(ch.enc);
+                key += ch.cd == format::codec::zstd ? "+zstd" : ch.cd == format::codec::lz4 ? "+lz4" : "";
+                ++cols[c].encodings[key];
+            }
+        }
+    }
+    double n = rows ? double(rows) : 1.0;
+    std::printf("%s: %llu rows, %llu blocks, %llu segment bytes = %.2f bytes/row (payload %.2f, "
+                "headers and padding %.2f)\n",
+                table.c_str(), static_cast<unsigned long long>(rows),
+                static_cast<unsigned long long>(blocks), static_cast<unsigned long long>(file_bytes),
+                double(file_bytes) / n, double(payload) / n, double(file_bytes - payload) / n);
+    std::printf("%-16s %12s %10s %10s  %s\n", "column", "stored", "bytes/row", "raw/row",
+                "encodings (blocks)");
+    for (size_t c = 0; c < cols.size(); ++c) {
+        std::string enc;
+        for (const auto& [k, v] : cols[c].encodings)
+            enc += (enc.empty() ? "" : ", ") + k + " (" + std::to_string(v) + ")";
+        std::printf("%-16s %12llu %10.2f %10.2f  %s\n", names[c].c_str(),
+                    static_cast<unsigned long long>(cols[c].stored), double(cols[c].stored) / n,
+                    double(cols[c].raw) / n, enc.c_str());
     }
     return 0;
 }
@@ -102,58 +147,33 @@ int main(int argc, char** argv) {
     }
     std::string table = argv[2];
     if (table.starts_with("-")) return usage(("unknown option " + table).c_str());
-    bool csv = false;
-    int64_t from = std::numeric_limits<int64_t>::min();
-    int64_t to = std::numeric_limits<int64_t>::max();
+    if (argc == 4 && std::string_view(argv[3]) == "--layout") return layout(data_dir, table);
+    export_options opt;
+    std::string out_path;
     for (int i = 3; i < argc; ++i) {
         std::string_view a = argv[i];
         if (i + 1 >= argc) return usage(("missing value after " + std::string(a)).c_str());
         const char* v = argv[++i];
         if (a == "--format") {
-            if (std::string_view(v) == "csv") {
-                csv = true;
-            } else if (std::string_view(v) != "jsonl") {
-                return usage("--format is jsonl or csv");
-            }
+            auto f = parse_export_format(v);
+            if (!f) return usage("--format is jsonl, csv or parquet");
+            opt.format = *f;
         } else if (a == "--from") {
-            if (!parse_ms(v, from)) return usage("--from takes epoch milliseconds");
+            if (!parse_ms(v, opt.from_ms)) return usage("--from takes epoch milliseconds");
         } else if (a == "--to") {
-            if (!parse_ms(v, to)) return usage("--to takes epoch milliseconds");
+            if (!parse_ms(v, opt.to_ms)) return usage("--to takes epoch milliseconds");
+        } else if (a == "--out") {
+            out_path = v;
+            if (out_path.empty()) return usage("--out needs a path");
         } else {
             return usage(("unknown option " + std::string(a)).c_str());
         }
     }
+    if (opt.format == export_format::parquet && out_path.empty() && ::isatty(STDOUT_FILENO))
+        return usage("Parquet is binary: pass --out PATH or redirect stdout");
 
-    std::string out;
-    bool header_done = false;
-    auto r = scan_table(data_dir, table, from, to, [&](const column_batch& b) {
-        const auto& cols = b.schema().columns;
-        if (csv && !header_done) {
-            for (size_t c = 0; c < cols.size(); ++c) {
-                if (c) out += ',';
-                put_csv_field(out, cols[c].name);
-            }
-            out += "\r\n";
-            header_done = true;
-        }
-        for (uint32_t row = 0; row < b.rows(); ++row) {
-            if (!csv) out += '{';
-            for (size_t c = 0; c < cols.size(); ++c) {
-                if (c) out += ',';
-                if (!csv) {
-                    put_json_string(out, cols[c].name);
-                    out += ':';
-                }
-                put_value(out, b, int(c), row, !csv);
-            }
-            out += csv ? "\r\n" : "}\n";
-            if (out.size() >= (1u << 20)) {
-                std::fwrite(out.data(), 1, out.size(), stdout);
-                out.clear();
-            }
-        }
-    });
-    std::fwrite(out.data(), 1, out.size(), stdout);
+    auto r = out_path.empty() ? export_table(data_dir, table, opt, stdout)
+                              : export_table_to_file(data_dir, table, opt, out_path);
     if (!r) {
         std::fprintf(stderr, "sluice-read: %s%s\n", r.err().message.c_str(),
                      r.err().code == sluice::errc::not_found
@@ -161,9 +181,16 @@ int main(int argc, char** argv) {
                          : "");
         return 1;
     }
-    if (std::fflush(stdout) != 0) {
-        std::fprintf(stderr, "sluice-read: write error: %s\n", std::strerror(errno));
-        return 1;
-    }
+    if (r->scan.damaged_segments)
+        std::fprintf(stderr, "sluice-read: %llu damaged segment(s): their rows after the damage "
+                             "were not exported (the daemon's recovery repairs them at start)\n",
+                     static_cast<unsigned long long>(r->scan.damaged_segments));
+    if (r->invalid_utf8_values)
+        std::fprintf(stderr, "sluice-read: %llu value(s) were not UTF-8; bad bytes became U+FFFD\n",
+                     static_cast<unsigned long long>(r->invalid_utf8_values));
+    if (!out_path.empty())
+        std::fprintf(stderr, "sluice-read: %llu rows, %llu bytes to %s\n",
+                     static_cast<unsigned long long>(r->rows),
+                     static_cast<unsigned long long>(r->bytes), out_path.c_str());
     return 0;
 }

@@ -36,7 +36,7 @@ result<void> uring_writer::init(unsigned depth, std::span<const iovec> buffers) 
 }
 
 bool uring_writer::prep_write(int fd, const uint8_t* buf, uint32_t len, uint64_t offset,
-                              int buf_index, uint64_t user_data) noexcept {
+                              int buf_index, uint64_t user_data, bool link) noexcept {
     io_uring_sqe* sqe = io_uring_get_sqe(&_ring);
     if (!sqe) return false;
     if (_fixed && buf_index >= 0) {
@@ -46,6 +46,7 @@ bool uring_writer::prep_write(int fd, const uint8_t* buf, uint32_t len, uint64_t
     } else {
         io_uring_prep_write(sqe, fd, buf, len, offset);
     }
+    if (link) sqe->flags |= IOSQE_IO_LINK;
     io_uring_sqe_set_data64(sqe, user_data);
     return true;
 }

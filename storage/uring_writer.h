@@ -27,8 +27,10 @@ class uring_writer {
 
     // Queue operations; false when the submission queue is full (caller bounds in-flight
     // operations below the ring depth, so this is a programming error in practice).
+    // link: the next operation queued (an fdatasync) starts only once this write has
+    // completed in full (IOSQE_IO_LINK); a failed or short write cancels it (-ECANCELED).
     bool prep_write(int fd, const uint8_t* buf, uint32_t len, uint64_t offset, int buf_index,
-                    uint64_t user_data) noexcept;
+                    uint64_t user_data, bool link = false) noexcept;
     bool prep_fdatasync(int fd, uint64_t user_data) noexcept;
     // Submits queued operations; returns the count or -errno.
     int submit() noexcept;

@@ -1,7 +1,9 @@
 // block_encoder::encode() of one full `events` block (16384 seed-shaped rows, as the
-// worker fills it) at zstd levels 0 (no compression), 1 (the writer's default) and 3.
-// Items are rows; bytes are the rows' event JSON bytes. bytes_per_row is the padded
-// on-disk block size per row, the number §7's "bytes on disk per event" is made of.
+// worker fills it; half of them with a 36-character event_id) with each codec: none,
+// zstd 1 (the writer's default), zstd 3, lz4. Items are rows; bytes are the rows' event
+// JSON bytes. bytes_per_row is the padded on-disk block size per row, the number §7's
+// "bytes on disk per event" is made of (file header and footer excluded; they are
+// < 0.01 B/row at 256 MiB segments).
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -9,7 +11,6 @@
 
 #include "base/limits.h"
 #include "bench/seed_events.h"
-#include "processing/identity.h"
 #include "storage/column_batch.h"
 #include "storage/schema.h"
 #include "storage/segment_format.h"
@@ -21,15 +22,18 @@ namespace format = sluice::storage::format;
 using sluice::storage::column_batch;
 
 // Fills `batch` until it is full; returns the JSON bytes of the rows it took.
-uint64_t fill_events(column_batch& batch, const std::vector<sluice::bench::seed_event>& events) {
+uint64_t fill_events(column_batch& batch) {
+    static const auto plain = sluice::bench::make_seed_events(sluice::limits::batch_rows_max, false, 1);
+    static const auto with_id = sluice::bench::make_seed_events(sluice::limits::batch_rows_max, true, 2);
     uint64_t bytes = 0;
     for (size_t i = 0; !batch.full(); ++i) {
-        const auto& e = events[i % events.size()];
-        auto id = sluice::processing::identity_of_bytes(e.json);
+        const auto& e = i % 2 ? with_id[i / 2 % with_id.size()] : plain[i / 2 % plain.size()];
         batch.push_i64(ev::event_time_ms, e.time_ms);
-        batch.push_u64(ev::id_hi, id.hi);
-        batch.push_u64(ev::id_lo, id.lo);
-        batch.push_string(ev::event_id, {});
+        if (i % 2) {
+            batch.push_string(ev::event_id, std::string_view(e.json).substr(13, 36));
+        } else {
+            batch.push_null(ev::event_id);
+        }
         batch.push_string(ev::user_id, e.user_id);
         batch.push_string(ev::event_type, e.event_type);
         batch.push_string(ev::page, e.page);
@@ -41,14 +45,17 @@ uint64_t fill_events(column_batch& batch, const std::vector<sluice::bench::seed_
     return bytes;
 }
 
+const format::compression codecs[] = {
+    {format::codec::none, 0}, {format::codec::zstd, 1}, {format::codec::zstd, 3}, {format::codec::lz4, 1}};
+
 void bm_encode_events_block(benchmark::State& state) {
-    const int zstd_level = int(state.range(0));
+    const format::compression comp = codecs[state.range(0)];
     const auto schema = sluice::storage::events_schema();
     const uint32_t rows_max = sluice::limits::batch_rows_max;
     const size_t string_bytes_max = sluice::limits::batch_string_bytes_max;
     column_batch batch(schema, rows_max, string_bytes_max, sluice::limits::event_bytes_max);
-    const uint64_t json_bytes = fill_events(batch, sluice::bench::make_seed_events(rows_max));
-    format::block_encoder encoder(schema, rows_max, string_bytes_max, zstd_level);
+    const uint64_t json_bytes = fill_events(batch);
+    format::block_encoder encoder(schema, rows_max, string_bytes_max, comp);
     std::vector<uint8_t> out(encoder.block_bytes_max());
     format::block_header h;
     uint64_t block_index = 0;
@@ -61,20 +68,56 @@ void bm_encode_events_block(benchmark::State& state) {
     column_batch decoded(schema, rows_max, string_bytes_max, sluice::limits::event_bytes_max);
     format::block_decoder decoder;
     if (!format::read_block_header(out.data(), back) || back.rows != batch.rows() ||
-        !decoder.decode(back, out.data() + format::block_header_bytes, decoded) ||
-        decoded.string_at(ev::raw, batch.rows() - 1) != batch.string_at(ev::raw, batch.rows() - 1)) {
-        state.SkipWithError("encoded block does not decode back to the batch");
+        !decoder.decode(back, out.data() + format::block_header_bytes, decoded)) {
+        state.SkipWithError("encoded block does not decode");
         return;
     }
+    for (uint32_t r = 0; r < batch.rows(); ++r)
+        if (decoded.string_at(ev::raw, r) != batch.string_at(ev::raw, r) ||
+            decoded.is_null(ev::event_id, r) != batch.is_null(ev::event_id, r)) {
+            state.SkipWithError("encoded block does not decode back to the batch");
+            return;
+        }
     const double rows = batch.rows();
     state.SetItemsProcessed(int64_t(state.iterations() * batch.rows()));
     state.SetBytesProcessed(int64_t(state.iterations() * json_bytes));
     state.counters["rows"] = rows;
     state.counters["bytes_per_row"] = double(format::block_bytes(h.payload_bytes)) / rows;
     state.counters["json_bytes_per_row"] = double(json_bytes) / rows;
+    state.SetLabel(comp.kind == format::codec::none ? "none"
+                   : comp.kind == format::codec::lz4 ? "lz4"
+                                                      : "zstd" + std::to_string(comp.level));
 }
 
-BENCHMARK(bm_encode_events_block)->ArgName("zstd")->Arg(0)->Arg(1)->Arg(3);
+// Decoding the same block back (what every scan does per block).
+void bm_decode_events_block(benchmark::State& state) {
+    const format::compression comp = codecs[state.range(0)];
+    const auto schema = sluice::storage::events_schema();
+    const uint32_t rows_max = sluice::limits::batch_rows_max;
+    column_batch batch(schema, rows_max, sluice::limits::batch_string_bytes_max,
+                       sluice::limits::event_bytes_max);
+    const uint64_t json_bytes = fill_events(batch);
+    format::block_encoder encoder(schema, rows_max, sluice::limits::batch_string_bytes_max, comp);
+    std::vector<uint8_t> out(encoder.block_bytes_max());
+    format::block_header h = encoder.encode(batch, 0, out.data());
+    column_batch decoded(schema, 1, 0, 0);
+    format::block_decoder decoder;
+    for (auto _ : state) {
+        if (!decoder.decode(h, out.data() + format::block_header_bytes, decoded)) {
+            state.SkipWithError("block does not decode");
+            return;
+        }
+        benchmark::DoNotOptimize(decoded.rows());
+    }
+    state.SetItemsProcessed(int64_t(state.iterations() * batch.rows()));
+    state.SetBytesProcessed(int64_t(state.iterations() * json_bytes));
+    state.SetLabel(comp.kind == format::codec::none ? "none"
+                   : comp.kind == format::codec::lz4 ? "lz4"
+                                                      : "zstd" + std::to_string(comp.level));
+}
+
+BENCHMARK(bm_encode_events_block)->ArgName("codec")->DenseRange(0, 3);
+BENCHMARK(bm_decode_events_block)->ArgName("codec")->DenseRange(0, 3);
 
 } // namespace
 

@@ -16,7 +16,6 @@
 #include "base/clock.h"
 #include "base/limits.h"
 #include "bench/seed_events.h"
-#include "processing/identity.h"
 #include "storage/schema.h"
 #include "storage/segment_writer.h"
 
@@ -27,7 +26,6 @@ constexpr size_t burst = sluice::limits::ring_burst_max;
 
 struct row {
     const sluice::bench::seed_event* event;
-    sluice::processing::identity id;
 };
 
 std::string make_temp_dir() {
@@ -40,7 +38,7 @@ std::string make_temp_dir() {
 void bm_segment_writer(benchmark::State& state) {
     const auto events = sluice::bench::make_seed_events(sluice::limits::batch_rows_max);
     std::vector<row> rows;
-    for (const auto& e : events) rows.push_back({&e, sluice::processing::identity_of_bytes(e.json)});
+    for (const auto& e : events) rows.push_back({&e});
     const std::string dir = make_temp_dir();
     if (dir.empty()) {
         state.SkipWithError("cannot create a temporary directory (set SLUICE_BENCH_DIR)");
@@ -49,7 +47,9 @@ void bm_segment_writer(benchmark::State& state) {
     sluice::storage::writer_config cfg;
     cfg.data_dir = dir;
     cfg.writer_name = "bench";
-    cfg.zstd_level = int(state.range(0));
+    cfg.compression = {state.range(0) == 0 ? sluice::storage::format::codec::none
+                                            : sluice::storage::format::codec::zstd,
+                       int(state.range(0))};
     const auto schema = sluice::storage::events_schema();
     auto opened = sluice::storage::segment_writer::open(cfg, schema);
     if (!opened) {
@@ -67,9 +67,7 @@ void bm_segment_writer(benchmark::State& state) {
             next = (next + 1) % rows.size();
             auto& b = writer.batch();
             b.push_i64(ev::event_time_ms, r.event->time_ms);
-            b.push_u64(ev::id_hi, r.id.hi);
-            b.push_u64(ev::id_lo, r.id.lo);
-            b.push_string(ev::event_id, {});
+            b.push_null(ev::event_id);
             b.push_string(ev::user_id, r.event->user_id);
             b.push_string(ev::event_type, r.event->event_type);
             b.push_string(ev::page, r.event->page);

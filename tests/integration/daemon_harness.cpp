@@ -164,6 +164,13 @@ daemon_process::~daemon_process() {
     }
 }
 
+void daemon_process::kill9() {
+    if (_pid <= 0) return;
+    kill(_pid, SIGKILL);
+    waitpid(_pid, nullptr, 0);
+    _pid = -1;
+}
+
 bool daemon_process::running() const {
     if (_pid <= 0 || _status != -1) return false;
     int status = 0;

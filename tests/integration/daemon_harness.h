@@ -75,6 +75,8 @@ class daemon_process {
     json wait_stats(Pred&& pred, int timeout_s) const;
     // Sends `shutdown` and waits for the exit status.
     int shutdown_and_wait(int timeout_s);
+    // SIGKILL, as a crash; waits until it is gone.
+    void kill9();
     bool running() const;
     // After the process ended on its own: "exit status N" or "killed by signal N".
     std::string how_it_ended() const;

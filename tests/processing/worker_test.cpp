@@ -219,9 +219,11 @@ std::map<std::string, event_row> read_events(const std::string& dir) {
     auto r = storage::scan_table(dir, "events", INT64_MIN, INT64_MAX,
                                  [&](const storage::column_batch& b) {
                                      for (uint32_t i = 0; i < b.rows(); ++i) {
-                                         event_row e{b.i64_at(ev::event_time_ms, i),
-                                                     b.u64_at(ev::id_hi, i),
-                                                     b.u64_at(ev::id_lo, i),
+                                         auto id = storage::identity_of_stored_event(
+                                             !b.is_null(ev::event_id, i),
+                                             b.string_at(ev::event_id, i),
+                                             b.string_at(ev::raw, i));
+                                         event_row e{b.i64_at(ev::event_time_ms, i), id.hi, id.lo,
                                                      std::string(b.string_at(ev::event_id, i)),
                                                      std::string(b.string_at(ev::user_id, i)),
                                                      std::string(b.string_at(ev::event_type, i)),
@@ -543,8 +545,9 @@ TEST_F(Worker, FinishPublishesFinalBatchAndEverythingReadsBack) {
     ASSERT_EQ(rows.size(), 3u);
     const event_row& e1 = rows.at("e1");
     EXPECT_EQ(e1.event_time_ms, t0 + 5);
-    EXPECT_EQ(e1.id_hi, id_of("e1").hi);
-    EXPECT_EQ(e1.id_lo, id_of("e1").lo);
+    // The store derives identities from event_id (storage/event_identity.h).
+    EXPECT_EQ(e1.id_hi, storage::identity_of_event_id("e1").hi);
+    EXPECT_EQ(e1.id_lo, storage::identity_of_event_id("e1").lo);
     EXPECT_EQ(e1.user_id, "alice");
     EXPECT_EQ(e1.event_type, "click");
     EXPECT_EQ(e1.page, "/p1");

@@ -17,6 +17,10 @@ using format::block_header;
 using format::codec;
 using format::encoding;
 
+constexpr format::compression no_compression{codec::none, 0};
+constexpr format::compression zstd1{codec::zstd, 1};
+constexpr format::compression lz4_1{codec::lz4, 1};
+
 table_schema all_types_schema() {
     return {"all_types",
             {{"t", column_type::i64},
@@ -25,6 +29,27 @@ table_schema all_types_schema() {
              {"small", column_type::u64},
              {"flag", column_type::u8},
              {"s", column_type::string}},
+            0};
+}
+
+// Nullable columns of every type, and a bytes column.
+table_schema nullable_schema() {
+    return {"nullable",
+            {{"t", column_type::i64, true},
+             {"u", column_type::u64, true},
+             {"b", column_type::u8, true},
+             {"s", column_type::string, true},
+             {"raw", column_type::bytes, true}},
+            -1};
+}
+
+// A raw column that refers to the fields it contains, as the events table does.
+table_schema refs_schema() {
+    return {"refs",
+            {{"t", column_type::i64},
+             {"id", column_type::string, true},
+             {"kind", column_type::string},
+             {"raw", column_type::string, false, {1, 2, 0}}},
             0};
 }
 
@@ -39,27 +64,35 @@ struct aligned_buf {
 struct chunk_info {
     encoding enc;
     codec cd;
+    uint32_t raw_len;
+    uint32_t stored;
 };
 
 std::vector<chunk_info> chunks(const uint8_t* block, const block_header& h) {
     std::vector<chunk_info> out;
     const uint8_t* p = block + format::block_header_bytes;
     for (uint32_t c = 0; c < h.columns; ++c) {
-        uint32_t stored;
+        uint32_t raw, stored;
+        std::memcpy(&raw, p + 4, 4);
         std::memcpy(&stored, p + 8, 4);
-        out.push_back({encoding(p[0]), codec(p[1])});
+        out.push_back({encoding(p[0]), codec(p[1]), raw, stored});
         p += format::chunk_header_bytes + stored;
     }
     return out;
 }
 
-// Encodes rows, decodes them back, checks the model; returns the chunk encodings.
-std::vector<chunk_info> round_trip(const table_schema& schema, const std::vector<row>& rows,
-                                   size_t string_bytes = 1 << 20, int zstd_level = 1) {
+struct trip {
+    std::vector<chunk_info> chunks;
+    std::vector<format::column_stats> stats;
+};
+
+// Encodes rows, decodes them back, checks the model; returns the chunks and stats.
+trip round_trip(const table_schema& schema, const std::vector<row>& rows,
+                size_t string_bytes = 1 << 20, format::compression comp = zstd1) {
     uint32_t cap = std::max<uint32_t>(uint32_t(rows.size()), 1);
     column_batch in(schema, cap, string_bytes, string_bytes);
     for (const auto& r : rows) push_row(in, r);
-    format::block_encoder enc(schema, cap, string_bytes, zstd_level);
+    format::block_encoder enc(schema, cap, string_bytes, comp);
     aligned_buf buf(enc.block_bytes_max());
     block_header h = enc.encode(in, 7, buf.p);
     EXPECT_EQ(h.rows, rows.size());
@@ -79,36 +112,70 @@ std::vector<chunk_info> round_trip(const table_schema& schema, const std::vector
     std::vector<row> got;
     append_rows(out, got);
     EXPECT_EQ(got, rows);
-    return chunks(buf.p, h);
+    return {chunks(buf.p, h), enc.block_stats()};
 }
 
 row make_row(int64_t t, int64_t n, uint64_t h, uint64_t small, uint64_t flag, std::string s) {
     return {t, n, h, small, flag, std::move(s)};
 }
 
-TEST(SegmentFormat, RoundTripsEmptyBlock) {
-    auto schema = all_types_schema();
-    column_batch in(schema, 4, 64, 64);
-    format::block_encoder enc(schema, 4, 64, 1);
-    aligned_buf buf(enc.block_bytes_max());
-    block_header h = enc.encode(in, 0, buf.p);
-    EXPECT_EQ(h.rows, 0u);
-    EXPECT_GT(h.min_time_ms, h.max_time_ms); // the empty range
-    column_batch out(schema, 1, 0, 0);
-    format::block_decoder dec;
-    ASSERT_TRUE(dec.decode(h, buf.p + format::block_header_bytes, out).ok());
-    EXPECT_EQ(out.rows(), 0u);
+} // namespace
+namespace format {
+void PrintTo(const compression& c, std::ostream* os) {
+    *os << (c.kind == codec::none ? "none" : c.kind == codec::zstd ? "zstd" : "lz4") << "/"
+        << c.level;
+}
+} // namespace format
+namespace {
+
+// Every test below runs with each codec.
+class SegmentFormat : public ::testing::TestWithParam<format::compression> {};
+
+INSTANTIATE_TEST_SUITE_P(Codecs, SegmentFormat,
+                         ::testing::Values(no_compression, zstd1, format::compression{codec::zstd, 9},
+                                           lz4_1),
+                         [](const auto& info) {
+                             switch (info.param.kind) {
+                             case codec::none: return std::string("none");
+                             case codec::zstd: return "zstd" + std::to_string(info.param.level);
+                             case codec::lz4: return std::string("lz4");
+                             }
+                             return std::string("unknown");
+                         });
+
+TEST_P(SegmentFormat, RoundTripsEmptyBlock) {
+    for (const auto& schema : {all_types_schema(), nullable_schema(), refs_schema()}) {
+        column_batch in(schema, 4, 64, 64);
+        format::block_encoder enc(schema, 4, 64, GetParam());
+        aligned_buf buf(enc.block_bytes_max());
+        block_header h = enc.encode(in, 0, buf.p);
+        EXPECT_EQ(h.rows, 0u);
+        if (schema.time_column >= 0) EXPECT_GT(h.min_time_ms, h.max_time_ms); // the empty range
+        column_batch out(schema, 1, 0, 0);
+        format::block_decoder dec;
+        ASSERT_TRUE(dec.decode(h, buf.p + format::block_header_bytes, out).ok());
+        EXPECT_EQ(out.rows(), 0u);
+        for (const auto& st : enc.block_stats()) {
+            EXPECT_EQ(st.values, 0u);
+            EXPECT_EQ(st.null_count, 0u);
+        }
+    }
 }
 
-TEST(SegmentFormat, RoundTripsOneRow) {
-    auto c = round_trip(all_types_schema(), {make_row(-5, 42, 7, 3, 1, "x")});
+TEST_P(SegmentFormat, RoundTripsOneRow) {
+    auto t = round_trip(all_types_schema(), {make_row(-5, 42, 7, 3, 1, "x")}, 1 << 20, GetParam());
+    auto& c = t.chunks;
     ASSERT_EQ(c.size(), 6u);
     EXPECT_EQ(c[0].enc, encoding::delta_varint_i64);
     EXPECT_EQ(c[4].enc, encoding::plain_u8);
     EXPECT_EQ(c[5].enc, encoding::plain_string); // one row: no dictionary
+    // One row: tiny chunks stay uncompressed whatever the codec.
+    for (const auto& ch : c) EXPECT_EQ(ch.cd, codec::none);
+    round_trip(nullable_schema(), {{std::monostate{}, uint64_t(1), std::monostate{}, "s", "r"}},
+               1 << 20, GetParam());
 }
 
-TEST(SegmentFormat, RoundTripsNegativeAndUnsortedI64) {
+TEST_P(SegmentFormat, RoundTripsNegativeAndUnsortedI64) {
     std::mt19937_64 rng(1);
     std::vector<row> rows;
     const int64_t extremes[] = {std::numeric_limits<int64_t>::min(),
@@ -118,47 +185,154 @@ TEST(SegmentFormat, RoundTripsNegativeAndUnsortedI64) {
     for (int i = 0; i < 500; ++i)
         rows.push_back(make_row(int64_t(rng()), -int64_t(rng() % 1000), rng(), rng() % 100,
                                 rng() % 2, std::to_string(i)));
-    auto c = round_trip(all_types_schema(), rows);
-    EXPECT_EQ(c[0].enc, encoding::delta_varint_i64);
-    EXPECT_EQ(c[1].enc, encoding::delta_varint_i64);
+    auto t = round_trip(all_types_schema(), rows, 1 << 20, GetParam());
+    EXPECT_EQ(t.chunks[0].enc, encoding::delta_varint_i64);
+    EXPECT_EQ(t.chunks[1].enc, encoding::delta_varint_i64);
+    // Statistics compare i64 signed.
+    EXPECT_EQ(int64_t(t.stats[0].min), std::numeric_limits<int64_t>::min());
+    EXPECT_EQ(int64_t(t.stats[0].max), std::numeric_limits<int64_t>::max());
 }
 
-TEST(SegmentFormat, PicksVarintForSmallU64AndPlainForHashes) {
+TEST_P(SegmentFormat, PicksVarintForSmallU64AndPlainForHashes) {
     std::mt19937_64 rng(2);
     std::vector<row> rows;
     for (int i = 0; i < 300; ++i) rows.push_back(make_row(i, i, rng() | (1ull << 63), i % 7, 0, "a"));
-    auto c = round_trip(all_types_schema(), rows, 1 << 20, 0);
-    EXPECT_EQ(c[2].enc, encoding::plain_u64);
-    EXPECT_EQ(c[3].enc, encoding::varint_u64);
+    auto t = round_trip(all_types_schema(), rows, 1 << 20, GetParam());
+    EXPECT_EQ(t.chunks[2].enc, encoding::plain_u64);
+    EXPECT_EQ(t.chunks[3].enc, encoding::varint_u64);
+    EXPECT_EQ(t.stats[3].min, 0u);
+    EXPECT_EQ(t.stats[3].max, 6u);
 }
 
-TEST(SegmentFormat, DictionaryForLowCardinalityStrings) {
+TEST_P(SegmentFormat, DictionaryForLowCardinalityStrings) {
     std::vector<row> rows;
     for (int i = 0; i < 1000; ++i)
-        rows.push_back(make_row(1000 + i, i, 1, 1, 0, "page-" + std::to_string(i % 5)));
+        rows.push_back(make_row(1000 + i, i, 1, 1, 0, "page-" + std::string(i % 5, 'x')));
     rows.push_back(make_row(0, 0, 0, 0, 0, "")); // the empty string is a value too
-    auto c = round_trip(all_types_schema(), rows, 1 << 20, 0);
-    EXPECT_EQ(c[5].enc, encoding::dict_string);
+    auto t = round_trip(all_types_schema(), rows, 1 << 20, GetParam());
+    EXPECT_EQ(t.chunks[5].enc, encoding::dict_string);
+    EXPECT_EQ(t.stats[5].min, 0u); // string lengths
+    EXPECT_EQ(t.stats[5].max, 9u);
 }
 
-TEST(SegmentFormat, DictionaryWithWideIndexes) {
+TEST_P(SegmentFormat, DictionaryWithWideIndexes) {
     // 600 distinct values in 4000 rows: a dictionary with 16-bit indexes.
     std::vector<row> rows;
     for (int i = 0; i < 4000; ++i)
-        rows.push_back(make_row(i, i, 1, 1, 0, "/products/" + std::to_string((i * 7) % 600)));
-    auto c = round_trip(all_types_schema(), rows, 1 << 20, 0);
-    EXPECT_EQ(c[5].enc, encoding::dict_string);
+        rows.push_back(make_row(i, i, 1, 1, 0, "/products/item-" + std::to_string((i * 7) % 600) + "/x"));
+    auto t = round_trip(all_types_schema(), rows, 1 << 20, GetParam());
+    EXPECT_EQ(t.chunks[5].enc, encoding::dict_string);
 }
 
-TEST(SegmentFormat, PlainForHighCardinalityStrings) {
+TEST_P(SegmentFormat, PlainForHighCardinalityText) {
+    std::mt19937_64 rng(5);
     std::vector<row> rows;
-    for (int i = 0; i < 1000; ++i)
-        rows.push_back(make_row(i, i, 1, 1, 0, "user-" + std::to_string(i * 31)));
-    auto c = round_trip(all_types_schema(), rows, 1 << 20, 0);
-    EXPECT_EQ(c[5].enc, encoding::plain_string);
+    for (int i = 0; i < 1000; ++i) {
+        std::string s(12, 'a');
+        for (auto& ch : s) ch = char('a' + rng() % 26);
+        rows.push_back(make_row(i, i, 1, 1, 0, s));
+    }
+    auto t = round_trip(all_types_schema(), rows, 1 << 20, GetParam());
+    EXPECT_EQ(t.chunks[5].enc, encoding::plain_string);
 }
 
-TEST(SegmentFormat, RoundTripsHugeStrings) {
+TEST_P(SegmentFormat, SuffixNumbersForNumberedIds) {
+    std::vector<row> rows;
+    for (int i = 0; i < 1000; ++i) rows.push_back(make_row(i, i, 1, 1, 0, "e-" + std::to_string(i * 3)));
+    auto t = round_trip(all_types_schema(), rows, 1 << 20, GetParam());
+    EXPECT_EQ(t.chunks[5].enc, encoding::suffix_number_string);
+    // Per row: 1 byte of prefix length, "e-", 1 byte of delta; plain takes 1 + 5..6.
+    EXPECT_LE(t.chunks[5].raw_len, 1000u * 4 + 2);
+}
+
+TEST_P(SegmentFormat, SuffixNumbersKeepEveryDigitExactly) {
+    // Leading zeros, "0", 18 and 19 digits, digits only, no digits, negative-looking
+    // text, numbers going down: each must come back byte for byte.
+    const char* tricky[] = {"0",   "00",  "007", "x0", "x00", "x010", "123456789012345678",
+                            "1234567890123456789", "999999999999999999", "-5", "", "abc",
+                            "a1b2", "9",   "18446744073709551615"};
+    std::vector<row> rows;
+    for (int i = 0; i < 400; ++i) {
+        std::string s = (i % 2 ? "id" : "") + std::to_string(100000 - i * 37);
+        rows.push_back(make_row(i, i, 1, 1, 0, i % 10 == 0 ? tricky[(i / 10) % 15] : s));
+    }
+    auto t = round_trip(all_types_schema(), rows, 1 << 20, GetParam());
+    EXPECT_EQ(t.chunks[5].enc, encoding::suffix_number_string);
+}
+
+TEST_P(SegmentFormat, RefStringsCutReferencedFieldsOut) {
+    auto schema = refs_schema();
+    std::vector<row> rows;
+    for (int i = 0; i < 2000; ++i) {
+        int64_t t = 1740754800000 + i;
+        value id = i % 4 == 0 ? value(std::monostate{}) : value("evt-" + std::to_string(i));
+        std::string kind = i % 3 ? "page_view" : "click";
+        std::string raw = "{";
+        if (i % 4) raw += "\"event_id\":\"" + std::get<std::string>(id) + "\",";
+        raw += "\"kind\":\"" + kind + "\",\"timestamp\":" + std::to_string(t) + "}";
+        rows.push_back({t, id, kind, raw});
+    }
+    auto t = round_trip(schema, rows, 1 << 20, GetParam());
+    EXPECT_EQ(t.chunks[3].enc, encoding::ref_string);
+    // Each skeleton is the raw text minus id, kind and timestamp (plus 3 marker bytes).
+    size_t plain = 0;
+    for (const auto& r : rows) plain += 1 + std::get<std::string>(r[3]).size();
+    EXPECT_LT(t.chunks[3].raw_len, plain - 2000 * 20);
+}
+
+TEST_P(SegmentFormat, RefStringsAreExactInEveryCorner) {
+    auto schema = refs_schema();
+    std::vector<row> rows = {
+        // Referenced text absent, only bare, only inside a longer word, twice.
+        {int64_t(1), "abc", "kind", "{\"x\":\"nothing here\"}"},
+        {int64_t(2), "abc", "kind", "abc before \"abc\" and abc"},
+        {int64_t(3), "ab", "kinder", "kinder kinder \"kinder\" 3"},
+        // A value that contains the other: cut spans must not overlap.
+        {int64_t(44), "44", "444", "\"444\" 44 \"44\" 44"},
+        // Marker bytes (0..8) in the value: stored verbatim.
+        {int64_t(5), "id", "k1", std::string("\x01\"id\"\x08\"k1\"\0x", 14)},
+        // References that are null, empty or one byte long are not cut.
+        {int64_t(6), std::monostate{}, "", "\"6\" \"\""},
+        {int64_t(-7), "z", "k", "-7 \"z\" \"k\""},
+        // An empty value and a value equal to a reference.
+        {int64_t(8), "q", "kk", ""},
+        {int64_t(9), "abc", "kk", "abc"},
+    };
+    auto t = round_trip(schema, rows, 1 << 20, GetParam());
+    EXPECT_EQ(t.chunks[3].enc, encoding::ref_string);
+}
+
+TEST_P(SegmentFormat, RoundTripsAllNullColumns) {
+    std::vector<row> rows(100, row{std::monostate{}, std::monostate{}, std::monostate{},
+                                   std::monostate{}, std::monostate{}});
+    auto t = round_trip(nullable_schema(), rows, 1 << 20, GetParam());
+    for (const auto& st : t.stats) {
+        EXPECT_EQ(st.null_count, 100u);
+        EXPECT_EQ(st.values, 0u);
+        EXPECT_EQ(st.min, 0u);
+        EXPECT_EQ(st.max, 0u);
+    }
+}
+
+TEST_P(SegmentFormat, RoundTripsMixedNulls) {
+    std::mt19937_64 rng(9);
+    std::vector<row> rows;
+    for (int i = 0; i < 1000; ++i) {
+        auto maybe = [&](value v) { return rng() % 3 == 0 ? value(std::monostate{}) : v; };
+        rows.push_back({maybe(int64_t(rng() % 1000) - 500), maybe(uint64_t(rng() % 50)),
+                        maybe(uint64_t(rng() % 2)), maybe("v" + std::to_string(rng() % 4)),
+                        maybe(std::string(size_t(rng() % 5), char(rng())))});
+    }
+    auto t = round_trip(nullable_schema(), rows, 1 << 20, GetParam());
+    uint64_t nulls = 0;
+    for (const auto& r : rows) nulls += std::holds_alternative<std::monostate>(r[0]);
+    EXPECT_EQ(t.stats[0].null_count, nulls);
+    EXPECT_EQ(t.stats[0].values, 1000 - nulls);
+    EXPECT_GE(int64_t(t.stats[0].min), -500);
+    EXPECT_LT(int64_t(t.stats[0].min), -400);
+}
+
+TEST_P(SegmentFormat, RoundTripsHugeStrings) {
     std::mt19937_64 rng(3);
     std::string noise(3 << 20, '\0');
     for (auto& ch : noise) ch = char(rng());
@@ -166,29 +340,42 @@ TEST(SegmentFormat, RoundTripsHugeStrings) {
     std::string with_nul("a\0b\nc\"d", 7);
     std::vector<row> rows = {make_row(1, 1, 1, 1, 1, noise), make_row(2, 2, 2, 2, 0, zeros),
                              make_row(3, 3, 3, 3, 1, with_nul), make_row(4, 4, 4, 4, 0, "")};
-    auto c = round_trip(all_types_schema(), rows, 6 << 20, 3);
-    EXPECT_EQ(c[5].enc, encoding::plain_string);
+    auto t = round_trip(all_types_schema(), rows, 6 << 20, GetParam());
+    EXPECT_EQ(t.chunks[5].enc, encoding::plain_string);
+    EXPECT_EQ(t.stats[5].max, noise.size());
+    EXPECT_EQ(t.stats[5].value_bytes, noise.size() + zeros.size() + 7);
+    // The same through a ref_string column (bytes 0..8 in the noise: verbatim rows).
+    std::vector<row> ref_rows = {{int64_t(1), "a", "b", noise}, {int64_t(2), "zz", "b", zeros}};
+    round_trip(refs_schema(), ref_rows, 6 << 20, GetParam());
 }
 
-TEST(SegmentFormat, CompressesWithZstdOnlyWhenItShrinks) {
+TEST_P(SegmentFormat, CompressesOnlyWhenItShrinks) {
     std::vector<row> rows;
     for (int i = 0; i < 2000; ++i)
         rows.push_back(make_row(1700000000000 + i, 5, 9, 1, 0,
                                 "{\"same\":\"payload\",\"n\":" + std::to_string(i % 50) + "}"));
-    auto z = round_trip(all_types_schema(), rows, 1 << 20, 1);
-    EXPECT_EQ(z[0].cd, codec::zstd); // 2000 deltas of 1
-    auto none = round_trip(all_types_schema(), rows, 1 << 20, 0);
-    for (const auto& c : none) EXPECT_EQ(c.cd, codec::none);
-    // One row: tiny chunks stay uncompressed.
-    auto one = round_trip(all_types_schema(), {rows[0]}, 1 << 20, 1);
-    for (const auto& c : one) EXPECT_EQ(c.cd, codec::none);
+    auto t = round_trip(all_types_schema(), rows, 1 << 20, GetParam());
+    for (const auto& c : t.chunks) {
+        EXPECT_EQ(c.cd, GetParam().kind == codec::none ? codec::none : GetParam().kind);
+        EXPECT_LT(c.stored, c.raw_len + (c.cd == codec::none ? 1 : 0));
+    }
+    // Random bytes do not compress: stored raw even with a codec.
+    std::mt19937_64 rng(4);
+    std::vector<row> noisy;
+    for (int i = 0; i < 200; ++i) {
+        std::string s(64, '\0');
+        for (auto& ch : s) ch = char(rng());
+        noisy.push_back(make_row(i, i, rng(), 1, 0, s));
+    }
+    auto n = round_trip(all_types_schema(), noisy, 1 << 20, GetParam());
+    EXPECT_EQ(n.chunks[2].cd, codec::none); // random u64: plain, incompressible
 }
 
-TEST(SegmentFormat, DetectsCorruptPayloadAndHeader) {
+TEST(SegmentFormatCorruption, DetectsCorruptPayloadAndHeader) {
     auto schema = all_types_schema();
     column_batch in(schema, 100, 4096, 64);
     for (int i = 0; i < 100; ++i) push_row(in, make_row(i, i, i, i, 0, "v" + std::to_string(i)));
-    format::block_encoder enc(schema, 100, 4096, 1);
+    format::block_encoder enc(schema, 100, 4096, zstd1);
     aligned_buf buf(enc.block_bytes_max());
     block_header h = enc.encode(in, 0, buf.p);
     column_batch out(schema, 1, 0, 0);
@@ -205,7 +392,26 @@ TEST(SegmentFormat, DetectsCorruptPayloadAndHeader) {
     EXPECT_FALSE(format::read_block_header(buf.p, back));
 }
 
-TEST(SegmentFormat, FileHeaderRoundTripAndChecksum) {
+TEST(SegmentFormatCorruption, RejectsChunksThatDoNotMatchTheSchema) {
+    // A block written for one schema and read as another (e.g. a nullable column read
+    // as not nullable) is corrupt, not misread.
+    auto schema = nullable_schema();
+    column_batch in(schema, 10, 4096, 64);
+    for (int i = 0; i < 10; ++i)
+        push_row(in, {int64_t(i), uint64_t(i), uint64_t(1), "s", std::monostate{}});
+    format::block_encoder enc(schema, 10, 4096, zstd1);
+    aligned_buf buf(enc.block_bytes_max());
+    block_header h = enc.encode(in, 0, buf.p);
+    auto other = schema;
+    other.columns[0].nullable = false;
+    column_batch out(other, 1, 0, 0);
+    format::block_decoder dec;
+    auto r = dec.decode(h, buf.p + format::block_header_bytes, out);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().code, errc::corrupt);
+}
+
+TEST(SegmentFormatHeader, FileHeaderRoundTripAndChecksum) {
     format::segment_meta m{events_schema(), "w3", 42};
     std::vector<uint8_t> buf(format::file_header_bytes);
     ASSERT_TRUE(format::write_file_header(m, buf.data()).ok());
@@ -219,6 +425,8 @@ TEST(SegmentFormat, FileHeaderRoundTripAndChecksum) {
     for (size_t i = 0; i < m.schema.columns.size(); ++i) {
         EXPECT_EQ(back->schema.columns[i].name, m.schema.columns[i].name);
         EXPECT_EQ(back->schema.columns[i].type, m.schema.columns[i].type);
+        EXPECT_EQ(back->schema.columns[i].nullable, m.schema.columns[i].nullable);
+        EXPECT_EQ(back->schema.columns[i].refs, m.schema.columns[i].refs);
     }
     buf[40] ^= 1;
     auto bad = format::read_file_header(buf.data(), buf.size());
@@ -227,13 +435,31 @@ TEST(SegmentFormat, FileHeaderRoundTripAndChecksum) {
     EXPECT_FALSE(format::read_file_header(buf.data(), 100).ok());
 }
 
-TEST(SegmentFormat, FooterRoundTrip) {
+TEST(SegmentFormatHeader, RefusesOtherVersionsAndBadRefs) {
+    std::vector<uint8_t> buf(format::file_header_bytes);
+    ASSERT_TRUE(format::write_file_header({events_schema(), "w0", 1}, buf.data()).ok());
+    buf[8] = 1; // version 1
+    auto r = format::read_file_header(buf.data(), buf.size());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().code, errc::unsupported);
+    EXPECT_NE(r.err().message.find("version 1"), std::string::npos);
+
+    auto schema = refs_schema();
+    schema.columns[3].refs = {3}; // itself: not an earlier column
+    EXPECT_FALSE(format::write_file_header({schema, "w0", 1}, buf.data()).ok());
+    schema.columns[3].refs = {0, 1, 2, 0, 1, 2, 0, 1, 2}; // more than 8
+    EXPECT_FALSE(format::write_file_header({schema, "w0", 1}, buf.data()).ok());
+}
+
+TEST(SegmentFormatFooter, FooterRoundTripWithColumnStats) {
+    format::footer f{123, 4, -10, 99, 8192, {}};
+    f.columns = {{0, 123, uint64_t(-10), 99, 0}, {23, 100, 1, 500, 7777}};
     aligned_buf buf(4096);
-    format::footer f{123, 4, -10, 99, 8192};
     EXPECT_EQ(format::write_footer_block(f, 4, buf.p), 4096u);
     block_header h;
     ASSERT_TRUE(format::read_block_header(buf.p, h));
     EXPECT_EQ(h.kind, format::block_kind::footer);
+    EXPECT_EQ(h.payload_bytes, format::footer_payload_bytes(2));
     format::footer back;
     ASSERT_TRUE(format::read_footer_payload(buf.p + 64, h.payload_bytes, back));
     EXPECT_EQ(back.rows, 123u);
@@ -241,6 +467,30 @@ TEST(SegmentFormat, FooterRoundTrip) {
     EXPECT_EQ(back.min_time_ms, -10);
     EXPECT_EQ(back.max_time_ms, 99);
     EXPECT_EQ(back.data_end_offset, 8192u);
+    ASSERT_EQ(back.columns.size(), 2u);
+    EXPECT_EQ(int64_t(back.columns[0].min), -10);
+    EXPECT_EQ(back.columns[1].null_count, 23u);
+    EXPECT_EQ(back.columns[1].values, 100u);
+    EXPECT_EQ(back.columns[1].value_bytes, 7777u);
+    // A payload length that does not match the column count is refused.
+    EXPECT_FALSE(format::read_footer_payload(buf.p + 64, h.payload_bytes - 32, back));
+}
+
+TEST(SegmentFormatFooter, MergesStatsByType) {
+    format::column_stats a{1, 2, uint64_t(-5), 3, 0}, b{0, 1, uint64_t(-9), uint64_t(-9), 0};
+    format::merge_stats(column_type::i64, a, b);
+    EXPECT_EQ(int64_t(a.min), -9);
+    EXPECT_EQ(int64_t(a.max), 3);
+    EXPECT_EQ(a.values, 3u);
+    EXPECT_EQ(a.null_count, 1u);
+    format::column_stats u{0, 1, 5, 5, 0}, v{0, 1, uint64_t(-1), uint64_t(-1), 0};
+    format::merge_stats(column_type::u64, u, v);
+    EXPECT_EQ(u.min, 5u);
+    EXPECT_EQ(u.max, uint64_t(-1)); // unsigned
+    format::column_stats empty{4, 0, 0, 0, 0};
+    format::merge_stats(column_type::u64, empty, u);
+    EXPECT_EQ(empty.min, 5u);
+    EXPECT_EQ(empty.null_count, 4u);
 }
 
 } // namespace

@@ -149,6 +149,89 @@ TEST(TableReader, ListsTablesWithRowCounts) {
     EXPECT_EQ((*tables)[0].name, "events");
     EXPECT_EQ((*tables)[0].segments, 2u);
     EXPECT_EQ((*tables)[0].rows, 400u);
+    EXPECT_EQ((*tables)[0].min_time_ms, 0);
+    EXPECT_EQ((*tables)[0].max_time_ms, 2099);
+    EXPECT_GT((*tables)[0].bytes, 4u * 4096);
+}
+
+TEST(TableReader, PrunesClosedSegmentsByTheirFooter) {
+    temp_dir tmp;
+    write_blocks(tmp.path(), 2);                   // segment 1: times 0..1099
+    auto later = write_blocks(tmp.path(), 3);      // segment 2: times 0..2099 again
+    write_blocks(tmp.path(), 1, /*close=*/false);  // segment 3: unclosed, walked
+    std::vector<row> got;
+    auto s = scan_table(tmp.path(), "events", 2000, 2050,
+                        [&](const column_batch& b) { append_rows(b, got); });
+    ASSERT_TRUE(s.ok());
+    EXPECT_EQ(s->segments, 3u);
+    EXPECT_EQ(s->segments_skipped, 1u); // segment 1 ends at 1099: pruned without a walk
+    EXPECT_EQ(s->blocks_read, 1u);
+    EXPECT_EQ(s->blocks_skipped, 2u + 1u);
+    EXPECT_EQ(got, std::vector<row>(later.begin() + 200, later.begin() + 251));
+}
+
+TEST(SegmentReader, PeeksTheFooterWithColumnStatistics) {
+    temp_dir tmp;
+    auto model = write_blocks(tmp.path(), 3);
+    auto rd = segment_reader::open(tmp.path() + "/events/w0-000001.seg");
+    ASSERT_TRUE(rd.ok());
+    format::footer f;
+    ASSERT_TRUE((*rd)->peek_footer(f));
+    EXPECT_EQ(f.rows, 300u);
+    EXPECT_EQ(f.data_blocks, 3u);
+    EXPECT_EQ(f.min_time_ms, 0);
+    EXPECT_EQ(f.max_time_ms, 2099);
+    ASSERT_EQ(f.columns.size(), size_t(events_col::count_));
+    uint64_t nulls = 0, raw_bytes = 0;
+    for (const auto& r : model) {
+        nulls += std::holds_alternative<std::monostate>(r[events_col::event_id]);
+        raw_bytes += std::get<std::string>(r[events_col::raw]).size();
+    }
+    EXPECT_EQ(f.columns[events_col::event_id].null_count, nulls);
+    EXPECT_EQ(f.columns[events_col::raw].value_bytes, raw_bytes);
+    EXPECT_EQ(int64_t(f.columns[events_col::event_time_ms].max), 2099);
+    EXPECT_EQ(f.columns[events_col::late].max, 1u);
+    // The walk finds the same footer.
+    while ((*rd)->next_block()) {
+    }
+    EXPECT_EQ((*rd)->end(), segment_reader::end_state::footer);
+    EXPECT_EQ((*rd)->footer().rows, 300u);
+
+    // An unclosed segment has none to peek at.
+    write_blocks(tmp.path(), 1, /*close=*/false);
+    auto open2 = segment_reader::open(tmp.path() + "/events/w0-000002.seg");
+    ASSERT_TRUE(open2.ok());
+    EXPECT_FALSE((*open2)->peek_footer(f));
+}
+
+TEST(TableReader, ScansEventIdentities) {
+    temp_dir tmp;
+    auto model = write_blocks(tmp.path(), 4);
+    std::vector<identity_row> got;
+    auto s = scan_event_identities(tmp.path(), 1000, 2999, [&](std::span<const identity_row> rows) {
+        got.insert(got.end(), rows.begin(), rows.end());
+    });
+    ASSERT_TRUE(s.ok()) << s.err().message;
+    ASSERT_EQ(got.size(), 200u);
+    for (size_t i = 0; i < got.size(); ++i) {
+        const row& r = model[100 + i];
+        bool has_id = !std::holds_alternative<std::monostate>(r[events_col::event_id]);
+        auto want = has_id ? identity_of_event_id(std::get<std::string>(r[events_col::event_id]))
+                           : identity_of_event_bytes(std::get<std::string>(r[events_col::raw]));
+        EXPECT_EQ(got[i].id, want) << i;
+        EXPECT_EQ(got[i].event_time_ms, std::get<int64_t>(r[events_col::event_time_ms]));
+    }
+    // Both kinds of identity occur.
+    EXPECT_NE(got[0].id, got[1].id);
+}
+
+TEST(TableReader, FilterRowsByTimeKeepsNullsAligned) {
+    auto schema = events_schema();
+    column_batch b(schema, 9, 4096, 256);
+    for (int i = 0; i < 9; ++i) push_row(b, event_row(uint64_t(i), i));
+    filter_rows_by_time(b, events_col::event_time_ms, 2, 6);
+    ASSERT_EQ(b.rows(), 5u);
+    for (uint32_t r = 0; r < 5; ++r) EXPECT_EQ(row_at(b, r), event_row(r + 2, r + 2));
 }
 
 TEST(TableReader, FilterRowsByTimeKeepsStringsAligned) {

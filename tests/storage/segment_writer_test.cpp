@@ -255,6 +255,64 @@ TEST(SegmentWriter, IoErrorPutsWriterInFailedStateWithoutAborting) {
     EXPECT_LT((*w)->rows_durable(), 20000u);
 }
 
+TEST(SegmentWriterDiskFull, StallsWithoutLossAndResumesWhenSpaceReturns) {
+    tmpfs_mount disk("1m");
+    if (!disk.ok()) GTEST_SKIP() << "cannot mount a tmpfs (" << disk.error() << "; needs root)";
+    auto schema = events_schema();
+    auto cfg = small_config(disk.path());
+    cfg.flush_interval_ms = 5;
+    auto w = segment_writer::open(cfg, schema);
+    ASSERT_TRUE(w.ok()) << w.err().message;
+    fill_disk(disk.path(), "filler", 16 << 10);
+
+    // Another thread gives the space back once the writer has stalled for a while; the
+    // appending thread meanwhile blocks in commit_row/poll (back-pressure).
+    std::atomic<bool> freed{false};
+    std::thread janitor([&] {
+        while (!(*w)->stalled()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        EXPECT_EQ((*w)->rows_dropped(), 0u);
+        EXPECT_FALSE((*w)->failed());
+        std::filesystem::remove(disk.path() + "/filler");
+        freed = true;
+    });
+    std::vector<row> model;
+    for (uint64_t i = 0; i < 3000; ++i) {
+        model.push_back(event_row(i, int64_t(i)));
+        append(**w, model.back());
+        (*w)->poll(monotonic_ns());
+    }
+    janitor.join();
+    EXPECT_TRUE(freed);
+    ASSERT_TRUE((*w)->close().ok()) << (*w)->failure().message;
+    EXPECT_FALSE((*w)->stalled());
+    EXPECT_GE((*w)->disk_full_stalls(), 1u);
+    EXPECT_EQ((*w)->rows_dropped(), 0u);
+    EXPECT_EQ((*w)->rows_durable(), model.size());
+    scan_summary sum;
+    EXPECT_EQ(read_table(disk.path(), "events", &sum), model);
+    EXPECT_EQ(sum.damaged_segments, 0u);
+}
+
+TEST(SegmentWriterDiskFull, StoppingWriterGivesUpWithAClearError) {
+    tmpfs_mount disk("1m");
+    if (!disk.ok()) GTEST_SKIP() << "cannot mount a tmpfs (" << disk.error() << "; needs root)";
+    auto schema = events_schema();
+    auto cfg = small_config(disk.path());
+    std::atomic<bool> stop{true};
+    cfg.stop_flag = &stop;
+    cfg.disk_full_stop_wait_ms = 200;
+    auto w = segment_writer::open(cfg, schema);
+    ASSERT_TRUE(w.ok()) << w.err().message;
+    fill_disk(disk.path(), "filler", 0);
+    for (uint64_t i = 0; i < 600; ++i) append(**w, event_row(i, int64_t(i)));
+    auto r = (*w)->close();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().code, errc::no_space);
+    EXPECT_NE(r.err().message.find("disk full"), std::string::npos) << r.err().message;
+    EXPECT_GT((*w)->rows_dropped(), 0u);
+}
+
 TEST(SegmentWriter, RejectsBadConfig) {
     temp_dir tmp;
     auto schema = events_schema();

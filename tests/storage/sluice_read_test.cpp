@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <filesystem>
 #include <sstream>
 
 #include "storage/segment_writer.h"
@@ -97,6 +98,28 @@ TEST_F(SluiceRead, PrintsCsvWithRfc4180Quoting) {
                      "2000,oversize,9,\"a,\"\"b\"\"\nc\"\r\n");
 }
 
+TEST_F(SluiceRead, WritesParquetToAFileAndShowsTheLayout) {
+    const std::string out = _tmp.path() + "/dl.parquet";
+    auto r = run_reader(_tmp.path() + " dead_letters --format parquet --out " + out);
+    ASSERT_EQ(r.status, 0);
+    std::FILE* f = std::fopen(out.c_str(), "rb");
+    ASSERT_NE(f, nullptr);
+    char head[4] = {}, tail[4] = {};
+    ASSERT_EQ(std::fread(head, 1, 4, f), 4u);
+    std::fseek(f, -4, SEEK_END);
+    ASSERT_EQ(std::fread(tail, 1, 4, f), 4u);
+    std::fclose(f);
+    EXPECT_EQ(std::string(head, 4), "PAR1");
+    EXPECT_EQ(std::string(tail, 4), "PAR1");
+    EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+
+    auto layout = run_reader(_tmp.path() + " dead_letters --layout");
+    ASSERT_EQ(layout.status, 0);
+    EXPECT_NE(layout.out.find("dead_letters: 3 rows, 2 blocks"), std::string::npos) << layout.out;
+    EXPECT_NE(layout.out.find("received_ms"), std::string::npos) << layout.out;
+    EXPECT_NE(layout.out.find("delta_varint_i64"), std::string::npos) << layout.out;
+}
+
 TEST_F(SluiceRead, ListsTables) {
     auto r = run_reader(_tmp.path() + " --tables");
     ASSERT_EQ(r.status, 0);
@@ -108,6 +131,8 @@ TEST_F(SluiceRead, UnknownTableAndUsageErrors) {
     EXPECT_EQ(run_reader(_tmp.path()).status, 2);
     EXPECT_EQ(run_reader(_tmp.path() + " dead_letters --format xml").status, 2);
     EXPECT_EQ(run_reader(_tmp.path() + " dead_letters --from abc").status, 2);
+    EXPECT_EQ(run_reader(_tmp.path() + " dead_letters --out").status, 2);
+    EXPECT_EQ(run_reader(_tmp.path() + " dead_letters --out /no/such/dir/x.csv").status, 1);
 }
 
 } // namespace

@@ -1,0 +1,54 @@
+#pragma once
+// Export of a table's rows in a time range to JSON Lines, CSV or Parquet: the C++ API
+// behind `sluice-read --format` (and any future `sluicectl export`). Control path; reads
+// the data dir directly, with or without a running daemon.
+//
+// JSON Lines: one object per row, keys in column order; numbers as JSON numbers, null
+// as null, strings as JSON strings. CSV (RFC 4180): a header of column names, CRLF line
+// ends; a null is an empty field, an empty string is "". Text needs UTF-8: in JSON Lines
+// and CSV, string and bytes values that are not UTF-8 have their bad bytes replaced
+// with U+FFFD (counted in the summary). Parquet keeps bytes columns exact (binary);
+// parquet_writer.h has its types.
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+#include "storage/parquet_writer.h"
+#include "storage/schema.h"
+#include "storage/table_reader.h"
+
+namespace sluice::storage {
+
+enum class export_format { jsonl, csv, parquet };
+std::optional<export_format> parse_export_format(std::string_view name);
+
+struct export_options {
+    export_format format = export_format::jsonl;
+    int64_t from_ms = std::numeric_limits<int64_t>::min(); // time column range, inclusive
+    int64_t to_ms = std::numeric_limits<int64_t>::max();
+    parquet_options parquet{};
+};
+
+struct export_summary {
+    scan_summary scan;
+    uint64_t rows = 0;
+    uint64_t bytes = 0;               // written
+    uint64_t invalid_utf8_values = 0; // text values whose bad bytes became U+FFFD
+};
+
+// The schema of a table, from its first segment (a table holds one schema).
+result<table_schema> read_table_schema(const std::string& data_dir, const std::string& table);
+
+// Writes the rows to out (e.g. stdout). Fails when segments of the table have
+// different schemas.
+result<export_summary> export_table(const std::string& data_dir, const std::string& table,
+                                    const export_options& options, std::FILE* out);
+// Writes to path through path.tmp, synced and renamed: a reader never sees half a file.
+result<export_summary> export_table_to_file(const std::string& data_dir, const std::string& table,
+                                            const export_options& options, const std::string& path);
+
+} // namespace sluice::storage
