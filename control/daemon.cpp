@@ -16,11 +16,11 @@
 #include "base/limits.h"
 #include "base/log.h"
 #include "control/control_server.h"
+#include "control/query_service.h"
 #include "dataplane/eal_setup.h"
 #include "dataplane/kernel_udp_rx.h"
 #include "dataplane/rx_lcore.h"
 #include "dataplane/worker_lcore.h"
-#include "processing/window_merger.h"
 #include "processing/worker.h"
 #include "storage/recovery.h"
 #include "storage/schema.h"
@@ -34,30 +34,6 @@ std::atomic<bool> g_signal_shutdown{false};
 
 void on_signal(int) { g_signal_shutdown.store(true); }
 
-constexpr uint32_t partial_buffers_per_worker = 8;
-constexpr uint32_t partial_buffer_bytes = 256 * 1024;
-
-// Worker -> merger hand-off of partial_batch buffers: one SPSC ring each way per worker.
-struct partial_link {
-    rte_ring* to_merger = nullptr;
-    rte_ring* free = nullptr;
-    std::vector<std::unique_ptr<char[]>> buffers;
-};
-
-processing::partial_batch* link_acquire(void* ctx) noexcept {
-    auto* link = static_cast<partial_link*>(ctx);
-    void* obj = nullptr;
-    idle_backoff backoff;
-    while (rte_ring_sc_dequeue(link->free, &obj) != 0) backoff.wait();
-    return static_cast<processing::partial_batch*>(obj);
-}
-
-void link_publish(void* ctx, processing::partial_batch* batch) noexcept {
-    auto* link = static_cast<partial_link*>(ctx);
-    // Cannot fail: the ring holds more than all of this worker's buffers.
-    SLUICE_ASSERT(rte_ring_sp_enqueue(link->to_merger, batch) == 0);
-}
-
 struct rx_unit {
     unsigned lcore;
     std::unique_ptr<dataplane::rx_lcore> rx;
@@ -69,7 +45,6 @@ struct worker_unit {
     unsigned lcore;
     std::unique_ptr<processing::worker> worker;
     std::unique_ptr<dataplane::worker_lcore> loop;
-    std::unique_ptr<partial_link> link;
 };
 
 class daemon {
@@ -80,7 +55,6 @@ class daemon {
 
   private:
     result<void> plan_lcores();
-    result<void> start_merger();
     json stats() const;
     json status() const;
     json flush();
@@ -95,11 +69,8 @@ class daemon {
     dataplane::worker_lcore_control _worker_control;
     std::atomic<bool> _stop_rx{false};
     std::atomic<bool> _shutdown_requested{false};
-    std::unique_ptr<storage::segment_writer> _window_writer;
-    std::thread _merger_thread;
-    std::atomic<bool> _merger_done{false};
-    std::atomic<uint64_t> _merger_flushes{0};
-    std::atomic<uint64_t> _window_rows{0};
+    // Continuous queries: catalog, merger thread, result tables (query_service.h).
+    std::unique_ptr<query_service> _queries;
     std::unique_ptr<control_server> _control;
     int64_t _started_ns = monotonic_ns();
 };
@@ -160,8 +131,22 @@ result<void> daemon::start() {
     uint32_t nworkers = uint32_t(_worker_lcores.size());
     auto& rings = _rings; // [worker][rx]
     rings.assign(nworkers, {});
+    // --- continuous queries (before the RX parsers: they read the field catalog) ---
+    query_service_config qc;
+    qc.data_dir = _config.data_dir;
+    qc.event_bytes_max = _config.event_bytes_max;
+    qc.flush_interval_ms = _config.flush_interval_ms;
+    qc.direct_io = _config.direct_io;
+    qc.default_delay_ms = _config.watermark_delay_ms;
+    qc.workers = nworkers;
+    auto queries = query_service::open(qc, _config.queries);
+    if (!queries) return std::move(queries).err();
+    _queries = std::move(queries.value());
+    // ---
+
     dataplane::rx_config rc;
     for (uint16_t p : _config.udp_ports) rc.ports.add(p);
+    rc.parse.fields = &_queries->catalog();
     rc.parse.event_bytes_max = _config.event_bytes_max;
     rc.parse.max_future_skew_ms = _config.max_future_skew_ms;
     for (uint32_t r = 0; r < _rx_lcores.size(); ++r) {
@@ -193,41 +178,30 @@ result<void> daemon::start() {
     for (uint32_t w = 0; w < nworkers; ++w) {
         worker_unit u;
         u.lcore = _worker_lcores[w];
-        u.link = std::make_unique<partial_link>();
-        auto to_merger = dataplane::spsc_ring_create("w" + std::to_string(w) + "_merge", 64);
-        if (!to_merger) return std::move(to_merger).err();
-        auto free_ring = dataplane::spsc_ring_create("w" + std::to_string(w) + "_free", 64);
-        if (!free_ring) return std::move(free_ring).err();
-        u.link->to_merger = to_merger.value();
-        u.link->free = free_ring.value();
-        for (uint32_t b = 0; b < partial_buffers_per_worker; ++b) {
-            u.link->buffers.emplace_back(
-                new char[sizeof(processing::partial_batch) + partial_buffer_bytes]);
-            auto* batch = reinterpret_cast<processing::partial_batch*>(u.link->buffers.back().get());
-            batch->capacity = partial_buffer_bytes;
-            batch->reset(w);
-            rte_ring_sp_enqueue(u.link->free, batch);
-        }
         processing::worker_config wc;
         wc.index = w;
         wc.watermark_delay_ms = _config.watermark_delay_ms;
         wc.dedup_horizon_ms = _config.dedup_horizon_ms;
         wc.dedup_memory_bytes = dedup_bytes;
-        wc.window.size_ms = _config.window_size_ms;
         wc.event_bytes_max = _config.event_bytes_max;
         wc.data_dir = _config.data_dir;
-        wc.query_name = _config.query_name;
         wc.flush_interval_ms = _config.flush_interval_ms;
         wc.direct_io = _config.direct_io;
-        processing::partial_channel ch{u.link.get(), link_acquire, link_publish};
-        auto wk = processing::worker::open(wc, ch);
+        auto wk = processing::worker::open(wc, _queries->channel(w));
         if (!wk) return std::move(wk).err();
         u.worker = std::move(wk.value());
         u.loop = std::make_unique<dataplane::worker_lcore>(*u.worker, rings[w], _slots,
                                                            &_worker_control);
         _workers.push_back(std::move(u));
     }
-    SLUICE_TRY(start_merger());
+    std::vector<processing::worker*> worker_ptrs;
+    for (auto& u : _workers) worker_ptrs.push_back(u.worker.get());
+    SLUICE_TRY(_queries->attach(worker_ptrs));
+    _queries->start(&_worker_control.flush_requested, [this] {
+        for (auto& u : _workers)
+            if (!u.loop->finished()) return false;
+        return true;
+    });
 
     server_config sc;
     sc.socket_path = _config.control_socket;
@@ -238,6 +212,8 @@ result<void> daemon::start() {
     handlers["stats"] = [this](const json&) { return stats(); };
     handlers["status"] = [this](const json&) { return status(); };
     handlers["flush"] = [this](const json&) { return flush(); };
+    handlers["queries"] = [this](const json& req) { return _queries->handle_queries(req); };
+    handlers["windows"] = [this](const json& req) { return _queries->handle_windows(req); };
     handlers["shutdown"] = [this](const json&) {
         _shutdown_requested.store(true);
         return json{{"ok", true}, {"message", "shutting down: stop RX, drain, close windows, fsync"}};
@@ -245,63 +221,6 @@ result<void> daemon::start() {
     auto server = control_server::start(sc, std::move(handlers));
     if (!server) return std::move(server).err();
     _control = std::move(server.value());
-    return ok_result();
-}
-
-result<void> daemon::start_merger() {
-    storage::writer_config wc;
-    wc.data_dir = _config.data_dir;
-    wc.writer_name = "merger";
-    wc.rows_per_block = 4096;
-    wc.string_bytes_max = 1u << 20;
-    wc.row_string_bytes_max = _config.event_bytes_max;
-    wc.flush_interval_ms = _config.flush_interval_ms;
-    wc.direct_io = _config.direct_io;
-    auto w = storage::segment_writer::open(wc, storage::window_schema(_config.query_name));
-    if (!w) return std::move(w).err();
-    _window_writer = std::move(w.value());
-    _merger_thread = std::thread([this] {
-        namespace wc = storage::window_col;
-        processing::window_merger merger(
-            uint32_t(_workers.size()), _config.window_size_ms, [this](const processing::window_row& r) {
-                auto& b = _window_writer->batch();
-                b.push_i64(wc::window_start_ms, r.window_start_ms);
-                b.push_i64(wc::window_end_ms, r.window_end_ms);
-                std::string_view key = r.key;
-                b.push_string(wc::group_key, key.substr(0, _config.event_bytes_max));
-                b.push_u64(wc::count, r.count);
-                b.end_row();
-                _window_writer->commit_row();
-                _window_rows.fetch_add(1, std::memory_order_relaxed);
-            });
-        idle_backoff backoff;
-        uint64_t flushes_seen = _worker_control.flush_requested.load();
-        while (!merger.all_final()) {
-            bool any = false;
-            for (auto& u : _workers) {
-                void* obj;
-                while (rte_ring_sc_dequeue(u.link->to_merger, &obj) == 0) {
-                    auto* batch = static_cast<processing::partial_batch*>(obj);
-                    merger.merge(*batch);
-                    rte_ring_sp_enqueue(u.link->free, batch);
-                    any = true;
-                }
-            }
-            _window_writer->poll(monotonic_ns());
-            uint64_t want = _worker_control.flush_requested.load();
-            if (want != flushes_seen) {
-                flushes_seen = want;
-                auto r = _window_writer->flush_and_sync();
-                if (!r) SLUICE_LOG_ERROR("window flush failed: %s", r.err().message.c_str());
-                _merger_flushes.store(want);
-            }
-            if (any) backoff.reset();
-            else backoff.wait();
-        }
-        auto r = _window_writer->close();
-        if (!r) SLUICE_LOG_ERROR("closing the window table failed: %s", r.err().message.c_str());
-        _merger_done.store(true);
-    });
     return ok_result();
 }
 
@@ -358,7 +277,7 @@ json daemon::stats() const {
         max_time = std::max(max_time, c.max_time_ms.load(std::memory_order_relaxed));
         per_core.push_back(core);
     }
-    if (_window_writer) bytes += _window_writer->bytes_written();
+    if (_queries) bytes += _queries->bytes_written();
     int64_t watermark = max_time == processing::no_time ? 0 : max_time - _config.watermark_delay_ms;
     json reasons_json;
     for (int r = 0; r < processing::dead_letter_reason_count; ++r) reasons_json[reasons[r]] = by_reason[r];
@@ -367,7 +286,7 @@ json daemon::stats() const {
               {"duplicates", dups},          {"late_events", late},
               {"dead_letters", dead},        {"dead_letters_by_reason", reasons_json},
               {"rx_dropped", dropped},       {"bytes_written", bytes},
-              {"watermark_ms", watermark},   {"window_rows", _window_rows.load()}};
+              {"watermark_ms", watermark},   {"window_rows", _queries->window_rows()}};
     json rings = json::array();
     for (uint32_t r = 0; r < _rx.size(); ++r)
         for (uint32_t w = 0; w < _workers.size(); ++w) {
@@ -384,7 +303,8 @@ json daemon::stats() const {
                 {"watermark_delay_ms", _config.watermark_delay_ms},
                 {"totals", totals},
                 {"per_core", per_core},
-                {"rings", rings}};
+                {"rings", rings},
+                {"queries", _queries->stats()}};
 }
 
 json daemon::status() const {
@@ -398,7 +318,7 @@ json daemon::status() const {
                 {"worker_lcores", _worker_lcores},
                 {"data_dir", _config.data_dir},
                 {"udp_ports", _config.udp_ports},
-                {"query", _config.query_name},
+                {"queries", _queries->stats().size()},
                 {"uptime_s", double(monotonic_ns() - _started_ns) / 1e9}};
 }
 
@@ -406,7 +326,7 @@ json daemon::flush() {
     uint64_t want = _worker_control.flush_requested.fetch_add(1) + 1;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     for (;;) {
-        bool done = _merger_flushes.load() >= want || _merger_done.load();
+        bool done = _queries->flushes_done() >= want || _queries->done();
         for (auto& u : _workers) done = done && (u.loop->flushes_done() >= want || u.loop->finished());
         if (done) break;
         if (std::chrono::steady_clock::now() > deadline)
@@ -452,7 +372,7 @@ int daemon::run() {
     int rc = 0;
     for (auto& u : _workers)
         if (rte_eal_wait_lcore(u.lcore) != 0) rc = 1;
-    _merger_thread.join();
+    _queries->join();
     for (auto& u : _workers)
         if (u.worker->storage_failed()) rc = 1;
     _control->stop();

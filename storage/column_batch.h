@@ -34,6 +34,11 @@ class column_batch {
     }
     void push_u64(int col, uint64_t v) noexcept { _cols[col].fixed[_rows] = v; }
     void push_u8(int col, uint8_t v) noexcept { _cols[col].fixed[_rows] = v; }
+    void push_f64(int col, double v) noexcept {
+        uint64_t bits;
+        std::memcpy(&bits, &v, 8);
+        _cols[col].fixed[_rows] = bits;
+    }
     void push_string(int col, std::string_view s) noexcept;
     void end_row() noexcept { ++_rows; }
 
@@ -41,6 +46,11 @@ class column_batch {
     int64_t i64_at(int col, uint32_t row) const noexcept { return int64_t(_cols[col].fixed[row]); }
     uint64_t u64_at(int col, uint32_t row) const noexcept { return _cols[col].fixed[row]; }
     uint8_t u8_at(int col, uint32_t row) const noexcept { return uint8_t(_cols[col].fixed[row]); }
+    double f64_at(int col, uint32_t row) const noexcept {
+        double v;
+        std::memcpy(&v, &_cols[col].fixed[row], 8);
+        return v;
+    }
     std::string_view string_at(int col, uint32_t row) const noexcept {
         const auto& c = _cols[col];
         uint32_t begin = row == 0 ? 0 : c.offsets[row - 1];

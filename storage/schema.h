@@ -6,7 +6,7 @@
 
 namespace sluice::storage {
 
-enum class column_type : uint8_t { i64 = 1, u64 = 2, u8 = 3, string = 4 };
+enum class column_type : uint8_t { i64 = 1, u64 = 2, u8 = 3, string = 4, f64 = 5 };
 
 struct column_def {
     std::string name;
@@ -21,17 +21,24 @@ struct table_schema {
 
 // The built-in tables (docs/FORMAT.md lists their columns).
 namespace events_col {
-enum : int { event_time_ms, id_hi, id_lo, event_id, user_id, event_type, page, late, raw, count_ };
+// max_time_ms: the largest event time the worker had seen when it took the event (the
+// watermark's basis), so that replay and restart judge lateness exactly as live.
+enum : int {
+    event_time_ms, id_hi, id_lo, event_id, user_id, event_type, page, late, raw, max_time_ms, count_
+};
 }
 namespace dead_letters_col {
 enum : int { received_ms, reason, raw_len, raw, count_ };
 }
+// A continuous query's results: window_start_ms, window_end_ms, one string column per
+// group-by field, the aggregates' columns, then revision (0 = live, n = replay n).
 namespace window_col {
-enum : int { window_start_ms, window_end_ms, group_key, count, count_ };
+enum : int { window_start_ms, window_end_ms, first_group };
 }
 
 table_schema events_schema();
 table_schema dead_letters_schema();
-table_schema window_schema(const std::string& query_name);
+table_schema window_schema(const std::string& query_name, const std::vector<std::string>& group_columns,
+                           const std::vector<column_def>& value_columns);
 
 } // namespace sluice::storage

@@ -59,6 +59,7 @@ size_t column_bound(column_type t, uint32_t rows, size_t string_bytes) noexcept 
     switch (t) {
     case column_type::i64: return size_t(rows) * 10;
     case column_type::u64: return size_t(rows) * 8; // varint is chosen only when smaller
+    case column_type::f64: return size_t(rows) * 8;
     case column_type::u8: return rows;
     // Plain: varint length (<= 5) + bytes per row. A dictionary is chosen only when it
     // is smaller than plain would be, so plain bounds both.
@@ -176,7 +177,7 @@ result<segment_meta> read_file_header(const uint8_t* in, size_t len) {
     for (uint16_t i = 0; i < ncols; ++i) {
         if (p >= end) return corrupt("file header columns truncated");
         uint8_t t = *p++;
-        if (t < uint8_t(column_type::i64) || t > uint8_t(column_type::string))
+        if (t < uint8_t(column_type::i64) || t > uint8_t(column_type::f64))
             return corrupt("unknown column type " + std::to_string(t));
         column_def c{{}, column_type(t)};
         if (!get_name(c.name)) return corrupt("file header columns truncated");
@@ -322,6 +323,12 @@ size_t block_encoder::encode_column(const column_batch& batch, int col, uint8_t*
         }
         break;
     }
+    case column_type::f64:
+        // IEEE 754 bits, as plain u64.
+        enc = encoding::plain_u64;
+        for (uint32_t r = 0; r < rows; ++r) put<uint64_t>(raw + 8 * r, c.fixed[r]);
+        raw_len = size_t(rows) * 8;
+        break;
     case column_type::u8:
         enc = encoding::plain_u8;
         for (uint32_t r = 0; r < rows; ++r) raw[r] = uint8_t(c.fixed[r]);
@@ -497,7 +504,8 @@ result<void> block_decoder::decode_column(column_batch::column& c, encoding enc,
     }
     case encoding::varint_u64:
     case encoding::plain_u64:
-        if (c.type != column_type::u64) return bad("encoding does not match the column type");
+        if (c.type != column_type::u64 && !(c.type == column_type::f64 && enc == encoding::plain_u64))
+            return bad("encoding does not match the column type");
         fixed();
         if (enc == encoding::plain_u64) {
             if (len != size_t(rows) * 8) return bad("plain u64 length mismatch");

@@ -2,6 +2,7 @@
 //   sluice-read DATA_DIR TABLE [--format jsonl|csv] [--from MS] [--to MS]
 //   sluice-read DATA_DIR --tables
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -63,6 +64,17 @@ void put_value(std::string& out, const column_batch& b, int c, uint32_t r, bool 
     case column_type::i64: out += std::to_string(b.i64_at(c, r)); break;
     case column_type::u64: out += std::to_string(b.u64_at(c, r)); break;
     case column_type::u8: out += std::to_string(unsigned(b.u8_at(c, r))); break;
+    case column_type::f64: {
+        double v = b.f64_at(c, r);
+        if (std::isfinite(v)) {
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "%.17g", v);
+            out += buf;
+        } else {
+            out += json ? "null" : "";
+        }
+        break;
+    }
     case column_type::string:
         if (json) {
             put_json_string(out, b.string_at(c, r));

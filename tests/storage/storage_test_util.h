@@ -44,6 +44,7 @@ inline void push_row(column_batch& b, const row& r) {
         case column_type::i64: b.push_i64(int(c), std::get<int64_t>(r[c])); break;
         case column_type::u64: b.push_u64(int(c), std::get<uint64_t>(r[c])); break;
         case column_type::u8: b.push_u8(int(c), uint8_t(std::get<uint64_t>(r[c]))); break;
+        case column_type::f64: b.push_u64(int(c), std::get<uint64_t>(r[c])); break; // bits
         case column_type::string: b.push_string(int(c), std::get<std::string>(r[c])); break;
         }
     }
@@ -58,6 +59,7 @@ inline row row_at(const column_batch& b, uint32_t i) {
         case column_type::i64: r.emplace_back(b.i64_at(int(c), i)); break;
         case column_type::u64: r.emplace_back(b.u64_at(int(c), i)); break;
         case column_type::u8: r.emplace_back(uint64_t(b.u8_at(int(c), i))); break;
+        case column_type::f64: r.emplace_back(b.u64_at(int(c), i)); break; // bits
         case column_type::string: r.emplace_back(std::string(b.string_at(int(c), i))); break;
         }
     }
@@ -78,7 +80,8 @@ inline row event_row(uint64_t i, int64_t time_ms) {
             i % 3 == 0 ? std::string("click") : std::string("page_view"),
             "/products/" + std::to_string(i % 13),
             uint64_t(i % 5 == 0),
-            "{\"user_id\":\"" + std::to_string(i % 97) + "\",\"n\":" + std::to_string(i) + "}"};
+            "{\"user_id\":\"" + std::to_string(i % 97) + "\",\"n\":" + std::to_string(i) + "}",
+            int64_t(time_ms - int64_t(i % 7))}; // max_time_ms
 }
 
 } // namespace sluice::storage::test
