@@ -1,5 +1,7 @@
 #include "processing/window_state.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -15,12 +17,6 @@ uint64_t ceil_pow2(uint64_t v) {
     return p;
 }
 
-template <typename T>
-T* zeroed(uint64_t n) {
-    void* p = std::calloc(n, sizeof(T));
-    SLUICE_ASSERT(p != nullptr);
-    return static_cast<T*>(p);
-}
 
 uint32_t key_class(uint32_t len) noexcept {
     uint32_t k = 0;
@@ -29,6 +25,22 @@ uint32_t key_class(uint32_t len) noexcept {
 }
 
 } // namespace
+
+template <typename T>
+void window_state::buffer<T>::allocate(uint64_t n) {
+    bytes = std::max<size_t>(n * sizeof(T), 1);
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                     -1, 0);
+    SLUICE_ASSERT(p != MAP_FAILED);
+    ptr = static_cast<T*>(p);
+}
+
+template <typename T>
+window_state::buffer<T>::~buffer() {
+    if (ptr != nullptr) ::munmap(ptr, bytes);
+}
+
+window_state::~window_state() = default;
 
 uint64_t window_state::bytes_per_cell(uint32_t blob_bytes) noexcept {
     return sizeof(cell) + 2 * sizeof(uint32_t) + blob_bytes;
@@ -40,13 +52,13 @@ window_state::window_state(const compiled_query& q)
     SLUICE_ASSERT(_cells_max > 0);
     SLUICE_ASSERT(_blob_bytes % 8 == 0);
     uint64_t slots = ceil_pow2(uint64_t(_cells_max) * 2);
-    _cells.reset(zeroed<cell>(_cells_max));
-    _blobs.reset(zeroed<uint8_t>(uint64_t(_cells_max) * std::max<uint32_t>(_blob_bytes, 8)));
-    _index.reset(zeroed<uint32_t>(slots));
+    _cells.allocate(_cells_max);
+    _blobs.allocate(uint64_t(_cells_max) * std::max<uint32_t>(_blob_bytes, 8));
+    _index.allocate(slots);
     _index_mask = slots - 1;
     _keys_bytes = std::max<uint64_t>(q.key_arena_bytes, 2ull << key_class(q.key_bytes_max) << 4);
     SLUICE_ASSERT(key_class(q.key_bytes_max) < key_classes);
-    _keys.reset(zeroed<char>(_keys_bytes));
+    _keys.allocate(_keys_bytes);
     std::fill(std::begin(_key_free), std::end(_key_free), 0u);
     std::fill(std::begin(_holds), std::end(_holds), INT64_MAX);
 }

@@ -6,9 +6,9 @@
 // key in a chain, since a key may have several disjoint open sessions while events arrive
 // out of order. Everything is sized once from the compiled query and never allocates
 // again: a cell array with a free list, blobs beside it, an open-addressing index of
-// cell ids (0 = empty, so the zero pages calloc returns are a valid empty index), and a
-// key arena with power-of-two size classes. Big arrays come from calloc, so memory is
-// touched only as cells are used. Owned by one worker lcore.
+// cell ids (0 = empty, so fresh zero pages are a valid empty index), and a key arena
+// with power-of-two size classes. The arrays are anonymous mappings (mmap), so memory
+// is touched only as cells are used, however large the budget. Owned by one worker lcore.
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -24,6 +24,7 @@ class window_state {
     static uint64_t bytes_per_cell(uint32_t blob_bytes) noexcept;
 
     explicit window_state(const compiled_query& q);
+    ~window_state();
     window_state(const window_state&) = delete;
     window_state& operator=(const window_state&) = delete;
 
@@ -67,11 +68,19 @@ class window_state {
         uint32_t next; // session chain (cell id + 1, 0 = none); free list
         uint32_t live;
     };
-    struct free_deleter {
-        void operator()(void* p) const noexcept { std::free(p); }
-    };
+    // Zero-filled anonymous memory, unmapped on destruction.
     template <typename T>
-    using buffer = std::unique_ptr<T[], free_deleter>;
+    struct buffer {
+        T* ptr = nullptr;
+        size_t bytes = 0;
+        buffer() = default;
+        buffer(const buffer&) = delete;
+        buffer& operator=(const buffer&) = delete;
+        ~buffer();
+        void allocate(uint64_t n);
+        T* get() const noexcept { return ptr; }
+        T& operator[](uint64_t i) const noexcept { return ptr[i]; }
+    };
 
     bool sessions() const noexcept { return _kind == window_kind::session; }
     uint64_t home_of(int64_t start, uint64_t hash) const noexcept;
