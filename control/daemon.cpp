@@ -21,9 +21,12 @@
 #include "dataplane/kernel_udp_rx.h"
 #include "dataplane/rx_lcore.h"
 #include "dataplane/worker_lcore.h"
+#include "processing/identity.h"
+#include "processing/restore.h"
 #include "processing/worker.h"
 #include "storage/recovery.h"
 #include "storage/schema.h"
+#include "storage/segment_files.h"
 #include "storage/segment_writer.h"
 
 namespace sluice::control {
@@ -142,6 +145,17 @@ result<void> daemon::start() {
     auto queries = query_service::open(qc, _config.queries);
     if (!queries) return std::move(queries).err();
     _queries = std::move(queries.value());
+    // Restart: the workers start from the M the store implies, the queries rebuild the
+    // windows that were open from the stored events (processing/restore.h).
+    auto stored_max = processing::stored_max_event_time(_config.data_dir);
+    if (!stored_max) return std::move(stored_max).err();
+    auto last_run = processing::read_run_record(_config.data_dir);
+    if (!last_run) return std::move(last_run).err();
+    auto restored = processing::restored_max_time(_config.data_dir, *last_run);
+    if (!restored) return std::move(restored).err();
+    const int64_t restored_max_time = *restored;
+    auto rebuilt = _queries->restore(restored_max_time, *stored_max);
+    if (!rebuilt) return std::move(rebuilt).err();
     // ---
 
     dataplane::rx_config rc;
@@ -187,6 +201,7 @@ result<void> daemon::start() {
         wc.data_dir = _config.data_dir;
         wc.flush_interval_ms = _config.flush_interval_ms;
         wc.direct_io = _config.direct_io;
+        wc.restored_max_time_ms = restored_max_time;
         auto wk = processing::worker::open(wc, _queries->channel(w));
         if (!wk) return std::move(wk).err();
         u.worker = std::move(wk.value());
@@ -194,6 +209,34 @@ result<void> daemon::start() {
                                                            &_worker_control);
         _workers.push_back(std::move(u));
     }
+    // Dedup state from the events table: every identity within the previous run's horizon.
+    if (*stored_max != processing::no_time) {
+        const int64_t cutoff = *stored_max - _config.dedup_horizon_ms;
+        for (auto& u : _workers) u.worker->dedup().set_restored_cutoff(cutoff);
+        auto loaded = processing::scan_identities(
+            _config.data_dir, cutoff, [&](const processing::identity& id, int64_t t) {
+                auto& d = _workers[processing::owner_worker(id, nworkers)].worker->dedup();
+                (void)d.check_and_insert(id, t, *stored_max);
+            });
+        if (!loaded) return std::move(loaded).err();
+        SLUICE_LOG_INFO("restart: M %lld, %llu identities reloaded into dedup, %llu stored events "
+                        "replayed into %llu queries: %llu windows emitted, %llu reopened",
+                        (long long)restored_max_time, (unsigned long long)*loaded,
+                        (unsigned long long)rebuilt->events_replayed,
+                        (unsigned long long)rebuilt->queries_rebuilt,
+                        (unsigned long long)rebuilt->rows_emitted,
+                        (unsigned long long)rebuilt->cells_reopened);
+    }
+    // This run's record, durable before any event is taken: the next restart reads it.
+    processing::run_record run;
+    run.start_max_time_ms = restored_max_time;
+    for (auto& u : _workers) {
+        storage::segment_file f;
+        if (storage::parse_segment_name(
+                std::filesystem::path(u.worker->events_segment_path()).filename().string(), f))
+            run.first_segment[f.writer] = f.seq;
+    }
+    SLUICE_TRY(processing::write_run_record(_config.data_dir, run));
     std::vector<processing::worker*> worker_ptrs;
     for (auto& u : _workers) worker_ptrs.push_back(u.worker.get());
     SLUICE_TRY(_queries->attach(worker_ptrs));

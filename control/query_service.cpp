@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
+#include <set>
 #include <tuple>
 
 #include "base/backoff.h"
@@ -20,6 +22,9 @@
 #include "dataplane/eal_setup.h"
 #include "dataplane/event_parse.h"
 #include "storage/table_reader.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 namespace sluice::control {
 
@@ -132,6 +137,14 @@ struct query_service::entry {
     int64_t checkpoint_from = INT64_MIN, checkpoint_closed = INT64_MIN;
     int64_t checkpoint_written_from = INT64_MIN, checkpoint_written_closed = INT64_MIN;
     int64_t checkpoint_last_ns = 0;
+    // Restart: the watermark floor and the open cells to hand to worker 0.
+    int64_t floor_ms = INT64_MIN;
+    struct cell {
+        int64_t start, end;
+        std::string key;
+        std::vector<uint8_t> blob;
+    };
+    std::vector<cell> reopened;
 };
 
 struct query_service::op {
@@ -262,10 +275,190 @@ partial_channel query_service::channel(uint32_t worker) noexcept {
 result<void> query_service::attach(const std::vector<worker*>& workers) {
     SLUICE_ASSERT(workers.size() == _config.workers);
     _workers = workers;
-    for (auto& e : _queries)
-        for (worker* w : workers)
-            SLUICE_TRY(w->add_query(e->query, std::make_unique<window_state>(*e->query), INT64_MIN));
+    for (auto& e : _queries) {
+        for (size_t i = 0; i < workers.size(); ++i) {
+            auto state = std::make_unique<window_state>(*e->query);
+            if (i == 0) {
+                // Windows open at the last stop, rebuilt from the store (restore()).
+                for (const auto& c : e->reopened) {
+                    uint64_t h = XXH3_64bits(c.key.data(), c.key.size());
+                    if (!state->install(c.start, c.end, c.key, h, c.blob.data()))
+                        return make_error(errc::no_space,
+                                          "query " + e->query->def.name +
+                                              ": the rebuilt open windows do not fit its memory (raise memory_mb)");
+                }
+                e->reopened.clear();
+            }
+            SLUICE_TRY(workers[i]->add_query(e->query, std::move(state), e->floor_ms));
+        }
+    }
     return ok_result();
+}
+
+namespace {
+
+struct checkpoint {
+    int64_t rebuild_from_ms = INT64_MIN;
+    int64_t closed_until_ms = INT64_MIN;
+};
+
+std::optional<checkpoint> read_checkpoint(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return std::nullopt;
+    json j = json::parse(in, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j["rebuild_from_ms"].is_number_integer() ||
+        !j["closed_until_ms"].is_number_integer()) {
+        // Unusable: rebuild from everything stored (slow, but never wrong).
+        SLUICE_LOG_WARN("%s is not a valid checkpoint; rebuilding from the whole store", path.c_str());
+        return checkpoint{};
+    }
+    return checkpoint{j["rebuild_from_ms"].get<int64_t>(), j["closed_until_ms"].get<int64_t>()};
+}
+
+int column_named(const storage::table_schema& s, const std::string& name) {
+    for (size_t i = 0; i < s.columns.size(); ++i)
+        if (s.columns[i].name == name) return int(i);
+    return -1;
+}
+
+} // namespace
+
+result<query_service::restore_report> query_service::restore(int64_t restored_max_time_ms,
+                                                             int64_t stored_max_time_ms) {
+    restore_report report;
+    struct rebuild {
+        entry* e;
+        int64_t from;
+        int64_t floor;
+        std::set<std::pair<int64_t, std::string>> present; // (end, key) of live rows
+        std::unique_ptr<query_merger> acc;
+    };
+    std::vector<rebuild> work;
+    const std::string dir = processing_dir(_config.data_dir) + "/checkpoints/";
+    for (auto& e : _queries) {
+        const query_def& def = e->query->def;
+        auto ck = read_checkpoint(dir + def.name + ".json");
+        if (!ck) {
+            // A query this data dir has not run: it starts now, from nothing. Its first
+            // checkpoint says so until the merger writes real ones.
+            int64_t from = stored_max_time_ms == no_time ? INT64_MIN : stored_max_time_ms + 1;
+            json j{{"query", def.name}, {"rebuild_from_ms", from}, {"closed_until_ms", INT64_MIN}};
+            SLUICE_TRY(write_file_atomically(dir + def.name + ".json", j.dump() + "\n"));
+            continue;
+        }
+        rebuild r{e.get(), ck->rebuild_from_ms, ck->closed_until_ms, {}, nullptr};
+        // The rows already in the table from the checkpoint on (live rows only).
+        const size_t groups = e->query->group.size();
+        int64_t last_end = INT64_MIN;
+        auto scanned = storage::scan_table(_config.data_dir, def.name, r.from, INT64_MAX,
+                                           [&](const storage::column_batch& b) {
+            const auto& cols = b.schema().columns;
+            const int rev = column_named(b.schema(), "revision");
+            if (cols.size() != e->schema.columns.size() || rev < 0) return; // another definition
+            for (uint32_t i = 0; i < b.rows(); ++i) {
+                if (b.u64_at(rev, i) != 0) continue;
+                std::vector<std::string_view> parts;
+                for (size_t g = 0; g < groups; ++g)
+                    parts.push_back(b.string_at(int(storage::window_col::first_group + g), i));
+                int64_t end = b.i64_at(storage::window_col::window_end_ms, i);
+                r.present.insert({end, encode_key(*e->query, parts)});
+                last_end = std::max(last_end, end);
+            }
+        });
+        if (!scanned && scanned.err().code != errc::not_found) return std::move(scanned).err();
+        // The watermark floor: windows that closed (and, for tumbling and hopping, were
+        // emitted) before the stop stay closed, whatever M this run starts from.
+        if (def.window.kind != window_kind::session) r.floor = std::max(r.floor, last_end);
+        r.acc = std::make_unique<query_merger>(e->query, 1);
+        work.push_back(std::move(r));
+    }
+    if (work.empty()) return report;
+
+    int64_t from = INT64_MAX;
+    for (const auto& r : work) from = std::min(from, r.from);
+    // The stored events from the earliest checkpoint on, through each query's windows
+    // again: same parser, same fields, lateness by the M each event was judged by.
+    dataplane::event_parser parser(
+        dataplane::parse_config{_config.event_bytes_max, 0, &_catalog});
+    std::unique_ptr<char[]> slot_mem(new char[slot_bytes(_config.event_bytes_max) + alignof(event_slot)]);
+    void* aligned = slot_mem.get();
+    size_t space = slot_bytes(_config.event_bytes_max) + alignof(event_slot);
+    auto* slot = static_cast<event_slot*>(std::align(alignof(event_slot), sizeof(event_slot), aligned, space));
+    std::vector<char> key(_config.event_bytes_max + 64);
+    std::vector<uint64_t> blob;
+    agg_input inputs[16];
+    auto scanned = storage::scan_table(_config.data_dir, "events", from, INT64_MAX, [&](const storage::column_batch& b) {
+        const int raw_col = column_named(b.schema(), "raw");
+        const int m_col = column_named(b.schema(), "max_time_ms");
+        const int t_col = column_named(b.schema(), "event_time_ms");
+        if (raw_col < 0 || t_col < 0) return;
+        for (uint32_t i = 0; i < b.rows(); ++i) {
+            const int64_t t = b.i64_at(t_col, i);
+            const int64_t m = m_col < 0 ? no_time : b.i64_at(m_col, i);
+            bool parsed = false;
+            for (auto& r : work) {
+                if (t < r.from) continue;
+                if (!parsed) {
+                    parser.parse(b.string_at(raw_col, i), INT64_MAX / 2, *slot);
+                    if (slot->kind != slot_kind::event) break;
+                    parsed = true;
+                    ++report.events_replayed;
+                }
+                const compiled_query& q = *r.e->query;
+                if (!q.matches(*slot)) continue;
+                uint32_t len = q.build_key(*slot, key.data());
+                std::string_view k(key.data(), len);
+                q.read_inputs(*slot, inputs);
+                blob.assign(q.aggs.blob_bytes() / 8, 0);
+                auto* bp = reinterpret_cast<uint8_t*>(blob.data());
+                q.aggs.init(bp);
+                q.aggs.update(bp, inputs);
+                int64_t w = m == no_time ? INT64_MIN : m - q.delay_ms();
+                const window_def& wd = q.def.window;
+                if (wd.kind == window_kind::session) {
+                    if (t >= w) r.acc->merge_cell(t, t + wd.gap_ms, k, bp);
+                    continue;
+                }
+                w = std::max(w, r.floor);
+                for (int64_t s = first_window_start(wd, t); s <= t; s += window_slide_ms(wd))
+                    if (s + wd.size_ms > w) r.acc->merge_cell(s, s + wd.size_ms, k, bp);
+            }
+        }
+    });
+    if (!scanned && scanned.err().code != errc::not_found) return std::move(scanned).err();
+
+    for (auto& r : work) {
+        entry& e = *r.e;
+        const int64_t w = std::max(restored_max_time_ms == no_time ? INT64_MIN
+                                                                   : restored_max_time_ms - e.query->delay_ms(),
+                                   r.floor);
+        uint64_t emitted = 0, reopened = 0;
+        r.acc->take_all([&](int64_t start, int64_t end, std::string_view k, const uint8_t* b) {
+            if (r.present.count({end, std::string(k)}) != 0) return; // emitted before the stop
+            if (end <= w) {
+                // Closed before the stop, but its row was not durable yet: emit it now.
+                result_row row{start, end, std::string(k), {}};
+                e.query->aggs.finish(b, row.values);
+                write_row(e, row, 0);
+                ++emitted;
+                return;
+            }
+            e.reopened.push_back(entry::cell{start, end, std::string(k),
+                                             std::vector<uint8_t>(b, b + e.query->aggs.blob_bytes())});
+            ++reopened;
+        });
+        e.floor_ms = r.floor;
+        e.rows_emitted.fetch_add(emitted);
+        _window_rows.fetch_add(emitted);
+        report.rows_emitted += emitted;
+        report.cells_reopened += reopened;
+        ++report.queries_rebuilt;
+        SLUICE_LOG_INFO("query %s: rebuilt from event time %lld (watermark floor %lld): %llu closed "
+                        "window(s) emitted, %llu reopened",
+                        e.query->def.name.c_str(), (long long)r.from, (long long)r.floor,
+                        (unsigned long long)emitted, (unsigned long long)reopened);
+    }
+    return report;
 }
 
 void query_service::start(const std::atomic<uint64_t>* flush_requested,

@@ -61,6 +61,19 @@ class query_service {
     ~query_service();
 
     const processing::field_catalog& catalog() const noexcept { return _catalog; }
+
+    struct restore_report {
+        uint64_t queries_rebuilt = 0;
+        uint64_t events_replayed = 0; // stored events run through the queries again
+        uint64_t rows_emitted = 0;    // windows that had closed but had no durable row
+        uint64_t cells_reopened = 0;  // open windows handed back to the workers
+    };
+    // Restart, after open() and before attach(): for each query, reads its checkpoint and
+    // its table, replays the stored events from the checkpoint on through its windows,
+    // writes the rows of windows that had closed without a durable row, keeps the open
+    // ones for attach(), and sets the query's watermark floor. `restored_max_time_ms` is
+    // the workers' starting M, `stored_max_time_ms` the largest stored event time.
+    result<restore_report> restore(int64_t restored_max_time_ms, int64_t stored_max_time_ms);
     processing::partial_channel channel(uint32_t worker) noexcept;
     // Installs every query into every worker (a window state each), before they run.
     result<void> attach(const std::vector<processing::worker*>& workers);

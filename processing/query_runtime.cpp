@@ -24,6 +24,17 @@ std::vector<std::string_view> split_key(const compiled_query& q, std::string_vie
     return out;
 }
 
+std::string encode_key(const compiled_query& q, const std::vector<std::string_view>& values) {
+    if (q.group.size() == 1) return std::string(values.at(0));
+    std::string out;
+    for (std::string_view v : values) {
+        uint32_t len = uint32_t(v.size());
+        out.append(reinterpret_cast<const char*>(&len), 4);
+        out.append(v);
+    }
+    return out;
+}
+
 namespace {
 
 result<field_accessor> resolve(std::string_view path, field_catalog& catalog) {

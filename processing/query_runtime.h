@@ -137,8 +137,9 @@ struct compiled_query {
     }
 };
 
-// Splits an encoded group key into its fields' values.
+// Splits an encoded group key into its fields' values, and back.
 std::vector<std::string_view> split_key(const compiled_query& q, std::string_view key);
+std::string encode_key(const compiled_query& q, const std::vector<std::string_view>& values);
 
 // Resolves fields (reserving catalog entries for new ones; the caller publishes or rolls
 // back the catalog) and sizes the state from def.memory_bytes.

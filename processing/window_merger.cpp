@@ -191,6 +191,17 @@ int64_t query_merger::rebuild_from_ms() const noexcept {
     return r;
 }
 
+void query_merger::take_all(
+    const std::function<void(int64_t, int64_t, std::string_view, const uint8_t*)>& fn) {
+    for (auto& s : _shards) {
+        for (const auto& [k, blob] : s.cells) fn(std::get<1>(k), std::get<0>(k), std::get<2>(k), blob.data());
+        for (const auto& [k, p] : s.pieces) fn(k.second, p.end, k.first, p.blob.data());
+        s.cells.clear();
+        s.pieces.clear();
+        s.by_end.clear();
+    }
+}
+
 void query_merger::copy_pending_to(query_merger& other) const {
     for (const auto& s : _shards) {
         for (const auto& [k, blob] : s.cells)

@@ -133,6 +133,8 @@ class query_merger {
     uint64_t rows_emitted() const noexcept { return _rows_emitted; }
     // A copy of the pending cells into `other` (same query), for a live view.
     void copy_pending_to(query_merger& other) const;
+    // Hands every pending cell to fn(start, end, key, blob) and forgets them (rebuild).
+    void take_all(const std::function<void(int64_t, int64_t, std::string_view, const uint8_t*)>& fn);
 
   private:
     struct piece {

@@ -130,6 +130,8 @@ class worker {
     uint64_t bytes_written() const noexcept;
     uint64_t rows_durable() const noexcept;
     bool storage_failed() const noexcept;
+    // The events segment being written (its name holds the writer and sequence).
+    const char* events_segment_path() const noexcept { return _events->segment_path(); }
     int64_t watermark_ms() const noexcept;
 
   private:

@@ -32,6 +32,7 @@ class daemon_process {
     // Sends `shutdown` and waits for the exit status.
     int shutdown_and_wait(int timeout_s);
     bool running() const;
+    pid_t pid() const { return _pid; }
     std::string socket;
 
   private:
