@@ -34,6 +34,9 @@ inline constexpr uint32_t queries_max = 32;            // continuous queries at 
 inline constexpr uint32_t query_fields_max = 16;       // distinct extracted fields, all queries
 inline constexpr uint32_t hopping_windows_per_event_max = 64;
 inline constexpr uint32_t aggregate_state_bytes_max = 160u << 10; // per window cell
+// RX bursts whose rows may await fsync at once on one worker, for the durable latency
+// (16 B each; more are attributed to the newest: overstated, never understated).
+inline constexpr uint32_t latency_pending_runs_max = 1u << 16;
 
 // Storage.
 inline constexpr uint32_t batch_rows_max = 16384;      // rows per block
@@ -46,5 +49,13 @@ inline constexpr uint32_t flush_interval_ms_default = 100;
 // Control plane.
 inline constexpr size_t control_request_bytes_max = 64 * 1024;
 inline constexpr uint32_t control_clients_max = 256;
+// Requests per second, all clients together and per connection (one second's worth may
+// come in a burst); more get a "rate limited" error reply. Configurable; 0 = unlimited.
+inline constexpr uint32_t control_requests_per_s_default = 2000;
+inline constexpr uint32_t control_connection_requests_per_s_default = 200;
+// A connection with no complete request for this long is closed (slots are scarce).
+inline constexpr uint32_t control_idle_timeout_ms_default = 60'000;
+// Stats history: one sample per second, for rates and recent latency percentiles.
+inline constexpr uint32_t stats_samples_max = 11;
 
 } // namespace sluice::limits

@@ -3,6 +3,9 @@
 #include <CLI/CLI.hpp>
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "base/limits.h"
 #include "control/query_config.h"
 
@@ -35,6 +38,15 @@ result<void> apply_toml(const std::string& path, daemon_config& c) {
         for (auto& e : *a)
             if (auto v = e.value<int64_t>()) c.allow_gids.push_back(uint32_t(*v));
     get(t, "control", "socket_group_gid", c.socket_group_gid);
+    if (auto v = t["control"]["socket_mode"].value<std::string>()) {
+        c.socket_mode = uint32_t(std::strtoul(v->c_str(), nullptr, 8));
+    } else if (auto n = t["control"]["socket_mode"].value<int64_t>()) {
+        c.socket_mode = uint32_t(*n);
+    }
+    if (auto v = t["control"]["requests_per_s"].value<int64_t>()) c.requests_per_s = uint32_t(*v);
+    if (auto v = t["control"]["connection_requests_per_s"].value<int64_t>())
+        c.connection_requests_per_s = uint32_t(*v);
+    if (auto v = t["control"]["idle_timeout_ms"].value<int64_t>()) c.idle_timeout_ms = uint32_t(*v);
     get(t, "input", "mode", c.mode);
     if (auto v = t["input"]["port_id"].value<int64_t>()) c.port_id = uint16_t(*v);
     if (auto a = t["input"]["udp_ports"].as_array()) {
@@ -95,10 +107,42 @@ result<void> validate(const daemon_config& c) {
     if (c.queries.size() > limits::queries_max)
         return bad("at most " + std::to_string(limits::queries_max) + " [[query]] tables");
     if (c.data_dir.empty()) return bad("sluice.data_dir is empty (pass --data-dir)");
+    if ((c.socket_mode & ~0777u) != 0 || (c.socket_mode & 0600u) != 0600u)
+        return bad("control.socket_mode must be an octal mode within 0600..0777 that lets the "
+                   "owner read and write, e.g. \"0600\" or \"0660\"");
     return ok_result();
 }
 
 } // namespace
+
+std::vector<std::string> restart_required(const daemon_config& a, const daemon_config& b) {
+    std::vector<std::string> keys;
+    auto check = [&](bool same, const char* key) {
+        if (!same) keys.emplace_back(key);
+    };
+    check(a.data_dir == b.data_dir, "sluice.data_dir");
+    check(a.control_socket == b.control_socket, "sluice.control_socket");
+    check(a.workers == b.workers, "sluice.workers");
+    check(a.socket_group_gid == b.socket_group_gid, "control.socket_group_gid");
+    check(a.socket_mode == b.socket_mode, "control.socket_mode");
+    check(a.idle_timeout_ms == b.idle_timeout_ms, "control.idle_timeout_ms");
+    check(a.mode == b.mode, "input.mode");
+    check(a.port_id == b.port_id, "input.port_id");
+    check(a.udp_ports == b.udp_ports, "input.udp_ports");
+    check(a.kernel_bind == b.kernel_bind, "input.kernel_bind");
+    check(a.event_bytes_max == b.event_bytes_max, "input.event_bytes_max");
+    check(a.max_future_skew_ms == b.max_future_skew_ms, "input.max_future_skew_ms");
+    check(a.slots == b.slots, "input.slots");
+    check(a.watermark_delay_ms == b.watermark_delay_ms, "processing.watermark_delay_ms");
+    check(a.dedup_horizon_ms == b.dedup_horizon_ms, "processing.dedup_horizon_ms");
+    check(a.dedup_memory_mb == b.dedup_memory_mb, "processing.dedup_memory_mb");
+    // Queries change at run time with `sluicectl queries add|remove`, not by reload. (The
+    // default reference query follows processing.watermark_delay_ms, reported above.)
+    if (a.queries_configured || b.queries_configured) check(a.queries == b.queries, "query");
+    check(a.flush_interval_ms == b.flush_interval_ms, "storage.flush_interval_ms");
+    check(a.direct_io == b.direct_io, "storage.direct_io");
+    return keys;
+}
 
 result<daemon_config> load_config(int argc, char** argv) {
     daemon_config c;
@@ -115,6 +159,10 @@ result<daemon_config> load_config(int argc, char** argv) {
     app.add_option("--port-id", port_id, "DPDK port id");
     app.add_option("--kernel-udp", kernel_udp,
                    "receive from a kernel UDP socket bound to ADDR instead of a DPDK port");
+    int64_t test_hold_us = -1;
+    app.add_option("--test-hold-us", test_hold_us,
+                   "TEST ONLY: workers hold each burst until it is this many microseconds old "
+                   "(a known delay for latency tests)");
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {
@@ -124,6 +172,8 @@ result<daemon_config> load_config(int argc, char** argv) {
                           std::string(e.what()) + " (run `sluiced -- --help` for the options)");
     }
     if (!config_path.empty()) SLUICE_TRY(apply_toml(config_path, c));
+    c.config_path = config_path;
+    if (test_hold_us >= 0) c.test_hold_us = uint32_t(std::min<int64_t>(test_hold_us, 10'000'000));
     if (!data_dir.empty()) c.data_dir = data_dir;
     if (!socket.empty()) c.control_socket = socket;
     if (udp_port >= 0) {

@@ -14,10 +14,15 @@ struct daemon_config {
     std::string data_dir = "/var/lib/sluice";
     std::string control_socket = "/run/sluice/sluiced.sock";
     uint32_t workers = 0; // 0: every lcore beyond the main and RX lcores
+    std::string config_path; // the file loaded ("" = defaults only); SIGHUP re-reads it
     // [control]
     std::vector<uint32_t> allow_uids;
     std::vector<uint32_t> allow_gids;
     int64_t socket_group_gid = -1;
+    uint32_t socket_mode = 0600;
+    uint32_t requests_per_s = 2000;           // all clients together; 0 = no limit
+    uint32_t connection_requests_per_s = 200; // per connection; 0 = no limit
+    uint32_t idle_timeout_ms = 60'000;        // 0 = never
     // [input]
     std::string mode = "dpdk"; // dpdk | kernel_udp
     uint16_t port_id = 0;
@@ -39,7 +44,13 @@ struct daemon_config {
     // [storage]
     uint32_t flush_interval_ms = 100;
     bool direct_io = true;
+    // Test only (--test-hold-us): workers hold each burst until it is this old.
+    uint32_t test_hold_us = 0;
 };
+
+// The keys whose new value a reload cannot apply while running (they need a restart),
+// by their TOML names, comparing `running` with `fresh`.
+std::vector<std::string> restart_required(const daemon_config& running, const daemon_config& fresh);
 
 // Loads `path` (empty: defaults only) and applies the command-line options that follow
 // EAL's `--`. Errors name the option or key and what to do about it.

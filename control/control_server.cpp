@@ -14,8 +14,10 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "base/assert.h"
+#include "base/clock.h"
 #include "base/limits.h"
 #include "base/log.h"
 
@@ -24,7 +26,7 @@ namespace sluice::control {
 namespace {
 
 // What an io_uring completion is for: the op in the low byte, the client slot above.
-enum class op : uint8_t { accept = 1, stop = 2, recv = 3, send = 4, cancel = 5, retry = 6 };
+enum class op : uint8_t { accept = 1, stop = 2, recv = 3, send = 4, cancel = 5, retry = 6, tick = 7 };
 
 constexpr uint64_t make_tag(op o, uint32_t slot = 0) {
     return (uint64_t(slot) << 8) | uint64_t(o);
@@ -52,8 +54,51 @@ bool blank(std::string_view s) {
                        [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
 }
 
+// Requests admitted at `rate` per second on average, one second's worth at once.
+struct token_bucket {
+    double tokens = -1; // full at first use
+    int64_t last_ns = 0;
+    bool take(int64_t now_ns, uint32_t rate) {
+        if (rate == 0) return true;
+        if (tokens < 0) {
+            tokens = rate;
+            last_ns = now_ns;
+        }
+        tokens = std::min(double(rate), tokens + double(now_ns - last_ns) * rate / 1e9);
+        last_ns = now_ns;
+        if (tokens < 1) return false;
+        tokens -= 1;
+        return true;
+    }
+};
+
+// Logs the first of a kind at once, then at most one line per second with the count,
+// so a flood of refusals cannot flood the log.
+struct log_throttle {
+    int64_t next_ns = 0;
+    uint64_t suppressed = 0;
+    bool allow(int64_t now_ns) {
+        if (now_ns < next_ns) {
+            ++suppressed;
+            return false;
+        }
+        next_ns = now_ns + 1'000'000'000;
+        return true;
+    }
+    // " (N more since the last report)", or nothing.
+    std::string more() {
+        uint64_t n = std::exchange(suppressed, 0);
+        return n == 0 ? std::string() : " (" + std::to_string(n) + " more since the last report)";
+    }
+};
+
 struct connection {
     int fd = -1;
+    uid_t uid = 0;
+    pid_t pid = 0;
+    int64_t last_request_ns = 0; // or the accept
+    bool timed_out = false;      // the idle timeout shut its reading side
+    token_bucket bucket;
     bool armed = false;   // a recv or send is in flight
     bool sending = false; // ... and it is the send
     bool closing = false; // close once `out` is sent
@@ -103,6 +148,14 @@ struct control_server::loop {
         ++in_flight;
     }
 
+    void arm_tick() {
+        io_uring_sqe* s = sqe();
+        io_uring_prep_timeout(s, &tick_ts, 0, 0);
+        io_uring_sqe_set_data64(s, make_tag(op::tick));
+        tick_armed = true;
+        ++in_flight;
+    }
+
     void arm_stop() {
         io_uring_sqe* s = sqe();
         io_uring_prep_poll_add(s, server._stop_fd, POLLIN);
@@ -139,11 +192,13 @@ struct control_server::loop {
         connection& c = conns[slot];
         ::close(c.fd);
         c.fd = -1;
-        c.armed = c.closing = c.peer_eof = false;
+        c.armed = c.closing = c.peer_eof = c.timed_out = false;
+        c.bucket = token_bucket{};
         c.in.clear();
         c.out.clear();
         c.out_sent = 0;
         free_slots.push_back(slot);
+        server._connections_open.fetch_sub(1, std::memory_order_relaxed);
     }
 
     // After new input or a finished send: send what is pending, else read or close.
@@ -157,6 +212,11 @@ struct control_server::loop {
     }
 
     void refuse_oversize(connection& c) {
+        bump(server._oversize);
+        if (oversize_log.allow(monotonic_ns()))
+            SLUICE_LOG_WARN("control: closed pid %d uid %u: request over %zu bytes%s",
+                            int(c.pid), c.uid, limits::control_request_bytes_max,
+                            oversize_log.more().c_str());
         c.out +=
             encode_error("request exceeds " + std::to_string(limits::control_request_bytes_max) +
                          " bytes (send one JSON object per line)");
@@ -177,8 +237,7 @@ struct control_server::loop {
                 return;
             }
             if (blank(line)) continue;
-            c.out += server.handle_line(line);
-            c.out += '\n';
+            answer(c, line);
         }
         if (c.closing) return;
         c.in.erase(0, start);
@@ -186,10 +245,61 @@ struct control_server::loop {
         if (c.in.size() > limits::control_request_bytes_max) return refuse_oversize(c);
         // A client that half-closes after its request needs no trailing newline.
         if (c.peer_eof && !blank(c.in)) {
-            c.out += server.handle_line(c.in);
-            c.out += '\n';
+            answer(c, c.in);
             c.in.clear();
         }
+    }
+
+    // One request line: rate limits first (per connection, then all together).
+    void answer(connection& c, std::string_view line) {
+        int64_t now = monotonic_ns();
+        c.last_request_ns = now;
+        access_policy a = server.access();
+        if (!c.bucket.take(now, a.connection_requests_per_s) ||
+            !global_bucket.take(now, a.requests_per_s)) {
+            bump(server._requests);
+            bump(server._rate_limited);
+            if (rate_log.allow(now))
+                SLUICE_LOG_WARN("control: rate limited pid %d uid %u: over %u requests/s per "
+                                "connection or %u in all%s",
+                                int(c.pid), c.uid, a.connection_requests_per_s, a.requests_per_s,
+                                rate_log.more().c_str());
+            c.out += encode_error("rate limited: over " +
+                                  std::to_string(a.connection_requests_per_s) +
+                                  " requests/s on this connection or " +
+                                  std::to_string(a.requests_per_s) +
+                                  " in all (slow down and retry; control.requests_per_s)");
+            c.out += '\n';
+            return;
+        }
+        c.out += server.handle_line(line);
+        c.out += '\n';
+    }
+
+    // Closes connections that completed no request within the idle timeout: their
+    // reading side is shut, the pending recv ends, and on_recv says why and closes.
+    void close_idle() {
+        uint32_t timeout_ms = server._config.idle_timeout_ms;
+        if (timeout_ms == 0) return;
+        int64_t now = monotonic_ns();
+        for (auto& c : conns) {
+            if (c.fd < 0 || c.closing || c.timed_out || !c.armed || c.sending) continue;
+            if (now - c.last_request_ns < int64_t(timeout_ms) * 1'000'000) continue;
+            c.timed_out = true;
+            ::shutdown(c.fd, SHUT_RD);
+        }
+    }
+
+    void on_tick() {
+        if (server._config.on_tick) {
+            try {
+                server._config.on_tick();
+            } catch (const std::exception& e) {
+                SLUICE_LOG_ERROR("control: periodic task failed: %s", e.what());
+            }
+        }
+        close_idle();
+        arm_tick();
     }
 
     void on_accept(int res) {
@@ -218,21 +328,35 @@ struct control_server::loop {
                                "\n";
             (void)!::send(fd, busy.data(), busy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
             ::close(fd);
-            SLUICE_LOG_WARN("control: refused uid %u: too many clients", cred.uid);
+            bump(server._refused_clients);
+            if (clients_log.allow(monotonic_ns()))
+                SLUICE_LOG_WARN("control: refused pid %d uid %u: too many clients%s",
+                                int(cred.pid), cred.uid,
+                                clients_log.more().c_str());
             return;
         }
         uint32_t slot = free_slots.back();
         free_slots.pop_back();
         connection& c = conns[slot];
         c.fd = fd;
+        c.uid = cred.uid;
+        c.pid = cred.pid;
+        c.last_request_ns = monotonic_ns();
+        server._connections_open.fetch_add(1, std::memory_order_relaxed);
         if (!server.peer_allowed(cred.uid, cred.gid, peer_groups(fd))) {
-            server._refused_total.fetch_add(1, std::memory_order_relaxed);
-            SLUICE_LOG_WARN("control: refused peer pid %d uid %u gid %u on %s", int(cred.pid),
-                            cred.uid, cred.gid, server._config.socket_path.c_str());
+            bump(server._refused_peers);
+            if (peer_log.allow(monotonic_ns()))
+                SLUICE_LOG_WARN("control: refused peer pid %d uid %u gid %u on %s: not in "
+                                "control.allow_uids/allow_gids%s",
+                                int(cred.pid), cred.uid, cred.gid,
+                                server._config.socket_path.c_str(),
+                                peer_log.more().c_str());
             c.out = encode_error("permission denied: uid " + std::to_string(cred.uid) +
                                  " is not allowed (add it to control.allow_uids)") +
                     "\n";
             c.closing = true;
+        } else {
+            bump(server._connections);
         }
         advance(slot);
     }
@@ -256,6 +380,16 @@ struct control_server::loop {
         connection& c = conns[slot];
         if (res == -EINTR || res == -EAGAIN) return arm_recv(slot);
         if (res < 0) return close_conn(slot);
+        if (c.timed_out) {
+            bump(server._idle_closed);
+            c.in.clear();
+            c.out = encode_error("closed: no request within " +
+                                 std::to_string(server._config.idle_timeout_ms) +
+                                 " ms (control idle timeout)") +
+                    "\n";
+            c.closing = true;
+            return advance(slot);
+        }
         if (res == 0)
             c.peer_eof = true;
         else
@@ -285,6 +419,7 @@ struct control_server::loop {
         switch (o) {
         case op::accept: accept_armed = false; return on_accept(res);
         case op::retry: retry_armed = false; return arm_accept();
+        case op::tick: tick_armed = false; return on_tick();
         case op::stop:
             stop_armed = false;
             stopping = true;
@@ -319,6 +454,7 @@ struct control_server::loop {
         if (accept_armed) cancel(make_tag(op::accept));
         if (retry_armed) cancel(make_tag(op::retry));
         if (stop_armed) cancel(make_tag(op::stop));
+        if (tick_armed) cancel(make_tag(op::tick));
         for (uint32_t i = 0; i < conns.size(); ++i) {
             if (conns[i].armed) cancel(make_tag(conns[i].sending ? op::send : op::recv, i));
         }
@@ -336,6 +472,7 @@ struct control_server::loop {
     void run() {
         arm_accept();
         arm_stop();
+        arm_tick();
         while (!stopping) {
             int rc = io_uring_submit_and_wait(&ring, 1);
             if (rc < 0 && rc != -EINTR) {
@@ -359,7 +496,11 @@ struct control_server::loop {
     bool accept_armed = false;
     bool retry_armed = false;
     bool stop_armed = false;
+    bool tick_armed = false;
     __kernel_timespec retry_ts{0, accept_retry_ns};
+    __kernel_timespec tick_ts{};
+    token_bucket global_bucket;
+    log_throttle peer_log, clients_log, rate_log, oversize_log;
 };
 
 control_server::control_server(server_config config, std::map<std::string, handler> handlers)
@@ -382,6 +523,8 @@ control_server::start(const server_config& config, std::map<std::string, handler
     if (s->_stop_fd < 0)
         return make_error(errc::internal, sys_error("cannot create eventfd", errno));
     s->_loop = std::make_unique<loop>(*s);
+    uint32_t tick_ms = std::max<uint32_t>(config.tick_interval_ms, 10);
+    s->_loop->tick_ts = {int64_t(tick_ms / 1000), int64_t(tick_ms % 1000) * 1'000'000};
     int rc = io_uring_queue_init(ring_entries, &s->_loop->ring, 0);
     if (rc < 0) {
         return make_error(errc::unsupported,
@@ -475,11 +618,29 @@ result<void> control_server::bind_socket() {
     return ok_result();
 }
 
+server_counters control_server::counters() const noexcept {
+    auto rd = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+    return {rd(_requests),     rd(_refused_peers), rd(_refused_clients),
+            rd(_rate_limited), rd(_oversize),      rd(_malformed),
+            rd(_idle_closed),  rd(_connections),   rd(_connections_open)};
+}
+
+void control_server::update_access(access_policy access) {
+    std::lock_guard lock(_access_mutex);
+    _config.access = std::move(access);
+}
+
+access_policy control_server::access() const {
+    std::lock_guard lock(_access_mutex);
+    return _config.access;
+}
+
 bool control_server::peer_allowed(uid_t uid, gid_t gid, const std::vector<gid_t>& groups) const {
     if (uid == 0 || uid == ::geteuid()) return true;
-    const auto& uids = _config.allow_uids;
+    access_policy a = access();
+    const auto& uids = a.allow_uids;
     if (std::find(uids.begin(), uids.end(), uid) != uids.end()) return true;
-    const auto& gids = _config.allow_gids;
+    const auto& gids = a.allow_gids;
     if (std::find(gids.begin(), gids.end(), gid) != gids.end()) return true;
     return std::any_of(groups.begin(), groups.end(), [&](gid_t g) {
         return std::find(gids.begin(), gids.end(), g) != gids.end();
@@ -487,9 +648,12 @@ bool control_server::peer_allowed(uid_t uid, gid_t gid, const std::vector<gid_t>
 }
 
 std::string control_server::handle_line(std::string_view line) {
-    _requests_total.fetch_add(1, std::memory_order_relaxed);
+    bump(_requests);
     auto req = parse_request(line);
-    if (!req.ok()) return encode_error(req.err().message);
+    if (!req.ok()) {
+        bump(_malformed);
+        return encode_error(req.err().message);
+    }
     const std::string cmd = req.value()["cmd"].get<std::string>();
     auto it = _handlers.find(cmd);
     if (it == _handlers.end()) {

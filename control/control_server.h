@@ -11,10 +11,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/limits.h"
 #include "base/result.h"
 #include "control/protocol.h"
 
@@ -24,12 +26,39 @@ namespace sluice::control {
 /// a thrown exception becomes {"ok":false,"error":what()}.
 using handler = std::function<json(const json& request)>;
 
-struct server_config {
-    std::string socket_path;
-    uint32_t mode = 0600;             ///< socket file permissions
-    int64_t group_gid = -1;           ///< socket file group; -1 keeps the creator's
+/// Who may connect and how fast: changeable while serving (update_access()).
+struct access_policy {
     std::vector<uint32_t> allow_uids; ///< besides root and the daemon's own uid
     std::vector<uint32_t> allow_gids; ///< a peer in any of these groups is allowed
+    /// Requests per second over all connections, and per connection; a burst of one
+    /// second's worth is allowed. Beyond it a request gets a "rate limited" error. 0 = no limit.
+    uint32_t requests_per_s = limits::control_requests_per_s_default;
+    uint32_t connection_requests_per_s = limits::control_connection_requests_per_s_default;
+};
+
+struct server_config {
+    std::string socket_path;
+    uint32_t mode = 0600;   ///< socket file permissions
+    int64_t group_gid = -1; ///< socket file group; -1 keeps the creator's
+    access_policy access;
+    /// A connection that completes no request for this long is closed; 0 = never.
+    uint32_t idle_timeout_ms = limits::control_idle_timeout_ms_default;
+    /// Called on the server thread every tick_interval_ms (e.g. to sample stats).
+    std::function<void()> on_tick;
+    uint32_t tick_interval_ms = 1000;
+};
+
+/// What the server has seen since start; every refusal is here and in the log.
+struct server_counters {
+    uint64_t requests = 0;        ///< request lines handled (including rate-limited ones)
+    uint64_t refused_peers = 0;   ///< connections refused by the uid/gid allow list
+    uint64_t refused_clients = 0; ///< connections refused: control_clients_max reached
+    uint64_t rate_limited = 0;    ///< requests answered "rate limited"
+    uint64_t oversize = 0;        ///< requests over control_request_bytes_max (connection closed)
+    uint64_t malformed = 0;       ///< lines that are not a valid request
+    uint64_t idle_closed = 0;     ///< connections closed by the idle timeout
+    uint64_t connections = 0;     ///< connections accepted and allowed
+    uint64_t connections_open = 0;
 };
 
 class control_server {
@@ -43,8 +72,13 @@ class control_server {
     /// file. Idempotent; also done by the destructor.
     void stop();
 
-    uint64_t refused_total() const noexcept { return _refused_total.load(); }
-    uint64_t requests_total() const noexcept { return _requests_total.load(); }
+    uint64_t refused_total() const noexcept { return _refused_peers.load(); }
+    uint64_t requests_total() const noexcept { return _requests.load(); }
+    server_counters counters() const noexcept;
+    /// Replaces the allow lists and rate limits (config reload); any thread. Takes effect
+    /// for the next connection and the next request.
+    void update_access(access_policy access);
+    access_policy access() const;
     const std::string& socket_path() const noexcept { return _config.socket_path; }
 
     ~control_server();
@@ -58,6 +92,9 @@ class control_server {
     result<void> bind_socket();
     bool peer_allowed(uid_t uid, gid_t gid, const std::vector<gid_t>& groups) const;
     std::string handle_line(std::string_view line);
+    static void bump(std::atomic<uint64_t>& c) noexcept {
+        c.fetch_add(1, std::memory_order_relaxed);
+    }
 
     server_config _config;
     std::map<std::string, handler> _handlers;
@@ -68,8 +105,16 @@ class control_server {
     std::unique_ptr<loop> _loop;
     std::thread _thread;
     std::atomic<bool> _stopped{false};
-    std::atomic<uint64_t> _refused_total{0};
-    std::atomic<uint64_t> _requests_total{0};
+    mutable std::mutex _access_mutex; // guards _config.access
+    std::atomic<uint64_t> _requests{0};
+    std::atomic<uint64_t> _refused_peers{0};
+    std::atomic<uint64_t> _refused_clients{0};
+    std::atomic<uint64_t> _rate_limited{0};
+    std::atomic<uint64_t> _oversize{0};
+    std::atomic<uint64_t> _malformed{0};
+    std::atomic<uint64_t> _idle_closed{0};
+    std::atomic<uint64_t> _connections{0};
+    std::atomic<uint64_t> _connections_open{0};
 };
 
 } // namespace sluice::control

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include <rte_eal.h>
@@ -15,8 +16,10 @@
 #include "base/clock.h"
 #include "base/limits.h"
 #include "base/log.h"
+#include "base/tsc.h"
 #include "control/control_server.h"
 #include "control/query_service.h"
+#include "control/observability.h"
 #include "dataplane/eal_setup.h"
 #include "dataplane/kernel_udp_rx.h"
 #include "dataplane/rx_lcore.h"
@@ -34,8 +37,17 @@ namespace sluice::control {
 namespace {
 
 std::atomic<bool> g_signal_shutdown{false};
+std::atomic<bool> g_signal_reload{false};
 
 void on_signal(int) { g_signal_shutdown.store(true); }
+void on_reload_signal(int) { g_signal_reload.store(true); }
+
+const char* const reason_names[] = {"parse_error",      "missing_timestamp", "bad_timestamp",
+                                    "future_timestamp", "oversize",          "beyond_dedup_horizon",
+                                    "schema_mismatch"};
+static_assert(std::size(reason_names) == processing::dead_letter_reason_count);
+
+uint64_t rd(const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); }
 
 struct rx_unit {
     unsigned lcore;
@@ -52,15 +64,26 @@ struct worker_unit {
 
 class daemon {
   public:
-    explicit daemon(const daemon_config& config) : _config(config) {}
+    daemon(const daemon_config& config, config_loader reload_config)
+        : _config(config), _reload_config(std::move(reload_config)) {}
     result<void> start();
     int run();
 
   private:
     result<void> plan_lcores();
-    json stats() const;
+    result<void> start_control();
+    void print_startup_map() const;
+    // Observability, on the control thread.
+    stats_sample take_sample() const;
+    json stats();
+    json rx_core_json(uint32_t r) const;
+    json worker_core_json(uint32_t w) const;
+    json rates_json(const stats_sample& now, const stats_sample* base) const;
+    json latency_section(const stats_sample& now, const stats_sample* base) const;
     json status() const;
     json flush();
+    // SIGHUP and the `reload` command.
+    json reload(const char* trigger);
 
     daemon_config _config;
     std::vector<unsigned> _rx_lcores, _worker_lcores;
@@ -76,6 +99,11 @@ class daemon {
     std::unique_ptr<query_service> _queries;
     std::unique_ptr<control_server> _control;
     int64_t _started_ns = monotonic_ns();
+    double _ticks_per_us = double(tsc_hz()) / 1e6;
+    stats_history _history{limits::stats_samples_max}; // control thread only
+    config_loader _reload_config;
+    std::mutex _reload_mutex; // one reload at a time; guards _config's reloadable keys
+    uint64_t _reloads = 0;
 };
 
 result<void> daemon::plan_lcores() {
@@ -201,6 +229,7 @@ result<void> daemon::start() {
         wc.data_dir = _config.data_dir;
         wc.flush_interval_ms = _config.flush_interval_ms;
         wc.direct_io = _config.direct_io;
+        wc.test_hold_us = _config.test_hold_us;
         wc.restored_max_time_ms = restored_max_time;
         auto wk = processing::worker::open(wc, _queries->channel(w));
         if (!wk) return std::move(wk).err();
@@ -246,20 +275,38 @@ result<void> daemon::start() {
         return true;
     });
 
+    SLUICE_TRY(start_control());
+    return ok_result();
+}
+
+result<void> daemon::start_control() {
     server_config sc;
     sc.socket_path = _config.control_socket;
+    sc.mode = _config.socket_mode;
     sc.group_gid = _config.socket_group_gid;
-    sc.allow_uids = _config.allow_uids;
-    sc.allow_gids = _config.allow_gids;
+    sc.access = {_config.allow_uids, _config.allow_gids, _config.requests_per_s,
+                 _config.connection_requests_per_s};
+    sc.idle_timeout_ms = _config.idle_timeout_ms;
+    // One sample a second feeds the rates and the recent latency percentiles; the first
+    // is taken now, before the server thread exists, so every reply has a base.
+    _history.push(take_sample());
+    sc.on_tick = [this] { _history.push(take_sample()); };
+    sc.tick_interval_ms = 1000;
     std::map<std::string, handler> handlers;
     handlers["stats"] = [this](const json&) { return stats(); };
     handlers["status"] = [this](const json&) { return status(); };
+    handlers["metrics"] = [this](const json&) {
+        return json{{"content_type", prometheus_content_type}, {"text", prometheus_text(stats())}};
+    };
     handlers["flush"] = [this](const json&) { return flush(); };
     handlers["queries"] = [this](const json& req) { return _queries->handle_queries(req); };
     handlers["windows"] = [this](const json& req) { return _queries->handle_windows(req); };
+    handlers["reload"] = [this](const json&) { return reload("reload command"); };
     handlers["shutdown"] = [this](const json&) {
         _shutdown_requested.store(true);
-        return json{{"ok", true}, {"message", "shutting down: stop RX, drain, close windows, fsync"}};
+        return json{{"ok", true},
+                    {"state", "stopping"},
+                    {"message", "shutting down: stop RX, drain, close windows, fsync"}};
     };
     auto server = control_server::start(sc, std::move(handlers));
     if (!server) return std::move(server).err();
@@ -267,102 +314,275 @@ result<void> daemon::start() {
     return ok_result();
 }
 
-json daemon::stats() const {
-    static const char* reasons[] = {"parse_error",      "missing_timestamp",    "bad_timestamp",
-                                    "future_timestamp", "oversize", "beyond_dedup_horizon",
-                                    "schema_mismatch"};
-    auto rd = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-    json totals;
-    uint64_t rx_packets = 0, ignored = 0, received = 0, accepted = 0, dups = 0, late = 0, dead = 0,
-             bytes = 0, dropped = 0;
-    uint64_t by_reason[processing::dead_letter_reason_count] = {};
-    json per_core = json::array();
-    for (const auto& u : _rx) {
-        const auto& c = u.rx->counters();
-        uint64_t drop = 0;
-        if (u.kernel) drop = u.kernel->kernel_drops();
-        json core{{"lcore", u.lcore},
-                  {"role", "rx"},
-                  {"rx_packets", rd(c.rx_packets)},
-                  {"ignored_packets", rd(c.ignored_packets)},
-                  {"events_received", rd(c.events_received)},
-                  {"rx_dead_letters", rd(c.dead_letters)},
-                  {"backpressure_waits", rd(c.backpressure_waits)},
-                  {"rx_dropped", drop}};
-        rx_packets += rd(c.rx_packets);
-        ignored += rd(c.ignored_packets);
-        received += rd(c.events_received);
-        dropped += drop;
-        per_core.push_back(core);
+
+stats_sample daemon::take_sample() const {
+    stats_sample smp;
+    smp.at_ns = monotonic_ns();
+    auto& m = smp.counters;
+    for (uint32_t r = 0; r < _rx.size(); ++r) {
+        const auto& c = _rx[r].rx->counters();
+        std::string k = "rx" + std::to_string(r);
+        m[k + ".events"] = rd(c.events_received);
+        m[k + ".bytes"] = rd(c.rx_bytes);
+        m["events_received"] += rd(c.events_received);
+        m["rx_packets"] += rd(c.rx_packets);
+        m["rx_bytes"] += rd(c.rx_bytes);
+        if (_rx[r].kernel) m["rx_dropped"] += _rx[r].kernel->kernel_drops();
     }
-    if (_port) dropped += dataplane::port_rx_dropped(_port->port_id);
-    int64_t max_time = processing::no_time;
-    for (const auto& u : _workers) {
+    if (_port) m["rx_dropped"] += dataplane::port_rx_dropped(_port->port_id);
+    for (uint32_t w = 0; w < _workers.size(); ++w) {
+        const auto& u = _workers[w];
         const auto& c = u.worker->counters();
-        json core{{"lcore", u.lcore},
-                  {"role", "worker"},
-                  {"events_accepted", rd(c.events_accepted)},
-                  {"duplicates", rd(c.duplicates)},
-                  {"late_events", rd(c.late_events)},
-                  {"dead_letters", rd(c.dead_letters)},
-                  {"window_overflow", rd(c.window_overflow)},
-                  {"dedup_tracked", rd(c.dedup_tracked)},
-                  {"dedup_horizon_ms", c.dedup_horizon_ms.load(std::memory_order_relaxed)},
-                  {"bytes_written", u.worker->bytes_written()},
-                  {"rows_durable", u.worker->rows_durable()}};
-        accepted += rd(c.events_accepted);
-        dups += rd(c.duplicates);
-        late += rd(c.late_events);
-        dead += rd(c.dead_letters);
-        bytes += u.worker->bytes_written();
-        for (int r = 0; r < processing::dead_letter_reason_count; ++r)
-            by_reason[r] += rd(c.dead_letters_by_reason[r]);
-        max_time = std::max(max_time, c.max_time_ms.load(std::memory_order_relaxed));
-        per_core.push_back(core);
+        std::string k = "w" + std::to_string(w);
+        m[k + ".events"] = rd(c.events_in);
+        m[k + ".bytes"] = u.worker->bytes_written();
+        m["events_accepted"] += rd(c.events_accepted);
+        m["duplicates"] += rd(c.duplicates);
+        m["late_events"] += rd(c.late_events);
+        m["dead_letters"] += rd(c.dead_letters);
+        m["bytes_written"] += u.worker->bytes_written();
+        for (int i = 0; i < processing::dead_letter_reason_count; ++i)
+            m[std::string("dead_letters.") + reason_names[i]] += rd(c.dead_letters_by_reason[i]);
+        smp.window_visible.merge(u.worker->latency().window_visible.snapshot());
+        smp.durable.merge(u.worker->latency().durable.snapshot());
     }
-    if (_queries) bytes += _queries->bytes_written();
+    if (_queries) m["bytes_written"] += _queries->bytes_written();
+    return smp;
+}
+
+json daemon::rx_core_json(uint32_t r) const {
+    const rx_unit& u = _rx[r];
+    const auto& c = u.rx->counters();
+    return json{{"lcore", u.lcore},
+                {"role", "rx"},
+                {"rx", r},
+                {"queue", u.queue},
+                {"rx_packets", rd(c.rx_packets)},
+                {"rx_bytes", rd(c.rx_bytes)},
+                {"ignored_packets", rd(c.ignored_packets)},
+                {"events_received", rd(c.events_received)},
+                {"rx_dead_letters", rd(c.dead_letters)},
+                {"backpressure_waits", rd(c.backpressure_waits)},
+                {"rx_dropped", u.kernel ? u.kernel->kernel_drops() : 0}};
+}
+
+json daemon::worker_core_json(uint32_t w) const {
+    const worker_unit& u = _workers[w];
+    const auto& c = u.worker->counters();
+    const auto& lat = u.worker->latency();
+    return json{{"lcore", u.lcore},
+                {"role", "worker"},
+                {"worker", w},
+                {"events_in", rd(c.events_in)},
+                {"events_accepted", rd(c.events_accepted)},
+                {"duplicates", rd(c.duplicates)},
+                {"late_events", rd(c.late_events)},
+                {"dead_letters", rd(c.dead_letters)},
+                {"window_overflow", rd(c.window_overflow)},
+                {"dedup_tracked", rd(c.dedup_tracked)},
+                {"dedup_horizon_ms", c.dedup_horizon_ms.load(std::memory_order_relaxed)},
+                {"bytes_written", u.worker->bytes_written()},
+                {"rows_durable", u.worker->rows_durable()},
+                {"latency",
+                 {{"window_visible", latency_json(lat.window_visible.snapshot(), _ticks_per_us, false)},
+                  {"durable", latency_json(lat.durable.snapshot(), _ticks_per_us, false)}}}};
+}
+
+// Per-second rates between the newest sample at least a second old and now.
+json daemon::rates_json(const stats_sample& now, const stats_sample* base) const {
+    if (base == nullptr) return json{{"interval_s", 0}};
+    json r{{"interval_s", double(now.at_ns - base->at_ns) / 1e9}};
+    for (const char* k : {"events_received", "events_accepted", "duplicates", "late_events",
+                          "dead_letters", "rx_packets", "rx_bytes", "bytes_written", "rx_dropped"})
+        r[std::string(k) + "_per_s"] = rate_per_s(now, *base, k);
+    json by_reason = json::object();
+    for (const char* reason : reason_names)
+        by_reason[reason] = rate_per_s(now, *base, std::string("dead_letters.") + reason);
+    r["dead_letters_by_reason_per_s"] = std::move(by_reason);
+    return r;
+}
+
+// Since start (with histogram buckets) and over the recent interval (the oldest sample
+// kept, about stats_samples_max - 1 seconds ago).
+json daemon::latency_section(const stats_sample& now, const stats_sample* base) const {
+    json lat{{"unit", "us"},
+             {"window_visible", latency_json(now.window_visible, _ticks_per_us, true)},
+             {"durable", latency_json(now.durable, _ticks_per_us, true)}};
+    if (base != nullptr) {
+        lat["recent"] = {
+            {"interval_s", double(now.at_ns - base->at_ns) / 1e9},
+            {"window_visible",
+             latency_json(now.window_visible.since(base->window_visible), _ticks_per_us, false)},
+            {"durable", latency_json(now.durable.since(base->durable), _ticks_per_us, false)}};
+    }
+    return lat;
+}
+
+json daemon::stats() {
+    stats_sample now = take_sample();
+    const stats_sample* rate_base = _history.base_for_rates(now.at_ns, 900'000'000);
+    const stats_sample* recent_base = _history.oldest();
+    const auto& m = now.counters;
+    auto get = [&](const std::string& k) {
+        auto it = m.find(k);
+        return it == m.end() ? uint64_t(0) : it->second;
+    };
+
+    json per_core = json::array();
+    for (uint32_t r = 0; r < _rx.size(); ++r) {
+        json core = rx_core_json(r);
+        std::string k = "rx" + std::to_string(r);
+        if (rate_base) {
+            core["events_per_s"] = rate_per_s(now, *rate_base, k + ".events");
+            core["bytes_per_s"] = rate_per_s(now, *rate_base, k + ".bytes");
+        }
+        per_core.push_back(std::move(core));
+    }
+    int64_t max_time = processing::no_time;
+    for (uint32_t w = 0; w < _workers.size(); ++w) {
+        json core = worker_core_json(w);
+        std::string k = "w" + std::to_string(w);
+        if (rate_base) {
+            core["events_per_s"] = rate_per_s(now, *rate_base, k + ".events");
+            core["bytes_per_s"] = rate_per_s(now, *rate_base, k + ".bytes");
+        }
+        per_core.push_back(std::move(core));
+        max_time = std::max(max_time, _workers[w].worker->counters().max_time_ms.load(
+                                          std::memory_order_relaxed));
+    }
     int64_t watermark = max_time == processing::no_time ? 0 : max_time - _config.watermark_delay_ms;
-    json reasons_json;
-    for (int r = 0; r < processing::dead_letter_reason_count; ++r) reasons_json[reasons[r]] = by_reason[r];
-    totals = {{"rx_packets", rx_packets},   {"ignored_packets", ignored},
-              {"events_received", received}, {"events_accepted", accepted},
-              {"duplicates", dups},          {"late_events", late},
-              {"dead_letters", dead},        {"dead_letters_by_reason", reasons_json},
-              {"rx_dropped", dropped},       {"bytes_written", bytes},
-              {"watermark_ms", watermark},   {"window_rows", _queries->window_rows()}};
+
+    json reasons = json::object();
+    for (const char* reason : reason_names)
+        reasons[reason] = get(std::string("dead_letters.") + reason);
+    uint64_t ignored = 0;
+    for (const auto& u : _rx)
+        ignored += rd(u.rx->counters().ignored_packets);
+    json totals = {{"rx_packets", get("rx_packets")},
+                   {"rx_bytes", get("rx_bytes")},
+                   {"ignored_packets", ignored},
+                   {"events_received", get("events_received")},
+                   {"events_accepted", get("events_accepted")},
+                   {"duplicates", get("duplicates")},
+                   {"late_events", get("late_events")},
+                   {"dead_letters", get("dead_letters")},
+                   {"dead_letters_by_reason", reasons},
+                   {"rx_dropped", get("rx_dropped")},
+                   {"bytes_written", get("bytes_written")},
+                   {"watermark_ms", watermark},
+                   {"window_rows", _queries->window_rows()}};
+
     json rings = json::array();
+    uint64_t occupancy_total = 0, occupancy_max = 0;
     for (uint32_t r = 0; r < _rx.size(); ++r)
         for (uint32_t w = 0; w < _workers.size(); ++w) {
             rte_ring* ring = _rings[w][r];
+            uint64_t used = rte_ring_count(ring);
+            occupancy_total += used;
+            occupancy_max = std::max(occupancy_max, used);
             rings.push_back({{"rx", r},
                              {"worker", w},
-                             {"occupancy", rte_ring_count(ring)},
+                             {"occupancy", used},
                              {"capacity", rte_ring_get_capacity(ring)}});
         }
+    json lag{{"watermark_lag_ms", watermark > 0 ? json(wall_clock_ms() - watermark) : json(nullptr)},
+             {"max_event_time_ms", max_time == processing::no_time ? json(nullptr) : json(max_time)},
+             {"ring_occupancy_total", occupancy_total},
+             {"ring_occupancy_max", occupancy_max}};
+    auto cc = _control->counters();
+    json control{{"requests", cc.requests},
+                 {"refused_peers", cc.refused_peers},
+                 {"refused_clients", cc.refused_clients},
+                 {"rate_limited", cc.rate_limited},
+                 {"oversize", cc.oversize},
+                 {"malformed", cc.malformed},
+                 {"idle_closed", cc.idle_closed},
+                 {"connections", cc.connections},
+                 {"connections_open", cc.connections_open}};
     return json{{"ok", true},
                 {"v", protocol_version},
+                {"version", SLUICE_VERSION},
                 {"uptime_s", double(monotonic_ns() - _started_ns) / 1e9},
                 {"watermark_ms", watermark},
                 {"watermark_delay_ms", _config.watermark_delay_ms},
-                {"totals", totals},
-                {"per_core", per_core},
-                {"rings", rings},
+                {"totals", std::move(totals)},
+                {"rates", rates_json(now, rate_base)},
+                {"latency", latency_section(now, recent_base)},
+                {"lag", std::move(lag)},
+                {"per_core", std::move(per_core)},
+                {"rings", std::move(rings)},
+                {"control", std::move(control)},
                 {"queries", _queries->stats()}};
 }
 
 json daemon::status() const {
+    json rx = json::array(), workers = json::array();
+    for (uint32_t r = 0; r < _rx.size(); ++r)
+        rx.push_back({{"lcore", _rx[r].lcore}, {"rx", r}, {"queue", _rx[r].queue}});
+    for (uint32_t w = 0; w < _workers.size(); ++w)
+        workers.push_back({{"lcore", _workers[w].lcore}, {"worker", w}});
+    access_policy access = _control->access();
     return json{{"ok", true},
                 {"v", protocol_version},
-                {"state", _shutdown_requested.load() ? "stopping" : "running"},
+                {"state", _shutdown_requested.load() || g_signal_shutdown.load() ? "stopping"
+                                                                                : "running"},
                 {"version", SLUICE_VERSION},
+                {"pid", int64_t(::getpid())},
                 {"mode", _config.mode},
                 {"port", _port ? json(_port->driver) : json(nullptr)},
                 {"rx_lcores", _rx_lcores},
                 {"worker_lcores", _worker_lcores},
+                {"lcore_map", {{"rx", rx}, {"workers", workers}}},
                 {"data_dir", _config.data_dir},
                 {"udp_ports", _config.udp_ports},
                 {"queries", _queries->stats().size()},
+                {"socket", _config.control_socket},
+                {"config", _config.config_path.empty() ? json(nullptr) : json(_config.config_path)},
+                {"reloads", _reloads},
+                {"control",
+                 {{"allow_uids", access.allow_uids},
+                  {"allow_gids", access.allow_gids},
+                  {"requests_per_s", access.requests_per_s},
+                  {"connection_requests_per_s", access.connection_requests_per_s}}},
+                {"tsc_hz", tsc_hz()},
                 {"uptime_s", double(monotonic_ns() - _started_ns) / 1e9}};
+}
+
+// Re-reads the config file (with the same command-line overrides). Applies what can
+// change safely while running, lists what needs a restart, keeps everything else.
+json daemon::reload(const char* trigger) {
+    std::lock_guard lock(_reload_mutex);
+    auto fresh = _reload_config();
+    if (!fresh) {
+        SLUICE_LOG_ERROR("reload (%s) failed, the running config stays: %s", trigger,
+                         fresh.err().message.c_str());
+        return json{{"ok", false},
+                    {"error", "reload failed, the running config stays: " + fresh.err().message}};
+    }
+    const daemon_config& c = fresh.value();
+    std::vector<std::string> restart = restart_required(_config, c);
+    std::vector<std::string> applied;
+    access_policy old_access = _control->access();
+    access_policy access{c.allow_uids, c.allow_gids, c.requests_per_s, c.connection_requests_per_s};
+    if (access.allow_uids != old_access.allow_uids) applied.push_back("control.allow_uids");
+    if (access.allow_gids != old_access.allow_gids) applied.push_back("control.allow_gids");
+    if (access.requests_per_s != old_access.requests_per_s)
+        applied.push_back("control.requests_per_s");
+    if (access.connection_requests_per_s != old_access.connection_requests_per_s)
+        applied.push_back("control.connection_requests_per_s");
+    _control->update_access(access);
+    ++_reloads;
+    std::string a, r;
+    for (const auto& k : applied) a += (a.empty() ? "" : ", ") + k;
+    for (const auto& k : restart) r += (r.empty() ? "" : ", ") + k;
+    SLUICE_LOG_INFO("reloaded %s (%s): applied %s; %s", c.config_path.empty() ? "defaults" :
+                    c.config_path.c_str(), trigger, a.empty() ? "no changes" : a.c_str(),
+                    r.empty() ? "nothing needs a restart" : ("needs a restart, kept: " + r).c_str());
+    return json{{"ok", true},
+                {"config", c.config_path.empty() ? json(nullptr) : json(c.config_path)},
+                {"applied", applied},
+                {"restart_required", restart},
+                {"reloads", _reloads}};
 }
 
 json daemon::flush() {
@@ -381,6 +601,29 @@ json daemon::flush() {
     return json{{"ok", true}, {"rows_durable", rows}};
 }
 
+// Which lcore does what, and where to reach the daemon: what an operator needs first.
+void daemon::print_startup_map() const {
+    std::printf("sluiced %s: %s input%s, %zu RX lcore(s), %zu worker lcore(s), data dir %s\n",
+                SLUICE_VERSION, _config.mode.c_str(),
+                _port ? (" on port " + std::to_string(_port->port_id) + " (" + _port->driver + ")")
+                            .c_str()
+                      : "",
+                _rx.size(), _workers.size(), _config.data_dir.c_str());
+    std::printf("sluiced:   lcore %u: main (control thread %s)\n", rte_get_main_lcore(),
+                "sluice-control");
+    for (const auto& u : _rx)
+        std::printf("sluiced:   lcore %u: rx %u (queue %u) -> workers 0..%zu\n", u.lcore,
+                    u.rx->config().index, u.queue, _workers.size() - 1);
+    for (uint32_t w = 0; w < _workers.size(); ++w)
+        std::printf("sluiced:   lcore %u: worker %u <- rings from %zu RX lcore(s)\n",
+                    _workers[w].lcore, w, _rx.size());
+    std::printf("sluiced: control socket %s (mode %04o)\n", _config.control_socket.c_str(),
+                _config.socket_mode);
+    if (_config.test_hold_us != 0)
+        std::printf("sluiced: TEST ONLY: workers hold each burst %u us\n", _config.test_hold_us);
+    std::fflush(stdout);
+}
+
 int rx_main(void* arg) {
     auto* u = static_cast<rx_unit*>(arg);
     if (u->kernel) u->rx->run_kernel(*u->kernel);
@@ -395,16 +638,12 @@ int daemon::run() {
     for (auto& u : _workers) rte_eal_remote_launch(worker_main, &u, u.lcore);
     for (auto& u : _rx) rte_eal_remote_launch(rx_main, &u, u.lcore);
 
-    std::printf("sluiced: %s input, %zu RX lcore(s) %s, %zu worker lcore(s), data dir %s\n",
-                _config.mode.c_str(), _rx.size(), _port ? ("on port " + _port->driver).c_str() : "",
-                _workers.size(), _config.data_dir.c_str());
-    for (auto& u : _rx) std::printf("sluiced:   lcore %u: rx %u (queue %u)\n", u.lcore, u.rx->config().index, u.queue);
-    for (uint32_t w = 0; w < _workers.size(); ++w) std::printf("sluiced:   lcore %u: worker %u\n", _workers[w].lcore, w);
-    std::printf("sluiced: control socket %s\n", _config.control_socket.c_str());
-    std::fflush(stdout);
+    print_startup_map();
 
-    while (!_shutdown_requested.load() && !g_signal_shutdown.load())
+    while (!_shutdown_requested.load() && !g_signal_shutdown.load()) {
+        if (g_signal_reload.exchange(false)) reload("SIGHUP");
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     SLUICE_LOG_INFO("graceful shutdown: stopping RX, draining rings, closing windows");
 
     _stop_rx.store(true);
@@ -426,12 +665,15 @@ int daemon::run() {
 
 } // namespace
 
-int run_daemon(const daemon_config& config) {
+int run_daemon(const daemon_config& config, config_loader reload_config) {
     struct sigaction sa{};
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, nullptr);
     sigaction(SIGINT, &sa, nullptr);
-    daemon d(config);
+    struct sigaction hup{};
+    hup.sa_handler = on_reload_signal;
+    sigaction(SIGHUP, &hup, nullptr);
+    daemon d(config, std::move(reload_config));
     if (auto r = d.start(); !r) {
         std::fprintf(stderr, "sluiced: %s\n", r.err().message.c_str());
         return 1;

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -371,29 +372,187 @@ void flatten(std::string& out, const json& v, const std::string& prefix) {
 
 } // namespace
 
-std::string render_stats(const json& reply) {
+namespace {
+
+const json* find_number(const json& obj, const char* key) {
+    if (!obj.is_object()) return nullptr;
+    auto it = obj.find(key);
+    return it != obj.end() && it->is_number() ? &*it : nullptr;
+}
+
+const json* find_object(const json& obj, const char* key) {
+    if (!obj.is_object()) return nullptr;
+    auto it = obj.find(key);
+    return it != obj.end() && it->is_object() ? &*it : nullptr;
+}
+
+double number_or(const json& obj, const char* key, double fallback) {
+    const json* v = find_number(obj, key);
+    return v ? v->get<double>() : fallback;
+}
+
+// 1234567 -> "1.23M"; small values as they are.
+std::string format_si(double v, const char* unit = "") {
+    const char* prefixes[] = {"", "k", "M", "G", "T"};
+    int i = 0;
+    while (std::fabs(v) >= 1000 && i < 4) {
+        v /= 1000;
+        ++i;
+    }
+    char buf[64];
+    if (i == 0)
+        std::snprintf(buf, sizeof buf, "%.0f%s%s", v, *unit ? " " : "", unit);
+    else
+        std::snprintf(buf, sizeof buf, "%.*f%s%s%s", v < 10 ? 2 : v < 100 ? 1 : 0, v,
+                      *unit ? " " : "", prefixes[i], unit);
+    return buf;
+}
+
+// Microseconds as "850 us", "1.20 ms", "2.50 s".
+std::string format_us(double us) {
+    char buf[64];
+    if (us < 1000)
+        std::snprintf(buf, sizeof buf, "%.0f us", us);
+    else if (us < 1e6)
+        std::snprintf(buf, sizeof buf, "%.2f ms", us / 1e3);
+    else
+        std::snprintf(buf, sizeof buf, "%.2f s", us / 1e6);
+    return buf;
+}
+
+std::string format_duration_s(double s) {
+    char buf[64];
+    if (s < 120) {
+        std::snprintf(buf, sizeof buf, "%.1f s", s);
+    } else if (s < 7200) {
+        std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+    } else {
+        std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, int(s) / 60 % 60);
+    }
+    return buf;
+}
+
+// A table of plain strings: the first row is the header; columns padded to align.
+std::string text_table(const std::vector<std::vector<std::string>>& rows, int indent = 2) {
+    std::vector<size_t> width;
+    for (const auto& r : rows)
+        for (size_t c = 0; c < r.size(); ++c) {
+            if (width.size() <= c) width.push_back(0);
+            width[c] = std::max(width[c], r[c].size());
+        }
     std::string out;
-    if (!reply.is_object()) return dump(reply) + "\n";
-    auto num = [&](const char* key) -> const json* {
-        auto it = reply.find(key);
-        return it != reply.end() && it->is_number() ? &*it : nullptr;
+    for (const auto& r : rows) {
+        std::string line(size_t(indent), ' ');
+        for (size_t c = 0; c < r.size(); ++c) {
+            // Numbers read best right-aligned, the first (name) column left-aligned.
+            std::string cell = r[c];
+            if (c == 0) {
+                line += cell;
+                if (c + 1 < r.size()) pad_to(line, line.size() + width[c] - cell.size());
+            } else {
+                line += std::string(width[c] - cell.size(), ' ') + cell;
+            }
+            if (c + 1 < r.size()) line += "  ";
+        }
+        out += line + "\n";
+    }
+    return out;
+}
+
+// Rows of the latency table: since start, and recent when the reply has it.
+std::vector<std::vector<std::string>> latency_rows(const json& lat) {
+    std::vector<std::vector<std::string>> rows{
+        {"", "count", "p50", "p99", "p99.9", "max", "mean"}};
+    auto add = [&](const std::string& name, const json* s) {
+        if (s == nullptr) return;
+        if (number_or(*s, "count", 0) == 0) {
+            rows.push_back({name, "0", "-", "-", "-", "-", "-"});
+            return;
+        }
+        rows.push_back({name, format_si(number_or(*s, "count", 0)),
+                        format_us(number_or(*s, "p50_us", 0)), format_us(number_or(*s, "p99_us", 0)),
+                        format_us(number_or(*s, "p999_us", 0)), format_us(number_or(*s, "max_us", 0)),
+                        format_us(number_or(*s, "mean_us", 0))});
     };
-    if (const json* up = num("uptime_s")) out += "uptime     " + format_scalar(*up) + " s\n";
-    if (const json* wm = num("watermark_ms")) {
+    const json* recent = find_object(lat, "recent");
+    std::string window =
+        recent ? " (last " + format_number(number_or(*recent, "interval_s", 0)) + " s)" : "";
+    if (recent) {
+        add("window-visible" + window, find_object(*recent, "window_visible"));
+        add("durable" + window, find_object(*recent, "durable"));
+    }
+    add("window-visible (since start)", find_object(lat, "window_visible"));
+    add("durable (since start)", find_object(lat, "durable"));
+    return rows;
+}
+
+std::string headline(const json& reply) {
+    std::string out;
+    if (const json* up = find_number(reply, "uptime_s"))
+        out += "uptime     " + format_scalar(*up) + " s\n";
+    if (const json* wm = find_number(reply, "watermark_ms")) {
         out += "watermark  " + format_time_ms(wm->get<int64_t>());
-        if (const json* d = num("watermark_delay_ms"))
-            out += "  (delay " + format_number(d->get<double>() / 1000.0) + " s)";
+        std::string notes;
+        if (const json* d = find_number(reply, "watermark_delay_ms"))
+            notes += "delay " + format_number(d->get<double>() / 1000.0) + " s";
+        if (const json* lag = find_object(reply, "lag"))
+            if (const json* l = find_number(*lag, "watermark_lag_ms"))
+                notes += std::string(notes.empty() ? "" : ", ") +
+                         format_duration_s(l->get<double>() / 1000.0) + " behind the wall clock";
+        if (!notes.empty()) out += "  (" + notes + ")";
         out += "\n";
     }
-    auto totals = reply.find("totals");
-    if (totals != reply.end() && totals->is_object()) {
+    return out;
+}
+
+// Worker lag: the slots waiting in the rings that feed each worker.
+std::map<std::string, double> worker_lag(const json& reply) {
+    std::map<std::string, double> lag;
+    auto rings = reply.find("rings");
+    if (rings == reply.end() || !rings->is_array()) return lag;
+    for (const auto& r : *rings)
+        if (r.is_object() && r.contains("worker") && find_number(r, "occupancy"))
+            lag[format_scalar(r["worker"])] += r["occupancy"].get<double>();
+    return lag;
+}
+
+} // namespace
+
+std::string render_stats(const json& reply) {
+    if (!reply.is_object()) return dump(reply) + "\n";
+    std::string out = headline(reply);
+    if (const json* totals = find_object(reply, "totals")) {
         out += "\ntotals\n";
         render_object(out, *totals, 2);
     }
+    if (const json* rates = find_object(reply, "rates")) {
+        json r = *rates;
+        r.erase("interval_s");
+        out += "\nrates (per second, over the last " +
+               format_number(number_or(*rates, "interval_s", 0)) + " s)\n";
+        render_object(out, r, 2);
+    }
+    if (const json* lat = find_object(reply, "latency")) {
+        out += "\nlatency from RX (per event)\n";
+        out += text_table(latency_rows(*lat));
+    }
     auto cores = reply.find("per_core");
     if (cores != reply.end() && cores->is_array() && !cores->empty()) {
-        out += "\nper core\n";
-        render_table(out, *cores, {}, {});
+        // One table per role, so each shows only its own counters.
+        std::vector<std::string> roles;
+        for (const auto& c : *cores) {
+            std::string role = c.is_object() && c.contains("role") ? format_scalar(c["role"]) : "";
+            if (std::find(roles.begin(), roles.end(), role) == roles.end()) roles.push_back(role);
+        }
+        for (const auto& role : roles) {
+            json rows = json::array();
+            for (const auto& c : *cores) {
+                std::string r = c.is_object() && c.contains("role") ? format_scalar(c["role"]) : "";
+                if (r == role) rows.push_back(c);
+            }
+            out += "\nper core" + (role.empty() ? std::string() : " (" + role + ")") + "\n";
+            render_table(out, rows, {}, {});
+        }
     }
     auto rings = reply.find("rings");
     if (rings != reply.end() && rings->is_array() && !rings->empty()) {
@@ -414,15 +573,86 @@ std::string render_stats(const json& reply) {
         out += "\nrings (occupancy = consumer lag)\n";
         render_table(out, *rings, {"fill"}, fill);
     }
+    for (const char* section : {"lag", "control"}) {
+        if (const json* obj = find_object(reply, section)) {
+            out += std::string("\n") + section + "\n";
+            render_object(out, *obj, 2);
+        }
+    }
     std::string other;
     for (auto it = reply.begin(); it != reply.end(); ++it) {
         static const char* const known[] = {
-            "ok",     "v",        "uptime_s", "watermark_ms", "watermark_delay_ms",
-            "totals", "per_core", "rings"};
+            "ok",     "v",     "uptime_s", "watermark_ms", "watermark_delay_ms", "totals",
+            "rates",  "latency", "per_core", "rings",       "lag",                "control",
+            "version"};
         if (std::find(std::begin(known), std::end(known), it.key()) != std::end(known)) continue;
         flatten(other, it.value(), "  " + it.key());
     }
     if (!other.empty()) out += "\nother\n" + other;
+    return out;
+}
+
+std::string render_watch(const json& reply, int64_t now_ms) {
+    if (!reply.is_object()) return dump(reply) + "\n";
+    std::string out = "sluiced";
+    if (reply.contains("version")) out += " " + format_scalar(reply["version"]);
+    if (const json* up = find_number(reply, "uptime_s"))
+        out += "   up " + format_duration_s(up->get<double>());
+    out += "   " + format_time_ms(now_ms);
+    const json rates = reply.value("rates", json::object());
+    out += "   rates over " + format_number(number_or(rates, "interval_s", 0)) + " s\n";
+    const json lag = reply.value("lag", json::object());
+    if (const json* wm = find_number(reply, "watermark_ms")) {
+        out += "watermark " + format_time_ms(wm->get<int64_t>());
+        if (const json* l = find_number(lag, "watermark_lag_ms"))
+            out += ", " + format_duration_s(l->get<double>() / 1000) + " behind";
+        out += "   ring lag " + format_si(number_or(lag, "ring_occupancy_total", 0)) + " slots (max " +
+               format_si(number_or(lag, "ring_occupancy_max", 0)) + ")\n";
+    }
+    out += "\n";
+    std::vector<std::vector<std::string>> flow{{"per second", "received", "accepted", "duplicates",
+                                                "late", "dead letters", "rx bytes", "disk bytes",
+                                                "rx dropped"}};
+    flow.push_back({"all cores", format_si(number_or(rates, "events_received_per_s", 0)),
+                    format_si(number_or(rates, "events_accepted_per_s", 0)),
+                    format_si(number_or(rates, "duplicates_per_s", 0)),
+                    format_si(number_or(rates, "late_events_per_s", 0)),
+                    format_si(number_or(rates, "dead_letters_per_s", 0)),
+                    format_si(number_or(rates, "rx_bytes_per_s", 0), "B"),
+                    format_si(number_or(rates, "bytes_written_per_s", 0), "B"),
+                    format_si(number_or(rates, "rx_dropped_per_s", 0))});
+    out += text_table(flow, 0);
+    std::string reasons;
+    if (const json* by = find_object(rates, "dead_letters_by_reason_per_s"))
+        for (auto it = by->begin(); it != by->end(); ++it)
+            if (it->is_number() && it->get<double>() > 0)
+                reasons += "  " + it.key() + " " + format_si(it->get<double>());
+    out += "dead letters/s:" + (reasons.empty() ? std::string("  none") : reasons) + "\n\n";
+    if (const json* lat = find_object(reply, "latency")) {
+        auto rows = latency_rows(*lat);
+        rows[0][0] = "latency from RX";
+        out += text_table(rows, 0) + "\n";
+    }
+    std::vector<std::vector<std::string>> cores{{"lcore", "role", "events/s", "bytes/s", "ring lag"}};
+    std::map<std::string, double> lag_by_worker = worker_lag(reply);
+    auto pc = reply.find("per_core");
+    if (pc != reply.end() && pc->is_array())
+        for (const auto& c : *pc) {
+            if (!c.is_object()) continue;
+            std::string role = c.contains("role") ? format_scalar(c["role"]) : "-";
+            std::string ring = "-";
+            if (role == "worker" && c.contains("worker"))
+                ring = format_si(lag_by_worker[format_scalar(c["worker"])]);
+            cores.push_back({c.contains("lcore") ? format_scalar(c["lcore"]) : "-", role,
+                             format_si(number_or(c, "events_per_s", 0)),
+                             format_si(number_or(c, "bytes_per_s", 0), "B"), ring});
+        }
+    out += text_table(cores, 0);
+    if (const json* ctl = find_object(reply, "control"))
+        out += "\ncontrol: " + format_si(number_or(*ctl, "requests", 0)) + " requests, " +
+               format_si(number_or(*ctl, "refused_peers", 0)) + " peers refused, " +
+               format_si(number_or(*ctl, "rate_limited", 0)) + " rate limited, " +
+               format_si(number_or(*ctl, "connections_open", 0)) + " connected\n";
     return out;
 }
 

@@ -43,11 +43,16 @@ result<json> parse_request(std::string_view line);
 /// reply does not arrive within `timeout_ms`, or the reply is not a JSON object.
 result<json> request(const std::string& socket_path, const json& req, int timeout_ms);
 
-/// Renders a `stats` reply as readable text: the headline (uptime, watermark and its
-/// delay), the totals, a per-core table with whatever numeric keys each core reports,
-/// and the ring occupancy table. Unknown or malformed parts are skipped or shown
+/// Renders a `stats` reply as readable text: the headline (uptime, watermark, its delay
+/// and lag), the totals, the rates, the latency table, a per-core table per role with
+/// whatever numeric keys each core reports, the ring occupancy table, lag and control. Unknown or malformed parts are skipped or shown
 /// generically; it never throws on a well-formed JSON object.
 std::string render_stats(const json& reply);
+
+/// The `sluicectl watch` frame of a `stats` reply: rates over all cores, dead letters
+/// per reason per second, latency percentiles, and per core events/s, bytes/s and ring
+/// lag; `now_ms` is the wall clock shown in the title. Never throws on a JSON object.
+std::string render_watch(const json& reply, int64_t now_ms);
 
 /// Renders any other reply (status, flush, shutdown) as `key: value` lines, nested
 /// objects flattened with dots; `ok` and `v` are left out.

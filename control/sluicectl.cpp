@@ -1,12 +1,22 @@
 // sluicectl: the command-line client of sluiced's control socket.
 // Exit codes: 0 ok, 1 refused or failed (one line on stderr says why), 2 usage.
+//
+// Each subcommand is one add_*() function: it declares the subcommand and its options
+// with CLI11 and sets what runs it. Adding a command is adding one such function and
+// one line in main().
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
+#include <memory>
 #include <string>
-#include <string_view>
-#include <vector>
+#include <thread>
 
+#include <CLI/CLI.hpp>
+
+#include "base/clock.h"
 #include "control/protocol.h"
 
 namespace {
@@ -17,143 +27,189 @@ constexpr int exit_ok = 0;
 constexpr int exit_failed = 1;
 constexpr int exit_usage = 2;
 
-constexpr const char* usage_text =
-    "usage: sluicectl [--socket PATH] [--timeout-ms MS] COMMAND\n"
-    "\n"
-    "commands:\n"
-    "  status            daemon state, version, uptime\n"
-    "  stats [--json]    counters: totals, per core, ring occupancy, watermark\n"
-    "  flush             write open batches to disk and fsync\n"
-    "  shutdown          graceful stop: stop RX, drain rings, close windows, flush\n"
-    "  call JSON         send a raw request, e.g. call '{\"cmd\":\"status\"}'\n"
-    "\n"
-    "The socket is --socket, else $SLUICE_SOCKET, else /run/sluice/sluiced.sock.\n"
-    "Exit codes: 0 ok, 1 refused or failed, 2 usage.\n";
-
-int usage_error(const std::string& why) {
-    std::fprintf(stderr, "sluicectl: %s\n%s", why.c_str(), usage_text);
-    return exit_usage;
-}
+struct context {
+    std::string socket_path;
+    int timeout_ms = sluice::control::request_timeout_ms_default;
+    int code = exit_ok; // what the subcommand that ran decided
+};
 
 int fail(const std::string& why) {
     std::fprintf(stderr, "sluicectl: %s\n", why.c_str());
     return exit_failed;
 }
 
-struct options {
-    std::string socket_path;
-    int timeout_ms = sluice::control::request_timeout_ms_default;
-    std::vector<std::string> args; // COMMAND and its arguments
-};
-
-// Returns an error message, empty on success.
-std::string parse_options(int argc, char** argv, options& opt) {
-    const char* env = std::getenv("SLUICE_SOCKET");
-    opt.socket_path = env != nullptr && *env != '\0'
-                          ? std::string(env)
-                          : std::string(sluice::control::default_socket_path);
-    for (int i = 1; i < argc; ++i) {
-        std::string_view a = argv[i];
-        auto value = [&](std::string_view name, std::string& out) -> bool {
-            if (a == name) {
-                if (i + 1 >= argc) return false;
-                out = argv[++i];
-                return true;
-            }
-            out = std::string(a.substr(name.size() + 1));
-            return true;
-        };
-        if (a == "--socket" || a.rfind("--socket=", 0) == 0) {
-            if (!value("--socket", opt.socket_path) || opt.socket_path.empty())
-                return "--socket needs a path";
-        } else if (a == "--timeout-ms" || a.rfind("--timeout-ms=", 0) == 0) {
-            std::string v;
-            if (!value("--timeout-ms", v)) return "--timeout-ms needs a number";
-            char* end = nullptr;
-            long ms = std::strtol(v.c_str(), &end, 10);
-            if (v.empty() || *end != '\0' || ms <= 0 || ms > 3'600'000)
-                return "--timeout-ms must be 1 to 3600000";
-            opt.timeout_ms = int(ms);
-        } else if (a == "-h" || a == "--help") {
-            return "help";
-        } else if (opt.args.empty() && a.rfind("-", 0) == 0) {
-            return "unknown option " + std::string(a);
-        } else {
-            opt.args.emplace_back(a);
-        }
-    }
-    if (opt.args.empty()) return "no command given";
-    return {};
-}
-
-// Sends the request; prints the reason and returns false when there is no ok reply.
-bool call(const options& opt, const json& req, json& reply, int& code) {
-    auto r = sluice::control::request(opt.socket_path, req, opt.timeout_ms);
+// Sends the request; on anything but an ok reply prints the reason and returns false.
+bool call(context& ctx, const json& req, json& reply) {
+    auto r = sluice::control::request(ctx.socket_path, req, ctx.timeout_ms);
     if (!r.ok()) {
-        code = fail(r.err().message);
+        ctx.code = fail(r.err().message);
         return false;
     }
     reply = std::move(r.value());
     if (reply.value("ok", false) != true) {
         auto err = reply.find("error");
-        code = fail(err != reply.end() && err->is_string() ? err->get<std::string>()
-                                                           : "request failed: " + reply.dump());
+        ctx.code = fail(err != reply.end() && err->is_string() ? err->get<std::string>()
+                                                               : "request failed: " + reply.dump());
         return false;
     }
     return true;
 }
 
-int run(const options& opt) {
-    const std::string& cmd = opt.args[0];
-    const size_t extra = opt.args.size() - 1;
-    json reply;
-    int code = exit_ok;
-
-    if (cmd == "call") {
-        if (extra != 1) return usage_error("call needs exactly one JSON request argument");
-        json req = json::parse(opt.args[1], nullptr, false);
-        if (req.is_discarded() || !req.is_object())
-            return usage_error("call: not a JSON object: " + opt.args[1]);
-        auto r = sluice::control::request(opt.socket_path, req, opt.timeout_ms);
-        if (!r.ok()) return fail(r.err().message);
-        // Scripts get the reply verbatim on stdout, and the exit code says ok or not.
-        std::printf("%s\n", r.value().dump().c_str());
-        if (r.value().value("ok", false) == true) return exit_ok;
-        auto err = r.value().find("error");
-        return fail(err != r.value().end() && err->is_string() ? err->get<std::string>()
-                                                               : "request failed");
-    }
-    if (cmd == "stats") {
-        bool as_json = false;
-        for (size_t i = 1; i < opt.args.size(); ++i) {
-            if (opt.args[i] != "--json")
-                return usage_error("stats: unknown argument " + opt.args[i]);
-            as_json = true;
-        }
-        if (!call(opt, {{"cmd", "stats"}}, reply, code)) return code;
-        std::string text = as_json ? reply.dump(2) + "\n" : sluice::control::render_stats(reply);
-        std::fputs(text.c_str(), stdout);
-        return exit_ok;
-    }
-    if (cmd == "status" || cmd == "flush" || cmd == "shutdown") {
-        if (extra != 0) return usage_error(cmd + " takes no arguments");
-        if (!call(opt, {{"cmd", cmd}}, reply, code)) return code;
-        std::string text = sluice::control::render_fields(reply);
-        std::fputs(text.empty() ? "ok\n" : text.c_str(), stdout);
-        return exit_ok;
-    }
-    return usage_error("unknown command " + cmd);
+void print(const std::string& text) {
+    std::fputs(text.c_str(), stdout);
+    std::fflush(stdout);
 }
+
+// status, flush, shutdown, reload: no arguments, the reply's fields as `key: value`.
+void add_simple(CLI::App& app, context& ctx, const char* name, const char* help) {
+    CLI::App* sub = app.add_subcommand(name, help);
+    sub->callback([&ctx, name] {
+        json reply;
+        if (!call(ctx, {{"cmd", name}}, reply)) return;
+        std::string text = sluice::control::render_fields(reply);
+        print(text.empty() ? "ok\n" : text);
+    });
+}
+
+void add_stats(CLI::App& app, context& ctx) {
+    CLI::App* sub = app.add_subcommand(
+        "stats", "counters, rates, latency percentiles, lag: totals and per core");
+    auto as_json = std::make_shared<bool>(false);
+    sub->add_flag("--json", *as_json, "print the reply as JSON");
+    sub->callback([&ctx, as_json] {
+        json reply;
+        if (!call(ctx, {{"cmd", "stats"}}, reply)) return;
+        print(*as_json ? reply.dump(2) + "\n" : sluice::control::render_stats(reply));
+    });
+}
+
+std::atomic<bool> g_interrupted{false};
+void on_interrupt(int) { g_interrupted = true; }
+
+void add_watch(CLI::App& app, context& ctx) {
+    CLI::App* sub = app.add_subcommand(
+        "watch", "live view of rates, latency and lag, refreshed like top (Ctrl-C quits)");
+    auto interval_s = std::make_shared<double>(1.0);
+    auto count = std::make_shared<int>(0);
+    sub->add_option("-n,--interval", *interval_s, "seconds between refreshes (default 1)")
+        ->check(CLI::Range(0.1, 3600.0));
+    sub->add_option("-c,--count", *count, "stop after this many refreshes (default: never)")
+        ->check(CLI::Range(0, 1'000'000));
+    sub->callback([&ctx, interval_s, count] {
+        struct sigaction sa {};
+        sa.sa_handler = on_interrupt;
+        sigaction(SIGINT, &sa, nullptr);
+        sigaction(SIGTERM, &sa, nullptr);
+        const bool tty = ::isatty(STDOUT_FILENO) == 1;
+        for (int frame = 0; (*count == 0 || frame < *count) && !g_interrupted; ++frame) {
+            if (frame > 0) {
+                auto until = std::chrono::steady_clock::now() +
+                             std::chrono::milliseconds(int64_t(*interval_s * 1000));
+                while (std::chrono::steady_clock::now() < until && !g_interrupted)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                if (g_interrupted) break;
+            }
+            json reply;
+            if (!call(ctx, {{"cmd", "stats"}}, reply)) return;
+            std::string view = sluice::control::render_watch(reply, sluice::wall_clock_ms());
+            // On a terminal, redraw in place; in a pipe or file, one frame after another.
+            print(tty ? "\x1b[H\x1b[2J" + view : (frame > 0 ? "\n" : "") + view);
+        }
+    });
+}
+
+void add_metrics(CLI::App& app, context& ctx) {
+    CLI::App* sub = app.add_subcommand(
+        "metrics", "Prometheus text exposition (e.g. for node_exporter's textfile collector)");
+    sub->callback([&ctx] {
+        json reply;
+        if (!call(ctx, {{"cmd", "metrics"}}, reply)) return;
+        auto text = reply.find("text");
+        if (text == reply.end() || !text->is_string()) {
+            ctx.code = fail("the metrics reply has no \"text\" (is sluiced older than sluicectl?)");
+            return;
+        }
+        print(text->get<std::string>());
+    });
+}
+
+void add_call(CLI::App& app, context& ctx) {
+    CLI::App* sub = app.add_subcommand(
+        "call", "send a raw request, print the raw reply: call '{\"cmd\":\"status\"}'");
+    auto request = std::make_shared<std::string>();
+    sub->add_option("JSON", *request, "one request object")
+        ->required()
+        ->check(CLI::Validator(
+            [](std::string& s) -> std::string {
+                json j = json::parse(s, nullptr, false);
+                return j.is_object() ? "" : "not a JSON object: " + s;
+            },
+            "JSON"));
+    sub->callback([&ctx, request] {
+        auto r = sluice::control::request(ctx.socket_path, json::parse(*request), ctx.timeout_ms);
+        if (!r.ok()) {
+            ctx.code = fail(r.err().message);
+            return;
+        }
+        // Scripts get the reply verbatim on stdout, and the exit code says ok or not.
+        print(r.value().dump() + "\n");
+        if (r.value().value("ok", false) == true) return;
+        auto err = r.value().find("error");
+        ctx.code = fail(err != r.value().end() && err->is_string() ? err->get<std::string>()
+                                                                   : "request failed");
+    });
+}
+
+// CLI11's usage line, in the lower case our error messages and docs use.
+class formatter : public CLI::Formatter {
+  public:
+    std::string make_usage(const CLI::App* app, std::string name) const override {
+        std::string u = CLI::Formatter::make_usage(app, std::move(name));
+        auto pos = u.find("Usage:");
+        if (pos != std::string::npos) u.replace(pos, 6, "usage:");
+        return u;
+    }
+};
 
 } // namespace
 
 int main(int argc, char** argv) {
-    options opt;
-    std::string err = parse_options(argc, argv, opt);
-    if (err == "help") {
-        std::fputs(usage_text, stdout);
+    context ctx;
+    CLI::App app{"sluicectl: control a running sluiced over its Unix socket.\n"
+                 "Exit codes: 0 ok, 1 refused or failed, 2 usage.",
+                 "sluicectl"};
+    app.formatter(std::make_shared<formatter>());
+    app.require_subcommand(1, 1);
+    app.fallthrough(); // global options may also follow the subcommand
+    const char* env = std::getenv("SLUICE_SOCKET");
+    ctx.socket_path = env != nullptr && *env != '\0'
+                          ? std::string(env)
+                          : std::string(sluice::control::default_socket_path);
+    app.add_option("--socket", ctx.socket_path,
+                   "control socket (default $SLUICE_SOCKET, else /run/sluice/sluiced.sock)")
+        ->check([](const std::string& s) { return s.empty() ? "--socket needs a path" : ""; });
+    app.add_option("--timeout-ms", ctx.timeout_ms, "how long to wait for a reply (default 10000)")
+        ->check(CLI::Range(1, 3'600'000));
+
+    add_simple(app, ctx, "status", "daemon state, version, lcore map, uptime");
+    add_stats(app, ctx);
+    add_watch(app, ctx);
+    add_metrics(app, ctx);
+    add_simple(app, ctx, "flush", "write open batches to disk and fsync");
+    add_simple(app, ctx, "reload", "re-read the config file (as SIGHUP); lists what was applied");
+    add_simple(app, ctx, "shutdown", "graceful stop: stop RX, drain rings, close windows, flush");
+    add_call(app, ctx);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        std::fputs(app.help().c_str(), stdout);
         return exit_ok;
+    } catch (const CLI::ParseError& e) {
+        std::string why = e.what();
+        if (argc == 1) why = "no command given";
+        std::fprintf(stderr, "sluicectl: %s\n%s", why.c_str(), app.help().c_str());
+        return exit_usage;
     }
-    if (!err.empty()) return usage_error(err);
-    return run(opt);
+    return ctx.code;
 }

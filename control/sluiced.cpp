@@ -62,7 +62,15 @@ int main(int argc, char** argv) {
         rte_eal_cleanup();
         return config.err().code == sluice::errc::invalid_argument ? 2 : 1;
     }
-    int rc = sluice::control::run_daemon(config.value());
+    // SIGHUP re-reads the file with the same command-line overrides.
+    std::vector<std::string> own_args(args.begin() + used, args.begin() + n);
+    auto reload = [own_args]() mutable {
+        std::vector<char*> argv;
+        for (auto& a : own_args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        return sluice::control::load_config(int(own_args.size()), argv.data());
+    };
+    int rc = sluice::control::run_daemon(config.value(), reload);
     rte_eal_cleanup();
     return rc;
 }

@@ -9,6 +9,7 @@
 #include "base/assert.h"
 #include "base/backoff.h"
 #include "base/clock.h"
+#include "base/tsc.h"
 #include "dataplane/kernel_udp_rx.h"
 #include "processing/identity.h"
 
@@ -116,6 +117,7 @@ void rx_lcore::handle_payload(std::string_view payload) noexcept {
         _parser.parse(line, _now_ms, *s);
         s->rx_index = uint8_t(_config.index);
         s->received_ms = _now_ms;
+        s->rx_tsc = int64_t(_now_tsc);
         s->max_time_before_ms = _max_time_ms;
         uint32_t worker;
         if (s->kind == slot_kind::event) [[likely]] {
@@ -132,6 +134,7 @@ void rx_lcore::handle_payload(std::string_view payload) noexcept {
 
 void rx_lcore::handle_frame(const uint8_t* frame, uint32_t len) noexcept {
     bump(_counters.rx_packets);
+    bump(_counters.rx_bytes, len);
     std::string_view payload;
     frame_verdict v = parse_frame(frame, len, _config.ports, &payload);
     if (v != frame_verdict::udp_to_port) [[unlikely]] {
@@ -154,6 +157,7 @@ void rx_lcore::run_port(uint16_t port_id, uint16_t queue_id) noexcept {
         }
         backoff.reset();
         _now_ms = wall_clock_ms();
+        _now_tsc = tsc_now();
         for (uint16_t i = 0; i < n; ++i) {
             if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + 1], void*));
             rte_mbuf* m = mbufs[i];
@@ -184,8 +188,10 @@ void rx_lcore::run_kernel(kernel_udp_rx& source) noexcept {
         }
         backoff.reset();
         _now_ms = wall_clock_ms();
+        _now_tsc = tsc_now();
         for (uint32_t i = 0; i < n; ++i) {
             bump(_counters.rx_packets);
+            bump(_counters.rx_bytes, grams[i].len);
             handle_payload(std::string_view(grams[i].data, grams[i].len));
         }
         source.release(grams, n);

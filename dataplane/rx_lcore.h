@@ -23,6 +23,7 @@ class kernel_udp_rx;
 
 struct alignas(64) rx_counters {
     std::atomic<uint64_t> rx_packets{0};
+    std::atomic<uint64_t> rx_bytes{0}; // frame (DPDK) or datagram (kernel) bytes
     std::atomic<uint64_t> ignored_packets{0};
     std::atomic<uint64_t> ignored_by_verdict[frame_verdict_count]{};
     std::atomic<uint64_t> events_received{0};
@@ -76,6 +77,7 @@ class rx_lcore {
     int64_t _max_time_ms = processing::no_time;
     int64_t _broadcast_max_ms = processing::no_time;
     int64_t _now_ms = 0;
+    uint64_t _now_tsc = 0; // tsc_now() once per burst: every slot's rx_tsc
 
     void* _free_slots[limits::ring_burst_max];
     uint32_t _free_count = 0;

@@ -8,6 +8,7 @@
 #include "base/assert.h"
 #include "base/clock.h"
 #include "base/limits.h"
+#include "base/tsc.h"
 #include "storage/schema.h"
 
 namespace sluice::processing {
@@ -42,6 +43,8 @@ result<std::unique_ptr<worker>> worker::open(const worker_config& config, partia
     w->_dead_letters = std::move(dead.value());
     w->_counters.dedup_horizon_ms.store(config.dedup_horizon_ms, std::memory_order_relaxed);
     w->_counters.max_time_ms.store(w->_max_time_ms, std::memory_order_relaxed);
+    if (config.test_hold_us != 0)
+        w->_test_hold_ticks = uint64_t(double(config.test_hold_us) * double(tsc_hz()) / 1e6);
     return w;
 }
 
@@ -62,6 +65,9 @@ result<void> worker::add_query(std::shared_ptr<const compiled_query> query,
 }
 
 void worker::process(event_slot* const* slots, uint32_t n) noexcept {
+    if (_test_hold_ticks != 0) [[unlikely]]
+        hold_for_test(slots, n);
+    _burst_tsc = tsc_now();
     for (uint32_t i = 0; i < n; ++i) {
         const event_slot& s = *slots[i];
         // Spark's watermark: the max event time over all workers, learned from the RX
@@ -92,9 +98,11 @@ void worker::accept_event(const event_slot& s) noexcept {
     case dedup_verdict::accepted: break;
     }
     bump(_counters.events_accepted);
-    bool late = aggregate(s);
-    if (late) bump(_counters.late_events);
-    store_event(s, late);
+    aggregated a = aggregate(s);
+    if (a.late) bump(_counters.late_events);
+    if (a.visible && s.rx_tsc != 0) [[likely]]
+        _latency.window_visible.record(tsc_elapsed(uint64_t(s.rx_tsc), _burst_tsc));
+    store_event(s, a.late);
 }
 
 int64_t worker::watermark_of(const active_query& aq) const noexcept {
@@ -102,8 +110,8 @@ int64_t worker::watermark_of(const active_query& aq) const noexcept {
     return std::max(w, aq.floor_ms);
 }
 
-bool worker::aggregate(const event_slot& s) noexcept {
-    bool late = false;
+worker::aggregated worker::aggregate(const event_slot& s) noexcept {
+    aggregated out;
     for (uint32_t i = 0; i < _nqueries; ++i) {
         active_query& aq = _queries[i];
         const compiled_query& q = *aq.query;
@@ -116,15 +124,17 @@ bool worker::aggregate(const event_slot& s) noexcept {
         window_state::verdict v = aq.state->add(s.event_time_ms, key, hash, watermark_of(aq), _inputs);
         bump(aq.progress->events);
         if (v.late) {
-            late = true;
+            out.late = true;
             bump(aq.progress->late_events);
         }
         if (v.overflow) [[unlikely]] {
             bump(aq.progress->overflow);
             bump(_counters.window_overflow);
         }
+        // Hopping windows: an event that missed a closed window still went into the others.
+        out.visible |= !v.overflow && (!v.late || q.kind() == window_kind::hopping);
     }
-    return late;
+    return out;
 }
 
 void worker::store_event(const event_slot& s, bool late) noexcept {
@@ -142,6 +152,7 @@ void worker::store_event(const event_slot& s, bool late) noexcept {
     b.end_row();
     _events->commit_row();
     ++_events_rows;
+    _pending_durable.add_row(uint64_t(s.rx_tsc));
 }
 
 void worker::store_dead_letter(const event_slot& s, dead_letter_reason reason) noexcept {
@@ -271,7 +282,26 @@ void worker::tick(int64_t now_ns) noexcept {
                                      std::memory_order_relaxed);
     _events->poll(now_ns);
     _dead_letters->poll(now_ns);
+    note_durable();
     for (uint32_t i = 0; i < _nqueries; ++i) try_publish(_queries[i]);
+}
+
+// Rows become durable in order, a prefix at a time: the events writer's rows_durable().
+void worker::note_durable() noexcept {
+    uint64_t durable = _events->rows_durable();
+    if (durable != _pending_durable.rows_completed())
+        _pending_durable.complete(durable, tsc_now(), _latency.durable);
+}
+
+void worker::hold_for_test(event_slot* const* slots, uint32_t n) const noexcept {
+    uint64_t newest = 0;
+    for (uint32_t i = 0; i < n; ++i)
+        if (slots[i]->kind != slot_kind::watermark) newest = std::max(newest, uint64_t(slots[i]->rx_tsc));
+    if (newest == 0) return;
+    while (tsc_now() < newest + _test_hold_ticks) {
+        timespec ts{0, 20'000};
+        nanosleep(&ts, nullptr);
+    }
 }
 
 result<void> worker::finish() {
@@ -291,7 +321,9 @@ result<void> worker::finish() {
 
 result<void> worker::flush() {
     SLUICE_TRY(_events->flush_and_sync());
-    return _dead_letters->flush_and_sync();
+    auto r = _dead_letters->flush_and_sync();
+    note_durable();
+    return r;
 }
 
 uint64_t worker::bytes_written() const noexcept {

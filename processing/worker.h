@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "base/latency_histogram.h"
 #include "base/limits.h"
 #include "base/result.h"
 #include "processing/dedup_filter.h"
@@ -44,6 +45,15 @@ struct alignas(64) worker_counters {
 inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
+
+// End-to-end latency per event in tsc_now() ticks, from the RX stamp (slot rx_tsc) to
+// the event being in its window (window-visible: in at least one query's open window)
+// and to its row being fsynced (durable). Recorded by the owning worker, snapshot by the
+// control thread.
+struct worker_latency {
+    latency_histogram window_visible;
+    latency_histogram durable;
+};
 
 // How a worker hands partial_batch buffers to the merger. Called per batch, not per
 // event; acquire() waits (with backoff) for a free buffer: back-pressure, not loss.
@@ -104,6 +114,9 @@ struct worker_config {
     size_t block_string_bytes_max = limits::batch_string_bytes_max;
     // M after a restart (restart rebuild), no_time on a fresh store.
     int64_t restored_max_time_ms = no_time;
+    // Test only (sluiced --test-hold-us): hold each burst until its newest event is this
+    // old, a known delay for the latency tests to measure. 0 in production.
+    uint32_t test_hold_us = 0;
 };
 
 class worker {
@@ -125,6 +138,7 @@ class worker {
     result<void> flush();
 
     const worker_counters& counters() const noexcept { return _counters; }
+    const worker_latency& latency() const noexcept { return _latency; }
     uint32_t index() const noexcept { return _config.index; }
     uint32_t queries() const noexcept { return _nqueries; }
     uint64_t bytes_written() const noexcept;
@@ -155,7 +169,13 @@ class worker {
 
     worker(const worker_config& config, partial_channel channel);
     void accept_event(const event_slot& s) noexcept;
-    bool aggregate(const event_slot& s) noexcept; // true: late for some query
+    // Returns whether the event was late for some query, and whether it went into at
+    // least one open window.
+    struct aggregated {
+        bool late = false;
+        bool visible = false;
+    };
+    aggregated aggregate(const event_slot& s) noexcept;
     void store_event(const event_slot& s, bool late) noexcept;
     void store_dead_letter(const event_slot& s, dead_letter_reason reason) noexcept;
     int64_t watermark_of(const active_query& aq) const noexcept;
@@ -165,10 +185,16 @@ class worker {
     void try_publish(active_query& aq) noexcept;
     static void publish(worker_progress& p, const publication& pub) noexcept;
     void run_command() noexcept;
+    void note_durable() noexcept;
+    void hold_for_test(event_slot* const* slots, uint32_t n) const noexcept;
 
     worker_config _config;
     partial_channel _channel;
     worker_counters _counters;
+    worker_latency _latency;
+    pending_latency _pending_durable{limits::latency_pending_runs_max};
+    uint64_t _burst_tsc = 0;
+    uint64_t _test_hold_ticks = 0;
     dedup_filter _dedup;
     worker_mailbox _mailbox;
     std::array<active_query, limits::queries_max> _queries;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -420,15 +421,189 @@ TEST_F(ControlServer, PeerNotAllowedIsRefusedAndCounted) {
 
 TEST_F(ControlServer, AllowedUidIsServed) {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a client as nobody";
-    start({.socket_path = path, .mode = 0666, .allow_uids = {nobody}});
+    start({.socket_path = path, .mode = 0666, .access = {.allow_uids = {nobody}}});
     EXPECT_EQ(json::parse(request_as_nobody(path))["state"], "running");
     EXPECT_EQ(server->refused_total(), 0u);
 }
 
 TEST_F(ControlServer, AllowedGidIsServed) {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a client as nobody";
-    start({.socket_path = path, .mode = 0666, .allow_gids = {nobody}});
+    start({.socket_path = path, .mode = 0666, .access = {.allow_gids = {nobody}}});
     EXPECT_EQ(json::parse(request_as_nobody(path))["state"], "running");
+}
+
+TEST_F(ControlServer, RefusedPeerCanBeAllowedByUpdatingAccess) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a client as nobody";
+    start({.socket_path = path, .mode = 0666});
+    EXPECT_NE(request_as_nobody(path).find("permission denied"), std::string::npos);
+    access_policy a = server->access();
+    a.allow_uids.push_back(nobody);
+    server->update_access(a);
+    EXPECT_EQ(json::parse(request_as_nobody(path))["state"], "running");
+    EXPECT_EQ(server->counters().refused_peers, 1u);
+}
+
+// Pipelines `n` requests on one connection; returns how many were answered ok and how
+// many were rate limited (and checks there was nothing else).
+std::pair<int, int> pipeline(const std::string& path, int n) {
+    int fd = raw_connect(path);
+    EXPECT_GE(fd, 0);
+    std::string batch;
+    for (int i = 0; i < n; ++i)
+        batch += "{\"cmd\":\"status\"}\n";
+    EXPECT_TRUE(send_all(fd, batch));
+    std::string pending;
+    int ok = 0, limited = 0;
+    for (int i = 0; i < n; ++i) {
+        json r = json::parse(read_line(fd, pending), nullptr, false);
+        if (r.is_object() && r["ok"] == true) {
+            ++ok;
+        } else if (r.is_object() &&
+                   r["error"].get<std::string>().rfind("rate limited", 0) == 0) {
+            ++limited;
+        } else {
+            ADD_FAILURE() << "unexpected reply " << r.dump();
+        }
+    }
+    ::close(fd);
+    return {ok, limited};
+}
+
+TEST_F(ControlServer, ConnectionRateLimitAnswersTheExcessWithAnError) {
+    start({.socket_path = path, .access = {.requests_per_s = 0, .connection_requests_per_s = 50}});
+    auto [ok, limited] = pipeline(path, 200);
+    // One second's worth at once, plus what refills while the 200 are read (well under 1 s).
+    EXPECT_GE(ok, 50);
+    EXPECT_LT(ok, 100);
+    EXPECT_EQ(ok + limited, 200);
+    auto c = server->counters();
+    EXPECT_EQ(c.rate_limited, uint64_t(limited));
+    EXPECT_EQ(c.requests, 200u);
+    // Another connection has its own budget.
+    EXPECT_GE(pipeline(path, 10).first, 10);
+}
+
+TEST_F(ControlServer, GlobalRateLimitSpansConnections) {
+    start({.socket_path = path, .access = {.requests_per_s = 100, .connection_requests_per_s = 0}});
+    int ok = 0, limited = 0;
+    for (int i = 0; i < 5; ++i) {
+        auto [o, l] = pipeline(path, 60);
+        ok += o;
+        limited += l;
+    }
+    EXPECT_GE(ok, 100);
+    EXPECT_LT(ok, 200);
+    EXPECT_EQ(ok + limited, 300);
+    EXPECT_EQ(server->counters().rate_limited, uint64_t(limited));
+}
+
+TEST_F(ControlServer, IdleConnectionIsToldAndClosed) {
+    start({.socket_path = path, .idle_timeout_ms = 200, .tick_interval_ms = 50});
+    int fd = raw_connect(path);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(send_all(fd, "{\"cmd\":\"sta")); // never completed
+    std::string line = read_line(fd, 3000);
+    EXPECT_NE(line.find("no request within 200 ms"), std::string::npos) << line;
+    EXPECT_TRUE(closed_by_peer(fd));
+    ::close(fd);
+    EXPECT_EQ(server->counters().idle_closed, 1u);
+    EXPECT_EQ(server->counters().requests, 0u); // the fragment was never taken as a request
+    // A client that keeps asking is not idle.
+    fd = raw_connect(path);
+    std::string pending;
+    for (int i = 0; i < 6; ++i) {
+        ASSERT_TRUE(send_all(fd, "{\"cmd\":\"status\"}\n"));
+        ASSERT_EQ(json::parse(read_line(fd, pending))["ok"], true) << i;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ::close(fd);
+}
+
+TEST_F(ControlServer, TickRunsOnTheServerThread) {
+    std::atomic<int> ticks{0};
+    std::atomic<bool> on_server_thread{true};
+    std::thread::id main_id = std::this_thread::get_id();
+    start({.socket_path = path, .on_tick = [&] {
+               ticks.fetch_add(1);
+               if (std::this_thread::get_id() == main_id) on_server_thread = false;
+           },
+           .tick_interval_ms = 20});
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_GE(ticks.load(), 5);
+    EXPECT_TRUE(on_server_thread.load());
+    EXPECT_EQ(call({{"cmd", "status"}})["ok"], true);
+}
+
+TEST_F(ControlServer, CountersSeeEveryKindOfRefusal) {
+    start();
+    EXPECT_EQ(call({{"cmd", "status"}})["ok"], true);
+    int fd = raw_connect(path);
+    ASSERT_TRUE(send_all(fd, "not json\n"));
+    read_line(fd);
+    ASSERT_TRUE(send_all(fd, std::string(limits::control_request_bytes_max + 1, 'x')));
+    read_line(fd);
+    ::close(fd);
+    auto c = server->counters();
+    EXPECT_EQ(c.requests, 2u);
+    EXPECT_EQ(c.malformed, 1u);
+    EXPECT_EQ(c.oversize, 1u);
+    EXPECT_EQ(c.connections, 2u);
+}
+
+// Random bytes, random JSON-ish fragments and mutations of valid requests, over many
+// connections: every complete line gets one JSON reply, and the server stays healthy.
+TEST_F(ControlServer, FuzzedRequestsNeverCrashAndAlwaysGetAJsonReply) {
+    start({.socket_path = path, .access = {.requests_per_s = 0, .connection_requests_per_s = 0}});
+    std::mt19937 rng(1234);
+    const std::vector<std::string> seeds = {
+        R"({"v":1,"cmd":"status"})", R"({"cmd":"echo","x":[1,2,{"y":null}]})",
+        R"({"cmd":"throw"})",        R"({"v":2,"cmd":"status"})",
+        R"({"cmd":"\ud800"})",       R"({"cmd":"echo","n":1e999})",
+        R"([])",                     R"({"cmd":"scalar"})",
+    };
+    const std::string alphabet = "{}[]\":,\\ 0123456789abcdeftrunlv.-+eE\t\r\x01\xff\xc3";
+    int lines = 0;
+    for (int conn = 0; conn < 40; ++conn) {
+        int fd = raw_connect(path);
+        ASSERT_GE(fd, 0);
+        std::string batch;
+        int n = 1 + int(rng() % 25);
+        for (int i = 0; i < n; ++i) {
+            std::string req = seeds[rng() % seeds.size()];
+            switch (rng() % 4) {
+            case 0: // random bytes, no newline inside
+                req.clear();
+                for (int k = int(rng() % 200); k > 0; --k)
+                    req += alphabet[rng() % alphabet.size()];
+                break;
+            case 1: // flip bytes of a valid request
+                for (int k = 0; k < 3; ++k)
+                    req[rng() % req.size()] = alphabet[rng() % alphabet.size()];
+                break;
+            case 2: // truncate
+                req.resize(rng() % req.size());
+                break;
+            default: break;
+            }
+            if (req.find_first_not_of(" \t\r") == std::string::npos) req = "x";
+            batch += req + "\n";
+        }
+        ASSERT_TRUE(send_all(fd, batch));
+        std::string pending;
+        for (int i = 0; i < n; ++i) {
+            std::string line = read_line(fd, pending);
+            json r = json::parse(line, nullptr, false);
+            ASSERT_TRUE(r.is_object()) << "reply " << i << " of connection " << conn << ": " << line;
+            ASSERT_TRUE(r.contains("ok")) << line;
+            if (r["ok"] == false) {
+                ASSERT_TRUE(r["error"].is_string()) << line;
+            }
+            ++lines;
+        }
+        ::close(fd);
+    }
+    EXPECT_EQ(server->requests_total(), uint64_t(lines));
+    EXPECT_EQ(call({{"cmd", "status"}})["ok"], true);
 }
 
 } // namespace

@@ -119,25 +119,84 @@ TEST(Protocol, RenderStatsTotalsFollowSpecOrder) {
     EXPECT_LT(text.find("dead_letters "), text.find("rx_dropped"));
 }
 
-TEST(Protocol, RenderStatsAlignsPerCoreColumns) {
+TEST(Protocol, RenderStatsAlignsPerCoreColumnsOneTablePerRole) {
     std::string text = render_stats(sample_stats());
-    std::string header = line_with(text, "lcore");
-    std::string worker = line_with(text, "worker");
-    std::string rx = line_with(text, " rx ");
+    size_t rx_at = text.find("per core (rx)");
+    size_t worker_at = text.find("per core (worker)");
+    ASSERT_NE(rx_at, std::string::npos) << text;
+    ASSERT_NE(worker_at, std::string::npos) << text;
+    std::string rx_table = text.substr(rx_at, worker_at - rx_at);
+    std::string worker_table = text.substr(worker_at);
+    std::string header = line_with(worker_table, "lcore");
+    std::string worker = line_with(worker_table, "worker ");
     ASSERT_FALSE(header.empty()) << text;
     ASSERT_FALSE(worker.empty()) << text;
-    ASSERT_FALSE(rx.empty()) << text;
-    // Each value starts under its column's name; missing cells are "-".
+    // Each value starts under its column's name.
     size_t col = header.find("events_accepted");
     ASSERT_NE(col, std::string::npos);
     EXPECT_EQ(worker.substr(col, 6), "123456") << text;
-    EXPECT_EQ(rx.substr(col, 1), "-") << text;
     size_t custom = header.find("custom_counter");
     ASSERT_NE(custom, std::string::npos) << text;
     EXPECT_EQ(worker.substr(custom, 1), "9") << text;
     EXPECT_EQ(header.find("nested"), std::string::npos); // not a scalar column
-    EXPECT_LT(header.find("lcore"), header.find("role"));
-    EXPECT_LT(header.find("role"), header.find("rx_packets"));
+    // The RX table has only the RX counters.
+    EXPECT_EQ(line_with(rx_table, "lcore").find("events_accepted"), std::string::npos) << text;
+    EXPECT_LT(line_with(rx_table, "lcore").find("role"),
+              line_with(rx_table, "lcore").find("rx_packets"));
+}
+
+json observed_stats() {
+    json s = sample_stats();
+    s["version"] = "0.1.0";
+    s["rates"] = json::parse(R"({"interval_s":1.0,"events_received_per_s":1234567,
+        "events_accepted_per_s":1200000,"duplicates_per_s":34567,"late_events_per_s":0,
+        "dead_letters_per_s":2,"rx_bytes_per_s":250000000,"bytes_written_per_s":30000000,
+        "rx_dropped_per_s":0,"dead_letters_by_reason_per_s":{"parse_error":2,"oversize":0}})");
+    s["latency"] = json::parse(R"({"unit":"us",
+        "window_visible":{"count":5000,"p50_us":120,"p99_us":950,"p999_us":1500,"max_us":2500000,"mean_us":130},
+        "durable":{"count":0},
+        "recent":{"interval_s":10,"window_visible":{"count":100,"p50_us":110,"p99_us":900,
+                  "p999_us":1400,"max_us":1450,"mean_us":115},"durable":{"count":0}}})");
+    s["lag"] = json::parse(R"({"watermark_lag_ms":601500,"ring_occupancy_total":1024,
+        "ring_occupancy_max":1024})");
+    s["per_core"][0]["events_per_s"] = 1234567;
+    s["per_core"][1]["worker"] = 0;
+    s["per_core"][1]["events_per_s"] = 1200000;
+    s["control"] = json::parse(R"({"requests":10,"refused_peers":1,"rate_limited":0,"connections_open":2})");
+    return s;
+}
+
+TEST(Protocol, RenderStatsShowsLatencyRatesAndLag) {
+    std::string text = render_stats(observed_stats());
+    EXPECT_NE(text.find("10m01s behind the wall clock"), std::string::npos) << text;
+    std::string recent = line_with(text, "window-visible (last 10 s)");
+    EXPECT_NE(recent.find("110 us"), std::string::npos) << text;
+    EXPECT_NE(recent.find("1.40 ms"), std::string::npos) << text;
+    std::string total = line_with(text, "window-visible (since start)");
+    EXPECT_NE(total.find("2.50 s"), std::string::npos) << text;
+    EXPECT_NE(line_with(text, "durable (since start)").find(" - "), std::string::npos) << text;
+    EXPECT_NE(line_with(text, "events_received_per_s").find("1234567"), std::string::npos) << text;
+    EXPECT_NE(line_with(text, "refused_peers").find('1'), std::string::npos) << text;
+}
+
+TEST(Protocol, RenderWatchIsACompactView) {
+    std::string text = render_watch(observed_stats(), 1740755000000);
+    EXPECT_NE(text.find("sluiced 0.1.0"), std::string::npos) << text;
+    EXPECT_NE(text.find("2025-02-28T15:03:20.000Z"), std::string::npos) << text;
+    std::string all = line_with(text, "all cores");
+    EXPECT_NE(all.find("1.23M"), std::string::npos) << text;   // received/s
+    EXPECT_NE(all.find("1.20M"), std::string::npos) << text;   // accepted/s
+    EXPECT_NE(all.find("250 MB"), std::string::npos) << text;  // rx bytes/s
+    EXPECT_NE(line_with(text, "dead letters/s").find("parse_error 2"), std::string::npos) << text;
+    EXPECT_EQ(line_with(text, "dead letters/s").find("oversize"), std::string::npos) << text;
+    EXPECT_NE(line_with(text, "window-visible (last 10 s)").find("900 us"), std::string::npos)
+        << text;
+    // Per core: the worker's ring lag is the occupancy of the rings feeding it.
+    std::string worker = line_with(text, "worker");
+    EXPECT_NE(worker.find("1.20M"), std::string::npos) << text;
+    EXPECT_NE(worker.find("1.02k"), std::string::npos) << text;
+    EXPECT_NE(text.find("1 peers refused"), std::string::npos) << text;
+    EXPECT_NO_THROW(render_watch(json::parse(R"({"ok":true,"per_core":[1,{"role":3}],"rates":5})"), 0));
 }
 
 TEST(Protocol, RenderStatsToleratesOddShapes) {

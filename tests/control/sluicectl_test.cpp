@@ -110,6 +110,16 @@ class Sluicectl : public ::testing::Test {
              [](const json& req) {
                  return json{{"echo", req}};
              }},
+            {"metrics",
+             [](const json&) {
+                 return json{{"content_type", "text/plain; version=0.0.4"},
+                             {"text", "# TYPE sluice_up gauge\nsluice_up 1\n"}};
+             }},
+            {"reload",
+             [](const json&) {
+                 return json{{"applied", json::array({"control.allow_uids"})},
+                             {"restart_required", json::array()}};
+             }},
         };
         auto r = control_server::start({.socket_path = path, .mode = 0666}, std::move(handlers));
         ASSERT_TRUE(r.ok()) << r.err().message;
@@ -248,6 +258,51 @@ TEST_F(Sluicectl, HelpExits0) {
     run_result r = run_ctl({"--help"});
     EXPECT_EQ(r.code, 0);
     EXPECT_NE(r.out.find("usage:"), std::string::npos);
+}
+
+TEST_F(Sluicectl, WatchPrintsFramesAndStops) {
+    run_result r = run_ctl({"--socket", path, "watch", "--count", "3", "--interval", "0.1"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    // Not a terminal: frames one after another, no screen clearing.
+    EXPECT_EQ(r.out.find("\x1b["), std::string::npos);
+    size_t frames = 0;
+    for (size_t at = r.out.find("sluiced"); at != std::string::npos; at = r.out.find("sluiced", at + 1))
+        ++frames;
+    EXPECT_EQ(frames, 3u) << r.out;
+    EXPECT_NE(r.out.find("all cores"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("events/s"), std::string::npos) << r.out;
+    EXPECT_EQ(server->requests_total(), 3u);
+}
+
+TEST_F(Sluicectl, WatchExits1WhenTheDaemonGoesAway) {
+    run_result r = run_ctl({"--socket", dir.file("gone.sock"), "watch", "--count", "2"});
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("cannot connect"), std::string::npos) << r.err;
+}
+
+TEST_F(Sluicectl, MetricsPrintsTheExpositionText) {
+    run_result r = run_ctl({"--socket", path, "metrics"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out, "# TYPE sluice_up gauge\nsluice_up 1\n");
+}
+
+TEST_F(Sluicectl, ReloadPrintsWhatWasApplied) {
+    run_result r = run_ctl({"--socket", path, "reload"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("applied: [\"control.allow_uids\"]"), std::string::npos) << r.out;
+}
+
+TEST_F(Sluicectl, WatchUsageErrorsExit2) {
+    for (std::vector<std::string> args : {std::vector<std::string>{"watch", "--interval", "0"},
+                                          {"watch", "--count", "-1"},
+                                          {"watch", "--bogus"},
+                                          {"metrics", "extra"}}) {
+        args.insert(args.begin(), {"--socket", path});
+        run_result r = run_ctl(args);
+        EXPECT_EQ(r.code, 2) << args[2];
+        EXPECT_NE(r.err.find("usage:"), std::string::npos) << r.err;
+    }
+    EXPECT_EQ(server->requests_total(), 0u);
 }
 
 } // namespace

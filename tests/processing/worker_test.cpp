@@ -137,7 +137,9 @@ std::map<std::string, event_row> read_events(const std::string& dir) {
         }
     });
     EXPECT_TRUE(r) << (r ? "" : r.err().message);
-    if (r) EXPECT_EQ(r->damaged_segments, 0u);
+    if (r) {
+        EXPECT_EQ(r->damaged_segments, 0u);
+    }
     return rows;
 }
 

@@ -1,0 +1,808 @@
+#!/usr/bin/python3
+"""sluice's end-to-end benchmark harness (run it through scripts/bench).
+
+One run measures, interleaved and repeated on the same events:
+  sluice over DPDK (net_pcap), sluice over its kernel UDP mode, the recvmmsg floor, and
+  the peers VictoriaMetrics and InfluxDB 1.x fed the same events as line protocol over
+  UDP and HTTP;
+then latency at 10/50/90 % of the kernel path's measured rate, scaling over worker
+counts, and the stage microbenchmarks. It writes results.json; report.py renders it.
+
+Standard library only (it runs under Debian's /usr/bin/python3).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    """A port free for both UDP and TCP on loopback right now."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            try:
+                t.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free loopback port")
+
+
+def proc_cpu_s(pid):
+    """CPU seconds (user + system, all threads) a live process has used."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def du_bytes(path):
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+class Proc:
+    """A child process with its log file; killed on close() if still running."""
+
+    def __init__(self, argv, log_path, env=None):
+        self.log_path = log_path
+        self.log = open(log_path, "w")
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env,
+                                  start_new_session=True)
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def wait(self, timeout):
+        try:
+            return self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def close(self, sig=signal.SIGTERM, timeout=30):
+        if self.alive():
+            try:
+                os.killpg(self.p.pid, sig)
+            except ProcessLookupError:
+                pass
+            if self.wait(timeout) is None:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+        self.log.close()
+
+    def tail(self, n=20):
+        try:
+            with open(self.log_path) as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+
+def control(sock_path, cmd, timeout=5.0, **args):
+    req = dict(v=1, cmd=cmd, **args)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(sock_path)
+        s.sendall((json.dumps(req) + "\n").encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+    return json.loads(buf)
+
+
+def http_get(url, timeout=60):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read()
+
+
+def http_post(url, data=b"", timeout=60):
+    req = urllib.request.Request(url, data=data, method="POST")
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.read()
+
+
+def wait_until(pred, timeout, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    return None
+
+
+class Harness:
+    def __init__(self, args):
+        self.a = args
+        self.build = os.path.abspath(args.build)
+        self.tmp = tempfile.mkdtemp(prefix="sluice-bench-", dir=args.tmp_dir)
+        self.cpus = sorted(os.sched_getaffinity(0))
+        self.results = {"runs": [], "latency": [], "scaling": [], "notes": []}
+        self.exe = {
+            "sluiced": f"{self.build}/control/sluiced",
+            "sluicectl": f"{self.build}/control/sluicectl",
+            "sluice_gen": f"{self.build}/tools/sluice-gen",
+            "sluice_read": f"{self.build}/storage/sluice-read",
+            "blast": f"{self.build}/bench/sluice-blast",
+            "floor": f"{self.build}/bench/recvmmsg-floor",
+        }
+        for name, path in self.exe.items():
+            if not os.access(path, os.X_OK):
+                sys.exit(f"bench: {path} is missing (build first: scripts/bootstrap {args.build} "
+                         "-Dbuildtype=release)")
+
+    # ---------------------------------------------------------------- dataset
+    def make_dataset(self):
+        d = os.path.join(self.tmp, "dataset")
+        self.now_ms = int(time.time() * 1000)
+        log(f"generating {self.a.events:,} events (sluice-gen, seed {self.a.seed})")
+        subprocess.run([self.exe["sluice_gen"], "--events", str(self.a.events), "--seed",
+                        str(self.a.seed), "--out", d, "--now-ms", str(self.now_ms)],
+                       check=True, stdout=subprocess.DEVNULL)
+        self.dataset = d
+        self.pcap = os.path.join(d, "events.pcap")
+        with open(os.path.join(d, "expected", "counters.json")) as f:
+            self.expected = json.load(f)
+        self.expected_windows = {}
+        with open(os.path.join(d, "expected", "windows.csv")) as f:
+            next(f)
+            for line in f:
+                start, _end, rest = line.rstrip("\n").split(",", 2)
+                key, count = rest.rsplit(",", 1)
+                self.expected_windows[(int(start), key.strip('"'))] = int(count)
+        self.results["dataset"] = {
+            "events": self.a.events,
+            "seed": self.a.seed,
+            "datagrams": self.expected.get("datagrams"),
+            "frames": self.expected.get("rx_packets"),
+            "pcap_bytes": os.path.getsize(self.pcap),
+            "expected": {k: self.expected.get(k) for k in (
+                "events_received", "events_accepted", "duplicates", "late_events",
+                "dead_letters")},
+            "window_rows": len(self.expected_windows),
+        }
+
+    # ---------------------------------------------------------------- sluice
+    def lcore_map(self, workers, rx=1):
+        """Main and RX lcores share the first CPU; workers go round robin over the others."""
+        cpus = self.cpus
+        others = cpus[1:] or cpus[:1]
+        m = [f"0@{cpus[0]}"] + [f"{1 + r}@{cpus[0]}" for r in range(rx)]
+        for w in range(workers):
+            m.append(f"{1 + rx + w}@{others[w % len(others)]}")
+        return ",".join(m)
+
+    def start_sluiced(self, tag, workers, extra_eal, sluice_args):
+        run_dir = os.path.join(self.tmp, tag)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        os.makedirs(run_dir)
+        sock = os.path.join(run_dir, "ctl.sock")
+        argv = [self.exe["sluiced"], "--no-huge", "--no-pci", "-m", "1024", "--file-prefix",
+                f"bench-{os.getpid()}-{tag}", "--lcores", self.lcore_map(workers), "--log-level",
+                "*:warning"] + extra_eal + ["--", "--data-dir", os.path.join(run_dir, "data"),
+                                             "--control-socket", sock, "--workers",
+                                             str(workers)] + sluice_args
+        p = Proc(argv, os.path.join(run_dir, "sluiced.log"))
+        return p, sock, run_dir
+
+    def wait_up(self, p, sock):
+        def up():
+            if not p.alive():
+                raise RuntimeError("sluiced exited at start:\n" + p.tail())
+            try:
+                return control(sock, "status").get("ok")
+            except OSError:
+                return False
+        if not wait_until(up, 60):
+            raise RuntimeError("sluiced did not come up:\n" + p.tail())
+
+    @staticmethod
+    def done_events(t):
+        return t["events_accepted"] + t["duplicates"] + t["dead_letters"]
+
+    def finish_sluiced(self, p, sock, run_dir, r):
+        """Shutdown, then bytes on disk and the per-minute-by-page query from the store."""
+        try:
+            control(sock, "shutdown")
+        except OSError:
+            pass
+        rc = p.wait(120)
+        p.close()
+        r["exit_code"] = rc
+        data = os.path.join(run_dir, "data")
+        r["bytes_on_disk"] = du_bytes(data)
+        t0 = time.monotonic()
+        out = subprocess.run([self.exe["sluice_read"], data, "page_views_per_minute",
+                              "--format", "csv"], capture_output=True, text=True)
+        r["query_s"] = time.monotonic() - t0
+        got = {}
+        for line in out.stdout.splitlines()[1:]:
+            start, _end, rest = line.split(",", 2)
+            key, count = rest.rsplit(",", 1)
+            got[(int(start), key.strip('"'))] = int(count)
+        r["query_rows"] = len(got)
+        r["query_correct"] = self.window_agreement(got)
+        accepted = r.get("events_stored") or 0
+        r["bytes_per_event"] = r["bytes_on_disk"] / accepted if accepted else None
+
+    def window_agreement(self, got):
+        """Fraction of sluice-gen's expected (minute, page) counts reproduced exactly."""
+        want = self.expected_windows
+        if not want:
+            return None
+        same = sum(1 for k, v in want.items() if got.get(k) == v)
+        return same / len(want)
+
+    def run_sluice_dpdk(self, workers=None, tag="sluice_dpdk"):
+        workers = workers or self.a.workers
+        p, sock, run_dir = self.start_sluiced(
+            tag, workers, ["--vdev", f"net_pcap0,rx_pcap={self.pcap}"], [])
+        r = {"system": "sluice_dpdk", "transport": "DPDK net_pcap (rx_pcap, read once)",
+             "workers": workers}
+        try:
+            self.wait_up(p, sock)
+            t0, cpu0 = time.monotonic(), proc_cpu_s(p.pid)
+            want = self.expected["events_received"]
+            frames = self.expected["rx_packets"]
+
+            def done():
+                t = control(sock, "stats")["totals"]
+                return t if t["rx_packets"] >= frames and self.done_events(t) >= want else None
+            t = wait_until(done, self.a.timeout, 0.01)
+            t1, cpu1 = time.monotonic(), proc_cpu_s(p.pid)
+            if not t:
+                raise RuntimeError("sluiced did not process the capture in time")
+            self.fill_sluice(r, t, t1 - t0, cpu1 - cpu0, want)
+            self.finish_sluiced(p, sock, run_dir, r)
+        finally:
+            p.close()
+        return r
+
+    def fill_sluice(self, r, t, seconds, cpu_s, sent):
+        r.update({
+            "events_sent": sent,
+            "events_received": t["events_received"],
+            "events_stored": t["events_accepted"],
+            "seconds": seconds,
+            "server_cpu_s": cpu_s,
+            "loss": sent - t["events_received"],
+            "rx_dropped": t.get("rx_dropped"),
+            "correct_counters": all(t[k] == self.expected[k] for k in (
+                "events_accepted", "duplicates", "late_events", "dead_letters")),
+        })
+
+    def blast(self, args, log_name):
+        out = subprocess.run([self.exe["blast"], "--pcap", self.pcap, "--now-ms",
+                              str(self.now_ms)] + args, capture_output=True, text=True)
+        with open(os.path.join(self.tmp, log_name), "a") as f:
+            f.write(out.stderr)
+        if out.returncode != 0:
+            raise RuntimeError(f"sluice-blast failed: {out.stderr.strip()}")
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def run_sluice_kernel(self, pps=0, workers=None, tag="sluice_kernel"):
+        workers = workers or self.a.workers
+        port = free_port()
+        p, sock, run_dir = self.start_sluiced(
+            tag, workers, [], ["--kernel-udp", "127.0.0.1", "--udp-port", str(port)])
+        r = {"system": "sluice_kernel", "transport": "kernel UDP (io_uring) from loopback",
+             "workers": workers}
+        try:
+            self.wait_up(p, sock)
+            cpu0 = proc_cpu_s(p.pid)
+            t0 = time.monotonic()
+            sent = self.blast(["--target", f"127.0.0.1:{port}", "--pps", str(pps)], "blast.log")
+            want = self.expected["events_received"]
+            last = {"n": -1, "t": time.monotonic()}
+
+            def settled():
+                t = control(sock, "stats")["totals"]
+                n = self.done_events(t)
+                if n >= want:
+                    return t
+                if n != last["n"]:
+                    last.update(n=n, t=time.monotonic())
+                elif time.monotonic() - last["t"] > 1.0:
+                    return t  # nothing more is coming: the rest was lost
+                return None
+            t = wait_until(settled, self.a.timeout, 0.01)
+            t1, cpu1 = (last["t"] if self.done_events(t) < want else time.monotonic(),
+                        proc_cpu_s(p.pid))
+            self.fill_sluice(r, t, t1 - t0, cpu1 - cpu0, want)
+            r["sender_cpu_s"] = sent["cpu_s"]
+            r["offered_pps"] = pps
+            time.sleep(0.5)  # past a group commit, so the last rows' durable latency counts
+            r["stats"] = control(sock, "stats")
+            self.finish_sluiced(p, sock, run_dir, r)
+        finally:
+            p.close()
+        return r
+
+    # ---------------------------------------------------------------- floor
+    def run_floor(self):
+        port = free_port()
+        p = Proc([self.exe["floor"], "--port", str(port), "--expect",
+                  str(self.expected["datagrams"]), "--idle-ms", "1000"],
+                 os.path.join(self.tmp, "floor.log"))
+        r = {"system": "recvmmsg_floor", "transport": "kernel UDP recvmmsg, counting only"}
+        try:
+            wait_until(lambda: "listening" in open(p.log_path).read(), 10)
+            sent = self.blast(["--target", f"127.0.0.1:{port}"], "blast.log")
+            p.wait(self.a.timeout)
+            out = [json.loads(l) for l in open(p.log_path) if l.startswith("{")][-1]
+            r.update({
+                "events_sent": self.expected["events_received"],
+                "events_received": out["events"],
+                "seconds": out["seconds"],
+                "server_cpu_s": out["cpu_s"],
+                "sender_cpu_s": sent["cpu_s"],
+                "loss": self.expected["events_received"] - out["events"],
+                "bytes_on_disk": 0, "bytes_per_event": None, "query_s": None,
+                "query_correct": None,
+                "na": {"bytes_per_event": "stores nothing", "query": "keeps no data"},
+            })
+        finally:
+            p.close()
+        return r
+
+    # ---------------------------------------------------------------- peers
+    def lp_expected(self):
+        """sluice-blast's line protocol point count (the events sluice parses as valid)."""
+        if not hasattr(self, "_lp_points"):
+            out = subprocess.run([self.exe["blast"], "--pcap", self.pcap, "--now-ms",
+                                  str(self.now_ms), "--format", "lp", "--target",
+                                  "127.0.0.1:9", "--pps", "0"], capture_output=True, text=True)
+            self._lp_points = json.loads(out.stdout.strip().splitlines()[-1])["events"]
+        return self._lp_points
+
+    def run_victoriametrics(self, transport):
+        d = os.path.join(self.tmp, f"vm-{transport}")
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        http_port, influx_port = free_port(), free_port()
+        p = Proc(["victoria-metrics", f"-storageDataPath={d}/data", "-retentionPeriod=100y",
+                  f"-httpListenAddr=127.0.0.1:{http_port}",
+                  f"-influxListenAddr=127.0.0.1:{influx_port}", "-loggerLevel=ERROR",
+                  "-search.disableCache", "-search.latencyOffset=0s"],
+                 os.path.join(d, "vm.log"))
+        base = f"http://127.0.0.1:{http_port}"
+        r = {"system": "victoriametrics_" + transport,
+             "transport": f"InfluxDB line protocol over {transport.upper()}"}
+        try:
+            def health():
+                try:
+                    return http_get(base + "/health", 2) == b"OK"
+                except OSError:
+                    return False
+            if not wait_until(health, 60, 0.1):
+                raise RuntimeError("victoria-metrics did not start:\n" + p.tail())
+            cpu0 = proc_cpu_s(p.pid)
+            t0 = time.monotonic()
+            if transport == "udp":
+                sent = self.blast(["--format", "lp", "--target", f"127.0.0.1:{influx_port}"],
+                                  "blast.log")
+            else:
+                sent = self.blast(["--http", base + "/write"], "blast.log")
+            points = sent["events"]
+
+            def stored():
+                http_get(base + "/internal/force_flush", 10)
+                return self.vm_count(base)
+            last = {"n": -1, "t": time.monotonic()}
+
+            def settled():
+                n = stored()
+                if n >= points:
+                    return n
+                if n != last["n"]:
+                    last.update(n=n, t=time.monotonic())
+                elif time.monotonic() - last["t"] > 2.0:
+                    return n or -1
+                return None
+            n = wait_until(settled, self.a.timeout, 0.05)
+            n = max(n or 0, 0)
+            t1 = time.monotonic() if n >= points else last["t"]
+            cpu1 = proc_cpu_s(p.pid)
+            r.update({"events_sent": points, "events_received": n, "events_stored": n,
+                      "seconds": t1 - t0, "server_cpu_s": cpu1 - cpu0,
+                      "sender_cpu_s": sent["cpu_s"], "loss": points - n,
+                      "note": "VictoriaMetrics keeps millisecond timestamps and merges samples "
+                              "of one series with equal timestamp and value when it merges "
+                              f"parts: between {sent['distinct_ms']:,} and {points:,} of the "
+                              f"{points:,} points may remain without any loss; the loss "
+                              "column counts every point not stored"})
+            q0 = time.monotonic()
+            got = self.vm_windows(base)
+            r["query_s"] = time.monotonic() - q0
+            r["query_rows"] = len(got)
+            r["query_correct"] = self.window_agreement(got)
+            http_get(base + "/internal/force_flush", 10)
+            r["bytes_on_disk"] = du_bytes(f"{d}/data")
+            r["bytes_per_event"] = r["bytes_on_disk"] / n if n else None
+        finally:
+            p.close()
+        return r
+
+    def time_range_ms(self):
+        ks = [k[0] for k in self.expected_windows] or [0]
+        return min(ks), max(ks) + 60000
+
+    def vm_count(self, base):
+        lo, hi = self.time_range_ms()
+        q = urllib.parse.urlencode({
+            "query": f"sum(count_over_time(events_n[{(hi - lo) // 1000 + 120}s]))",
+            "time": f"{(hi + 60000) / 1000:.3f}", "nocache": "1"})
+        res = json.loads(http_get(f"{base}/api/v1/query?{q}"))["data"]["result"]
+        return int(float(res[0]["value"][1])) if res else 0
+
+    def vm_windows(self, base):
+        """Per minute by page: count_over_time over [start, end) evaluated at end - 1 ms."""
+        lo, hi = self.time_range_ms()
+        q = urllib.parse.urlencode({
+            "query": "sum by (page) (count_over_time(events_n[1m]))",
+            "start": f"{(lo + 60000 - 1) / 1000:.3f}", "end": f"{(hi - 1) / 1000:.3f}",
+            "step": "60s", "nocache": "1"})
+        res = json.loads(http_get(f"{base}/api/v1/query_range?{q}"))["data"]["result"]
+        got = {}
+        for series in res:
+            page = series["metric"].get("page", "")
+            for ts, v in series["values"]:
+                end_ms = int(round(float(ts) * 1000)) + 1
+                got[(end_ms - 60000, page)] = int(float(v))
+        return got
+
+    def run_influxdb(self, transport):
+        d = os.path.join(self.tmp, f"influx-{transport}")
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        http_port, udp_port, bind_port = free_port(), free_port(), free_port()
+        conf = os.path.join(d, "influxdb.conf")
+        with open(conf, "w") as f:
+            f.write(f"""reporting-disabled = true
+bind-address = "127.0.0.1:{bind_port}"
+[meta]
+  dir = "{d}/meta"
+[data]
+  dir = "{d}/data"
+  wal-dir = "{d}/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:{http_port}"
+  log-enabled = false
+[[udp]]
+  enabled = true
+  bind-address = "127.0.0.1:{udp_port}"
+  database = "bench"
+  precision = "n"
+  batch-size = 5000
+  batch-pending = 100
+  batch-timeout = "100ms"
+  read-buffer = 67108864
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+""")
+        p = Proc(["influxd", "-config", conf], os.path.join(d, "influxd.log"))
+        base = f"http://127.0.0.1:{http_port}"
+        r = {"system": "influxdb_" + transport,
+             "transport": f"InfluxDB line protocol over {transport.upper()}"}
+        try:
+            def ping():
+                try:
+                    http_get(base + "/ping", 2)
+                    return True
+                except OSError:
+                    return False
+            if not wait_until(ping, 60, 0.1):
+                raise RuntimeError("influxd did not start:\n" + p.tail())
+            http_post(base + "/query?" + urllib.parse.urlencode({"q": "CREATE DATABASE bench"}))
+            cpu0 = proc_cpu_s(p.pid)
+            t0 = time.monotonic()
+            if transport == "udp":
+                sent = self.blast(["--format", "lp", "--target", f"127.0.0.1:{udp_port}"],
+                                  "blast.log")
+            else:
+                sent = self.blast(["--http", base + "/write?db=bench&precision=n"], "blast.log")
+            points = sent["events"]
+            distinct = sent["distinct_ns"]  # equal series + timestamp overwrite each other
+            last = {"n": -1, "t": time.monotonic()}
+
+            def settled():
+                n = self.influx_count(base)
+                if n >= distinct:
+                    return n
+                if n != last["n"]:
+                    last.update(n=n, t=time.monotonic())
+                elif time.monotonic() - last["t"] > 2.0:
+                    return n or -1
+                return None
+            n = wait_until(settled, self.a.timeout, 0.1)
+            n = max(n or 0, 0)
+            t1 = time.monotonic() if n >= distinct else last["t"]
+            cpu1 = proc_cpu_s(p.pid)
+            r.update({"events_sent": points, "events_received": n, "events_stored": n,
+                      "seconds": t1 - t0, "server_cpu_s": cpu1 - cpu0,
+                      "sender_cpu_s": sent["cpu_s"], "expected_stored": distinct,
+                      "loss": distinct - n,
+                      "note": f"{points - distinct:,} of {points:,} points share series and "
+                              "timestamp with another (byte-exact re-sends, mostly) and "
+                              "overwrite it: InfluxDB's only dedup; loss counts what is "
+                              "missing beyond that"})
+            q0 = time.monotonic()
+            got = self.influx_windows(base)
+            r["query_s"] = time.monotonic() - q0
+            r["query_rows"] = len(got)
+            r["query_correct"] = self.window_agreement(got)
+            r["bytes_on_disk"] = du_bytes(f"{d}/data") + du_bytes(f"{d}/wal")
+            r["bytes_per_event"] = r["bytes_on_disk"] / n if n else None
+        finally:
+            p.close()
+        return r
+
+    def influx_query(self, base, q):
+        body = http_get(base + "/query?" + urllib.parse.urlencode({"db": "bench", "q": q,
+                                                                   "epoch": "ms"}))
+        return json.loads(body)["results"][0].get("series", [])
+
+    def influx_count(self, base):
+        s = self.influx_query(base, "SELECT count(n) FROM events")
+        return int(s[0]["values"][0][1]) if s else 0
+
+    def influx_windows(self, base):
+        lo, hi = self.time_range_ms()
+        got = {}
+        for series in self.influx_query(
+                base, f"SELECT count(n) FROM events WHERE time >= {lo}ms AND time < {hi}ms "
+                      "GROUP BY time(1m), page"):
+            page = series.get("tags", {}).get("page", "")
+            for ts, v in series["values"]:
+                if v:
+                    got[(int(ts), page)] = int(v)
+        return got
+
+    # ---------------------------------------------------------------- phases
+    def throughput(self):
+        systems = {
+            "sluice_dpdk": self.run_sluice_dpdk,
+            "sluice_kernel": self.run_sluice_kernel,
+            "recvmmsg_floor": self.run_floor,
+        }
+        if not self.a.skip_peers:
+            systems.update({
+                "victoriametrics_udp": lambda: self.run_victoriametrics("udp"),
+                "victoriametrics_http": lambda: self.run_victoriametrics("http"),
+                "influxdb_udp": lambda: self.run_influxdb("udp"),
+                "influxdb_http": lambda: self.run_influxdb("http"),
+            })
+        else:
+            self.results["notes"].append("peers skipped (--skip-peers)")
+        names = [n for n in systems if not self.a.systems or n in self.a.systems.split(",")]
+        for rep in range(self.a.reps):
+            # Interleaved: each repetition runs every system once, in a rotated order.
+            order = names[rep % len(names):] + names[:rep % len(names)]
+            for name in order:
+                log(f"throughput rep {rep + 1}/{self.a.reps}: {name}")
+                try:
+                    r = systems[name]()
+                except Exception as e:  # a failed run is a reported cell, not a crash
+                    r = {"system": name, "error": str(e)[-2000:]}
+                    log(f"  {name} failed: {str(e)[-300:]}")
+                r["rep"] = rep
+                self.results["runs"].append(r)
+                self.save()
+
+    def latency(self):
+        kernel = [r for r in self.results["runs"] if r.get("system") == "sluice_kernel"
+                  and "error" not in r and r.get("seconds")]
+        if not kernel:
+            self.results["notes"].append("latency runs skipped: no kernel-path rate measured")
+            return
+        rate_dps = statistics.median(self.expected["datagrams"] / r["seconds"] for r in kernel)
+        for pct in (10, 50, 90):
+            pps = max(1, int(rate_dps * pct / 100))
+            log(f"latency at {pct}% of the kernel path's rate ({pps:,} datagrams/s)")
+            try:
+                r = self.run_sluice_kernel(pps=pps, tag=f"latency{pct}")
+                lat = self.latency_percentiles(r.get("stats", {}).get("latency"))
+                row = {"load_pct": pct, "offered_pps": pps,
+                       "events_per_s": r["events_received"] / r["seconds"],
+                       "loss": r["loss"], "latency": lat}
+                if lat is None:
+                    row["na"] = "sluiced's stats carry no latency histograms"
+            except Exception as e:
+                row = {"load_pct": pct, "offered_pps": pps, "error": str(e)[-2000:]}
+            self.results["latency"].append(row)
+            self.save()
+
+    @staticmethod
+    def latency_percentiles(lat):
+        """sluiced's since-start histograms -> {stage: {p50, p99, p999, max, count, unit}}."""
+        if not lat:
+            return None
+        out = {}
+        for stage in ("window_visible", "durable"):
+            h = lat.get(stage)
+            if not h or not h.get("count"):
+                continue
+            out[stage] = {"p50": h["p50_us"], "p99": h["p99_us"], "p999": h["p999_us"],
+                          "max": h["max_us"], "count": h["count"], "unit": "us"}
+        return out or None
+
+    def scaling(self):
+        n = len(self.cpus)
+        counts = sorted({1, n} | {c for c in (2, 4, 8, 16, 32, 64) if c < n} | {max(1, n - 1)})
+        for w in counts:
+            for rep in range(self.a.scaling_reps):
+                log(f"scaling: {w} worker(s), rep {rep + 1}")
+                try:
+                    r = self.run_sluice_dpdk(workers=w, tag=f"scale{w}")
+                    row = {"workers": w, "rep": rep,
+                           "events_per_s": r["events_received"] / r["seconds"],
+                           "events_per_cpu_s": r["events_received"] / r["server_cpu_s"],
+                           "server_cpu_s": r["server_cpu_s"],
+                           "correct_counters": r["correct_counters"]}
+                except Exception as e:
+                    row = {"workers": w, "rep": rep, "error": str(e)[-2000:]}
+                self.results["scaling"].append(row)
+                self.save()
+
+    def microbenchmarks(self):
+        out = os.path.join(self.a.out, "microbench")
+        os.makedirs(out, exist_ok=True)
+        log("stage microbenchmarks")
+        flags = ["--benchmark_min_time=0.05", "--benchmark_repetitions=1"] if self.a.quick \
+            else ["--benchmark_min_time=0.2", "--benchmark_repetitions=3",
+                  "--benchmark_report_aggregates_only=true"]
+        results = {}
+        for b in sorted(os.listdir(os.path.join(self.build, "bench"))):
+            path = os.path.join(self.build, "bench", b)
+            if not b.endswith("_bench") or not os.access(path, os.X_OK):
+                continue
+            j = os.path.join(out, b + ".json")
+            rc = subprocess.run([path, f"--benchmark_out={j}", "--benchmark_out_format=json"] +
+                                flags, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=dict(os.environ, SLUICE_BENCH_DIR=self.tmp)).returncode
+            results[b] = {"json": os.path.relpath(j, self.a.out), "exit_code": rc}
+        self.results["microbench"] = results
+
+    def machine(self):
+        def cmd(argv):
+            try:
+                return subprocess.run(argv, capture_output=True, text=True).stdout.strip()
+            except OSError:
+                return None
+
+        def pkg(name):
+            return cmd(["dpkg-query", "-W", "-f=${Version}", name]) or None
+        self.results["machine"] = {
+            "host": platform.node(),
+            "nproc": len(self.cpus),
+            "lscpu": cmd(["lscpu"]),
+            "kernel": platform.release(),
+            "nic": "none: DPDK net_pcap virtual device and loopback (no physical NIC)",
+            "versions": {
+                "sluice": cmd(["git", "-C", os.path.dirname(self.build), "describe", "--always",
+                               "--dirty"]),
+                "dpdk": pkg("libdpdk-dev"), "liburing": pkg("liburing-dev"),
+                "victoria-metrics": pkg("victoria-metrics"), "influxdb": pkg("influxdb"),
+                "gcc": pkg("g++"),
+            },
+        }
+        self.results["command"] = " ".join(["scripts/bench"] + sys.argv[1:])
+        self.results["started"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        self.results["config"] = {k: v for k, v in vars(self.a).items()}
+
+    def save(self):
+        os.makedirs(self.a.out, exist_ok=True)
+        with open(os.path.join(self.a.out, "results.json"), "w") as f:
+            json.dump(self.results, f, indent=1, default=str)
+
+    def socket_buffers(self, size=None):
+        """Every UDP receiver gets the same, large default receive buffer (root only)."""
+        keys = ("net.core.rmem_default", "net.core.rmem_max")
+        paths = ["/proc/sys/" + k.replace(".", "/") for k in keys]
+        if size is None:
+            return [open(p).read().strip() for p in paths]
+        try:
+            for p, v in zip(paths, size):
+                with open(p, "w") as f:
+                    f.write(str(v))
+            return True
+        except OSError:
+            return False
+
+    def run(self):
+        self.machine()
+        saved = self.socket_buffers()
+        if self.socket_buffers([32 << 20, 64 << 20]):
+            self.results["notes"].append(
+                "net.core.rmem_default was raised to 32 MiB (rmem_max 64 MiB) for the run, so "
+                "every UDP receiver, sluice's and the peers', gets the same large socket buffer")
+        else:
+            self.results["notes"].append(
+                f"net.core.rmem_default/rmem_max left at {saved} (not root): UDP receivers "
+                "that do not size their own buffer may lose datagrams at high rates")
+        try:
+            self.make_dataset()
+            self.save()
+            self.throughput()
+            if not self.a.skip_latency:
+                self.latency()
+            if not self.a.skip_scaling:
+                self.scaling()
+            if not self.a.skip_microbench:
+                self.microbenchmarks()
+        finally:
+            self.socket_buffers(saved)
+        self.results["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        self.save()
+        if not self.a.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default="build-release")
+    ap.add_argument("--out", required=True, help="directory for results.json and microbench/")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--events", type=int)
+    ap.add_argument("--reps", type=int)
+    ap.add_argument("--scaling-reps", type=int)
+    ap.add_argument("--workers", type=int, help="workers for the throughput runs")
+    ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--skip-peers", action="store_true")
+    ap.add_argument("--systems", help="comma-separated subset of the throughput systems")
+    ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--skip-scaling", action="store_true")
+    ap.add_argument("--skip-microbench", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    ap.add_argument("--tmp-dir", default="/var/tmp", help="where data dirs go (O_DIRECT "
+                    "needs a real filesystem, not tmpfs)")
+    a = ap.parse_args()
+    a.events = a.events or (300_000 if a.quick else 2_000_000)
+    a.reps = a.reps or (2 if a.quick else 5)
+    a.scaling_reps = a.scaling_reps or (1 if a.quick else 3)
+    a.workers = a.workers or max(1, len(os.sched_getaffinity(0)) - 1)
+    Harness(a).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+// sluice-blast: the benchmark sender. Loads a sluice-gen capture into memory, then sends
+// its UDP payloads (NDJSON for sluice and the recvmmsg floor, or the same events as
+// InfluxDB line protocol for the peers) over UDP with sendmmsg, or POSTs line protocol to
+// an HTTP /write endpoint. Paced to a datagram rate or unpaced. Prints one JSON object.
+#include <curl/curl.h>
+#include <netdb.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "base/clock.h"
+#include "bench/e2e/workload.h"
+
+namespace {
+
+using sluice::monotonic_ns;
+
+double cpu_seconds() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+int connect_udp(const std::string& target) {
+    size_t colon = target.rfind(':');
+    if (colon == std::string::npos) return -1;
+    std::string host = target.substr(0, colon), port = target.substr(colon + 1);
+    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_DGRAM;
+    addrinfo* ai = nullptr;
+    if (getaddrinfo(host.c_str(), port.c_str(), &hints, &ai) != 0) return -1;
+    int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    int sndbuf = 8 << 20;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    return fd;
+}
+
+// Sends every datagram once, in order; datagram i leaves no earlier than start + i/pps.
+// A full local queue is waited for, never dropped: loss is measured at the receiver.
+bool send_udp(int fd, const std::vector<std::string>& datagrams, uint64_t pps) {
+    constexpr size_t burst = 64;
+    std::vector<mmsghdr> msgs(burst);
+    std::vector<iovec> iov(burst);
+    const int64_t start = monotonic_ns();
+    size_t i = 0;
+    while (i < datagrams.size()) {
+        size_t n = std::min(burst, datagrams.size() - i);
+        if (pps) {
+            // Small bursts keep the pacing smooth at low rates.
+            n = std::min<size_t>(n, std::max<uint64_t>(1, pps / 20000));
+            int64_t due = start + int64_t(i * 1000000000ull / pps);
+            int64_t now = monotonic_ns();
+            if (due - now > 20000) {
+                timespec ts{time_t((due - now) / 1000000000), long((due - now) % 1000000000)};
+                nanosleep(&ts, nullptr);
+            }
+        }
+        for (size_t k = 0; k < n; ++k) {
+            iov[k] = {const_cast<char*>(datagrams[i + k].data()), datagrams[i + k].size()};
+            msgs[k] = {};
+            msgs[k].msg_hdr.msg_iov = &iov[k];
+            msgs[k].msg_hdr.msg_iovlen = 1;
+        }
+        int sent = sendmmsg(fd, msgs.data(), unsigned(n), 0);
+        if (sent < 0) {
+            if (errno == EINTR || errno == ENOBUFS || errno == EAGAIN || errno == ECONNREFUSED) {
+                usleep(20);
+                continue;
+            }
+            std::fprintf(stderr, "sluice-blast: sendmmsg: %s\n", std::strerror(errno));
+            return false;
+        }
+        i += size_t(sent);
+    }
+    return true;
+}
+
+size_t discard(char*, size_t size, size_t nmemb, void*) { return size * nmemb; }
+
+// POSTs each batch to `url` over one keep-alive connection; false on any non-2xx.
+bool send_http(const std::string& url, const std::vector<std::string>& batches, uint64_t& failed) {
+    CURL* c = curl_easy_init();
+    if (!c) return false;
+    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_slist* headers = curl_slist_append(nullptr, "Content-Type: text/plain");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    for (const std::string& b : batches) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, b.data());
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, long(b.size()));
+        CURLcode rc = curl_easy_perform(c);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (rc != CURLE_OK || status < 200 || status >= 300) {
+            if (failed++ == 0)
+                std::fprintf(stderr, "sluice-blast: POST %s: %s (HTTP %ld)\n", url.c_str(),
+                             curl_easy_strerror(rc), status);
+        }
+    }
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(c);
+    return failed == 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::string pcap, target, http, format = "json";
+    uint16_t port = 9000;
+    uint64_t pps = 0;
+    int64_t now_ms = 0;
+    size_t batch_lines = 5000;
+    CLI::App app{"sluice-blast: send a sluice-gen capture's events for benchmarks"};
+    app.add_option("--pcap", pcap, "sluice-gen capture")->required();
+    app.add_option("--port", port, "UDP port the capture's events are addressed to")
+        ->capture_default_str();
+    app.add_option("--target", target, "send datagrams to HOST:PORT over UDP");
+    app.add_option("--http", http, "POST line protocol batches to this URL instead");
+    app.add_option("--format", format, "json (the capture's NDJSON) or lp (line protocol)")
+        ->check(CLI::IsMember({"json", "lp"}))
+        ->capture_default_str();
+    app.add_option("--pps", pps, "datagrams per second (0: as fast as the socket takes)");
+    app.add_option("--now-ms", now_ms, "wall clock sluice-gen used (for future timestamps)");
+    app.add_option("--batch-lines", batch_lines, "lines per HTTP POST")->capture_default_str();
+    CLI11_PARSE(app, argc, argv);
+    if (target.empty() == http.empty()) {
+        std::fprintf(stderr, "sluice-blast: give exactly one of --target or --http\n");
+        return 2;
+    }
+    if (!http.empty()) format = "lp";
+
+    auto w = sluice::bench::load_pcap(pcap, port);
+    if (!w) {
+        std::fprintf(stderr, "sluice-blast: %s\n", w.err().message.c_str());
+        return 1;
+    }
+    if (now_ms == 0) now_ms = sluice::wall_clock_ms();
+    sluice::bench::line_protocol lp;
+    if (format == "lp") lp = sluice::bench::to_line_protocol(*w, now_ms, 1400, batch_lines);
+    const std::vector<std::string>& datagrams = format == "lp" ? lp.datagrams : w->datagrams;
+
+    nlohmann::json out;
+    out["format"] = format;
+    out["events"] = format == "lp" ? lp.points : w->event_lines;
+    if (format == "lp") {
+        out["not_representable"] = lp.not_representable;
+        out["distinct_ns"] = lp.distinct_ns;
+        out["distinct_ms"] = lp.distinct_ms;
+    }
+    uint64_t bytes = 0;
+    const double cpu0 = cpu_seconds();
+    const int64_t t0 = monotonic_ns();
+    bool ok;
+    if (!http.empty()) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        uint64_t failed = 0;
+        ok = send_http(http, lp.batches, failed);
+        for (auto& b : lp.batches) bytes += b.size();
+        out["requests"] = lp.batches.size();
+        out["failed_requests"] = failed;
+        curl_global_cleanup();
+    } else {
+        int fd = connect_udp(target);
+        if (fd < 0) {
+            std::fprintf(stderr, "sluice-blast: cannot connect UDP to %s (HOST:PORT)\n",
+                         target.c_str());
+            return 1;
+        }
+        ok = send_udp(fd, datagrams, pps);
+        close(fd);
+        for (auto& d : datagrams) bytes += d.size();
+        out["datagrams"] = datagrams.size();
+    }
+    out["seconds"] = double(monotonic_ns() - t0) / 1e9;
+    out["cpu_s"] = cpu_seconds() - cpu0;
+    out["bytes"] = bytes;
+    out["ok"] = ok;
+    std::printf("%s\n", out.dump().c_str());
+    return ok ? 0 : 1;
+}
