@@ -54,6 +54,7 @@ result<query_def> query_from_json(const json& j, int64_t default_delay_ms) {
     if (name == j.end() || !name->is_string())
         return make_error(errc::invalid_argument, "a query needs a \"name\" string");
     q.name = name->get<std::string>();
+    SLUICE_TRY(processing::check_query_name(q.name));
     const std::string where = "query \"" + q.name + "\": ";
     static const char* known[] = {"name",     "window",      "size",       "slide",     "gap",
                                   "group_by", "aggregates",  "filter",     "watermark_delay",

@@ -266,14 +266,19 @@ std::vector<std::string> aggregate_column_names(const aggregate_def& a) {
     return {std::string(agg_kind_name(a.kind)) + "_" + column_safe(a.field)};
 }
 
+result<void> check_query_name(std::string_view name) {
+    const std::string n(name);
+    if (n.empty() || n.size() > 64 || !std::all_of(n.begin(), n.end(), name_char))
+        return bad("query name \"" + n + "\" must be 1..64 letters, digits, _ or -");
+    if (n == "events" || n == "dead_letters" || n.front() == '_' || n.front() == '-')
+        return bad("query name \"" + n +
+                   "\" is reserved (events, dead_letters, and names starting with _ or -)");
+    return ok_result();
+}
+
 result<void> validate(const query_def& q) {
     const std::string where = "query \"" + q.name + "\": ";
-    if (q.name.empty() || q.name.size() > 64 || !std::all_of(q.name.begin(), q.name.end(), name_char))
-        return bad("query name \"" + q.name + "\" must be 1..64 letters, digits, _ or -");
-    if (q.name == "events" || q.name == "dead_letters" || q.name.front() == '_' ||
-        q.name.front() == '-')
-        return bad("query name \"" + q.name +
-                   "\" is reserved (events, dead_letters, and names starting with _ or -)");
+    SLUICE_TRY(check_query_name(q.name));
     const window_def& w = q.window;
     constexpr int64_t day_ms = 86'400'000;
     switch (w.kind) {

@@ -81,6 +81,7 @@ result<void> check_field_path(std::string_view path);
 
 // Checks everything a query needs to run; messages name the key and the fix.
 result<void> validate(const query_def& q);
+result<void> check_query_name(std::string_view name);
 
 // Output columns after window_start_ms and window_end_ms: one per group-by field (named
 // after it, dots as underscores), then one per aggregate value.
