@@ -301,6 +301,7 @@ result<void> daemon::start_control() {
     handlers["flush"] = [this](const json&) { return flush(); };
     handlers["queries"] = [this](const json& req) { return _queries->handle_queries(req); };
     handlers["windows"] = [this](const json& req) { return _queries->handle_windows(req); };
+    handlers["replay"] = [this](const json& req) { return _queries->handle_replay(req); };
     handlers["reload"] = [this](const json&) { return reload("reload command"); };
     handlers["shutdown"] = [this](const json&) {
         _shutdown_requested.store(true);

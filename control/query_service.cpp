@@ -19,6 +19,7 @@
 #include "base/limits.h"
 #include "base/log.h"
 #include "control/query_config.h"
+#include "control/replay.h"
 #include "dataplane/eal_setup.h"
 #include "dataplane/event_parse.h"
 #include "storage/table_reader.h"
@@ -160,9 +161,7 @@ struct query_service::op {
 
 query_service::query_service(const query_service_config& config) : _config(config) {}
 
-query_service::~query_service() {
-    if (_thread.joinable()) _thread.join();
-}
+query_service::~query_service() { join(); }
 
 result<std::unique_ptr<query_service::entry>> query_service::make_entry(const query_def& def,
                                                                           uint32_t start_generation) {
@@ -468,8 +467,22 @@ void query_service::start(const std::atomic<uint64_t>* flush_requested,
     _thread = std::thread([this] { run(); });
 }
 
+struct query_service::replay_job {
+    uint64_t id = 0; // also the rows' revision
+    std::string query;
+    int64_t from_ms = 0, to_ms = 0;
+    replay_progress progress;
+    std::atomic<int> state{0}; // 0 running, 1 done, 2 failed
+    std::string error;         // set before state = 2
+    std::thread thread;
+};
+
 void query_service::join() {
     if (_thread.joinable()) _thread.join();
+    _stopping.store(true);
+    std::lock_guard lock(_replay_mutex);
+    for (auto& j : _replays)
+        if (j->thread.joinable()) j->thread.join();
 }
 
 uint64_t query_service::bytes_written() const noexcept {
@@ -488,19 +501,7 @@ query_service::entry* query_service::find(const std::string& name) const {
 // ---- merger thread ----
 
 void query_service::write_row(entry& e, const result_row& row, uint64_t revision) {
-    auto& b = e.writer->batch();
-    b.push_i64(storage::window_col::window_start_ms, row.start_ms);
-    b.push_i64(storage::window_col::window_end_ms, row.end_ms);
-    int col = storage::window_col::first_group;
-    for (std::string_view part : split_key(*e.query, row.key))
-        b.push_string(col++, part.substr(0, _config.event_bytes_max));
-    for (const auto& v : row.values) {
-        if (v.is_integer) b.push_u64(col++, v.integer);
-        else b.push_f64(col++, v.real);
-    }
-    b.push_u64(col, revision);
-    b.end_row();
-    e.writer->commit_row();
+    write_result_row(*e.writer, *e.query, row, revision, _config.event_bytes_max);
     ++e.rows_written;
 }
 
@@ -890,6 +891,97 @@ json query_service::open_windows(const std::string& name) {
     auto o = std::make_shared<op_impl>();
     o->name = name;
     return submit(o, op_timeout_ms);
+}
+
+json query_service::handle_replay(const json& req) {
+    auto job_json = [](const replay_job& j) {
+        static const char* states[] = {"running", "done", "failed"};
+        json o{{"id", j.id},
+               {"query", j.query},
+               {"from_ms", j.from_ms},
+               {"to_ms", j.to_ms},
+               {"state", states[j.state.load()]},
+               {"events_read", j.progress.events_read.load()},
+               {"rows_written", j.progress.rows_written.load()},
+               {"segments_done", j.progress.segments_done.load()},
+               {"segments_total", j.progress.segments_total.load()}};
+        if (j.state.load() == 2) o["error"] = j.error;
+        return o;
+    };
+    std::string action = req.value("action", std::string("start"));
+    if (action == "status" || action == "list") {
+        std::lock_guard lock(_replay_mutex);
+        json out = json::array();
+        for (const auto& j : _replays)
+            if (action == "list" || (req.contains("id") && req["id"] == j->id)) out.push_back(job_json(*j));
+        if (action == "status") {
+            if (out.empty()) return fail("no replay with that id (see replay list)");
+            return json{{"replay", out[0]}};
+        }
+        return json{{"replays", out}};
+    }
+    if (action != "start") return fail("unknown replay action \"" + action + "\" (use start, status or list)");
+    std::string name = req.value("query", std::string());
+    if (name.empty() || !req.contains("from") || !req.contains("to"))
+        return fail("replay needs \"query\", \"from\" and \"to\" (epoch ms or RFC 3339)");
+    auto from = parse_time(req["from"], "from");
+    if (!from) return fail(from.err().message);
+    auto to = parse_time(req["to"], "to");
+    if (!to) return fail(to.err().message);
+    if (*from >= *to) return fail("replay: from must be before to");
+    replay_request r;
+    {
+        std::lock_guard lock(_list_mutex);
+        entry* e = find(name);
+        if (e == nullptr) return fail("no running query named \"" + name + "\" (see sluicectl queries list)");
+        r.query = e->query;
+        r.schema = e->schema;
+        int64_t closed = INT64_MAX;
+        for (uint32_t w = 0; w < _config.workers; ++w)
+            closed = std::min(closed, e->query->shared->workers[w].closed_until_ms.load(std::memory_order_acquire));
+        r.closed_until_ms = closed;
+    }
+    r.catalog = &_catalog;
+    r.data_dir = _config.data_dir;
+    r.from_ms = *from;
+    r.to_ms = *to;
+    r.event_bytes_max = _config.event_bytes_max;
+    r.writer.data_dir = _config.data_dir;
+    r.writer.rows_per_block = 4096;
+    r.writer.string_bytes_max = 1u << 20;
+    r.writer.row_string_bytes_max = _config.event_bytes_max;
+    r.writer.flush_interval_ms = _config.flush_interval_ms;
+    r.writer.direct_io = _config.direct_io;
+    std::lock_guard lock(_replay_mutex);
+    if (_stopping.load()) return fail("sluiced is shutting down");
+    for (const auto& j : _replays)
+        if (j->state.load() == 0)
+            return fail("replay " + std::to_string(j->id) + " is still running (one at a time; see replay status)");
+    // Revisions only grow, across restarts too: later replays' rows win.
+    r.revision = _last_revision = std::max<uint64_t>(_last_revision + 1, uint64_t(wall_clock_ms()));
+    auto job = std::make_unique<replay_job>();
+    job->id = r.revision;
+    job->query = name;
+    job->from_ms = r.from_ms;
+    job->to_ms = r.to_ms;
+    replay_job* jp = job.get();
+    job->thread = std::thread([this, jp, r] {
+        auto res = run_replay(r, jp->progress, _stopping);
+        if (res) {
+            SLUICE_LOG_INFO("replay %llu of %s [%lld, %lld): %llu events read, %llu rows written",
+                            (unsigned long long)jp->id, jp->query.c_str(), (long long)jp->from_ms,
+                            (long long)jp->to_ms, (unsigned long long)jp->progress.events_read.load(),
+                            (unsigned long long)jp->progress.rows_written.load());
+            jp->state.store(1);
+        } else {
+            jp->error = res.err().message;
+            SLUICE_LOG_WARN("replay %llu of %s failed: %s", (unsigned long long)jp->id, jp->query.c_str(),
+                            jp->error.c_str());
+            jp->state.store(2);
+        }
+    });
+    _replays.push_back(std::move(job));
+    return json{{"replay", job_json(*jp)}};
 }
 
 json query_service::handle_windows(const json& req) {

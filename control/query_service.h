@@ -89,6 +89,8 @@ class query_service {
     json stats() const;
     json handle_queries(const json& req);
     json handle_windows(const json& req);
+    // `replay`: start one (query, from, to) or read one's status (control/replay.h).
+    json handle_replay(const json& req);
 
   private:
 
@@ -135,6 +137,12 @@ class query_service {
     std::atomic<uint64_t> _flushes_done{0};
     std::atomic<uint64_t> _window_rows{0};
     std::atomic<uint64_t> _retired_bytes{0}; // bytes written by removed queries' writers
+
+    struct replay_job;
+    std::mutex _replay_mutex;
+    std::vector<std::unique_ptr<replay_job>> _replays;
+    uint64_t _last_revision = 0;
+    std::atomic<bool> _stopping{false};
 };
 
 } // namespace sluice::control

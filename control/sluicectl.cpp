@@ -402,6 +402,56 @@ void add_windows(CLI::App& app, context& ctx) {
     });
 }
 
+void add_replay(CLI::App& app, context& ctx) {
+    CLI::App* sub = app.add_subcommand(
+        "replay", "re-run the stored events of a time range through a query to rebuild its windows");
+    auto query = std::make_shared<std::string>();
+    auto from = std::make_shared<std::string>(), to = std::make_shared<std::string>();
+    auto no_wait = std::make_shared<bool>(false);
+    sub->add_option("QUERY", *query, "the (running) query")->required();
+    sub->add_option("--from", *from, "range start: epoch ms or RFC 3339")->required();
+    sub->add_option("--to", *to, "range end (exclusive): epoch ms or RFC 3339")->required();
+    sub->add_flag("--no-wait", *no_wait, "start it and print its id; `replay-status ID` follows it");
+    sub->callback([&ctx, query, from, to, no_wait] {
+        auto time_arg = [](const std::string& s) -> json {
+            char* end = nullptr;
+            long long v = std::strtoll(s.c_str(), &end, 10);
+            return *end == '\0' && !s.empty() ? json(v) : json(s);
+        };
+        json reply;
+        if (!call(ctx, {{"cmd", "replay"}, {"query", *query}, {"from", time_arg(*from)}, {"to", time_arg(*to)}},
+                  reply))
+            return;
+        json job = reply["replay"];
+        if (*no_wait) {
+            print("replay " + cell_text(job["id"]) + " started\n");
+            return;
+        }
+        while (job.value("state", std::string()) == "running") {
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            if (!call(ctx, {{"cmd", "replay"}, {"action", "status"}, {"id", job["id"]}}, reply)) return;
+            job = reply["replay"];
+        }
+        if (job.value("state", std::string()) != "done") {
+            ctx.code = fail("replay " + cell_text(job["id"]) + " failed: " + cell_text(job.value("error", json())));
+            return;
+        }
+        print("replay " + cell_text(job["id"]) + " of " + *query + ": " + cell_text(job["events_read"]) +
+              " events read, " + cell_text(job["rows_written"]) + " windows written (revision " +
+              cell_text(job["id"]) + ")\n");
+    });
+    CLI::App* status = app.add_subcommand("replay-status", "a replay's progress (or every replay's)");
+    auto id = std::make_shared<int64_t>(0);
+    status->add_option("ID", *id, "the replay id (default: list all)");
+    status->callback([&ctx, id] {
+        json reply;
+        json req = *id > 0 ? json{{"cmd", "replay"}, {"action", "status"}, {"id", *id}}
+                           : json{{"cmd", "replay"}, {"action", "list"}};
+        if (!call(ctx, req, reply)) return;
+        print(reply.dump(2) + "\n");
+    });
+}
+
 // CLI11's usage line, in the lower case our error messages and docs use.
 class formatter : public CLI::Formatter {
   public:
@@ -442,6 +492,7 @@ int main(int argc, char** argv) {
     add_simple(app, ctx, "shutdown", "graceful stop: stop RX, drain rings, close windows, flush");
     add_queries(app, ctx);
     add_windows(app, ctx);
+    add_replay(app, ctx);
     add_call(app, ctx);
 
     try {
