@@ -277,19 +277,19 @@ result<void> query_service::attach(const std::vector<worker*>& workers) {
     for (auto& e : _queries) {
         for (size_t i = 0; i < workers.size(); ++i) {
             auto state = std::make_unique<window_state>(*e->query);
-            if (i == 0) {
-                // Windows open at the last stop, rebuilt from the store (restore()).
-                for (const auto& c : e->reopened) {
-                    uint64_t h = XXH3_64bits(c.key.data(), c.key.size());
-                    if (!state->install(c.start, c.end, c.key, h, c.blob.data()))
-                        return make_error(errc::no_space,
-                                          "query " + e->query->def.name +
-                                              ": the rebuilt open windows do not fit its memory (raise memory_mb)");
-                }
-                e->reopened.clear();
+            // Windows open at the last stop, rebuilt from the store (restore()), spread
+            // over the workers: any worker may hold any partial, the merger adds them up.
+            for (size_t c = i; c < e->reopened.size(); c += workers.size()) {
+                const auto& cell = e->reopened[c];
+                uint64_t h = XXH3_64bits(cell.key.data(), cell.key.size());
+                if (!state->install(cell.start, cell.end, cell.key, h, cell.blob.data()))
+                    return make_error(errc::no_space,
+                                      "query " + e->query->def.name +
+                                          ": the rebuilt open windows do not fit its memory (raise memory_mb)");
             }
             SLUICE_TRY(workers[i]->add_query(e->query, std::move(state), e->floor_ms));
         }
+        e->reopened.clear();
     }
     return ok_result();
 }

@@ -71,7 +71,7 @@ class query_service {
     // Restart, after open() and before attach(): for each query, reads its checkpoint and
     // its table, replays the stored events from the checkpoint on through its windows,
     // writes the rows of windows that had closed without a durable row, keeps the open
-    // ones for attach(), and sets the query's watermark floor. `restored_max_time_ms` is
+    // ones for attach() (spread over the workers), and sets the query's watermark floor. `restored_max_time_ms` is
     // the workers' starting M, `stored_max_time_ms` the largest stored event time.
     result<restore_report> restore(int64_t restored_max_time_ms, int64_t stored_max_time_ms);
     processing::partial_channel channel(uint32_t worker) noexcept;

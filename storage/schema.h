@@ -6,7 +6,8 @@
 
 namespace sluice::storage {
 
-enum class column_type : uint8_t { i64 = 1, u64 = 2, u8 = 3, string = 4, f64 = 5 };
+// (5 is kept free for storage's `bytes` type, on its way from issue 5.)
+enum class column_type : uint8_t { i64 = 1, u64 = 2, u8 = 3, string = 4, f64 = 6 };
 
 struct column_def {
     std::string name;

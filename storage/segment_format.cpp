@@ -177,7 +177,7 @@ result<segment_meta> read_file_header(const uint8_t* in, size_t len) {
     for (uint16_t i = 0; i < ncols; ++i) {
         if (p >= end) return corrupt("file header columns truncated");
         uint8_t t = *p++;
-        if (t < uint8_t(column_type::i64) || t > uint8_t(column_type::f64))
+        if (t < uint8_t(column_type::i64) || t > uint8_t(column_type::f64) || t == 5)
             return corrupt("unknown column type " + std::to_string(t));
         column_def c{{}, column_type(t)};
         if (!get_name(c.name)) return corrupt("file header columns truncated");

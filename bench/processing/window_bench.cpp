@@ -17,6 +17,7 @@
 #include "processing/hll.h"
 #include "processing/quantile_sketch.h"
 #include "processing/query_runtime.h"
+#include "processing/window_merger.h"
 #include "processing/window_state.h"
 
 namespace {
@@ -177,7 +178,51 @@ void bm_qsketch_merge(benchmark::State& state) {
     state.counters["bins_used"] = double(b->positive.hi - b->positive.lo + 1);
 }
 
+// The merger side: one batch of closed cells (8192 records, 2000 keys, 4 windows) from
+// each of 4 workers merged and finished, serial (small batches) or with TBB (one big
+// batch per worker). Items are records merged.
+void bm_merger_round(benchmark::State& state) {
+    const bool big = state.range(0) != 0;
+    field_catalog catalog;
+    auto q = compile(query_for(0), catalog, 1, 0, 4096);
+    constexpr uint32_t records = 8192;
+    constexpr uint32_t cap = 1u << 20;
+    std::vector<std::unique_ptr<char[]>> mem;
+    std::vector<partial_batch*> batches;
+    uint64_t rng = 3;
+    for (uint32_t w = 0; w < 4; ++w) {
+        // Big: one batch of 8192 records (TBB path); small: 32 batches of 256 (serial).
+        uint32_t per = big ? records : 256;
+        for (uint32_t n = 0; n < records; n += per) {
+            mem.emplace_back(new char[sizeof(partial_batch) + cap]);
+            auto* b = reinterpret_cast<partial_batch*>(mem.back().get());
+            b->capacity = cap;
+            b->reset(w, 1);
+            for (uint32_t i = 0; i < per; ++i) {
+                uint64_t count = 1 + sluice::bench::splitmix64(rng) % 5;
+                int64_t start = int64_t(sluice::bench::splitmix64(rng) % 4) * 60'000;
+                std::string key = sluice::bench::page_path(uint32_t(sluice::bench::splitmix64(rng) % 2000));
+                b->append(start, start + 60'000, key, reinterpret_cast<const uint8_t*>(&count), 8);
+            }
+            batches.push_back(b);
+        }
+    }
+    for (uint32_t w = 0; w < 4; ++w) (*q)->shared->workers[w].closed_until_ms.store(INT64_MAX);
+    uint64_t merged = 0, rows = 0;
+    for (auto _ : state) {
+        query_merger m(*q, 4);
+        m.read_progress();
+        for (auto* b : batches) m.merge(*b);
+        rows += m.finalize([](const result_row&) {});
+        merged += uint64_t(records) * 4;
+    }
+    state.SetItemsProcessed(int64_t(merged));
+    state.SetLabel(big ? "4 batches of 8192 records (TBB shards)" : "128 batches of 256 records (serial)");
+    state.counters["rows_per_round"] = double(rows) / double(state.iterations());
+}
+
 BENCHMARK(bm_window_update)->DenseRange(0, 3);
+BENCHMARK(bm_merger_round)->Arg(0)->Arg(1)->UseRealTime();
 BENCHMARK(bm_blob_merge)->Arg(0)->Arg(3);
 BENCHMARK(bm_hll_merge);
 BENCHMARK(bm_qsketch_merge)->Arg(1000)->Arg(100000);

@@ -581,6 +581,24 @@ TEST_F(Worker, FinishPublishesEverythingAndReadsBack) {
     EXPECT_EQ(in_range, 1u);
 }
 
+TEST_F(Worker, WatermarkNeverMovesBackwardsAndEmptyWindowsHaveNoRow) {
+    auto w = open();
+    ASSERT_NE(w, nullptr);
+    auto a = make_event({"a", t0 + 1000, no_time, "/a"});
+    auto wm = make_watermark(t0 + 20 * minute_ms);
+    // A stamp from an RX that has seen less (another queue): W stays where it was.
+    auto b = make_event({"b", t0 + 10 * minute_ms - 1, t0 + 5 * minute_ms, "/b"});
+    auto c = make_event({"c", t0 + 15 * minute_ms, t0 + 5 * minute_ms, "/c"});
+    process(*w, {a.get(), wm.get(), b.get(), c.get()});
+    EXPECT_EQ(w->watermark_ms(), t0 + 10 * minute_ms);
+    EXPECT_EQ(w->counters().max_time_ms.load(), t0 + 20 * minute_ms);
+    EXPECT_EQ(w->counters().late_events.load(), 1u); // b's window ends at W
+    finish(*w);
+    // Windows between the events had none: no cell, no row.
+    EXPECT_EQ(cells_of(_channel->published), (std::vector<cell>{{t0, t0 + minute_ms, "/a", 1},
+                                                                {t0 + 15 * minute_ms, t0 + 16 * minute_ms, "/c", 1}}));
+}
+
 TEST_F(Worker, RestoredMaxTimeJudgesLatenessAfterRestart) {
     worker_config c = config();
     c.restored_max_time_ms = t0 + 20 * minute_ms;
