@@ -30,6 +30,10 @@ inline constexpr int64_t max_future_skew_ms_default = 5 * 60 * 1000;
 inline constexpr uint64_t dedup_memory_bytes_default = 256ull << 20;  // all workers together
 inline constexpr uint32_t open_windows_max = 4096;     // per worker per query
 inline constexpr uint32_t group_keys_max = 1u << 20;   // per worker per query
+inline constexpr uint32_t queries_max = 32;            // continuous queries at once
+inline constexpr uint32_t query_fields_max = 16;       // distinct extracted fields, all queries
+inline constexpr uint32_t hopping_windows_per_event_max = 64;
+inline constexpr uint32_t aggregate_state_bytes_max = 160u << 10; // per window cell
 // RX bursts whose rows may await fsync at once on one worker, for the durable latency
 // (16 B each; more are attributed to the newest: overstated, never understated).
 inline constexpr uint32_t latency_pending_runs_max = 1u << 16;

@@ -6,8 +6,9 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "dataplane/lcore_map.h"
 #include "base/limits.h"
+#include "control/query_config.h"
+#include "dataplane/lcore_map.h"
 
 namespace sluice::control {
 
@@ -152,9 +153,35 @@ result<void> apply_toml(const std::string& path, daemon_config& c) {
     get(t, "processing", "watermark_delay_ms", c.watermark_delay_ms);
     get(t, "processing", "dedup_horizon_ms", c.dedup_horizon_ms);
     if (auto v = t["processing"]["dedup_memory_mb"].value<int64_t>()) c.dedup_memory_mb = uint64_t(*v);
-    get(t, "query", "name", c.query_name);
-    get(t, "query", "window_size_ms", c.window_size_ms);
-    get(t, "query", "group_by", c.group_by);
+    // [[query]] tables, or one [query] table (the slice's form: name, window_size_ms,
+    // group_by).
+    std::vector<json> queries;
+    c.queries_configured = t.contains("query");
+    if (auto a = t["query"].as_array()) {
+        for (auto& e : *a) {
+            auto tab = e.as_table();
+            if (tab == nullptr)
+                return make_error(errc::bad_config, "config " + path +
+                                                        ": query must be a list of tables ([[query]])");
+            queries.push_back(toml_to_json(*tab));
+        }
+    } else if (auto tab = t["query"].as_table()) {
+        json j = toml_to_json(*tab);
+        if (!j.contains("name")) j["name"] = processing::reference_query().name;
+        queries.push_back(j);
+    }
+    c.queries.clear();
+    for (const auto& j : queries) {
+        auto q = query_from_json(j, c.watermark_delay_ms);
+        if (!q)
+            return make_error(errc::bad_config, "config " + path + ": " + q.err().message +
+                                                    " (fix the [[query]] table)");
+        for (const auto& other : c.queries)
+            if (other.name == q->name)
+                return make_error(errc::bad_config, "config " + path + ": two queries are named \"" +
+                                                        q->name + "\" (names must be unique)");
+        c.queries.push_back(std::move(q.value()));
+    }
     if (auto v = t["storage"]["flush_interval_ms"].value<int64_t>()) c.flush_interval_ms = uint32_t(*v);
     get(t, "storage", "direct_io", c.direct_io);
     if (auto v = t["testing"]["slow_worker_us"].value<int64_t>())
@@ -172,9 +199,8 @@ result<void> validate(const daemon_config& c) {
         return bad("input.event_bytes_max must be within 64..65536");
     if (c.watermark_delay_ms < 0) return bad("processing.watermark_delay_ms must be >= 0");
     if (c.dedup_horizon_ms <= 0) return bad("processing.dedup_horizon_ms must be > 0");
-    if (c.window_size_ms <= 0) return bad("query.window_size_ms must be > 0");
-    if (c.group_by != "page")
-        return bad("query.group_by: only \"page\" is supported in this version");
+    if (c.queries.size() > limits::queries_max)
+        return bad("at most " + std::to_string(limits::queries_max) + " [[query]] tables");
     if (c.data_dir.empty()) return bad("sluice.data_dir is empty (pass --data-dir)");
     if (c.mbufs < 512) return bad("input.mbufs must be >= 512");
     if (c.rx_queues > 1024) return bad("input.rx_queues must be <= 1024");
@@ -212,9 +238,9 @@ std::vector<std::string> restart_required(const daemon_config& a, const daemon_c
     check(a.watermark_delay_ms == b.watermark_delay_ms, "processing.watermark_delay_ms");
     check(a.dedup_horizon_ms == b.dedup_horizon_ms, "processing.dedup_horizon_ms");
     check(a.dedup_memory_mb == b.dedup_memory_mb, "processing.dedup_memory_mb");
-    check(a.query_name == b.query_name, "query.name");
-    check(a.window_size_ms == b.window_size_ms, "query.window_size_ms");
-    check(a.group_by == b.group_by, "query.group_by");
+    // Queries change at run time with `sluicectl queries add|remove`, not by reload. (The
+    // default reference query follows processing.watermark_delay_ms, reported above.)
+    if (a.queries_configured || b.queries_configured) check(a.queries == b.queries, "query");
     check(a.flush_interval_ms == b.flush_interval_ms, "storage.flush_interval_ms");
     check(a.direct_io == b.direct_io, "storage.direct_io");
     check(a.sync_bytes == b.sync_bytes, "storage.sync_bytes");
@@ -296,6 +322,11 @@ result<daemon_config> load_config(int argc, char** argv) {
     if (!kernel_udp.empty()) {
         c.mode = "kernel_udp";
         c.kernel_bind = kernel_udp;
+    }
+    if (c.queries.empty() && !c.queries_configured) {
+        processing::query_def q = processing::reference_query();
+        q.watermark_delay_ms = c.watermark_delay_ms;
+        c.queries.push_back(q);
     }
     SLUICE_TRY(validate(c));
     return c;

@@ -8,6 +8,7 @@
 #include "base/result.h"
 #include "storage/retention.h"
 #include "storage/segment_format.h"
+#include "processing/query.h"
 
 namespace sluice::control {
 
@@ -47,10 +48,12 @@ struct daemon_config {
     int64_t watermark_delay_ms = 10 * 60 * 1000;
     int64_t dedup_horizon_ms = 60 * 60 * 1000;
     uint64_t dedup_memory_mb = 256; // all workers together
-    // [query] (the reference query; more kinds arrive with the processing issue)
-    std::string query_name = "page_views_per_minute";
-    int64_t window_size_ms = 60 * 1000;
-    std::string group_by = "page";
+    // [[query]]: the continuous queries started with the daemon (the reference query
+    // when none is configured; its delay is processing.watermark_delay_ms). Queries
+    // added or removed at run time are kept in the data dir (_processing/queries.json)
+    // and applied on top of these at start.
+    std::vector<processing::query_def> queries;
+    bool queries_configured = false; // a `query` key was given (`query = []`: none)
     // [storage]
     uint32_t flush_interval_ms = 100;
     uint64_t sync_bytes = 8u << 20;

@@ -18,16 +18,19 @@
 #include "base/log.h"
 #include "base/tsc.h"
 #include "control/control_server.h"
+#include "control/query_service.h"
 #include "control/observability.h"
 #include "dataplane/eal_setup.h"
 #include "dataplane/kernel_udp_rx.h"
 #include "dataplane/rx_lcore.h"
 #include "dataplane/worker_lcore.h"
-#include "processing/window_merger.h"
+#include "processing/identity.h"
+#include "processing/restore.h"
 #include "processing/worker.h"
 #include "storage/recovery.h"
 #include "storage/retention.h"
 #include "storage/schema.h"
+#include "storage/segment_files.h"
 #include "storage/segment_writer.h"
 
 namespace sluice::control {
@@ -47,30 +50,6 @@ static_assert(std::size(reason_names) == processing::dead_letter_reason_count);
 
 uint64_t rd(const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); }
 
-constexpr uint32_t partial_buffers_per_worker = 8;
-constexpr uint32_t partial_buffer_bytes = 256 * 1024;
-
-// Worker -> merger hand-off of partial_batch buffers: one SPSC ring each way per worker.
-struct partial_link {
-    rte_ring* to_merger = nullptr;
-    rte_ring* free = nullptr;
-    std::vector<std::unique_ptr<char[]>> buffers;
-};
-
-processing::partial_batch* link_acquire(void* ctx) noexcept {
-    auto* link = static_cast<partial_link*>(ctx);
-    void* obj = nullptr;
-    idle_backoff backoff;
-    while (rte_ring_sc_dequeue(link->free, &obj) != 0) backoff.wait();
-    return static_cast<processing::partial_batch*>(obj);
-}
-
-void link_publish(void* ctx, processing::partial_batch* batch) noexcept {
-    auto* link = static_cast<partial_link*>(ctx);
-    // Cannot fail: the ring holds more than all of this worker's buffers.
-    SLUICE_ASSERT(rte_ring_sp_enqueue(link->to_merger, batch) == 0);
-}
-
 struct rx_unit {
     unsigned lcore;
     std::unique_ptr<dataplane::rx_lcore> rx;
@@ -83,7 +62,6 @@ struct worker_unit {
     unsigned lcore;
     std::unique_ptr<processing::worker> worker;
     std::unique_ptr<dataplane::worker_lcore> loop;
-    std::unique_ptr<partial_link> link;
 };
 
 class daemon {
@@ -95,7 +73,6 @@ class daemon {
 
   private:
     result<void> plan_lcores();
-    result<void> start_merger();
     result<void> start_control();
     void print_startup_map() const;
     // Observability, on the control thread.
@@ -135,11 +112,8 @@ class daemon {
     dataplane::worker_lcore_control _worker_control;
     std::atomic<bool> _stop_rx{false};
     std::atomic<bool> _shutdown_requested{false};
-    std::unique_ptr<storage::segment_writer> _window_writer;
-    std::thread _merger_thread;
-    std::atomic<bool> _merger_done{false};
-    std::atomic<uint64_t> _merger_flushes{0};
-    std::atomic<uint64_t> _window_rows{0};
+    // Continuous queries: catalog, merger thread, result tables (query_service.h).
+    std::unique_ptr<query_service> _queries;
     std::unique_ptr<control_server> _control;
     std::atomic<control_server*> _control_view{nullptr}; // _control, for the server thread
     std::unique_ptr<storage::retention_manager> _retention;
@@ -254,8 +228,37 @@ result<void> daemon::start() {
     uint32_t nworkers = uint32_t(_worker_lcores.size());
     auto& rings = _rings; // [worker][rx]
     rings.assign(nworkers, {});
+    // --- continuous queries (before the RX parsers: they read the field catalog) ---
+    query_service_config qc;
+    qc.data_dir = _config.data_dir;
+    qc.event_bytes_max = _config.event_bytes_max;
+    qc.flush_interval_ms = _config.flush_interval_ms;
+    qc.direct_io = _config.direct_io;
+    qc.sync_bytes = _config.sync_bytes;
+    qc.segment_bytes_max = _config.segment_bytes_max;
+    qc.compression = _config.compression;
+    qc.storage_stop = &_stop_rx;
+    qc.default_delay_ms = _config.watermark_delay_ms;
+    qc.workers = nworkers;
+    auto queries = query_service::open(qc, _config.queries);
+    if (!queries) return std::move(queries).err();
+    _queries = std::move(queries.value());
+    // Restart: the workers start from the M the store implies, the queries rebuild the
+    // windows that were open from the stored events (processing/restore.h).
+    auto stored_max = processing::stored_max_event_time(_config.data_dir);
+    if (!stored_max) return std::move(stored_max).err();
+    auto last_run = processing::read_run_record(_config.data_dir);
+    if (!last_run) return std::move(last_run).err();
+    auto restored = processing::restored_max_time(_config.data_dir, *last_run);
+    if (!restored) return std::move(restored).err();
+    const int64_t restored_max_time = *restored;
+    auto rebuilt = _queries->restore(restored_max_time, *stored_max);
+    if (!rebuilt) return std::move(rebuilt).err();
+    // ---
+
     dataplane::rx_config rc;
     for (uint16_t p : _config.udp_ports) rc.ports.add(p);
+    rc.parse.fields = &_queries->catalog();
     rc.parse.event_bytes_max = _config.event_bytes_max;
     rc.parse.max_future_skew_ms = _config.max_future_skew_ms;
     for (uint32_t r = 0; r < _rx_lcores.size(); ++r) {
@@ -290,30 +293,13 @@ result<void> daemon::start() {
     for (uint32_t w = 0; w < nworkers; ++w) {
         worker_unit u;
         u.lcore = _worker_lcores[w];
-        u.link = std::make_unique<partial_link>();
-        auto to_merger = dataplane::spsc_ring_create("w" + std::to_string(w) + "_merge", 64);
-        if (!to_merger) return std::move(to_merger).err();
-        auto free_ring = dataplane::spsc_ring_create("w" + std::to_string(w) + "_free", 64);
-        if (!free_ring) return std::move(free_ring).err();
-        u.link->to_merger = to_merger.value();
-        u.link->free = free_ring.value();
-        for (uint32_t b = 0; b < partial_buffers_per_worker; ++b) {
-            u.link->buffers.emplace_back(
-                new char[sizeof(processing::partial_batch) + partial_buffer_bytes]);
-            auto* batch = reinterpret_cast<processing::partial_batch*>(u.link->buffers.back().get());
-            batch->capacity = partial_buffer_bytes;
-            batch->reset(w);
-            rte_ring_sp_enqueue(u.link->free, batch);
-        }
         processing::worker_config wc;
         wc.index = w;
         wc.watermark_delay_ms = _config.watermark_delay_ms;
         wc.dedup_horizon_ms = _config.dedup_horizon_ms;
         wc.dedup_memory_bytes = dedup_bytes;
-        wc.window.size_ms = _config.window_size_ms;
         wc.event_bytes_max = _config.event_bytes_max;
         wc.data_dir = _config.data_dir;
-        wc.query_name = _config.query_name;
         wc.flush_interval_ms = _config.flush_interval_ms;
         wc.direct_io = _config.direct_io;
         wc.sync_bytes = _config.sync_bytes;
@@ -321,8 +307,8 @@ result<void> daemon::start() {
         wc.compression = _config.compression;
         wc.storage_stop = &_stop_rx;
         wc.test_hold_us = _config.test_hold_us;
-        processing::partial_channel ch{u.link.get(), link_acquire, link_publish};
-        auto wk = processing::worker::open(wc, ch);
+        wc.restored_max_time_ms = restored_max_time;
+        auto wk = processing::worker::open(wc, _queries->channel(w));
         if (!wk) return std::move(wk).err();
         u.worker = std::move(wk.value());
         u.loop = std::make_unique<dataplane::worker_lcore>(*u.worker, rings[w], _slots,
@@ -331,7 +317,42 @@ result<void> daemon::start() {
         u.loop->set_bench_sink(_config.bench_sink);
         _workers.push_back(std::move(u));
     }
-    SLUICE_TRY(start_merger());
+    // Dedup state from the events table: every identity within the previous run's horizon.
+    if (*stored_max != processing::no_time) {
+        const int64_t cutoff = *stored_max - _config.dedup_horizon_ms;
+        for (auto& u : _workers) u.worker->dedup().set_restored_cutoff(cutoff);
+        auto loaded = processing::scan_identities(
+            _config.data_dir, cutoff, [&](const processing::identity& id, int64_t t) {
+                auto& d = _workers[processing::owner_worker(id, nworkers)].worker->dedup();
+                (void)d.check_and_insert(id, t, *stored_max);
+            });
+        if (!loaded) return std::move(loaded).err();
+        SLUICE_LOG_INFO("restart: M %lld, %llu identities reloaded into dedup, %llu stored events "
+                        "replayed into %llu queries: %llu windows emitted, %llu reopened",
+                        (long long)restored_max_time, (unsigned long long)*loaded,
+                        (unsigned long long)rebuilt->events_replayed,
+                        (unsigned long long)rebuilt->queries_rebuilt,
+                        (unsigned long long)rebuilt->rows_emitted,
+                        (unsigned long long)rebuilt->cells_reopened);
+    }
+    // This run's record, durable before any event is taken: the next restart reads it.
+    processing::run_record run;
+    run.start_max_time_ms = restored_max_time;
+    for (auto& u : _workers) {
+        storage::segment_file f;
+        if (storage::parse_segment_name(
+                std::filesystem::path(u.worker->events_segment_path()).filename().string(), f))
+            run.first_segment[f.writer] = f.seq;
+    }
+    SLUICE_TRY(processing::write_run_record(_config.data_dir, run));
+    std::vector<processing::worker*> worker_ptrs;
+    for (auto& u : _workers) worker_ptrs.push_back(u.worker.get());
+    SLUICE_TRY(_queries->attach(worker_ptrs));
+    _queries->start(&_worker_control.flush_requested, [this] {
+        for (auto& u : _workers)
+            if (!u.loop->finished()) return false;
+        return true;
+    });
 
     SLUICE_TRY(start_control());
     return ok_result();
@@ -357,6 +378,9 @@ result<void> daemon::start_control() {
         return json{{"content_type", prometheus_content_type}, {"text", prometheus_text(stats())}};
     };
     handlers["flush"] = [this](const json&) { return flush(); };
+    handlers["queries"] = [this](const json& req) { return _queries->handle_queries(req); };
+    handlers["windows"] = [this](const json& req) { return _queries->handle_windows(req); };
+    handlers["replay"] = [this](const json& req) { return _queries->handle_replay(req); };
     handlers["reload"] = [this](const json&) { return reload("reload command"); };
     handlers["retention"] = [this](const json& req) { return retention(req); };
     handlers["shutdown"] = [this](const json&) {
@@ -375,66 +399,6 @@ result<void> daemon::start_control() {
     return ok_result();
 }
 
-result<void> daemon::start_merger() {
-    storage::writer_config wc;
-    wc.data_dir = _config.data_dir;
-    wc.writer_name = "merger";
-    wc.rows_per_block = 4096;
-    wc.string_bytes_max = 1u << 20;
-    wc.row_string_bytes_max = _config.event_bytes_max;
-    wc.flush_interval_ms = _config.flush_interval_ms;
-    wc.direct_io = _config.direct_io;
-    wc.sync_bytes = _config.sync_bytes;
-    wc.segment_bytes_max = _config.segment_bytes_max;
-    wc.compression = _config.compression;
-    wc.stop_flag = &_stop_rx;
-    auto w = storage::segment_writer::open(wc, storage::window_schema(_config.query_name));
-    if (!w) return std::move(w).err();
-    _window_writer = std::move(w.value());
-    _merger_thread = std::thread([this] {
-        namespace wc = storage::window_col;
-        processing::window_merger merger(
-            uint32_t(_workers.size()), _config.window_size_ms, [this](const processing::window_row& r) {
-                auto& b = _window_writer->batch();
-                b.push_i64(wc::window_start_ms, r.window_start_ms);
-                b.push_i64(wc::window_end_ms, r.window_end_ms);
-                std::string_view key = r.key;
-                b.push_string(wc::group_key, key.substr(0, _config.event_bytes_max));
-                b.push_u64(wc::count, r.count);
-                b.end_row();
-                _window_writer->commit_row();
-                _window_rows.fetch_add(1, std::memory_order_relaxed);
-            });
-        idle_backoff backoff;
-        uint64_t flushes_seen = _worker_control.flush_requested.load();
-        while (!merger.all_final()) {
-            bool any = false;
-            for (auto& u : _workers) {
-                void* obj;
-                while (rte_ring_sc_dequeue(u.link->to_merger, &obj) == 0) {
-                    auto* batch = static_cast<processing::partial_batch*>(obj);
-                    merger.merge(*batch);
-                    rte_ring_sp_enqueue(u.link->free, batch);
-                    any = true;
-                }
-            }
-            _window_writer->poll(monotonic_ns());
-            uint64_t want = _worker_control.flush_requested.load();
-            if (want != flushes_seen) {
-                flushes_seen = want;
-                auto r = _window_writer->flush_and_sync();
-                if (!r) SLUICE_LOG_ERROR("window flush failed: %s", r.err().message.c_str());
-                _merger_flushes.store(want);
-            }
-            if (any) backoff.reset();
-            else backoff.wait();
-        }
-        auto r = _window_writer->close();
-        if (!r) SLUICE_LOG_ERROR("closing the window table failed: %s", r.err().message.c_str());
-        _merger_done.store(true);
-    });
-    return ok_result();
-}
 
 stats_sample daemon::take_sample() const {
     stats_sample smp;
@@ -467,7 +431,7 @@ stats_sample daemon::take_sample() const {
         smp.window_visible.merge(u.worker->latency().window_visible.snapshot());
         smp.durable.merge(u.worker->latency().durable.snapshot());
     }
-    if (_window_writer) m["bytes_written"] += _window_writer->bytes_written();
+    if (_queries) m["bytes_written"] += _queries->bytes_written();
     return smp;
 }
 
@@ -625,7 +589,7 @@ json daemon::totals_json(const stats_sample& now, int64_t watermark) const {
             {"rx_dropped", get("rx_dropped")},
             {"bytes_written", get("bytes_written")},
             {"watermark_ms", watermark},
-            {"window_rows", _window_rows.load()}};
+            {"window_rows", _queries->window_rows()}};
 }
 
 // The rings' occupancy (consumer lag per (RX, worker)) and the watermark's delay.
@@ -691,7 +655,8 @@ json daemon::stats() {
                 {"ports", ports_json()},
                 {"rings", std::move(rings)},
                 {"storage", std::move(storage)},
-                {"control", control_json()}};
+                {"control", control_json()},
+                {"queries", _queries->stats()}};
 }
 
 json daemon::lcore_map_json() const {
@@ -738,7 +703,7 @@ json daemon::storage_stats(json& totals) const {
         add(u.worker->events_writer());
         add(u.worker->dead_letters_writer());
     }
-    if (_window_writer) add(*_window_writer);
+    _queries->for_each_writer(add);
     auto ret = _retention->status();
     std::string state = "ok", error;
     json out = json::array();
@@ -844,7 +809,13 @@ json daemon::retention(const json& req) {
 }
 
 json daemon::status() const {
-    access_policy access = _control->access();
+    // Before start() has handed the server over (_control_view: see control_json), the
+    // policy is the configured one the server started with.
+    const control_server* server = _control_view.load(std::memory_order_acquire);
+    access_policy access = server ? server->access()
+                                  : access_policy{_config.allow_uids, _config.allow_gids,
+                                                  _config.requests_per_s,
+                                                  _config.connection_requests_per_s};
     return json{{"ok", true},
                 {"v", protocol_version},
                 {"state", _shutdown_requested.load() || g_signal_shutdown.load() ? "stopping"
@@ -858,7 +829,7 @@ json daemon::status() const {
                 {"lcore_map", lcore_map_json()},
                 {"data_dir", _config.data_dir},
                 {"udp_ports", _config.udp_ports},
-                {"query", _config.query_name},
+                {"queries", _queries->stats().size()},
                 {"socket", _config.control_socket},
                 {"config", _config.config_path.empty() ? json(nullptr) : json(_config.config_path)},
                 {"reloads", _reloads.load()},
@@ -951,7 +922,7 @@ json daemon::flush() {
     uint64_t want = _worker_control.flush_requested.fetch_add(1) + 1;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     for (;;) {
-        bool done = _merger_flushes.load() >= want || _merger_done.load();
+        bool done = _queries->flushes_done() >= want || _queries->done();
         for (auto& u : _workers) done = done && (u.loop->flushes_done() >= want || u.loop->finished());
         if (done) break;
         if (std::chrono::steady_clock::now() > deadline)
@@ -1018,7 +989,7 @@ int daemon::run() {
     int rc = 0;
     for (auto& u : _workers)
         if (rte_eal_wait_lcore(u.lcore) != 0) rc = 1;
-    _merger_thread.join();
+    _queries->join();
     for (auto& u : _workers)
         if (u.worker->storage_failed()) rc = 1;
     // Every counter is final now (RX stopped, rings drained, workers done): one line

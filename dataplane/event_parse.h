@@ -7,12 +7,15 @@
 #include <simdjson.h>
 
 #include "processing/event.h"
+#include "processing/field_catalog.h"
 
 namespace sluice::dataplane {
 
 struct parse_config {
     uint32_t event_bytes_max = 4096;
     int64_t max_future_skew_ms = 5 * 60 * 1000;
+    // Fields the continuous queries need besides the four standard ones (may be null).
+    const processing::field_catalog* fields = nullptr;
 };
 
 // RFC 3339 date-time ("2025-02-28T15:22:31.5+02:00") -> epoch milliseconds, fractions
@@ -29,9 +32,18 @@ class event_parser {
 
   private:
     processing::dead_letter_reason parse_fields(processing::event_slot& slot, int64_t now_ms) noexcept;
+    // A top-level key the catalog may want: stores its value (or its nested keys' values).
+    simdjson::error_code extract_extra(std::string_view key, simdjson::ondemand::value& v,
+                                       simdjson::ondemand::json_type type,
+                                       processing::event_slot& slot) noexcept;
+    simdjson::error_code store_extra(uint32_t index, simdjson::ondemand::value& v,
+                                     simdjson::ondemand::json_type type,
+                                     processing::event_slot& slot) noexcept;
 
     parse_config _config;
     simdjson::ondemand::parser _parser;
+    uint32_t _generation = 0; // of the catalog, as last seen
+    uint32_t _fields = 0;     // catalog entries to extract
 };
 
 } // namespace sluice::dataplane

@@ -28,7 +28,7 @@ dedup_filter::dedup_filter(uint64_t memory_bytes, int64_t horizon_ms) : _horizon
 
 int64_t dedup_filter::cutoff_ms(int64_t max_time_ms) const noexcept {
     int64_t by_horizon = max_time_ms == no_time ? INT64_MIN : max_time_ms - _horizon_ms;
-    return std::max(by_horizon, _forced_cutoff_ms);
+    return std::max({by_horizon, _forced_cutoff_ms, _restored_cutoff_ms});
 }
 
 int64_t dedup_filter::effective_horizon_ms(int64_t max_time_ms) const noexcept {

@@ -26,6 +26,11 @@ class dedup_filter {
 
     // Events older than this are beyond the horizon (INT64_MIN when nothing is).
     int64_t cutoff_ms(int64_t max_time_ms) const noexcept;
+    // After a restart: the cutoff the previous run had reached (its largest event time
+    // minus the horizon). The cutoff never falls below it, even while this run's M is
+    // lower, so an event the previous run would have rejected as beyond the horizon is
+    // not accepted now; the identities loaded from the store cover everything above it.
+    void set_restored_cutoff(int64_t cutoff_ms) noexcept { _restored_cutoff_ms = cutoff_ms; }
     // The configured horizon, or the shorter one the memory budget forced.
     int64_t effective_horizon_ms(int64_t max_time_ms) const noexcept;
 
@@ -54,6 +59,7 @@ class dedup_filter {
     uint64_t _load_max;
     int64_t _horizon_ms;
     int64_t _forced_cutoff_ms = INT64_MIN;
+    int64_t _restored_cutoff_ms = INT64_MIN;
     uint64_t _forced_sweeps = 0;
     std::vector<int64_t> _sample; // preallocated scratch for choosing a forced cutoff
 };

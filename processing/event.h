@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "base/limits.h"
+
 namespace sluice::processing {
 
 enum class slot_kind : uint8_t {
@@ -51,6 +53,14 @@ struct field_ref {
     uint32_t len = 0;
 };
 
+// What a query-requested field held in the event (see field_catalog.h).
+enum class field_kind : uint8_t {
+    absent, // missing, null, or an object/array
+    string, // unescaped text
+    number, // the number's JSON text, as sent
+    boolean // "true" / "false"
+};
+
 inline constexpr int64_t no_time = INT64_MIN;
 
 struct alignas(64) event_slot {
@@ -67,6 +77,12 @@ struct alignas(64) event_slot {
     int64_t received_ms;        // wall clock at RX
     int64_t rx_tsc;             // rte_rdtsc() at RX, for latency
     field_ref event_id, user_id, event_type, page;  // unescaped strings in data()
+    // Fields the queries asked the RX to extract (field_catalog), valid below
+    // fields_parsed; `generation` is the catalog generation the RX parsed with.
+    uint32_t generation;
+    uint8_t fields_parsed;
+    field_kind extra_kind[limits::query_fields_max];
+    field_ref extra[limits::query_fields_max];
 
     char* data() noexcept { return reinterpret_cast<char*>(this + 1); }
     const char* data() const noexcept { return reinterpret_cast<const char*>(this + 1); }

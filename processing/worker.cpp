@@ -1,8 +1,9 @@
 #include "processing/worker.h"
 
-#include <time.h>
-
 #include <algorithm>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "base/assert.h"
 #include "base/clock.h"
@@ -18,12 +19,13 @@ namespace dl = storage::dead_letters_col;
 worker::worker(const worker_config& config, partial_channel channel)
     : _config(config), _channel(channel),
       _dedup(config.dedup_memory_bytes, config.dedup_horizon_ms),
-      _windows(config.window, config.window_cells_max, config.window_keys_max,
-               config.window_key_bytes_max) {}
+      _key(new char[config.event_bytes_max + 4 * 8 + 8]),
+      _max_time_ms(config.restored_max_time_ms) {}
 
 result<std::unique_ptr<worker>> worker::open(const worker_config& config, partial_channel channel) {
     SLUICE_ASSERT(channel.acquire != nullptr);
     SLUICE_ASSERT(channel.publish != nullptr);
+    SLUICE_ASSERT(config.index < limits::workers_max);
     std::unique_ptr<worker> w(new worker(config, channel));
     storage::writer_config wc;
     wc.data_dir = config.data_dir;
@@ -35,6 +37,8 @@ result<std::unique_ptr<worker>> worker::open(const worker_config& config, partia
     wc.segment_bytes_max = config.segment_bytes_max;
     wc.compression = config.compression;
     wc.stop_flag = config.storage_stop;
+    wc.rows_per_block = config.rows_per_block;
+    wc.string_bytes_max = config.block_string_bytes_max;
     auto events = storage::segment_writer::open(wc, storage::events_schema());
     if (!events) return std::move(events).err();
     w->_events = std::move(events.value());
@@ -42,9 +46,26 @@ result<std::unique_ptr<worker>> worker::open(const worker_config& config, partia
     if (!dead) return std::move(dead).err();
     w->_dead_letters = std::move(dead.value());
     w->_counters.dedup_horizon_ms.store(config.dedup_horizon_ms, std::memory_order_relaxed);
+    w->_counters.max_time_ms.store(w->_max_time_ms, std::memory_order_relaxed);
     if (config.test_hold_us != 0)
         w->_test_hold_ticks = uint64_t(double(config.test_hold_us) * double(tsc_hz()) / 1e6);
     return w;
+}
+
+result<void> worker::add_query(std::shared_ptr<const compiled_query> query,
+                               std::unique_ptr<window_state> state, int64_t floor_ms) {
+    if (_nqueries == limits::queries_max)
+        return make_error(errc::busy, "at most " + std::to_string(limits::queries_max) +
+                                          " continuous queries run at once (remove one first)");
+    SLUICE_ASSERT(query->values.size() <= std::size(_inputs));
+    SLUICE_ASSERT(query->key_bytes_max <= _config.event_bytes_max + 4 * 8);
+    active_query& aq = _queries[_nqueries++];
+    aq = active_query{};
+    aq.progress = &query->shared->workers[_config.index];
+    aq.query = std::move(query);
+    aq.state = std::move(state);
+    aq.floor_ms = floor_ms;
+    return ok_result();
 }
 
 void worker::process(event_slot* const* slots, uint32_t n) noexcept {
@@ -81,16 +102,43 @@ void worker::accept_event(const event_slot& s) noexcept {
     case dedup_verdict::accepted: break;
     }
     bump(_counters.events_accepted);
-    int64_t end = window_start_of(s.event_time_ms, _config.window.size_ms) + _config.window.size_ms;
-    bool late = _max_time_ms != no_time && end <= _max_time_ms - _config.watermark_delay_ms;
-    if (late) {
-        bump(_counters.late_events);
-    } else if (!_windows.add(s.event_time_ms, s.field(s.page))) [[unlikely]] {
-        bump(_counters.window_overflow);
-    } else if (s.rx_tsc != 0) [[likely]] {
+    aggregated a = aggregate(s);
+    if (a.late) bump(_counters.late_events);
+    if (a.visible && s.rx_tsc != 0) [[likely]]
         _latency.window_visible.record(tsc_elapsed(uint64_t(s.rx_tsc), _burst_tsc));
+    store_event(s, a.late);
+}
+
+int64_t worker::watermark_of(const active_query& aq) const noexcept {
+    int64_t w = _max_time_ms == no_time ? INT64_MIN : _max_time_ms - aq.query->delay_ms();
+    return std::max(w, aq.floor_ms);
+}
+
+worker::aggregated worker::aggregate(const event_slot& s) noexcept {
+    aggregated out;
+    for (uint32_t i = 0; i < _nqueries; ++i) {
+        active_query& aq = _queries[i];
+        const compiled_query& q = *aq.query;
+        // A query added at run time counts the events parsed after it was added.
+        if (s.generation < q.start_generation || !q.matches(s)) continue;
+        uint32_t len = q.build_key(s, _key.get());
+        std::string_view key(_key.get(), len);
+        uint64_t hash = XXH3_64bits(key.data(), key.size());
+        q.read_inputs(s, _inputs);
+        window_state::verdict v = aq.state->add(s.event_time_ms, key, hash, watermark_of(aq), _inputs);
+        bump(aq.progress->events);
+        if (v.late) {
+            out.late = true;
+            bump(aq.progress->late_events);
+        }
+        if (v.overflow) [[unlikely]] {
+            bump(aq.progress->overflow);
+            bump(_counters.window_overflow);
+        }
+        // Hopping windows: an event that missed a closed window still went into the others.
+        out.visible |= !v.overflow && (!v.late || q.kind() == window_kind::hopping);
     }
-    store_event(s, late);
+    return out;
 }
 
 void worker::store_event(const event_slot& s, bool late) noexcept {
@@ -108,8 +156,10 @@ void worker::store_event(const event_slot& s, bool late) noexcept {
     b.push_string(ev::page, s.field(s.page));
     b.push_u8(ev::late, late ? 1 : 0);
     b.push_string(ev::raw, s.raw());
+    b.push_i64(ev::max_time_ms, _max_time_ms);
     b.end_row();
     _events->commit_row();
+    ++_events_rows;
     _pending_durable.add_row(uint64_t(s.rx_tsc));
 }
 
@@ -125,22 +175,123 @@ void worker::store_dead_letter(const event_slot& s, dead_letter_reason reason) n
     _dead_letters->commit_row();
 }
 
-void worker::tick(int64_t now_ns) noexcept {
-    if (_max_time_ms != no_time) {
-        int64_t w = _max_time_ms - _config.watermark_delay_ms;
-        // Report only when W enters a new window: that is when windows can close.
-        int64_t ws = window_start_of(w, _config.window.size_ms);
-        if (ws > _reported_window_start) {
-            _reported_window_start = ws;
-            close_windows(w, false);
+void worker::close_cells(active_query& aq, int64_t watermark_ms) noexcept {
+    const uint32_t uid = aq.query->uid;
+    const uint32_t blob_bytes = aq.query->aggs.blob_bytes();
+    partial_batch* batch = _channel.acquire(_channel.ctx);
+    batch->reset(_config.index, uid);
+    aq.state->close_until(watermark_ms, [&](int64_t start, int64_t end, std::string_view key,
+                                            const uint8_t* blob) {
+        if (!batch->fits(key.size(), blob_bytes)) {
+            _channel.publish(_channel.ctx, batch);
+            batch = _channel.acquire(_channel.ctx);
+            batch->reset(_config.index, uid);
         }
+        batch->append(start, end, key, blob, blob_bytes);
+    });
+    _channel.publish(_channel.ctx, batch);
+}
+
+void worker::send_snapshot(active_query& aq, uint64_t snapshot_id) noexcept {
+    const uint32_t uid = aq.query->uid;
+    const uint32_t blob_bytes = aq.query->aggs.blob_bytes();
+    partial_batch* batch = _channel.acquire(_channel.ctx);
+    batch->reset(_config.index, uid, batch_kind::snapshot, snapshot_id);
+    aq.state->for_each_open([&](int64_t start, int64_t end, std::string_view key, const uint8_t* blob) {
+        if (!batch->fits(key.size(), blob_bytes)) {
+            _channel.publish(_channel.ctx, batch);
+            batch = _channel.acquire(_channel.ctx);
+            batch->reset(_config.index, uid, batch_kind::snapshot, snapshot_id);
+        }
+        batch->append(start, end, key, blob, blob_bytes);
+    });
+    batch->kind = batch_kind::snapshot_end;
+    _channel.publish(_channel.ctx, batch);
+}
+
+void worker::advance(active_query& aq) noexcept {
+    const int64_t w = watermark_of(aq);
+    if (w <= aq.snapshot_w) return;
+    const window_state& st = *aq.state;
+    bool scan = st.earliest_end_ms() <= w;
+    if (scan && aq.query->kind() == window_kind::session) {
+        // Sessions end at any millisecond: scan at most once per gap/16 of watermark
+        // progress. Pieces left open meanwhile stay in the holds, so none is lost.
+        int64_t step = std::max<int64_t>(aq.query->def.window.gap_ms / 16, 1);
+        scan = aq.scan_w == INT64_MIN || w - aq.scan_w >= step;
     }
+    if (scan) {
+        close_cells(aq, w);
+        aq.scan_w = w;
+    }
+    publication p;
+    p.valid = true;
+    p.rows = _events_rows;
+    p.closed_until_ms = w;
+    p.open_min_start_ms = st.open_min_start_ms();
+    std::copy(st.holds_ms(), st.holds_ms() + hold_buckets, p.holds_ms);
+    if (!aq.in_flight.valid) aq.in_flight = p;
+    else aq.next = p;
+    aq.snapshot_w = w;
+}
+
+void worker::publish(worker_progress& p, const publication& pub) noexcept {
+    for (uint32_t b = 0; b < hold_buckets; ++b)
+        p.holds_ms[b].store(pub.holds_ms[b], std::memory_order_release);
+    p.open_min_start_ms.store(pub.open_min_start_ms, std::memory_order_release);
+    p.closed_until_ms.store(pub.closed_until_ms, std::memory_order_release);
+}
+
+void worker::try_publish(active_query& aq) noexcept {
+    const uint64_t durable = _events->rows_durable();
+    while (aq.in_flight.valid && durable >= aq.in_flight.rows) {
+        publish(*aq.progress, aq.in_flight);
+        aq.in_flight = aq.next;
+        aq.next.valid = false;
+    }
+}
+
+void worker::run_command() noexcept {
+    worker_command& cmd = _mailbox.cmd();
+    cmd.ok = false;
+    switch (cmd.what) {
+    case worker_command::op::add_query:
+        cmd.ok = add_query(std::move(cmd.query), std::move(cmd.state), cmd.floor_ms).ok();
+        break;
+    case worker_command::op::remove_query:
+        for (uint32_t i = 0; i < _nqueries; ++i) {
+            if (_queries[i].query->uid != cmd.uid) continue;
+            // Hand the state back: the poster frees it, off this lcore.
+            cmd.query = std::move(_queries[i].query);
+            cmd.state = std::move(_queries[i].state);
+            for (uint32_t j = i + 1; j < _nqueries; ++j) _queries[j - 1] = std::move(_queries[j]);
+            _queries[--_nqueries] = active_query{};
+            cmd.ok = true;
+            break;
+        }
+        break;
+    case worker_command::op::snapshot:
+        for (uint32_t i = 0; i < _nqueries; ++i) {
+            if (_queries[i].query->uid != cmd.uid) continue;
+            send_snapshot(_queries[i], cmd.snapshot_id);
+            cmd.ok = true;
+            break;
+        }
+        break;
+    }
+    _mailbox.complete();
+}
+
+void worker::tick(int64_t now_ns) noexcept {
+    if (_mailbox.pending()) [[unlikely]] run_command();
+    for (uint32_t i = 0; i < _nqueries; ++i) advance(_queries[i]);
     _counters.dedup_tracked.store(_dedup.tracked(), std::memory_order_relaxed);
     _counters.dedup_horizon_ms.store(_dedup.effective_horizon_ms(_max_time_ms),
                                      std::memory_order_relaxed);
     _events->poll(now_ns);
     _dead_letters->poll(now_ns);
     note_durable();
+    for (uint32_t i = 0; i < _nqueries; ++i) try_publish(_queries[i]);
 }
 
 // Rows become durable in order, a prefix at a time: the events writer's rows_durable().
@@ -161,28 +312,17 @@ void worker::hold_for_test(event_slot* const* slots, uint32_t n) const noexcept 
     }
 }
 
-void worker::close_windows(int64_t watermark_ms, bool final) noexcept {
-    partial_batch* batch = _channel.acquire(_channel.ctx);
-    batch->reset(_config.index);
-    _windows.close_until(watermark_ms, [&](int64_t start, std::string_view key, uint64_t count) {
-        if (!batch->fits(key.size())) {
-            // Not the last batch: the merger must not finalize on its watermark yet.
-            batch->closed_until_ms = INT64_MIN;
-            _channel.publish(_channel.ctx, batch);
-            batch = _channel.acquire(_channel.ctx);
-            batch->reset(_config.index);
-        }
-        batch->append(start, key, count);
-    });
-    batch->closed_until_ms = watermark_ms;
-    batch->final = final;
-    _channel.publish(_channel.ctx, batch);
-}
-
 result<void> worker::finish() {
-    close_windows(INT64_MAX, true);
+    if (_mailbox.pending()) run_command();
+    for (uint32_t i = 0; i < _nqueries; ++i) close_cells(_queries[i], INT64_MAX);
     auto a = _events->close();
     auto b = _dead_letters->close();
+    // Everything is closed and (unless a write failed) durable: the merger may emit all.
+    publication last;
+    last.valid = true;
+    last.closed_until_ms = INT64_MAX;
+    std::fill(std::begin(last.holds_ms), std::end(last.holds_ms), INT64_MAX);
+    for (uint32_t i = 0; i < _nqueries; ++i) publish(*_queries[i].progress, last);
     if (!a) return a;
     return b;
 }

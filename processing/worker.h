@@ -1,7 +1,16 @@
 #pragma once
 // worker: one per worker lcore. Takes the event slots an RX lcore routed to it and
-// applies §3 in order: horizon -> dedup -> lateness -> store + aggregate. Everything it
-// owns (dedup table, window state, segment writers) is touched only by its lcore.
+// applies §3 in order: horizon -> dedup -> lateness + aggregation (every continuous
+// query) -> store. Everything it owns (dedup table, window states, segment writers) is
+// touched only by its lcore; queries are added and removed at run time through its
+// mailbox, which it reads between bursts.
+//
+// Window progress (window_merger.h): after closing cells at a query's watermark W, the
+// worker takes a snapshot {rows stored so far, C = W, open starts, session holds} and
+// publishes it once the events table has made those rows durable. So a window row is
+// never written before the events it counts are durable: after a crash the store never
+// holds a result that the stored events do not explain (restart rebuild relies on it).
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -12,8 +21,9 @@
 #include "base/result.h"
 #include "processing/dedup_filter.h"
 #include "processing/event.h"
-#include "processing/window.h"
+#include "processing/query_runtime.h"
 #include "processing/window_merger.h"
+#include "processing/window_state.h"
 #include "storage/segment_writer.h"
 
 namespace sluice::processing {
@@ -23,10 +33,10 @@ struct alignas(64) worker_counters {
     std::atomic<uint64_t> events_in{0}; // slots of kind event or dead_letter
     std::atomic<uint64_t> events_accepted{0};
     std::atomic<uint64_t> duplicates{0};
-    std::atomic<uint64_t> late_events{0};
+    std::atomic<uint64_t> late_events{0}; // late for at least one query
     std::atomic<uint64_t> dead_letters{0};
     std::atomic<uint64_t> dead_letters_by_reason[dead_letter_reason_count]{};
-    std::atomic<uint64_t> window_overflow{0}; // events the window state had no room for
+    std::atomic<uint64_t> window_overflow{0}; // (event, query) pairs the window state had no room for
     std::atomic<int64_t> max_time_ms{no_time};
     std::atomic<uint64_t> dedup_tracked{0};
     std::atomic<int64_t> dedup_horizon_ms{0};
@@ -37,8 +47,9 @@ inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) noexcept {
 }
 
 // End-to-end latency per event in tsc_now() ticks, from the RX stamp (slot rx_tsc) to
-// the event being in its window (window-visible) and to its row being fsynced (durable).
-// Recorded by the owning worker, snapshot by the control thread.
+// the event being in its window (window-visible: in at least one query's open window)
+// and to its row being fsynced (durable). Recorded by the owning worker, snapshot by the
+// control thread.
 struct worker_latency {
     latency_histogram window_visible;
     latency_histogram durable;
@@ -52,24 +63,61 @@ struct partial_channel {
     void (*publish)(void* ctx, partial_batch* batch) noexcept = nullptr;
 };
 
+// A request to a worker from the merger thread (the only poster).
+struct worker_command {
+    enum class op : uint8_t { add_query, remove_query, snapshot };
+    op what = op::add_query;
+    std::shared_ptr<const compiled_query> query; // add (in), remove (out)
+    std::unique_ptr<window_state> state;          // add (in), remove (out)
+    int64_t floor_ms = INT64_MIN;                 // add: the query's watermark floor
+    uint32_t uid = 0;                             // remove, snapshot
+    uint64_t snapshot_id = 0;
+    bool ok = false; // the worker's answer
+};
+
+class worker_mailbox {
+  public:
+    // Poster: fill cmd(), post(), then wait for done(seq); one command at a time.
+    worker_command& cmd() noexcept { return _cmd; }
+    uint64_t post() noexcept {
+        uint64_t seq = _posted.load(std::memory_order_relaxed) + 1;
+        _posted.store(seq, std::memory_order_release);
+        return seq;
+    }
+    bool done(uint64_t seq) const noexcept { return _done.load(std::memory_order_acquire) >= seq; }
+
+    // Worker side.
+    bool pending() const noexcept { return _posted.load(std::memory_order_acquire) != _seen; }
+    void complete() noexcept {
+        _seen = _posted.load(std::memory_order_relaxed);
+        _done.store(_seen, std::memory_order_release);
+    }
+
+  private:
+    worker_command _cmd;
+    std::atomic<uint64_t> _posted{0};
+    alignas(64) std::atomic<uint64_t> _done{0};
+    uint64_t _seen = 0;
+};
+
 struct worker_config {
     uint32_t index = 0;
-    int64_t watermark_delay_ms = 10 * 60 * 1000;
+    int64_t watermark_delay_ms = 10 * 60 * 1000; // the pipeline's (for watermark_ms())
     int64_t dedup_horizon_ms = 60 * 60 * 1000;
     uint64_t dedup_memory_bytes = 64ull << 20;
-    window_spec window;
-    uint32_t window_cells_max = 1u << 16;
-    uint32_t window_keys_max = 1u << 16;
-    size_t window_key_bytes_max = 8u << 20;
     uint32_t event_bytes_max = 4096;
     std::string data_dir;
-    std::string query_name = "page_views_per_minute";
     uint32_t flush_interval_ms = 100;
     bool direct_io = true;
     uint64_t sync_bytes = 8u << 20;                   // group commit by size
     uint64_t segment_bytes_max = 256ull << 20;        // segment rotation
     storage::format::compression compression{};        // of the segment chunks
     const std::atomic<bool>* storage_stop = nullptr;  // storage::writer_config::stop_flag
+    // Block size of the events and dead_letters writers (tests use small blocks).
+    uint32_t rows_per_block = limits::batch_rows_max;
+    size_t block_string_bytes_max = limits::batch_string_bytes_max;
+    // M after a restart (restart rebuild), no_time on a fresh store.
+    int64_t restored_max_time_ms = no_time;
     // Test only (sluiced --test-hold-us): hold each burst until its newest event is this
     // old, a known delay for the latency tests to measure. 0 in production.
     uint32_t test_hold_us = 0;
@@ -79,8 +127,15 @@ class worker {
   public:
     static result<std::unique_ptr<worker>> open(const worker_config& config, partial_channel channel);
 
+    // Before the lcore runs (start-up, restart rebuild): adds a query directly.
+    result<void> add_query(std::shared_ptr<const compiled_query> query,
+                           std::unique_ptr<window_state> state, int64_t floor_ms);
+    dedup_filter& dedup() noexcept { return _dedup; }
+    worker_mailbox& mailbox() noexcept { return _mailbox; }
+
     void process(event_slot* const* slots, uint32_t n) noexcept;
-    // After each burst (and when idle): close windows the watermark passed, group commit.
+    // After bursts (and when idle): mailbox, close windows the watermarks passed, publish
+    // progress, group commit.
     void tick(int64_t now_ns) noexcept;
     // Graceful stop: close every open window, flush and fsync the writers.
     result<void> finish();
@@ -88,20 +143,55 @@ class worker {
 
     const worker_counters& counters() const noexcept { return _counters; }
     const worker_latency& latency() const noexcept { return _latency; }
+    uint32_t index() const noexcept { return _config.index; }
+    uint32_t queries() const noexcept { return _nqueries; }
     uint64_t bytes_written() const noexcept;
     uint64_t rows_durable() const noexcept;
     bool storage_failed() const noexcept;
+    // The events segment being written (its name holds the writer and sequence).
+    const char* events_segment_path() const noexcept { return _events->segment_path(); }
     int64_t watermark_ms() const noexcept;
     // The writers, for their counters (relaxed atomics: any thread may read them).
     const storage::segment_writer& events_writer() const noexcept { return *_events; }
     const storage::segment_writer& dead_letters_writer() const noexcept { return *_dead_letters; }
 
   private:
+    struct publication {
+        bool valid = false;
+        uint64_t rows = 0;
+        int64_t closed_until_ms = INT64_MIN;
+        int64_t open_min_start_ms = INT64_MAX;
+        int64_t holds_ms[hold_buckets];
+    };
+    struct active_query {
+        std::shared_ptr<const compiled_query> query;
+        std::unique_ptr<window_state> state;
+        worker_progress* progress = nullptr;
+        int64_t floor_ms = INT64_MIN;
+        int64_t snapshot_w = INT64_MIN; // watermark of the last snapshot
+        int64_t scan_w = INT64_MIN;     // sessions: watermark of the last closing scan
+        publication in_flight;          // waiting for its rows to be durable
+        publication next;               // the newest snapshot after it
+    };
+
     worker(const worker_config& config, partial_channel channel);
     void accept_event(const event_slot& s) noexcept;
+    // Returns whether the event was late for some query, and whether it went into at
+    // least one open window.
+    struct aggregated {
+        bool late = false;
+        bool visible = false;
+    };
+    aggregated aggregate(const event_slot& s) noexcept;
     void store_event(const event_slot& s, bool late) noexcept;
     void store_dead_letter(const event_slot& s, dead_letter_reason reason) noexcept;
-    void close_windows(int64_t watermark_ms, bool final) noexcept;
+    int64_t watermark_of(const active_query& aq) const noexcept;
+    void advance(active_query& aq) noexcept;
+    void close_cells(active_query& aq, int64_t watermark_ms) noexcept;
+    void send_snapshot(active_query& aq, uint64_t snapshot_id) noexcept;
+    void try_publish(active_query& aq) noexcept;
+    static void publish(worker_progress& p, const publication& pub) noexcept;
+    void run_command() noexcept;
     void note_durable() noexcept;
     void hold_for_test(event_slot* const* slots, uint32_t n) const noexcept;
 
@@ -113,11 +203,15 @@ class worker {
     uint64_t _burst_tsc = 0;
     uint64_t _test_hold_ticks = 0;
     dedup_filter _dedup;
-    window_state _windows;
+    worker_mailbox _mailbox;
+    std::array<active_query, limits::queries_max> _queries;
+    uint32_t _nqueries = 0;
+    std::unique_ptr<char[]> _key;                          // a group key being built
+    agg_input _inputs[16];                                 // one per value field
     std::unique_ptr<storage::segment_writer> _events;
     std::unique_ptr<storage::segment_writer> _dead_letters;
+    uint64_t _events_rows = 0; // rows committed to _events
     int64_t _max_time_ms = no_time;
-    int64_t _reported_window_start = INT64_MIN; // window start of the last reported W
 };
 
 } // namespace sluice::processing

@@ -41,6 +41,12 @@ class column_batch {
         SLUICE_DASSERT(_cols[col].type == column_type::u8);
         set_fixed(col, v);
     }
+    void push_f64(int col, double v) noexcept {
+        SLUICE_DASSERT(_cols[col].type == column_type::f64);
+        uint64_t bits;
+        std::memcpy(&bits, &v, 8);
+        set_fixed(col, bits);
+    }
     void push_string(int col, std::string_view s) noexcept;
     void push_null(int col) noexcept;
     void end_row() noexcept { ++_rows; }
@@ -49,6 +55,11 @@ class column_batch {
     int64_t i64_at(int col, uint32_t row) const noexcept { return int64_t(_cols[col].fixed[row]); }
     uint64_t u64_at(int col, uint32_t row) const noexcept { return _cols[col].fixed[row]; }
     uint8_t u8_at(int col, uint32_t row) const noexcept { return uint8_t(_cols[col].fixed[row]); }
+    double f64_at(int col, uint32_t row) const noexcept {
+        double v;
+        std::memcpy(&v, &_cols[col].fixed[row], 8);
+        return v;
+    }
     std::string_view string_at(int col, uint32_t row) const noexcept {
         const auto& c = _cols[col];
         uint32_t begin = row == 0 ? 0 : c.offsets[row - 1];

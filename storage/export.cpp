@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 
 #include "storage/segment_files.h"
@@ -23,10 +24,12 @@ bool same_schema(const table_schema& a, const table_schema& b) {
 }
 
 void append_number(std::string& out, const column_batch& b, int c, uint32_t r) {
-    char buf[24];
-    auto res = b.schema().columns[c].type == column_type::i64
-                   ? std::to_chars(buf, buf + sizeof buf, b.i64_at(c, r))
-                   : std::to_chars(buf, buf + sizeof buf, b.u64_at(c, r));
+    char buf[32];
+    const column_type t = b.schema().columns[c].type;
+    // Doubles in their shortest form that reads back exactly.
+    auto res = t == column_type::i64   ? std::to_chars(buf, buf + sizeof buf, b.i64_at(c, r))
+               : t == column_type::f64 ? std::to_chars(buf, buf + sizeof buf, b.f64_at(c, r))
+                                       : std::to_chars(buf, buf + sizeof buf, b.u64_at(c, r));
     out.append(buf, size_t(res.ptr - buf));
 }
 
@@ -42,7 +45,10 @@ void format_rows(std::string& out, const column_batch& b, bool csv, uint64_t& re
                 text::append_json_string(out, cols[c].name);
                 out += ':';
             }
-            if (b.is_null(int(c), r)) {
+            // A double that is not finite (NaN: a window without a number) has no JSON
+            // or CSV number: it is written as null.
+            if (b.is_null(int(c), r) ||
+                (cols[c].type == column_type::f64 && !std::isfinite(b.f64_at(int(c), r)))) {
                 if (!csv) out += "null";
                 continue;
             }

@@ -21,7 +21,7 @@ using thrift::compact_writer;
 
 // parquet.thrift's enums, as numbers.
 namespace pq {
-enum type : int32_t { int32 = 1, int64 = 2, byte_array = 6 };
+enum type : int32_t { int32 = 1, int64 = 2, double_ = 5, byte_array = 6 };
 enum repetition : int32_t { required = 0, optional = 1 };
 enum converted : int32_t { utf8 = 0, uint_8 = 11, uint_64 = 14 };
 enum encoding : int32_t { plain = 0, rle = 3, rle_dictionary = 8 };
@@ -36,6 +36,7 @@ pq::type physical(column_type t) {
     case column_type::i64:
     case column_type::u64: return pq::int64;
     case column_type::u8: return pq::int32;
+    case column_type::f64: return pq::double_; // PLAIN: the 8 IEEE 754 bytes, as stored
     case column_type::string:
     case column_type::bytes: return pq::byte_array;
     }
@@ -219,7 +220,9 @@ result<void> parquet_writer::write_column(int col, chunk_meta& meta) {
         uint32_t begin = i == 0 ? 0 : b.ends[i - 1];
         return std::string_view(b.bytes.data() + begin, b.ends[i] - begin);
     };
-    if (!variable && values > 0) {
+    // No min/max for doubles (NaN marks windows without a number; readers would need
+    // the NaN-aware ordering); integers get theirs.
+    if (!variable && def.type != column_type::f64 && values > 0) {
         meta.has_minmax = true;
         meta.min = meta.max = b.fixed[0];
         for (uint64_t v : b.fixed) {
@@ -364,6 +367,7 @@ std::string parquet_writer::footer() const {
             f.end_struct();
             break;
         case column_type::i64:
+        case column_type::f64:
         case column_type::bytes: break;
         }
         f.end_struct();

@@ -12,7 +12,8 @@ table_schema events_schema() {
              {"page", column_type::string},
              {"late", column_type::u8},
              {"raw", column_type::string, false,
-              {c::event_id, c::user_id, c::event_type, c::page, c::event_time_ms}}},
+              {c::event_id, c::user_id, c::event_type, c::page, c::event_time_ms}},
+             {"max_time_ms", column_type::i64}},
             c::event_time_ms};
 }
 
@@ -25,13 +26,15 @@ table_schema dead_letters_schema() {
             dead_letters_col::received_ms};
 }
 
-table_schema window_schema(const std::string& query_name) {
-    return {query_name,
-            {{"window_start_ms", column_type::i64},
-             {"window_end_ms", column_type::i64},
-             {"group_key", column_type::string},
-             {"count", column_type::u64}},
-            window_col::window_start_ms};
+table_schema window_schema(const std::string& query_name, const std::vector<std::string>& group_columns,
+                           const std::vector<column_def>& value_columns) {
+    table_schema s{query_name,
+                   {{"window_start_ms", column_type::i64}, {"window_end_ms", column_type::i64}},
+                   window_col::window_end_ms};
+    for (const auto& g : group_columns) s.columns.push_back({g, column_type::string});
+    for (const auto& v : value_columns) s.columns.push_back(v);
+    s.columns.push_back({"revision", column_type::u64});
+    return s;
 }
 
 } // namespace sluice::storage

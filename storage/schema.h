@@ -7,8 +7,8 @@
 namespace sluice::storage {
 
 // `string` holds text (exported as UTF-8 strings); `bytes` holds arbitrary bytes
-// (exported as binary). Both are stored alike.
-enum class column_type : uint8_t { i64 = 1, u64 = 2, u8 = 3, string = 4, bytes = 5 };
+// (exported as binary). Both are stored alike. f64: IEEE 754 doubles (aggregates).
+enum class column_type : uint8_t { i64 = 1, u64 = 2, u8 = 3, string = 4, bytes = 5, f64 = 6 };
 
 constexpr bool is_variable(column_type t) noexcept {
     return t == column_type::string || t == column_type::bytes;
@@ -33,13 +33,17 @@ struct table_schema {
 
 // The built-in tables (docs/FORMAT.md lists their columns).
 namespace events_col {
-enum : int { event_time_ms, event_id, user_id, event_type, page, late, raw, count_ };
+// max_time_ms: the largest event time the worker had seen when it took the event (the
+// watermark's basis), so that replay and restart judge lateness exactly as live.
+enum : int { event_time_ms, event_id, user_id, event_type, page, late, raw, max_time_ms, count_ };
 }
 namespace dead_letters_col {
 enum : int { received_ms, reason, raw_len, raw, count_ };
 }
+// A continuous query's results: window_start_ms, window_end_ms, one string column per
+// group-by field, the aggregates' columns, then revision (0 = live, n = replay n).
 namespace window_col {
-enum : int { window_start_ms, window_end_ms, group_key, count, count_ };
+enum : int { window_start_ms, window_end_ms, first_group };
 }
 
 // events: every accepted event. `event_id` is null when the event had none (its
@@ -47,6 +51,7 @@ enum : int { window_start_ms, window_end_ms, group_key, count, count_ };
 // event's exact bytes.
 table_schema events_schema();
 table_schema dead_letters_schema();
-table_schema window_schema(const std::string& query_name);
+table_schema window_schema(const std::string& query_name, const std::vector<std::string>& group_columns,
+                           const std::vector<column_def>& value_columns);
 
 } // namespace sluice::storage

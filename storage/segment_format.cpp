@@ -67,6 +67,7 @@ size_t column_bound(const column_def& c, uint32_t rows, size_t string_bytes) noe
     switch (c.type) {
     case column_type::i64: return b + size_t(rows) * 10;
     case column_type::u64: return b + size_t(rows) * 8; // varint is chosen only when smaller
+    case column_type::f64: return b + size_t(rows) * 8;
     case column_type::u8: return b + rows;
     case column_type::string:
     case column_type::bytes: return b + string_bytes + size_t(rows) * 16 + 64;
@@ -347,7 +348,7 @@ result<segment_meta> read_file_header(const uint8_t* in, size_t len) {
         if (end - p < 2) return corrupt("file header columns truncated");
         uint8_t t = *p++;
         uint8_t flags = *p++;
-        if (t < uint8_t(column_type::i64) || t > uint8_t(column_type::bytes))
+        if (t < uint8_t(column_type::i64) || t > uint8_t(column_type::f64))
             return corrupt("unknown column type " + std::to_string(t));
         if (flags & ~column_flag_nullable) return corrupt("unknown column flags");
         column_def c{{}, column_type(t), (flags & column_flag_nullable) != 0};
@@ -583,6 +584,14 @@ size_t block_encoder::encode_column(const column_batch& batch, int col, uint8_t*
         }
         break;
     }
+    case column_type::f64:
+        // IEEE 754 bits, plain; no min/max statistics (they are kept for integers and
+        // lengths).
+        enc = encoding::plain_u64;
+        for (uint32_t r = 0; r < rows; ++r) put<uint64_t>(raw + raw_len + 8 * size_t(r), c.fixed[r]);
+        raw_len += size_t(rows) * 8;
+        st.min = st.max = 0;
+        break;
     case column_type::string:
     case column_type::bytes: {
         uint64_t lo = std::numeric_limits<uint64_t>::max(), hi = 0;
@@ -873,7 +882,8 @@ result<void> block_decoder::decode_column(column_batch& out, int col, encoding e
     }
     case encoding::varint_u64:
     case encoding::plain_u64:
-        if (c.type != column_type::u64) return bad("encoding does not match the column type");
+        if (c.type != column_type::u64 && !(c.type == column_type::f64 && enc == encoding::plain_u64))
+            return bad("encoding does not match the column type");
         fixed();
         if (enc == encoding::plain_u64) {
             if (len != size_t(rows) * 8) return bad("plain u64 length mismatch");

@@ -523,3 +523,32 @@ TEST(DaemonControl, HundredConcurrentClientsWhileIngestCountsStayExact) {
 }
 
 } // namespace
+
+// Requests that arrive the moment the socket exists (before the daemon's start-up has
+// returned to its main thread) are answered: status, stats and reload once read a
+// server pointer that was not yet set, and sluiced died of SIGSEGV.
+TEST(DaemonControl, RequestsAtTheFirstMomentOfTheSocketAreAnswered) {
+    for (int round = 0; round < 4; ++round) {
+        udp_daemon u(40 + round);
+        const std::string sock = u.dir + "/ctl.sock";
+        // Poll without sleeping so the first connect lands as early as possible.
+        bool answered[3] = {false, false, false};
+        const char* cmds[3] = {"status", "stats", "reload"};
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (!(answered[0] && answered[1] && answered[2]) && u.d->running() &&
+               std::chrono::steady_clock::now() < deadline) {
+            for (int c = 0; c < 3; ++c) {
+                if (answered[c] || !std::filesystem::exists(sock)) continue;
+                json r = u.d->request({{"cmd", cmds[c]}});
+                // reload may be refused while the server is still starting; it must reply.
+                if (r.contains("ok") && !r.value("error", "").ends_with("without a reply") &&
+                    r.value("error", "").find("cannot connect") == std::string::npos)
+                    answered[c] = true;
+            }
+        }
+        EXPECT_TRUE(u.d->running()) << "round " << round << ": " << u.log();
+        EXPECT_TRUE(answered[0] && answered[1] && answered[2]) << "round " << round << ": " << u.log();
+        if (::testing::Test::HasFailure()) return;
+        EXPECT_EQ(u.d->shutdown_and_wait(60), 0);
+    }
+}

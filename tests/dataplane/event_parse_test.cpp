@@ -141,3 +141,52 @@ TEST(EventParse, OversizeKeepsPrefixAndLength) {
     ASSERT_EQ(exact.size(), 100u);
     EXPECT_EQ(parse(exact, 100).slot->kind, slot_kind::event);
 }
+
+// Fields continuous queries ask for (field_catalog) are extracted into the slot.
+TEST(EventParse, ExtractsCatalogFieldsTopLevelAndNested) {
+    field_catalog catalog;
+    ASSERT_TRUE(catalog.reserve("region"));
+    ASSERT_TRUE(catalog.reserve("metadata.referrer"));
+    ASSERT_TRUE(catalog.reserve("metadata.latency_ms"));
+    ASSERT_TRUE(catalog.reserve("metadata.beta"));
+    ASSERT_TRUE(catalog.reserve("metadata.missing"));
+    ASSERT_TRUE(catalog.reserve("obj"));
+    uint32_t g = catalog.publish();
+    event_parser parser(parse_config{4096, 5 * 60 * 1000, &catalog});
+    std::unique_ptr<char[]> mem(new char[slot_bytes(4096)]);
+    auto* s = new (mem.get()) event_slot{};
+    std::string line = R"({"timestamp":1,"region":"e\u0075","page":"/p","metadata":{"referrer":"https://x\/y",)"
+                       R"("latency_ms": 12.25 ,"beta":true,"nested":{"referrer":"no"}},"obj":{"a":1}})";
+    parser.parse(line, now_ms, *s);
+    ASSERT_EQ(s->kind, slot_kind::event);
+    EXPECT_EQ(s->generation, g);
+    ASSERT_EQ(s->fields_parsed, 6);
+    EXPECT_EQ(s->extra_kind[0], field_kind::string);
+    EXPECT_EQ(s->field(s->extra[0]), "eu"); // unescaped
+    EXPECT_EQ(s->field(s->extra[1]), "https://x/y");
+    EXPECT_EQ(s->extra_kind[2], field_kind::number);
+    EXPECT_EQ(s->field(s->extra[2]), "12.25"); // the token, without its whitespace
+    EXPECT_EQ(s->extra_kind[3], field_kind::boolean);
+    EXPECT_EQ(s->field(s->extra[3]), "true");
+    EXPECT_EQ(s->extra_kind[4], field_kind::absent);
+    EXPECT_EQ(s->extra_kind[5], field_kind::absent); // objects are not values
+    EXPECT_EQ(s->field(s->page), "/p");
+    EXPECT_LE(s->data_used, slot_data_bytes(4096));
+
+    // Fields missing from an event are absent, and a structural error in metadata is
+    // still a parse error.
+    parser.parse(R"({"timestamp":1})", now_ms, *s);
+    ASSERT_EQ(s->kind, slot_kind::event);
+    for (int i = 0; i < 6; ++i) EXPECT_EQ(s->extra_kind[i], field_kind::absent);
+    parser.parse(R"({"timestamp":1,"metadata":{"referrer":}})", now_ms, *s);
+    EXPECT_EQ(s->kind, slot_kind::dead_letter);
+    EXPECT_EQ(s->reason, dead_letter_reason::parse_error);
+
+    // A field added later is extracted from the next event on, under a new generation.
+    ASSERT_TRUE(catalog.reserve("user_agent"));
+    uint32_t g2 = catalog.publish();
+    parser.parse(R"({"timestamp":1,"user_agent":"curl"})", now_ms, *s);
+    EXPECT_EQ(s->generation, g2);
+    ASSERT_EQ(s->fields_parsed, 7);
+    EXPECT_EQ(s->field(s->extra[6]), "curl");
+}

@@ -285,15 +285,27 @@ stored_outcome read_store(const std::string& data_dir, const std::string& query_
                                       }
                                   });
     std::vector<std::tuple<int64_t, std::string, std::string>> rows;
+    // The reference query's table: window_start_ms, window_end_ms, page, count, revision.
+    auto column = [](const storage::column_batch& b, const char* name) {
+        const auto& cols = b.schema().columns;
+        for (size_t c = 0; c < cols.size(); ++c)
+            if (cols[c].name == name) return int(c);
+        return -1;
+    };
     auto r3 = storage::scan_table(data_dir, query_table, INT64_MIN, INT64_MAX,
                                   [&](const storage::column_batch& b) {
+                                      const int page = column(b, "page"), count = column(b, "count");
+                                      if (page < 0 || count < 0) {
+                                          rows.emplace_back(INT64_MIN, "", "<no page/count column>");
+                                          return;
+                                      }
                                       for (uint32_t i = 0; i < b.rows(); ++i) {
-                                          std::string key(b.string_at(wc::group_key, i));
+                                          std::string key(b.string_at(page, i));
                                           std::string line =
                                               std::to_string(b.i64_at(wc::window_start_ms, i)) + "," +
                                               std::to_string(b.i64_at(wc::window_end_ms, i)) + "," +
                                               csv_field(key) + "," +
-                                              std::to_string(b.u64_at(wc::count, i));
+                                              std::to_string(b.u64_at(count, i));
                                           rows.emplace_back(b.i64_at(wc::window_start_ms, i), key, line);
                                       }
                                   });

@@ -80,6 +80,7 @@ class daemon_process {
     bool running() const;
     // After the process ended on its own: "exit status N" or "killed by signal N".
     std::string how_it_ended() const;
+    pid_t pid() const { return _pid; }
     std::string socket;
 
   private:

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/tsc.h"
+#include "processing/query_runtime.h"
 #include "processing/worker.h"
 
 namespace sluice::processing {
@@ -79,14 +80,21 @@ class WorkerLatency : public ::testing::Test {
     std::unique_ptr<worker> open(uint32_t hold_us = 0) {
         worker_config c;
         c.data_dir = dir.path;
-        c.window.size_ms = minute_ms;
         c.dedup_memory_bytes = 1u << 20;
         c.direct_io = false;
         c.flush_interval_ms = 1000;
         c.test_hold_us = hold_us;
         auto w = worker::open(c, channel.channel());
         EXPECT_TRUE(w.ok()) << w.err().message;
-        return w.ok() ? std::move(w.value()) : nullptr;
+        if (!w.ok()) return nullptr;
+        // The reference query: tumbling 1 min by page, 10 min delay.
+        query_def d = reference_query();
+        d.memory_bytes = 1u << 20;
+        auto q = compile(d, catalog, 1, 0, event_bytes_max);
+        EXPECT_TRUE(q.ok());
+        if (!q.ok()) return nullptr;
+        EXPECT_TRUE((*w)->add_query(*q, std::make_unique<window_state>(**q), INT64_MIN).ok());
+        return std::move(w.value());
     }
     void process(worker& w, std::vector<slot_ptr>& slots) {
         std::vector<event_slot*> raw;
@@ -97,6 +105,7 @@ class WorkerLatency : public ::testing::Test {
 
     temp_dir dir;
     sink_channel channel;
+    field_catalog catalog;
     uint64_t ms = tsc_hz() / 1000;
 };
 

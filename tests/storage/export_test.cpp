@@ -7,6 +7,7 @@
 
 #include <sys/wait.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -273,5 +274,61 @@ TEST_F(Export, EmptyRangeGivesValidEmptyFiles) {
     EXPECT_FALSE(std::filesystem::exists(out("empty.tmp")));
 }
 
+// f64 columns (query tables' sum/min/max/mean/quantiles): DOUBLE in Parquet with the
+// exact values; in JSON Lines and CSV the shortest exact decimal, NaN (a window with no
+// number) as null.
+TEST_F(Export, DoublesKeepTheirValuesAndNaNIsNullInText) {
+    table_schema s{"dbl", {{"t", column_type::i64}, {"x", column_type::f64}}, 0};
+    writer_config cfg;
+    cfg.data_dir = _tmp.path();
+    cfg.writer_name = "w0";
+    cfg.rows_per_block = 500;
+    auto w = segment_writer::open(cfg, s);
+    ASSERT_TRUE(w.ok()) << w.err().message;
+    const uint64_t n = 2000;
+    double sum = 0;
+    uint64_t numbers = 0;
+    for (uint64_t i = 0; i < n; ++i) {
+        double x = i % 7 == 0 ? std::nan("") : double(int64_t(i) - 900) * 0.125 + 1e-3;
+        if (i % 7 != 0) {
+            sum += x;
+            ++numbers;
+        }
+        (*w)->batch().push_i64(0, int64_t(i));
+        (*w)->batch().push_f64(1, x);
+        (*w)->batch().end_row();
+        (*w)->commit_row();
+    }
+    ASSERT_TRUE((*w)->close().ok());
+    for (auto fmt : {export_format::parquet, export_format::csv, export_format::jsonl}) {
+        export_options o;
+        o.format = fmt;
+        const std::string path = out("dbl.out");
+        auto r = export_table_to_file(_tmp.path(), "dbl", o, path);
+        ASSERT_TRUE(r.ok()) << r.err().message;
+        EXPECT_EQ(r->rows, n);
+        const std::string f = fmt == export_format::parquet ? "read_parquet('" + path + "')"
+                              : fmt == export_format::csv
+                                  ? "read_csv('" + path + "', header = true, columns = {'t': 'BIGINT', 'x': 'DOUBLE'})"
+                                  : "read_json('" + path + "', format = 'newline_delimited', columns = {'t': 'BIGINT', 'x': 'DOUBLE'})";
+        auto res = duckdb({"SELECT count(*), count(x) FILTER (NOT isnan(x)), count(x), "
+                           "sum(x) FILTER (NOT isnan(x)) FROM " + f,
+                           "DESCRIBE SELECT x FROM " + f,
+                           "SELECT x FROM " + f + " WHERE t = 13"});
+        ASSERT_EQ(res.size(), 3u);
+        const json& got = res[0]["rows"][0];
+        SCOPED_TRACE(res[0].dump());
+        auto number = [](const json& j) { return j.is_string() ? std::stod(j.get<std::string>()) : j.get<double>(); };
+        EXPECT_EQ(got[0], std::to_string(n));
+        EXPECT_EQ(got[1], std::to_string(numbers));
+        // Parquet keeps NaN as a value; text formats write it as null.
+        EXPECT_EQ(got[2], std::to_string(fmt == export_format::parquet ? n : numbers));
+        EXPECT_DOUBLE_EQ(number(got[3]), sum);
+        EXPECT_EQ(res[1]["rows"][0][1], "DOUBLE");
+        EXPECT_EQ(number(res[2]["rows"][0][0]), double(13 - 900) * 0.125 + 1e-3);
+    }
+}
+
 } // namespace
 } // namespace sluice::storage
+

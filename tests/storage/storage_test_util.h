@@ -4,6 +4,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cstdint>
 #include <cerrno>
 #include <cstdio>
@@ -98,6 +99,7 @@ inline void push_row(column_batch& b, const row& r) {
         case column_type::i64: b.push_i64(int(c), std::get<int64_t>(r[c])); break;
         case column_type::u64: b.push_u64(int(c), std::get<uint64_t>(r[c])); break;
         case column_type::u8: b.push_u8(int(c), uint8_t(std::get<uint64_t>(r[c]))); break;
+        case column_type::f64: b.push_f64(int(c), std::bit_cast<double>(std::get<uint64_t>(r[c]))); break; // bits
         case column_type::string:
         case column_type::bytes: b.push_string(int(c), std::get<std::string>(r[c])); break;
         }
@@ -117,6 +119,7 @@ inline row row_at(const column_batch& b, uint32_t i) {
         case column_type::i64: r.emplace_back(b.i64_at(int(c), i)); break;
         case column_type::u64: r.emplace_back(b.u64_at(int(c), i)); break;
         case column_type::u8: r.emplace_back(uint64_t(b.u8_at(int(c), i))); break;
+        case column_type::f64: r.emplace_back(std::bit_cast<uint64_t>(b.f64_at(int(c), i))); break; // bits
         case column_type::string:
         case column_type::bytes: r.emplace_back(std::string(b.string_at(int(c), i))); break;
         }
@@ -140,7 +143,8 @@ inline row event_row(uint64_t i, int64_t time_ms) {
         raw += "\"event_id\":\"" + std::get<std::string>(id) + "\",";
     raw += "\"user_id\":\"" + user + "\",\"event_type\":\"" + type + "\",\"timestamp\":" +
            std::to_string(time_ms) + ",\"page\":\"" + page + "\",\"n\":" + std::to_string(i) + "}";
-    return {time_ms, id, user, type, page, uint64_t(i % 5 == 0), raw};
+    return {time_ms, id, user, type, page, uint64_t(i % 5 == 0), raw,
+            int64_t(time_ms - int64_t(i % 7))}; // max_time_ms
 }
 
 } // namespace sluice::storage::test

@@ -1,0 +1,1080 @@
+#include "control/query_service.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <tuple>
+
+#include "base/backoff.h"
+#include "base/clock.h"
+#include "base/limits.h"
+#include "base/log.h"
+#include "control/query_config.h"
+#include "control/replay.h"
+#include "dataplane/eal_setup.h"
+#include "dataplane/event_parse.h"
+#include "storage/table_reader.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+namespace sluice::control {
+
+using namespace processing;
+
+namespace {
+
+constexpr uint32_t partial_buffers_per_worker = 8;
+constexpr uint32_t partial_buffer_bytes = 256 * 1024;
+constexpr int64_t checkpoint_interval_ns = 1'000'000'000;
+constexpr int op_timeout_ms = 10'000;
+constexpr size_t window_rows_reply_max = 100'000;
+
+json fail(const std::string& message) { return json{{"ok", false}, {"error", message}}; }
+
+std::string processing_dir(const std::string& data_dir) { return data_dir + "/_processing"; }
+
+// Writes `text` to `path` so that a crash leaves the old or the new file, never a mix.
+result<void> write_file_atomically(const std::string& path, const std::string& text) {
+    std::string tmp = path + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return make_error(errc::io_error, "cannot write " + tmp + ": " + strerror(errno) +
+                                              " (check the data dir's permissions)");
+    size_t done = 0;
+    while (done < text.size()) {
+        ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            ::close(fd);
+            return make_error(e == ENOSPC ? errc::no_space : errc::io_error,
+                              "cannot write " + tmp + ": " + strerror(e));
+        }
+        done += size_t(n);
+    }
+    if (::fsync(fd) != 0) {
+        int e = errno;
+        ::close(fd);
+        return make_error(errc::io_error, "cannot fsync " + tmp + ": " + strerror(e));
+    }
+    ::close(fd);
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+        return make_error(errc::io_error, "cannot rename " + tmp + ": " + strerror(errno));
+    std::string dir = std::filesystem::path(path).parent_path().string();
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+    return ok_result();
+}
+
+// An epoch-ms integer or an RFC 3339 string.
+result<int64_t> parse_time(const json& v, const char* what) {
+    if (v.is_number_integer()) return v.get<int64_t>();
+    if (v.is_string()) {
+        int64_t ms;
+        std::string s = v.get<std::string>();
+        if (dataplane::parse_rfc3339_ms(s, &ms)) return ms;
+        char* end = nullptr;
+        long long n = std::strtoll(s.c_str(), &end, 10);
+        if (!s.empty() && *end == '\0') return int64_t(n);
+    }
+    return make_error(errc::invalid_argument,
+                      std::string(what) +
+                          " must be epoch milliseconds or an RFC 3339 time like 2025-02-28T15:00:00Z");
+}
+
+json value_json(const agg_value& v) {
+    if (v.is_integer) return v.integer;
+    if (!std::isfinite(v.real)) return nullptr;
+    return v.real;
+}
+
+} // namespace
+
+struct query_service::link {
+    uint32_t worker = 0;
+    rte_ring* to_merger = nullptr;
+    rte_ring* free = nullptr;
+    std::vector<std::unique_ptr<char[]>> buffers;
+};
+
+namespace {
+partial_batch* link_acquire(void* ctx) noexcept {
+    auto* l = static_cast<query_service::link*>(ctx);
+    void* obj = nullptr;
+    idle_backoff backoff;
+    while (rte_ring_sc_dequeue(l->free, &obj) != 0) backoff.wait();
+    return static_cast<partial_batch*>(obj);
+}
+void link_publish(void* ctx, partial_batch* batch) noexcept {
+    auto* l = static_cast<query_service::link*>(ctx);
+    // Cannot fail: the ring holds more than all of this worker's buffers.
+    SLUICE_ASSERT(rte_ring_sp_enqueue(l->to_merger, batch) == 0);
+}
+} // namespace
+
+struct query_service::entry {
+    std::shared_ptr<compiled_query> query;
+    std::unique_ptr<query_merger> merger;
+    std::unique_ptr<storage::segment_writer> writer;
+    storage::table_schema schema;
+    std::atomic<uint64_t> rows_emitted{0};
+    uint64_t rows_written = 0;
+    // Checkpoint: written once the rows emitted up to it are durable.
+    bool checkpoint_pending = false;
+    uint64_t checkpoint_rows = 0;
+    int64_t checkpoint_from = INT64_MIN, checkpoint_closed = INT64_MIN;
+    int64_t checkpoint_written_from = INT64_MIN, checkpoint_written_closed = INT64_MIN;
+    int64_t checkpoint_last_ns = 0;
+    // Restart: the watermark floor and the open cells to hand to worker 0.
+    int64_t floor_ms = INT64_MIN;
+    struct cell {
+        int64_t start, end;
+        std::string key;
+        std::vector<uint8_t> blob;
+    };
+    std::vector<cell> reopened;
+};
+
+struct query_service::op {
+    virtual ~op() = default;
+    // Runs on the merger thread; true once finished (the promise is then set).
+    virtual bool step(query_service& s) = 0;
+    // Snapshot routing (live view of open windows).
+    virtual bool wants(const partial_batch&) const { return false; }
+    virtual void take(const partial_batch&) {}
+    virtual bool holds_back(const partial_batch&) const { return false; }
+    std::promise<json> reply;
+};
+
+query_service::query_service(const query_service_config& config) : _config(config) {}
+
+query_service::~query_service() { join(); }
+
+result<std::unique_ptr<query_service::entry>> query_service::make_entry(const query_def& def,
+                                                                          uint32_t start_generation) {
+    auto q = compile(def, _catalog, _next_uid, start_generation, _config.event_bytes_max);
+    if (!q) return std::move(q).err();
+    ++_next_uid;
+    auto e = std::make_unique<entry>();
+    e->query = std::move(q.value());
+    e->merger = std::make_unique<query_merger>(e->query, _config.workers);
+    std::vector<storage::column_def> values;
+    size_t i = 0;
+    for (const auto& s : e->query->aggs.slots()) {
+        size_t n = s.kind == agg_kind::quantile ? s.quantiles.size() : 1;
+        bool integer = s.kind == agg_kind::count || s.kind == agg_kind::distinct;
+        for (size_t k = 0; k < n; ++k, ++i)
+            values.push_back({e->query->value_columns[i],
+                              integer ? storage::column_type::u64 : storage::column_type::f64});
+    }
+    e->schema = storage::window_schema(def.name, e->query->group_columns, values);
+    storage::writer_config wc;
+    wc.data_dir = _config.data_dir;
+    wc.writer_name = "merger";
+    wc.rows_per_block = 4096;
+    wc.string_bytes_max = 1u << 20;
+    wc.row_string_bytes_max = _config.event_bytes_max;
+    wc.flush_interval_ms = _config.flush_interval_ms;
+    wc.direct_io = _config.direct_io;
+    wc.sync_bytes = _config.sync_bytes;
+    wc.segment_bytes_max = _config.segment_bytes_max;
+    wc.compression = _config.compression;
+    wc.stop_flag = _config.storage_stop;
+    auto w = storage::segment_writer::open(wc, e->schema);
+    if (!w) return std::move(w).err();
+    e->writer = std::move(w.value());
+    return e;
+}
+
+result<void> query_service::load_registry(std::vector<query_def>& queries) {
+    std::string path = processing_dir(_config.data_dir) + "/queries.json";
+    std::ifstream in(path);
+    if (!in) return ok_result();
+    json j = json::parse(in, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+        return make_error(errc::corrupt, path + " is not valid JSON (fix or remove it; it lists the "
+                                                "queries added and removed at run time)");
+    for (const auto& n : j.value("removed", json::array()))
+        if (n.is_string()) _removed.push_back(n.get<std::string>());
+    for (const auto& d : j.value("added", json::array())) {
+        auto q = query_from_json(d, _config.default_delay_ms);
+        if (!q) return make_error(errc::corrupt, path + ": " + q.err().message);
+        _added.push_back(q.value());
+    }
+    std::erase_if(queries, [&](const query_def& q) {
+        return std::find(_removed.begin(), _removed.end(), q.name) != _removed.end();
+    });
+    for (const auto& a : _added) {
+        std::erase_if(queries, [&](const query_def& q) { return q.name == a.name; });
+        queries.push_back(a);
+    }
+    return ok_result();
+}
+
+result<void> query_service::save_registry() {
+    json added = json::array();
+    for (const auto& a : _added) added.push_back(query_to_json(a));
+    json j{{"version", 1}, {"added", added}, {"removed", _removed}};
+    return write_file_atomically(processing_dir(_config.data_dir) + "/queries.json", j.dump(2) + "\n");
+}
+
+result<std::unique_ptr<query_service>> query_service::open(const query_service_config& config,
+                                                           const std::vector<query_def>& configured) {
+    std::unique_ptr<query_service> s(new query_service(config));
+    std::error_code ec;
+    std::filesystem::create_directories(processing_dir(config.data_dir) + "/checkpoints", ec);
+    if (ec)
+        return make_error(errc::io_error, "cannot create " + processing_dir(config.data_dir) + ": " +
+                                              ec.message() + " (check the data dir's permissions)");
+    std::vector<query_def> queries = configured;
+    SLUICE_TRY(s->load_registry(queries));
+    if (queries.size() > limits::queries_max)
+        return make_error(errc::bad_config, "more than " + std::to_string(limits::queries_max) +
+                                                " continuous queries configured and added");
+    for (const auto& q : queries) {
+        auto e = s->make_entry(q, 0);
+        if (!e) return make_error(e.err().code, "query \"" + q.name + "\": " + e.err().message);
+        s->_queries.push_back(std::move(e.value()));
+    }
+    s->_catalog.publish();
+    for (uint32_t w = 0; w < config.workers; ++w) {
+        auto l = std::make_unique<link>();
+        l->worker = w;
+        auto to_merger = dataplane::spsc_ring_create("w" + std::to_string(w) + "_merge", 64);
+        if (!to_merger) return std::move(to_merger).err();
+        auto free_ring = dataplane::spsc_ring_create("w" + std::to_string(w) + "_free", 64);
+        if (!free_ring) return std::move(free_ring).err();
+        l->to_merger = to_merger.value();
+        l->free = free_ring.value();
+        for (uint32_t b = 0; b < partial_buffers_per_worker; ++b) {
+            l->buffers.emplace_back(new char[sizeof(partial_batch) + partial_buffer_bytes]);
+            auto* batch = reinterpret_cast<partial_batch*>(l->buffers.back().get());
+            batch->capacity = partial_buffer_bytes;
+            batch->reset(w, 0);
+            rte_ring_sp_enqueue(l->free, batch);
+        }
+        s->_links.push_back(std::move(l));
+    }
+    return s;
+}
+
+partial_channel query_service::channel(uint32_t worker) noexcept {
+    return partial_channel{_links[worker].get(), link_acquire, link_publish};
+}
+
+result<void> query_service::attach(const std::vector<worker*>& workers) {
+    SLUICE_ASSERT(workers.size() == _config.workers);
+    _workers = workers;
+    for (auto& e : _queries) {
+        for (size_t i = 0; i < workers.size(); ++i) {
+            auto state = std::make_unique<window_state>(*e->query);
+            // Windows open at the last stop, rebuilt from the store (restore()), spread
+            // over the workers: any worker may hold any partial, the merger adds them up.
+            for (size_t c = i; c < e->reopened.size(); c += workers.size()) {
+                const auto& cell = e->reopened[c];
+                uint64_t h = XXH3_64bits(cell.key.data(), cell.key.size());
+                if (!state->install(cell.start, cell.end, cell.key, h, cell.blob.data()))
+                    return make_error(errc::no_space,
+                                      "query " + e->query->def.name +
+                                          ": the rebuilt open windows do not fit its memory (raise memory_mb)");
+            }
+            SLUICE_TRY(workers[i]->add_query(e->query, std::move(state), e->floor_ms));
+        }
+        e->reopened.clear();
+    }
+    return ok_result();
+}
+
+namespace {
+
+struct checkpoint {
+    int64_t rebuild_from_ms = INT64_MIN;
+    int64_t closed_until_ms = INT64_MIN;
+};
+
+std::optional<checkpoint> read_checkpoint(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return std::nullopt;
+    json j = json::parse(in, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j["rebuild_from_ms"].is_number_integer() ||
+        !j["closed_until_ms"].is_number_integer()) {
+        // Unusable: rebuild from everything stored (slow, but never wrong).
+        SLUICE_LOG_WARN("%s is not a valid checkpoint; rebuilding from the whole store", path.c_str());
+        return checkpoint{};
+    }
+    return checkpoint{j["rebuild_from_ms"].get<int64_t>(), j["closed_until_ms"].get<int64_t>()};
+}
+
+int column_named(const storage::table_schema& s, const std::string& name) {
+    for (size_t i = 0; i < s.columns.size(); ++i)
+        if (s.columns[i].name == name) return int(i);
+    return -1;
+}
+
+} // namespace
+
+result<query_service::restore_report> query_service::restore(int64_t restored_max_time_ms,
+                                                             int64_t stored_max_time_ms) {
+    restore_report report;
+    struct rebuild {
+        entry* e;
+        int64_t from;
+        int64_t floor;
+        std::set<std::pair<int64_t, std::string>> present; // (end, key) of live rows
+        std::unique_ptr<query_merger> acc;
+    };
+    std::vector<rebuild> work;
+    const std::string dir = processing_dir(_config.data_dir) + "/checkpoints/";
+    for (auto& e : _queries) {
+        const query_def& def = e->query->def;
+        auto ck = read_checkpoint(dir + def.name + ".json");
+        if (!ck) {
+            // A query this data dir has not run: it starts now, from nothing. Its first
+            // checkpoint says so until the merger writes real ones.
+            int64_t from = stored_max_time_ms == no_time ? INT64_MIN : stored_max_time_ms + 1;
+            json j{{"query", def.name}, {"rebuild_from_ms", from}, {"closed_until_ms", INT64_MIN}};
+            SLUICE_TRY(write_file_atomically(dir + def.name + ".json", j.dump() + "\n"));
+            continue;
+        }
+        rebuild r{e.get(), ck->rebuild_from_ms, ck->closed_until_ms, {}, nullptr};
+        // The rows already in the table from the checkpoint on (live rows only).
+        const size_t groups = e->query->group.size();
+        int64_t last_end = INT64_MIN;
+        auto scanned = storage::scan_table(_config.data_dir, def.name, r.from, INT64_MAX,
+                                           [&](const storage::column_batch& b) {
+            const auto& cols = b.schema().columns;
+            const int rev = column_named(b.schema(), "revision");
+            if (cols.size() != e->schema.columns.size() || rev < 0) return; // another definition
+            for (uint32_t i = 0; i < b.rows(); ++i) {
+                if (b.u64_at(rev, i) != 0) continue;
+                std::vector<std::string_view> parts;
+                for (size_t g = 0; g < groups; ++g)
+                    parts.push_back(b.string_at(int(storage::window_col::first_group + g), i));
+                int64_t end = b.i64_at(storage::window_col::window_end_ms, i);
+                r.present.insert({end, encode_key(*e->query, parts)});
+                last_end = std::max(last_end, end);
+            }
+        });
+        if (!scanned && scanned.err().code != errc::not_found) return std::move(scanned).err();
+        // The watermark floor: windows that closed (and, for tumbling and hopping, were
+        // emitted) before the stop stay closed, whatever M this run starts from.
+        if (def.window.kind != window_kind::session) r.floor = std::max(r.floor, last_end);
+        r.acc = std::make_unique<query_merger>(e->query, 1);
+        work.push_back(std::move(r));
+    }
+    if (work.empty()) return report;
+
+    int64_t from = INT64_MAX;
+    for (const auto& r : work) from = std::min(from, r.from);
+    // The stored events from the earliest checkpoint on, through each query's windows
+    // again: same parser, same fields, lateness by the M each event was judged by.
+    dataplane::event_parser parser(
+        dataplane::parse_config{_config.event_bytes_max, 0, &_catalog});
+    std::unique_ptr<char[]> slot_mem(new char[slot_bytes(_config.event_bytes_max) + alignof(event_slot)]);
+    void* aligned = slot_mem.get();
+    size_t space = slot_bytes(_config.event_bytes_max) + alignof(event_slot);
+    auto* slot = static_cast<event_slot*>(std::align(alignof(event_slot), sizeof(event_slot), aligned, space));
+    std::vector<char> key(_config.event_bytes_max + 64);
+    std::vector<uint64_t> blob;
+    agg_input inputs[16];
+    auto scanned = storage::scan_table(_config.data_dir, "events", from, INT64_MAX, [&](const storage::column_batch& b) {
+        const int raw_col = column_named(b.schema(), "raw");
+        const int m_col = column_named(b.schema(), "max_time_ms");
+        const int t_col = column_named(b.schema(), "event_time_ms");
+        if (raw_col < 0 || t_col < 0) return;
+        for (uint32_t i = 0; i < b.rows(); ++i) {
+            const int64_t t = b.i64_at(t_col, i);
+            const int64_t m = m_col < 0 ? no_time : b.i64_at(m_col, i);
+            bool parsed = false;
+            for (auto& r : work) {
+                if (t < r.from) continue;
+                if (!parsed) {
+                    parser.parse(b.string_at(raw_col, i), INT64_MAX / 2, *slot);
+                    if (slot->kind != slot_kind::event) break;
+                    parsed = true;
+                    ++report.events_replayed;
+                }
+                const compiled_query& q = *r.e->query;
+                if (!q.matches(*slot)) continue;
+                uint32_t len = q.build_key(*slot, key.data());
+                std::string_view k(key.data(), len);
+                q.read_inputs(*slot, inputs);
+                blob.assign(q.aggs.blob_bytes() / 8, 0);
+                auto* bp = reinterpret_cast<uint8_t*>(blob.data());
+                q.aggs.init(bp);
+                q.aggs.update(bp, inputs);
+                int64_t w = m == no_time ? INT64_MIN : m - q.delay_ms();
+                const window_def& wd = q.def.window;
+                if (wd.kind == window_kind::session) {
+                    if (t >= w) r.acc->merge_cell(t, t + wd.gap_ms, k, bp);
+                    continue;
+                }
+                w = std::max(w, r.floor);
+                for (int64_t s = first_window_start(wd, t); s <= t; s += window_slide_ms(wd))
+                    if (s + wd.size_ms > w) r.acc->merge_cell(s, s + wd.size_ms, k, bp);
+            }
+        }
+    });
+    if (!scanned && scanned.err().code != errc::not_found) return std::move(scanned).err();
+
+    for (auto& r : work) {
+        entry& e = *r.e;
+        const int64_t w = std::max(restored_max_time_ms == no_time ? INT64_MIN
+                                                                   : restored_max_time_ms - e.query->delay_ms(),
+                                   r.floor);
+        uint64_t emitted = 0, reopened = 0;
+        r.acc->take_all([&](int64_t start, int64_t end, std::string_view k, const uint8_t* b) {
+            if (r.present.count({end, std::string(k)}) != 0) return; // emitted before the stop
+            if (end <= w) {
+                // Closed before the stop, but its row was not durable yet: emit it now.
+                result_row row{start, end, std::string(k), {}};
+                e.query->aggs.finish(b, row.values);
+                write_row(e, row, 0);
+                ++emitted;
+                return;
+            }
+            e.reopened.push_back(entry::cell{start, end, std::string(k),
+                                             std::vector<uint8_t>(b, b + e.query->aggs.blob_bytes())});
+            ++reopened;
+        });
+        e.floor_ms = r.floor;
+        e.rows_emitted.fetch_add(emitted);
+        _window_rows.fetch_add(emitted);
+        report.rows_emitted += emitted;
+        report.cells_reopened += reopened;
+        ++report.queries_rebuilt;
+        SLUICE_LOG_INFO("query %s: rebuilt from event time %lld (watermark floor %lld): %llu closed "
+                        "window(s) emitted, %llu reopened",
+                        e.query->def.name.c_str(), (long long)r.from, (long long)r.floor,
+                        (unsigned long long)emitted, (unsigned long long)reopened);
+    }
+    return report;
+}
+
+void query_service::start(const std::atomic<uint64_t>* flush_requested,
+                          std::function<bool()> workers_finished) {
+    _flush_requested = flush_requested;
+    _workers_finished = std::move(workers_finished);
+    _thread = std::thread([this] { run(); });
+}
+
+struct query_service::replay_job {
+    uint64_t id = 0; // also the rows' revision
+    std::string query;
+    int64_t from_ms = 0, to_ms = 0;
+    replay_progress progress;
+    std::atomic<int> state{0}; // 0 running, 1 done, 2 failed
+    std::string error;         // set before state = 2
+    std::thread thread;
+};
+
+void query_service::join() {
+    if (_thread.joinable()) _thread.join();
+    _stopping.store(true);
+    std::lock_guard lock(_replay_mutex);
+    for (auto& j : _replays)
+        if (j->thread.joinable()) j->thread.join();
+}
+
+void query_service::for_each_writer(
+    const std::function<void(const storage::segment_writer&)>& fn) const {
+    std::lock_guard lock(_list_mutex);
+    for (const auto& e : _queries) fn(*e->writer);
+}
+
+uint64_t query_service::bytes_written() const noexcept {
+    std::lock_guard lock(_list_mutex);
+    uint64_t n = _retired_bytes.load();
+    for (const auto& e : _queries) n += e->writer->bytes_written();
+    return n;
+}
+
+query_service::entry* query_service::find(const std::string& name) const {
+    for (const auto& e : _queries)
+        if (e->query->def.name == name) return e.get();
+    return nullptr;
+}
+
+// ---- merger thread ----
+
+void query_service::write_row(entry& e, const result_row& row, uint64_t revision) {
+    write_result_row(*e.writer, *e.query, row, revision, _config.event_bytes_max);
+    ++e.rows_written;
+}
+
+void query_service::finalize(entry& e) {
+    uint32_t n = e.merger->finalize([&](const result_row& r) { write_row(e, r, 0); });
+    if (n) {
+        e.rows_emitted.fetch_add(n, std::memory_order_relaxed);
+        _window_rows.fetch_add(n, std::memory_order_relaxed);
+    }
+}
+
+void query_service::maybe_checkpoint(entry& e, int64_t now_ns, bool force) {
+    if (!e.checkpoint_pending && (force || now_ns - e.checkpoint_last_ns >= checkpoint_interval_ns)) {
+        int64_t closed = e.merger->closed_until_ms();
+        int64_t from = e.merger->rebuild_from_ms();
+        // A finished merger (shutdown closed everything) has no meaningful watermark to
+        // keep: the last real checkpoint stays.
+        if (closed != INT64_MAX && closed != INT64_MIN &&
+            (from != e.checkpoint_written_from || closed != e.checkpoint_written_closed)) {
+            e.checkpoint_pending = true;
+            e.checkpoint_rows = e.rows_written;
+            e.checkpoint_from = from;
+            e.checkpoint_closed = closed;
+        }
+        e.checkpoint_last_ns = now_ns;
+    }
+    if (!e.checkpoint_pending || e.writer->rows_durable() < e.checkpoint_rows) return;
+    json j{{"query", e.query->def.name},
+           {"rebuild_from_ms", e.checkpoint_from},
+           {"closed_until_ms", e.checkpoint_closed}};
+    auto r = write_file_atomically(
+        processing_dir(_config.data_dir) + "/checkpoints/" + e.query->def.name + ".json", j.dump() + "\n");
+    if (!r) SLUICE_LOG_WARN("query %s: checkpoint not written: %s", e.query->def.name.c_str(),
+                            r.err().message.c_str());
+    e.checkpoint_pending = false;
+    e.checkpoint_written_from = e.checkpoint_from;
+    e.checkpoint_written_closed = e.checkpoint_closed;
+}
+
+void query_service::merge_batch(const partial_batch& batch) {
+    for (const auto& e : _queries) {
+        if (e->query->uid != batch.query_uid) continue;
+        if (batch.kind == batch_kind::closed) e->merger->merge(batch);
+        return;
+    }
+    // A removed query's last cells: dropped with it.
+}
+
+bool query_service::drain() {
+    bool any = false;
+    op* front = _ops.empty() ? nullptr : _ops.front().get();
+    for (auto& l : _links) {
+        void* obj;
+        while (rte_ring_sc_dequeue(l->to_merger, &obj) == 0) {
+            auto* batch = static_cast<partial_batch*>(obj);
+            any = true;
+            if (front != nullptr && front->wants(*batch)) {
+                front->take(*batch);
+            } else if (front != nullptr && front->holds_back(*batch)) {
+                _held.push_back(batch);
+                continue;
+            } else {
+                merge_batch(*batch);
+            }
+            rte_ring_sp_enqueue(l->free, batch);
+        }
+    }
+    return any;
+}
+
+void query_service::run() {
+    idle_backoff backoff;
+    uint64_t flushes_seen = _flush_requested->load();
+    for (;;) {
+        // Read before the round: if the workers had finished, this round sees all they sent.
+        const bool finished = _workers_finished();
+        bool busy = false;
+        {
+            std::lock_guard lock(_ops_mutex);
+            while (!_incoming.empty()) {
+                _ops.push_back(std::move(_incoming.front()));
+                _incoming.pop_front();
+            }
+        }
+        if (!_ops.empty() && _ops.front()->step(*this)) {
+            _ops.erase(_ops.begin());
+            busy = true;
+        }
+        for (auto& e : _queries) e->merger->read_progress();
+        busy |= drain();
+        const int64_t now = monotonic_ns();
+        bool all_done = true;
+        for (auto& e : _queries) {
+            finalize(*e);
+            e->writer->poll(now);
+            maybe_checkpoint(*e, now, false);
+            all_done = all_done && e->merger->done();
+        }
+        uint64_t want = _flush_requested->load();
+        if (want != flushes_seen) {
+            flushes_seen = want;
+            for (auto& e : _queries) {
+                auto r = e->writer->flush_and_sync();
+                if (!r) SLUICE_LOG_ERROR("query %s: flush failed: %s", e->query->def.name.c_str(),
+                                         r.err().message.c_str());
+            }
+            _flushes_done.store(want);
+        }
+        if (finished && all_done && !busy && _ops.empty()) break;
+        if (busy) backoff.reset();
+        else backoff.wait();
+    }
+    {
+        std::lock_guard lock(_ops_mutex);
+        for (auto& o : _incoming) o->reply.set_value(fail("sluiced is shutting down"));
+        _incoming.clear();
+    }
+    for (auto& o : _ops) o->reply.set_value(fail("sluiced is shutting down"));
+    _ops.clear();
+    for (auto& e : _queries) {
+        auto r = e->writer->close();
+        if (!r) SLUICE_LOG_ERROR("closing the %s table failed: %s", e->query->def.name.c_str(),
+                                 r.err().message.c_str());
+    }
+    _done.store(true);
+}
+
+// ---- control thread ----
+
+json query_service::submit(std::shared_ptr<op> o, int timeout_ms) {
+    auto fut = o->reply.get_future();
+    {
+        std::lock_guard lock(_ops_mutex);
+        if (_done.load()) return fail("sluiced is shutting down");
+        _incoming.push_back(o);
+    }
+    if (fut.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready)
+        return fail("the query service did not answer within " + std::to_string(timeout_ms / 1000) +
+                    " s (is a worker stuck? see sluicectl stats)");
+    return fut.get();
+}
+
+json query_service::stats() const {
+    std::lock_guard lock(_list_mutex);
+    json out = json::array();
+    for (const auto& e : _queries) out.push_back(entry_stats(*e));
+    return out;
+}
+
+json query_service::entry_stats(const entry& e) const {
+    {
+        uint64_t events = 0, late = 0, overflow = 0;
+        int64_t closed = INT64_MAX;
+        for (uint32_t w = 0; w < _config.workers; ++w) {
+            const worker_progress& p = e.query->shared->workers[w];
+            events += p.events.load(std::memory_order_relaxed);
+            late += p.late_events.load(std::memory_order_relaxed);
+            overflow += p.overflow.load(std::memory_order_relaxed);
+            closed = std::min(closed, p.closed_until_ms.load(std::memory_order_relaxed));
+        }
+        return json{{"name", e.query->def.name},
+                    {"window", window_kind_name(e.query->def.window.kind)},
+                    {"events", events},
+                    {"late_events", late},
+                    {"window_overflow", overflow},
+                    {"rows_emitted", e.rows_emitted.load(std::memory_order_relaxed)},
+                    {"closed_until_ms", closed == INT64_MIN ? json(nullptr) : json(closed)}};
+    }
+}
+
+json query_service::list_json() const {
+    std::lock_guard lock(_list_mutex);
+    json out = json::array();
+    for (size_t i = 0; i < _queries.size(); ++i) {
+        json q = query_to_json(_queries[i]->query->def);
+        q["stats"] = entry_stats(*_queries[i]);
+        json cols = json::array();
+        for (const auto& c : _queries[i]->schema.columns) cols.push_back(c.name);
+        q["columns"] = cols;
+        out.push_back(q);
+    }
+    return out;
+}
+
+json query_service::handle_queries(const json& req) {
+    std::string action = req.value("action", std::string("list"));
+    if (action == "list") return json{{"queries", list_json()}};
+    if (action == "add") return add_query(req);
+    if (action == "remove") return remove_query(req);
+    return fail("unknown queries action \"" + action + "\" (use list, add or remove)");
+}
+
+json query_service::add_query(const json& req) {
+    if (!req.contains("query")) return fail("queries add needs \"query\": {name, window, ...}");
+    auto def = query_from_json(req["query"], _config.default_delay_ms);
+    if (!def) return fail(def.err().message);
+    struct op_impl : op {
+        query_def def;
+        int phase = 0;
+        std::vector<uint64_t> seqs;
+        bool step(query_service& s) override {
+            if (phase == 0) {
+                if (s.find(def.name) != nullptr) {
+                    reply.set_value(fail("a query named \"" + def.name +
+                                         "\" exists (remove it first or pick another name)"));
+                    return true;
+                }
+                if (s._queries.size() >= limits::queries_max) {
+                    reply.set_value(fail("at most " + std::to_string(limits::queries_max) +
+                                         " continuous queries run at once (remove one first)"));
+                    return true;
+                }
+                // Events parsed from the next catalog generation on are this query's.
+                auto e = s.make_entry(def, s._catalog.generation() + 1);
+                if (!e) {
+                    s._catalog.rollback();
+                    reply.set_value(fail(e.err().message));
+                    return true;
+                }
+                for (worker* w : s._workers) {
+                    worker_command& cmd = w->mailbox().cmd();
+                    cmd.what = worker_command::op::add_query;
+                    cmd.query = e.value()->query;
+                    cmd.state = std::make_unique<window_state>(*e.value()->query);
+                    cmd.floor_ms = INT64_MIN;
+                    seqs.push_back(w->mailbox().post());
+                }
+                std::lock_guard lock(s._list_mutex);
+                s._queries.push_back(std::move(e.value()));
+                phase = 1;
+                return false;
+            }
+            for (size_t i = 0; i < seqs.size(); ++i)
+                if (!s._workers[i]->mailbox().done(seqs[i])) return false;
+            // Every worker runs it: let the RX extract its fields and stamp the new
+            // generation from now on.
+            s._catalog.publish();
+            std::erase_if(s._removed, [&](const std::string& n) { return n == def.name; });
+            s._added.push_back(def);
+            auto r = s.save_registry();
+            if (!r) SLUICE_LOG_WARN("query %s added but not saved: %s", def.name.c_str(),
+                                    r.err().message.c_str());
+            SLUICE_LOG_INFO("query %s added", def.name.c_str());
+            reply.set_value(json{{"ok", true}, {"query", query_to_json(def)}, {"table", def.name}});
+            return true;
+        }
+    };
+    auto o = std::make_shared<op_impl>();
+    o->def = def.value();
+    return submit(o, op_timeout_ms);
+}
+
+json query_service::remove_query(const json& req) {
+    std::string name = req.value("name", std::string());
+    if (name.empty()) return fail("queries remove needs \"name\"");
+    struct op_impl : op {
+        std::string name;
+        int phase = 0;
+        uint32_t uid = 0;
+        std::vector<uint64_t> seqs;
+        bool step(query_service& s) override {
+            if (phase == 0) {
+                entry* e = s.find(name);
+                if (e == nullptr) {
+                    reply.set_value(fail("no query named \"" + name + "\" (see sluicectl queries list)"));
+                    return true;
+                }
+                uid = e->query->uid;
+                for (worker* w : s._workers) {
+                    worker_command& cmd = w->mailbox().cmd();
+                    cmd.what = worker_command::op::remove_query;
+                    cmd.uid = uid;
+                    seqs.push_back(w->mailbox().post());
+                }
+                phase = 1;
+                return false;
+            }
+            for (size_t i = 0; i < seqs.size(); ++i)
+                if (!s._workers[i]->mailbox().done(seqs[i])) return false;
+            for (worker* w : s._workers) {
+                // The worker handed its state back; free it here, off the lcore.
+                w->mailbox().cmd().state.reset();
+                w->mailbox().cmd().query.reset();
+            }
+            std::unique_ptr<entry> gone;
+            {
+                std::lock_guard lock(s._list_mutex);
+                auto it = std::find_if(s._queries.begin(), s._queries.end(),
+                                       [&](const auto& e) { return e->query->uid == uid; });
+                gone = std::move(*it);
+                s._queries.erase(it);
+            }
+            auto r = gone->writer->close();
+            s._retired_bytes.fetch_add(gone->writer->bytes_written());
+            std::erase_if(s._added, [&](const query_def& q) { return q.name == name; });
+            if (std::find(s._removed.begin(), s._removed.end(), name) == s._removed.end())
+                s._removed.push_back(name);
+            auto saved = s.save_registry();
+            if (!saved) SLUICE_LOG_WARN("query %s removed but not saved: %s", name.c_str(),
+                                        saved.err().message.c_str());
+            std::error_code ec;
+            std::filesystem::remove(processing_dir(s._config.data_dir) + "/checkpoints/" + name + ".json", ec);
+            SLUICE_LOG_INFO("query %s removed (its table stays)", name.c_str());
+            json out{{"ok", true}, {"removed", name}, {"rows_emitted", gone->rows_emitted.load()}};
+            if (!r) out["warning"] = "closing its table failed: " + r.err().message;
+            reply.set_value(out);
+            return true;
+        }
+    };
+    auto o = std::make_shared<op_impl>();
+    o->name = name;
+    return submit(o, op_timeout_ms);
+}
+
+// A live view: every worker copies its open cells of the query into snapshot batches;
+// the merger's own pending cells join them. Closed batches a worker sends after its
+// snapshot are held back until the view is built, so no cell is counted twice.
+json query_service::open_windows(const std::string& name) {
+    struct op_impl : op {
+        std::string name;
+        int phase = 0;
+        uint32_t uid = 0;
+        uint64_t id = 0;
+        std::vector<uint64_t> seqs;
+        std::vector<bool> ended;
+        std::unique_ptr<query_merger> view;
+        bool wants(const partial_batch& b) const override {
+            return phase == 1 && b.kind != batch_kind::closed && b.snapshot_id == id;
+        }
+        void take(const partial_batch& b) override {
+            b.for_each([&](int64_t start, int64_t end, std::string_view key, const uint8_t* blob) {
+                view->merge_cell(start, end, key, blob);
+            });
+            if (b.kind == batch_kind::snapshot_end) ended[b.worker] = true;
+        }
+        bool holds_back(const partial_batch& b) const override {
+            return phase == 1 && b.kind == batch_kind::closed && b.query_uid == uid && ended[b.worker];
+        }
+        bool step(query_service& s) override {
+            if (phase == 0) {
+                entry* e = s.find(name);
+                if (e == nullptr) {
+                    reply.set_value(fail("no query named \"" + name + "\" (see sluicectl queries list)"));
+                    return true;
+                }
+                uid = e->query->uid;
+                id = s._next_snapshot++;
+                view = std::make_unique<query_merger>(e->query, s._config.workers);
+                ended.assign(s._workers.size(), false);
+                for (worker* w : s._workers) {
+                    worker_command& cmd = w->mailbox().cmd();
+                    cmd.what = worker_command::op::snapshot;
+                    cmd.uid = uid;
+                    cmd.snapshot_id = id;
+                    seqs.push_back(w->mailbox().post());
+                }
+                phase = 1;
+                return false;
+            }
+            for (size_t i = 0; i < seqs.size(); ++i) {
+                if (!s._workers[i]->mailbox().done(seqs[i])) return false;
+                if (!s._workers[i]->mailbox().cmd().ok) ended[i] = true;
+            }
+            if (std::find(ended.begin(), ended.end(), false) != ended.end()) return false;
+            entry* e = s.find(name);
+            json rows = json::array();
+            if (e != nullptr) {
+                e->merger->copy_pending_to(*view);
+                view->finalize_all([&](const result_row& r) {
+                    json row = json::array({r.start_ms, r.end_ms});
+                    for (auto part : split_key(*e->query, r.key)) row.push_back(std::string(part));
+                    for (const auto& v : r.values) row.push_back(value_json(v));
+                    rows.push_back(row);
+                });
+            }
+            phase = 2;
+            // The held-back cells go to the merger now.
+            for (partial_batch* b : s._held) {
+                s.merge_batch(*b);
+                rte_ring_sp_enqueue(s._links[b->worker]->free, b);
+            }
+            s._held.clear();
+            reply.set_value(json{{"ok", true}, {"rows", rows}});
+            return true;
+        }
+    };
+    auto o = std::make_shared<op_impl>();
+    o->name = name;
+    return submit(o, op_timeout_ms);
+}
+
+json query_service::handle_replay(const json& req) {
+    auto job_json = [](const replay_job& j) {
+        static const char* states[] = {"running", "done", "failed"};
+        json o{{"id", j.id},
+               {"query", j.query},
+               {"from_ms", j.from_ms},
+               {"to_ms", j.to_ms},
+               {"state", states[j.state.load()]},
+               {"events_read", j.progress.events_read.load()},
+               {"rows_written", j.progress.rows_written.load()},
+               {"segments_done", j.progress.segments_done.load()},
+               {"segments_total", j.progress.segments_total.load()}};
+        if (j.state.load() == 2) o["error"] = j.error;
+        return o;
+    };
+    std::string action = req.value("action", std::string("start"));
+    if (action == "status" || action == "list") {
+        std::lock_guard lock(_replay_mutex);
+        json out = json::array();
+        for (const auto& j : _replays)
+            if (action == "list" || (req.contains("id") && req["id"] == j->id)) out.push_back(job_json(*j));
+        if (action == "status") {
+            if (out.empty()) return fail("no replay with that id (see replay list)");
+            return json{{"replay", out[0]}};
+        }
+        return json{{"replays", out}};
+    }
+    if (action != "start") return fail("unknown replay action \"" + action + "\" (use start, status or list)");
+    std::string name = req.value("query", std::string());
+    if (name.empty() || !req.contains("from") || !req.contains("to"))
+        return fail("replay needs \"query\", \"from\" and \"to\" (epoch ms or RFC 3339)");
+    auto from = parse_time(req["from"], "from");
+    if (!from) return fail(from.err().message);
+    auto to = parse_time(req["to"], "to");
+    if (!to) return fail(to.err().message);
+    if (*from >= *to) return fail("replay: from must be before to");
+    replay_request r;
+    {
+        std::lock_guard lock(_list_mutex);
+        entry* e = find(name);
+        if (e == nullptr) return fail("no running query named \"" + name + "\" (see sluicectl queries list)");
+        r.query = e->query;
+        r.schema = e->schema;
+        int64_t closed = INT64_MAX;
+        for (uint32_t w = 0; w < _config.workers; ++w)
+            closed = std::min(closed, e->query->shared->workers[w].closed_until_ms.load(std::memory_order_acquire));
+        r.closed_until_ms = closed;
+    }
+    r.catalog = &_catalog;
+    r.data_dir = _config.data_dir;
+    r.from_ms = *from;
+    r.to_ms = *to;
+    r.event_bytes_max = _config.event_bytes_max;
+    r.writer.data_dir = _config.data_dir;
+    r.writer.rows_per_block = 4096;
+    r.writer.string_bytes_max = 1u << 20;
+    r.writer.row_string_bytes_max = _config.event_bytes_max;
+    r.writer.flush_interval_ms = _config.flush_interval_ms;
+    r.writer.direct_io = _config.direct_io;
+    std::lock_guard lock(_replay_mutex);
+    if (_stopping.load()) return fail("sluiced is shutting down");
+    for (const auto& j : _replays)
+        if (j->state.load() == 0)
+            return fail("replay " + std::to_string(j->id) + " is still running (one at a time; see replay status)");
+    // Revisions only grow, across restarts too: later replays' rows win.
+    r.revision = _last_revision = std::max<uint64_t>(_last_revision + 1, uint64_t(wall_clock_ms()));
+    auto job = std::make_unique<replay_job>();
+    job->id = r.revision;
+    job->query = name;
+    job->from_ms = r.from_ms;
+    job->to_ms = r.to_ms;
+    replay_job* jp = job.get();
+    job->thread = std::thread([this, jp, r] {
+        auto res = run_replay(r, jp->progress, _stopping);
+        if (res) {
+            SLUICE_LOG_INFO("replay %llu of %s [%lld, %lld): %llu events read, %llu rows written",
+                            (unsigned long long)jp->id, jp->query.c_str(), (long long)jp->from_ms,
+                            (long long)jp->to_ms, (unsigned long long)jp->progress.events_read.load(),
+                            (unsigned long long)jp->progress.rows_written.load());
+            jp->state.store(1);
+        } else {
+            jp->error = res.err().message;
+            SLUICE_LOG_WARN("replay %llu of %s failed: %s", (unsigned long long)jp->id, jp->query.c_str(),
+                            jp->error.c_str());
+            jp->state.store(2);
+        }
+    });
+    _replays.push_back(std::move(job));
+    return json{{"replay", job_json(*jp)}};
+}
+
+json query_service::handle_windows(const json& req) {
+    std::string name = req.value("query", std::string());
+    if (name.empty()) return fail("windows needs \"query\" (see sluicectl queries list)");
+    int64_t from = INT64_MIN, to = INT64_MAX;
+    if (req.contains("from") && !req["from"].is_null()) {
+        auto t = parse_time(req["from"], "from");
+        if (!t) return fail(t.err().message);
+        from = *t;
+    }
+    if (req.contains("to") && !req["to"].is_null()) {
+        auto t = parse_time(req["to"], "to");
+        if (!t) return fail(t.err().message);
+        to = *t;
+    }
+    size_t limit = std::min<size_t>(req.value("limit", window_rows_reply_max), window_rows_reply_max);
+    json columns = json::array();
+    bool known = false;
+    {
+        std::lock_guard lock(_list_mutex);
+        if (entry* e = find(name)) {
+            known = true;
+            for (size_t c = 0; c + 1 < e->schema.columns.size(); ++c)
+                columns.push_back(e->schema.columns[c].name);
+        }
+    }
+    // Closed windows: what the store holds, the newest revision of each (a replay's
+    // rows replace the live ones).
+    std::map<std::tuple<int64_t, int64_t, std::string>, std::pair<uint64_t, json>> closed;
+    auto scanned = storage::scan_table(_config.data_dir, name, from, to, [&](const storage::column_batch& b) {
+        const auto& cols = b.schema().columns;
+        if (cols.size() < 3 || cols.back().name != "revision") return;
+        if (columns.empty())
+            for (size_t c = 0; c + 1 < cols.size(); ++c) columns.push_back(cols[c].name);
+        for (uint32_t r = 0; r < b.rows(); ++r) {
+            json row = json::array();
+            std::string group;
+            for (size_t c = 0; c + 1 < cols.size(); ++c) {
+                switch (cols[c].type) {
+                case storage::column_type::i64: row.push_back(b.i64_at(int(c), r)); break;
+                case storage::column_type::u64: row.push_back(b.u64_at(int(c), r)); break;
+                case storage::column_type::u8: row.push_back(b.u8_at(int(c), r)); break;
+                case storage::column_type::f64: {
+                    double v = b.f64_at(int(c), r);
+                    row.push_back(std::isfinite(v) ? json(v) : json(nullptr));
+                    break;
+                }
+                case storage::column_type::string:
+                case storage::column_type::bytes: {
+                    std::string s(b.string_at(int(c), r));
+                    if (c >= size_t(storage::window_col::first_group)) group += s + '\0';
+                    row.push_back(std::move(s));
+                    break;
+                }
+                }
+            }
+            uint64_t revision = b.u64_at(int(cols.size() - 1), r);
+            auto k = std::make_tuple(b.i64_at(storage::window_col::window_end_ms, r),
+                                     b.i64_at(storage::window_col::window_start_ms, r), group);
+            auto it = closed.find(k);
+            if (it == closed.end() || it->second.first <= revision) closed[k] = {revision, row};
+        }
+    });
+    if (!scanned && scanned.err().code != errc::not_found) return fail(scanned.err().message);
+    if (!scanned && !known) return fail("no query or table named \"" + name + "\" (see sluicectl queries list)");
+    json rows = json::array();
+    bool truncated = false;
+    for (auto& [k, v] : closed) {
+        if (rows.size() == limit) {
+            truncated = true;
+            break;
+        }
+        rows.push_back(std::move(v.second));
+    }
+    json out{{"query", name}, {"columns", columns}, {"rows", rows}, {"truncated", truncated}};
+    if (req.value("open", false)) {
+        if (!known) return fail("no running query named \"" + name + "\": no open windows to show");
+        json open = open_windows(name);
+        if (!open.value("ok", false)) return open;
+        out["open_rows"] = open["rows"];
+    }
+    return out;
+}
+
+} // namespace sluice::control

@@ -1,0 +1,175 @@
+#include "processing/restore.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "base/log.h"
+#include "storage/column_batch.h"
+#include "storage/schema.h"
+#include "storage/segment_files.h"
+#include "storage/segment_reader.h"
+#include "storage/table_reader.h"
+
+namespace sluice::processing {
+
+namespace {
+
+int column_named(const storage::table_schema& s, const char* name) {
+    for (size_t i = 0; i < s.columns.size(); ++i)
+        if (s.columns[i].name == name) return int(i);
+    return -1;
+}
+
+std::string run_path(const std::string& data_dir) { return data_dir + "/_processing/run"; }
+
+// The largest max_time_ms of a segment's last block with rows (a worker's M only grows
+// within a segment), or no_time.
+int64_t last_max_time(const std::string& path) {
+    auto rd = storage::segment_reader::open(path);
+    if (!rd) return no_time;
+    auto& reader = **rd;
+    const int col = column_named(reader.schema(), "max_time_ms");
+    if (col < 0) return no_time;
+    // Two walks: headers to find the last block with rows, then its payload.
+    uint64_t last = UINT64_MAX, index = 0;
+    while (reader.next_block()) {
+        if (reader.block().rows != 0) last = index;
+        ++index;
+    }
+    if (last == UINT64_MAX) return no_time;
+    auto again = storage::segment_reader::open(path);
+    if (!again) return no_time;
+    storage::column_batch batch((*again)->schema(), 1, 0, 0);
+    for (index = 0; (*again)->next_block(); ++index) {
+        if (index != last) continue;
+        if (!(*again)->read_block(batch)) return no_time;
+        int64_t m = no_time;
+        for (uint32_t r = 0; r < batch.rows(); ++r) m = std::max(m, batch.i64_at(col, r));
+        return m;
+    }
+    return no_time;
+}
+
+} // namespace
+
+result<int64_t> stored_max_event_time(const std::string& data_dir) {
+    auto files = storage::list_segments(data_dir + "/events");
+    if (!files) {
+        if (files.err().code == errc::not_found) return no_time;
+        return std::move(files).err();
+    }
+    int64_t m = no_time;
+    for (const auto& f : *files) {
+        auto rd = storage::segment_reader::open(f.path);
+        if (!rd) continue; // recovery moved it aside or reported it
+        while ((*rd)->next_block())
+            if ((*rd)->block().rows != 0) m = std::max(m, (*rd)->block().max_time_ms);
+    }
+    return m;
+}
+
+result<std::optional<run_record>> read_run_record(const std::string& data_dir) {
+    std::ifstream in(run_path(data_dir));
+    if (!in) return std::optional<run_record>();
+    run_record run;
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream words(line);
+        std::string key;
+        words >> key;
+        if (key == "start_max_time_ms") {
+            std::string v;
+            words >> v;
+            run.start_max_time_ms = v == "none" ? no_time : std::stoll(v);
+        } else if (key == "writer") {
+            std::string name;
+            uint64_t seq = 0;
+            words >> name >> seq;
+            if (!words)
+                return make_error(errc::corrupt, run_path(data_dir) + ": bad line \"" + line +
+                                                     "\" (remove the file to restart without it)");
+            run.first_segment[name] = seq;
+        }
+    }
+    return std::optional<run_record>(std::move(run));
+}
+
+result<void> write_run_record(const std::string& data_dir, const run_record& run) {
+    std::string text = "start_max_time_ms " +
+                       (run.start_max_time_ms == no_time ? std::string("none")
+                                                         : std::to_string(run.start_max_time_ms)) +
+                       "\n";
+    for (const auto& [w, seq] : run.first_segment) text += "writer " + w + " " + std::to_string(seq) + "\n";
+    const std::string path = run_path(data_dir), tmp = path + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return make_error(errc::io_error, "cannot write " + tmp + ": " + strerror(errno) +
+                                              " (check the data dir's permissions)");
+    bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
+        return make_error(errc::io_error, "cannot write " + path + ": " + strerror(errno));
+    int dfd = ::open((data_dir + "/_processing").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+    return ok_result();
+}
+
+result<int64_t> restored_max_time(const std::string& data_dir, const std::optional<run_record>& last) {
+    auto files = storage::list_segments(data_dir + "/events");
+    if (!files) {
+        if (files.err().code == errc::not_found) return last ? last->start_max_time_ms : no_time;
+        return std::move(files).err();
+    }
+    // Per writer, the M of its last durable event among the segments that count.
+    std::map<std::string, int64_t> last_m;
+    for (auto it = files->rbegin(); it != files->rend(); ++it) {
+        if (last) {
+            auto first = last->first_segment.find(it->writer);
+            if (first == last->first_segment.end() || it->seq < first->second) continue;
+        }
+        if (last_m.count(it->writer) != 0 && last_m[it->writer] != no_time) continue; // newer one had rows
+        last_m[it->writer] = last_max_time(it->path);
+    }
+    int64_t m = INT64_MAX;
+    if (last) {
+        for (const auto& [writer, seq] : last->first_segment) {
+            auto it = last_m.find(writer);
+            int64_t w = it == last_m.end() || it->second == no_time ? last->start_max_time_ms : it->second;
+            m = std::min(m, w);
+        }
+        if (last->first_segment.empty()) m = last->start_max_time_ms;
+    } else {
+        for (const auto& [writer, w] : last_m)
+            if (w != no_time) m = std::min(m, w);
+    }
+    return m == INT64_MAX ? no_time : m;
+}
+
+result<uint64_t> scan_identities(const std::string& data_dir, int64_t from_ms,
+                                 const std::function<void(const identity&, int64_t)>& fn) {
+    // The store derives identities from event_id / raw (storage/event_identity.h), with
+    // the same hash as the RX (processing/identity.cpp); blocks decode in parallel.
+    uint64_t n = 0;
+    auto r = storage::scan_event_identities(data_dir, from_ms, INT64_MAX,
+                                            [&](std::span<const storage::identity_row> rows) {
+                                                for (const auto& row : rows)
+                                                    fn(identity{row.id.hi, row.id.lo}, row.event_time_ms);
+                                                n += rows.size();
+                                            });
+    if (!r) {
+        if (r.err().code == errc::not_found) return uint64_t(0);
+        return std::move(r).err();
+    }
+    return n;
+}
+
+} // namespace sluice::processing

@@ -1,0 +1,313 @@
+// Exactly-once across a crash (§3), with the real sluiced: the same sluice-gen stream goes
+// once through a daemon that is never interrupted (A), and once through a daemon that is
+// killed with SIGKILL twice while events are arriving and restarted each time, the sender
+// re-sending from the start after each restart (B). B's store must end up exactly as A's:
+// every accepted event once with the same late flag, and the same rows in every query's
+// table (tumbling, hopping and session windows, counts and distinct counts, group-by on
+// a metadata field), which windows open at the crashes could only get by being rebuilt
+// from the stored events. The reference query must also equal sluice-gen's model.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "base/clock.h"
+#include "storage/table_reader.h"
+#include "tests/integration/daemon_harness.h"
+#include "tools/gen/generator.h"
+#include "tools/gen/model.h"
+#include "tools/gen/udp_sender.h"
+
+using namespace sluice::testing;
+
+namespace {
+
+const char* config_toml = R"toml(
+[processing]
+watermark_delay_ms = 600000
+dedup_horizon_ms = 3600000
+
+[storage]
+flush_interval_ms = 50
+
+[[query]]
+name = "page_views_per_minute"
+window = "tumbling"
+size = "1m"
+group_by = ["page"]
+aggregates = ["count"]
+
+[[query]]
+name = "referrers"
+window = "hopping"
+size = "5m"
+slide = "1m"
+group_by = ["metadata.referrer", "event_type"]
+aggregates = ["count", "distinct(user_id)"]
+watermark_delay = "2m"
+
+[[query]]
+name = "user_sessions"
+window = "session"
+gap = "20s"
+group_by = ["user_id"]
+aggregates = ["count", "distinct(page, 10)"]
+watermark_delay = "1m"
+)toml";
+
+const std::vector<std::string> query_tables = {"page_views_per_minute", "referrers", "user_sessions"};
+
+struct stream {
+    std::vector<std::string> payloads; // UDP datagrams, in order
+    std::vector<uint64_t> lines;       // event lines in payloads[0..i)
+    sluice::tools::reference_model model{sluice::tools::model_config{}};
+};
+
+stream make_stream(uint64_t events, uint64_t seed) {
+    sluice::tools::gen_config g;
+    g.events = events;
+    g.seed = seed;
+    g.events_per_minute = 2000; // ~20 min of event time: windows close along the way
+    sluice::tools::model_config mc;
+    mc.now_ms = sluice::wall_clock_ms();
+    stream s{{}, {0}, sluice::tools::reference_model(mc)};
+    sluice::tools::traffic_generator gen(g);
+    gen.run([&](const sluice::tools::gen_frame& f) {
+        if (f.ignored) return;
+        s.payloads.emplace_back(f.payload);
+        s.model.feed_datagram(f.payload);
+        uint64_t n = 0;
+        size_t start = 0;
+        const std::string& p = s.payloads.back();
+        while (start <= p.size()) {
+            size_t nl = p.find('\n', start);
+            size_t end = nl == std::string::npos ? p.size() : nl;
+            if (end > start) ++n;
+            if (nl == std::string::npos) break;
+            start = nl + 1;
+        }
+        s.lines.push_back(s.lines.back() + n);
+    });
+    return s;
+}
+
+std::string hex64(uint64_t v) {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+// Every row of a table as text, sorted; doubles printed exactly.
+std::vector<std::string> table_rows(const std::string& data_dir, const std::string& table) {
+    std::vector<std::string> rows;
+    auto r = sluice::storage::scan_table(data_dir, table, INT64_MIN, INT64_MAX, [&](const sluice::storage::column_batch& b) {
+        const auto& cols = b.schema().columns;
+        for (uint32_t i = 0; i < b.rows(); ++i) {
+            std::string line;
+            for (size_t c = 0; c < cols.size(); ++c) {
+                if (c) line += ',';
+                switch (cols[c].type) {
+                case sluice::storage::column_type::i64: line += std::to_string(b.i64_at(int(c), i)); break;
+                case sluice::storage::column_type::u64: line += std::to_string(b.u64_at(int(c), i)); break;
+                case sluice::storage::column_type::u8: line += std::to_string(b.u8_at(int(c), i)); break;
+                case sluice::storage::column_type::f64: {
+                    char buf[40];
+                    std::snprintf(buf, sizeof buf, "%a", b.f64_at(int(c), i));
+                    line += buf;
+                    break;
+                }
+                case sluice::storage::column_type::string:
+                case sluice::storage::column_type::bytes: line += std::string(b.string_at(int(c), i)); break;
+                }
+            }
+            rows.push_back(line);
+        }
+    });
+    if (!r) rows.push_back("<scan failed: " + r.err().message + ">");
+    std::sort(rows.begin(), rows.end());
+    return rows;
+}
+
+std::vector<std::string> stored_events(const std::string& data_dir) {
+    std::vector<std::string> out;
+    namespace ev = sluice::storage::events_col;
+    auto r = sluice::storage::scan_table(data_dir, "events", INT64_MIN, INT64_MAX, [&](const sluice::storage::column_batch& b) {
+        for (uint32_t i = 0; i < b.rows(); ++i) {
+            auto raw = b.string_at(ev::raw, i);
+            out.push_back(hex64(XXH3_64bits(raw.data(), raw.size())) + " " + std::to_string(b.u8_at(ev::late, i)));
+        }
+    });
+    if (!r) out.push_back("<scan failed>");
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+class node {
+  public:
+    node(std::string dir, std::string tag) : _dir(std::move(dir)), _tag(std::move(tag)) {
+        std::ofstream(_dir + "/sluiced.toml") << config_toml;
+        _port = uint16_t(20000 + (getpid() * 7 + _tag.size() * 131) % 20000);
+    }
+    // Starts (or restarts) sluiced on the same data dir.
+    bool start() {
+        auto args = eal_args("sluice-restart-" + _tag + "-" + std::to_string(getpid()) + "-" + std::to_string(_runs), 4);
+        args.insert(args.end(), {"--", "--config", _dir + "/sluiced.toml", "--data-dir", _dir + "/data",
+                                 "--control-socket", _dir + "/ctl.sock", "--workers", "2", "--kernel-udp",
+                                 "127.0.0.1", "--udp-port", std::to_string(_port)});
+        _daemon = std::make_unique<daemon_process>(args, _dir + "/sluiced-" + std::to_string(_runs++) + ".log");
+        json up = _daemon->wait_stats([](const json&) { return true; }, 120);
+        return up.value("ok", false);
+    }
+    // Sends datagrams [from, to), paced so that loopback keeps up.
+    void send(const stream& s, size_t from, size_t to) {
+        auto sender = sluice::tools::udp_sender::open("127.0.0.1:" + std::to_string(_port), 20000);
+        ASSERT_TRUE(sender) << sender.err().message;
+        for (size_t i = from; i < to; ++i) ASSERT_TRUE(sender->send(s.payloads[i]));
+    }
+    // Waits until this run has taken `lines` event lines (accepted, duplicate or dead).
+    json wait_done(uint64_t lines) {
+        return _daemon->wait_stats(
+            [&](const json& st) {
+                const json& t = st["totals"];
+                return t["events_received"].get<uint64_t>() == lines &&
+                       t["events_accepted"].get<uint64_t>() + t["duplicates"].get<uint64_t>() +
+                               t["dead_letters"].get<uint64_t>() == lines;
+            },
+            180);
+    }
+    // Waits until this run has received at least `lines` event lines.
+    json wait_received(uint64_t lines) {
+        return _daemon->wait_stats(
+            [&](const json& st) { return st["totals"]["events_received"].get<uint64_t>() >= lines; }, 180);
+    }
+    void kill9() {
+        ::kill(_daemon->pid(), SIGKILL);
+        _daemon.reset(); // reaps it
+    }
+    int shutdown() { return _daemon->shutdown_and_wait(120); }
+    std::string data() const { return _dir + "/data"; }
+    const std::string& dir() const { return _dir; }
+
+  private:
+    std::string _dir, _tag;
+    uint16_t _port;
+    int _runs = 0;
+    std::unique_ptr<daemon_process> _daemon;
+};
+
+uint64_t total_overflow(const json& st) {
+    uint64_t n = 0;
+    for (const auto& q : st["queries"]) n += q["window_overflow"].get<uint64_t>();
+    return n;
+}
+
+} // namespace
+
+TEST(Restart, KillNineTwiceAndResendEndsExactlyAsWithoutCrash) {
+    const uint64_t events = std::getenv("SLUICE_RESTART_EVENTS") ? std::strtoull(std::getenv("SLUICE_RESTART_EVENTS"), nullptr, 10) : 30000;
+    stream s = make_stream(events, 77);
+    const size_t n = s.payloads.size();
+    ASSERT_GT(n, 100u);
+
+    // A: no crash.
+    node a(make_temp_dir("restart-a"), "a");
+    ASSERT_TRUE(a.start()) << "see " << a.dir();
+    a.send(s, 0, n);
+    json sa = a.wait_done(s.lines[n]);
+    ASSERT_TRUE(sa.value("ok", false)) << "see " << a.dir();
+    EXPECT_EQ(total_overflow(sa), 0u);
+    ASSERT_EQ(a.shutdown(), 0) << "see " << a.dir();
+
+    // B: killed while events arrive, twice; after each restart the sender starts over.
+    node b(make_temp_dir("restart-b"), "b");
+    ASSERT_TRUE(b.start()) << "see " << b.dir();
+    // Crash once half of the first 60% has been taken: the rest is in the socket, the
+    // rings or an unsynced block, and the windows are open.
+    b.send(s, 0, n * 6 / 10);
+    ASSERT_TRUE(b.wait_received(s.lines[n * 3 / 10]).value("ok", false)) << "see " << b.dir();
+    b.kill9();
+    ASSERT_TRUE(b.start()) << "see " << b.dir();
+    // Crash again while the re-send is being taken.
+    b.send(s, 0, n * 8 / 10);
+    ASSERT_TRUE(b.wait_received(s.lines[n * 7 / 10]).value("ok", false)) << "see " << b.dir();
+    b.kill9();
+    ASSERT_TRUE(b.start()) << "see " << b.dir();
+    b.send(s, 0, n);
+    json sb = b.wait_done(s.lines[n]);
+    ASSERT_TRUE(sb.value("ok", false)) << "see " << b.dir();
+    EXPECT_EQ(total_overflow(sb), 0u);
+    // Everything re-sent that had been stored before the crash was a duplicate.
+    EXPECT_GT(sb["totals"]["duplicates"].get<uint64_t>(), sa["totals"]["duplicates"].get<uint64_t>());
+    ASSERT_EQ(b.shutdown(), 0) << "see " << b.dir();
+
+    // The restarts did rebuild: identities reloaded, open windows handed back to workers.
+    uint64_t reloaded = 0, reopened = 0;
+    for (int run : {1, 2}) {
+        std::ifstream log(b.dir() + "/sluiced-" + std::to_string(run) + ".log");
+        std::string line;
+        while (std::getline(log, line)) {
+            unsigned long long m, ids, replayed, queries, emitted, open;
+            if (std::sscanf(line.c_str(),
+                            "sluice info: restart: M %llu, %llu identities reloaded into dedup, %llu "
+                            "stored events replayed into %llu queries: %llu windows emitted, %llu reopened",
+                            &m, &ids, &replayed, &queries, &emitted, &open) == 6) {
+                reloaded += ids;
+                reopened += open;
+            }
+        }
+    }
+    EXPECT_GT(reloaded, 0u) << "see " << b.dir();
+    EXPECT_GT(reopened, 0u) << "see " << b.dir();
+
+    // Same events, stored once each, with the same late flags.
+    auto ea = stored_events(a.data()), eb = stored_events(b.data());
+    EXPECT_EQ(ea.size(), s.model.event_lines().size());
+    EXPECT_EQ(eb.size(), ea.size());
+    EXPECT_TRUE(ea == eb) << "the events tables differ";
+    // The model knows the reference query only; `late` here is late for any query.
+    auto ids = [](std::vector<std::string> v) {
+        for (auto& l : v) l = l.substr(0, 16);
+        std::sort(v.begin(), v.end());
+        return v;
+    };
+    EXPECT_TRUE(ids(ea) == ids(s.model.event_lines())) << "A's events differ from sluice-gen's model";
+    // Same windows in every query.
+    for (const auto& t : query_tables) {
+        auto ra = table_rows(a.data(), t), rb = table_rows(b.data(), t);
+        EXPECT_GT(ra.size(), 0u) << t;
+        EXPECT_EQ(ra.size(), rb.size()) << t;
+        if (ra != rb) {
+            std::vector<std::string> only_a, only_b;
+            std::set_difference(ra.begin(), ra.end(), rb.begin(), rb.end(), std::back_inserter(only_a));
+            std::set_difference(rb.begin(), rb.end(), ra.begin(), ra.end(), std::back_inserter(only_b));
+            ADD_FAILURE() << t << ": " << only_a.size() << " rows only without the crash (first: "
+                          << (only_a.empty() ? "" : only_a[0]) << "), " << only_b.size()
+                          << " only with it (first: " << (only_b.empty() ? "" : only_b[0]) << ")";
+        }
+    }
+    // And the reference query is what the model says.
+    std::vector<std::string> want;
+    for (const auto& w : s.model.windows())
+        want.push_back(std::to_string(w.window_start_ms) + "," + std::to_string(w.window_end_ms) + "," +
+                       w.page + "," + std::to_string(w.count) + ",0");
+    std::sort(want.begin(), want.end());
+    EXPECT_TRUE(table_rows(b.data(), "page_views_per_minute") == want) << "reference query differs from the model";
+
+    if (!::testing::Test::HasFailure()) {
+        std::filesystem::remove_all(a.dir());
+        std::filesystem::remove_all(b.dir());
+    }
+}
