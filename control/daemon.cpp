@@ -843,6 +843,13 @@ json daemon::retention(const json& req) {
                 {"tables", tables}};
 }
 
+// Absolute, so that a client in another directory (sluicectl export) finds it.
+std::string absolute_path(const std::string& path) {
+    std::error_code ec;
+    auto p = std::filesystem::absolute(path, ec);
+    return ec ? path : p.lexically_normal().string();
+}
+
 json daemon::status() const {
     access_policy access = _control->access();
     return json{{"ok", true},
@@ -856,7 +863,7 @@ json daemon::status() const {
                 {"rx_lcores", _rx_lcores},
                 {"worker_lcores", _worker_lcores},
                 {"lcore_map", lcore_map_json()},
-                {"data_dir", _config.data_dir},
+                {"data_dir", absolute_path(_config.data_dir)},
                 {"udp_ports", _config.udp_ports},
                 {"query", _config.query_name},
                 {"socket", _config.control_socket},
