@@ -808,6 +808,13 @@ json daemon::retention(const json& req) {
                 {"tables", tables}};
 }
 
+// Absolute, so that a client in another directory (sluicectl export) finds it.
+std::string absolute_path(const std::string& path) {
+    std::error_code ec;
+    auto p = std::filesystem::absolute(path, ec);
+    return ec ? path : p.lexically_normal().string();
+}
+
 json daemon::status() const {
     // Before start() has handed the server over (_control_view: see control_json), the
     // policy is the configured one the server started with.
@@ -827,7 +834,7 @@ json daemon::status() const {
                 {"rx_lcores", _rx_lcores},
                 {"worker_lcores", _worker_lcores},
                 {"lcore_map", lcore_map_json()},
-                {"data_dir", _config.data_dir},
+                {"data_dir", absolute_path(_config.data_dir)},
                 {"udp_ports", _config.udp_ports},
                 {"queries", _queries->stats().size()},
                 {"socket", _config.control_socket},

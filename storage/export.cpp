@@ -151,8 +151,18 @@ result<export_summary> export_table(const std::string& data_dir, const std::stri
         sum.invalid_utf8_values += repaired_of[slot];
         failed = write_all(out, text_of[slot]);
     };
+    scan_progress last{};
+    std::function<void(const scan_progress&)> progress;
+    if (options.progress)
+        progress = [&](const scan_progress& p) {
+            last = p;
+            // The scan's own last call comes before Parquet's final row group and footer
+            // are written: that one is reported below, once the output is complete.
+            if (!failed || p.segments_done == p.segments_total) return;
+            options.progress({p, sum.rows, pq ? pq->bytes() : sum.bytes});
+        };
     auto scan = scan_table_parallel(data_dir, table, options.from_ms, options.to_ms,
-                                    {transform, deliver});
+                                    {transform, deliver, progress});
     if (!scan) return std::move(scan).err();
     if (!failed) return std::move(failed).err();
     sum.scan = *scan;
@@ -163,6 +173,7 @@ result<export_summary> export_table(const std::string& data_dir, const std::stri
     } else if (std::fflush(out) != 0) {
         return make_error(errc::io_error, std::string("export: write failed: ") + std::strerror(errno));
     }
+    if (options.progress) options.progress({last, sum.rows, sum.bytes});
     return sum;
 }
 

@@ -11,6 +11,7 @@
 // parquet_writer.h has its types.
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -26,11 +27,24 @@ namespace sluice::storage {
 enum class export_format { jsonl, csv, parquet };
 std::optional<export_format> parse_export_format(std::string_view name);
 
+// How far an export is: the scan's progress (segments and bytes of the table walked,
+// out of their totals) and what has been written.
+struct export_progress {
+    scan_progress scan;
+    uint64_t rows = 0;  // rows written (or buffered for Parquet's current row group)
+    uint64_t bytes = 0; // bytes written to the output so far
+};
+
 struct export_options {
     export_format format = export_format::jsonl;
     int64_t from_ms = std::numeric_limits<int64_t>::min(); // time column range, inclusive
     int64_t to_ms = std::numeric_limits<int64_t>::max();
     parquet_options parquet{};
+    // Optional: called after each block of the table (never per row), in order, with
+    // values that only grow, possibly on a TBB thread. The last call comes once every
+    // row is written (Parquet: footer included; export_table_to_file then syncs and
+    // renames) and has scan.bytes_done == scan.bytes_total (100%).
+    std::function<void(const export_progress&)> progress;
 };
 
 struct export_summary {

@@ -1,6 +1,7 @@
 #include "storage/table_reader.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <tbb/concurrent_queue.h>
@@ -80,6 +81,8 @@ struct scan_item {
     format::block_header header;
     uint64_t offset = 0;
     std::string damage; // non-empty: the walk ended here
+    uint64_t segments_done = 0; // progress once this item is delivered
+    uint64_t bytes_done = 0;
 };
 
 struct scan_slot {
@@ -124,6 +127,22 @@ result<scan_summary> scan_table_parallel(const std::string& data_dir, const std:
     for (size_t i = 0; i < slots; ++i) free_slots.push(i);
     std::deque<segment_state> segments; // stable addresses for the items in flight
 
+    // Progress is measured against the sizes the files have now: a segment counts its
+    // blocks' ends up to that size, and the whole size once it is passed.
+    std::vector<uint64_t> sizes(files->size(), 0);
+    uint64_t bytes_total = 0;
+    for (size_t i = 0; i < files->size(); ++i) {
+        struct stat st {};
+        if (::stat((*files)[i].path.c_str(), &st) == 0) sizes[i] = uint64_t(st.st_size);
+        bytes_total += sizes[i];
+    }
+    uint64_t bytes_passed = 0; // of the segments the first stage is done with
+    uint64_t segments_passed = 0;
+    auto pass_segment = [&] {
+        bytes_passed += sizes[segments_passed];
+        ++segments_passed;
+    };
+
     // First stage (serial): walk the segments' block headers, prune, hand out blocks.
     size_t next_file = 0;
     std::unique_ptr<segment_reader> reader;
@@ -139,6 +158,7 @@ result<scan_summary> scan_table_parallel(const std::string& data_dir, const std:
                 const auto& f = (*files)[next_file++];
                 auto rd = segment_reader::open(f.path);
                 if (!rd) {
+                    pass_segment();
                     if (rd.err().code == errc::not_found) continue; // deleted by retention
                     ++sum.segments;
                     ++sum.damaged_segments;
@@ -154,6 +174,7 @@ result<scan_summary> scan_table_parallel(const std::string& data_dir, const std:
                     (footer.rows == 0 || footer.max_time_ms < from_ms || footer.min_time_ms > to_ms)) {
                     ++sum.segments_skipped;
                     reader.reset();
+                    pass_segment();
                     continue;
                 }
                 file = std::make_shared<segment_file_handle>();
@@ -168,7 +189,11 @@ result<scan_summary> scan_table_parallel(const std::string& data_dir, const std:
                     ++sum.blocks_skipped;
                     continue;
                 }
-                auto* item = new scan_item{0, seg, file, h, reader->block_offset(), {}};
+                const uint64_t end = reader->block_offset() + format::block_header_bytes +
+                                     h.payload_bytes;
+                auto* item = new scan_item{0, seg, file, h, reader->block_offset(), {},
+                                           segments_passed,
+                                           bytes_passed + std::min(end, sizes[segments_passed])};
                 bool got = free_slots.try_pop(item->slot);
                 SLUICE_ASSERT(got); // the pipeline runs at most `slots` items at once
                 return item;
@@ -178,8 +203,10 @@ result<scan_summary> scan_table_parallel(const std::string& data_dir, const std:
                                      : std::string();
             reader.reset();
             file.reset();
+            pass_segment();
             if (!damage.empty()) {
-                auto* item = new scan_item{0, seg, nullptr, {}, 0, std::move(damage)};
+                auto* item = new scan_item{0, seg, nullptr, {}, 0, std::move(damage),
+                                           segments_passed, bytes_passed};
                 bool got = free_slots.try_pop(item->slot);
                 SLUICE_ASSERT(got);
                 return item;
@@ -237,6 +264,9 @@ result<scan_summary> scan_table_parallel(const std::string& data_dir, const std:
                 }
             }
         }
+        if (hooks.progress)
+            hooks.progress({item->segments_done, files->size(), item->bytes_done, bytes_total,
+                            sum.rows});
         free_slots.push(item->slot);
     };
     tbb::parallel_pipeline(
@@ -244,6 +274,8 @@ result<scan_summary> scan_table_parallel(const std::string& data_dir, const std:
         tbb::make_filter<void, scan_item*>(tbb::filter_mode::serial_in_order, produce) &
             tbb::make_filter<scan_item*, scan_item*>(tbb::filter_mode::parallel, decode) &
             tbb::make_filter<scan_item*, void>(tbb::filter_mode::serial_in_order, deliver));
+    if (hooks.progress)
+        hooks.progress({files->size(), files->size(), bytes_total, bytes_total, sum.rows});
     return sum;
 }
 

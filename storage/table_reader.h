@@ -36,15 +36,31 @@ result<scan_summary> scan_table(const std::string& data_dir, const std::string& 
                                 int64_t from_ms, int64_t to_ms,
                                 const std::function<void(const column_batch&)>& fn);
 
+// How far a scan is, in segment files walked (read, or pruned by footer and block
+// headers) out of the segments and bytes the table had when the scan began. Rows a
+// writer appends during the scan are served but not counted in bytes_total, so
+// bytes_done never exceeds it; every field only grows.
+struct scan_progress {
+    uint64_t segments_done = 0;
+    uint64_t segments_total = 0;
+    uint64_t bytes_done = 0;
+    uint64_t bytes_total = 0;
+    uint64_t rows = 0; // rows delivered so far
+};
+
 // scan_table with work of the caller's in the parallel stage: `transform` runs on TBB
 // threads for several blocks at once, right after a block is decoded and filtered;
 // `deliver` then runs once per block, in scan order, one call at a time. Both get the
 // block's slot, 0 .. scan_slots() - 1: the caller keeps per-slot state (e.g. the text of
 // an export) in an array of scan_slots() entries; a slot is not reused before deliver
-// returned. Either function may be empty.
+// returned. `progress` runs in the same serial stage after each block (delivered,
+// filtered empty or damaged), never per row, and once more at the end with
+// bytes_done == bytes_total and segments_done == segments_total. Any function may be
+// empty.
 struct scan_hooks {
     std::function<void(const column_batch&, size_t slot)> transform;
     std::function<void(const column_batch&, size_t slot)> deliver;
+    std::function<void(const scan_progress&)> progress;
 };
 size_t scan_slots() noexcept;
 result<scan_summary> scan_table_parallel(const std::string& data_dir, const std::string& table,

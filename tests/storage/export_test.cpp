@@ -327,6 +327,107 @@ TEST_F(Export, DoublesKeepTheirValuesAndNaNIsNullInText) {
         EXPECT_EQ(res[1]["rows"][0][1], "DOUBLE");
         EXPECT_EQ(number(res[2]["rows"][0][0]), double(13 - 900) * 0.125 + 1e-3);
     }
+
+// Three segments (writers w0..w2) of `per_segment` rows each, blocks of 100 rows;
+// segment k holds times base + k * per_segment + i.
+int64_t write_three_segments(const std::string& dir, uint64_t per_segment, int64_t base) {
+    table_schema schema = mixed_schema();
+    for (int k = 0; k < 3; ++k) {
+        writer_config cfg;
+        cfg.data_dir = dir;
+        cfg.writer_name = "w" + std::to_string(k);
+        cfg.rows_per_block = 100;
+        cfg.string_bytes_max = 1 << 20;
+        cfg.row_string_bytes_max = 100000;
+        auto w = segment_writer::open(cfg, schema);
+        EXPECT_TRUE(w.ok()) << w.err().message;
+        if (!w.ok()) return base;
+        for (uint64_t i = 0; i < per_segment; ++i) {
+            row r = mixed_row(i);
+            r[0] = base + int64_t(k * per_segment + i);
+            push_row((*w)->batch(), r);
+            (*w)->commit_row();
+        }
+        EXPECT_TRUE((*w)->close().ok());
+    }
+    return base;
+}
+
+// The progress callback: called per block (not per row), every field only grows, the
+// totals are the table's segments and bytes, and the last call is 100% with the
+// summary's rows and bytes.
+void check_progress(const std::vector<export_progress>& calls, const export_summary& sum,
+                    uint64_t segments, uint64_t bytes, size_t min_calls) {
+    ASSERT_GE(calls.size(), min_calls);
+    EXPECT_LT(calls.size(), 200u); // 3 segments of 10 blocks: per block, never per row
+    for (size_t i = 0; i < calls.size(); ++i) {
+        const auto& c = calls[i];
+        SCOPED_TRACE("call " + std::to_string(i));
+        EXPECT_EQ(c.scan.segments_total, segments);
+        EXPECT_EQ(c.scan.bytes_total, bytes);
+        EXPECT_LE(c.scan.segments_done, c.scan.segments_total);
+        EXPECT_LE(c.scan.bytes_done, c.scan.bytes_total);
+        if (i == 0) continue;
+        const auto& p = calls[i - 1];
+        EXPECT_GE(c.scan.segments_done, p.scan.segments_done);
+        EXPECT_GE(c.scan.bytes_done, p.scan.bytes_done);
+        EXPECT_GE(c.rows, p.rows);
+        EXPECT_GE(c.bytes, p.bytes);
+    }
+    const auto& last = calls.back();
+    EXPECT_EQ(last.scan.segments_done, segments);
+    EXPECT_EQ(last.scan.bytes_done, bytes);
+    EXPECT_EQ(last.rows, sum.rows);
+    EXPECT_EQ(last.bytes, sum.bytes);
+    // Before the end, some call was strictly between 0% and 100%.
+    bool partway = false;
+    for (size_t i = 0; i + 1 < calls.size(); ++i)
+        partway |= calls[i].scan.bytes_done > 0 && calls[i].scan.bytes_done < bytes;
+    EXPECT_TRUE(partway);
+}
+
+TEST(ExportProgress, MonotoneFromFirstBlockTo100Percent) {
+    temp_dir tmp;
+    constexpr uint64_t per_segment = 1000;
+    const int64_t base = 1700000000000;
+    write_three_segments(tmp.path(), per_segment, base);
+    uint64_t bytes = 0;
+    for (const auto& e : std::filesystem::directory_iterator(tmp.path() + "/mixed"))
+        bytes += e.file_size();
+    ASSERT_GT(bytes, 0u);
+
+    for (auto fmt : {export_format::jsonl, export_format::csv, export_format::parquet}) {
+        SCOPED_TRACE(int(fmt));
+        std::vector<export_progress> calls;
+        export_options o;
+        o.format = fmt;
+        o.progress = [&](const export_progress& p) { calls.push_back(p); };
+        auto r = export_table_to_file(tmp.path(), "mixed", o, tmp.path() + "/all.out");
+        ASSERT_TRUE(r.ok()) << r.err().message;
+        EXPECT_EQ(r->rows, 3 * per_segment);
+        check_progress(calls, *r, 3, bytes, 30);
+        EXPECT_EQ(r->bytes, std::filesystem::file_size(tmp.path() + "/all.out"));
+    }
+
+    // Only the middle segment's times, and half of its rows: the other segments are
+    // pruned by their footers, the blocks outside by their headers, and the progress
+    // still ends at 100% of the table.
+    std::vector<export_progress> calls;
+    export_options o;
+    o.format = export_format::jsonl;
+    o.from_ms = base + int64_t(per_segment) + 250;
+    o.to_ms = base + int64_t(per_segment) + 749;
+    o.progress = [&](const export_progress& p) { calls.push_back(p); };
+    auto r = export_table_to_file(tmp.path(), "mixed", o, tmp.path() + "/mid.jsonl");
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    EXPECT_EQ(r->rows, 500u);
+    EXPECT_EQ(r->scan.segments_skipped, 2u);
+    check_progress(calls, *r, 3, bytes, 5);
+
+    // A failed export (no such table) does not call it.
+    calls.clear();
+    EXPECT_FALSE(export_table_to_file(tmp.path(), "nope", o, tmp.path() + "/x.jsonl").ok());
+    EXPECT_TRUE(calls.empty());
 }
 
 } // namespace
