@@ -2,9 +2,9 @@
 """sluice's end-to-end benchmark harness (run it through scripts/bench).
 
 One run measures, interleaved and repeated on the same events:
-  sluice over DPDK (net_pcap), sluice over its kernel UDP mode, the recvmmsg floor, and
-  the peers VictoriaMetrics and InfluxDB 1.x fed the same events as line protocol over
-  UDP and HTTP;
+  sluice over DPDK (net_pcap) and over its kernel UDP mode, each with the events as NDJSON
+  and as sluice's binary batches (docs/BINARY.md), the recvmmsg floor, and the peers
+  VictoriaMetrics and InfluxDB 1.x fed the same events as line protocol over UDP and HTTP;
 then latency at 10/50/90 % of the kernel path's measured rate, scaling over worker
 counts, and the stage microbenchmarks. It writes results.json; report.py renders it.
 
@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import urllib.parse
 import urllib.request
 
@@ -220,6 +221,8 @@ class Harness:
         self.pcap = os.path.join(d, "events.pcap")
         with open(os.path.join(d, "expected", "counters.json")) as f:
             self.expected = json.load(f)
+        self.ds = {"json": {"pcap": self.pcap, "expected": self.expected}}
+        self.make_binary_dataset(d)
         self.expected_windows = {}
         with open(os.path.join(d, "expected", "windows.csv")) as f:
             next(f)
@@ -237,7 +240,50 @@ class Harness:
                 "events_received", "events_accepted", "duplicates", "late_events",
                 "dead_letters")},
             "window_rows": len(self.expected_windows),
+            "binary": self.ds["binary"]["summary"],
         }
+        # Each throughput run's per-minute-by-page result (by id of its row), kept out of
+        # results.json: the binary runs must reproduce the JSON run's result exactly.
+        self.run_windows = {}
+
+    def make_binary_dataset(self, d):
+        """The same events as binary batches: sluice-blast converts every NDJSON line that
+        passes sluice's RX checks into a record (bench/e2e/workload.h) and writes them as a
+        capture. Lines sluice dead-letters at RX have no binary form and are left out; they
+        never move the max event time, so the binary stream's accepted events, duplicates,
+        late events, beyond-horizon dead letters and windows are the JSON stream's
+        (tests/bench/workload_test.cpp checks this against the reference model)."""
+        pcap = os.path.join(d, "events-binary.pcap")
+        log("converting the events to binary batches (sluice-blast --format binary)")
+        out = subprocess.run([self.exe["blast"], "--pcap", self.pcap, "--now-ms",
+                              str(self.now_ms), "--format", "binary", "--write-pcap", pcap],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"sluice-blast --write-pcap failed: {out.stderr.strip()}")
+        w = json.loads(out.stdout.strip().splitlines()[-1])
+        j = self.expected
+        by = j.get("dead_letters_by_reason", {})
+        horizon = by.get("beyond_dedup_horizon", 0)
+        expected = {
+            "rx_packets": w["frames"], "datagrams": w["datagrams"],
+            "events_received": w["events"], "events_accepted": j["events_accepted"],
+            "duplicates": j["duplicates"], "late_events": j["late_events"],
+            "dead_letters": horizon,
+        }
+        rx_dead = j["dead_letters"] - horizon
+        if w["events"] + w["not_representable"] != j["events_received"] or \
+                w["not_representable"] != rx_dead:
+            self.results["notes"].append(
+                f"binary conversion: {w['events']:,} records + {w['not_representable']:,} "
+                f"lines left out != {j['events_received']:,} JSON events (or != "
+                f"{rx_dead:,} RX dead letters): the binary runs' expected counters are off")
+        self.ds["binary"] = {"pcap": pcap, "expected": expected, "summary": {
+            "events": w["events"], "left_out": w["not_representable"],
+            "datagrams": w["datagrams"], "frames": w["frames"],
+            "pcap_bytes": os.path.getsize(pcap),
+            "expected": {k: expected[k] for k in (
+                "events_received", "events_accepted", "duplicates", "late_events",
+                "dead_letters")}}}
 
     # ---------------------------------------------------------------- sluice
     def lcore_map(self, workers, rx=1):
@@ -263,12 +309,22 @@ class Harness:
         return p, sock, run_dir
 
     def wait_up(self, p, sock):
+        # sluiced prints where its control socket is once it is up; asking before that
+        # can crash it (daemon::status() reads the server pointer before it is set).
+        def announced():
+            if not p.alive():
+                raise RuntimeError("sluiced exited at start:\n" + p.tail())
+            with open(p.log_path, errors="replace") as f:
+                return "sluiced: control socket" in f.read()
+        if not wait_until(announced, 60):
+            raise RuntimeError("sluiced did not announce its control socket:\n" + p.tail())
+
         def up():
             if not p.alive():
                 raise RuntimeError("sluiced exited at start:\n" + p.tail())
             try:
                 return control(sock, "status").get("ok")
-            except OSError:
+            except (OSError, ValueError):  # no socket yet, or closed without a reply
                 return False
         if not wait_until(up, 60):
             raise RuntimeError("sluiced did not come up:\n" + p.tail())
@@ -277,7 +333,7 @@ class Harness:
     def done_events(t):
         return t["events_accepted"] + t["duplicates"] + t["dead_letters"]
 
-    def finish_sluiced(self, p, sock, run_dir, r):
+    def finish_sluiced(self, p, sock, run_dir, r, fmt="json"):
         """Shutdown, then bytes on disk and the per-minute-by-page query from the store."""
         try:
             control(sock, "shutdown")
@@ -299,6 +355,8 @@ class Harness:
             got[(int(start), key.strip('"'))] = int(count)
         r["query_rows"] = len(got)
         r["query_correct"] = self.window_agreement(got)
+        if out.returncode == 0:
+            self.run_windows[id(r)] = got
         accepted = r.get("events_stored") or 0
         r["bytes_per_event"] = r["bytes_on_disk"] / accepted if accepted else None
 
@@ -310,23 +368,32 @@ class Harness:
         same = sum(1 for k, v in want.items() if got.get(k) == v)
         return same / len(want)
 
-    def run_sluice_dpdk(self, workers=None, tag="sluice_dpdk", clients=0):
+    @staticmethod
+    def system_name(base, fmt):
+        return base if fmt == "json" else f"{base}_{fmt}"
+
+    def run_sluice_dpdk(self, workers=None, tag=None, clients=0, fmt="json"):
         workers = workers or self.a.workers
+        tag = tag or self.system_name("sluice_dpdk", fmt)
+        ds = self.ds[fmt]
         p, sock, run_dir = self.start_sluiced(
-            tag, workers, ["--vdev", f"net_pcap0,rx_pcap={self.pcap}"], [])
-        r = {"system": "sluice_dpdk", "transport": "DPDK net_pcap (rx_pcap, read once)",
-             "workers": workers}
+            tag, workers, ["--vdev", f"net_pcap0,rx_pcap={ds['pcap']}"], [])
+        r = {"system": self.system_name("sluice_dpdk", fmt), "format": fmt,
+             "transport": "DPDK net_pcap (rx_pcap, read once)", "workers": workers}
         hammer = None
         try:
             self.wait_up(p, sock)
             if clients:
                 hammer = Hammer(sock, clients)
             t0, cpu0 = time.monotonic(), proc_cpu_s(p.pid)
-            want = self.expected["events_received"]
-            frames = self.expected["rx_packets"]
+            want = ds["expected"]["events_received"]
+            frames = ds["expected"]["rx_packets"]
 
             def done():
-                t = control(sock, "stats")["totals"]
+                reply = control(sock, "stats")
+                if not reply.get("ok"):
+                    return None  # rate limited while the clients hammer it: ask again
+                t = reply["totals"]
                 return t if t["rx_packets"] >= frames and self.done_events(t) >= want else None
             t = wait_until(done, self.a.timeout, 0.01)
             t1, cpu1 = time.monotonic(), proc_cpu_s(p.pid)
@@ -335,15 +402,15 @@ class Harness:
                 hammer = None
             if not t:
                 raise RuntimeError("sluiced did not process the capture in time")
-            self.fill_sluice(r, t, t1 - t0, cpu1 - cpu0, want)
-            self.finish_sluiced(p, sock, run_dir, r)
+            self.fill_sluice(r, t, t1 - t0, cpu1 - cpu0, want, ds["expected"])
+            self.finish_sluiced(p, sock, run_dir, r, fmt)
         finally:
             if hammer:
                 hammer.stop()
             p.close()
         return r
 
-    def fill_sluice(self, r, t, seconds, cpu_s, sent):
+    def fill_sluice(self, r, t, seconds, cpu_s, sent, expected):
         r.update({
             "events_sent": sent,
             "events_received": t["events_received"],
@@ -352,12 +419,12 @@ class Harness:
             "server_cpu_s": cpu_s,
             "loss": sent - t["events_received"],
             "rx_dropped": t.get("rx_dropped"),
-            "correct_counters": all(t[k] == self.expected[k] for k in (
+            "correct_counters": all(t[k] == expected[k] for k in (
                 "events_accepted", "duplicates", "late_events", "dead_letters")),
         })
 
-    def blast(self, args, log_name):
-        out = subprocess.run([self.exe["blast"], "--pcap", self.pcap, "--now-ms",
+    def blast(self, args, log_name, pcap=None):
+        out = subprocess.run([self.exe["blast"], "--pcap", pcap or self.pcap, "--now-ms",
                               str(self.now_ms)] + args, capture_output=True, text=True)
         with open(os.path.join(self.tmp, log_name), "a") as f:
             f.write(out.stderr)
@@ -365,19 +432,23 @@ class Harness:
             raise RuntimeError(f"sluice-blast failed: {out.stderr.strip()}")
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    def run_sluice_kernel(self, pps=0, workers=None, tag="sluice_kernel"):
+    def run_sluice_kernel(self, pps=0, workers=None, tag=None, fmt="json"):
         workers = workers or self.a.workers
+        tag = tag or self.system_name("sluice_kernel", fmt)
+        ds = self.ds[fmt]
         port = free_port()
         p, sock, run_dir = self.start_sluiced(
             tag, workers, [], ["--kernel-udp", "127.0.0.1", "--udp-port", str(port)])
-        r = {"system": "sluice_kernel", "transport": "kernel UDP (io_uring) from loopback",
-             "workers": workers}
+        r = {"system": self.system_name("sluice_kernel", fmt), "format": fmt,
+             "transport": "kernel UDP (io_uring) from loopback", "workers": workers}
         try:
             self.wait_up(p, sock)
             cpu0 = proc_cpu_s(p.pid)
             t0 = time.monotonic()
-            sent = self.blast(["--target", f"127.0.0.1:{port}", "--pps", str(pps)], "blast.log")
-            want = self.expected["events_received"]
+            sent = self.blast(["--target", f"127.0.0.1:{port}", "--pps", str(pps)], "blast.log",
+                              pcap=ds["pcap"])
+            t0 += sent.get("setup_s", 0)  # loading the capture is not sluice's time
+            want = ds["expected"]["events_received"]
             last = {"n": -1, "t": time.monotonic()}
 
             def settled():
@@ -393,12 +464,12 @@ class Harness:
             t = wait_until(settled, self.a.timeout, 0.01)
             t1, cpu1 = (last["t"] if self.done_events(t) < want else time.monotonic(),
                         proc_cpu_s(p.pid))
-            self.fill_sluice(r, t, t1 - t0, cpu1 - cpu0, want)
+            self.fill_sluice(r, t, t1 - t0, cpu1 - cpu0, want, ds["expected"])
             r["sender_cpu_s"] = sent["cpu_s"]
             r["offered_pps"] = pps
             time.sleep(0.5)  # past a group commit, so the last rows' durable latency counts
             r["stats"] = control(sock, "stats")
-            self.finish_sluiced(p, sock, run_dir, r)
+            self.finish_sluiced(p, sock, run_dir, r, fmt)
         finally:
             p.close()
         return r
@@ -468,6 +539,7 @@ class Harness:
                                   "blast.log")
             else:
                 sent = self.blast(["--http", base + "/write"], "blast.log")
+            t0 += sent.get("setup_s", 0)  # converting to line protocol is not the peer's time
             points = sent["events"]
 
             def stored():
@@ -589,6 +661,7 @@ bind-address = "127.0.0.1:{bind_port}"
                                   "blast.log")
             else:
                 sent = self.blast(["--http", base + "/write?db=bench&precision=n"], "blast.log")
+            t0 += sent.get("setup_s", 0)  # converting to line protocol is not the peer's time
             points = sent["events"]
             distinct = sent["distinct_ns"]  # equal series + timestamp overwrite each other
             last = {"n": -1, "t": time.monotonic()}
@@ -650,7 +723,9 @@ bind-address = "127.0.0.1:{bind_port}"
     def throughput(self):
         systems = {
             "sluice_dpdk": self.run_sluice_dpdk,
+            "sluice_dpdk_binary": lambda: self.run_sluice_dpdk(fmt="binary"),
             "sluice_kernel": self.run_sluice_kernel,
+            "sluice_kernel_binary": lambda: self.run_sluice_kernel(fmt="binary"),
             "recvmmsg_floor": self.run_floor,
         }
         if not self.a.skip_peers:
@@ -671,11 +746,29 @@ bind-address = "127.0.0.1:{bind_port}"
                 try:
                     r = systems[name]()
                 except Exception as e:  # a failed run is a reported cell, not a crash
-                    r = {"system": name, "error": str(e)[-2000:]}
+                    r = {"system": name, "error": traceback.format_exc()[-2000:]}
                     log(f"  {name} failed: {str(e)[-300:]}")
                 r["rep"] = rep
                 self.results["runs"].append(r)
                 self.save()
+        self.compare_formats()
+        self.save()
+
+    def compare_formats(self):
+        """The same events in either format must give the same per-minute-by-page result:
+        each binary run against the first JSON run of sluice that lost nothing and whose
+        counters equal the model (a lossy run is no reference)."""
+        runs = [r for r in self.results["runs"] if id(r) in self.run_windows]
+        ref = next((r for r in runs if r.get("format") == "json" and r.get("loss") == 0
+                    and r.get("correct_counters")), None)
+        for r in runs:
+            if r.get("format") != "binary":
+                continue
+            if ref is None:
+                r["same_windows_as_json_na"] = "no lossless JSON run of sluice to compare with"
+                continue
+            r["same_windows_as_json"] = self.run_windows[id(r)] == self.run_windows[id(ref)]
+            r["json_reference"] = f"{ref['system']} rep {ref['rep'] + 1}"
 
     def latency(self):
         kernel = [r for r in self.results["runs"] if r.get("system") == "sluice_kernel"
@@ -827,22 +920,43 @@ bind-address = "127.0.0.1:{bind_port}"
             self.results["notes"].append(
                 f"net.core.rmem_default/rmem_max left at {saved} (not root): UDP receivers "
                 "that do not size their own buffer may lose datagrams at high rates")
+        phases = self.results["phases"] = []
+        if self.a.build_seconds is not None:
+            phases.append({"phase": "build (scripts/bootstrap)", "seconds": self.a.build_seconds})
+        start = time.monotonic()
+
+        def phase(name, fn, skipped=None):
+            if skipped:
+                phases.append({"phase": name, "seconds": None, "skipped": skipped})
+                return
+            t0 = time.monotonic()
+            try:
+                fn()
+            finally:
+                phases.append({"phase": name, "seconds": time.monotonic() - t0})
+                self.save()
         try:
-            self.make_dataset()
-            self.save()
-            self.throughput()
-            if not self.a.skip_latency:
-                self.latency()
-            if not self.a.skip_scaling:
-                self.scaling()
-            if self.a.hammer_clients:
-                self.interference()
-            if not self.a.skip_microbench:
-                self.microbenchmarks()
+            phase("dataset (sluice-gen, binary conversion)", self.make_dataset)
+            phase("throughput", self.throughput)
+            phase("latency", self.latency, self.a.skip_latency and "--skip-latency")
+            phase("scaling", self.scaling, self.a.skip_scaling and "--skip-scaling")
+            phase("interference", self.interference,
+                  not self.a.hammer_clients and "--hammer-clients 0")
+            phase("microbenchmarks", self.microbenchmarks,
+                  self.a.skip_microbench and "--skip-microbench")
         finally:
             self.socket_buffers(saved)
-        self.results["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
-        self.save()
+            self.results["harness_seconds"] = time.monotonic() - start
+            self.results["finished"] = datetime.datetime.now(
+                datetime.timezone.utc).isoformat()
+            self.save()
+            for ph in phases:
+                took = f"{ph['seconds']:7.1f} s" if ph["seconds"] is not None \
+                    else f"skipped ({ph['skipped']})"
+                log(f"phase {ph['phase']:<40} {took}")
+            total = self.results["harness_seconds"] + (self.a.build_seconds or 0)
+            log(f"{'total' + (' (build included)' if self.a.build_seconds is not None else ''):<46}"
+                f" {total:7.1f} s")
         if not self.a.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -867,6 +981,10 @@ def main():
                     help="control clients for the interference runs (0: skip them)")
     ap.add_argument("--skip-microbench", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    build_s = os.environ.get("SLUICE_BENCH_BUILD_SECONDS")
+    ap.add_argument("--build-seconds", type=float, default=float(build_s) if build_s else None,
+                    help="how long scripts/bench's build took, reported as a phase (default: "
+                         "$SLUICE_BENCH_BUILD_SECONDS, which scripts/bench sets)")
     ap.add_argument("--tmp-dir", default="/var/tmp", help="where data dirs go (O_DIRECT "
                     "needs a real filesystem, not tmpfs)")
     a = ap.parse_args()

@@ -15,7 +15,9 @@ import sys
 
 SYSTEMS = [
     ("sluice_dpdk", "sluice, DPDK"),
+    ("sluice_dpdk_binary", "sluice, DPDK, binary"),
     ("sluice_kernel", "sluice, kernel UDP"),
+    ("sluice_kernel_binary", "sluice, kernel UDP, binary"),
     ("recvmmsg_floor", "recvmmsg floor"),
     ("victoriametrics_udp", "VictoriaMetrics, UDP"),
     ("victoriametrics_http", "VictoriaMetrics, HTTP"),
@@ -142,6 +144,19 @@ def throughput_table(results):
                                and r.get("note")})
         if system_notes:
             notes.append(f"{label}: {system_notes[-1]}")
+    for key, label in SYSTEMS:
+        ok = [r for r in runs if r.get("system") == key and "error" not in r]
+        if not key.endswith("_binary") or not ok:
+            continue
+        counters = sum(1 for r in ok if r.get("correct_counters"))
+        compared = [r for r in ok if "same_windows_as_json" in r]
+        same = sum(1 for r in compared if r["same_windows_as_json"])
+        text = (f"{label}: counters equal the expected outcome in {counters}/{len(ok)} runs; "
+                "per-minute-by-page rows identical to the JSON run's ")
+        why = next((r["same_windows_as_json_na"] for r in ok if r.get("same_windows_as_json_na")),
+                   "no JSON run of sluice produced a result to compare with")
+        text += f"in {same}/{len(compared)} runs" if compared else f"not compared ({why})"
+        notes.append(text)
     return lines, notes, summary
 
 
@@ -152,16 +167,26 @@ def ratio_lines(summary):
         s = summary.get(sys_key, {}).get(col)
         return s[0] if s else None
     d, k = med("sluice_dpdk", "events_per_cpu_s"), med("sluice_kernel", "events_per_cpu_s")
+    db = med("sluice_dpdk_binary", "events_per_cpu_s")
+    kb = med("sluice_kernel_binary", "events_per_cpu_s")
     f = med("recvmmsg_floor", "events_per_cpu_s")
     if d and k:
         out.append(f"- sluice DPDK / sluice kernel UDP, events per server CPU-second: "
                    f"**{d / k:.2f}×** (SPEC §7 target: ≥ 3× on JSON)")
+    if db and kb:
+        out.append(f"- sluice DPDK / sluice kernel UDP, binary, events per server "
+                   f"CPU-second: {db / kb:.2f}×")
+    if db and d:
+        out.append(f"- sluice DPDK, binary / JSON, events per server CPU-second: {db / d:.2f}×")
+    if kb and k:
+        out.append(f"- sluice kernel UDP, binary / JSON, events per server CPU-second: "
+                   f"{kb / k:.2f}×")
     if k and f:
         out.append(f"- sluice kernel UDP / recvmmsg floor, events per CPU-second: "
                    f"{k / f:.2f}× (the floor parses and stores nothing)")
-    for peer, label in SYSTEMS[3:]:
+    for peer, label in SYSTEMS:
         p = med(peer, "events_per_cpu_s")
-        if d and p:
+        if d and p and not peer.startswith(("sluice", "recvmmsg")):
             out.append(f"- sluice DPDK / {label}, events per server CPU-second: {d / p:.1f}×")
     return out
 
@@ -188,8 +213,9 @@ def latency_table(results):
     lines = [head, sep]
     for r in rows:
         if r.get("error"):
+            rest = " n/a |" * max(0, len(stages) * len(pcts) - 1)
             lines.append(f"| {r['load_pct']}% | {human(r.get('offered_pps'))} | n/a | n/a | "
-                         f"run failed: {r['error'].strip().splitlines()[-1][:120]} |")
+                         f"run failed: {r['error'].strip().splitlines()[-1][:120]} |{rest}")
             continue
         line = (f"| {r['load_pct']}% | {human(r['offered_pps'])} | "
                 f"{human(r.get('events_per_s'))} | {r.get('loss', 0)} |")
@@ -200,7 +226,8 @@ def latency_table(results):
             unit = st.get("unit", "us")
             for p in pcts:
                 v = st.get(p)
-                line += f" {duration(v, unit)} |" if v is not None else " n/a |"
+                line += f" {duration(v, unit)} |" if v is not None else \
+                    " n/a: no samples at this load |"
         lines.append(line)
     return lines, stages
 
@@ -249,7 +276,7 @@ def interference_table(results):
         rep_text = "none (no clients)" if c == 0 else ", ".join(
             f"{k} {sum(x.get(k, 0) for x in replies):,}" for k in ("ok", "error", "failed"))
         lines.append(f"| {c} | {cell(summarize(r['events_per_s'] for r in ok), '/s')} | "
-                     f"{cell(summarize(r.get('events_per_cpu_s') for r in ok))} | {rep_text} | "
+                     f"{cell(summarize(r.get('events_per_cpu_s') for r in ok)) or 'n/a: no CPU time recorded'} | {rep_text} | "
                      f"{'yes' if all(r.get('correct_counters') for r in ok) else 'NO'} |")
     return lines
 
@@ -357,15 +384,38 @@ def microbench_table(results, results_dir):
             with open(path) as f:
                 data = json.load(f)
         except (OSError, ValueError):
-            lines.append(f"| {binary} | n/a: no output (exit code {info.get('exit_code')}) | | |")
+            lines.append(f"| {binary} | n/a: no output (exit code {info.get('exit_code')}) | "
+                         "n/a | n/a |")
             continue
         for b in data.get("benchmarks", []):
             if b.get("aggregate_name") not in (None, "median"):
                 continue
             ips = b.get("items_per_second")
-            ns = 1e9 / ips if ips else None
-            lines.append(f"| {binary} | `{b['name']}` | {human(ips, '/s')} | "
-                         f"{human(ns)} |")
+            bps = b.get("bytes_per_second")
+            if b.get("error_occurred"):
+                rate = f"n/a: error: {str(b.get('error_message', '?'))[:120]}"
+            elif ips:
+                rate = human(ips, "/s")
+            elif bps:
+                rate = f"n/a: counts bytes, {human(bps, 'B/s')}"
+            else:
+                rate = "n/a: counts no items"
+            ns = human(1e9 / ips) if ips and not b.get("error_occurred") else "n/a"
+            lines.append(f"| {binary} | `{b['name']}` | {rate} | {ns} |")
+    return lines
+
+
+def phases_table(results):
+    phases = results.get("phases") or []
+    if not phases:
+        return ["Not recorded by this run."]
+    lines = ["| phase | wall time |", "|---|---|"]
+    for ph in phases:
+        took = f"{ph['seconds']:.1f} s" if ph.get("seconds") is not None \
+            else f"skipped ({ph.get('skipped', 'not run')})"
+        lines.append(f"| {ph['phase']} | {took} |")
+    total = sum(ph["seconds"] for ph in phases if ph.get("seconds") is not None)
+    lines.append(f"| **total** | **{total:.1f} s** ({total / 60:.1f} min) |")
     return lines
 
 
@@ -388,7 +438,17 @@ def render(results_dir, report_path):
            f"{d.get('datagrams') or 0:,} datagrams in {d.get('frames') or 0:,} frames; expected "
            f"outcome {json.dumps(d.get('expected', {}))}, {d.get('window_rows', 0):,} window "
            "rows. Every system gets the same events: sluice and the floor the capture's "
-           "NDJSON datagrams, the peers each valid event as one line-protocol point.", "",
+           "NDJSON datagrams, the peers each valid event as one line-protocol point.", ""]
+    b = d.get("binary")
+    if b:
+        md += [f"Binary rows: the same events as sluice's binary batches (docs/BINARY.md), "
+               f"converted from the NDJSON capture by sluice-blast: {b.get('events', 0):,} "
+               f"records in {b.get('datagrams', 0):,} datagrams ({b.get('pcap_bytes', 0):,} "
+               f"bytes of capture against {d.get('pcap_bytes', 0):,} for NDJSON); the "
+               f"{b.get('left_out', 0):,} lines sluice dead-letters at RX (malformed, oversize, "
+               "future) have no binary form and are left out, so the expected outcome is "
+               f"{json.dumps(b.get('expected', {}))} with the JSON stream's windows.", ""]
+    md += [
            f"Repetitions: {cfg.get('reps')} interleaved (each repetition runs every system "
            f"once, in rotated order); sluice throughput runs use {cfg.get('workers')} "
            "worker(s). Cells: median (min–max).", ""]
@@ -421,6 +481,7 @@ def render(results_dir, report_path):
            "`rate limited` errors beyond its limits). On a machine with few cores the "
            "clients' own CPU competes with the lcores.", ""] + interference_table(results) + [""]
     md += ["## Stage microbenchmarks", ""] + microbench_table(results, results_dir) + [""]
+    md += ["## Run time by phase", ""] + phases_table(results) + [""]
     if results.get("notes"):
         md += ["## Notes", ""] + [f"- {n}" for n in results["notes"]] + [""]
     md += ["## Machine", "", f"- nproc: {m.get('nproc')}", f"- kernel: {m.get('kernel')}",

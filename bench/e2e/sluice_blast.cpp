@@ -1,7 +1,10 @@
 // sluice-blast: the benchmark sender. Loads a sluice-gen capture into memory, then sends
-// its UDP payloads (NDJSON for sluice and the recvmmsg floor, or the same events as
-// InfluxDB line protocol for the peers) over UDP with sendmmsg, or POSTs line protocol to
-// an HTTP /write endpoint. Paced to a datagram rate or unpaced. Prints one JSON object.
+// its UDP payloads (as captured: NDJSON or binary batches), or the same events as
+// sluice's binary batches or as InfluxDB line protocol for the peers, over UDP with
+// sendmmsg, or POSTs line protocol to an HTTP /write endpoint. Paced to a datagram rate
+// or unpaced. `--write-pcap` writes the chosen payloads as a capture instead of sending
+// (the binary capture net_pcap reads). Prints one JSON object; `setup_s` is the time
+// spent loading and converting before the first send.
 #include <curl/curl.h>
 #include <netdb.h>
 #include <sys/resource.h>
@@ -124,7 +127,8 @@ bool send_http(const std::string& url, const std::vector<std::string>& batches, 
 } // namespace
 
 int main(int argc, char** argv) {
-    std::string pcap, target, http, format = "json";
+    const int64_t started = monotonic_ns();
+    std::string pcap, target, http, write_pcap, format = "json";
     uint16_t port = 9000;
     uint64_t pps = 0;
     int64_t now_ms = 0;
@@ -135,15 +139,20 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--target", target, "send datagrams to HOST:PORT over UDP");
     app.add_option("--http", http, "POST line protocol batches to this URL instead");
-    app.add_option("--format", format, "json (the capture's NDJSON) or lp (line protocol)")
-        ->check(CLI::IsMember({"json", "lp"}))
+    app.add_option("--format", format,
+                   "json (the capture's payloads as they are), binary (its NDJSON events as "
+                   "binary batches, docs/BINARY.md) or lp (line protocol)")
+        ->check(CLI::IsMember({"json", "binary", "lp"}))
         ->capture_default_str();
+    app.add_option("--write-pcap", write_pcap,
+                   "write the payloads as a capture (IPv4/UDP to --port) instead of sending");
     app.add_option("--pps", pps, "datagrams per second (0: as fast as the socket takes)");
     app.add_option("--now-ms", now_ms, "wall clock sluice-gen used (for future timestamps)");
     app.add_option("--batch-lines", batch_lines, "lines per HTTP POST")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
-    if (target.empty() == http.empty()) {
-        std::fprintf(stderr, "sluice-blast: give exactly one of --target or --http\n");
+    if (int(!target.empty()) + int(!http.empty()) + int(!write_pcap.empty()) != 1) {
+        std::fprintf(stderr,
+                     "sluice-blast: give exactly one of --target, --http or --write-pcap\n");
         return 2;
     }
     if (!http.empty()) format = "lp";
@@ -154,21 +163,41 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (now_ms == 0) now_ms = sluice::wall_clock_ms();
+    // 1400 bytes: what sluice-gen packs a datagram to.
+    constexpr size_t datagram_bytes = 1400;
     sluice::bench::line_protocol lp;
-    if (format == "lp") lp = sluice::bench::to_line_protocol(*w, now_ms, 1400, batch_lines);
-    const std::vector<std::string>& datagrams = format == "lp" ? lp.datagrams : w->datagrams;
+    sluice::bench::binary_workload bin;
+    if (format == "lp") lp = sluice::bench::to_line_protocol(*w, now_ms, datagram_bytes, batch_lines);
+    if (format == "binary") bin = sluice::bench::to_binary(*w, now_ms, datagram_bytes);
+    const std::vector<std::string>& datagrams = format == "lp"       ? lp.datagrams
+                                                : format == "binary" ? bin.datagrams
+                                                                     : w->datagrams;
 
     nlohmann::json out;
     out["format"] = format;
-    out["events"] = format == "lp" ? lp.points : w->event_lines;
+    out["events"] = format == "lp" ? lp.points : format == "binary" ? bin.records : w->event_lines;
     if (format == "lp") {
         out["not_representable"] = lp.not_representable;
         out["distinct_ns"] = lp.distinct_ns;
         out["distinct_ms"] = lp.distinct_ms;
     }
+    if (format == "binary") out["not_representable"] = bin.not_representable;
+    if (!write_pcap.empty()) {
+        auto frames = sluice::bench::write_pcap(write_pcap, datagrams, port);
+        if (!frames) {
+            std::fprintf(stderr, "sluice-blast: %s\n", frames.err().message.c_str());
+            return 1;
+        }
+        out["datagrams"] = datagrams.size();
+        out["frames"] = *frames;
+        out["pcap"] = write_pcap;
+        std::printf("%s\n", out.dump().c_str());
+        return 0;
+    }
     uint64_t bytes = 0;
     const double cpu0 = cpu_seconds();
     const int64_t t0 = monotonic_ns();
+    out["setup_s"] = double(t0 - started) / 1e9;
     bool ok;
     if (!http.empty()) {
         curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -1,7 +1,8 @@
 #pragma once
 // The benchmark workload: the UDP payloads of a sluice-gen capture, in capture order, and
 // the same events rendered as InfluxDB line protocol for the peers (VictoriaMetrics,
-// InfluxDB). Loaded once, before any timing starts. Tool code, not the appliance.
+// InfluxDB) and as sluice's binary batches (docs/BINARY.md). Loaded once, before any
+// timing starts. Tool code, not the appliance.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -11,8 +12,8 @@
 namespace sluice::bench {
 
 struct workload {
-    std::vector<std::string> datagrams; // NDJSON payloads of the frames sent to the port
-    uint64_t event_lines = 0;           // non-empty lines over all datagrams
+    std::vector<std::string> datagrams; // payloads of the frames sent to the port
+    uint64_t event_lines = 0;           // events: non-empty NDJSON lines, binary records
     uint64_t ignored_frames = 0;        // frames that are not UDP to the port
 };
 
@@ -39,5 +40,28 @@ struct line_protocol {
 // is their only dedup). `now_ms` is the wall clock for sluice's future-timestamp check.
 line_protocol to_line_protocol(const workload& w, int64_t now_ms, size_t datagram_bytes,
                                size_t lines_per_batch);
+
+struct binary_workload {
+    std::vector<std::string> datagrams; // one binary batch each, <= datagram_bytes (a
+                                        // batch of one larger event excepted)
+    uint64_t records = 0;               // events that became a record
+    uint64_t not_representable = 0;     // lines sluice dead-letters at RX: not sent
+};
+
+// The same events as binary batches, in the same order: one record per NDJSON line that
+// passes sluice's RX checks (what a sender using the binary format would send), with the
+// line's event_id, user_id, event_type and page (unescaped; absent stays absent), its
+// event time in ms and its `metadata` object as compact JSON text. Unknown fields are
+// dropped (the binary format has none). Lines sluice dead-letters at RX (malformed,
+// oversize, future) have no binary form and are left out; they never move sluice's max
+// event time, so duplicates, late events, beyond-horizon events and windows are the
+// JSON stream's. A byte-exact re-send becomes a record-exact re-send, so its identity
+// (canonical form) repeats too. `now_ms` is the wall clock for the future check.
+binary_workload to_binary(const workload& w, int64_t now_ms, size_t datagram_bytes);
+
+// Writes `datagrams` as a pcap of Ethernet/IPv4/UDP frames to `port` (sources 10.0.0.1-8
+// round robin), what net_pcap's rx_pcap reads. Returns the number of frames.
+result<uint64_t> write_pcap(const std::string& path, const std::vector<std::string>& datagrams,
+                            uint16_t port);
 
 } // namespace sluice::bench

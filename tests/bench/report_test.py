@@ -40,6 +40,49 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(r[7], "20.00 ms (10.00–30.00)")
         self.assertEqual(r[8], "100 %")
 
+    def test_binary_rows(self):
+        # 990 events (the RX dead letters have no binary form) in 0.33 and 0.495 s.
+        r = self.row("sluice, DPDK, binary")
+        self.assertEqual(r[1], "2/2")
+        self.assertEqual(r[2], "2500 /s (2000–3000)")
+        self.assertEqual(r[3], "1980")
+        self.assertEqual(r[4], "505 s")
+        self.assertEqual(r[6], "12.00 B")
+        self.assertEqual(r[8], "100 %")
+        r = self.row("sluice, kernel UDP, binary")
+        self.assertEqual(r[1], "1/1")
+        self.assertEqual(r[2], "1980 /s")
+        for label in ("sluice, DPDK, binary", "sluice, kernel UDP, binary"):
+            self.assertFalse(any(c.startswith("n/a") for c in self.row(label)), label)
+        # Rows in SYSTEMS order: each format beside its JSON row.
+        order = [l.split("|")[1].strip() for l in self.md.splitlines()
+                 if l.startswith("| sluice")]
+        self.assertEqual(order[:4], ["sluice, DPDK", "sluice, DPDK, binary",
+                                     "sluice, kernel UDP", "sluice, kernel UDP, binary"])
+
+    def test_binary_correctness_is_reported_against_the_json_run(self):
+        self.assertIn("- sluice, DPDK, binary: counters equal the expected outcome in 2/2 runs; "
+                      "per-minute-by-page rows identical to the JSON run's in 2/2 runs", self.md)
+        self.assertIn("- sluice, kernel UDP, binary: counters equal the expected outcome in 1/1 "
+                      "runs; per-minute-by-page rows identical to the JSON run's in 0/1 runs",
+                      self.md)
+        self.assertIn("990 records in 80 datagrams (90,000 bytes of capture against 300,000 "
+                      "for NDJSON); the 10 lines", self.md)
+
+    def test_binary_ratios(self):
+        self.assertIn("- sluice DPDK, binary / JSON, events per server CPU-second: 1.98×",
+                      self.md)
+        self.assertIn("- sluice kernel UDP, binary / JSON, events per server CPU-second: 2.20×",
+                      self.md)
+        self.assertIn("- sluice DPDK / sluice kernel UDP, binary, events per server CPU-second: "
+                      "2.00×", self.md)
+
+    def test_phase_times(self):
+        self.assertIn("| build (scripts/bootstrap) | 120.0 s |", self.md)
+        self.assertIn("| throughput | 300.5 s |", self.md)
+        self.assertIn("| scaling | skipped (--skip-scaling) |", self.md)
+        self.assertIn("| **total** | **420.5 s** (7.0 min) |", self.md)
+
     def test_failed_repetition_counts_but_does_not_poison(self):
         r = self.row("sluice, kernel UDP")
         self.assertEqual(r[1], "1/2")
@@ -54,6 +97,9 @@ class ReportTest(unittest.TestCase):
         for line in self.md.splitlines():
             if line.startswith("| ") and "|" in line[2:]:
                 self.assertNotIn("| – |", line)
+                self.assertNotIn("None", line)
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+                self.assertTrue(all(cells), f"empty cell: {line}")
 
     def test_systems_without_runs_are_left_out(self):
         self.assertNotIn("VictoriaMetrics", self.md.split("## Plots")[0].split("| system")[1])
@@ -72,8 +118,8 @@ class ReportTest(unittest.TestCase):
         self.assertIn("window_visible p99.9", self.md)
         self.assertIn("| 50% | 5000 | 20.0 k | 0 | 12.00 µs | 50.00 µs | 120 µs | 1.10 ms |",
                       self.md)
-        self.assertIn("| 90% | 9000 | n/a | n/a | run failed: RuntimeError: sluiced exited |",
-                      self.md)
+        self.assertIn("| 90% | 9000 | n/a | n/a | run failed: RuntimeError: sluiced exited |"
+                      + " n/a |" * 5 + "\n", self.md)
 
     def test_scaling_table(self):
         self.assertIn("| 2 | 1.90 M/s (1.80 M–2.00 M) | 455.0 k (450.0 k–460.0 k) | yes |",
@@ -88,7 +134,9 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| frame_parse_bench | `bm_parse/ipv4` | 100.00 M/s | 10.00 |", self.md)
         self.assertIn("`bm_parse/ipv6_median` | 50.00 M/s", self.md)
         self.assertNotIn("ipv6_mean", self.md)
-        self.assertIn("| missing_bench | n/a: no output (exit code 1) | | |", self.md)
+        self.assertIn("| missing_bench | n/a: no output (exit code 1) | n/a | n/a |", self.md)
+        self.assertIn("| frame_parse_bench | `bm_write/bytes` | n/a: counts bytes, 2.00 GB/s | n/a |",
+                      self.md)
 
     def test_plots_are_png_files(self):
         for name in ("throughput", "latency", "scaling"):
