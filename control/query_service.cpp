@@ -1060,12 +1060,14 @@ json query_service::handle_windows(const json& req) {
     if (!scanned && !known) return fail("no query or table named \"" + name + "\" (see sluicectl queries list)");
     json rows = json::array();
     bool truncated = false;
-    for (auto& [k, v] : closed) {
+    // Newest first (by end, then start, then group, descending): with a limit, the
+    // newest windows are the ones kept.
+    for (auto it = closed.rbegin(); it != closed.rend(); ++it) {
         if (rows.size() == limit) {
             truncated = true;
             break;
         }
-        rows.push_back(std::move(v.second));
+        rows.push_back(std::move(it->second.second));
     }
     json out{{"query", name}, {"columns", columns}, {"rows", rows}, {"truncated", truncated}};
     if (req.value("open", false)) {

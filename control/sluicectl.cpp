@@ -462,6 +462,9 @@ void add_windows(CLI::App& app, context& ctx) {
             if (last_end != INT64_MIN) next["from"] = last_end + 1;
             if (!call(ctx, next, reply)) return;
             for (const auto& r : reply.value("rows", json::array())) last_end = std::max(last_end, r[1].get<int64_t>());
+            // The reply is newest first; a follow stream reads in the order windows close.
+            if (reply.contains("rows") && reply["rows"].is_array())
+                std::reverse(reply["rows"].begin(), reply["rows"].end());
             if (!reply.value("rows", json::array()).empty()) print_windows(reply, *format, false, false);
         }
     });

@@ -183,6 +183,10 @@ TEST(Queries, AddSeeOpenAndClosedWindowsRemoveAndRestart) {
     ASSERT_EQ(closed.code, 0) << closed.out;
     auto rows = json_lines(closed.out);
     ASSERT_EQ(rows.size(), want.size()) << closed.out;
+    // Newest first.
+    for (size_t i = 1; i < rows.size(); ++i)
+        EXPECT_GE(rows[i - 1]["window_end_ms"].get<int64_t>(), rows[i]["window_end_ms"].get<int64_t>())
+            << "row " << i;
     for (const auto& r : rows) {
         auto it = want.find({r["window_start_ms"].get<int64_t>(), r["page"].get<std::string>(),
                              r["metadata_region"].get<std::string>()});
