@@ -327,6 +327,7 @@ TEST_F(Export, DoublesKeepTheirValuesAndNaNIsNullInText) {
         EXPECT_EQ(res[1]["rows"][0][1], "DOUBLE");
         EXPECT_EQ(number(res[2]["rows"][0][0]), double(13 - 900) * 0.125 + 1e-3);
     }
+}
 
 // Three segments (writers w0..w2) of `per_segment` rows each, blocks of 100 rows;
 // segment k holds times base + k * per_segment + i.
