@@ -109,7 +109,7 @@ struct compiled_query {
     uint32_t build_key(const event_slot& s, char* out) const noexcept {
         if (group.size() == 1) {
             std::string_view v = read_field(s, group[0]).text;
-            std::memcpy(out, v.data(), v.size());
+            if (!v.empty()) std::memcpy(out, v.data(), v.size()); // an absent field has no data
             return uint32_t(v.size());
         }
         uint32_t n = 0;
@@ -117,7 +117,7 @@ struct compiled_query {
             std::string_view v = read_field(s, g).text;
             uint32_t len = uint32_t(v.size());
             std::memcpy(out + n, &len, 4);
-            std::memcpy(out + n + 4, v.data(), v.size());
+            if (len != 0) std::memcpy(out + n + 4, v.data(), v.size());
             n += 4 + len;
         }
         return n;

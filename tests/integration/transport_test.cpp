@@ -536,12 +536,21 @@ uint64_t rx_backpressure_waits(const json& f) {
 
 // The kernel path under a slow worker: the socket buffer overflows, the kernel counts the
 // drops (SO_RXQ_OVFL) and sluice reports them as rx_dropped; nothing it took is lost.
+// The worker must be slower than the sender: sluice-gen built with sanitizers sends
+// about 2.5 k events/s (it generates as it sends), so there the worker sleeps 50 ms per
+// burst (at most ~640 events/s) instead of 2 ms (~16 k events/s).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr const char* slow_worker_us = "50000";
+#else
+constexpr const char* slow_worker_us = "2000";
+#endif
+
 TEST(Backpressure, KernelUdpSlowWorker) {
     traffic t;
     t.dir = make_temp_dir("bpudp");
     uint16_t port = uint16_t(20000 + (getpid() * 11) % 20000);
     auto d = sluiced_args("bpudp", t.dir, 3, {},
-                          {"--workers", "1", "--test-slow-worker-us", "2000", "--kernel-udp",
+                          {"--workers", "1", "--test-slow-worker-us", slow_worker_us, "--kernel-udp",
                            "127.0.0.1", "--udp-port", std::to_string(port)},
                           write_config(t.dir, 512, "kernel_rcvbuf_bytes = 262144\n"));
     daemon_process p(d.args, t.dir + "/sluiced.log");

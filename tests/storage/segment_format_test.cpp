@@ -290,7 +290,7 @@ TEST_P(SegmentFormat, RefStringsAreExactInEveryCorner) {
         // A value that contains the other: cut spans must not overlap.
         {int64_t(44), "44", "444", "\"444\" 44 \"44\" 44"},
         // Marker bytes (0..8) in the value: stored verbatim.
-        {int64_t(5), "id", "k1", std::string("\x01\"id\"\x08\"k1\"\0x", 14)},
+        {int64_t(5), "id", "k1", std::string("\x01\"id\"\x08\"k1\"\0x", 12)},
         // References that are null, empty or one byte long are not cut.
         {int64_t(6), std::monostate{}, "", "\"6\" \"\""},
         {int64_t(-7), "z", "k", "-7 \"z\" \"k\""},
