@@ -9,23 +9,6 @@
 #include <limits>
 
 namespace sluice::storage {
-namespace {
-
-// Reads exactly len bytes at offset; false on a short file or an error.
-bool pread_full(int fd, void* buf, size_t len, uint64_t offset) {
-    auto* p = static_cast<uint8_t*>(buf);
-    while (len > 0) {
-        ssize_t n = ::pread(fd, p, len, off_t(offset));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        p += n;
-        len -= size_t(n);
-        offset += uint64_t(n);
-    }
-    return true;
-}
-
-} // namespace
 
 segment_reader::~segment_reader() {
     if (_fd >= 0) ::close(_fd);
@@ -154,6 +137,19 @@ result<void> segment_reader::read_block(column_batch& out) {
         return make_error(errc::corrupt, _damage);
     }
     return ok_result();
+}
+
+bool pread_full(int fd, void* buf, size_t len, uint64_t offset) {
+    auto* p = static_cast<uint8_t*>(buf);
+    while (len > 0) {
+        ssize_t n = ::pread(fd, p, len, off_t(offset));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        p += n;
+        len -= size_t(n);
+        offset += uint64_t(n);
+    }
+    return true;
 }
 
 } // namespace sluice::storage

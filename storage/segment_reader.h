@@ -15,6 +15,10 @@
 
 namespace sluice::storage {
 
+// Reads exactly len bytes at offset (retrying short reads and EINTR); false on a short
+// file or an error.
+bool pread_full(int fd, void* buf, size_t len, uint64_t offset);
+
 class segment_reader {
   public:
     enum class end_state {

@@ -93,18 +93,6 @@ struct scan_slot {
     std::string error;
 };
 
-bool pread_all(int fd, void* buf, size_t len, uint64_t offset) {
-    auto* p = static_cast<uint8_t*>(buf);
-    while (len > 0) {
-        ssize_t n = ::pread(fd, p, len, off_t(offset));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        p += n;
-        len -= size_t(n);
-        offset += uint64_t(n);
-    }
-    return true;
-}
 
 } // namespace
 
@@ -225,7 +213,7 @@ result<scan_summary> scan_table_parallel(const std::string& data_dir, const std:
         const auto& h = item->header;
         s.payload.resize(h.payload_bytes);
         if (item->file->fd < 0 ||
-            !pread_all(item->file->fd, s.payload.data(), s.payload.size(),
+            !pread_full(item->file->fd, s.payload.data(), s.payload.size(),
                        item->offset + format::block_header_bytes)) {
             s.error = item->segment->path + ": block at offset " + std::to_string(item->offset) +
                       ": read error";

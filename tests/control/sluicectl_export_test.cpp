@@ -23,8 +23,10 @@
 
 #include "base/clock.h"
 #include "tests/integration/daemon_harness.h"
+#include "tests/storage/duckdb_util.h"
 
 using namespace sluice::testing;
+using sluice::test::duckdb_count;
 
 namespace {
 
@@ -49,11 +51,6 @@ std::vector<std::string> lines_of(const std::string& text) {
     return out;
 }
 
-std::string shell_quote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
 
 struct cmd_result {
     int code = -1;
@@ -83,23 +80,6 @@ std::string rfc3339(int64_t ms) {
     return buf;
 }
 
-// DuckDB (npm, via Node.js: tests/storage/duckdb_query.cjs) counts the rows of a file.
-int64_t duckdb_count(const std::string& from_clause) {
-    std::string cmd = env("NODE") + " " + shell_quote(env("DUCKDB_QUERY")) + " " +
-                      shell_quote("SELECT count(*) FROM " + from_clause) + " 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (p == nullptr) return -1;
-    std::string text;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-    int st = ::pclose(p);
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "duckdb failed: " << text;
-    auto j = json::parse(text, nullptr, false);
-    if (j.is_discarded() || !j.contains("rows")) return -1;
-    const json& v = j["rows"][0][0];
-    return v.is_string() ? std::stoll(v.get<std::string>()) : v.get<int64_t>();
-}
 
 uint16_t test_port() { return uint16_t(20000 + (getpid() * 11 + 5) % 30000); }
 

@@ -4,6 +4,7 @@
 // full disk stops ingest with back-pressure and a clear error and loses nothing, and
 // retention deletes old segments in the background as set over the control socket.
 #include <gtest/gtest.h>
+#include "tests/storage/duckdb_util.h"
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@
 
 using namespace sluice;
 using namespace sluice::testing;
+using sluice::test::duckdb;
 namespace fs = std::filesystem;
 
 namespace {
@@ -451,36 +453,7 @@ TEST(StorageRetention, SetOverTheSocketDeletesOldSegmentsInTheBackground) {
     if (!::testing::Test::HasFailure()) fs::remove_all(dir);
 }
 
-std::string shell_quote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
 
-// Runs SQL in DuckDB (npm, through Node.js); one JSON result per statement.
-std::vector<json> duckdb(const std::vector<std::string>& sql) {
-    std::string cmd = std::string(std::getenv("NODE") ? std::getenv("NODE") : "node") + " " +
-                      shell_quote(std::getenv("DUCKDB_QUERY") ? std::getenv("DUCKDB_QUERY") : "");
-    for (const auto& q : sql) cmd += " " + shell_quote(q);
-    cmd += " 2>&1";
-    std::vector<json> out;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return out;
-    std::string text;
-    char buf[65536];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-    int st = ::pclose(p);
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "duckdb failed: " << text;
-    std::istringstream lines(text);
-    std::string line;
-    while (std::getline(lines, line)) {
-        auto j = json::parse(line, nullptr, false);
-        if (!j.is_discarded()) out.push_back(j);
-    }
-    EXPECT_EQ(out.size(), sql.size()) << text;
-    return out;
-}
 
 // A real run exported by sluice-read in every format: DuckDB counts what sluice counted,
 // and its window rows are sluice's (and the model's).

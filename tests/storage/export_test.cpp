@@ -4,6 +4,7 @@
 #include "storage/export.h"
 
 #include <gtest/gtest.h>
+#include "tests/storage/duckdb_util.h"
 
 #include <sys/wait.h>
 
@@ -22,56 +23,11 @@ namespace {
 
 using namespace sluice::storage::test;
 using json = nlohmann::json;
+using sluice::test::duckdb;
+using sluice::test::duckdb_available;
 
-std::string shell_quote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
 
-// Runs the statements in DuckDB; one JSON result per statement.
-std::vector<json> duckdb(const std::vector<std::string>& sql) {
-    const char* node = std::getenv("NODE");
-    const char* script = std::getenv("DUCKDB_QUERY");
-    std::string cmd = std::string(node ? node : "") + " " + shell_quote(script ? script : "");
-    for (const auto& s : sql) cmd += " " + shell_quote(s);
-    cmd += " 2>&1";
-    std::vector<json> out;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return out;
-    std::string text;
-    char buf[65536];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-    int st = ::pclose(p);
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "duckdb failed: " << text;
-    size_t pos = 0;
-    while (pos < text.size()) {
-        size_t e = text.find('\n', pos);
-        if (e == std::string::npos) e = text.size();
-        auto j = json::parse(text.substr(pos, e - pos), nullptr, false);
-        if (!j.is_discarded()) out.push_back(j);
-        pos = e + 1;
-    }
-    EXPECT_EQ(out.size(), sql.size()) << text;
-    return out;
-}
 
-bool duckdb_available(std::string& why) {
-    const char* node = std::getenv("NODE");
-    const char* script = std::getenv("DUCKDB_QUERY");
-    if (!node || !*node || !script) {
-        why = "NODE or DUCKDB_QUERY not set (run via meson test; install nodejs)";
-        return false;
-    }
-    std::string cmd = std::string(node) + " -e \"require('@duckdb/node-api')\" 2>/dev/null";
-    std::string dir = std::filesystem::path(script).parent_path().string();
-    if (std::system(("cd " + shell_quote(dir) + " && " + cmd).c_str()) != 0) {
-        why = "DuckDB for Node.js is not installed: run scripts/setup-duckdb";
-        return false;
-    }
-    return true;
-}
 
 // Every column type, nulls, a dictionary-friendly column, numbers past INT64_MAX,
 // bytes that are not text, strings that are not UTF-8, and a long string.
