@@ -818,6 +818,9 @@ std::string absolute_path(const std::string& path) {
 json daemon::status() const {
     // Before start() has handed the server over (_control_view: see control_json), the
     // policy is the configured one the server started with.
+    // The reload count is read before the policy: reload() bumps it after its hooks have
+    // applied, so a reply that shows a reload also shows what that reload applied.
+    const uint64_t reloads = _reloads.load();
     const control_server* server = _control_view.load(std::memory_order_acquire);
     access_policy access = server ? server->access()
                                   : access_policy{_config.allow_uids, _config.allow_gids,
@@ -839,7 +842,7 @@ json daemon::status() const {
                 {"queries", _queries->stats().size()},
                 {"socket", _config.control_socket},
                 {"config", _config.config_path.empty() ? json(nullptr) : json(_config.config_path)},
-                {"reloads", _reloads.load()},
+                {"reloads", reloads},
                 {"control",
                  {{"allow_uids", access.allow_uids},
                   {"allow_gids", access.allow_gids},
