@@ -9,6 +9,7 @@
 #include "base/limits.h"
 #include "control/query_config.h"
 #include "dataplane/lcore_map.h"
+#include "processing/dedup_filter.h"
 
 namespace sluice::control {
 
@@ -198,7 +199,10 @@ result<void> validate(const daemon_config& c) {
     if (c.event_bytes_max < 64 || c.event_bytes_max > 65536)
         return bad("input.event_bytes_max must be within 64..65536");
     if (c.watermark_delay_ms < 0) return bad("processing.watermark_delay_ms must be >= 0");
-    if (c.dedup_horizon_ms <= 0) return bad("processing.dedup_horizon_ms must be > 0");
+    if (c.dedup_horizon_ms <= 0 || c.dedup_horizon_ms > processing::dedup_filter::horizon_ms_max)
+        return bad("processing.dedup_horizon_ms must be within 1.." +
+                   std::to_string(processing::dedup_filter::horizon_ms_max) +
+                   " (24.8 days: the dedup table keeps 32-bit time offsets)");
     if (c.queries.size() > limits::queries_max)
         return bad("at most " + std::to_string(limits::queries_max) + " [[query]] tables");
     if (c.data_dir.empty()) return bad("sluice.data_dir is empty (pass --data-dir)");

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -46,24 +47,26 @@ int main(int argc, char** argv) {
         if (argc == 1) args.push_back(const_cast<char*>("--"));
     }
     int n = int(args.size());
+    // sluice's own options (after `--`) are read before EAL starts: a bad config or option
+    // is one line on stderr, with nothing of EAL's start-up before it.
+    int sep = 1;
+    while (sep < n && std::strcmp(args[sep], "--") != 0) ++sep;
+    std::vector<char*> own(args.begin() + std::min(sep + 1, n), args.end());
+    own.insert(own.begin(), argv[0]);
+    own.push_back(nullptr);
+    auto config = sluice::control::load_config(int(own.size()) - 1, own.data());
+    if (!config) {
+        std::fprintf(stderr, "sluiced: %s\n", config.err().message.c_str());
+        return config.err().code == sluice::errc::invalid_argument ? 2 : 1;
+    }
     args.push_back(nullptr);
     auto eal = sluice::dataplane::eal_init(n, args.data());
     if (!eal) {
         std::fprintf(stderr, "sluiced: %s\n", eal.err().message.c_str());
         return 1;
     }
-    int used = eal.value();
-    // After EAL, args[used] is where sluice's options start (EAL puts the program name
-    // there).
-    args[used] = argv[0];
-    auto config = sluice::control::load_config(n - used, args.data() + used);
-    if (!config) {
-        std::fprintf(stderr, "sluiced: %s\n", config.err().message.c_str());
-        rte_eal_cleanup();
-        return config.err().code == sluice::errc::invalid_argument ? 2 : 1;
-    }
     // SIGHUP re-reads the file with the same command-line overrides.
-    std::vector<std::string> own_args(args.begin() + used, args.begin() + n);
+    std::vector<std::string> own_args(own.begin(), own.end() - 1);
     auto reload = [own_args]() mutable {
         std::vector<char*> argv;
         for (auto& a : own_args) argv.push_back(a.data());

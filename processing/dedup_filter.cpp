@@ -1,7 +1,7 @@
 #include "processing/dedup_filter.h"
 
 #include <algorithm>
-#include <cstring>
+#include <utility>
 
 #include "base/assert.h"
 
@@ -9,25 +9,42 @@ namespace sluice::processing {
 
 namespace {
 constexpr uint32_t sample_size = 4096;
+constexpr uint32_t kicks_max = 500;
+constexpr uint32_t reclaim_buckets = 64;  // per reclaim_some() call: 4 KiB of table
+constexpr int64_t base_span = int64_t(1) << 31; // live span kept below this after a rebase
+constexpr uint64_t offset_limit = uint64_t(1) << 32;
 
-uint64_t floor_pow2(uint64_t v) {
-    uint64_t p = 1;
-    while (p * 2 <= v) p *= 2;
-    return p;
+uint64_t mulhi(uint64_t a, uint64_t b) noexcept {
+    return uint64_t((unsigned __int128)a * b >> 64);
+}
+
+// a - b without signed overflow, saturating at INT64_MIN.
+int64_t minus(int64_t a, int64_t b) noexcept {
+    int64_t r;
+    return __builtin_sub_overflow(a, b, &r) ? INT64_MIN : r;
 }
 } // namespace
 
-dedup_filter::dedup_filter(uint64_t memory_bytes, int64_t horizon_ms) : _horizon_ms(horizon_ms) {
-    uint64_t slots = floor_pow2(std::max<uint64_t>(memory_bytes / sizeof(entry), 1024));
-    _table = std::make_unique<entry[]>(slots);
-    std::memset(_table.get(), 0, slots * sizeof(entry));
-    _mask = slots - 1;
-    _load_max = slots / 4 * 3;
+dedup_filter::dedup_filter(uint64_t memory_bytes, int64_t horizon_ms)
+    : _buckets(std::max<uint64_t>(memory_bytes / sizeof(bucket), 256)),
+      _horizon_ms(std::min(horizon_ms, horizon_ms_max)) {
+    _table = std::make_unique<bucket[]>(_buckets); // value-initialised: every slot empty
     _sample.reserve(sample_size);
 }
 
+// Two buckets from the identity's high half (the low half routes it to this worker, so
+// its low bits are the same for every identity here). Multiply-shift maps onto any
+// bucket count, so the whole budget is used, not the largest power of two below it.
+uint64_t dedup_filter::bucket_a(uint64_t hi) const noexcept { return mulhi(hi, _buckets); }
+
+uint64_t dedup_filter::bucket_b(uint64_t hi) const noexcept {
+    uint64_t x = hi * 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 29;
+    return mulhi(x * 0x94d049bb133111ebULL, _buckets);
+}
+
 int64_t dedup_filter::cutoff_ms(int64_t max_time_ms) const noexcept {
-    int64_t by_horizon = max_time_ms == no_time ? INT64_MIN : max_time_ms - _horizon_ms;
+    int64_t by_horizon = max_time_ms == no_time ? INT64_MIN : minus(max_time_ms, _horizon_ms);
     return std::max({by_horizon, _forced_cutoff_ms, _restored_cutoff_ms});
 }
 
@@ -36,80 +53,167 @@ int64_t dedup_filter::effective_horizon_ms(int64_t max_time_ms) const noexcept {
     return std::min(_horizon_ms, max_time_ms - _forced_cutoff_ms);
 }
 
+uint64_t dedup_filter::cutoff_offset(int64_t cutoff) const noexcept {
+    if (cutoff <= _base_ms) return 0;
+    return std::min(uint64_t(cutoff) - uint64_t(_base_ms), offset_limit);
+}
+
+dedup_filter::slot* dedup_filter::free_slot_in(bucket& bk, uint64_t off_cutoff) noexcept {
+    for (slot& e : bk.s)
+        if (empty(e) || e.time < off_cutoff) return &e;
+    return nullptr;
+}
+
 dedup_verdict dedup_filter::check_and_insert(const identity& id, int64_t event_time_ms,
                                              int64_t max_time_ms) noexcept {
     int64_t cutoff = cutoff_ms(max_time_ms);
     if (event_time_ms < cutoff) return dedup_verdict::beyond_horizon;
+    uint64_t hi = id.hi;
+    uint32_t lo = uint32_t(id.lo >> 32);
+    if (hi == 0 && lo == 0) lo = 1; // (0, 0) marks an empty slot
+    uint64_t a = bucket_a(hi), b = bucket_b(hi);
+    __builtin_prefetch(&_table[b]);
 
-    entry probe{id.hi, id.lo, event_time_ms};
-    uint64_t i = home(probe);
-    uint64_t reuse = UINT64_MAX; // first expired slot on the probe path
-    for (;;) {
-        entry& e = _table[i];
-        if (empty(e)) break;
-        if (e.hi == id.hi && e.lo == id.lo) {
-            if (e.time_ms >= cutoff) return dedup_verdict::duplicate;
-            e.time_ms = event_time_ms; // expired: this is a new sighting
+    if (_used == 0) [[unlikely]]
+        _base_ms = std::max(cutoff, minus(event_time_ms, base_span));
+    if (event_time_ms < _base_ms ||
+        uint64_t(event_time_ms) - uint64_t(_base_ms) >= offset_limit) [[unlikely]] {
+        if (!rebase(event_time_ms, max_time_ms)) return dedup_verdict::beyond_horizon;
+        cutoff = cutoff_ms(max_time_ms);
+    }
+    const uint64_t off_cutoff = cutoff_offset(cutoff);
+    const uint32_t off = uint32_t(uint64_t(event_time_ms) - uint64_t(_base_ms));
+
+    bucket& ba = _table[a];
+    bucket& bb = _table[b];
+    for (bucket* bk : {&ba, &bb}) {
+        for (slot& e : bk->s) {
+            if (e.hi != hi || e.lo != lo) continue;
+            if (e.time >= off_cutoff) return dedup_verdict::duplicate;
+            e.time = off; // expired: this is a new sighting
             return dedup_verdict::accepted;
         }
-        if (reuse == UINT64_MAX && e.time_ms < cutoff) reuse = i;
-        i = (i + 1) & _mask;
     }
-    if (reuse != UINT64_MAX) {
-        _table[reuse] = probe;
+    slot* f = free_slot_in(ba, off_cutoff);
+    if (f == nullptr) f = free_slot_in(bb, off_cutoff);
+    if (f != nullptr) [[likely]] {
+        _used += empty(*f);
+        *f = slot{hi, lo, off};
         return dedup_verdict::accepted;
     }
-    _table[i] = probe;
-    if (++_used >= _load_max) [[unlikely]] make_room(max_time_ms);
+    place(slot{hi, lo, off}, a, max_time_ms);
     return dedup_verdict::accepted;
 }
 
-// Drop expired entries; if the table is still too full, the budget forces a shorter
-// horizon: raise the cutoff to the median time of a sample of live entries.
-void dedup_filter::make_room(int64_t max_time_ms) noexcept {
-    sweep(cutoff_ms(max_time_ms));
-    uint64_t target = (_mask + 1) / 10 * 6;
-    while (_used > target) {
-        _sample.clear();
-        uint64_t step = std::max<uint64_t>((_mask + 1) / sample_size, 1);
-        for (uint64_t i = 0; i <= _mask && _sample.size() < sample_size; i += step)
-            if (!empty(_table[i])) _sample.push_back(_table[i].time_ms);
-        SLUICE_ASSERT(!_sample.empty());
-        auto mid = _sample.begin() + _sample.size() / 2;
-        std::nth_element(_sample.begin(), mid, _sample.end());
-        // +1 so that at least the median itself goes, even when many times are equal.
-        _forced_cutoff_ms = std::max(_forced_cutoff_ms, *mid + 1);
-        ++_forced_sweeps;
-        sweep(cutoff_ms(max_time_ms));
-    }
-}
-
-void dedup_filter::sweep(int64_t cutoff) noexcept {
-    for (uint64_t i = 0; i <= _mask; ++i) {
-        // erase_at() shifts a later entry into i: look at i again until it holds a
-        // live entry or nothing.
-        while (!empty(_table[i]) && _table[i].time_ms < cutoff) erase_at(i);
-    }
-}
-
-// Backward-shift deletion for linear probing (Knuth 6.4, Algorithm R): no tombstones.
-void dedup_filter::erase_at(uint64_t i) noexcept {
-    uint64_t j = i;
+// Both buckets hold live entries only: make room by moving entries to their other
+// bucket. When no walk finds room, the table is full of live entries for this budget:
+// the cutoff rises (cut_horizon) and the entry in hand is placed again, or dropped when
+// the cut expired it.
+void dedup_filter::place(slot e, uint64_t b, int64_t max_time_ms) noexcept {
     for (;;) {
-        _table[i] = entry{0, 0, 0};
-        for (;;) {
-            j = (j + 1) & _mask;
-            if (empty(_table[j])) {
-                --_used;
-                return;
-            }
-            uint64_t k = home(_table[j]);
-            // Move j back to i unless its home lies cyclically in (i, j].
-            bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-            if (!stays) break;
+        uint64_t off_cutoff = cutoff_offset(cutoff_ms(max_time_ms));
+        if (e.time < off_cutoff) return;
+        if (kick_walk(e, b, off_cutoff)) return;
+        cut_horizon(max_time_ms);
+        b = bucket_a(e.hi);
+    }
+}
+
+// A random walk: evict a slot of bucket b for `e`, then try the evicted entry's other
+// bucket. Every identity stays in exactly one slot; on failure `e` is the one entry left
+// out of the table.
+bool dedup_filter::kick_walk(slot& e, uint64_t b, uint64_t off_cutoff) noexcept {
+    for (uint32_t kick = 0; kick < kicks_max; ++kick) {
+        if (slot* f = free_slot_in(_table[b], off_cutoff)) {
+            _used += empty(*f);
+            *f = e;
+            return true;
         }
-        _table[i] = _table[j];
-        i = j;
+        _rng ^= _rng << 13;
+        _rng ^= _rng >> 7;
+        _rng ^= _rng << 17;
+        std::swap(e, _table[b].s[_rng % slots_per_bucket]);
+        uint64_t ea = bucket_a(e.hi);
+        b = b == ea ? bucket_b(e.hi) : ea;
+    }
+    return false;
+}
+
+// The budget forces a shorter horizon: raise the cutoff past the oldest eighth of a
+// sample of live entries.
+void dedup_filter::cut_horizon(int64_t max_time_ms) noexcept {
+    uint64_t off_cutoff = cutoff_offset(cutoff_ms(max_time_ms));
+    _sample.clear();
+    uint64_t step = std::max<uint64_t>(_buckets * slots_per_bucket / sample_size, 1);
+    for (uint64_t i = 0; i < _buckets * slots_per_bucket && _sample.size() < sample_size;
+         i += step) {
+        const slot& e = _table[i / slots_per_bucket].s[i % slots_per_bucket];
+        if (!empty(e) && e.time >= off_cutoff) _sample.push_back(e.time);
+    }
+    SLUICE_ASSERT(!_sample.empty());
+    auto q = _sample.begin() + _sample.size() / 8;
+    std::nth_element(_sample.begin(), q, _sample.end());
+    // +1 so that at least the quantile's own time goes, even when many times are equal.
+    _forced_cutoff_ms = std::max(_forced_cutoff_ms, _base_ms + int64_t(*q) + 1);
+    ++_horizon_cuts;
+}
+
+// Rare: an event older than the base, or 2^32 ms past it (event time moved ~24 days
+// since the last rebase, or jumped). Expired entries go; the new base is the cutoff, or
+// 2^31 ms below the newest time when the cutoff lies further down, so that the next
+// rebase is at least 2^31 ms of event time away. A live span wider than 2^31 ms (a jump
+// in event time) is cut to it, like a budget cut (counted in horizon_cuts).
+bool dedup_filter::rebase(int64_t event_time_ms, int64_t max_time_ms) noexcept {
+    ++_rebases;
+    int64_t cutoff = cutoff_ms(max_time_ms);
+    uint64_t off_cutoff = cutoff_offset(cutoff);
+    int64_t low = event_time_ms, high = event_time_ms;
+    for (uint64_t i = 0; i < _buckets; ++i) {
+        for (slot& e : _table[i].s) {
+            if (empty(e)) continue;
+            if (e.time < off_cutoff) {
+                e = slot{};
+                --_used;
+                continue;
+            }
+            int64_t t = _base_ms + int64_t(e.time);
+            low = std::min(low, t);
+            high = std::max(high, t);
+        }
+    }
+    if (uint64_t(high) - uint64_t(low) > uint64_t(base_span)) {
+        _forced_cutoff_ms = std::max(_forced_cutoff_ms, high - base_span);
+        ++_horizon_cuts;
+        cutoff = cutoff_ms(max_time_ms);
+    }
+    int64_t base = std::max(cutoff, high - base_span);
+    for (uint64_t i = 0; i < _buckets; ++i) {
+        for (slot& e : _table[i].s) {
+            if (empty(e)) continue;
+            int64_t t = _base_ms + int64_t(e.time);
+            if (t < base) {
+                e = slot{};
+                --_used;
+            } else {
+                e.time = uint32_t(t - base);
+            }
+        }
+    }
+    _base_ms = base;
+    return event_time_ms >= cutoff;
+}
+
+void dedup_filter::reclaim_some(int64_t max_time_ms) noexcept {
+    uint64_t off_cutoff = cutoff_offset(cutoff_ms(max_time_ms));
+    if (off_cutoff == 0) return;
+    for (uint32_t n = 0; n < reclaim_buckets; ++n) {
+        for (slot& e : _table[_reclaim_next].s) {
+            if (!empty(e) && e.time < off_cutoff) {
+                e = slot{};
+                --_used;
+            }
+        }
+        if (++_reclaim_next == _buckets) _reclaim_next = 0;
     }
 }
 

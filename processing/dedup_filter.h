@@ -4,7 +4,18 @@
 //
 // The horizon is measured in event time, not arrival time: a replayed hour of old data
 // must dedup exactly as it did live. An entry older than the cutoff is treated as absent
-// whether or not it has been swept yet, so results never depend on when sweeps run.
+// whether or not its slot has been reclaimed yet, so results never depend on when
+// reclaiming happens.
+//
+// Layout: bucketized cuckoo hashing, 4 slots of 16 bytes per 64-byte (one cache line)
+// bucket, two candidate buckets per identity. A slot holds 96 bits of the identity (all
+// of `hi`, the upper half of `lo`: the lower half carries the worker routing) and the
+// event time as a 32-bit offset from a per-table base. A lookup reads two cache lines; an
+// insert that finds both buckets full of live entries moves entries to their other
+// bucket (a bounded random walk), so the table works up to ~95% live load. Expired slots
+// count as free: they are reused in place and reclaimed by a pass over the table spread
+// across ticks (reclaim_some()). docs/ARCHITECTURE.md §7.5 gives the false-duplicate
+// bound of the 96-bit fingerprint.
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -17,12 +28,21 @@ enum class dedup_verdict : uint8_t { accepted, duplicate, beyond_horizon };
 
 class dedup_filter {
   public:
-    // memory_bytes: this filter's budget (the table is sized once, here).
+    // Horizons are capped here (2^31 ms, 24.8 days) so that the live time span always
+    // fits the 32-bit offsets with room to grow; the config refuses longer ones.
+    static constexpr int64_t horizon_ms_max = (int64_t(1) << 31) - 1;
+
+    // memory_bytes: this filter's budget (the table is sized once, here: one bucket
+    // per 64 bytes, at least 256 buckets).
     dedup_filter(uint64_t memory_bytes, int64_t horizon_ms);
 
     // max_time_ms: the largest event time seen before this event (no_time if none).
     dedup_verdict check_and_insert(const identity& id, int64_t event_time_ms,
                                    int64_t max_time_ms) noexcept;
+
+    // Frees the expired slots of the next few buckets (a full pass over the table every
+    // capacity() / 256 calls), so that tracked() counts live entries closely.
+    void reclaim_some(int64_t max_time_ms) noexcept;
 
     // Events older than this are beyond the horizon (INT64_MIN when nothing is).
     int64_t cutoff_ms(int64_t max_time_ms) const noexcept;
@@ -34,34 +54,54 @@ class dedup_filter {
     // The configured horizon, or the shorter one the memory budget forced.
     int64_t effective_horizon_ms(int64_t max_time_ms) const noexcept;
 
+    // Slots in use: live entries plus expired ones not reclaimed yet.
     uint64_t tracked() const noexcept { return _used; }
-    uint64_t capacity() const noexcept { return _mask + 1; }
-    uint64_t memory_bytes() const noexcept { return capacity() * sizeof(entry); }
-    uint64_t forced_sweeps() const noexcept { return _forced_sweeps; }
+    uint64_t capacity() const noexcept { return _buckets * slots_per_bucket; }
+    uint64_t memory_bytes() const noexcept { return _buckets * sizeof(bucket); }
+    // How often the budget forced the cutoff up (the table was full of live entries).
+    uint64_t horizon_cuts() const noexcept { return _horizon_cuts; }
+    // How often the time base moved (the live span outgrew the 32-bit offsets).
+    uint64_t rebases() const noexcept { return _rebases; }
 
   private:
-    struct entry {
-        uint64_t hi;
-        uint64_t lo;
-        int64_t time_ms;
+    static constexpr uint32_t slots_per_bucket = 4;
+    struct slot {
+        uint64_t hi;   // identity.hi
+        uint32_t lo;   // identity.lo >> 32; hi == 0 && lo == 0 marks an empty slot
+        uint32_t time; // event time - _base_ms
     };
-    static_assert(sizeof(entry) == 24);
+    struct alignas(64) bucket {
+        slot s[slots_per_bucket];
+    };
+    static_assert(sizeof(slot) == 16 && sizeof(bucket) == 64);
 
-    bool empty(const entry& e) const noexcept { return e.hi == 0 && e.lo == 0; }
-    uint64_t home(const entry& e) const noexcept { return (e.lo ^ (e.hi >> 7)) & _mask; }
-    void make_room(int64_t max_time_ms) noexcept;
-    void sweep(int64_t cutoff) noexcept;
-    void erase_at(uint64_t i) noexcept;
+    static bool empty(const slot& e) noexcept { return e.hi == 0 && e.lo == 0; }
+    uint64_t bucket_a(uint64_t hi) const noexcept;
+    uint64_t bucket_b(uint64_t hi) const noexcept;
+    // Offsets below this are expired (2^32: every entry is).
+    uint64_t cutoff_offset(int64_t cutoff) const noexcept;
+    // Places `e` (not in the table) in a free or expired slot, moving others as needed;
+    // raises the cutoff when the table is full of live entries.
+    void place(slot e, uint64_t b, int64_t max_time_ms) noexcept;
+    bool kick_walk(slot& e, uint64_t b, uint64_t off_cutoff) noexcept;
+    void cut_horizon(int64_t max_time_ms) noexcept;
+    // Moves the time base so that event_time_ms and every live entry fit; false when
+    // event_time_ms itself fell below the cutoff that this forced.
+    bool rebase(int64_t event_time_ms, int64_t max_time_ms) noexcept;
+    slot* free_slot_in(bucket& bk, uint64_t off_cutoff) noexcept;
 
-    std::unique_ptr<entry[]> _table;
-    uint64_t _mask;
+    std::unique_ptr<bucket[]> _table;
+    uint64_t _buckets;
     uint64_t _used = 0;
-    uint64_t _load_max;
+    int64_t _base_ms = 0;
     int64_t _horizon_ms;
     int64_t _forced_cutoff_ms = INT64_MIN;
     int64_t _restored_cutoff_ms = INT64_MIN;
-    uint64_t _forced_sweeps = 0;
-    std::vector<int64_t> _sample; // preallocated scratch for choosing a forced cutoff
+    uint64_t _horizon_cuts = 0;
+    uint64_t _rebases = 0;
+    uint64_t _reclaim_next = 0;
+    uint64_t _rng = 0x9e3779b97f4a7c15ULL; // picks the slot a kick evicts
+    std::vector<uint32_t> _sample;         // preallocated scratch for choosing a cut
 };
 
 } // namespace sluice::processing

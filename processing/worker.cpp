@@ -285,6 +285,7 @@ void worker::run_command() noexcept {
 void worker::tick(int64_t now_ns) noexcept {
     if (_mailbox.pending()) [[unlikely]] run_command();
     for (uint32_t i = 0; i < _nqueries; ++i) advance(_queries[i]);
+    _dedup.reclaim_some(_max_time_ms);
     _counters.dedup_tracked.store(_dedup.tracked(), std::memory_order_relaxed);
     _counters.dedup_horizon_ms.store(_dedup.effective_horizon_ms(_max_time_ms),
                                      std::memory_order_relaxed);

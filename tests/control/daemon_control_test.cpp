@@ -288,6 +288,23 @@ TEST(DaemonControl, SocketIsOwnerOnlyAndAnotherUidIsRefused) {
     EXPECT_EQ(u.d->shutdown_and_wait(60), 0);
 }
 
+// A config the daemon cannot honour: exit 1 with one line naming the key and its range,
+// before EAL starts (nothing else on stderr).
+TEST(DaemonControl, BadConfigExitsWithOneLineNamingTheKey) {
+    std::string dir = make_temp_dir("ctl-badconf");
+    std::string conf = dir + "/sluiced.toml";
+    // 30 days: longer than the dedup table's 32-bit time offsets allow.
+    std::ofstream(conf) << "[processing]\ndedup_horizon_ms = 2592000000\n";
+    cmd_result r = run_shell(env("SLUICED") + " -- --config " + conf + " --data-dir " + dir +
+                                 "/data --control-socket " + dir + "/ctl.sock",
+                             dir);
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_EQ(r.err, "sluiced: processing.dedup_horizon_ms must be within 1..2147483647 (24.8 "
+                     "days: the dedup table keeps 32-bit time offsets)\n");
+    EXPECT_FALSE(std::filesystem::exists(dir + "/ctl.sock"));
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
 TEST(DaemonControl, PeerCheckRefusesAndCountsThenSighupAllowsIt) {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to run sluicectl as nobody";
     std::string conf_dir = make_temp_dir("ctl-conf");
