@@ -83,6 +83,7 @@ class dedup_filter {
     // Places `e` (not in the table) in a free or expired slot, moving others as needed;
     // raises the cutoff when the table is full of live entries.
     void place(slot e, uint64_t b, int64_t max_time_ms) noexcept;
+    bool move_one_aside(bucket& ba, bucket& bb, const slot& e, uint64_t off_cutoff) noexcept;
     bool kick_walk(slot& e, uint64_t b, uint64_t off_cutoff) noexcept;
     void cut_horizon(int64_t max_time_ms) noexcept;
     // Moves the time base so that event_time_ms and every live entry fit; false when
