@@ -495,6 +495,7 @@ json daemon::worker_core_json(uint32_t w) const {
                 {"window_overflow", rd(c.window_overflow)},
                 {"bench_sunk", u.loop->sunk()},
                 {"dedup_tracked", rd(c.dedup_tracked)},
+                {"dedup_capacity", u.worker->dedup_capacity()},
                 {"dedup_horizon_ms", c.dedup_horizon_ms.load(std::memory_order_relaxed)},
                 {"bytes_written", u.worker->bytes_written()},
                 {"rows_durable", u.worker->rows_durable()},

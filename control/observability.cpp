@@ -172,6 +172,8 @@ void per_core(exposition& e, const json& cores) {
                     e.counter(std::string("sluice_") + c.key + "_total", c.help, l, v);
             if (number(core, "dedup_tracked", v))
                 e.gauge("sluice_dedup_tracked", "Identities in a worker's dedup state.", l, v);
+            if (number(core, "dedup_capacity", v))
+                e.gauge("sluice_dedup_capacity", "Slots in a worker's dedup table.", l, v);
             if (number(core, "dedup_horizon_ms", v))
                 e.gauge("sluice_dedup_horizon_seconds",
                         "A worker's effective dedup horizon (event time).", l, v / 1e3);

@@ -131,6 +131,8 @@ class worker {
     result<void> add_query(std::shared_ptr<const compiled_query> query,
                            std::unique_ptr<window_state> state, int64_t floor_ms);
     dedup_filter& dedup() noexcept { return _dedup; }
+    // Fixed at construction: safe to read from any thread.
+    uint64_t dedup_capacity() const noexcept { return _dedup.capacity(); }
     worker_mailbox& mailbox() noexcept { return _mailbox; }
 
     void process(event_slot* const* slots, uint32_t n) noexcept;

@@ -230,6 +230,12 @@ TEST(DaemonControl, EverySluicectlCommandAgainstTheDaemon) {
     EXPECT_EQ(s["latency"]["window_visible"]["count"], 50);
     EXPECT_TRUE(s["lag"]["watermark_lag_ms"].is_number());
     EXPECT_GE(s["lag"]["watermark_lag_ms"].get<int64_t>(), 600'000 - 1000); // 10 min delay
+    // The one worker's dedup table: the default 256 MiB in 16-byte slots, all 50 ids in it.
+    for (const auto& core : s["per_core"]) {
+        if (core["role"] != "worker") continue;
+        EXPECT_EQ(core["dedup_capacity"], (256u << 20) / 16) << core.dump();
+        EXPECT_EQ(core["dedup_tracked"], 50) << core.dump();
+    }
 
     r = run_shell(ctl(sock) + " watch --count 2 --interval 0.2", u.dir);
     EXPECT_EQ(r.code, 0) << r.err;

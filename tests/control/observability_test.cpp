@@ -115,7 +115,8 @@ json sample_stats() {
          {{{"lcore", 1}, {"role", "rx"}, {"rx", 0}, {"rx_packets", 5}, {"rx_bytes", 500},
            {"events_received", 9}, {"events_per_s", 9.5}, {"bytes_per_s", 100}},
           {{"lcore", 2}, {"role", "worker"}, {"worker", 0}, {"events_accepted", 6},
-           {"duplicates", 1}, {"dedup_horizon_ms", 3600000}, {"events_per_s", 4}}}},
+           {"duplicates", 1}, {"dedup_horizon_ms", 3600000}, {"dedup_capacity", 1048576},
+           {"events_per_s", 4}}}},
         {"rings", {{{"rx", 0}, {"worker", 0}, {"occupancy", 12}, {"capacity", 4095}}}},
         {"latency", lat},
         {"control", {{"requests", 40}, {"refused_peers", 1}, {"rate_limited", 2}}}};
@@ -180,6 +181,7 @@ TEST(Observability, PrometheusTextHasEverySeriesWithItsType) {
     EXPECT_EQ(p.samples["sluice_ring_occupancy{rx=\"0\",worker=\"0\"}"], 12);
     EXPECT_EQ(p.samples["sluice_watermark_lag_seconds"], 601);
     EXPECT_EQ(p.samples["sluice_dedup_horizon_seconds{lcore=\"2\",worker=\"0\"}"], 3600);
+    EXPECT_EQ(p.samples["sluice_dedup_capacity{lcore=\"2\",worker=\"0\"}"], 1048576);
     EXPECT_EQ(p.samples["sluice_control_refusals_total{reason=\"refused_peers\"}"], 1);
     EXPECT_EQ(p.samples["sluice_rx_dropped_total"], 2);
     // Latency: a histogram since start and a summary of the recent quantiles.
