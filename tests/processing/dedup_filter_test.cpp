@@ -12,6 +12,25 @@ using namespace sluice::processing;
 namespace {
 constexpr int64_t hour = 3600 * 1000;
 identity id_of(uint64_t n) { return identity_of_bytes(std::to_string(n)); }
+
+// The obviously-correct reference: a map of id -> time of its accepted sighting, and the
+// largest event time of the events that were not beyond the horizon.
+struct dedup_model {
+    int64_t horizon;
+    std::map<uint64_t, int64_t> seen;
+    int64_t max = no_time;
+
+    // The verdict for id n at time t; updates the model as the filter should update.
+    dedup_verdict see(uint64_t n, int64_t t) {
+        int64_t cutoff = max == no_time ? INT64_MIN : max - horizon;
+        if (t < cutoff) return dedup_verdict::beyond_horizon;
+        if (max == no_time || t > max) max = t;
+        if (auto it = seen.find(n); it != seen.end() && it->second >= cutoff)
+            return dedup_verdict::duplicate;
+        seen[n] = t;
+        return dedup_verdict::accepted;
+    }
+};
 } // namespace
 
 TEST(DedupFilter, DropsDuplicateWithinHorizon) {
@@ -87,25 +106,15 @@ TEST(DedupFilter, MatchesModelOnRandomStreams) {
         std::mt19937_64 rng(seed);
         const int64_t horizon = 1000;
         dedup_filter f(64 * 1024 * 24, horizon);
-        std::map<uint64_t, int64_t> model; // id -> time of accepted sighting
-        int64_t max = no_time;
+        dedup_model model{horizon};
         for (int i = 0; i < 20000; ++i) {
-            int64_t base = max == no_time ? 0 : max;
+            int64_t base = model.max == no_time ? 0 : model.max;
             int64_t t = base + int64_t(rng() % 50) - 40; // mostly forward, some disorder
             if (rng() % 50 == 0) t -= 1500;              // some beyond the horizon
             uint64_t n = rng() % 3000;
-            dedup_verdict want;
-            int64_t cutoff = max == no_time ? INT64_MIN : max - horizon;
-            if (t < cutoff) {
-                want = dedup_verdict::beyond_horizon;
-            } else if (auto it = model.find(n); it != model.end() && it->second >= cutoff) {
-                want = dedup_verdict::duplicate;
-            } else {
-                want = dedup_verdict::accepted;
-                model[n] = t;
-            }
+            int64_t max = model.max;
+            dedup_verdict want = model.see(n, t);
             ASSERT_EQ(f.check_and_insert(id_of(n), t, max), want) << "seed " << seed << " i " << i;
-            if (want != dedup_verdict::beyond_horizon && (max == no_time || t > max)) max = t;
         }
         EXPECT_EQ(f.horizon_cuts(), 0u);
     }
@@ -149,27 +158,17 @@ TEST(DedupFilter, TimeBaseMovesOverLongSpansWithoutLosingEntries) {
     const int64_t horizon = 20 * 24 * hour; // 20 days
     const int64_t day = 24 * hour;
     dedup_filter f(1 << 20, horizon);
-    std::map<uint64_t, int64_t> model;
-    int64_t max = no_time;
+    dedup_model model{horizon};
     for (int i = 0; i < 40000; ++i) {
-        int64_t base = max == no_time ? 1'700'000'000'000 : max;
+        int64_t base = model.max == no_time ? 1'700'000'000'000 : model.max;
         int64_t t = base + int64_t(rng() % (day / 150)); // ~day/300 forward per event
         if (rng() % 10 == 0) t -= int64_t(rng() % (25 * day)); // disorder, some beyond
         uint64_t n = rng() % 5000;
-        int64_t cutoff = max == no_time ? INT64_MIN : max - horizon;
-        dedup_verdict want;
-        if (t < cutoff) {
-            want = dedup_verdict::beyond_horizon;
-        } else if (auto it = model.find(n); it != model.end() && it->second >= cutoff) {
-            want = dedup_verdict::duplicate;
-        } else {
-            want = dedup_verdict::accepted;
-            model[n] = t;
-        }
+        int64_t max = model.max;
+        dedup_verdict want = model.see(n, t);
         ASSERT_EQ(f.check_and_insert(id_of(n), t, max), want) << "i " << i;
-        if (want != dedup_verdict::beyond_horizon && (max == no_time || t > max)) max = t;
     }
-    EXPECT_GT(max - 1'700'000'000'000, 100 * day);
+    EXPECT_GT(model.max - 1'700'000'000'000, 100 * day);
     EXPECT_GE(f.rebases(), 2u);
     EXPECT_EQ(f.horizon_cuts(), 0u);
 }
