@@ -1,14 +1,19 @@
 #include "tests/integration/daemon_harness.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -214,6 +219,58 @@ json daemon_process::request(const json& req, int timeout_s) const {
         std::this_thread::sleep_for(backoff);
         backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
     }
+}
+
+namespace {
+uint64_t rx_packets_of(const json& stats) {
+    auto t = stats.find("totals");
+    if (t == stats.end() || !t->contains("rx_packets")) return 0;
+    return (*t)["rx_packets"].get<uint64_t>();
+}
+} // namespace
+
+bool send_udp_in_step(const daemon_process& d, uint16_t port,
+                      const std::vector<std::string>& payloads, size_t from, size_t to,
+                      uint64_t rx_before, std::string* why, size_t window, int stall_s) {
+    int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) return *why = std::string("socket: ") + std::strerror(errno), false;
+    sockaddr_in dst{};
+    dst.sin_family = AF_INET;
+    dst.sin_port = htons(port);
+    dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    uint64_t received = 0; // of ours, as the daemon last reported
+    auto progress_at = std::chrono::steady_clock::now();
+    bool ok = true;
+    for (size_t i = from; i < to && ok; ++i) {
+        // Sent so far: i - from. Wait while a whole window is outstanding.
+        while (i - from >= received + window) {
+            json s = d.request({{"cmd", "stats"}});
+            uint64_t now = s.value("ok", false) ? rx_packets_of(s) : rx_before + received;
+            if (now > rx_before + received) {
+                received = now - rx_before;
+                progress_at = std::chrono::steady_clock::now();
+                continue;
+            }
+            if (!d.running() ||
+                std::chrono::steady_clock::now() - progress_at > std::chrono::seconds(stall_s)) {
+                *why = "sluiced took " + std::to_string(received) + " of " +
+                       std::to_string(i - from) + " datagrams sent and no more for " +
+                       std::to_string(stall_s) + " s (last stats: " + s.dump() + ")";
+                ok = false;
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+        if (!ok) break;
+        const std::string& p = payloads[i];
+        if (::sendto(fd, p.data(), p.size(), 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst) !=
+            ssize_t(p.size())) {
+            *why = std::string("sendto: ") + std::strerror(errno);
+            ok = false;
+        }
+    }
+    ::close(fd);
+    return ok;
 }
 
 int daemon_process::shutdown_and_wait(int timeout_s) {

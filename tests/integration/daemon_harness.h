@@ -94,6 +94,17 @@ class daemon_process {
     mutable int _status = -1; // from waitpid once reaped
 };
 
+// Sends payloads[from, to) as UDP datagrams to 127.0.0.1:`port`, never more than `window`
+// ahead of what the daemon has received (`rx_packets`, which stood at `rx_before` before
+// the first). UDP has no flow control: on a loaded machine the RX lcore can be starved
+// long enough to overflow any socket buffer, and a test that needs every datagram taken
+// must not race that. False, with the reason in *why, if the daemon stops taking them
+// for `stall_s` seconds.
+bool send_udp_in_step(const daemon_process& d, uint16_t port,
+                      const std::vector<std::string>& payloads, size_t from, size_t to,
+                      uint64_t rx_before, std::string* why, size_t window = 512,
+                      int stall_s = 120);
+
 struct expected_outcome {
     json counters;
     std::vector<std::string> windows_csv; // without the header
