@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/counter.h"
 #include "base/limits.h"
 #include "base/result.h"
 #include "control/protocol.h"
@@ -92,9 +93,7 @@ class control_server {
     result<void> bind_socket();
     bool peer_allowed(uid_t uid, gid_t gid, const std::vector<gid_t>& groups) const;
     std::string handle_line(std::string_view line);
-    static void bump(std::atomic<uint64_t>& c) noexcept {
-        c.fetch_add(1, std::memory_order_relaxed);
-    }
+    static void bump(std::atomic<uint64_t>& c) noexcept { bump_shared(c); }
 
     server_config _config;
     std::map<std::string, handler> _handlers;

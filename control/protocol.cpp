@@ -11,12 +11,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <map>
 #include <utility>
 #include <vector>
 
 #include "base/clock.h"
+#include "base/time_format.h"
 
 namespace sluice::control {
 
@@ -284,13 +284,7 @@ std::string format_scalar(const json& v) {
 
 std::string format_time_ms(int64_t ms) {
     if (ms <= 0) return "none yet";
-    time_t secs = time_t(ms / 1000);
-    tm t{};
-    gmtime_r(&secs, &t);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900,
-                  t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, int(ms % 1000));
-    return buf;
+    return format_rfc3339_ms(ms);
 }
 
 void pad_to(std::string& s, size_t width) {

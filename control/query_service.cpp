@@ -21,6 +21,7 @@
 #include "control/query_config.h"
 #include "control/replay.h"
 #include "dataplane/eal_setup.h"
+#include "base/time_format.h"
 #include "dataplane/event_parse.h"
 #include "storage/table_reader.h"
 
@@ -82,14 +83,8 @@ result<void> write_file_atomically(const std::string& path, const std::string& t
 // An epoch-ms integer or an RFC 3339 string.
 result<int64_t> parse_time(const json& v, const char* what) {
     if (v.is_number_integer()) return v.get<int64_t>();
-    if (v.is_string()) {
-        int64_t ms;
-        std::string s = v.get<std::string>();
-        if (dataplane::parse_rfc3339_ms(s, &ms)) return ms;
-        char* end = nullptr;
-        long long n = std::strtoll(s.c_str(), &end, 10);
-        if (!s.empty() && *end == '\0') return int64_t(n);
-    }
+    if (v.is_string())
+        if (auto ms = parse_time_arg(v.get_ref<const std::string&>())) return *ms;
     return make_error(errc::invalid_argument,
                       std::string(what) +
                           " must be epoch milliseconds or an RFC 3339 time like 2025-02-28T15:00:00Z");

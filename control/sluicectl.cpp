@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <vector>
 #include <cstdlib>
 #include <memory>
@@ -20,6 +19,7 @@
 #include <CLI/CLI.hpp>
 
 #include "base/clock.h"
+#include "base/time_format.h"
 #include "control/protocol.h"
 #include "control/sluicectl_export.h"
 
@@ -272,16 +272,6 @@ std::string csv_field(const std::string& s) {
     return out + "\"";
 }
 
-std::string utc_time(int64_t ms) {
-    time_t secs = time_t(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-    tm t{};
-    gmtime_r(&secs, &t);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1,
-                  t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, int(((ms % 1000) + 1000) % 1000));
-    return buf;
-}
-
 void add_queries(CLI::App& app, context& ctx) {
     CLI::App* sub = app.add_subcommand("queries", "list, add or remove continuous queries at run time");
     sub->require_subcommand(1, 1);
@@ -409,7 +399,7 @@ void print_windows(const json& reply, const std::string& format, bool header, bo
         for (const auto& [r, is_open] : rows) {
             std::vector<std::string> t;
             for (size_t c = 0; c < r.size(); ++c)
-                t.push_back(c < 2 && r[c].is_number_integer() ? utc_time(r[c].get<int64_t>()) : cell_text(r[c]));
+                t.push_back(c < 2 && r[c].is_number_integer() ? sluice::format_rfc3339_ms(r[c].get<int64_t>()) : cell_text(r[c]));
             if (open) t.push_back(is_open ? "open" : "closed");
             text.push_back(std::move(t));
         }

@@ -17,7 +17,7 @@
 #include <CLI/CLI.hpp>
 
 #include "control/protocol.h"
-#include "dataplane/event_parse.h"
+#include "base/time_format.h"
 #include "storage/export.h"
 #include "storage/segment_files.h"
 
@@ -29,14 +29,6 @@ constexpr int exit_usage = 2;
 
 // The syntax `windows` and `replay` accept for --from/--to: epoch milliseconds or an
 // RFC 3339 date-time (parsed as sluiced parses event timestamps).
-std::optional<int64_t> parse_time_arg(const std::string& s) {
-    int64_t ms = 0;
-    if (dataplane::parse_rfc3339_ms(s, &ms)) return ms;
-    const char* end = s.data() + s.size();
-    auto [p, ec] = std::from_chars(s.data(), end, ms);
-    if (s.empty() || ec != std::errc() || p != end) return std::nullopt;
-    return ms;
-}
 
 CLI::Validator time_validator() {
     return CLI::Validator(

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "base/assert.h"
+#include "base/time_format.h"
 
 #include "processing/identity.h"
 
@@ -12,85 +13,6 @@ using processing::dead_letter_reason;
 using processing::event_slot;
 using processing::field_ref;
 using processing::slot_kind;
-
-namespace {
-
-bool digits(std::string_view s, size_t pos, size_t n, int* out) noexcept {
-    if (pos + n > s.size()) return false;
-    int v = 0;
-    for (size_t i = pos; i < pos + n; ++i) {
-        unsigned d = unsigned(s[i]) - '0';
-        if (d > 9) return false;
-        v = v * 10 + int(d);
-    }
-    *out = v;
-    return true;
-}
-
-// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's civil calendar method).
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) noexcept {
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = unsigned(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + int64_t(doe) - 719468;
-}
-
-bool leap(int y) noexcept { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-unsigned days_in_month(int y, int m) noexcept {
-    static constexpr unsigned days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && leap(y) ? 29 : days[m - 1];
-}
-
-} // namespace
-
-bool parse_rfc3339_ms(std::string_view s, int64_t* out_ms) noexcept {
-    int year, mon, day, hour, min, sec;
-    if (s.size() < 20) return false;
-    if (!digits(s, 0, 4, &year) || s[4] != '-' || !digits(s, 5, 2, &mon) || s[7] != '-' ||
-        !digits(s, 8, 2, &day))
-        return false;
-    if (s[10] != 'T' && s[10] != 't' && s[10] != ' ') return false;
-    if (!digits(s, 11, 2, &hour) || s[13] != ':' || !digits(s, 14, 2, &min) || s[16] != ':' ||
-        !digits(s, 17, 2, &sec))
-        return false;
-    if (mon < 1 || mon > 12 || day < 1 || unsigned(day) > days_in_month(year, mon)) return false;
-    if (hour > 23 || min > 59 || sec > 60) return false; // 60: a leap second
-    size_t pos = 19;
-    int64_t frac_ms = 0;
-    if (s[pos] == '.') {
-        size_t begin = ++pos;
-        while (pos < s.size() && unsigned(s[pos]) - '0' <= 9) {
-            if (pos - begin < 3) frac_ms = frac_ms * 10 + (s[pos] - '0');
-            ++pos;
-        }
-        size_t n = pos - begin;
-        if (n == 0) return false;
-        for (size_t i = n; i < 3; ++i) frac_ms *= 10;
-    }
-    if (pos >= s.size()) return false;
-    int64_t offset_min = 0;
-    if (s[pos] == 'Z' || s[pos] == 'z') {
-        ++pos;
-    } else if (s[pos] == '+' || s[pos] == '-') {
-        int oh, om;
-        if (!digits(s, pos + 1, 2, &oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
-            !digits(s, pos + 4, 2, &om))
-            return false;
-        if (oh > 23 || om > 59) return false;
-        offset_min = (oh * 60 + om) * (s[pos] == '-' ? -1 : 1);
-        pos += 6;
-    } else {
-        return false;
-    }
-    if (pos != s.size()) return false;
-    int64_t days = days_from_civil(year, unsigned(mon), unsigned(day));
-    int64_t secs = days * 86400 + hour * 3600 + min * 60 + sec - offset_min * 60;
-    *out_ms = secs * 1000 + frac_ms;
-    return true;
-}
 
 event_parser::event_parser(const parse_config& config) : _config(config) {
     // Size the parser once, here: no allocation on the hot path.

@@ -18,10 +18,6 @@ struct parse_config {
     const processing::field_catalog* fields = nullptr;
 };
 
-// RFC 3339 date-time ("2025-02-28T15:22:31.5+02:00") -> epoch milliseconds, fractions
-// beyond milliseconds truncated toward -inf. False if malformed or out of range.
-bool parse_rfc3339_ms(std::string_view text, int64_t* out_ms) noexcept;
-
 class event_parser {
   public:
     explicit event_parser(const parse_config& config);

@@ -9,6 +9,7 @@
 #include "base/assert.h"
 #include "base/backoff.h"
 #include "base/clock.h"
+#include "base/counter.h"
 #include "base/tsc.h"
 #include "dataplane/binary_parse.h"
 #include "dataplane/kernel_udp_rx.h"
@@ -20,9 +21,6 @@ using processing::event_slot;
 using processing::slot_kind;
 
 namespace {
-inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) noexcept {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-}
 constexpr uint32_t scratch_bytes = limits::udp_payload_max + 128;
 } // namespace
 

@@ -47,7 +47,9 @@ int worker_lcore::run() noexcept {
         if (want != flushes_seen) {
             flushes_seen = want;
             auto r = _worker.flush();
-            if (!r) SLUICE_LOG_ERROR("flush failed: %s", r.err().message.c_str());
+            if (!r)
+                SLUICE_LOG_ERROR("worker %u: flush failed: %s", _worker.index(),
+                                 r.err().message.c_str());
             _flushes_done.store(want, std::memory_order_release);
         }
         if (n > 0) {
@@ -60,7 +62,8 @@ int worker_lcore::run() noexcept {
     auto r = _worker.finish();
     _finished.store(true, std::memory_order_release);
     if (!r) {
-        SLUICE_LOG_ERROR("worker %u: final flush failed: %s", 0u, r.err().message.c_str());
+        SLUICE_LOG_ERROR("worker %u: final flush failed: %s", _worker.index(),
+                         r.err().message.c_str());
         return -1;
     }
     return 0;

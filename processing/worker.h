@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "base/counter.h"
 #include "base/latency_histogram.h"
 #include "base/limits.h"
 #include "base/result.h"
@@ -41,10 +42,6 @@ struct alignas(64) worker_counters {
     std::atomic<uint64_t> dedup_tracked{0};
     std::atomic<int64_t> dedup_horizon_ms{0};
 };
-
-inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) noexcept {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-}
 
 // End-to-end latency per event in tsc_now() ticks, from the RX stamp (slot rx_tsc) to
 // the event being in its window (window-visible: in at least one query's open window)

@@ -89,9 +89,8 @@ std::optional<reason> reference_model::rx_check(std::string_view line, int64_t& 
             return reason::bad_timestamp;
         time_ms = ts->get<int64_t>();
     } else if (ts->is_string()) {
-        const auto parsed = parse_rfc3339_ms(ts->get_ref<const std::string&>());
-        if (!parsed) return reason::bad_timestamp;
-        time_ms = *parsed;
+        if (!parse_rfc3339_ms(ts->get_ref<const std::string&>(), &time_ms))
+            return reason::bad_timestamp;
     } else {
         return reason::bad_timestamp;
     }
