@@ -157,7 +157,7 @@ frame_status peek_frame(bytes_view buffer, uint32_t frame_bytes_max,
 
 /// Whether (api_key, api_version) uses the flexible encoding: request header v2,
 /// compact strings/arrays and tagged fields (ApiVersions v3+, Metadata v9+, Produce v9+,
-/// InitProducerId v2+, ...). Unknown keys: false.
+/// InitProducerId v2+, ...). Keys 50..74 are flexible from v0; unknown keys: false.
 bool is_flexible(int16_t api_key, int16_t api_version) noexcept;
 
 /// Whether the response header carries a tag buffer: flexible, except ApiVersions.
@@ -507,6 +507,10 @@ class record_reader {
     int32_t _read = 0;
     bool _done = false;
 };
+
+/// Reads every record of a batch once (the record_reader checks), without keeping them:
+/// validate a whole batch before accepting any of its records.
+parse_error check_records(const record_batch& batch, bytes_view records) noexcept;
 
 /// Reusable decompression contexts (zlib, LZ4F, zstd): one per lcore or connection.
 /// Decompresses into a caller-provided buffer whose size is the hard cap: output that
