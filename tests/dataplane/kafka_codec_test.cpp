@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <deque>
 #include <random>
 #include <string>
 #include <vector>
@@ -90,9 +91,13 @@ bytes request(int16_t key, int16_t version, int32_t correlation, const bytes& bo
     return w.b;
 }
 
-request_header header_of(const bytes& frame) {
+// Parses a frame kept alive for the whole test program: what the codec hands out points
+// into it.
+request_header header_of(bytes frame) {
+    static std::deque<bytes> frames;
+    frames.push_back(std::move(frame));
     request_header h;
-    EXPECT_EQ(parse_request_header(frame, h), parse_error::none);
+    EXPECT_EQ(parse_request_header(frames.back(), h), parse_error::none);
     return h;
 }
 
@@ -130,7 +135,8 @@ struct batch_spec {
 // A RecordBatch v2 around `payload` (the record bytes, compressed or not).
 bytes encode_batch(const bytes& payload, int32_t count, const batch_spec& s = {}) {
     wire tail; // from attributes on: what the CRC covers
-    tail.i16(s.attributes).i32(count - 1).i64(s.base_timestamp).i64(s.base_timestamp + 5);
+    tail.i16(s.attributes).i32(count - 1).i64(s.base_timestamp);
+    tail.i64(int64_t(uint64_t(s.base_timestamp) + 5)); // max_timestamp, wrapping
     tail.i64(s.producer_id).i16(s.producer_epoch).i32(s.base_sequence);
     tail.i32(s.records_count.value_or(count)).raw(payload);
     wire w;
