@@ -1,6 +1,7 @@
 #include "dataplane/kafka/kafka_codec.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 
 namespace sluice::dataplane::kafka {
@@ -435,15 +436,27 @@ parse_error parse_metadata_request(const request_header& h, metadata_request& ou
     // v0 has no null array; -1 is read as "all" there too, leniently.
     out._all_topics = n == -1 || (n == 0 && h.api_version == 0);
     out._topic_count = std::max(n, 0);
+    out._topics_left = out._topic_count;
     out._topics = r;
     for (int32_t i = 0; i < out._topic_count && r.ok(); i++)
         (void)r.string();
+    if (h.api_version >= 4) out._allow_auto_topic_creation = r.i8() != 0;
+    if (h.api_version >= 8) {
+        (void)r.i8(); // include_cluster_authorized_operations
+        (void)r.i8(); // include_topic_authorized_operations
+    }
     if (r.ok() && r.remaining() != 0) r.fail(parse_error::trailing_bytes);
-    return r.error();
+    if (!r.ok()) {
+        const parse_error e = r.error();
+        out = metadata_request{};
+        return e;
+    }
+    return parse_error::none;
 }
 
 bool metadata_request::next_topic(std::string_view& name) noexcept {
-    if (_topic_count == 0 || _topics.remaining() == 0) return false;
+    if (_topics_left <= 0) return false;
+    _topics_left--;
     name = _topics.string();
     return _topics.ok();
 }
@@ -451,30 +464,37 @@ bool metadata_request::next_topic(std::string_view& name) noexcept {
 void write_metadata_response(response_writer& w, const request_header& h,
                              const metadata_node& node,
                              std::span<const metadata_topic> topics) noexcept {
-    const bool v1 = h.api_version >= 1;
-    w.begin_frame(h.correlation_id, response_header_tagged(h.api_key, h.api_version));
+    constexpr int32_t authorized_operations_omitted = INT32_MIN;
+    const int16_t v = h.api_version;
+    w.begin_frame(h.correlation_id, response_header_tagged(h.api_key, v));
+    if (v >= 3) w.i32(0); // throttle_time_ms
     w.array_count(1);
     w.i32(node.node_id);
     w.string(node.host);
     w.i32(node.port);
-    if (v1) w.nullable_string(node.rack);
-    if (v1) w.i32(node.node_id); // controller_id
+    if (v >= 1) w.nullable_string(node.rack);
+    if (v >= 2) w.nullable_string(node.cluster_id);
+    if (v >= 1) w.i32(node.node_id); // controller_id
     w.array_count(int32_t(topics.size()));
     for (const auto& t : topics) {
         w.i16(t.error);
         w.string(t.name);
-        if (v1) w.i8(t.is_internal ? 1 : 0);
+        if (v >= 1) w.i8(t.is_internal ? 1 : 0);
         w.array_count(t.partitions);
         for (int32_t p = 0; p < t.partitions; p++) {
             w.i16(error_code::none);
             w.i32(p);
             w.i32(node.node_id); // leader
+            if (v >= 7) w.i32(0); // leader_epoch
             w.array_count(1);    // replicas
             w.i32(node.node_id);
             w.array_count(1); // isr
             w.i32(node.node_id);
+            if (v >= 5) w.array_count(0); // offline_replicas
         }
+        if (v >= 8) w.i32(authorized_operations_omitted);
     }
+    if (v >= 8) w.i32(authorized_operations_omitted);
     w.end_frame();
 }
 

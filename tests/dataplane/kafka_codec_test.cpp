@@ -338,8 +338,47 @@ TEST(KafkaCodec, MetadataRequests) {
               parse_error::bad_length);
     EXPECT_EQ(parse_metadata_request(header_of(request(3, 1, 1, wire().i32(1).i16(-5).b)), m),
               parse_error::bad_length);
-    EXPECT_EQ(parse_metadata_request(header_of(request(3, 2, 1, two)), m),
+    // v4 adds allow_auto_topic_creation, v8 two authorized-operations flags.
+    bytes v4 = two;
+    v4.push_back(0);
+    ASSERT_EQ(parse_metadata_request(header_of(request(3, 4, 1, v4)), m), parse_error::none);
+    EXPECT_FALSE(m.allow_auto_topic_creation());
+    ASSERT_TRUE(m.next_topic(name));
+    ASSERT_TRUE(m.next_topic(name));
+    EXPECT_EQ(name, "other");
+    EXPECT_FALSE(m.next_topic(name));
+    EXPECT_EQ(parse_metadata_request(header_of(request(3, 4, 1, two)), m),
+              parse_error::truncated);
+    EXPECT_EQ(m.topic_count(), 0); // nothing half-parsed after a refusal
+    bytes v8 = v4;
+    v8.push_back(0);
+    v8.push_back(1);
+    ASSERT_EQ(parse_metadata_request(header_of(request(3, 8, 1, v8)), m), parse_error::none);
+    EXPECT_EQ(parse_metadata_request(header_of(request(3, 1, 1, v4)), m),
+              parse_error::trailing_bytes);
+    EXPECT_EQ(parse_metadata_request(header_of(request(3, 9, 1, v8, true)), m),
               parse_error::unsupported_version);
+}
+
+TEST(KafkaCodec, MetadataResponsesV2ToV8) {
+    const metadata_topic topics[] = {{"events-topic", 0, 1}};
+    const metadata_node node{3, "h", 9093, "r1", "cid"};
+    for (int16_t v = 2; v <= 8; v++) {
+        bytes out;
+        response_writer w(out);
+        write_metadata_response(w, header_of(request(3, v, 9, wire().i32(-1).b)), node, topics);
+        wire e;
+        e.i32(9);
+        if (v >= 3) e.i32(0);
+        e.i32(1).i32(3).str("h").i32(9093).str("r1").str("cid").i32(3);
+        e.i32(1).i16(0).str("events-topic").u8(0).i32(1);
+        e.i16(0).i32(0).i32(3);
+        if (v >= 7) e.i32(0);
+        e.i32(1).i32(3).i32(1).i32(3);
+        if (v >= 5) e.i32(0);
+        if (v >= 8) e.i32(INT32_MIN).i32(INT32_MIN);
+        EXPECT_EQ(bytes(out.begin() + 4, out.end()), e.b) << "v" << v;
+    }
 }
 
 TEST(KafkaCodec, MetadataResponses) {
@@ -552,9 +591,15 @@ TEST(KafkaCodec, TruncatedRequestsAtEveryLength) {
     const bytes a = batch_of({{}, {}});
     const std::vector<bytes> frames = {
         request(18, 3, 1, wire().cstr("librdkafka").cstr("2.0.2").u8(0).b, true),
+        request(18, 0, 1, {}),
+        request(3, 0, 1, wire().i32(1).str("events-topic").b),
         request(3, 1, 1, wire().i32(2).str("events-topic").str("x").b),
+        request(3, 8, 1, wire().i32(1).str("events-topic").u8(1).u8(0).u8(0).b),
+        request(22, 0, 1, wire().str("tx").i32(60000).b),
         request(22, 1, 1, wire().null_str().i32(60000).b),
+        request(0, 3, 1, produce_body(a, a)),
         request(0, 5, 1, produce_body(a, a)),
+        request(0, 8, 1, produce_body(a, a)),
     };
     for (const bytes& full : frames) {
         for (size_t n = 0; n < full.size(); n++) {
