@@ -15,6 +15,7 @@
 #include <zstd.h>
 
 #include "dataplane/kafka/kafka_codec.h"
+#include "tests/dataplane/kafka_codec_fuzz.h"
 
 namespace sluice::dataplane::kafka {
 namespace {
@@ -1217,6 +1218,33 @@ TEST(KafkaCodec, MutatedRecordsUnderValidCrc) {
     run(compression::none, plain);
     for (const auto& c : codec_cases)
         run(c.codec, c.compress(plain));
+}
+
+// The libFuzzer target's body in every build: seeds of each kind, mutated.
+TEST(KafkaCodec, FuzzBodyOnMutatedSeeds) {
+    const bytes plain = encode_records(sample_records(5));
+    std::vector<bytes> seeds = {
+        request(18, 3, 1, wire().cstr("librdkafka").cstr("2.0.2").u8(0).b, true),
+        request(3, 1, 1, wire().i32(2).str("events-topic").str("x").b),
+        request(3, 8, 1, wire().i32(-1).u8(1).u8(0).u8(0).b),
+        request(22, 1, 1, wire().null_str().i32(60000).b),
+        request(0, 8, 1, produce_body(batch_of(sample_records(3)), batch_of({{}}))),
+        batch_of(sample_records(4)),
+        wire().u8(5).raw(plain).b,
+    };
+    for (const auto& c : codec_cases)
+        seeds.push_back(c.compress(plain));
+    std::mt19937 rng(99);
+    for (const bytes& seed : seeds) {
+        fuzz::one_input(seed.data(), seed.size());
+        for (int iter = 0; iter < 500; iter++) {
+            bytes f = seed;
+            for (int k = int(rng() % 4); k >= 0; k--)
+                f[rng() % f.size()] = uint8_t(rng());
+            if (rng() % 3 == 0) f.resize(rng() % f.size());
+            fuzz::one_input(f.data(), f.size());
+        }
+    }
 }
 
 } // namespace
