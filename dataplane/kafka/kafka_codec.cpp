@@ -8,7 +8,9 @@ namespace sluice::dataplane::kafka {
 
 namespace {
 
-inline uint16_t load_be16(const uint8_t* p) noexcept { return uint16_t(p[0] << 8 | p[1]); }
+inline uint16_t load_be16(const uint8_t* p) noexcept {
+    return uint16_t(p[0] << 8 | p[1]);
+}
 inline uint32_t load_be32(const uint8_t* p) noexcept {
     return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
 }
@@ -29,11 +31,11 @@ inline std::string_view as_string(bytes_view b) noexcept {
 // The newest version of each key that still uses the non-flexible encoding; indexed by
 // key. -1: flexible from v0. Keys 50..74 (all KIP-482 era) are flexible from v0.
 constexpr int16_t last_rigid_version[] = {
-    8,  11, 5, 8, 3, 1, 5, 2, 7, 5,  // 0 Produce .. 9 OffsetFetch
-    2,  5,  3, 3, 3, 4, 2, 99, 2, 4, // 10 FindCoordinator .. 19 CreateTopics
-    3,  1,  1, 3, 2, 2, 2, 0, 2, 1,  // 20 DeleteTopics .. 29 DescribeAcls
-    1,  1,  3, 1, 1, 1, 1, 1, 1, 1,  // 30 CreateAcls .. 39 RenewDelegationToken
-    1,  1,  1, 1, 0, -1, -1, 99, 0, 0, // 40 ExpireDelegationToken .. 49 AlterClientQuotas
+    8, 11, 5, 8, 3, 1,  5,  2,  7, 5, // 0 Produce .. 9 OffsetFetch
+    2, 5,  3, 3, 3, 4,  2,  99, 2, 4, // 10 FindCoordinator .. 19 CreateTopics
+    3, 1,  1, 3, 2, 2,  2,  0,  2, 1, // 20 DeleteTopics .. 29 DescribeAcls
+    1, 1,  3, 1, 1, 1,  1,  1,  1, 1, // 30 CreateAcls .. 39 RenewDelegationToken
+    1, 1,  1, 1, 0, -1, -1, 99, 0, 0, // 40 ExpireDelegationToken .. 49 AlterClientQuotas
 };
 
 } // namespace
@@ -356,8 +358,7 @@ void response_writer::compact_nullable_string(std::optional<std::string_view> s)
 // ---------------------------------------------------------------------------------------
 // Version tables
 
-const api_version_range* find_api(std::span<const api_version_range> table,
-                                  int16_t key) noexcept {
+const api_version_range* find_api(std::span<const api_version_range> table, int16_t key) noexcept {
     for (const auto& e : table)
         if (e.api_key == key) return &e;
     return nullptr;
@@ -461,8 +462,7 @@ bool metadata_request::next_topic(std::string_view& name) noexcept {
     return _topics.ok();
 }
 
-void write_metadata_response(response_writer& w, const request_header& h,
-                             const metadata_node& node,
+void write_metadata_response(response_writer& w, const request_header& h, const metadata_node& node,
                              std::span<const metadata_topic> topics) noexcept {
     constexpr int32_t authorized_operations_omitted = INT32_MIN;
     const int16_t v = h.api_version;
@@ -484,9 +484,9 @@ void write_metadata_response(response_writer& w, const request_header& h,
         for (int32_t p = 0; p < t.partitions; p++) {
             w.i16(error_code::none);
             w.i32(p);
-            w.i32(node.node_id); // leader
+            w.i32(node.node_id);  // leader
             if (v >= 7) w.i32(0); // leader_epoch
-            w.array_count(1);    // replicas
+            w.array_count(1);     // replicas
             w.i32(node.node_id);
             w.array_count(1); // isr
             w.i32(node.node_id);
@@ -512,9 +512,9 @@ parse_error parse_init_producer_id_request(const request_header& h,
     return r.error();
 }
 
-void write_init_producer_id_response(response_writer& w, const request_header& h,
-                                     int16_t error, int64_t producer_id,
-                                     int16_t producer_epoch, int32_t throttle_ms) noexcept {
+void write_init_producer_id_response(response_writer& w, const request_header& h, int16_t error,
+                                     int64_t producer_id, int16_t producer_epoch,
+                                     int32_t throttle_ms) noexcept {
     w.begin_frame(h.correlation_id, response_header_tagged(h.api_key, h.api_version));
     w.i32(throttle_ms);
     w.i16(error);
@@ -595,8 +595,7 @@ produce_response_writer::produce_response_writer(response_writer& w, const reque
     _w.array_count(topic_count);
 }
 
-void produce_response_writer::begin_topic(std::string_view name,
-                                          int32_t partition_count) noexcept {
+void produce_response_writer::begin_topic(std::string_view name, int32_t partition_count) noexcept {
     _w.string(name);
     _w.array_count(partition_count);
 }

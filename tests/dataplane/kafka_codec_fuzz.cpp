@@ -1,5 +1,6 @@
 // libFuzzer target (clang, -Dfuzz=true): see kafka_codec_fuzz.h for what one input does.
-//   CXX=clang++ meson setup build-fuzz -Dfuzz=true && ninja -C build-fuzz tests/dataplane/kafka_codec_fuzz
+//   CXX=clang++ meson setup build-fuzz -Dfuzz=true
+//   ninja -C build-fuzz tests/dataplane/kafka_codec_fuzz
 //   build-fuzz/tests/dataplane/kafka_codec_fuzz -max_total_time=60
 #include "tests/dataplane/kafka_codec_fuzz.h"
 

@@ -41,8 +41,7 @@ inline void as_request(bytes_view frame, std::vector<uint8_t>& out) {
         std::string_view name;
         while (r.next_topic(name))
             topics.push_back({name, error_code::none, 2, false});
-        write_metadata_response(w, h, {0, "127.0.0.1", 9092, std::nullopt, std::nullopt},
-                                topics);
+        write_metadata_response(w, h, {0, "127.0.0.1", 9092, std::nullopt, std::nullopt}, topics);
         break;
     }
     case api_key::init_producer_id: {

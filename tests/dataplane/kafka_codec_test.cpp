@@ -65,7 +65,9 @@ bytes from_hex(std::string_view h) {
     return out;
 }
 
-std::string to_string(bytes_view b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+std::string to_string(bytes_view b) {
+    return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
 
 // Bitwise CRC-32C: an oracle independent of the codec's DPDK-based one.
 uint32_t crc32c_reference(const uint8_t* p, size_t n) {
@@ -255,8 +257,7 @@ TEST(KafkaCodec, RequestHeaderBadLengths) {
 
 TEST(KafkaCodec, ApiVersionsRequests) {
     api_versions_request req;
-    EXPECT_EQ(parse_api_versions_request(header_of(request(18, 0, 1, {})), req),
-              parse_error::none);
+    EXPECT_EQ(parse_api_versions_request(header_of(request(18, 0, 1, {})), req), parse_error::none);
     wire v3;
     v3.cstr("librdkafka").cstr("2.0.2").u8(0);
     ASSERT_EQ(parse_api_versions_request(header_of(request(18, 3, 1, v3.b, true)), req),
@@ -348,8 +349,7 @@ TEST(KafkaCodec, MetadataRequests) {
     ASSERT_TRUE(m.next_topic(name));
     EXPECT_EQ(name, "other");
     EXPECT_FALSE(m.next_topic(name));
-    EXPECT_EQ(parse_metadata_request(header_of(request(3, 4, 1, two)), m),
-              parse_error::truncated);
+    EXPECT_EQ(parse_metadata_request(header_of(request(3, 4, 1, two)), m), parse_error::truncated);
     EXPECT_EQ(m.topic_count(), 0); // nothing half-parsed after a refusal
     bytes v8 = v4;
     v8.push_back(0);
@@ -419,15 +419,16 @@ TEST(KafkaCodec, InitProducerId) {
                   header_of(request(22, 1, 3, wire().str("tx").i32(5).b)), req),
               parse_error::none);
     EXPECT_EQ(req.transactional_id, "tx");
-    EXPECT_EQ(parse_init_producer_id_request(header_of(request(22, 1, 3, wire().null_str().b)),
-                                             req),
-              parse_error::truncated);
+    EXPECT_EQ(
+        parse_init_producer_id_request(header_of(request(22, 1, 3, wire().null_str().b)), req),
+        parse_error::truncated);
     EXPECT_EQ(parse_init_producer_id_request(header_of(request(22, 2, 3, {}, true)), req),
               parse_error::unsupported_version);
     bytes out;
     response_writer w(out);
     write_init_producer_id_response(w, header_of(request(22, 1, 3, {})), 0, 0x0102030405, 0);
-    EXPECT_EQ(bytes(out.begin() + 4, out.end()), wire().i32(3).i32(0).i16(0).i64(0x0102030405).i16(0).b);
+    EXPECT_EQ(bytes(out.begin() + 4, out.end()),
+              wire().i32(3).i32(0).i16(0).i64(0x0102030405).i16(0).b);
 }
 
 // Produce body: one or two topics, several partitions, one null record set.
@@ -800,8 +801,7 @@ TEST(KafkaCodec, RecordLyingLengths) {
     EXPECT_EQ(run(rec(wire().u8(0).var(0).var(0).var(-1).var(1).u8('v').var(1000000)), 1),
               parse_error::bad_length);
     // A null header key.
-    EXPECT_EQ(run(rec(wire().u8(0).var(0).var(0).var(-1).var(1).u8('v').var(1).var(-1).var(-1)),
-                  1),
+    EXPECT_EQ(run(rec(wire().u8(0).var(0).var(0).var(-1).var(1).u8('v').var(1).var(-1).var(-1)), 1),
               parse_error::bad_length);
     // A record longer than its fields (a spare byte inside it).
     EXPECT_EQ(run(rec(wire().u8(0).var(0).var(0).var(-1).var(1).u8('v').var(0).u8(0)), 1),
@@ -997,8 +997,12 @@ struct codec_case {
     bytes (*compress)(const bytes&);
 };
 
-bytes xerial_small_chunks(const bytes& in) { return snappy_compress_xerial(in, 100); }
-bytes zstd_stream_once(const bytes& in) { return zstd_compress_stream(in); }
+bytes xerial_small_chunks(const bytes& in) {
+    return snappy_compress_xerial(in, 100);
+}
+bytes zstd_stream_once(const bytes& in) {
+    return zstd_compress_stream(in);
+}
 
 const codec_case codec_cases[] = {
     {"gzip", compression::gzip, gzip_compress},
