@@ -125,6 +125,8 @@ class byte_reader {
     // i32; -1 (null) is returned as -1. Below -1, or more elements than bytes left (every
     // element is at least one byte): bad_length, before anyone loops over it.
     int32_t array_count() noexcept;
+    int32_t compact_array_count() noexcept; // uvarint N+1, 0 = null (-1); same bound
+    std::optional<bytes_view> compact_nullable_bytes() noexcept; // uvarint N+1, 0 = null
     void skip_tagged_fields() noexcept; // uvarint count, then {uvarint tag, uvarint len, bytes}
 
     void fail(parse_error e) noexcept {
@@ -249,7 +251,7 @@ inline constexpr api_version_range default_api_versions[] = {
 
 /// The versions this codec can parse and answer, per key (a superset of the default).
 inline constexpr api_version_range codec_api_versions[] = {
-    {api_key::produce, 3, 8},
+    {api_key::produce, 3, 9},
     {api_key::metadata, 0, 8},
     {api_key::api_versions, 0, 3},
     {api_key::init_producer_id, 0, 1},
@@ -341,7 +343,7 @@ void write_init_producer_id_response(response_writer& w, const request_header& h
                                      int32_t throttle_ms = 0) noexcept;
 
 // ---------------------------------------------------------------------------------------
-// Produce (v3-v8; the request layout is the same across them).
+// Produce (v3-v8, the same request layout; v9, the flexible encoding of it).
 
 struct produce_topic {
     std::string_view name;
@@ -379,8 +381,12 @@ class produce_request_reader {
     void rewind() noexcept;
 
   private:
+    int32_t count(byte_reader& r) const noexcept;
+
     byte_reader _topics; // positioned at the first topic's name
     byte_reader _cur;
+    bool _flexible = false;
+    bool _in_topic = false;
     std::optional<std::string_view> _transactional_id;
     int16_t _acks = 0;
     int32_t _timeout_ms = 0;
@@ -396,7 +402,7 @@ struct produce_partition_result {
     int64_t base_offset = -1;
     int64_t log_append_time_ms = -1;
     int64_t log_start_offset = 0;                  // v5+
-    std::optional<std::string_view> error_message; // v8+
+    std::optional<std::string_view> error_message; // v8+ (record_errors always empty)
 };
 
 /// Streams a Produce answer frame: begin_topic()/partition() for each topic in request
@@ -414,6 +420,8 @@ class produce_response_writer {
   private:
     response_writer& _w;
     int16_t _version;
+    bool _flexible;
+    bool _topic_open = false;
 };
 
 // ---------------------------------------------------------------------------------------

@@ -478,7 +478,7 @@ TEST(KafkaCodec, ProduceRequestAllVersions) {
     produce_request_reader pr;
     EXPECT_EQ(pr.open(header_of(request(0, 2, 1, produce_body(a, b)))),
               parse_error::unsupported_version);
-    EXPECT_EQ(pr.open(header_of(request(0, 9, 1, produce_body(a, b), true))),
+    EXPECT_EQ(pr.open(header_of(request(0, 10, 1, produce_body(a, b), true))),
               parse_error::unsupported_version);
     bytes trailing = produce_body(a, b);
     trailing.push_back(0);
@@ -486,6 +486,82 @@ TEST(KafkaCodec, ProduceRequestAllVersions) {
     EXPECT_EQ(pr.topic_count(), 0); // nothing half-open after a refusal
     produce_topic t;
     EXPECT_FALSE(pr.next_topic(t));
+}
+
+// v9: the same fields in the flexible encoding (compact strings, arrays and bytes, a tag
+// buffer closing every struct).
+bytes produce_body_v9(const bytes& batch_a, const bytes& batch_b) {
+    wire w;
+    w.uvar(0).i16(1).i32(1500).uvar(3);
+    w.cstr("events-topic").uvar(3);
+    w.i32(0).uvar(batch_a.size() + 1).raw(batch_a).u8(0);
+    // A partition carrying one unknown tagged field, which is skipped.
+    w.i32(1).uvar(batch_b.size() + 1).raw(batch_b).uvar(1).uvar(9).uvar(2).u8(0xAA).u8(0xBB);
+    w.u8(0);
+    w.cstr("other").uvar(2).i32(7).uvar(0).u8(0).u8(0);
+    w.u8(0);
+    return w.b;
+}
+
+TEST(KafkaCodec, ProduceRequestV9Flexible) {
+    const bytes a = batch_of({{}, {}}), b = batch_of({{}});
+    const bytes frame = request(0, 9, 12, produce_body_v9(a, b), true);
+    produce_request_reader pr;
+    const request_header h = header_of(frame);
+    EXPECT_TRUE(h.flexible);
+    ASSERT_EQ(pr.open(h), parse_error::none);
+    EXPECT_FALSE(pr.transactional_id());
+    EXPECT_EQ(pr.acks(), 1);
+    EXPECT_EQ(pr.timeout_ms(), 1500);
+    EXPECT_EQ(pr.topic_count(), 2);
+    EXPECT_EQ(pr.partition_count_total(), 3);
+    produce_topic t;
+    produce_partition p;
+    for (int pass = 0; pass < 2; pass++) {
+        ASSERT_TRUE(pr.next_topic(t));
+        EXPECT_EQ(t.name, "events-topic");
+        EXPECT_EQ(t.partition_count, 2);
+        ASSERT_TRUE(pr.next_partition(p));
+        EXPECT_EQ(bytes(p.records->begin(), p.records->end()), a);
+        if (pass == 0) {
+            ASSERT_TRUE(pr.next_partition(p));
+            EXPECT_EQ(p.index, 1);
+            EXPECT_EQ(bytes(p.records->begin(), p.records->end()), b);
+        } // pass 1 leaves partition 1 for next_topic to skip
+        ASSERT_TRUE(pr.next_topic(t));
+        EXPECT_EQ(t.name, "other");
+        ASSERT_TRUE(pr.next_partition(p));
+        EXPECT_EQ(p.index, 7);
+        EXPECT_FALSE(p.records);
+        EXPECT_FALSE(pr.next_topic(t));
+        pr.rewind();
+    }
+    for (size_t n = 0; n < frame.size(); n++) {
+        request_header cut;
+        if (parse_request_header(bytes_view(frame.data(), n), cut) != parse_error::none) continue;
+        EXPECT_NE(pr.open(cut), parse_error::none) << n;
+    }
+}
+
+TEST(KafkaCodec, ProduceResponseV9Flexible) {
+    bytes out;
+    response_writer w(out);
+    produce_response_writer pw(w, header_of(request(0, 9, 21, {}, true)), 2);
+    pw.begin_topic("events-topic", 1);
+    pw.partition({0, 0, 100, -1, 0, std::nullopt});
+    pw.begin_topic("other", 1);
+    pw.partition({7, 3, -1, -1, -1, "unknown"});
+    pw.finish(0);
+    wire e;
+    e.i32(21).u8(0); // the flexible response header's tags
+    e.uvar(3).cstr("events-topic").uvar(2);
+    e.i32(0).i16(0).i64(100).i64(-1).i64(0).uvar(1).uvar(0).u8(0);
+    e.u8(0);
+    e.cstr("other").uvar(2);
+    e.i32(7).i16(3).i64(-1).i64(-1).i64(-1).uvar(1).cstr("unknown").u8(0);
+    e.u8(0);
+    e.i32(0).u8(0);
+    EXPECT_EQ(bytes(out.begin() + 4, out.end()), e.b);
 }
 
 TEST(KafkaCodec, ProduceRequestLyingLengths) {
@@ -1233,6 +1309,7 @@ TEST(KafkaCodec, FuzzBodyOnMutatedSeeds) {
         request(3, 8, 1, wire().i32(-1).u8(1).u8(0).u8(0).b),
         request(22, 1, 1, wire().null_str().i32(60000).b),
         request(0, 8, 1, produce_body(batch_of(sample_records(3)), batch_of({{}}))),
+        request(0, 9, 1, produce_body_v9(batch_of(sample_records(3)), batch_of({{}})), true),
         batch_of(sample_records(4)),
         wire().u8(5).raw(plain).b,
     };
