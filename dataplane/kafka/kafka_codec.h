@@ -249,7 +249,8 @@ inline constexpr api_version_range default_api_versions[] = {
     {api_key::init_producer_id, 0, 1},
 };
 
-/// The versions this codec can parse and answer, per key (a superset of the default).
+/// The versions this codec can parse and answer, per key: what the default table
+/// advertises and more, except Fetch (advertised, never sent by producers, not parsed).
 inline constexpr api_version_range codec_api_versions[] = {
     {api_key::produce, 3, 9},
     {api_key::metadata, 0, 8},
