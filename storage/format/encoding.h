@@ -33,13 +33,17 @@ struct decode_args {
     column_batch& batch; // columns before `col` are decoded (ref_string reads them)
     int col;
 };
-using decode_fn = const char* (*)(decode_args& a);
+
+// The shapes the encodings' functions share (each file defines the ones it needs).
+using plan_fn = size_t(const column_batch::column& c, uint32_t rows) noexcept;
+using encode_fn = size_t(const column_batch::column& c, uint32_t rows, uint8_t* out) noexcept;
+using decode_fn = const char*(decode_args& a);
 
 // What the block decoder knows of each encoding.
 struct encoding_ops {
     const char* name;
     bool (*fits)(column_type t); // the column types it may encode
-    decode_fn decode;
+    decode_fn* decode;
 };
 // The encoding with this id, or nullptr for an unknown one.
 const encoding_ops* find_encoding(encoding e) noexcept;
@@ -79,30 +83,26 @@ class string_sink {
 inline constexpr const char* too_long = "strings exceed 4 GiB";
 
 namespace plain_u64 { // u64 values that do not shrink as varints; f64 bits
-size_t encode(const column_batch::column& c, uint32_t rows, uint8_t* out) noexcept;
-const char* decode(decode_args& a);
+encode_fn encode;
+decode_fn decode;
 } // namespace plain_u64
-
 namespace delta_varint_i64 {
-size_t encode(const column_batch::column& c, uint32_t rows, uint8_t* out) noexcept;
-const char* decode(decode_args& a);
+encode_fn encode;
+decode_fn decode;
 } // namespace delta_varint_i64
-
 namespace varint_u64 {
-size_t plan(const column_batch::column& c, uint32_t rows) noexcept;
-size_t encode(const column_batch::column& c, uint32_t rows, uint8_t* out) noexcept;
-const char* decode(decode_args& a);
+plan_fn plan;
+encode_fn encode;
+decode_fn decode;
 } // namespace varint_u64
-
 namespace plain_u8 {
-size_t encode(const column_batch::column& c, uint32_t rows, uint8_t* out) noexcept;
-const char* decode(decode_args& a);
+encode_fn encode;
+decode_fn decode;
 } // namespace plain_u8
-
 namespace plain_string {
-size_t plan(const column_batch::column& c, uint32_t rows) noexcept;
-size_t encode(const column_batch::column& c, uint32_t rows, uint8_t* out) noexcept;
-const char* decode(decode_args& a);
+plan_fn plan;
+encode_fn encode;
+decode_fn decode;
 } // namespace plain_string
 
 namespace dict_string {
@@ -129,14 +129,14 @@ class dictionary {
     uint32_t _count = 0;
     uint32_t _generation = 0;
 };
-const char* decode(decode_args& a);
+decode_fn decode;
 } // namespace dict_string
 
 namespace ref_string {
 // Encodes the column `col` as skeletons referring to the columns `refs` of the same row.
 size_t encode(const column_batch& batch, int col, const std::vector<int>& refs,
               uint8_t* out) noexcept;
-const char* decode(decode_args& a);
+decode_fn decode;
 } // namespace ref_string
 
 namespace suffix_number_string {
@@ -147,7 +147,7 @@ struct plan_t {
 plan_t plan(const column_batch::column& c, uint32_t rows) noexcept;
 size_t encode(const column_batch::column& c, uint32_t rows, const plan_t& plan,
               uint8_t* out) noexcept;
-const char* decode(decode_args& a);
+decode_fn decode;
 } // namespace suffix_number_string
 
 } // namespace sluice::storage::format
