@@ -7,7 +7,8 @@
 // Encoders write the raw bytes of every row (a null row holds 0 or "") and never
 // allocate. Decoders read from [p, end), advance p past what they used, and return
 // nullptr or what is wrong (the block decoder names the column and checks that nothing
-// is left over).
+// is left over). String decoders walk a local copy of p: the appends' memcpy may alias
+// decode_args, which would make the compiler reload a.p every row.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

@@ -73,25 +73,29 @@ size_t dictionary::encode(const column_batch::column& c, uint32_t rows,
 }
 
 const char* decode(decode_args& a) {
-    string_sink out(a.batch.col(a.col), a.rows, size_t(a.end - a.p));
+    const uint8_t* p = a.p;
+    const uint8_t* const end = a.end;
+    const uint32_t rows = a.rows;
+    string_sink out(a.batch.col(a.col), rows, size_t(end - p));
     uint64_t count;
-    if (!get_varint(a.p, a.end, count) || count > dict_entries_max)
+    if (!get_varint(p, end, count) || count > dict_entries_max)
         return "dictionary size out of range";
     std::vector<std::pair<const uint8_t*, uint32_t>> dict(count);
     for (auto& e : dict) {
         uint64_t n;
-        if (!get_varint(a.p, a.end, n) || uint64_t(a.end - a.p) < n) return "dictionary truncated";
-        e = {a.p, uint32_t(n)};
-        a.p += n;
+        if (!get_varint(p, end, n) || uint64_t(end - p) < n) return "dictionary truncated";
+        e = {p, uint32_t(n)};
+        p += n;
     }
     const size_t width = count <= 256 ? 1 : 2;
-    if (uint64_t(a.end - a.p) != uint64_t(a.rows) * width) return "dictionary index length";
-    for (uint32_t r = 0; r < a.rows; ++r, a.p += width) {
-        uint32_t id = width == 1 ? *a.p : get<uint16_t>(a.p);
+    if (uint64_t(end - p) != uint64_t(rows) * width) return "dictionary index length";
+    for (uint32_t r = 0; r < rows; ++r, p += width) {
+        uint32_t id = width == 1 ? *p : get<uint16_t>(p);
         if (id >= count) return "dictionary index out of range";
         if (!out.append(dict[id].first, dict[id].second)) return too_long;
         out.end_row(r);
     }
+    a.p = p;
     return out.finish();
 }
 

@@ -29,14 +29,18 @@ size_t encode(const column_batch::column& c, uint32_t rows, uint8_t* out) noexce
 }
 
 const char* decode(decode_args& a) {
-    string_sink out(a.batch.col(a.col), a.rows, size_t(a.end - a.p));
-    for (uint32_t r = 0; r < a.rows; ++r) {
+    const uint8_t* p = a.p;
+    const uint8_t* const end = a.end;
+    const uint32_t rows = a.rows;
+    string_sink out(a.batch.col(a.col), rows, size_t(end - p));
+    for (uint32_t r = 0; r < rows; ++r) {
         uint64_t n;
-        if (!get_varint(a.p, a.end, n) || uint64_t(a.end - a.p) < n) return "string truncated";
-        if (!out.append(a.p, n)) return too_long;
-        a.p += n;
+        if (!get_varint(p, end, n) || uint64_t(end - p) < n) return "string truncated";
+        if (!out.append(p, n)) return too_long;
+        p += n;
         out.end_row(r);
     }
+    a.p = p;
     return out.finish();
 }
 

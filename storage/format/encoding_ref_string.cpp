@@ -160,14 +160,18 @@ const char* decode(decode_args& a) {
     int refs[refs_max];
     uint32_t nrefs;
     if (const char* bad = read_refs(a, refs, nrefs)) return bad;
-    for (uint32_t r = 0; r < a.rows; ++r) {
+    const uint8_t* p = a.p;
+    const uint8_t* const end = a.end;
+    const uint32_t rows = a.rows;
+    for (uint32_t r = 0; r < rows; ++r) {
         uint64_t n;
-        if (!get_varint(a.p, a.end, n) || uint64_t(a.end - a.p) < n) return "skeleton truncated";
-        const uint8_t* s = a.p;
-        a.p += n;
+        if (!get_varint(p, end, n) || uint64_t(end - p) < n) return "skeleton truncated";
+        const uint8_t* s = p;
+        p += n;
         if (const char* bad = expand(a, refs, nrefs, r, s, n, out)) return bad;
         out.end_row(r);
     }
+    a.p = p;
     return out.finish();
 }
 

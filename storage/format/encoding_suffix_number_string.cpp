@@ -70,23 +70,26 @@ size_t encode(const column_batch::column& c, uint32_t rows, const plan_t& plan,
 }
 
 const char* decode(decode_args& a) {
-    string_sink out(a.batch.col(a.col), a.rows, size_t(a.end - a.p));
+    const uint8_t* p = a.p;
+    const uint8_t* const end = a.end;
+    const uint32_t rows = a.rows;
+    string_sink out(a.batch.col(a.col), rows, size_t(end - p));
     uint64_t section;
-    if (!get_varint(a.p, a.end, section) || uint64_t(a.end - a.p) < section)
+    if (!get_varint(p, end, section) || uint64_t(end - p) < section)
         return "prefix section truncated";
-    const uint8_t* nums = a.p + section;
+    const uint8_t* nums = p + section;
     const uint8_t* prefix_end = nums;
     uint64_t prev = 0;
     char digits[24];
-    for (uint32_t r = 0; r < a.rows; ++r) {
+    for (uint32_t r = 0; r < rows; ++r) {
         uint64_t h;
-        if (!get_varint(a.p, prefix_end, h) || uint64_t(prefix_end - a.p) < (h >> 1))
+        if (!get_varint(p, prefix_end, h) || uint64_t(prefix_end - p) < (h >> 1))
             return "prefix truncated";
-        if (!out.append(a.p, h >> 1)) return too_long;
-        a.p += h >> 1;
+        if (!out.append(p, h >> 1)) return too_long;
+        p += h >> 1;
         if (h & 1) {
             uint64_t d;
-            if (!get_varint(nums, a.end, d)) return "numbers truncated";
+            if (!get_varint(nums, end, d)) return "numbers truncated";
             prev += uint64_t(unzigzag(d));
             if (prev >= 1000000000000000000ull) return "number out of range";
             auto tc = std::to_chars(digits, digits + sizeof digits, prev);
@@ -94,7 +97,7 @@ const char* decode(decode_args& a) {
         }
         out.end_row(r);
     }
-    if (a.p != prefix_end) return "prefix section length mismatch";
+    if (p != prefix_end) return "prefix section length mismatch";
     a.p = nums;
     return out.finish();
 }
