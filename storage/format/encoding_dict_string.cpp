@@ -73,10 +73,8 @@ size_t dictionary::encode(const column_batch::column& c, uint32_t rows,
 }
 
 const char* decode(decode_args& a) {
-    const uint8_t* p = a.p;
-    const uint8_t* const end = a.end;
-    const uint32_t rows = a.rows;
-    string_sink out(a.batch.col(a.col), rows, size_t(end - p));
+    const uint8_t *p = a.p, *const end = a.end; // copies: see encoding.h
+    string_sink out(a.batch.col(a.col), a.rows, size_t(end - p));
     uint64_t count;
     if (!get_varint(p, end, count) || count > dict_entries_max)
         return "dictionary size out of range";
@@ -88,8 +86,8 @@ const char* decode(decode_args& a) {
         p += n;
     }
     const size_t width = count <= 256 ? 1 : 2;
-    if (uint64_t(end - p) != uint64_t(rows) * width) return "dictionary index length";
-    for (uint32_t r = 0; r < rows; ++r, p += width) {
+    if (uint64_t(end - p) != uint64_t(a.rows) * width) return "dictionary index length";
+    for (uint32_t r = 0; r < a.rows; ++r, p += width) {
         uint32_t id = width == 1 ? *p : get<uint16_t>(p);
         if (id >= count) return "dictionary index out of range";
         if (!out.append(dict[id].first, dict[id].second)) return too_long;

@@ -29,11 +29,9 @@ size_t encode(const column_batch::column& c, uint32_t rows, uint8_t* out) noexce
 }
 
 const char* decode(decode_args& a) {
-    const uint8_t* p = a.p;
-    const uint8_t* const end = a.end;
-    const uint32_t rows = a.rows;
-    string_sink out(a.batch.col(a.col), rows, size_t(end - p));
-    for (uint32_t r = 0; r < rows; ++r) {
+    const uint8_t *p = a.p, *const end = a.end; // copies: see encoding.h
+    string_sink out(a.batch.col(a.col), a.rows, size_t(end - p));
+    for (uint32_t r = 0; r < a.rows; ++r) {
         uint64_t n;
         if (!get_varint(p, end, n) || uint64_t(end - p) < n) return "string truncated";
         if (!out.append(p, n)) return too_long;

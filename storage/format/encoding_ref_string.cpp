@@ -160,10 +160,8 @@ const char* decode(decode_args& a) {
     int refs[refs_max];
     uint32_t nrefs;
     if (const char* bad = read_refs(a, refs, nrefs)) return bad;
-    const uint8_t* p = a.p;
-    const uint8_t* const end = a.end;
-    const uint32_t rows = a.rows;
-    for (uint32_t r = 0; r < rows; ++r) {
+    const uint8_t *p = a.p, *const end = a.end; // copies: see encoding.h
+    for (uint32_t r = 0; r < a.rows; ++r) {
         uint64_t n;
         if (!get_varint(p, end, n) || uint64_t(end - p) < n) return "skeleton truncated";
         const uint8_t* s = p;

@@ -70,10 +70,8 @@ size_t encode(const column_batch::column& c, uint32_t rows, const plan_t& plan,
 }
 
 const char* decode(decode_args& a) {
-    const uint8_t* p = a.p;
-    const uint8_t* const end = a.end;
-    const uint32_t rows = a.rows;
-    string_sink out(a.batch.col(a.col), rows, size_t(end - p));
+    const uint8_t *p = a.p, *const end = a.end; // copies: see encoding.h
+    string_sink out(a.batch.col(a.col), a.rows, size_t(end - p));
     uint64_t section;
     if (!get_varint(p, end, section) || uint64_t(end - p) < section)
         return "prefix section truncated";
@@ -81,7 +79,7 @@ const char* decode(decode_args& a) {
     const uint8_t* prefix_end = nums;
     uint64_t prev = 0;
     char digits[24];
-    for (uint32_t r = 0; r < rows; ++r) {
+    for (uint32_t r = 0; r < a.rows; ++r) {
         uint64_t h;
         if (!get_varint(p, prefix_end, h) || uint64_t(prefix_end - p) < (h >> 1))
             return "prefix truncated";
