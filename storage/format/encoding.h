@@ -2,7 +2,7 @@
 // The encodings, one file each (encoding_<name>.cpp), each holding its plan (the size it
 // would take, so the block encoder can pick the smallest), its encode and its decode.
 // The block encoder picks and calls them by column type; the block decoder looks them
-// up in encodings(). Internal to storage/format/.
+// up by id with find_encoding() (the table in encodings.cpp). Internal to storage/format/.
 //
 // Encoders write the raw bytes of every row (a null row holds 0 or "") and never
 // allocate. Decoders read from [p, end), advance p past what they used, and return
