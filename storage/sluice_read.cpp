@@ -65,20 +65,6 @@ int list(const std::string& data_dir) {
     return 0;
 }
 
-const char* encoding_name(format::encoding e) {
-    switch (e) {
-    case format::encoding::plain_u64: return "plain_u64";
-    case format::encoding::delta_varint_i64: return "delta_varint_i64";
-    case format::encoding::varint_u64: return "varint_u64";
-    case format::encoding::plain_u8: return "plain_u8";
-    case format::encoding::plain_string: return "plain_string";
-    case format::encoding::dict_string: return "dict_string";
-    case format::encoding::ref_string: return "ref_string";
-    case format::encoding::suffix_number_string: return "suffix_number_string";
-    }
-    return "?";
-}
-
 // Bytes per column as stored (chunk headers included), per encoding, over every block.
 int layout(const std::string& data_dir, const std::string& table) {
     auto files = list_segments(data_dir + "/" + table);
@@ -112,7 +98,7 @@ int layout(const std::string& data_dir, const std::string& table) {
                 const auto& ch = (*chunks)[c];
                 cols[c].stored += format::chunk_header_bytes + ch.stored_len;
                 cols[c].raw += ch.raw_len;
-                std::string key = encoding_name(ch.enc);
+                std::string key = format::encoding_name(ch.enc);
                 key += ch.cd == format::codec::zstd ? "+zstd" : ch.cd == format::codec::lz4 ? "+lz4" : "";
                 ++cols[c].encodings[key];
             }

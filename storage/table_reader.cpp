@@ -93,6 +93,210 @@ struct scan_slot {
     std::string error;
 };
 
+// One scan of a table: a TBB pipeline of three steps. produce() (serial) walks the
+// segments' block headers, prunes by time and hands out blocks; decode() (parallel) reads,
+// verifies, decodes, filters and transforms one block in its slot; deliver() (serial, in
+// order) serves it, or ends its segment at the first damage, and reports progress.
+class table_scan {
+  public:
+    table_scan(std::vector<segment_file> files, int64_t from_ms, int64_t to_ms,
+               const scan_hooks& hooks);
+    scan_summary run();
+
+  private:
+    scan_item* produce(tbb::flow_control& fc);
+    scan_item* decode(scan_item* item);
+    void deliver(scan_item* item);
+
+    bool open_next_segment(); // false: no more segments
+    bool pruned(const format::block_header& h, int tc) const noexcept {
+        return tc >= 0 && (h.rows == 0 || h.max_time_ms < _from_ms || h.min_time_ms > _to_ms);
+    }
+    scan_item* hand_out(scan_item* item);
+    void pass_segment() {
+        _bytes_passed += _sizes[_segments_passed];
+        ++_segments_passed;
+    }
+    std::string read_block(scan_slot& s, const scan_item& item);
+
+    const std::vector<segment_file> _files;
+    const int64_t _from_ms;
+    const int64_t _to_ms;
+    const scan_hooks& _hooks;
+    scan_summary _sum;
+    std::vector<scan_slot> _slots;
+    tbb::concurrent_queue<size_t> _free_slots;
+    std::deque<segment_state> _segments; // stable addresses for the items in flight
+    // Progress is measured against the sizes the files have now: a segment counts its
+    // blocks' ends up to that size, and the whole size once it is passed.
+    std::vector<uint64_t> _sizes;
+    uint64_t _bytes_total = 0;
+    uint64_t _bytes_passed = 0; // of the segments produce() is done with
+    uint64_t _segments_passed = 0;
+    // produce()'s position.
+    size_t _next_file = 0;
+    std::unique_ptr<segment_reader> _reader;
+    std::shared_ptr<segment_file_handle> _file;
+    segment_state* _segment = nullptr;
+};
+
+table_scan::table_scan(std::vector<segment_file> files, int64_t from_ms, int64_t to_ms,
+                       const scan_hooks& hooks)
+    : _files(std::move(files)), _from_ms(from_ms), _to_ms(to_ms), _hooks(hooks),
+      _slots(scan_slots()), _sizes(_files.size(), 0) {
+    for (size_t i = 0; i < _slots.size(); ++i) _free_slots.push(i);
+    for (size_t i = 0; i < _files.size(); ++i) {
+        struct stat st {};
+        if (::stat(_files[i].path.c_str(), &st) == 0) _sizes[i] = uint64_t(st.st_size);
+        _bytes_total += _sizes[i];
+    }
+}
+
+scan_summary table_scan::run() {
+    tbb::parallel_pipeline(
+        _slots.size(),
+        tbb::make_filter<void, scan_item*>(tbb::filter_mode::serial_in_order,
+                                           [this](tbb::flow_control& fc) { return produce(fc); }) &
+            tbb::make_filter<scan_item*, scan_item*>(tbb::filter_mode::parallel,
+                                                     [this](scan_item* it) { return decode(it); }) &
+            tbb::make_filter<scan_item*, void>(tbb::filter_mode::serial_in_order,
+                                               [this](scan_item* it) { deliver(it); }));
+    if (_hooks.progress)
+        _hooks.progress({_files.size(), _files.size(), _bytes_total, _bytes_total, _sum.rows});
+    return _sum;
+}
+
+// Opens the next segment that is readable and not pruned whole by its footer.
+bool table_scan::open_next_segment() {
+    while (_next_file < _files.size()) {
+        const auto& f = _files[_next_file++];
+        auto rd = segment_reader::open(f.path);
+        if (!rd) {
+            pass_segment();
+            if (rd.err().code == errc::not_found) continue; // deleted by retention
+            ++_sum.segments;
+            ++_sum.damaged_segments;
+            SLUICE_LOG_WARN("skipping %s (recovery repairs it at the next start)",
+                            rd.err().message.c_str());
+            continue;
+        }
+        ++_sum.segments;
+        format::footer footer;
+        if (rd.value()->schema().time_column >= 0 && rd.value()->peek_footer(footer) &&
+            (footer.rows == 0 || footer.max_time_ms < _from_ms || footer.min_time_ms > _to_ms)) {
+            ++_sum.segments_skipped;
+            pass_segment();
+            continue;
+        }
+        _reader = std::move(rd.value());
+        _file = std::make_shared<segment_file_handle>();
+        _file->fd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
+        _segments.push_back({f.path, _reader->schema()});
+        _segment = &_segments.back();
+        return true;
+    }
+    return false;
+}
+
+scan_item* table_scan::hand_out(scan_item* item) {
+    bool got = _free_slots.try_pop(item->slot);
+    SLUICE_ASSERT(got); // the pipeline runs at most `slots` items at once
+    return item;
+}
+
+// Step 1 (serial): the next block to read, or the end of a damaged segment.
+scan_item* table_scan::produce(tbb::flow_control& fc) {
+    for (;;) {
+        if (!_reader && !open_next_segment()) {
+            fc.stop();
+            return nullptr;
+        }
+        const int tc = _segment->schema.time_column;
+        while (_reader->next_block()) {
+            const auto& h = _reader->block();
+            if (pruned(h, tc)) {
+                ++_sum.blocks_skipped;
+                continue;
+            }
+            const uint64_t off = _reader->block_offset();
+            const uint64_t end = off + format::block_header_bytes + h.payload_bytes;
+            return hand_out(new scan_item{0,
+                                          _segment,
+                                          _file,
+                                          h,
+                                          off,
+                                          {},
+                                          _segments_passed,
+                                          _bytes_passed + std::min(end, _sizes[_segments_passed])});
+        }
+        std::string damage = _reader->end() == segment_reader::end_state::damaged
+                                 ? _reader->damage()
+                                 : std::string();
+        _reader.reset();
+        _file.reset();
+        pass_segment();
+        if (!damage.empty())
+            return hand_out(new scan_item{
+                0, _segment, nullptr, {}, 0, std::move(damage), _segments_passed, _bytes_passed});
+    }
+}
+
+// Reads and decodes the item's block into its slot; returns what went wrong, if anything.
+std::string table_scan::read_block(scan_slot& s, const scan_item& item) {
+    if (s.schema != &item.segment->schema) {
+        s.batch = std::make_unique<column_batch>(item.segment->schema, 1, 0, 0);
+        s.schema = &item.segment->schema;
+    }
+    const auto& h = item.header;
+    const std::string where =
+        item.segment->path + ": block at offset " + std::to_string(item.offset);
+    s.payload.resize(h.payload_bytes);
+    if (item.file->fd < 0 || !pread_full(item.file->fd, s.payload.data(), s.payload.size(),
+                                         item.offset + format::block_header_bytes))
+        return where + ": read error";
+    auto r = s.decoder.decode(h, s.payload.data(), *s.batch);
+    if (!r) return where + ": " + r.err().message;
+    return {};
+}
+
+// Step 2 (parallel): read, verify and decode the block, filter, transform.
+scan_item* table_scan::decode(scan_item* item) {
+    if (!item->damage.empty()) return item;
+    scan_slot& s = _slots[item->slot];
+    s.error = read_block(s, *item);
+    if (!s.error.empty()) return item;
+    const auto& h = item->header;
+    const int tc = item->segment->schema.time_column;
+    if (tc >= 0 && (h.min_time_ms < _from_ms || h.max_time_ms > _to_ms))
+        filter_rows_by_time(*s.batch, tc, _from_ms, _to_ms);
+    if (_hooks.transform && !s.batch->empty()) _hooks.transform(*s.batch, item->slot);
+    return item;
+}
+
+// Step 3 (serial, in order): deliver; a damaged block ends its segment.
+void table_scan::deliver(scan_item* item) {
+    std::unique_ptr<scan_item> own(item);
+    scan_slot& s = _slots[item->slot];
+    segment_state& sg = *item->segment;
+    const std::string& damage = item->damage.empty() ? s.error : item->damage;
+    if (!sg.damaged && !damage.empty()) {
+        sg.damaged = true;
+        ++_sum.damaged_segments;
+        SLUICE_LOG_WARN("%s; the rest of the segment is not served (recovery repairs it "
+                        "at the next start)",
+                        damage.c_str());
+    } else if (!sg.damaged) {
+        ++_sum.blocks_read;
+        if (!s.batch->empty()) {
+            _sum.rows += s.batch->rows();
+            if (_hooks.deliver) _hooks.deliver(*s.batch, item->slot);
+        }
+    }
+    if (_hooks.progress)
+        _hooks.progress(
+            {item->segments_done, _files.size(), item->bytes_done, _bytes_total, _sum.rows});
+    _free_slots.push(item->slot);
+}
 
 } // namespace
 
@@ -108,163 +312,8 @@ result<scan_summary> scan_table_parallel(const std::string& data_dir, const std:
             return make_error(errc::not_found, "no table '" + table + "' in " + data_dir);
         return std::move(files).err();
     }
-    scan_summary sum;
-    const size_t slots = scan_slots();
-    std::vector<scan_slot> slot(slots);
-    tbb::concurrent_queue<size_t> free_slots;
-    for (size_t i = 0; i < slots; ++i) free_slots.push(i);
-    std::deque<segment_state> segments; // stable addresses for the items in flight
-
-    // Progress is measured against the sizes the files have now: a segment counts its
-    // blocks' ends up to that size, and the whole size once it is passed.
-    std::vector<uint64_t> sizes(files->size(), 0);
-    uint64_t bytes_total = 0;
-    for (size_t i = 0; i < files->size(); ++i) {
-        struct stat st {};
-        if (::stat((*files)[i].path.c_str(), &st) == 0) sizes[i] = uint64_t(st.st_size);
-        bytes_total += sizes[i];
-    }
-    uint64_t bytes_passed = 0; // of the segments the first stage is done with
-    uint64_t segments_passed = 0;
-    auto pass_segment = [&] {
-        bytes_passed += sizes[segments_passed];
-        ++segments_passed;
-    };
-
-    // First stage (serial): walk the segments' block headers, prune, hand out blocks.
-    size_t next_file = 0;
-    std::unique_ptr<segment_reader> reader;
-    std::shared_ptr<segment_file_handle> file;
-    segment_state* seg = nullptr;
-    auto produce = [&](tbb::flow_control& fc) -> scan_item* {
-        for (;;) {
-            if (!reader) {
-                if (next_file == files->size()) {
-                    fc.stop();
-                    return nullptr;
-                }
-                const auto& f = (*files)[next_file++];
-                auto rd = segment_reader::open(f.path);
-                if (!rd) {
-                    pass_segment();
-                    if (rd.err().code == errc::not_found) continue; // deleted by retention
-                    ++sum.segments;
-                    ++sum.damaged_segments;
-                    SLUICE_LOG_WARN("skipping %s (recovery repairs it at the next start)",
-                                    rd.err().message.c_str());
-                    continue;
-                }
-                ++sum.segments;
-                reader = std::move(rd.value());
-                const int tc = reader->schema().time_column;
-                format::footer footer;
-                if (tc >= 0 && reader->peek_footer(footer) &&
-                    (footer.rows == 0 || footer.max_time_ms < from_ms || footer.min_time_ms > to_ms)) {
-                    ++sum.segments_skipped;
-                    reader.reset();
-                    pass_segment();
-                    continue;
-                }
-                file = std::make_shared<segment_file_handle>();
-                file->fd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
-                segments.push_back({f.path, reader->schema()});
-                seg = &segments.back();
-            }
-            const int tc = seg->schema.time_column;
-            while (reader->next_block()) {
-                const auto& h = reader->block();
-                if (tc >= 0 && (h.rows == 0 || h.max_time_ms < from_ms || h.min_time_ms > to_ms)) {
-                    ++sum.blocks_skipped;
-                    continue;
-                }
-                const uint64_t end = reader->block_offset() + format::block_header_bytes +
-                                     h.payload_bytes;
-                auto* item = new scan_item{0, seg, file, h, reader->block_offset(), {},
-                                           segments_passed,
-                                           bytes_passed + std::min(end, sizes[segments_passed])};
-                bool got = free_slots.try_pop(item->slot);
-                SLUICE_ASSERT(got); // the pipeline runs at most `slots` items at once
-                return item;
-            }
-            std::string damage = reader->end() == segment_reader::end_state::damaged
-                                     ? reader->damage()
-                                     : std::string();
-            reader.reset();
-            file.reset();
-            pass_segment();
-            if (!damage.empty()) {
-                auto* item = new scan_item{0, seg, nullptr, {}, 0, std::move(damage),
-                                           segments_passed, bytes_passed};
-                bool got = free_slots.try_pop(item->slot);
-                SLUICE_ASSERT(got);
-                return item;
-            }
-        }
-    };
-    // Second stage (parallel): read, verify and decode the block, filter, transform.
-    auto decode = [&](scan_item* item) -> scan_item* {
-        if (!item->damage.empty()) return item;
-        scan_slot& s = slot[item->slot];
-        s.error.clear();
-        if (s.schema != &item->segment->schema) {
-            s.batch = std::make_unique<column_batch>(item->segment->schema, 1, 0, 0);
-            s.schema = &item->segment->schema;
-        }
-        const auto& h = item->header;
-        s.payload.resize(h.payload_bytes);
-        if (item->file->fd < 0 ||
-            !pread_full(item->file->fd, s.payload.data(), s.payload.size(),
-                       item->offset + format::block_header_bytes)) {
-            s.error = item->segment->path + ": block at offset " + std::to_string(item->offset) +
-                      ": read error";
-            return item;
-        }
-        auto r = s.decoder.decode(h, s.payload.data(), *s.batch);
-        if (!r) {
-            s.error = item->segment->path + ": block at offset " + std::to_string(item->offset) +
-                      ": " + r.err().message;
-            return item;
-        }
-        const int tc = item->segment->schema.time_column;
-        if (tc >= 0 && (h.min_time_ms < from_ms || h.max_time_ms > to_ms))
-            filter_rows_by_time(*s.batch, tc, from_ms, to_ms);
-        if (hooks.transform && !s.batch->empty()) hooks.transform(*s.batch, item->slot);
-        return item;
-    };
-    // Third stage (serial, in order): deliver; a damaged block ends its segment.
-    auto deliver = [&](scan_item* item) {
-        std::unique_ptr<scan_item> own(item);
-        scan_slot& s = slot[item->slot];
-        segment_state& sg = *item->segment;
-        const std::string& damage = item->damage.empty() ? s.error : item->damage;
-        if (!sg.damaged) {
-            if (!damage.empty()) {
-                sg.damaged = true;
-                ++sum.damaged_segments;
-                SLUICE_LOG_WARN("%s; the rest of the segment is not served (recovery repairs it "
-                                "at the next start)",
-                                damage.c_str());
-            } else {
-                ++sum.blocks_read;
-                if (!s.batch->empty()) {
-                    sum.rows += s.batch->rows();
-                    if (hooks.deliver) hooks.deliver(*s.batch, item->slot);
-                }
-            }
-        }
-        if (hooks.progress)
-            hooks.progress({item->segments_done, files->size(), item->bytes_done, bytes_total,
-                            sum.rows});
-        free_slots.push(item->slot);
-    };
-    tbb::parallel_pipeline(
-        slots,
-        tbb::make_filter<void, scan_item*>(tbb::filter_mode::serial_in_order, produce) &
-            tbb::make_filter<scan_item*, scan_item*>(tbb::filter_mode::parallel, decode) &
-            tbb::make_filter<scan_item*, void>(tbb::filter_mode::serial_in_order, deliver));
-    if (hooks.progress)
-        hooks.progress({files->size(), files->size(), bytes_total, bytes_total, sum.rows});
-    return sum;
+    table_scan scan(std::move(files.value()), from_ms, to_ms, hooks);
+    return scan.run();
 }
 
 result<scan_summary> scan_table(const std::string& data_dir, const std::string& table,
