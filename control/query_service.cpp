@@ -181,9 +181,17 @@ result<std::unique_ptr<query_service::entry>> query_service::make_entry(const qu
                               integer ? storage::column_type::u64 : storage::column_type::f64});
     }
     e->schema = storage::window_schema(def.name, e->query->group_columns, values);
+    storage::writer_config wc = table_writer_config();
+    wc.writer_name = "merger";
+    auto w = storage::segment_writer::open(wc, e->schema);
+    if (!w) return std::move(w).err();
+    e->writer = std::move(w.value());
+    return e;
+}
+
+storage::writer_config query_service::table_writer_config() const {
     storage::writer_config wc;
     wc.data_dir = _config.data_dir;
-    wc.writer_name = "merger";
     wc.rows_per_block = 4096;
     wc.string_bytes_max = 1u << 20;
     wc.row_string_bytes_max = _config.event_bytes_max;
@@ -193,10 +201,7 @@ result<std::unique_ptr<query_service::entry>> query_service::make_entry(const qu
     wc.segment_bytes_max = _config.segment_bytes_max;
     wc.compression = _config.compression;
     wc.stop_flag = _config.storage_stop;
-    auto w = storage::segment_writer::open(wc, e->schema);
-    if (!w) return std::move(w).err();
-    e->writer = std::move(w.value());
-    return e;
+    return wc;
 }
 
 result<void> query_service::load_registry(std::vector<query_def>& queries) {
@@ -956,12 +961,7 @@ json query_service::handle_replay(const json& req) {
     r.from_ms = *from;
     r.to_ms = *to;
     r.event_bytes_max = _config.event_bytes_max;
-    r.writer.data_dir = _config.data_dir;
-    r.writer.rows_per_block = 4096;
-    r.writer.string_bytes_max = 1u << 20;
-    r.writer.row_string_bytes_max = _config.event_bytes_max;
-    r.writer.flush_interval_ms = _config.flush_interval_ms;
-    r.writer.direct_io = _config.direct_io;
+    r.writer = table_writer_config();
     std::lock_guard lock(_replay_mutex);
     if (_stopping.load()) return fail("sluiced is shutting down");
     for (const auto& j : _replays)

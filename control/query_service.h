@@ -102,6 +102,8 @@ class query_service {
   private:
 
     explicit query_service(const query_service_config& config);
+    // Every query table's writer options (the live merger's and replay's), but the name.
+    storage::writer_config table_writer_config() const;
     result<std::unique_ptr<entry>> make_entry(const processing::query_def& def, uint32_t start_generation);
     result<void> load_registry(std::vector<processing::query_def>& queries);
     result<void> save_registry();

@@ -38,7 +38,9 @@ struct replay_request {
     uint64_t revision = 1;
     uint32_t event_bytes_max = 4096;
     storage::table_schema schema;      // the query's table
-    storage::writer_config writer;     // data_dir, flush settings; the name is set here
+    // The query table's writer options, whole (codec, group commit, segment size): a
+    // replayed revision is stored like the live rows. The writer name is set here.
+    storage::writer_config writer;
 };
 
 struct replay_progress {

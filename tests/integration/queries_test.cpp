@@ -7,17 +7,22 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <set>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "storage/segment_files.h"
+#include "storage/segment_reader.h"
 #include "tests/integration/daemon_harness.h"
 #include "tools/gen/udp_sender.h"
 
@@ -73,7 +78,8 @@ std::string render(const event& e, int i) {
 
 class daemon_node {
   public:
-    explicit daemon_node(const std::string& dir) : _dir(dir) {
+    explicit daemon_node(const std::string& dir, std::vector<std::string> extra = {})
+        : _dir(dir), _extra(std::move(extra)) {
         _port = uint16_t(20000 + (getpid() * 13 + 7) % 20000);
     }
     bool start() {
@@ -81,6 +87,7 @@ class daemon_node {
         args.insert(args.end(), {"--", "--data-dir", _dir + "/data", "--control-socket", socket(),
                                  "--workers", "2", "--kernel-udp", "127.0.0.1", "--udp-port",
                                  std::to_string(_port)});
+        args.insert(args.end(), _extra.begin(), _extra.end());
         _d = std::make_unique<daemon_process>(args, _dir + "/sluiced-" + std::to_string(_runs++) + ".log");
         return _d->wait_stats([](const json&) { return true; }, 120).value("ok", false);
     }
@@ -95,6 +102,7 @@ class daemon_node {
 
   private:
     std::string _dir;
+    std::vector<std::string> _extra;
     uint16_t _port;
     int _runs = 0;
     std::unique_ptr<daemon_process> _d;
@@ -252,6 +260,65 @@ TEST(Queries, AddSeeOpenAndClosedWindowsRemoveAndRestart) {
     auto old = sluicectl(sock, "windows page_views_per_minute --format json");
     EXPECT_EQ(old.code, 0) << old.out;
     EXPECT_FALSE(json_lines(old.out).empty());
+    ASSERT_EQ(n.shutdown(), 0);
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+std::string event_json(const std::string& id, int64_t t, const std::string& user, const std::string& page) {
+    return "{\"event_id\":\"" + id + "\",\"user_id\":\"" + user + "\",\"event_type\":\"click\",\"timestamp\":" +
+           std::to_string(t) + ",\"page\":\"" + page + "\",\"metadata\":{\"bytes\":" +
+           std::to_string(t / 1000 % 1000) + "}}";
+}
+
+bool wait_accepted(daemon_node& n, uint64_t events) {
+    json st = n.d().wait_stats([&](const json& s) { return s["totals"]["events_accepted"] == events; }, 60);
+    return st["totals"]["events_accepted"] == events;
+}
+
+} // namespace
+
+// A replay writes its revision with the configured storage options (codec included),
+// like the live merger.
+TEST(Queries, ReplayWritesWithTheConfiguredCodec) {
+    std::string dir = make_temp_dir("replay-codec");
+    {
+        std::ofstream cfg(dir + "/sluiced.toml");
+        cfg << "[storage]\ncompression = \"lz4\"\n";
+    }
+    daemon_node n(dir, {"--config", dir + "/sluiced.toml"});
+    ASSERT_TRUE(n.start()) << "see " << dir;
+    ASSERT_EQ(sluicectl(n.socket(), "queries add per_sec --size 1s --group-by page --agg count --delay 1m").code, 0);
+    std::vector<std::string> lines;
+    for (int i = 0; i < 400; ++i)
+        lines.push_back(event_json("c" + std::to_string(i), t0 + i * 1000, "u" + std::to_string(i % 7),
+                                "/page/" + std::to_string(i % 3)));
+    lines.push_back(event_json("c-end", t0 + 3600000, "u0", "/p0"));
+    n.send(lines);
+    ASSERT_TRUE(wait_accepted(n, lines.size()));
+    n.d().wait_stats([](const json& s) { return query_stats(s, "per_sec")["rows_emitted"] == 400; }, 60);
+    auto rep = sluicectl(n.socket(), "replay per_sec --from " + std::to_string(t0) + " --to " +
+                                         std::to_string(t0 + 400000));
+    ASSERT_EQ(rep.code, 0) << rep.out;
+    auto files = sluice::storage::list_segments(dir + "/data/per_sec");
+    ASSERT_TRUE(files) << files.err().message;
+    std::map<std::string, std::map<int, int>> codecs; // writer kind -> codec -> chunks
+    for (const auto& f : *files) {
+        auto rd = sluice::storage::segment_reader::open(f.path);
+        ASSERT_TRUE(rd) << rd.err().message;
+        const std::string who = f.writer[0] == 'r' ? "replay" : "merger";
+        while ((*rd)->next_block()) {
+            if ((*rd)->block().rows == 0) continue;
+            auto chunks = (*rd)->chunk_infos();
+            ASSERT_TRUE(chunks) << chunks.err().message;
+            for (const auto& c : *chunks) ++codecs[who][int(c.cd)];
+        }
+    }
+    const int zstd = int(sluice::storage::format::codec::zstd), lz4 = int(sluice::storage::format::codec::lz4);
+    EXPECT_GT(codecs["merger"][lz4], 0);
+    EXPECT_GT(codecs["replay"][lz4], 0) << "the replay did not compress with the configured lz4";
+    EXPECT_EQ(codecs["replay"][zstd], 0) << "the replay compressed with zstd, not the configured lz4";
     ASSERT_EQ(n.shutdown(), 0);
     if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
