@@ -10,8 +10,9 @@
 // Files under <data_dir>/_processing/ (never a table: no segments):
 //   queries.json                queries added / removed at run time (applied on top of
 //                               the configured ones at start)
-//   checkpoints/<query>.json    {rebuild_from_ms, closed_until_ms}: where a restart
-//                               rebuild of the query's open windows starts
+//   checkpoints/<query>.json    {rebuild_from_ms, closed_until_ms, floors}: where a
+//                               restart rebuild of the query's open windows starts, and
+//                               the watermark floor of each run (control/checkpoint.h)
 #include <atomic>
 #include <cstdint>
 #include <deque>
