@@ -94,6 +94,11 @@ uint64_t replay_segment(const replay_scan& scan, const std::vector<replay_query>
     const int tcol = column_named(reader.schema(), "event_time_ms");
     const int mcol = column_named(reader.schema(), "max_time_ms");
     if (raw < 0 || tcol < 0) return 0;
+    // A closed segment wholly outside the range is skipped by its footer, unread.
+    storage::format::footer footer;
+    if (reader.schema().time_column >= 0 && reader.peek_footer(footer) &&
+        (footer.rows == 0 || footer.max_time_ms < from || footer.min_time_ms >= scan.to_ms))
+        return 0;
     // The floor each query had in the run that wrote this segment.
     std::vector<int64_t> floors;
     for (const auto& q : queries)
