@@ -49,7 +49,8 @@ constexpr int64_t query_watermark(int64_t max_time_ms, int64_t delay_ms,
 // is late: it missed at least one of its windows (for a hopping window it may still
 // have gone into others).
 template <typename Fn>
-inline bool for_each_window(const window_def& def, int64_t t, int64_t w, Fn&& fn) noexcept {
+inline bool for_each_window(const window_def& def, int64_t t, int64_t w,
+                            Fn&& fn) noexcept(noexcept(fn(int64_t{}, int64_t{}))) {
     if (def.kind == window_kind::session) {
         if (t < w) return true;
         fn(t, t + def.gap_ms);

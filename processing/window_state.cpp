@@ -235,7 +235,7 @@ window_state::verdict window_state::add(int64_t t, std::string_view key, uint64_
     verdict v;
     // Which windows, and whether late: processing/window_assigner.h (shared with the
     // restart rebuild and replay).
-    v.late = for_each_window(_window, t, watermark_ms, [&](int64_t start, int64_t end) {
+    v.late = for_each_window(_window, t, watermark_ms, [&](int64_t start, int64_t end) noexcept {
         uint32_t id = sessions() ? session_piece(start, end, key, key_hash)
                                  : cell_for_window(start, end, key, key_hash);
         if (id == UINT32_MAX) [[unlikely]] {
