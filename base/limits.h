@@ -33,6 +33,7 @@ inline constexpr uint32_t group_keys_max = 1u << 20;   // per worker per query
 inline constexpr uint32_t queries_max = 32;            // continuous queries at once
 inline constexpr uint32_t query_fields_max = 16;       // distinct extracted fields, all queries
 inline constexpr uint32_t hopping_windows_per_event_max = 64;
+inline constexpr uint32_t floor_epochs_max = 256;       // per query: runs whose floor is kept
 inline constexpr uint32_t aggregate_state_bytes_max = 160u << 10; // per window cell
 // RX bursts whose rows may await fsync at once on one worker, for the durable latency
 // (16 B each; more are attributed to the newest: overstated, never understated).

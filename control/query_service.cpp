@@ -1,9 +1,5 @@
 #include "control/query_service.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,11 +14,14 @@
 #include "base/clock.h"
 #include "base/limits.h"
 #include "base/log.h"
+#include "control/checkpoint.h"
 #include "control/query_config.h"
 #include "control/replay.h"
 #include "dataplane/eal_setup.h"
 #include "base/time_format.h"
 #include "dataplane/event_parse.h"
+#include "processing/window_assigner.h"
+#include "storage/segment_files.h"
 #include "storage/table_reader.h"
 
 #define XXH_INLINE_ALL
@@ -41,44 +40,6 @@ constexpr int op_timeout_ms = 10'000;
 constexpr size_t window_rows_reply_max = 100'000;
 
 json fail(const std::string& message) { return json{{"ok", false}, {"error", message}}; }
-
-std::string processing_dir(const std::string& data_dir) { return data_dir + "/_processing"; }
-
-// Writes `text` to `path` so that a crash leaves the old or the new file, never a mix.
-result<void> write_file_atomically(const std::string& path, const std::string& text) {
-    std::string tmp = path + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return make_error(errc::io_error, "cannot write " + tmp + ": " + strerror(errno) +
-                                              " (check the data dir's permissions)");
-    size_t done = 0;
-    while (done < text.size()) {
-        ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            ::close(fd);
-            return make_error(e == ENOSPC ? errc::no_space : errc::io_error,
-                              "cannot write " + tmp + ": " + strerror(e));
-        }
-        done += size_t(n);
-    }
-    if (::fsync(fd) != 0) {
-        int e = errno;
-        ::close(fd);
-        return make_error(errc::io_error, "cannot fsync " + tmp + ": " + strerror(e));
-    }
-    ::close(fd);
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
-        return make_error(errc::io_error, "cannot rename " + tmp + ": " + strerror(errno));
-    std::string dir = std::filesystem::path(path).parent_path().string();
-    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
-    return ok_result();
-}
 
 // An epoch-ms integer or an RFC 3339 string.
 result<int64_t> parse_time(const json& v, const char* what) {
@@ -133,8 +94,10 @@ struct query_service::entry {
     int64_t checkpoint_from = INT64_MIN, checkpoint_closed = INT64_MIN;
     int64_t checkpoint_written_from = INT64_MIN, checkpoint_written_closed = INT64_MIN;
     int64_t checkpoint_last_ns = 0;
-    // Restart: the watermark floor and the open cells to hand to worker 0.
+    // Restart: the watermark floor, the floors of the runs before (they judged the stored
+    // events: processing/window_assigner.h) and the open cells to hand to the workers.
     int64_t floor_ms = INT64_MIN;
+    floor_history floors;
     struct cell {
         int64_t start, end;
         std::string key;
@@ -176,9 +139,17 @@ result<std::unique_ptr<query_service::entry>> query_service::make_entry(const qu
                               integer ? storage::column_type::u64 : storage::column_type::f64});
     }
     e->schema = storage::window_schema(def.name, e->query->group_columns, values);
+    storage::writer_config wc = table_writer_config();
+    wc.writer_name = "merger";
+    auto w = storage::segment_writer::open(wc, e->schema);
+    if (!w) return std::move(w).err();
+    e->writer = std::move(w.value());
+    return e;
+}
+
+storage::writer_config query_service::table_writer_config() const {
     storage::writer_config wc;
     wc.data_dir = _config.data_dir;
-    wc.writer_name = "merger";
     wc.rows_per_block = 4096;
     wc.string_bytes_max = 1u << 20;
     wc.row_string_bytes_max = _config.event_bytes_max;
@@ -188,10 +159,7 @@ result<std::unique_ptr<query_service::entry>> query_service::make_entry(const qu
     wc.segment_bytes_max = _config.segment_bytes_max;
     wc.compression = _config.compression;
     wc.stop_flag = _config.storage_stop;
-    auto w = storage::segment_writer::open(wc, e->schema);
-    if (!w) return std::move(w).err();
-    e->writer = std::move(w.value());
-    return e;
+    return wc;
 }
 
 result<void> query_service::load_registry(std::vector<query_def>& queries) {
@@ -290,28 +258,24 @@ result<void> query_service::attach(const std::vector<worker*>& workers) {
         }
         e->reopened.clear();
     }
+    // This run's floor joins each query's floor history from the workers' first events
+    // segments on (processing/window_assigner.h): durable before any event is taken, so
+    // a later rebuild or replay judges this run's events by the floor they met.
+    floor_epoch epoch;
+    for (worker* w : workers) {
+        storage::segment_file f;
+        std::string name = std::filesystem::path(w->events_segment_path()).filename().string();
+        if (storage::parse_segment_name(name, f)) epoch.first_segment[f.writer] = f.seq;
+    }
+    for (auto& e : _queries) {
+        if (!e->floors.add(floor_epoch{epoch.first_segment, e->floor_ms})) continue;
+        SLUICE_TRY(write_checkpoint(_config.data_dir, e->query->def.name, e->checkpoint_written_from,
+                                    e->checkpoint_written_closed, e->floors));
+    }
     return ok_result();
 }
 
 namespace {
-
-struct checkpoint {
-    int64_t rebuild_from_ms = INT64_MIN;
-    int64_t closed_until_ms = INT64_MIN;
-};
-
-std::optional<checkpoint> read_checkpoint(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) return std::nullopt;
-    json j = json::parse(in, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j["rebuild_from_ms"].is_number_integer() ||
-        !j["closed_until_ms"].is_number_integer()) {
-        // Unusable: rebuild from everything stored (slow, but never wrong).
-        SLUICE_LOG_WARN("%s is not a valid checkpoint; rebuilding from the whole store", path.c_str());
-        return checkpoint{};
-    }
-    return checkpoint{j["rebuild_from_ms"].get<int64_t>(), j["closed_until_ms"].get<int64_t>()};
-}
 
 int column_named(const storage::table_schema& s, const std::string& name) {
     for (size_t i = 0; i < s.columns.size(); ++i)
@@ -326,29 +290,25 @@ result<query_service::restore_report> query_service::restore(int64_t restored_ma
     restore_report report;
     struct rebuild {
         entry* e;
-        int64_t from;
-        int64_t floor;
         std::set<std::pair<int64_t, std::string>> present; // (end, key) of live rows
-        std::unique_ptr<query_merger> acc;
     };
     std::vector<rebuild> work;
-    const std::string dir = processing_dir(_config.data_dir) + "/checkpoints/";
+    std::vector<replay_query> replays;
     for (auto& e : _queries) {
         const query_def& def = e->query->def;
-        auto ck = read_checkpoint(dir + def.name + ".json");
+        auto ck = read_checkpoint(_config.data_dir, def.name);
         if (!ck) {
             // A query this data dir has not run: it starts now, from nothing. Its first
             // checkpoint says so until the merger writes real ones.
             int64_t from = stored_max_time_ms == no_time ? INT64_MIN : stored_max_time_ms + 1;
-            json j{{"query", def.name}, {"rebuild_from_ms", from}, {"closed_until_ms", INT64_MIN}};
-            SLUICE_TRY(write_file_atomically(dir + def.name + ".json", j.dump() + "\n"));
+            SLUICE_TRY(write_checkpoint(_config.data_dir, def.name, from, INT64_MIN, e->floors));
             continue;
         }
-        rebuild r{e.get(), ck->rebuild_from_ms, ck->closed_until_ms, {}, nullptr};
+        rebuild r{e.get(), {}};
         // The rows already in the table from the checkpoint on (live rows only).
         const size_t groups = e->query->group.size();
         int64_t last_end = INT64_MIN;
-        auto scanned = storage::scan_table(_config.data_dir, def.name, r.from, INT64_MAX,
+        auto scanned = storage::scan_table(_config.data_dir, def.name, ck->rebuild_from_ms, INT64_MAX,
                                            [&](const storage::column_batch& b) {
             const auto& cols = b.schema().columns;
             const int rev = column_named(b.schema(), "revision");
@@ -364,75 +324,38 @@ result<query_service::restore_report> query_service::restore(int64_t restored_ma
             }
         });
         if (!scanned && scanned.err().code != errc::not_found) return std::move(scanned).err();
-        // The watermark floor: windows that closed (and, for tumbling and hopping, were
-        // emitted) before the stop stay closed, whatever M this run starts from.
-        if (def.window.kind != window_kind::session) r.floor = std::max(r.floor, last_end);
-        r.acc = std::make_unique<query_merger>(e->query, 1);
+        // This run's watermark floor: windows that closed (and, for tumbling and hopping,
+        // were emitted) before the stop stay closed, whatever M this run starts from.
+        const bool sessions = def.window.kind == window_kind::session;
+        e->floor_ms = sessions ? ck->closed_until_ms : std::max(ck->closed_until_ms, last_end);
+        // The stored events are judged with the floors their own runs had. A checkpoint
+        // from before floor histories: this rebuild keeps the rule it had then (this
+        // floor for tumbling and hopping, none for sessions), and the history starts now.
+        floor_history judged;
+        if (ck->floors) e->floors = judged = *ck->floors;
+        else judged.base_floor_ms = sessions ? INT64_MIN : e->floor_ms;
+        e->checkpoint_written_from = ck->rebuild_from_ms;
+        e->checkpoint_written_closed = ck->closed_until_ms;
+        replays.push_back(replay_query{e->query, ck->rebuild_from_ms, std::move(judged)});
         work.push_back(std::move(r));
     }
     if (work.empty()) return report;
 
-    int64_t from = INT64_MAX;
-    for (const auto& r : work) from = std::min(from, r.from);
     // The stored events from the earliest checkpoint on, through each query's windows
-    // again: same parser, same fields, lateness by the M each event was judged by.
-    dataplane::event_parser parser(
-        dataplane::parse_config{_config.event_bytes_max, 0, &_catalog});
-    std::unique_ptr<char[]> slot_mem(new char[slot_bytes(_config.event_bytes_max) + alignof(event_slot)]);
-    void* aligned = slot_mem.get();
-    size_t space = slot_bytes(_config.event_bytes_max) + alignof(event_slot);
-    auto* slot = static_cast<event_slot*>(std::align(alignof(event_slot), sizeof(event_slot), aligned, space));
-    std::vector<char> key(_config.event_bytes_max + 64);
-    std::vector<uint64_t> blob;
-    agg_input inputs[16];
-    auto scanned = storage::scan_table(_config.data_dir, "events", from, INT64_MAX, [&](const storage::column_batch& b) {
-        const int raw_col = column_named(b.schema(), "raw");
-        const int m_col = column_named(b.schema(), "max_time_ms");
-        const int t_col = column_named(b.schema(), "event_time_ms");
-        if (raw_col < 0 || t_col < 0) return;
-        for (uint32_t i = 0; i < b.rows(); ++i) {
-            const int64_t t = b.i64_at(t_col, i);
-            const int64_t m = m_col < 0 ? no_time : b.i64_at(m_col, i);
-            bool parsed = false;
-            for (auto& r : work) {
-                if (t < r.from) continue;
-                if (!parsed) {
-                    parser.parse(b.string_at(raw_col, i), INT64_MAX / 2, *slot);
-                    if (slot->kind != slot_kind::event) break;
-                    parsed = true;
-                    ++report.events_replayed;
-                }
-                const compiled_query& q = *r.e->query;
-                if (!q.matches(*slot)) continue;
-                uint32_t len = q.build_key(*slot, key.data());
-                std::string_view k(key.data(), len);
-                q.read_inputs(*slot, inputs);
-                blob.assign(q.aggs.blob_bytes() / 8, 0);
-                auto* bp = reinterpret_cast<uint8_t*>(blob.data());
-                q.aggs.init(bp);
-                q.aggs.update(bp, inputs);
-                int64_t w = m == no_time ? INT64_MIN : m - q.delay_ms();
-                const window_def& wd = q.def.window;
-                if (wd.kind == window_kind::session) {
-                    if (t >= w) r.acc->merge_cell(t, t + wd.gap_ms, k, bp);
-                    continue;
-                }
-                w = std::max(w, r.floor);
-                for (int64_t s = first_window_start(wd, t); s <= t; s += window_slide_ms(wd))
-                    if (s + wd.size_ms > w) r.acc->merge_cell(s, s + wd.size_ms, k, bp);
-            }
-        }
-    });
-    if (!scanned && scanned.err().code != errc::not_found) return std::move(scanned).err();
+    // again (processing/event_replayer.h).
+    replay_progress progress;
+    replay_scan scan{_config.data_dir, INT64_MAX, _config.event_bytes_max,
+                     rx_parser_factory(&_catalog, _config.event_bytes_max)};
+    auto merged = replay_events(scan, replays, progress);
+    if (!merged) return std::move(merged).err();
+    report.events_replayed = progress.events_read.load();
 
-    for (auto& r : work) {
-        entry& e = *r.e;
-        const int64_t w = std::max(restored_max_time_ms == no_time ? INT64_MIN
-                                                                   : restored_max_time_ms - e.query->delay_ms(),
-                                   r.floor);
+    for (size_t i = 0; i < work.size(); ++i) {
+        entry& e = *work[i].e;
+        const int64_t w = query_watermark(restored_max_time_ms, e.query->delay_ms(), e.floor_ms);
         uint64_t emitted = 0, reopened = 0;
-        r.acc->take_all([&](int64_t start, int64_t end, std::string_view k, const uint8_t* b) {
-            if (r.present.count({end, std::string(k)}) != 0) return; // emitted before the stop
+        (*merged)[i]->take_all([&](int64_t start, int64_t end, std::string_view k, const uint8_t* b) {
+            if (work[i].present.count({end, std::string(k)}) != 0) return; // emitted before the stop
             if (end <= w) {
                 // Closed before the stop, but its row was not durable yet: emit it now.
                 result_row row{start, end, std::string(k), {}};
@@ -445,7 +368,6 @@ result<query_service::restore_report> query_service::restore(int64_t restored_ma
                                              std::vector<uint8_t>(b, b + e.query->aggs.blob_bytes())});
             ++reopened;
         });
-        e.floor_ms = r.floor;
         e.rows_emitted.fetch_add(emitted);
         _window_rows.fetch_add(emitted);
         report.rows_emitted += emitted;
@@ -453,7 +375,7 @@ result<query_service::restore_report> query_service::restore(int64_t restored_ma
         ++report.queries_rebuilt;
         SLUICE_LOG_INFO("query %s: rebuilt from event time %lld (watermark floor %lld): %llu closed "
                         "window(s) emitted, %llu reopened",
-                        e.query->def.name.c_str(), (long long)r.from, (long long)r.floor,
+                        e.query->def.name.c_str(), (long long)replays[i].from_ms, (long long)e.floor_ms,
                         (unsigned long long)emitted, (unsigned long long)reopened);
     }
     return report;
@@ -534,11 +456,8 @@ void query_service::maybe_checkpoint(entry& e, int64_t now_ns, bool force) {
         e.checkpoint_last_ns = now_ns;
     }
     if (!e.checkpoint_pending || e.writer->rows_durable() < e.checkpoint_rows) return;
-    json j{{"query", e.query->def.name},
-           {"rebuild_from_ms", e.checkpoint_from},
-           {"closed_until_ms", e.checkpoint_closed}};
-    auto r = write_file_atomically(
-        processing_dir(_config.data_dir) + "/checkpoints/" + e.query->def.name + ".json", j.dump() + "\n");
+    auto r = write_checkpoint(_config.data_dir, e.query->def.name, e.checkpoint_from,
+                              e.checkpoint_closed, e.floors);
     if (!r) SLUICE_LOG_WARN("query %s: checkpoint not written: %s", e.query->def.name.c_str(),
                             r.err().message.c_str());
     e.checkpoint_pending = false;
@@ -808,7 +727,7 @@ json query_service::remove_query(const json& req) {
             if (!saved) SLUICE_LOG_WARN("query %s removed but not saved: %s", name.c_str(),
                                         saved.err().message.c_str());
             std::error_code ec;
-            std::filesystem::remove(processing_dir(s._config.data_dir) + "/checkpoints/" + name + ".json", ec);
+            std::filesystem::remove(checkpoint_path(s._config.data_dir, name), ec);
             SLUICE_LOG_INFO("query %s removed (its table stays)", name.c_str());
             json out{{"ok", true}, {"removed", name}, {"rows_emitted", gone->rows_emitted.load()}};
             if (!r) out["warning"] = "closing its table failed: " + r.err().message;
@@ -941,6 +860,7 @@ json query_service::handle_replay(const json& req) {
         if (e == nullptr) return fail("no running query named \"" + name + "\" (see sluicectl queries list)");
         r.query = e->query;
         r.schema = e->schema;
+        r.floors = e->floors;
         int64_t closed = INT64_MAX;
         for (uint32_t w = 0; w < _config.workers; ++w)
             closed = std::min(closed, e->query->shared->workers[w].closed_until_ms.load(std::memory_order_acquire));
@@ -951,12 +871,7 @@ json query_service::handle_replay(const json& req) {
     r.from_ms = *from;
     r.to_ms = *to;
     r.event_bytes_max = _config.event_bytes_max;
-    r.writer.data_dir = _config.data_dir;
-    r.writer.rows_per_block = 4096;
-    r.writer.string_bytes_max = 1u << 20;
-    r.writer.row_string_bytes_max = _config.event_bytes_max;
-    r.writer.flush_interval_ms = _config.flush_interval_ms;
-    r.writer.direct_io = _config.direct_io;
+    r.writer = table_writer_config();
     std::lock_guard lock(_replay_mutex);
     if (_stopping.load()) return fail("sluiced is shutting down");
     for (const auto& j : _replays)

@@ -10,8 +10,9 @@
 // Files under <data_dir>/_processing/ (never a table: no segments):
 //   queries.json                queries added / removed at run time (applied on top of
 //                               the configured ones at start)
-//   checkpoints/<query>.json    {rebuild_from_ms, closed_until_ms}: where a restart
-//                               rebuild of the query's open windows starts
+//   checkpoints/<query>.json    {rebuild_from_ms, closed_until_ms, floors}: where a
+//                               restart rebuild of the query's open windows starts, and
+//                               the watermark floor of each run (control/checkpoint.h)
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -102,6 +103,8 @@ class query_service {
   private:
 
     explicit query_service(const query_service_config& config);
+    // Every query table's writer options (the live merger's and replay's), but the name.
+    storage::writer_config table_writer_config() const;
     result<std::unique_ptr<entry>> make_entry(const processing::query_def& def, uint32_t start_generation);
     result<void> load_registry(std::vector<processing::query_def>& queries);
     result<void> save_registry();

@@ -1,25 +1,27 @@
 #pragma once
 // Replay (event sourcing, issue 5 item 7): re-runs the stored events of a time range
 // through one query's windows and aggregates to rebuild its results, e.g. after the
-// query was added at run time (its history) or to repair a range. It reads segment
-// files and writes its own segment (writer `r<revision>`) into the query's table: live
-// ingest, the workers and the merger are never touched. The rows carry `revision` (the
-// replay's id, larger than any before it); readers keep the newest revision of a
-// window (`windows` does), so a replay replaces what it recomputes.
+// query was added at run time (its history) or to repair a range. The events go through
+// processing/event_replayer.h (the same rule as live windows and the restart rebuild);
+// this file picks the windows to write and writes them as its own segment (writer
+// `r<revision>`) into the query's table: live ingest, the workers and the merger are
+// never touched. The rows carry `revision` (the replay's id, larger than any before
+// it); readers keep the newest revision of a window (`windows` does), so a replay
+// replaces what it recomputes.
 //
 // Windows written: tumbling and hopping windows inside [from, to); sessions that start
 // at or after `from` and end at or before `to` (events from `from - gap` on are read,
 // so a session that began earlier is never cut short). Only windows the live query has
-// closed (end <= closed_until_ms) are written. Lateness is judged by each event's stored
-// max_time_ms, as it was live: a replay of a range a query saw live writes the same rows.
-// Segments are scanned in parallel with TBB, each task with its own parser and partial
-// state; partials merge exactly (window_merger.h), so the result does not depend on it.
+// closed (end <= closed_until_ms) are written. Lateness is judged as it was live (each
+// event's stored max_time_ms and its run's watermark floor): a replay of a range a
+// query saw live writes the same rows.
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "base/result.h"
+#include "processing/event_replayer.h"
 #include "processing/field_catalog.h"
 #include "processing/query_runtime.h"
 #include "processing/window_merger.h"
@@ -28,31 +30,36 @@
 
 namespace sluice::control {
 
+using processing::replay_progress;
+
 struct replay_request {
     std::shared_ptr<const processing::compiled_query> query;
     const processing::field_catalog* catalog = nullptr; // holds the query's fields
+    processing::floor_history floors;                   // the query's runs' floors
     std::string data_dir;
     int64_t from_ms = 0;
     int64_t to_ms = 0;
     int64_t closed_until_ms = INT64_MIN; // the live query's merger watermark
     uint64_t revision = 1;
     uint32_t event_bytes_max = 4096;
-    storage::table_schema schema;      // the query's table
-    storage::writer_config writer;     // data_dir, flush settings; the name is set here
-};
-
-struct replay_progress {
-    std::atomic<uint64_t> events_read{0}; // stored events in range, parsed
-    std::atomic<uint64_t> rows_written{0};
-    std::atomic<uint64_t> segments_done{0};
-    std::atomic<uint64_t> segments_total{0};
+    storage::table_schema schema; // the query's table
+    // The query table's writer options, whole (codec, group commit, segment size): a
+    // replayed revision is stored like the live rows. The writer name is set here.
+    storage::writer_config writer;
 };
 
 // Runs the replay to the end (or until *cancel); the rows are durable when it returns.
-result<void> run_replay(const replay_request& req, replay_progress& progress, const std::atomic<bool>& cancel);
+result<void> run_replay(const replay_request& req, replay_progress& progress,
+                        const std::atomic<bool>& cancel);
+
+// The RX's event parser (dataplane/), for the event replayer: stored events are parsed
+// again exactly as they were received.
+processing::parser_factory rx_parser_factory(const processing::field_catalog* catalog,
+                                             uint32_t event_bytes_max);
 
 // One result row into a query table (shared with the live merger).
 void write_result_row(storage::segment_writer& writer, const processing::compiled_query& q,
-                      const processing::result_row& row, uint64_t revision, uint32_t event_bytes_max);
+                      const processing::result_row& row, uint64_t revision,
+                      uint32_t event_bytes_max);
 
 } // namespace sluice::control

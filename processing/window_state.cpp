@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "base/assert.h"
+#include "processing/window_assigner.h"
 
 namespace sluice::processing {
 
@@ -232,35 +233,17 @@ uint32_t window_state::session_piece(int64_t start, int64_t end, std::string_vie
 window_state::verdict window_state::add(int64_t t, std::string_view key, uint64_t key_hash,
                                         int64_t watermark_ms, const agg_input* inputs) noexcept {
     verdict v;
-    if (sessions()) {
-        // A session closes once the watermark passes its end; an event before the
-        // watermark could join (or bridge) a closed session, so it is late.
-        if (t < watermark_ms) {
-            v.late = true;
-            return v;
-        }
-        uint32_t id = session_piece(t, t + _window.gap_ms, key, key_hash);
+    // Which windows, and whether late: processing/window_assigner.h (shared with the
+    // restart rebuild and replay).
+    v.late = for_each_window(_window, t, watermark_ms, [&](int64_t start, int64_t end) noexcept {
+        uint32_t id = sessions() ? session_piece(start, end, key, key_hash)
+                                 : cell_for_window(start, end, key, key_hash);
         if (id == UINT32_MAX) [[unlikely]] {
             v.overflow = true;
-            return v;
+            return;
         }
         _aggs.update(blob(id), inputs);
-        return v;
-    }
-    const int64_t slide = window_slide_ms(_window);
-    for (int64_t start = first_window_start(_window, t); start <= t; start += slide) {
-        const int64_t end = start + _window.size_ms;
-        if (end <= watermark_ms) {
-            v.late = true; // closed: the event misses this window
-            continue;
-        }
-        uint32_t id = cell_for_window(start, end, key, key_hash);
-        if (id == UINT32_MAX) [[unlikely]] {
-            v.overflow = true;
-            continue;
-        }
-        _aggs.update(blob(id), inputs);
-    }
+    });
     return v;
 }
 

@@ -9,6 +9,7 @@
 #include "base/clock.h"
 #include "base/limits.h"
 #include "base/tsc.h"
+#include "processing/window_assigner.h"
 #include "storage/schema.h"
 
 namespace sluice::processing {
@@ -110,8 +111,7 @@ void worker::accept_event(const event_slot& s) noexcept {
 }
 
 int64_t worker::watermark_of(const active_query& aq) const noexcept {
-    int64_t w = _max_time_ms == no_time ? INT64_MIN : _max_time_ms - aq.query->delay_ms();
-    return std::max(w, aq.floor_ms);
+    return query_watermark(_max_time_ms, aq.query->delay_ms(), aq.floor_ms);
 }
 
 worker::aggregated worker::aggregate(const event_slot& s) noexcept {
