@@ -157,7 +157,7 @@ frame_status peek_frame(bytes_view buffer, uint32_t frame_bytes_max,
 
 /// Whether (api_key, api_version) uses the flexible encoding: request header v2,
 /// compact strings/arrays and tagged fields (ApiVersions v3+, Metadata v9+, Produce v9+,
-/// InitProducerId v2+, ...). Unknown keys: false.
+/// InitProducerId v2+, ...). Keys 50..74 are flexible from v0; unknown keys: false.
 bool is_flexible(int16_t api_key, int16_t api_version) noexcept;
 
 /// Whether the response header carries a tag buffer: flexible, except ApiVersions.
@@ -249,7 +249,7 @@ inline constexpr api_version_range default_api_versions[] = {
 /// The versions this codec can parse and answer, per key (a superset of the default).
 inline constexpr api_version_range codec_api_versions[] = {
     {api_key::produce, 3, 8},
-    {api_key::metadata, 0, 1},
+    {api_key::metadata, 0, 8},
     {api_key::api_versions, 0, 3},
     {api_key::init_producer_id, 0, 1},
 };
@@ -280,12 +280,14 @@ void write_api_versions_response(response_writer& w, const request_header& h,
                                  int32_t throttle_ms = 0) noexcept;
 
 // ---------------------------------------------------------------------------------------
-// Metadata (v0-v1).
+// Metadata (v0-v8, the non-flexible ones; advertised 0-1 by default).
 
 class metadata_request {
   public:
-    bool all_topics() const noexcept { return _all_topics; } // v0: empty; v1: null (-1)
+    bool all_topics() const noexcept { return _all_topics; } // v0: empty; v1+: null (-1)
     int32_t topic_count() const noexcept { return _topic_count; } // 0 when all_topics
+    /// v4+ carries it; earlier versions always allow it.
+    bool allow_auto_topic_creation() const noexcept { return _allow_auto_topic_creation; }
 
     /// The next requested topic name (validated at parse time, so only the end stops it).
     bool next_topic(std::string_view& name) noexcept;
@@ -295,7 +297,9 @@ class metadata_request {
                                               metadata_request& out) noexcept;
     byte_reader _topics;
     int32_t _topic_count = 0;
+    int32_t _topics_left = 0;
     bool _all_topics = false;
+    bool _allow_auto_topic_creation = true;
 };
 
 /// v1: a null array (-1) asks for all topics, an empty one for brokers only.
@@ -305,7 +309,8 @@ struct metadata_node {
     int32_t node_id = 0;
     std::string_view host;
     int32_t port = 9092;
-    std::optional<std::string_view> rack; // v1+
+    std::optional<std::string_view> rack;       // v1+
+    std::optional<std::string_view> cluster_id; // v2+
 };
 
 struct metadata_topic {
@@ -316,7 +321,8 @@ struct metadata_topic {
 };
 
 /// Appends the Metadata answer frame: one broker (`node`, also the controller and every
-/// partition's leader) and `topics` in order.
+/// partition's leader) and `topics` in order. v3+: throttle 0; v7+: leader epoch 0;
+/// v5+: no offline replicas; v8+: authorized operations omitted (INT32_MIN).
 void write_metadata_response(response_writer& w, const request_header& h,
                              const metadata_node& node,
                              std::span<const metadata_topic> topics) noexcept;
@@ -507,6 +513,10 @@ class record_reader {
     int32_t _read = 0;
     bool _done = false;
 };
+
+/// Reads every record of a batch once (the record_reader checks), without keeping them:
+/// validate a whole batch before accepting any of its records.
+parse_error check_records(const record_batch& batch, bytes_view records) noexcept;
 
 /// Reusable decompression contexts (zlib, LZ4F, zstd): one per lcore or connection.
 /// Decompresses into a caller-provided buffer whose size is the hard cap: output that

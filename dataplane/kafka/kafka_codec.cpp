@@ -1,0 +1,621 @@
+#include "dataplane/kafka/kafka_codec.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+namespace sluice::dataplane::kafka {
+
+namespace {
+
+inline uint16_t load_be16(const uint8_t* p) noexcept { return uint16_t(p[0] << 8 | p[1]); }
+inline uint32_t load_be32(const uint8_t* p) noexcept {
+    return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+}
+inline uint64_t load_be64(const uint8_t* p) noexcept {
+    return uint64_t(load_be32(p)) << 32 | load_be32(p + 4);
+}
+inline void store_be32(uint8_t* p, uint32_t v) noexcept {
+    p[0] = uint8_t(v >> 24);
+    p[1] = uint8_t(v >> 16);
+    p[2] = uint8_t(v >> 8);
+    p[3] = uint8_t(v);
+}
+
+inline std::string_view as_string(bytes_view b) noexcept {
+    return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+// The newest version of each key that still uses the non-flexible encoding; indexed by
+// key. -1: flexible from v0. Keys 50..74 (all KIP-482 era) are flexible from v0.
+constexpr int16_t last_rigid_version[] = {
+    8,  11, 5, 8, 3, 1, 5, 2, 7, 5,  // 0 Produce .. 9 OffsetFetch
+    2,  5,  3, 3, 3, 4, 2, 99, 2, 4, // 10 FindCoordinator .. 19 CreateTopics
+    3,  1,  1, 3, 2, 2, 2, 0, 2, 1,  // 20 DeleteTopics .. 29 DescribeAcls
+    1,  1,  3, 1, 1, 1, 1, 1, 1, 1,  // 30 CreateAcls .. 39 RenewDelegationToken
+    1,  1,  1, 1, 0, -1, -1, 99, 0, 0, // 40 ExpireDelegationToken .. 49 AlterClientQuotas
+};
+
+} // namespace
+
+std::string_view parse_error_name(parse_error e) noexcept {
+    switch (e) {
+    case parse_error::none: return "none";
+    case parse_error::truncated: return "truncated";
+    case parse_error::bad_length: return "bad_length";
+    case parse_error::bad_varint: return "bad_varint";
+    case parse_error::trailing_bytes: return "trailing_bytes";
+    case parse_error::unsupported_version: return "unsupported_version";
+    case parse_error::legacy_magic: return "legacy_magic";
+    case parse_error::bad_magic: return "bad_magic";
+    case parse_error::bad_crc: return "bad_crc";
+    case parse_error::unsupported_compression: return "unsupported_compression";
+    case parse_error::too_large: return "too_large";
+    case parse_error::corrupt_compressed: return "corrupt_compressed";
+    case parse_error::record_count: return "record_count";
+    }
+    return "unknown";
+}
+
+int16_t kafka_error_for(parse_error e) noexcept {
+    switch (e) {
+    case parse_error::none: return error_code::none;
+    case parse_error::unsupported_version: return error_code::unsupported_version;
+    case parse_error::legacy_magic: return error_code::unsupported_for_message_format;
+    case parse_error::unsupported_compression: return error_code::unsupported_compression_type;
+    case parse_error::too_large: return error_code::message_too_large;
+    default: return error_code::corrupt_message;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// byte_reader
+
+bytes_view byte_reader::take(size_t n) noexcept {
+    if (!ok()) return {};
+    if (n > remaining()) [[unlikely]] {
+        fail(parse_error::truncated);
+        return {};
+    }
+    bytes_view v = _data.subspan(_pos, n);
+    _pos += n;
+    return v;
+}
+
+int8_t byte_reader::i8() noexcept {
+    bytes_view b = take(1);
+    return b.empty() ? 0 : int8_t(b[0]);
+}
+int16_t byte_reader::i16() noexcept {
+    bytes_view b = take(2);
+    return b.empty() ? 0 : int16_t(load_be16(b.data()));
+}
+int32_t byte_reader::i32() noexcept {
+    bytes_view b = take(4);
+    return b.empty() ? 0 : int32_t(load_be32(b.data()));
+}
+int64_t byte_reader::i64() noexcept {
+    bytes_view b = take(8);
+    return b.empty() ? 0 : int64_t(load_be64(b.data()));
+}
+
+uint32_t byte_reader::uvarint() noexcept {
+    uint32_t v = 0;
+    for (int i = 0; i < 5; i++) {
+        bytes_view b = take(1);
+        if (b.empty()) return 0;
+        const uint8_t c = b[0];
+        // The fifth byte holds bits 28..31 only.
+        if (i == 4 && c > 0x0F) break;
+        v |= uint32_t(c & 0x7F) << (7 * i);
+        if (!(c & 0x80)) return v;
+    }
+    fail(parse_error::bad_varint);
+    return 0;
+}
+
+int32_t byte_reader::varint() noexcept {
+    const uint32_t u = uvarint();
+    return int32_t((u >> 1) ^ (~(u & 1) + 1));
+}
+
+int64_t byte_reader::varlong() noexcept {
+    uint64_t u = 0;
+    for (int i = 0; i < 10; i++) {
+        bytes_view b = take(1);
+        if (b.empty()) return 0;
+        const uint8_t c = b[0];
+        if (i == 9 && c > 0x01) break;
+        u |= uint64_t(c & 0x7F) << (7 * i);
+        if (!(c & 0x80)) return int64_t((u >> 1) ^ (~(u & 1) + 1));
+    }
+    fail(parse_error::bad_varint);
+    return 0;
+}
+
+std::string_view byte_reader::string() noexcept {
+    const int16_t n = i16();
+    if (n < 0) {
+        fail(parse_error::bad_length);
+        return {};
+    }
+    return as_string(take(size_t(n)));
+}
+
+std::optional<std::string_view> byte_reader::nullable_string() noexcept {
+    const int16_t n = i16();
+    if (!ok()) return std::nullopt;
+    if (n == -1) return std::nullopt;
+    if (n < -1) {
+        fail(parse_error::bad_length);
+        return std::nullopt;
+    }
+    return as_string(take(size_t(n)));
+}
+
+std::optional<bytes_view> byte_reader::nullable_bytes() noexcept {
+    const int32_t n = i32();
+    if (!ok()) return std::nullopt;
+    if (n == -1) return std::nullopt;
+    if (n < -1) {
+        fail(parse_error::bad_length);
+        return std::nullopt;
+    }
+    bytes_view b = take(size_t(n));
+    if (!ok()) return std::nullopt;
+    return b;
+}
+
+std::string_view byte_reader::compact_string() noexcept {
+    const uint32_t n = uvarint();
+    if (!ok()) return {};
+    if (n == 0) {
+        fail(parse_error::bad_length);
+        return {};
+    }
+    return as_string(take(n - 1));
+}
+
+std::optional<std::string_view> byte_reader::compact_nullable_string() noexcept {
+    const uint32_t n = uvarint();
+    if (!ok() || n == 0) return std::nullopt;
+    return as_string(take(n - 1));
+}
+
+int32_t byte_reader::array_count() noexcept {
+    const int32_t n = i32();
+    // Every element we read is at least one byte: a larger count is a lie, refused
+    // before anyone loops over it.
+    if (n < -1 || (n > 0 && size_t(n) > remaining())) {
+        fail(parse_error::bad_length);
+        return 0;
+    }
+    return n;
+}
+
+void byte_reader::skip_tagged_fields() noexcept {
+    const uint32_t n = uvarint();
+    if (n > remaining()) {
+        fail(parse_error::bad_length);
+        return;
+    }
+    for (uint32_t i = 0; i < n && ok(); i++) {
+        (void)uvarint(); // tag
+        skip(uvarint());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Framing and headers
+
+frame_status peek_frame(bytes_view buffer, uint32_t frame_bytes_max,
+                        uint32_t& frame_bytes) noexcept {
+    frame_bytes = 0;
+    if (buffer.size() < 4) return frame_status::need_more;
+    const int32_t size = int32_t(load_be32(buffer.data()));
+    // api_key + api_version + correlation_id + client_id length.
+    if (size < 10) return frame_status::bad_size;
+    if (uint32_t(size) > frame_bytes_max) return frame_status::too_large;
+    frame_bytes = uint32_t(size);
+    return buffer.size() - 4 >= frame_bytes ? frame_status::ready : frame_status::need_more;
+}
+
+bool is_flexible(int16_t api_key, int16_t api_version) noexcept {
+    if (api_key < 0 || api_version < 0) return false;
+    constexpr size_t known = sizeof last_rigid_version / sizeof last_rigid_version[0];
+    if (size_t(api_key) >= known) return api_key < 75;
+    return api_version > last_rigid_version[api_key];
+}
+
+bool response_header_tagged(int16_t api_key, int16_t api_version) noexcept {
+    return api_key != api_key::api_versions && is_flexible(api_key, api_version);
+}
+
+parse_error parse_request_header(bytes_view frame, request_header& out) noexcept {
+    byte_reader r(frame);
+    out = request_header{};
+    out.api_key = r.i16();
+    out.api_version = r.i16();
+    out.correlation_id = r.i32();
+    out.client_id = r.nullable_string();
+    out.flexible = is_flexible(out.api_key, out.api_version);
+    if (out.flexible) r.skip_tagged_fields();
+    if (!r.ok()) return r.error();
+    out.body = r.rest();
+    return parse_error::none;
+}
+
+// ---------------------------------------------------------------------------------------
+// response_writer
+
+uint8_t* response_writer::reserve(size_t n) noexcept {
+    if (_overflow) return nullptr;
+    if (_vec) {
+        _vec->resize(_pos + n);
+        uint8_t* p = _vec->data() + _pos;
+        _pos += n;
+        return p;
+    }
+    if (n > _cap - _pos) {
+        _overflow = true;
+        return nullptr;
+    }
+    uint8_t* p = _buf + _pos;
+    _pos += n;
+    return p;
+}
+
+void response_writer::begin_frame(int32_t correlation_id, bool tagged) noexcept {
+    _frame_start = _pos;
+    i32(0); // size, patched by end_frame
+    i32(correlation_id);
+    if (tagged) empty_tags();
+}
+
+size_t response_writer::end_frame() noexcept {
+    if (_overflow) return 0;
+    const size_t total = _pos - _frame_start;
+    patch_i32(_frame_start, int32_t(total - 4));
+    return total;
+}
+
+void response_writer::patch_i32(size_t at, int32_t v) noexcept {
+    if (_overflow || at + 4 > _pos) return;
+    store_be32((_vec ? _vec->data() : _buf) + at, uint32_t(v));
+}
+
+void response_writer::i8(int8_t v) noexcept {
+    if (uint8_t* p = reserve(1)) p[0] = uint8_t(v);
+}
+void response_writer::i16(int16_t v) noexcept {
+    if (uint8_t* p = reserve(2)) {
+        p[0] = uint8_t(uint16_t(v) >> 8);
+        p[1] = uint8_t(v);
+    }
+}
+void response_writer::i32(int32_t v) noexcept {
+    if (uint8_t* p = reserve(4)) store_be32(p, uint32_t(v));
+}
+void response_writer::i64(int64_t v) noexcept {
+    if (uint8_t* p = reserve(8)) {
+        store_be32(p, uint32_t(uint64_t(v) >> 32));
+        store_be32(p + 4, uint32_t(v));
+    }
+}
+void response_writer::uvarint(uint32_t v) noexcept {
+    uint8_t tmp[5];
+    size_t n = 0;
+    while (v >= 0x80) {
+        tmp[n++] = uint8_t(v | 0x80);
+        v >>= 7;
+    }
+    tmp[n++] = uint8_t(v);
+    raw({tmp, n});
+}
+void response_writer::varint(int32_t v) noexcept {
+    uvarint((uint32_t(v) << 1) ^ uint32_t(v >> 31));
+}
+void response_writer::varlong(int64_t v) noexcept {
+    uint64_t u = (uint64_t(v) << 1) ^ uint64_t(v >> 63);
+    uint8_t tmp[10];
+    size_t n = 0;
+    while (u >= 0x80) {
+        tmp[n++] = uint8_t(u | 0x80);
+        u >>= 7;
+    }
+    tmp[n++] = uint8_t(u);
+    raw({tmp, n});
+}
+void response_writer::raw(bytes_view v) noexcept {
+    if (v.empty()) return;
+    if (uint8_t* p = reserve(v.size())) std::memcpy(p, v.data(), v.size());
+}
+void response_writer::string(std::string_view s) noexcept {
+    const size_t n = std::min<size_t>(s.size(), 0x7FFF);
+    i16(int16_t(n));
+    raw({reinterpret_cast<const uint8_t*>(s.data()), n});
+}
+void response_writer::nullable_string(std::optional<std::string_view> s) noexcept {
+    if (!s) return i16(-1);
+    string(*s);
+}
+void response_writer::bytes(std::optional<bytes_view> b) noexcept {
+    if (!b) return i32(-1);
+    i32(int32_t(b->size()));
+    raw(*b);
+}
+void response_writer::compact_string(std::string_view s) noexcept {
+    uvarint(uint32_t(s.size()) + 1);
+    raw({reinterpret_cast<const uint8_t*>(s.data()), s.size()});
+}
+void response_writer::compact_nullable_string(std::optional<std::string_view> s) noexcept {
+    if (!s) return uvarint(0);
+    compact_string(*s);
+}
+
+// ---------------------------------------------------------------------------------------
+// Version tables
+
+const api_version_range* find_api(std::span<const api_version_range> table,
+                                  int16_t key) noexcept {
+    for (const auto& e : table)
+        if (e.api_key == key) return &e;
+    return nullptr;
+}
+
+bool version_supported(std::span<const api_version_range> table, int16_t key,
+                       int16_t version) noexcept {
+    const api_version_range* e = find_api(table, key);
+    return e && version >= e->min_version && version <= e->max_version;
+}
+
+namespace {
+
+// The request's version against what this codec parses: body parsers refuse others.
+bool codec_parses(const request_header& h, int16_t key) noexcept {
+    return h.api_key == key && version_supported(codec_api_versions, key, h.api_version);
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------
+// ApiVersions
+
+parse_error parse_api_versions_request(const request_header& h,
+                                       api_versions_request& out) noexcept {
+    out = api_versions_request{};
+    if (!codec_parses(h, api_key::api_versions)) return parse_error::unsupported_version;
+    byte_reader r(h.body);
+    if (h.api_version >= 3) {
+        out.client_software_name = r.compact_string();
+        out.client_software_version = r.compact_string();
+        r.skip_tagged_fields();
+    }
+    if (r.ok() && r.remaining() != 0) r.fail(parse_error::trailing_bytes);
+    return r.error();
+}
+
+void write_api_versions_response(response_writer& w, const request_header& h,
+                                 std::span<const api_version_range> table, int16_t error,
+                                 int32_t throttle_ms) noexcept {
+    const api_version_range* self = find_api(table, api_key::api_versions);
+    const int16_t lo = self ? self->min_version : 0;
+    const int16_t hi = std::min<int16_t>(self ? self->max_version : 3, 3);
+    int16_t version = h.api_version;
+    if (version < lo || version > hi) {
+        version = 0;
+        error = error_code::unsupported_version;
+    }
+    w.begin_frame(h.correlation_id, false); // never tagged, even for v3
+    w.i16(error);
+    if (version >= 3) {
+        w.compact_array_count(uint32_t(table.size()));
+    } else {
+        w.array_count(int32_t(table.size()));
+    }
+    for (const auto& e : table) {
+        w.i16(e.api_key);
+        w.i16(e.min_version);
+        w.i16(e.max_version);
+        if (version >= 3) w.empty_tags();
+    }
+    if (version >= 1) w.i32(throttle_ms);
+    if (version >= 3) w.empty_tags();
+    w.end_frame();
+}
+
+// ---------------------------------------------------------------------------------------
+// Metadata
+
+parse_error parse_metadata_request(const request_header& h, metadata_request& out) noexcept {
+    out = metadata_request{};
+    if (!codec_parses(h, api_key::metadata)) return parse_error::unsupported_version;
+    byte_reader r(h.body);
+    const int32_t n = r.array_count();
+    if (!r.ok()) return r.error();
+    // v0 has no null array; -1 is read as "all" there too, leniently.
+    out._all_topics = n == -1 || (n == 0 && h.api_version == 0);
+    out._topic_count = std::max(n, 0);
+    out._topics_left = out._topic_count;
+    out._topics = r;
+    for (int32_t i = 0; i < out._topic_count && r.ok(); i++)
+        (void)r.string();
+    if (h.api_version >= 4) out._allow_auto_topic_creation = r.i8() != 0;
+    if (h.api_version >= 8) {
+        (void)r.i8(); // include_cluster_authorized_operations
+        (void)r.i8(); // include_topic_authorized_operations
+    }
+    if (r.ok() && r.remaining() != 0) r.fail(parse_error::trailing_bytes);
+    if (!r.ok()) {
+        const parse_error e = r.error();
+        out = metadata_request{};
+        return e;
+    }
+    return parse_error::none;
+}
+
+bool metadata_request::next_topic(std::string_view& name) noexcept {
+    if (_topics_left <= 0) return false;
+    _topics_left--;
+    name = _topics.string();
+    return _topics.ok();
+}
+
+void write_metadata_response(response_writer& w, const request_header& h,
+                             const metadata_node& node,
+                             std::span<const metadata_topic> topics) noexcept {
+    constexpr int32_t authorized_operations_omitted = INT32_MIN;
+    const int16_t v = h.api_version;
+    w.begin_frame(h.correlation_id, response_header_tagged(h.api_key, v));
+    if (v >= 3) w.i32(0); // throttle_time_ms
+    w.array_count(1);
+    w.i32(node.node_id);
+    w.string(node.host);
+    w.i32(node.port);
+    if (v >= 1) w.nullable_string(node.rack);
+    if (v >= 2) w.nullable_string(node.cluster_id);
+    if (v >= 1) w.i32(node.node_id); // controller_id
+    w.array_count(int32_t(topics.size()));
+    for (const auto& t : topics) {
+        w.i16(t.error);
+        w.string(t.name);
+        if (v >= 1) w.i8(t.is_internal ? 1 : 0);
+        w.array_count(t.partitions);
+        for (int32_t p = 0; p < t.partitions; p++) {
+            w.i16(error_code::none);
+            w.i32(p);
+            w.i32(node.node_id); // leader
+            if (v >= 7) w.i32(0); // leader_epoch
+            w.array_count(1);    // replicas
+            w.i32(node.node_id);
+            w.array_count(1); // isr
+            w.i32(node.node_id);
+            if (v >= 5) w.array_count(0); // offline_replicas
+        }
+        if (v >= 8) w.i32(authorized_operations_omitted);
+    }
+    if (v >= 8) w.i32(authorized_operations_omitted);
+    w.end_frame();
+}
+
+// ---------------------------------------------------------------------------------------
+// InitProducerId
+
+parse_error parse_init_producer_id_request(const request_header& h,
+                                           init_producer_id_request& out) noexcept {
+    out = init_producer_id_request{};
+    if (!codec_parses(h, api_key::init_producer_id)) return parse_error::unsupported_version;
+    byte_reader r(h.body);
+    out.transactional_id = r.nullable_string();
+    out.transaction_timeout_ms = r.i32();
+    if (r.ok() && r.remaining() != 0) r.fail(parse_error::trailing_bytes);
+    return r.error();
+}
+
+void write_init_producer_id_response(response_writer& w, const request_header& h,
+                                     int16_t error, int64_t producer_id,
+                                     int16_t producer_epoch, int32_t throttle_ms) noexcept {
+    w.begin_frame(h.correlation_id, response_header_tagged(h.api_key, h.api_version));
+    w.i32(throttle_ms);
+    w.i16(error);
+    w.i64(producer_id);
+    w.i16(producer_epoch);
+    w.end_frame();
+}
+
+// ---------------------------------------------------------------------------------------
+// Produce
+
+parse_error produce_request_reader::open(const request_header& h) noexcept {
+    *this = produce_request_reader{};
+    if (!codec_parses(h, api_key::produce)) return parse_error::unsupported_version;
+    byte_reader r(h.body);
+    _transactional_id = r.nullable_string();
+    _acks = r.i16();
+    _timeout_ms = r.i32();
+    const int32_t topics = r.array_count();
+    if (!r.ok()) return r.error();
+    if (topics < 0) return parse_error::bad_length;
+    _topic_count = topics;
+    _topics = r;
+    // Walk the structure once; the cursor then replays it without checks that can fail.
+    int64_t partitions_total = 0;
+    for (int32_t t = 0; t < topics && r.ok(); t++) {
+        (void)r.string();
+        const int32_t partitions = r.array_count();
+        if (r.ok() && partitions < 0) r.fail(parse_error::bad_length);
+        for (int32_t p = 0; p < partitions && r.ok(); p++) {
+            (void)r.i32();
+            (void)r.nullable_bytes();
+        }
+        partitions_total += std::max(partitions, 0);
+    }
+    if (r.ok() && r.remaining() != 0) r.fail(parse_error::trailing_bytes);
+    if (!r.ok()) {
+        const parse_error e = r.error();
+        *this = produce_request_reader{};
+        return e;
+    }
+    _partition_count_total = int32_t(partitions_total);
+    rewind();
+    return parse_error::none;
+}
+
+void produce_request_reader::rewind() noexcept {
+    _cur = _topics;
+    _topics_left = _topic_count;
+    _partitions_left = 0;
+}
+
+bool produce_request_reader::next_topic(produce_topic& out) noexcept {
+    while (_partitions_left > 0) {
+        produce_partition skipped;
+        (void)next_partition(skipped);
+    }
+    if (_topics_left == 0) return false;
+    _topics_left--;
+    out.name = _cur.string();
+    out.partition_count = _cur.array_count();
+    _partitions_left = out.partition_count;
+    return true;
+}
+
+bool produce_request_reader::next_partition(produce_partition& out) noexcept {
+    if (_partitions_left == 0) return false;
+    _partitions_left--;
+    out.index = _cur.i32();
+    out.records = _cur.nullable_bytes();
+    return true;
+}
+
+produce_response_writer::produce_response_writer(response_writer& w, const request_header& h,
+                                                 int32_t topic_count) noexcept
+    : _w(w), _version(h.api_version) {
+    _w.begin_frame(h.correlation_id, response_header_tagged(h.api_key, h.api_version));
+    _w.array_count(topic_count);
+}
+
+void produce_response_writer::begin_topic(std::string_view name,
+                                          int32_t partition_count) noexcept {
+    _w.string(name);
+    _w.array_count(partition_count);
+}
+
+void produce_response_writer::partition(const produce_partition_result& r) noexcept {
+    _w.i32(r.index);
+    _w.i16(r.error);
+    _w.i64(r.base_offset);
+    _w.i64(r.log_append_time_ms);
+    if (_version >= 5) _w.i64(r.log_start_offset);
+    if (_version >= 8) {
+        _w.array_count(0); // record_errors
+        _w.nullable_string(r.error_message);
+    }
+}
+
+size_t produce_response_writer::finish(int32_t throttle_ms) noexcept {
+    _w.i32(throttle_ms);
+    return _w.end_frame();
+}
+
+} // namespace sluice::dataplane::kafka
