@@ -210,7 +210,8 @@ result<void> kafka_listener::setup(const kafka_listener_config& config) {
     _buffers = static_cast<uint8_t*>(mem);
 
     // Every connection may have a receive, a send and a cancel in the kernel at once.
-    const uint32_t cq = std::min<uint32_t>(pow2_ceil(config.connections_max * 3 + 64), 1u << 16);
+    // (The kernel wants at least as many CQ entries as SQ entries.)
+    const uint32_t cq = std::clamp<uint32_t>(pow2_ceil(config.connections_max * 3 + 64), 512, 1u << 16);
     const int rc = init_ring(&_ring, 256, cq, &_ring_disabled);
     if (rc < 0)
         return make_error(errc::unsupported, std::string("cannot set up io_uring for Kafka: ") +

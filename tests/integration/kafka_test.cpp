@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,24 +71,23 @@ struct kafka_daemon {
 
 // events-topic with one partition: the hand set's order (duplicate after original, late
 // after the event that closed its window) holds within a partition, not across them.
-std::string write_config(const std::string& dir, const std::string& extra = "") {
+std::string write_config(const std::string& dir, const std::string& kafka_extra = "") {
     std::string path = dir + "/sluiced.toml";
     std::ofstream(path) << "[input]\nslots = 8192\n[processing]\ndedup_memory_mb = 32\n"
                         << "[storage]\nflush_interval_ms = 300\n"
-                        << "[kafka]\nauto_create_topics = true\n"
-                        << "[[kafka.topic]]\nname = \"events-topic\"\npartitions = 1\n"
-                        << extra;
+                        << "[kafka]\n" << kafka_extra
+                        << "[[kafka.topic]]\nname = \"events-topic\"\npartitions = 1\n";
     return path;
 }
 
 // Starts sluiced with a Kafka listener on a port the kernel picks (read back from stats).
 void start(kafka_daemon& k, const std::string& tag, std::vector<std::string> options = {},
-           uint32_t lcores = 4) {
+           uint32_t lcores = 4, const std::string& kafka_extra = "") {
     k.dir = make_temp_dir("kafka-" + tag);
     k.prefix = "sluice-kafka-" + tag + "-" + std::to_string(getpid());
     std::vector<std::string> args = eal_args(k.prefix, lcores);
     args.insert(args.end(), {"--", "--data-dir", k.dir + "/data", "--control-socket",
-                             k.dir + "/ctl.sock", "--config", write_config(k.dir), "--workers", "2",
+                             k.dir + "/ctl.sock", "--config", write_config(k.dir, kafka_extra), "--workers", "2",
                              "--kafka", "127.0.0.1:0"});
     args.insert(args.end(), options.begin(), options.end());
     k.proc = std::make_unique<daemon_process>(args, k.dir + "/sluiced.log");
@@ -104,6 +104,11 @@ std::string write_values(const std::string& dir) {
     std::string path = dir + "/values.ndjson";
     std::ofstream out(path);
     for (const auto& v : hand_set) out << v << "\n";
+    return path;
+}
+
+std::string write_file(const std::string& path, const std::string& text) {
+    std::ofstream(path) << text;
     return path;
 }
 
@@ -146,7 +151,8 @@ json wait_done(const kafka_daemon& k, uint64_t values) {
         60);
 }
 
-void expect_hand_counts(const json& s) {
+// `clean`: no Kafka errors were provoked on the way.
+void expect_hand_counts(const json& s, bool clean = true) {
     ASSERT_TRUE(s.value("ok", false)) << s.dump();
     EXPECT_EQ(total(s, "events_received"), 6u);
     EXPECT_EQ(total(s, "events_accepted"), 3u);
@@ -160,18 +166,20 @@ void expect_hand_counts(const json& s) {
     EXPECT_GE(kf["requests_by_api"].value("produce", 0), 1);
     EXPECT_GE(kf["requests_by_api"].value("metadata", 0), 1);
     EXPECT_GE(kf["requests_by_api"].value("api_versions", 0), 1);
-    EXPECT_EQ(kf["errors_by_code"], json::object());
-    EXPECT_EQ(kf["bad_requests"], 0);
-    EXPECT_EQ(kf["unknown_api"], 0);
+    if (clean) {
+        EXPECT_EQ(kf["errors_by_code"], json::object());
+        EXPECT_EQ(kf["bad_requests"], 0);
+        EXPECT_EQ(kf["unknown_api"], 0);
+    }
     EXPECT_GE(kf["connections_total"].get<uint64_t>(), 1u);
 }
 
 // Stops sluiced and compares the store with the hand-computed outcome.
-void stop_and_check_store(kafka_daemon& k) {
+void stop_and_check_store(kafka_daemon& k, bool clean = true) {
     EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << k.dir << "/sluiced.log";
     json fin = read_final_stats(k.dir + "/sluiced.log");
     ASSERT_TRUE(fin.is_object()) << "no final stats in " << k.dir << "/sluiced.log";
-    expect_hand_counts(fin);
+    expect_hand_counts(fin, clean);
     const hand_outcome want = expected_store();
     stored_outcome got = read_store(k.dir + "/data", query_table);
     EXPECT_EQ(got.events, want.events);
@@ -240,3 +248,151 @@ TEST(Kafka, KcatIdempotentAcksAllGzip) { run_kcat("gzip"); }
 TEST(Kafka, KcatIdempotentAcksAllSnappy) { run_kcat("snappy"); }
 TEST(Kafka, KcatIdempotentAcksAllLz4) { run_kcat("lz4"); }
 TEST(Kafka, KcatIdempotentAcksAllZstd) { run_kcat("zstd"); }
+
+// The broker-side protocol rules, spoken raw: ApiVersions above its max answers
+// UNSUPPORTED_VERSION (35) in the v0 layout with the key list; answers come in request
+// order for pipelined requests; Metadata answers every requested topic (unknown ones with
+// UNKNOWN_TOPIC_OR_PARTITION when auto-creation is off); an unknown API key and a frame
+// above request_bytes_max close the connection; connections beyond connections_max are
+// refused. Each is counted in the kafka stats, and the listener keeps serving.
+TEST(Kafka, ProtocolRulesAndLimits) {
+    kafka_daemon k;
+    start(k, "proto", {}, 4, "auto_create_topics = false\nconnections_max = 4\n");
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    const std::string script = write_file(k.dir + "/proto.py", R"(import socket, struct, sys, time
+port = int(sys.argv[1])
+def conn():
+    s = socket.create_connection(('127.0.0.1', port)); s.settimeout(10); return s
+def req(key, ver, corr, body=b''):
+    hdr = struct.pack('>hhih', key, ver, corr, 4) + b'test'
+    return struct.pack('>i', len(hdr) + len(body)) + hdr + body
+def recvn(s, n):
+    b = b''
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        assert c, 'connection closed early'
+        b += c
+    return b
+def frame(s):
+    return recvn(s, struct.unpack('>i', recvn(s, 4))[0])
+def closed(s):
+    try:
+        return s.recv(1) == b''
+    except ConnectionResetError:
+        return True
+def string(b, o):
+    n = struct.unpack('>h', b[o:o+2])[0]
+    return b[o+2:o+2+max(n, 0)].decode(), o + 2 + max(n, 0)
+s = conn()
+f = frame(s) if s.sendall(req(18, 9, 7)) is None else None
+corr, err, n = struct.unpack('>ihi', f[:10])
+assert (corr, err) == (7, 35), (corr, err)
+s.sendall(req(18, 0, 100) + req(18, 0, 101))
+f1, f2 = frame(s), frame(s)
+assert struct.unpack('>ih', f1[:6]) == (100, 0) and struct.unpack('>i', f2[:4])[0] == 101
+n = struct.unpack('>i', f1[6:10])[0]
+keys = {struct.unpack('>hhh', f1[10+6*i:16+6*i])[0]: struct.unpack('>hhh', f1[10+6*i:16+6*i])[1:] for i in range(n)}
+assert keys[0] == (3, 5) and keys[3][0] == 0 and keys[18] == (0, 3) and keys[22] == (0, 1) and 1 in keys, keys
+topics = struct.pack('>i', 2) + struct.pack('>h', 4) + b'nope' + struct.pack('>h', 12) + b'events-topic'
+s.sendall(req(3, 1, 200, topics))
+f = frame(s)
+o = 4
+nb = struct.unpack('>i', f[o:o+4])[0]; o += 4
+assert nb == 1
+node = struct.unpack('>i', f[o:o+4])[0]; o += 4
+host, o = string(f, o)
+bport = struct.unpack('>i', f[o:o+4])[0]; o += 4
+rack, o = string(f, o)
+assert (node, host, bport) == (0, '127.0.0.1', port), (node, host, bport)
+o += 4  # controller
+nt = struct.unpack('>i', f[o:o+4])[0]; o += 4
+seen = {}
+for _ in range(nt):
+    terr = struct.unpack('>h', f[o:o+2])[0]; o += 2
+    name, o = string(f, o)
+    o += 1
+    np_ = struct.unpack('>i', f[o:o+4])[0]; o += 4
+    for _ in range(np_):
+        o += 2 + 4 + 4
+        nr = struct.unpack('>i', f[o:o+4])[0]; o += 4 + 4 * nr
+        ni = struct.unpack('>i', f[o:o+4])[0]; o += 4 + 4 * ni
+    seen[name] = (terr, np_)
+assert seen == {'nope': (3, 0), 'events-topic': (0, 1)}, seen
+s.sendall(req(99, 0, 9))
+assert closed(s), 'unknown API key must close'
+s = conn()
+s.sendall(struct.pack('>i', 0x7fff0000) + b'x' * 100)
+assert closed(s), 'an oversize frame must close'
+held = [conn() for _ in range(4)]
+for c in held:
+    c.sendall(req(18, 0, 1)); frame(c)
+extra = [conn() for _ in range(2)]
+for c in extra:
+    assert closed(c), 'a connection beyond connections_max must be refused'
+c = held[0]; c.sendall(req(18, 0, 2)); assert struct.unpack('>ih', frame(c)[:6]) == (2, 0)
+print('ok')
+)");
+    const std::string cmd = std::string("timeout 60 ") + python + " " + script + " " +
+                            std::to_string(k.port) + " > " + k.dir + "/proto.log 2>&1";
+    ASSERT_EQ(run_command(cmd), 0) << cmd << "; see " << k.dir << "/proto.log";
+    json s = k.proc->request({{"cmd", "stats"}});
+    ASSERT_TRUE(s.value("ok", false)) << s.dump();
+    const json& kf = s["kafka"];
+    EXPECT_EQ(kf["connections_refused"], 2) << kf.dump();
+    EXPECT_EQ(kf["connections_closed"]["protocol"], 1) << kf.dump();
+    EXPECT_EQ(kf["connections_closed"]["request_too_large"], 1) << kf.dump();
+    EXPECT_EQ(kf["unknown_api"], 1);
+    EXPECT_EQ(kf["errors_by_code"]["35"], 1);
+    EXPECT_EQ(kf["errors_by_code"]["3"], 1);
+    EXPECT_EQ(kf["requests_by_api"]["api_versions"], 8);
+    EXPECT_EQ(kf["requests_by_api"]["metadata"], 1);
+    EXPECT_EQ(kf["topics"].size(), 1u) << "auto_create_topics = false created a topic";
+    // Still serving: a real client gets through.
+    const std::string kcat = "timeout 60 kcat -P -b 127.0.0.1:" + std::to_string(k.port) +
+                             " -t events-topic -X acks=all < " + write_values(k.dir) + " > " +
+                             k.dir + "/kcat.log 2>&1";
+    EXPECT_EQ(run_command(kcat), 0) << "see " << k.dir << "/kcat.log";
+    expect_hand_counts(wait_done(k, 6), false);
+    stop_and_check_store(k, false);
+}
+
+// Kafka beside the kernel UDP input, each on its own RX lcore: the same event over both is
+// one event and one duplicate (nothing downstream knows where an event came from).
+TEST(Kafka, BesideKernelUdpSameEventIsADuplicate) {
+    kafka_daemon k;
+    const uint16_t udp_port = uint16_t(20000 + (getpid() * 17) % 20000);
+    start(k, "udp", {"--kernel-udp", "127.0.0.1", "--udp-port", std::to_string(udp_port)}, 5);
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    const std::string sender = write_file(k.dir + "/udp.py", R"(import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for line in open(sys.argv[2]):
+    s.sendto(line.encode(), ('127.0.0.1', int(sys.argv[1])))
+)");
+    const std::string udp_values = write_file(k.dir + "/udp.ndjson", hand_set[0] + "\n" + hand_set[2] + "\n");
+    ASSERT_EQ(run_command(std::string(python) + " " + sender + " " + std::to_string(udp_port) + " " +
+                          udp_values),
+              0);
+    k.proc->wait_stats([](const json& s) { return total(s, "events_accepted") >= 2; }, 60);
+    const std::string kafka_values = write_file(k.dir + "/kafka.ndjson", hand_set[0] + "\n");
+    const std::string kcat = "timeout 60 kcat -P -b 127.0.0.1:" + std::to_string(k.port) +
+                             " -t events-topic -X acks=all < " + kafka_values + " > " + k.dir +
+                             "/kcat.log 2>&1";
+    ASSERT_EQ(run_command(kcat), 0) << "see " << k.dir << "/kcat.log";
+    json s = k.proc->wait_stats([](const json& s) { return total(s, "duplicates") >= 1; }, 60);
+    ASSERT_TRUE(s.value("ok", false)) << s.dump();
+    EXPECT_EQ(total(s, "events_received"), 3u);
+    EXPECT_EQ(total(s, "events_accepted"), 2u);
+    EXPECT_EQ(total(s, "duplicates"), 1u);
+    EXPECT_EQ(s["kafka"]["records"], 1);
+    std::set<std::string> inputs;
+    for (const auto& c : s["per_core"])
+        if (c["role"] == "rx") inputs.insert(c["input"].get<std::string>());
+    EXPECT_EQ(inputs, (std::set<std::string>{"kafka", "kernel_udp"}));
+    EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << k.dir << "/sluiced.log";
+    stored_outcome got = read_store(k.dir + "/data", query_table);
+    std::vector<std::string> want{hex64(hand_set[0]) + " 0", hex64(hand_set[2]) + " 0"};
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(got.events, want);
+    remove_eal_runtime(k.prefix);
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(k.dir);
+}
