@@ -232,11 +232,13 @@ void kafka_rx::init_producer_id(const kafka_frame& f, const request_header& h) n
     _listener.response_ready(f.conn, slot);
 }
 
-// One partition's record set: every record value becomes one event. Batches are checked
-// (CRC-32C, structure) before their records are routed; a record-level error inside a
-// batch stops that batch (the records before it were routed: a retry is caught by dedup).
+// One partition's record set: every record value becomes one event. Every batch is
+// checked (structure, CRC-32C) before any record of the partition is routed, and each
+// batch's records are checked whole before its first record is routed: a bad batch is
+// refused entirely. (A partition of several batches whose later batch fails to decompress
+// keeps the earlier batches: a retry of them is caught by dedup.)
 int16_t kafka_rx::append_partition(topic* t, const produce_partition& p,
-                                    int64_t& base_offset) noexcept {
+                                   int64_t& base_offset) noexcept {
     if (t == nullptr || p.index < 0 || p.index >= t->partitions)
         return error_code::unknown_topic_or_partition;
     if (!p.records) return error_code::none;
@@ -251,35 +253,35 @@ int16_t kafka_rx::append_partition(topic* t, const produce_partition& p,
     record_batch b;
     base_offset = t->next_offset[p.index];
     uint64_t n = 0;
-    while (batches.next(b)) {
+    int16_t error = error_code::none;
+    while (error == error_code::none && batches.next(b)) {
         if (b.control()) continue; // transaction markers carry no events
         bytes_view recs;
-        const parse_error de = batch_records(b, _decompressor, _scratch, recs);
-        if (de != parse_error::none) return kafka_error_for(de);
+        parse_error e = batch_records(b, _decompressor, _scratch, recs);
+        if (e == parse_error::none) e = check_records(b, recs);
+        if (e != parse_error::none) {
+            error = kafka_error_for(e);
+            break;
+        }
         record_reader rr(b, recs);
         record r;
         while (rr.next(r)) {
             ++n;
             if (!r.value) {
+                // A null value (tombstone) is no event: a parse_error dead letter.
                 bump(_counters.null_values);
-                _rx.handle_event(std::string_view());
+                _rx.handle_event(std::string_view("", 0));
                 continue;
             }
             bump(_counters.record_bytes, r.value->size());
             _rx.handle_event(std::string_view(reinterpret_cast<const char*>(r.value->data()),
                                               r.value->size()));
         }
-        if (rr.error() != parse_error::none) {
-            t->next_offset[p.index] += int64_t(n);
-            bump(_counters.records, n);
-            bump(t->records, n);
-            return kafka_error_for(rr.error());
-        }
     }
     t->next_offset[p.index] += int64_t(n);
     bump(_counters.records, n);
     bump(t->records, n);
-    return error_code::none;
+    return error;
 }
 
 bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
