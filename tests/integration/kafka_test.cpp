@@ -347,6 +347,12 @@ print('ok')
     EXPECT_EQ(kf["requests_by_api"]["api_versions"], 8);
     EXPECT_EQ(kf["requests_by_api"]["metadata"], 1);
     EXPECT_EQ(kf["topics"].size(), 1u) << "auto_create_topics = false created a topic";
+    json m = k.proc->request({{"cmd", "metrics"}});
+    ASSERT_TRUE(m.value("ok", false)) << m.dump();
+    const std::string text = m.value("text", "");
+    EXPECT_NE(text.find("sluice_kafka_connections_refused_total 2"), std::string::npos) << text;
+    EXPECT_NE(text.find("sluice_kafka_requests_total{api=\"api_versions\"} 8"), std::string::npos)
+        << text;
     // Still serving: a real client gets through.
     const std::string kcat = "timeout 60 kcat -P -b 127.0.0.1:" + std::to_string(k.port) +
                              " -t events-topic -X acks=all < " + write_values(k.dir) + " > " +
