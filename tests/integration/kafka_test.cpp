@@ -203,14 +203,20 @@ void run_snippet(const std::string& acks) {
     // What each acks mode promises holds the moment the client has its answers.
     json now = k.proc->request({{"cmd", "stats"}});
     ASSERT_TRUE(now.value("ok", false)) << now.dump();
-    if (acks == "1" || acks == "all") EXPECT_EQ(total(now, "events_received"), 6u) << now.dump();
+    if (acks == "1" || acks == "all") {
+        EXPECT_EQ(total(now, "events_received"), 6u) << now.dump();
+    }
     if (acks == "all") {
         EXPECT_GE(durable_rows(now, "events"), 3u) << now["storage"].dump();
         EXPECT_GE(durable_rows(now, "dead_letters"), 2u) << now["storage"].dump();
         EXPECT_EQ(now["kafka"]["produce_by_acks"]["all"].get<uint64_t>() > 0, true);
     }
-    if (acks == "0") EXPECT_GT(now["kafka"]["produce_by_acks"]["0"].get<uint64_t>(), 0u);
-    if (acks == "1") EXPECT_GT(now["kafka"]["produce_by_acks"]["1"].get<uint64_t>(), 0u);
+    if (acks == "0") {
+        EXPECT_GT(now["kafka"]["produce_by_acks"]["0"].get<uint64_t>(), 0u);
+    }
+    if (acks == "1") {
+        EXPECT_GT(now["kafka"]["produce_by_acks"]["1"].get<uint64_t>(), 0u);
+    }
     expect_hand_counts(wait_done(k, 6));
     stop_and_check_store(k);
 }
