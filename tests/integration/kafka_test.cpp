@@ -442,3 +442,35 @@ TEST(Kafka, SlowWorkersHoldTheConnectionNothingIsLost) {
     remove_eal_runtime(k.prefix);
     if (!::testing::Test::HasFailure()) std::filesystem::remove_all(k.dir);
 }
+
+// confluent-kafka (python3-confluent-kafka, librdkafka underneath), idempotent, acks=all.
+TEST(Kafka, ConfluentKafkaIdempotentAcksAll) {
+    ASSERT_EQ(run_command(std::string(python) + " -c 'import confluent_kafka' 2>/dev/null"), 0)
+        << "confluent-kafka is missing: apt-get install python3-confluent-kafka (scripts/bootstrap)";
+    kafka_daemon k;
+    start(k, "confluent");
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    const std::string script = write_file(k.dir + "/confluent.py", R"(import sys
+from confluent_kafka import Producer
+failed = []
+def delivered(err, msg):
+    if err is not None:
+        failed.append(err)
+p = Producer({'bootstrap.servers': '127.0.0.1:' + sys.argv[1], 'acks': 'all',
+              'enable.idempotence': True})
+for line in open(sys.argv[2]):
+    p.produce('events-topic', value=line.rstrip('\n').encode('utf-8'), callback=delivered)
+assert p.flush(60) == 0, 'undelivered messages'
+assert not failed, failed
+)");
+    const std::string cmd = std::string("timeout 120 ") + python + " " + script + " " +
+                            std::to_string(k.port) + " " + write_values(k.dir) + " > " + k.dir +
+                            "/confluent.log 2>&1";
+    ASSERT_EQ(run_command(cmd), 0) << cmd << "; see " << k.dir << "/confluent.log";
+    json now = k.proc->request({{"cmd", "stats"}});
+    ASSERT_TRUE(now.value("ok", false)) << now.dump();
+    EXPECT_GE(durable_rows(now, "events"), 3u) << now["storage"].dump();
+    EXPECT_GE(durable_rows(now, "dead_letters"), 2u) << now["storage"].dump();
+    expect_hand_counts(wait_done(k, 6));
+    stop_and_check_store(k);
+}
