@@ -10,6 +10,9 @@
 //
 // A client the machine lacks fails the test (CI installs them: scripts/bootstrap).
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -473,4 +476,45 @@ assert not failed, failed
     EXPECT_GE(durable_rows(now, "dead_letters"), 2u) << now["storage"].dump();
     expect_hand_counts(wait_done(k, 6));
     stop_and_check_store(k);
+}
+
+// Bad Kafka configuration is one line that names the cause and the fix, and sluiced exits.
+TEST(Kafka, PortInUseAndMissingListenerAreOneLineErrors) {
+    const std::string dir = make_temp_dir("kafka-badcfg");
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(listen(fd, 1), 0);
+    socklen_t len = sizeof a;
+    ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    const std::string port = std::to_string(ntohs(a.sin_port));
+    const std::string prefix = "sluice-kafka-badcfg-" + std::to_string(getpid());
+    std::string eal;
+    for (const auto& arg : eal_args(prefix, 3)) eal += " '" + arg + "'";
+    const std::string cmd = std::string(std::getenv("SLUICED")) + eal + " -- --data-dir " + dir +
+                            "/data --control-socket " + dir + "/ctl.sock --kafka 127.0.0.1:" +
+                            port + " > " + dir + "/out.log 2>&1";
+    EXPECT_EQ(run_command(cmd), 1);
+    std::ifstream in(dir + "/out.log");
+    const std::string out((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_NE(out.find("cannot listen for Kafka on 127.0.0.1:" + port + ": Address already in use"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("--kafka ADDR:PORT"), std::string::npos) << out;
+    ::close(fd);
+
+    std::ofstream(dir + "/kafka.toml") << "[input]\nmode = \"kafka\"\n";
+    const std::string cmd2 = std::string(std::getenv("SLUICED")) + eal + " -- --data-dir " + dir +
+                             "/data --config " + dir + "/kafka.toml > " + dir + "/out2.log 2>&1";
+    EXPECT_NE(run_command(cmd2), 0);
+    std::ifstream in2(dir + "/out2.log");
+    const std::string out2((std::istreambuf_iterator<char>(in2)), {});
+    EXPECT_NE(out2.find("input.mode = \"kafka\" needs a listener: set kafka.listen or pass --kafka"),
+              std::string::npos)
+        << out2;
+    remove_eal_runtime(prefix);
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
