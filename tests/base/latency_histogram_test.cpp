@@ -207,12 +207,18 @@ TEST(Tsc, RateIsPlausibleAndTicksForward) {
     uint64_t hz = tsc_hz();
     EXPECT_GT(hz, 10'000'000u);       // > 10 MHz
     EXPECT_LT(hz, 100'000'000'000u);  // < 100 GHz
-    uint64_t a = tsc_now();
-    int64_t t0 = monotonic_ns();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    uint64_t b = tsc_now();
-    int64_t t1 = monotonic_ns();
-    double measured = double(b - a) / (double(t1 - t0) / 1e9);
+    // On a loaded machine the thread can be preempted between the two clock reads; a
+    // longer interval shrinks that error, and a second or third try rules it out.
+    double measured = 0;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        uint64_t a = tsc_now();
+        int64_t t0 = monotonic_ns();
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        uint64_t b = tsc_now();
+        int64_t t1 = monotonic_ns();
+        measured = double(b - a) / (double(t1 - t0) / 1e9);
+        if (std::abs(measured - double(hz)) <= double(hz) * 0.05) break;
+    }
     EXPECT_NEAR(measured, double(hz), double(hz) * 0.05);
 }
 

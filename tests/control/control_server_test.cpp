@@ -356,7 +356,8 @@ TEST_F(ControlServer, ClientOverTheBoundIsToldAndClosed) {
         ::close(fd);
     // Slots come back once the server sees the closes.
     bool served = false;
-    for (int i = 0; i < 100 && !served; ++i) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!served && std::chrono::steady_clock::now() < deadline) {
         auto r = request(path, {{"cmd", "status"}}, timeout_ms);
         served = r.ok() && r.value()["ok"] == true;
         if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -528,7 +529,9 @@ TEST_F(ControlServer, TickRunsOnTheServerThread) {
                if (std::this_thread::get_id() == main_id) on_server_thread = false;
            },
            .tick_interval_ms = 20});
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (ticks.load() < 5 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     EXPECT_GE(ticks.load(), 5);
     EXPECT_TRUE(on_server_thread.load());
     EXPECT_EQ(call({{"cmd", "status"}})["ok"], true);

@@ -116,7 +116,9 @@ TEST(SluicectlExport, EveryFormatMatchesTheDaemonsCountsWithAndWithoutTheDaemon)
     auto d = std::make_unique<daemon_process>(args, dir + "/sluiced.log");
     auto log = [&] { return slurp(dir + "/sluiced.log"); };
     ASSERT_TRUE(d->wait_up(60)) << log();
-    EXPECT_EQ(d->request({{"cmd", "status"}})["data_dir"], data);
+    json status = d->request({{"cmd", "status"}});
+    ASSERT_TRUE(status.value("ok", false)) << status.dump();
+    EXPECT_EQ(status["data_dir"], data);
 
     // Recent event times: neither late nor in the future.
     const int64_t base = sluice::wall_clock_ms() - 60'000;

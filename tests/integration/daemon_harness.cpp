@@ -186,10 +186,34 @@ std::string daemon_process::how_it_ended() const {
     return "ended with wait status " + std::to_string(_status);
 }
 
-json daemon_process::request(const json& req) const {
+json daemon_process::request_once(const json& req) const {
     auto r = control::request(socket, req, 5000);
     if (!r) return json{{"ok", false}, {"error", r.err().message}};
     return r.value();
+}
+
+bool is_rate_limited(const json& reply) {
+    if (reply.value("ok", false)) return false;
+    auto e = reply.find("error");
+    return e != reply.end() && e->is_string() &&
+           e->get<std::string>().rfind("rate limited", 0) == 0;
+}
+
+// A test's own requests pass the daemon's control limits like any client's, and some
+// tests set those limits low on purpose: a "rate limited" answer is retried (backing off
+// up to 200 ms) until the deadline, so the test sees what the daemon answers to the
+// request, not what its limiter allowed that millisecond.
+json daemon_process::request(const json& req, int timeout_s) const {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+    auto backoff = std::chrono::milliseconds(10);
+    for (;;) {
+        json reply = request_once(req);
+        if (!is_rate_limited(reply) || std::chrono::steady_clock::now() >= deadline ||
+            !running())
+            return reply;
+        std::this_thread::sleep_for(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
+    }
 }
 
 int daemon_process::shutdown_and_wait(int timeout_s) {
@@ -198,7 +222,11 @@ int daemon_process::shutdown_and_wait(int timeout_s) {
         _pid = -1;
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
-    request({{"cmd", "shutdown"}});
+    // Retried while rate limited (request()): a test that set low control limits must
+    // still be able to stop its daemon the way an operator would.
+    json reply = request({{"cmd", "shutdown"}});
+    if (!reply.value("ok", false))
+        std::fprintf(stderr, "daemon_harness: shutdown refused: %s\n", reply.dump().c_str());
     int rc = wait_exit(_pid, timeout_s);
     if (rc != -1) _pid = -1;
     return rc;

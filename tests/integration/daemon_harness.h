@@ -17,6 +17,9 @@ std::string make_temp_dir(const std::string& tag);
 // Runs a command line through /bin/sh; returns its exit status.
 int run_command(const std::string& command);
 
+// True when a reply is the control server's "rate limited" refusal.
+bool is_rate_limited(const json& reply);
+
 // EAL options that work without hugepages or a NIC, on however many CPUs we may use.
 std::vector<std::string> eal_args(const std::string& prefix, uint32_t lcores);
 
@@ -67,7 +70,10 @@ class daemon_process {
     explicit daemon_process(std::vector<std::string> args, const std::string& log_path,
                             std::vector<std::string> wrapper = {});
     ~daemon_process();
-    json request(const json& req) const;
+    // One request; a "rate limited" reply is retried until `timeout_s` has passed.
+    json request(const json& req, int timeout_s = 30) const;
+    // One request as sent, whatever the answer (for tests of the limits themselves).
+    json request_once(const json& req) const;
     // Waits until the control socket answers `status`.
     bool wait_up(int timeout_s) const;
     // Polls stats until pred(stats) or the timeout; returns the last stats.

@@ -100,9 +100,12 @@ class daemon_node {
     std::unique_ptr<daemon_process> _d;
 };
 
+// The query's entry in a stats reply; null when absent (or the reply is an error).
 json query_stats(const json& stats, const std::string& name) {
-    for (const auto& q : stats["queries"])
-        if (q["name"] == name) return q;
+    auto queries = stats.find("queries");
+    if (queries == stats.end() || !queries->is_array()) return json();
+    for (const auto& q : *queries)
+        if (q.value("name", "") == name) return q;
     return json();
 }
 
@@ -214,7 +217,9 @@ TEST(Queries, AddSeeOpenAndClosedWindowsRemoveAndRestart) {
     EXPECT_TRUE(json_lines(none.out).empty()) << none.out;
     // Wait until the new query's workers have published a watermark (replay writes only
     // windows the live query has closed).
-    n.d().wait_stats([](const json& s) { return !query_stats(s, "per_page")["closed_until_ms"].is_null(); }, 30);
+    json published = n.d().wait_stats(
+        [](const json& s) { return !query_stats(s, "per_page")["closed_until_ms"].is_null(); }, 60);
+    ASSERT_FALSE(query_stats(published, "per_page")["closed_until_ms"].is_null()) << published.dump();
     auto rep = sluicectl(sock, "replay per_page --from " + std::to_string(t0) + " --to " +
                                    std::to_string(t0 + 240000));
     ASSERT_EQ(rep.code, 0) << rep.out;

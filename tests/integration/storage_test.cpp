@@ -347,10 +347,13 @@ TEST(StorageDiskFull, StopsAcceptingLosesNothingAndResumesWhenSpaceReturns) {
     ASSERT_EQ(full["storage"]["state"], "disk_full") << dump(full) << " (see " << dir << ")";
     EXPECT_NE(full["storage"]["error"].get<std::string>().find("disk full"), std::string::npos);
     // Ingest stops: a second later nothing more has been received (RX waits on the rings).
+    // (The pauses measure that nothing moves; no condition can stand in for them.)
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     json a = d.request({{"cmd", "stats"}});
+    ASSERT_TRUE(a.value("ok", false)) << dump(a);
     std::this_thread::sleep_for(std::chrono::milliseconds(1000));
     json b = d.request({{"cmd", "stats"}});
+    ASSERT_TRUE(b.value("ok", false)) << dump(b);
     EXPECT_EQ(a["totals"]["events_received"], b["totals"]["events_received"]) << "still ingesting";
     EXPECT_LT(b["totals"]["events_received"].get<uint64_t>(),
               want.counters["events_received"].get<uint64_t>());

@@ -600,6 +600,7 @@ TEST(BackpressurePrivileged, SlowWorkerMakesNicDropsGrow) {
     ASSERT_TRUE(p.wait_up(120)) << "see " << t.dir << "/sluiced.log";
     // Nothing reaches the port before this point, so its counters start from zero.
     json before = p.request({{"cmd", "stats"}});
+    ASSERT_TRUE(before.value("ok", false)) << before.dump();
     ASSERT_EQ(before["totals"]["rx_dropped"], 0);
     ASSERT_EQ(tcpreplay(ns, "va", t.dir + "/events.pcap", "--topspeed", t.dir + "/tcpreplay.log"),
               0);
