@@ -518,3 +518,114 @@ TEST(Kafka, PortInUseAndMissingListenerAreOneLineErrors) {
     remove_eal_runtime(prefix);
     if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
+
+// Produce spoken raw (RecordBatch v2 built by hand, CRC-32C in Python): errors are per
+// partition and never fail the records beside them — a good batch is stored while a
+// corrupt one (bad CRC) in the same request is answered CORRUPT_MESSAGE (2) and stores
+// nothing, an unknown partition UNKNOWN_TOPIC_OR_PARTITION (3); a frame split over many
+// writes is reassembled; a Produce whose record-set length runs past its frame closes the
+// connection; a truncated frame and a vanished client leave the listener serving.
+TEST(Kafka, ProduceErrorsArePerPartitionRaw) {
+    kafka_daemon k;
+    start(k, "rawproduce");
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    const std::string script = write_file(k.dir + "/produce.py", R"(import socket, struct, sys, time
+port = int(sys.argv[1])
+def crc32c(data):
+    crc = 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xffffffff
+assert crc32c(b'123456789') == 0xE3069283
+def uvar(n):
+    out = b''
+    while True:
+        b, n = n & 0x7f, n >> 7
+        if n == 0:
+            return out + bytes([b])
+        out += bytes([b | 0x80])
+def var(n):
+    return uvar((n << 1) ^ (n >> 63))
+def record(value, delta):
+    body = b'\x00' + var(0) + var(delta) + var(-1) + var(len(value)) + value + var(0)
+    return var(len(body)) + body
+def batch(values, corrupt=False):
+    ts = 1740756120000
+    recs = b''.join(record(v, i) for i, v in enumerate(values))
+    after = struct.pack('>hiqqqhii', 0, len(values) - 1, ts, ts, -1, -1, -1, len(values)) + recs
+    crc = crc32c(after) ^ (0x1 if corrupt else 0)
+    rest = struct.pack('>ibI', 0, 2, crc) + after
+    return struct.pack('>qi', 0, len(rest)) + rest
+def s16(t):
+    return struct.pack('>h', len(t)) + t
+def produce(corr, topics, acks=1, lie=0):
+    body = struct.pack('>hhi', -1, acks, 30000) + struct.pack('>i', len(topics))
+    for name, parts in topics:
+        body += s16(name) + struct.pack('>i', len(parts))
+        for index, rs in parts:
+            body += struct.pack('>ii', index, len(rs) + lie) + rs
+    hdr = struct.pack('>hhih', 0, 3, corr, 4) + b'test'
+    return struct.pack('>i', len(hdr) + len(body)) + hdr + body
+def recvn(s, n):
+    b = b''
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        assert c, 'closed early'
+        b += c
+    return b
+def frame(s):
+    return recvn(s, struct.unpack('>i', recvn(s, 4))[0])
+def closed(s):
+    try:
+        return s.recv(1) == b''
+    except ConnectionResetError:
+        return True
+s = socket.create_connection(('127.0.0.1', port)); s.settimeout(20)
+good = batch([b'{"event_id": "r1", "timestamp": "2025-02-28T15:22:31Z", "page": "/r"}', b'not json'])
+bad = batch([b'{"event_id": "r2", "timestamp": "2025-02-28T15:22:31Z", "page": "/r"}'], corrupt=True)
+req = produce(42, [(b'events-topic', [(0, good), (5, good)]), (b'other-topic', [(0, bad)])])
+for i in range(0, len(req), 7):
+    s.sendall(req[i:i + 7])
+    time.sleep(0.002)
+f = frame(s)
+o = 0
+corr, nt = struct.unpack('>ii', f[o:o + 8]); o += 8
+assert corr == 42
+got = {}
+for _ in range(nt):
+    n = struct.unpack('>h', f[o:o + 2])[0]; name = f[o + 2:o + 2 + n].decode(); o += 2 + n
+    np_ = struct.unpack('>i', f[o:o + 4])[0]; o += 4
+    for _ in range(np_):
+        index, err, base, _ = struct.unpack('>ihqq', f[o:o + 22]); o += 22
+        got[(name, index)] = (err, base)
+assert got == {('events-topic', 0): (0, 0), ('events-topic', 5): (3, -1), ('other-topic', 0): (2, -1)}, got
+s.sendall(produce(43, [(b'events-topic', [(0, good)])], lie=1000))
+assert closed(s), 'a record set running past its frame must close the connection'
+t = socket.create_connection(('127.0.0.1', port))
+t.sendall(struct.pack('>i', 100) + b'x' * 50)
+t.close()
+u = socket.create_connection(('127.0.0.1', port)); u.settimeout(20)
+u.sendall(produce(44, [(b'events-topic', [(0, batch([b'{"event_id": "r3", "timestamp": "2025-02-28T15:22:32Z", "page": "/r"}']))])]))
+f = frame(u)
+assert struct.unpack('>i', f[:4])[0] == 44
+print('ok')
+)");
+    const std::string cmd = std::string("timeout 60 ") + python + " " + script + " " +
+                            std::to_string(k.port) + " > " + k.dir + "/produce.log 2>&1";
+    ASSERT_EQ(run_command(cmd), 0) << cmd << "; see " << k.dir << "/produce.log";
+    json s = k.proc->wait_stats([](const json& s) { return total(s, "events_accepted") >= 2; }, 60);
+    ASSERT_TRUE(s.value("ok", false)) << s.dump();
+    EXPECT_EQ(total(s, "events_received"), 3u);
+    EXPECT_EQ(total(s, "events_accepted"), 2u); // r1 and r3; r2's batch was corrupt
+    EXPECT_EQ(s["totals"]["dead_letters_by_reason"]["parse_error"], 1);
+    const json& kf = s["kafka"];
+    EXPECT_EQ(kf["errors_by_code"]["2"], 1) << kf.dump();
+    EXPECT_EQ(kf["errors_by_code"]["3"], 1) << kf.dump();
+    EXPECT_EQ(kf["bad_requests"], 1) << kf.dump();
+    EXPECT_EQ(kf["records"], 3);
+    EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << k.dir << "/sluiced.log";
+    remove_eal_runtime(k.prefix);
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(k.dir);
+}
