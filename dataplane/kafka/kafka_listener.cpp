@@ -211,7 +211,7 @@ result<void> kafka_listener::setup(const kafka_listener_config& config) {
 
     // Every connection may have a receive, a send and a cancel in the kernel at once.
     // (The kernel wants at least as many CQ entries as SQ entries.)
-    const uint32_t cq = std::clamp<uint32_t>(pow2_ceil(config.connections_max * 3 + 64), 512, 1u << 16);
+    const uint32_t cq = std::clamp<uint32_t>(pow2_ceil(config.connections_max * 6 + 64), 512, 1u << 16);
     const int rc = init_ring(&_ring, 256, cq, &_ring_disabled);
     if (rc < 0)
         return make_error(errc::unsupported, std::string("cannot set up io_uring for Kafka: ") +
@@ -243,10 +243,13 @@ result<void> kafka_listener::setup(const kafka_listener_config& config) {
                               int(id));
     io_uring_buf_ring_advance(_buf_ring, int(_buffer_count));
 
-    _conns = std::make_unique<connection[]>(config.connections_max);
-    _free.reserve(config.connections_max);
-    for (uint32_t i = config.connections_max; i-- > 0;) _free.push_back(i);
-    _ready.reserve(size_t{config.connections_max} * 2);
+    // Twice the limit: a closed connection keeps its slot until its last operation has
+    // completed, and must not count against the clients that replace it.
+    _slots = config.connections_max * 2;
+    _conns = std::make_unique<connection[]>(_slots);
+    _free.reserve(_slots);
+    for (uint32_t i = _slots; i-- > 0;) _free.push_back(i);
+    _ready.reserve(size_t{_slots} * 2);
     return ok_result();
 }
 
@@ -256,7 +259,7 @@ kafka_listener::~kafka_listener() {
     if (_buffers) munmap(_buffers, _buffers_size);
     for (int fd : _listen_fds) ::close(fd);
     if (_conns)
-        for (uint32_t i = 0; i < _config.connections_max; ++i)
+        for (uint32_t i = 0; i < _slots; ++i)
             if (_conns[i].fd >= 0) ::close(_conns[i].fd);
 }
 
@@ -305,7 +308,9 @@ void kafka_listener::on_accept(uint32_t l, const io_uring_cqe* cqe) noexcept {
     if (!(cqe->flags & IORING_CQE_F_MORE)) _accept_armed[l] = false;
     if (cqe->res < 0) {
         bump(_counters.accept_errors);
-    } else if (_free.empty()) {
+    } else if (_counters.connections_open.load(std::memory_order_relaxed) >=
+                   _config.connections_max ||
+               _free.empty()) {
         // Beyond connections_max: refused as the kernel would refuse a full backlog.
         ::close(cqe->res);
         bump(_counters.connections_refused);
@@ -546,7 +551,7 @@ void kafka_listener::start_send(uint32_t index) noexcept {
 }
 
 bool kafka_listener::alive(conn_ref ref) const noexcept {
-    if (ref.index >= _config.connections_max) return false;
+    if (ref.index >= _slots) return false;
     const connection& c = _conns[ref.index];
     return c.open && !c.closing && c.gen == ref.gen;
 }
@@ -571,7 +576,7 @@ void kafka_listener::close(conn_ref ref, close_reason why) noexcept {
 }
 
 void kafka_listener::close_all() noexcept {
-    for (uint32_t i = 0; i < _config.connections_max; ++i)
+    for (uint32_t i = 0; i < _slots; ++i)
         if (_conns[i].open && !_conns[i].closing) close(conn_ref{i, _conns[i].gen}, close_reason::shutdown);
     if (_started) (void)io_uring_submit(&_ring);
 }

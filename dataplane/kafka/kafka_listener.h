@@ -160,6 +160,7 @@ class kafka_listener {
     size_t _buf_ring_size = 0;
     uint32_t _buf_ring_mask = 0;
 
+    uint32_t _slots = 0; // connection slots: 2 x connections_max
     std::unique_ptr<connection[]> _conns;
     std::vector<uint32_t> _free;  // free connection slots (a stack)
     std::vector<uint32_t> _ready; // connections that may hold a complete frame (a FIFO)

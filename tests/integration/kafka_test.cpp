@@ -417,7 +417,7 @@ for line in open(sys.argv[2]):
 // 30,000 ends up handled once the workers catch up; acks=1 answers all of them.
 TEST(Kafka, SlowWorkersHoldTheConnectionNothingIsLost) {
     kafka_daemon k;
-    start(k, "slow", {"--test-slow-worker-us", "2000"});
+    start(k, "slow", {"--test-slow-worker-us", "5000"});
     ASSERT_FALSE(::testing::Test::HasFailure());
     const uint32_t n = 30000;
     {
