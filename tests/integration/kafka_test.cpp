@@ -629,3 +629,30 @@ print('ok')
     remove_eal_runtime(k.prefix);
     if (!::testing::Test::HasFailure()) std::filesystem::remove_all(k.dir);
 }
+
+// The record key is not an identity (docs/KAFKA.md): without event_id, two values under one
+// key are two events, and one value under two keys is one event and a duplicate.
+TEST(Kafka, RecordKeyIsNotTheIdentity) {
+    kafka_daemon k;
+    start(k, "keys");
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    const std::string v1 = R"({"timestamp": "2025-02-28T15:22:31Z", "page": "/k1"})";
+    const std::string v2 = R"({"timestamp": "2025-02-28T15:22:31Z", "page": "/k2"})";
+    const std::string values = write_file(k.dir + "/keyed.txt", "samekey|" + v1 + "\nsamekey|" +
+                                                                    v2 + "\notherkey|" + v1 + "\n");
+    const std::string kcat = "timeout 60 kcat -P -K '|' -b 127.0.0.1:" + std::to_string(k.port) +
+                             " -t events-topic -X acks=all < " + values + " > " + k.dir +
+                             "/kcat.log 2>&1";
+    ASSERT_EQ(run_command(kcat), 0) << "see " << k.dir << "/kcat.log";
+    json s = wait_done(k, 3);
+    ASSERT_TRUE(s.value("ok", false)) << s.dump();
+    EXPECT_EQ(total(s, "events_received"), 3u);
+    EXPECT_EQ(total(s, "events_accepted"), 2u);
+    EXPECT_EQ(total(s, "duplicates"), 1u);
+    EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << k.dir << "/sluiced.log";
+    std::vector<std::string> want{hex64(v1) + " 0", hex64(v2) + " 0"};
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(read_store(k.dir + "/data", query_table).events, want);
+    remove_eal_runtime(k.prefix);
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(k.dir);
+}
