@@ -18,10 +18,6 @@ inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) noexcept {
 }
 
 constexpr uint32_t topic_name_max = 249; // Kafka's own limit
-// Frames offered per loop iteration: the parked answers and the rings get a turn between.
-constexpr uint32_t frames_per_poll = 64;
-// Slots a request must find free before it is taken (more may be waited for inside it).
-constexpr uint32_t room_per_request = 4 * limits::ring_burst_max;
 
 bool valid_topic_name(std::string_view n) noexcept {
     if (n.empty() || n.size() > topic_name_max || n == "." || n == "..") return false;

@@ -39,6 +39,13 @@ struct kafka_rx_config {
     int32_t default_partitions = 1;
 };
 
+// Bounds of the loop (beside the Kafka ones in base/limits.h): requests taken per loop
+// turn (then the parked answers and the rings get theirs), and the free slots a Produce
+// request must find before it is taken (back-pressure; a larger request may wait for more
+// inside it, like the UDP RX).
+inline constexpr uint32_t frames_per_poll = 64;
+inline constexpr uint32_t room_per_request = 4 * limits::ring_burst_max;
+
 inline constexpr int kafka_api_keys = 64;    // requests counted per key below this
 inline constexpr int kafka_error_codes = 128; // errors counted per code below this
 
