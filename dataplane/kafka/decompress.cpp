@@ -54,8 +54,7 @@ decompressor::decompressor() noexcept {
     LZ4F_dctx* lz = nullptr;
     if (!LZ4F_isError(LZ4F_createDecompressionContext(&lz, LZ4F_VERSION))) _lz4 = lz;
     ZSTD_DCtx* zd = ZSTD_createDCtx();
-    if (zd && !ZSTD_isError(ZSTD_DCtx_setParameter(zd, ZSTD_d_windowLogMax,
-                                                   zstd_window_log_max)))
+    if (zd && !ZSTD_isError(ZSTD_DCtx_setParameter(zd, ZSTD_d_windowLogMax, zstd_window_log_max)))
         _zstd = zd;
     else
         ZSTD_freeDCtx(zd);
@@ -68,7 +67,9 @@ decompressor::~decompressor() {
     ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(_zstd));
 }
 
-bool decompressor::ok() const noexcept { return _zlib_ready && _lz4 && _zstd; }
+bool decompressor::ok() const noexcept {
+    return _zlib_ready && _lz4 && _zstd;
+}
 
 parse_error decompressor::decompress(compression codec, bytes_view in, std::span<uint8_t> out,
                                      size_t& out_bytes) noexcept {
@@ -192,8 +193,8 @@ parse_error decompressor::zstd(bytes_view in, std::span<uint8_t> out, size_t& n)
     return e;
 }
 
-parse_error batch_records(const record_batch& batch, decompressor& d,
-                          std::span<uint8_t> scratch, bytes_view& records) noexcept {
+parse_error batch_records(const record_batch& batch, decompressor& d, std::span<uint8_t> scratch,
+                          bytes_view& records) noexcept {
     records = {};
     if (batch.codec() == compression::none) {
         records = batch.records;

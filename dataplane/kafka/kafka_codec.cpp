@@ -8,7 +8,9 @@ namespace sluice::dataplane::kafka {
 
 namespace {
 
-inline uint16_t load_be16(const uint8_t* p) noexcept { return uint16_t(p[0] << 8 | p[1]); }
+inline uint16_t load_be16(const uint8_t* p) noexcept {
+    return uint16_t(p[0] << 8 | p[1]);
+}
 inline uint32_t load_be32(const uint8_t* p) noexcept {
     return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
 }
@@ -29,11 +31,11 @@ inline std::string_view as_string(bytes_view b) noexcept {
 // The newest version of each key that still uses the non-flexible encoding; indexed by
 // key. -1: flexible from v0. Keys 50..74 (all KIP-482 era) are flexible from v0.
 constexpr int16_t last_rigid_version[] = {
-    8,  11, 5, 8, 3, 1, 5, 2, 7, 5,  // 0 Produce .. 9 OffsetFetch
-    2,  5,  3, 3, 3, 4, 2, 99, 2, 4, // 10 FindCoordinator .. 19 CreateTopics
-    3,  1,  1, 3, 2, 2, 2, 0, 2, 1,  // 20 DeleteTopics .. 29 DescribeAcls
-    1,  1,  3, 1, 1, 1, 1, 1, 1, 1,  // 30 CreateAcls .. 39 RenewDelegationToken
-    1,  1,  1, 1, 0, -1, -1, 99, 0, 0, // 40 ExpireDelegationToken .. 49 AlterClientQuotas
+    8, 11, 5, 8, 3, 1,  5,  2,  7, 5, // 0 Produce .. 9 OffsetFetch
+    2, 5,  3, 3, 3, 4,  2,  99, 2, 4, // 10 FindCoordinator .. 19 CreateTopics
+    3, 1,  1, 3, 2, 2,  2,  0,  2, 1, // 20 DeleteTopics .. 29 DescribeAcls
+    1, 1,  3, 1, 1, 1,  1,  1,  1, 1, // 30 CreateAcls .. 39 RenewDelegationToken
+    1, 1,  1, 1, 0, -1, -1, 99, 0, 0, // 40 ExpireDelegationToken .. 49 AlterClientQuotas
 };
 
 } // namespace
@@ -191,6 +193,25 @@ int32_t byte_reader::array_count() noexcept {
         return 0;
     }
     return n;
+}
+
+int32_t byte_reader::compact_array_count() noexcept {
+    const uint32_t n = uvarint();
+    if (!ok()) return 0;
+    if (n == 0) return -1;
+    if (n - 1 > remaining() || n - 1 > uint32_t(INT32_MAX)) {
+        fail(parse_error::bad_length);
+        return 0;
+    }
+    return int32_t(n - 1);
+}
+
+std::optional<bytes_view> byte_reader::compact_nullable_bytes() noexcept {
+    const uint32_t n = uvarint();
+    if (!ok() || n == 0) return std::nullopt;
+    bytes_view b = take(n - 1);
+    if (!ok()) return std::nullopt;
+    return b;
 }
 
 void byte_reader::skip_tagged_fields() noexcept {
@@ -356,8 +377,7 @@ void response_writer::compact_nullable_string(std::optional<std::string_view> s)
 // ---------------------------------------------------------------------------------------
 // Version tables
 
-const api_version_range* find_api(std::span<const api_version_range> table,
-                                  int16_t key) noexcept {
+const api_version_range* find_api(std::span<const api_version_range> table, int16_t key) noexcept {
     for (const auto& e : table)
         if (e.api_key == key) return &e;
     return nullptr;
@@ -461,8 +481,7 @@ bool metadata_request::next_topic(std::string_view& name) noexcept {
     return _topics.ok();
 }
 
-void write_metadata_response(response_writer& w, const request_header& h,
-                             const metadata_node& node,
+void write_metadata_response(response_writer& w, const request_header& h, const metadata_node& node,
                              std::span<const metadata_topic> topics) noexcept {
     constexpr int32_t authorized_operations_omitted = INT32_MIN;
     const int16_t v = h.api_version;
@@ -484,9 +503,9 @@ void write_metadata_response(response_writer& w, const request_header& h,
         for (int32_t p = 0; p < t.partitions; p++) {
             w.i16(error_code::none);
             w.i32(p);
-            w.i32(node.node_id); // leader
+            w.i32(node.node_id);  // leader
             if (v >= 7) w.i32(0); // leader_epoch
-            w.array_count(1);    // replicas
+            w.array_count(1);     // replicas
             w.i32(node.node_id);
             w.array_count(1); // isr
             w.i32(node.node_id);
@@ -512,9 +531,9 @@ parse_error parse_init_producer_id_request(const request_header& h,
     return r.error();
 }
 
-void write_init_producer_id_response(response_writer& w, const request_header& h,
-                                     int16_t error, int64_t producer_id,
-                                     int16_t producer_epoch, int32_t throttle_ms) noexcept {
+void write_init_producer_id_response(response_writer& w, const request_header& h, int16_t error,
+                                     int64_t producer_id, int16_t producer_epoch,
+                                     int32_t throttle_ms) noexcept {
     w.begin_frame(h.correlation_id, response_header_tagged(h.api_key, h.api_version));
     w.i32(throttle_ms);
     w.i16(error);
@@ -526,14 +545,19 @@ void write_init_producer_id_response(response_writer& w, const request_header& h
 // ---------------------------------------------------------------------------------------
 // Produce
 
+int32_t produce_request_reader::count(byte_reader& r) const noexcept {
+    return _flexible ? r.compact_array_count() : r.array_count();
+}
+
 parse_error produce_request_reader::open(const request_header& h) noexcept {
     *this = produce_request_reader{};
     if (!codec_parses(h, api_key::produce)) return parse_error::unsupported_version;
+    _flexible = h.flexible;
     byte_reader r(h.body);
-    _transactional_id = r.nullable_string();
+    _transactional_id = _flexible ? r.compact_nullable_string() : r.nullable_string();
     _acks = r.i16();
     _timeout_ms = r.i32();
-    const int32_t topics = r.array_count();
+    const int32_t topics = count(r);
     if (!r.ok()) return r.error();
     if (topics < 0) return parse_error::bad_length;
     _topic_count = topics;
@@ -541,15 +565,18 @@ parse_error produce_request_reader::open(const request_header& h) noexcept {
     // Walk the structure once; the cursor then replays it without checks that can fail.
     int64_t partitions_total = 0;
     for (int32_t t = 0; t < topics && r.ok(); t++) {
-        (void)r.string();
-        const int32_t partitions = r.array_count();
+        (void)(_flexible ? r.compact_string() : r.string());
+        const int32_t partitions = count(r);
         if (r.ok() && partitions < 0) r.fail(parse_error::bad_length);
         for (int32_t p = 0; p < partitions && r.ok(); p++) {
             (void)r.i32();
-            (void)r.nullable_bytes();
+            (void)(_flexible ? r.compact_nullable_bytes() : r.nullable_bytes());
+            if (_flexible) r.skip_tagged_fields();
         }
+        if (_flexible) r.skip_tagged_fields();
         partitions_total += std::max(partitions, 0);
     }
+    if (_flexible) r.skip_tagged_fields();
     if (r.ok() && r.remaining() != 0) r.fail(parse_error::trailing_bytes);
     if (!r.ok()) {
         const parse_error e = r.error();
@@ -565,6 +592,7 @@ void produce_request_reader::rewind() noexcept {
     _cur = _topics;
     _topics_left = _topic_count;
     _partitions_left = 0;
+    _in_topic = false;
 }
 
 bool produce_request_reader::next_topic(produce_topic& out) noexcept {
@@ -572,11 +600,14 @@ bool produce_request_reader::next_topic(produce_topic& out) noexcept {
         produce_partition skipped;
         (void)next_partition(skipped);
     }
+    if (_in_topic && _flexible) _cur.skip_tagged_fields(); // the previous topic's
+    _in_topic = false;
     if (_topics_left == 0) return false;
     _topics_left--;
-    out.name = _cur.string();
-    out.partition_count = _cur.array_count();
+    out.name = _flexible ? _cur.compact_string() : _cur.string();
+    out.partition_count = count(_cur);
     _partitions_left = out.partition_count;
+    _in_topic = true;
     return true;
 }
 
@@ -584,21 +615,31 @@ bool produce_request_reader::next_partition(produce_partition& out) noexcept {
     if (_partitions_left == 0) return false;
     _partitions_left--;
     out.index = _cur.i32();
-    out.records = _cur.nullable_bytes();
+    out.records = _flexible ? _cur.compact_nullable_bytes() : _cur.nullable_bytes();
+    if (_flexible) _cur.skip_tagged_fields();
     return true;
 }
 
 produce_response_writer::produce_response_writer(response_writer& w, const request_header& h,
                                                  int32_t topic_count) noexcept
-    : _w(w), _version(h.api_version) {
+    : _w(w), _version(h.api_version), _flexible(is_flexible(h.api_key, h.api_version)) {
     _w.begin_frame(h.correlation_id, response_header_tagged(h.api_key, h.api_version));
-    _w.array_count(topic_count);
+    if (_flexible)
+        _w.compact_array_count(uint32_t(topic_count));
+    else
+        _w.array_count(topic_count);
 }
 
-void produce_response_writer::begin_topic(std::string_view name,
-                                          int32_t partition_count) noexcept {
-    _w.string(name);
-    _w.array_count(partition_count);
+void produce_response_writer::begin_topic(std::string_view name, int32_t partition_count) noexcept {
+    if (_flexible) {
+        if (_topic_open) _w.empty_tags(); // the previous topic's
+        _w.compact_string(name);
+        _w.compact_array_count(uint32_t(partition_count));
+    } else {
+        _w.string(name);
+        _w.array_count(partition_count);
+    }
+    _topic_open = true;
 }
 
 void produce_response_writer::partition(const produce_partition_result& r) noexcept {
@@ -607,14 +648,20 @@ void produce_response_writer::partition(const produce_partition_result& r) noexc
     _w.i64(r.base_offset);
     _w.i64(r.log_append_time_ms);
     if (_version >= 5) _w.i64(r.log_start_offset);
-    if (_version >= 8) {
+    if (_flexible) {
+        _w.compact_array_count(0); // record_errors
+        _w.compact_nullable_string(r.error_message);
+        _w.empty_tags();
+    } else if (_version >= 8) {
         _w.array_count(0); // record_errors
         _w.nullable_string(r.error_message);
     }
 }
 
 size_t produce_response_writer::finish(int32_t throttle_ms) noexcept {
+    if (_flexible && _topic_open) _w.empty_tags();
     _w.i32(throttle_ms);
+    if (_flexible) _w.empty_tags();
     return _w.end_frame();
 }
 

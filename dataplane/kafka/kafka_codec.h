@@ -19,7 +19,7 @@ namespace sluice::dataplane::kafka {
 using bytes_view = std::span<const uint8_t>;
 
 // Bounds (kept here, beside the codec, until the listener settles its own in limits.h).
-inline constexpr uint32_t frame_bytes_max_default = 8u << 20;    // one request frame
+inline constexpr uint32_t frame_bytes_max_default = 8u << 20;         // one request frame
 inline constexpr uint32_t decompressed_bytes_max_default = 16u << 20; // one batch's records
 inline constexpr uint32_t record_batch_header_bytes = 61;
 
@@ -75,18 +75,18 @@ inline constexpr int16_t invalid_record = 87;
 // answers for each.
 enum class parse_error : uint8_t {
     none,
-    truncated,          // a field runs past the end of its frame / record / batch
-    bad_length,         // a negative or lying length, count or size
-    bad_varint,         // a varint longer than its type allows
-    trailing_bytes,     // bytes left over where the structure says it ends
-    unsupported_version, // an api_version this codec does not parse
-    legacy_magic,       // a magic 0/1 message set where RecordBatch v2 is required
-    bad_magic,          // a magic byte that is neither 0, 1 nor 2
-    bad_crc,            // the RecordBatch's CRC-32C does not match its bytes
+    truncated,               // a field runs past the end of its frame / record / batch
+    bad_length,              // a negative or lying length, count or size
+    bad_varint,              // a varint longer than its type allows
+    trailing_bytes,          // bytes left over where the structure says it ends
+    unsupported_version,     // an api_version this codec does not parse
+    legacy_magic,            // a magic 0/1 message set where RecordBatch v2 is required
+    bad_magic,               // a magic byte that is neither 0, 1 nor 2
+    bad_crc,                 // the RecordBatch's CRC-32C does not match its bytes
     unsupported_compression, // attributes codec 5..7
-    too_large,          // decompressed output would exceed the caller's cap
-    corrupt_compressed, // the compressed stream is malformed or truncated
-    record_count,       // recordsCount disagrees with the records present
+    too_large,               // decompressed output would exceed the caller's cap
+    corrupt_compressed,      // the compressed stream is malformed or truncated
+    record_count,            // recordsCount disagrees with the records present
 };
 
 std::string_view parse_error_name(parse_error e) noexcept;
@@ -111,18 +111,22 @@ class byte_reader {
     int16_t i16() noexcept;
     int32_t i32() noexcept;
     int64_t i64() noexcept;
-    uint32_t uvarint() noexcept;  // unsigned LEB128, at most 5 bytes (flexible versions)
-    int32_t varint() noexcept;    // zigzag, at most 5 bytes (record fields)
-    int64_t varlong() noexcept;   // zigzag, at most 10 bytes
+    uint32_t uvarint() noexcept;        // unsigned LEB128, at most 5 bytes (flexible versions)
+    int32_t varint() noexcept;          // zigzag, at most 5 bytes (record fields)
+    int64_t varlong() noexcept;         // zigzag, at most 10 bytes
     bytes_view take(size_t n) noexcept; // n raw bytes in place
     void skip(size_t n) noexcept { (void)take(n); }
 
-    std::string_view string() noexcept;                         // i16 length, not null
-    std::optional<std::string_view> nullable_string() noexcept; // i16 length, -1 = null
-    std::optional<bytes_view> nullable_bytes() noexcept;        // i32 length, -1 = null
-    std::string_view compact_string() noexcept;                 // uvarint length + 1
+    std::string_view string() noexcept;                                 // i16 length, not null
+    std::optional<std::string_view> nullable_string() noexcept;         // i16 length, -1 = null
+    std::optional<bytes_view> nullable_bytes() noexcept;                // i32 length, -1 = null
+    std::string_view compact_string() noexcept;                         // uvarint length + 1
     std::optional<std::string_view> compact_nullable_string() noexcept; // 0 = null
-    int32_t array_count() noexcept;  // i32; -1 (null) returned as -1, < -1 is an error
+    // i32; -1 (null) is returned as -1. Below -1, or more elements than bytes left (every
+    // element is at least one byte): bad_length, before anyone loops over it.
+    int32_t array_count() noexcept;
+    int32_t compact_array_count() noexcept; // uvarint N+1, 0 = null (-1); same bound
+    std::optional<bytes_view> compact_nullable_bytes() noexcept; // uvarint N+1, 0 = null
     void skip_tagged_fields() noexcept; // uvarint count, then {uvarint tag, uvarint len, bytes}
 
     void fail(parse_error e) noexcept {
@@ -168,8 +172,8 @@ struct request_header {
     int16_t api_version = 0;
     int32_t correlation_id = 0;
     std::optional<std::string_view> client_id; // points into the frame
-    bool flexible = false;                      // header v2 (tags were skipped)
-    bytes_view body;                            // the rest of the frame, in place
+    bool flexible = false;                     // header v2 (tags were skipped)
+    bytes_view body;                           // the rest of the frame, in place
 };
 
 /// Parses a frame (the bytes after the size prefix). Header v1, or v2 when
@@ -183,8 +187,7 @@ parse_error parse_request_header(bytes_view frame, request_header& out) noexcept
 
 class response_writer {
   public:
-    explicit response_writer(std::vector<uint8_t>& out) noexcept
-        : _vec(&out), _pos(out.size()) {}
+    explicit response_writer(std::vector<uint8_t>& out) noexcept : _vec(&out), _pos(out.size()) {}
     explicit response_writer(std::span<uint8_t> out) noexcept
         : _buf(out.data()), _cap(out.size()) {}
 
@@ -200,10 +203,10 @@ class response_writer {
     void i32(int32_t v) noexcept;
     void i64(int64_t v) noexcept;
     void uvarint(uint32_t v) noexcept;
-    void varint(int32_t v) noexcept; // zigzag
+    void varint(int32_t v) noexcept;  // zigzag
     void varlong(int64_t v) noexcept; // zigzag
     void raw(bytes_view v) noexcept;
-    void string(std::string_view s) noexcept;
+    void string(std::string_view s) noexcept; // cut at 32767 bytes (i16 length)
     void nullable_string(std::optional<std::string_view> s) noexcept;
     void bytes(std::optional<bytes_view> b) noexcept; // i32 length, nullopt = -1
     void compact_string(std::string_view s) noexcept;
@@ -241,22 +244,22 @@ struct api_version_range {
 /// Metadata 0-1, Produce 3-5, InitProducerId 0-1, and Fetch 4-7, advertised only so
 /// that clients pick RecordBatch v2. Sorted by key.
 inline constexpr api_version_range default_api_versions[] = {
-    {api_key::produce, 3, 5},      {api_key::fetch, 4, 7},
-    {api_key::metadata, 0, 1},     {api_key::api_versions, 0, 3},
+    {api_key::produce, 3, 5},          {api_key::fetch, 4, 7},
+    {api_key::metadata, 0, 1},         {api_key::api_versions, 0, 3},
     {api_key::init_producer_id, 0, 1},
 };
 
-/// The versions this codec can parse and answer, per key (a superset of the default).
+/// The versions this codec can parse and answer, per key: what the default table
+/// advertises and more, except Fetch (advertised, never sent by producers, not parsed).
 inline constexpr api_version_range codec_api_versions[] = {
-    {api_key::produce, 3, 8},
+    {api_key::produce, 3, 9},
     {api_key::metadata, 0, 8},
     {api_key::api_versions, 0, 3},
     {api_key::init_producer_id, 0, 1},
 };
 
 /// The entry for `key` in `table`, or nullptr.
-const api_version_range* find_api(std::span<const api_version_range> table,
-                                  int16_t key) noexcept;
+const api_version_range* find_api(std::span<const api_version_range> table, int16_t key) noexcept;
 /// Whether `table` lists (key, version).
 bool version_supported(std::span<const api_version_range> table, int16_t key,
                        int16_t version) noexcept;
@@ -266,8 +269,7 @@ struct api_versions_request {
     std::string_view client_software_version; // v3+ only
 };
 
-parse_error parse_api_versions_request(const request_header& h,
-                                       api_versions_request& out) noexcept;
+parse_error parse_api_versions_request(const request_header& h, api_versions_request& out) noexcept;
 
 /// Appends the whole ApiVersions answer frame for `h`. When h.api_version is above the
 /// table's ApiVersions max (or below its min), answers UNSUPPORTED_VERSION (35) with the
@@ -284,7 +286,7 @@ void write_api_versions_response(response_writer& w, const request_header& h,
 
 class metadata_request {
   public:
-    bool all_topics() const noexcept { return _all_topics; } // v0: empty; v1+: null (-1)
+    bool all_topics() const noexcept { return _all_topics; }      // v0: empty; v1+: null (-1)
     int32_t topic_count() const noexcept { return _topic_count; } // 0 when all_topics
     /// v4+ carries it; earlier versions always allow it.
     bool allow_auto_topic_creation() const noexcept { return _allow_auto_topic_creation; }
@@ -316,15 +318,14 @@ struct metadata_node {
 struct metadata_topic {
     std::string_view name;
     int16_t error = error_code::none;
-    int32_t partitions = 1; // 0..partitions-1, each led by the node, replicas = isr = {node}
+    int32_t partitions = 1;   // 0..partitions-1, each led by the node, replicas = isr = {node}
     bool is_internal = false; // v1+
 };
 
 /// Appends the Metadata answer frame: one broker (`node`, also the controller and every
 /// partition's leader) and `topics` in order. v3+: throttle 0; v7+: leader epoch 0;
 /// v5+: no offline replicas; v8+: authorized operations omitted (INT32_MIN).
-void write_metadata_response(response_writer& w, const request_header& h,
-                             const metadata_node& node,
+void write_metadata_response(response_writer& w, const request_header& h, const metadata_node& node,
                              std::span<const metadata_topic> topics) noexcept;
 
 // ---------------------------------------------------------------------------------------
@@ -338,12 +339,12 @@ struct init_producer_id_request {
 parse_error parse_init_producer_id_request(const request_header& h,
                                            init_producer_id_request& out) noexcept;
 
-void write_init_producer_id_response(response_writer& w, const request_header& h,
-                                     int16_t error, int64_t producer_id,
-                                     int16_t producer_epoch, int32_t throttle_ms = 0) noexcept;
+void write_init_producer_id_response(response_writer& w, const request_header& h, int16_t error,
+                                     int64_t producer_id, int16_t producer_epoch,
+                                     int32_t throttle_ms = 0) noexcept;
 
 // ---------------------------------------------------------------------------------------
-// Produce (v3-v8; the request layout is the same across them).
+// Produce (v3-v8, the same request layout; v9, the flexible encoding of it).
 
 struct produce_topic {
     std::string_view name;
@@ -366,7 +367,9 @@ class produce_request_reader {
     const std::optional<std::string_view>& transactional_id() const noexcept {
         return _transactional_id;
     }
-    int16_t acks() const noexcept { return _acks; } // -1, 0, 1 valid; else answer 21
+    int16_t acks() const noexcept { return _acks; }
+    /// -1, 0, 1; anything else is answered INVALID_REQUIRED_ACKS (21) per partition.
+    bool acks_valid() const noexcept { return _acks >= -1 && _acks <= 1; }
     int32_t timeout_ms() const noexcept { return _timeout_ms; }
     int32_t topic_count() const noexcept { return _topic_count; }
     int32_t partition_count_total() const noexcept { return _partition_count_total; }
@@ -379,8 +382,12 @@ class produce_request_reader {
     void rewind() noexcept;
 
   private:
+    int32_t count(byte_reader& r) const noexcept;
+
     byte_reader _topics; // positioned at the first topic's name
     byte_reader _cur;
+    bool _flexible = false;
+    bool _in_topic = false;
     std::optional<std::string_view> _transactional_id;
     int16_t _acks = 0;
     int32_t _timeout_ms = 0;
@@ -395,8 +402,8 @@ struct produce_partition_result {
     int16_t error = error_code::none;
     int64_t base_offset = -1;
     int64_t log_append_time_ms = -1;
-    int64_t log_start_offset = 0;                // v5+
-    std::optional<std::string_view> error_message; // v8+
+    int64_t log_start_offset = 0;                  // v5+
+    std::optional<std::string_view> error_message; // v8+ (record_errors always empty)
 };
 
 /// Streams a Produce answer frame: begin_topic()/partition() for each topic in request
@@ -414,6 +421,8 @@ class produce_response_writer {
   private:
     response_writer& _w;
     int16_t _version;
+    bool _flexible;
+    bool _topic_open = false;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -552,7 +561,7 @@ class decompressor {
 
 /// The batch's record bytes ready for record_reader: batch.records when uncompressed,
 /// otherwise decompressed into `scratch` (its size is the cap).
-parse_error batch_records(const record_batch& batch, decompressor& d,
-                          std::span<uint8_t> scratch, bytes_view& records) noexcept;
+parse_error batch_records(const record_batch& batch, decompressor& d, std::span<uint8_t> scratch,
+                          bytes_view& records) noexcept;
 
 } // namespace sluice::dataplane::kafka

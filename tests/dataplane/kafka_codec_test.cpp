@@ -15,6 +15,7 @@
 #include <zstd.h>
 
 #include "dataplane/kafka/kafka_codec.h"
+#include "tests/dataplane/kafka_codec_fuzz.h"
 
 namespace sluice::dataplane::kafka {
 namespace {
@@ -64,7 +65,9 @@ bytes from_hex(std::string_view h) {
     return out;
 }
 
-std::string to_string(bytes_view b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+std::string to_string(bytes_view b) {
+    return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
 
 // Bitwise CRC-32C: an oracle independent of the codec's DPDK-based one.
 uint32_t crc32c_reference(const uint8_t* p, size_t n) {
@@ -254,8 +257,7 @@ TEST(KafkaCodec, RequestHeaderBadLengths) {
 
 TEST(KafkaCodec, ApiVersionsRequests) {
     api_versions_request req;
-    EXPECT_EQ(parse_api_versions_request(header_of(request(18, 0, 1, {})), req),
-              parse_error::none);
+    EXPECT_EQ(parse_api_versions_request(header_of(request(18, 0, 1, {})), req), parse_error::none);
     wire v3;
     v3.cstr("librdkafka").cstr("2.0.2").u8(0);
     ASSERT_EQ(parse_api_versions_request(header_of(request(18, 3, 1, v3.b, true)), req),
@@ -347,8 +349,7 @@ TEST(KafkaCodec, MetadataRequests) {
     ASSERT_TRUE(m.next_topic(name));
     EXPECT_EQ(name, "other");
     EXPECT_FALSE(m.next_topic(name));
-    EXPECT_EQ(parse_metadata_request(header_of(request(3, 4, 1, two)), m),
-              parse_error::truncated);
+    EXPECT_EQ(parse_metadata_request(header_of(request(3, 4, 1, two)), m), parse_error::truncated);
     EXPECT_EQ(m.topic_count(), 0); // nothing half-parsed after a refusal
     bytes v8 = v4;
     v8.push_back(0);
@@ -418,15 +419,16 @@ TEST(KafkaCodec, InitProducerId) {
                   header_of(request(22, 1, 3, wire().str("tx").i32(5).b)), req),
               parse_error::none);
     EXPECT_EQ(req.transactional_id, "tx");
-    EXPECT_EQ(parse_init_producer_id_request(header_of(request(22, 1, 3, wire().null_str().b)),
-                                             req),
-              parse_error::truncated);
+    EXPECT_EQ(
+        parse_init_producer_id_request(header_of(request(22, 1, 3, wire().null_str().b)), req),
+        parse_error::truncated);
     EXPECT_EQ(parse_init_producer_id_request(header_of(request(22, 2, 3, {}, true)), req),
               parse_error::unsupported_version);
     bytes out;
     response_writer w(out);
     write_init_producer_id_response(w, header_of(request(22, 1, 3, {})), 0, 0x0102030405, 0);
-    EXPECT_EQ(bytes(out.begin() + 4, out.end()), wire().i32(3).i32(0).i16(0).i64(0x0102030405).i16(0).b);
+    EXPECT_EQ(bytes(out.begin() + 4, out.end()),
+              wire().i32(3).i32(0).i16(0).i64(0x0102030405).i16(0).b);
 }
 
 // Produce body: one or two topics, several partitions, one null record set.
@@ -476,7 +478,7 @@ TEST(KafkaCodec, ProduceRequestAllVersions) {
     produce_request_reader pr;
     EXPECT_EQ(pr.open(header_of(request(0, 2, 1, produce_body(a, b)))),
               parse_error::unsupported_version);
-    EXPECT_EQ(pr.open(header_of(request(0, 9, 1, produce_body(a, b), true))),
+    EXPECT_EQ(pr.open(header_of(request(0, 10, 1, produce_body(a, b), true))),
               parse_error::unsupported_version);
     bytes trailing = produce_body(a, b);
     trailing.push_back(0);
@@ -484,6 +486,82 @@ TEST(KafkaCodec, ProduceRequestAllVersions) {
     EXPECT_EQ(pr.topic_count(), 0); // nothing half-open after a refusal
     produce_topic t;
     EXPECT_FALSE(pr.next_topic(t));
+}
+
+// v9: the same fields in the flexible encoding (compact strings, arrays and bytes, a tag
+// buffer closing every struct).
+bytes produce_body_v9(const bytes& batch_a, const bytes& batch_b) {
+    wire w;
+    w.uvar(0).i16(1).i32(1500).uvar(3);
+    w.cstr("events-topic").uvar(3);
+    w.i32(0).uvar(batch_a.size() + 1).raw(batch_a).u8(0);
+    // A partition carrying one unknown tagged field, which is skipped.
+    w.i32(1).uvar(batch_b.size() + 1).raw(batch_b).uvar(1).uvar(9).uvar(2).u8(0xAA).u8(0xBB);
+    w.u8(0);
+    w.cstr("other").uvar(2).i32(7).uvar(0).u8(0).u8(0);
+    w.u8(0);
+    return w.b;
+}
+
+TEST(KafkaCodec, ProduceRequestV9Flexible) {
+    const bytes a = batch_of({{}, {}}), b = batch_of({{}});
+    const bytes frame = request(0, 9, 12, produce_body_v9(a, b), true);
+    produce_request_reader pr;
+    const request_header h = header_of(frame);
+    EXPECT_TRUE(h.flexible);
+    ASSERT_EQ(pr.open(h), parse_error::none);
+    EXPECT_FALSE(pr.transactional_id());
+    EXPECT_EQ(pr.acks(), 1);
+    EXPECT_EQ(pr.timeout_ms(), 1500);
+    EXPECT_EQ(pr.topic_count(), 2);
+    EXPECT_EQ(pr.partition_count_total(), 3);
+    produce_topic t;
+    produce_partition p;
+    for (int pass = 0; pass < 2; pass++) {
+        ASSERT_TRUE(pr.next_topic(t));
+        EXPECT_EQ(t.name, "events-topic");
+        EXPECT_EQ(t.partition_count, 2);
+        ASSERT_TRUE(pr.next_partition(p));
+        EXPECT_EQ(bytes(p.records->begin(), p.records->end()), a);
+        if (pass == 0) {
+            ASSERT_TRUE(pr.next_partition(p));
+            EXPECT_EQ(p.index, 1);
+            EXPECT_EQ(bytes(p.records->begin(), p.records->end()), b);
+        } // pass 1 leaves partition 1 for next_topic to skip
+        ASSERT_TRUE(pr.next_topic(t));
+        EXPECT_EQ(t.name, "other");
+        ASSERT_TRUE(pr.next_partition(p));
+        EXPECT_EQ(p.index, 7);
+        EXPECT_FALSE(p.records);
+        EXPECT_FALSE(pr.next_topic(t));
+        pr.rewind();
+    }
+    for (size_t n = 0; n < frame.size(); n++) {
+        request_header cut;
+        if (parse_request_header(bytes_view(frame.data(), n), cut) != parse_error::none) continue;
+        EXPECT_NE(pr.open(cut), parse_error::none) << n;
+    }
+}
+
+TEST(KafkaCodec, ProduceResponseV9Flexible) {
+    bytes out;
+    response_writer w(out);
+    produce_response_writer pw(w, header_of(request(0, 9, 21, {}, true)), 2);
+    pw.begin_topic("events-topic", 1);
+    pw.partition({0, 0, 100, -1, 0, std::nullopt});
+    pw.begin_topic("other", 1);
+    pw.partition({7, 3, -1, -1, -1, "unknown"});
+    pw.finish(0);
+    wire e;
+    e.i32(21).u8(0); // the flexible response header's tags
+    e.uvar(3).cstr("events-topic").uvar(2);
+    e.i32(0).i16(0).i64(100).i64(-1).i64(0).uvar(1).uvar(0).u8(0);
+    e.u8(0);
+    e.cstr("other").uvar(2);
+    e.i32(7).i16(3).i64(-1).i64(-1).i64(-1).uvar(1).cstr("unknown").u8(0);
+    e.u8(0);
+    e.i32(0).u8(0);
+    EXPECT_EQ(bytes(out.begin() + 4, out.end()), e.b);
 }
 
 TEST(KafkaCodec, ProduceRequestLyingLengths) {
@@ -799,8 +877,7 @@ TEST(KafkaCodec, RecordLyingLengths) {
     EXPECT_EQ(run(rec(wire().u8(0).var(0).var(0).var(-1).var(1).u8('v').var(1000000)), 1),
               parse_error::bad_length);
     // A null header key.
-    EXPECT_EQ(run(rec(wire().u8(0).var(0).var(0).var(-1).var(1).u8('v').var(1).var(-1).var(-1)),
-                  1),
+    EXPECT_EQ(run(rec(wire().u8(0).var(0).var(0).var(-1).var(1).u8('v').var(1).var(-1).var(-1)), 1),
               parse_error::bad_length);
     // A record longer than its fields (a spare byte inside it).
     EXPECT_EQ(run(rec(wire().u8(0).var(0).var(0).var(-1).var(1).u8('v').var(0).u8(0)), 1),
@@ -996,8 +1073,12 @@ struct codec_case {
     bytes (*compress)(const bytes&);
 };
 
-bytes xerial_small_chunks(const bytes& in) { return snappy_compress_xerial(in, 100); }
-bytes zstd_stream_once(const bytes& in) { return zstd_compress_stream(in); }
+bytes xerial_small_chunks(const bytes& in) {
+    return snappy_compress_xerial(in, 100);
+}
+bytes zstd_stream_once(const bytes& in) {
+    return zstd_compress_stream(in);
+}
 
 const codec_case codec_cases[] = {
     {"gzip", compression::gzip, gzip_compress},
@@ -1217,6 +1298,34 @@ TEST(KafkaCodec, MutatedRecordsUnderValidCrc) {
     run(compression::none, plain);
     for (const auto& c : codec_cases)
         run(c.codec, c.compress(plain));
+}
+
+// The libFuzzer target's body in every build: seeds of each kind, mutated.
+TEST(KafkaCodec, FuzzBodyOnMutatedSeeds) {
+    const bytes plain = encode_records(sample_records(5));
+    std::vector<bytes> seeds = {
+        request(18, 3, 1, wire().cstr("librdkafka").cstr("2.0.2").u8(0).b, true),
+        request(3, 1, 1, wire().i32(2).str("events-topic").str("x").b),
+        request(3, 8, 1, wire().i32(-1).u8(1).u8(0).u8(0).b),
+        request(22, 1, 1, wire().null_str().i32(60000).b),
+        request(0, 8, 1, produce_body(batch_of(sample_records(3)), batch_of({{}}))),
+        request(0, 9, 1, produce_body_v9(batch_of(sample_records(3)), batch_of({{}})), true),
+        batch_of(sample_records(4)),
+        wire().u8(5).raw(plain).b,
+    };
+    for (const auto& c : codec_cases)
+        seeds.push_back(c.compress(plain));
+    std::mt19937 rng(99);
+    for (const bytes& seed : seeds) {
+        fuzz::one_input(seed.data(), seed.size());
+        for (int iter = 0; iter < 500; iter++) {
+            bytes f = seed;
+            for (int k = int(rng() % 4); k >= 0; k--)
+                f[rng() % f.size()] = uint8_t(rng());
+            if (rng() % 3 == 0) f.resize(rng() % f.size());
+            fuzz::one_input(f.data(), f.size());
+        }
+    }
 }
 
 } // namespace

@@ -1,0 +1,106 @@
+#pragma once
+// One fuzz input through everything in kafka_codec that reads untrusted bytes: the frame
+// as a request of each supported kind (header, body parser, the answer written back),
+// as a record set (batches, records, headers), as a record stream under a batch header
+// whose CRC it cannot forge, and through every decompressor into a small capped buffer.
+// None may crash, read out of bounds or write past the cap.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "dataplane/kafka/kafka_codec.h"
+
+namespace sluice::dataplane::kafka::fuzz {
+
+inline void walk_records(const record_batch& b, bytes_view records) {
+    record_reader rr(b, records);
+    record r;
+    while (rr.next(r)) {
+        auto hr = r.headers();
+        record_header h;
+        while (hr.next(h)) {
+        }
+    }
+}
+
+inline void as_request(bytes_view frame, std::vector<uint8_t>& out) {
+    request_header h;
+    if (parse_request_header(frame, h) != parse_error::none) return;
+    response_writer w(out);
+    switch (h.api_key) {
+    case api_key::api_versions: {
+        api_versions_request r;
+        (void)parse_api_versions_request(h, r);
+        write_api_versions_response(w, h, default_api_versions);
+        break;
+    }
+    case api_key::metadata: {
+        metadata_request r;
+        if (parse_metadata_request(h, r) != parse_error::none) break;
+        std::vector<metadata_topic> topics;
+        std::string_view name;
+        while (r.next_topic(name))
+            topics.push_back({name, error_code::none, 2, false});
+        write_metadata_response(w, h, {0, "127.0.0.1", 9092, std::nullopt, std::nullopt}, topics);
+        break;
+    }
+    case api_key::init_producer_id: {
+        init_producer_id_request r;
+        if (parse_init_producer_id_request(h, r) == parse_error::none)
+            write_init_producer_id_response(w, h, error_code::none, 1, 0);
+        break;
+    }
+    case api_key::produce: {
+        produce_request_reader pr;
+        if (pr.open(h) != parse_error::none) break;
+        produce_response_writer pw(w, h, pr.topic_count());
+        produce_topic t;
+        produce_partition p;
+        while (pr.next_topic(t)) {
+            pw.begin_topic(t.name, t.partition_count);
+            while (pr.next_partition(p)) {
+                record_batch_reader br(p.records.value_or(bytes_view{}));
+                record_batch b;
+                while (br.next(b))
+                    walk_records(b, b.records);
+                pw.partition({p.index, kafka_error_for(br.error()), 0, -1, 0, std::nullopt});
+            }
+        }
+        (void)pw.finish();
+        break;
+    }
+    default: break;
+    }
+}
+
+inline void one_input(const uint8_t* data, size_t size) {
+    const bytes_view in(data, size);
+    std::vector<uint8_t> out;
+    as_request(in, out);
+
+    record_batch_reader br(in);
+    record_batch b;
+    while (br.next(b))
+        walk_records(b, b.records);
+
+    // The same bytes as a record stream (the CRC would stop nearly every input above).
+    if (size >= 1) {
+        record_batch fake;
+        fake.records_count = data[0];
+        fake.base_timestamp = INT64_MAX;
+        walk_records(fake, in.subspan(1));
+    }
+
+    static decompressor d;
+    std::vector<uint8_t> cap(4096);
+    for (int c = 1; c <= 4; c++) {
+        size_t n = 0;
+        if (d.decompress(compression(c), in, cap, n) == parse_error::none) {
+            record_batch fake;
+            fake.records_count = 1;
+            walk_records(fake, bytes_view(cap.data(), n));
+        }
+    }
+}
+
+} // namespace sluice::dataplane::kafka::fuzz
