@@ -295,7 +295,8 @@ bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
         bump(_counters.backpressure);
         return false;
     }
-    bump(_counters.produce_by_acks[acks == 0 ? 0 : acks == 1 ? 1 : 2]);
+    const bool acks_valid = acks == 0 || acks == 1 || acks == -1;
+    if (acks_valid) bump(_counters.produce_by_acks[acks == 0 ? 0 : acks == 1 ? 1 : 2]);
     int32_t slot = -1;
     std::vector<uint8_t>* out = &_discard;
     if (acks != 0) {
@@ -305,7 +306,6 @@ bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
     } else {
         _discard.clear();
     }
-    const bool acks_valid = acks == 0 || acks == 1 || acks == -1;
     _rx.begin_burst();
     response_writer w(*out);
     produce_response_writer pw(w, h, req.topic_count());

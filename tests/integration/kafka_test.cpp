@@ -524,7 +524,8 @@ TEST(Kafka, PortInUseAndMissingListenerAreOneLineErrors) {
 // corrupt one (bad CRC) in the same request is answered CORRUPT_MESSAGE (2) and stores
 // nothing, an unknown partition UNKNOWN_TOPIC_OR_PARTITION (3); a frame split over many
 // writes is reassembled; a Produce whose record-set length runs past its frame closes the
-// connection; a truncated frame and a vanished client leave the listener serving.
+// connection; a truncated frame and a vanished client leave the listener serving; acks
+// outside {-1, 0, 1} are INVALID_REQUIRED_ACKS (21) and store nothing.
 TEST(Kafka, ProduceErrorsArePerPartitionRaw) {
     kafka_daemon k;
     start(k, "rawproduce");
@@ -610,6 +611,11 @@ u = socket.create_connection(('127.0.0.1', port)); u.settimeout(20)
 u.sendall(produce(44, [(b'events-topic', [(0, batch([b'{"event_id": "r3", "timestamp": "2025-02-28T15:22:32Z", "page": "/r"}']))])]))
 f = frame(u)
 assert struct.unpack('>i', f[:4])[0] == 44
+u.sendall(produce(45, [(b'events-topic', [(0, good)])], acks=2))
+f = frame(u)
+assert struct.unpack('>ii', f[:8]) == (45, 1)
+n = struct.unpack('>h', f[8:10])[0]
+assert struct.unpack('>iihq', f[10 + n:28 + n]) == (1, 0, 21, -1), f
 print('ok')
 )");
     const std::string cmd = std::string("timeout 60 ") + python + " " + script + " " +
@@ -623,6 +629,7 @@ print('ok')
     const json& kf = s["kafka"];
     EXPECT_EQ(kf["errors_by_code"]["2"], 1) << kf.dump();
     EXPECT_EQ(kf["errors_by_code"]["3"], 1) << kf.dump();
+    EXPECT_EQ(kf["errors_by_code"]["21"], 1) << kf.dump(); // acks = 2: INVALID_REQUIRED_ACKS
     EXPECT_EQ(kf["bad_requests"], 1) << kf.dump();
     EXPECT_EQ(kf["records"], 3);
     EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << k.dir << "/sluiced.log";
