@@ -139,6 +139,11 @@ result<void> apply_kafka_toml(const toml::table& t, daemon_config& c) {
         c.kafka_request_bytes_max = uint32_t(*v);
     }
     if (auto v = k["lcore"].value<int64_t>()) c.kafka_lcore = *v;
+    if (auto v = k["idle_timeout_ms"].value<int64_t>()) {
+        if (*v < 0 || *v > int64_t(UINT32_MAX))
+            return bad("kafka.idle_timeout_ms must be >= 0 (0: never)");
+        c.kafka_idle_timeout_ms = uint32_t(*v);
+    }
     if (auto a = k["topic"].as_array()) {
         c.kafka_topics.clear();
         for (auto& e : *a) {
@@ -303,7 +308,8 @@ std::vector<std::string> restart_required(const daemon_config& a, const daemon_c
               a.kafka_auto_create_topics == b.kafka_auto_create_topics &&
               a.kafka_connections_max == b.kafka_connections_max &&
               a.kafka_request_bytes_max == b.kafka_request_bytes_max &&
-              a.kafka_lcore == b.kafka_lcore,
+              a.kafka_lcore == b.kafka_lcore &&
+              a.kafka_idle_timeout_ms == b.kafka_idle_timeout_ms,
           "kafka");
     check(a.port_id == b.port_id, "input.port_id");
     check(a.udp_ports == b.udp_ports, "input.udp_ports");

@@ -60,6 +60,7 @@ struct daemon_config {
     bool kafka_auto_create_topics = true;
     uint32_t kafka_connections_max = 1024;
     uint32_t kafka_request_bytes_max = 16u << 20;
+    uint32_t kafka_idle_timeout_ms = 10 * 60 * 1000; // 0 = never
     int64_t kafka_lcore = -1; // beside another input: the EAL lcore; -1: the first free one
     // [processing]
     int64_t watermark_delay_ms = 10 * 60 * 1000;

@@ -422,6 +422,7 @@ result<void> daemon::open_kafka(rx_unit& u) {
     lc.listen = _config.kafka_listen;
     lc.connections_max = _config.kafka_connections_max;
     lc.request_bytes_max = _config.kafka_request_bytes_max;
+    lc.idle_timeout_ms = _config.kafka_idle_timeout_ms;
     auto l = dataplane::kafka::kafka_listener::open(lc);
     if (!l) return std::move(l).err();
     u.kafka_listener = std::move(l.value());

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/assert.h"
+#include "base/clock.h"
 #include "base/log.h"
 
 namespace sluice::dataplane::kafka {
@@ -120,6 +121,7 @@ const char* close_reason_name(close_reason r) noexcept {
     case close_reason::request_too_large: return "request_too_large";
     case close_reason::overrun: return "overrun";
     case close_reason::protocol: return "protocol";
+    case close_reason::idle: return "idle";
     case close_reason::shutdown: return "shutdown";
     case close_reason::count_: break;
     }
@@ -147,6 +149,7 @@ struct kafka_listener::connection {
     std::unique_ptr<response_slot[]> responses;
     uint32_t r_first = 0, r_count = 0;
     uint32_t sent = 0; // bytes of responses[r_first] already sent
+    int64_t active_ms = 0; // when bytes last arrived (the listener's coarse clock)
 };
 
 result<std::unique_ptr<kafka_listener>> kafka_listener::open(const kafka_listener_config& config) {
@@ -271,6 +274,7 @@ void kafka_listener::start() noexcept {
         SLUICE_ASSERT(rc == 0);
     }
     _started = true;
+    _now_ms = monotonic_ns() / 1'000'000;
     for (uint32_t l = 0; l < _listen_fds.size(); ++l) arm_accept(l);
 }
 
@@ -323,6 +327,7 @@ void kafka_listener::on_accept(uint32_t l, const io_uring_cqe* cqe) noexcept {
         c.gen = gen;
         c.fd = cqe->res;
         c.open = true;
+        c.active_ms = _now_ms;
         const int one = 1;
         (void)setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         c.cap = limits::kafka_connection_buffer_initial;
@@ -373,6 +378,7 @@ void kafka_listener::on_recv(uint32_t index, const io_uring_cqe* cqe) noexcept {
         const uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         if (cqe->res > 0 && !c.closing) {
             bump(_counters.bytes_in, uint64_t(cqe->res));
+            c.active_ms = _now_ms;
             if (append(c, buffer(bid), uint32_t(cqe->res))) {
                 enqueue(index);
             } else {
@@ -581,9 +587,23 @@ void kafka_listener::close_all() noexcept {
     if (_started) (void)io_uring_submit(&_ring);
 }
 
+// Once in a while (a coarse clock is enough for timeouts of seconds): connections with
+// nothing received and nothing to answer for idle_timeout_ms are closed.
+void kafka_listener::expire_idle() noexcept {
+    _now_ms = monotonic_ns() / 1'000'000;
+    if (_config.idle_timeout_ms == 0) return;
+    for (uint32_t i = 0; i < _slots; ++i) {
+        connection& c = _conns[i];
+        if (c.open && !c.closing && c.r_count == 0 &&
+            _now_ms - c.active_ms >= int64_t(_config.idle_timeout_ms))
+            close(conn_ref{i, c.gen}, close_reason::idle);
+    }
+}
+
 uint32_t kafka_listener::poll() noexcept {
     if (!_started) [[unlikely]]
         start();
+    if ((_polls++ & 255) == 0) expire_idle();
     SLUICE_DASSERT(std::this_thread::get_id() == _owner);
     const unsigned sq_flags = IO_URING_READ_ONCE(*_ring.sq.kflags);
     if (io_uring_sq_ready(&_ring) != 0 ||

@@ -36,6 +36,9 @@ struct kafka_listener_config {
     uint32_t request_bytes_max = limits::kafka_request_bytes_default;
     uint32_t inflight_max = limits::kafka_inflight_per_connection;
     bool multishot = true; // false forces single-shot receives (tests, old kernels)
+    // A connection with nothing received and nothing to answer for this long is closed
+    // (Kafka's connections.max.idle.ms); 0: never.
+    uint32_t idle_timeout_ms = 10 * 60 * 1000;
 };
 
 /// Which connection, and which incarnation of its slot: a closed connection's slot is
@@ -60,6 +63,7 @@ enum class close_reason : uint8_t {
     request_too_large,
     overrun,
     protocol, // the RX loop found the request unusable (unknown API, malformed header)
+    idle,     // nothing received and nothing to answer for idle_timeout_ms
     shutdown,
     count_
 };
@@ -139,6 +143,7 @@ class kafka_listener {
     // held: a frame was refused (back-pressure) and the connection must not be read.
     void enqueue(uint32_t index, bool held = false) noexcept;
     void return_buffer(uint32_t bid) noexcept;
+    void expire_idle() noexcept;
     uint8_t* buffer(uint32_t bid) const noexcept { return _buffers + size_t{bid} * _buffer_bytes; }
 
     kafka_listener_config _config;
@@ -165,6 +170,8 @@ class kafka_listener {
     std::vector<uint32_t> _free;  // free connection slots (a stack)
     std::vector<uint32_t> _ready; // connections that may hold a complete frame (a FIFO)
     size_t _ready_head = 0;
+    uint32_t _polls = 0;
+    int64_t _now_ms = 0; // coarse: refreshed every few hundred polls, for idle timeouts
     kafka_listener_counters _counters;
     std::thread::id _owner;
 };

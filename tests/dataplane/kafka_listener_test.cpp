@@ -201,6 +201,37 @@ TEST_P(KafkaListener, OversizeFrameClosesAndExtraConnectionsAreRefused) {
     EXPECT_EQ(_l->counters().closed[int(close_reason::peer_closed)].load(), 3u);
 }
 
+TEST_P(KafkaListener, IdleConnectionsAreClosedBusyOnesAreNot) {
+    kafka_listener_config c;
+    c.listen = {"127.0.0.1:0"};
+    c.idle_timeout_ms = 100;
+    c.multishot = GetParam();
+    auto l = kafka_listener::open(c);
+    ASSERT_TRUE(l) << l.err().message;
+    _l = std::move(l.value());
+    const int idle = connect_to(_l->ports().front());
+    const int busy = connect_to(_l->ports().front());
+    const auto start = clock_type::now();
+    auto last = start;
+    ASSERT_TRUE(poll_until([&] {
+        // The busy one sends a request every 20 ms and gets it taken.
+        if (clock_type::now() - start < std::chrono::milliseconds(400)) {
+            if (clock_type::now() - last > std::chrono::milliseconds(20)) {
+                last = clock_type::now();
+                const std::string f = frame(7);
+                EXPECT_EQ(send(busy, f.data(), f.size(), MSG_NOSIGNAL), ssize_t(f.size()));
+            }
+            _l->take_frames([](const kafka_frame&) { return true; }, 10);
+            return false;
+        }
+        return _l->counters().closed[int(close_reason::idle)].load() >= 1;
+    }));
+    EXPECT_TRUE(closed_by_peer(idle));
+    EXPECT_EQ(_l->counters().closed[int(close_reason::idle)].load(), 1u);
+    ::close(idle);
+    ::close(busy);
+}
+
 INSTANTIATE_TEST_SUITE_P(Receive, KafkaListener, ::testing::Values(true, false),
                          [](const auto& info) { return info.param ? "Multishot" : "SingleShot"; });
 
