@@ -143,13 +143,14 @@ struct kafka_listener::connection {
     bool send_in_flight = false;
     bool queued = false; // in _ready
     bool held = false;   // a frame was refused (back-pressure): do not read
+    bool eof = false;    // the peer closed its side: finish what it sent, then close
     uint32_t ops = 0;    // operations in the kernel
     std::unique_ptr<uint8_t[]> buf;
     uint32_t cap = 0, head = 0, tail = 0;
     std::unique_ptr<response_slot[]> responses;
     uint32_t r_first = 0, r_count = 0;
     uint32_t sent = 0; // bytes of responses[r_first] already sent
-    int64_t active_ms = 0; // when bytes last arrived (the listener's coarse clock)
+    int64_t active_ms = 0; // when bytes last arrived (monotonic)
 };
 
 result<std::unique_ptr<kafka_listener>> kafka_listener::open(const kafka_listener_config& config) {
@@ -327,7 +328,7 @@ void kafka_listener::on_accept(uint32_t l, const io_uring_cqe* cqe) noexcept {
         c.gen = gen;
         c.fd = cqe->res;
         c.open = true;
-        c.active_ms = _now_ms;
+        c.active_ms = monotonic_ns() / 1'000'000;
         const int one = 1;
         (void)setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         c.cap = limits::kafka_connection_buffer_initial;
@@ -378,7 +379,8 @@ void kafka_listener::on_recv(uint32_t index, const io_uring_cqe* cqe) noexcept {
         const uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         if (cqe->res > 0 && !c.closing) {
             bump(_counters.bytes_in, uint64_t(cqe->res));
-            c.active_ms = _now_ms;
+            // One clock read per receive completion (up to 64 KiB), not per event.
+            c.active_ms = monotonic_ns() / 1'000'000;
             if (append(c, buffer(bid), uint32_t(cqe->res))) {
                 enqueue(index);
             } else {
@@ -394,7 +396,10 @@ void kafka_listener::on_recv(uint32_t index, const io_uring_cqe* cqe) noexcept {
     }
     if (!c.closing) {
         if (cqe->res == 0) {
-            close(conn_ref{index, c.gen}, close_reason::peer_closed);
+            // The requests it sent before closing are still handled (acks=0 clients close
+            // right after their last send); update_reading() closes once they are done.
+            c.eof = true;
+            enqueue(index);
         } else if (cqe->res == -EINVAL && _multishot) {
             // A kernel without multishot recv: single-shot receives from now on.
             SLUICE_LOG_INFO("kernel refuses multishot recv: Kafka connections use single-shot "
@@ -455,9 +460,22 @@ bool kafka_listener::can_take(uint32_t index) const noexcept {
     return c.open && !c.closing && c.r_count < _config.inflight_max;
 }
 
+bool kafka_listener::has_frame(const connection& c) const noexcept {
+    const uint32_t avail = c.tail - c.head;
+    if (avail < 4) return false;
+    const uint8_t* p = c.buf.get() + c.head;
+    const uint32_t size = uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+    return size <= _config.request_bytes_max && avail >= size + 4;
+}
+
 void kafka_listener::update_reading(uint32_t index) noexcept {
     connection& c = _conns[index];
     if (!c.open || c.closing) return;
+    if (c.eof) {
+        // Nothing more will arrive: close once every complete request is answered.
+        if (!has_frame(c) && c.r_count == 0) close(conn_ref{index, c.gen}, close_reason::peer_closed);
+        return;
+    }
     const bool want = !c.held && c.r_count < _config.inflight_max &&
                       c.tail - c.head < _config.request_bytes_max + 4;
     if (want && !c.recv_armed) {
@@ -587,8 +605,8 @@ void kafka_listener::close_all() noexcept {
     if (_started) (void)io_uring_submit(&_ring);
 }
 
-// Once in a while (a coarse clock is enough for timeouts of seconds): connections with
-// nothing received and nothing to answer for idle_timeout_ms are closed.
+// Every 256 polls: connections with nothing received and nothing to answer for
+// idle_timeout_ms are closed.
 void kafka_listener::expire_idle() noexcept {
     _now_ms = monotonic_ns() / 1'000'000;
     if (_config.idle_timeout_ms == 0) return;

@@ -139,6 +139,7 @@ class kafka_listener {
     int peek_frame(uint32_t index, kafka_frame* out) noexcept;
     void consume_frame(uint32_t index, const kafka_frame& f) noexcept;
     bool can_take(uint32_t index) const noexcept;
+    bool has_frame(const connection& c) const noexcept;
     uint32_t pop_ready() noexcept;
     // held: a frame was refused (back-pressure) and the connection must not be read.
     void enqueue(uint32_t index, bool held = false) noexcept;
@@ -171,7 +172,7 @@ class kafka_listener {
     std::vector<uint32_t> _ready; // connections that may hold a complete frame (a FIFO)
     size_t _ready_head = 0;
     uint32_t _polls = 0;
-    int64_t _now_ms = 0; // coarse: refreshed every few hundred polls, for idle timeouts
+    int64_t _now_ms = 0; // refreshed by expire_idle()
     kafka_listener_counters _counters;
     std::thread::id _owner;
 };

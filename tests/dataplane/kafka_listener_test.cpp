@@ -201,6 +201,25 @@ TEST_P(KafkaListener, OversizeFrameClosesAndExtraConnectionsAreRefused) {
     EXPECT_EQ(_l->counters().closed[int(close_reason::peer_closed)].load(), 3u);
 }
 
+// acks=0 clients close right after their last send: what arrived before the close is still
+// taken, a half-closed client still gets its answers, then the connection is closed.
+TEST_P(KafkaListener, RequestsSentBeforeThePeerClosesAreStillTakenAndAnswered) {
+    const int fd = connect_to(_port);
+    const std::string bytes = frame(1) + frame(2) + frame(3).substr(0, 6); // and a partial one
+    ASSERT_EQ(send(fd, bytes.data(), bytes.size(), 0), ssize_t(bytes.size()));
+    ASSERT_EQ(shutdown(fd, SHUT_WR), 0);
+    uint32_t got = 0;
+    ASSERT_TRUE(poll_until([&] { return (got += take_all()) == 2; }));
+    EXPECT_EQ(_l->counters().connections_open.load(), 1u); // two answers still owed
+    answer(0);
+    answer(1);
+    ASSERT_TRUE(poll_until([&] { return _l->counters().connections_open.load() == 0; }));
+    EXPECT_EQ(_l->counters().closed[int(close_reason::peer_closed)].load(), 1u);
+    EXPECT_EQ(read_answers(fd, 2), (std::vector<uint32_t>{1, 2}));
+    EXPECT_TRUE(closed_by_peer(fd));
+    ::close(fd);
+}
+
 TEST_P(KafkaListener, IdleConnectionsAreClosedBusyOnesAreNot) {
     kafka_listener_config c;
     c.listen = {"127.0.0.1:0"};
