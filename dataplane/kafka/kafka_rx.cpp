@@ -126,7 +126,8 @@ bool kafka_rx::on_frame(const kafka_frame& f) noexcept {
     const parse_error e = parse_request_header(bytes_view(f.data, f.len), h);
     const int16_t key = h.api_key;
     if (key >= 0 && key < kafka_api_keys) {
-        if (e == parse_error::none || key == api_key::api_versions) bump(_counters.requests[key]);
+        // A Produce is counted once taken (it may be offered again after back-pressure).
+        if (key != api_key::produce) bump(_counters.requests[key]);
     } else {
         bump(_counters.requests_other);
     }
@@ -284,6 +285,7 @@ bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
     produce_request_reader req;
     if (!version_supported(codec_api_versions, api_key::produce, h.api_version) ||
         req.open(h) != parse_error::none) {
+        bump(_counters.requests[api_key::produce]);
         bump(_counters.bad_requests);
         _listener.close(f.conn, close_reason::protocol);
         return true;
@@ -295,6 +297,7 @@ bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
         bump(_counters.backpressure);
         return false;
     }
+    bump(_counters.requests[api_key::produce]);
     const bool acks_valid = acks == 0 || acks == 1 || acks == -1;
     if (acks_valid) bump(_counters.produce_by_acks[acks == 0 ? 0 : acks == 1 ? 1 : 2]);
     int32_t slot = -1;

@@ -440,6 +440,8 @@ TEST(Kafka, SlowWorkersHoldTheConnectionNothingIsLost) {
     EXPECT_EQ(s["kafka"]["records"], n);
     EXPECT_GT(s["kafka"]["backpressure"].get<uint64_t>(), 0u) << s["kafka"].dump();
     EXPECT_EQ(s["kafka"]["connections_closed"]["overrun"], 0) << s["kafka"].dump();
+    // Each Produce counted once, however often back-pressure left it for later.
+    EXPECT_EQ(s["kafka"]["requests_by_api"]["produce"], s["kafka"]["produce_by_acks"]["1"]);
     EXPECT_EQ(s["kafka"]["connections_closed"]["recv_error"], 0) << s["kafka"].dump();
     EXPECT_EQ(s["kafka"]["errors_by_code"], json::object());
     EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << k.dir << "/sluiced.log";
