@@ -23,6 +23,27 @@ inline constexpr uint32_t udp_payload_max = 65535;
 inline constexpr uint32_t kernel_rx_buffers = 1024;    // provided buffers
 inline constexpr uint32_t kernel_rx_buffer_bytes = 65536;
 
+// Kafka listener (dataplane/kafka/): TCP through io_uring on one Kafka RX lcore.
+inline constexpr uint32_t kafka_listen_addresses_max = 8;
+inline constexpr uint32_t kafka_connections_default = 1024;  // open at once; more are refused
+inline constexpr uint32_t kafka_connections_max = 65536;
+// A request frame larger than this closes its connection (Kafka's socket.request.max.bytes).
+inline constexpr uint32_t kafka_request_bytes_default = 16u << 20;
+inline constexpr uint32_t kafka_request_bytes_max = 256u << 20;
+// Requests read but not yet answered, per connection (clients pipeline 5 at most);
+// at the limit the connection is not read.
+inline constexpr uint32_t kafka_inflight_per_connection = 8;
+inline constexpr uint32_t kafka_recv_buffers = 256;          // provided buffers, all connections
+inline constexpr uint32_t kafka_recv_buffer_bytes = 64u << 10;
+inline constexpr uint32_t kafka_connection_buffer_initial = 64u << 10; // grows up to a frame
+// What a paused connection may still receive while its read is being cancelled; beyond
+// it the connection is closed (counted as overrun).
+inline constexpr uint32_t kafka_connection_slack_bytes = 16u * kafka_recv_buffer_bytes;
+inline constexpr uint32_t kafka_response_bytes_max = 1u << 20;  // one response (metadata of many topics)
+inline constexpr uint32_t kafka_topics_max = 1024;              // configured + auto-created
+inline constexpr uint32_t kafka_partitions_max = 1024;          // per topic
+inline constexpr uint32_t kafka_parked_acks_max = 4096;         // acks=all answers awaiting durability
+
 // Processing.
 inline constexpr int64_t watermark_delay_ms_default = 10 * 60 * 1000;
 inline constexpr int64_t dedup_horizon_ms_default = 60 * 60 * 1000;

@@ -104,6 +104,66 @@ result<void> apply_storage_toml(const toml::table& t, daemon_config& c) {
     return ok_result();
 }
 
+// [kafka] listen, advertised, auto_create_topics, connections_max, request_bytes_max,
+// lcore; [[kafka.topic]] name, partitions.
+result<void> apply_kafka_toml(const toml::table& t, daemon_config& c) {
+    auto bad = [](std::string what) { return make_error(errc::bad_config, std::move(what)); };
+    const toml::node_view<const toml::node> k = t["kafka"];
+    if (!k) return ok_result();
+    if (auto node = k["listen"]; node) {
+        c.kafka_listen.clear();
+        if (auto v = node.value<std::string>()) {
+            c.kafka_listen.push_back(*v);
+        } else if (auto a = node.as_array()) {
+            for (auto& e : *a) {
+                auto v = e.value<std::string>();
+                if (!v) return bad("kafka.listen must list \"HOST:PORT\" strings, e.g. [\"127.0.0.1:9092\"]");
+                c.kafka_listen.push_back(*v);
+            }
+        } else {
+            return bad("kafka.listen must be \"HOST:PORT\" or a list of them");
+        }
+    }
+    if (auto v = k["advertised"].value<std::string>()) c.kafka_advertised = *v;
+    if (auto v = k["auto_create_topics"].value<bool>()) c.kafka_auto_create_topics = *v;
+    if (auto v = k["connections_max"].value<int64_t>()) {
+        if (*v < 1 || *v > int64_t(limits::kafka_connections_max))
+            return bad("kafka.connections_max must be within 1.." +
+                       std::to_string(limits::kafka_connections_max));
+        c.kafka_connections_max = uint32_t(*v);
+    }
+    if (auto v = k["request_bytes_max"].value<int64_t>()) {
+        if (*v < 1024 || *v > int64_t(limits::kafka_request_bytes_max))
+            return bad("kafka.request_bytes_max must be within 1024.." +
+                       std::to_string(limits::kafka_request_bytes_max));
+        c.kafka_request_bytes_max = uint32_t(*v);
+    }
+    if (auto v = k["lcore"].value<int64_t>()) c.kafka_lcore = *v;
+    if (auto v = k["idle_timeout_ms"].value<int64_t>()) {
+        if (*v < 0 || *v > int64_t(UINT32_MAX))
+            return bad("kafka.idle_timeout_ms must be >= 0 (0: never)");
+        c.kafka_idle_timeout_ms = uint32_t(*v);
+    }
+    if (auto a = k["topic"].as_array()) {
+        c.kafka_topics.clear();
+        for (auto& e : *a) {
+            auto tab = e.as_table();
+            if (tab == nullptr) return bad("kafka.topic must be a list of tables ([[kafka.topic]])");
+            kafka_topic_def d;
+            if (auto n = (*tab)["name"].value<std::string>()) d.name = *n;
+            if (d.name.empty()) return bad("a [[kafka.topic]] has no name (name = \"events-topic\")");
+            if (auto p = (*tab)["partitions"].value<int64_t>()) {
+                if (*p < 0 || *p > int64_t(limits::kafka_partitions_max))
+                    return bad("kafka.topic " + d.name + ": partitions must be within 0.." +
+                               std::to_string(limits::kafka_partitions_max) + " (0: one per worker)");
+                d.partitions = int32_t(*p);
+            }
+            c.kafka_topics.push_back(d);
+        }
+    }
+    return ok_result();
+}
+
 result<void> apply_toml(const std::string& path, daemon_config& c) {
     toml::table t;
     try {
@@ -136,7 +196,11 @@ result<void> apply_toml(const std::string& path, daemon_config& c) {
     if (auto v = t["control"]["connection_requests_per_s"].value<int64_t>())
         c.connection_requests_per_s = uint32_t(*v);
     if (auto v = t["control"]["idle_timeout_ms"].value<int64_t>()) c.idle_timeout_ms = uint32_t(*v);
-    get(t, "input", "mode", c.mode);
+    if (auto v = t["input"]["mode"].value<std::string>()) {
+        c.mode = *v;
+        c.mode_set = true;
+    }
+    SLUICE_TRY(apply_kafka_toml(t, c));
     if (auto v = t["input"]["port_id"].value<int64_t>()) c.port_id = uint16_t(*v);
     if (auto a = t["input"]["udp_ports"].as_array()) {
         c.udp_ports.clear();
@@ -193,8 +257,14 @@ result<void> apply_toml(const std::string& path, daemon_config& c) {
 
 result<void> validate(const daemon_config& c) {
     auto bad = [](std::string what) { return make_error(errc::bad_config, std::move(what)); };
-    if (c.mode != "dpdk" && c.mode != "kernel_udp")
-        return bad("input.mode must be \"dpdk\" or \"kernel_udp\", not \"" + c.mode + "\"");
+    if (c.mode != "dpdk" && c.mode != "kernel_udp" && c.mode != "kafka")
+        return bad("input.mode must be \"dpdk\", \"kernel_udp\" or \"kafka\", not \"" + c.mode + "\"");
+    if (c.mode == "kafka" && c.kafka_listen.empty())
+        return bad("input.mode = \"kafka\" needs a listener: set kafka.listen or pass --kafka "
+                   "ADDR:PORT");
+    if (c.kafka_listen.size() > limits::kafka_listen_addresses_max)
+        return bad("kafka.listen lists more than " +
+                   std::to_string(limits::kafka_listen_addresses_max) + " addresses");
     if (c.udp_ports.empty()) return bad("input.udp_ports is empty (list at least one UDP port)");
     if (c.event_bytes_max < 64 || c.event_bytes_max > 65536)
         return bad("input.event_bytes_max must be within 64..65536");
@@ -233,6 +303,14 @@ std::vector<std::string> restart_required(const daemon_config& a, const daemon_c
     check(a.socket_mode == b.socket_mode, "control.socket_mode");
     check(a.idle_timeout_ms == b.idle_timeout_ms, "control.idle_timeout_ms");
     check(a.mode == b.mode, "input.mode");
+    check(a.kafka_listen == b.kafka_listen && a.kafka_advertised == b.kafka_advertised &&
+              a.kafka_topics == b.kafka_topics &&
+              a.kafka_auto_create_topics == b.kafka_auto_create_topics &&
+              a.kafka_connections_max == b.kafka_connections_max &&
+              a.kafka_request_bytes_max == b.kafka_request_bytes_max &&
+              a.kafka_lcore == b.kafka_lcore &&
+              a.kafka_idle_timeout_ms == b.kafka_idle_timeout_ms,
+          "kafka");
     check(a.port_id == b.port_id, "input.port_id");
     check(a.udp_ports == b.udp_ports, "input.udp_ports");
     check(a.kernel_bind == b.kernel_bind, "input.kernel_bind");
@@ -261,6 +339,7 @@ result<daemon_config> load_config(int argc, char** argv) {
                  "sluiced"};
     std::string config_path;
     std::string data_dir, socket, kernel_udp;
+    std::vector<std::string> kafka;
     int64_t udp_port = -1, workers = -1, port_id = -1, rx = -1, rx_queues = -1,
             slow_worker_us = -1;
     std::string rx_list, worker_list;
@@ -285,6 +364,9 @@ result<daemon_config> load_config(int argc, char** argv) {
                    "tests)");
     app.add_option("--kernel-udp", kernel_udp,
                    "receive from a kernel UDP socket bound to ADDR instead of a DPDK port");
+    app.add_option("--kafka", kafka,
+                   "accept Kafka producers on ADDR:PORT (repeatable; alone unless --kernel-udp "
+                   "or input.mode names another input)");
     int64_t test_hold_us = -1;
     app.add_option("--test-hold-us", test_hold_us,
                    "TEST ONLY: workers hold each burst until it is this many microseconds old "
@@ -326,6 +408,11 @@ result<daemon_config> load_config(int argc, char** argv) {
     if (!kernel_udp.empty()) {
         c.mode = "kernel_udp";
         c.kernel_bind = kernel_udp;
+    }
+    if (!kafka.empty()) {
+        c.kafka_listen = kafka;
+        // Kafka alone unless another input was asked for.
+        if (kernel_udp.empty() && !c.mode_set) c.mode = "kafka";
     }
     if (c.queries.empty() && !c.queries_configured) {
         processing::query_def q = processing::reference_query();

@@ -12,6 +12,13 @@
 
 namespace sluice::control {
 
+// [[kafka.topic]]: a topic the Kafka listener knows from the start.
+struct kafka_topic_def {
+    std::string name;
+    int32_t partitions = 0; // 0: one per worker
+    bool operator==(const kafka_topic_def&) const = default;
+};
+
 struct daemon_config {
     // [sluice]
     std::string data_dir = "/var/lib/sluice";
@@ -31,7 +38,8 @@ struct daemon_config {
     uint32_t connection_requests_per_s = 200; // per connection; 0 = no limit
     uint32_t idle_timeout_ms = 60'000;        // 0 = never
     // [input]
-    std::string mode = "dpdk"; // dpdk | kernel_udp
+    std::string mode = "dpdk"; // dpdk | kernel_udp | kafka (the Kafka listener alone)
+    bool mode_set = false;     // input.mode was given in the file
     uint16_t port_id = 0;
     std::vector<uint16_t> udp_ports{9000};
     std::string kernel_bind = "127.0.0.1";
@@ -44,6 +52,16 @@ struct daemon_config {
     uint32_t slots = 0;
     uint32_t rx_queues = 0; // port RX queues; 0: one per RX lcore
     uint32_t mbufs = 8191;  // the port's mbuf pool
+    // [kafka] (docs/KAFKA.md): a Kafka produce listener, alone (mode kafka) or beside the
+    // DPDK or kernel UDP input, on an RX lcore of its own.
+    std::vector<std::string> kafka_listen; // "HOST:PORT"; empty: no Kafka listener
+    std::string kafka_advertised;          // "HOST:PORT" in Metadata; "": the first listen
+    std::vector<kafka_topic_def> kafka_topics; // empty: events-topic
+    bool kafka_auto_create_topics = true;
+    uint32_t kafka_connections_max = 1024;
+    uint32_t kafka_request_bytes_max = 16u << 20;
+    uint32_t kafka_idle_timeout_ms = 10 * 60 * 1000; // 0 = never
+    int64_t kafka_lcore = -1; // beside another input: the EAL lcore; -1: the first free one
     // [processing]
     int64_t watermark_delay_ms = 10 * 60 * 1000;
     int64_t dedup_horizon_ms = 60 * 60 * 1000;

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -21,6 +22,8 @@
 #include "control/query_service.h"
 #include "control/observability.h"
 #include "dataplane/eal_setup.h"
+#include "dataplane/kafka/kafka_listener.h"
+#include "dataplane/kafka/kafka_rx.h"
 #include "dataplane/kernel_udp_rx.h"
 #include "dataplane/rx_lcore.h"
 #include "dataplane/worker_lcore.h"
@@ -54,6 +57,8 @@ struct rx_unit {
     unsigned lcore;
     std::unique_ptr<dataplane::rx_lcore> rx;
     std::unique_ptr<dataplane::kernel_udp_rx> kernel; // kernel_udp mode
+    std::unique_ptr<dataplane::kafka::kafka_listener> kafka_listener; // the Kafka RX lcore
+    std::unique_ptr<dataplane::kafka::kafka_rx> kafka;
     uint16_t port_id = 0;
     std::vector<uint16_t> queues; // dpdk mode: the port queues this lcore polls
 };
@@ -90,6 +95,10 @@ class daemon {
     json status() const;
     json lcore_map_json() const;
     json ports_json() const;
+    json kafka_json() const;
+    bool kafka_configured() const { return !_config.kafka_listen.empty(); }
+    result<void> open_kafka(rx_unit& u);
+    void attach_kafka();
     json flush();
     json storage_stats(json& totals) const;
     json retention(const json& req);
@@ -104,6 +113,7 @@ class daemon {
     daemon_config _config;
     dataplane::lcore_map _map;
     std::vector<unsigned> _rx_lcores, _worker_lcores;
+    int32_t _kafka_rx = -1; // index in _rx of the Kafka RX lcore (the last one), or -1
     std::vector<std::vector<rte_ring*>> _rings; // [worker][rx]
     rte_mempool* _slots = nullptr;
     std::optional<dataplane::port_state> _port;
@@ -145,7 +155,40 @@ result<void> daemon::plan_lcores() {
     unsigned id;
     RTE_LCORE_FOREACH_WORKER(id) lcores.push_back({id, lcore_cpus(id)});
     dataplane::rx_source_caps caps;
-    if (_config.mode == "dpdk") {
+    dataplane::lcore_request req;
+    unsigned kafka_lcore = 0;
+    if (_config.mode == "kafka") {
+        // The Kafka listener alone: its RX lcore is the map's only RX lcore.
+        caps.name = "Kafka " + _config.kafka_listen.front();
+        caps.max_rx_queues = 0;
+        req.rx_count = 1;
+        if (_config.kafka_lcore >= 0) req.rx_lcores = {unsigned(_config.kafka_lcore)};
+    } else if (kafka_configured()) {
+        // Beside another input: an lcore of its own, taken before the others are planned.
+        bool found = false;
+        for (size_t i = 0; i < lcores.size() && !found; ++i) {
+            const unsigned l = lcores[i].lcore;
+            const bool named = std::find(_config.rx_lcores.begin(), _config.rx_lcores.end(), l) !=
+                                   _config.rx_lcores.end() ||
+                               std::find(_config.worker_lcores.begin(),
+                                         _config.worker_lcores.end(), l) != _config.worker_lcores.end();
+            if (_config.kafka_lcore >= 0 ? l == unsigned(_config.kafka_lcore) : !named) {
+                kafka_lcore = l;
+                lcores.erase(lcores.begin() + ptrdiff_t(i));
+                found = true;
+            }
+        }
+        if (!found)
+            return make_error(errc::bad_config,
+                              _config.kafka_lcore >= 0
+                                  ? "kafka.lcore = " + std::to_string(_config.kafka_lcore) +
+                                        " is not an EAL worker lcore (add it to --lcores)"
+                                  : std::string("the Kafka listener needs an lcore of its own "
+                                                "beside the RX and worker lcores (add one to "
+                                                "--lcores, e.g. '0@0,1@0,2@0,3@1')"));
+    }
+    if (_config.mode == "kafka") {
+    } else if (_config.mode == "dpdk") {
         auto c = dataplane::port_caps(_config.port_id);
         if (!c) return std::move(c).err();
         caps = *c;
@@ -156,10 +199,11 @@ result<void> daemon::plan_lcores() {
         caps.max_rx_queues = 0;
         caps.rss = true;
     }
-    dataplane::lcore_request req;
-    req.rx_lcores = _config.rx_lcores;
+    if (_config.mode != "kafka") {
+        req.rx_lcores = _config.rx_lcores;
+        req.rx_count = _config.rx_count;
+    }
     req.worker_lcores = _config.worker_lcores;
-    req.rx_count = _config.rx_count;
     req.worker_count = _config.workers;
     req.rx_queues = _config.rx_queues;
     auto map = dataplane::plan_lcore_map(lcores, caps, req, limits::rx_lcores_max,
@@ -168,6 +212,17 @@ result<void> daemon::plan_lcores() {
     _map = std::move(*map);
     for (const auto& r : _map.rx) _rx_lcores.push_back(r.lcore);
     for (const auto& w : _map.workers) _worker_lcores.push_back(w.lcore);
+    if (_config.mode == "kafka") {
+        _kafka_rx = 0;
+    } else if (kafka_configured()) {
+        _kafka_rx = int32_t(_rx_lcores.size());
+        _rx_lcores.push_back(kafka_lcore);
+    }
+    if (_rx_lcores.size() > limits::rx_lcores_max)
+        return make_error(errc::bad_config, "at most " + std::to_string(limits::rx_lcores_max) +
+                                                " RX lcores (the Kafka one included) are "
+                                                "supported, asked for " +
+                                                std::to_string(_rx_lcores.size()));
     return ok_result();
 }
 
@@ -198,7 +253,7 @@ result<void> daemon::start() {
         });
     _retention->start(_config.retention_interval_ms);
 
-    const uint32_t rx_n = uint32_t(_map.rx.size()), workers_n = uint32_t(_map.workers.size());
+    const uint32_t rx_n = uint32_t(_rx_lcores.size()), workers_n = uint32_t(_map.workers.size());
     const uint32_t slots_min = dataplane::slots_min(rx_n, workers_n);
     if (_config.slots != 0 && _config.slots < slots_min)
         return make_error(errc::bad_config,
@@ -274,14 +329,17 @@ result<void> daemon::start() {
         rx_unit u;
         u.lcore = _rx_lcores[r];
         u.port_id = _config.port_id;
-        u.queues = _map.rx[r].queues;
+        if (r < _map.rx.size()) u.queues = _map.rx[r].queues;
         u.rx = std::make_unique<dataplane::rx_lcore>(rc, _slots, std::move(to_workers), &_stop_rx);
-        if (_config.mode == "kernel_udp") {
+        if (int32_t(r) == _kafka_rx) {
+            u.queues.clear();
+            SLUICE_TRY(open_kafka(u));
+        } else if (_config.mode == "kernel_udp") {
             dataplane::kernel_rx_config kc;
             kc.bind_addr = _config.kernel_bind;
             kc.rcvbuf_bytes = int(_config.kernel_rcvbuf_bytes);
             kc.port = _config.udp_ports.front();
-            kc.reuse_port = _rx_lcores.size() > 1;
+            kc.reuse_port = _rx_lcores.size() - (_kafka_rx >= 0 ? 1 : 0) > 1;
             auto k = dataplane::kernel_udp_rx::open(kc);
             if (!k) return std::move(k).err();
             u.kernel = std::move(k.value());
@@ -317,6 +375,7 @@ result<void> daemon::start() {
         u.loop->set_bench_sink(_config.bench_sink);
         _workers.push_back(std::move(u));
     }
+    attach_kafka();
     // Dedup state from the events table: every identity within the previous run's horizon.
     if (*stored_max != processing::no_time) {
         const int64_t cutoff = *stored_max - _config.dedup_horizon_ms;
@@ -356,6 +415,111 @@ result<void> daemon::start() {
 
     SLUICE_TRY(start_control());
     return ok_result();
+}
+
+result<void> daemon::open_kafka(rx_unit& u) {
+    dataplane::kafka::kafka_listener_config lc;
+    lc.listen = _config.kafka_listen;
+    lc.connections_max = _config.kafka_connections_max;
+    lc.request_bytes_max = _config.kafka_request_bytes_max;
+    lc.idle_timeout_ms = _config.kafka_idle_timeout_ms;
+    auto l = dataplane::kafka::kafka_listener::open(lc);
+    if (!l) return std::move(l).err();
+    u.kafka_listener = std::move(l.value());
+    return ok_result();
+}
+
+// After the workers exist: the Kafka RX reads their durable marks (acks=all).
+void daemon::attach_kafka() {
+    if (_kafka_rx < 0) return;
+    rx_unit& u = _rx[size_t(_kafka_rx)];
+    dataplane::kafka::kafka_rx_config kc;
+    const auto& ports = u.kafka_listener->ports();
+    std::string advertised = _config.kafka_advertised;
+    if (advertised.empty()) {
+        // The first listen address, with the port the kernel bound (listen port 0).
+        const std::string& first = _config.kafka_listen.front();
+        advertised = first.substr(0, first.rfind(':')) + ":" + std::to_string(ports.front());
+    }
+    const auto colon = advertised.rfind(':');
+    kc.advertised_host = advertised.substr(0, colon);
+    if (kc.advertised_host.size() >= 2 && kc.advertised_host.front() == '[')
+        kc.advertised_host = kc.advertised_host.substr(1, kc.advertised_host.size() - 2);
+    kc.advertised_port = colon == std::string::npos ? 9092 : std::atoi(advertised.c_str() + colon + 1);
+    kc.auto_create_topics = _config.kafka_auto_create_topics;
+    kc.default_partitions = int32_t(_workers.size());
+    for (const auto& t : _config.kafka_topics) kc.topics.push_back({t.name, t.partitions});
+    std::vector<const std::atomic<uint64_t>*> durable;
+    for (auto& w : _workers) durable.push_back(&w.worker->slots_durable(uint32_t(_kafka_rx)));
+    u.kafka = std::make_unique<dataplane::kafka::kafka_rx>(kc, *u.kafka_listener, *u.rx,
+                                                           std::move(durable), &_stop_rx);
+}
+
+json daemon::kafka_json() const {
+    if (_kafka_rx < 0) return nullptr;
+    const rx_unit& u = _rx[size_t(_kafka_rx)];
+    const auto& lc = u.kafka_listener->counters();
+    const auto& kc = u.kafka->counters();
+    json closed = json::object();
+    for (int r = 0; r < dataplane::kafka::close_reason_count; ++r)
+        closed[dataplane::kafka::close_reason_name(dataplane::kafka::close_reason(r))] =
+            rd(lc.closed[r]);
+    auto api_name = [](int k) -> std::string {
+        namespace ak = dataplane::kafka::api_key;
+        switch (k) {
+        case ak::produce: return "produce";
+        case ak::fetch: return "fetch";
+        case ak::metadata: return "metadata";
+        case ak::api_versions: return "api_versions";
+        case ak::init_producer_id: return "init_producer_id";
+        default: return "api_" + std::to_string(k);
+        }
+    };
+    json requests = json::object();
+    uint64_t requests_total = rd(kc.requests_other);
+    for (int k = 0; k < dataplane::kafka::kafka_api_keys; ++k) {
+        const uint64_t n = rd(kc.requests[k]);
+        requests_total += n;
+        if (n != 0) requests[api_name(k)] = n;
+    }
+    if (rd(kc.requests_other) != 0) requests["other"] = rd(kc.requests_other);
+    json errors = json::object();
+    for (int e = 0; e < dataplane::kafka::kafka_error_codes; ++e)
+        if (rd(kc.errors[e]) != 0) errors[std::to_string(e)] = rd(kc.errors[e]);
+    json topics = json::array();
+    for (const auto& t : u.kafka->topics())
+        topics.push_back({{"name", t.name}, {"partitions", t.partitions}, {"records", t.records}});
+    const auto& cfg = u.kafka->config();
+    return json{{"listen", u.kafka_listener->addresses()},
+                {"ports", u.kafka_listener->ports()},
+                {"advertised", cfg.advertised_host + ":" + std::to_string(cfg.advertised_port)},
+                {"rx", _kafka_rx},
+                {"lcore", u.lcore},
+                {"multishot_recv", u.kafka_listener->multishot()},
+                {"connections_open", rd(lc.connections_open)},
+                {"connections_total", rd(lc.connections_total)},
+                {"connections_refused", rd(lc.connections_refused)},
+                {"connections_closed", std::move(closed)},
+                {"connections_paused", rd(lc.paused)},
+                {"bytes_in", rd(lc.bytes_in)},
+                {"bytes_out", rd(lc.bytes_out)},
+                {"requests", requests_total},
+                {"requests_by_api", std::move(requests)},
+                {"errors_by_code", std::move(errors)},
+                {"produce_by_acks",
+                 {{"0", rd(kc.produce_by_acks[0])},
+                  {"1", rd(kc.produce_by_acks[1])},
+                  {"all", rd(kc.produce_by_acks[2])}}},
+                {"records", rd(kc.records)},
+                {"record_bytes", rd(kc.record_bytes)},
+                {"null_values", rd(kc.null_values)},
+                {"acks_parked", rd(kc.acks_parked)},
+                {"backpressure", rd(kc.backpressure)},
+                {"unknown_api", rd(kc.unknown_api)},
+                {"bad_requests", rd(kc.bad_requests)},
+                {"producer_ids", rd(kc.producer_ids)},
+                {"auto_create_topics", cfg.auto_create_topics},
+                {"topics", std::move(topics)}};
 }
 
 result<void> daemon::start_control() {
@@ -444,6 +608,7 @@ json daemon::rx_core_json(uint32_t r) const {
             rd(c.ignored_by_verdict[v]);
     json core{{"lcore", u.lcore},
                 {"role", "rx"},
+                {"input", u.kafka ? "kafka" : u.kernel ? "kernel_udp" : "dpdk"},
                 {"rx", r},
                 {"queue", u.queues.empty() ? json(nullptr) : json(u.queues.front())},
                 {"queues", u.queues},
@@ -657,6 +822,7 @@ json daemon::stats() {
                 {"rings", std::move(rings)},
                 {"storage", std::move(storage)},
                 {"control", control_json()},
+                {"kafka", kafka_json()},
                 {"queries", _queries->stats()}};
 }
 
@@ -840,6 +1006,7 @@ json daemon::status() const {
                 {"lcore_map", lcore_map_json()},
                 {"data_dir", absolute_path(_config.data_dir)},
                 {"udp_ports", _config.udp_ports},
+                {"kafka", _kafka_rx < 0 ? json(nullptr) : json(_rx[size_t(_kafka_rx)].kafka_listener->addresses())},
                 {"queries", _queries->stats().size()},
                 {"socket", _config.control_socket},
                 {"config", _config.config_path.empty() ? json(nullptr) : json(_config.config_path)},
@@ -958,6 +1125,16 @@ void daemon::print_startup_map() const {
     // The input, its queues and how they are spread, then one line per lcore: the CPUs
     // EAL pinned it to and its role (every RX lcore feeds every worker over its own ring).
     for (const std::string& line : _map.describe()) std::printf("sluiced: %s\n", line.c_str());
+    if (_kafka_rx >= 0) {
+        const rx_unit& k = _rx[size_t(_kafka_rx)];
+        std::string ports;
+        for (size_t i = 0; i < k.kafka_listener->addresses().size(); ++i)
+            ports += (i ? ", " : "") + k.kafka_listener->addresses()[i] + " (port " +
+                     std::to_string(k.kafka_listener->ports()[i]) + ")";
+        std::printf("sluiced:   lcore %u: Kafka RX %d, listening on %s, advertised %s:%d\n",
+                    k.lcore, _kafka_rx, ports.c_str(), k.kafka->config().advertised_host.c_str(),
+                    k.kafka->config().advertised_port);
+    }
     std::printf("sluiced: control socket %s (mode %04o)\n", _config.control_socket.c_str(),
                 _config.socket_mode);
     if (_config.test_hold_us != 0)
@@ -972,7 +1149,8 @@ void daemon::print_startup_map() const {
 
 int rx_main(void* arg) {
     auto* u = static_cast<rx_unit*>(arg);
-    if (u->kernel) u->rx->run_kernel(*u->kernel);
+    if (u->kafka) u->kafka->run();
+    else if (u->kernel) u->rx->run_kernel(*u->kernel);
     else u->rx->run_port(u->port_id, u->queues);
     return 0;
 }

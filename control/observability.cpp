@@ -310,6 +310,54 @@ void control_counters(exposition& e, const json& stats) {
         e.gauge("sluice_control_connections_open", "Control connections open now.", {}, v);
 }
 
+// stats.kafka (docs/KAFKA.md), when a Kafka listener runs.
+void kafka_counters(exposition& e, const json& stats) {
+    auto it = stats.find("kafka");
+    if (it == stats.end() || !it->is_object()) return;
+    const json& k = *it;
+    double v;
+    if (number(k, "connections_open", v))
+        e.gauge("sluice_kafka_connections_open", "Kafka client connections open now.", {}, v);
+    if (number(k, "connections_total", v))
+        e.counter("sluice_kafka_connections_total", "Kafka client connections accepted.", {}, v);
+    if (number(k, "connections_refused", v))
+        e.counter("sluice_kafka_connections_refused_total",
+                  "Kafka connections refused beyond kafka.connections_max.", {}, v);
+    if (auto c = k.find("connections_closed"); c != k.end() && c->is_object())
+        for (auto r = c->begin(); r != c->end(); ++r)
+            if (r->is_number())
+                e.counter("sluice_kafka_connections_closed_total",
+                          "Kafka connections closed, per reason.", {{"reason", r.key()}},
+                          r->get<double>());
+    if (auto c = k.find("requests_by_api"); c != k.end() && c->is_object())
+        for (auto r = c->begin(); r != c->end(); ++r)
+            if (r->is_number())
+                e.counter("sluice_kafka_requests_total", "Kafka requests, per API.",
+                          {{"api", r.key()}}, r->get<double>());
+    if (auto c = k.find("errors_by_code"); c != k.end() && c->is_object())
+        for (auto r = c->begin(); r != c->end(); ++r)
+            if (r->is_number())
+                e.counter("sluice_kafka_errors_total", "Kafka error codes answered, per code.",
+                          {{"code", r.key()}}, r->get<double>());
+    if (auto c = k.find("produce_by_acks"); c != k.end() && c->is_object())
+        for (auto r = c->begin(); r != c->end(); ++r)
+            if (r->is_number())
+                e.counter("sluice_kafka_produce_requests_total",
+                          "Kafka Produce requests, per acks mode.", {{"acks", r.key()}},
+                          r->get<double>());
+    if (number(k, "records", v))
+        e.counter("sluice_kafka_records_total", "Kafka records received (one event each).", {}, v);
+    if (number(k, "bytes_in", v))
+        e.counter("sluice_kafka_bytes_in_total", "Bytes read from Kafka connections.", {}, v);
+    if (number(k, "bytes_out", v))
+        e.counter("sluice_kafka_bytes_out_total", "Bytes written to Kafka connections.", {}, v);
+    if (number(k, "acks_parked", v))
+        e.gauge("sluice_kafka_acks_parked", "acks=all answers waiting for durability now.", {}, v);
+    if (number(k, "backpressure", v))
+        e.counter("sluice_kafka_backpressure_total",
+                  "Kafka requests left unread for a while: rings or slots were full.", {}, v);
+}
+
 } // namespace
 
 std::string prometheus_text(const json& stats) {
@@ -326,6 +374,7 @@ std::string prometheus_text(const json& stats) {
     lag_and_rings(e, stats);
     latency(e, stats.value("latency", json::object()));
     control_counters(e, stats);
+    kafka_counters(e, stats);
     return e.text();
 }
 

@@ -569,7 +569,7 @@ std::string render_stats(const json& reply) {
         out += "\nrings (occupancy = consumer lag)\n";
         render_table(out, *rings, {"fill"}, fill);
     }
-    for (const char* section : {"lag", "control"}) {
+    for (const char* section : {"lag", "control", "kafka"}) {
         if (const json* obj = find_object(reply, section)) {
             out += std::string("\n") + section + "\n";
             render_object(out, *obj, 2);
@@ -590,7 +590,7 @@ std::string render_stats(const json& reply) {
         static const char* const known[] = {
             "ok",     "v",     "uptime_s", "watermark_ms", "watermark_delay_ms", "totals",
             "rates",  "latency", "per_core", "rings",       "lag",                "control",
-            "version", "storage"};
+            "version", "storage",  "kafka"};
         if (std::find(std::begin(known), std::end(known), it.key()) != std::end(known)) continue;
         flatten(other, it.value(), "  " + it.key());
     }

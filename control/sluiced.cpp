@@ -18,8 +18,9 @@
 namespace {
 
 // Main and RX lcores on the first CPU, one worker lcore on each other CPU (at least
-// one worker, sharing the first CPU on a single-CPU machine).
-std::vector<std::string> default_eal_args() {
+// one worker, sharing the first CPU on a single-CPU machine). `kafka_beside`: a Kafka
+// listener beside another input gets one more lcore on the first CPU.
+std::vector<std::string> default_eal_args(bool kafka_beside) {
     cpu_set_t set;
     CPU_ZERO(&set);
     sched_getaffinity(0, sizeof set, &set);
@@ -28,9 +29,12 @@ std::vector<std::string> default_eal_args() {
         if (CPU_ISSET(c, &set)) cpus.push_back(c);
     if (cpus.empty()) cpus.push_back(0);
     std::string map = "0@" + std::to_string(cpus[0]) + ",1@" + std::to_string(cpus[0]);
+    const size_t first_worker = kafka_beside ? 3 : 2;
+    if (kafka_beside) map += ",2@" + std::to_string(cpus[0]);
     size_t workers = cpus.size() > 1 ? cpus.size() - 1 : 1;
     for (size_t w = 0; w < workers; ++w)
-        map += "," + std::to_string(2 + w) + "@" + std::to_string(cpus[cpus.size() > 1 ? 1 + w : 0]);
+        map += "," + std::to_string(first_worker + w) + "@" +
+               std::to_string(cpus[cpus.size() > 1 ? 1 + w : 0]);
     return {"--no-huge", "--no-pci", "-m", "1024", "--file-prefix",
             "sluiced-" + std::to_string(getpid()), "--lcores", map, "--log-level", "*:warning"};
 }
@@ -41,7 +45,15 @@ int main(int argc, char** argv) {
     std::vector<std::string> storage;
     std::vector<char*> args(argv, argv + argc);
     if (argc == 1 || std::strcmp(argv[1], "--") == 0) {
-        storage = default_eal_args();
+        // The options decide the default lcores (a Kafka listener beside another input
+        // needs one more); errors are reported below, after the same parse.
+        std::vector<char*> own_first(argv + std::min(argc, 2), argv + argc);
+        own_first.insert(own_first.begin(), argv[0]);
+        own_first.push_back(nullptr);
+        auto first = sluice::control::load_config(int(own_first.size()) - 1, own_first.data());
+        const bool kafka_beside =
+            first && !first->kafka_listen.empty() && first->mode != "kafka";
+        storage = default_eal_args(kafka_beside);
         args.insert(args.begin() + 1, storage.size(), nullptr);
         for (size_t i = 0; i < storage.size(); ++i) args[1 + i] = storage[i].data();
         if (argc == 1) args.push_back(const_cast<char*>("--"));

@@ -28,7 +28,7 @@ rx_lcore::rx_lcore(const rx_config& config, rte_mempool* slot_pool,
                    std::vector<rte_ring*> to_workers, const std::atomic<bool>* stop)
     : _config(config), _parser(config.parse), _pool(slot_pool), _rings(std::move(to_workers)),
       _workers(uint32_t(_rings.size())), _stop(stop), _pending(_rings.size()),
-      _scratch(new uint8_t[scratch_bytes]) {
+      _sent(_rings.size(), 0), _scratch(new uint8_t[scratch_bytes]) {
     SLUICE_ASSERT(_workers > 0);
     SLUICE_ASSERT(_pool != nullptr);
 }
@@ -116,6 +116,7 @@ void rx_lcore::route(event_slot* s) noexcept {
         bump(_counters.dead_letters);
         worker = processing::owner_worker(processing::identity_of_bytes(s->raw()), _workers);
     }
+    ++_sent[worker];
     push(worker, s);
 }
 
@@ -157,6 +158,25 @@ void rx_lcore::handle_payload(std::string_view payload) noexcept {
         _parser.parse(line, _now_ms, *s);
         route(s);
     }
+}
+
+void rx_lcore::handle_event(std::string_view event) noexcept {
+    bump(_counters.events_received);
+    event_slot* s = take_slot();
+    _parser.parse(event, _now_ms, *s);
+    route(s);
+}
+
+void rx_lcore::begin_burst() noexcept {
+    _now_ms = wall_clock_ms();
+    _now_tsc = tsc_now();
+}
+
+bool rx_lcore::has_room(uint32_t slots) const noexcept {
+    if (_free_count + rte_mempool_avail_count(_pool) < slots) return false;
+    for (rte_ring* r : _rings)
+        if (rte_ring_free_count(r) < limits::ring_burst_max * 2) return false;
+    return true;
 }
 
 void rx_lcore::handle_frame(const uint8_t* frame, uint32_t len) noexcept {

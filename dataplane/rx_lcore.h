@@ -58,6 +58,24 @@ class rx_lcore {
     // Hands every pending slot to its ring and tells idle workers the watermark.
     void flush_all() noexcept;
 
+    // For sources that deliver one event at a time (dataplane/kafka/kafka_rx.h):
+    // one event's bytes (a Kafka record value; no NDJSON split), parsed and routed.
+    void handle_event(std::string_view event) noexcept;
+    // Stamps the clock for the events that follow (wall clock, TSC), once per burst.
+    void begin_burst() noexcept;
+    // Every pending burst to its ring (no watermark): after it, sent_to() counts slots
+    // that are in the rings.
+    void flush_pending() noexcept;
+    // Whether `slots` more events could be taken without waiting for a worker: the pool
+    // has them and no ring to a worker is nearly full. A source that can hold its input
+    // back (Kafka: stop reading the connection) asks before it takes a request.
+    bool has_room(uint32_t slots) const noexcept;
+    // Event and dead-letter slots routed to worker `w` since start (watermarks excluded).
+    uint64_t sent_to(uint32_t w) const noexcept { return _sent[w]; }
+    uint32_t workers() const noexcept { return _workers; }
+    // On stop: hand over everything pending and give unused slots back to the pool.
+    void drain() noexcept;
+
     const rx_counters& counters() const noexcept { return _counters; }
     const rx_config& config() const noexcept { return _config; }
 
@@ -68,10 +86,7 @@ class rx_lcore {
     processing::event_slot* take_slot() noexcept;
     void push(uint32_t worker, processing::event_slot* slot) noexcept;
     void flush(uint32_t worker) noexcept;
-    void flush_pending() noexcept; // every pending burst to its ring, no watermark
     void broadcast_watermark() noexcept;
-    // On stop: hand over everything pending and give unused slots back to the pool.
-    void drain() noexcept;
 
     rx_config _config;
     rx_counters _counters;
@@ -92,6 +107,7 @@ class rx_lcore {
         uint32_t count = 0;
     };
     std::vector<pending> _pending;
+    std::vector<uint64_t> _sent; // per worker: event and dead-letter slots routed
     std::unique_ptr<uint8_t[]> _scratch; // linearised multi-segment frames
 };
 

@@ -82,10 +82,12 @@ void worker::process(event_slot* const* slots, uint32_t n) noexcept {
         switch (s.kind) {
         case slot_kind::watermark: break;
         case slot_kind::dead_letter:
+            ++_slots_in[s.rx_index];
             bump(_counters.events_in);
             store_dead_letter(s, s.reason);
             break;
         case slot_kind::event:
+            ++_slots_in[s.rx_index];
             bump(_counters.events_in);
             accept_event(s);
             break;
@@ -173,6 +175,7 @@ void worker::store_dead_letter(const event_slot& s, dead_letter_reason reason) n
     b.push_string(dl::raw, s.raw());
     b.end_row();
     _dead_letters->commit_row();
+    ++_dead_rows;
 }
 
 void worker::close_cells(active_query& aq, int64_t watermark_ms) noexcept {
@@ -292,7 +295,28 @@ void worker::tick(int64_t now_ns) noexcept {
     _events->poll(now_ns);
     _dead_letters->poll(now_ns);
     note_durable();
+    note_slots_durable();
     for (uint32_t i = 0; i < _nqueries; ++i) try_publish(_queries[i]);
+}
+
+// One mark in flight: a slot waits at most for the commit after the one that covers the
+// mark taken before it (two group-commit intervals).
+void worker::note_slots_durable() noexcept {
+    slots_mark& m = _slots_mark;
+    if (m.valid && _events->rows_durable() >= m.events_rows &&
+        _dead_letters->rows_durable() >= m.dead_rows) {
+        for (uint32_t r = 0; r < limits::rx_lcores_max; ++r)
+            if (_slots_durable[r].value.load(std::memory_order_relaxed) != m.slots[r])
+                _slots_durable[r].value.store(m.slots[r], std::memory_order_release);
+        m.valid = false;
+    }
+    if (!m.valid && (m.slots != _slots_in || _events_rows != m.events_rows ||
+                     _dead_rows != m.dead_rows)) {
+        m.slots = _slots_in;
+        m.events_rows = _events_rows;
+        m.dead_rows = _dead_rows;
+        m.valid = true;
+    }
 }
 
 // Rows become durable in order, a prefix at a time: the events writer's rows_durable().
@@ -332,6 +356,8 @@ result<void> worker::flush() {
     SLUICE_TRY(_events->flush_and_sync());
     auto r = _dead_letters->flush_and_sync();
     note_durable();
+    note_slots_durable();
+    note_slots_durable();
     return r;
 }
 

@@ -147,6 +147,13 @@ class worker {
     uint64_t bytes_written() const noexcept;
     uint64_t rows_durable() const noexcept;
     bool storage_failed() const noexcept;
+    // Of the event and dead-letter slots RX lcore `rx` handed this worker, how many are
+    // durable: their rows (or, for a duplicate, the row it duplicates) are in the store and
+    // covered by an fdatasync. Published by tick() after the group commit; any thread may
+    // read it (Kafka acks=all waits on it).
+    const std::atomic<uint64_t>& slots_durable(uint32_t rx) const noexcept {
+        return _slots_durable[rx].value;
+    }
     // The events segment being written (its name holds the writer and sequence).
     const char* events_segment_path() const noexcept { return _events->segment_path(); }
     int64_t watermark_ms() const noexcept;
@@ -192,6 +199,7 @@ class worker {
     static void publish(worker_progress& p, const publication& pub) noexcept;
     void run_command() noexcept;
     void note_durable() noexcept;
+    void note_slots_durable() noexcept;
     void hold_for_test(event_slot* const* slots, uint32_t n) const noexcept;
 
     worker_config _config;
@@ -210,6 +218,19 @@ class worker {
     std::unique_ptr<storage::segment_writer> _events;
     std::unique_ptr<storage::segment_writer> _dead_letters;
     uint64_t _events_rows = 0; // rows committed to _events
+    uint64_t _dead_rows = 0;   // rows committed to _dead_letters
+    // Slots processed per RX lcore; a snapshot of them (with the rows committed then)
+    // becomes slots_durable once both writers have made those rows durable.
+    std::array<uint64_t, limits::rx_lcores_max> _slots_in{};
+    struct slots_mark {
+        bool valid = false;
+        uint64_t events_rows = 0, dead_rows = 0;
+        std::array<uint64_t, limits::rx_lcores_max> slots{};
+    } _slots_mark;
+    struct alignas(64) padded_counter {
+        std::atomic<uint64_t> value{0};
+    };
+    std::array<padded_counter, limits::rx_lcores_max> _slots_durable;
     int64_t _max_time_ms = no_time;
 };
 

@@ -620,5 +620,37 @@ TEST_F(Worker, RestoredMaxTimeJudgesLatenessAfterRestart) {
     finish(**w);
 }
 
+// Kafka acks=all waits on slots_durable: per RX lcore, the event and dead-letter slots
+// processed whose rows (or, for a duplicate, its original's row) an fdatasync covers.
+TEST_F(Worker, SlotsDurableCountsPerRxOnlyOnceTheirRowsAreSynced) {
+    _flush_interval_ms = 60'000; // no group commit during the test: only flush() syncs
+    auto w = open();
+    ASSERT_NE(w, nullptr);
+    auto a = make_event({"a", t0 + 1, no_time});
+    auto dup = make_event({"a", t0 + 1, t0 + 1});
+    auto b = make_event({"b", t0 + 2, t0 + 1});
+    auto d = make_dead_letter(dead_letter_reason::parse_error, "x", 1, t0 + 2, t0);
+    auto wm = make_watermark(t0 + 2);
+    a->get()->rx_index = dup->get()->rx_index = b->get()->rx_index = 2;
+    d->get()->rx_index = 5;
+    wm->get()->rx_index = 2;
+    process(*w, {a.get(), dup.get(), d.get(), wm.get(), b.get()});
+    for (int i = 0; i < 20; ++i) w->tick(i);
+    EXPECT_EQ(w->slots_durable(2).load(), 0u);
+    EXPECT_EQ(w->slots_durable(5).load(), 0u);
+    ASSERT_TRUE(w->flush());
+    EXPECT_EQ(w->slots_durable(2).load(), 3u); // a, its duplicate and b; not the watermark
+    EXPECT_EQ(w->slots_durable(5).load(), 1u);
+    EXPECT_EQ(w->slots_durable(0).load(), 0u);
+    auto c = make_event({"c", t0 + 3, t0 + 2});
+    c->get()->rx_index = 2;
+    process(*w, {c.get()});
+    for (int i = 20; i < 40; ++i) w->tick(i);
+    EXPECT_EQ(w->slots_durable(2).load(), 3u);
+    ASSERT_TRUE(w->flush());
+    EXPECT_EQ(w->slots_durable(2).load(), 4u);
+    finish(*w);
+}
+
 } // namespace
 } // namespace sluice::processing

@@ -1,0 +1,366 @@
+#include "dataplane/kafka/kafka_rx.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "base/assert.h"
+#include "base/backoff.h"
+#include "base/clock.h"
+#include "dataplane/rx_lcore.h"
+
+namespace sluice::dataplane::kafka {
+
+namespace {
+
+inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+constexpr uint32_t topic_name_max = 249; // Kafka's own limit
+
+bool valid_topic_name(std::string_view n) noexcept {
+    if (n.empty() || n.size() > topic_name_max || n == "." || n == "..") return false;
+    for (char ch : n)
+        if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-'))
+            return false;
+    return true;
+}
+
+} // namespace
+
+struct kafka_rx::topic {
+    char name[topic_name_max];
+    uint32_t name_len = 0;
+    int32_t partitions = 0;
+    std::unique_ptr<int64_t[]> next_offset; // per partition: records appended so far
+    std::atomic<uint64_t> records{0};
+    std::string_view view() const noexcept { return {name, name_len}; }
+};
+
+struct kafka_rx::parked {
+    conn_ref conn;
+    int32_t slot = -1;
+};
+
+kafka_rx::kafka_rx(const kafka_rx_config& config, kafka_listener& listener, rx_lcore& rx,
+                   std::vector<const std::atomic<uint64_t>*> durable, const std::atomic<bool>* stop)
+    : _config(config), _listener(listener), _rx(rx), _durable(std::move(durable)), _stop(stop),
+      _topics(new topic[limits::kafka_topics_max]), _parked(new parked[limits::kafka_parked_acks_max]),
+      _marks(new uint64_t[size_t{limits::kafka_parked_acks_max} * rx.workers()]),
+      _scratch(decompressed_bytes_max_default) {
+    SLUICE_ASSERT(_durable.size() == rx.workers());
+    _meta.reserve(limits::kafka_topics_max);
+    _discard.reserve(4096);
+    if (_config.default_partitions <= 0) _config.default_partitions = 1;
+    if (_config.topics.empty()) _config.topics.push_back({"events-topic", 0});
+    for (const auto& t : _config.topics)
+        (void)create_topic(t.name, t.partitions > 0 ? t.partitions : _config.default_partitions);
+    // Producer ids increase across restarts too while the clock does (not persisted yet).
+    _next_producer_id = wall_clock_ms() << 8;
+}
+
+kafka_rx::~kafka_rx() = default;
+
+std::vector<kafka_topic_stats> kafka_rx::topics() const {
+    std::vector<kafka_topic_stats> out;
+    const uint32_t n = _topic_count.load(std::memory_order_acquire);
+    for (uint32_t i = 0; i < n; ++i)
+        out.push_back({std::string(_topics[i].view()), _topics[i].partitions,
+                       _topics[i].records.load(std::memory_order_relaxed)});
+    return out;
+}
+
+kafka_rx::topic* kafka_rx::find_topic(std::string_view name) noexcept {
+    const uint32_t n = _topic_count.load(std::memory_order_relaxed);
+    for (uint32_t i = 0; i < n; ++i)
+        if (_topics[i].view() == name) return &_topics[i];
+    return nullptr;
+}
+
+// Start-up and auto-creation (a Metadata or Produce naming a new topic): allocates the
+// topic's offset counters once.
+kafka_rx::topic* kafka_rx::create_topic(std::string_view name, int32_t partitions) noexcept {
+    const uint32_t n = _topic_count.load(std::memory_order_relaxed);
+    if (n == limits::kafka_topics_max || !valid_topic_name(name)) return nullptr;
+    partitions = std::clamp<int32_t>(partitions, 1, int32_t(limits::kafka_partitions_max));
+    topic& t = _topics[n];
+    std::memcpy(t.name, name.data(), name.size());
+    t.name_len = uint32_t(name.size());
+    t.partitions = partitions;
+    t.next_offset.reset(new (std::nothrow) int64_t[size_t(partitions)]());
+    if (!t.next_offset) return nullptr;
+    _topic_count.store(n + 1, std::memory_order_release);
+    return &t;
+}
+
+void kafka_rx::count_error(int16_t code) noexcept {
+    if (code == error_code::none) return;
+    bump(_counters.errors[code > 0 && code < kafka_error_codes ? code : 0]);
+}
+
+void kafka_rx::run() noexcept {
+    idle_backoff backoff;
+    auto take = [this](const kafka_frame& f) { return on_frame(f); };
+    while (!_stop->load(std::memory_order_relaxed)) {
+        uint32_t work = _listener.poll();
+        work += _listener.take_frames(take, frames_per_poll);
+        work += complete_parked();
+        _rx.flush_all();
+        if (work == 0) {
+            backoff.wait();
+            continue;
+        }
+        backoff.reset();
+    }
+    _rx.drain();
+    // Parked acks=-1 answers are not sent: the client retries, and dedup catches what
+    // had been stored.
+    _listener.close_all();
+    for (int i = 0; i < 100 && _listener.poll() != 0; ++i) {
+    }
+}
+
+bool kafka_rx::on_frame(const kafka_frame& f) noexcept {
+    request_header h;
+    const parse_error e = parse_request_header(bytes_view(f.data, f.len), h);
+    const int16_t key = h.api_key;
+    if (key >= 0 && key < kafka_api_keys) {
+        // A Produce is counted once taken (it may be offered again after back-pressure).
+        if (key != api_key::produce) bump(_counters.requests[key]);
+    } else {
+        bump(_counters.requests_other);
+    }
+    // ApiVersions is answered whatever its version (above the max: UNSUPPORTED_VERSION in
+    // the v0 layout); anything else must parse.
+    if (key == api_key::api_versions) {
+        api_versions(f, h);
+        return true;
+    }
+    if (e != parse_error::none) {
+        bump(_counters.bad_requests);
+        _listener.close(f.conn, close_reason::protocol);
+        return true;
+    }
+    switch (key) {
+    case api_key::metadata: metadata(f, h); return true;
+    case api_key::init_producer_id: init_producer_id(f, h); return true;
+    case api_key::produce: return produce(f, h);
+    default:
+        // What a broker does with an API it does not know.
+        bump(_counters.unknown_api);
+        _listener.close(f.conn, close_reason::protocol);
+        return true;
+    }
+}
+
+void kafka_rx::api_versions(const kafka_frame& f, const request_header& h) noexcept {
+    const int32_t slot = _listener.reserve_response(f.conn);
+    std::vector<uint8_t>* out = _listener.response_buffer(f.conn, slot);
+    if (out == nullptr) return;
+    response_writer w(*out);
+    const api_version_range* av = find_api(default_api_versions, api_key::api_versions);
+    if (h.api_version > av->max_version) count_error(error_code::unsupported_version);
+    write_api_versions_response(w, h, default_api_versions);
+    _listener.response_ready(f.conn, slot);
+}
+
+void kafka_rx::metadata(const kafka_frame& f, const request_header& h) noexcept {
+    metadata_request req;
+    if (!version_supported(default_api_versions, api_key::metadata, h.api_version) ||
+        parse_metadata_request(h, req) != parse_error::none) {
+        bump(_counters.bad_requests);
+        _listener.close(f.conn, close_reason::protocol);
+        return;
+    }
+    _meta.clear();
+    auto add = [&](const topic& t) {
+        _meta.push_back(metadata_topic{t.view(), error_code::none, t.partitions, false});
+    };
+    if (req.all_topics()) {
+        const uint32_t n = _topic_count.load(std::memory_order_relaxed);
+        for (uint32_t i = 0; i < n; ++i) add(_topics[i]);
+    } else {
+        std::string_view name;
+        while (req.next_topic(name) && _meta.size() < limits::kafka_topics_max) {
+            topic* t = find_topic(name);
+            if (t == nullptr && _config.auto_create_topics)
+                t = create_topic(name, _config.default_partitions);
+            if (t != nullptr) {
+                add(*t);
+            } else {
+                const int16_t code = valid_topic_name(name) ? error_code::unknown_topic_or_partition
+                                                            : error_code::invalid_topic_exception;
+                count_error(code);
+                _meta.push_back(metadata_topic{name, code, 0, false});
+            }
+        }
+    }
+    const int32_t slot = _listener.reserve_response(f.conn);
+    std::vector<uint8_t>* out = _listener.response_buffer(f.conn, slot);
+    if (out == nullptr) return;
+    response_writer w(*out);
+    metadata_node node{0, _config.advertised_host, _config.advertised_port, std::nullopt};
+    write_metadata_response(w, h, node, _meta);
+    _listener.response_ready(f.conn, slot);
+}
+
+void kafka_rx::init_producer_id(const kafka_frame& f, const request_header& h) noexcept {
+    init_producer_id_request req;
+    if (!version_supported(default_api_versions, api_key::init_producer_id, h.api_version) ||
+        parse_init_producer_id_request(h, req) != parse_error::none) {
+        bump(_counters.bad_requests);
+        _listener.close(f.conn, close_reason::protocol);
+        return;
+    }
+    const int32_t slot = _listener.reserve_response(f.conn);
+    std::vector<uint8_t>* out = _listener.response_buffer(f.conn, slot);
+    if (out == nullptr) return;
+    response_writer w(*out);
+    if (req.transactional_id) {
+        // Transactions are not supported: the broker's answer to an unauthorised id.
+        count_error(error_code::transactional_id_authorization_failed);
+        write_init_producer_id_response(w, h, error_code::transactional_id_authorization_failed,
+                                        -1, -1);
+    } else {
+        bump(_counters.producer_ids);
+        write_init_producer_id_response(w, h, error_code::none, _next_producer_id++, 0);
+    }
+    _listener.response_ready(f.conn, slot);
+}
+
+// One partition's record set: every record value becomes one event. Every batch is
+// checked (structure, CRC-32C) before any record of the partition is routed, and each
+// batch's records are checked whole before its first record is routed: a bad batch is
+// refused entirely. (A partition of several batches whose later batch fails to decompress
+// keeps the earlier batches: a retry of them is caught by dedup.)
+int16_t kafka_rx::append_partition(topic* t, const produce_partition& p,
+                                   int64_t& base_offset) noexcept {
+    if (t == nullptr || p.index < 0 || p.index >= t->partitions)
+        return error_code::unknown_topic_or_partition;
+    if (!p.records) return error_code::none;
+    {
+        record_batch_reader check(*p.records);
+        record_batch b;
+        while (check.next(b)) {
+        }
+        if (check.error() != parse_error::none) return kafka_error_for(check.error());
+    }
+    record_batch_reader batches(*p.records);
+    record_batch b;
+    base_offset = t->next_offset[p.index];
+    uint64_t n = 0;
+    int16_t error = error_code::none;
+    while (error == error_code::none && batches.next(b)) {
+        if (b.control()) continue; // transaction markers carry no events
+        bytes_view recs;
+        parse_error e = batch_records(b, _decompressor, _scratch, recs);
+        if (e == parse_error::none) e = check_records(b, recs);
+        if (e != parse_error::none) {
+            error = kafka_error_for(e);
+            break;
+        }
+        record_reader rr(b, recs);
+        record r;
+        while (rr.next(r)) {
+            ++n;
+            if (!r.value) {
+                // A null value (tombstone) is no event: a parse_error dead letter.
+                bump(_counters.null_values);
+                _rx.handle_event(std::string_view("", 0));
+                continue;
+            }
+            bump(_counters.record_bytes, r.value->size());
+            _rx.handle_event(std::string_view(reinterpret_cast<const char*>(r.value->data()),
+                                              r.value->size()));
+        }
+    }
+    t->next_offset[p.index] += int64_t(n);
+    bump(_counters.records, n);
+    bump(t->records, n);
+    return error;
+}
+
+bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
+    produce_request_reader req;
+    if (!version_supported(codec_api_versions, api_key::produce, h.api_version) ||
+        req.open(h) != parse_error::none) {
+        bump(_counters.requests[api_key::produce]);
+        bump(_counters.bad_requests);
+        _listener.close(f.conn, close_reason::protocol);
+        return true;
+    }
+    const int16_t acks = req.acks();
+    // Back-pressure: the frame stays in its connection, which is not read meanwhile.
+    if (!_rx.has_room(room_per_request) ||
+        (acks == -1 && _parked_count == limits::kafka_parked_acks_max)) {
+        bump(_counters.backpressure);
+        return false;
+    }
+    bump(_counters.requests[api_key::produce]);
+    const bool acks_valid = acks == 0 || acks == 1 || acks == -1;
+    if (acks_valid) bump(_counters.produce_by_acks[acks == 0 ? 0 : acks == 1 ? 1 : 2]);
+    int32_t slot = -1;
+    std::vector<uint8_t>* out = &_discard;
+    if (acks != 0) {
+        slot = _listener.reserve_response(f.conn);
+        out = _listener.response_buffer(f.conn, slot);
+        if (out == nullptr) return true;
+    } else {
+        _discard.clear();
+    }
+    _rx.begin_burst();
+    response_writer w(*out);
+    produce_response_writer pw(w, h, req.topic_count());
+    produce_topic pt;
+    while (req.next_topic(pt)) {
+        pw.begin_topic(pt.name, pt.partition_count);
+        topic* t = find_topic(pt.name);
+        if (t == nullptr && _config.auto_create_topics)
+            t = create_topic(pt.name, _config.default_partitions);
+        produce_partition pp;
+        while (req.next_partition(pp)) {
+            produce_partition_result r;
+            r.index = pp.index;
+            r.error = acks_valid ? append_partition(t, pp, r.base_offset)
+                                 : error_code::invalid_required_acks;
+            if (r.error != error_code::none) r.base_offset = -1;
+            count_error(r.error);
+            pw.partition(r);
+        }
+    }
+    pw.finish();
+    // Every record of the request is in a ring after this.
+    _rx.flush_pending();
+    if (acks == 0) return true;
+    if (acks != -1) {
+        _listener.response_ready(f.conn, slot);
+        return true;
+    }
+    const uint32_t i = (_parked_head + _parked_count) % limits::kafka_parked_acks_max;
+    _parked[i] = parked{f.conn, slot};
+    uint64_t* mark = &_marks[size_t{i} * _durable.size()];
+    for (uint32_t wkr = 0; wkr < _durable.size(); ++wkr) mark[wkr] = _rx.sent_to(wkr);
+    ++_parked_count;
+    bump(_counters.acks_parked);
+    return true;
+}
+
+// Parked answers complete in order: a later one's marks are never below an earlier one's.
+uint32_t kafka_rx::complete_parked() noexcept {
+    uint32_t done = 0;
+    while (_parked_count > 0) {
+        const uint64_t* mark = &_marks[size_t{_parked_head} * _durable.size()];
+        for (uint32_t w = 0; w < _durable.size(); ++w)
+            if (_durable[w]->load(std::memory_order_acquire) < mark[w]) return done;
+        const parked& p = _parked[_parked_head];
+        _listener.response_ready(p.conn, p.slot); // a closed connection ignores it
+        _parked_head = (_parked_head + 1) % limits::kafka_parked_acks_max;
+        --_parked_count;
+        _counters.acks_parked.store(_parked_count, std::memory_order_relaxed);
+        ++done;
+    }
+    return done;
+}
+
+} // namespace sluice::dataplane::kafka

@@ -1,0 +1,124 @@
+#pragma once
+// kafka_rx: the Kafka RX loop. Runs on one RX lcore with its own rx_lcore (its own rings to
+// every worker): answers ApiVersions, Metadata and InitProducerId, and turns every record
+// value of a Produce request into one event through rx_lcore's parse/identity/route path,
+// exactly as a UDP datagram's line — nothing downstream knows the event came over Kafka.
+//
+// acks: 0 = no answer; 1 = answered once every record of the request is in a worker ring;
+// -1 = answered once every record is durable. For -1 the answer is parked with, per worker,
+// how many slots this RX had handed it (rx_lcore::sent_to); it goes out when every worker
+// reports at least that many of this RX's slots durable (processing::worker::slots_durable,
+// published after the group commit's fdatasync). Nothing waits: the loop polls the parked
+// answers between bursts.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/limits.h"
+#include "dataplane/kafka/kafka_codec.h"
+#include "dataplane/kafka/kafka_listener.h"
+
+namespace sluice::dataplane {
+class rx_lcore;
+}
+
+namespace sluice::dataplane::kafka {
+
+struct kafka_topic_config {
+    std::string name;
+    int32_t partitions = 0; // 0: one per worker
+};
+
+struct kafka_rx_config {
+    std::string advertised_host = "127.0.0.1";
+    int32_t advertised_port = 9092;
+    std::vector<kafka_topic_config> topics; // empty: events-topic
+    bool auto_create_topics = true;
+    int32_t default_partitions = 1;
+};
+
+// Bounds of the loop (beside the Kafka ones in base/limits.h): requests taken per loop
+// turn (then the parked answers and the rings get theirs), and the free slots a Produce
+// request must find before it is taken (back-pressure; a larger request may wait for more
+// inside it, like the UDP RX).
+inline constexpr uint32_t frames_per_poll = 64;
+inline constexpr uint32_t room_per_request = 4 * limits::ring_burst_max;
+
+inline constexpr int kafka_api_keys = 64;    // requests counted per key below this
+inline constexpr int kafka_error_codes = 128; // errors counted per code below this
+
+struct alignas(64) kafka_rx_counters {
+    std::atomic<uint64_t> requests[kafka_api_keys]{};
+    std::atomic<uint64_t> requests_other{0};
+    std::atomic<uint64_t> errors[kafka_error_codes]{}; // per code, per partition or request
+    std::atomic<uint64_t> produce_by_acks[3]{};          // acks 0, 1, -1
+    std::atomic<uint64_t> records{0};
+    std::atomic<uint64_t> record_bytes{0}; // value bytes
+    std::atomic<uint64_t> null_values{0};  // tombstones: dead letters (parse_error)
+    std::atomic<uint64_t> acks_parked{0};  // acks=-1 answers waiting for durability now
+    std::atomic<uint64_t> backpressure{0}; // frames left for later: rings or slots full
+    std::atomic<uint64_t> unknown_api{0};  // connections closed for an unknown API key
+    std::atomic<uint64_t> bad_requests{0}; // connections closed for a malformed request
+    std::atomic<uint64_t> producer_ids{0}; // handed out by InitProducerId
+};
+
+/// A topic as the control thread sees it (stats).
+struct kafka_topic_stats {
+    std::string name;
+    int32_t partitions;
+    uint64_t records;
+};
+
+class kafka_rx {
+  public:
+    /// `durable[w]`: worker w's count of this RX's slots that are durable.
+    kafka_rx(const kafka_rx_config& config, kafka_listener& listener, rx_lcore& rx,
+             std::vector<const std::atomic<uint64_t>*> durable, const std::atomic<bool>* stop);
+    ~kafka_rx();
+
+    /// Loops until *stop; then hands every pending slot to the rings and closes the
+    /// connections.
+    void run() noexcept;
+
+    const kafka_rx_counters& counters() const noexcept { return _counters; }
+    /// Safe from any thread: topics are only added, and published after they are complete.
+    std::vector<kafka_topic_stats> topics() const;
+    const kafka_rx_config& config() const noexcept { return _config; }
+
+  private:
+    struct topic;
+    struct parked;
+
+    bool on_frame(const kafka_frame& f) noexcept;
+    void api_versions(const kafka_frame& f, const request_header& h) noexcept;
+    void metadata(const kafka_frame& f, const request_header& h) noexcept;
+    void init_producer_id(const kafka_frame& f, const request_header& h) noexcept;
+    bool produce(const kafka_frame& f, const request_header& h) noexcept;
+    int16_t append_partition(topic* t, const produce_partition& p, int64_t& base_offset) noexcept;
+    uint32_t complete_parked() noexcept;
+    topic* find_topic(std::string_view name) noexcept;
+    topic* create_topic(std::string_view name, int32_t partitions) noexcept;
+    void count_error(int16_t code) noexcept;
+
+    kafka_rx_config _config;
+    kafka_listener& _listener;
+    rx_lcore& _rx;
+    std::vector<const std::atomic<uint64_t>*> _durable;
+    const std::atomic<bool>* _stop;
+    kafka_rx_counters _counters;
+
+    std::unique_ptr<topic[]> _topics;
+    std::atomic<uint32_t> _topic_count{0};
+    std::vector<metadata_topic> _meta; // one Metadata answer's topics
+    std::unique_ptr<parked[]> _parked; // a FIFO of acks=-1 answers
+    std::unique_ptr<uint64_t[]> _marks; // kafka_parked_acks_max x workers
+    uint32_t _parked_head = 0, _parked_count = 0;
+    std::vector<uint8_t> _discard;      // acks=0: the answer that is never sent
+    std::vector<uint8_t> _scratch;      // one batch's decompressed records
+    decompressor _decompressor;
+    int64_t _next_producer_id = 0;
+};
+
+} // namespace sluice::dataplane::kafka
