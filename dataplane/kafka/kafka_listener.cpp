@@ -13,6 +13,7 @@
 
 #include "base/assert.h"
 #include "base/clock.h"
+#include "base/counter.h"
 #include "base/log.h"
 
 namespace sluice::dataplane::kafka {
@@ -26,9 +27,6 @@ uint64_t tag(op o, uint32_t index) noexcept { return uint64_t(o) << 56 | index; 
 op tag_op(uint64_t t) noexcept { return op(t >> 56); }
 uint32_t tag_index(uint64_t t) noexcept { return uint32_t(t & 0xffffffu); }
 
-inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) noexcept {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-}
 inline void drop(std::atomic<uint64_t>& c) noexcept {
     c.store(c.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }

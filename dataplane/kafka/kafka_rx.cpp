@@ -7,15 +7,13 @@
 #include "base/assert.h"
 #include "base/backoff.h"
 #include "base/clock.h"
+#include "base/counter.h"
 #include "dataplane/rx_lcore.h"
 
 namespace sluice::dataplane::kafka {
 
 namespace {
 
-inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) noexcept {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-}
 
 constexpr uint32_t topic_name_max = 249; // Kafka's own limit
 
