@@ -46,10 +46,14 @@ std::atomic<bool> g_signal_reload{false};
 void on_signal(int) { g_signal_shutdown.store(true); }
 void on_reload_signal(int) { g_signal_reload.store(true); }
 
-const char* const reason_names[] = {"parse_error",      "missing_timestamp", "bad_timestamp",
-                                    "future_timestamp", "oversize",          "beyond_dedup_horizon",
-                                    "schema_mismatch"};
-static_assert(std::size(reason_names) == processing::dead_letter_reason_count);
+// Dead-letter reason names, from their one home (processing/event.h), in its order.
+std::vector<std::string> dead_letter_reason_names() {
+    std::vector<std::string> names;
+    for (int i = 0; i < processing::dead_letter_reason_count; ++i)
+        names.emplace_back(processing::reason_name(processing::dead_letter_reason(i)));
+    return names;
+}
+const std::vector<std::string> reason_names = dead_letter_reason_names();
 
 uint64_t rd(const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); }
 
@@ -591,7 +595,7 @@ stats_sample daemon::take_sample() const {
         m["dead_letters"] += rd(c.dead_letters);
         m["bytes_written"] += u.worker->bytes_written();
         for (int i = 0; i < processing::dead_letter_reason_count; ++i)
-            m[std::string("dead_letters.") + reason_names[i]] += rd(c.dead_letters_by_reason[i]);
+            m["dead_letters." + reason_names[i]] += rd(c.dead_letters_by_reason[i]);
         smp.window_visible.merge(u.worker->latency().window_visible.snapshot());
         smp.durable.merge(u.worker->latency().durable.snapshot());
     }
@@ -679,8 +683,8 @@ json daemon::rates_json(const stats_sample& now, const stats_sample* base) const
                           "dead_letters", "rx_packets", "rx_bytes", "bytes_written", "rx_dropped"})
         r[std::string(k) + "_per_s"] = rate_per_s(now, *base, k);
     json by_reason = json::object();
-    for (const char* reason : reason_names)
-        by_reason[reason] = rate_per_s(now, *base, std::string("dead_letters.") + reason);
+    for (const std::string& reason : reason_names)
+        by_reason[reason] = rate_per_s(now, *base, "dead_letters." + reason);
     r["dead_letters_by_reason_per_s"] = std::move(by_reason);
     return r;
 }
@@ -730,8 +734,8 @@ json daemon::totals_json(const stats_sample& now, int64_t watermark) const {
         return it == now.counters.end() ? uint64_t(0) : it->second;
     };
     json reasons = json::object();
-    for (const char* reason : reason_names)
-        reasons[reason] = get(std::string("dead_letters.") + reason);
+    for (const std::string& reason : reason_names)
+        reasons[reason] = get("dead_letters." + reason);
     uint64_t ignored = 0;
     uint64_t ignored_n[dataplane::frame_verdict_count] = {};
     for (const auto& u : _rx) {

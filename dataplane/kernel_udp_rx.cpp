@@ -12,6 +12,7 @@
 
 #include "base/assert.h"
 #include "base/log.h"
+#include "dataplane/uring_setup.h"
 
 namespace sluice::dataplane {
 
@@ -134,32 +135,6 @@ bool kernel_supports_multishot_recvmsg() {
     return cqe->res >= 0 && (cqe->flags & IORING_CQE_F_BUFFER);
 }
 
-// Prefer deferred task work (6.1+): completions are produced only when the owner enters
-// the kernel, once per burst, never by interrupting it. Older kernels get what they take.
-int init_ring(io_uring* ring, uint32_t sq_entries, uint32_t cq_entries, bool* disabled) {
-    const unsigned flag_sets[] = {
-        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
-            IORING_SETUP_R_DISABLED,
-        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-        0,
-    };
-    int rc = -EINVAL;
-    for (unsigned flags : flag_sets) {
-        io_uring_params params{};
-        params.flags = flags | IORING_SETUP_CQSIZE;
-        params.cq_entries = cq_entries;
-        rc = io_uring_queue_init_params(sq_entries, ring, &params);
-        if (rc == 0) {
-            // R_DISABLED: the ring binds to the thread that enables it (the RX thread), not
-            // to whoever called open().
-            *disabled = flags & IORING_SETUP_R_DISABLED;
-            return 0;
-        }
-        if (rc != -EINVAL) return rc;
-    }
-    return rc;
-}
-
 } // namespace
 
 result<std::unique_ptr<kernel_udp_rx>> kernel_udp_rx::open(const kernel_rx_config& config) {
@@ -248,7 +223,7 @@ result<void> kernel_udp_rx::setup_ring(const kernel_rx_config& config, bool mult
     // Every buffer can complete before the owner reaps, plus the multishot's final CQE.
     const uint32_t cq_entries = std::min(pow2_ceil(_buffer_count + 8), io_uring_cq_entries_max);
     bool disabled = false;
-    const int rc = init_ring(&_ring, sq_entries, cq_entries, &disabled);
+    const int rc = init_owner_ring(&_ring, sq_entries, cq_entries, &disabled);
     if (rc < 0)
         return make_error(errc::unsupported, "cannot set up io_uring: " + errno_text(-rc) +
                                                  " (kernel too old, or io_uring disabled: check "

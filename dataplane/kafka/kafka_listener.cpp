@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/counter.h"
 #include "base/log.h"
+#include "dataplane/uring_setup.h"
 
 namespace sluice::dataplane::kafka {
 
@@ -85,28 +86,6 @@ std::string listen_hint(int err) {
     case EACCES: return "run as root or use a port >= 1024";
     default: return "check the address and port";
     }
-}
-
-int init_ring(io_uring* ring, uint32_t sq_entries, uint32_t cq_entries, bool* disabled) {
-    const unsigned flag_sets[] = {
-        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
-            IORING_SETUP_R_DISABLED,
-        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-        0,
-    };
-    int rc = -EINVAL;
-    for (unsigned flags : flag_sets) {
-        io_uring_params params{};
-        params.flags = flags | IORING_SETUP_CQSIZE;
-        params.cq_entries = cq_entries;
-        rc = io_uring_queue_init_params(sq_entries, ring, &params);
-        if (rc == 0) {
-            *disabled = flags & IORING_SETUP_R_DISABLED;
-            return 0;
-        }
-        if (rc != -EINVAL) return rc;
-    }
-    return rc;
 }
 
 } // namespace
@@ -214,7 +193,7 @@ result<void> kafka_listener::setup(const kafka_listener_config& config) {
     // Every connection may have a receive, a send and a cancel in the kernel at once.
     // (The kernel wants at least as many CQ entries as SQ entries.)
     const uint32_t cq = std::clamp<uint32_t>(pow2_ceil(config.connections_max * 6 + 64), 512, 1u << 16);
-    const int rc = init_ring(&_ring, 256, cq, &_ring_disabled);
+    const int rc = init_owner_ring(&_ring, 256, cq, &_ring_disabled);
     if (rc < 0)
         return make_error(errc::unsupported, std::string("cannot set up io_uring for Kafka: ") +
                                                  std::strerror(-rc) +
