@@ -54,8 +54,8 @@ kafka_rx::kafka_rx(const kafka_rx_config& config, kafka_listener& listener, rx_l
     if (_config.topics.empty()) _config.topics.push_back({"events-topic", 0});
     for (const auto& t : _config.topics)
         (void)create_topic(t.name, t.partitions > 0 ? t.partitions : _config.default_partitions);
-    // Producer ids increase across restarts too while the clock does (not persisted yet).
-    _next_producer_id = wall_clock_ms() << 8;
+    // Not persisted until the daemon sets the data dir's (set_producer_ids).
+    _producer_ids = producer_ids::open("").value();
 }
 
 kafka_rx::~kafka_rx() = default;
@@ -220,9 +220,13 @@ void kafka_rx::init_producer_id(const kafka_frame& f, const request_header& h) n
         count_error(error_code::transactional_id_authorization_failed);
         write_init_producer_id_response(w, h, error_code::transactional_id_authorization_failed,
                                         -1, -1);
+    } else if (const int64_t id = _producer_ids.next(); id < 0) {
+        // The next block of ids could not be reserved on disk: a retriable error.
+        count_error(error_code::coordinator_not_available);
+        write_init_producer_id_response(w, h, error_code::coordinator_not_available, -1, -1);
     } else {
         bump(_counters.producer_ids);
-        write_init_producer_id_response(w, h, error_code::none, _next_producer_id++, 0);
+        write_init_producer_id_response(w, h, error_code::none, id, 0);
     }
     _listener.response_ready(f.conn, slot);
 }
@@ -249,6 +253,8 @@ int16_t kafka_rx::append_partition(topic* t, const produce_partition& p,
     base_offset = t->next_offset[p.index];
     uint64_t n = 0;
     int16_t error = error_code::none;
+    bool first = true;
+    const sequence_key key{-1, uint32_t(t - &_topics[0]), p.index};
     while (error == error_code::none && batches.next(b)) {
         if (b.control()) continue; // transaction markers carry no events
         bytes_view recs;
@@ -258,6 +264,31 @@ int16_t kafka_rx::append_partition(topic* t, const produce_partition& p,
             error = kafka_error_for(e);
             break;
         }
+        // Idempotent producers (kafkajs sends producer id -1: not idempotent).
+        const bool idempotent = b.producer_id >= 0 && b.base_sequence >= 0;
+        const int32_t last_seq = idempotent ? last_sequence(b.base_sequence, b.last_offset_delta) : 0;
+        if (idempotent) {
+            const sequence_key k{b.producer_id, key.topic, key.partition};
+            const sequence_check c = _sequences.check(k, b.producer_epoch, b.base_sequence, last_seq);
+            if (c.verdict == sequence_verdict::duplicate) {
+                // A retry of a batch already handed on: a broker's answer is the first
+                // answer's offset, and nothing is stored again.
+                bump(_counters.duplicate_sequences);
+                if (first) base_offset = c.base_offset;
+                first = false;
+                continue;
+            }
+            if (c.verdict != sequence_verdict::accept) {
+                const bool fenced = c.verdict == sequence_verdict::fenced;
+                bump(fenced ? _counters.fenced_epochs : _counters.out_of_order_sequences);
+                error = fenced ? error_code::invalid_producer_epoch
+                               : error_code::out_of_order_sequence_number;
+                break;
+            }
+        }
+        const int64_t batch_offset = t->next_offset[p.index] + int64_t(n);
+        if (first) base_offset = batch_offset;
+        first = false;
         record_reader rr(b, recs);
         record r;
         while (rr.next(r)) {
@@ -271,6 +302,13 @@ int16_t kafka_rx::append_partition(topic* t, const produce_partition& p,
             bump(_counters.record_bytes, r.value->size());
             _rx.handle_event(std::string_view(reinterpret_cast<const char*>(r.value->data()),
                                               r.value->size()));
+        }
+        if (idempotent) {
+            _sequences.accepted({b.producer_id, key.topic, key.partition}, b.producer_epoch,
+                                b.base_sequence, last_seq, batch_offset);
+            _counters.producer_states.store(_sequences.size(), std::memory_order_relaxed);
+            _counters.producer_state_evictions.store(_sequences.evictions(),
+                                                     std::memory_order_relaxed);
         }
     }
     t->next_offset[p.index] += int64_t(n);

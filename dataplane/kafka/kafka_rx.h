@@ -19,6 +19,8 @@
 #include "base/limits.h"
 #include "dataplane/kafka/kafka_codec.h"
 #include "dataplane/kafka/kafka_listener.h"
+#include "dataplane/kafka/producer_ids.h"
+#include "dataplane/kafka/producer_sequences.h"
 
 namespace sluice::dataplane {
 class rx_lcore;
@@ -62,6 +64,13 @@ struct alignas(64) kafka_rx_counters {
     std::atomic<uint64_t> unknown_api{0};  // connections closed for an unknown API key
     std::atomic<uint64_t> bad_requests{0}; // connections closed for a malformed request
     std::atomic<uint64_t> producer_ids{0}; // handed out by InitProducerId
+    // Idempotent producers (producer id >= 0), per batch: re-sent batches answered with
+    // their first answer's offset and not stored again, gaps answered 45, old epochs 47.
+    std::atomic<uint64_t> duplicate_sequences{0};
+    std::atomic<uint64_t> out_of_order_sequences{0};
+    std::atomic<uint64_t> fenced_epochs{0};
+    std::atomic<uint64_t> producer_states{0};          // (producer, partition) states kept now
+    std::atomic<uint64_t> producer_state_evictions{0}; // forgotten: least recently used
 };
 
 /// A topic as the control thread sees it (stats).
@@ -86,6 +95,8 @@ class kafka_rx {
     /// Safe from any thread: topics are only added, and published after they are complete.
     std::vector<kafka_topic_stats> topics() const;
     const kafka_rx_config& config() const noexcept { return _config; }
+    /// Before run(): where producer ids come from (default: not persisted, from the clock).
+    void set_producer_ids(producer_ids ids) { _producer_ids = std::move(ids); }
 
   private:
     struct topic;
@@ -118,7 +129,8 @@ class kafka_rx {
     std::vector<uint8_t> _discard;      // acks=0: the answer that is never sent
     std::vector<uint8_t> _scratch;      // one batch's decompressed records
     decompressor _decompressor;
-    int64_t _next_producer_id = 0;
+    producer_ids _producer_ids;
+    producer_sequences _sequences;
 };
 
 } // namespace sluice::dataplane::kafka
