@@ -781,6 +781,11 @@ TEST(Kafka, IdempotentProducerSequencesRaw) {
     EXPECT_EQ(kf["errors_by_code"], json({{"45", 1}})) << kf.dump();
     EXPECT_EQ(kf["producer_ids"], 1);
     EXPECT_EQ(kf["producer_states"], 1);
+    json m = k.proc->request({{"cmd", "metrics"}});
+    const std::string text = m.value("text", "");
+    EXPECT_NE(text.find("sluice_kafka_duplicate_sequences_total 2"), std::string::npos) << text;
+    EXPECT_NE(text.find("sluice_kafka_out_of_order_sequences_total 1"), std::string::npos)
+        << text;
     EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << k.dir << "/sluiced.log";
     ASSERT_TRUE(std::filesystem::exists(k.dir + "/data/_processing/kafka_producer_ids"));
 
