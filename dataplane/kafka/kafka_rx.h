@@ -108,6 +108,10 @@ class kafka_rx {
     void init_producer_id(const kafka_frame& f, const request_header& h) noexcept;
     bool produce(const kafka_frame& f, const request_header& h) noexcept;
     int16_t append_partition(topic* t, const produce_partition& p, int64_t& base_offset) noexcept;
+    uint64_t route_records(const record_batch& b, bytes_view recs) noexcept;
+    sequence_check check_sequence(const sequence_key& k, const record_batch& b) noexcept;
+    void sequence_accepted(const sequence_key& k, const record_batch& b,
+                           int64_t base_offset) noexcept;
     uint32_t complete_parked() noexcept;
     topic* find_topic(std::string_view name) noexcept;
     topic* create_topic(std::string_view name, int32_t partitions) noexcept;

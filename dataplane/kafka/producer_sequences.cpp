@@ -35,7 +35,8 @@ uint64_t mix(uint64_t x) noexcept { // splitmix64's finaliser
 producer_sequences::producer_sequences(uint32_t capacity) : _capacity(capacity) {
     SLUICE_ASSERT(capacity > 0);
     uint32_t slots = 2;
-    while (slots < 2 * uint64_t(capacity)) slots *= 2;
+    while (slots < 2 * uint64_t(capacity))
+        slots *= 2;
     _mask = slots - 1;
     _entries.reset(new entry[capacity]);
     _table.reset(new uint32_t[slots]());
@@ -44,8 +45,9 @@ producer_sequences::producer_sequences(uint32_t capacity) : _capacity(capacity) 
 producer_sequences::~producer_sequences() = default;
 
 uint32_t producer_sequences::home(const sequence_key& k) const noexcept {
-    return uint32_t(mix(uint64_t(k.producer_id) ^ mix((uint64_t(k.topic) << 32) |
-                                                      uint32_t(k.partition)))) & _mask;
+    return uint32_t(mix(uint64_t(k.producer_id) ^
+                        mix((uint64_t(k.topic) << 32) | uint32_t(k.partition)))) &
+           _mask;
 }
 
 uint32_t producer_sequences::find(const sequence_key& k) const noexcept {
@@ -58,8 +60,14 @@ uint32_t producer_sequences::find(const sequence_key& k) const noexcept {
 
 void producer_sequences::unlink(uint32_t i) noexcept {
     entry& e = _entries[i];
-    if (e.prev != none) _entries[e.prev].next = e.next; else _lru_head = e.next;
-    if (e.next != none) _entries[e.next].prev = e.prev; else _lru_tail = e.prev;
+    if (e.prev != none)
+        _entries[e.prev].next = e.next;
+    else
+        _lru_head = e.next;
+    if (e.next != none)
+        _entries[e.next].prev = e.prev;
+    else
+        _lru_tail = e.prev;
     e.prev = e.next = none;
 }
 
@@ -75,7 +83,8 @@ void producer_sequences::push_front(uint32_t i) noexcept {
 // Linear probing's deletion by backward shift: no tombstones, probes stay short.
 void producer_sequences::erase_slot_of(uint32_t i) noexcept {
     uint32_t s = home(_entries[i].key);
-    while (_table[s] != i + 1) s = (s + 1) & _mask;
+    while (_table[s] != i + 1)
+        s = (s + 1) & _mask;
     for (uint32_t j = (s + 1) & _mask; _table[j] != 0; j = (j + 1) & _mask) {
         const uint32_t h = home(_entries[_table[j] - 1].key);
         // Move j's entry into the hole unless its home lies cyclically in (s, j].
@@ -123,7 +132,8 @@ void producer_sequences::accepted(const sequence_key& k, int16_t epoch, int32_t 
         e.kept = 0;
         e.epoch = epoch;
         uint32_t s = home(k);
-        while (_table[s] != 0) s = (s + 1) & _mask;
+        while (_table[s] != 0)
+            s = (s + 1) & _mask;
         _table[s] = i + 1;
     } else {
         unlink(i);

@@ -64,7 +64,7 @@ class producer_sequences {
 
     static constexpr uint32_t none = UINT32_MAX;
     uint32_t _capacity;
-    uint32_t _mask;                  // table size - 1 (a power of two >= 2 x capacity)
+    uint32_t _mask; // table size - 1 (a power of two >= 2 x capacity)
     std::unique_ptr<entry[]> _entries;
     std::unique_ptr<uint32_t[]> _table; // entry index + 1; 0: empty (linear probing)
     uint32_t _size = 0;

@@ -33,7 +33,8 @@ TEST(producer_sequences, accepts_in_order_and_unknown_producers_at_any_sequence)
 
 TEST(producer_sequences, a_duplicate_of_each_of_the_last_five_gets_its_offset) {
     producer_sequences s(16);
-    for (int b = 0; b < 7; ++b) accept(s, k1, 0, b * 2, 2, 100 + b * 2);
+    for (int b = 0; b < 7; ++b)
+        accept(s, k1, 0, b * 2, 2, 100 + b * 2);
     // Batches 2..6 are kept (the last five); 0 and 1 are forgotten.
     for (int b = 2; b < 7; ++b) {
         auto c = s.check(k1, 0, b * 2, b * 2 + 1);
@@ -78,7 +79,8 @@ TEST(producer_sequences, epochs_newer_resets_older_is_fenced) {
 
 TEST(producer_sequences, evicts_the_least_recently_used) {
     producer_sequences s(4);
-    for (int p = 0; p < 4; ++p) accept(s, {p, 0, 0}, 0, 0, 1, 0);
+    for (int p = 0; p < 4; ++p)
+        accept(s, {p, 0, 0}, 0, 0, 1, 0);
     // Touch 0: now 1 is the least recently used.
     EXPECT_EQ(s.check({0, 0, 0}, 0, 0, 0).verdict, sequence_verdict::duplicate);
     accept(s, {4, 0, 0}, 0, 0, 1, 0);
@@ -89,7 +91,8 @@ TEST(producer_sequences, evicts_the_least_recently_used) {
     for (int p : {0, 2, 3, 4})
         EXPECT_EQ(s.check({p, 0, 0}, 0, 0, 0).verdict, sequence_verdict::duplicate) << p;
     // Many more: the table stays consistent (backward-shift deletion).
-    for (int p = 100; p < 10100; ++p) accept(s, {p, uint32_t(p % 3), p % 7}, 0, 0, 1, p);
+    for (int p = 100; p < 10100; ++p)
+        accept(s, {p, uint32_t(p % 3), p % 7}, 0, 0, 1, p);
     EXPECT_EQ(s.size(), 4u);
     for (int p = 10096; p < 10100; ++p) {
         auto c = s.check({p, uint32_t(p % 3), p % 7}, 0, 0, 0);
