@@ -676,7 +676,8 @@ TEST(Kafka, RecordKeyIsNotTheIdentity) {
 // stores nothing; the next sequence is accepted. After a clean restart InitProducerId hands
 // out a larger id (the counter is in the data dir); the old producer's sequence state is
 // not persisted, so its re-sent first batch is accepted again and its records are caught
-// by sluice's identity dedup (`duplicates` 2), and its sequence goes on from there.
+// by sluice's identity dedup (`duplicates` 2), and its sequence goes on from there. After
+// a kill -9 and a restart, InitProducerId again hands out a larger id.
 const char* idempotent_script = R"(import socket, struct, sys
 port, mode, idfile = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 def crc32c(data):
@@ -743,9 +744,13 @@ if mode == 'first':
     assert answer(s, 13, batch([v(3)], pid, 0, 2)) == (0, 2)
     assert answer(s, 14, a) == (0, 0), 'still one of the last five'
     open(idfile, 'w').write(str(pid))
+elif mode == 'init':
+    old = int(open(idfile).read())
+    assert pid > old, (pid, old)
 else:
     old = int(open(idfile).read())
     assert pid > old, (pid, old)
+    open(idfile, 'w').write(str(pid))
     # Sequence state is not persisted: a retry of the first batch is accepted at any
     # sequence (identity dedup catches its records), and the sequence goes on from it.
     assert answer(s, 20, batch([v(1), v(2)], old, 0, 0)) == (0, 0), 'forgotten: accepted again'
@@ -789,15 +794,20 @@ TEST(Kafka, IdempotentProducerSequencesRaw) {
     EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << k.dir << "/sluiced.log";
     ASSERT_TRUE(std::filesystem::exists(k.dir + "/data/_processing/kafka_producer_ids"));
 
-    // A clean restart on the same data dir.
-    std::vector<std::string> args = eal_args(k.prefix, 4);
-    args.insert(args.end(), {"--", "--data-dir", k.dir + "/data", "--control-socket",
-                             k.dir + "/ctl.sock", "--config", k.dir + "/sluiced.toml",
-                             "--workers", "2", "--kafka", "127.0.0.1:0"});
-    k.proc = std::make_unique<daemon_process>(args, k.dir + "/sluiced2.log");
-    ASSERT_TRUE(k.proc->wait_up(60)) << "see " << k.dir << "/sluiced2.log";
-    s = k.proc->request({{"cmd", "stats"}});
-    k.port = s["kafka"]["ports"][0].get<uint16_t>();
+    // Restarts on the same data dir.
+    auto restart = [&](const std::string& log) {
+        std::vector<std::string> args = eal_args(k.prefix, 4);
+        args.insert(args.end(), {"--", "--data-dir", k.dir + "/data", "--control-socket",
+                                 k.dir + "/ctl.sock", "--config", k.dir + "/sluiced.toml",
+                                 "--workers", "2", "--kafka", "127.0.0.1:0"});
+        k.proc = std::make_unique<daemon_process>(args, k.dir + "/" + log);
+        ASSERT_TRUE(k.proc->wait_up(60)) << "see " << k.dir << "/" << log;
+        json st = k.proc->request({{"cmd", "stats"}});
+        ASSERT_TRUE(st["kafka"].is_object()) << st.dump();
+        k.port = st["kafka"]["ports"][0].get<uint16_t>();
+    };
+    restart("sluiced2.log");
+    ASSERT_FALSE(::testing::Test::HasFailure());
     run_idempotent_script(k, "second");
     s = k.proc->wait_stats(
         [](const json& s) { return total(s, "events_accepted") + total(s, "duplicates") >= 3; },
@@ -806,7 +816,12 @@ TEST(Kafka, IdempotentProducerSequencesRaw) {
     EXPECT_EQ(total(s, "events_accepted"), 1u); // idem4
     EXPECT_EQ(total(s, "duplicates"), 2u);      // idem1, idem2: identity dedup from the store
     EXPECT_EQ(s["kafka"]["duplicate_sequences"], 1);
-    EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << k.dir << "/sluiced2.log";
+    // After a crash too: the ids reserved at start are never handed out again.
+    k.proc->kill9();
+    restart("sluiced3.log");
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    run_idempotent_script(k, "init");
+    EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << k.dir << "/sluiced3.log";
     remove_eal_runtime(k.prefix);
     if (!::testing::Test::HasFailure()) std::filesystem::remove_all(k.dir);
 }
