@@ -10,6 +10,12 @@
 // reports at least that many of this RX's slots durable (processing::worker::slots_durable,
 // published after the group commit's fdatasync). Nothing waits: the loop polls the parked
 // answers between bursts.
+//
+// Idempotent producers (producer id >= 0 in a batch): producer_sequences checks each batch's
+// sequence per (producer, topic, partition); a re-sent batch is answered with its first
+// offset and not routed, a gap is answered 45. The state lives here, on this lcore, and is
+// not persisted (docs/KAFKA.md says what that guarantees); the producer ids are
+// (producer_ids: reserved in blocks in the data dir).
 #include <atomic>
 #include <cstdint>
 #include <memory>
