@@ -257,17 +257,11 @@ int16_t kafka_rx::append_partition(topic* t, const produce_partition& p,
     const uint32_t topic_index = uint32_t(t - &_topics[0]);
     while (error == error_code::none && batches.next(b)) {
         if (b.control()) continue; // transaction markers carry no events
-        bytes_view recs;
-        parse_error e = batch_records(b, _decompressor, _scratch, recs);
-        if (e == parse_error::none) e = check_records(b, recs);
-        if (e != parse_error::none) {
-            error = kafka_error_for(e);
-            break;
-        }
-        // Idempotent producers only: kafkajs and plain producers send producer id -1.
+        // Idempotent producers only: kafkajs and plain producers send producer id -1. The
+        // sequence is checked first: a duplicate or a gap is not even decompressed.
         const bool idempotent = b.producer_id >= 0 && b.base_sequence >= 0;
         const sequence_key key{b.producer_id, topic_index, p.index};
-        int64_t batch_offset = t->next_offset[p.index] + int64_t(n);
+        const int64_t batch_offset = t->next_offset[p.index] + int64_t(n);
         if (idempotent) {
             const sequence_check c = check_sequence(key, b);
             if (c.verdict == sequence_verdict::fenced) error = error_code::invalid_producer_epoch;
@@ -281,6 +275,13 @@ int16_t kafka_rx::append_partition(topic* t, const produce_partition& p,
                 first = false;
                 continue;
             }
+        }
+        bytes_view recs;
+        parse_error e = batch_records(b, _decompressor, _scratch, recs);
+        if (e == parse_error::none) e = check_records(b, recs);
+        if (e != parse_error::none) {
+            error = kafka_error_for(e);
+            break;
         }
         if (first) base_offset = batch_offset;
         first = false;
