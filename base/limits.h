@@ -43,6 +43,13 @@ inline constexpr uint32_t kafka_response_bytes_max = 1u << 20;  // one response 
 inline constexpr uint32_t kafka_topics_max = 1024;              // configured + auto-created
 inline constexpr uint32_t kafka_partitions_max = 1024;          // per topic
 inline constexpr uint32_t kafka_parked_acks_max = 4096;         // acks=all answers awaiting durability
+// Idempotent producers: (producer id, topic, partition) sequence states kept at once; the
+// least recently used is forgotten beyond (its producer is then accepted at any sequence).
+inline constexpr uint32_t kafka_producer_partitions_max = 65536;
+// Batches remembered per producer and partition for duplicate detection (Kafka keeps 5).
+inline constexpr uint32_t kafka_producer_batches_kept = 5;
+// Producer ids reserved per write of <data_dir>/_kafka/producer_ids.
+inline constexpr int64_t kafka_producer_id_block = 4096;
 
 // Processing.
 inline constexpr int64_t watermark_delay_ms_default = 10 * 60 * 1000;

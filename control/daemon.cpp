@@ -102,7 +102,7 @@ class daemon {
     json kafka_json() const;
     bool kafka_configured() const { return !_config.kafka_listen.empty(); }
     result<void> open_kafka(rx_unit& u);
-    void attach_kafka();
+    result<void> attach_kafka();
     json flush();
     json storage_stats(json& totals) const;
     json retention(const json& req);
@@ -379,7 +379,7 @@ result<void> daemon::start() {
         u.loop->set_bench_sink(_config.bench_sink);
         _workers.push_back(std::move(u));
     }
-    attach_kafka();
+    SLUICE_TRY(attach_kafka());
     // Dedup state from the events table: every identity within the previous run's horizon.
     if (*stored_max != processing::no_time) {
         const int64_t cutoff = *stored_max - _config.dedup_horizon_ms;
@@ -434,8 +434,8 @@ result<void> daemon::open_kafka(rx_unit& u) {
 }
 
 // After the workers exist: the Kafka RX reads their durable marks (acks=all).
-void daemon::attach_kafka() {
-    if (_kafka_rx < 0) return;
+result<void> daemon::attach_kafka() {
+    if (_kafka_rx < 0) return ok_result();
     rx_unit& u = _rx[size_t(_kafka_rx)];
     dataplane::kafka::kafka_rx_config kc;
     const auto& ports = u.kafka_listener->ports();
@@ -455,8 +455,12 @@ void daemon::attach_kafka() {
     for (const auto& t : _config.kafka_topics) kc.topics.push_back({t.name, t.partitions});
     std::vector<const std::atomic<uint64_t>*> durable;
     for (auto& w : _workers) durable.push_back(&w.worker->slots_durable(uint32_t(_kafka_rx)));
+    auto ids = dataplane::kafka::producer_ids::open(_config.data_dir);
+    if (!ids) return std::move(ids).err();
     u.kafka = std::make_unique<dataplane::kafka::kafka_rx>(kc, *u.kafka_listener, *u.rx,
                                                            std::move(durable), &_stop_rx);
+    u.kafka->set_producer_ids(std::move(ids.value()));
+    return ok_result();
 }
 
 json daemon::kafka_json() const {
@@ -522,6 +526,11 @@ json daemon::kafka_json() const {
                 {"unknown_api", rd(kc.unknown_api)},
                 {"bad_requests", rd(kc.bad_requests)},
                 {"producer_ids", rd(kc.producer_ids)},
+                {"duplicate_sequences", rd(kc.duplicate_sequences)},
+                {"out_of_order_sequences", rd(kc.out_of_order_sequences)},
+                {"fenced_epochs", rd(kc.fenced_epochs)},
+                {"producer_states", rd(kc.producer_states)},
+                {"producer_state_evictions", rd(kc.producer_state_evictions)},
                 {"auto_create_topics", cfg.auto_create_topics},
                 {"topics", std::move(topics)}};
 }

@@ -356,6 +356,23 @@ void kafka_counters(exposition& e, const json& stats) {
     if (number(k, "backpressure", v))
         e.counter("sluice_kafka_backpressure_total",
                   "Kafka requests left unread for a while: rings or slots were full.", {}, v);
+    if (number(k, "duplicate_sequences", v))
+        e.counter("sluice_kafka_duplicate_sequences_total",
+                  "Idempotent producers' re-sent batches: answered, not stored again.", {}, v);
+    if (number(k, "out_of_order_sequences", v))
+        e.counter("sluice_kafka_out_of_order_sequences_total",
+                  "Idempotent producers' batches refused with OUT_OF_ORDER_SEQUENCE_NUMBER.", {},
+                  v);
+    if (number(k, "fenced_epochs", v))
+        e.counter("sluice_kafka_fenced_epochs_total",
+                  "Idempotent producers' batches refused with INVALID_PRODUCER_EPOCH.", {}, v);
+    if (number(k, "producer_states", v))
+        e.gauge("sluice_kafka_producer_states",
+                "Idempotent (producer, partition) sequence states kept now.", {}, v);
+    if (number(k, "producer_state_evictions", v))
+        e.counter("sluice_kafka_producer_state_evictions_total",
+                  "Idempotent producer states forgotten (least recently used) at the limit.", {},
+                  v);
 }
 
 } // namespace

@@ -54,8 +54,8 @@ kafka_rx::kafka_rx(const kafka_rx_config& config, kafka_listener& listener, rx_l
     if (_config.topics.empty()) _config.topics.push_back({"events-topic", 0});
     for (const auto& t : _config.topics)
         (void)create_topic(t.name, t.partitions > 0 ? t.partitions : _config.default_partitions);
-    // Producer ids increase across restarts too while the clock does (not persisted yet).
-    _next_producer_id = wall_clock_ms() << 8;
+    // Not persisted until the daemon sets the data dir's (set_producer_ids).
+    _producer_ids = producer_ids::open("").value();
 }
 
 kafka_rx::~kafka_rx() = default;
@@ -220,9 +220,13 @@ void kafka_rx::init_producer_id(const kafka_frame& f, const request_header& h) n
         count_error(error_code::transactional_id_authorization_failed);
         write_init_producer_id_response(w, h, error_code::transactional_id_authorization_failed,
                                         -1, -1);
+    } else if (const int64_t id = _producer_ids.next(); id < 0) {
+        // The next block of ids could not be reserved on disk: a retriable error.
+        count_error(error_code::coordinator_not_available);
+        write_init_producer_id_response(w, h, error_code::coordinator_not_available, -1, -1);
     } else {
         bump(_counters.producer_ids);
-        write_init_producer_id_response(w, h, error_code::none, _next_producer_id++, 0);
+        write_init_producer_id_response(w, h, error_code::none, id, 0);
     }
     _listener.response_ready(f.conn, slot);
 }
@@ -231,7 +235,7 @@ void kafka_rx::init_producer_id(const kafka_frame& f, const request_header& h) n
 // checked (structure, CRC-32C) before any record of the partition is routed, and each
 // batch's records are checked whole before its first record is routed: a bad batch is
 // refused entirely. (A partition of several batches whose later batch fails to decompress
-// keeps the earlier batches: a retry of them is caught by dedup.)
+// keeps the earlier batches: a retry of them is caught by dedup, or by the sequence check.)
 int16_t kafka_rx::append_partition(topic* t, const produce_partition& p,
                                    int64_t& base_offset) noexcept {
     if (t == nullptr || p.index < 0 || p.index >= t->partitions)
@@ -249,8 +253,29 @@ int16_t kafka_rx::append_partition(topic* t, const produce_partition& p,
     base_offset = t->next_offset[p.index];
     uint64_t n = 0;
     int16_t error = error_code::none;
+    bool first = true;
+    const uint32_t topic_index = uint32_t(t - &_topics[0]);
     while (error == error_code::none && batches.next(b)) {
         if (b.control()) continue; // transaction markers carry no events
+        // Idempotent producers only: kafkajs and plain producers send producer id -1. The
+        // sequence is checked first: a duplicate or a gap is not even decompressed.
+        const bool idempotent = b.producer_id >= 0 && b.base_sequence >= 0;
+        const sequence_key key{b.producer_id, topic_index, p.index};
+        const int64_t batch_offset = t->next_offset[p.index] + int64_t(n);
+        if (idempotent) {
+            const sequence_check c = check_sequence(key, b);
+            if (c.verdict == sequence_verdict::fenced) error = error_code::invalid_producer_epoch;
+            if (c.verdict == sequence_verdict::out_of_order)
+                error = error_code::out_of_order_sequence_number;
+            if (error != error_code::none) break;
+            if (c.verdict == sequence_verdict::duplicate) {
+                // A retry of a batch already handed on: a broker answers with the first
+                // answer's offset, and nothing is stored again.
+                if (first) base_offset = c.base_offset;
+                first = false;
+                continue;
+            }
+        }
         bytes_view recs;
         parse_error e = batch_records(b, _decompressor, _scratch, recs);
         if (e == parse_error::none) e = check_records(b, recs);
@@ -258,25 +283,54 @@ int16_t kafka_rx::append_partition(topic* t, const produce_partition& p,
             error = kafka_error_for(e);
             break;
         }
-        record_reader rr(b, recs);
-        record r;
-        while (rr.next(r)) {
-            ++n;
-            if (!r.value) {
-                // A null value (tombstone) is no event: a parse_error dead letter.
-                bump(_counters.null_values);
-                _rx.handle_event(std::string_view("", 0));
-                continue;
-            }
-            bump(_counters.record_bytes, r.value->size());
-            _rx.handle_event(std::string_view(reinterpret_cast<const char*>(r.value->data()),
-                                              r.value->size()));
-        }
+        if (first) base_offset = batch_offset;
+        first = false;
+        n += route_records(b, recs);
+        if (idempotent) sequence_accepted(key, b, batch_offset);
     }
     t->next_offset[p.index] += int64_t(n);
     bump(_counters.records, n);
     bump(t->records, n);
     return error;
+}
+
+uint64_t kafka_rx::route_records(const record_batch& b, bytes_view recs) noexcept {
+    record_reader rr(b, recs);
+    record r;
+    uint64_t n = 0;
+    while (rr.next(r)) {
+        ++n;
+        if (!r.value) {
+            // A null value (tombstone) is no event: a parse_error dead letter.
+            bump(_counters.null_values);
+            _rx.handle_event(std::string_view("", 0));
+            continue;
+        }
+        bump(_counters.record_bytes, r.value->size());
+        _rx.handle_event(std::string_view(reinterpret_cast<const char*>(r.value->data()),
+                                          r.value->size()));
+    }
+    return n;
+}
+
+sequence_check kafka_rx::check_sequence(const sequence_key& k, const record_batch& b) noexcept {
+    const int32_t last = last_sequence(b.base_sequence, b.last_offset_delta);
+    const sequence_check c = _sequences.check(k, b.producer_epoch, b.base_sequence, last);
+    switch (c.verdict) {
+    case sequence_verdict::accept: break;
+    case sequence_verdict::duplicate: bump(_counters.duplicate_sequences); break;
+    case sequence_verdict::out_of_order: bump(_counters.out_of_order_sequences); break;
+    case sequence_verdict::fenced: bump(_counters.fenced_epochs); break;
+    }
+    return c;
+}
+
+void kafka_rx::sequence_accepted(const sequence_key& k, const record_batch& b,
+                                 int64_t base_offset) noexcept {
+    const int32_t last = last_sequence(b.base_sequence, b.last_offset_delta);
+    _sequences.accepted(k, b.producer_epoch, b.base_sequence, last, base_offset);
+    _counters.producer_states.store(_sequences.size(), std::memory_order_relaxed);
+    _counters.producer_state_evictions.store(_sequences.evictions(), std::memory_order_relaxed);
 }
 
 bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {

@@ -10,6 +10,12 @@
 // reports at least that many of this RX's slots durable (processing::worker::slots_durable,
 // published after the group commit's fdatasync). Nothing waits: the loop polls the parked
 // answers between bursts.
+//
+// Idempotent producers (producer id >= 0 in a batch): producer_sequences checks each batch's
+// sequence per (producer, topic, partition); a re-sent batch is answered with its first
+// offset and not routed, a gap is answered 45. The state lives here, on this lcore, and is
+// not persisted (docs/KAFKA.md says what that guarantees); the producer ids are
+// (producer_ids: reserved in blocks in the data dir).
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -19,6 +25,8 @@
 #include "base/limits.h"
 #include "dataplane/kafka/kafka_codec.h"
 #include "dataplane/kafka/kafka_listener.h"
+#include "dataplane/kafka/producer_ids.h"
+#include "dataplane/kafka/producer_sequences.h"
 
 namespace sluice::dataplane {
 class rx_lcore;
@@ -62,6 +70,13 @@ struct alignas(64) kafka_rx_counters {
     std::atomic<uint64_t> unknown_api{0};  // connections closed for an unknown API key
     std::atomic<uint64_t> bad_requests{0}; // connections closed for a malformed request
     std::atomic<uint64_t> producer_ids{0}; // handed out by InitProducerId
+    // Idempotent producers (producer id >= 0), per batch: re-sent batches answered with
+    // their first answer's offset and not stored again, gaps answered 45, old epochs 47.
+    std::atomic<uint64_t> duplicate_sequences{0};
+    std::atomic<uint64_t> out_of_order_sequences{0};
+    std::atomic<uint64_t> fenced_epochs{0};
+    std::atomic<uint64_t> producer_states{0};          // (producer, partition) states kept now
+    std::atomic<uint64_t> producer_state_evictions{0}; // forgotten: least recently used
 };
 
 /// A topic as the control thread sees it (stats).
@@ -86,6 +101,8 @@ class kafka_rx {
     /// Safe from any thread: topics are only added, and published after they are complete.
     std::vector<kafka_topic_stats> topics() const;
     const kafka_rx_config& config() const noexcept { return _config; }
+    /// Before run(): where producer ids come from (default: not persisted, from the clock).
+    void set_producer_ids(producer_ids ids) { _producer_ids = std::move(ids); }
 
   private:
     struct topic;
@@ -97,6 +114,10 @@ class kafka_rx {
     void init_producer_id(const kafka_frame& f, const request_header& h) noexcept;
     bool produce(const kafka_frame& f, const request_header& h) noexcept;
     int16_t append_partition(topic* t, const produce_partition& p, int64_t& base_offset) noexcept;
+    uint64_t route_records(const record_batch& b, bytes_view recs) noexcept;
+    sequence_check check_sequence(const sequence_key& k, const record_batch& b) noexcept;
+    void sequence_accepted(const sequence_key& k, const record_batch& b,
+                           int64_t base_offset) noexcept;
     uint32_t complete_parked() noexcept;
     topic* find_topic(std::string_view name) noexcept;
     topic* create_topic(std::string_view name, int32_t partitions) noexcept;
@@ -118,7 +139,8 @@ class kafka_rx {
     std::vector<uint8_t> _discard;      // acks=0: the answer that is never sent
     std::vector<uint8_t> _scratch;      // one batch's decompressed records
     decompressor _decompressor;
-    int64_t _next_producer_id = 0;
+    producer_ids _producer_ids;
+    producer_sequences _sequences;
 };
 
 } // namespace sluice::dataplane::kafka

@@ -1,0 +1,75 @@
+#pragma once
+// producer_sequences: the idempotent producer's sequence checks, as a Kafka broker makes
+// them (issue 13 item 6). Per (producer id, topic, partition) it keeps the producer epoch
+// and the last kafka_producer_batches_kept batches accepted (first and last sequence, base
+// offset). A batch is
+//   - accepted when its first sequence follows the last one accepted (wrapping after
+//     INT32_MAX), or when the producer is not known (new, forgotten, or from before a
+//     restart: any sequence);
+//   - a duplicate when its first and last sequence equal one of the kept batches: answered
+//     with that batch's base offset, stored nothing;
+//   - out of order (OUT_OF_ORDER_SEQUENCE_NUMBER, 45) on any other sequence;
+//   - fenced (INVALID_PRODUCER_EPOCH, 47) for an epoch older than the one known; a newer
+//     epoch starts over and must begin at sequence 0.
+// Bounded: at most `capacity` states, preallocated; beyond, the least recently used one is
+// forgotten (counted). Owned by the Kafka RX lcore: no allocation, no lock after start.
+#include <cstdint>
+#include <memory>
+
+#include "base/limits.h"
+
+namespace sluice::dataplane::kafka {
+
+struct sequence_key {
+    int64_t producer_id = -1;
+    uint32_t topic = 0; // the Kafka RX's topic index
+    int32_t partition = 0;
+    bool operator==(const sequence_key&) const = default;
+};
+
+enum class sequence_verdict : uint8_t { accept, duplicate, out_of_order, fenced };
+
+struct sequence_check {
+    sequence_verdict verdict = sequence_verdict::accept;
+    int64_t base_offset = -1; // duplicate: the kept batch's base offset
+};
+
+/// The last sequence of a batch of `last_offset_delta + 1` records starting at `first`
+/// (Kafka's wrap: INT32_MAX is followed by 0).
+int32_t last_sequence(int32_t first, int32_t last_offset_delta) noexcept;
+
+class producer_sequences {
+  public:
+    explicit producer_sequences(uint32_t capacity = limits::kafka_producer_partitions_max);
+    ~producer_sequences();
+
+    /// The verdict for a batch; changes nothing but recency.
+    sequence_check check(const sequence_key& k, int16_t epoch, int32_t first_seq,
+                         int32_t last_seq) noexcept;
+    /// Records a batch whose records were all handed on (after check() said accept).
+    void accepted(const sequence_key& k, int16_t epoch, int32_t first_seq, int32_t last_seq,
+                  int64_t base_offset) noexcept;
+
+    uint32_t size() const noexcept { return _size; }
+    uint32_t capacity() const noexcept { return _capacity; }
+    uint64_t evictions() const noexcept { return _evictions; }
+
+  private:
+    struct entry;
+    uint32_t find(const sequence_key& k) const noexcept; // index or none
+    uint32_t home(const sequence_key& k) const noexcept;
+    void unlink(uint32_t i) noexcept;
+    void push_front(uint32_t i) noexcept;
+    void erase_slot_of(uint32_t i) noexcept;
+
+    static constexpr uint32_t none = UINT32_MAX;
+    uint32_t _capacity;
+    uint32_t _mask; // table size - 1 (a power of two >= 2 x capacity)
+    std::unique_ptr<entry[]> _entries;
+    std::unique_ptr<uint32_t[]> _table; // entry index + 1; 0: empty (linear probing)
+    uint32_t _size = 0;
+    uint32_t _lru_head = none, _lru_tail = none; // most / least recently used
+    uint64_t _evictions = 0;
+};
+
+} // namespace sluice::dataplane::kafka
