@@ -1,5 +1,7 @@
 #include "storage/event_identity.h"
 
+// Inlined XXH3: these run once per ingested event (processing/identity.h).
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 namespace sluice::storage {
