@@ -249,5 +249,15 @@ TEST(TableReader, FilterRowsByTimeKeepsStringsAligned) {
     }
 }
 
+TEST(TableSchema, ColumnIndexFindsByNameElseMinusOne) {
+    const table_schema s = events_schema();
+    EXPECT_EQ(s.column_index("event_time_ms"), events_col::event_time_ms);
+    EXPECT_EQ(s.column_index("raw"), events_col::raw);
+    EXPECT_EQ(s.column_index("max_time_ms"), events_col::max_time_ms);
+    EXPECT_EQ(s.column_index("no_such_column"), -1);
+    EXPECT_EQ(s.column_index(""), -1);
+    EXPECT_EQ(table_schema{}.column_index("raw"), -1);
+}
+
 } // namespace
 } // namespace sluice::storage
