@@ -25,11 +25,11 @@ struct event_identity {
 inline constexpr uint64_t event_id_identity_seed = 0x5e1dce1d0000e1dULL;
 
 // Never {0, 0}: that marks an empty dedup slot. Per event on the RX hot path.
-event_identity identity_of_event_bytes(std::string_view raw) noexcept;
+event_identity identity_of_bytes(std::string_view raw) noexcept;
 event_identity identity_of_event_id(std::string_view event_id) noexcept;
 inline event_identity identity_of_stored_event(bool has_event_id, std::string_view event_id,
                                                std::string_view raw) noexcept {
-    return has_event_id ? identity_of_event_id(event_id) : identity_of_event_bytes(raw);
+    return has_event_id ? identity_of_event_id(event_id) : identity_of_bytes(raw);
 }
 
 } // namespace sluice::storage

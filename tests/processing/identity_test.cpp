@@ -40,7 +40,7 @@ TEST(Identity, IsTheIdentityTheStoreDerives) {
     // Restart rebuilds dedup state from identities the store derives from event_id / raw
     // (storage/event_identity.h, whose test pins the hash with golden values).
     for (const std::string& s : {std::string(), std::string("e-1"), std::string(300, 'x')}) {
-        auto b = sluice::storage::identity_of_event_bytes(s);
+        auto b = sluice::storage::identity_of_bytes(s);
         auto e = sluice::storage::identity_of_event_id(s);
         EXPECT_EQ(identity_of_bytes(s), (identity{b.hi, b.lo}));
         EXPECT_EQ(identity_of_event_id(s), (identity{e.hi, e.lo}));

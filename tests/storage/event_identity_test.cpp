@@ -22,9 +22,9 @@ std::string pattern(size_t n) {
 TEST(EventIdentity, GoldenValuesNeverChange) {
     EXPECT_EQ(identity_of_event_id("e-1"),
               (event_identity{0xc2eb9fe252fdf597ULL, 0xfa45ee7b6286abb5ULL}));
-    EXPECT_EQ(identity_of_event_bytes(R"({"event_id":"e-1","timestamp":1})"),
+    EXPECT_EQ(identity_of_bytes(R"({"event_id":"e-1","timestamp":1})"),
               (event_identity{0x29f3940632bdffb9ULL, 0x1089655bc233b094ULL}));
-    EXPECT_EQ(identity_of_event_bytes(pattern(1000)),
+    EXPECT_EQ(identity_of_bytes(pattern(1000)),
               (event_identity{0x17a0f7b2ab909d68ULL, 0x404e1417800eb486ULL}));
 }
 
@@ -34,7 +34,7 @@ TEST(EventIdentity, GoldenFoldOverEveryLengthUpTo1100) {
     uint64_t acc = 0;
     for (size_t n = 0; n <= 1100; ++n) {
         const std::string s = pattern(n);
-        const event_identity b = identity_of_event_bytes(s), e = identity_of_event_id(s);
+        const event_identity b = identity_of_bytes(s), e = identity_of_event_id(s);
         for (uint64_t v : {b.hi, b.lo, e.hi, e.lo}) acc = (acc ^ v) * 0x9e3779b97f4a7c15ULL;
     }
     EXPECT_EQ(acc, 0x2f317504dff993a7ULL);
@@ -43,11 +43,11 @@ TEST(EventIdentity, GoldenFoldOverEveryLengthUpTo1100) {
 TEST(EventIdentity, StoredEventUsesEventIdWhenPresent) {
     std::string raw = R"({"event_id":"e-1","timestamp":1})";
     EXPECT_EQ(identity_of_stored_event(true, "e-1", raw), identity_of_event_id("e-1"));
-    EXPECT_EQ(identity_of_stored_event(false, "", raw), identity_of_event_bytes(raw));
+    EXPECT_EQ(identity_of_stored_event(false, "", raw), identity_of_bytes(raw));
     // Present but empty is not absent.
-    EXPECT_NE(identity_of_stored_event(true, "", raw), identity_of_event_bytes(raw));
+    EXPECT_NE(identity_of_stored_event(true, "", raw), identity_of_bytes(raw));
     // Bytes equal to an event_id do not collide with it.
-    EXPECT_NE(identity_of_event_bytes("e-1"), identity_of_event_id("e-1"));
+    EXPECT_NE(identity_of_bytes("e-1"), identity_of_event_id("e-1"));
 }
 
 } // namespace

@@ -217,7 +217,7 @@ TEST(TableReader, ScansEventIdentities) {
         const row& r = model[100 + i];
         bool has_id = !std::holds_alternative<std::monostate>(r[events_col::event_id]);
         auto want = has_id ? identity_of_event_id(std::get<std::string>(r[events_col::event_id]))
-                           : identity_of_event_bytes(std::get<std::string>(r[events_col::raw]));
+                           : identity_of_bytes(std::get<std::string>(r[events_col::raw]));
         EXPECT_EQ(got[i].id, want) << i;
         EXPECT_EQ(got[i].event_time_ms, std::get<int64_t>(r[events_col::event_time_ms]));
     }
