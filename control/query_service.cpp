@@ -275,16 +275,6 @@ result<void> query_service::attach(const std::vector<worker*>& workers) {
     return ok_result();
 }
 
-namespace {
-
-int column_named(const storage::table_schema& s, const std::string& name) {
-    for (size_t i = 0; i < s.columns.size(); ++i)
-        if (s.columns[i].name == name) return int(i);
-    return -1;
-}
-
-} // namespace
-
 result<query_service::restore_report> query_service::restore(int64_t restored_max_time_ms,
                                                              int64_t stored_max_time_ms) {
     restore_report report;
@@ -311,7 +301,7 @@ result<query_service::restore_report> query_service::restore(int64_t restored_ma
         auto scanned = storage::scan_table(_config.data_dir, def.name, ck->rebuild_from_ms, INT64_MAX,
                                            [&](const storage::column_batch& b) {
             const auto& cols = b.schema().columns;
-            const int rev = column_named(b.schema(), "revision");
+            const int rev = b.schema().column_index("revision");
             if (cols.size() != e->schema.columns.size() || rev < 0) return; // another definition
             for (uint32_t i = 0; i < b.rows(); ++i) {
                 if (b.u64_at(rev, i) != 0) continue;

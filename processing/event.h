@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "base/limits.h"
+#include "storage/event_identity.h"
 
 namespace sluice::processing {
 
@@ -41,11 +42,9 @@ constexpr std::string_view reason_name(dead_letter_reason r) {
     return "unknown";
 }
 
-struct identity {
-    uint64_t hi = 0;
-    uint64_t lo = 0;
-    friend bool operator==(const identity&, const identity&) = default;
-};
+// The identity the store derives from a row is the one the pipeline dedups by: one type,
+// so ingest passes the hash's result on without a copy (storage/event_identity.h).
+using identity = storage::event_identity;
 
 // A view into the slot's data area: [off, off + len).
 struct field_ref {

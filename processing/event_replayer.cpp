@@ -39,12 +39,6 @@ bool floor_history::add(const floor_epoch& epoch) {
 
 namespace {
 
-int column_named(const storage::table_schema& s, const char* name) {
-    for (size_t i = 0; i < s.columns.size(); ++i)
-        if (s.columns[i].name == name) return int(i);
-    return -1;
-}
-
 // What one TBB task owns: a parser, a slot, and per query the partial windows of the
 // segments it read.
 struct task_state {
@@ -90,9 +84,9 @@ uint64_t replay_segment(const replay_scan& scan, const std::vector<replay_query>
                         int64_t from, const storage::segment_file& seg,
                         storage::segment_reader& reader, task_state& ts,
                         const std::atomic<bool>* cancel) {
-    const int raw = column_named(reader.schema(), "raw");
-    const int tcol = column_named(reader.schema(), "event_time_ms");
-    const int mcol = column_named(reader.schema(), "max_time_ms");
+    const int raw = reader.schema().column_index("raw");
+    const int tcol = reader.schema().column_index("event_time_ms");
+    const int mcol = reader.schema().column_index("max_time_ms");
     if (raw < 0 || tcol < 0) return 0;
     // A closed segment wholly outside the range is skipped by its footer, unread.
     storage::format::footer footer;

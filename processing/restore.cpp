@@ -20,12 +20,6 @@ namespace sluice::processing {
 
 namespace {
 
-int column_named(const storage::table_schema& s, const char* name) {
-    for (size_t i = 0; i < s.columns.size(); ++i)
-        if (s.columns[i].name == name) return int(i);
-    return -1;
-}
-
 std::string run_path(const std::string& data_dir) { return data_dir + "/_processing/run"; }
 
 // The largest max_time_ms of a segment's last block with rows (a worker's M only grows
@@ -34,7 +28,7 @@ int64_t last_max_time(const std::string& path) {
     auto rd = storage::segment_reader::open(path);
     if (!rd) return no_time;
     auto& reader = **rd;
-    const int col = column_named(reader.schema(), "max_time_ms");
+    const int col = reader.schema().column_index("max_time_ms");
     if (col < 0) return no_time;
     // Two walks: headers to find the last block with rows, then its payload.
     uint64_t last = UINT64_MAX, index = 0;
@@ -156,8 +150,8 @@ result<int64_t> restored_max_time(const std::string& data_dir, const std::option
 
 result<uint64_t> scan_identities(const std::string& data_dir, int64_t from_ms,
                                  const std::function<void(const identity&, int64_t)>& fn) {
-    // The store derives identities from event_id / raw (storage/event_identity.h), with
-    // the same hash as the RX (processing/identity.cpp); blocks decode in parallel.
+    // The store derives identities from event_id / raw with the very function the RX
+    // hashes by (storage/event_identity.h); blocks decode in parallel.
     uint64_t n = 0;
     auto r = storage::scan_event_identities(data_dir, from_ms, INT64_MAX,
                                             [&](std::span<const storage::identity_row> rows) {

@@ -1,5 +1,7 @@
 #include "storage/event_identity.h"
 
+// Inlined XXH3: these run once per ingested event (processing/identity.h).
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 namespace sluice::storage {
@@ -14,12 +16,13 @@ event_identity from_xxh(XXH128_hash_t h) noexcept {
 
 } // namespace
 
-event_identity identity_of_event_bytes(std::string_view raw) noexcept {
+event_identity identity_of_bytes(std::string_view raw) noexcept {
     return from_xxh(XXH3_128bits(raw.data(), raw.size()));
 }
 
 event_identity identity_of_event_id(std::string_view event_id) noexcept {
-    return from_xxh(XXH3_128bits_withSeed(event_id.data(), event_id.size(), event_id_identity_seed));
+    return from_xxh(
+        XXH3_128bits_withSeed(event_id.data(), event_id.size(), event_id_identity_seed));
 }
 
 } // namespace sluice::storage

@@ -1,10 +1,14 @@
 #pragma once
-// The identity of a stored event (SPEC §3 Dedup), derived from its row of the events
-// table: XXH3-128 of `event_id` with a fixed seed when the event had one (the column is
-// not null), else XXH3-128 of `raw`, the event's exact bytes. The store does not keep
-// identities: they are derivable, and 16 random bytes per row would be most of the
-// table. processing/identity.cpp computes the same at ingest;
-// tests/storage/event_identity_test.cpp holds the two equal.
+// Event identities (SPEC §3 Dedup), the one implementation: XXH3-128 of `event_id` with
+// a fixed seed when the event had one, else XXH3-128 of its exact bytes (`raw`).
+//
+// It lives here, not in processing/, because both sides need it and storage is the lower
+// layer: the pipeline deduplicates by these identities at ingest (processing/identity.h
+// calls these functions), and the store derives the same identities from its rows when a
+// restart rebuilds dedup state (table_reader's identity scan). The store does not keep
+// identities: they are derivable, and 16 random bytes per row would be most of the table.
+// tests/storage/event_identity_test.cpp pins the values: a change would let stored
+// duplicates through after an upgrade.
 #include <cstdint>
 #include <string_view>
 
@@ -20,11 +24,12 @@ struct event_identity {
 // not collide with it.
 inline constexpr uint64_t event_id_identity_seed = 0x5e1dce1d0000e1dULL;
 
-event_identity identity_of_event_bytes(std::string_view raw) noexcept;
+// Never {0, 0}: that marks an empty dedup slot. Per event on the RX hot path.
+event_identity identity_of_bytes(std::string_view raw) noexcept;
 event_identity identity_of_event_id(std::string_view event_id) noexcept;
 inline event_identity identity_of_stored_event(bool has_event_id, std::string_view event_id,
                                                std::string_view raw) noexcept {
-    return has_event_id ? identity_of_event_id(event_id) : identity_of_event_bytes(raw);
+    return has_event_id ? identity_of_event_id(event_id) : identity_of_bytes(raw);
 }
 
 } // namespace sluice::storage

@@ -2,6 +2,12 @@
 
 namespace sluice::storage {
 
+int table_schema::column_index(std::string_view name) const noexcept {
+    for (size_t i = 0; i < columns.size(); ++i)
+        if (columns[i].name == name) return int(i);
+    return -1;
+}
+
 table_schema events_schema() {
     namespace c = events_col;
     return {"events",

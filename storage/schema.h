@@ -2,6 +2,7 @@
 // Table schemas: storage knows columns and files, not events' JSON.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sluice::storage {
@@ -29,6 +30,10 @@ struct table_schema {
     std::string name;                 // directory name under the data dir
     std::vector<column_def> columns;
     int time_column = -1;             // i64 column holding the row's time (ms), for footers/pruning
+
+    // The index of the column called `name`, or -1: tables written by older builds may
+    // lack a column added since (events' max_time_ms, a window table's revision).
+    int column_index(std::string_view name) const noexcept;
 };
 
 // The built-in tables (docs/FORMAT.md lists their columns).

@@ -371,15 +371,10 @@ stored_outcome read_store(const std::string& data_dir, const std::string& query_
                                   });
     std::vector<std::tuple<int64_t, std::string, std::string>> rows;
     // The reference query's table: window_start_ms, window_end_ms, page, count, revision.
-    auto column = [](const storage::column_batch& b, const char* name) {
-        const auto& cols = b.schema().columns;
-        for (size_t c = 0; c < cols.size(); ++c)
-            if (cols[c].name == name) return int(c);
-        return -1;
-    };
     auto r3 = storage::scan_table(data_dir, query_table, INT64_MIN, INT64_MAX,
                                   [&](const storage::column_batch& b) {
-                                      const int page = column(b, "page"), count = column(b, "count");
+                                      const int page = b.schema().column_index("page");
+                                      const int count = b.schema().column_index("count");
                                       if (page < 0 || count < 0) {
                                           rows.emplace_back(INT64_MIN, "", "<no page/count column>");
                                           return;

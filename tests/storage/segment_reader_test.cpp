@@ -217,7 +217,7 @@ TEST(TableReader, ScansEventIdentities) {
         const row& r = model[100 + i];
         bool has_id = !std::holds_alternative<std::monostate>(r[events_col::event_id]);
         auto want = has_id ? identity_of_event_id(std::get<std::string>(r[events_col::event_id]))
-                           : identity_of_event_bytes(std::get<std::string>(r[events_col::raw]));
+                           : identity_of_bytes(std::get<std::string>(r[events_col::raw]));
         EXPECT_EQ(got[i].id, want) << i;
         EXPECT_EQ(got[i].event_time_ms, std::get<int64_t>(r[events_col::event_time_ms]));
     }
@@ -247,6 +247,16 @@ TEST(TableReader, FilterRowsByTimeKeepsStringsAligned) {
         EXPECT_EQ(b.string_at(1, r), std::string(r + 3, char('a' + r + 3)));
         EXPECT_EQ(b.string_at(3, r), "raw" + std::to_string(r + 3));
     }
+}
+
+TEST(TableSchema, ColumnIndexFindsByNameElseMinusOne) {
+    const table_schema s = events_schema();
+    EXPECT_EQ(s.column_index("event_time_ms"), events_col::event_time_ms);
+    EXPECT_EQ(s.column_index("raw"), events_col::raw);
+    EXPECT_EQ(s.column_index("max_time_ms"), events_col::max_time_ms);
+    EXPECT_EQ(s.column_index("no_such_column"), -1);
+    EXPECT_EQ(s.column_index(""), -1);
+    EXPECT_EQ(table_schema{}.column_index("raw"), -1);
 }
 
 } // namespace
