@@ -233,19 +233,11 @@ result<void> kernel_udp_rx::setup_ring(const kernel_rx_config& config, bool mult
 
     if (multishot) {
         const uint32_t entries = pow2_ceil(_buffer_count);
-        _buf_ring_bytes = round_up(entries * sizeof(io_uring_buf), sysconf(_SC_PAGESIZE));
-        void* br = mmap(nullptr, _buf_ring_bytes, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-        if (br == MAP_FAILED)
+        const int reg_rc =
+            register_buf_ring(&_ring, entries, buffer_group, &_buf_ring, &_buf_ring_bytes);
+        if (reg_rc == -ENOMEM)
             return make_error(errc::no_space,
-                              "cannot allocate the io_uring buffer ring: " + errno_text(errno));
-        _buf_ring = static_cast<io_uring_buf_ring*>(br);
-        io_uring_buf_ring_init(_buf_ring);
-        io_uring_buf_reg reg{};
-        reg.ring_addr = reinterpret_cast<uintptr_t>(br);
-        reg.ring_entries = entries;
-        reg.bgid = buffer_group;
-        const int reg_rc = io_uring_register_buf_ring(&_ring, &reg, 0);
+                              "cannot allocate the io_uring buffer ring: " + errno_text(ENOMEM));
         if (reg_rc < 0)
             return make_error(errc::unsupported,
                               "cannot register the io_uring buffer ring: " + errno_text(-reg_rc) +

@@ -202,19 +202,10 @@ result<void> kafka_listener::setup(const kafka_listener_config& config) {
     _ring_ready = true;
 
     const uint32_t entries = pow2_ceil(_buffer_count);
-    _buf_ring_size = size_t(entries) * sizeof(io_uring_buf);
-    _buf_ring_size = (_buf_ring_size + 4095) / 4096 * 4096;
-    void* br = mmap(nullptr, _buf_ring_size, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (br == MAP_FAILED)
+    const int reg_rc =
+        register_buf_ring(&_ring, entries, buffer_group, &_buf_ring, &_buf_ring_size);
+    if (reg_rc == -ENOMEM)
         return make_error(errc::no_space, "cannot allocate the Kafka buffer ring");
-    _buf_ring = static_cast<io_uring_buf_ring*>(br);
-    io_uring_buf_ring_init(_buf_ring);
-    io_uring_buf_reg reg{};
-    reg.ring_addr = reinterpret_cast<uintptr_t>(br);
-    reg.ring_entries = entries;
-    reg.bgid = buffer_group;
-    const int reg_rc = io_uring_register_buf_ring(&_ring, &reg, 0);
     if (reg_rc < 0)
         return make_error(errc::unsupported, std::string("cannot register the Kafka buffer ring: ") +
                                                  std::strerror(-reg_rc) + " (kernel before 5.19)");
