@@ -61,40 +61,6 @@ std::string checkpoint_path(const std::string& data_dir, const std::string& quer
     return processing_dir(data_dir) + "/checkpoints/" + query + ".json";
 }
 
-result<void> write_file_atomically(const std::string& path, const std::string& text) {
-    std::string tmp = path + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return make_error(errc::io_error, "cannot write " + tmp + ": " + strerror(errno) +
-                                              " (check the data dir's permissions)");
-    size_t done = 0;
-    while (done < text.size()) {
-        ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            ::close(fd);
-            return make_error(e == ENOSPC ? errc::no_space : errc::io_error,
-                              "cannot write " + tmp + ": " + strerror(e));
-        }
-        done += size_t(n);
-    }
-    if (::fsync(fd) != 0) {
-        int e = errno;
-        ::close(fd);
-        return make_error(errc::io_error, "cannot fsync " + tmp + ": " + strerror(e));
-    }
-    ::close(fd);
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
-        return make_error(errc::io_error, "cannot rename " + tmp + ": " + strerror(errno));
-    std::string dir = std::filesystem::path(path).parent_path().string();
-    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
-    return ok_result();
-}
 
 result<void> write_checkpoint(const std::string& data_dir, const std::string& query, int64_t from,
                               int64_t closed, const floor_history& floors) {

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "storage/atomic_file.h"
 #include "processing/event_replayer.h"
 
 namespace sluice::control {
@@ -20,8 +21,8 @@ namespace sluice::control {
 std::string processing_dir(const std::string& data_dir); // <data_dir>/_processing
 std::string checkpoint_path(const std::string& data_dir, const std::string& query);
 
-// Writes `text` to `path`: a temporary file, fsync, rename, fsync of the directory.
-result<void> write_file_atomically(const std::string& path, const std::string& text);
+// State files are replaced whole (storage/atomic_file.h).
+using storage::write_file_atomically;
 
 struct query_checkpoint {
     int64_t rebuild_from_ms = INT64_MIN;

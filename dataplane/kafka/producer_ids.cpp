@@ -11,54 +11,13 @@
 
 #include "base/clock.h"
 #include "base/limits.h"
+#include "storage/atomic_file.h"
 
 namespace sluice::dataplane::kafka {
 
 std::string producer_ids_path(const std::string& data_dir) {
     return data_dir + "/_processing/kafka_producer_ids";
 }
-
-namespace {
-
-// The same steps as control/checkpoint.h's write_file_atomically (dataplane cannot use
-// control): a crash leaves the old or the new file.
-result<void> write_atomically(const std::string& path, const std::string& text) {
-    const std::string tmp = path + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return make_error(errc::io_error, "cannot write " + tmp + ": " + strerror(errno) +
-                                              " (check the data dir's permissions)");
-    size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            const int e = errno;
-            ::close(fd);
-            return make_error(e == ENOSPC ? errc::no_space : errc::io_error,
-                              "cannot write " + tmp + ": " + strerror(e));
-        }
-        done += size_t(n);
-    }
-    if (::fdatasync(fd) != 0) {
-        const int e = errno;
-        ::close(fd);
-        return make_error(errc::io_error, "cannot fdatasync " + tmp + ": " + strerror(e));
-    }
-    ::close(fd);
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
-        return make_error(errc::io_error, "cannot rename " + tmp + ": " + strerror(errno));
-    const std::string dir = std::filesystem::path(path).parent_path().string();
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return make_error(errc::io_error, "cannot open " + dir + ": " + strerror(errno));
-    const int rc = ::fsync(dfd);
-    const int e = errno;
-    ::close(dfd);
-    if (rc != 0) return make_error(errc::io_error, "cannot fsync " + dir + ": " + strerror(e));
-    return ok_result();
-}
-
-} // namespace
 
 result<producer_ids> producer_ids::open(const std::string& data_dir) {
     producer_ids ids;
@@ -88,7 +47,7 @@ result<producer_ids> producer_ids::open(const std::string& data_dir) {
 
 result<void> producer_ids::reserve() {
     const int64_t until = _reserved_until + limits::kafka_producer_id_block;
-    if (auto r = write_atomically(_path, std::to_string(until) + "\n"); !r) return r;
+    if (auto r = storage::write_file_atomically(_path, std::to_string(until) + "\n"); !r) return r;
     _reserved_until = until;
     return ok_result();
 }

@@ -1,0 +1,14 @@
+#pragma once
+// Small state files (checkpoints, the query registry, Kafka producer ids) replaced whole:
+// after a crash the old or the new file is there, never a mix. Control path only.
+#include <string>
+
+#include "base/result.h"
+
+namespace sluice::storage {
+
+/// Writes `text` to `path` + ".tmp", fdatasyncs it, renames it over `path` and fsyncs the
+/// directory. Errors name the file and the cause.
+result<void> write_file_atomically(const std::string& path, const std::string& text);
+
+} // namespace sluice::storage
