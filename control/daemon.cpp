@@ -244,10 +244,12 @@ result<void> daemon::start() {
     auto recovered = storage::recover_data_dir(_config.data_dir);
     if (!recovered) return std::move(recovered).err();
     if (recovered->segments)
-        SLUICE_LOG_INFO("recovery: %llu segment(s), %llu row(s), %llu truncated, %llu moved aside",
+        SLUICE_LOG_INFO("recovery: %llu segment(s), %llu row(s), %llu truncated, %llu moved aside, "
+                        "%llu removed unborn",
                         (unsigned long long)recovered->segments, (unsigned long long)recovered->rows,
                         (unsigned long long)recovered->truncated,
-                        (unsigned long long)recovered->moved_aside);
+                        (unsigned long long)recovered->moved_aside,
+                        (unsigned long long)recovered->removed_unborn);
 
     _retention = std::make_unique<storage::retention_manager>(
         _config.data_dir, _config.retention, _config.retention_tables, [] {

@@ -82,12 +82,33 @@ result<void> truncate_tail(segment_recovery& s, uint64_t offset, uint64_t size,
     return ok_result();
 }
 
+// A segment whose creation a crash interrupted: no whole file header and nothing after
+// it (the writer syncs the header before its first block), so no rows. Removed, so that
+// a crash during rotation is not reported as corruption.
+result<void> remove_unborn(segment_recovery& s, const std::string& reason) {
+    if (::unlink(s.path.c_str()) != 0)
+        return make_error(errc::io_error, "cannot remove unborn segment " + s.path + ": " +
+                                              std::strerror(errno));
+    SLUICE_LOG_WARN("segment %s was being created when the writer stopped (%s): removed, it "
+                    "held no rows",
+                    s.path.c_str(), reason.c_str());
+    s.what = segment_recovery::action::removed_unborn;
+    s.reason = reason;
+    return sync_dir(std::filesystem::path(s.path).parent_path().string());
+}
+
 result<segment_recovery> recover_segment(const std::string& path, int64_t& max_time_ms) {
     segment_recovery s;
     s.path = path;
     auto rd = segment_reader::open(path);
     if (!rd) {
         if (rd.err().code != errc::corrupt) return std::move(rd).err();
+        std::error_code ec;
+        const auto size = std::filesystem::file_size(path, ec);
+        if (!ec && size <= format::file_header_bytes) {
+            SLUICE_TRY(remove_unborn(s, "incomplete file header: " + rd.err().message));
+            return s;
+        }
         SLUICE_TRY(move_aside(s, "bad file header: " + rd.err().message));
         return s;
     }
@@ -125,6 +146,7 @@ void merge(recovery_report& into, const recovery_report& from) {
     into.unclosed += from.unclosed;
     into.truncated += from.truncated;
     into.moved_aside += from.moved_aside;
+    into.removed_unborn += from.removed_unborn;
     into.rows += from.rows;
     into.blocks += from.blocks;
     into.max_time_ms = std::max(into.max_time_ms, from.max_time_ms);
@@ -157,10 +179,13 @@ result<recovery_report> recover_table_dir(const std::string& table_dir) {
         case segment_recovery::action::unclosed: ++rep.unclosed; break;
         case segment_recovery::action::truncated: ++rep.truncated; break;
         case segment_recovery::action::moved_aside: ++rep.moved_aside; break;
+        case segment_recovery::action::removed_unborn: ++rep.removed_unborn; break;
         }
         rep.rows += s.rows;
         rep.blocks += s.blocks;
-        if (s.what != segment_recovery::action::moved_aside)
+        if (s.what == segment_recovery::action::clean ||
+            s.what == segment_recovery::action::unclosed ||
+            s.what == segment_recovery::action::truncated)
             rep.max_time_ms = std::max(rep.max_time_ms, max_times[i]);
         rep.segments_detail.push_back(s);
     }

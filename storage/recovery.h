@@ -3,7 +3,10 @@
 // and payload checksums). A torn tail (what a crash leaves: the last blocks partly or
 // not at all on disk) is cut off at the last whole block with ftruncate; a segment
 // whose file header or middle is corrupt is renamed to *.seg.corrupt and never read as
-// data again. Segments are never appended to afterwards: writers start a new file.
+// data again. A file no longer than a file header whose header is not whole is what a
+// writer killed while creating a segment leaves (it writes and syncs the header before
+// any block): it holds no rows and is removed. Segments are never appended to
+// afterwards: writers start a new file.
 // Control path; segments are checked in parallel with TBB.
 #include <cstdint>
 #include <string>
@@ -14,13 +17,13 @@
 namespace sluice::storage {
 
 struct segment_recovery {
-    enum class action { clean, unclosed, truncated, moved_aside };
+    enum class action { clean, unclosed, truncated, moved_aside, removed_unborn };
     std::string path; // after the action (ends in .corrupt when moved aside)
     action what = action::clean;
     uint64_t rows = 0;   // rows the segment serves after recovery
     uint64_t blocks = 0;
     uint64_t bytes_truncated = 0;
-    std::string reason;  // for truncated / moved_aside
+    std::string reason;  // for truncated / moved_aside / removed_unborn
 };
 
 struct recovery_report {
@@ -29,6 +32,7 @@ struct recovery_report {
     uint64_t unclosed = 0; // whole blocks, no footer (the writer did not close)
     uint64_t truncated = 0;
     uint64_t moved_aside = 0;
+    uint64_t removed_unborn = 0; // died while being created: no whole header, no rows
     uint64_t rows = 0;
     uint64_t blocks = 0;
     int64_t max_time_ms = INT64_MIN; // over blocks served (INT64_MIN when none)
