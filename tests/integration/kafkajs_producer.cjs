@@ -1,0 +1,51 @@
+// A kafkajs 2.2.4 producer (npm; scripts/setup-node installs it into node_modules/) for
+// tests/integration/kafka_clients_test.cpp. Sends every line of VALUES_FILE, in order, each
+// in a send() of its own (one RecordBatch each), then disconnects. Exits 0 only when every
+// send() was acknowledged without error.
+//   node kafkajs_producer.cjs PORT ACKS none|gzip plain|idempotent VALUES_FILE
+'use strict'
+const fs = require('fs')
+const { Kafka, CompressionTypes, logLevel } = require('kafkajs')
+
+const [port, acks, codec, mode, valuesFile] = process.argv.slice(2)
+const idempotent = mode === 'idempotent'
+const compression = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP }[codec]
+if (compression === undefined || !valuesFile) {
+  console.error('usage: kafkajs_producer.cjs PORT ACKS none|gzip plain|idempotent VALUES_FILE')
+  process.exit(2)
+}
+const values = fs.readFileSync(valuesFile, 'utf8').split('\n').filter((l) => l.length > 0)
+
+async function main() {
+  const kafka = new Kafka({
+    clientId: 'sluice-kafkajs-test',
+    brokers: ['127.0.0.1:' + port],
+    logLevel: logLevel.WARN,
+    // No retries: a retried send would store nothing twice (dedup), but the counters the
+    // test compares would show it; an error must fail the run instead.
+    // (The idempotent producer refuses to run without retries; its retries are caught by
+    // the sequence check and would show in kafka.duplicate_sequences.)
+    retry: { retries: idempotent ? 5 : 0 },
+  })
+  // The idempotent producer asks InitProducerId for an id and stamps sequences; kafkajs
+  // insists on one request in flight for it.
+  const producer = kafka.producer(idempotent ? { idempotent: true, maxInFlightRequests: 1 } : {})
+  await producer.connect()
+  for (const value of values) {
+    const answers = await producer.send({
+      topic: 'events-topic',
+      acks: Number(acks),
+      compression,
+      messages: [{ value }],
+    })
+    for (const a of answers)
+      if (a.errorCode !== 0) throw new Error('partition answered error ' + JSON.stringify(a))
+  }
+  await producer.disconnect()
+  console.log('ok', values.length)
+}
+
+main().catch((e) => {
+  console.error('kafkajs producer failed:', e)
+  process.exit(1)
+})
