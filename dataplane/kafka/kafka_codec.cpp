@@ -84,6 +84,13 @@ bytes_view byte_reader::take(size_t n) noexcept {
     return v;
 }
 
+uuid byte_reader::read_uuid() noexcept {
+    uuid id{};
+    bytes_view b = take(id.size());
+    if (!b.empty()) std::memcpy(id.data(), b.data(), id.size());
+    return id;
+}
+
 int8_t byte_reader::i8() noexcept {
     bytes_view b = take(1);
     return b.empty() ? 0 : int8_t(b[0]);
@@ -415,6 +422,25 @@ parse_error parse_api_versions_request(const request_header& h,
     return r.error();
 }
 
+namespace {
+
+bool valid_software_field(std::string_view s) noexcept {
+    auto alnum = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    };
+    if (s.empty() || !alnum(s.front()) || !alnum(s.back())) return false;
+    for (char c : s)
+        if (!alnum(c) && c != '-' && c != '.') return false;
+    return true;
+}
+
+} // namespace
+
+bool api_versions_request::valid(int16_t api_version) const noexcept {
+    return api_version < 3 ||
+           (valid_software_field(client_software_name) && valid_software_field(client_software_version));
+}
+
 void write_api_versions_response(response_writer& w, const request_header& h,
                                  std::span<const api_version_range> table, int16_t error,
                                  int32_t throttle_ms) noexcept {
@@ -447,24 +473,52 @@ void write_api_versions_response(response_writer& w, const request_header& h,
 // ---------------------------------------------------------------------------------------
 // Metadata
 
+namespace {
+
+// One topic of a Metadata request, as the version lays it out.
+void read_metadata_topic(byte_reader& r, int16_t version, bool flexible,
+                         metadata_request_topic& out) noexcept {
+    out = metadata_request_topic{};
+    if (!flexible) {
+        out.name = r.string();
+        return;
+    }
+    if (version >= 10) {
+        out.topic_id = r.read_uuid();
+        out.name = r.compact_nullable_string();
+    } else {
+        out.name = r.compact_string();
+    }
+    r.skip_tagged_fields();
+}
+
+} // namespace
+
 parse_error parse_metadata_request(const request_header& h, metadata_request& out) noexcept {
     out = metadata_request{};
     if (!codec_parses(h, api_key::metadata)) return parse_error::unsupported_version;
+    const int16_t v = h.api_version;
+    const bool flexible = is_flexible(h.api_key, v);
     byte_reader r(h.body);
-    const int32_t n = r.array_count();
+    const int32_t n = flexible ? r.compact_array_count() : r.array_count();
     if (!r.ok()) return r.error();
     // v0 has no null array; -1 is read as "all" there too, leniently.
-    out._all_topics = n == -1 || (n == 0 && h.api_version == 0);
+    out._all_topics = n == -1 || (n == 0 && v == 0);
     out._topic_count = std::max(n, 0);
     out._topics_left = out._topic_count;
+    out._version = v;
+    out._flexible = flexible;
     out._topics = r;
-    for (int32_t i = 0; i < out._topic_count && r.ok(); i++)
-        (void)r.string();
-    if (h.api_version >= 4) out._allow_auto_topic_creation = r.i8() != 0;
-    if (h.api_version >= 8) {
-        (void)r.i8(); // include_cluster_authorized_operations
-        (void)r.i8(); // include_topic_authorized_operations
+    metadata_request_topic t;
+    for (int32_t i = 0; i < out._topic_count && r.ok(); i++) {
+        read_metadata_topic(r, v, flexible, t);
+        // Before v10 a name is never null (a null there is a lying length).
+        if (r.ok() && !t.name && v < 10) r.fail(parse_error::bad_length);
     }
+    if (v >= 4) out._allow_auto_topic_creation = r.i8() != 0;
+    if (v >= 8 && v <= 10) (void)r.i8(); // include_cluster_authorized_operations
+    if (v >= 8) (void)r.i8();            // include_topic_authorized_operations
+    if (flexible) r.skip_tagged_fields();
     if (r.ok() && r.remaining() != 0) r.fail(parse_error::trailing_bytes);
     if (!r.ok()) {
         const parse_error e = r.error();
@@ -474,46 +528,96 @@ parse_error parse_metadata_request(const request_header& h, metadata_request& ou
     return parse_error::none;
 }
 
-bool metadata_request::next_topic(std::string_view& name) noexcept {
+bool metadata_request::next_topic(metadata_request_topic& out) noexcept {
     if (_topics_left <= 0) return false;
     _topics_left--;
-    name = _topics.string();
+    read_metadata_topic(_topics, _version, _flexible, out);
     return _topics.ok();
 }
+
+bool metadata_request::next_topic(std::string_view& name) noexcept {
+    metadata_request_topic t;
+    if (!next_topic(t)) return false;
+    name = t.name.value_or(std::string_view());
+    return true;
+}
+
+namespace {
+
+// Writes the i32 node list of a partition (replicas, isr, offline) in either encoding.
+void write_node_list(response_writer& w, bool flexible, int32_t count, int32_t node) noexcept {
+    if (flexible)
+        w.compact_array_count(uint32_t(count));
+    else
+        w.array_count(count);
+    for (int32_t i = 0; i < count; i++)
+        w.i32(node);
+}
+
+void write_metadata_partitions(response_writer& w, int16_t v, bool flexible, int32_t partitions,
+                               int32_t node) noexcept {
+    if (flexible)
+        w.compact_array_count(uint32_t(partitions));
+    else
+        w.array_count(partitions);
+    for (int32_t p = 0; p < partitions; p++) {
+        w.i16(error_code::none);
+        w.i32(p);
+        w.i32(node);          // leader
+        if (v >= 7) w.i32(0); // leader_epoch
+        write_node_list(w, flexible, 1, node); // replicas
+        write_node_list(w, flexible, 1, node); // isr
+        if (v >= 5) write_node_list(w, flexible, 0, node); // offline_replicas
+        if (flexible) w.empty_tags();
+    }
+}
+
+} // namespace
 
 void write_metadata_response(response_writer& w, const request_header& h, const metadata_node& node,
                              std::span<const metadata_topic> topics) noexcept {
     constexpr int32_t authorized_operations_omitted = INT32_MIN;
     const int16_t v = h.api_version;
+    const bool flexible = is_flexible(h.api_key, v);
     w.begin_frame(h.correlation_id, response_header_tagged(h.api_key, v));
     if (v >= 3) w.i32(0); // throttle_time_ms
-    w.array_count(1);
-    w.i32(node.node_id);
-    w.string(node.host);
-    w.i32(node.port);
-    if (v >= 1) w.nullable_string(node.rack);
-    if (v >= 2) w.nullable_string(node.cluster_id);
+    if (flexible) {
+        w.compact_array_count(1);
+        w.i32(node.node_id);
+        w.compact_string(node.host);
+        w.i32(node.port);
+        w.compact_nullable_string(node.rack);
+        w.empty_tags();
+        w.compact_nullable_string(node.cluster_id);
+    } else {
+        w.array_count(1);
+        w.i32(node.node_id);
+        w.string(node.host);
+        w.i32(node.port);
+        if (v >= 1) w.nullable_string(node.rack);
+        if (v >= 2) w.nullable_string(node.cluster_id);
+    }
     if (v >= 1) w.i32(node.node_id); // controller_id
-    w.array_count(int32_t(topics.size()));
+    if (flexible)
+        w.compact_array_count(uint32_t(topics.size()));
+    else
+        w.array_count(int32_t(topics.size()));
     for (const auto& t : topics) {
         w.i16(t.error);
-        w.string(t.name);
+        if (!flexible)
+            w.string(t.name.value_or(std::string_view()));
+        else if (v >= 12)
+            w.compact_nullable_string(t.name);
+        else
+            w.compact_string(t.name.value_or(std::string_view()));
+        if (v >= 10) w.raw(t.topic_id);
         if (v >= 1) w.i8(t.is_internal ? 1 : 0);
-        w.array_count(t.partitions);
-        for (int32_t p = 0; p < t.partitions; p++) {
-            w.i16(error_code::none);
-            w.i32(p);
-            w.i32(node.node_id);  // leader
-            if (v >= 7) w.i32(0); // leader_epoch
-            w.array_count(1);     // replicas
-            w.i32(node.node_id);
-            w.array_count(1); // isr
-            w.i32(node.node_id);
-            if (v >= 5) w.array_count(0); // offline_replicas
-        }
-        if (v >= 8) w.i32(authorized_operations_omitted);
+        write_metadata_partitions(w, v, flexible, t.partitions, node.node_id);
+        if (v >= 8) w.i32(authorized_operations_omitted); // topic_authorized_operations
+        if (flexible) w.empty_tags();
     }
-    if (v >= 8) w.i32(authorized_operations_omitted);
+    if (v >= 8 && v <= 10) w.i32(authorized_operations_omitted); // cluster_authorized_operations
+    if (flexible) w.empty_tags();
     w.end_frame();
 }
 
@@ -524,11 +628,22 @@ parse_error parse_init_producer_id_request(const request_header& h,
                                            init_producer_id_request& out) noexcept {
     out = init_producer_id_request{};
     if (!codec_parses(h, api_key::init_producer_id)) return parse_error::unsupported_version;
+    const bool flexible = is_flexible(h.api_key, h.api_version);
     byte_reader r(h.body);
-    out.transactional_id = r.nullable_string();
+    out.transactional_id = flexible ? r.compact_nullable_string() : r.nullable_string();
     out.transaction_timeout_ms = r.i32();
+    if (h.api_version >= 3) {
+        out.producer_id = r.i64();
+        out.producer_epoch = r.i16();
+    }
+    if (flexible) r.skip_tagged_fields();
     if (r.ok() && r.remaining() != 0) r.fail(parse_error::trailing_bytes);
-    return r.error();
+    if (!r.ok()) {
+        const parse_error e = r.error();
+        out = init_producer_id_request{};
+        return e;
+    }
+    return parse_error::none;
 }
 
 void write_init_producer_id_response(response_writer& w, const request_header& h, int16_t error,
@@ -539,6 +654,7 @@ void write_init_producer_id_response(response_writer& w, const request_header& h
     w.i16(error);
     w.i64(producer_id);
     w.i16(producer_epoch);
+    if (is_flexible(h.api_key, h.api_version)) w.empty_tags();
     w.end_frame();
 }
 

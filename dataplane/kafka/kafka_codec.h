@@ -7,6 +7,7 @@
 // parse_request_header() splits it into header and body, a parse_*_request() or
 // produce_request_reader reads the body, and a write_*_response() appends the whole
 // answer frame (size prefix, header, body) to a response_writer.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -17,6 +18,7 @@
 namespace sluice::dataplane::kafka {
 
 using bytes_view = std::span<const uint8_t>;
+using uuid = std::array<uint8_t, 16>; // Kafka's topic id; all zero = none
 
 // Bounds (kept here, beside the codec, until the listener settles its own in limits.h).
 inline constexpr uint32_t frame_bytes_max_default = 8u << 20;         // one request frame
@@ -67,6 +69,7 @@ inline constexpr int16_t invalid_transaction_timeout = 50;
 inline constexpr int16_t transactional_id_authorization_failed = 53;
 inline constexpr int16_t unknown_producer_id = 59;
 inline constexpr int16_t unsupported_compression_type = 76;
+inline constexpr int16_t unknown_topic_id = 100;
 inline constexpr int16_t member_id_required = 79;
 inline constexpr int16_t invalid_record = 87;
 } // namespace error_code
@@ -115,6 +118,7 @@ class byte_reader {
     int32_t varint() noexcept;          // zigzag, at most 5 bytes (record fields)
     int64_t varlong() noexcept;         // zigzag, at most 10 bytes
     bytes_view take(size_t n) noexcept; // n raw bytes in place
+    uuid read_uuid() noexcept;          // 16 bytes (all zero after a failure)
     void skip(size_t n) noexcept { (void)take(n); }
 
     std::string_view string() noexcept;                                 // i16 length, not null
@@ -240,22 +244,23 @@ struct api_version_range {
     int16_t max_version;
 };
 
-/// What sluice advertises by default (shared/kafka-protocol.md): ApiVersions 0-3,
-/// Metadata 0-1, Produce 3-5, InitProducerId 0-1, and Fetch 4-7, advertised only so
-/// that clients pick RecordBatch v2. Sorted by key.
+/// What sluice advertises (dataplane/kafka/README.md has the table and what each client
+/// picks from it): ApiVersions 0-3, Metadata 0-12, Produce 3-9, InitProducerId 0-4 (the
+/// flexible versions too: Metadata 9+, Produce 9, InitProducerId 2+), and Fetch 4-7,
+/// advertised only so that clients pick RecordBatch v2. Sorted by key.
 inline constexpr api_version_range default_api_versions[] = {
-    {api_key::produce, 3, 5},          {api_key::fetch, 4, 7},
-    {api_key::metadata, 0, 1},         {api_key::api_versions, 0, 3},
-    {api_key::init_producer_id, 0, 1},
+    {api_key::produce, 3, 9},          {api_key::fetch, 4, 7},
+    {api_key::metadata, 0, 12},        {api_key::api_versions, 0, 3},
+    {api_key::init_producer_id, 0, 4},
 };
 
 /// The versions this codec can parse and answer, per key: what the default table
-/// advertises and more, except Fetch (advertised, never sent by producers, not parsed).
+/// advertises, except Fetch (advertised, never sent by producers, not parsed).
 inline constexpr api_version_range codec_api_versions[] = {
     {api_key::produce, 3, 9},
-    {api_key::metadata, 0, 8},
+    {api_key::metadata, 0, 12},
     {api_key::api_versions, 0, 3},
-    {api_key::init_producer_id, 0, 1},
+    {api_key::init_producer_id, 0, 4},
 };
 
 /// The entry for `key` in `table`, or nullptr.
@@ -267,6 +272,10 @@ bool version_supported(std::span<const api_version_range> table, int16_t key,
 struct api_versions_request {
     std::string_view client_software_name;    // v3+ only
     std::string_view client_software_version; // v3+ only
+
+    /// v3+: both non-empty, letters, digits, '-' and '.', starting and ending with a letter
+    /// or digit (Kafka's rule); a broker answers INVALID_REQUEST (42) otherwise.
+    bool valid(int16_t api_version) const noexcept;
 };
 
 parse_error parse_api_versions_request(const request_header& h, api_versions_request& out) noexcept;
@@ -282,29 +291,40 @@ void write_api_versions_response(response_writer& w, const request_header& h,
                                  int32_t throttle_ms = 0) noexcept;
 
 // ---------------------------------------------------------------------------------------
-// Metadata (v0-v8, the non-flexible ones; advertised 0-1 by default).
+// Metadata (v0-v8; v9-v12, the flexible encoding: compact strings and arrays, tagged
+// fields; v10+ topic ids, v11 drops the cluster's authorized operations, v12 lets a request
+// name a topic by id alone).
+
+struct metadata_request_topic {
+    std::optional<std::string_view> name; // null only from v10 on: asked by topic_id
+    uuid topic_id{};                       // v10+; all zero: by name
+};
 
 class metadata_request {
   public:
-    bool all_topics() const noexcept { return _all_topics; }      // v0: empty; v1+: null (-1)
+    bool all_topics() const noexcept { return _all_topics; }      // v0: empty; v1+: null
     int32_t topic_count() const noexcept { return _topic_count; } // 0 when all_topics
     /// v4+ carries it; earlier versions always allow it.
     bool allow_auto_topic_creation() const noexcept { return _allow_auto_topic_creation; }
 
-    /// The next requested topic name (validated at parse time, so only the end stops it).
+    /// The next requested topic (validated at parse time, so only the end stops it).
+    bool next_topic(metadata_request_topic& out) noexcept;
+    /// The same, name only (a null name reads as "").
     bool next_topic(std::string_view& name) noexcept;
 
   private:
     friend parse_error parse_metadata_request(const request_header& h,
                                               metadata_request& out) noexcept;
     byte_reader _topics;
+    int16_t _version = 0;
+    bool _flexible = false;
     int32_t _topic_count = 0;
     int32_t _topics_left = 0;
     bool _all_topics = false;
     bool _allow_auto_topic_creation = true;
 };
 
-/// v1: a null array (-1) asks for all topics, an empty one for brokers only.
+/// v1+: a null array asks for all topics, an empty one for brokers only.
 parse_error parse_metadata_request(const request_header& h, metadata_request& out) noexcept;
 
 struct metadata_node {
@@ -316,24 +336,29 @@ struct metadata_node {
 };
 
 struct metadata_topic {
-    std::string_view name;
+    std::optional<std::string_view> name; // null: written "" before v12 (UNKNOWN_TOPIC_ID)
     int16_t error = error_code::none;
     int32_t partitions = 1;   // 0..partitions-1, each led by the node, replicas = isr = {node}
     bool is_internal = false; // v1+
+    uuid topic_id{};          // v10+; all zero: sluice's topics have no ids
 };
 
 /// Appends the Metadata answer frame: one broker (`node`, also the controller and every
 /// partition's leader) and `topics` in order. v3+: throttle 0; v7+: leader epoch 0;
-/// v5+: no offline replicas; v8+: authorized operations omitted (INT32_MIN).
+/// v5+: no offline replicas; v8+: authorized operations omitted (INT32_MIN; the cluster's
+/// only in v8-v10); v9+ flexible (header v1, compact, empty tag buffers).
 void write_metadata_response(response_writer& w, const request_header& h, const metadata_node& node,
                              std::span<const metadata_topic> topics) noexcept;
 
 // ---------------------------------------------------------------------------------------
-// InitProducerId (v0-v1).
+// InitProducerId (v0-v1; v2-v4, the flexible encoding; v3+ carries the producer's current
+// id and epoch, which a broker ignores without a transactional id).
 
 struct init_producer_id_request {
     std::optional<std::string_view> transactional_id;
     int32_t transaction_timeout_ms = 0;
+    int64_t producer_id = -1;   // v3+
+    int16_t producer_epoch = -1; // v3+
 };
 
 parse_error parse_init_producer_id_request(const request_header& h,

@@ -132,7 +132,7 @@ bool kafka_rx::on_frame(const kafka_frame& f) noexcept {
     // ApiVersions is answered whatever its version (above the max: UNSUPPORTED_VERSION in
     // the v0 layout); anything else must parse.
     if (key == api_key::api_versions) {
-        api_versions(f, h);
+        api_versions(f, h, e);
         return true;
     }
     if (e != parse_error::none) {
@@ -152,14 +152,33 @@ bool kafka_rx::on_frame(const kafka_frame& f) noexcept {
     }
 }
 
-void kafka_rx::api_versions(const kafka_frame& f, const request_header& h) noexcept {
+void kafka_rx::api_versions(const kafka_frame& f, const request_header& h,
+                            parse_error header_error) noexcept {
+    // Above the max only the first 8 header bytes count (the answer is UNSUPPORTED_VERSION);
+    // a supported version must parse, or the connection is closed, as a broker does.
+    api_versions_request req;
+    if (version_supported(default_api_versions, api_key::api_versions, h.api_version) &&
+        (header_error != parse_error::none ||
+         parse_api_versions_request(h, req) != parse_error::none)) {
+        bump(_counters.bad_requests);
+        _listener.close(f.conn, close_reason::protocol);
+        return;
+    }
     const int32_t slot = _listener.reserve_response(f.conn);
     std::vector<uint8_t>* out = _listener.response_buffer(f.conn, slot);
     if (out == nullptr) return;
     response_writer w(*out);
     const api_version_range* av = find_api(default_api_versions, api_key::api_versions);
-    if (h.api_version > av->max_version) count_error(error_code::unsupported_version);
-    write_api_versions_response(w, h, default_api_versions);
+    if (h.api_version > av->max_version) {
+        count_error(error_code::unsupported_version);
+        write_api_versions_response(w, h, default_api_versions);
+    } else if (req.valid(h.api_version)) {
+        write_api_versions_response(w, h, default_api_versions);
+    } else {
+        // A broker's answer to a bad client software name or version: no key list.
+        count_error(error_code::invalid_request);
+        write_api_versions_response(w, h, {}, error_code::invalid_request);
+    }
     _listener.response_ready(f.conn, slot);
 }
 
@@ -179,8 +198,16 @@ void kafka_rx::metadata(const kafka_frame& f, const request_header& h) noexcept 
         const uint32_t n = _topic_count.load(std::memory_order_relaxed);
         for (uint32_t i = 0; i < n; ++i) add(_topics[i]);
     } else {
-        std::string_view name;
-        while (req.next_topic(name) && _meta.size() < limits::kafka_topics_max) {
+        metadata_request_topic asked;
+        while (req.next_topic(asked) && _meta.size() < limits::kafka_topics_max) {
+            if (!asked.name) {
+                // v12, by topic id alone: sluice's topics have no ids (Metadata says zero).
+                count_error(error_code::unknown_topic_id);
+                _meta.push_back(metadata_topic{std::nullopt, error_code::unknown_topic_id, 0,
+                                               false, asked.topic_id});
+                continue;
+            }
+            const std::string_view name = *asked.name;
             topic* t = find_topic(name);
             if (t == nullptr && _config.auto_create_topics)
                 t = create_topic(name, _config.default_partitions);

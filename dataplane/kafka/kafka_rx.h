@@ -109,7 +109,8 @@ class kafka_rx {
     struct parked;
 
     bool on_frame(const kafka_frame& f) noexcept;
-    void api_versions(const kafka_frame& f, const request_header& h) noexcept;
+    void api_versions(const kafka_frame& f, const request_header& h,
+                      parse_error header_error) noexcept;
     void metadata(const kafka_frame& f, const request_header& h) noexcept;
     void init_producer_id(const kafka_frame& f, const request_header& h) noexcept;
     bool produce(const kafka_frame& f, const request_header& h) noexcept;

@@ -38,9 +38,10 @@ inline void as_request(bytes_view frame, std::vector<uint8_t>& out) {
         metadata_request r;
         if (parse_metadata_request(h, r) != parse_error::none) break;
         std::vector<metadata_topic> topics;
-        std::string_view name;
-        while (r.next_topic(name))
-            topics.push_back({name, error_code::none, 2, false});
+        metadata_request_topic t;
+        while (r.next_topic(t))
+            topics.push_back({t.name, t.name ? error_code::none : error_code::unknown_topic_id,
+                              t.name ? 2 : 0, false, t.topic_id});
         write_metadata_response(w, h, {0, "127.0.0.1", 9092, std::nullopt, std::nullopt}, topics);
         break;
     }

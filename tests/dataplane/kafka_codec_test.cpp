@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <deque>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -276,7 +277,10 @@ TEST(KafkaCodec, ApiVersionsV3MatchesProtocolDoc) {
     const request_header h = header_of(request(18, 3, 1, wire().cstr("a").cstr("1").u8(0).b, true));
     bytes out;
     response_writer w(out);
-    write_api_versions_response(w, h, default_api_versions);
+    // The table the doc's example was measured with (the minimal, non-flexible one).
+    const api_version_range doc_table[] = {
+        {0, 3, 5}, {1, 4, 7}, {3, 0, 1}, {18, 0, 3}, {22, 0, 1}};
+    write_api_versions_response(w, h, doc_table);
     // shared/kafka-protocol.md's example, after the size prefix.
     const bytes doc = from_hex("00000001 0000 06 0000 0003 0005 00 0001 0004 0007 00 0003 0000 "
                                "0001 00 0012 0000 0003 00 0016 0000 0001 00 00000000 00");
@@ -357,7 +361,7 @@ TEST(KafkaCodec, MetadataRequests) {
     ASSERT_EQ(parse_metadata_request(header_of(request(3, 8, 1, v8)), m), parse_error::none);
     EXPECT_EQ(parse_metadata_request(header_of(request(3, 1, 1, v4)), m),
               parse_error::trailing_bytes);
-    EXPECT_EQ(parse_metadata_request(header_of(request(3, 9, 1, v8, true)), m),
+    EXPECT_EQ(parse_metadata_request(header_of(request(3, 13, 1, v8, true)), m),
               parse_error::unsupported_version);
 }
 
@@ -422,13 +426,312 @@ TEST(KafkaCodec, InitProducerId) {
     EXPECT_EQ(
         parse_init_producer_id_request(header_of(request(22, 1, 3, wire().null_str().b)), req),
         parse_error::truncated);
-    EXPECT_EQ(parse_init_producer_id_request(header_of(request(22, 2, 3, {}, true)), req),
+    EXPECT_EQ(parse_init_producer_id_request(
+                  header_of(request(22, 5, 3, wire().u8(0).i32(1).i64(-1).i16(-1).u8(0).b, true)),
+                  req),
               parse_error::unsupported_version);
     bytes out;
     response_writer w(out);
     write_init_producer_id_response(w, header_of(request(22, 1, 3, {})), 0, 0x0102030405, 0);
     EXPECT_EQ(bytes(out.begin() + 4, out.end()),
               wire().i32(3).i32(0).i16(0).i64(0x0102030405).i16(0).b);
+}
+
+// ---------------------------------------------------------------------------------------
+// Flexible versions (KIP-482), encoded as librdkafka 2.1+ and the Java client send them:
+// request header v2 (client_id still an i16 string, then a tag buffer), compact strings and
+// arrays (uvarint N+1, 0 = null), a tag buffer closing every struct; unknown tagged fields
+// are skipped. Expected answers are written field by field from apache/kafka's message
+// schemas (MetadataResponse.json, InitProducerIdResponse.json, ApiVersionsResponse.json).
+
+const uint8_t some_topic_id[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+const uint8_t zero_topic_id[16] = {};
+
+// An unknown tagged field: tag 7, two bytes.
+wire& unknown_tag(wire& w) { return w.uvar(1).uvar(7).uvar(2).u8(0xAB).u8(0xCD); }
+
+// A Metadata v9-v12 body asking for `names` by name.
+bytes metadata_body_flexible(int16_t v, const std::vector<std::string>& names, bool auto_create,
+                             bool tags) {
+    wire w;
+    w.uvar(names.size() + 1);
+    for (const auto& n : names) {
+        if (v >= 10) w.raw(zero_topic_id, 16);
+        w.cstr(n);
+        if (tags)
+            unknown_tag(w);
+        else
+            w.u8(0);
+    }
+    w.u8(auto_create ? 1 : 0);
+    if (v <= 10) w.u8(0); // include_cluster_authorized_operations (v8-v10)
+    w.u8(0);              // include_topic_authorized_operations
+    if (tags)
+        unknown_tag(w);
+    else
+        w.u8(0);
+    return w.b;
+}
+
+TEST(KafkaCodec, MetadataRequestsV9ToV12Flexible) {
+    for (int16_t v = 9; v <= 12; v++) {
+        for (bool tags : {false, true}) {
+            const bytes frame =
+                request(3, v, 5, metadata_body_flexible(v, {"events-topic", "other"}, false, tags),
+                        true, "rdkafka");
+            const request_header h = header_of(frame);
+            EXPECT_TRUE(h.flexible);
+            metadata_request m;
+            ASSERT_EQ(parse_metadata_request(h, m), parse_error::none) << "v" << v;
+            EXPECT_FALSE(m.all_topics());
+            EXPECT_FALSE(m.allow_auto_topic_creation());
+            EXPECT_EQ(m.topic_count(), 2);
+            metadata_request_topic t;
+            ASSERT_TRUE(m.next_topic(t));
+            EXPECT_EQ(t.name, "events-topic");
+            EXPECT_EQ(t.topic_id, uuid{});
+            ASSERT_TRUE(m.next_topic(t));
+            EXPECT_EQ(t.name, "other");
+            EXPECT_FALSE(m.next_topic(t));
+            // Cut anywhere: refused, never half-read.
+            for (size_t n = 0; n < frame.size(); n++) {
+                request_header cut;
+                if (parse_request_header(bytes_view(frame.data(), n), cut) != parse_error::none)
+                    continue;
+                EXPECT_NE(parse_metadata_request(cut, m), parse_error::none) << "v" << v << " " << n;
+                EXPECT_EQ(m.topic_count(), 0);
+            }
+        }
+        // Null topics: all of them; an empty array: brokers only.
+        metadata_request m;
+        bytes all = metadata_body_flexible(v, {}, true, false);
+        all[0] = 0;
+        ASSERT_EQ(parse_metadata_request(header_of(request(3, v, 5, all, true)), m),
+                  parse_error::none);
+        EXPECT_TRUE(m.all_topics());
+        EXPECT_TRUE(m.allow_auto_topic_creation());
+        ASSERT_EQ(parse_metadata_request(
+                      header_of(request(3, v, 5, metadata_body_flexible(v, {}, true, false), true)),
+                      m),
+                  parse_error::none);
+        EXPECT_FALSE(m.all_topics());
+        EXPECT_EQ(m.topic_count(), 0);
+        // A lying compact count.
+        bytes lie = metadata_body_flexible(v, {"a"}, true, false);
+        lie[0] = 0x7F;
+        EXPECT_EQ(parse_metadata_request(header_of(request(3, v, 5, lie, true)), m),
+                  parse_error::bad_length);
+    }
+    metadata_request m;
+    // The cluster-operations flag exists in v8-v10 only: a v10 body is one byte long for v11.
+    EXPECT_EQ(parse_metadata_request(
+                  header_of(request(3, 11, 5, metadata_body_flexible(10, {"a"}, true, false), true)),
+                  m),
+              parse_error::trailing_bytes);
+    EXPECT_EQ(parse_metadata_request(
+                  header_of(request(3, 10, 5, metadata_body_flexible(11, {"a"}, true, false), true)),
+                  m),
+              parse_error::truncated);
+    // v12 by topic id alone (a null name); a null name before v10 is a lie.
+    wire by_id;
+    by_id.uvar(2).raw(some_topic_id, 16).uvar(0).u8(0).u8(1).u8(0).u8(0);
+    ASSERT_EQ(parse_metadata_request(header_of(request(3, 12, 5, by_id.b, true)), m),
+              parse_error::none);
+    metadata_request_topic t;
+    ASSERT_TRUE(m.next_topic(t));
+    EXPECT_FALSE(t.name);
+    EXPECT_EQ(0, std::memcmp(t.topic_id.data(), some_topic_id, 16));
+    wire null_v9;
+    null_v9.uvar(2).uvar(0).u8(0).u8(1).u8(0).u8(0).u8(0);
+    EXPECT_EQ(parse_metadata_request(header_of(request(3, 9, 5, null_v9.b, true)), m),
+              parse_error::bad_length);
+    // A non-flexible body under a flexible version: refused, not misread.
+    EXPECT_NE(parse_metadata_request(
+                  header_of(request(3, 9, 5, wire().i32(1).str("events-topic").u8(1).u8(0).u8(0).b,
+                                    true)),
+                  m),
+              parse_error::none);
+}
+
+TEST(KafkaCodec, MetadataResponsesV9ToV12Flexible) {
+    uuid id;
+    std::memcpy(id.data(), some_topic_id, 16);
+    const metadata_topic topics[] = {{"events-topic", 0, 2},
+                                     {std::nullopt, error_code::unknown_topic_id, 0, false, id}};
+    const metadata_node node{0, "127.0.0.1", 9092, std::nullopt, std::nullopt};
+    for (int16_t v = 9; v <= 12; v++) {
+        bytes out;
+        response_writer w(out);
+        write_metadata_response(
+            w, header_of(request(3, v, 77, metadata_body_flexible(v, {}, true, false), true)), node,
+            topics);
+        wire e;
+        e.i32(77).u8(0); // response header v1: correlation id, tag buffer
+        e.i32(0);        // throttle_time_ms
+        e.uvar(2).i32(0).cstr("127.0.0.1").i32(9092).uvar(0).u8(0); // brokers, rack null
+        e.uvar(0);                                                  // cluster_id null
+        e.i32(0);                                                   // controller_id
+        e.uvar(3);                                                  // topics
+        e.i16(0).cstr("events-topic");
+        if (v >= 10) e.raw(zero_topic_id, 16);
+        e.u8(0).uvar(3); // is_internal, partitions
+        for (int p = 0; p < 2; p++) {
+            e.i16(0).i32(p).i32(0).i32(0); // error, index, leader, leader_epoch
+            e.uvar(2).i32(0).uvar(2).i32(0).uvar(1); // replicas, isr, offline
+            e.u8(0);
+        }
+        e.i32(INT32_MIN).u8(0); // topic_authorized_operations, tags
+        e.i16(100);
+        if (v >= 12)
+            e.uvar(0); // a null name
+        else
+            e.cstr("");
+        if (v >= 10) e.raw(some_topic_id, 16);
+        e.u8(0).uvar(1).i32(INT32_MIN).u8(0);
+        if (v <= 10) e.i32(INT32_MIN); // cluster_authorized_operations (v8-v10)
+        e.u8(0);
+        EXPECT_EQ(bytes(out.begin() + 4, out.end()), e.b) << "v" << v;
+        EXPECT_EQ(bytes(out.begin(), out.begin() + 4), wire().i32(int32_t(e.b.size())).b);
+    }
+}
+
+TEST(KafkaCodec, InitProducerIdV2ToV4Flexible) {
+    for (int16_t v = 2; v <= 4; v++) {
+        for (bool tags : {false, true}) {
+            wire b;
+            b.uvar(0).i32(60000); // transactional_id null (compact), timeout
+            if (v >= 3) b.i64(-1).i16(-1);
+            if (tags)
+                unknown_tag(b);
+            else
+                b.u8(0);
+            const bytes frame = request(22, v, 3, b.b, true, "rdkafka");
+            init_producer_id_request req;
+            ASSERT_EQ(parse_init_producer_id_request(header_of(frame), req), parse_error::none)
+                << "v" << v;
+            EXPECT_FALSE(req.transactional_id);
+            EXPECT_EQ(req.transaction_timeout_ms, 60000);
+            EXPECT_EQ(req.producer_id, -1);
+            EXPECT_EQ(req.producer_epoch, -1);
+            for (size_t n = 0; n < frame.size(); n++) {
+                request_header cut;
+                if (parse_request_header(bytes_view(frame.data(), n), cut) != parse_error::none)
+                    continue;
+                EXPECT_NE(parse_init_producer_id_request(cut, req), parse_error::none) << n;
+            }
+        }
+        bytes out;
+        response_writer w(out);
+        write_init_producer_id_response(w, header_of(request(22, v, 3, {}, true)), 0, 0x0102030405,
+                                        0);
+        // Header v1 (tags), throttle, error, producer id, epoch, tags.
+        EXPECT_EQ(bytes(out.begin() + 4, out.end()),
+                  wire().i32(3).u8(0).i32(0).i16(0).i64(0x0102030405).i16(0).u8(0).b)
+            << "v" << v;
+    }
+    init_producer_id_request req;
+    ASSERT_EQ(parse_init_producer_id_request(
+                  header_of(request(22, 3, 3, wire().cstr("tx").i32(5).i64(42).i16(3).u8(0).b, true)),
+                  req),
+              parse_error::none);
+    EXPECT_EQ(req.transactional_id, "tx");
+    EXPECT_EQ(req.producer_id, 42);
+    EXPECT_EQ(req.producer_epoch, 3);
+    // v3's fields under v2 are trailing bytes; v2's body under v3 is truncated.
+    EXPECT_EQ(parse_init_producer_id_request(
+                  header_of(request(22, 2, 3, wire().uvar(0).i32(5).i64(42).i16(3).u8(0).b, true)),
+                  req),
+              parse_error::trailing_bytes);
+    EXPECT_EQ(parse_init_producer_id_request(
+                  header_of(request(22, 3, 3, wire().uvar(0).i32(5).u8(0).b, true)), req),
+              parse_error::truncated);
+}
+
+// What a modern client reads back from sluice's ApiVersions v3 answer, decoded by the
+// schema: no tag buffer in the response header (ApiVersions is the exception), error, a
+// compact array of {key, min, max, tags}, throttle, tags.
+TEST(KafkaCodec, ApiVersionsV3AdvertisesTheFlexibleVersions) {
+    api_versions_request req;
+    const request_header h =
+        header_of(request(18, 3, 4, wire().cstr("librdkafka").cstr("2.3.0").u8(0).b, true));
+    ASSERT_EQ(parse_api_versions_request(h, req), parse_error::none);
+    EXPECT_TRUE(req.valid(3));
+    bytes out;
+    response_writer w(out);
+    write_api_versions_response(w, h, default_api_versions);
+    byte_reader r(out);
+    EXPECT_EQ(r.i32(), int32_t(out.size() - 4));
+    EXPECT_EQ(r.i32(), 4);
+    EXPECT_EQ(r.i16(), 0);
+    const int32_t n = r.compact_array_count();
+    std::map<int16_t, std::pair<int16_t, int16_t>> got;
+    for (int32_t i = 0; i < n && r.ok(); i++) {
+        const int16_t key = r.i16(), lo = r.i16(), hi = r.i16();
+        got[key] = {lo, hi};
+        EXPECT_EQ(r.i8(), 0); // no tagged fields
+    }
+    EXPECT_EQ(r.i32(), 0); // throttle
+    EXPECT_EQ(r.i8(), 0);
+    EXPECT_TRUE(r.ok());
+    EXPECT_EQ(r.remaining(), 0u);
+    const std::map<int16_t, std::pair<int16_t, int16_t>> want = {
+        {0, {3, 9}}, {1, {4, 7}}, {3, {0, 12}}, {18, {0, 3}}, {22, {0, 4}}};
+    EXPECT_EQ(got, want);
+    // Every version advertised is one the codec parses (Fetch aside: advertised, never sent).
+    for (const auto& e : default_api_versions) {
+        if (e.api_key == api_key::fetch) continue;
+        for (int16_t v = e.min_version; v <= e.max_version; v++)
+            EXPECT_TRUE(version_supported(codec_api_versions, e.api_key, v)) << e.api_key << " v" << v;
+    }
+    // Kafka's rule for the client software name and version (v3+ only).
+    auto valid = [](std::string_view name, std::string_view version, int16_t v = 3) {
+        return api_versions_request{name, version}.valid(v);
+    };
+    EXPECT_TRUE(valid("confluent-kafka-python", "1.7.0-rdkafka-2.0.2"));
+    EXPECT_TRUE(valid("apache-kafka-java", "3.7.0"));
+    EXPECT_FALSE(valid("", "1"));
+    EXPECT_FALSE(valid("a", ""));
+    EXPECT_FALSE(valid("-a", "1"));
+    EXPECT_FALSE(valid("a", "1."));
+    EXPECT_FALSE(valid("a b", "1"));
+    EXPECT_TRUE(valid("", "", 2)); // not carried before v3
+}
+
+// Produce v9 with a record set longer than 127 bytes (a two-byte compact length) and an
+// unknown tagged field in every struct, as a future client may send.
+TEST(KafkaCodec, ProduceRequestV9TaggedFieldsEverywhere) {
+    test_record big;
+    big.value = std::string(300, 'x');
+    const bytes a = batch_of({big, big});
+    ASSERT_GT(a.size(), 127u);
+    wire b;
+    b.cstr("txn").i16(-1).i32(30000).uvar(2);
+    b.cstr("events-topic").uvar(2).i32(0).uvar(a.size() + 1).raw(a);
+    unknown_tag(b); // partition
+    unknown_tag(b); // topic
+    unknown_tag(b); // request
+    produce_request_reader pr;
+    const request_header h = header_of(request(0, 9, 12, b.b, true, "rdkafka"));
+    ASSERT_EQ(pr.open(h), parse_error::none);
+    EXPECT_EQ(pr.transactional_id(), "txn");
+    EXPECT_EQ(pr.acks(), -1);
+    produce_topic t;
+    produce_partition p;
+    ASSERT_TRUE(pr.next_topic(t));
+    EXPECT_EQ(t.name, "events-topic");
+    ASSERT_TRUE(pr.next_partition(p));
+    ASSERT_TRUE(p.records);
+    EXPECT_EQ(bytes(p.records->begin(), p.records->end()), a);
+    record_batch_reader br(*p.records);
+    record_batch batch;
+    ASSERT_TRUE(br.next(batch));
+    EXPECT_EQ(read_all(batch, batch.records).size(), 2u);
+    EXPECT_FALSE(pr.next_partition(p));
+    EXPECT_FALSE(pr.next_topic(t));
+    // The same body with its last tag buffer cut: refused.
+    bytes cut = b.b;
+    cut.resize(cut.size() - 1);
+    EXPECT_NE(pr.open(header_of(request(0, 9, 12, cut, true))), parse_error::none);
 }
 
 // Produce body: one or two topics, several partitions, one null record set.
@@ -678,6 +981,11 @@ TEST(KafkaCodec, TruncatedRequestsAtEveryLength) {
         request(0, 3, 1, produce_body(a, a)),
         request(0, 5, 1, produce_body(a, a)),
         request(0, 8, 1, produce_body(a, a)),
+        request(3, 9, 1, metadata_body_flexible(9, {"events-topic"}, true, true), true),
+        request(3, 12, 1, metadata_body_flexible(12, {"events-topic", "x"}, true, false), true),
+        request(22, 2, 1, wire().uvar(0).i32(60000).u8(0).b, true),
+        request(22, 4, 1, wire().cstr("tx").i32(60000).i64(-1).i16(-1).u8(0).b, true),
+        request(0, 9, 1, produce_body_v9(a, a), true),
     };
     for (const bytes& full : frames) {
         for (size_t n = 0; n < full.size(); n++) {
@@ -1310,6 +1618,8 @@ TEST(KafkaCodec, FuzzBodyOnMutatedSeeds) {
         request(22, 1, 1, wire().null_str().i32(60000).b),
         request(0, 8, 1, produce_body(batch_of(sample_records(3)), batch_of({{}}))),
         request(0, 9, 1, produce_body_v9(batch_of(sample_records(3)), batch_of({{}})), true),
+        request(3, 12, 1, metadata_body_flexible(12, {"events-topic", "x"}, true, true), true),
+        request(22, 4, 1, wire().uvar(0).i32(60000).i64(-1).i16(-1).u8(0).b, true),
         batch_of(sample_records(4)),
         wire().u8(5).raw(plain).b,
     };
