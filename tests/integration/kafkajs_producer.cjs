@@ -1,9 +1,15 @@
 // A kafkajs 2.2.4 producer (npm; scripts/setup-node installs it into node_modules/) for
 // tests/integration/kafka_clients_test.cpp. Sends every line of VALUES_FILE, in order, each
 // in a send() of its own (one RecordBatch each), then disconnects. Exits 0 only when every
-// send() was acknowledged without error.
+// send() was acknowledged without error. Prints, last, the API versions kafkajs sent:
+// `versions {"ApiVersions":[2],"Metadata":[6],...}`.
 //   node kafkajs_producer.cjs PORT ACKS none|gzip plain|idempotent VALUES_FILE
+//   node kafkajs_producer.cjs --version     (kafkajs's version: is it installed?)
 'use strict'
+if (process.argv[2] === '--version') {
+  console.log(require('kafkajs/package.json').version)
+  process.exit(0)
+}
 const fs = require('fs')
 const { Kafka, CompressionTypes, logLevel } = require('kafkajs')
 
@@ -16,11 +22,25 @@ if (compression === undefined || !valuesFile) {
 }
 const values = fs.readFileSync(valuesFile, 'utf8').split('\n').filter((l) => l.length > 0)
 
+// kafkajs logs every request it sends at debug level as "Request Produce(key: 0, version: 7)":
+// collect the versions; print warnings and errors as they come.
+const versions = {}
+const logCreator = () => ({ namespace, level, log }) => {
+  const m = /^Request (\w+)\(key: \d+, version: (\d+)\)/.exec(log.message)
+  if (m) {
+    const seen = (versions[m[1]] = versions[m[1]] || [])
+    if (!seen.includes(Number(m[2]))) seen.push(Number(m[2]))
+  } else if (level <= logLevel.WARN) {
+    console.error(namespace, JSON.stringify(log))
+  }
+}
+
 async function main() {
   const kafka = new Kafka({
     clientId: 'sluice-kafkajs-test',
     brokers: ['127.0.0.1:' + port],
-    logLevel: logLevel.WARN,
+    logLevel: logLevel.DEBUG,
+    logCreator,
     // No retries: a retried send would store nothing twice (dedup), but the counters the
     // test compares would show it; an error must fail the run instead.
     // (The idempotent producer refuses to run without retries; its retries are caught by
@@ -43,6 +63,7 @@ async function main() {
   }
   await producer.disconnect()
   console.log('ok', values.length)
+  console.log('versions ' + JSON.stringify(versions))
 }
 
 main().catch((e) => {

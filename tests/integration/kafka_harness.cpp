@@ -1,0 +1,135 @@
+#include "tests/integration/kafka_harness.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace sluice::testing::kafka {
+
+const std::vector<std::string> hand_set = {
+    R"({"event_id": "k1", "user_id": "12345", "event_type": "page_view", "timestamp": "2025-02-28T15:22:31Z", "page": "/products/1234"})",
+    R"({"event_id": "k1", "user_id": "12345", "event_type": "page_view", "timestamp": "2025-02-28T15:22:31Z", "page": "/products/1234"})",
+    R"({"event_id": "k3", "user_id": "7", "event_type": "page_view", "timestamp": "2025-02-28T15:40:00Z", "page": "/p2"})",
+    // Its window [15:10, 15:11) closed when the watermark reached 15:40 - 10 min: late.
+    R"({"event_id": "k4", "user_id": "8", "event_type": "click", "timestamp": "2025-02-28T15:10:00Z", "page": "/p1"})",
+    R"("not an event")",
+    R"({"event_id": "k6", "user_id": "9", "page": "/p3"})",
+};
+
+std::string hex64(const std::string& s) {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx",
+                  static_cast<unsigned long long>(XXH3_64bits(s.data(), s.size())));
+    return buf;
+}
+
+hand_outcome expected_store() {
+    hand_outcome w;
+    w.events = {hex64(hand_set[0]) + " 0", hex64(hand_set[2]) + " 0", hex64(hand_set[3]) + " 1"};
+    w.dead_letters = {"missing_timestamp " + hex64(hand_set[5]), "parse_error " + hex64(hand_set[4])};
+    std::sort(w.events.begin(), w.events.end());
+    std::sort(w.dead_letters.begin(), w.dead_letters.end());
+    w.windows_csv = {"1740756120000,1740756180000,/products/1234,1",
+                     "1740757200000,1740757260000,/p2,1"};
+    return w;
+}
+
+std::string write_config(const std::string& dir, const std::string& kafka_extra) {
+    std::string path = dir + "/sluiced.toml";
+    std::ofstream(path) << "[input]\nslots = 8192\n[processing]\ndedup_memory_mb = 32\n"
+                        << "[storage]\nflush_interval_ms = 300\n"
+                        << "[kafka]\n" << kafka_extra
+                        << "[[kafka.topic]]\nname = \"events-topic\"\npartitions = 1\n";
+    return path;
+}
+
+void start(kafka_daemon& k, const std::string& tag, std::vector<std::string> options,
+           uint32_t lcores, const std::string& kafka_extra) {
+    k.dir = make_temp_dir("kafka-" + tag);
+    k.prefix = "sluice-kafka-" + tag + "-" + std::to_string(getpid());
+    std::vector<std::string> args = eal_args(k.prefix, lcores);
+    args.insert(args.end(), {"--", "--data-dir", k.dir + "/data", "--control-socket",
+                             k.dir + "/ctl.sock", "--config", write_config(k.dir, kafka_extra), "--workers", "2",
+                             "--kafka", "127.0.0.1:0"});
+    args.insert(args.end(), options.begin(), options.end());
+    k.proc = std::make_unique<daemon_process>(args, k.dir + "/sluiced.log");
+    ASSERT_TRUE(k.proc->wait_up(60)) << "sluiced did not start; see " << k.dir << "/sluiced.log";
+    json s = k.proc->request({{"cmd", "stats"}});
+    ASSERT_TRUE(s.value("ok", false)) << s.dump();
+    ASSERT_TRUE(s["kafka"].is_object()) << s.dump();
+    k.port = s["kafka"]["ports"][0].get<uint16_t>();
+    ASSERT_NE(k.port, 0);
+    EXPECT_EQ(s["kafka"]["advertised"], "127.0.0.1:" + std::to_string(k.port));
+}
+
+std::string write_values(const std::string& dir) {
+    std::string path = dir + "/values.ndjson";
+    std::ofstream out(path);
+    for (const auto& v : hand_set) out << v << "\n";
+    return path;
+}
+
+std::string write_file(const std::string& path, const std::string& text) {
+    std::ofstream(path) << text;
+    return path;
+}
+
+uint64_t total(const json& s, const char* k) { return s["totals"][k].get<uint64_t>(); }
+
+uint64_t durable_rows(const json& s, const std::string& table) {
+    for (const auto& t : s["storage"]["tables"])
+        if (t["table"] == table) return t["rows_durable"].get<uint64_t>();
+    return 0;
+}
+
+json wait_done(const kafka_daemon& k, uint64_t values) {
+    return k.proc->wait_stats(
+        [&](const json& s) {
+            return total(s, "events_accepted") + total(s, "duplicates") +
+                       total(s, "dead_letters") >= values;
+        },
+        60);
+}
+
+void expect_hand_counts(const json& s, bool clean) {
+    ASSERT_TRUE(s.value("ok", false)) << s.dump();
+    EXPECT_EQ(total(s, "events_received"), 6u);
+    EXPECT_EQ(total(s, "events_accepted"), 3u);
+    EXPECT_EQ(total(s, "duplicates"), 1u);
+    EXPECT_EQ(total(s, "late_events"), 1u);
+    EXPECT_EQ(total(s, "dead_letters"), 2u);
+    EXPECT_EQ(s["totals"]["dead_letters_by_reason"]["parse_error"], 1);
+    EXPECT_EQ(s["totals"]["dead_letters_by_reason"]["missing_timestamp"], 1);
+    const json& kf = s["kafka"];
+    EXPECT_EQ(kf["records"], 6);
+    EXPECT_GE(kf["requests_by_api"].value("produce", 0), 1);
+    EXPECT_GE(kf["requests_by_api"].value("metadata", 0), 1);
+    EXPECT_GE(kf["requests_by_api"].value("api_versions", 0), 1);
+    if (clean) {
+        EXPECT_EQ(kf["errors_by_code"], json::object());
+        EXPECT_EQ(kf["bad_requests"], 0);
+        EXPECT_EQ(kf["unknown_api"], 0);
+    }
+    EXPECT_GE(kf["connections_total"].get<uint64_t>(), 1u);
+}
+
+void stop_and_check_store(kafka_daemon& k, bool clean) {
+    EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << k.dir << "/sluiced.log";
+    json fin = read_final_stats(k.dir + "/sluiced.log");
+    ASSERT_TRUE(fin.is_object()) << "no final stats in " << k.dir << "/sluiced.log";
+    expect_hand_counts(fin, clean);
+    const hand_outcome want = expected_store();
+    stored_outcome got = read_store(k.dir + "/data", query_table);
+    EXPECT_EQ(got.events, want.events);
+    EXPECT_EQ(got.dead_letters, want.dead_letters);
+    EXPECT_EQ(got.windows_csv, want.windows_csv);
+    remove_eal_runtime(k.prefix);
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(k.dir);
+}
+
+} // namespace sluice::testing::kafka
