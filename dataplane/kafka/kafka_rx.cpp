@@ -168,8 +168,7 @@ void kafka_rx::api_versions(const kafka_frame& f, const request_header& h,
     std::vector<uint8_t>* out = _listener.response_buffer(f.conn, slot);
     if (out == nullptr) return;
     response_writer w(*out);
-    const api_version_range* av = find_api(default_api_versions, api_key::api_versions);
-    if (h.api_version > av->max_version) {
+    if (!version_supported(default_api_versions, api_key::api_versions, h.api_version)) {
         count_error(error_code::unsupported_version);
         write_api_versions_response(w, h, default_api_versions);
     } else if (req.valid(h.api_version)) {
