@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -463,5 +464,248 @@ print('ok')
     EXPECT_EQ(kf["bad_requests"], 0) << kf.dump();
     EXPECT_EQ(kf["records"], 6);
     EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << log_path(k);
+    finish(k);
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw Produce frames from C++ (the clients below need more control than a script offers).
+
+namespace {
+
+uint32_t crc32c(const std::string& s, size_t from) {
+    static const auto table = [] {
+        std::array<uint32_t, 256> t{};
+        for (uint32_t i = 0; i < 256; ++i) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; ++k) c = (c >> 1) ^ ((c & 1) ? 0x82F63B78u : 0u);
+            t[i] = c;
+        }
+        return t;
+    }();
+    uint32_t crc = 0xffffffffu;
+    for (size_t i = from; i < s.size(); ++i) crc = table[(crc ^ uint8_t(s[i])) & 0xff] ^ (crc >> 8);
+    return crc ^ 0xffffffffu;
+}
+
+struct wire {
+    std::string b;
+    wire& be(uint64_t v, int bytes) {
+        for (int i = bytes - 1; i >= 0; --i) b.push_back(char(v >> (8 * i)));
+        return *this;
+    }
+    wire& i8(int8_t v) { return be(uint8_t(v), 1); }
+    wire& i16(int16_t v) { return be(uint16_t(v), 2); }
+    wire& i32(int32_t v) { return be(uint32_t(v), 4); }
+    wire& i64(int64_t v) { return be(uint64_t(v), 8); }
+    wire& var(int64_t v) {
+        uint64_t z = (uint64_t(v) << 1) ^ uint64_t(v >> 63);
+        while (z >= 0x80) {
+            b.push_back(char(z | 0x80));
+            z >>= 7;
+        }
+        b.push_back(char(z));
+        return *this;
+    }
+    wire& raw(const std::string& s) {
+        b += s;
+        return *this;
+    }
+    wire& str(const std::string& s) { return i16(int16_t(s.size())).raw(s); }
+};
+
+std::string record_batch(const std::vector<std::string>& values) {
+    std::string recs;
+    for (size_t i = 0; i < values.size(); ++i) {
+        wire body;
+        body.i8(0).var(0).var(int64_t(i)).var(-1).var(int64_t(values[i].size())).raw(values[i]).var(0);
+        recs += wire().var(int64_t(body.b.size())).raw(body.b).b;
+    }
+    const int64_t ts = 1740756120000;
+    wire after;
+    after.i16(0).i32(int32_t(values.size()) - 1).i64(ts).i64(ts).i64(-1).i16(-1).i32(-1)
+        .i32(int32_t(values.size())).raw(recs);
+    wire rest;
+    rest.i32(0).i8(2).be(crc32c(after.b, 0), 4).raw(after.b);
+    return wire().i64(0).i32(int32_t(rest.b.size())).raw(rest.b).b;
+}
+
+// Produce v3 to events-topic partition 0.
+std::string produce_request(int32_t corr, int16_t acks, const std::vector<std::string>& values) {
+    const std::string rs = record_batch(values);
+    wire body;
+    body.i16(-1).i16(acks).i32(30000).i32(1).str("events-topic").i32(1).i32(0)
+        .i32(int32_t(rs.size())).raw(rs);
+    wire hdr;
+    hdr.i16(0).i16(3).i32(corr).str("test");
+    return wire().i32(int32_t(hdr.b.size() + body.b.size())).raw(hdr.b).raw(body.b).b;
+}
+
+int connect_to(uint16_t port, int rcvbuf = 0) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (rcvbuf > 0) (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+std::string hand_event(const std::string& id) {
+    return R"({"event_id": ")" + id +
+           R"(", "user_id": "1", "event_type": "page_view", "timestamp": "2025-02-28T15:22:31Z", "page": "/n"})";
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------
+// 4. A client that pipelines Produce requests (acks=1) and never reads its answers.
+
+// sluiced answers until the answers no longer fit in the kernel's buffers, then holds at
+// most inflight_max unsent answers and stops reading the connection (connections_paused);
+// what it has buffered stays under request_bytes_max plus a little, the client's sends
+// block, and another producer is served meanwhile. When the client finally reads, every
+// request is answered in order with no error and every record is stored exactly once.
+TEST(KafkaHostile, ClientThatNeverReadsIsNotReadEither) {
+    ASSERT_EQ(run_command("command -v kcat > /dev/null"), 0)
+        << "kcat is missing: apt-get install kcat (scripts/bootstrap)";
+    kafka_daemon k;
+    const uint32_t request_bytes_max = 1u << 20;
+    init(k, "noread", "request_bytes_max = " + std::to_string(request_bytes_max) + "\n");
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    // A small receive buffer: the answers pile up on sluiced's side, not in this process.
+    const int fd = connect_to(k.port, 4096);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    ASSERT_EQ(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    const uint32_t requests_max = 300000; // far more than the kernel's buffers hold
+    std::vector<uint64_t> end_offset;     // bytes sent once request i is out, cumulative
+    std::string pending;
+    size_t pending_at = 0;
+    uint64_t sent_bytes = 0;
+    uint32_t generated = 0;
+    auto value_of = [](uint32_t i) { return hand_event("nr" + std::to_string(i)); };
+    auto next = [&] {
+        pending = produce_request(int32_t(generated), 1, {value_of(generated)});
+        pending_at = 0;
+        end_offset.push_back((end_offset.empty() ? 0 : end_offset.back()) + pending.size());
+        ++generated;
+    };
+    // Send until sluiced stops taking: the client's send blocks, and sluiced's count of
+    // Produce requests stays put over three looks while it reports the connection paused.
+    json stuck;
+    uint64_t last_taken = UINT64_MAX;
+    int same = 0;
+    const auto deadline = clock_type::now() + std::chrono::seconds(240);
+    while (clock_type::now() < deadline) {
+        if (pending_at == pending.size()) {
+            if (generated == requests_max) break;
+            next();
+        }
+        const ssize_t n = send(fd, pending.data() + pending_at, pending.size() - pending_at,
+                               MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            pending_at += size_t(n);
+            sent_bytes += uint64_t(n);
+            same = 0;
+            continue;
+        }
+        ASSERT_TRUE(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            << std::strerror(errno) << " after " << generated << " requests; "
+            << k.proc->request({{"cmd", "stats"}})["kafka"].dump();
+        pollfd p{fd, POLLOUT, 0};
+        if (::poll(&p, 1, 300) > 0) continue;
+        json s = k.proc->request({{"cmd", "stats"}});
+        ASSERT_TRUE(s.value("ok", false)) << s.dump();
+        const uint64_t taken = s["kafka"]["requests_by_api"].value("produce", uint64_t{0});
+        same = taken == last_taken && s["kafka"]["connections_paused"].get<uint64_t>() > 0 ? same + 1 : 0;
+        last_taken = taken;
+        if (same == 3) {
+            stuck = s;
+            break;
+        }
+    }
+    ASSERT_TRUE(stuck.is_object()) << "sluiced read " << generated
+                                   << " requests without answers being read (or the deadline passed)";
+    const json& kf = stuck["kafka"];
+    const uint64_t taken = kf["requests_by_api"]["produce"].get<uint64_t>();
+    ASSERT_GT(taken, 0u);
+    ASSERT_LE(taken, generated);
+    // What sluiced has received but not taken: under one request_bytes_max and the slack.
+    const uint64_t buffered = kf["bytes_in"].get<uint64_t>() - end_offset[taken - 1];
+    // (limits::kafka_connection_slack_bytes: the provided-buffer pool, 256 x 64 KiB.)
+    EXPECT_LE(buffered, uint64_t(request_bytes_max) + 4 + (16u << 20)) << kf.dump();
+    EXPECT_EQ(kf["connections_open"], 1) << kf.dump();
+    EXPECT_EQ(kf["connections_closed"]["overrun"], 0) << kf.dump();
+    std::printf("stuck after %u requests generated, %llu taken, %llu bytes buffered in sluiced\n",
+                generated, static_cast<unsigned long long>(taken),
+                static_cast<unsigned long long>(buffered));
+
+    // Another producer is served meanwhile.
+    const std::string values = write_file(k.dir + "/other.ndjson", hand_event("other1") + "\n" +
+                                                                      hand_event("other2") + "\n");
+    const std::string kcat = "timeout 60 kcat -P -b 127.0.0.1:" + std::to_string(k.port) +
+                             " -t events-topic -X acks=all < " + values + " > " + k.dir +
+                             "/kcat.log 2>&1";
+    EXPECT_EQ(run_command(kcat), 0) << "see " << k.dir << "/kcat.log";
+
+    // The client reads at last, and sends what it had started; every answer comes, in order.
+    const uint32_t want = generated;
+    uint32_t answered = 0;
+    std::string in;
+    const auto deadline2 = clock_type::now() + std::chrono::seconds(240);
+    while (answered < want && clock_type::now() < deadline2) {
+        if (pending_at < pending.size()) {
+            const ssize_t n = send(fd, pending.data() + pending_at, pending.size() - pending_at,
+                                   MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n > 0) pending_at += size_t(n);
+        }
+        pollfd p{fd, short(POLLIN | (pending_at < pending.size() ? POLLOUT : 0)), 0};
+        if (::poll(&p, 1, 1000) <= 0) continue;
+        char buf[65536];
+        const ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 0) break;
+        if (n < 0) continue;
+        in.append(buf, size_t(n));
+        size_t at = 0;
+        while (in.size() - at >= 4) {
+            const auto* u = reinterpret_cast<const uint8_t*>(in.data() + at);
+            const uint32_t len = uint32_t(u[0]) << 24 | uint32_t(u[1]) << 16 | uint32_t(u[2]) << 8 | u[3];
+            if (in.size() - at < 4 + len) break;
+            const auto* f = u + 4;
+            auto be32 = [](const uint8_t* q) { return uint32_t(q[0]) << 24 | uint32_t(q[1]) << 16 | uint32_t(q[2]) << 8 | q[3]; };
+            ASSERT_EQ(be32(f), answered) << "answers out of order";
+            // corr, topics 1, name (2 + 12), partitions 1, index, error.
+            const uint8_t* e = f + 4 + 4 + 2 + 12 + 4 + 4;
+            ASSERT_EQ(int16_t(uint16_t(e[0]) << 8 | e[1]), 0) << "request " << answered;
+            ++answered;
+            at += 4 + len;
+        }
+        in.erase(0, at);
+    }
+    ::close(fd);
+    ASSERT_EQ(answered, want) << k.proc->request({{"cmd", "stats"}})["kafka"].dump();
+    json s = k.proc->wait_stats(
+        [&](const json& s) { return total(s, "events_accepted") >= uint64_t(want) + 2; }, 120);
+    ASSERT_TRUE(s.value("ok", false)) << s.dump();
+    EXPECT_EQ(total(s, "events_accepted"), uint64_t(want) + 2);
+    EXPECT_EQ(total(s, "duplicates"), 0u);
+    EXPECT_EQ(s["kafka"]["errors_by_code"], json::object()) << s["kafka"].dump();
+    EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << log_path(k);
+    std::set<std::string> stored;
+    size_t rows = 0;
+    for (const auto& row : read_store(k.dir + "/data", query_table).events) {
+        stored.insert(row.substr(0, row.find(' ')));
+        ++rows;
+    }
+    EXPECT_EQ(rows, stored.size()) << "an event stored twice";
+    EXPECT_EQ(rows, size_t(want) + 2);
+    size_t missing = 0;
+    for (uint32_t i = 0; i < want; ++i)
+        if (!stored.count(hex64(value_of(i)))) ++missing;
+    EXPECT_EQ(missing, 0u) << "answered (acks=1) records missing from the store";
     finish(k);
 }
