@@ -709,3 +709,160 @@ TEST(KafkaHostile, ClientThatNeverReadsIsNotReadEither) {
     EXPECT_EQ(missing, 0u) << "answered (acks=1) records missing from the store";
     finish(k);
 }
+
+// ---------------------------------------------------------------------------------------
+// 3. 10,000 idle connections, and the file-descriptor limit.
+
+namespace {
+
+// Raises this process's soft RLIMIT_NOFILE (sluiced, its child, inherits it); false when
+// the hard limit is below `want`.
+bool raise_fd_limit(rlim_t want) {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return false;
+    if (rl.rlim_cur >= want) return true;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) return false;
+    rl.rlim_cur = want;
+    return setrlimit(RLIMIT_NOFILE, &rl) == 0;
+}
+
+// True when the peer closed `fd` (EOF or reset) within timeout_ms.
+bool closed_by_peer(int fd, int timeout_ms) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) <= 0) return false;
+    char c;
+    const ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+const std::string hand_values = hand_event("idle1") + "\n" + hand_event("idle2") + "\n";
+
+} // namespace
+
+// connections_max = 10,000 connections that never send a byte: all are accepted and held
+// (cheaply: no frame buffer until bytes arrive), 50 more are refused (closed at once,
+// counted), a real producer (kcat, acks=all) is served meanwhile, and idle_timeout_ms then
+// closes every silent connection (counted as idle).
+TEST(KafkaHostile, TenThousandIdleConnections) {
+    ASSERT_EQ(run_command("command -v kcat > /dev/null"), 0)
+        << "kcat is missing: apt-get install kcat (scripts/bootstrap)";
+    const uint32_t idle = 10000, extra = 50;
+    if (!raise_fd_limit(idle + extra + 512))
+        GTEST_SKIP() << "the hard RLIMIT_NOFILE is below " << idle + extra + 512
+                     << " (this test holds 10,000 connections)";
+    const int idle_timeout_ms = 30000;
+    kafka_daemon k;
+    init(k, "idle", "connections_max = " + std::to_string(idle) +
+                        "\nidle_timeout_ms = " + std::to_string(idle_timeout_ms) + "\n");
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    const uint64_t rss_before = proc_kb(k.proc->pid(), "VmRSS");
+    std::vector<int> fds;
+    fds.reserve(idle);
+    for (uint32_t i = 0; i < idle; ++i) {
+        const int fd = connect_to(k.port);
+        ASSERT_GE(fd, 0) << "connection " << i << ": " << std::strerror(errno);
+        fds.push_back(fd);
+    }
+    const auto opened = clock_type::now();
+    json s = k.proc->wait_stats(
+        [&](const json& s) { return s["kafka"]["connections_open"].get<uint64_t>() == idle; }, 120);
+    ASSERT_TRUE(s.value("ok", false)) << s.dump();
+    ASSERT_EQ(s["kafka"]["connections_open"], idle) << s["kafka"].dump();
+    EXPECT_EQ(s["kafka"]["connections_max"], idle) << s["kafka"].dump();
+    // Idle connections cost no frame buffer: well under 4 KiB each.
+    const uint64_t rss_held = proc_kb(k.proc->pid(), "VmRSS");
+    EXPECT_LT(rss_held, rss_before + idle * 4) << "VmRSS " << rss_before << " kB -> " << rss_held << " kB";
+    std::printf("VmRSS %llu kB -> %llu kB with %u idle connections\n",
+                static_cast<unsigned long long>(rss_before), static_cast<unsigned long long>(rss_held), idle);
+    // Beyond connections_max: accepted and closed at once.
+    for (uint32_t i = 0; i < extra; ++i) {
+        const int fd = connect_to(k.port);
+        ASSERT_GE(fd, 0) << std::strerror(errno);
+        EXPECT_TRUE(closed_by_peer(fd, 30000)) << "extra connection " << i << " was not refused";
+        ::close(fd);
+    }
+    s = k.proc->wait_stats([&](const json& s) { return s["kafka"]["connections_refused"] == extra; }, 60);
+    EXPECT_EQ(s["kafka"]["connections_refused"], extra) << s["kafka"].dump();
+    // The held ones are still open, and none of them was answered or closed.
+    for (int i = 0; i < 100; ++i) EXPECT_FALSE(closed_by_peer(fds[size_t(i) * (idle / 100)], 0));
+
+    // Close one idle connection: a real producer gets its slot and is served.
+    ::close(fds.back());
+    fds.pop_back();
+    const std::string values = write_file(k.dir + "/idle.ndjson", hand_values);
+    const std::string kcat = "timeout 60 kcat -P -b 127.0.0.1:" + std::to_string(k.port) +
+                             " -t events-topic -X acks=all < " + values + " > " + k.dir +
+                             "/kcat.log 2>&1";
+    EXPECT_EQ(run_command(kcat), 0) << "see " << k.dir << "/kcat.log";
+    s = k.proc->request({{"cmd", "stats"}});
+    ASSERT_TRUE(s.value("ok", false)) << s.dump();
+    EXPECT_EQ(total(s, "events_accepted"), 2u);
+    if (clock_type::now() - opened < std::chrono::milliseconds(idle_timeout_ms))
+        EXPECT_EQ(s["kafka"]["connections_closed"]["idle"], 0) << s["kafka"].dump();
+
+    // idle_timeout_ms closes all of them.
+    s = k.proc->wait_stats([&](const json& s) { return s["kafka"]["connections_open"] == 0; },
+                           idle_timeout_ms / 1000 + 120);
+    ASSERT_TRUE(s.value("ok", false)) << s.dump();
+    EXPECT_EQ(s["kafka"]["connections_open"], 0) << s["kafka"].dump();
+    EXPECT_EQ(s["kafka"]["connections_closed"]["idle"], idle - 1) << s["kafka"].dump();
+    EXPECT_GE(clock_type::now() - opened, std::chrono::milliseconds(idle_timeout_ms))
+        << "closed before idle_timeout_ms";
+    size_t seen_closed = 0;
+    for (int fd : fds) seen_closed += closed_by_peer(fd, 5000) ? 1 : 0;
+    EXPECT_EQ(seen_closed, fds.size());
+    for (int fd : fds) ::close(fd);
+    EXPECT_EQ(s["kafka"]["accept_errors"], 0) << s["kafka"].dump();
+    EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << log_path(k);
+    finish(k);
+}
+
+// A file-descriptor limit below connections_max: sluiced raises its soft limit to the hard
+// one, and where that is still too low accepts only what fits (connections_max in stats),
+// says so in one start-up line, and refuses the rest like connections beyond the limit —
+// instead of failing accepts with EMFILE.
+TEST(KafkaHostile, FileDescriptorLimitBelowConnectionsMax) {
+    ASSERT_EQ(run_command("command -v prlimit > /dev/null"), 0) << "prlimit (util-linux) is missing";
+    const uint32_t nofile = 800;
+    const uint32_t fit = nofile - 256; // limits::kafka_fd_reserve
+    kafka_daemon k;
+    k.wrapper = {"prlimit", "--nofile=256:" + std::to_string(nofile), "--"};
+    init(k, "nofile", "connections_max = 5000\n");
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    json s = k.proc->request({{"cmd", "stats"}});
+    ASSERT_TRUE(s.value("ok", false)) << s.dump();
+    EXPECT_EQ(s["kafka"]["connections_max"], fit) << s["kafka"].dump();
+    const std::string log = read_text(log_path(k));
+    EXPECT_NE(log.find("kafka.connections_max = 5000 needs 5256 file descriptors but RLIMIT_NOFILE "
+                       "is " + std::to_string(nofile) + ": accepting at most " + std::to_string(fit) +
+                       " Kafka connections"),
+              std::string::npos)
+        << log;
+    std::vector<int> fds;
+    for (uint32_t i = 0; i < fit; ++i) {
+        const int fd = connect_to(k.port);
+        ASSERT_GE(fd, 0) << std::strerror(errno);
+        fds.push_back(fd);
+    }
+    s = k.proc->wait_stats([&](const json& s) { return s["kafka"]["connections_open"] == fit; }, 60);
+    ASSERT_EQ(s["kafka"]["connections_open"], fit) << s["kafka"].dump();
+    for (int i = 0; i < 20; ++i) {
+        const int fd = connect_to(k.port);
+        ASSERT_GE(fd, 0) << std::strerror(errno);
+        EXPECT_TRUE(closed_by_peer(fd, 30000)) << "connection beyond the fitted limit not refused";
+        ::close(fd);
+    }
+    s = k.proc->wait_stats([&](const json& s) { return s["kafka"]["connections_refused"] == 20; }, 60);
+    EXPECT_EQ(s["kafka"]["connections_refused"], 20) << s["kafka"].dump();
+    EXPECT_EQ(s["kafka"]["accept_errors"], 0) << s["kafka"].dump();
+    // Still serving once a slot frees.
+    for (int fd : fds) ::close(fd);
+    s = k.proc->wait_stats([&](const json& s) { return s["kafka"]["connections_open"] == 0; }, 60);
+    const std::string values = write_file(k.dir + "/fd.ndjson", hand_values);
+    const std::string kcat = "timeout 60 kcat -P -b 127.0.0.1:" + std::to_string(k.port) +
+                             " -t events-topic -X acks=all < " + values + " > " + k.dir +
+                             "/kcat.log 2>&1";
+    EXPECT_EQ(run_command(kcat), 0) << "see " << k.dir << "/kcat.log";
+    EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << log_path(k);
+    finish(k);
+}
