@@ -37,8 +37,16 @@ inline constexpr uint32_t kafka_recv_buffers = 256;          // provided buffers
 inline constexpr uint32_t kafka_recv_buffer_bytes = 64u << 10;
 inline constexpr uint32_t kafka_connection_buffer_initial = 64u << 10; // grows up to a frame
 // What a paused connection may still receive while its read is being cancelled; beyond
-// it the connection is closed (counted as overrun).
-inline constexpr uint32_t kafka_connection_slack_bytes = 16u * kafka_recv_buffer_bytes;
+// it the connection is closed (counted as overrun). A multishot receive drains the socket
+// into every free provided buffer within one io_uring_enter before the cancel can land, so
+// this is the whole pool: less closed pipelining clients that never read (kafka_hostile_test).
+inline constexpr uint32_t kafka_connection_slack_bytes = kafka_recv_buffers * kafka_recv_buffer_bytes;
+// File descriptors kept free for everything but Kafka connections (data files, rings, the
+// control socket): sluiced raises RLIMIT_NOFILE to connections_max plus these, or accepts
+// fewer connections when the hard limit is lower (said at start).
+inline constexpr uint32_t kafka_fd_reserve = 256;
+// An accept that failed for want of descriptors or memory is retried after this long.
+inline constexpr int64_t kafka_accept_retry_ms = 50;
 inline constexpr uint32_t kafka_response_bytes_max = 1u << 20;  // one response (metadata of many topics)
 inline constexpr uint32_t kafka_topics_max = 1024;              // configured + auto-created
 inline constexpr uint32_t kafka_partitions_max = 1024;          // per topic

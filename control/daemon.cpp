@@ -1,6 +1,7 @@
 #include "control/daemon.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -423,10 +424,44 @@ result<void> daemon::start() {
     return ok_result();
 }
 
+namespace {
+
+// Every Kafka connection holds a file descriptor. The soft RLIMIT_NOFILE is raised towards
+// the hard one so that connections_max can be reached; where the hard limit is lower, fewer
+// connections are accepted (the rest are refused like those beyond connections_max) and the
+// start-up log says so, rather than accepts failing with EMFILE at run time.
+result<uint32_t> kafka_connections_for_fd_limit(uint32_t wanted) {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return wanted;
+    const rlim_t need = rlim_t(wanted) + limits::kafka_fd_reserve;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        rlimit up = rl;
+        up.rlim_cur = rl.rlim_max == RLIM_INFINITY ? need : std::min<rlim_t>(need, rl.rlim_max);
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0) rl = up;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need) return wanted;
+    const auto limit = static_cast<unsigned long long>(rl.rlim_cur);
+    if (rl.rlim_cur <= limits::kafka_fd_reserve + 1)
+        return make_error(errc::bad_config,
+                          "RLIMIT_NOFILE is " + std::to_string(limit) +
+                              ": too low for Kafka connections (raise it: ulimit -n, or "
+                              "LimitNOFILE= in the systemd unit)");
+    const uint32_t fit = uint32_t(rl.rlim_cur - limits::kafka_fd_reserve);
+    SLUICE_LOG_WARN("kafka.connections_max = %u needs %llu file descriptors but RLIMIT_NOFILE "
+                    "is %llu: accepting at most %u Kafka connections (raise the limit: ulimit -n, "
+                    "or LimitNOFILE= in the systemd unit)",
+                    wanted, static_cast<unsigned long long>(need), limit, fit);
+    return fit;
+}
+
+} // namespace
+
 result<void> daemon::open_kafka(rx_unit& u) {
     dataplane::kafka::kafka_listener_config lc;
     lc.listen = _config.kafka_listen;
-    lc.connections_max = _config.kafka_connections_max;
+    auto connections = kafka_connections_for_fd_limit(_config.kafka_connections_max);
+    if (!connections) return std::move(connections).err();
+    lc.connections_max = connections.value();
     lc.request_bytes_max = _config.kafka_request_bytes_max;
     lc.idle_timeout_ms = _config.kafka_idle_timeout_ms;
     auto l = dataplane::kafka::kafka_listener::open(lc);
@@ -509,6 +544,8 @@ json daemon::kafka_json() const {
                 {"connections_open", rd(lc.connections_open)},
                 {"connections_total", rd(lc.connections_total)},
                 {"connections_refused", rd(lc.connections_refused)},
+                {"connections_max", u.kafka_listener->connections_max()},
+                {"accept_errors", rd(lc.accept_errors)},
                 {"connections_closed", std::move(closed)},
                 {"connections_paused", rd(lc.paused)},
                 {"bytes_in", rd(lc.bytes_in)},

@@ -63,7 +63,7 @@ int16_t kafka_error_for(parse_error e) noexcept {
     switch (e) {
     case parse_error::none: return error_code::none;
     case parse_error::unsupported_version: return error_code::unsupported_version;
-    case parse_error::legacy_magic: return error_code::unsupported_for_message_format;
+    case parse_error::legacy_magic: return error_code::invalid_record;
     case parse_error::unsupported_compression: return error_code::unsupported_compression_type;
     case parse_error::too_large: return error_code::message_too_large;
     default: return error_code::corrupt_message;

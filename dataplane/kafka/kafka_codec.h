@@ -95,8 +95,9 @@ enum class parse_error : uint8_t {
 std::string_view parse_error_name(parse_error e) noexcept;
 
 /// The error a broker answers for a partition whose record set failed with `e`:
-/// bad_crc and every structural error -> CORRUPT_MESSAGE (2); legacy_magic ->
-/// UNSUPPORTED_FOR_MESSAGE_FORMAT (43) (kafka-python 2.0.2's table knows 43, not 87);
+/// bad_crc and every structural error -> CORRUPT_MESSAGE (2); legacy_magic -> INVALID_RECORD
+/// (87), what a broker (2.5+, KIP-467) answers for a Produce v3+ partition whose record set
+/// is not a RecordBatch v2 (ProduceRequest.validateRecords);
 /// unsupported_compression -> UNSUPPORTED_COMPRESSION_TYPE (76); too_large ->
 /// MESSAGE_TOO_LARGE (10); unsupported_version -> UNSUPPORTED_VERSION (35).
 int16_t kafka_error_for(parse_error e) noexcept;

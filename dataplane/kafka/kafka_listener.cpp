@@ -279,8 +279,13 @@ void kafka_listener::arm_recv(uint32_t index) noexcept {
 
 void kafka_listener::on_accept(uint32_t l, const io_uring_cqe* cqe) noexcept {
     if (!(cqe->flags & IORING_CQE_F_MORE)) _accept_armed[l] = false;
+    bool retry_later = false;
     if (cqe->res < 0) {
         bump(_counters.accept_errors);
+        // Out of file descriptors or memory: the connection stays in the backlog and would
+        // fail again at once; try again a little later instead of spinning on it.
+        retry_later = cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOMEM ||
+                      cqe->res == -ENOBUFS;
     } else if (_counters.connections_open.load(std::memory_order_relaxed) >=
                    _config.connections_max ||
                _free.empty()) {
@@ -299,19 +304,23 @@ void kafka_listener::on_accept(uint32_t l, const io_uring_cqe* cqe) noexcept {
         c.active_ms = monotonic_ns() / 1'000'000;
         const int one = 1;
         (void)setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        c.cap = limits::kafka_connection_buffer_initial;
-        c.buf.reset(new (std::nothrow) uint8_t[c.cap]);
+        // The frame buffer comes with the first bytes (append): an idle connection costs its
+        // slot, its response slots and its socket, not 64 KiB.
         c.responses.reset(new (std::nothrow) response_slot[_config.inflight_max]);
         bump(_counters.connections_total);
         bump(_counters.connections_open);
-        if (!c.buf || !c.responses) {
+        if (!c.responses) {
             close(conn_ref{index, c.gen}, close_reason::overrun);
             free_connection(index);
         } else {
             arm_recv(index);
         }
     }
-    if (!_accept_armed[l]) arm_accept(l);
+    if (retry_later && !_accept_armed[l]) {
+        _accept_retry_ms = monotonic_ns() / 1'000'000 + limits::kafka_accept_retry_ms;
+    } else if (!_accept_armed[l] && _accept_retry_ms == 0) {
+        arm_accept(l);
+    }
 }
 
 bool kafka_listener::append(connection& c, const uint8_t* data, uint32_t len) noexcept {
@@ -323,10 +332,11 @@ bool kafka_listener::append(connection& c, const uint8_t* data, uint32_t len) no
     if (c.tail + len > c.cap) {
         const uint64_t hard = uint64_t(_config.request_bytes_max) + 4 + limits::kafka_connection_slack_bytes;
         if (uint64_t(c.tail) + len > hard) return false;
-        const uint32_t cap = uint32_t(std::min<uint64_t>(hard, std::max<uint64_t>(uint64_t(c.cap) * 2, c.tail + len)));
+        const uint64_t doubled = std::max<uint64_t>(uint64_t(c.cap) * 2, limits::kafka_connection_buffer_initial);
+        const uint32_t cap = uint32_t(std::min<uint64_t>(hard, std::max<uint64_t>(doubled, c.tail + len)));
         std::unique_ptr<uint8_t[]> grown(new (std::nothrow) uint8_t[cap]);
         if (!grown) return false;
-        std::memcpy(grown.get(), c.buf.get(), c.tail);
+        if (c.tail > 0) std::memcpy(grown.get(), c.buf.get(), c.tail);
         c.buf = std::move(grown);
         c.cap = cap;
     }
@@ -573,10 +583,16 @@ void kafka_listener::close_all() noexcept {
     if (_started) (void)io_uring_submit(&_ring);
 }
 
-// Every 256 polls: connections with nothing received and nothing to answer for
+// Every 256 polls: accepts that failed for want of descriptors are re-armed once
+// kafka_accept_retry_ms has passed; connections with nothing received and nothing to answer for
 // idle_timeout_ms are closed.
 void kafka_listener::expire_idle() noexcept {
     _now_ms = monotonic_ns() / 1'000'000;
+    if (_accept_retry_ms != 0 && _now_ms >= _accept_retry_ms) {
+        _accept_retry_ms = 0;
+        for (uint32_t l = 0; l < _listen_fds.size(); ++l)
+            if (!_accept_armed[l]) arm_accept(l);
+    }
     if (_config.idle_timeout_ms == 0) return;
     for (uint32_t i = 0; i < _slots; ++i) {
         connection& c = _conns[i];

@@ -113,6 +113,9 @@ class kafka_listener {
 
     const kafka_listener_counters& counters() const noexcept { return _counters; }
     bool multishot() const noexcept { return _multishot; }
+    /// Connections accepted at once (kafka.connections_max, or fewer where the file
+    /// descriptor limit is lower: control/daemon.cpp).
+    uint32_t connections_max() const noexcept { return _config.connections_max; }
     /// The bound ports, in `listen` order (port 0 in the config: the kernel's choice).
     const std::vector<uint16_t>& ports() const noexcept { return _ports; }
     const std::vector<std::string>& addresses() const noexcept { return _display; }
@@ -155,6 +158,7 @@ class kafka_listener {
     bool _multishot = false;
     std::vector<int> _listen_fds;
     std::vector<bool> _accept_armed;
+    int64_t _accept_retry_ms = 0; // after a failed accept (EMFILE ...): re-armed from then on
     std::vector<uint16_t> _ports;
     std::vector<std::string> _display;
 

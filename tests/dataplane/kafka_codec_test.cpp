@@ -1107,8 +1107,7 @@ TEST(KafkaCodec, BadCrcAndMagic) {
         legacy[16] = m;
         EXPECT_EQ(parse_record_batch(legacy, b), parse_error::legacy_magic);
     }
-    EXPECT_EQ(kafka_error_for(parse_error::legacy_magic),
-              error_code::unsupported_for_message_format);
+    EXPECT_EQ(kafka_error_for(parse_error::legacy_magic), error_code::invalid_record);
     bytes m3 = batch;
     m3[16] = 3;
     EXPECT_EQ(parse_record_batch(m3, b), parse_error::bad_magic);
