@@ -498,8 +498,12 @@ class Harness:
     # ---------------------------------------------------------------- Kafka
     # librdkafka's producer settings for every Kafka row: batches of up to 1 MB (the
     # broker default message.max.bytes), filled for up to 5 ms, everything to partition 0
-    # (one partition keeps the capture's order, so the outcome is the UDP rows').
+    # (one partition keeps the capture's order, so the outcome is the UDP rows'). At most 5
+    # requests in flight, as idempotent and Java producers have it: with librdkafka's
+    # default (1,000,000) a paused connection overruns the listener's slack and is closed
+    # (docs/benchmarks.md, Kafka rows).
     KAFKA_BATCH = {"batch.size": 1000000, "linger.ms": 5,
+                   "max.in.flight.requests.per.connection": 5,
                    "queue.buffering.max.messages": 2000000,
                    "queue.buffering.max.kbytes": 2097151}
 
