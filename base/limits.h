@@ -33,6 +33,10 @@ inline constexpr uint32_t kafka_request_bytes_max = 256u << 20;
 // Requests read but not yet answered, per connection (clients pipeline 5 at most);
 // at the limit the connection is not read.
 inline constexpr uint32_t kafka_inflight_per_connection = 8;
+// Complete frames per connection whose arrival time is remembered separately (for the
+// produce-ack latency); beyond it the newest stamp covers the later frames too (their
+// latency is then overstated, never understated).
+inline constexpr uint32_t kafka_frame_stamps = 16;
 inline constexpr uint32_t kafka_recv_buffers = 256;          // provided buffers, all connections
 inline constexpr uint32_t kafka_recv_buffer_bytes = 64u << 10;
 inline constexpr uint32_t kafka_connection_buffer_initial = 64u << 10; // grows up to a frame

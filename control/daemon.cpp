@@ -100,7 +100,8 @@ class daemon {
     json status() const;
     json lcore_map_json() const;
     json ports_json() const;
-    json kafka_json() const;
+    json kafka_json(const stats_sample& now, const stats_sample* rate_base,
+                    const stats_sample* recent_base) const;
     bool kafka_configured() const { return !_config.kafka_listen.empty(); }
     result<void> open_kafka(rx_unit& u);
     result<void> attach_kafka();
@@ -500,8 +501,26 @@ result<void> daemon::attach_kafka() {
     return ok_result();
 }
 
-json daemon::kafka_json() const {
+json daemon::kafka_json(const stats_sample& now, const stats_sample* rate_base,
+                        const stats_sample* recent_base) const {
     if (_kafka_rx < 0) return nullptr;
+    // Produce-ack latency per acks mode, since start (with buckets) and recent, as the
+    // `latency` section has them.
+    static const char* const modes[] = {"0", "1", "all"};
+    json ack{{"unit", "us"}};
+    for (size_t i = 0; i < now.kafka_ack.size(); ++i)
+        ack[modes[i]] = latency_json(now.kafka_ack[i], _ticks_per_us, true);
+    if (recent_base != nullptr) {
+        json recent{{"interval_s", double(now.at_ns - recent_base->at_ns) / 1e9}};
+        for (size_t i = 0; i < now.kafka_ack.size(); ++i)
+            recent[modes[i]] = latency_json(now.kafka_ack[i].since(recent_base->kafka_ack[i]),
+                                            _ticks_per_us, false);
+        ack["recent"] = std::move(recent);
+    }
+    json rates{{"interval_s", rate_base ? double(now.at_ns - rate_base->at_ns) / 1e9 : 0.0}};
+    for (const char* k : {"requests", "records", "errors"})
+        rates[std::string(k) + "_per_s"] =
+            rate_base ? rate_per_s(now, *rate_base, std::string("kafka.") + k) : 0.0;
     const rx_unit& u = _rx[size_t(_kafka_rx)];
     const auto& lc = u.kafka_listener->counters();
     const auto& kc = u.kafka->counters();
@@ -571,7 +590,9 @@ json daemon::kafka_json() const {
                 {"producer_states", rd(kc.producer_states)},
                 {"producer_state_evictions", rd(kc.producer_state_evictions)},
                 {"auto_create_topics", cfg.auto_create_topics},
-                {"topics", std::move(topics)}};
+                {"topics", std::move(topics)},
+                {"rates", std::move(rates)},
+                {"ack_latency", std::move(ack)}};
 }
 
 result<void> daemon::start_control() {
@@ -648,6 +669,22 @@ stats_sample daemon::take_sample() const {
         smp.durable.merge(u.worker->latency().durable.snapshot());
     }
     if (_queries) m["bytes_written"] += _queries->bytes_written();
+    if (_kafka_rx >= 0) {
+        const auto& kafka = *_rx[size_t(_kafka_rx)].kafka;
+        const auto& kc = kafka.counters();
+        // Errors: codes answered, and requests that closed their connection.
+        uint64_t requests = rd(kc.requests_other),
+                 errors = rd(kc.bad_requests) + rd(kc.unknown_api);
+        for (const auto& n : kc.requests)
+            requests += rd(n);
+        for (const auto& n : kc.errors)
+            errors += rd(n);
+        m["kafka.requests"] = requests;
+        m["kafka.records"] = rd(kc.records);
+        m["kafka.errors"] = errors;
+        for (int i = 0; i < dataplane::kafka::kafka_acks_modes; ++i)
+            smp.kafka_ack[size_t(i)] = kafka.ack_latency(i).snapshot();
+    }
     return smp;
 }
 
@@ -874,7 +911,7 @@ json daemon::stats() {
                 {"rings", std::move(rings)},
                 {"storage", std::move(storage)},
                 {"control", control_json()},
-                {"kafka", kafka_json()},
+                {"kafka", kafka_json(now, rate_base, recent_base)},
                 {"queries", _queries->stats()}};
 }
 

@@ -188,47 +188,63 @@ void per_core(exposition& e, const json& cores) {
     }
 }
 
+// One latency family: the since-start histogram `name` (from latency_json's buckets), its
+// max as `name`'s max gauge, and the recent quantiles as the summary `recent_name`.
+struct latency_family {
+    const char* name;
+    const char* help;
+    const char* max_name;
+    const char* max_help;
+    const char* recent_name;
+    const char* recent_help;
+};
+
+void latency_metrics(exposition& e, const latency_family& f, const labels& l, const json& s,
+                     const json* recent) {
+    double count = 0, sum_us = 0, max_us = 0;
+    number(s, "count", count);
+    number(s, "sum_us", sum_us);
+    if (s.contains("le_us") && s.contains("cumulative") && s["le_us"].is_array() &&
+        s["cumulative"].is_array() && s["cumulative"].size() == s["le_us"].size() + 1) {
+        ClientMetric& m = e.add(f.name, f.help, MetricType::Histogram, l);
+        m.histogram.sample_count = uint64_t(count);
+        m.histogram.sample_sum = sum_us / 1e6;
+        for (size_t i = 0; i < s["le_us"].size(); ++i)
+            m.histogram.bucket.push_back(
+                {s["cumulative"][i].get<uint64_t>(), s["le_us"][i].get<double>() / 1e6});
+        m.histogram.bucket.push_back(
+            {s["cumulative"].back().get<uint64_t>(), std::numeric_limits<double>::infinity()});
+    }
+    if (number(s, "max_us", max_us)) e.gauge(f.max_name, f.max_help, l, max_us / 1e6);
+    if (recent != nullptr && recent->is_object()) {
+        ClientMetric& m = e.add(f.recent_name, f.recent_help, MetricType::Summary, l);
+        m.summary.sample_count = uint64_t(count);
+        m.summary.sample_sum = sum_us / 1e6;
+        double q;
+        if (number(*recent, "p50_us", q)) m.summary.quantile.push_back({0.5, q / 1e6});
+        if (number(*recent, "p99_us", q)) m.summary.quantile.push_back({0.99, q / 1e6});
+        if (number(*recent, "p999_us", q)) m.summary.quantile.push_back({0.999, q / 1e6});
+    }
+}
+
+const latency_family stage_latency{
+    "sluice_latency_seconds",
+    "End-to-end latency per event from its RX stamp to the stage (window_visible, durable), "
+    "since start.",
+    "sluice_latency_max_seconds",
+    "The largest end-to-end latency per stage since start.",
+    "sluice_latency_recent_seconds",
+    "End-to-end latency quantiles over the recent interval (count and sum since start)."};
+
 void latency(exposition& e, const json& lat) {
     if (!lat.is_object()) return;
     const json recent = lat.value("recent", json::object());
     for (const char* stage : {"window_visible", "durable"}) {
         auto it = lat.find(stage);
         if (it == lat.end() || !it->is_object()) continue;
-        const json& s = *it;
-        labels l{{"stage", stage}};
-        double count = 0, sum_us = 0, max_us = 0;
-        number(s, "count", count);
-        number(s, "sum_us", sum_us);
-        if (s.contains("le_us") && s.contains("cumulative") && s["le_us"].is_array() &&
-            s["cumulative"].is_array() && s["cumulative"].size() == s["le_us"].size() + 1) {
-            ClientMetric& m = e.add("sluice_latency_seconds",
-                                    "End-to-end latency per event from its RX stamp to the "
-                                    "stage (window_visible, durable), since start.",
-                                    MetricType::Histogram, l);
-            m.histogram.sample_count = uint64_t(count);
-            m.histogram.sample_sum = sum_us / 1e6;
-            for (size_t i = 0; i < s["le_us"].size(); ++i)
-                m.histogram.bucket.push_back(
-                    {s["cumulative"][i].get<uint64_t>(), s["le_us"][i].get<double>() / 1e6});
-            m.histogram.bucket.push_back(
-                {s["cumulative"].back().get<uint64_t>(), std::numeric_limits<double>::infinity()});
-        }
-        if (number(s, "max_us", max_us))
-            e.gauge("sluice_latency_max_seconds",
-                    "The largest end-to-end latency per stage since start.", l, max_us / 1e6);
         auto r = recent.find(stage);
-        if (r != recent.end() && r->is_object()) {
-            ClientMetric& m = e.add("sluice_latency_recent_seconds",
-                                    "End-to-end latency quantiles over the recent interval "
-                                    "(count and sum since start).",
-                                    MetricType::Summary, l);
-            m.summary.sample_count = uint64_t(count);
-            m.summary.sample_sum = sum_us / 1e6;
-            double q;
-            if (number(*r, "p50_us", q)) m.summary.quantile.push_back({0.5, q / 1e6});
-            if (number(*r, "p99_us", q)) m.summary.quantile.push_back({0.99, q / 1e6});
-            if (number(*r, "p999_us", q)) m.summary.quantile.push_back({0.999, q / 1e6});
-        }
+        latency_metrics(e, stage_latency, {{"stage", stage}}, *it,
+                        r != recent.end() ? &*r : nullptr);
     }
 }
 
@@ -373,6 +389,33 @@ void kafka_counters(exposition& e, const json& stats) {
         e.counter("sluice_kafka_producer_state_evictions_total",
                   "Idempotent producer states forgotten (least recently used) at the limit.", {},
                   v);
+    static const latency_family ack_latency{
+        "sluice_kafka_produce_ack_latency_seconds",
+        "Produce-ack latency per acks mode from the request's arrival: acks 0 to its records "
+        "handed to the workers, 1 to the answer queued, all to the answer queued after "
+        "durability; since start.",
+        "sluice_kafka_produce_ack_latency_max_seconds",
+        "The largest produce-ack latency per acks mode since start.",
+        "sluice_kafka_produce_ack_latency_recent_seconds",
+        "Produce-ack latency quantiles over the recent interval (count and sum since start)."};
+    if (auto a = k.find("ack_latency"); a != k.end() && a->is_object()) {
+        const json recent = a->value("recent", json::object());
+        for (const char* mode : {"0", "1", "all"}) {
+            auto it = a->find(mode);
+            if (it == a->end() || !it->is_object()) continue;
+            auto r = recent.find(mode);
+            latency_metrics(e, ack_latency, {{"acks", mode}}, *it,
+                            r != recent.end() ? &*r : nullptr);
+        }
+    }
+    if (auto r = k.find("rates"); r != k.end() && r->is_object()) {
+        if (number(*r, "requests_per_s", v))
+            e.gauge("sluice_kafka_requests_per_second",
+                    "Kafka requests per second over the last rate interval.", {}, v);
+        if (number(*r, "records_per_s", v))
+            e.gauge("sluice_kafka_records_per_second",
+                    "Kafka records per second over the last rate interval.", {}, v);
+    }
 }
 
 } // namespace

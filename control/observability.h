@@ -4,6 +4,7 @@
 // a `stats` reply. Nothing here touches the data plane: the daemon copies counters and
 // histogram snapshots (relaxed reads) into a stats_sample and these functions work on
 // the copies.
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -35,6 +36,8 @@ struct stats_sample {
     std::map<std::string, uint64_t> counters;
     histogram_snapshot window_visible;
     histogram_snapshot durable;
+    // The Kafka RX lcore's produce-ack latency per acks mode (0, 1, all); empty without one.
+    std::array<histogram_snapshot, 3> kafka_ack;
 };
 
 /// Per-second change of `key` from `base` to `now` (0 when absent or no time passed).

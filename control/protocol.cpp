@@ -482,6 +482,50 @@ std::vector<std::vector<std::string>> latency_rows(const json& lat) {
     return rows;
 }
 
+// Rows of the Kafka produce-ack latency table: per acks mode, recent and since start.
+std::vector<std::vector<std::string>> ack_latency_rows(const json& ack) {
+    std::vector<std::vector<std::string>> rows{{"", "count", "p50", "p99", "p99.9", "max", "mean"}};
+    const json* recent = find_object(ack, "recent");
+    std::string window =
+        recent ? " (last " + format_number(number_or(*recent, "interval_s", 0)) + " s)" : "";
+    for (const char* mode : {"0", "1", "all"}) {
+        // latency_rows() formats one stage; reuse it per mode and keep its data rows.
+        json one{{"window_visible", ack.value(mode, json::object())}};
+        if (recent)
+            one["recent"] = {{"interval_s", number_or(*recent, "interval_s", 0)},
+                             {"window_visible", recent->value(mode, json::object())}};
+        auto r = latency_rows(one);
+        for (size_t i = 1; i < r.size(); ++i) {
+            r[i][0] = std::string("acks ") + mode + (i + 1 < r.size() ? window : " (since start)");
+            rows.push_back(std::move(r[i]));
+        }
+    }
+    return rows;
+}
+
+// One line for `watch`: connections, request/record/error rates and ack p99 per acks mode
+// (over the recent interval when the reply has it).
+std::string kafka_watch_line(const json& k) {
+    const json rates = k.value("rates", json::object());
+    std::string out = "kafka: " + format_si(number_or(k, "connections_open", 0)) + " connected, " +
+                      format_si(number_or(rates, "requests_per_s", 0)) + " requests/s, " +
+                      format_si(number_or(rates, "records_per_s", 0)) + " records/s, " +
+                      format_si(number_or(rates, "errors_per_s", 0)) + " errors/s";
+    if (const json* ack = find_object(k, "ack_latency")) {
+        const json* recent = find_object(*ack, "recent");
+        out +=
+            std::string(", ack p99") +
+            (recent ? " (last " + format_number(number_or(*recent, "interval_s", 0)) + " s)" : "") +
+            ":";
+        for (const char* mode : {"0", "1", "all"}) {
+            const json* s = find_object(recent ? *recent : *ack, mode);
+            out += std::string(" ") + mode + " ";
+            out += s && number_or(*s, "count", 0) > 0 ? format_us(number_or(*s, "p99_us", 0)) : "-";
+        }
+    }
+    return out + "\n";
+}
+
 std::string headline(const json& reply) {
     std::string out;
     if (const json* up = find_number(reply, "uptime_s"))
@@ -572,7 +616,13 @@ std::string render_stats(const json& reply) {
     for (const char* section : {"lag", "control", "kafka"}) {
         if (const json* obj = find_object(reply, section)) {
             out += std::string("\n") + section + "\n";
-            render_object(out, *obj, 2);
+            json rest = *obj;
+            rest.erase("ack_latency"); // a table below, not its buckets
+            render_object(out, rest, 2);
+            if (const json* ack = find_object(*obj, "ack_latency")) {
+                out += "\nkafka produce-ack latency (from the request's arrival)\n";
+                out += text_table(ack_latency_rows(*ack));
+            }
         }
     }
     auto storage = reply.find("storage");
@@ -659,6 +709,7 @@ std::string render_watch(const json& reply, int64_t now_ms) {
                format_si(number_or(*ctl, "refused_peers", 0)) + " peers refused, " +
                format_si(number_or(*ctl, "rate_limited", 0)) + " rate limited, " +
                format_si(number_or(*ctl, "connections_open", 0)) + " connected\n";
+    if (const json* k = find_object(reply, "kafka")) out += kafka_watch_line(*k);
     return out;
 }
 

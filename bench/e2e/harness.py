@@ -5,8 +5,12 @@ One run measures, interleaved and repeated on the same events:
   sluice over DPDK (net_pcap) and over its kernel UDP mode, each with the events as NDJSON
   and as sluice's binary batches (docs/BINARY.md), the recvmmsg floor, and the peers
   VictoriaMetrics and InfluxDB 1.x fed the same events as line protocol over UDP and HTTP;
-then latency at 10/50/90 % of the kernel path's measured rate, scaling over worker
-counts, and the stage microbenchmarks. It writes results.json; report.py renders it.
+sluice's Kafka listener fed the same events as record values by librdkafka (kcat), with
+batches of up to 1 MB (batch.size, linger.ms), compression none and lz4, acks 1 and all;
+then latency at 10/50/90 % of the kernel path's measured rate, the Kafka produce-ack
+latency at 10/50/90 % of the Kafka rows' measured rate (a paced confluent-kafka producer),
+scaling over worker counts, and the stage microbenchmarks. It writes results.json;
+report.py renders it.
 
 Standard library only (it runs under Debian's /usr/bin/python3).
 """
@@ -15,6 +19,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -223,6 +228,7 @@ class Harness:
             self.expected = json.load(f)
         self.ds = {"json": {"pcap": self.pcap, "expected": self.expected}}
         self.make_binary_dataset(d)
+        self.make_ndjson(d)
         self.expected_windows = {}
         with open(os.path.join(d, "expected", "windows.csv")) as f:
             next(f)
@@ -245,6 +251,21 @@ class Harness:
         # Each throughput run's per-minute-by-page result (by id of its row), kept out of
         # results.json: the binary runs must reproduce the JSON run's result exactly.
         self.run_windows = {}
+
+    def make_ndjson(self, d):
+        """The capture's events one per line: each line is one Kafka record value, exactly
+        the event sluice's UDP RX splits out of the same datagram."""
+        path = os.path.join(d, "events.ndjson")
+        out = subprocess.run([self.exe["blast"], "--pcap", self.pcap, "--write-ndjson", path],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"sluice-blast --write-ndjson failed: {out.stderr.strip()}")
+        lines = json.loads(out.stdout.strip().splitlines()[-1])["events"]
+        if lines != self.expected["events_received"]:
+            self.results["notes"].append(
+                f"Kafka dataset: {lines:,} NDJSON lines != {self.expected['events_received']:,} "
+                "events the capture carries: the Kafka rows' expected counters are off")
+        self.ndjson = path
 
     def make_binary_dataset(self, d):
         """The same events as binary batches: sluice-blast converts every NDJSON line that
@@ -473,6 +494,193 @@ class Harness:
         finally:
             p.close()
         return r
+
+    # ---------------------------------------------------------------- Kafka
+    # librdkafka's producer settings for every Kafka row: batches of up to 1 MB (the
+    # broker default message.max.bytes), filled for up to 5 ms, everything to partition 0
+    # (one partition keeps the capture's order, so the outcome is the UDP rows'). At most 5
+    # requests in flight, as idempotent and Java producers have it: with librdkafka's
+    # default (1,000,000) a paused connection overruns the listener's slack and is closed
+    # (docs/benchmarks.md, Kafka rows).
+    KAFKA_BATCH = {"batch.size": 1000000, "linger.ms": 5,
+                   "max.in.flight.requests.per.connection": 5,
+                   "queue.buffering.max.messages": 2000000,
+                   "queue.buffering.max.kbytes": 2097151}
+
+    KAFKA_PRODUCER = r"""
+import json, resource, sys, time
+from confluent_kafka import Producer
+port, path, acks, codec, rate, limit = sys.argv[1:7]
+rate, limit = float(rate), int(limit)
+conf = json.loads(sys.argv[7])
+conf.update({'bootstrap.servers': '127.0.0.1:' + port, 'acks': acks,
+             'compression.type': codec})
+values = open(path, 'rb').read().split(b'\n')[:-1]
+if limit:
+    values = values[:limit]
+p = Producer(conf)
+failed = [0]
+def report(err, msg):
+    if err is not None:
+        failed[0] += 1
+t0 = time.monotonic()
+for i, v in enumerate(values):
+    if rate and i % 16 == 0:
+        ahead = t0 + i / rate - time.monotonic()
+        if ahead > 0.0005:
+            time.sleep(ahead)
+    while True:
+        try:
+            p.produce('events-topic', v, partition=0, on_delivery=report)
+            break
+        except BufferError:
+            p.poll(0.001)
+    if i % 1000 == 0:
+        p.poll(0)
+left = p.flush(120)
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({'sent': len(values), 'failed': failed[0], 'undelivered': left,
+                  'seconds': time.monotonic() - t0, 'cpu_s': ru.ru_utime + ru.ru_stime}))
+"""
+
+    def kafka_producer_argv(self, port, acks, codec, pps, limit):
+        """The paced producer (confluent-kafka, librdkafka underneath)."""
+        script = os.path.join(self.tmp, "kafka_producer.py")
+        if not os.path.exists(script):
+            with open(script, "w") as f:
+                f.write(self.KAFKA_PRODUCER)
+        return ["/usr/bin/python3", script, str(port), self.ndjson, acks, codec, str(pps),
+                str(limit), json.dumps(self.KAFKA_BATCH)]
+
+    def kcat_argv(self, port, acks, codec):
+        """The unpaced producer: kcat (librdkafka's own C client), one record per line."""
+        argv = ["kcat", "-P", "-b", f"127.0.0.1:{port}", "-t", "events-topic", "-p", "0",
+                "-z", codec, "-X", f"acks={acks}"]
+        for k, v in self.KAFKA_BATCH.items():
+            argv += ["-X", f"{k}={v}"]
+        return argv
+
+    def run_sluice_kafka(self, acks="1", codec="none", pps=0, limit=0, tag=None):
+        """Kafka produce into sluiced: its own Kafka RX lcore where the UDP rows have their
+        RX lcore, the same workers. Unpaced rows use kcat; paced ones the confluent-kafka
+        producer above. The clock runs from the producer's start until the workers have
+        handled every event, as for the kernel UDP rows."""
+        workers = self.a.workers
+        name = f"sluice_kafka_acks{acks}_{codec}"
+        tag = tag or name
+        port = free_port()
+        p, sock, run_dir = self.start_sluiced(tag, workers, [],
+                                              ["--kafka", f"127.0.0.1:{port}"])
+        r = {"system": name, "format": "json", "acks": acks, "compression": codec,
+             "transport": "Kafka produce (TCP, io_uring) from loopback", "workers": workers,
+             "producer": "kcat " + " ".join(self.kcat_argv(port, acks, codec)[1:])
+             if not pps else "confluent-kafka (paced)",
+             "flush_interval_ms": 100}
+        want = limit or self.expected["events_received"]
+        try:
+            self.wait_up(p, sock)
+            cpu0 = proc_cpu_s(p.pid)
+            child0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.monotonic()
+            log_path = os.path.join(run_dir, "producer.log")
+            with open(log_path, "w") as log_f:
+                if pps:
+                    prod = subprocess.run(self.kafka_producer_argv(port, acks, codec, pps, limit),
+                                          stdout=subprocess.PIPE, stderr=log_f, text=True,
+                                          timeout=self.a.timeout)
+                else:
+                    with open(self.ndjson, "rb") as inp:
+                        prod = subprocess.run(self.kcat_argv(port, acks, codec), stdin=inp,
+                                              stdout=log_f, stderr=log_f, timeout=self.a.timeout)
+            child1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if prod.returncode != 0:
+                raise RuntimeError(f"producer exited with {prod.returncode}; see {log_path}")
+            if pps:
+                r["producer_report"] = json.loads(prod.stdout.strip().splitlines()[-1])
+            last = {"n": -1, "t": time.monotonic()}
+
+            def settled():
+                reply = control(sock, "stats")
+                if not reply.get("ok"):
+                    return None
+                t = reply["totals"]
+                n = self.done_events(t)
+                if n >= want:
+                    return t
+                if n != last["n"]:
+                    last.update(n=n, t=time.monotonic())
+                elif time.monotonic() - last["t"] > 2.0:
+                    return t  # nothing more is coming
+                return None
+            t = wait_until(settled, self.a.timeout, 0.01)
+            t1, cpu1 = (last["t"] if self.done_events(t) < want else time.monotonic(),
+                        proc_cpu_s(p.pid))
+            if limit:
+                r.update({"events_sent": want, "events_received": t["events_received"],
+                          "seconds": t1 - t0, "server_cpu_s": cpu1 - cpu0,
+                          "loss": want - t["events_received"]})
+            else:
+                self.fill_sluice(r, t, t1 - t0, cpu1 - cpu0, want, self.expected)
+            r["sender_cpu_s"] = (child1.ru_utime + child1.ru_stime) - \
+                (child0.ru_utime + child0.ru_stime)
+            stats = control(sock, "stats")
+            if stats.get("ok"):
+                k = stats.get("kafka") or {}
+                produce = (k.get("requests_by_api") or {}).get("produce", 0)
+                r["kafka"] = {key: k.get(key) for key in (
+                    "requests", "requests_by_api", "produce_by_acks", "records", "bytes_in",
+                    "errors_by_code", "backpressure", "connections_paused")}
+                r["kafka"]["bytes_per_produce"] = k.get("bytes_in", 0) / produce if produce \
+                    else None
+                mode = "all" if acks == "all" else acks
+                r["ack_latency"] = self.ack_percentiles((k.get("ack_latency") or {}).get(mode))
+            if limit:
+                p.close()
+            else:
+                self.finish_sluiced(p, sock, run_dir, r)
+        finally:
+            p.close()
+        return r
+
+    @staticmethod
+    def ack_percentiles(h):
+        if not h or not h.get("count"):
+            return None
+        return {"p50": h["p50_us"], "p99": h["p99_us"], "p999": h["p999_us"],
+                "max": h["max_us"], "count": h["count"], "unit": "us"}
+
+    def kafka_latency(self):
+        """Produce-ack latency at 10/50/90 % of the Kafka rows' measured rate (acks 1 and
+        all, no compression), from sluiced's own stats.kafka.ack_latency."""
+        for acks in ("1", "all"):
+            name = f"sluice_kafka_acks{acks}_none"
+            runs = [r for r in self.results["runs"] if r.get("system") == name
+                    and "error" not in r and r.get("seconds")]
+            if not runs:
+                self.results["notes"].append(f"Kafka latency runs for acks={acks} skipped: "
+                                             f"no {name} rate measured")
+                continue
+            rate = statistics.median(r["events_received"] / r["seconds"] for r in runs)
+            for pct in (10, 50, 90):
+                eps = max(1, int(rate * pct / 100))
+                # About 4 s of sending at each load (at least 20,000 events).
+                limit = min(self.expected["events_received"], max(20000, eps * 4))
+                log(f"Kafka ack latency, acks={acks}, {pct}% of {int(rate):,} events/s "
+                    f"({eps:,}/s, {limit:,} events)")
+                try:
+                    r = self.run_sluice_kafka(acks=acks, pps=eps, limit=limit,
+                                              tag=f"kafka-lat-{acks}-{pct}")
+                    row = {"acks": acks, "load_pct": pct, "offered_eps": eps, "events": limit,
+                           "events_per_s": r["events_received"] / r["seconds"],
+                           "loss": r["loss"], "latency": r.get("ack_latency"),
+                           "bytes_per_produce": (r.get("kafka") or {}).get("bytes_per_produce"),
+                           "producer": r.get("producer_report"),
+                           "flush_interval_ms": r["flush_interval_ms"]}
+                except Exception as e:
+                    row = {"acks": acks, "load_pct": pct, "offered_eps": eps,
+                           "error": str(e)[-2000:]}
+                self.results.setdefault("kafka_latency", []).append(row)
+                self.save()
 
     # ---------------------------------------------------------------- floor
     def run_floor(self):
@@ -728,6 +936,11 @@ bind-address = "127.0.0.1:{bind_port}"
             "sluice_kernel_binary": lambda: self.run_sluice_kernel(fmt="binary"),
             "recvmmsg_floor": self.run_floor,
         }
+        if not self.a.skip_kafka:
+            for acks in ("1", "all"):
+                for codec in ("none", "lz4"):
+                    systems[f"sluice_kafka_acks{acks}_{codec}"] = \
+                        (lambda a=acks, c=codec: self.run_sluice_kafka(acks=a, codec=c))
         if not self.a.skip_peers:
             systems.update({
                 "victoriametrics_udp": lambda: self.run_victoriametrics("udp"),
@@ -883,7 +1096,8 @@ bind-address = "127.0.0.1:{bind_port}"
                                "--dirty"]),
                 "dpdk": pkg("libdpdk-dev"), "liburing": pkg("liburing-dev"),
                 "victoria-metrics": pkg("victoria-metrics"), "influxdb": pkg("influxdb"),
-                "gcc": pkg("g++"),
+                "gcc": pkg("g++"), "kcat": pkg("kcat"), "librdkafka": pkg("librdkafka1"),
+                "confluent-kafka": pkg("python3-confluent-kafka"),
             },
         }
         self.results["command"] = " ".join(["scripts/bench"] + sys.argv[1:])
@@ -939,6 +1153,9 @@ bind-address = "127.0.0.1:{bind_port}"
             phase("dataset (sluice-gen, binary conversion)", self.make_dataset)
             phase("throughput", self.throughput)
             phase("latency", self.latency, self.a.skip_latency and "--skip-latency")
+            phase("Kafka produce-ack latency", self.kafka_latency,
+                  (self.a.skip_latency and "--skip-latency") or
+                  (self.a.skip_kafka and "--skip-kafka"))
             phase("scaling", self.scaling, self.a.skip_scaling and "--skip-scaling")
             phase("interference", self.interference,
                   not self.a.hammer_clients and "--hammer-clients 0")
@@ -976,6 +1193,8 @@ def main():
     ap.add_argument("--skip-peers", action="store_true")
     ap.add_argument("--systems", help="comma-separated subset of the throughput systems")
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--skip-kafka", action="store_true",
+                    help="leave out the Kafka rows and their latency runs")
     ap.add_argument("--skip-scaling", action="store_true")
     ap.add_argument("--hammer-clients", type=int, default=100,
                     help="control clients for the interference runs (0: skip them)")

@@ -18,6 +18,10 @@ SYSTEMS = [
     ("sluice_dpdk_binary", "sluice, DPDK, binary"),
     ("sluice_kernel", "sluice, kernel UDP"),
     ("sluice_kernel_binary", "sluice, kernel UDP, binary"),
+    ("sluice_kafka_acks1_none", "sluice, Kafka, acks=1"),
+    ("sluice_kafka_acks1_lz4", "sluice, Kafka, acks=1, lz4"),
+    ("sluice_kafka_acksall_none", "sluice, Kafka, acks=all"),
+    ("sluice_kafka_acksall_lz4", "sluice, Kafka, acks=all, lz4"),
     ("recvmmsg_floor", "recvmmsg floor"),
     ("victoriametrics_udp", "VictoriaMetrics, UDP"),
     ("victoriametrics_http", "VictoriaMetrics, HTTP"),
@@ -181,6 +185,11 @@ def ratio_lines(summary):
     if kb and k:
         out.append(f"- sluice kernel UDP, binary / JSON, events per server CPU-second: "
                    f"{kb / k:.2f}×")
+    for key, label in SYSTEMS:
+        kf = med(key, "events_per_cpu_s")
+        if key.startswith("sluice_kafka") and kf and k:
+            out.append(f"- {label} / sluice kernel UDP, events per server CPU-second: "
+                       f"**{kf / k:.2f}×** (issue 13 target: ≥ 1×)")
     if k and f:
         out.append(f"- sluice kernel UDP / recvmmsg floor, events per CPU-second: "
                    f"{k / f:.2f}× (the floor parses and stores nothing)")
@@ -230,6 +239,51 @@ def latency_table(results):
                     " n/a: no samples at this load |"
         lines.append(line)
     return lines, stages
+
+
+def kafka_notes(results):
+    """What the Kafka rows sent: request sizes, and their ack latency at full load."""
+    out = []
+    for key, label in SYSTEMS:
+        ok = [r for r in results.get("runs", []) if r.get("system") == key and "error" not in r]
+        if not key.startswith("sluice_kafka") or not ok:
+            continue
+        sizes = summarize((r.get("kafka") or {}).get("bytes_per_produce") for r in ok)
+        p99 = summarize((r.get("ack_latency") or {}).get("p99") for r in ok)
+        counters = sum(1 for r in ok if r.get("correct_counters"))
+        out.append(f"{label}: {ok[0].get('producer', '?')}; bytes per Produce request "
+                   f"{cell(sizes, 'B') or 'n/a'}; ack p99 at full load "
+                   f"{duration(p99[0], 'us') if p99 else 'n/a'}; counters equal the expected "
+                   f"outcome in {counters}/{len(ok)} runs")
+    return out
+
+
+def kafka_latency_table(results):
+    rows = results.get("kafka_latency", [])
+    if not rows:
+        return ["Not run (--skip-latency, --skip-kafka, or no Kafka rate measured)."]
+    lines = ["| acks | load | offered events/s | events/s | loss | bytes per Produce | "
+             "ack p50 | ack p99 | ack p99.9 | max | requests | p99 ≤ 2 group commits |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r.get("error"):
+            lines.append(f"| {r['acks']} | {r['load_pct']}% | {human(r.get('offered_eps'))} | "
+                         f"n/a: run failed: {r['error'].strip().splitlines()[-1][:120]} |"
+                         + " n/a |" * 8)
+            continue
+        lat = r.get("latency") or {}
+        within = "n/a"
+        if r["acks"] == "all" and lat.get("p99") is not None:
+            bound_us = 2 * r.get("flush_interval_ms", 100) * 1000
+            within = ("yes" if lat["p99"] <= bound_us else "NO") + \
+                f" (2 × {r.get('flush_interval_ms', 100)} ms)"
+        cells = [duration(lat.get(p), "us") if lat.get(p) is not None else "n/a: no samples"
+                 for p in ("p50", "p99", "p999", "max")]
+        lines.append(f"| {r['acks']} | {r['load_pct']}% | {human(r['offered_eps'])} | "
+                     f"{human(r.get('events_per_s'))} | {r.get('loss', 0)} | "
+                     f"{human(r.get('bytes_per_produce'), 'B')} | " + " | ".join(cells) +
+                     f" | {lat.get('count', 0)} | {within} |")
+    return lines
 
 
 def scaling_table(results):
@@ -454,6 +508,7 @@ def render(results_dir, report_path):
            "worker(s). Cells: median (min–max).", ""]
     md += ["## Throughput, cost, loss, storage, query", ""] + table + [""]
     md += [f"- {n}" for n in notes] + ([""] if notes else [])
+    md += [f"- {n}" for n in kafka_notes(results)]
     md += ratio_lines(summary) + [""]
     md += ["Definitions: *events/s sustained* = events the system received ÷ seconds from "
            "the first send (sluice over DPDK: from the daemon's start) until it had counted "
@@ -474,6 +529,13 @@ def render(results_dir, report_path):
         else:
             md.append(f"- {name} plot: not drawn ({v or 'no data'})")
     md += ["", "## Latency by load (sluice, kernel UDP path, paced sender)", ""] + lat + [""]
+    md += ["## Kafka produce-ack latency by load (paced confluent-kafka producer)", "",
+           "From sluiced's own `stats.kafka.ack_latency` (docs/KAFKA.md): from the request's "
+           "arrival (the receive that completed its frame) to its answer queued (acks=1) or "
+           "queued after the group commit's fdatasync (acks=all). Loads are % of the "
+           "unpaced Kafka row's median events/s for the same acks, no compression; the "
+           "producer lingers up to 5 ms, so at low load its requests are smaller than "
+           "at full load.", ""] + kafka_latency_table(results) + [""]
     md += ["## Scaling over workers (sluice over DPDK)", ""] + scal + [""]
     md += ["## Control-plane load vs the data path (sluice over DPDK)", "",
            "The same run with no control client and with many clients each asking `stats` "

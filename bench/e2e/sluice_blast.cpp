@@ -146,13 +146,18 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--write-pcap", write_pcap,
                    "write the payloads as a capture (IPv4/UDP to --port) instead of sending");
+    std::string write_ndjson;
+    app.add_option("--write-ndjson", write_ndjson,
+                   "write the capture's NDJSON events one per line instead of sending (the "
+                   "record values of the Kafka benchmark rows, one event each)");
     app.add_option("--pps", pps, "datagrams per second (0: as fast as the socket takes)");
     app.add_option("--now-ms", now_ms, "wall clock sluice-gen used (for future timestamps)");
     app.add_option("--batch-lines", batch_lines, "lines per HTTP POST")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
-    if (int(!target.empty()) + int(!http.empty()) + int(!write_pcap.empty()) != 1) {
-        std::fprintf(stderr,
-                     "sluice-blast: give exactly one of --target, --http or --write-pcap\n");
+    if (int(!target.empty()) + int(!http.empty()) + int(!write_pcap.empty()) +
+            int(!write_ndjson.empty()) != 1) {
+        std::fprintf(stderr, "sluice-blast: give exactly one of --target, --http, --write-pcap "
+                             "or --write-ndjson\n");
         return 2;
     }
     if (!http.empty()) format = "lp";
@@ -163,6 +168,37 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (now_ms == 0) now_ms = sluice::wall_clock_ms();
+    if (!write_ndjson.empty()) {
+        // Every non-empty line of the JSON payloads, in capture order: the events sluice's
+        // UDP RX splits the same datagrams into (binary batches are not lines: skipped).
+        std::FILE* f = std::fopen(write_ndjson.c_str(), "w");
+        if (f == nullptr) {
+            std::fprintf(stderr, "sluice-blast: cannot write %s: %s\n", write_ndjson.c_str(),
+                         std::strerror(errno));
+            return 1;
+        }
+        uint64_t lines = 0;
+        for (const std::string& d : w->datagrams) {
+            if (!d.empty() && uint8_t(d[0]) == 0xB1) continue;
+            size_t start = 0;
+            while (start < d.size()) {
+                size_t nl = d.find('\n', start);
+                size_t end = nl == std::string::npos ? d.size() : nl;
+                if (end > start) {
+                    std::fwrite(d.data() + start, 1, end - start, f);
+                    std::fputc('\n', f);
+                    ++lines;
+                }
+                start = end + 1;
+            }
+        }
+        if (std::fclose(f) != 0) {
+            std::fprintf(stderr, "sluice-blast: writing %s failed\n", write_ndjson.c_str());
+            return 1;
+        }
+        std::printf("%s\n", nlohmann::json{{"events", lines}, {"ndjson", write_ndjson}}.dump().c_str());
+        return 0;
+    }
     // 1400 bytes: what sluice-gen packs a datagram to.
     constexpr size_t datagram_bytes = 1400;
     sluice::bench::line_protocol lp;

@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/counter.h"
 #include "base/log.h"
+#include "base/tsc.h"
 #include "dataplane/uring_setup.h"
 
 namespace sluice::dataplane::kafka {
@@ -128,6 +129,16 @@ struct kafka_listener::connection {
     uint32_t r_first = 0, r_count = 0;
     uint32_t sent = 0; // bytes of responses[r_first] already sent
     int64_t active_ms = 0; // when bytes last arrived (monotonic)
+    // Arrival stamps of complete frames not yet taken, in order. Offsets count bytes since
+    // the connection opened (buf[head] is byte `consumed`), so compaction moves nothing.
+    struct frame_stamp {
+        uint64_t end; // one past the frame's last byte
+        uint64_t tsc;
+    };
+    frame_stamp stamps[limits::kafka_frame_stamps];
+    uint32_t stamp_first = 0, stamp_count = 0;
+    uint64_t consumed = 0; // bytes of frames taken
+    uint64_t scanned = 0;  // where the first frame not yet stamped starts
 };
 
 result<std::unique_ptr<kafka_listener>> kafka_listener::open(const kafka_listener_config& config) {
@@ -345,6 +356,29 @@ bool kafka_listener::append(connection& c, const uint8_t* data, uint32_t len) no
     return true;
 }
 
+// The frames this receive completed arrived now: one stamp each (a frame header read per
+// frame, no clock read). A frame too large or too short is left for peek_frame to refuse.
+void kafka_listener::stamp_frames(connection& c, uint64_t now_tsc) noexcept {
+    const uint64_t received = c.consumed + (c.tail - c.head);
+    while (received - c.scanned >= 4) {
+        const uint8_t* p = c.buf.get() + c.head + (c.scanned - c.consumed);
+        const uint32_t size =
+            uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+        if (size > _config.request_bytes_max || size < 8) return;
+        if (received - c.scanned < uint64_t(size) + 4) return;
+        c.scanned += uint64_t(size) + 4;
+        if (c.stamp_count == limits::kafka_frame_stamps) {
+            // Full: the newest stamp (older than now) covers this frame too.
+            c.stamps[(c.stamp_first + c.stamp_count - 1) % limits::kafka_frame_stamps].end =
+                c.scanned;
+        } else {
+            c.stamps[(c.stamp_first + c.stamp_count) % limits::kafka_frame_stamps] = {c.scanned,
+                                                                                      now_tsc};
+            ++c.stamp_count;
+        }
+    }
+}
+
 void kafka_listener::return_buffer(uint32_t bid) noexcept {
     io_uring_buf_ring_add(_buf_ring, buffer(bid), _buffer_bytes, uint16_t(bid), _buf_ring_mask, 0);
     io_uring_buf_ring_advance(_buf_ring, 1);
@@ -360,6 +394,7 @@ void kafka_listener::on_recv(uint32_t index, const io_uring_cqe* cqe) noexcept {
             // One clock read per receive completion (up to 64 KiB), not per event.
             c.active_ms = monotonic_ns() / 1'000'000;
             if (append(c, buffer(bid), uint32_t(cqe->res))) {
+                stamp_frames(c, tsc_now());
                 enqueue(index);
             } else {
                 close(conn_ref{index, c.gen}, close_reason::overrun);
@@ -485,12 +520,28 @@ int kafka_listener::peek_frame(uint32_t index, kafka_frame* out) noexcept {
     out->conn = conn_ref{index, c.gen};
     out->data = p + 4;
     out->len = size;
+    // The first stamp reaching past the frame's end is the receive that completed it.
+    out->arrival_tsc = 0;
+    const uint64_t end = c.consumed + size + 4;
+    for (uint32_t i = 0; i < c.stamp_count; ++i) {
+        const connection::frame_stamp& st =
+            c.stamps[(c.stamp_first + i) % limits::kafka_frame_stamps];
+        if (st.end >= end) {
+            out->arrival_tsc = st.tsc;
+            break;
+        }
+    }
     return 1;
 }
 
 void kafka_listener::consume_frame(uint32_t index, const kafka_frame& f) noexcept {
     connection& c = _conns[index];
     c.head += f.len + 4;
+    c.consumed += uint64_t(f.len) + 4;
+    while (c.stamp_count > 0 && c.stamps[c.stamp_first].end <= c.consumed) {
+        c.stamp_first = (c.stamp_first + 1) % limits::kafka_frame_stamps;
+        --c.stamp_count;
+    }
     if (c.head == c.tail) c.head = c.tail = 0;
     c.held = false;
     bump(_counters.frames);

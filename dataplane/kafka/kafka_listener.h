@@ -54,6 +54,8 @@ struct kafka_frame {
     conn_ref conn;
     const uint8_t* data;
     uint32_t len;
+    /// tsc_now() when the receive that completed the frame was reaped (its arrival).
+    uint64_t arrival_tsc = 0;
 };
 
 enum class close_reason : uint8_t {
@@ -133,6 +135,7 @@ class kafka_listener {
     void on_send(uint32_t index, const io_uring_cqe* cqe) noexcept;
     void op_done(uint32_t index) noexcept;
     bool append(connection& c, const uint8_t* data, uint32_t len) noexcept;
+    void stamp_frames(connection& c, uint64_t now_tsc) noexcept;
     void update_reading(uint32_t index) noexcept;
     void start_send(uint32_t index) noexcept;
     void mark_ready(uint32_t index) noexcept;

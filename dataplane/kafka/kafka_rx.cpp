@@ -8,6 +8,7 @@
 #include "base/backoff.h"
 #include "base/clock.h"
 #include "base/counter.h"
+#include "base/tsc.h"
 #include "dataplane/rx_lcore.h"
 
 namespace sluice::dataplane::kafka {
@@ -39,6 +40,7 @@ struct kafka_rx::topic {
 struct kafka_rx::parked {
     conn_ref conn;
     int32_t slot = -1;
+    uint64_t arrival_tsc = 0;
 };
 
 kafka_rx::kafka_rx(const kafka_rx_config& config, kafka_listener& listener, rx_lcore& rx,
@@ -90,6 +92,11 @@ kafka_rx::topic* kafka_rx::create_topic(std::string_view name, int32_t partition
     if (!t.next_offset) return nullptr;
     _topic_count.store(n + 1, std::memory_order_release);
     return &t;
+}
+
+void kafka_rx::record_ack_latency(int mode, uint64_t arrival_tsc, uint64_t now) noexcept {
+    if (arrival_tsc != 0) [[likely]]
+        _ack_latency[mode].record(tsc_elapsed(arrival_tsc, now));
 }
 
 void kafka_rx::count_error(int16_t code) noexcept {
@@ -377,7 +384,7 @@ bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
     }
     bump(_counters.requests[api_key::produce]);
     const bool acks_valid = acks == 0 || acks == 1 || acks == -1;
-    if (acks_valid) bump(_counters.produce_by_acks[acks == 0 ? 0 : acks == 1 ? 1 : 2]);
+    if (acks_valid) bump(_counters.produce_by_acks[acks_index(acks)]);
     int32_t slot = -1;
     std::vector<uint8_t>* out = &_discard;
     if (acks != 0) {
@@ -410,13 +417,17 @@ bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
     pw.finish();
     // Every record of the request is in a ring after this.
     _rx.flush_pending();
-    if (acks == 0) return true;
+    if (acks == 0) {
+        record_ack_latency(0, f.arrival_tsc, tsc_now());
+        return true;
+    }
     if (acks != -1) {
         _listener.response_ready(f.conn, slot);
+        if (acks_valid) record_ack_latency(1, f.arrival_tsc, tsc_now());
         return true;
     }
     const uint32_t i = (_parked_head + _parked_count) % limits::kafka_parked_acks_max;
-    _parked[i] = parked{f.conn, slot};
+    _parked[i] = parked{f.conn, slot, f.arrival_tsc};
     uint64_t* mark = &_marks[size_t{i} * _durable.size()];
     for (uint32_t wkr = 0; wkr < _durable.size(); ++wkr) mark[wkr] = _rx.sent_to(wkr);
     ++_parked_count;
@@ -427,12 +438,15 @@ bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
 // Parked answers complete in order: a later one's marks are never below an earlier one's.
 uint32_t kafka_rx::complete_parked() noexcept {
     uint32_t done = 0;
+    uint64_t now = 0; // read once per call that completes any
     while (_parked_count > 0) {
         const uint64_t* mark = &_marks[size_t{_parked_head} * _durable.size()];
         for (uint32_t w = 0; w < _durable.size(); ++w)
             if (_durable[w]->load(std::memory_order_acquire) < mark[w]) return done;
         const parked& p = _parked[_parked_head];
         _listener.response_ready(p.conn, p.slot); // a closed connection ignores it
+        if (now == 0) now = tsc_now();
+        record_ack_latency(2, p.arrival_tsc, now);
         _parked_head = (_parked_head + 1) % limits::kafka_parked_acks_max;
         --_parked_count;
         _counters.acks_parked.store(_parked_count, std::memory_order_relaxed);

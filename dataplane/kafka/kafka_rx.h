@@ -11,6 +11,11 @@
 // published after the group commit's fdatasync). Nothing waits: the loop polls the parked
 // answers between bursts.
 //
+// Produce-ack latency per acks mode, from the request's arrival (the receive that completed
+// its frame) to: acks 0, its records handed to the workers (in their rings); acks 1, its
+// answer queued; acks -1, its answer queued after durability. One latency_histogram per
+// mode, written by this lcore only, read by the control thread (snapshots).
+//
 // Idempotent producers (producer id >= 0 in a batch): producer_sequences checks each batch's
 // sequence per (producer, topic, partition); a re-sent batch is answered with its first
 // offset and not routed, a gap is answered 45. The state lives here, on this lcore, and is
@@ -22,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "base/latency_histogram.h"
 #include "base/limits.h"
 #include "dataplane/kafka/kafka_codec.h"
 #include "dataplane/kafka/kafka_listener.h"
@@ -56,12 +62,17 @@ inline constexpr uint32_t room_per_request = 4 * limits::ring_burst_max;
 
 inline constexpr int kafka_api_keys = 64;    // requests counted per key below this
 inline constexpr int kafka_error_codes = 128; // errors counted per code below this
+/// produce_by_acks and ack_latency index: acks 0, 1, -1 (all).
+inline constexpr int kafka_acks_modes = 3;
+inline constexpr int acks_index(int16_t acks) noexcept {
+    return acks == 0 ? 0 : acks == 1 ? 1 : 2;
+}
 
 struct alignas(64) kafka_rx_counters {
     std::atomic<uint64_t> requests[kafka_api_keys]{};
     std::atomic<uint64_t> requests_other{0};
     std::atomic<uint64_t> errors[kafka_error_codes]{}; // per code, per partition or request
-    std::atomic<uint64_t> produce_by_acks[3]{};          // acks 0, 1, -1
+    std::atomic<uint64_t> produce_by_acks[kafka_acks_modes]{}; // acks 0, 1, -1
     std::atomic<uint64_t> records{0};
     std::atomic<uint64_t> record_bytes{0}; // value bytes
     std::atomic<uint64_t> null_values{0};  // tombstones: dead letters (parse_error)
@@ -98,6 +109,8 @@ class kafka_rx {
     void run() noexcept;
 
     const kafka_rx_counters& counters() const noexcept { return _counters; }
+    /// Produce-ack latency in tsc ticks, by acks_index(); snapshot() from any thread.
+    const latency_histogram& ack_latency(int mode) const noexcept { return _ack_latency[mode]; }
     /// Safe from any thread: topics are only added, and published after they are complete.
     std::vector<kafka_topic_stats> topics() const;
     const kafka_rx_config& config() const noexcept { return _config; }
@@ -123,6 +136,7 @@ class kafka_rx {
     topic* find_topic(std::string_view name) noexcept;
     topic* create_topic(std::string_view name, int32_t partitions) noexcept;
     void count_error(int16_t code) noexcept;
+    void record_ack_latency(int mode, uint64_t arrival_tsc, uint64_t now) noexcept;
 
     kafka_rx_config _config;
     kafka_listener& _listener;
@@ -130,6 +144,7 @@ class kafka_rx {
     std::vector<const std::atomic<uint64_t>*> _durable;
     const std::atomic<bool>* _stop;
     kafka_rx_counters _counters;
+    latency_histogram _ack_latency[kafka_acks_modes];
 
     std::unique_ptr<topic[]> _topics;
     std::atomic<uint32_t> _topic_count{0};

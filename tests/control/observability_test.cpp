@@ -202,6 +202,51 @@ TEST(Observability, PrometheusTextHasEverySeriesWithItsType) {
         << text;
 }
 
+// stats.kafka.ack_latency (per acks mode, as the daemon builds it) becomes one histogram
+// family and one summary family labelled by acks, shaped like sluice_latency_*.
+TEST(Observability, PrometheusKafkaAckLatencyPerAcksMode) {
+    latency_histogram acks1, all;
+    for (int i = 0; i < 10; ++i)
+        acks1.record(uint64_t(40 * ticks_per_us));
+    for (int i = 0; i < 4; ++i)
+        all.record(uint64_t(150'000 * ticks_per_us));
+    json ack{{"unit", "us"},
+             {"0", latency_json(latency_histogram().snapshot(), ticks_per_us, true)},
+             {"1", latency_json(acks1.snapshot(), ticks_per_us, true)},
+             {"all", latency_json(all.snapshot(), ticks_per_us, true)},
+             {"recent",
+              {{"interval_s", 10},
+               {"1", latency_json(acks1.snapshot(), ticks_per_us, false)},
+               {"all", latency_json(all.snapshot(), ticks_per_us, false)}}}};
+    json stats{
+        {"kafka",
+         {{"connections_open", 2},
+          {"ack_latency", ack},
+          {"rates", {{"interval_s", 1.0}, {"requests_per_s", 12.5}, {"records_per_s", 900}}}}}};
+    parsed p = parse(prometheus_text(stats));
+    EXPECT_EQ(p.types["sluice_kafka_produce_ack_latency_seconds"], "histogram");
+    EXPECT_EQ(p.samples["sluice_kafka_produce_ack_latency_seconds_count{acks=\"all\"}"], 4);
+    EXPECT_EQ(p.samples["sluice_kafka_produce_ack_latency_seconds_count{acks=\"1\"}"], 10);
+    EXPECT_EQ(p.samples["sluice_kafka_produce_ack_latency_seconds_count{acks=\"0\"}"], 0);
+    EXPECT_EQ(p.samples["sluice_kafka_produce_ack_latency_seconds_bucket{acks=\"all\",le=\"0.1\"}"],
+              0);
+    EXPECT_EQ(
+        p.samples["sluice_kafka_produce_ack_latency_seconds_bucket{acks=\"all\",le=\"0.25\"}"], 4);
+    EXPECT_EQ(p.samples["sluice_kafka_produce_ack_latency_seconds_bucket{acks=\"1\",le=\"+Inf\"}"],
+              10);
+    EXPECT_EQ(p.types["sluice_kafka_produce_ack_latency_recent_seconds"], "summary");
+    EXPECT_NEAR(
+        p.samples
+            ["sluice_kafka_produce_ack_latency_recent_seconds{acks=\"all\",quantile=\"0.99\"}"],
+        0.15, 0.15 * 0.02);
+    EXPECT_EQ(p.samples.count(
+                  "sluice_kafka_produce_ack_latency_recent_seconds{acks=\"0\",quantile=\"0.99\"}"),
+              0u); // no recent entry for acks 0: no summary for it
+    EXPECT_NEAR(p.samples["sluice_kafka_produce_ack_latency_max_seconds{acks=\"1\"}"], 40e-6, 1e-6);
+    EXPECT_EQ(p.samples["sluice_kafka_requests_per_second"], 12.5);
+    EXPECT_EQ(p.samples["sluice_kafka_records_per_second"], 900);
+}
+
 TEST(Observability, PrometheusTextSkipsWhatIsMissing) {
     std::string text = prometheus_text(json{{"per_core", json::array({json{{"lcore", 1}}, 5})},
                                             {"rings", "nope"},

@@ -202,6 +202,47 @@ TEST(Protocol, RenderWatchIsACompactView) {
     EXPECT_NO_THROW(render_watch(json::parse(R"({"ok":true,"per_core":[1,{"role":3}],"rates":5})"), 0));
 }
 
+// The Kafka object (stats.kafka): `watch` gets one line with connections, rates and the
+// ack p99 per acks mode (recent); `stats` a latency table instead of the buckets.
+json kafka_stats() {
+    json s = observed_stats();
+    s["kafka"] = json::parse(R"({"connections_open":3,"records":10,
+        "rates":{"interval_s":1.0,"requests_per_s":1500,"records_per_s":250000,"errors_per_s":2},
+        "ack_latency":{"unit":"us",
+          "0":{"count":0},
+          "1":{"count":40,"p50_us":30,"p99_us":45,"p999_us":50,"max_us":52,"mean_us":31,
+               "le_us":[10,25],"cumulative":[0,0,40]},
+          "all":{"count":7,"p50_us":110000,"p99_us":190000,"p999_us":195000,"max_us":196000,
+                 "mean_us":120000,"le_us":[10,25],"cumulative":[0,0,7]},
+          "recent":{"interval_s":10,"0":{"count":0},
+            "1":{"count":20,"p50_us":31,"p99_us":44,"p999_us":49,"max_us":49,"mean_us":32},
+            "all":{"count":3,"p50_us":105000,"p99_us":180000,"p999_us":181000,"max_us":181000,
+                   "mean_us":115000}}}})");
+    return s;
+}
+
+TEST(Protocol, RenderWatchHasAKafkaLine) {
+    std::string line = line_with(render_watch(kafka_stats(), 1740755000000), "kafka:");
+    ASSERT_FALSE(line.empty());
+    EXPECT_NE(line.find("3 connected"), std::string::npos) << line;
+    EXPECT_NE(line.find("1.50k requests/s"), std::string::npos) << line;
+    EXPECT_NE(line.find("250k records/s"), std::string::npos) << line;
+    EXPECT_NE(line.find("2 errors/s"), std::string::npos) << line;
+    EXPECT_NE(line.find("ack p99 (last 10 s): 0 - 1 44 us all 180.00 ms"), std::string::npos)
+        << line;
+    // No Kafka listener (kafka null): no line.
+    EXPECT_EQ(render_watch(observed_stats(), 0).find("kafka:"), std::string::npos);
+}
+
+TEST(Protocol, RenderStatsShowsKafkaAckLatencyAsATable) {
+    std::string text = render_stats(kafka_stats());
+    EXPECT_NE(line_with(text, "acks all (last 10 s)").find("180.00 ms"), std::string::npos) << text;
+    EXPECT_NE(line_with(text, "acks all (since start)").find("190.00 ms"), std::string::npos)
+        << text;
+    EXPECT_NE(line_with(text, "acks 1 (since start)").find("45 us"), std::string::npos) << text;
+    EXPECT_EQ(text.find("cumulative"), std::string::npos) << text;
+}
+
 TEST(Protocol, RenderStatsToleratesOddShapes) {
     EXPECT_NO_THROW(render_stats(json::parse(R"({"ok":true})")));
     EXPECT_NO_THROW(render_stats(json::parse(

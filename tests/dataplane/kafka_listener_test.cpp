@@ -9,12 +9,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/limits.h"
+#include "base/tsc.h"
 #include "dataplane/kafka/kafka_listener.h"
 
 namespace sluice::dataplane::kafka {
@@ -102,7 +105,7 @@ class KafkaListener : public ::testing::TestWithParam<bool> {
             [&](const kafka_frame& f) {
                 const int32_t slot = _l->reserve_response(f.conn);
                 if (slot < 0) return false;
-                pending.push_back({f.conn, slot, tag_of(f)});
+                pending.push_back({f.conn, slot, tag_of(f), f.arrival_tsc});
                 return true;
             },
             1000);
@@ -118,6 +121,7 @@ class KafkaListener : public ::testing::TestWithParam<bool> {
         conn_ref conn;
         int32_t slot;
         uint32_t tag;
+        uint64_t arrival_tsc;
     };
     std::vector<taken> pending;
     std::unique_ptr<kafka_listener> _l;
@@ -179,6 +183,54 @@ TEST_P(KafkaListener, InFlightBoundAndRefusedFramesStopTheConnection) {
         return pending.size() == 10 && _l->counters().bytes_out.load() == 40;
     }));
     EXPECT_EQ(read_answers(fd, 10), (std::vector<uint32_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
+    ::close(fd);
+}
+
+// A frame's arrival is the receive that completed it (the produce-ack latency starts
+// there): not the receive that brought its first bytes, not the time it was taken. Beyond
+// kafka_frame_stamps buffered frames, a later frame gets an older stamp (overstated, never
+// understated).
+TEST_P(KafkaListener, FramesCarryTheArrivalOfTheReceiveThatCompletedThem) {
+    const int fd = connect_to(_port);
+    const uint32_t n = limits::kafka_frame_stamps + 4;
+    std::vector<uint64_t> before(n), after(n);
+    uint64_t in = 0;
+    // Frame 0 in two parts, each received before the next is sent; then one frame per send.
+    const std::string first = frame(0, 40);
+    before[0] = tsc_now();
+    ASSERT_EQ(send(fd, first.data(), 10, 0), 10);
+    ASSERT_TRUE(poll_until([&] { return _l->counters().bytes_in.load() == 10; }));
+    const uint64_t partial = tsc_now();
+    ASSERT_EQ(send(fd, first.data() + 10, first.size() - 10, 0), ssize_t(first.size() - 10));
+    in = first.size();
+    ASSERT_TRUE(poll_until([&] { return _l->counters().bytes_in.load() == in; }));
+    after[0] = tsc_now();
+    for (uint32_t t = 1; t < n; ++t) {
+        const std::string f = frame(t);
+        before[t] = tsc_now();
+        ASSERT_EQ(send(fd, f.data(), f.size(), 0), ssize_t(f.size()));
+        in += f.size();
+        ASSERT_TRUE(poll_until([&] { return _l->counters().bytes_in.load() == in; }));
+        after[t] = tsc_now();
+    }
+    const uint64_t taking = tsc_now();
+    // Four in flight at most: take, answer, repeat.
+    size_t answered = 0;
+    ASSERT_TRUE(poll_until([&] {
+        take_all();
+        while (answered < pending.size())
+            answer(answered++);
+        return pending.size() == n;
+    }));
+    EXPECT_GT(pending[0].arrival_tsc, partial);
+    EXPECT_LE(pending[0].arrival_tsc, after[0]);
+    for (uint32_t t = 0; t < n; ++t) {
+        ASSERT_EQ(pending[t].tag, t);
+        EXPECT_LE(pending[t].arrival_tsc, after[t]) << t;
+        EXPECT_LT(pending[t].arrival_tsc, taking) << t;
+        const uint32_t own = std::min(t, limits::kafka_frame_stamps - 1);
+        EXPECT_GE(pending[t].arrival_tsc, before[own]) << t;
+    }
     ::close(fd);
 }
 

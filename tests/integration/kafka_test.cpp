@@ -52,6 +52,33 @@ producer.close()
     return path;
 }
 
+// Produce-ack latency (stats.kafka.ack_latency, docs/KAFKA.md): one sample per Produce
+// request of that acks mode, p99 >= p50 > 0; and the Prometheus series has the same count.
+void expect_ack_latency(const kafka_daemon& k, const json& s, const std::string& mode) {
+    ASSERT_TRUE(s.value("ok", false)) << s.dump();
+    const json& kf = s["kafka"];
+    ASSERT_TRUE(kf["ack_latency"].is_object()) << kf.dump();
+    const json& a = kf["ack_latency"][mode];
+    ASSERT_TRUE(a.is_object()) << kf["ack_latency"].dump();
+    const uint64_t requests = kf["produce_by_acks"][mode].get<uint64_t>();
+    EXPECT_GT(requests, 0u) << kf.dump();
+    EXPECT_EQ(a["count"].get<uint64_t>(), requests) << kf.dump();
+    EXPECT_GT(a["p50_us"].get<double>(), 0.0) << a.dump();
+    EXPECT_GE(a["p99_us"].get<double>(), a["p50_us"].get<double>()) << a.dump();
+    EXPECT_GE(a["max_us"].get<double>(), a["p99_us"].get<double>()) << a.dump();
+    for (const char* other : {"0", "1", "all"})
+        if (other != mode) EXPECT_EQ(kf["ack_latency"][other]["count"], 0) << kf.dump();
+    json m = k.proc->request({{"cmd", "metrics"}});
+    ASSERT_TRUE(m.value("ok", false)) << m.dump();
+    const std::string text = m.value("text", "");
+    const std::string series = "sluice_kafka_produce_ack_latency_seconds_count{acks=\"" + mode +
+                               "\"} " + std::to_string(requests);
+    EXPECT_NE(text.find(series), std::string::npos) << series << " not in\n" << text;
+    EXPECT_NE(text.find("# TYPE sluice_kafka_produce_ack_latency_seconds histogram"),
+              std::string::npos)
+        << text;
+}
+
 void run_snippet(const std::string& acks) {
     ASSERT_EQ(access(python, X_OK), 0) << python << " is missing (scripts/bootstrap installs it)";
     ASSERT_EQ(run_command(std::string(python) + " -c 'import kafka' 2>/dev/null"), 0)
@@ -77,8 +104,21 @@ void run_snippet(const std::string& acks) {
     if (acks == "1") {
         EXPECT_GT(now["kafka"]["produce_by_acks"]["1"].get<uint64_t>(), 0u);
     }
+    // acks 1 and all: recorded before the answer went out, so counted when the client
+    // returns. acks 0: once its records are in the rings, so wait for them.
+    if (acks != "0") expect_ack_latency(k, now, acks);
     // acks=0: the client returns once the bytes are sent, not when they are handled.
     json done = wait_done(k, 6);
+    if (acks == "0") {
+        json counted = k.proc->wait_stats(
+            [](const json& s) {
+                const json& kf = s["kafka"];
+                return kf["produce_by_acks"]["0"].get<uint64_t>() > 0 &&
+                       kf["ack_latency"]["0"]["count"] == kf["produce_by_acks"]["0"];
+            },
+            60);
+        expect_ack_latency(k, counted, "0");
+    }
     expect_hand_counts(done);
     const char* mode = acks == "all" ? "all" : acks.c_str();
     EXPECT_GT(done["kafka"]["produce_by_acks"][mode].get<uint64_t>(), 0u) << done["kafka"].dump();
@@ -103,6 +143,7 @@ void run_kcat(const std::string& codec) {
     EXPECT_GE(durable_rows(now, "dead_letters"), 2u) << now["storage"].dump();
     EXPECT_EQ(now["kafka"]["requests_by_api"].value("init_producer_id", 0), 1) << now["kafka"].dump();
     EXPECT_EQ(now["kafka"]["producer_ids"], 1);
+    expect_ack_latency(k, now, "all");
     expect_hand_counts(wait_done(k, 6));
     stop_and_check_store(k);
 }
