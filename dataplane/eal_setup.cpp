@@ -8,9 +8,11 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_memory.h>
 
 #include "base/limits.h"
 #include "base/log.h"
+#include "dataplane/pcap_replay.h"
 
 namespace sluice::dataplane {
 
@@ -67,18 +69,38 @@ result<port_state> port_start(const port_config& config) {
     if (socket < 0) socket = int(rte_socket_id());
     std::string pool_name = "mbufs_p" + std::to_string(config.port_id);
     // Large enough data room that jumbo frames from a capture fit one mbuf.
-    uint16_t data_room = RTE_PKTMBUF_HEADROOM + 16384;
+    uint32_t data_room = RTE_PKTMBUF_HEADROOM + 16384;
     // Every queue's descriptors may hold an mbuf, plus a burst in flight per queue and
     // the per-lcore caches.
     const uint32_t mbufs_min =
         config.rx_queues * (limits::rx_descriptors + limits::rx_burst_max + 256) + 1024;
-    const uint32_t pool_size = std::max(config.mbufs, mbufs_min);
-    rte_mempool* mbufs =
-        rte_pktmbuf_pool_create(pool_name.c_str(), pool_size, 256, 0, data_room, socket);
+    uint64_t pool_size = std::max(config.mbufs, mbufs_min);
+    // net_pcap with infinite_rx=1 holds its whole capture in mbufs (pcap_replay.h): one
+    // more per frame, each only as large as the capture's largest frame.
+    auto replay = pcap_replay_of(config.port_id);
+    if (!replay) return std::move(replay).err();
+    if (*replay && (*replay)->infinite) {
+        const pcap_replay& r = **replay;
+        pool_size = std::max<uint64_t>(pool_size, mbufs_min + r.frames);
+        data_room = RTE_PKTMBUF_HEADROOM + std::max<uint32_t>(2048, (r.frame_bytes_max + 63) & ~63u);
+        SLUICE_LOG_INFO("net_pcap infinite_rx: %llu frame(s) kept in mbufs; mbuf pool sized to "
+                        "%llu of %u bytes",
+                        (unsigned long long)r.frames, (unsigned long long)pool_size, data_room);
+    }
+    if (pool_size > UINT32_MAX || data_room > UINT16_MAX)
+        return make_error(errc::bad_config, "the capture is too large to replay with "
+                                            "infinite_rx=1 (" + std::to_string(pool_size) +
+                                                " mbufs; replay it without infinite_rx)");
+    rte_mempool* mbufs = rte_pktmbuf_pool_create(pool_name.c_str(), uint32_t(pool_size), 256, 0,
+                                                 uint16_t(data_room), socket);
     if (mbufs == nullptr)
         return make_error(errc::no_space,
-                          std::string("cannot create the mbuf pool: ") + rte_strerror(rte_errno) +
-                              " (give EAL more memory with -m, or reserve hugepages)");
+                          "cannot create the mbuf pool (" + std::to_string(pool_size) + " x " +
+                              std::to_string(data_room) + " bytes, " +
+                              std::to_string((pool_size * (data_room + 256)) >> 20) +
+                              " MiB): " + rte_strerror(rte_errno) +
+                              " (give EAL more memory with -m or reserve hugepages with "
+                              "scripts/hugepages; or lower [input] mbufs)");
 
     rte_eth_conf conf;
     std::memset(&conf, 0, sizeof conf);
@@ -100,8 +122,13 @@ result<port_state> port_start(const port_config& config) {
     for (uint16_t q = 0; q < config.rx_queues; ++q) {
         if (int rc = rte_eth_rx_queue_setup(config.port_id, q, rx_desc, socket, nullptr, mbufs);
             rc != 0)
-            return make_error(errc::io_error,
-                              std::string("cannot set up RX queue: ") + strerror(-rc));
+            return make_error(
+                errc::io_error,
+                "cannot set up RX queue " + std::to_string(q) + " of port " +
+                    std::to_string(config.port_id) + " (" + info.driver_name + ", " +
+                    std::to_string(pool_size) + " mbufs): " + strerror(-rc) +
+                    " (DPDK's line above says why; if it wants more mbufs, raise [input] mbufs "
+                    "in the config file and give EAL the memory with -m)");
     }
     for (uint16_t q = 0; q < tx_queues; ++q) {
         if (int rc = rte_eth_tx_queue_setup(config.port_id, q, tx_desc, socket, nullptr); rc != 0)
@@ -117,6 +144,30 @@ result<port_state> port_start(const port_config& config) {
 void port_stop(const port_state& port) {
     rte_eth_dev_stop(port.port_id);
     rte_eth_dev_close(port.port_id);
+}
+
+memory_mode eal_memory_mode() {
+    memory_mode m;
+    m.hugepages = rte_eal_has_hugepages() != 0;
+    m.iova_va = rte_eal_iova_mode() == RTE_IOVA_VA;
+    rte_memseg_list_walk(
+        [](const rte_memseg_list* msl, void* arg) {
+            if (msl->external) return 0;
+            *static_cast<uint64_t*>(arg) = msl->page_sz;
+            return 1;
+        },
+        &m.page_bytes);
+    return m;
+}
+
+std::string memory_mode::describe() const {
+    const std::string page = page_bytes >= (1u << 30) ? std::to_string(page_bytes >> 30) + " GiB"
+                             : page_bytes >= (1u << 20) ? std::to_string(page_bytes >> 20) + " MiB"
+                                                        : std::to_string(page_bytes >> 10) + " KiB";
+    if (hugepages)
+        return "hugepages (" + page + " pages, IOVA as " + (iova_va ? "VA" : "PA") + ")";
+    return "no hugepages (--no-huge: " + page +
+           " pages, slower; reserve hugepages with scripts/hugepages, see docs/DEPLOY.md)";
 }
 
 port_counters port_stats(uint16_t port_id) {
