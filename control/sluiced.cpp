@@ -15,6 +15,7 @@
 
 #include "control/config.h"
 #include "control/daemon.h"
+#include "control/preflight.h"
 #include "dataplane/eal_setup.h"
 
 namespace {
@@ -127,6 +128,10 @@ int main(int argc, char** argv) {
     if (!config) {
         std::fprintf(stderr, "sluiced: %s\n", config.err().message.c_str());
         return config.err().code == sluice::errc::invalid_argument ? 2 : 1;
+    }
+    if (auto pre = sluice::control::preflight(config.value()); !pre) {
+        std::fprintf(stderr, "sluiced: %s\n", pre.err().message.c_str());
+        return 1;
     }
     args.push_back(nullptr);
     auto eal = sluice::dataplane::eal_init(n, args.data());

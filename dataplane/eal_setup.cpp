@@ -1,7 +1,13 @@
 #include "dataplane/eal_setup.h"
 
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <string_view>
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -16,13 +22,114 @@
 
 namespace sluice::dataplane {
 
+namespace {
+
+// "0-2,5" -> {0,1,2,5}; false on anything else.
+bool parse_cpu_list(std::string_view s, std::vector<int>& out) {
+    while (!s.empty()) {
+        size_t comma = s.find(',');
+        std::string_view item = s.substr(0, comma);
+        s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
+        size_t dash = item.find('-');
+        int lo = 0, hi = 0;
+        auto num = [](std::string_view v, int& n) {
+            if (v.empty() || v.size() > 5) return false;
+            n = 0;
+            for (char c : v) {
+                if (c < '0' || c > '9') return false;
+                n = n * 10 + (c - '0');
+            }
+            return true;
+        };
+        if (dash == std::string_view::npos) {
+            if (!num(item, lo)) return false;
+            hi = lo;
+        } else if (!num(item.substr(0, dash), lo) || !num(item.substr(dash + 1), hi) || hi < lo) {
+            return false;
+        }
+        for (int c = lo; c <= hi; ++c) out.push_back(c);
+    }
+    return true;
+}
+
+// The CPUs an -l or --lcores value pins to: "0-3" or "0@0,1@0,2@1" or "(1,2)@(3,4)".
+// False where the syntax is beyond this simple reading (EAL then judges it).
+bool cpus_of_lcore_option(const std::string& opt, const std::string& value, std::vector<int>& out) {
+    if (opt == "-l") return parse_cpu_list(value, out);
+    std::string v;
+    for (char c : value) if (c != '(' && c != ')') v += c;
+    // Elements are "lcores@cpus" or "lcores" (their own CPUs); split at commas that start
+    // a new element, i.e. those not inside a CPU list. Good enough: only plain forms.
+    if (value.find('(') != std::string::npos) return false;
+    size_t start = 0;
+    while (start <= v.size()) {
+        size_t comma = v.find(',', start);
+        std::string el = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        size_t at = el.find('@');
+        if (!parse_cpu_list(at == std::string::npos ? el : el.substr(at + 1), out)) return false;
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return true;
+}
+
+// EAL's answer to a CPU this process may not use is its whole usage text; one line that
+// names the CPU and the fix is what an operator needs.
+result<void> check_lcore_cpus(int argc, char** argv) {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return ok_result();
+    std::string allowed_list;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &allowed)) allowed_list += (allowed_list.empty() ? "" : ",") + std::to_string(c);
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--") break;
+        std::string opt, value;
+        if ((a == "-l" || a == "--lcores") && i + 1 < argc) {
+            opt = a, value = argv[i + 1];
+        } else if (a.rfind("--lcores=", 0) == 0) {
+            opt = "--lcores", value = a.substr(9);
+        } else if (a.rfind("-l", 0) == 0 && a.size() > 2 && a[2] >= '0' && a[2] <= '9') {
+            opt = "-l", value = a.substr(2);
+        } else {
+            continue;
+        }
+        std::vector<int> cpus;
+        if (!cpus_of_lcore_option(opt, value, cpus)) continue;
+        for (int c : cpus)
+            if (c >= CPU_SETSIZE || !CPU_ISSET(c, &allowed))
+                return make_error(errc::bad_config,
+                                  opt + " '" + value + "' pins to CPU " + std::to_string(c) +
+                                      ", which this process may not use (allowed: " +
+                                      allowed_list +
+                                      "; fix the list, or the unit's CPUAffinity= / taskset)");
+    }
+    return ok_result();
+}
+
+} // namespace
+
 result<int> eal_init(int argc, char** argv) {
+    SLUICE_TRY(check_lcore_cpus(argc, argv));
+    // On a bad option EAL prints its whole usage to stdout, burying the line that says
+    // what was wrong (its log, on stderr): keep stdout quiet while it parses.
+    std::fflush(stdout);
+    int saved = ::dup(STDOUT_FILENO);
+    int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (saved >= 0 && null_fd >= 0) ::dup2(null_fd, STDOUT_FILENO);
     int n = rte_eal_init(argc, argv);
+    const int err = rte_errno;
+    std::fflush(stdout);
+    if (saved >= 0 && null_fd >= 0) ::dup2(saved, STDOUT_FILENO);
+    if (saved >= 0) ::close(saved);
+    if (null_fd >= 0) ::close(null_fd);
     if (n < 0)
         return make_error(errc::bad_config,
-                          std::string("DPDK EAL initialisation failed: ") + rte_strerror(rte_errno) +
-                              " (check the EAL options before `--`; without hugepages pass "
-                              "--no-huge --no-pci -m 1024 and a unique --file-prefix)");
+                          std::string("DPDK EAL initialisation failed: ") + rte_strerror(err) +
+                              " (EAL's lines above name the option; fix the EAL options before "
+                              "`--`, see `sluiced --help`; without hugepages pass --no-huge "
+                              "--no-pci -m 1024, and a unique --file-prefix per instance)");
     return n;
 }
 
