@@ -22,6 +22,7 @@
 #include "control/control_server.h"
 #include "control/query_service.h"
 #include "control/observability.h"
+#include "control/service_notify.h"
 #include "dataplane/eal_setup.h"
 #include "dataplane/kafka/kafka_listener.h"
 #include "dataplane/kafka/kafka_rx.h"
@@ -139,6 +140,7 @@ class daemon {
     config_loader _reload_config;
     std::mutex _reload_mutex; // one reload at a time; guards _config's reloadable keys
     std::atomic<uint64_t> _reloads{0}; // read by status() on the control thread
+    service_notifier _notify; // systemd Type=notify (control/service_notify.h)
 };
 
 // "3" or "2-3": the CPUs EAL pinned an lcore to.
@@ -1105,6 +1107,8 @@ json daemon::status() const {
                   {"allow_gids", access.allow_gids},
                   {"requests_per_s", access.requests_per_s},
                   {"connection_requests_per_s", access.connection_requests_per_s}}},
+                {"memory", {{"mode", dataplane::eal_memory_mode().name()},
+                            {"page_bytes", dataplane::eal_memory_mode().page_bytes}}},
                 {"tsc_hz", tsc_hz()},
                 {"uptime_s", double(monotonic_ns() - _started_ns) / 1e9}};
 }
@@ -1252,11 +1256,19 @@ int daemon::run() {
     for (auto& u : _rx) rte_eal_remote_launch(rx_main, &u, u.lcore);
 
     print_startup_map();
+    _notify.ready(_config.mode + " input, " + std::to_string(_workers.size()) +
+                  " worker(s), control socket " + _config.control_socket);
 
     while (!_shutdown_requested.load() && !g_signal_shutdown.load()) {
-        if (g_signal_reload.exchange(false)) reload("SIGHUP");
+        if (g_signal_reload.exchange(false)) {
+            _notify.reloading();
+            reload("SIGHUP");
+            _notify.reloaded();
+        }
+        _notify.tick(monotonic_ns());
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+    _notify.stopping();
     SLUICE_LOG_INFO("graceful shutdown: stopping RX, draining rings, closing windows");
 
     _stop_rx.store(true);

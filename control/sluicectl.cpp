@@ -538,6 +538,7 @@ int main(int argc, char** argv) {
     app.add_option("--socket", ctx.socket_path,
                    "control socket (default $SLUICE_SOCKET, else /run/sluice/sluiced.sock)")
         ->check([](const std::string& s) { return s.empty() ? "--socket needs a path" : ""; });
+    app.set_version_flag("--version", std::string("sluicectl ") + SLUICE_VERSION);
     app.add_option("--timeout-ms", ctx.timeout_ms, "how long to wait for a reply (default 10000)")
         ->check(CLI::Range(1, 3'600'000));
 
@@ -559,6 +560,9 @@ int main(int argc, char** argv) {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {
         std::fputs(app.help().c_str(), stdout);
+        return exit_ok;
+    } catch (const CLI::CallForVersion& e) {
+        std::printf("%s\n", e.what());
         return exit_ok;
     } catch (const CLI::ParseError& e) {
         std::string why = e.what();

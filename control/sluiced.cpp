@@ -1,6 +1,7 @@
 // sluiced: EAL options, then `--`, then sluice's own options (see `sluiced -- --help`).
 // With no EAL options at all (`sluiced -- ...`), it picks defaults that work on any
-// machine: no hugepages, no PCI scan, and lcores that share the available CPUs.
+// machine: hugepages where enough are reserved and mounted (scripts/hugepages), else
+// --no-huge; no PCI scan; and lcores that share the available CPUs.
 #include <rte_eal.h>
 #include <sched.h>
 #include <unistd.h>
@@ -8,14 +9,60 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "control/config.h"
 #include "control/daemon.h"
+#include "control/preflight.h"
 #include "dataplane/eal_setup.h"
 
 namespace {
+
+// Free hugepages worth using: a hugetlbfs mount and at least 512 MiB free in pages of
+// one size (EAL allocates from them on demand; fewer would fail part way).
+bool hugepages_ready() {
+    std::ifstream mounts("/proc/mounts");
+    std::string dev, dir, type, rest;
+    bool mounted = false;
+    while (mounts >> dev >> dir >> type && std::getline(mounts, rest))
+        if (type == "hugetlbfs") mounted = true;
+    if (!mounted) return false;
+    for (const char* size : {"2048kB", "1048576kB"}) {
+        std::ifstream f(std::string("/sys/kernel/mm/hugepages/hugepages-") + size +
+                        "/free_hugepages");
+        uint64_t pages = 0;
+        if (!(f >> pages)) continue;
+        const uint64_t kb = std::strtoull(size, nullptr, 10);
+        if (pages * kb >= 512u * 1024) return true;
+    }
+    return false;
+}
+
+void print_help() {
+    std::printf(
+        "Usage: sluiced [EAL OPTIONS] -- [OPTIONS]\n"
+        "sluiced: the sluice streaming ingestion appliance. Events arrive on a DPDK port, a\n"
+        "kernel UDP socket or as Kafka produce requests; workers deduplicate them, aggregate\n"
+        "them in event-time windows and store them in a columnar store; sluicectl controls it\n"
+        "over a Unix socket.\n\n"
+        "EAL options (before --) are DPDK's: e.g. -l/--lcores, --vdev, -a PCI, --no-huge, -m,\n"
+        "--file-prefix (see dpdk's EAL parameters). With none, sluiced picks: hugepages when\n"
+        "at least 512 MiB are free and mounted (else --no-huge -m 1024), --no-pci, and lcores\n"
+        "over the CPUs it may use.\n\n"
+        "  -h, --help      print this help and exit\n"
+        "  -V, --version   print the version and exit\n\n");
+    auto r = [] {
+        char prog[] = "sluiced", help[] = "--help";
+        char* argv[] = {prog, help, nullptr};
+        return sluice::control::load_config(2, argv);
+    }();
+    if (!r) std::printf("%s\n", r.err().message.c_str());
+    std::printf("Signals: SIGTERM/SIGINT stop gracefully, SIGHUP re-reads the config file.\n"
+                "Files: /etc/sluice/sluiced.toml (the packaged config), /var/lib/sluice (data),\n"
+                "/run/sluice/sluiced.sock (control socket).\n");
+}
 
 // Main and RX lcores on the first CPU, one worker lcore on each other CPU (at least
 // one worker, sharing the first CPU on a single-CPU machine). `kafka_beside`: a Kafka
@@ -35,13 +82,24 @@ std::vector<std::string> default_eal_args(bool kafka_beside) {
     for (size_t w = 0; w < workers; ++w)
         map += "," + std::to_string(first_worker + w) + "@" +
                std::to_string(cpus[cpus.size() > 1 ? 1 + w : 0]);
-    return {"--no-huge", "--no-pci", "-m", "1024", "--file-prefix",
-            "sluiced-" + std::to_string(getpid()), "--lcores", map, "--log-level", "*:warning"};
+    std::vector<std::string> args = {"--no-pci", "--file-prefix",
+                                     "sluiced-" + std::to_string(getpid()), "--lcores", map,
+                                     "--log-level", "*:warning"};
+    if (!hugepages_ready()) args.insert(args.begin(), {"--no-huge", "-m", "1024"});
+    return args;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
+    if (argc == 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
+        print_help();
+        return 0;
+    }
+    if (argc == 2 && (std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "-V") == 0)) {
+        std::printf("sluiced %s\n", SLUICE_VERSION);
+        return 0;
+    }
     std::vector<std::string> storage;
     std::vector<char*> args(argv, argv + argc);
     if (argc == 1 || std::strcmp(argv[1], "--") == 0) {
@@ -71,12 +129,18 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "sluiced: %s\n", config.err().message.c_str());
         return config.err().code == sluice::errc::invalid_argument ? 2 : 1;
     }
+    if (auto pre = sluice::control::preflight(config.value()); !pre) {
+        std::fprintf(stderr, "sluiced: %s\n", pre.err().message.c_str());
+        return 1;
+    }
     args.push_back(nullptr);
     auto eal = sluice::dataplane::eal_init(n, args.data());
     if (!eal) {
         std::fprintf(stderr, "sluiced: %s\n", eal.err().message.c_str());
         return 1;
     }
+    std::printf("sluiced: memory: %s\n", sluice::dataplane::eal_memory_mode().describe().c_str());
+    std::fflush(stdout);
     // SIGHUP re-reads the file with the same command-line overrides.
     std::vector<std::string> own_args(own.begin(), own.end() - 1);
     auto reload = [own_args]() mutable {

@@ -1,26 +1,135 @@
 #include "dataplane/eal_setup.h"
 
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <string_view>
 
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_memory.h>
 
 #include "base/limits.h"
 #include "base/log.h"
+#include "dataplane/pcap_replay.h"
 
 namespace sluice::dataplane {
 
+namespace {
+
+// "0-2,5" -> {0,1,2,5}; false on anything else.
+bool parse_cpu_list(std::string_view s, std::vector<int>& out) {
+    while (!s.empty()) {
+        size_t comma = s.find(',');
+        std::string_view item = s.substr(0, comma);
+        s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
+        size_t dash = item.find('-');
+        int lo = 0, hi = 0;
+        auto num = [](std::string_view v, int& n) {
+            if (v.empty() || v.size() > 5) return false;
+            n = 0;
+            for (char c : v) {
+                if (c < '0' || c > '9') return false;
+                n = n * 10 + (c - '0');
+            }
+            return true;
+        };
+        if (dash == std::string_view::npos) {
+            if (!num(item, lo)) return false;
+            hi = lo;
+        } else if (!num(item.substr(0, dash), lo) || !num(item.substr(dash + 1), hi) || hi < lo) {
+            return false;
+        }
+        for (int c = lo; c <= hi; ++c) out.push_back(c);
+    }
+    return true;
+}
+
+// The CPUs an -l or --lcores value pins to: "0-3" or "0@0,1@0,2@1" or "(1,2)@(3,4)".
+// False where the syntax is beyond this simple reading (EAL then judges it).
+bool cpus_of_lcore_option(const std::string& opt, const std::string& value, std::vector<int>& out) {
+    if (opt == "-l") return parse_cpu_list(value, out);
+    std::string v;
+    for (char c : value) if (c != '(' && c != ')') v += c;
+    // Elements are "lcores@cpus" or "lcores" (their own CPUs); split at commas that start
+    // a new element, i.e. those not inside a CPU list. Good enough: only plain forms.
+    if (value.find('(') != std::string::npos) return false;
+    size_t start = 0;
+    while (start <= v.size()) {
+        size_t comma = v.find(',', start);
+        std::string el = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        size_t at = el.find('@');
+        if (!parse_cpu_list(at == std::string::npos ? el : el.substr(at + 1), out)) return false;
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return true;
+}
+
+// EAL's answer to a CPU this process may not use is its whole usage text; one line that
+// names the CPU and the fix is what an operator needs.
+result<void> check_lcore_cpus(int argc, char** argv) {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return ok_result();
+    std::string allowed_list;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &allowed)) allowed_list += (allowed_list.empty() ? "" : ",") + std::to_string(c);
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--") break;
+        std::string opt, value;
+        if ((a == "-l" || a == "--lcores") && i + 1 < argc) {
+            opt = a, value = argv[i + 1];
+        } else if (a.rfind("--lcores=", 0) == 0) {
+            opt = "--lcores", value = a.substr(9);
+        } else if (a.rfind("-l", 0) == 0 && a.size() > 2 && a[2] >= '0' && a[2] <= '9') {
+            opt = "-l", value = a.substr(2);
+        } else {
+            continue;
+        }
+        std::vector<int> cpus;
+        if (!cpus_of_lcore_option(opt, value, cpus)) continue;
+        for (int c : cpus)
+            if (c >= CPU_SETSIZE || !CPU_ISSET(c, &allowed))
+                return make_error(errc::bad_config,
+                                  opt + " '" + value + "' pins to CPU " + std::to_string(c) +
+                                      ", which this process may not use (allowed: " +
+                                      allowed_list +
+                                      "; fix the list, or the unit's CPUAffinity= / taskset)");
+    }
+    return ok_result();
+}
+
+} // namespace
+
 result<int> eal_init(int argc, char** argv) {
+    SLUICE_TRY(check_lcore_cpus(argc, argv));
+    // On a bad option EAL prints its whole usage to stdout, burying the line that says
+    // what was wrong (its log, on stderr): keep stdout quiet while it parses.
+    std::fflush(stdout);
+    int saved = ::dup(STDOUT_FILENO);
+    int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (saved >= 0 && null_fd >= 0) ::dup2(null_fd, STDOUT_FILENO);
     int n = rte_eal_init(argc, argv);
+    const int err = rte_errno;
+    std::fflush(stdout);
+    if (saved >= 0 && null_fd >= 0) ::dup2(saved, STDOUT_FILENO);
+    if (saved >= 0) ::close(saved);
+    if (null_fd >= 0) ::close(null_fd);
     if (n < 0)
         return make_error(errc::bad_config,
-                          std::string("DPDK EAL initialisation failed: ") + rte_strerror(rte_errno) +
-                              " (check the EAL options before `--`; without hugepages pass "
-                              "--no-huge --no-pci -m 1024 and a unique --file-prefix)");
+                          std::string("DPDK EAL initialisation failed: ") + rte_strerror(err) +
+                              " (EAL's lines above name the option; fix the EAL options before "
+                              "`--`, see `sluiced --help`; without hugepages pass --no-huge "
+                              "--no-pci -m 1024, and a unique --file-prefix per instance)");
     return n;
 }
 
@@ -67,18 +176,38 @@ result<port_state> port_start(const port_config& config) {
     if (socket < 0) socket = int(rte_socket_id());
     std::string pool_name = "mbufs_p" + std::to_string(config.port_id);
     // Large enough data room that jumbo frames from a capture fit one mbuf.
-    uint16_t data_room = RTE_PKTMBUF_HEADROOM + 16384;
+    uint32_t data_room = RTE_PKTMBUF_HEADROOM + 16384;
     // Every queue's descriptors may hold an mbuf, plus a burst in flight per queue and
     // the per-lcore caches.
     const uint32_t mbufs_min =
         config.rx_queues * (limits::rx_descriptors + limits::rx_burst_max + 256) + 1024;
-    const uint32_t pool_size = std::max(config.mbufs, mbufs_min);
-    rte_mempool* mbufs =
-        rte_pktmbuf_pool_create(pool_name.c_str(), pool_size, 256, 0, data_room, socket);
+    uint64_t pool_size = std::max(config.mbufs, mbufs_min);
+    // net_pcap with infinite_rx=1 holds its whole capture in mbufs (pcap_replay.h): one
+    // more per frame, each only as large as the capture's largest frame.
+    auto replay = pcap_replay_of(config.port_id);
+    if (!replay) return std::move(replay).err();
+    if (*replay && (*replay)->infinite) {
+        const pcap_replay& r = **replay;
+        pool_size = std::max<uint64_t>(pool_size, mbufs_min + r.frames);
+        data_room = RTE_PKTMBUF_HEADROOM + std::max<uint32_t>(2048, (r.frame_bytes_max + 63) & ~63u);
+        SLUICE_LOG_INFO("net_pcap infinite_rx: %llu frame(s) kept in mbufs; mbuf pool sized to "
+                        "%llu of %u bytes",
+                        (unsigned long long)r.frames, (unsigned long long)pool_size, data_room);
+    }
+    if (pool_size > UINT32_MAX || data_room > UINT16_MAX)
+        return make_error(errc::bad_config, "the capture is too large to replay with "
+                                            "infinite_rx=1 (" + std::to_string(pool_size) +
+                                                " mbufs; replay it without infinite_rx)");
+    rte_mempool* mbufs = rte_pktmbuf_pool_create(pool_name.c_str(), uint32_t(pool_size), 256, 0,
+                                                 uint16_t(data_room), socket);
     if (mbufs == nullptr)
         return make_error(errc::no_space,
-                          std::string("cannot create the mbuf pool: ") + rte_strerror(rte_errno) +
-                              " (give EAL more memory with -m, or reserve hugepages)");
+                          "cannot create the mbuf pool (" + std::to_string(pool_size) + " x " +
+                              std::to_string(data_room) + " bytes, " +
+                              std::to_string((pool_size * (data_room + 256)) >> 20) +
+                              " MiB): " + rte_strerror(rte_errno) +
+                              " (give EAL more memory with -m or reserve hugepages with "
+                              "scripts/hugepages; or lower [input] mbufs)");
 
     rte_eth_conf conf;
     std::memset(&conf, 0, sizeof conf);
@@ -100,8 +229,13 @@ result<port_state> port_start(const port_config& config) {
     for (uint16_t q = 0; q < config.rx_queues; ++q) {
         if (int rc = rte_eth_rx_queue_setup(config.port_id, q, rx_desc, socket, nullptr, mbufs);
             rc != 0)
-            return make_error(errc::io_error,
-                              std::string("cannot set up RX queue: ") + strerror(-rc));
+            return make_error(
+                errc::io_error,
+                "cannot set up RX queue " + std::to_string(q) + " of port " +
+                    std::to_string(config.port_id) + " (" + info.driver_name + ", " +
+                    std::to_string(pool_size) + " mbufs): " + strerror(-rc) +
+                    " (DPDK's line above says why; if it wants more mbufs, raise [input] mbufs "
+                    "in the config file and give EAL the memory with -m)");
     }
     for (uint16_t q = 0; q < tx_queues; ++q) {
         if (int rc = rte_eth_tx_queue_setup(config.port_id, q, tx_desc, socket, nullptr); rc != 0)
@@ -117,6 +251,30 @@ result<port_state> port_start(const port_config& config) {
 void port_stop(const port_state& port) {
     rte_eth_dev_stop(port.port_id);
     rte_eth_dev_close(port.port_id);
+}
+
+memory_mode eal_memory_mode() {
+    memory_mode m;
+    m.hugepages = rte_eal_has_hugepages() != 0;
+    m.iova_va = rte_eal_iova_mode() == RTE_IOVA_VA;
+    rte_memseg_list_walk(
+        [](const rte_memseg_list* msl, void* arg) {
+            if (msl->external) return 0;
+            *static_cast<uint64_t*>(arg) = msl->page_sz;
+            return 1;
+        },
+        &m.page_bytes);
+    return m;
+}
+
+std::string memory_mode::describe() const {
+    const std::string page = page_bytes >= (1u << 30) ? std::to_string(page_bytes >> 30) + " GiB"
+                             : page_bytes >= (1u << 20) ? std::to_string(page_bytes >> 20) + " MiB"
+                                                        : std::to_string(page_bytes >> 10) + " KiB";
+    if (hugepages)
+        return "hugepages (" + page + " pages, IOVA as " + (iova_va ? "VA" : "PA") + ")";
+    return "no hugepages (--no-huge: " + page +
+           " pages, slower; reserve hugepages with scripts/hugepages, see docs/DEPLOY.md)";
 }
 
 port_counters port_stats(uint16_t port_id) {

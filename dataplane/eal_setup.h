@@ -15,6 +15,17 @@ namespace sluice::dataplane {
 // rte_eal_init; returns how many argv entries EAL consumed.
 result<int> eal_init(int argc, char** argv);
 
+// How EAL backs DPDK memory: hugepages (the fast mode: fewer TLB misses, physically
+// contiguous mempools) or --no-huge (4 KiB pages, for development and CI).
+struct memory_mode {
+    bool hugepages = false;
+    uint64_t page_bytes = 0;
+    bool iova_va = true;
+    std::string describe() const; // one phrase for the start-up line and `status`
+    std::string name() const { return hugepages ? "hugepages" : "no-huge"; }
+};
+memory_mode eal_memory_mode();
+
 struct port_config {
     uint16_t port_id = 0;
     uint16_t rx_queues = 1;

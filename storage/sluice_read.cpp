@@ -126,6 +126,17 @@ int layout(const std::string& data_dir, const std::string& table) {
 } // namespace
 
 int main(int argc, char** argv) {
+    if (argc == 2 && (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h")) {
+        std::fputs("sluice-read: reads a sluice data dir without the daemon (tables, rows, "
+                   "segment layout)\n",
+                   stdout);
+        std::fputs(usage_text, stdout);
+        return 0;
+    }
+    if (argc == 2 && std::string_view(argv[1]) == "--version") {
+        std::printf("sluice-read %s\n", SLUICE_VERSION);
+        return 0;
+    }
     if (argc < 3) return usage(nullptr);
     std::string data_dir = argv[1];
     if (std::string_view(argv[2]) == "--tables") {

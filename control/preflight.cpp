@@ -1,0 +1,76 @@
+#include "control/preflight.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace sluice::control {
+
+result<void> check_data_dir(const std::string& data_dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(data_dir, ec);
+    if (ec)
+        return make_error(errc::permission_denied,
+                          "cannot create data dir " + data_dir + ": " + ec.message() +
+                              " (create it for sluiced's user, or pass --data-dir)");
+    // access() answers for the real uid; a file created and removed answers for what
+    // sluiced will do (and for read-only mounts, where root's access() says yes).
+    const std::string probe = data_dir + "/.sluiced-write-test-" + std::to_string(::getpid());
+    int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        const int err = errno;
+        return make_error(errc::permission_denied,
+                          "cannot write to data dir " + data_dir + ": " + std::strerror(err) +
+                              (err == EROFS ? " (the filesystem is read-only: remount it "
+                                              "read-write or pass --data-dir)"
+                                            : " (chown it to sluiced's user, run as its owner, "
+                                              "or pass --data-dir)"));
+    }
+    ::close(fd);
+    ::unlink(probe.c_str());
+    return ok_result();
+}
+
+result<void> check_control_socket(const std::string& path) {
+    sockaddr_un addr{};
+    if (path.empty() || path.size() >= sizeof addr.sun_path)
+        return make_error(errc::bad_config, "control socket path '" + path +
+                                                "' must be 1.." +
+                                                std::to_string(sizeof addr.sun_path - 1) +
+                                                " bytes (pass a shorter --control-socket)");
+    const std::string dir = std::filesystem::path(path).parent_path().string();
+    struct stat st {};
+    if (!dir.empty() && ::stat(dir.c_str(), &st) != 0)
+        return make_error(errc::not_found,
+                          "the control socket's directory " + dir +
+                              " does not exist (create it — the systemd unit's "
+                              "RuntimeDirectory=sluice does — or pass --control-socket)");
+    if (::lstat(path.c_str(), &st) != 0) return ok_result();
+    if (!S_ISSOCK(st.st_mode))
+        return make_error(errc::bad_config,
+                          path + " exists and is not a socket (remove it or pass --control-socket)");
+    int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0) return ok_result(); // the daemon reports it
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    const int rc = ::connect(probe, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+    ::close(probe);
+    if (rc == 0)
+        return make_error(errc::busy, "another sluiced is serving " + path +
+                                          " (stop it or pass --control-socket)");
+    return ok_result(); // a dead daemon's leftover: the server replaces it
+}
+
+result<void> preflight(const daemon_config& config) {
+    SLUICE_TRY(check_data_dir(config.data_dir));
+    SLUICE_TRY(check_control_socket(config.control_socket));
+    return ok_result();
+}
+
+} // namespace sluice::control

@@ -1,0 +1,16 @@
+#pragma once
+// Checks that sluiced makes before DPDK starts, so that the commonest start-up mistakes
+// are one line naming the cause and the fix, with no EAL output before it: the data dir
+// is not writable, the control socket is served by another sluiced or its path is no
+// socket or its directory is missing. The daemon checks again as it starts (a race with
+// another process is still reported, by the same messages).
+#include "base/result.h"
+#include "control/config.h"
+
+namespace sluice::control {
+
+result<void> check_data_dir(const std::string& data_dir);
+result<void> check_control_socket(const std::string& path);
+result<void> preflight(const daemon_config& config);
+
+} // namespace sluice::control
