@@ -10,30 +10,23 @@
 #include <mutex>
 #include <thread>
 
-#include <rte_eal.h>
-#include <rte_lcore.h>
 
-#include "base/backoff.h"
 #include "base/clock.h"
 #include "base/limits.h"
 #include "base/log.h"
 #include "base/tsc.h"
 #include "control/control_server.h"
+#include "control/pipeline.h"
 #include "control/query_service.h"
 #include "control/observability.h"
 #include "dataplane/eal_setup.h"
 #include "dataplane/kafka/kafka_listener.h"
 #include "dataplane/kafka/kafka_rx.h"
-#include "dataplane/kernel_udp_rx.h"
 #include "dataplane/rx_lcore.h"
 #include "dataplane/worker_lcore.h"
-#include "processing/identity.h"
-#include "processing/restore.h"
 #include "processing/worker.h"
-#include "storage/recovery.h"
 #include "storage/retention.h"
 #include "storage/schema.h"
-#include "storage/segment_files.h"
 #include "storage/segment_writer.h"
 
 namespace sluice::control {
@@ -57,22 +50,6 @@ const std::vector<std::string> reason_names = dead_letter_reason_names();
 
 uint64_t rd(const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); }
 
-struct rx_unit {
-    unsigned lcore;
-    std::unique_ptr<dataplane::rx_lcore> rx;
-    std::unique_ptr<dataplane::kernel_udp_rx> kernel; // kernel_udp mode
-    std::unique_ptr<dataplane::kafka::kafka_listener> kafka_listener; // the Kafka RX lcore
-    std::unique_ptr<dataplane::kafka::kafka_rx> kafka;
-    uint16_t port_id = 0;
-    std::vector<uint16_t> queues; // dpdk mode: the port queues this lcore polls
-};
-
-struct worker_unit {
-    unsigned lcore;
-    std::unique_ptr<processing::worker> worker;
-    std::unique_ptr<dataplane::worker_lcore> loop;
-};
-
 class daemon {
   public:
     daemon(const daemon_config& config, config_loader reload_config)
@@ -81,9 +58,7 @@ class daemon {
     int run();
 
   private:
-    result<void> plan_lcores();
     result<void> start_control();
-    void print_startup_map() const;
     // Observability, on the control thread.
     stats_sample take_sample() const;
     json stats();
@@ -93,16 +68,12 @@ class daemon {
     json totals_json(const stats_sample& now, int64_t watermark) const;
     json rings_json(json& lag, int64_t watermark, int64_t max_time) const;
     json control_json() const;
-    int64_t max_event_time_ms() const;
     json rates_json(const stats_sample& now, const stats_sample* base) const;
     json latency_section(const stats_sample& now, const stats_sample* base) const;
     json status() const;
     json lcore_map_json() const;
     json ports_json() const;
     json kafka_json() const;
-    bool kafka_configured() const { return !_config.kafka_listen.empty(); }
-    result<void> open_kafka(rx_unit& u);
-    result<void> attach_kafka();
     json flush();
     json storage_stats(json& totals) const;
     json retention(const json& req);
@@ -115,19 +86,9 @@ class daemon {
     std::vector<std::pair<std::string, reload_hook>> _reload_hooks;
 
     daemon_config _config;
-    dataplane::lcore_map _map;
-    std::vector<unsigned> _rx_lcores, _worker_lcores;
-    int32_t _kafka_rx = -1; // index in _rx of the Kafka RX lcore (the last one), or -1
-    std::vector<std::vector<rte_ring*>> _rings; // [worker][rx]
-    rte_mempool* _slots = nullptr;
-    std::optional<dataplane::port_state> _port;
-    std::vector<rx_unit> _rx;
-    std::vector<worker_unit> _workers;
-    dataplane::worker_lcore_control _worker_control;
-    std::atomic<bool> _stop_rx{false};
+    // Lcores, pools, rings, workers and the query service (control/pipeline.h).
+    std::unique_ptr<pipeline> _pipeline;
     std::atomic<bool> _shutdown_requested{false};
-    // Continuous queries: catalog, merger thread, result tables (query_service.h).
-    std::unique_ptr<query_service> _queries;
     std::unique_ptr<control_server> _control;
     std::atomic<control_server*> _control_view{nullptr}; // _control, for the server thread
     std::unique_ptr<storage::retention_manager> _retention;
@@ -139,118 +100,10 @@ class daemon {
     std::atomic<uint64_t> _reloads{0}; // read by status() on the control thread
 };
 
-// "3" or "2-3": the CPUs EAL pinned an lcore to.
-std::string lcore_cpus(unsigned lcore) {
-    rte_cpuset_t set = rte_lcore_cpuset(lcore);
-    std::string out;
-    for (int c = 0; c < CPU_SETSIZE; ++c) {
-        if (!CPU_ISSET(c, &set)) continue;
-        int last = c;
-        while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set)) ++last;
-        out += (out.empty() ? "" : ",") + std::to_string(c) +
-               (last > c ? "-" + std::to_string(last) : "");
-        c = last;
-    }
-    return out.empty() ? "?" : out;
-}
-
-result<void> daemon::plan_lcores() {
-    std::vector<dataplane::lcore_info> lcores;
-    unsigned id;
-    RTE_LCORE_FOREACH_WORKER(id) lcores.push_back({id, lcore_cpus(id)});
-    dataplane::rx_source_caps caps;
-    dataplane::lcore_request req;
-    unsigned kafka_lcore = 0;
-    if (_config.mode == "kafka") {
-        // The Kafka listener alone: its RX lcore is the map's only RX lcore.
-        caps.name = "Kafka " + _config.kafka_listen.front();
-        caps.max_rx_queues = 0;
-        req.rx_count = 1;
-        if (_config.kafka_lcore >= 0) req.rx_lcores = {unsigned(_config.kafka_lcore)};
-    } else if (kafka_configured()) {
-        // Beside another input: an lcore of its own, taken before the others are planned.
-        bool found = false;
-        for (size_t i = 0; i < lcores.size() && !found; ++i) {
-            const unsigned l = lcores[i].lcore;
-            const bool named = std::find(_config.rx_lcores.begin(), _config.rx_lcores.end(), l) !=
-                                   _config.rx_lcores.end() ||
-                               std::find(_config.worker_lcores.begin(),
-                                         _config.worker_lcores.end(), l) != _config.worker_lcores.end();
-            if (_config.kafka_lcore >= 0 ? l == unsigned(_config.kafka_lcore) : !named) {
-                kafka_lcore = l;
-                lcores.erase(lcores.begin() + ptrdiff_t(i));
-                found = true;
-            }
-        }
-        if (!found)
-            return make_error(errc::bad_config,
-                              _config.kafka_lcore >= 0
-                                  ? "kafka.lcore = " + std::to_string(_config.kafka_lcore) +
-                                        " is not an EAL worker lcore (add it to --lcores)"
-                                  : std::string("the Kafka listener needs an lcore of its own "
-                                                "beside the RX and worker lcores (add one to "
-                                                "--lcores, e.g. '0@0,1@0,2@0,3@1')"));
-    }
-    if (_config.mode == "kafka") {
-    } else if (_config.mode == "dpdk") {
-        auto c = dataplane::port_caps(_config.port_id);
-        if (!c) return std::move(c).err();
-        caps = *c;
-    } else {
-        // One SO_REUSEPORT socket per RX lcore: the kernel hashes flows over them.
-        caps.name = "kernel UDP " + _config.kernel_bind + ":" +
-                    std::to_string(_config.udp_ports.front());
-        caps.max_rx_queues = 0;
-        caps.rss = true;
-    }
-    if (_config.mode != "kafka") {
-        req.rx_lcores = _config.rx_lcores;
-        req.rx_count = _config.rx_count;
-    }
-    req.worker_lcores = _config.worker_lcores;
-    req.worker_count = _config.workers;
-    req.rx_queues = _config.rx_queues;
-    auto map = dataplane::plan_lcore_map(lcores, caps, req, limits::rx_lcores_max,
-                                         limits::workers_max);
-    if (!map) return std::move(map).err();
-    _map = std::move(*map);
-    for (const auto& r : _map.rx) _rx_lcores.push_back(r.lcore);
-    for (const auto& w : _map.workers) _worker_lcores.push_back(w.lcore);
-    if (_config.mode == "kafka") {
-        _kafka_rx = 0;
-    } else if (kafka_configured()) {
-        _kafka_rx = int32_t(_rx_lcores.size());
-        _rx_lcores.push_back(kafka_lcore);
-    }
-    if (_rx_lcores.size() > limits::rx_lcores_max)
-        return make_error(errc::bad_config, "at most " + std::to_string(limits::rx_lcores_max) +
-                                                " RX lcores (the Kafka one included) are "
-                                                "supported, asked for " +
-                                                std::to_string(_rx_lcores.size()));
-    return ok_result();
-}
-
 result<void> daemon::start() {
-    SLUICE_TRY(plan_lcores());
-    std::error_code ec;
-    std::filesystem::create_directories(_config.data_dir, ec);
-    if (ec || access(_config.data_dir.c_str(), W_OK) != 0)
-        return make_error(errc::permission_denied,
-                          "cannot use data dir " + _config.data_dir + ": " +
-                              (ec ? ec.message() : std::string(strerror(errno))) +
-                              " (run as its owner or pass --data-dir)");
-
-    // Validate what a previous run left: truncate torn tails, move corrupt segments aside.
-    auto recovered = storage::recover_data_dir(_config.data_dir);
-    if (!recovered) return std::move(recovered).err();
-    if (recovered->segments)
-        SLUICE_LOG_INFO("recovery: %llu segment(s), %llu row(s), %llu truncated, %llu moved aside, "
-                        "%llu removed unborn",
-                        (unsigned long long)recovered->segments, (unsigned long long)recovered->rows,
-                        (unsigned long long)recovered->truncated,
-                        (unsigned long long)recovered->moved_aside,
-                        (unsigned long long)recovered->removed_unborn);
-
+    auto p = pipeline::prepare(_config);
+    if (!p) return std::move(p).err();
+    _pipeline = std::move(p.value());
     _retention = std::make_unique<storage::retention_manager>(
         _config.data_dir, _config.retention, _config.retention_tables, [] {
             return int64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -258,216 +111,14 @@ result<void> daemon::start() {
                                .count());
         });
     _retention->start(_config.retention_interval_ms);
-
-    const uint32_t rx_n = uint32_t(_rx_lcores.size()), workers_n = uint32_t(_map.workers.size());
-    const uint32_t slots_min = dataplane::slots_min(rx_n, workers_n);
-    if (_config.slots != 0 && _config.slots < slots_min)
-        return make_error(errc::bad_config,
-                          "input.slots = " + std::to_string(_config.slots) + " is too few for " +
-                              std::to_string(rx_n) + " RX and " + std::to_string(workers_n) +
-                              " worker lcores: the lcores' caches could hold them all and "
-                              "stall RX (use at least " +
-                              std::to_string(slots_min) + ", or 0 for the default)");
-    const uint32_t slot_count =
-        _config.slots ? _config.slots : dataplane::slots_default(rx_n, workers_n);
-    auto slots = dataplane::slot_pool_create(slot_count,
-                                             processing::slot_bytes(_config.event_bytes_max));
-    if (!slots) return std::move(slots).err();
-    _slots = slots.value();
-
-    if (_config.mode == "dpdk") {
-        dataplane::port_config pc;
-        pc.port_id = _config.port_id;
-        pc.rx_queues = _map.rx_queues;
-        pc.rss = _map.rss;
-        pc.mbufs = _config.mbufs;
-        auto port = dataplane::port_start(pc);
-        if (!port) return std::move(port).err();
-        _port = port.value();
-    }
-
-    uint32_t nworkers = uint32_t(_worker_lcores.size());
-    auto& rings = _rings; // [worker][rx]
-    rings.assign(nworkers, {});
-    // --- continuous queries (before the RX parsers: they read the field catalog) ---
-    query_service_config qc;
-    qc.data_dir = _config.data_dir;
-    qc.event_bytes_max = _config.event_bytes_max;
-    qc.flush_interval_ms = _config.flush_interval_ms;
-    qc.direct_io = _config.direct_io;
-    qc.sync_bytes = _config.sync_bytes;
-    qc.segment_bytes_max = _config.segment_bytes_max;
-    qc.compression = _config.compression;
-    qc.storage_stop = &_stop_rx;
-    qc.default_delay_ms = _config.watermark_delay_ms;
-    qc.workers = nworkers;
-    auto queries = query_service::open(qc, _config.queries);
-    if (!queries) return std::move(queries).err();
-    _queries = std::move(queries.value());
-    // Restart: the workers start from the M the store implies, the queries rebuild the
-    // windows that were open from the stored events (processing/restore.h).
-    auto stored_max = processing::stored_max_event_time(_config.data_dir);
-    if (!stored_max) return std::move(stored_max).err();
-    auto last_run = processing::read_run_record(_config.data_dir);
-    if (!last_run) return std::move(last_run).err();
-    auto restored = processing::restored_max_time(_config.data_dir, *last_run);
-    if (!restored) return std::move(restored).err();
-    const int64_t restored_max_time = *restored;
-    auto rebuilt = _queries->restore(restored_max_time, *stored_max);
-    if (!rebuilt) return std::move(rebuilt).err();
-    // ---
-
-    dataplane::rx_config rc;
-    for (uint16_t p : _config.udp_ports) rc.ports.add(p);
-    rc.parse.fields = &_queries->catalog();
-    rc.parse.event_bytes_max = _config.event_bytes_max;
-    rc.parse.max_future_skew_ms = _config.max_future_skew_ms;
-    for (uint32_t r = 0; r < _rx_lcores.size(); ++r) {
-        std::vector<rte_ring*> to_workers;
-        for (uint32_t w = 0; w < nworkers; ++w) {
-            auto ring = dataplane::spsc_ring_create(
-                "rx" + std::to_string(r) + "_w" + std::to_string(w), limits::ring_size);
-            if (!ring) return std::move(ring).err();
-            to_workers.push_back(ring.value());
-            rings[w].push_back(ring.value());
-        }
-        rc.index = r;
-        rx_unit u;
-        u.lcore = _rx_lcores[r];
-        u.port_id = _config.port_id;
-        if (r < _map.rx.size()) u.queues = _map.rx[r].queues;
-        u.rx = std::make_unique<dataplane::rx_lcore>(rc, _slots, std::move(to_workers), &_stop_rx);
-        if (int32_t(r) == _kafka_rx) {
-            u.queues.clear();
-            SLUICE_TRY(open_kafka(u));
-        } else if (_config.mode == "kernel_udp") {
-            dataplane::kernel_rx_config kc;
-            kc.bind_addr = _config.kernel_bind;
-            kc.rcvbuf_bytes = int(_config.kernel_rcvbuf_bytes);
-            kc.port = _config.udp_ports.front();
-            kc.reuse_port = _rx_lcores.size() - (_kafka_rx >= 0 ? 1 : 0) > 1;
-            auto k = dataplane::kernel_udp_rx::open(kc);
-            if (!k) return std::move(k).err();
-            u.kernel = std::move(k.value());
-        }
-        _rx.push_back(std::move(u));
-    }
-
-    uint64_t dedup_bytes = (_config.dedup_memory_mb << 20) / nworkers;
-    for (uint32_t w = 0; w < nworkers; ++w) {
-        worker_unit u;
-        u.lcore = _worker_lcores[w];
-        processing::worker_config wc;
-        wc.index = w;
-        wc.watermark_delay_ms = _config.watermark_delay_ms;
-        wc.dedup_horizon_ms = _config.dedup_horizon_ms;
-        wc.dedup_memory_bytes = dedup_bytes;
-        wc.event_bytes_max = _config.event_bytes_max;
-        wc.data_dir = _config.data_dir;
-        wc.flush_interval_ms = _config.flush_interval_ms;
-        wc.direct_io = _config.direct_io;
-        wc.sync_bytes = _config.sync_bytes;
-        wc.segment_bytes_max = _config.segment_bytes_max;
-        wc.compression = _config.compression;
-        wc.storage_stop = &_stop_rx;
-        wc.test_hold_us = _config.test_hold_us;
-        wc.restored_max_time_ms = restored_max_time;
-        auto wk = processing::worker::open(wc, _queries->channel(w));
-        if (!wk) return std::move(wk).err();
-        u.worker = std::move(wk.value());
-        u.loop = std::make_unique<dataplane::worker_lcore>(*u.worker, rings[w], _slots,
-                                                           &_worker_control);
-        u.loop->set_test_delay_us(_config.test_slow_worker_us);
-        u.loop->set_bench_sink(_config.bench_sink);
-        _workers.push_back(std::move(u));
-    }
-    SLUICE_TRY(attach_kafka());
-    // Dedup state from the events table: every identity within the previous run's horizon.
-    if (*stored_max != processing::no_time) {
-        const int64_t cutoff = *stored_max - _config.dedup_horizon_ms;
-        for (auto& u : _workers) u.worker->dedup().set_restored_cutoff(cutoff);
-        auto loaded = processing::scan_identities(
-            _config.data_dir, cutoff, [&](const processing::identity& id, int64_t t) {
-                auto& d = _workers[processing::owner_worker(id, nworkers)].worker->dedup();
-                (void)d.check_and_insert(id, t, *stored_max);
-            });
-        if (!loaded) return std::move(loaded).err();
-        SLUICE_LOG_INFO("restart: M %lld, %llu identities reloaded into dedup, %llu stored events "
-                        "replayed into %llu queries: %llu windows emitted, %llu reopened",
-                        (long long)restored_max_time, (unsigned long long)*loaded,
-                        (unsigned long long)rebuilt->events_replayed,
-                        (unsigned long long)rebuilt->queries_rebuilt,
-                        (unsigned long long)rebuilt->rows_emitted,
-                        (unsigned long long)rebuilt->cells_reopened);
-    }
-    // This run's record, durable before any event is taken: the next restart reads it.
-    processing::run_record run;
-    run.start_max_time_ms = restored_max_time;
-    for (auto& u : _workers) {
-        storage::segment_file f;
-        if (storage::parse_segment_name(
-                std::filesystem::path(u.worker->events_segment_path()).filename().string(), f))
-            run.first_segment[f.writer] = f.seq;
-    }
-    SLUICE_TRY(processing::write_run_record(_config.data_dir, run));
-    std::vector<processing::worker*> worker_ptrs;
-    for (auto& u : _workers) worker_ptrs.push_back(u.worker.get());
-    SLUICE_TRY(_queries->attach(worker_ptrs));
-    _queries->start(&_worker_control.flush_requested, [this] {
-        for (auto& u : _workers)
-            if (!u.loop->finished()) return false;
-        return true;
-    });
-
+    SLUICE_TRY(_pipeline->build());
     SLUICE_TRY(start_control());
     return ok_result();
 }
 
-result<void> daemon::open_kafka(rx_unit& u) {
-    dataplane::kafka::kafka_listener_config lc;
-    lc.listen = _config.kafka_listen;
-    lc.connections_max = _config.kafka_connections_max;
-    lc.request_bytes_max = _config.kafka_request_bytes_max;
-    lc.idle_timeout_ms = _config.kafka_idle_timeout_ms;
-    auto l = dataplane::kafka::kafka_listener::open(lc);
-    if (!l) return std::move(l).err();
-    u.kafka_listener = std::move(l.value());
-    return ok_result();
-}
-
-// After the workers exist: the Kafka RX reads their durable marks (acks=all).
-result<void> daemon::attach_kafka() {
-    if (_kafka_rx < 0) return ok_result();
-    rx_unit& u = _rx[size_t(_kafka_rx)];
-    dataplane::kafka::kafka_rx_config kc;
-    const auto& ports = u.kafka_listener->ports();
-    std::string advertised = _config.kafka_advertised;
-    if (advertised.empty()) {
-        // The first listen address, with the port the kernel bound (listen port 0).
-        const std::string& first = _config.kafka_listen.front();
-        advertised = first.substr(0, first.rfind(':')) + ":" + std::to_string(ports.front());
-    }
-    const auto colon = advertised.rfind(':');
-    kc.advertised_host = advertised.substr(0, colon);
-    if (kc.advertised_host.size() >= 2 && kc.advertised_host.front() == '[')
-        kc.advertised_host = kc.advertised_host.substr(1, kc.advertised_host.size() - 2);
-    kc.advertised_port = colon == std::string::npos ? 9092 : std::atoi(advertised.c_str() + colon + 1);
-    kc.auto_create_topics = _config.kafka_auto_create_topics;
-    kc.default_partitions = int32_t(_workers.size());
-    for (const auto& t : _config.kafka_topics) kc.topics.push_back({t.name, t.partitions});
-    std::vector<const std::atomic<uint64_t>*> durable;
-    for (auto& w : _workers) durable.push_back(&w.worker->slots_durable(uint32_t(_kafka_rx)));
-    auto ids = dataplane::kafka::producer_ids::open(_config.data_dir);
-    if (!ids) return std::move(ids).err();
-    u.kafka = std::make_unique<dataplane::kafka::kafka_rx>(kc, *u.kafka_listener, *u.rx,
-                                                           std::move(durable), &_stop_rx);
-    u.kafka->set_producer_ids(std::move(ids.value()));
-    return ok_result();
-}
-
 json daemon::kafka_json() const {
-    if (_kafka_rx < 0) return nullptr;
-    const rx_unit& u = _rx[size_t(_kafka_rx)];
+    if (_pipeline->kafka_rx_index() < 0) return nullptr;
+    const rx_unit& u = _pipeline->rx()[size_t(_pipeline->kafka_rx_index())];
     const auto& lc = u.kafka_listener->counters();
     const auto& kc = u.kafka->counters();
     json closed = json::object();
@@ -503,7 +154,7 @@ json daemon::kafka_json() const {
     return json{{"listen", u.kafka_listener->addresses()},
                 {"ports", u.kafka_listener->ports()},
                 {"advertised", cfg.advertised_host + ":" + std::to_string(cfg.advertised_port)},
-                {"rx", _kafka_rx},
+                {"rx", _pipeline->kafka_rx_index()},
                 {"lcore", u.lcore},
                 {"multishot_recv", u.kafka_listener->multishot()},
                 {"connections_open", rd(lc.connections_open)},
@@ -557,9 +208,9 @@ result<void> daemon::start_control() {
         return json{{"content_type", prometheus_content_type}, {"text", prometheus_text(stats())}};
     };
     handlers["flush"] = [this](const json&) { return flush(); };
-    handlers["queries"] = [this](const json& req) { return _queries->handle_queries(req); };
-    handlers["windows"] = [this](const json& req) { return _queries->handle_windows(req); };
-    handlers["replay"] = [this](const json& req) { return _queries->handle_replay(req); };
+    handlers["queries"] = [this](const json& req) { return _pipeline->queries().handle_queries(req); };
+    handlers["windows"] = [this](const json& req) { return _pipeline->queries().handle_windows(req); };
+    handlers["replay"] = [this](const json& req) { return _pipeline->queries().handle_replay(req); };
     handlers["reload"] = [this](const json&) { return reload("reload command"); };
     handlers["retention"] = [this](const json& req) { return retention(req); };
     handlers["shutdown"] = [this](const json&) {
@@ -583,19 +234,19 @@ stats_sample daemon::take_sample() const {
     stats_sample smp;
     smp.at_ns = monotonic_ns();
     auto& m = smp.counters;
-    for (uint32_t r = 0; r < _rx.size(); ++r) {
-        const auto& c = _rx[r].rx->counters();
+    for (uint32_t r = 0; r < _pipeline->rx().size(); ++r) {
+        const auto& c = _pipeline->rx()[r].rx->counters();
         std::string k = "rx" + std::to_string(r);
         m[k + ".events"] = rd(c.events_received);
         m[k + ".bytes"] = rd(c.rx_bytes);
         m["events_received"] += rd(c.events_received);
         m["rx_packets"] += rd(c.rx_packets);
         m["rx_bytes"] += rd(c.rx_bytes);
-        if (_rx[r].kernel) m["rx_dropped"] += _rx[r].kernel->kernel_drops();
+        if (_pipeline->rx()[r].kernel) m["rx_dropped"] += _pipeline->rx()[r].kernel->kernel_drops();
     }
-    if (_port) m["rx_dropped"] += dataplane::port_rx_dropped(_port->port_id);
-    for (uint32_t w = 0; w < _workers.size(); ++w) {
-        const auto& u = _workers[w];
+    if (_pipeline->port()) m["rx_dropped"] += dataplane::port_rx_dropped(_pipeline->port()->port_id);
+    for (uint32_t w = 0; w < _pipeline->workers().size(); ++w) {
+        const auto& u = _pipeline->workers()[w];
         const auto& c = u.worker->counters();
         std::string k = "w" + std::to_string(w);
         m[k + ".events"] = rd(c.events_in);
@@ -610,12 +261,12 @@ stats_sample daemon::take_sample() const {
         smp.window_visible.merge(u.worker->latency().window_visible.snapshot());
         smp.durable.merge(u.worker->latency().durable.snapshot());
     }
-    if (_queries) m["bytes_written"] += _queries->bytes_written();
+    m["bytes_written"] += _pipeline->queries().bytes_written();
     return smp;
 }
 
 json daemon::rx_core_json(uint32_t r) const {
-    const rx_unit& u = _rx[r];
+    const rx_unit& u = _pipeline->rx()[r];
     const auto& c = u.rx->counters();
     json by_verdict = json::object();
     for (size_t v = 1; v < dataplane::frame_verdict_count; ++v)
@@ -646,12 +297,12 @@ json daemon::rx_core_json(uint32_t r) const {
 // RX had stopped pulling (imissed) or it had no mbuf (rx_nombuf).
 json daemon::ports_json() const {
     json ports = json::array();
-    if (!_port) return ports;
-    dataplane::port_counters pc = dataplane::port_stats(_port->port_id);
-    ports.push_back({{"port_id", _port->port_id},
-                     {"driver", _port->driver},
-                     {"rx_queues", _port->rx_queues},
-                     {"rss", _port->rss},
+    if (!_pipeline->port()) return ports;
+    dataplane::port_counters pc = dataplane::port_stats(_pipeline->port()->port_id);
+    ports.push_back({{"port_id", _pipeline->port()->port_id},
+                     {"driver", _pipeline->port()->driver},
+                     {"rx_queues", _pipeline->port()->rx_queues},
+                     {"rss", _pipeline->port()->rss},
                      {"ipackets", pc.ipackets},
                      {"imissed", pc.imissed},
                      {"rx_nombuf", pc.rx_nombuf},
@@ -661,7 +312,7 @@ json daemon::ports_json() const {
 }
 
 json daemon::worker_core_json(uint32_t w) const {
-    const worker_unit& u = _workers[w];
+    const worker_unit& u = _pipeline->workers()[w];
     const auto& c = u.worker->counters();
     const auto& lat = u.worker->latency();
     return json{{"lcore", u.lcore},
@@ -716,13 +367,6 @@ json daemon::latency_section(const stats_sample& now, const stats_sample* base) 
     return lat;
 }
 
-int64_t daemon::max_event_time_ms() const {
-    int64_t max_time = processing::no_time;
-    for (const auto& u : _workers)
-        max_time = std::max(max_time, u.worker->counters().max_time_ms.load(std::memory_order_relaxed));
-    return max_time;
-}
-
 json daemon::per_core_json(const stats_sample& now, const stats_sample* rate_base) const {
     json per_core = json::array();
     auto add = [&](json core, const std::string& key) {
@@ -732,9 +376,9 @@ json daemon::per_core_json(const stats_sample& now, const stats_sample* rate_bas
         }
         per_core.push_back(std::move(core));
     };
-    for (uint32_t r = 0; r < _rx.size(); ++r)
+    for (uint32_t r = 0; r < _pipeline->rx().size(); ++r)
         add(rx_core_json(r), "rx" + std::to_string(r));
-    for (uint32_t w = 0; w < _workers.size(); ++w)
+    for (uint32_t w = 0; w < _pipeline->workers().size(); ++w)
         add(worker_core_json(w), "w" + std::to_string(w));
     return per_core;
 }
@@ -749,7 +393,7 @@ json daemon::totals_json(const stats_sample& now, int64_t watermark) const {
         reasons[reason] = get("dead_letters." + reason);
     uint64_t ignored = 0;
     uint64_t ignored_n[dataplane::frame_verdict_count] = {};
-    for (const auto& u : _rx) {
+    for (const auto& u : _pipeline->rx()) {
         ignored += rd(u.rx->counters().ignored_packets);
         for (size_t v = 1; v < dataplane::frame_verdict_count; ++v)
             ignored_n[v] += rd(u.rx->counters().ignored_by_verdict[v]);
@@ -770,16 +414,16 @@ json daemon::totals_json(const stats_sample& now, int64_t watermark) const {
             {"rx_dropped", get("rx_dropped")},
             {"bytes_written", get("bytes_written")},
             {"watermark_ms", watermark},
-            {"window_rows", _queries->window_rows()}};
+            {"window_rows", _pipeline->queries().window_rows()}};
 }
 
 // The rings' occupancy (consumer lag per (RX, worker)) and the watermark's delay.
 json daemon::rings_json(json& lag, int64_t watermark, int64_t max_time) const {
     json rings = json::array();
     uint64_t occupancy_total = 0, occupancy_max = 0;
-    for (uint32_t r = 0; r < _rx.size(); ++r)
-        for (uint32_t w = 0; w < _workers.size(); ++w) {
-            rte_ring* ring = _rings[w][r];
+    for (uint32_t r = 0; r < _pipeline->rx().size(); ++r)
+        for (uint32_t w = 0; w < _pipeline->workers().size(); ++w) {
+            const rte_ring* ring = _pipeline->ring(r, w);
             uint64_t used = rte_ring_count(ring);
             occupancy_total += used;
             occupancy_max = std::max(occupancy_max, used);
@@ -816,7 +460,7 @@ json daemon::stats() {
     stats_sample now = take_sample();
     const stats_sample* rate_base = _history.base_for_rates(now.at_ns, 900'000'000);
     const stats_sample* recent_base = _history.oldest();
-    int64_t max_time = max_event_time_ms();
+    int64_t max_time = _pipeline->max_event_time_ms();
     int64_t watermark = max_time == processing::no_time ? 0 : max_time - _config.watermark_delay_ms;
     json lag;
     json rings = rings_json(lag, watermark, max_time);
@@ -838,26 +482,26 @@ json daemon::stats() {
                 {"storage", std::move(storage)},
                 {"control", control_json()},
                 {"kafka", kafka_json()},
-                {"queries", _queries->stats()}};
+                {"queries", _pipeline->queries().stats()}};
 }
 
 json daemon::lcore_map_json() const {
     json rx = json::array(), workers = json::array();
-    for (size_t r = 0; r < _map.rx.size(); ++r)
+    for (size_t r = 0; r < _pipeline->map().rx.size(); ++r)
         rx.push_back({{"rx", r},
-                      {"lcore", _map.rx[r].lcore},
-                      {"cpus", _map.rx[r].cpus},
-                      {"queue", _map.rx[r].queues.front()},
-                      {"queues", _map.rx[r].queues}});
-    for (size_t w = 0; w < _map.workers.size(); ++w)
+                      {"lcore", _pipeline->map().rx[r].lcore},
+                      {"cpus", _pipeline->map().rx[r].cpus},
+                      {"queue", _pipeline->map().rx[r].queues.front()},
+                      {"queues", _pipeline->map().rx[r].queues}});
+    for (size_t w = 0; w < _pipeline->map().workers.size(); ++w)
         workers.push_back(
-            {{"worker", w}, {"lcore", _map.workers[w].lcore}, {"cpus", _map.workers[w].cpus}});
-    return json{{"source", _map.source},
-                {"rx_queues", _map.rx_queues},
-                {"rss", _map.rss},
+            {{"worker", w}, {"lcore", _pipeline->map().workers[w].lcore}, {"cpus", _pipeline->map().workers[w].cpus}});
+    return json{{"source", _pipeline->map().source},
+                {"rx_queues", _pipeline->map().rx_queues},
+                {"rss", _pipeline->map().rss},
                 {"rx", rx},
                 {"workers", workers},
-                {"unused", _map.unused}};
+                {"unused", _pipeline->map().unused}};
 }
 
 // What is durable, per table and in total, the writers' state (a full disk stalls them)
@@ -881,11 +525,11 @@ json daemon::storage_stats(json& totals) const {
         a.stalled |= w.stalled();
         if (w.failed() && !a.failure) a.failure = &w.failure();
     };
-    for (const auto& u : _workers) {
+    for (const auto& u : _pipeline->workers()) {
         add(u.worker->events_writer());
         add(u.worker->dead_letters_writer());
     }
-    _queries->for_each_writer(add);
+    _pipeline->queries().for_each_writer(add);
     auto ret = _retention->status();
     std::string state = "ok", error;
     json out = json::array();
@@ -1015,14 +659,14 @@ json daemon::status() const {
                 {"version", SLUICE_VERSION},
                 {"pid", int64_t(::getpid())},
                 {"mode", _config.mode},
-                {"port", _port ? json(_port->driver) : json(nullptr)},
-                {"rx_lcores", _rx_lcores},
-                {"worker_lcores", _worker_lcores},
+                {"port", _pipeline->port() ? json(_pipeline->port()->driver) : json(nullptr)},
+                {"rx_lcores", _pipeline->rx_lcores()},
+                {"worker_lcores", _pipeline->worker_lcores()},
                 {"lcore_map", lcore_map_json()},
                 {"data_dir", absolute_path(_config.data_dir)},
                 {"udp_ports", _config.udp_ports},
-                {"kafka", _kafka_rx < 0 ? json(nullptr) : json(_rx[size_t(_kafka_rx)].kafka_listener->addresses())},
-                {"queries", _queries->stats().size()},
+                {"kafka", _pipeline->kafka_rx_index() < 0 ? json(nullptr) : json(_pipeline->rx()[size_t(_pipeline->kafka_rx_index())].kafka_listener->addresses())},
+                {"queries", _pipeline->queries().stats().size()},
                 {"socket", _config.control_socket},
                 {"config", _config.config_path.empty() ? json(nullptr) : json(_config.config_path)},
                 {"reloads", reloads},
@@ -1112,97 +756,33 @@ json daemon::reload(const char* trigger) {
 }
 
 json daemon::flush() {
-    uint64_t want = _worker_control.flush_requested.fetch_add(1) + 1;
+    const uint64_t want = _pipeline->request_flush();
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    for (;;) {
-        bool done = _queries->flushes_done() >= want || _queries->done();
-        for (auto& u : _workers) done = done && (u.loop->flushes_done() >= want || u.loop->finished());
-        if (done) break;
+    while (!_pipeline->flush_done(want)) {
         if (std::chrono::steady_clock::now() > deadline)
             return json{{"ok", false}, {"error", "flush did not complete within 10 s (is the disk stuck?)"}};
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    uint64_t rows = 0;
-    for (auto& u : _workers) rows += u.worker->rows_durable();
-    return json{{"ok", true}, {"rows_durable", rows}};
+    return json{{"ok", true}, {"rows_durable", _pipeline->rows_durable()}};
 }
-
-// Which lcore does what, and where to reach the daemon: what an operator needs first.
-void daemon::print_startup_map() const {
-    std::printf("sluiced %s: %s input%s, %zu RX lcore(s), %zu worker lcore(s), data dir %s\n",
-                SLUICE_VERSION, _config.mode.c_str(),
-                _port ? (" on port " + std::to_string(_port->port_id) + " (" + _port->driver + ")")
-                            .c_str()
-                      : "",
-                _rx.size(), _workers.size(), _config.data_dir.c_str());
-    std::printf("sluiced:   lcore %u: main (control thread %s)\n", rte_get_main_lcore(),
-                "sluice-control");
-    // The input, its queues and how they are spread, then one line per lcore: the CPUs
-    // EAL pinned it to and its role (every RX lcore feeds every worker over its own ring).
-    for (const std::string& line : _map.describe()) std::printf("sluiced: %s\n", line.c_str());
-    if (_kafka_rx >= 0) {
-        const rx_unit& k = _rx[size_t(_kafka_rx)];
-        std::string ports;
-        for (size_t i = 0; i < k.kafka_listener->addresses().size(); ++i)
-            ports += (i ? ", " : "") + k.kafka_listener->addresses()[i] + " (port " +
-                     std::to_string(k.kafka_listener->ports()[i]) + ")";
-        std::printf("sluiced:   lcore %u: Kafka RX %d, listening on %s, advertised %s:%d\n",
-                    k.lcore, _kafka_rx, ports.c_str(), k.kafka->config().advertised_host.c_str(),
-                    k.kafka->config().advertised_port);
-    }
-    std::printf("sluiced: control socket %s (mode %04o)\n", _config.control_socket.c_str(),
-                _config.socket_mode);
-    if (_config.test_hold_us != 0)
-        std::printf("sluiced: TEST ONLY: workers hold each burst %u us\n", _config.test_hold_us);
-    if (_config.bench_sink)
-        std::printf("sluiced: BENCHMARK ONLY: workers discard every slot unprocessed\n");
-    if (_config.test_slow_worker_us != 0)
-        std::printf("sluiced: TEST ONLY: workers sleep %u us after every burst\n",
-                    _config.test_slow_worker_us);
-    std::fflush(stdout);
-}
-
-int rx_main(void* arg) {
-    auto* u = static_cast<rx_unit*>(arg);
-    if (u->kafka) u->kafka->run();
-    else if (u->kernel) u->rx->run_kernel(*u->kernel);
-    else u->rx->run_port(u->port_id, u->queues);
-    return 0;
-}
-
-int worker_main(void* arg) { return static_cast<worker_unit*>(arg)->loop->run(); }
 
 int daemon::run() {
-    _worker_control.rx_running.store(uint32_t(_rx.size()));
-    for (auto& u : _workers) rte_eal_remote_launch(worker_main, &u, u.lcore);
-    for (auto& u : _rx) rte_eal_remote_launch(rx_main, &u, u.lcore);
-
-    print_startup_map();
+    _pipeline->launch();
+    _pipeline->print_startup_map();
 
     while (!_shutdown_requested.load() && !g_signal_shutdown.load()) {
         if (g_signal_reload.exchange(false)) reload("SIGHUP");
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     SLUICE_LOG_INFO("graceful shutdown: stopping RX, draining rings, closing windows");
-
-    _stop_rx.store(true);
-    for (auto& u : _rx) {
-        rte_eal_wait_lcore(u.lcore);
-        _worker_control.rx_running.fetch_sub(1);
-    }
-    int rc = 0;
-    for (auto& u : _workers)
-        if (rte_eal_wait_lcore(u.lcore) != 0) rc = 1;
-    _queries->join();
-    for (auto& u : _workers)
-        if (u.worker->storage_failed()) rc = 1;
+    const int rc = _pipeline->stop();
     // Every counter is final now (RX stopped, rings drained, workers done): one line
     // for logs and for tests that compare exact counts after a run.
     std::printf("sluiced: final stats %s\n", stats().dump().c_str());
     std::fflush(stdout);
     _control->stop();
     _retention->stop();
-    if (_port) dataplane::port_stop(*_port);
+    _pipeline->release();
     SLUICE_LOG_INFO("stopped: %s", rc == 0 ? "all data flushed and synced" : "with storage errors");
     return rc;
 }
