@@ -10,7 +10,6 @@
 #include <mutex>
 #include <thread>
 
-
 #include "base/clock.h"
 #include "base/limits.h"
 #include "base/log.h"
@@ -18,16 +17,9 @@
 #include "control/control_server.h"
 #include "control/pipeline.h"
 #include "control/query_service.h"
-#include "control/observability.h"
-#include "dataplane/eal_setup.h"
-#include "dataplane/kafka/kafka_listener.h"
-#include "dataplane/kafka/kafka_rx.h"
-#include "dataplane/rx_lcore.h"
-#include "dataplane/worker_lcore.h"
-#include "processing/worker.h"
+#include "control/stats.h"
+#include "control/stats_reader.h"
 #include "storage/retention.h"
-#include "storage/schema.h"
-#include "storage/segment_writer.h"
 
 namespace sluice::control {
 
@@ -39,17 +31,6 @@ std::atomic<bool> g_signal_reload{false};
 void on_signal(int) { g_signal_shutdown.store(true); }
 void on_reload_signal(int) { g_signal_reload.store(true); }
 
-// Dead-letter reason names, from their one home (processing/event.h), in its order.
-std::vector<std::string> dead_letter_reason_names() {
-    std::vector<std::string> names;
-    for (int i = 0; i < processing::dead_letter_reason_count; ++i)
-        names.emplace_back(processing::reason_name(processing::dead_letter_reason(i)));
-    return names;
-}
-const std::vector<std::string> reason_names = dead_letter_reason_names();
-
-uint64_t rd(const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); }
-
 class daemon {
   public:
     daemon(const daemon_config& config, config_loader reload_config)
@@ -59,23 +40,12 @@ class daemon {
 
   private:
     result<void> start_control();
-    // Observability, on the control thread.
-    stats_sample take_sample() const;
-    json stats();
-    json rx_core_json(uint32_t r) const;
-    json worker_core_json(uint32_t w) const;
-    json per_core_json(const stats_sample& now, const stats_sample* rate_base) const;
-    json totals_json(const stats_sample& now, int64_t watermark) const;
-    json rings_json(json& lag, int64_t watermark, int64_t max_time) const;
-    json control_json() const;
-    json rates_json(const stats_sample& now, const stats_sample* base) const;
-    json latency_section(const stats_sample& now, const stats_sample* base) const;
+    // The typed snapshot `stats` and `metrics` render (control/stats.h); its rate
+    // bases point into _history.
+    stats_snapshot snapshot() const;
     json status() const;
     json lcore_map_json() const;
-    json ports_json() const;
-    json kafka_json() const;
     json flush();
-    json storage_stats(json& totals) const;
     json retention(const json& req);
     // SIGHUP and the `reload` command. Each hook applies the keys it owns from the fresh
     // config and returns their names; queries add theirs here.
@@ -116,78 +86,6 @@ result<void> daemon::start() {
     return ok_result();
 }
 
-json daemon::kafka_json() const {
-    if (_pipeline->kafka_rx_index() < 0) return nullptr;
-    const rx_unit& u = _pipeline->rx()[size_t(_pipeline->kafka_rx_index())];
-    const auto& lc = u.kafka_listener->counters();
-    const auto& kc = u.kafka->counters();
-    json closed = json::object();
-    for (int r = 0; r < dataplane::kafka::close_reason_count; ++r)
-        closed[dataplane::kafka::close_reason_name(dataplane::kafka::close_reason(r))] =
-            rd(lc.closed[r]);
-    auto api_name = [](int k) -> std::string {
-        namespace ak = dataplane::kafka::api_key;
-        switch (k) {
-        case ak::produce: return "produce";
-        case ak::fetch: return "fetch";
-        case ak::metadata: return "metadata";
-        case ak::api_versions: return "api_versions";
-        case ak::init_producer_id: return "init_producer_id";
-        default: return "api_" + std::to_string(k);
-        }
-    };
-    json requests = json::object();
-    uint64_t requests_total = rd(kc.requests_other);
-    for (int k = 0; k < dataplane::kafka::kafka_api_keys; ++k) {
-        const uint64_t n = rd(kc.requests[k]);
-        requests_total += n;
-        if (n != 0) requests[api_name(k)] = n;
-    }
-    if (rd(kc.requests_other) != 0) requests["other"] = rd(kc.requests_other);
-    json errors = json::object();
-    for (int e = 0; e < dataplane::kafka::kafka_error_codes; ++e)
-        if (rd(kc.errors[e]) != 0) errors[std::to_string(e)] = rd(kc.errors[e]);
-    json topics = json::array();
-    for (const auto& t : u.kafka->topics())
-        topics.push_back({{"name", t.name}, {"partitions", t.partitions}, {"records", t.records}});
-    const auto& cfg = u.kafka->config();
-    return json{{"listen", u.kafka_listener->addresses()},
-                {"ports", u.kafka_listener->ports()},
-                {"advertised", cfg.advertised_host + ":" + std::to_string(cfg.advertised_port)},
-                {"rx", _pipeline->kafka_rx_index()},
-                {"lcore", u.lcore},
-                {"multishot_recv", u.kafka_listener->multishot()},
-                {"connections_open", rd(lc.connections_open)},
-                {"connections_total", rd(lc.connections_total)},
-                {"connections_refused", rd(lc.connections_refused)},
-                {"connections_closed", std::move(closed)},
-                {"connections_paused", rd(lc.paused)},
-                {"bytes_in", rd(lc.bytes_in)},
-                {"bytes_out", rd(lc.bytes_out)},
-                {"requests", requests_total},
-                {"requests_by_api", std::move(requests)},
-                {"errors_by_code", std::move(errors)},
-                {"produce_by_acks",
-                 {{"0", rd(kc.produce_by_acks[0])},
-                  {"1", rd(kc.produce_by_acks[1])},
-                  {"all", rd(kc.produce_by_acks[2])}}},
-                {"records", rd(kc.records)},
-                {"record_bytes", rd(kc.record_bytes)},
-                {"null_values", rd(kc.null_values)},
-                {"acks_parked", rd(kc.acks_parked)},
-                {"backpressure", rd(kc.backpressure)},
-                {"unknown_api", rd(kc.unknown_api)},
-                {"bad_requests", rd(kc.bad_requests)},
-                {"producer_ids", rd(kc.producer_ids)},
-                {"duplicate_sequences", rd(kc.duplicate_sequences)},
-                {"out_of_order_sequences", rd(kc.out_of_order_sequences)},
-                {"fenced_epochs", rd(kc.fenced_epochs)},
-                {"producer_states", rd(kc.producer_states)},
-                {"producer_state_evictions", rd(kc.producer_state_evictions)},
-                {"auto_create_topics", cfg.auto_create_topics},
-                {"topics", std::move(topics)}};
-}
-
 result<void> daemon::start_control() {
     server_config sc;
     sc.socket_path = _config.control_socket;
@@ -198,14 +96,14 @@ result<void> daemon::start_control() {
     sc.idle_timeout_ms = _config.idle_timeout_ms;
     // One sample a second feeds the rates and the recent latency percentiles; the first
     // is taken now, before the server thread exists, so every reply has a base.
-    _history.push(take_sample());
-    sc.on_tick = [this] { _history.push(take_sample()); };
+    _history.push(read_sample(*_pipeline));
+    sc.on_tick = [this] { _history.push(read_sample(*_pipeline)); };
     sc.tick_interval_ms = 1000;
     std::map<std::string, handler> handlers;
-    handlers["stats"] = [this](const json&) { return stats(); };
+    handlers["stats"] = [this](const json&) { return stats_json(snapshot()); };
     handlers["status"] = [this](const json&) { return status(); };
     handlers["metrics"] = [this](const json&) {
-        return json{{"content_type", prometheus_content_type}, {"text", prometheus_text(stats())}};
+        return json{{"content_type", prometheus_content_type}, {"text", prometheus_text(snapshot())}};
     };
     handlers["flush"] = [this](const json&) { return flush(); };
     handlers["queries"] = [this](const json& req) { return _pipeline->queries().handle_queries(req); };
@@ -230,259 +128,17 @@ result<void> daemon::start_control() {
 }
 
 
-stats_sample daemon::take_sample() const {
-    stats_sample smp;
-    smp.at_ns = monotonic_ns();
-    auto& m = smp.counters;
-    for (uint32_t r = 0; r < _pipeline->rx().size(); ++r) {
-        const auto& c = _pipeline->rx()[r].rx->counters();
-        std::string k = "rx" + std::to_string(r);
-        m[k + ".events"] = rd(c.events_received);
-        m[k + ".bytes"] = rd(c.rx_bytes);
-        m["events_received"] += rd(c.events_received);
-        m["rx_packets"] += rd(c.rx_packets);
-        m["rx_bytes"] += rd(c.rx_bytes);
-        if (_pipeline->rx()[r].kernel) m["rx_dropped"] += _pipeline->rx()[r].kernel->kernel_drops();
-    }
-    if (_pipeline->port()) m["rx_dropped"] += dataplane::port_rx_dropped(_pipeline->port()->port_id);
-    for (uint32_t w = 0; w < _pipeline->workers().size(); ++w) {
-        const auto& u = _pipeline->workers()[w];
-        const auto& c = u.worker->counters();
-        std::string k = "w" + std::to_string(w);
-        m[k + ".events"] = rd(c.events_in);
-        m[k + ".bytes"] = u.worker->bytes_written();
-        m["events_accepted"] += rd(c.events_accepted);
-        m["duplicates"] += rd(c.duplicates);
-        m["late_events"] += rd(c.late_events);
-        m["dead_letters"] += rd(c.dead_letters);
-        m["bytes_written"] += u.worker->bytes_written();
-        for (int i = 0; i < processing::dead_letter_reason_count; ++i)
-            m["dead_letters." + reason_names[i]] += rd(c.dead_letters_by_reason[i]);
-        smp.window_visible.merge(u.worker->latency().window_visible.snapshot());
-        smp.durable.merge(u.worker->latency().durable.snapshot());
-    }
-    m["bytes_written"] += _pipeline->queries().bytes_written();
-    return smp;
-}
-
-json daemon::rx_core_json(uint32_t r) const {
-    const rx_unit& u = _pipeline->rx()[r];
-    const auto& c = u.rx->counters();
-    json by_verdict = json::object();
-    for (size_t v = 1; v < dataplane::frame_verdict_count; ++v)
-        by_verdict[std::string(dataplane::verdict_name(dataplane::frame_verdict(v)))] =
-            rd(c.ignored_by_verdict[v]);
-    json core{{"lcore", u.lcore},
-                {"role", "rx"},
-                {"input", u.kafka ? "kafka" : u.kernel ? "kernel_udp" : "dpdk"},
-                {"rx", r},
-                {"queue", u.queues.empty() ? json(nullptr) : json(u.queues.front())},
-                {"queues", u.queues},
-                {"rx_packets", rd(c.rx_packets)},
-                {"rx_bytes", rd(c.rx_bytes)},
-                {"ignored_packets", rd(c.ignored_packets)},
-                {"ignored_by_reason", std::move(by_verdict)},
-                {"events_received", rd(c.events_received)},
-                {"rx_dead_letters", rd(c.dead_letters)},
-                {"binary_events", rd(c.binary_events)},
-                {"backpressure_waits", rd(c.backpressure_waits)},
-                {"rx_dropped", u.kernel ? u.kernel->kernel_drops() : 0}};
-    // Kernel mode: whether the socket is read by one multishot recvmsg over provided
-    // buffers (kernel >= 6.0) or by single-shot requests (the fallback).
-    if (u.kernel) core["kernel_multishot"] = u.kernel->multishot();
-    return core;
-}
-
-// The port's own counters: rx_dropped are the frames it could not hand to sluice because
-// RX had stopped pulling (imissed) or it had no mbuf (rx_nombuf).
-json daemon::ports_json() const {
-    json ports = json::array();
-    if (!_pipeline->port()) return ports;
-    dataplane::port_counters pc = dataplane::port_stats(_pipeline->port()->port_id);
-    ports.push_back({{"port_id", _pipeline->port()->port_id},
-                     {"driver", _pipeline->port()->driver},
-                     {"rx_queues", _pipeline->port()->rx_queues},
-                     {"rss", _pipeline->port()->rss},
-                     {"ipackets", pc.ipackets},
-                     {"imissed", pc.imissed},
-                     {"rx_nombuf", pc.rx_nombuf},
-                     {"ierrors", pc.ierrors},
-                     {"rx_dropped", pc.rx_dropped()}});
-    return ports;
-}
-
-json daemon::worker_core_json(uint32_t w) const {
-    const worker_unit& u = _pipeline->workers()[w];
-    const auto& c = u.worker->counters();
-    const auto& lat = u.worker->latency();
-    return json{{"lcore", u.lcore},
-                {"role", "worker"},
-                {"worker", w},
-                {"events_in", rd(c.events_in)},
-                {"events_accepted", rd(c.events_accepted)},
-                {"duplicates", rd(c.duplicates)},
-                {"late_events", rd(c.late_events)},
-                {"dead_letters", rd(c.dead_letters)},
-                {"window_overflow", rd(c.window_overflow)},
-                {"bench_sunk", u.loop->sunk()},
-                {"dedup_tracked", rd(c.dedup_tracked)},
-                {"dedup_capacity", u.worker->dedup_capacity()},
-                {"dedup_horizon_ms", c.dedup_horizon_ms.load(std::memory_order_relaxed)},
-                {"bytes_written", u.worker->bytes_written()},
-                {"rows_durable", u.worker->rows_durable()},
-                {"events_durable", u.worker->events_writer().rows_durable()},
-                {"dead_letters_durable", u.worker->dead_letters_writer().rows_durable()},
-                {"latency",
-                 {{"window_visible", latency_json(lat.window_visible.snapshot(), _ticks_per_us, false)},
-                  {"durable", latency_json(lat.durable.snapshot(), _ticks_per_us, false)}}}};
-}
-
-// Per-second rates between the newest sample at least a second old and now.
-json daemon::rates_json(const stats_sample& now, const stats_sample* base) const {
-    if (base == nullptr) return json{{"interval_s", 0}};
-    json r{{"interval_s", double(now.at_ns - base->at_ns) / 1e9}};
-    for (const char* k : {"events_received", "events_accepted", "duplicates", "late_events",
-                          "dead_letters", "rx_packets", "rx_bytes", "bytes_written", "rx_dropped"})
-        r[std::string(k) + "_per_s"] = rate_per_s(now, *base, k);
-    json by_reason = json::object();
-    for (const std::string& reason : reason_names)
-        by_reason[reason] = rate_per_s(now, *base, "dead_letters." + reason);
-    r["dead_letters_by_reason_per_s"] = std::move(by_reason);
-    return r;
-}
-
-// Since start (with histogram buckets) and over the recent interval (the oldest sample
-// kept, about stats_samples_max - 1 seconds ago).
-json daemon::latency_section(const stats_sample& now, const stats_sample* base) const {
-    json lat{{"unit", "us"},
-             {"window_visible", latency_json(now.window_visible, _ticks_per_us, true)},
-             {"durable", latency_json(now.durable, _ticks_per_us, true)}};
-    if (base != nullptr) {
-        lat["recent"] = {
-            {"interval_s", double(now.at_ns - base->at_ns) / 1e9},
-            {"window_visible",
-             latency_json(now.window_visible.since(base->window_visible), _ticks_per_us, false)},
-            {"durable", latency_json(now.durable.since(base->durable), _ticks_per_us, false)}};
-    }
-    return lat;
-}
-
-json daemon::per_core_json(const stats_sample& now, const stats_sample* rate_base) const {
-    json per_core = json::array();
-    auto add = [&](json core, const std::string& key) {
-        if (rate_base) {
-            core["events_per_s"] = rate_per_s(now, *rate_base, key + ".events");
-            core["bytes_per_s"] = rate_per_s(now, *rate_base, key + ".bytes");
-        }
-        per_core.push_back(std::move(core));
-    };
-    for (uint32_t r = 0; r < _pipeline->rx().size(); ++r)
-        add(rx_core_json(r), "rx" + std::to_string(r));
-    for (uint32_t w = 0; w < _pipeline->workers().size(); ++w)
-        add(worker_core_json(w), "w" + std::to_string(w));
-    return per_core;
-}
-
-json daemon::totals_json(const stats_sample& now, int64_t watermark) const {
-    auto get = [&](const std::string& k) {
-        auto it = now.counters.find(k);
-        return it == now.counters.end() ? uint64_t(0) : it->second;
-    };
-    json reasons = json::object();
-    for (const std::string& reason : reason_names)
-        reasons[reason] = get("dead_letters." + reason);
-    uint64_t ignored = 0;
-    uint64_t ignored_n[dataplane::frame_verdict_count] = {};
-    for (const auto& u : _pipeline->rx()) {
-        ignored += rd(u.rx->counters().ignored_packets);
-        for (size_t v = 1; v < dataplane::frame_verdict_count; ++v)
-            ignored_n[v] += rd(u.rx->counters().ignored_by_verdict[v]);
-    }
-    json ignored_by = json::object();
-    for (size_t v = 1; v < dataplane::frame_verdict_count; ++v)
-        ignored_by[std::string(dataplane::verdict_name(dataplane::frame_verdict(v)))] = ignored_n[v];
-    return {{"rx_packets", get("rx_packets")},
-            {"rx_bytes", get("rx_bytes")},
-            {"ignored_packets", ignored},
-            {"ignored_by_reason", std::move(ignored_by)},
-            {"events_received", get("events_received")},
-            {"events_accepted", get("events_accepted")},
-            {"duplicates", get("duplicates")},
-            {"late_events", get("late_events")},
-            {"dead_letters", get("dead_letters")},
-            {"dead_letters_by_reason", reasons},
-            {"rx_dropped", get("rx_dropped")},
-            {"bytes_written", get("bytes_written")},
-            {"watermark_ms", watermark},
-            {"window_rows", _pipeline->queries().window_rows()}};
-}
-
-// The rings' occupancy (consumer lag per (RX, worker)) and the watermark's delay.
-json daemon::rings_json(json& lag, int64_t watermark, int64_t max_time) const {
-    json rings = json::array();
-    uint64_t occupancy_total = 0, occupancy_max = 0;
-    for (uint32_t r = 0; r < _pipeline->rx().size(); ++r)
-        for (uint32_t w = 0; w < _pipeline->workers().size(); ++w) {
-            const rte_ring* ring = _pipeline->ring(r, w);
-            uint64_t used = rte_ring_count(ring);
-            occupancy_total += used;
-            occupancy_max = std::max(occupancy_max, used);
-            rings.push_back({{"rx", r},
-                             {"worker", w},
-                             {"occupancy", used},
-                             {"capacity", rte_ring_get_capacity(ring)}});
-        }
-    lag = {{"watermark_lag_ms", watermark > 0 ? json(wall_clock_ms() - watermark) : json(nullptr)},
-           {"max_event_time_ms", max_time == processing::no_time ? json(nullptr) : json(max_time)},
-           {"ring_occupancy_total", occupancy_total},
-           {"ring_occupancy_max", occupancy_max}};
-    return rings;
-}
-
-json daemon::control_json() const {
+stats_snapshot daemon::snapshot() const {
+    stats_snapshot s;
+    s.now = read_sample(*_pipeline);
+    s.rate_base = _history.base_for_rates(s.now.at_ns, 900'000'000);
+    s.recent_base = _history.oldest();
+    s.ticks_per_us = _ticks_per_us;
+    s.uptime_s = double(monotonic_ns() - _started_ns) / 1e9;
     // The server thread may serve a request before start() has returned the server
     // to the main thread: it reads the server through this pointer, published once.
-    control_server* server = _control_view.load(std::memory_order_acquire);
-    if (server == nullptr) return json::object();
-    auto c = server->counters();
-    return {{"requests", c.requests},
-            {"refused_peers", c.refused_peers},
-            {"refused_clients", c.refused_clients},
-            {"rate_limited", c.rate_limited},
-            {"oversize", c.oversize},
-            {"malformed", c.malformed},
-            {"idle_closed", c.idle_closed},
-            {"connections", c.connections},
-            {"connections_open", c.connections_open}};
-}
-
-json daemon::stats() {
-    stats_sample now = take_sample();
-    const stats_sample* rate_base = _history.base_for_rates(now.at_ns, 900'000'000);
-    const stats_sample* recent_base = _history.oldest();
-    int64_t max_time = _pipeline->max_event_time_ms();
-    int64_t watermark = max_time == processing::no_time ? 0 : max_time - _config.watermark_delay_ms;
-    json lag;
-    json rings = rings_json(lag, watermark, max_time);
-    json totals = totals_json(now, watermark);
-    json storage = storage_stats(totals);
-    return json{{"ok", true},
-                {"v", protocol_version},
-                {"version", SLUICE_VERSION},
-                {"uptime_s", double(monotonic_ns() - _started_ns) / 1e9},
-                {"watermark_ms", watermark},
-                {"watermark_delay_ms", _config.watermark_delay_ms},
-                {"totals", std::move(totals)},
-                {"rates", rates_json(now, rate_base)},
-                {"latency", latency_section(now, recent_base)},
-                {"lag", std::move(lag)},
-                {"per_core", per_core_json(now, rate_base)},
-                {"ports", ports_json()},
-                {"rings", std::move(rings)},
-                {"storage", std::move(storage)},
-                {"control", control_json()},
-                {"kafka", kafka_json()},
-                {"queries", _pipeline->queries().stats()}};
+    read_snapshot(*_pipeline, *_retention, _control_view.load(std::memory_order_acquire), s);
+    return s;
 }
 
 json daemon::lcore_map_json() const {
@@ -502,78 +158,6 @@ json daemon::lcore_map_json() const {
                 {"rx", rx},
                 {"workers", workers},
                 {"unused", _pipeline->map().unused}};
-}
-
-// What is durable, per table and in total, the writers' state (a full disk stalls them)
-// and retention. totals gets rows_durable and durable_event_time_ms of the events table.
-json daemon::storage_stats(json& totals) const {
-    struct agg {
-        uint64_t rows_durable = 0, bytes_written = 0, rows_dropped = 0, stalls = 0, syncs = 0;
-        int64_t durable_time = INT64_MIN;
-        bool stalled = false;
-        const error* failure = nullptr;
-    };
-    std::map<std::string, agg> tables;
-    auto add = [&](const storage::segment_writer& w) {
-        agg& a = tables[w.schema().name];
-        a.rows_durable += w.rows_durable();
-        a.bytes_written += w.bytes_written();
-        a.rows_dropped += w.rows_dropped();
-        a.stalls += w.disk_full_stalls();
-        a.syncs += w.syncs();
-        a.durable_time = std::max(a.durable_time, w.durable_max_time_ms());
-        a.stalled |= w.stalled();
-        if (w.failed() && !a.failure) a.failure = &w.failure();
-    };
-    for (const auto& u : _pipeline->workers()) {
-        add(u.worker->events_writer());
-        add(u.worker->dead_letters_writer());
-    }
-    _pipeline->queries().for_each_writer(add);
-    auto ret = _retention->status();
-    std::string state = "ok", error;
-    json out = json::array();
-    for (const auto& [name, a] : tables) {
-        std::string ts = a.failure ? "failed" : a.stalled ? "disk_full" : "ok";
-        json t{{"table", name},
-               {"state", ts},
-               {"rows_durable", a.rows_durable},
-               {"durable_event_time_ms", a.durable_time == INT64_MIN ? 0 : a.durable_time},
-               {"bytes_written", a.bytes_written},
-               {"syncs", a.syncs},
-               {"rows_dropped", a.rows_dropped},
-               {"disk_full_stalls", a.stalls}};
-        for (const auto& r : ret.tables) {
-            if (r.table != name) continue;
-            t["segments"] = r.segments;
-            t["bytes_on_disk"] = r.bytes;
-            t["retention_max_age_ms"] = r.policy.max_age_ms;
-            t["retention_max_bytes"] = r.policy.max_bytes;
-            t["segments_deleted"] = r.segments_deleted;
-            t["rows_deleted"] = r.rows_deleted;
-        }
-        if (a.failure) {
-            state = "failed";
-            error = a.failure->message;
-        } else if (a.stalled && state == "ok") {
-            state = "disk_full";
-            error = "disk full writing table " + name + " in " + _config.data_dir +
-                    ": not accepting events (back-pressure), retrying every " +
-                    std::to_string(limits::disk_full_retry_ms) +
-                    " ms; nothing accepted is lost (free space or lower retention)";
-        }
-        out.push_back(std::move(t));
-    }
-    const agg& ev = tables["events"];
-    totals["rows_durable"] = ev.rows_durable;
-    totals["durable_event_time_ms"] = ev.durable_time == INT64_MIN ? 0 : ev.durable_time;
-    json s{{"state", state},
-           {"tables", out},
-           {"retention_passes", ret.passes},
-           {"retention_last_pass_ms", ret.last_pass_ms}};
-    if (!error.empty()) s["error"] = error;
-    if (!ret.last_error.empty()) s["retention_error"] = ret.last_error;
-    return s;
 }
 
 // retention: lists every table's policy and state; with "table" (or "*" for the
@@ -778,7 +362,7 @@ int daemon::run() {
     const int rc = _pipeline->stop();
     // Every counter is final now (RX stopped, rings drained, workers done): one line
     // for logs and for tests that compare exact counts after a run.
-    std::printf("sluiced: final stats %s\n", stats().dump().c_str());
+    std::printf("sluiced: final stats %s\n", stats_json(snapshot()).dump().c_str());
     std::fflush(stdout);
     _control->stop();
     _retention->stop();
