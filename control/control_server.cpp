@@ -26,7 +26,9 @@ namespace sluice::control {
 namespace {
 
 // What an io_uring completion is for: the op in the low byte, the client slot above.
-enum class op : uint8_t { accept = 1, stop = 2, recv = 3, send = 4, cancel = 5, retry = 6, tick = 7 };
+enum class op : uint8_t {
+    accept = 1, stop = 2, recv = 3, send = 4, cancel = 5, retry = 6, tick = 7, done = 8
+};
 
 constexpr uint64_t make_tag(op o, uint32_t slot = 0) {
     return (uint64_t(slot) << 8) | uint64_t(o);
@@ -39,7 +41,8 @@ constexpr uint32_t tag_slot(uint64_t tag) {
 }
 
 constexpr size_t recv_chunk_bytes = 4096;
-// At most one op per client, plus accept (or its retry timer) and the stop poll; the
+// At most one op per client, plus accept (or its retry timer), the tick, the stop and
+// done polls; the
 // shutdown cancels need as many again, and sqe() submits early when the SQ is full.
 constexpr unsigned ring_entries = limits::control_clients_max + 4;
 // Back-off before accepting again when out of descriptors, so EMFILE cannot spin.
@@ -107,6 +110,12 @@ struct connection {
     std::string in;  // bytes received, not yet a complete line
     std::string out; // replies not yet sent
     size_t out_sent = 0;
+    // A slow request on the pool: nothing more is read or answered until its reply.
+    bool waiting = false;
+    uint64_t wait_id = 0;     // the job's id; a reply with another id is stale
+    int64_t wait_deadline_ns = 0;
+    bool reply_ready = false; // `reply` arrived (or the deadline passed) while a send was in flight
+    std::string reply;
 };
 
 } // namespace
@@ -164,6 +173,14 @@ struct control_server::loop {
         ++in_flight;
     }
 
+    void arm_done() {
+        io_uring_sqe* s = sqe();
+        io_uring_prep_poll_add(s, server._done_fd, POLLIN);
+        io_uring_sqe_set_data64(s, make_tag(op::done));
+        done_armed = true;
+        ++in_flight;
+    }
+
     void arm_recv(uint32_t slot) {
         connection& c = conns[slot];
         SLUICE_DASSERT(!c.armed);
@@ -192,7 +209,9 @@ struct control_server::loop {
         connection& c = conns[slot];
         ::close(c.fd);
         c.fd = -1;
-        c.armed = c.closing = c.peer_eof = c.timed_out = false;
+        c.armed = c.closing = c.peer_eof = c.timed_out = c.waiting = c.reply_ready = false;
+        c.wait_id = 0;
+        c.reply.clear();
         c.bucket = token_bucket{};
         c.in.clear();
         c.out.clear();
@@ -207,8 +226,53 @@ struct control_server::loop {
         if (c.out_sent < c.out.size()) return arm_send(slot);
         c.out.clear();
         c.out_sent = 0;
+        if (c.waiting) {
+            // Nothing is armed while the pool works: its reply (on_done) or the
+            // deadline (on_tick) resumes the connection.
+            if (!c.reply_ready) return;
+            c.out = std::move(c.reply) + '\n';
+            c.reply.clear();
+            c.waiting = c.reply_ready = false;
+            c.wait_id = 0;
+            process_input(c); // the requests pipelined behind it
+            return advance(slot);
+        }
         if (c.closing || c.peer_eof) return close_conn(slot);
         arm_recv(slot);
+    }
+
+    // A slow request's reply, or its deadline error: sent now, or after the send in
+    // flight (whose buffer must not move).
+    void resume(uint32_t slot, std::string reply) {
+        connection& c = conns[slot];
+        c.reply = std::move(reply);
+        c.reply_ready = true;
+        if (!c.armed) advance(slot);
+    }
+
+    void on_done() {
+        uint64_t n;
+        (void)!::read(server._done_fd, &n, sizeof n); // non-blocking: resets the count
+        for (auto& d : server._pool->take_done()) {
+            connection& c = conns[d.slot];
+            if (c.fd < 0 || !c.waiting || c.reply_ready || c.wait_id != d.id) continue; // stale
+            resume(d.slot, std::move(d.reply));
+        }
+        arm_done();
+    }
+
+    // Slow requests past their deadline get an error now; their late replies are dropped.
+    void expire_waits() {
+        const int64_t now = monotonic_ns();
+        for (uint32_t i = 0; i < conns.size(); ++i) {
+            connection& c = conns[i];
+            if (c.fd < 0 || !c.waiting || c.reply_ready || now < c.wait_deadline_ns) continue;
+            bump(server._deadline_exceeded);
+            c.wait_id = 0;
+            resume(i, encode_error("request did not complete within " +
+                                   std::to_string(server._config.slow_deadline_ms) +
+                                   " ms (control deadline; see sluicectl stats)"));
+        }
     }
 
     void refuse_oversize(connection& c) {
@@ -227,7 +291,7 @@ struct control_server::loop {
 
     void process_input(connection& c) {
         size_t start = 0;
-        while (!c.closing) {
+        while (!c.closing && !c.waiting) {
             size_t nl = c.in.find('\n', start);
             if (nl == std::string::npos) break;
             std::string_view line(c.in.data() + start, nl - start);
@@ -244,7 +308,7 @@ struct control_server::loop {
         // Refuse before the newline arrives, so no client can make us buffer unbounded.
         if (c.in.size() > limits::control_request_bytes_max) return refuse_oversize(c);
         // A client that half-closes after its request needs no trailing newline.
-        if (c.peer_eof && !blank(c.in)) {
+        if (c.peer_eof && !c.waiting && !blank(c.in)) {
             answer(c, c.in);
             c.in.clear();
         }
@@ -272,8 +336,25 @@ struct control_server::loop {
             c.out += '\n';
             return;
         }
-        c.out += server.handle_line(line);
-        c.out += '\n';
+        control_server::routed r = server.route(line);
+        if (!r.slow) {
+            c.out += r.reply;
+            c.out += '\n';
+            return;
+        }
+        const uint32_t slot = uint32_t(&c - conns.data());
+        const uint64_t id = ++next_wait_id;
+        const int64_t deadline = now + int64_t(server._config.slow_deadline_ms) * 1'000'000;
+        if (!server._pool->submit({id, slot, deadline, std::move(r.slow)})) {
+            bump(server._busy);
+            c.out += encode_error("busy: " + std::to_string(limits::control_slow_queue_max) +
+                                  " slow requests are waiting (retry shortly)");
+            c.out += '\n';
+            return;
+        }
+        c.waiting = true;
+        c.wait_id = id;
+        c.wait_deadline_ns = deadline;
     }
 
     // Closes connections that completed no request within the idle timeout: their
@@ -299,6 +380,7 @@ struct control_server::loop {
             }
         }
         close_idle();
+        expire_waits();
         arm_tick();
     }
 
@@ -420,6 +502,7 @@ struct control_server::loop {
         case op::accept: accept_armed = false; return on_accept(res);
         case op::retry: retry_armed = false; return arm_accept();
         case op::tick: tick_armed = false; return on_tick();
+        case op::done: done_armed = false; return on_done();
         case op::stop:
             stop_armed = false;
             stopping = true;
@@ -455,6 +538,7 @@ struct control_server::loop {
         if (retry_armed) cancel(make_tag(op::retry));
         if (stop_armed) cancel(make_tag(op::stop));
         if (tick_armed) cancel(make_tag(op::tick));
+        if (done_armed) cancel(make_tag(op::done));
         for (uint32_t i = 0; i < conns.size(); ++i) {
             if (conns[i].armed) cancel(make_tag(conns[i].sending ? op::send : op::recv, i));
         }
@@ -473,6 +557,7 @@ struct control_server::loop {
         arm_accept();
         arm_stop();
         arm_tick();
+        arm_done();
         while (!stopping) {
             int rc = io_uring_submit_and_wait(&ring, 1);
             if (rc < 0 && rc != -EINTR) {
@@ -497,6 +582,8 @@ struct control_server::loop {
     bool retry_armed = false;
     bool stop_armed = false;
     bool tick_armed = false;
+    bool done_armed = false;
+    uint64_t next_wait_id = 0;
     __kernel_timespec retry_ts{0, accept_retry_ns};
     __kernel_timespec tick_ts{};
     token_bucket global_bucket;
@@ -522,6 +609,11 @@ control_server::start(const server_config& config, std::map<std::string, handler
     s->_stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->_stop_fd < 0)
         return make_error(errc::internal, sys_error("cannot create eventfd", errno));
+    s->_done_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->_done_fd < 0)
+        return make_error(errc::internal, sys_error("cannot create eventfd", errno));
+    s->_pool = std::make_unique<request_pool>(std::max<uint32_t>(config.slow_threads, 1),
+                                              limits::control_slow_queue_max, s->_done_fd);
     s->_loop = std::make_unique<loop>(*s);
     uint32_t tick_ms = std::max<uint32_t>(config.tick_interval_ms, 10);
     s->_loop->tick_ts = {int64_t(tick_ms / 1000), int64_t(tick_ms % 1000) * 1'000'000};
@@ -622,7 +714,8 @@ server_counters control_server::counters() const noexcept {
     auto rd = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
     return {rd(_requests),     rd(_refused_peers), rd(_refused_clients),
             rd(_rate_limited), rd(_oversize),      rd(_malformed),
-            rd(_idle_closed),  rd(_connections),   rd(_connections_open)};
+            rd(_idle_closed),  rd(_connections),   rd(_connections_open),
+            rd(_busy),         rd(_deadline_exceeded)};
 }
 
 void control_server::update_access(access_policy access) {
@@ -647,12 +740,12 @@ bool control_server::peer_allowed(uid_t uid, gid_t gid, const std::vector<gid_t>
     });
 }
 
-std::string control_server::handle_line(std::string_view line) {
+control_server::routed control_server::route(std::string_view line) {
     bump(_requests);
     auto req = parse_request(line);
     if (!req.ok()) {
         bump(_malformed);
-        return encode_error(req.err().message);
+        return {encode_error(req.err().message), {}};
     }
     const std::string cmd = req.value()["cmd"].get<std::string>();
     auto it = _handlers.find(cmd);
@@ -660,10 +753,18 @@ std::string control_server::handle_line(std::string_view line) {
         std::string known;
         for (const auto& [name, h] : _handlers)
             known += (known.empty() ? "" : ", ") + name;
-        return encode_error("unknown command \"" + cmd + "\" (known: " + known + ")");
+        return {encode_error("unknown command \"" + cmd + "\" (known: " + known + ")"), {}};
     }
+    if (_config.slow_commands.contains(cmd))
+        return {{}, [this, cmd, &h = it->second, r = std::move(req.value())] {
+                    return run_handler(cmd, h, r);
+                }};
+    return {run_handler(cmd, it->second, req.value()), {}};
+}
+
+std::string control_server::run_handler(const std::string& cmd, const handler& h, const json& req) {
     try {
-        return encode_reply(it->second(req.value()));
+        return encode_reply(h(req));
     } catch (const std::exception& e) {
         return encode_error(e.what());
     } catch (...) {
@@ -681,9 +782,12 @@ void control_server::stop() {
         _thread.join();
     }
     _loop.reset();
+    // Running slow handlers finish (their replies go nowhere); queued ones are dropped.
+    if (_pool) _pool->stop();
     if (_listen_fd >= 0) ::close(_listen_fd);
     if (_stop_fd >= 0) ::close(_stop_fd);
-    _listen_fd = _stop_fd = -1;
+    if (_done_fd >= 0) ::close(_done_fd);
+    _listen_fd = _stop_fd = _done_fd = -1;
     // Only our own file: a successor may have replaced it after we stopped listening.
     struct stat st {};
     if (_socket_ino != 0 && ::lstat(_config.socket_path.c_str(), &st) == 0 &&

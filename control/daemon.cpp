@@ -72,6 +72,8 @@ result<void> daemon::start_control() {
     _commands->sample();
     sc.on_tick = [c = _commands.get()] { c->sample(); };
     sc.tick_interval_ms = 1000;
+    // flush, queries, windows and replay may block: off the server's loop, on its pool.
+    sc.slow_commands = admin_commands::slow_commands();
     auto server = control_server::start(sc, _commands->handlers());
     if (!server) return std::move(server).err();
     _control = std::move(server.value());
