@@ -53,6 +53,8 @@ result<void> daemon::start() {
         });
     _retention->start(_config.retention_interval_ms);
     SLUICE_TRY(_pipeline->build());
+    // Before the socket answers: whoever can reach the daemon can read its map in the log.
+    _pipeline->print_startup_map();
     SLUICE_TRY(start_control());
     return ok_result();
 }
@@ -83,7 +85,6 @@ result<void> daemon::start_control() {
 
 int daemon::run() {
     _pipeline->launch();
-    _pipeline->print_startup_map();
 
     while (!_commands->shutdown_requested() && !g_signal_shutdown.load()) {
         if (g_signal_reload.exchange(false)) _commands->reload("SIGHUP");
