@@ -105,6 +105,8 @@ class control_server {
 
     control_server(server_config config, std::map<std::string, handler> handlers);
     result<void> bind_socket();
+    result<void> start_loop(); // the loop and its thread (control_loop.cpp)
+    void stop_loop();          // wakes the loop, joins its thread, frees it
     bool peer_allowed(uid_t uid, gid_t gid, const std::vector<gid_t>& groups) const;
     // A request line: answered at once (`reply`), or, for a slow command, the work to
     // queue on the pool (`slow`, returning the encoded reply).
