@@ -30,8 +30,10 @@ admin_commands::admin_commands(const daemon_config& config, config_loader reload
     : _config(config), _reload_config(std::move(reload_config)), _pipeline(p),
       _retention(retention), _signal_shutdown(signal_shutdown), _started_ns(monotonic_ns()),
       _ticks_per_us(double(tsc_hz()) / 1e6) {
-    _reload_hooks.emplace_back("control", [this](const daemon_config& c) { return reload_control(c); });
-    _reload_hooks.emplace_back("retention", [this](const daemon_config& c) { return reload_retention(c); });
+    _reload_hooks.emplace_back("control",
+                               [this](const daemon_config& c) { return reload_control(c); });
+    _reload_hooks.emplace_back("retention",
+                               [this](const daemon_config& c) { return reload_retention(c); });
 }
 
 std::map<std::string, handler> admin_commands::handlers() {
@@ -39,7 +41,8 @@ std::map<std::string, handler> admin_commands::handlers() {
     h["stats"] = [this](const json&) { return stats_json(snapshot()); };
     h["status"] = [this](const json&) { return status(); };
     h["metrics"] = [this](const json&) {
-        return json{{"content_type", prometheus_content_type}, {"text", prometheus_text(snapshot())}};
+        return json{{"content_type", prometheus_content_type},
+                    {"text", prometheus_text(snapshot())}};
     };
     h["flush"] = [this](const json&) { return flush(); };
     h["queries"] = [this](const json& req) { return _pipeline.queries().handle_queries(req); };
@@ -60,7 +63,9 @@ std::set<std::string> admin_commands::slow_commands() {
     return {"flush", "queries", "windows", "replay"};
 }
 
-void admin_commands::sample() { _history.push(read_sample(_pipeline)); }
+void admin_commands::sample() {
+    _history.push(read_sample(_pipeline));
+}
 
 stats_snapshot admin_commands::snapshot() const {
     stats_snapshot s;
@@ -84,8 +89,9 @@ json admin_commands::lcore_map_json() const {
                       {"queue", _pipeline.map().rx[r].queues.front()},
                       {"queues", _pipeline.map().rx[r].queues}});
     for (size_t w = 0; w < _pipeline.map().workers.size(); ++w)
-        workers.push_back(
-            {{"worker", w}, {"lcore", _pipeline.map().workers[w].lcore}, {"cpus", _pipeline.map().workers[w].cpus}});
+        workers.push_back({{"worker", w},
+                           {"lcore", _pipeline.map().workers[w].lcore},
+                           {"cpus", _pipeline.map().workers[w].cpus}});
     return json{{"source", _pipeline.map().source},
                 {"rx_queues", _pipeline.map().rx_queues},
                 {"rss", _pipeline.map().rss},
@@ -100,7 +106,8 @@ json admin_commands::lcore_map_json() const {
 json admin_commands::retention(const json& req) {
     auto it = req.find("table");
     if (it != req.end()) {
-        if (!it->is_string()) return json{{"ok", false}, {"error", "retention: table must be a string"}};
+        if (!it->is_string())
+            return json{{"ok", false}, {"error", "retention: table must be a string"}};
         std::string table = it->get<std::string>();
         if (req.value("clear", false)) {
             _retention.clear_policy(table);
@@ -119,12 +126,14 @@ json admin_commands::retention(const json& req) {
                                       "with table, or clear"}};
             if (age != req.end()) {
                 if (!age->is_number_integer() || age->get<int64_t>() < 0)
-                    return json{{"ok", false}, {"error", "retention: max_age_ms must be an integer >= 0"}};
+                    return json{{"ok", false},
+                                {"error", "retention: max_age_ms must be an integer >= 0"}};
                 p.max_age_ms = age->get<int64_t>();
             }
             if (bytes != req.end()) {
                 if (!bytes->is_number_integer() || bytes->get<int64_t>() < 0)
-                    return json{{"ok", false}, {"error", "retention: max_bytes must be an integer >= 0"}};
+                    return json{{"ok", false},
+                                {"error", "retention: max_bytes must be an integer >= 0"}};
                 p.max_bytes = bytes->get<uint64_t>();
             }
             auto r = _retention.set_policy(table, p);
@@ -146,8 +155,9 @@ json admin_commands::retention(const json& req) {
                           {"bytes_deleted", t.bytes_deleted},
                           {"rows_deleted", t.rows_deleted}});
     return json{{"ok", true},
-                {"default", {{"max_age_ms", st.default_policy.max_age_ms},
-                             {"max_bytes", st.default_policy.max_bytes}}},
+                {"default",
+                 {{"max_age_ms", st.default_policy.max_age_ms},
+                  {"max_bytes", st.default_policy.max_bytes}}},
                 {"passes", st.passes},
                 {"tables", tables}};
 }
@@ -159,35 +169,39 @@ json admin_commands::status() const {
     // applied, so a reply that shows a reload also shows what that reload applied.
     const uint64_t reloads = _reloads.load();
     const control_server* server = _server.load(std::memory_order_acquire);
-    access_policy access = server ? server->access()
-                                  : access_policy{_config.allow_uids, _config.allow_gids,
-                                                  _config.requests_per_s,
-                                                  _config.connection_requests_per_s};
-    return json{{"ok", true},
-                {"v", protocol_version},
-                {"state", _shutdown_requested.load() || _signal_shutdown->load() ? "stopping"
-                                                                                : "running"},
-                {"version", SLUICE_VERSION},
-                {"pid", int64_t(::getpid())},
-                {"mode", _config.mode},
-                {"port", _pipeline.port() ? json(_pipeline.port()->driver) : json(nullptr)},
-                {"rx_lcores", _pipeline.rx_lcores()},
-                {"worker_lcores", _pipeline.worker_lcores()},
-                {"lcore_map", lcore_map_json()},
-                {"data_dir", absolute_path(_config.data_dir)},
-                {"udp_ports", _config.udp_ports},
-                {"kafka", _pipeline.kafka_rx_index() < 0 ? json(nullptr) : json(_pipeline.rx()[size_t(_pipeline.kafka_rx_index())].kafka_listener->addresses())},
-                {"queries", _pipeline.queries().stats().size()},
-                {"socket", _config.control_socket},
-                {"config", _config.config_path.empty() ? json(nullptr) : json(_config.config_path)},
-                {"reloads", reloads},
-                {"control",
-                 {{"allow_uids", access.allow_uids},
-                  {"allow_gids", access.allow_gids},
-                  {"requests_per_s", access.requests_per_s},
-                  {"connection_requests_per_s", access.connection_requests_per_s}}},
-                {"tsc_hz", tsc_hz()},
-                {"uptime_s", double(monotonic_ns() - _started_ns) / 1e9}};
+    access_policy access =
+        server ? server->access()
+               : access_policy{_config.allow_uids, _config.allow_gids, _config.requests_per_s,
+                               _config.connection_requests_per_s};
+    return json{
+        {"ok", true},
+        {"v", protocol_version},
+        {"state", _shutdown_requested.load() || _signal_shutdown->load() ? "stopping" : "running"},
+        {"version", SLUICE_VERSION},
+        {"pid", int64_t(::getpid())},
+        {"mode", _config.mode},
+        {"port", _pipeline.port() ? json(_pipeline.port()->driver) : json(nullptr)},
+        {"rx_lcores", _pipeline.rx_lcores()},
+        {"worker_lcores", _pipeline.worker_lcores()},
+        {"lcore_map", lcore_map_json()},
+        {"data_dir", absolute_path(_config.data_dir)},
+        {"udp_ports", _config.udp_ports},
+        {"kafka",
+         _pipeline.kafka_rx_index() < 0
+             ? json(nullptr)
+             : json(
+                   _pipeline.rx()[size_t(_pipeline.kafka_rx_index())].kafka_listener->addresses())},
+        {"queries", _pipeline.queries().stats().size()},
+        {"socket", _config.control_socket},
+        {"config", _config.config_path.empty() ? json(nullptr) : json(_config.config_path)},
+        {"reloads", reloads},
+        {"control",
+         {{"allow_uids", access.allow_uids},
+          {"allow_gids", access.allow_gids},
+          {"requests_per_s", access.requests_per_s},
+          {"connection_requests_per_s", access.connection_requests_per_s}}},
+        {"tsc_hz", tsc_hz()},
+        {"uptime_s", double(monotonic_ns() - _started_ns) / 1e9}};
 }
 
 // Applies the control keys of a reloaded config: the allow lists and rate limits.
@@ -218,7 +232,8 @@ result<std::vector<std::string>> admin_commands::reload_retention(const daemon_c
     SLUICE_TRY(_retention.set_policy("*", c.retention));
     for (const auto& [table, p] : _config.retention_tables)
         if (!c.retention_tables.contains(table)) _retention.clear_policy(table);
-    for (const auto& [table, p] : c.retention_tables) SLUICE_TRY(_retention.set_policy(table, p));
+    for (const auto& [table, p] : c.retention_tables)
+        SLUICE_TRY(_retention.set_policy(table, p));
     _config.retention = c.retention;
     _config.retention_tables = c.retention_tables;
     return std::vector<std::string>{"retention"};
@@ -249,11 +264,15 @@ json admin_commands::reload(const char* trigger) {
     }
     ++_reloads;
     std::string a, r;
-    for (const auto& k : applied) a += (a.empty() ? "" : ", ") + k;
-    for (const auto& k : restart) r += (r.empty() ? "" : ", ") + k;
-    SLUICE_LOG_INFO("reloaded %s (%s): applied %s; %s", c.config_path.empty() ? "defaults" :
-                    c.config_path.c_str(), trigger, a.empty() ? "no changes" : a.c_str(),
-                    r.empty() ? "nothing needs a restart" : ("needs a restart, kept: " + r).c_str());
+    for (const auto& k : applied)
+        a += (a.empty() ? "" : ", ") + k;
+    for (const auto& k : restart)
+        r += (r.empty() ? "" : ", ") + k;
+    SLUICE_LOG_INFO("reloaded %s (%s): applied %s; %s",
+                    c.config_path.empty() ? "defaults" : c.config_path.c_str(), trigger,
+                    a.empty() ? "no changes" : a.c_str(),
+                    r.empty() ? "nothing needs a restart"
+                              : ("needs a restart, kept: " + r).c_str());
     json reply{{"config", c.config_path.empty() ? json(nullptr) : json(c.config_path)},
                {"applied", applied},
                {"restart_required", restart},
@@ -271,7 +290,8 @@ json admin_commands::flush() {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!_pipeline.flush_done(want)) {
         if (std::chrono::steady_clock::now() > deadline)
-            return json{{"ok", false}, {"error", "flush did not complete within 10 s (is the disk stuck?)"}};
+            return json{{"ok", false},
+                        {"error", "flush did not complete within 10 s (is the disk stuck?)"}};
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     return json{{"ok", true}, {"rows_durable", _pipeline.rows_durable()}};

@@ -19,8 +19,12 @@ namespace {
 std::atomic<bool> g_signal_shutdown{false};
 std::atomic<bool> g_signal_reload{false};
 
-void on_signal(int) { g_signal_shutdown.store(true); }
-void on_reload_signal(int) { g_signal_reload.store(true); }
+void on_signal(int) {
+    g_signal_shutdown.store(true);
+}
+void on_reload_signal(int) {
+    g_signal_reload.store(true);
+}
 
 class daemon {
   public:
@@ -106,11 +110,11 @@ int daemon::run() {
 } // namespace
 
 int run_daemon(const daemon_config& config, config_loader reload_config) {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, nullptr);
     sigaction(SIGINT, &sa, nullptr);
-    struct sigaction hup{};
+    struct sigaction hup {};
     hup.sa_handler = on_reload_signal;
     sigaction(SIGHUP, &hup, nullptr);
     daemon d(config, std::move(reload_config));

@@ -28,7 +28,8 @@ std::string lcore_cpus(unsigned lcore) {
     for (int c = 0; c < CPU_SETSIZE; ++c) {
         if (!CPU_ISSET(c, &set)) continue;
         int last = c;
-        while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set)) ++last;
+        while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set))
+            ++last;
         out += (out.empty() ? "" : ",") + std::to_string(c) +
                (last > c ? "-" + std::to_string(last) : "");
         c = last;
@@ -38,13 +39,18 @@ std::string lcore_cpus(unsigned lcore) {
 
 int rx_main(void* arg) {
     auto* u = static_cast<rx_unit*>(arg);
-    if (u->kafka) u->kafka->run();
-    else if (u->kernel) u->rx->run_kernel(*u->kernel);
-    else u->rx->run_port(u->port_id, u->queues);
+    if (u->kafka)
+        u->kafka->run();
+    else if (u->kernel)
+        u->rx->run_kernel(*u->kernel);
+    else
+        u->rx->run_port(u->port_id, u->queues);
     return 0;
 }
 
-int worker_main(void* arg) { return static_cast<worker_unit*>(arg)->loop->run(); }
+int worker_main(void* arg) {
+    return static_cast<worker_unit*>(arg)->loop->run();
+}
 
 } // namespace
 
@@ -63,12 +69,12 @@ result<std::unique_ptr<pipeline>> pipeline::prepare(const daemon_config& config)
     auto recovered = storage::recover_data_dir(config.data_dir);
     if (!recovered) return std::move(recovered).err();
     if (recovered->segments)
-        SLUICE_LOG_INFO("recovery: %llu segment(s), %llu row(s), %llu truncated, %llu moved aside, "
-                        "%llu removed unborn",
-                        (unsigned long long)recovered->segments, (unsigned long long)recovered->rows,
-                        (unsigned long long)recovered->truncated,
-                        (unsigned long long)recovered->moved_aside,
-                        (unsigned long long)recovered->removed_unborn);
+        SLUICE_LOG_INFO(
+            "recovery: %llu segment(s), %llu row(s), %llu truncated, %llu moved aside, "
+            "%llu removed unborn",
+            (unsigned long long)recovered->segments, (unsigned long long)recovered->rows,
+            (unsigned long long)recovered->truncated, (unsigned long long)recovered->moved_aside,
+            (unsigned long long)recovered->removed_unborn);
     return p;
 }
 
@@ -92,8 +98,8 @@ result<void> pipeline::plan_lcores() {
             const unsigned l = lcores[i].lcore;
             const bool named = std::find(_config.rx_lcores.begin(), _config.rx_lcores.end(), l) !=
                                    _config.rx_lcores.end() ||
-                               std::find(_config.worker_lcores.begin(),
-                                         _config.worker_lcores.end(), l) != _config.worker_lcores.end();
+                               std::find(_config.worker_lcores.begin(), _config.worker_lcores.end(),
+                                         l) != _config.worker_lcores.end();
             if (_config.kafka_lcore >= 0 ? l == unsigned(_config.kafka_lcore) : !named) {
                 kafka_lcore = l;
                 lcores.erase(lcores.begin() + ptrdiff_t(i));
@@ -116,8 +122,8 @@ result<void> pipeline::plan_lcores() {
         caps = *c;
     } else {
         // One SO_REUSEPORT socket per RX lcore: the kernel hashes flows over them.
-        caps.name = "kernel UDP " + _config.kernel_bind + ":" +
-                    std::to_string(_config.udp_ports.front());
+        caps.name =
+            "kernel UDP " + _config.kernel_bind + ":" + std::to_string(_config.udp_ports.front());
         caps.max_rx_queues = 0;
         caps.rss = true;
     }
@@ -128,12 +134,14 @@ result<void> pipeline::plan_lcores() {
     req.worker_lcores = _config.worker_lcores;
     req.worker_count = _config.workers;
     req.rx_queues = _config.rx_queues;
-    auto map = dataplane::plan_lcore_map(lcores, caps, req, limits::rx_lcores_max,
-                                         limits::workers_max);
+    auto map =
+        dataplane::plan_lcore_map(lcores, caps, req, limits::rx_lcores_max, limits::workers_max);
     if (!map) return std::move(map).err();
     _map = std::move(*map);
-    for (const auto& r : _map.rx) _rx_lcores.push_back(r.lcore);
-    for (const auto& w : _map.workers) _worker_lcores.push_back(w.lcore);
+    for (const auto& r : _map.rx)
+        _rx_lcores.push_back(r.lcore);
+    for (const auto& w : _map.workers)
+        _worker_lcores.push_back(w.lcore);
     if (_config.mode == "kafka") {
         _kafka_rx = 0;
     } else if (kafka_configured()) {
@@ -160,8 +168,8 @@ result<void> pipeline::open_slots_and_port() {
                               std::to_string(slots_min) + ", or 0 for the default)");
     const uint32_t slot_count =
         _config.slots ? _config.slots : dataplane::slots_default(rx_n, workers_n);
-    auto slots = dataplane::slot_pool_create(slot_count,
-                                             processing::slot_bytes(_config.event_bytes_max));
+    auto slots =
+        dataplane::slot_pool_create(slot_count, processing::slot_bytes(_config.event_bytes_max));
     if (!slots) return std::move(slots).err();
     _slots = slots.value();
 
@@ -214,7 +222,8 @@ result<void> pipeline::build() {
     // Dedup state from the events table: every identity within the previous run's horizon.
     if (*stored_max != processing::no_time) {
         const int64_t cutoff = *stored_max - _config.dedup_horizon_ms;
-        for (auto& u : _workers) u.worker->dedup().set_restored_cutoff(cutoff);
+        for (auto& u : _workers)
+            u.worker->dedup().set_restored_cutoff(cutoff);
         auto loaded = processing::scan_identities(
             _config.data_dir, cutoff, [&](const processing::identity& id, int64_t t) {
                 auto& d = _workers[processing::owner_worker(id, nworkers)].worker->dedup();
@@ -240,7 +249,8 @@ result<void> pipeline::build() {
     }
     SLUICE_TRY(processing::write_run_record(_config.data_dir, run));
     std::vector<processing::worker*> worker_ptrs;
-    for (auto& u : _workers) worker_ptrs.push_back(u.worker.get());
+    for (auto& u : _workers)
+        worker_ptrs.push_back(u.worker.get());
     SLUICE_TRY(_queries->attach(worker_ptrs));
     _queries->start(&_worker_control.flush_requested, [this] {
         for (auto& u : _workers)
@@ -254,7 +264,8 @@ result<void> pipeline::build() {
 result<void> pipeline::open_rx(uint32_t nworkers) {
     _rings.assign(nworkers, {});
     dataplane::rx_config rc;
-    for (uint16_t p : _config.udp_ports) rc.ports.add(p);
+    for (uint16_t p : _config.udp_ports)
+        rc.ports.add(p);
     rc.parse.fields = &_queries->catalog();
     rc.parse.event_bytes_max = _config.event_bytes_max;
     rc.parse.max_future_skew_ms = _config.max_future_skew_ms;
@@ -352,12 +363,15 @@ result<void> pipeline::attach_kafka() {
     kc.advertised_host = advertised.substr(0, colon);
     if (kc.advertised_host.size() >= 2 && kc.advertised_host.front() == '[')
         kc.advertised_host = kc.advertised_host.substr(1, kc.advertised_host.size() - 2);
-    kc.advertised_port = colon == std::string::npos ? 9092 : std::atoi(advertised.c_str() + colon + 1);
+    kc.advertised_port =
+        colon == std::string::npos ? 9092 : std::atoi(advertised.c_str() + colon + 1);
     kc.auto_create_topics = _config.kafka_auto_create_topics;
     kc.default_partitions = int32_t(_workers.size());
-    for (const auto& t : _config.kafka_topics) kc.topics.push_back({t.name, t.partitions});
+    for (const auto& t : _config.kafka_topics)
+        kc.topics.push_back({t.name, t.partitions});
     std::vector<const std::atomic<uint64_t>*> durable;
-    for (auto& w : _workers) durable.push_back(&w.worker->slots_durable(uint32_t(_kafka_rx)));
+    for (auto& w : _workers)
+        durable.push_back(&w.worker->slots_durable(uint32_t(_kafka_rx)));
     auto ids = dataplane::kafka::producer_ids::open(_config.data_dir);
     if (!ids) return std::move(ids).err();
     u.kafka = std::make_unique<dataplane::kafka::kafka_rx>(kc, *u.kafka_listener, *u.rx,
@@ -368,8 +382,10 @@ result<void> pipeline::attach_kafka() {
 
 void pipeline::launch() {
     _worker_control.rx_running.store(uint32_t(_rx.size()));
-    for (auto& u : _workers) rte_eal_remote_launch(worker_main, &u, u.lcore);
-    for (auto& u : _rx) rte_eal_remote_launch(rx_main, &u, u.lcore);
+    for (auto& u : _workers)
+        rte_eal_remote_launch(worker_main, &u, u.lcore);
+    for (auto& u : _rx)
+        rte_eal_remote_launch(rx_main, &u, u.lcore);
 }
 
 int pipeline::stop() {
@@ -391,39 +407,45 @@ void pipeline::release() {
     if (_port) dataplane::port_stop(*_port);
 }
 
-uint64_t pipeline::request_flush() { return _worker_control.flush_requested.fetch_add(1) + 1; }
+uint64_t pipeline::request_flush() {
+    return _worker_control.flush_requested.fetch_add(1) + 1;
+}
 
 bool pipeline::flush_done(uint64_t want) const {
     bool done = _queries->flushes_done() >= want || _queries->done();
-    for (auto& u : _workers) done = done && (u.loop->flushes_done() >= want || u.loop->finished());
+    for (auto& u : _workers)
+        done = done && (u.loop->flushes_done() >= want || u.loop->finished());
     return done;
 }
 
 uint64_t pipeline::rows_durable() const {
     uint64_t rows = 0;
-    for (auto& u : _workers) rows += u.worker->rows_durable();
+    for (auto& u : _workers)
+        rows += u.worker->rows_durable();
     return rows;
 }
 
 int64_t pipeline::max_event_time_ms() const {
     int64_t max_time = processing::no_time;
     for (const auto& u : _workers)
-        max_time = std::max(max_time, u.worker->counters().max_time_ms.load(std::memory_order_relaxed));
+        max_time =
+            std::max(max_time, u.worker->counters().max_time_ms.load(std::memory_order_relaxed));
     return max_time;
 }
 
 void pipeline::print_startup_map() const {
-    std::printf("sluiced %s: %s input%s, %zu RX lcore(s), %zu worker lcore(s), data dir %s\n",
-                SLUICE_VERSION, _config.mode.c_str(),
-                _port ? (" on port " + std::to_string(_port->port_id) + " (" + _port->driver + ")")
-                            .c_str()
-                      : "",
-                _rx.size(), _workers.size(), _config.data_dir.c_str());
+    std::printf(
+        "sluiced %s: %s input%s, %zu RX lcore(s), %zu worker lcore(s), data dir %s\n",
+        SLUICE_VERSION, _config.mode.c_str(),
+        _port ? (" on port " + std::to_string(_port->port_id) + " (" + _port->driver + ")").c_str()
+              : "",
+        _rx.size(), _workers.size(), _config.data_dir.c_str());
     std::printf("sluiced:   lcore %u: main (control thread %s)\n", rte_get_main_lcore(),
                 "sluice-control");
     // The input, its queues and how they are spread, then one line per lcore: the CPUs
     // EAL pinned it to and its role (every RX lcore feeds every worker over its own ring).
-    for (const std::string& line : _map.describe()) std::printf("sluiced: %s\n", line.c_str());
+    for (const std::string& line : _map.describe())
+        std::printf("sluiced: %s\n", line.c_str());
     if (const rx_unit* k = kafka()) {
         std::string ports;
         for (size_t i = 0; i < k->kafka_listener->addresses().size(); ++i)

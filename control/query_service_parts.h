@@ -24,7 +24,9 @@ namespace query_detail {
 
 inline constexpr int op_timeout_ms = 10'000;
 
-inline json fail(const std::string& message) { return json{{"ok", false}, {"error", message}}; }
+inline json fail(const std::string& message) {
+    return json{{"ok", false}, {"error", message}};
+}
 
 } // namespace query_detail
 

@@ -19,9 +19,9 @@ namespace sluice::control {
 class request_pool {
   public:
     struct job {
-        uint64_t id;      ///< the request, unique for the server's lifetime
-        uint32_t slot;    ///< the connection that waits for it
-        int64_t deadline_ns; ///< monotonic; a job still queued past it is not run
+        uint64_t id;                      ///< the request, unique for the server's lifetime
+        uint32_t slot;                    ///< the connection that waits for it
+        int64_t deadline_ns;              ///< monotonic; a job still queued past it is not run
         std::function<std::string()> run; ///< returns the encoded reply
     };
     struct done {

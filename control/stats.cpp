@@ -25,8 +25,7 @@ const stat_field<rx_core_stats> rx_fields[] = {
      "Frames that were not UDP to a configured port, per RX lcore.", mt::counter,
      &rx_core_stats::ignored_packets},
     {"events_received", "sluice_events_received_total",
-     "Events split from the payloads, per RX lcore.", mt::counter,
-     &rx_core_stats::events_received},
+     "Events split from the payloads, per RX lcore.", mt::counter, &rx_core_stats::events_received},
     {"backpressure_waits", "sluice_backpressure_waits_total",
      "Polls an RX lcore spent waiting for ring or slot room.", mt::counter,
      &rx_core_stats::backpressure_waits},
@@ -39,9 +38,8 @@ const stat_field<rx_core_stats> rx_fields[] = {
 };
 
 const stat_field<worker_core_stats> worker_fields[] = {
-    {"events_in", "sluice_events_in_total",
-     "Events and dead letters a worker took from its rings.", mt::counter,
-     &worker_core_stats::events_in},
+    {"events_in", "sluice_events_in_total", "Events and dead letters a worker took from its rings.",
+     mt::counter, &worker_core_stats::events_in},
     {"events_accepted", "sluice_events_accepted_total",
      "Events stored (first sighting within the dedup horizon), per worker.", mt::counter,
      &worker_core_stats::events_accepted},
@@ -128,8 +126,8 @@ const stat_field<server_counters> control_fields[] = {
      "Control connections or requests refused, per reason.", mt::counter,
      &server_counters::idle_closed, 1, "reason"},
     {"busy", "sluice_control_refusals_total",
-     "Control connections or requests refused, per reason.", mt::counter,
-     &server_counters::busy, 1, "reason"},
+     "Control connections or requests refused, per reason.", mt::counter, &server_counters::busy, 1,
+     "reason"},
     {"deadline_exceeded", "sluice_control_deadline_exceeded_total",
      "Slow control requests (flush, queries, windows, replay) answered with a deadline error.",
      mt::counter, &server_counters::deadline_exceeded},
@@ -142,7 +140,8 @@ const stat_field<server_counters> control_fields[] = {
 
 template <class T, size_t N>
 void put_fields(json& out, const stat_field<T> (&fields)[N], const T& s) {
-    for (const auto& f : fields) out[f.key] = s.*(f.value);
+    for (const auto& f : fields)
+        out[f.key] = s.*(f.value);
 }
 
 template <class T, size_t N>
@@ -152,14 +151,17 @@ void put_metrics(exposition& e, const stat_field<T> (&fields)[N], const T& s, la
         labels fl = l;
         if (f.label != nullptr) fl.push_back({f.label, f.key});
         const double v = double(s.*(f.value)) * f.metric_scale;
-        if (f.type == mt::counter) e.counter(f.metric, f.help, fl, v);
-        else e.gauge(f.metric, f.help, fl, v);
+        if (f.type == mt::counter)
+            e.counter(f.metric, f.help, fl, v);
+        else
+            e.gauge(f.metric, f.help, fl, v);
     }
 }
 
 json by_label(const std::vector<labelled_count>& counts) {
     json out = json::object();
-    for (const auto& c : counts) out[c.label] = c.value;
+    for (const auto& c : counts)
+        out[c.label] = c.value;
     return out;
 }
 
@@ -233,7 +235,8 @@ json totals_json(const stats_snapshot& s) {
            {"dead_letters_by_reason", by_label(s.now.totals.dead_letters_by_reason)},
            {"watermark_ms", s.watermark_ms},
            {"durable_event_time_ms", s.totals.durable_event_time_ms}};
-    for (const auto& f : total_fields) t[f.f.key] = s.now.totals.*(f.f.value);
+    for (const auto& f : total_fields)
+        t[f.f.key] = s.now.totals.*(f.f.value);
     put_fields(t, more_total_fields, s.totals);
     return t;
 }
@@ -243,11 +246,12 @@ json rates_json(const stats_snapshot& s) {
     if (s.rate_base == nullptr) return json{{"interval_s", 0}};
     json r{{"interval_s", seconds_between(s.now, *s.rate_base)}};
     for (const auto& f : total_fields)
-        r[std::string(f.f.key) + "_per_s"] = rate_per_s(
-            s.now.totals.*(f.f.value), s.rate_base->totals.*(f.f.value), s.now.at_ns,
-            s.rate_base->at_ns);
+        r[std::string(f.f.key) + "_per_s"] =
+            rate_per_s(s.now.totals.*(f.f.value), s.rate_base->totals.*(f.f.value), s.now.at_ns,
+                       s.rate_base->at_ns);
     json by_reason = json::object();
-    for (const auto& [reason, rate] : reason_rates(s)) by_reason[reason] = rate;
+    for (const auto& [reason, rate] : reason_rates(s))
+        by_reason[reason] = rate;
     r["dead_letters_by_reason_per_s"] = std::move(by_reason);
     return r;
 }
@@ -317,7 +321,8 @@ void per_core_metrics(exposition& e, const stats_snapshot& s) {
     };
     for (size_t i = 0; i < s.rx.size(); ++i) {
         const auto& c = s.rx[i];
-        put_metrics(e, rx_fields, c, {{"lcore", std::to_string(c.lcore)}, {"rx", std::to_string(c.rx)}});
+        put_metrics(e, rx_fields, c,
+                    {{"lcore", std::to_string(c.lcore)}, {"rx", std::to_string(c.rx)}});
         rates(true, i, c.lcore);
     }
     for (size_t i = 0; i < s.workers.size(); ++i) {
@@ -330,7 +335,8 @@ void per_core_metrics(exposition& e, const stats_snapshot& s) {
 
 void totals_and_rate_metrics(exposition& e, const stats_snapshot& s) {
     for (const auto& f : total_fields)
-        if (f.f.metric != nullptr) e.counter(f.f.metric, f.f.help, {}, double(s.now.totals.*(f.f.value)));
+        if (f.f.metric != nullptr)
+            e.counter(f.f.metric, f.f.help, {}, double(s.now.totals.*(f.f.value)));
     for (const auto& r : s.now.totals.dead_letters_by_reason)
         e.counter("sluice_dead_letters_total", "Dead letters stored, per reason.",
                   {{"reason", r.label}}, double(r.value));
@@ -344,8 +350,8 @@ void totals_and_rate_metrics(exposition& e, const stats_snapshot& s) {
         const std::string key = f.f.key;
         e.gauge("sluice_" + key + "_per_second",
                 "Per-second rate of " + key + " over the last rate interval.", {},
-                rate_per_s(s.now.totals.*(f.f.value), s.rate_base->totals.*(f.f.value),
-                           s.now.at_ns, s.rate_base->at_ns));
+                rate_per_s(s.now.totals.*(f.f.value), s.rate_base->totals.*(f.f.value), s.now.at_ns,
+                           s.rate_base->at_ns));
     }
     for (const auto& [reason, rate] : reason_rates(s))
         e.gauge("sluice_dead_letters_per_second",
@@ -382,9 +388,9 @@ void latency_metrics(exposition& e, const stats_snapshot& s) {
         const histogram_snapshot* base;
     };
     const stats_sample* base = s.recent_base;
-    for (const stage& st : {stage{"window_visible", &s.now.window_visible,
-                                  base ? &base->window_visible : nullptr},
-                            stage{"durable", &s.now.durable, base ? &base->durable : nullptr}}) {
+    for (const stage& st :
+         {stage{"window_visible", &s.now.window_visible, base ? &base->window_visible : nullptr},
+          stage{"durable", &s.now.durable, base ? &base->durable : nullptr}}) {
         const json h = latency_json(*st.now, s.ticks_per_us, true);
         labels l{{"stage", st.name}};
         const double count = h["count"].get<double>(), sum_us = h["sum_us"].get<double>();
@@ -439,8 +445,10 @@ const stats_sample* stats_history::base_for_rates(int64_t now_ns, int64_t min_ag
 
 json stats_json(const stats_snapshot& s) {
     json per_core = json::array();
-    for (size_t i = 0; i < s.rx.size(); ++i) per_core.push_back(rx_core_json(s, i));
-    for (size_t i = 0; i < s.workers.size(); ++i) per_core.push_back(worker_core_json(s, i));
+    for (size_t i = 0; i < s.rx.size(); ++i)
+        per_core.push_back(rx_core_json(s, i));
+    for (size_t i = 0; i < s.workers.size(); ++i)
+        per_core.push_back(worker_core_json(s, i));
     json control = json::object();
     if (s.control_up) put_fields(control, control_fields, s.control);
     json lag;

@@ -28,22 +28,21 @@ struct labelled_count {
 enum class metric_type { counter, gauge };
 
 /// How a field of T is named in `stats` and in `metrics`.
-template <class T>
-struct stat_field {
-    const char* key;            ///< JSON key
-    const char* metric;         ///< Prometheus family, or nullptr: JSON only
-    const char* help;           ///< the family's HELP text
+template <class T> struct stat_field {
+    const char* key;    ///< JSON key
+    const char* metric; ///< Prometheus family, or nullptr: JSON only
+    const char* help;   ///< the family's HELP text
     metric_type type;
     uint64_t T::*value;
-    double metric_scale = 1;    ///< e.g. 1e-3: ms in JSON, seconds in Prometheus
-    const char* label = nullptr; ///< the family is labelled `label="<key>"` (one family, many fields)
+    double metric_scale = 1; ///< e.g. 1e-3: ms in JSON, seconds in Prometheus
+    const char* label =
+        nullptr; ///< the family is labelled `label="<key>"` (one family, many fields)
 };
 
 /// Counters summed over the lcores: the ones `rates` are computed from.
 struct totals_counters {
-    uint64_t rx_packets = 0, rx_bytes = 0, events_received = 0, events_accepted = 0,
-             duplicates = 0, late_events = 0, dead_letters = 0, rx_dropped = 0,
-             bytes_written = 0;
+    uint64_t rx_packets = 0, rx_bytes = 0, events_received = 0, events_accepted = 0, duplicates = 0,
+             late_events = 0, dead_letters = 0, rx_dropped = 0, bytes_written = 0;
     std::vector<labelled_count> dead_letters_by_reason;
 };
 
@@ -94,10 +93,10 @@ struct rx_core_stats {
 struct worker_core_stats {
     uint32_t worker = 0;
     unsigned lcore = 0;
-    uint64_t events_in = 0, events_accepted = 0, duplicates = 0, late_events = 0,
-             dead_letters = 0, window_overflow = 0, bench_sunk = 0, dedup_tracked = 0,
-             dedup_capacity = 0, dedup_horizon_ms = 0, bytes_written = 0, rows_durable = 0,
-             events_durable = 0, dead_letters_durable = 0;
+    uint64_t events_in = 0, events_accepted = 0, duplicates = 0, late_events = 0, dead_letters = 0,
+             window_overflow = 0, bench_sunk = 0, dedup_tracked = 0, dedup_capacity = 0,
+             dedup_horizon_ms = 0, bytes_written = 0, rows_durable = 0, events_durable = 0,
+             dead_letters_durable = 0;
     histogram_snapshot window_visible, durable;
 };
 

@@ -11,11 +11,12 @@ namespace sluice::control {
 
 namespace {
 
-uint64_t rd(const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); }
+uint64_t rd(const std::atomic<uint64_t>& a) {
+    return a.load(std::memory_order_relaxed);
+}
 
 // Frame verdicts past "ok", by name: what RX ignored.
-template <class Counts>
-std::vector<labelled_count> by_verdict(const Counts& counts) {
+template <class Counts> std::vector<labelled_count> by_verdict(const Counts& counts) {
     std::vector<labelled_count> out;
     for (size_t v = 1; v < dataplane::frame_verdict_count; ++v)
         out.push_back({std::string(dataplane::verdict_name(dataplane::frame_verdict(v))),
@@ -39,7 +40,8 @@ rx_core_stats read_rx(const rx_unit& u, uint32_t r) {
     s.backpressure_waits = rd(c.backpressure_waits);
     s.rx_dropped = u.kernel ? u.kernel->kernel_drops() : 0;
     uint64_t ignored[dataplane::frame_verdict_count] = {};
-    for (size_t v = 1; v < dataplane::frame_verdict_count; ++v) ignored[v] = rd(c.ignored_by_verdict[v]);
+    for (size_t v = 1; v < dataplane::frame_verdict_count; ++v)
+        ignored[v] = rd(c.ignored_by_verdict[v]);
     s.ignored_by_reason = by_verdict(ignored);
     // Kernel mode: whether the socket is read by one multishot recvmsg over provided
     // buffers (kernel >= 6.0) or by single-shot requests (the fallback).
@@ -61,7 +63,8 @@ worker_core_stats read_worker(const worker_unit& u, uint32_t w) {
     s.bench_sunk = u.loop->sunk();
     s.dedup_tracked = rd(c.dedup_tracked);
     s.dedup_capacity = u.worker->dedup_capacity();
-    s.dedup_horizon_ms = uint64_t(std::max<int64_t>(0, c.dedup_horizon_ms.load(std::memory_order_relaxed)));
+    s.dedup_horizon_ms =
+        uint64_t(std::max<int64_t>(0, c.dedup_horizon_ms.load(std::memory_order_relaxed)));
     s.bytes_written = u.worker->bytes_written();
     s.rows_durable = u.worker->rows_durable();
     s.events_durable = u.worker->events_writer().rows_durable();
@@ -268,7 +271,8 @@ void read_snapshot(const pipeline& p, const storage::retention_manager& retentio
             ignored[v] += rd(p.rx()[r].rx->counters().ignored_by_verdict[v]);
     }
     s.totals.ignored_by_reason = by_verdict(ignored);
-    for (uint32_t w = 0; w < p.workers().size(); ++w) s.workers.push_back(read_worker(p.workers()[w], w));
+    for (uint32_t w = 0; w < p.workers().size(); ++w)
+        s.workers.push_back(read_worker(p.workers()[w], w));
     for (uint32_t r = 0; r < p.rx().size(); ++r)
         for (uint32_t w = 0; w < p.workers().size(); ++w) {
             const rte_ring* ring = p.ring(r, w);

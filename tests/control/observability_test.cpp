@@ -63,7 +63,7 @@ stats_sample sample_at(int64_t ns, uint64_t events) {
 
 TEST(Observability, RatesArePerSecondBetweenSamples) {
     EXPECT_DOUBLE_EQ(rate_per_s(1100, 100, 3'000'000'000, 1'000'000'000), 500);
-    EXPECT_DOUBLE_EQ(rate_per_s(100, 100, 1'000'000'000, 1'000'000'000), 0); // no time passed
+    EXPECT_DOUBLE_EQ(rate_per_s(100, 100, 1'000'000'000, 1'000'000'000), 0);  // no time passed
     EXPECT_DOUBLE_EQ(rate_per_s(100, 1100, 3'000'000'000, 1'000'000'000), 0); // never negative
 }
 
@@ -206,7 +206,8 @@ TEST(Observability, PrometheusTextHasEverySeriesWithItsType) {
     // Latency: a histogram since start and a summary of the recent quantiles.
     EXPECT_EQ(p.types["sluice_latency_seconds"], "histogram");
     EXPECT_EQ(p.samples["sluice_latency_seconds_count{stage=\"window_visible\"}"], 1000);
-    EXPECT_EQ(p.samples["sluice_latency_seconds_bucket{stage=\"window_visible\",le=\"0.0001\"}"], 0);
+    EXPECT_EQ(p.samples["sluice_latency_seconds_bucket{stage=\"window_visible\",le=\"0.0001\"}"],
+              0);
     EXPECT_EQ(p.samples["sluice_latency_seconds_bucket{stage=\"window_visible\",le=\"0.00025\"}"],
               1000);
     EXPECT_EQ(p.samples["sluice_latency_seconds_bucket{stage=\"durable\",le=\"0.1\"}"], 0);
