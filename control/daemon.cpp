@@ -96,11 +96,12 @@ int daemon::run() {
     }
     SLUICE_LOG_INFO("graceful shutdown: stopping RX, draining rings, closing windows");
     const int rc = _pipeline->stop();
+    // The server first: its tick writes the stats history that the last reply reads.
+    _control->stop();
     // Every counter is final now (RX stopped, rings drained, workers done): one line
     // for logs and for tests that compare exact counts after a run.
     std::printf("sluiced: final stats %s\n", _commands->stats_reply().dump().c_str());
     std::fflush(stdout);
-    _control->stop();
     _retention->stop();
     _pipeline->release();
     SLUICE_LOG_INFO("stopped: %s", rc == 0 ? "all data flushed and synced" : "with storage errors");
