@@ -22,8 +22,13 @@
 #include "base/clock.h"
 #include "base/limits.h"
 #include "base/log.h"
+#include "control/control_connection.h"
 
 namespace sluice::control {
+
+using detail::connection;
+using detail::log_throttle;
+using detail::token_bucket;
 
 namespace {
 
@@ -42,10 +47,9 @@ constexpr uint32_t tag_slot(uint64_t tag) {
     return uint32_t(tag >> 8);
 }
 
-constexpr size_t recv_chunk_bytes = 4096;
 // At most one op per client, plus accept (or its retry timer), the tick, the stop and
-// done polls; the
-// shutdown cancels need as many again, and sqe() submits early when the SQ is full.
+// done polls; the shutdown cancels need as many again, and sqe() submits early when the
+// SQ is full.
 constexpr unsigned ring_entries = limits::control_clients_max + 4;
 // Back-off before accepting again when out of descriptors, so EMFILE cannot spin.
 constexpr long accept_retry_ns = 100'000'000;
@@ -58,67 +62,6 @@ bool blank(std::string_view s) {
     return std::all_of(s.begin(), s.end(),
                        [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
 }
-
-// Requests admitted at `rate` per second on average, one second's worth at once.
-struct token_bucket {
-    double tokens = -1; // full at first use
-    int64_t last_ns = 0;
-    bool take(int64_t now_ns, uint32_t rate) {
-        if (rate == 0) return true;
-        if (tokens < 0) {
-            tokens = rate;
-            last_ns = now_ns;
-        }
-        tokens = std::min(double(rate), tokens + double(now_ns - last_ns) * rate / 1e9);
-        last_ns = now_ns;
-        if (tokens < 1) return false;
-        tokens -= 1;
-        return true;
-    }
-};
-
-// Logs the first of a kind at once, then at most one line per second with the count,
-// so a flood of refusals cannot flood the log.
-struct log_throttle {
-    int64_t next_ns = 0;
-    uint64_t suppressed = 0;
-    bool allow(int64_t now_ns) {
-        if (now_ns < next_ns) {
-            ++suppressed;
-            return false;
-        }
-        next_ns = now_ns + 1'000'000'000;
-        return true;
-    }
-    // " (N more since the last report)", or nothing.
-    std::string more() {
-        uint64_t n = std::exchange(suppressed, 0);
-        return n == 0 ? std::string() : " (" + std::to_string(n) + " more since the last report)";
-    }
-};
-
-struct connection {
-    int fd = -1;
-    uid_t uid = 0;
-    pid_t pid = 0;
-    int64_t last_request_ns = 0; // or the accept
-    bool timed_out = false;      // the idle timeout shut its reading side
-    token_bucket bucket;
-    bool armed = false;   // a recv or send is in flight
-    bool sending = false; // ... and it is the send
-    bool closing = false; // close once `out` is sent
-    bool peer_eof = false;
-    std::array<char, recv_chunk_bytes> chunk{};
-    std::string in;  // bytes received, not yet a complete line
-    std::string out; // replies not yet sent
-    size_t out_sent = 0;
-    // A slow request on the pool: nothing more is read or answered until its reply.
-    bool waiting = false;
-    uint64_t wait_id = 0;     // the job's id; a reply with another id is stale
-    int64_t wait_deadline_ns = 0;
-    bool reply_ready = false; // `reply` arrived (or the deadline passed) while a send was in flight
-    std::string reply;
-};
 
 } // namespace
 
