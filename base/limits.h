@@ -99,6 +99,12 @@ inline constexpr uint32_t control_requests_per_s_default = 2000;
 inline constexpr uint32_t control_connection_requests_per_s_default = 200;
 // A connection with no complete request for this long is closed (slots are scarce).
 inline constexpr uint32_t control_idle_timeout_ms_default = 60'000;
+// Control commands that may block (flush, queries, windows, replay) run on this many
+// threads, at most this many waiting; each is answered within the deadline (flush and
+// the query service give up after 10 s themselves, so their own error comes first).
+inline constexpr uint32_t control_slow_threads = 2;
+inline constexpr size_t control_slow_queue_max = 64;
+inline constexpr uint32_t control_slow_deadline_ms = 15'000;
 // Stats history: one sample per second, for rates and recent latency percentiles.
 inline constexpr uint32_t stats_samples_max = 11;
 

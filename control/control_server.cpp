@@ -1,9 +1,5 @@
 #include "control/control_server.h"
 
-#include <fcntl.h>
-#include <liburing.h>
-#include <poll.h>
-#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -11,13 +7,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cstring>
 #include <utility>
 
 #include "base/assert.h"
-#include "base/clock.h"
 #include "base/limits.h"
 #include "base/log.h"
 
@@ -25,490 +19,11 @@ namespace sluice::control {
 
 namespace {
 
-// What an io_uring completion is for: the op in the low byte, the client slot above.
-enum class op : uint8_t { accept = 1, stop = 2, recv = 3, send = 4, cancel = 5, retry = 6, tick = 7 };
-
-constexpr uint64_t make_tag(op o, uint32_t slot = 0) {
-    return (uint64_t(slot) << 8) | uint64_t(o);
-}
-constexpr op tag_op(uint64_t tag) {
-    return op(tag & 0xff);
-}
-constexpr uint32_t tag_slot(uint64_t tag) {
-    return uint32_t(tag >> 8);
-}
-
-constexpr size_t recv_chunk_bytes = 4096;
-// At most one op per client, plus accept (or its retry timer) and the stop poll; the
-// shutdown cancels need as many again, and sqe() submits early when the SQ is full.
-constexpr unsigned ring_entries = limits::control_clients_max + 4;
-// Back-off before accepting again when out of descriptors, so EMFILE cannot spin.
-constexpr long accept_retry_ns = 100'000'000;
-
 std::string sys_error(const std::string& what, int err) {
     return what + ": " + std::strerror(err);
 }
 
-bool blank(std::string_view s) {
-    return std::all_of(s.begin(), s.end(),
-                       [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
-}
-
-// Requests admitted at `rate` per second on average, one second's worth at once.
-struct token_bucket {
-    double tokens = -1; // full at first use
-    int64_t last_ns = 0;
-    bool take(int64_t now_ns, uint32_t rate) {
-        if (rate == 0) return true;
-        if (tokens < 0) {
-            tokens = rate;
-            last_ns = now_ns;
-        }
-        tokens = std::min(double(rate), tokens + double(now_ns - last_ns) * rate / 1e9);
-        last_ns = now_ns;
-        if (tokens < 1) return false;
-        tokens -= 1;
-        return true;
-    }
-};
-
-// Logs the first of a kind at once, then at most one line per second with the count,
-// so a flood of refusals cannot flood the log.
-struct log_throttle {
-    int64_t next_ns = 0;
-    uint64_t suppressed = 0;
-    bool allow(int64_t now_ns) {
-        if (now_ns < next_ns) {
-            ++suppressed;
-            return false;
-        }
-        next_ns = now_ns + 1'000'000'000;
-        return true;
-    }
-    // " (N more since the last report)", or nothing.
-    std::string more() {
-        uint64_t n = std::exchange(suppressed, 0);
-        return n == 0 ? std::string() : " (" + std::to_string(n) + " more since the last report)";
-    }
-};
-
-struct connection {
-    int fd = -1;
-    uid_t uid = 0;
-    pid_t pid = 0;
-    int64_t last_request_ns = 0; // or the accept
-    bool timed_out = false;      // the idle timeout shut its reading side
-    token_bucket bucket;
-    bool armed = false;   // a recv or send is in flight
-    bool sending = false; // ... and it is the send
-    bool closing = false; // close once `out` is sent
-    bool peer_eof = false;
-    std::array<char, recv_chunk_bytes> chunk{};
-    std::string in;  // bytes received, not yet a complete line
-    std::string out; // replies not yet sent
-    size_t out_sent = 0;
-};
-
 } // namespace
-
-struct control_server::loop {
-    explicit loop(control_server& s) : server(s), conns(limits::control_clients_max) {
-        for (uint32_t i = limits::control_clients_max; i > 0; --i)
-            free_slots.push_back(i - 1);
-    }
-    ~loop() {
-        for (auto& c : conns)
-            if (c.fd >= 0) ::close(c.fd);
-        if (ring_ready) io_uring_queue_exit(&ring);
-    }
-
-    io_uring_sqe* sqe() {
-        io_uring_sqe* s = io_uring_get_sqe(&ring);
-        if (s == nullptr) {
-            io_uring_submit(&ring);
-            s = io_uring_get_sqe(&ring);
-        }
-        SLUICE_ASSERT(s != nullptr);
-        return s;
-    }
-
-    void arm_accept() {
-        io_uring_sqe* s = sqe();
-        io_uring_prep_accept(s, server._listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-        io_uring_sqe_set_data64(s, make_tag(op::accept));
-        accept_armed = true;
-        ++in_flight;
-    }
-
-    void arm_accept_retry() {
-        io_uring_sqe* s = sqe();
-        io_uring_prep_timeout(s, &retry_ts, 0, 0);
-        io_uring_sqe_set_data64(s, make_tag(op::retry));
-        retry_armed = true;
-        ++in_flight;
-    }
-
-    void arm_tick() {
-        io_uring_sqe* s = sqe();
-        io_uring_prep_timeout(s, &tick_ts, 0, 0);
-        io_uring_sqe_set_data64(s, make_tag(op::tick));
-        tick_armed = true;
-        ++in_flight;
-    }
-
-    void arm_stop() {
-        io_uring_sqe* s = sqe();
-        io_uring_prep_poll_add(s, server._stop_fd, POLLIN);
-        io_uring_sqe_set_data64(s, make_tag(op::stop));
-        stop_armed = true;
-        ++in_flight;
-    }
-
-    void arm_recv(uint32_t slot) {
-        connection& c = conns[slot];
-        SLUICE_DASSERT(!c.armed);
-        io_uring_sqe* s = sqe();
-        io_uring_prep_recv(s, c.fd, c.chunk.data(), c.chunk.size(), 0);
-        io_uring_sqe_set_data64(s, make_tag(op::recv, slot));
-        c.armed = true;
-        c.sending = false;
-        ++in_flight;
-    }
-
-    void arm_send(uint32_t slot) {
-        connection& c = conns[slot];
-        SLUICE_DASSERT(!c.armed);
-        SLUICE_DASSERT(c.out_sent < c.out.size());
-        io_uring_sqe* s = sqe();
-        io_uring_prep_send(s, c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent,
-                           MSG_NOSIGNAL);
-        io_uring_sqe_set_data64(s, make_tag(op::send, slot));
-        c.armed = true;
-        c.sending = true;
-        ++in_flight;
-    }
-
-    void close_conn(uint32_t slot) {
-        connection& c = conns[slot];
-        ::close(c.fd);
-        c.fd = -1;
-        c.armed = c.closing = c.peer_eof = c.timed_out = false;
-        c.bucket = token_bucket{};
-        c.in.clear();
-        c.out.clear();
-        c.out_sent = 0;
-        free_slots.push_back(slot);
-        server._connections_open.fetch_sub(1, std::memory_order_relaxed);
-    }
-
-    // After new input or a finished send: send what is pending, else read or close.
-    void advance(uint32_t slot) {
-        connection& c = conns[slot];
-        if (c.out_sent < c.out.size()) return arm_send(slot);
-        c.out.clear();
-        c.out_sent = 0;
-        if (c.closing || c.peer_eof) return close_conn(slot);
-        arm_recv(slot);
-    }
-
-    void refuse_oversize(connection& c) {
-        bump(server._oversize);
-        if (oversize_log.allow(monotonic_ns()))
-            SLUICE_LOG_WARN("control: closed pid %d uid %u: request over %zu bytes%s",
-                            int(c.pid), c.uid, limits::control_request_bytes_max,
-                            oversize_log.more().c_str());
-        c.out +=
-            encode_error("request exceeds " + std::to_string(limits::control_request_bytes_max) +
-                         " bytes (send one JSON object per line)");
-        c.out += '\n';
-        c.closing = true;
-        c.in.clear();
-    }
-
-    void process_input(connection& c) {
-        size_t start = 0;
-        while (!c.closing) {
-            size_t nl = c.in.find('\n', start);
-            if (nl == std::string::npos) break;
-            std::string_view line(c.in.data() + start, nl - start);
-            start = nl + 1;
-            if (line.size() > limits::control_request_bytes_max) {
-                refuse_oversize(c);
-                return;
-            }
-            if (blank(line)) continue;
-            answer(c, line);
-        }
-        if (c.closing) return;
-        c.in.erase(0, start);
-        // Refuse before the newline arrives, so no client can make us buffer unbounded.
-        if (c.in.size() > limits::control_request_bytes_max) return refuse_oversize(c);
-        // A client that half-closes after its request needs no trailing newline.
-        if (c.peer_eof && !blank(c.in)) {
-            answer(c, c.in);
-            c.in.clear();
-        }
-    }
-
-    // One request line: rate limits first (per connection, then all together).
-    void answer(connection& c, std::string_view line) {
-        int64_t now = monotonic_ns();
-        c.last_request_ns = now;
-        access_policy a = server.access();
-        if (!c.bucket.take(now, a.connection_requests_per_s) ||
-            !global_bucket.take(now, a.requests_per_s)) {
-            bump(server._requests);
-            bump(server._rate_limited);
-            if (rate_log.allow(now))
-                SLUICE_LOG_WARN("control: rate limited pid %d uid %u: over %u requests/s per "
-                                "connection or %u in all%s",
-                                int(c.pid), c.uid, a.connection_requests_per_s, a.requests_per_s,
-                                rate_log.more().c_str());
-            c.out += encode_error("rate limited: over " +
-                                  std::to_string(a.connection_requests_per_s) +
-                                  " requests/s on this connection or " +
-                                  std::to_string(a.requests_per_s) +
-                                  " in all (slow down and retry; control.requests_per_s)");
-            c.out += '\n';
-            return;
-        }
-        c.out += server.handle_line(line);
-        c.out += '\n';
-    }
-
-    // Closes connections that completed no request within the idle timeout: their
-    // reading side is shut, the pending recv ends, and on_recv says why and closes.
-    void close_idle() {
-        uint32_t timeout_ms = server._config.idle_timeout_ms;
-        if (timeout_ms == 0) return;
-        int64_t now = monotonic_ns();
-        for (auto& c : conns) {
-            if (c.fd < 0 || c.closing || c.timed_out || !c.armed || c.sending) continue;
-            if (now - c.last_request_ns < int64_t(timeout_ms) * 1'000'000) continue;
-            c.timed_out = true;
-            ::shutdown(c.fd, SHUT_RD);
-        }
-    }
-
-    void on_tick() {
-        if (server._config.on_tick) {
-            try {
-                server._config.on_tick();
-            } catch (const std::exception& e) {
-                SLUICE_LOG_ERROR("control: periodic task failed: %s", e.what());
-            }
-        }
-        close_idle();
-        arm_tick();
-    }
-
-    void on_accept(int res) {
-        if (res < 0) {
-            if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
-                SLUICE_LOG_WARN("control: cannot accept on %s: %s (retrying)",
-                                server._config.socket_path.c_str(), std::strerror(-res));
-                return arm_accept_retry();
-            }
-            return arm_accept();
-        }
-        arm_accept();
-        int fd = res;
-        ucred cred{};
-        socklen_t len = sizeof cred;
-        if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-            SLUICE_LOG_WARN("control: SO_PEERCRED failed: %s", std::strerror(errno));
-            ::close(fd);
-            return;
-        }
-        if (free_slots.empty()) {
-            // Over the bound: explain and close without taking a slot.
-            std::string busy = encode_error("too many control clients (" +
-                                            std::to_string(limits::control_clients_max) +
-                                            " connected); retry later") +
-                               "\n";
-            (void)!::send(fd, busy.data(), busy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-            ::close(fd);
-            bump(server._refused_clients);
-            if (clients_log.allow(monotonic_ns()))
-                SLUICE_LOG_WARN("control: refused pid %d uid %u: too many clients%s",
-                                int(cred.pid), cred.uid,
-                                clients_log.more().c_str());
-            return;
-        }
-        uint32_t slot = free_slots.back();
-        free_slots.pop_back();
-        connection& c = conns[slot];
-        c.fd = fd;
-        c.uid = cred.uid;
-        c.pid = cred.pid;
-        c.last_request_ns = monotonic_ns();
-        server._connections_open.fetch_add(1, std::memory_order_relaxed);
-        if (!server.peer_allowed(cred.uid, cred.gid, peer_groups(fd))) {
-            bump(server._refused_peers);
-            if (peer_log.allow(monotonic_ns()))
-                SLUICE_LOG_WARN("control: refused peer pid %d uid %u gid %u on %s: not in "
-                                "control.allow_uids/allow_gids%s",
-                                int(cred.pid), cred.uid, cred.gid,
-                                server._config.socket_path.c_str(),
-                                peer_log.more().c_str());
-            c.out = encode_error("permission denied: uid " + std::to_string(cred.uid) +
-                                 " is not allowed (add it to control.allow_uids)") +
-                    "\n";
-            c.closing = true;
-        } else {
-            bump(server._connections);
-        }
-        advance(slot);
-    }
-
-    // Supplementary groups too, so allow_gids means "members of", as file modes do.
-    static std::vector<gid_t> peer_groups(int fd) {
-        std::vector<gid_t> groups(64);
-        for (int tries = 0; tries < 2; ++tries) {
-            socklen_t len = socklen_t(groups.size() * sizeof(gid_t));
-            if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
-                groups.resize(len / sizeof(gid_t));
-                return groups;
-            }
-            if (errno != ERANGE) break;
-            groups.resize(len / sizeof(gid_t) + 1);
-        }
-        return {};
-    }
-
-    void on_recv(uint32_t slot, int res) {
-        connection& c = conns[slot];
-        if (res == -EINTR || res == -EAGAIN) return arm_recv(slot);
-        if (res < 0) return close_conn(slot);
-        if (c.timed_out) {
-            bump(server._idle_closed);
-            c.in.clear();
-            c.out = encode_error("closed: no request within " +
-                                 std::to_string(server._config.idle_timeout_ms) +
-                                 " ms (control idle timeout)") +
-                    "\n";
-            c.closing = true;
-            return advance(slot);
-        }
-        if (res == 0)
-            c.peer_eof = true;
-        else
-            c.in.append(c.chunk.data(), size_t(res));
-        process_input(c);
-        advance(slot);
-    }
-
-    void on_send(uint32_t slot, int res) {
-        connection& c = conns[slot];
-        if (res == -EINTR || res == -EAGAIN) return arm_send(slot);
-        if (res <= 0) return close_conn(slot);
-        // Short sends are normal: advance() sends the rest.
-        c.out_sent += size_t(res);
-        advance(slot);
-    }
-
-    void dispatch(uint64_t tag, int res) {
-        op o = tag_op(tag);
-        if (o == op::cancel) return;
-        --in_flight;
-        if (stopping) {
-            // Draining: every completion ends its op; nothing is re-armed.
-            if (o == op::recv || o == op::send) conns[tag_slot(tag)].armed = false;
-            return;
-        }
-        switch (o) {
-        case op::accept: accept_armed = false; return on_accept(res);
-        case op::retry: retry_armed = false; return arm_accept();
-        case op::tick: tick_armed = false; return on_tick();
-        case op::stop:
-            stop_armed = false;
-            stopping = true;
-            return;
-        case op::recv: conns[tag_slot(tag)].armed = false; return on_recv(tag_slot(tag), res);
-        case op::send: conns[tag_slot(tag)].armed = false; return on_send(tag_slot(tag), res);
-        case op::cancel: return;
-        }
-    }
-
-    void reap() {
-        io_uring_cqe* cqe;
-        unsigned head;
-        unsigned seen = 0;
-        io_uring_for_each_cqe(&ring, head, cqe) {
-            ++seen;
-            dispatch(io_uring_cqe_get_data64(cqe), cqe->res);
-        }
-        io_uring_cq_advance(&ring, seen);
-    }
-
-    void cancel(uint64_t tag) {
-        io_uring_sqe* s = sqe();
-        io_uring_prep_cancel64(s, tag, 0);
-        io_uring_sqe_set_data64(s, make_tag(op::cancel));
-    }
-
-    // Cancels every op by its tag (works on any io_uring kernel, unlike CANCEL_ANY) and
-    // waits for them all, so no completion can write into freed buffers.
-    void drain() {
-        stopping = true;
-        if (accept_armed) cancel(make_tag(op::accept));
-        if (retry_armed) cancel(make_tag(op::retry));
-        if (stop_armed) cancel(make_tag(op::stop));
-        if (tick_armed) cancel(make_tag(op::tick));
-        for (uint32_t i = 0; i < conns.size(); ++i) {
-            if (conns[i].armed) cancel(make_tag(conns[i].sending ? op::send : op::recv, i));
-        }
-        while (in_flight > 0) {
-            int rc = io_uring_submit_and_wait(&ring, 1);
-            if (rc < 0 && rc != -EINTR) {
-                SLUICE_LOG_ERROR("control: io_uring wait failed while stopping: %s",
-                                 std::strerror(-rc));
-                break;
-            }
-            reap();
-        }
-    }
-
-    void run() {
-        arm_accept();
-        arm_stop();
-        arm_tick();
-        while (!stopping) {
-            int rc = io_uring_submit_and_wait(&ring, 1);
-            if (rc < 0 && rc != -EINTR) {
-                SLUICE_LOG_ERROR("control: io_uring wait failed: %s; control socket %s stops "
-                                 "serving",
-                                 std::strerror(-rc), server._config.socket_path.c_str());
-                break;
-            }
-            reap();
-        }
-        drain();
-    }
-
-    control_server& server;
-    io_uring ring{};
-    bool ring_ready = false;
-    std::vector<connection> conns;
-    std::vector<uint32_t> free_slots;
-    uint32_t in_flight = 0;
-    bool stopping = false;
-    bool accept_armed = false;
-    bool retry_armed = false;
-    bool stop_armed = false;
-    bool tick_armed = false;
-    __kernel_timespec retry_ts{0, accept_retry_ns};
-    __kernel_timespec tick_ts{};
-    token_bucket global_bucket;
-    log_throttle peer_log, clients_log, rate_log, oversize_log;
-};
-
-control_server::control_server(server_config config, std::map<std::string, handler> handlers)
-    : _config(std::move(config)), _handlers(std::move(handlers)) {}
-
-control_server::~control_server() {
-    stop();
-}
 
 result<std::unique_ptr<control_server>>
 control_server::start(const server_config& config, std::map<std::string, handler> handlers) {
@@ -519,22 +34,14 @@ control_server::start(const server_config& config, std::map<std::string, handler
     std::unique_ptr<control_server> s(new control_server(config, std::move(handlers)));
     SLUICE_TRY(s->bind_socket());
 
-    s->_stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (s->_stop_fd < 0)
-        return make_error(errc::internal, sys_error("cannot create eventfd", errno));
-    s->_loop = std::make_unique<loop>(*s);
-    uint32_t tick_ms = std::max<uint32_t>(config.tick_interval_ms, 10);
-    s->_loop->tick_ts = {int64_t(tick_ms / 1000), int64_t(tick_ms % 1000) * 1'000'000};
-    int rc = io_uring_queue_init(ring_entries, &s->_loop->ring, 0);
-    if (rc < 0) {
-        return make_error(errc::unsupported,
-                          sys_error("cannot set up io_uring for the control socket", -rc) +
-                              " (needs Linux >= 5.6 with io_uring enabled: check "
-                              "/proc/sys/kernel/io_uring_disabled and seccomp)");
+    // stop() wakes the loop through the first, the pool's finished jobs through the second.
+    for (int* fd : {&s->_stop_fd, &s->_done_fd}) {
+        *fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (*fd < 0) return make_error(errc::internal, sys_error("cannot create eventfd", errno));
     }
-    s->_loop->ring_ready = true;
-    s->_thread = std::thread([srv = s.get()] { srv->_loop->run(); });
-    pthread_setname_np(s->_thread.native_handle(), "sluice-control");
+    s->_pool = std::make_unique<request_pool>(std::max<uint32_t>(config.slow_threads, 1),
+                                              limits::control_slow_queue_max, s->_done_fd);
+    SLUICE_TRY(s->start_loop());
     SLUICE_LOG_INFO("control: serving %s", s->_config.socket_path.c_str());
     return s;
 }
@@ -622,7 +129,8 @@ server_counters control_server::counters() const noexcept {
     auto rd = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
     return {rd(_requests),     rd(_refused_peers), rd(_refused_clients),
             rd(_rate_limited), rd(_oversize),      rd(_malformed),
-            rd(_idle_closed),  rd(_connections),   rd(_connections_open)};
+            rd(_idle_closed),  rd(_connections),   rd(_connections_open),
+            rd(_busy),         rd(_deadline_exceeded)};
 }
 
 void control_server::update_access(access_policy access) {
@@ -647,12 +155,12 @@ bool control_server::peer_allowed(uid_t uid, gid_t gid, const std::vector<gid_t>
     });
 }
 
-std::string control_server::handle_line(std::string_view line) {
+control_server::routed control_server::route(std::string_view line) {
     bump(_requests);
     auto req = parse_request(line);
     if (!req.ok()) {
         bump(_malformed);
-        return encode_error(req.err().message);
+        return {encode_error(req.err().message), {}};
     }
     const std::string cmd = req.value()["cmd"].get<std::string>();
     auto it = _handlers.find(cmd);
@@ -660,10 +168,18 @@ std::string control_server::handle_line(std::string_view line) {
         std::string known;
         for (const auto& [name, h] : _handlers)
             known += (known.empty() ? "" : ", ") + name;
-        return encode_error("unknown command \"" + cmd + "\" (known: " + known + ")");
+        return {encode_error("unknown command \"" + cmd + "\" (known: " + known + ")"), {}};
     }
+    if (_config.slow_commands.contains(cmd))
+        return {{}, [this, cmd, &h = it->second, r = std::move(req.value())] {
+                    return run_handler(cmd, h, r);
+                }};
+    return {run_handler(cmd, it->second, req.value()), {}};
+}
+
+std::string control_server::run_handler(const std::string& cmd, const handler& h, const json& req) {
     try {
-        return encode_reply(it->second(req.value()));
+        return encode_reply(h(req));
     } catch (const std::exception& e) {
         return encode_error(e.what());
     } catch (...) {
@@ -675,15 +191,13 @@ void control_server::stop() {
     // A handler runs on the server thread; joining it from there would deadlock.
     SLUICE_ASSERT(std::this_thread::get_id() != _thread.get_id());
     if (_stopped.exchange(true)) return;
-    if (_thread.joinable()) {
-        uint64_t one = 1;
-        (void)!::write(_stop_fd, &one, sizeof one);
-        _thread.join();
-    }
-    _loop.reset();
+    stop_loop();
+    // Running slow handlers finish (their replies go nowhere); queued ones are dropped.
+    if (_pool) _pool->stop();
     if (_listen_fd >= 0) ::close(_listen_fd);
     if (_stop_fd >= 0) ::close(_stop_fd);
-    _listen_fd = _stop_fd = -1;
+    if (_done_fd >= 0) ::close(_done_fd);
+    _listen_fd = _stop_fd = _done_fd = -1;
     // Only our own file: a successor may have replaced it after we stopped listening.
     struct stat st {};
     if (_socket_ino != 0 && ::lstat(_config.socket_path.c_str(), &st) == 0 &&

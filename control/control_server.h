@@ -2,8 +2,11 @@
 // The control server: one plain std::thread (never a DPDK lcore) serving a Unix stream
 // socket with io_uring. Requests and replies are newline-delimited JSON (see
 // control/protocol.h and docs/CONTROL.md). Handlers run on the server thread, one
-// request at a time, so they need no locking among themselves but must not block for
-// long, and must not call stop() (ask the daemon's main thread to do it instead).
+// request at a time, and must not block for long, except the `slow_commands`: those run
+// on a small pool of threads (control/request_pool.h) with a deadline per request, so a
+// flush or a table scan never stalls other clients. Slow handlers may run concurrently
+// with each other and with the fast ones (they need their own locking). No handler may
+// call stop() (ask the daemon's main thread to do it instead).
 #include <sys/types.h>
 
 #include <atomic>
@@ -12,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +24,7 @@
 #include "base/limits.h"
 #include "base/result.h"
 #include "control/protocol.h"
+#include "control/request_pool.h"
 
 namespace sluice::control {
 
@@ -47,6 +52,13 @@ struct server_config {
     /// Called on the server thread every tick_interval_ms (e.g. to sample stats).
     std::function<void()> on_tick;
     uint32_t tick_interval_ms = 1000;
+    /// Commands whose handlers may block: run on `slow_threads` threads, off the loop.
+    /// A client waits for its slow request's reply before its next request is read.
+    std::set<std::string> slow_commands;
+    uint32_t slow_threads = limits::control_slow_threads;
+    /// A slow request not answered within this long (checked every tick) gets an error
+    /// reply; its late result is dropped.
+    uint32_t slow_deadline_ms = limits::control_slow_deadline_ms;
 };
 
 /// What the server has seen since start; every refusal is here and in the log.
@@ -60,6 +72,8 @@ struct server_counters {
     uint64_t idle_closed = 0;     ///< connections closed by the idle timeout
     uint64_t connections = 0;     ///< connections accepted and allowed
     uint64_t connections_open = 0;
+    uint64_t busy = 0;              ///< slow requests refused: the pool's queue was full
+    uint64_t deadline_exceeded = 0; ///< slow requests answered with a deadline error
 };
 
 class control_server {
@@ -91,17 +105,28 @@ class control_server {
 
     control_server(server_config config, std::map<std::string, handler> handlers);
     result<void> bind_socket();
+    result<void> start_loop(); // the loop and its thread (control_loop.cpp)
+    void stop_loop();          // wakes the loop, joins its thread, frees it
     bool peer_allowed(uid_t uid, gid_t gid, const std::vector<gid_t>& groups) const;
-    std::string handle_line(std::string_view line);
+    // A request line: answered at once (`reply`), or, for a slow command, the work to
+    // queue on the pool (`slow`, returning the encoded reply).
+    struct routed {
+        std::string reply;
+        std::function<std::string()> slow;
+    };
+    routed route(std::string_view line);
+    std::string run_handler(const std::string& cmd, const handler& h, const json& req);
     static void bump(std::atomic<uint64_t>& c) noexcept { bump_shared(c); }
 
     server_config _config;
     std::map<std::string, handler> _handlers;
     int _listen_fd = -1;
     int _stop_fd = -1; // eventfd: stop() writes it, the loop polls it
+    int _done_fd = -1; // eventfd: the pool writes it per finished job, the loop polls it
     dev_t _socket_dev = 0;
     ino_t _socket_ino = 0; // so stop() removes our socket file, not a successor's
     std::unique_ptr<loop> _loop;
+    std::unique_ptr<request_pool> _pool;
     std::thread _thread;
     std::atomic<bool> _stopped{false};
     mutable std::mutex _access_mutex; // guards _config.access
@@ -114,6 +139,8 @@ class control_server {
     std::atomic<uint64_t> _idle_closed{0};
     std::atomic<uint64_t> _connections{0};
     std::atomic<uint64_t> _connections_open{0};
+    std::atomic<uint64_t> _busy{0};
+    std::atomic<uint64_t> _deadline_exceeded{0};
 };
 
 } // namespace sluice::control

@@ -1,14 +1,13 @@
 #pragma once
-// Observability on the control thread: latency percentiles from the workers' histograms,
-// rates from a short history of counter samples, and the Prometheus text exposition of
-// a `stats` reply. Nothing here touches the data plane: the daemon copies counters and
-// histogram snapshots (relaxed reads) into a stats_sample and these functions work on
-// the copies.
-#include <array>
+// Observability helpers on the control thread: latency percentiles from the workers'
+// histograms, the Prometheus exposition that control/stats.h renders into, and the Kafka
+// listener's metrics. Nothing here touches the data plane: they work on copies.
 #include <cstdint>
-#include <deque>
-#include <map>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include <prometheus/metric_family.h>
 
 #include <nlohmann/json.hpp>
 
@@ -29,43 +28,25 @@ inline constexpr double latency_bounds_us[] = {10,     25,     50,     100,    2
 /// of `cumulative` being the total, Prometheus' +Inf bucket).
 json latency_json(const histogram_snapshot& s, double ticks_per_us, bool histogram);
 
-/// The counters that rates are computed from, at one instant, and the latency
-/// histograms merged over all workers.
-struct stats_sample {
-    int64_t at_ns = 0;
-    std::map<std::string, uint64_t> counters;
-    histogram_snapshot window_visible;
-    histogram_snapshot durable;
-    // The Kafka RX lcore's produce-ack latency per acks mode (0, 1, all); empty without one.
-    std::array<histogram_snapshot, 3> kafka_ack;
-};
+/// Prometheus families being built for one exposition (prometheus-cpp's data model),
+/// serialized by its text serializer. Families keep the order of their first sample.
+using labels = std::vector<std::pair<std::string, std::string>>;
+using prometheus::ClientMetric;
 
-/// Per-second change of `key` from `base` to `now` (0 when absent or no time passed).
-double rate_per_s(const stats_sample& now, const stats_sample& base, const std::string& key);
-
-/// The last few samples, one per control tick, oldest first. One thread only.
-class stats_history {
+class exposition {
   public:
-    explicit stats_history(size_t samples_max) : _samples_max(samples_max) {}
-    void push(stats_sample s);
-    /// The newest sample taken at least `min_age_ns` before `now_ns`, else the oldest;
-    /// nullptr when there is none.
-    const stats_sample* base_for_rates(int64_t now_ns, int64_t min_age_ns) const;
-    const stats_sample* oldest() const { return _samples.empty() ? nullptr : &_samples.front(); }
-    size_t size() const { return _samples.size(); }
+    void counter(const std::string& name, const std::string& help, const labels& l, double v);
+    void gauge(const std::string& name, const std::string& help, const labels& l, double v);
+    ClientMetric& add(const std::string& name, const std::string& help,
+                      prometheus::MetricType type, const labels& l);
+    std::string text() const;
 
   private:
-    size_t _samples_max;
-    std::deque<stats_sample> _samples;
+    std::vector<prometheus::MetricFamily> _families;
 };
 
-/// The Prometheus text exposition format (version 0.0.4) of a `stats` reply: counters
-/// per core and per reason, gauges for watermark, lag, rings and rates, and the latency
-/// as a histogram (since start) and a summary (quantiles over the recent interval).
-/// Fields missing from the reply are left out. Serialized by prometheus-cpp.
-std::string prometheus_text(const json& stats);
-
-/// The content type to serve prometheus_text() with.
-inline constexpr const char* prometheus_content_type = "text/plain; version=0.0.4";
+/// The Kafka listener's metrics from `stats.kafka` (docs/KAFKA.md); nothing when it is
+/// not an object (no listener).
+void kafka_metrics(exposition& e, const json& kafka);
 
 } // namespace sluice::control

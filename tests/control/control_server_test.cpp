@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -334,6 +336,106 @@ TEST_F(ControlServer, ClientGivesUpAfterTimeout) {
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.err().message.find("no reply from " + path + " within 100 ms"), std::string::npos)
         << r.err().message;
+}
+
+// A handler that blocks until released (or 60 s pass), telling the test when it runs:
+// a flush waiting for a stuck disk, a windows scan of a large table.
+struct blocker {
+    std::mutex m;
+    std::condition_variable cv;
+    bool released = false;
+    std::atomic<int> entered{0};
+    handler fn() {
+        return [this](const json&) {
+            entered.fetch_add(1);
+            std::unique_lock lock(m);
+            cv.wait_for(lock, std::chrono::seconds(60), [&] { return released; });
+            return json{{"blocked", true}};
+        };
+    }
+    void release() {
+        {
+            std::lock_guard lock(m);
+            released = true;
+        }
+        cv.notify_all();
+    }
+    // Waits (up to a deadline, never a fixed sleep) until the handler is running.
+    bool wait_entered(int n = 1) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (entered.load() < n)
+            if (std::chrono::steady_clock::now() > deadline) return false;
+            else std::this_thread::yield();
+        return true;
+    }
+};
+
+std::unique_ptr<control_server> start_with_blocker(const std::string& path, blocker& b,
+                                                   uint32_t deadline_ms = 30'000) {
+    server_config cfg;
+    cfg.socket_path = path;
+    cfg.slow_commands = {"block"};
+    cfg.slow_deadline_ms = deadline_ms;
+    cfg.tick_interval_ms = 20;
+    auto handlers = test_handlers();
+    handlers["block"] = b.fn();
+    auto r = control_server::start(cfg, std::move(handlers));
+    EXPECT_TRUE(r.ok()) << r.err().message;
+    return r.ok() ? std::move(r.value()) : nullptr;
+}
+
+// A slow command runs on the server's pool: while one is in flight, other clients are
+// answered at once (before the pool, the io_uring loop ran it and every client waited).
+TEST_F(ControlServer, SlowRequestInFlightDoesNotStallOtherClients) {
+    blocker b;
+    server = start_with_blocker(path, b);
+    ASSERT_NE(server, nullptr);
+    std::thread slow([&] {
+        auto r = request(path, {{"cmd", "block"}}, 60'000);
+        ASSERT_TRUE(r.ok()) << r.err().message;
+        EXPECT_EQ(r.value()["ok"], true);
+        EXPECT_EQ(r.value()["blocked"], true);
+    });
+    ASSERT_TRUE(b.wait_entered());
+    // Generous for a loaded 2-core machine, far below the blocked handler's 60 s.
+    auto status = request(path, {{"cmd", "status"}}, 3000);
+    const bool answered = status.ok();
+    b.release();
+    slow.join();
+    ASSERT_TRUE(answered) << status.err().message;
+    EXPECT_EQ(status.value()["ok"], true);
+    EXPECT_EQ(status.value()["state"], "running");
+}
+
+// Past its deadline a slow request is answered with an error, the connection goes on
+// with its next request, and the late result is dropped.
+TEST_F(ControlServer, SlowRequestPastItsDeadlineIsAnsweredWithAnError) {
+    blocker b;
+    server = start_with_blocker(path, b, 200);
+    ASSERT_NE(server, nullptr);
+    int fd = raw_connect(path);
+    ASSERT_GE(fd, 0);
+    std::string pending;
+    ASSERT_TRUE(send_all(fd, "{\"cmd\":\"block\"}\n{\"cmd\":\"status\"}\n"));
+    json late = json::parse(read_line(fd, pending, 30'000), nullptr, false);
+    ASSERT_TRUE(late.is_object());
+    EXPECT_EQ(late["ok"], false);
+    EXPECT_NE(late.value("error", "").find("did not complete within 200 ms"), std::string::npos)
+        << late.dump();
+    // Pipelined behind it, answered in order.
+    json next = json::parse(read_line(fd, pending, 30'000), nullptr, false);
+    ASSERT_TRUE(next.is_object());
+    EXPECT_EQ(next["ok"], true);
+    EXPECT_EQ(next["state"], "running");
+    EXPECT_EQ(server->counters().deadline_exceeded, 1u);
+    b.release();
+    // The blocked handler's own reply never reaches the client: the next line is the
+    // answer to the next request.
+    ASSERT_TRUE(send_all(fd, "{\"cmd\":\"echo\",\"n\":3}\n"));
+    json echo = json::parse(read_line(fd, pending, 30'000), nullptr, false);
+    ASSERT_TRUE(echo.is_object());
+    EXPECT_EQ(echo["echo"]["n"], 3);
+    ::close(fd);
 }
 
 TEST_F(ControlServer, ClientOverTheBoundIsToldAndClosed) {

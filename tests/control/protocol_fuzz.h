@@ -23,7 +23,9 @@ inline void one_input(const uint8_t* data, size_t size) {
     (void)render_stats(any);
     (void)render_watch(any, 0);
     (void)render_fields(any);
-    (void)prometheus_text(any);
+    exposition e;
+    kafka_metrics(e, any.value("kafka", json()));
+    (void)e.text();
 }
 
 } // namespace sluice::control::fuzz

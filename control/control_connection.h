@@ -1,0 +1,78 @@
+#pragma once
+// One control connection's state in the control server's loop (control_loop.cpp), and
+// the pacing that loop applies: a token bucket per connection and in all, and throttled
+// refusal logs. Used only by the loop.
+#include <sys/types.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+namespace sluice::control::detail {
+
+inline constexpr size_t recv_chunk_bytes = 4096;
+
+// Requests admitted at `rate` per second on average, one second's worth at once.
+struct token_bucket {
+    double tokens = -1; // full at first use
+    int64_t last_ns = 0;
+    bool take(int64_t now_ns, uint32_t rate) {
+        if (rate == 0) return true;
+        if (tokens < 0) {
+            tokens = rate;
+            last_ns = now_ns;
+        }
+        tokens = std::min(double(rate), tokens + double(now_ns - last_ns) * rate / 1e9);
+        last_ns = now_ns;
+        if (tokens < 1) return false;
+        tokens -= 1;
+        return true;
+    }
+};
+
+// Logs the first of a kind at once, then at most one line per second with the count,
+// so a flood of refusals cannot flood the log.
+struct log_throttle {
+    int64_t next_ns = 0;
+    uint64_t suppressed = 0;
+    bool allow(int64_t now_ns) {
+        if (now_ns < next_ns) {
+            ++suppressed;
+            return false;
+        }
+        next_ns = now_ns + 1'000'000'000;
+        return true;
+    }
+    // " (N more since the last report)", or nothing.
+    std::string more() {
+        uint64_t n = std::exchange(suppressed, 0);
+        return n == 0 ? std::string() : " (" + std::to_string(n) + " more since the last report)";
+    }
+};
+
+struct connection {
+    int fd = -1;
+    uid_t uid = 0;
+    pid_t pid = 0;
+    int64_t last_request_ns = 0; // or the accept
+    bool timed_out = false;      // the idle timeout shut its reading side
+    token_bucket bucket;
+    bool armed = false;   // a recv or send is in flight
+    bool sending = false; // ... and it is the send
+    bool closing = false; // close once `out` is sent
+    bool peer_eof = false;
+    std::array<char, recv_chunk_bytes> chunk{};
+    std::string in;  // bytes received, not yet a complete line
+    std::string out; // replies not yet sent
+    size_t out_sent = 0;
+    // A slow request on the pool: nothing more is read or answered until its reply.
+    bool waiting = false;
+    uint64_t wait_id = 0; // the job's id; a reply with another id is stale
+    int64_t wait_deadline_ns = 0;
+    bool reply_ready = false; // `reply` arrived (or the deadline passed) while a send was in flight
+    std::string reply;
+};
+
+} // namespace sluice::control::detail
