@@ -538,6 +538,7 @@ json daemon::kafka_json(const stats_sample& now, const stats_sample* rate_base,
         case ak::metadata: return "metadata";
         case ak::api_versions: return "api_versions";
         case ak::init_producer_id: return "init_producer_id";
+        case ak::find_coordinator: return "find_coordinator";
         default: return "api_" + std::to_string(k);
         }
     };
