@@ -92,6 +92,12 @@ void run_kafkajs(const std::string& acks, const std::string& codec, const std::s
         EXPECT_EQ(kf["producer_states"], 0) << kf.dump();
     }
     EXPECT_EQ(kafkajs_versions(log), want_versions) << "see " << log;
+    // The codec asked for is the one the batches came in (kafkajs compresses whatever the
+    // broker lists; librdkafka did not: kafka_test.cpp).
+    const json& by = kf["batches_by_compression"];
+    EXPECT_GT(by.value(codec, 0), 0) << by.dump();
+    for (const char* other : {"none", "gzip", "snappy", "lz4", "zstd"})
+        if (other != codec) EXPECT_EQ(by.value(other, -1), 0) << codec << ": " << by.dump();
     expect_hand_counts(wait_done(k, 6));
     stop_and_check_store(k);
 }
