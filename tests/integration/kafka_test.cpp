@@ -130,7 +130,7 @@ void run_snippet(const std::string& acks) {
 // broker that does not list Produce v0 (gzip, snappy, lz4), FindCoordinator (lz4) or
 // Fetch 10 (zstd), and every earlier assertion would still pass.
 void expect_batches_in(const json& kf, const std::string& codec) {
-    const json& by = kf["batches_by_compression"];
+    const json by = kf.value("batches_by_compression", json(nullptr));
     ASSERT_TRUE(by.is_object()) << kf.dump();
     EXPECT_GT(by.value(codec, 0), 0) << codec << " asked, got " << by.dump();
     for (const char* other : {"none", "gzip", "snappy", "lz4", "zstd"})
@@ -156,8 +156,8 @@ void run_kcat(const std::string& codec) {
     EXPECT_EQ(now["kafka"]["requests_by_api"].value("init_producer_id", 0), 1) << now["kafka"].dump();
     EXPECT_EQ(now["kafka"]["producer_ids"], 1);
     expect_batches_in(now["kafka"], codec);
-    EXPECT_EQ(now["kafka"]["batches_by_magic"]["2"],
-              now["kafka"]["batches_by_compression"][codec]);
+    EXPECT_EQ(now["kafka"]["batches_by_magic"]["2"], now["kafka"]["batches_by_compression"][codec])
+        << now["kafka"].dump();
     expect_ack_latency(k, now, "all");
     expect_hand_counts(wait_done(k, 6));
     stop_and_check_store(k);
@@ -197,7 +197,7 @@ producer.close()
     json now = k.proc->request({{"cmd", "stats"}});
     ASSERT_TRUE(now.value("ok", false)) << now.dump();
     EXPECT_EQ(total(now, "events_received"), 6u) << now.dump(); // acks=1: in the rings
-    const json& kf = now["kafka"];
+    json& kf = now["kafka"]; // non-const: a missing counter reads as null, not an abort
     const char* magic = api_version == "0.10" ? "1" : "0";
     EXPECT_GT(kf["batches_by_magic"][magic].get<uint64_t>(), 0u) << kf.dump();
     EXPECT_EQ(kf["batches_by_magic"]["2"], 0) << kf.dump();
