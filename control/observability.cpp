@@ -115,6 +115,12 @@ void kafka_counters(exposition& e, const json& k) {
                 e.counter("sluice_kafka_produce_requests_total",
                           "Kafka Produce requests, per acks mode.", {{"acks", r.key()}},
                           r->get<double>());
+    if (auto c = k.find("batches_by_compression"); c != k.end() && c->is_object())
+        for (auto r = c->begin(); r != c->end(); ++r)
+            if (r->is_number())
+                e.counter("sluice_kafka_batches_total",
+                          "Kafka record batches accepted (legacy: outer messages), per codec.",
+                          {{"compression", r.key()}}, r->get<double>());
     if (number(k, "records", v))
         e.counter("sluice_kafka_records_total", "Kafka records received (one event each).", {}, v);
     if (number(k, "bytes_in", v))

@@ -165,6 +165,7 @@ json kafka_json(const pipeline& p) {
         case ak::metadata: return "metadata";
         case ak::api_versions: return "api_versions";
         case ak::init_producer_id: return "init_producer_id";
+        case ak::find_coordinator: return "find_coordinator";
         default: return "api_" + std::to_string(k);
         }
     };
@@ -218,6 +219,16 @@ json kafka_json(const pipeline& p) {
                 {"fenced_epochs", rd(kc.fenced_epochs)},
                 {"producer_states", rd(kc.producer_states)},
                 {"producer_state_evictions", rd(kc.producer_state_evictions)},
+                {"batches_by_compression",
+                 {{"none", rd(kc.batches_by_compression[0])},
+                  {"gzip", rd(kc.batches_by_compression[1])},
+                  {"snappy", rd(kc.batches_by_compression[2])},
+                  {"lz4", rd(kc.batches_by_compression[3])},
+                  {"zstd", rd(kc.batches_by_compression[4])}}},
+                {"batches_by_magic",
+                 {{"0", rd(kc.batches_by_magic[0])},
+                  {"1", rd(kc.batches_by_magic[1])},
+                  {"2", rd(kc.batches_by_magic[2])}}},
                 {"auto_create_topics", cfg.auto_create_topics},
                 {"topics", std::move(topics)}};
 }

@@ -6,6 +6,7 @@
 
 #include <lz4frame.h>
 #include <snappy-c.h>
+#include <xxhash.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -82,7 +83,7 @@ parse_error decompressor::decompress(compression codec, bytes_view in, std::span
         return parse_error::none;
     case compression::gzip: return gzip(in, out, out_bytes);
     case compression::snappy: return snappy(in, out, out_bytes);
-    case compression::lz4: return lz4(in, out, out_bytes);
+    case compression::lz4: return lz4({}, in, out, out_bytes);
     case compression::zstd: return zstd(in, out, out_bytes);
     }
     return parse_error::unsupported_compression;
@@ -137,17 +138,44 @@ parse_error decompressor::snappy(bytes_view in, std::span<uint8_t> out, size_t& 
     return parse_error::none;
 }
 
-parse_error decompressor::lz4(bytes_view in, std::span<uint8_t> out, size_t& n) noexcept {
+parse_error decompressor::decompress_lz4_ignoring_header_checksum(bytes_view in,
+                                                                  std::span<uint8_t> out,
+                                                                  size_t& out_bytes) noexcept {
+    out_bytes = 0;
+    // Frame header: magic 4, FLG 1, BD 1, [content size 8 if FLG bit 3], [dictionary id 4
+    // if FLG bit 0], HC 1 = second byte of XXH32 over FLG..before HC. Kafka < 0.10 hashed
+    // from the magic on; the header is copied with HC recomputed and fed first.
+    constexpr size_t header_max = 4 + 2 + 8 + 4 + 1;
+    if (in.size() < 7) return parse_error::corrupt_compressed;
+    const uint8_t flg = in[4];
+    const size_t header = 7 + ((flg & 0x08) ? 8 : 0) + ((flg & 0x01) ? 4 : 0);
+    if (in.size() < header) return parse_error::corrupt_compressed;
+    uint8_t fixed[header_max];
+    std::memcpy(fixed, in.data(), header);
+    fixed[header - 1] = uint8_t(XXH32(fixed + 4, header - 5, 0) >> 8);
+    return lz4(bytes_view(fixed, header), in.subspan(header), out, out_bytes);
+}
+
+// `head`, when not empty, is fed before `in` (a frame header fixed up by the caller).
+parse_error decompressor::lz4(bytes_view head, bytes_view in, std::span<uint8_t> out,
+                              size_t& n) noexcept {
     n = 0;
     if (!_lz4) return parse_error::corrupt_compressed;
     auto* dctx = static_cast<LZ4F_dctx*>(_lz4);
     LZ4F_resetDecompressionContext(dctx);
+    bool on_head = !head.empty();
+    bytes_view cur = on_head ? head : in;
     size_t in_pos = 0;
     for (;;) {
-        size_t src = in.size() - in_pos;
+        if (on_head && in_pos == cur.size()) {
+            on_head = false;
+            cur = in;
+            in_pos = 0;
+        }
+        size_t src = cur.size() - in_pos;
         size_t dst = out.size() - n;
         const size_t hint =
-            LZ4F_decompress(dctx, out.data() + n, &dst, in.data() + in_pos, &src, nullptr);
+            LZ4F_decompress(dctx, out.data() + n, &dst, cur.data() + in_pos, &src, nullptr);
         if (LZ4F_isError(hint)) {
             LZ4F_resetDecompressionContext(dctx);
             return parse_error::corrupt_compressed;
@@ -155,9 +183,10 @@ parse_error decompressor::lz4(bytes_view in, std::span<uint8_t> out, size_t& n) 
         in_pos += src;
         n += dst;
         if (hint == 0) { // a frame ended
-            if (in_pos == in.size()) return parse_error::none;
+            if (!on_head && in_pos == cur.size()) return parse_error::none;
             continue;
         }
+        if (on_head && src != 0) continue; // the rest of the header is fed first
         if (src == 0 && dst == 0) {
             LZ4F_resetDecompressionContext(dctx);
             return n == out.size() ? parse_error::too_large : parse_error::corrupt_compressed;

@@ -55,6 +55,7 @@ std::string_view parse_error_name(parse_error e) noexcept {
     case parse_error::too_large: return "too_large";
     case parse_error::corrupt_compressed: return "corrupt_compressed";
     case parse_error::record_count: return "record_count";
+    case parse_error::nested_compression: return "nested_compression";
     }
     return "unknown";
 }
@@ -659,6 +660,29 @@ void write_init_producer_id_response(response_writer& w, const request_header& h
 }
 
 // ---------------------------------------------------------------------------------------
+// FindCoordinator v0
+
+parse_error parse_find_coordinator_request(const request_header& h, std::string_view& key) noexcept {
+    key = {};
+    if (!codec_parses(h, api_key::find_coordinator)) return parse_error::unsupported_version;
+    byte_reader r(h.body);
+    const std::string_view k = r.string();
+    if (r.ok() && r.remaining() != 0) r.fail(parse_error::trailing_bytes);
+    if (!r.ok()) return r.error();
+    key = k;
+    return parse_error::none;
+}
+
+void write_find_coordinator_response(response_writer& w, const request_header& h) noexcept {
+    w.begin_frame(h.correlation_id, false);
+    w.i16(error_code::coordinator_not_available);
+    w.i32(-1); // node_id
+    w.string("");
+    w.i32(-1); // port
+    w.end_frame();
+}
+
+// ---------------------------------------------------------------------------------------
 // Produce
 
 int32_t produce_request_reader::count(byte_reader& r) const noexcept {
@@ -670,7 +694,8 @@ parse_error produce_request_reader::open(const request_header& h) noexcept {
     if (!codec_parses(h, api_key::produce)) return parse_error::unsupported_version;
     _flexible = h.flexible;
     byte_reader r(h.body);
-    _transactional_id = _flexible ? r.compact_nullable_string() : r.nullable_string();
+    if (h.api_version >= 3) // v0-v2 have no transactional_id
+        _transactional_id = _flexible ? r.compact_nullable_string() : r.nullable_string();
     _acks = r.i16();
     _timeout_ms = r.i32();
     const int32_t topics = count(r);
@@ -762,7 +787,7 @@ void produce_response_writer::partition(const produce_partition_result& r) noexc
     _w.i32(r.index);
     _w.i16(r.error);
     _w.i64(r.base_offset);
-    _w.i64(r.log_append_time_ms);
+    if (_version >= 2) _w.i64(r.log_append_time_ms);
     if (_version >= 5) _w.i64(r.log_start_offset);
     if (_flexible) {
         _w.compact_array_count(0); // record_errors
@@ -776,7 +801,7 @@ void produce_response_writer::partition(const produce_partition_result& r) noexc
 
 size_t produce_response_writer::finish(int32_t throttle_ms) noexcept {
     if (_flexible && _topic_open) _w.empty_tags();
-    _w.i32(throttle_ms);
+    if (_version >= 1) _w.i32(throttle_ms);
     if (_flexible) _w.empty_tags();
     return _w.end_frame();
 }

@@ -90,6 +90,7 @@ enum class parse_error : uint8_t {
     too_large,               // decompressed output would exceed the caller's cap
     corrupt_compressed,      // the compressed stream is malformed or truncated
     record_count,            // recordsCount disagrees with the records present
+    nested_compression,      // a compressed message inside a compressed legacy wrapper
 };
 
 std::string_view parse_error_name(parse_error e) noexcept;
@@ -246,20 +247,25 @@ struct api_version_range {
 };
 
 /// What sluice advertises (dataplane/kafka/README.md has the table and what each client
-/// picks from it): ApiVersions 0-3, Metadata 0-12, Produce 3-9, InitProducerId 0-4 (the
-/// flexible versions too: Metadata 9+, Produce 9, InitProducerId 2+), and Fetch 4-7,
-/// advertised only so that clients pick RecordBatch v2. Sorted by key.
+/// picks from it): ApiVersions 0-3, Metadata 0-12, Produce 0-9 (v0-v2: legacy message
+/// sets), InitProducerId 0-4 (the flexible versions too: Metadata 9+, Produce 9,
+/// InitProducerId 2+), FindCoordinator 0 (answered COORDINATOR_NOT_AVAILABLE) and Fetch
+/// 4-10, advertised only for what librdkafka derives from them: RecordBatch v2 needs Fetch
+/// overlapping 4, zstd Fetch 10, lz4 FindCoordinator 0; and gzip, snappy and lz4 need
+/// Produce 0 in the list (librdkafka <= 2.11 asks "Produce [0, 0]?" before compressing).
+/// Sorted by key.
 inline constexpr api_version_range default_api_versions[] = {
-    {api_key::produce, 3, 9},          {api_key::fetch, 4, 7},
-    {api_key::metadata, 0, 12},        {api_key::api_versions, 0, 3},
-    {api_key::init_producer_id, 0, 4},
+    {api_key::produce, 0, 9},          {api_key::fetch, 4, 10},
+    {api_key::metadata, 0, 12},        {api_key::find_coordinator, 0, 0},
+    {api_key::api_versions, 0, 3},     {api_key::init_producer_id, 0, 4},
 };
 
 /// The versions this codec can parse and answer, per key: what the default table
 /// advertises, except Fetch (advertised, never sent by producers, not parsed).
 inline constexpr api_version_range codec_api_versions[] = {
-    {api_key::produce, 3, 9},
+    {api_key::produce, 0, 9},
     {api_key::metadata, 0, 12},
+    {api_key::find_coordinator, 0, 0},
     {api_key::api_versions, 0, 3},
     {api_key::init_producer_id, 0, 4},
 };
@@ -370,7 +376,18 @@ void write_init_producer_id_response(response_writer& w, const request_header& h
                                      int32_t throttle_ms = 0) noexcept;
 
 // ---------------------------------------------------------------------------------------
-// Produce (v3-v8, the same request layout; v9, the flexible encoding of it).
+// FindCoordinator v0 (advertised for librdkafka's lz4 check; sluice has no group
+// coordinator). Request: key string. Answer: error, node_id, host, port.
+
+parse_error parse_find_coordinator_request(const request_header& h, std::string_view& key) noexcept;
+
+/// COORDINATOR_NOT_AVAILABLE (15), node -1, host "", port -1: what a broker answers while
+/// it has no coordinator for the key.
+void write_find_coordinator_response(response_writer& w, const request_header& h) noexcept;
+
+// ---------------------------------------------------------------------------------------
+// Produce (v0-v2: no transactional_id, legacy message sets; v3-v8, the same request layout
+// with transactional_id; v9, the flexible encoding of it).
 
 struct produce_topic {
     std::string_view name;
@@ -427,7 +444,7 @@ struct produce_partition_result {
     int32_t index = 0;
     int16_t error = error_code::none;
     int64_t base_offset = -1;
-    int64_t log_append_time_ms = -1;
+    int64_t log_append_time_ms = -1;               // v2+
     int64_t log_start_offset = 0;                  // v5+
     std::optional<std::string_view> error_message; // v8+ (record_errors always empty)
 };
@@ -441,7 +458,7 @@ class produce_response_writer {
                             int32_t topic_count) noexcept;
     void begin_topic(std::string_view name, int32_t partition_count) noexcept;
     void partition(const produce_partition_result& r) noexcept;
-    /// Returns the frame size, as response_writer::end_frame().
+    /// Writes throttle_ms (v1+); returns the frame size, as response_writer::end_frame().
     size_t finish(int32_t throttle_ms = 0) noexcept;
 
   private:
@@ -553,6 +570,68 @@ class record_reader {
 /// validate a whole batch before accepting any of its records.
 parse_error check_records(const record_batch& batch, bytes_view records) noexcept;
 
+// ---------------------------------------------------------------------------------------
+// Legacy message sets (magic 0 and 1), what Produce v0-v2 carry: a sequence of
+// [offset i64][message_size i32][crc u32][magic i8][attributes i8][timestamp i64, magic 1]
+// [key bytes][value bytes]. The CRC is CRC-32 (IEEE, zlib's crc32) over magic..value. A
+// compressed message (attributes' low 3 bits: gzip, snappy, lz4) is a wrapper whose value is
+// a nested message set of uncompressed messages (one level).
+
+class decompressor;
+
+/// CRC-32 (IEEE 802.3, zlib's crc32) of `data`, as legacy messages use it.
+uint32_t crc32_ieee(bytes_view data) noexcept;
+
+/// Whether a Produce partition's record set is a legacy message set: its magic byte (offset
+/// 16, where a RecordBatch v2 has its own) is 0 or 1.
+bool is_legacy_message_set(bytes_view record_set) noexcept;
+
+struct legacy_message {
+    int64_t offset = 0;
+    int8_t magic = 0;
+    int8_t attributes = 0;
+    int64_t timestamp_ms = -1; // magic 1 only
+    std::optional<bytes_view> key;
+    std::optional<bytes_view> value; // null = tombstone
+    bytes_view bytes;                // the whole message, offset and size included
+
+    compression codec() const noexcept { return compression(attributes & 0x7); }
+};
+
+/// Iterates the messages of a legacy message set, each checked (lengths, magic 0/1, CRC-32,
+/// codec 0..3 — zstd needs magic 2 —, key and value using the message exactly) before it is
+/// handed out. An outer set may end with a partial message (brokers ignore it: legacy
+/// producers and fetch responses cut sets at a size): next() stops cleanly there and
+/// partial_bytes() says how many bytes were ignored. An `inner` set (a wrapper's
+/// decompressed value) must end exactly (truncated otherwise), and a compressed message in
+/// it is nested_compression.
+class legacy_message_reader {
+  public:
+    explicit legacy_message_reader(bytes_view message_set, bool inner = false) noexcept
+        : _in(message_set), _inner(inner) {}
+    bool next(legacy_message& out) noexcept;
+    parse_error error() const noexcept { return _error; }
+    size_t partial_bytes() const noexcept { return _partial; }
+
+  private:
+    bytes_view _in;
+    size_t _pos = 0;
+    size_t _partial = 0;
+    bool _inner = false;
+    parse_error _error = parse_error::none;
+};
+
+/// Reads every message of a legacy set once (the legacy_message_reader checks) without
+/// decompressing: validate a partition's whole set before accepting any of it.
+parse_error check_legacy_message_set(bytes_view message_set, bool inner = false) noexcept;
+
+/// A compressed wrapper's nested message set, decompressed into `scratch` (its size is the
+/// cap, as for batch_records). Magic 0 lz4 frames carry the header checksum Kafka computed
+/// wrongly before 0.10 (KAFKA-3160: over the frame magic too); it is ignored for them, as
+/// brokers do, and checked for magic 1.
+parse_error legacy_wrapper_records(const legacy_message& wrapper, decompressor& d,
+                                   std::span<uint8_t> scratch, bytes_view& inner) noexcept;
+
 /// Reusable decompression contexts (zlib, LZ4F, zstd): one per lcore or connection.
 /// Decompresses into a caller-provided buffer whose size is the hard cap: output that
 /// would exceed it is refused with too_large (compression-bomb protection), and nothing
@@ -573,10 +652,15 @@ class decompressor {
     parse_error decompress(compression codec, bytes_view in, std::span<uint8_t> out,
                            size_t& out_bytes) noexcept;
 
+    /// An LZ4 frame whose header checksum is not checked (recomputed before decoding):
+    /// legacy magic 0 messages (KAFKA-3160). The block and content checksums still are.
+    parse_error decompress_lz4_ignoring_header_checksum(bytes_view in, std::span<uint8_t> out,
+                                                        size_t& out_bytes) noexcept;
+
   private:
     parse_error gzip(bytes_view in, std::span<uint8_t> out, size_t& n) noexcept;
     parse_error snappy(bytes_view in, std::span<uint8_t> out, size_t& n) noexcept;
-    parse_error lz4(bytes_view in, std::span<uint8_t> out, size_t& n) noexcept;
+    parse_error lz4(bytes_view head, bytes_view in, std::span<uint8_t> out, size_t& n) noexcept;
     parse_error zstd(bytes_view in, std::span<uint8_t> out, size_t& n) noexcept;
 
     void* _zlib = nullptr; // z_stream

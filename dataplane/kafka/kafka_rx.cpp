@@ -150,6 +150,7 @@ bool kafka_rx::on_frame(const kafka_frame& f) noexcept {
     switch (key) {
     case api_key::metadata: metadata(f, h); return true;
     case api_key::init_producer_id: init_producer_id(f, h); return true;
+    case api_key::find_coordinator: find_coordinator(f, h); return true;
     case api_key::produce: return produce(f, h);
     default:
         // What a broker does with an API it does not know.
@@ -264,16 +265,44 @@ void kafka_rx::init_producer_id(const kafka_frame& f, const request_header& h) n
     _listener.response_ready(f.conn, slot);
 }
 
+// Advertised only because librdkafka (<= 2.11) enables lz4 for a broker that lists it; a
+// producer never asks. There is no group coordinator: the retriable "not available".
+void kafka_rx::find_coordinator(const kafka_frame& f, const request_header& h) noexcept {
+    std::string_view key;
+    if (parse_find_coordinator_request(h, key) != parse_error::none) {
+        bump(_counters.bad_requests);
+        _listener.close(f.conn, close_reason::protocol);
+        return;
+    }
+    const int32_t slot = _listener.reserve_response(f.conn);
+    std::vector<uint8_t>* out = _listener.response_buffer(f.conn, slot);
+    if (out == nullptr) return;
+    response_writer w(*out);
+    count_error(error_code::coordinator_not_available);
+    write_find_coordinator_response(w, h);
+    _listener.response_ready(f.conn, slot);
+}
+
+void kafka_rx::count_batch(compression codec, int8_t magic) noexcept {
+    bump(_counters.batches_by_compression[size_t(codec) < 5 ? size_t(codec) : 0]);
+    bump(_counters.batches_by_magic[magic >= 0 && magic <= 2 ? magic : 2]);
+}
+
 // One partition's record set: every record value becomes one event. Every batch is
 // checked (structure, CRC-32C) before any record of the partition is routed, and each
 // batch's records are checked whole before its first record is routed: a bad batch is
 // refused entirely. (A partition of several batches whose later batch fails to decompress
 // keeps the earlier batches: a retry of them is caught by dedup, or by the sequence check.)
-int16_t kafka_rx::append_partition(topic* t, const produce_partition& p,
+int16_t kafka_rx::append_partition(topic* t, const produce_partition& p, bool legacy_allowed,
                                    int64_t& base_offset) noexcept {
     if (t == nullptr || p.index < 0 || p.index >= t->partitions)
         return error_code::unknown_topic_or_partition;
     if (!p.records) return error_code::none;
+    // Produce v0-v2 carry legacy message sets; a broker takes a RecordBatch v2 there too
+    // (ProduceRequest.validateRecords checks v3+ only). v3+ with magic 0/1: legacy_magic.
+    // A set too short to hold a magic byte is a partial message to a legacy reader.
+    if (legacy_allowed && (p.records->size() <= 16 || is_legacy_message_set(*p.records)))
+        return append_legacy(t, p, base_offset);
     {
         record_batch_reader check(*p.records);
         record_batch b;
@@ -318,6 +347,7 @@ int16_t kafka_rx::append_partition(topic* t, const produce_partition& p,
         }
         if (first) base_offset = batch_offset;
         first = false;
+        count_batch(b.codec(), b.magic);
         n += route_records(b, recs);
         if (idempotent) sequence_accepted(key, b, batch_offset);
     }
@@ -327,21 +357,67 @@ int16_t kafka_rx::append_partition(topic* t, const produce_partition& p,
     return error;
 }
 
+// A legacy message set (magic 0/1, Produce v0-v2): every message value, or every value of a
+// compressed wrapper's nested set, is one event, exactly like a v2 record's. The whole set
+// is checked (structure, CRC-32) before any message is routed, and each wrapper's nested set
+// whole before its first message is (as batches are above). No sequences: idempotence needs
+// RecordBatch v2.
+int16_t kafka_rx::append_legacy(topic* t, const produce_partition& p,
+                                int64_t& base_offset) noexcept {
+    if (const parse_error e = check_legacy_message_set(*p.records); e != parse_error::none)
+        return kafka_error_for(e);
+    legacy_message_reader outer(*p.records);
+    legacy_message m;
+    base_offset = t->next_offset[p.index];
+    uint64_t n = 0;
+    int16_t error = error_code::none;
+    while (outer.next(m)) {
+        if (m.codec() == compression::none) {
+            count_batch(m.codec(), m.magic);
+            route_value(m.value);
+            ++n;
+            continue;
+        }
+        bytes_view inner;
+        parse_error e = legacy_wrapper_records(m, _decompressor, _scratch, inner);
+        if (e == parse_error::none) e = check_legacy_message_set(inner, true);
+        if (e != parse_error::none) {
+            error = kafka_error_for(e);
+            break;
+        }
+        count_batch(m.codec(), m.magic);
+        legacy_message_reader nested(inner, true);
+        legacy_message im;
+        while (nested.next(im)) {
+            route_value(im.value);
+            ++n;
+        }
+    }
+    t->next_offset[p.index] += int64_t(n);
+    bump(_counters.records, n);
+    bump(t->records, n);
+    return error;
+}
+
+void kafka_rx::route_value(const std::optional<bytes_view>& value) noexcept {
+    if (!value) {
+        // A null value (tombstone) is no event: a parse_error dead letter.
+        bump(_counters.null_values);
+        _rx.handle_event(std::string_view("", 0));
+        return;
+    }
+    bump(_counters.record_bytes, value->size());
+    _rx.handle_event(
+        std::string_view(reinterpret_cast<const char*>(value->data()), value->size()));
+}
+
 uint64_t kafka_rx::route_records(const record_batch& b, bytes_view recs) noexcept {
     record_reader rr(b, recs);
     record r;
     uint64_t n = 0;
     while (rr.next(r)) {
         ++n;
-        if (!r.value) {
-            // A null value (tombstone) is no event: a parse_error dead letter.
-            bump(_counters.null_values);
-            _rx.handle_event(std::string_view("", 0));
-            continue;
-        }
-        bump(_counters.record_bytes, r.value->size());
-        _rx.handle_event(std::string_view(reinterpret_cast<const char*>(r.value->data()),
-                                          r.value->size()));
+        route_value(r.value);
     }
     return n;
 }
@@ -407,7 +483,7 @@ bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
         while (req.next_partition(pp)) {
             produce_partition_result r;
             r.index = pp.index;
-            r.error = acks_valid ? append_partition(t, pp, r.base_offset)
+            r.error = acks_valid ? append_partition(t, pp, h.api_version < 3, r.base_offset)
                                  : error_code::invalid_required_acks;
             if (r.error != error_code::none) r.base_offset = -1;
             count_error(r.error);

@@ -88,6 +88,11 @@ struct alignas(64) kafka_rx_counters {
     std::atomic<uint64_t> fenced_epochs{0};
     std::atomic<uint64_t> producer_states{0};          // (producer, partition) states kept now
     std::atomic<uint64_t> producer_state_evictions{0}; // forgotten: least recently used
+    // Batches whose records were accepted, by codec (none, gzip, snappy, lz4, zstd) and by
+    // magic (0, 1: legacy messages, each outer message counting as one batch; 2:
+    // RecordBatch v2). A re-sent idempotent batch is not counted again.
+    std::atomic<uint64_t> batches_by_compression[5]{};
+    std::atomic<uint64_t> batches_by_magic[3]{};
 };
 
 /// A topic as the control thread sees it (stats).
@@ -126,9 +131,14 @@ class kafka_rx {
                       parse_error header_error) noexcept;
     void metadata(const kafka_frame& f, const request_header& h) noexcept;
     void init_producer_id(const kafka_frame& f, const request_header& h) noexcept;
+    void find_coordinator(const kafka_frame& f, const request_header& h) noexcept;
     bool produce(const kafka_frame& f, const request_header& h) noexcept;
-    int16_t append_partition(topic* t, const produce_partition& p, int64_t& base_offset) noexcept;
+    int16_t append_partition(topic* t, const produce_partition& p, bool legacy_allowed,
+                             int64_t& base_offset) noexcept;
+    int16_t append_legacy(topic* t, const produce_partition& p, int64_t& base_offset) noexcept;
     uint64_t route_records(const record_batch& b, bytes_view recs) noexcept;
+    void route_value(const std::optional<bytes_view>& value) noexcept;
+    void count_batch(compression codec, int8_t magic) noexcept;
     sequence_check check_sequence(const sequence_key& k, const record_batch& b) noexcept;
     void sequence_accepted(const sequence_key& k, const record_batch& b,
                            int64_t base_offset) noexcept;

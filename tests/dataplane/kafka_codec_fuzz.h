@@ -23,6 +23,21 @@ inline void walk_records(const record_batch& b, bytes_view records) {
     }
 }
 
+// A legacy message set, one level of wrappers decompressed into a small capped buffer.
+inline parse_error walk_legacy(bytes_view set, bool inner = false) {
+    static decompressor d;
+    static std::vector<uint8_t> cap(4096);
+    legacy_message_reader lr(set, inner);
+    legacy_message m;
+    while (lr.next(m)) {
+        bytes_view nested;
+        if (m.codec() != compression::none &&
+            legacy_wrapper_records(m, d, cap, nested) == parse_error::none)
+            (void)walk_legacy(nested, true);
+    }
+    return lr.error();
+}
+
 inline void as_request(bytes_view frame, std::vector<uint8_t>& out) {
     request_header h;
     if (parse_request_header(frame, h) != parse_error::none) return;
@@ -60,6 +75,11 @@ inline void as_request(bytes_view frame, std::vector<uint8_t>& out) {
         while (pr.next_topic(t)) {
             pw.begin_topic(t.name, t.partition_count);
             while (pr.next_partition(p)) {
+                if (h.api_version < 3 && is_legacy_message_set(p.records.value_or(bytes_view{}))) {
+                    const parse_error e = walk_legacy(*p.records);
+                    pw.partition({p.index, kafka_error_for(e), 0, -1, 0, std::nullopt});
+                    continue;
+                }
                 record_batch_reader br(p.records.value_or(bytes_view{}));
                 record_batch b;
                 while (br.next(b))
@@ -83,6 +103,8 @@ inline void one_input(const uint8_t* data, size_t size) {
     record_batch b;
     while (br.next(b))
         walk_records(b, b.records);
+    (void)walk_legacy(in);
+    (void)walk_legacy(in, true);
 
     // The same bytes as a record stream (the CRC would stop nearly every input above).
     if (size >= 1) {
@@ -100,8 +122,11 @@ inline void one_input(const uint8_t* data, size_t size) {
             record_batch fake;
             fake.records_count = 1;
             walk_records(fake, bytes_view(cap.data(), n));
+            (void)walk_legacy(bytes_view(cap.data(), n), true);
         }
     }
+    size_t n = 0;
+    (void)d.decompress_lz4_ignoring_header_checksum(in, cap, n);
 }
 
 } // namespace sluice::dataplane::kafka::fuzz

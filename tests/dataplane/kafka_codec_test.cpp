@@ -13,6 +13,7 @@
 #include <lz4frame.h>
 #include <snappy-c.h>
 #include <zlib.h>
+#include <xxhash.h>
 #include <zstd.h>
 
 #include "dataplane/kafka/kafka_codec.h"
@@ -675,7 +676,7 @@ TEST(KafkaCodec, ApiVersionsV3AdvertisesTheFlexibleVersions) {
     EXPECT_TRUE(r.ok());
     EXPECT_EQ(r.remaining(), 0u);
     const std::map<int16_t, std::pair<int16_t, int16_t>> want = {
-        {0, {3, 9}}, {1, {4, 7}}, {3, {0, 12}}, {18, {0, 3}}, {22, {0, 4}}};
+        {0, {0, 9}}, {1, {4, 10}}, {3, {0, 12}}, {10, {0, 0}}, {18, {0, 3}}, {22, {0, 4}}};
     EXPECT_EQ(got, want);
     // Every version advertised is one the codec parses (Fetch aside: advertised, never sent).
     for (const auto& e : default_api_versions) {
@@ -778,9 +779,25 @@ TEST(KafkaCodec, ProduceRequestAllVersions) {
         EXPECT_EQ(p.index, 1);
         EXPECT_EQ(bytes(p.records->begin(), p.records->end()), b);
     }
+    // v0-v2: the same without transactional_id.
+    for (int16_t v = 0; v <= 2; v++) {
+        produce_request_reader pr;
+        const bytes body = produce_body(a, b);
+        const bytes no_txn(body.begin() + 2, body.end()); // drop the null string
+        ASSERT_EQ(pr.open(header_of(request(0, v, 11, no_txn))), parse_error::none) << "v" << v;
+        EXPECT_FALSE(pr.transactional_id());
+        EXPECT_EQ(pr.acks(), -1);
+        EXPECT_EQ(pr.timeout_ms(), 30000);
+        EXPECT_EQ(pr.partition_count_total(), 3);
+        produce_topic t;
+        produce_partition p;
+        ASSERT_TRUE(pr.next_topic(t));
+        ASSERT_TRUE(pr.next_partition(p));
+        EXPECT_EQ(bytes(p.records->begin(), p.records->end()), a);
+        // A v3 body (transactional_id first) does not parse as v0-v2.
+        EXPECT_NE(pr.open(header_of(request(0, v, 11, body))), parse_error::none);
+    }
     produce_request_reader pr;
-    EXPECT_EQ(pr.open(header_of(request(0, 2, 1, produce_body(a, b)))),
-              parse_error::unsupported_version);
     EXPECT_EQ(pr.open(header_of(request(0, 10, 1, produce_body(a, b), true))),
               parse_error::unsupported_version);
     bytes trailing = produce_body(a, b);
@@ -887,7 +904,7 @@ TEST(KafkaCodec, ProduceRequestLyingLengths) {
 }
 
 TEST(KafkaCodec, ProduceResponses) {
-    for (int16_t v : {3, 5, 8}) {
+    for (int16_t v : {0, 1, 2, 3, 5, 8}) {
         bytes out;
         response_writer w(out);
         const request_header h = header_of(request(0, v, 21, {}));
@@ -901,7 +918,8 @@ TEST(KafkaCodec, ProduceResponses) {
         EXPECT_EQ(n, out.size());
         wire e;
         auto part = [&](int32_t i, int16_t err, int64_t off, int64_t lso) {
-            e.i32(i).i16(err).i64(off).i64(-1);
+            e.i32(i).i16(err).i64(off);
+            if (v >= 2) e.i64(-1); // log_append_time
             if (v >= 5) e.i64(lso);
             if (v >= 8) e.i32(0).null_str();
         };
@@ -910,7 +928,7 @@ TEST(KafkaCodec, ProduceResponses) {
         part(1, 2, -1, 0);
         e.str("other").i32(1);
         part(7, 3, -1, -1);
-        e.i32(0);
+        if (v >= 1) e.i32(0); // throttle_time_ms
         EXPECT_EQ(bytes(out.begin() + 4, out.end()), e.b) << "v" << v;
     }
 }
@@ -924,7 +942,7 @@ TEST(KafkaCodec, FixedBufferOverflowIsReported) {
     response_writer ok(std::span<uint8_t>(big, sizeof big));
     write_api_versions_response(ok, header_of(request(18, 0, 1, {})), default_api_versions);
     EXPECT_FALSE(ok.overflow());
-    EXPECT_EQ(ok.position(), 4u + 4 + 2 + 4 + 5 * 6);
+    EXPECT_EQ(ok.position(), 4u + 4 + 2 + 4 + 6 * 6);
 }
 
 TEST(KafkaCodec, WriterPrimitives) {
@@ -1633,6 +1651,308 @@ TEST(KafkaCodec, FuzzBodyOnMutatedSeeds) {
                 f[rng() % f.size()] = uint8_t(rng());
             if (rng() % 3 == 0) f.resize(rng() % f.size());
             fuzz::one_input(f.data(), f.size());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Legacy message sets (magic 0 and 1), what Produce v0-v2 carry.
+
+// One legacy message, as kafka-python's LegacyRecordBatchBuilder writes it.
+bytes legacy_msg(int8_t magic, int8_t attributes, const std::optional<std::string>& key,
+                     const std::optional<bytes>& value, int64_t offset = 0,
+                     int64_t timestamp = 1'740'754'951'000) {
+    wire body; // from magic on: what the CRC covers
+    body.u8(uint8_t(magic)).u8(uint8_t(attributes));
+    if (magic == 1) body.i64(timestamp);
+    if (key)
+        body.i32(int32_t(key->size())).raw(key->data(), key->size());
+    else
+        body.i32(-1);
+    if (value)
+        body.blob(*value);
+    else
+        body.i32(-1);
+    const uint32_t crc = uint32_t(::crc32(0, body.b.data(), uInt(body.b.size())));
+    wire w;
+    w.i64(offset).i32(int32_t(4 + body.b.size())).i32(int32_t(crc)).raw(body.b);
+    return w.b;
+}
+
+bytes as_bytes(std::string_view s) {
+    return bytes(s.begin(), s.end());
+}
+
+// Uncompressed messages with offsets 0..n-1 (a wrapper's nested set, or a plain set).
+bytes legacy_set(int8_t magic, const std::vector<std::string>& values) {
+    bytes out;
+    for (size_t i = 0; i < values.size(); i++) {
+        const bytes m = legacy_msg(magic, 0, i % 2 ? std::optional<std::string>("k") : std::nullopt,
+                                       as_bytes(values[i]), int64_t(i));
+        out.insert(out.end(), m.begin(), m.end());
+    }
+    return out;
+}
+
+// Every value of a legacy set, decompressing wrappers; "<null>" for a null value.
+std::vector<std::string> legacy_values(bytes_view set, parse_error expect = parse_error::none,
+                                       size_t cap = 1 << 20) {
+    static decompressor d;
+    bytes scratch(cap);
+    std::vector<std::string> out;
+    legacy_message_reader r(set);
+    legacy_message m;
+    parse_error e = parse_error::none;
+    while (e == parse_error::none && r.next(m)) {
+        if (m.codec() == compression::none) {
+            out.push_back(m.value ? to_string(*m.value) : "<null>");
+            continue;
+        }
+        bytes_view inner;
+        e = legacy_wrapper_records(m, d, scratch, inner);
+        if (e == parse_error::none) e = check_legacy_message_set(inner, true);
+        legacy_message_reader ir(inner, true);
+        legacy_message im;
+        while (e == parse_error::none && ir.next(im))
+            out.push_back(im.value ? to_string(*im.value) : "<null>");
+    }
+    if (e == parse_error::none) e = r.error();
+    EXPECT_EQ(e, expect) << parse_error_name(e);
+    return out;
+}
+
+// librdkafka's and kafka-python's magic 0 lz4 frame (KAFKA-3160): the header checksum
+// hashed from the frame magic on, not from FLG.
+bytes lz4_compress_kafka_3160(const bytes& in) {
+    bytes z = lz4_compress(in);
+    const size_t header = 7 + ((z[4] & 0x08) ? 8 : 0) + ((z[4] & 0x01) ? 4 : 0);
+    const uint8_t wrong = uint8_t(XXH32(z.data(), header - 1, 0) >> 8);
+    EXPECT_NE(wrong, z[header - 1]); // (true for this input; the test relies on it)
+    z[header - 1] = wrong;
+    return z;
+}
+
+TEST(KafkaCodec, Crc32IeeeCheckValue) {
+    const std::string s = "123456789";
+    EXPECT_EQ(crc32_ieee(bytes_view(reinterpret_cast<const uint8_t*>(s.data()), s.size())),
+              0xCBF43926u);
+}
+
+TEST(KafkaCodec, LegacyPlainMessagesMagic0And1) {
+    for (int8_t magic : {0, 1}) {
+        bytes set = legacy_set(magic, {R"({"a":1})", "", R"({"b":2})"});
+        const bytes tomb = legacy_msg(magic, 0, std::string("key"), std::nullopt, 3, 42);
+        set.insert(set.end(), tomb.begin(), tomb.end());
+        EXPECT_TRUE(is_legacy_message_set(set));
+        record_batch b;
+        EXPECT_EQ(parse_record_batch(set, b), parse_error::legacy_magic); // v3+'s answer: 87
+        legacy_message_reader r(set);
+        legacy_message m;
+        std::vector<legacy_message> got;
+        while (r.next(m))
+            got.push_back(m);
+        EXPECT_EQ(r.error(), parse_error::none);
+        EXPECT_EQ(r.partial_bytes(), 0u);
+        ASSERT_EQ(got.size(), 4u) << int(magic);
+        EXPECT_EQ(got[0].magic, magic);
+        EXPECT_EQ(got[0].codec(), compression::none);
+        EXPECT_FALSE(got[0].key);
+        EXPECT_EQ(to_string(*got[0].value), R"({"a":1})");
+        EXPECT_EQ(to_string(*got[1].key), "k");
+        EXPECT_EQ(to_string(*got[1].value), "");
+        EXPECT_EQ(got[2].offset, 2);
+        EXPECT_EQ(got[3].timestamp_ms, magic == 1 ? 42 : -1);
+        EXPECT_FALSE(got[3].value);
+        EXPECT_EQ(legacy_values(set),
+                  (std::vector<std::string>{R"({"a":1})", "", R"({"b":2})", "<null>"}));
+    }
+    EXPECT_FALSE(is_legacy_message_set(batch_of({{}})));
+}
+
+TEST(KafkaCodec, LegacyCompressedWrappersEachCodec) {
+    std::vector<std::string> values;
+    for (int i = 0; i < 40; i++)
+        values.push_back(R"({"user_id":")" + std::to_string(i) + R"(","page":"/products/1"})");
+    const struct {
+        const char* name;
+        compression codec;
+        bytes (*compress)(const bytes&);
+        int8_t magic;
+    } cases[] = {
+        {"gzip", compression::gzip, gzip_compress, 0},
+        {"gzip", compression::gzip, gzip_compress, 1},
+        {"snappy_raw", compression::snappy, snappy_compress_raw, 1},
+        {"snappy_xerial", compression::snappy, xerial_small_chunks, 0},
+        {"snappy_xerial", compression::snappy, xerial_small_chunks, 1},
+        {"lz4", compression::lz4, lz4_compress, 1},
+        {"lz4_kafka_3160", compression::lz4, lz4_compress_kafka_3160, 0},
+        {"lz4_correct_hc", compression::lz4, lz4_compress, 0}, // HC ignored for magic 0
+    };
+    for (const auto& c : cases) {
+        // Two wrappers and a plain message between them: every value, in order.
+        const bytes inner_a = legacy_set(c.magic, std::vector<std::string>(values.begin(), values.begin() + 25));
+        const bytes inner_b = legacy_set(c.magic, std::vector<std::string>(values.begin() + 26, values.end()));
+        wire set;
+        set.raw(legacy_msg(c.magic, int8_t(c.codec), std::nullopt, c.compress(inner_a), 24));
+        set.raw(legacy_msg(c.magic, 0, std::nullopt, as_bytes(values[25]), 25));
+        set.raw(legacy_msg(c.magic, int8_t(c.codec), std::nullopt, c.compress(inner_b), 39));
+        EXPECT_EQ(check_legacy_message_set(set.b), parse_error::none) << c.name;
+        EXPECT_EQ(legacy_values(set.b), values) << c.name << " magic " << int(c.magic);
+    }
+    // Magic 1 lz4 frames carry a correct header checksum: a wrong one is corrupt.
+    const bytes inner = legacy_set(1, {"x"});
+    EXPECT_TRUE(legacy_values(legacy_msg(1, 3, std::nullopt, lz4_compress_kafka_3160(inner)),
+                              parse_error::corrupt_compressed)
+                    .empty());
+    // zstd needs RecordBatch v2 (magic 2); codecs 5-7 do not exist.
+    EXPECT_EQ(check_legacy_message_set(legacy_msg(1, 4, std::nullopt, zstd_compress(inner))),
+              parse_error::unsupported_compression);
+    EXPECT_EQ(kafka_error_for(parse_error::unsupported_compression), 76);
+    EXPECT_EQ(check_legacy_message_set(legacy_msg(0, 6, std::nullopt, inner)),
+              parse_error::unsupported_compression);
+    // A wrapper without a value has no nested set.
+    EXPECT_EQ(check_legacy_message_set(legacy_msg(1, 1, std::nullopt, std::nullopt)),
+              parse_error::corrupt_compressed);
+}
+
+TEST(KafkaCodec, LegacyBadCrcAndMagic) {
+    for (int8_t magic : {0, 1}) {
+        bytes set = legacy_set(magic, {"one", "two"});
+        bytes bad = set;
+        bad.back() ^= 0x01; // the second message's value
+        EXPECT_EQ(check_legacy_message_set(bad), parse_error::bad_crc);
+        EXPECT_EQ(kafka_error_for(parse_error::bad_crc), error_code::corrupt_message);
+        bad = set;
+        bad[12] ^= 0x80; // the first message's CRC itself
+        EXPECT_EQ(check_legacy_message_set(bad), parse_error::bad_crc);
+        bad = set;
+        bad[16] = 3; // magic
+        EXPECT_EQ(check_legacy_message_set(bad), parse_error::bad_magic);
+        // A bad CRC inside a wrapper's nested set: the whole wrapper is refused.
+        bytes inner = legacy_set(magic, {"a", "b"});
+        inner.back() ^= 0x01;
+        EXPECT_TRUE(legacy_values(legacy_msg(magic, 1, std::nullopt, gzip_compress(inner)),
+                                  parse_error::bad_crc)
+                        .empty());
+    }
+}
+
+TEST(KafkaCodec, LegacyLyingLengths) {
+    // message_size below the smallest message (14 bytes for magic 0, 22 for magic 1).
+    wire small;
+    small.i64(0).i32(13).raw(bytes(13, 0));
+    EXPECT_EQ(check_legacy_message_set(small.b), parse_error::bad_length);
+    bytes m1 = legacy_msg(1, 0, std::nullopt, as_bytes("x"));
+    // A key length past the message's end, under a valid CRC.
+    for (int8_t magic : {0, 1}) {
+        wire body;
+        body.u8(uint8_t(magic)).u8(0);
+        if (magic == 1) body.i64(0);
+        body.i32(100).i32(-1);
+        wire w;
+        w.i64(0).i32(int32_t(4 + body.b.size()));
+        w.i32(int32_t(::crc32(0, body.b.data(), uInt(body.b.size())))).raw(body.b);
+        EXPECT_EQ(check_legacy_message_set(w.b), parse_error::bad_length) << int(magic);
+        // Bytes left over after the value.
+        wire body2 = body;
+        body2.b.resize(body2.b.size() - 8);
+        body2.i32(-1).i32(-1).u8(0);
+        wire w2;
+        w2.i64(0).i32(int32_t(4 + body2.b.size()));
+        w2.i32(int32_t(::crc32(0, body2.b.data(), uInt(body2.b.size())))).raw(body2.b);
+        EXPECT_EQ(check_legacy_message_set(w2.b), parse_error::trailing_bytes) << int(magic);
+    }
+    // Magic 1 with a size that only fits magic 0's fields.
+    bytes m0 = legacy_msg(0, 0, std::nullopt, std::nullopt);
+    m0[16] = 1;
+    EXPECT_EQ(check_legacy_message_set(m0), parse_error::bad_length);
+    (void)m1;
+}
+
+TEST(KafkaCodec, LegacyPartialTrailingMessageIsIgnored) {
+    for (int8_t magic : {0, 1}) {
+        const bytes set = legacy_set(magic, {"first", "second", "third"});
+        const size_t one = legacy_msg(magic, 0, std::nullopt, as_bytes("first")).size();
+        const size_t two = one + legacy_msg(magic, 0, std::string("k"), as_bytes("second")).size();
+        for (size_t cut = 0; cut <= set.size(); cut++) {
+            const bytes part(set.begin(), set.begin() + cut);
+            const size_t whole = cut == set.size() ? 3 : cut >= two ? 2 : cut >= one ? 1 : 0;
+            legacy_message_reader r(part);
+            legacy_message m;
+            size_t n = 0;
+            while (r.next(m))
+                n++;
+            EXPECT_EQ(r.error(), parse_error::none) << "cut " << cut;
+            EXPECT_EQ(n, whole) << "cut " << cut;
+            const size_t used = whole == 3 ? set.size() : whole == 2 ? two : whole == 1 ? one : 0;
+            EXPECT_EQ(r.partial_bytes(), cut - used) << "cut " << cut;
+            // Inside a wrapper the nested set must end exactly.
+            if (cut != used)
+                EXPECT_EQ(check_legacy_message_set(part, true), parse_error::truncated) << cut;
+        }
+    }
+}
+
+TEST(KafkaCodec, LegacyNestedTooLargeAndNestedCompression) {
+    // A nested set that decompresses past the cap: MESSAGE_TOO_LARGE, nothing read.
+    const bytes inner = legacy_set(1, std::vector<std::string>(2000, std::string(500, 'x')));
+    const bytes wrapper = legacy_msg(1, 1, std::nullopt, gzip_compress(inner));
+    EXPECT_LT(wrapper.size(), inner.size() / 50);
+    EXPECT_TRUE(legacy_values(wrapper, parse_error::too_large, inner.size() - 1).empty());
+    EXPECT_EQ(kafka_error_for(parse_error::too_large), error_code::message_too_large);
+    EXPECT_EQ(legacy_values(wrapper, parse_error::none, inner.size()).size(), 2000u);
+    for (const auto& c : codec_cases) {
+        if (c.codec == compression::zstd) continue;
+        EXPECT_TRUE(legacy_values(legacy_msg(0, int8_t(c.codec), std::nullopt,
+                                                 c.compress(inner)),
+                                  parse_error::too_large, 1 << 16)
+                        .empty())
+            << c.name;
+    }
+    // A compressed message inside a wrapper (brokers allow one level only).
+    const bytes deep = legacy_msg(1, 1, std::nullopt, gzip_compress(legacy_set(1, {"a"})));
+    EXPECT_TRUE(legacy_values(legacy_msg(1, 1, std::nullopt, gzip_compress(deep)),
+                              parse_error::nested_compression)
+                    .empty());
+    EXPECT_EQ(kafka_error_for(parse_error::nested_compression), error_code::corrupt_message);
+}
+
+TEST(KafkaCodec, LegacyProduceV0ToV2Frames) {
+    const bytes set = legacy_set(0, {"a", "b"});
+    for (int16_t v = 0; v <= 2; v++) {
+        wire body;
+        body.i16(1).i32(1000).i32(1).str("events-topic").i32(1).i32(0).blob(set);
+        const request_header h = header_of(request(0, v, 5, body.b));
+        produce_request_reader pr;
+        ASSERT_EQ(pr.open(h), parse_error::none);
+        produce_topic t;
+        produce_partition p;
+        ASSERT_TRUE(pr.next_topic(t));
+        ASSERT_TRUE(pr.next_partition(p));
+        ASSERT_TRUE(p.records);
+        EXPECT_TRUE(is_legacy_message_set(*p.records));
+        EXPECT_EQ(legacy_values(*p.records), (std::vector<std::string>{"a", "b"}));
+        std::vector<uint8_t> seed = request(0, v, 5, body.b);
+        fuzz::one_input(seed.data(), seed.size());
+    }
+}
+
+TEST(KafkaCodec, MutatedLegacySetsNeverCrash) {
+    std::mt19937 rng(7);
+    const bytes inner = legacy_set(1, {"a", "bb", "ccc"});
+    std::vector<bytes> seeds = {legacy_set(0, {"x", "y"}), legacy_set(1, {"x", "y"}), inner};
+    for (const auto& c : codec_cases)
+        if (c.codec != compression::zstd)
+            seeds.push_back(legacy_msg(1, int8_t(c.codec), std::nullopt, c.compress(inner)));
+    seeds.push_back(legacy_msg(0, 3, std::nullopt, lz4_compress_kafka_3160(inner)));
+    for (const bytes& seed : seeds) {
+        for (int iter = 0; iter < 500; iter++) {
+            bytes f = seed;
+            for (int k = int(rng() % 4); k >= 0; k--)
+                f[rng() % f.size()] = uint8_t(rng());
+            if (rng() % 3 == 0) f.resize(rng() % f.size());
+            fuzz::one_input(f.data(), f.size());
+            (void)fuzz::walk_legacy(f);
         }
     }
 }

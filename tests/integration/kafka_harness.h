@@ -51,10 +51,11 @@ uint64_t durable_rows(const json& s, const std::string& table);
 json wait_done(const kafka_daemon& k, uint64_t values);
 
 // The hand set's counters and Kafka stats. `clean`: no Kafka errors were provoked on the way.
-void expect_hand_counts(const json& s, bool clean = true);
+// `probed`: the client asked ApiVersions (all do, but a client told the broker's version).
+void expect_hand_counts(const json& s, bool clean = true, bool probed = true);
 
 // Stops sluiced and compares the final stats and the store with the hand-computed outcome;
 // removes the test's directory when nothing failed.
-void stop_and_check_store(kafka_daemon& k, bool clean = true);
+void stop_and_check_store(kafka_daemon& k, bool clean = true, bool probed = true);
 
 } // namespace sluice::testing::kafka

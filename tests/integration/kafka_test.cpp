@@ -125,6 +125,18 @@ void run_snippet(const std::string& acks) {
     stop_and_check_store(k);
 }
 
+// The codec a client asked for is the one its batches came in (stats.kafka
+// .batches_by_compression): librdkafka <= 2.11 silently sends uncompressed batches to a
+// broker that does not list Produce v0 (gzip, snappy, lz4), FindCoordinator (lz4) or
+// Fetch 10 (zstd), and every earlier assertion would still pass.
+void expect_batches_in(const json& kf, const std::string& codec) {
+    const json by = kf.value("batches_by_compression", json(nullptr));
+    ASSERT_TRUE(by.is_object()) << kf.dump();
+    EXPECT_GT(by.value(codec, 0), 0) << codec << " asked, got " << by.dump();
+    for (const char* other : {"none", "gzip", "snappy", "lz4", "zstd"})
+        if (other != codec) EXPECT_EQ(by.value(other, -1), 0) << codec << " asked, got " << by.dump();
+}
+
 void run_kcat(const std::string& codec) {
     ASSERT_EQ(run_command("command -v kcat > /dev/null"), 0)
         << "kcat is missing: apt-get install kcat (scripts/bootstrap)";
@@ -143,12 +155,67 @@ void run_kcat(const std::string& codec) {
     EXPECT_GE(durable_rows(now, "dead_letters"), 2u) << now["storage"].dump();
     EXPECT_EQ(now["kafka"]["requests_by_api"].value("init_producer_id", 0), 1) << now["kafka"].dump();
     EXPECT_EQ(now["kafka"]["producer_ids"], 1);
+    expect_batches_in(now["kafka"], codec);
+    EXPECT_EQ(now["kafka"]["batches_by_magic"]["2"], now["kafka"]["batches_by_compression"][codec])
+        << now["kafka"].dump();
     expect_ack_latency(k, now, "all");
     expect_hand_counts(wait_done(k, 6));
     stop_and_check_store(k);
 }
 
+// kafka-python told it talks to an old broker (api_version (0, 10): Produce v2 with magic 1
+// messages; (0, 9): Produce v1 with magic 0), uncompressed or gzip: the legacy message-set
+// path (docs/KAFKA.md), through the same hand-computed outcome.
+void run_legacy_snippet(const std::string& api_version, const std::string& codec) {
+    ASSERT_EQ(access(python, X_OK), 0) << python << " is missing (scripts/bootstrap installs it)";
+    ASSERT_EQ(run_command(std::string(python) + " -c 'import kafka' 2>/dev/null"), 0)
+        << "kafka-python is missing: apt-get install python3-kafka (scripts/bootstrap)";
+    kafka_daemon k;
+    start(k, "py-legacy-" + api_version + "-" + codec);
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    const std::string script = write_file(k.dir + "/legacy.py", R"(import json
+import logging
+import sys
+from kafka import KafkaProducer
+
+logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+port, version, codec, values = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+producer = KafkaProducer(bootstrap_servers=['127.0.0.1:' + port], acks=1,
+                         api_version=tuple(int(x) for x in version.split('.')),
+                         compression_type=None if codec == 'none' else codec,
+                         value_serializer=lambda x: json.dumps(x).encode('utf-8'))
+for line in open(values):
+    producer.send('events-topic', value=json.loads(line))
+producer.flush()
+producer.close()
+)");
+    const std::string log = k.dir + "/producer.log";
+    const std::string cmd = std::string("timeout 120 ") + python + " " + script + " " +
+                            std::to_string(k.port) + " " + api_version + " " + codec + " " +
+                            write_values(k.dir) + " > " + log + " 2>&1";
+    ASSERT_EQ(run_command(cmd), 0) << cmd << "; see " << log;
+    json now = k.proc->request({{"cmd", "stats"}});
+    ASSERT_TRUE(now.value("ok", false)) << now.dump();
+    EXPECT_EQ(total(now, "events_received"), 6u) << now.dump(); // acks=1: in the rings
+    json& kf = now["kafka"]; // non-const: a missing counter reads as null, not an abort
+    const char* magic = api_version == "0.10" ? "1" : "0";
+    EXPECT_GT(kf["batches_by_magic"][magic].get<uint64_t>(), 0u) << kf.dump();
+    EXPECT_EQ(kf["batches_by_magic"]["2"], 0) << kf.dump();
+    expect_batches_in(kf, codec);
+    // The Produce version it sent, from its own debug log ("Request N: ProduceRequest_vV").
+    const std::string produce_v = api_version == "0.10" ? "ProduceRequest_v2" : "ProduceRequest_v1";
+    EXPECT_EQ(run_command("grep -q " + produce_v + " " + log), 0) << "see " << log;
+    EXPECT_EQ(kf["batches_by_magic"][magic], kf["batches_by_compression"][codec]) << kf.dump();
+    expect_hand_counts(wait_done(k, 6), true, false); // told the version: no ApiVersions
+    stop_and_check_store(k, true, false);
+}
+
 } // namespace
+
+TEST(Kafka, KafkaPythonLegacyMagic1) { run_legacy_snippet("0.10", "none"); }
+TEST(Kafka, KafkaPythonLegacyMagic1Gzip) { run_legacy_snippet("0.10", "gzip"); }
+TEST(Kafka, KafkaPythonLegacyMagic0) { run_legacy_snippet("0.9", "none"); }
+TEST(Kafka, KafkaPythonLegacyMagic0Gzip) { run_legacy_snippet("0.9", "gzip"); }
 
 TEST(Kafka, KafkaPythonSnippetAcks0) { run_snippet("0"); }
 TEST(Kafka, KafkaPythonSnippetAcks1) { run_snippet("1"); }
@@ -203,7 +270,7 @@ f1, f2 = frame(s), frame(s)
 assert struct.unpack('>ih', f1[:6]) == (100, 0) and struct.unpack('>i', f2[:4])[0] == 101
 n = struct.unpack('>i', f1[6:10])[0]
 keys = {struct.unpack('>hhh', f1[10+6*i:16+6*i])[0]: struct.unpack('>hhh', f1[10+6*i:16+6*i])[1:] for i in range(n)}
-assert keys[0] == (3, 9) and keys[3] == (0, 12) and keys[18] == (0, 3) and keys[22] == (0, 4) and 1 in keys, keys
+assert keys[0] == (0, 9) and keys[1] == (4, 10) and keys[10] == (0, 0) and keys[3] == (0, 12) and keys[18] == (0, 3) and keys[22] == (0, 4) and 1 in keys, keys
 topics = struct.pack('>i', 2) + struct.pack('>h', 4) + b'nope' + struct.pack('>h', 12) + b'events-topic'
 s.sendall(req(3, 1, 200, topics))
 f = frame(s)
@@ -352,12 +419,13 @@ TEST(Kafka, SlowWorkersHoldTheConnectionNothingIsLost) {
     if (!::testing::Test::HasFailure()) std::filesystem::remove_all(k.dir);
 }
 
-// confluent-kafka (python3-confluent-kafka, librdkafka underneath), idempotent, acks=all.
-TEST(Kafka, ConfluentKafkaIdempotentAcksAll) {
+// confluent-kafka (python3-confluent-kafka, librdkafka underneath), idempotent, acks=all;
+// uncompressed and gzip.
+void run_confluent(const std::string& codec) {
     ASSERT_EQ(run_command(std::string(python) + " -c 'import confluent_kafka' 2>/dev/null"), 0)
         << "confluent-kafka is missing: apt-get install python3-confluent-kafka (scripts/bootstrap)";
     kafka_daemon k;
-    start(k, "confluent");
+    start(k, "confluent-" + codec);
     ASSERT_FALSE(::testing::Test::HasFailure());
     const std::string script = write_file(k.dir + "/confluent.py", R"(import sys
 from confluent_kafka import Producer
@@ -366,23 +434,27 @@ def delivered(err, msg):
     if err is not None:
         failed.append(err)
 p = Producer({'bootstrap.servers': '127.0.0.1:' + sys.argv[1], 'acks': 'all',
-              'enable.idempotence': True})
+              'enable.idempotence': True, 'compression.type': sys.argv[3]})
 for line in open(sys.argv[2]):
     p.produce('events-topic', value=line.rstrip('\n').encode('utf-8'), callback=delivered)
 assert p.flush(60) == 0, 'undelivered messages'
 assert not failed, failed
 )");
     const std::string cmd = std::string("timeout 120 ") + python + " " + script + " " +
-                            std::to_string(k.port) + " " + write_values(k.dir) + " > " + k.dir +
-                            "/confluent.log 2>&1";
+                            std::to_string(k.port) + " " + write_values(k.dir) + " " + codec +
+                            " > " + k.dir + "/confluent.log 2>&1";
     ASSERT_EQ(run_command(cmd), 0) << cmd << "; see " << k.dir << "/confluent.log";
     json now = k.proc->request({{"cmd", "stats"}});
     ASSERT_TRUE(now.value("ok", false)) << now.dump();
     EXPECT_GE(durable_rows(now, "events"), 3u) << now["storage"].dump();
     EXPECT_GE(durable_rows(now, "dead_letters"), 2u) << now["storage"].dump();
+    expect_batches_in(now["kafka"], codec);
     expect_hand_counts(wait_done(k, 6));
     stop_and_check_store(k);
 }
+
+TEST(Kafka, ConfluentKafkaIdempotentAcksAll) { run_confluent("none"); }
+TEST(Kafka, ConfluentKafkaIdempotentAcksAllGzip) { run_confluent("gzip"); }
 
 // Bad Kafka configuration is one line that names the cause and the fix, and sluiced exits.
 TEST(Kafka, PortInUseAndMissingListenerAreOneLineErrors) {
