@@ -1,8 +1,9 @@
 // crashloop: the real sluiced killed with SIGKILL at random moments, N times, under load
 // (issue 15, item 3). One sluice-gen stream; a run that is never interrupted (A) gives
-// the reference tables. Then B: sluiced is started on one data dir, the whole stream is
-// re-sent (sluice deduplicates: what was stored before a crash comes back as duplicates),
-// and the daemon is killed at a random moment — sometimes while it starts (recovery,
+// the reference tables. Then B: sluiced is started on one data dir, the stream is re-sent
+// from its start (sluice deduplicates: what was stored before a crash comes back as
+// duplicates; over the first half of the cycles the prefix sent grows, so kills keep
+// finding new events in flight), and the daemon is killed at a random moment — sometimes while it starts (recovery,
 // replay), mostly while it takes events. After each kill: every event is stored at most
 // once, and every row the daemon had reported durable (stats totals.rows_durable) is on
 // disk. At the end the stream is sent once more, in step, to a last B run that shuts down
@@ -250,11 +251,11 @@ class node {
 // Sends the stream, paced, until done or told to stop (the daemon was killed).
 class background_sender {
   public:
-    background_sender(const stream& s, uint16_t port, uint64_t pps) {
-        _thread = std::thread([this, &s, port, pps] {
+    background_sender(const stream& s, size_t to, uint16_t port, uint64_t pps) {
+        _thread = std::thread([this, &s, to, port, pps] {
             auto sender = sluice::tools::udp_sender::open("127.0.0.1:" + std::to_string(port), pps);
             if (!sender) return;
-            for (size_t i = 0; i < s.payloads.size() && !_stop.load(); ++i)
+            for (size_t i = 0; i < to && !_stop.load(); ++i)
                 (void)sender->send(s.payloads[i]); // refused while the daemon is down: fine
         });
     }
@@ -347,7 +348,6 @@ int main(int argc, char** argv) {
 
     // B: killed at random moments, restarted on the same data dir, the stream re-sent.
     node b(base + "/b", "b");
-    const uint64_t pps = std::max<uint64_t>(2000, n); // the stream takes about a second
     int kills_starting = 0, kills_loaded = 0, starts_failed = 0;
     uint64_t durable_checked = 0, received_total = 0;
     size_t stored_prev = 0;
@@ -370,7 +370,11 @@ int main(int argc, char** argv) {
             }
             uint64_t durable = 0, received = 0;
             {
-                background_sender sender(s, b.port(), pps);
+                // Everything from the start, re-sent: over the first half of the cycles
+                // the prefix sent grows, so that most kills find new events in flight.
+                const size_t to = std::min(n, size_t(double(n) * 2 * cycle / opt.cycles) + 1);
+                const uint64_t pps = std::max<uint64_t>(2000, to); // about a second of sending
+                background_sender sender(s, to, b.port(), pps);
                 // A random moment under load: between 0 and ~1.5 s of sending.
                 auto until = steady::now() + std::chrono::milliseconds(rng() % 1500);
                 do {
