@@ -7,13 +7,15 @@
 #include <cstring>
 #include <filesystem>
 
+#include "storage/fault_injection.h"
+
 namespace sluice::storage {
 
 using std::strerror;
 
 result<void> write_file_atomically(const std::string& path, const std::string& text) {
     const std::string tmp = path + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const int fd = fault::fails(fault::op::open) ? -1 : ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return make_error(errc::io_error, "cannot write " + tmp + ": " + strerror(errno) +
                                               " (check the data dir's permissions)");
@@ -35,10 +37,11 @@ result<void> write_file_atomically(const std::string& path, const std::string& t
         return make_error(errc::io_error, "cannot fdatasync " + tmp + ": " + strerror(e));
     }
     ::close(fd);
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
+    if (fault::fails(fault::op::rename) || ::rename(tmp.c_str(), path.c_str()) != 0)
         return make_error(errc::io_error, "cannot rename " + tmp + ": " + strerror(errno));
     const std::string dir = std::filesystem::path(path).parent_path().string();
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const int dfd =
+        fault::fails(fault::op::open) ? -1 : ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) return make_error(errc::io_error, "cannot open " + dir + ": " + strerror(errno));
     const int rc = ::fsync(dfd);
     const int e = errno;

@@ -14,6 +14,7 @@
 #include "base/assert.h"
 #include "base/limits.h"
 #include "base/log.h"
+#include "storage/fault_injection.h"
 #include "storage/segment_files.h"
 #include "storage/segment_reader.h"
 
@@ -50,7 +51,7 @@ result<void> sync_dir(const std::string& dir) {
 
 result<void> move_aside(segment_recovery& s, const std::string& reason) {
     std::string to = s.path + ".corrupt";
-    if (::rename(s.path.c_str(), to.c_str()) != 0)
+    if (fault::fails(fault::op::rename) || ::rename(s.path.c_str(), to.c_str()) != 0)
         return make_error(errc::io_error, "cannot rename corrupt segment " + s.path + ": " +
                                               std::strerror(errno));
     SLUICE_LOG_WARN("corrupt segment %s (%s): moved aside to %s, none of its rows are served",
@@ -65,7 +66,7 @@ result<void> move_aside(segment_recovery& s, const std::string& reason) {
 
 result<void> truncate_tail(segment_recovery& s, uint64_t offset, uint64_t size,
                            const std::string& reason) {
-    int fd = ::open(s.path.c_str(), O_WRONLY | O_CLOEXEC);
+    int fd = fault::fails(fault::op::open) ? -1 : ::open(s.path.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0 || ::ftruncate(fd, off_t(offset)) != 0 || ::fsync(fd) != 0) {
         int e = errno;
         if (fd >= 0) ::close(fd);
@@ -86,7 +87,7 @@ result<void> truncate_tail(segment_recovery& s, uint64_t offset, uint64_t size,
 // it (the writer syncs the header before its first block), so no rows. Removed, so that
 // a crash during rotation is not reported as corruption.
 result<void> remove_unborn(segment_recovery& s, const std::string& reason) {
-    if (::unlink(s.path.c_str()) != 0)
+    if (fault::fails(fault::op::unlink) || ::unlink(s.path.c_str()) != 0)
         return make_error(errc::io_error, "cannot remove unborn segment " + s.path + ": " +
                                               std::strerror(errno));
     SLUICE_LOG_WARN("segment %s was being created when the writer stopped (%s): removed, it "

@@ -16,6 +16,7 @@
 #include "base/assert.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "storage/fault_injection.h"
 #include "storage/segment_files.h"
 
 namespace sluice::storage {
@@ -27,7 +28,6 @@ constexpr uint64_t ud_aux = 1ull << 62;
 // -EAGAIN/-EINTR are retried this many times per write before the writer gives up.
 constexpr uint32_t write_retries_max = 64;
 constexpr int64_t time_none = std::numeric_limits<int64_t>::min();
-constexpr int64_t disk_full_retry_ns = int64_t(limits::disk_full_retry_ms) * 1000000;
 
 inline bool disk_full(int err) noexcept { return err == ENOSPC || err == EDQUOT; }
 
@@ -145,7 +145,7 @@ void segment_writer::stall_begin() noexcept {
     // Control-path logging on the writer's thread, once per stall (not per event).
     SLUICE_LOG_ERROR("storage: disk full writing %s: table %s stopped accepting rows; retrying "
                      "every %u ms, nothing appended is lost (free space or lower retention)",
-                     _path, _schema.name.c_str(), limits::disk_full_retry_ms);
+                     _path, _schema.name.c_str(), _cfg.disk_full_retry_ms);
 }
 
 void segment_writer::stall_end() noexcept {
@@ -168,7 +168,7 @@ bool segment_writer::wait_disk(bool& gave_up) noexcept {
             return false;
         }
     }
-    sleep_ms(limits::disk_full_retry_ms);
+    sleep_ms(_cfg.disk_full_retry_ms);
     return true;
 }
 
@@ -205,7 +205,9 @@ int segment_writer::wait_aux() noexcept {
     int rc = _io.submit();
     if (rc < 0) {
         --_ops_in_flight;
-        return rc;
+        // The entry stays queued in the ring, where the next submit would send it too:
+        // never retry on top of it (retry_while_full retries disk-full errors only).
+        return disk_full(-rc) ? -EIO : rc;
     }
     while (!_aux_done) {
         rc = _io.reap(true, [this](uint64_t ud, int res) { on_completion(ud, res); });
@@ -244,11 +246,11 @@ int segment_writer::create_segment(uint64_t seq) noexcept {
     _direct = false;
     _fd = -1;
     if (_cfg.direct_io) {
-        _fd = ::open(_path, flags | O_DIRECT, 0640);
+        _fd = fault::fails(fault::op::open) ? -1 : ::open(_path, flags | O_DIRECT, 0640);
         _direct = _fd >= 0;
         if (_fd < 0 && errno != EINVAL) return -errno;
     }
-    if (_fd < 0) _fd = ::open(_path, flags, 0640);
+    if (_fd < 0) _fd = fault::fails(fault::op::open) ? -1 : ::open(_path, flags, 0640);
     if (_fd < 0) return -errno;
 
     int rc = write_aux(format::file_header_bytes, 0);
@@ -263,14 +265,16 @@ int segment_writer::create_segment(uint64_t seq) noexcept {
     if (rc == 0) rc = fdatasync_aux(_fd);
     // The new name must survive a crash too: sync the directory.
     if (rc == 0) {
-        int dfd = ::open(_table_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int dfd = fault::fails(fault::op::open)
+                      ? -1
+                      : ::open(_table_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         rc = dfd < 0 ? -errno : fdatasync_aux(dfd);
         if (dfd >= 0) ::close(dfd);
     }
     if (rc < 0) {
         ::close(_fd);
         _fd = -1;
-        ::unlink(_path);
+        if (!fault::fails(fault::op::unlink)) ::unlink(_path);
     }
     return rc;
 }
@@ -305,7 +309,7 @@ bool segment_writer::close_segment() noexcept {
     if (!failed()) {
         if (_segment_rows == 0) {
             // Nothing was written: leave no empty file behind.
-            ::unlink(_path);
+            if (!fault::fails(fault::op::unlink)) ::unlink(_path);
         } else {
             _footer.rows = _segment_rows;
             _footer.data_blocks = _block_index;
@@ -537,7 +541,7 @@ void segment_writer::poll(int64_t now_ns) noexcept {
     if (_closed) return;
     if (_ops_in_flight > 0) reap(false);
     if (_parked > 0 && now_ns >= _retry_at_ns) {
-        _retry_at_ns = now_ns + disk_full_retry_ns;
+        _retry_at_ns = now_ns + int64_t(_cfg.disk_full_retry_ms) * 1000000;
         resubmit_parked();
     }
     const bool unsynced = !_batch.empty() || _sync_target_seq < _submitted_seq;

@@ -13,7 +13,7 @@
 // allocates.
 //
 // Errors. A full disk (ENOSPC, EDQUOT) is not fatal: the write is parked, the writer is
-// `stalled()`, and the parked writes are retried every limits::disk_full_retry_ms (from
+// `stalled()`, and the parked writes are retried every disk_full_retry_ms (from
 // poll(), or while blocked) until space returns; nothing appended is dropped. Any other
 // I/O error puts the writer in a failed state (failed(), failure()) in which it drops
 // and counts rows, never aborts.
@@ -53,6 +53,7 @@ struct writer_config {
     bool direct_io = true;      // O_DIRECT when the filesystem accepts it
     const std::atomic<bool>* stop_flag = nullptr; // see "Blocking points" above
     uint32_t disk_full_stop_wait_ms = limits::disk_full_stop_wait_ms;
+    uint32_t disk_full_retry_ms = limits::disk_full_retry_ms; // parked writes retried this often
 };
 
 class segment_writer {

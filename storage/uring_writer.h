@@ -5,11 +5,14 @@
 #include <liburing.h>
 
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <sys/uio.h>
 
+#include "base/limits.h"
 #include "base/result.h"
+#include "storage/fault_injection.h"
 
 namespace sluice::storage {
 
@@ -39,6 +42,8 @@ class uring_writer {
     // least one, blocking until it arrives (wait == true). Returns the count or -errno.
     template <typename Fn>
     int reap(bool wait, Fn&& fn) noexcept {
+        if (fault::armed()) [[unlikely]]
+            return reap_faulty(wait, fn);
         io_uring_cqe* cqe;
         if (wait) {
             int rc;
@@ -59,6 +64,82 @@ class uring_writer {
     }
 
   private:
+    // ---- fault injection (storage/fault_injection.h): test runs only ----
+    // A write linked to the fdatasync after it: when a fault makes the write fail or
+    // short, the kernel would have cancelled the sync, so its completion reads -ECANCELED;
+    // when the write's completion is held back, the sync's waits behind it.
+    struct fault_link {
+        uint64_t write_ud = 0, sync_ud = 0;
+        bool write_seen = false, cancel = false, held = false;
+        bool used = false;
+    };
+    struct fault_op {
+        uint64_t ud = 0;
+        int res = 0;          // forced result (the operation was replaced by a no-op)
+        int64_t delay_ns = 0; // its completion is held back this long
+        bool forced = false;
+        bool unused_ = false;
+        bool used = false;
+    };
+    struct held_completion {
+        uint64_t ud = 0;
+        int res = 0;
+        int64_t due_ns = 0;
+    };
+    void fault_prep(io_uring_sqe* sqe, uint64_t ud, const fault::verdict& v,
+                    bool is_linked_write) noexcept;
+    // Applies faults to one completion; false when it is held back (delayed).
+    bool fault_filter(uint64_t ud, int& res) noexcept;
+    int64_t fault_next_due_ns() const noexcept; // INT64_MAX when nothing is held
+    int fault_release(bool all, int64_t now_ns, uint64_t* ud, int* res) noexcept;
+
+    template <typename Fn>
+    int reap_faulty(bool wait, Fn& fn) noexcept {
+        int n = 0;
+        uint64_t ud;
+        int res;
+        auto drain_ready = [&] {
+            io_uring_cqe* c;
+            while (io_uring_peek_cqe(&_ring, &c) == 0) {
+                ud = c->user_data;
+                res = c->res;
+                io_uring_cqe_seen(&_ring, c);
+                if (!fault_filter(ud, res)) continue;
+                fn(ud, res);
+                ++n;
+            }
+        };
+        for (;;) {
+            while (fault_release(false, fault_now_ns(), &ud, &res) == 1) {
+                fn(ud, res);
+                ++n;
+            }
+            drain_ready();
+            if (n > 0 || !wait) return n;
+            // Wait for a completion, or until the next held one is due.
+            const int64_t due = fault_next_due_ns();
+            io_uring_cqe* cqe;
+            int rc;
+            if (due == INT64_MAX) {
+                rc = io_uring_wait_cqe(&_ring, &cqe);
+            } else {
+                const int64_t left = std::max<int64_t>(0, due - fault_now_ns());
+                __kernel_timespec ts{left / 1000000000, left % 1000000000};
+                rc = io_uring_wait_cqe_timeout(&_ring, &cqe, &ts);
+                if (rc == -ETIME) rc = 0;
+            }
+            if (rc < 0 && rc != -EINTR) return rc;
+        }
+    }
+    static int64_t fault_now_ns() noexcept;
+
+    fault_link _links[limits::uring_depth];
+    fault_op _fault_ops[limits::uring_depth];
+    held_completion _held[limits::uring_depth];
+    size_t _held_count = 0;
+    uint64_t _link_write_ud = 0;
+    bool _link_pending = false, _link_cancel = false, _link_held = false;
+
     io_uring _ring{};
     bool _ready = false;
     bool _fixed = false;

@@ -109,15 +109,22 @@ result<segment_meta> read_file_header(const uint8_t* in, size_t len) {
     if (len < file_header_bytes) return corrupt("file shorter than its 4096-byte header");
     if (std::memcmp(in, file_magic, 8) != 0) return corrupt("not a sluice segment (bad magic)");
     uint32_t v = get<uint32_t>(in + 8);
+    uint32_t content = get<uint32_t>(in + 12);
+    const bool length_ok = content >= 30 && content + 8 <= file_header_bytes;
+    const bool checksum_ok = length_ok && get<uint64_t>(in + content) == checksum(in, content);
+    // Every version keeps this envelope (magic, version, content_len, checksum at
+    // content_len), so a damaged version field reads as corruption, never as a file from
+    // another sluice: one flipped bit must not stop recovery (and the daemon) from starting.
+    if (v != version && !checksum_ok)
+        return corrupt("file header checksum mismatch (version field reads " +
+                       std::to_string(v) + ")");
     if (v != version)
         return make_error(errc::unsupported, "segment format version " + std::to_string(v) +
                                                  " (this build reads version " +
                                                  std::to_string(version) +
                                                  "; read it with the sluice that wrote it)");
-    uint32_t content = get<uint32_t>(in + 12);
-    if (content < 30 || content + 8 > file_header_bytes) return corrupt("bad file header length");
-    if (get<uint64_t>(in + content) != checksum(in, content))
-        return corrupt("file header checksum mismatch");
+    if (!length_ok) return corrupt("bad file header length");
+    if (!checksum_ok) return corrupt("file header checksum mismatch");
     segment_meta m;
     m.seq = get<uint64_t>(in + 16);
     m.schema.time_column = get<int32_t>(in + 24);

@@ -438,11 +438,27 @@ TEST(SegmentFormatHeader, FileHeaderRoundTripAndChecksum) {
 TEST(SegmentFormatHeader, RefusesOtherVersionsAndBadRefs) {
     std::vector<uint8_t> buf(format::file_header_bytes);
     ASSERT_TRUE(format::write_file_header({events_schema(), "w0", 1}, buf.data()).ok());
+    // A file of another version: its header is whole (checksum valid), so refused, not
+    // taken for corruption.
+    uint32_t content;
+    std::memcpy(&content, buf.data() + 12, 4);
+    const auto pristine = buf;
     buf[8] = 1; // version 1
+    uint64_t sum = format::checksum(buf.data(), content);
+    std::memcpy(buf.data() + content, &sum, 8);
     auto r = format::read_file_header(buf.data(), buf.size());
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.err().code, errc::unsupported);
     EXPECT_NE(r.err().message.find("version 1"), std::string::npos);
+    // A flipped bit in the version field of a v2 file (checksum no longer matches) is
+    // corruption: recovery moves the file aside instead of refusing to start (found by
+    // corruption_test's bit-flip walk, issue 15).
+    buf = pristine;
+    buf[8] ^= 0x08;
+    auto flipped = format::read_file_header(buf.data(), buf.size());
+    ASSERT_FALSE(flipped.ok());
+    EXPECT_EQ(flipped.err().code, errc::corrupt) << flipped.err().message;
+    buf = pristine;
 
     auto schema = refs_schema();
     schema.columns[3].refs = {3}; // itself: not an earlier column
