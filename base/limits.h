@@ -99,6 +99,9 @@ inline constexpr uint32_t control_requests_per_s_default = 2000;
 inline constexpr uint32_t control_connection_requests_per_s_default = 200;
 // A connection with no complete request for this long is closed (slots are scarce).
 inline constexpr uint32_t control_idle_timeout_ms_default = 60'000;
+// A control socket that still accepts connections this long is a live daemon's; a daemon
+// killed with SIGKILL may accept for a moment while the kernel tears its io_uring down.
+inline constexpr int control_socket_settle_ms = 3'000;
 // Control commands that may block (flush, queries, windows, replay) run on this many
 // threads, at most this many waiting; each is answered within the deadline (flush and
 // the query service give up after 10 s themselves, so their own error comes first).

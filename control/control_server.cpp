@@ -8,10 +8,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <utility>
 
 #include "base/assert.h"
+#include "base/clock.h"
 #include "base/limits.h"
 #include "base/log.h"
 
@@ -46,6 +49,31 @@ control_server::start(const server_config& config, std::map<std::string, handler
     return s;
 }
 
+socket_probe probe_control_socket(const std::string& path, int settle_ms, int* err) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) return socket_probe::error;
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    const int64_t deadline = monotonic_ns() + int64_t(settle_ms) * 1000000;
+    for (;;) {
+        int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe < 0) {
+            if (err) *err = errno;
+            return socket_probe::error;
+        }
+        const int rc = ::connect(probe, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+        const int e = errno;
+        ::close(probe);
+        if (rc != 0) {
+            if (e == ECONNREFUSED || e == ENOENT) return socket_probe::stale;
+            if (err) *err = e;
+            return socket_probe::error;
+        }
+        if (monotonic_ns() >= deadline) return socket_probe::live;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+}
+
 result<void> control_server::bind_socket() {
     const std::string& path = _config.socket_path;
     sockaddr_un addr{};
@@ -64,20 +92,16 @@ result<void> control_server::bind_socket() {
             return make_error(errc::bad_config, path + " exists and is not a socket (remove it "
                                                        "or pass --control-socket)");
         }
-        int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (probe < 0)
-            return make_error(errc::internal, sys_error("cannot create a Unix socket", errno));
-        int rc = ::connect(probe, sa, sizeof addr);
-        int err = errno;
-        ::close(probe);
-        if (rc == 0) {
+        int err = 0;
+        switch (probe_control_socket(path, limits::control_socket_settle_ms, &err)) {
+        case socket_probe::live:
             return make_error(errc::busy, "another sluiced is serving " + path +
                                               " (stop it or pass --control-socket)");
-        }
-        if (err != ECONNREFUSED) {
+        case socket_probe::error:
             return make_error(errc::io_error,
                               sys_error("cannot probe existing socket " + path, err) +
                                   " (remove it or pass --control-socket)");
+        case socket_probe::stale: break;
         }
         // Nobody listens: a dead daemon's leftover.
         if (::unlink(path.c_str()) < 0 && errno != ENOENT) {

@@ -76,6 +76,14 @@ struct server_counters {
     uint64_t deadline_exceeded = 0; ///< slow requests answered with a deadline error
 };
 
+/// What is at a control socket path that exists as a socket: `live` when a server keeps
+/// accepting connections there for `settle_ms`; `stale` when connects are refused (a dead
+/// daemon's leftover). A daemon killed with SIGKILL can keep accepting for a moment while
+/// the kernel tears its io_uring down, so one successful connect is not proof of a live
+/// server: the probe retries until refused or until `settle_ms` have passed.
+enum class socket_probe { stale, live, error };
+socket_probe probe_control_socket(const std::string& path, int settle_ms, int* err = nullptr);
+
 class control_server {
   public:
     /// Binds the socket (replacing a stale file left by a dead daemon, refusing a live

@@ -10,6 +10,9 @@
 #include <cstring>
 #include <filesystem>
 
+#include "base/limits.h"
+#include "control/control_server.h"
+
 namespace sluice::control {
 
 result<void> check_data_dir(const std::string& data_dir) {
@@ -55,13 +58,7 @@ result<void> check_control_socket(const std::string& path) {
     if (!S_ISSOCK(st.st_mode))
         return make_error(errc::bad_config,
                           path + " exists and is not a socket (remove it or pass --control-socket)");
-    int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (probe < 0) return ok_result(); // the daemon reports it
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.data(), path.size());
-    const int rc = ::connect(probe, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-    ::close(probe);
-    if (rc == 0)
+    if (probe_control_socket(path, limits::control_socket_settle_ms) == socket_probe::live)
         return make_error(errc::busy, "another sluiced is serving " + path +
                                           " (stop it or pass --control-socket)");
     return ok_result(); // a dead daemon's leftover: the server replaces it
