@@ -31,57 +31,14 @@
 #include <thread>
 #include <vector>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
-#include "base/clock.h"
-#include "storage/schema.h"
-#include "storage/table_reader.h"
 #include "tests/integration/daemon_harness.h"
-#include "tools/gen/generator.h"
-#include "tools/gen/model.h"
+#include "tests/integration/restart_harness.h"
 #include "tools/gen/udp_sender.h"
 
 using namespace sluice::testing;
 using steady = std::chrono::steady_clock;
 
 namespace {
-
-const char* config_toml = R"toml(
-[processing]
-watermark_delay_ms = 600000
-dedup_horizon_ms = 3600000
-
-[storage]
-flush_interval_ms = 20
-
-[[query]]
-name = "page_views_per_minute"
-window = "tumbling"
-size = "1m"
-group_by = ["page"]
-aggregates = ["count"]
-
-[[query]]
-name = "referrers"
-window = "hopping"
-size = "5m"
-slide = "1m"
-group_by = ["metadata.referrer", "event_type"]
-aggregates = ["count", "distinct(user_id)"]
-watermark_delay = "2m"
-
-[[query]]
-name = "user_sessions"
-window = "session"
-gap = "20s"
-group_by = ["user_id"]
-aggregates = ["count", "distinct(page, 10)"]
-watermark_delay = "1m"
-)toml";
-
-const std::vector<std::string> query_tables = {"page_views_per_minute", "referrers",
-                                               "user_sessions"};
 
 int failures = 0;
 #define CHECK(cond, ...)                                                                           \
@@ -93,100 +50,10 @@ int failures = 0;
         }                                                                                          \
     } while (0)
 
-struct stream {
-    std::vector<std::string> payloads;
-    std::vector<uint64_t> lines; // event lines in payloads[0..i)
-    sluice::tools::reference_model model{sluice::tools::model_config{}};
-};
-
-stream make_stream(uint64_t events, uint64_t seed) {
-    sluice::tools::gen_config g;
-    g.events = events;
-    g.seed = seed;
-    g.events_per_minute = 600; // ~events/600 minutes of event time: windows close as it runs
-    sluice::tools::model_config mc;
-    mc.now_ms = sluice::wall_clock_ms();
-    stream s{{}, {0}, sluice::tools::reference_model(mc)};
-    sluice::tools::traffic_generator gen(g);
-    gen.run([&](const sluice::tools::gen_frame& f) {
-        if (f.ignored) return;
-        s.payloads.emplace_back(f.payload);
-        s.model.feed_datagram(f.payload);
-        uint64_t n = 0;
-        size_t start = 0;
-        const std::string& p = s.payloads.back();
-        while (start <= p.size()) {
-            size_t nl = p.find('\n', start);
-            size_t end = nl == std::string::npos ? p.size() : nl;
-            if (end > start) ++n;
-            if (nl == std::string::npos) break;
-            start = nl + 1;
-        }
-        s.lines.push_back(s.lines.back() + n);
-    });
-    return s;
-}
-
-std::string hex64(uint64_t v) {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-    return buf;
-}
-
-// Every row of a table as text, sorted; doubles printed exactly.
-std::vector<std::string> table_rows(const std::string& data_dir, const std::string& table) {
-    namespace st = sluice::storage;
-    std::vector<std::string> rows;
-    auto r = st::scan_table(data_dir, table, INT64_MIN, INT64_MAX, [&](const st::column_batch& b) {
-        const auto& cols = b.schema().columns;
-        for (uint32_t i = 0; i < b.rows(); ++i) {
-            std::string line;
-            for (size_t c = 0; c < cols.size(); ++c) {
-                if (c) line += ',';
-                switch (cols[c].type) {
-                case st::column_type::i64: line += std::to_string(b.i64_at(int(c), i)); break;
-                case st::column_type::u64: line += std::to_string(b.u64_at(int(c), i)); break;
-                case st::column_type::u8: line += std::to_string(b.u8_at(int(c), i)); break;
-                case st::column_type::f64: {
-                    char buf[40];
-                    std::snprintf(buf, sizeof buf, "%a", b.f64_at(int(c), i));
-                    line += buf;
-                    break;
-                }
-                case st::column_type::string:
-                case st::column_type::bytes: line += std::string(b.string_at(int(c), i)); break;
-                }
-            }
-            rows.push_back(line);
-        }
-    });
-    if (!r) rows.push_back("<scan failed: " + r.err().message + ">");
-    std::sort(rows.begin(), rows.end());
-    return rows;
-}
-
-// "<xxh3(raw)> <late>" per stored event, sorted.
-std::vector<std::string> stored_events(const std::string& data_dir) {
-    namespace ev = sluice::storage::events_col;
-    std::vector<std::string> out;
-    if (!std::filesystem::exists(data_dir + "/events")) return out; // killed before the first segment
-    auto r = sluice::storage::scan_table(
-        data_dir, "events", INT64_MIN, INT64_MAX, [&](const sluice::storage::column_batch& b) {
-            for (uint32_t i = 0; i < b.rows(); ++i) {
-                auto raw = b.string_at(ev::raw, i);
-                out.push_back(hex64(XXH3_64bits(raw.data(), raw.size())) + " " +
-                              std::to_string(b.u8_at(ev::late, i)));
-            }
-        });
-    if (!r) out.push_back("<scan failed: " + r.err().message + ">");
-    std::sort(out.begin(), out.end());
-    return out;
-}
-
 class node {
   public:
     node(std::string dir, std::string tag) : _dir(std::move(dir)), _tag(std::move(tag)) {
-        std::ofstream(_dir + "/sluiced.toml") << config_toml;
+        std::ofstream(_dir + "/sluiced.toml") << restart_config_toml(20);
         _port = uint16_t(20000 + (getpid() * 13 + _tag.size() * 131) % 20000);
     }
     ~node() { stop_daemon(); }
@@ -215,22 +82,14 @@ class node {
         stop_daemon();
         return rc;
     }
-    bool send_all(const stream& s, std::string* why) {
+    bool send_all(const gen_stream& s, std::string* why) {
         json st = stats();
         if (!st.value("ok", false)) return *why = "no stats: " + st.dump(), false;
         return send_udp_in_step(*_daemon, _port, s.payloads, 0, s.payloads.size(),
                                 st["totals"]["rx_packets"].get<uint64_t>(), why);
     }
     json wait_done(uint64_t lines) {
-        return _daemon->wait_stats(
-            [&](const json& st) {
-                const json& t = st["totals"];
-                return t["events_received"].get<uint64_t>() == lines &&
-                       t["events_accepted"].get<uint64_t>() + t["duplicates"].get<uint64_t>() +
-                               t["dead_letters"].get<uint64_t>() ==
-                           lines;
-            },
-            300);
+        return _daemon->wait_stats([&](const json& st) { return all_lines_taken(st, lines); }, 300);
     }
     uint16_t port() const { return _port; }
     std::string data() const { return _dir + "/data"; }
@@ -251,7 +110,7 @@ class node {
 // Sends the stream, paced, until done or told to stop (the daemon was killed).
 class background_sender {
   public:
-    background_sender(const stream& s, size_t to, uint16_t port, uint64_t pps) {
+    background_sender(const gen_stream& s, size_t to, uint16_t port, uint64_t pps) {
         _thread = std::thread([this, &s, to, port, pps] {
             auto sender = sluice::tools::udp_sender::open("127.0.0.1:" + std::to_string(port), pps);
             if (!sender) return;
@@ -318,7 +177,8 @@ int main(int argc, char** argv) {
     }
     const auto t0 = steady::now();
     std::mt19937_64 rng(opt.seed);
-    stream s = make_stream(opt.events, opt.seed);
+    // ~events/600 minutes of event time: windows close as it runs.
+    gen_stream s = make_stream(opt.events, opt.seed, 600);
     const size_t n = s.payloads.size();
     const uint64_t lines = s.lines[n];
     std::string base = opt.dir.empty() ? make_temp_dir("crashloop") : opt.dir;
@@ -343,7 +203,7 @@ int main(int argc, char** argv) {
     CHECK(a.shutdown() == 0, "reference run did not shut down cleanly (see %s)", a.log().c_str());
     auto events_a = stored_events(a.data());
     std::vector<std::vector<std::string>> tables_a;
-    for (const auto& t : query_tables) tables_a.push_back(table_rows(a.data(), t));
+    for (const auto& t : restart_query_tables) tables_a.push_back(table_rows(a.data(), t));
     const double t_ref = seconds_since(t0);
 
     // B: killed at random moments, restarted on the same data dir, the stream re-sent.
@@ -440,19 +300,14 @@ int main(int argc, char** argv) {
               s.model.event_lines().size());
         CHECK(events_b == events_a, "events: %zu stored after the crashes, %zu without",
               events_b.size(), events_a.size());
-        for (size_t i = 0; i < query_tables.size(); ++i) {
-            auto rb = table_rows(b.data(), query_tables[i]);
-            CHECK(!tables_a[i].empty(), "%s: the uncrashed run wrote no windows", query_tables[i].c_str());
+        for (size_t i = 0; i < restart_query_tables.size(); ++i) {
+            auto rb = table_rows(b.data(), restart_query_tables[i]);
+            CHECK(!tables_a[i].empty(), "%s: the uncrashed run wrote no windows", restart_query_tables[i].c_str());
             CHECK(rb == tables_a[i], "%s: %zu rows after the crashes, %zu without (or they differ)",
-                  query_tables[i].c_str(), rb.size(), tables_a[i].size());
+                  restart_query_tables[i].c_str(), rb.size(), tables_a[i].size());
             tables_equal += rb == tables_a[i];
         }
-        std::vector<std::string> want;
-        for (const auto& w : s.model.windows())
-            want.push_back(std::to_string(w.window_start_ms) + "," + std::to_string(w.window_end_ms) +
-                           "," + w.page + "," + std::to_string(w.count) + ",0");
-        std::sort(want.begin(), want.end());
-        CHECK(table_rows(b.data(), "page_views_per_minute") == want,
+        CHECK(table_rows(b.data(), "page_views_per_minute") == model_reference_rows(s.model),
               "page_views_per_minute differs from sluice-gen's model");
     }
 
@@ -467,7 +322,7 @@ int main(int argc, char** argv) {
                 failures == 0 ? "every event stored once" : "see FAILED above");
     std::printf("  final store       %s (events %zu, query tables equal to the uncrashed run: %zu/%zu)\n",
                 final_ok && failures == 0 ? "equal to the uncrashed run and the model" : "DIFFERS",
-                events_a.size(), tables_equal, query_tables.size());
+                events_a.size(), tables_equal, restart_query_tables.size());
     std::printf("  time              %.0f s (reference run %.0f s)\n", seconds_since(t0), t_ref);
     std::printf("  result            %s\n", failures == 0 ? "PASS" : "FAIL");
     if (failures == 0 && !opt.keep && opt.dir.empty()) std::filesystem::remove_all(base);

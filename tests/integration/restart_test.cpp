@@ -21,144 +21,18 @@
 #include <thread>
 #include <vector>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
-#include "base/clock.h"
-#include "storage/table_reader.h"
 #include "tests/integration/daemon_harness.h"
-#include "tools/gen/generator.h"
-#include "tools/gen/model.h"
+#include "tests/integration/restart_harness.h"
 #include "tools/gen/udp_sender.h"
 
 using namespace sluice::testing;
 
 namespace {
 
-const char* config_toml = R"toml(
-[processing]
-watermark_delay_ms = 600000
-dedup_horizon_ms = 3600000
-
-[storage]
-flush_interval_ms = 50
-
-[[query]]
-name = "page_views_per_minute"
-window = "tumbling"
-size = "1m"
-group_by = ["page"]
-aggregates = ["count"]
-
-[[query]]
-name = "referrers"
-window = "hopping"
-size = "5m"
-slide = "1m"
-group_by = ["metadata.referrer", "event_type"]
-aggregates = ["count", "distinct(user_id)"]
-watermark_delay = "2m"
-
-[[query]]
-name = "user_sessions"
-window = "session"
-gap = "20s"
-group_by = ["user_id"]
-aggregates = ["count", "distinct(page, 10)"]
-watermark_delay = "1m"
-)toml";
-
-const std::vector<std::string> query_tables = {"page_views_per_minute", "referrers", "user_sessions"};
-
-struct stream {
-    std::vector<std::string> payloads; // UDP datagrams, in order
-    std::vector<uint64_t> lines;       // event lines in payloads[0..i)
-    sluice::tools::reference_model model{sluice::tools::model_config{}};
-};
-
-stream make_stream(uint64_t events, uint64_t seed) {
-    sluice::tools::gen_config g;
-    g.events = events;
-    g.seed = seed;
-    g.events_per_minute = 2000; // ~20 min of event time: windows close along the way
-    sluice::tools::model_config mc;
-    mc.now_ms = sluice::wall_clock_ms();
-    stream s{{}, {0}, sluice::tools::reference_model(mc)};
-    sluice::tools::traffic_generator gen(g);
-    gen.run([&](const sluice::tools::gen_frame& f) {
-        if (f.ignored) return;
-        s.payloads.emplace_back(f.payload);
-        s.model.feed_datagram(f.payload);
-        uint64_t n = 0;
-        size_t start = 0;
-        const std::string& p = s.payloads.back();
-        while (start <= p.size()) {
-            size_t nl = p.find('\n', start);
-            size_t end = nl == std::string::npos ? p.size() : nl;
-            if (end > start) ++n;
-            if (nl == std::string::npos) break;
-            start = nl + 1;
-        }
-        s.lines.push_back(s.lines.back() + n);
-    });
-    return s;
-}
-
-std::string hex64(uint64_t v) {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-    return buf;
-}
-
-// Every row of a table as text, sorted; doubles printed exactly.
-std::vector<std::string> table_rows(const std::string& data_dir, const std::string& table) {
-    std::vector<std::string> rows;
-    auto r = sluice::storage::scan_table(data_dir, table, INT64_MIN, INT64_MAX, [&](const sluice::storage::column_batch& b) {
-        const auto& cols = b.schema().columns;
-        for (uint32_t i = 0; i < b.rows(); ++i) {
-            std::string line;
-            for (size_t c = 0; c < cols.size(); ++c) {
-                if (c) line += ',';
-                switch (cols[c].type) {
-                case sluice::storage::column_type::i64: line += std::to_string(b.i64_at(int(c), i)); break;
-                case sluice::storage::column_type::u64: line += std::to_string(b.u64_at(int(c), i)); break;
-                case sluice::storage::column_type::u8: line += std::to_string(b.u8_at(int(c), i)); break;
-                case sluice::storage::column_type::f64: {
-                    char buf[40];
-                    std::snprintf(buf, sizeof buf, "%a", b.f64_at(int(c), i));
-                    line += buf;
-                    break;
-                }
-                case sluice::storage::column_type::string:
-                case sluice::storage::column_type::bytes: line += std::string(b.string_at(int(c), i)); break;
-                }
-            }
-            rows.push_back(line);
-        }
-    });
-    if (!r) rows.push_back("<scan failed: " + r.err().message + ">");
-    std::sort(rows.begin(), rows.end());
-    return rows;
-}
-
-std::vector<std::string> stored_events(const std::string& data_dir) {
-    std::vector<std::string> out;
-    namespace ev = sluice::storage::events_col;
-    auto r = sluice::storage::scan_table(data_dir, "events", INT64_MIN, INT64_MAX, [&](const sluice::storage::column_batch& b) {
-        for (uint32_t i = 0; i < b.rows(); ++i) {
-            auto raw = b.string_at(ev::raw, i);
-            out.push_back(hex64(XXH3_64bits(raw.data(), raw.size())) + " " + std::to_string(b.u8_at(ev::late, i)));
-        }
-    });
-    if (!r) out.push_back("<scan failed>");
-    std::sort(out.begin(), out.end());
-    return out;
-}
-
 class node {
   public:
     node(std::string dir, std::string tag) : _dir(std::move(dir)), _tag(std::move(tag)) {
-        std::ofstream(_dir + "/sluiced.toml") << config_toml;
+        std::ofstream(_dir + "/sluiced.toml") << restart_config_toml(50);
         _port = uint16_t(20000 + (getpid() * 7 + _tag.size() * 131) % 20000);
     }
     // Starts (or restarts) sluiced on the same data dir.
@@ -173,7 +47,7 @@ class node {
     }
     // Sends datagrams [from, to) in step with what this run has received: every one is
     // taken, however loaded the machine (what the runs without a crash need).
-    void send_all(const stream& s, size_t from, size_t to) {
+    void send_all(const gen_stream& s, size_t from, size_t to) {
         json st = _daemon->request({{"cmd", "stats"}});
         ASSERT_TRUE(st.value("ok", false)) << st.dump();
         std::string why;
@@ -183,21 +57,14 @@ class node {
     }
     // Sends datagrams [from, to), paced, not waiting for sluiced: what is in flight when
     // it is killed (or dropped at its socket meanwhile) is sent again after the restart.
-    void send(const stream& s, size_t from, size_t to) {
+    void send(const gen_stream& s, size_t from, size_t to) {
         auto sender = sluice::tools::udp_sender::open("127.0.0.1:" + std::to_string(_port), 20000);
         ASSERT_TRUE(sender) << sender.err().message;
         for (size_t i = from; i < to; ++i) ASSERT_TRUE(sender->send(s.payloads[i]));
     }
     // Waits until this run has taken `lines` event lines (accepted, duplicate or dead).
     json wait_done(uint64_t lines) {
-        return _daemon->wait_stats(
-            [&](const json& st) {
-                const json& t = st["totals"];
-                return t["events_received"].get<uint64_t>() == lines &&
-                       t["events_accepted"].get<uint64_t>() + t["duplicates"].get<uint64_t>() +
-                               t["dead_letters"].get<uint64_t>() == lines;
-            },
-            180);
+        return _daemon->wait_stats([&](const json& st) { return all_lines_taken(st, lines); }, 180);
     }
     // Waits until this run has received at least `lines` event lines.
     json wait_received(uint64_t lines) {
@@ -229,7 +96,7 @@ uint64_t total_overflow(const json& st) {
 
 TEST(Restart, KillNineTwiceAndResendEndsExactlyAsWithoutCrash) {
     const uint64_t events = std::getenv("SLUICE_RESTART_EVENTS") ? std::strtoull(std::getenv("SLUICE_RESTART_EVENTS"), nullptr, 10) : 30000;
-    stream s = make_stream(events, 77);
+    gen_stream s = make_stream(events, 77, 2000); // ~20 min of event time: windows close along the way
     const size_t n = s.payloads.size();
     ASSERT_GT(n, 100u);
 
@@ -296,7 +163,7 @@ TEST(Restart, KillNineTwiceAndResendEndsExactlyAsWithoutCrash) {
     };
     EXPECT_TRUE(ids(ea) == ids(s.model.event_lines())) << "A's events differ from sluice-gen's model";
     // Same windows in every query.
-    for (const auto& t : query_tables) {
+    for (const auto& t : restart_query_tables) {
         auto ra = table_rows(a.data(), t), rb = table_rows(b.data(), t);
         EXPECT_GT(ra.size(), 0u) << t;
         EXPECT_EQ(ra.size(), rb.size()) << t;
@@ -310,12 +177,7 @@ TEST(Restart, KillNineTwiceAndResendEndsExactlyAsWithoutCrash) {
         }
     }
     // And the reference query is what the model says.
-    std::vector<std::string> want;
-    for (const auto& w : s.model.windows())
-        want.push_back(std::to_string(w.window_start_ms) + "," + std::to_string(w.window_end_ms) + "," +
-                       w.page + "," + std::to_string(w.count) + ",0");
-    std::sort(want.begin(), want.end());
-    EXPECT_TRUE(table_rows(b.data(), "page_views_per_minute") == want) << "reference query differs from the model";
+    EXPECT_TRUE(table_rows(b.data(), "page_views_per_minute") == model_reference_rows(s.model)) << "reference query differs from the model";
 
     if (!::testing::Test::HasFailure()) {
         std::filesystem::remove_all(a.dir());
