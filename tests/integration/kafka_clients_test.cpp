@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 #include <string>
 
@@ -32,11 +31,6 @@ namespace {
 std::string env_or_empty(const char* name) {
     const char* v = std::getenv(name);
     return v ? v : "";
-}
-
-std::string read_text(const std::string& path) {
-    std::ifstream in(path);
-    return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
 // The last `versions {...}` line the kafkajs script printed: API name -> versions sent.
@@ -108,45 +102,14 @@ void run_kafkajs(const std::string& acks, const std::string& codec, const std::s
 // is answered with its first offset, and a Metadata v12 with a lying compact count closes
 // the connection.
 const char* flexible_script = R"(import socket, struct, sys
+from kframes import batch, recvn, uvar
 port, values = int(sys.argv[1]), [l.rstrip('\n').encode() for l in open(sys.argv[2])]
-def crc32c(data):
-    crc = 0xffffffff
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    return crc ^ 0xffffffff
-def uvar(n):
-    out = b''
-    while True:
-        b, n = n & 0x7f, n >> 7
-        if n == 0:
-            return out + bytes([b])
-        out += bytes([b | 0x80])
-def var(n):
-    return uvar((n << 1) ^ (n >> 63))
 def cstr(s):
     return uvar(len(s) + 1) + s
-def record(value, delta):
-    body = b'\x00' + var(0) + var(delta) + var(-1) + var(len(value)) + value + var(0)
-    return var(len(body)) + body
-def batch(values, pid, epoch, seq):
-    ts = 1740756120000
-    recs = b''.join(record(v, i) for i, v in enumerate(values))
-    after = struct.pack('>hiqqqhii', 0, len(values) - 1, ts, ts, pid, epoch, seq, len(values)) + recs
-    rest = struct.pack('>ibI', 0, 2, crc32c(after)) + after
-    return struct.pack('>qi', 0, len(rest)) + rest
 def req(key, ver, corr, body):
     # Request header v2: client_id stays an i16 string, then an empty tag buffer.
     hdr = struct.pack('>hhih', key, ver, corr, 7) + b'rdkafka' + b'\x00'
     return struct.pack('>i', len(hdr) + len(body)) + hdr + body
-def recvn(s, n):
-    b = b''
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        assert c, 'connection closed early'
-        b += c
-    return b
 def call(s, key, ver, corr, body):
     s.sendall(req(key, ver, corr, body))
     r = R(recvn(s, struct.unpack('>i', recvn(s, 4))[0]))
@@ -260,6 +223,7 @@ TEST(KafkaClients, FlexibleVersionsRaw) {
     start(k, "flexible");
     ASSERT_FALSE(::testing::Test::HasFailure());
     const std::string script = write_file(k.dir + "/flexible.py", flexible_script);
+    write_frames_py(k.dir);
     const std::string log = k.dir + "/flexible.log";
     const std::string cmd = std::string("timeout 60 ") + python + " " + script + " " +
                             std::to_string(k.port) + " " + write_values(k.dir) + " > " + log +

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 namespace sluice::testing::kafka {
 
@@ -39,10 +40,11 @@ hand_outcome expected_store() {
     return w;
 }
 
-std::string write_config(const std::string& dir, const std::string& kafka_extra) {
+std::string write_config(const std::string& dir, const std::string& kafka_extra,
+                         uint32_t flush_interval_ms) {
     std::string path = dir + "/sluiced.toml";
     std::ofstream(path) << "[input]\nslots = 8192\n[processing]\ndedup_memory_mb = 32\n"
-                        << "[storage]\nflush_interval_ms = 300\n"
+                        << "[storage]\nflush_interval_ms = " << flush_interval_ms << "\n"
                         << "[kafka]\n" << kafka_extra
                         << "[[kafka.topic]]\nname = \"events-topic\"\npartitions = 1\n";
     return path;
@@ -77,6 +79,104 @@ std::string write_values(const std::string& dir) {
 std::string write_file(const std::string& path, const std::string& text) {
     std::ofstream(path) << text;
     return path;
+}
+
+std::string read_text(const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+const char* const frames_py = R"(import socket, struct, zlib
+_T = []
+for i in range(256):
+    c = i
+    for _ in range(8):
+        c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+    _T.append(c)
+def crc32c(data):
+    crc = 0xffffffff
+    for b in data:
+        crc = _T[(crc ^ b) & 0xff] ^ (crc >> 8)
+    return crc ^ 0xffffffff
+assert crc32c(b'123456789') == 0xE3069283
+def uvar(n):
+    out = b''
+    while True:
+        b, n = n & 0x7f, n >> 7
+        if n == 0:
+            return out + bytes([b])
+        out += bytes([b | 0x80])
+def var(n):
+    return uvar((n << 1) ^ (n >> 63))
+def record(value, delta):
+    body = b'\x00' + var(0) + var(delta) + var(-1) + var(len(value)) + value + var(0)
+    return var(len(body)) + body
+def records(values):
+    return b''.join(record(v, i) for i, v in enumerate(values))
+# codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd; payload: the (compressed) record bytes.
+# pid, epoch, seq: the idempotent producer's fields (-1: none); corrupt: a CRC off by one bit.
+def batch_raw(payload, count, codec=0, pid=-1, epoch=-1, seq=-1, corrupt=False):
+    ts = 1740756120000
+    after = struct.pack('>hiqqqhii', codec, count - 1, ts, ts, pid, epoch, seq, count) + payload
+    crc = crc32c(after) ^ (0x1 if corrupt else 0)
+    rest = struct.pack('>ibI', 0, 2, crc) + after
+    return struct.pack('>qi', 0, len(rest)) + rest
+def batch(values, pid=-1, epoch=-1, seq=-1, corrupt=False):
+    return batch_raw(records(values), len(values), 0, pid, epoch, seq, corrupt)
+def legacy(values, magic):
+    out = b''
+    for i, v in enumerate(values):
+        body = struct.pack('>bb', magic, 0)
+        if magic == 1:
+            body += struct.pack('>q', 1740756120000)
+        body += struct.pack('>i', -1) + struct.pack('>i', len(v)) + v
+        msg = struct.pack('>I', zlib.crc32(body)) + body
+        out += struct.pack('>qi', i, len(msg)) + msg
+    return out
+def s16(t):
+    return struct.pack('>h', len(t)) + t
+# lie: added to each record set's length, to run it past the frame.
+def produce(corr, topics, acks=1, version=3, lie=0):
+    body = struct.pack('>hhi', -1, acks, 30000) + struct.pack('>i', len(topics))
+    for name, parts in topics:
+        body += s16(name) + struct.pack('>i', len(parts))
+        for index, rs in parts:
+            body += struct.pack('>ii', index, len(rs) + lie) + rs
+    hdr = struct.pack('>hhih', 0, version, corr, 4) + b'test'
+    return struct.pack('>i', len(hdr) + len(body)) + hdr + body
+def recvn(s, n):
+    b = b''
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        assert c, 'closed early'
+        b += c
+    return b
+def frame(s):
+    return recvn(s, struct.unpack('>i', recvn(s, 4))[0])
+# A Produce v3-v5 answer: {(topic, partition): (error, base_offset)}.
+def answer(s, corr, version=3):
+    f = frame(s)
+    o = 0
+    c, nt = struct.unpack('>ii', f[o:o + 8]); o += 8
+    assert c == corr, (c, corr)
+    got = {}
+    for _ in range(nt):
+        n = struct.unpack('>h', f[o:o + 2])[0]; name = f[o + 2:o + 2 + n].decode(); o += 2 + n
+        np_ = struct.unpack('>i', f[o:o + 4])[0]; o += 4
+        for _ in range(np_):
+            index, err, base, _ = struct.unpack('>ihqq', f[o:o + 22]); o += 22
+            o += 8 if version >= 5 else 0  # log_start_offset
+            got[(name, index)] = (err, base)
+    return got
+def connect(port):
+    s = socket.create_connection(('127.0.0.1', port)); s.settimeout(60); return s
+def event(eid, page='/h'):
+    return ('{"event_id": "%s", "user_id": "1", "event_type": "page_view", '
+            '"timestamp": "2025-02-28T15:22:31Z", "page": "%s"}' % (eid, page)).encode()
+)";
+
+std::string write_frames_py(const std::string& dir) {
+    return write_file(dir + "/kframes.py", frames_py);
 }
 
 uint64_t total(const json& s, const char* k) { return s["totals"][k].get<uint64_t>(); }

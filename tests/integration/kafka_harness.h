@@ -1,7 +1,8 @@
 #pragma once
-// What the Kafka integration tests share (kafka_test.cpp, kafka_clients_test.cpp): sluiced
-// started with a Kafka listener, the hand-made set of values every client sends, and its
-// hand-computed outcome (counters, Kafka stats, events, dead_letters, page_views_per_minute).
+// What the Kafka integration tests share (kafka_test.cpp, kafka_clients_test.cpp,
+// kafka_hostile_test.cpp): sluiced started with a Kafka listener, the hand-made set of
+// values every client sends, and its hand-computed outcome (counters, Kafka stats, events,
+// dead_letters, page_views_per_minute); the raw-frame Python helpers.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -34,7 +35,9 @@ struct kafka_daemon {
 
 // events-topic with one partition: the hand set's order (duplicate after original, late
 // after the event that closed its window) holds within a partition, not across them.
-std::string write_config(const std::string& dir, const std::string& kafka_extra = "");
+// `kafka_extra` goes into [kafka].
+std::string write_config(const std::string& dir, const std::string& kafka_extra = "",
+                         uint32_t flush_interval_ms = 300);
 
 // Starts sluiced with a Kafka listener on a port the kernel picks (read back from stats).
 // Fails the test (gtest assertions) if it does not come up.
@@ -43,6 +46,13 @@ void start(kafka_daemon& k, const std::string& tag, std::vector<std::string> opt
 
 std::string write_values(const std::string& dir); // hand_set, one per line
 std::string write_file(const std::string& path, const std::string& text);
+std::string read_text(const std::string& path);
+
+// kframes.py, for the raw-frame Python scripts (`from kframes import ...`, run from the
+// directory it is written to): CRC-32C, varints, RecordBatch v2 (plain, compressed,
+// idempotent or corrupt), legacy magic 0/1 message sets, Produce v3+ requests and answers.
+extern const char* const frames_py;
+std::string write_frames_py(const std::string& dir); // dir/kframes.py
 
 uint64_t total(const json& s, const char* k);
 uint64_t durable_rows(const json& s, const std::string& table);

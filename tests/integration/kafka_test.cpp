@@ -509,53 +509,8 @@ TEST(Kafka, ProduceErrorsArePerPartitionRaw) {
     start(k, "rawproduce");
     ASSERT_FALSE(::testing::Test::HasFailure());
     const std::string script = write_file(k.dir + "/produce.py", R"(import socket, struct, sys, time
+from kframes import batch, frame, produce
 port = int(sys.argv[1])
-def crc32c(data):
-    crc = 0xffffffff
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    return crc ^ 0xffffffff
-assert crc32c(b'123456789') == 0xE3069283
-def uvar(n):
-    out = b''
-    while True:
-        b, n = n & 0x7f, n >> 7
-        if n == 0:
-            return out + bytes([b])
-        out += bytes([b | 0x80])
-def var(n):
-    return uvar((n << 1) ^ (n >> 63))
-def record(value, delta):
-    body = b'\x00' + var(0) + var(delta) + var(-1) + var(len(value)) + value + var(0)
-    return var(len(body)) + body
-def batch(values, corrupt=False):
-    ts = 1740756120000
-    recs = b''.join(record(v, i) for i, v in enumerate(values))
-    after = struct.pack('>hiqqqhii', 0, len(values) - 1, ts, ts, -1, -1, -1, len(values)) + recs
-    crc = crc32c(after) ^ (0x1 if corrupt else 0)
-    rest = struct.pack('>ibI', 0, 2, crc) + after
-    return struct.pack('>qi', 0, len(rest)) + rest
-def s16(t):
-    return struct.pack('>h', len(t)) + t
-def produce(corr, topics, acks=1, lie=0):
-    body = struct.pack('>hhi', -1, acks, 30000) + struct.pack('>i', len(topics))
-    for name, parts in topics:
-        body += s16(name) + struct.pack('>i', len(parts))
-        for index, rs in parts:
-            body += struct.pack('>ii', index, len(rs) + lie) + rs
-    hdr = struct.pack('>hhih', 0, 3, corr, 4) + b'test'
-    return struct.pack('>i', len(hdr) + len(body)) + hdr + body
-def recvn(s, n):
-    b = b''
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        assert c, 'closed early'
-        b += c
-    return b
-def frame(s):
-    return recvn(s, struct.unpack('>i', recvn(s, 4))[0])
 def closed(s):
     try:
         return s.recv(1) == b''
@@ -596,6 +551,7 @@ n = struct.unpack('>h', f[8:10])[0]
 assert struct.unpack('>iihq', f[10 + n:28 + n]) == (1, 0, 21, -1), f
 print('ok')
 )");
+    write_frames_py(k.dir);
     const std::string cmd = std::string("timeout 60 ") + python + " " + script + " " +
                             std::to_string(k.port) + " > " + k.dir + "/produce.log 2>&1";
     ASSERT_EQ(run_command(cmd), 0) << cmd << "; see " << k.dir << "/produce.log";
@@ -652,47 +608,14 @@ TEST(Kafka, RecordKeyIsNotTheIdentity) {
 // by sluice's identity dedup (`duplicates` 2), and its sequence goes on from there. After
 // a kill -9 and a restart, InitProducerId again hands out a larger id.
 const char* idempotent_script = R"(import socket, struct, sys
+from kframes import batch, frame
 port, mode, idfile = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-def crc32c(data):
-    crc = 0xffffffff
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    return crc ^ 0xffffffff
-def uvar(n):
-    out = b''
-    while True:
-        b, n = n & 0x7f, n >> 7
-        if n == 0:
-            return out + bytes([b])
-        out += bytes([b | 0x80])
-def var(n):
-    return uvar((n << 1) ^ (n >> 63))
-def record(value, delta):
-    body = b'\x00' + var(0) + var(delta) + var(-1) + var(len(value)) + value + var(0)
-    return var(len(body)) + body
-def batch(values, pid, epoch, seq):
-    ts = 1740756120000
-    recs = b''.join(record(v, i) for i, v in enumerate(values))
-    after = struct.pack('>hiqqqhii', 0, len(values) - 1, ts, ts, pid, epoch, seq, len(values)) + recs
-    rest = struct.pack('>ibI', 0, 2, crc32c(after)) + after
-    return struct.pack('>qi', 0, len(rest)) + rest
 def produce(corr, rs):
     body = struct.pack('>hhi', -1, -1, 30000) + struct.pack('>i', 1)
     body += struct.pack('>h', 12) + b'events-topic' + struct.pack('>i', 1)
     body += struct.pack('>ii', 0, len(rs)) + rs
     hdr = struct.pack('>hhih', 0, 3, corr, 4) + b'test'
     return struct.pack('>i', len(hdr) + len(body)) + hdr + body
-def recvn(s, n):
-    b = b''
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        assert c, 'closed early'
-        b += c
-    return b
-def frame(s):
-    return recvn(s, struct.unpack('>i', recvn(s, 4))[0])
 def answer(s, corr, rs):
     s.sendall(produce(corr, rs))
     f = frame(s)
@@ -734,6 +657,7 @@ print('ok', pid)
 
 void run_idempotent_script(const kafka_daemon& k, const std::string& mode) {
     const std::string script = write_file(k.dir + "/idempotent.py", idempotent_script);
+    write_frames_py(k.dir);
     const std::string log = k.dir + "/idempotent-" + mode + ".log";
     const std::string cmd = std::string("timeout 60 ") + python + " " + script + " " +
                             std::to_string(k.port) + " " + mode + " " + k.dir + "/pid > " + log +
