@@ -180,11 +180,8 @@ json query_service::remove_query(const json& req) {
         std::vector<uint64_t> seqs;
         bool step(query_service& s) override {
             if (phase == 0) {
-                entry* e = s.find(name);
-                if (e == nullptr) {
-                    reply.set_value(fail("no query named \"" + name + "\" (see sluicectl queries list)"));
-                    return true;
-                }
+                entry* e = find_or_reply(s, name);
+                if (e == nullptr) return true;
                 uid = e->query->uid;
                 for (worker* w : s._workers) {
                     worker_command& cmd = w->mailbox().cmd();
@@ -258,11 +255,8 @@ json query_service::open_windows(const std::string& name) {
         }
         bool step(query_service& s) override {
             if (phase == 0) {
-                entry* e = s.find(name);
-                if (e == nullptr) {
-                    reply.set_value(fail("no query named \"" + name + "\" (see sluicectl queries list)"));
-                    return true;
-                }
+                entry* e = find_or_reply(s, name);
+                if (e == nullptr) return true;
                 uid = e->query->uid;
                 id = s._next_snapshot++;
                 view = std::make_unique<query_merger>(e->query, s._config.workers);

@@ -71,6 +71,14 @@ struct query_service::op {
     virtual bool wants(const processing::partial_batch&) const { return false; }
     virtual void take(const processing::partial_batch&) {}
     virtual bool holds_back(const processing::partial_batch&) const { return false; }
+    // The query `name` (merger thread), or nullptr once the reply says there is none.
+    entry* find_or_reply(query_service& s, const std::string& name) {
+        entry* e = s.find(name);
+        if (e == nullptr)
+            reply.set_value(
+                query_detail::fail("no query named \"" + name + "\" (see sluicectl queries list)"));
+        return e;
+    }
     std::promise<json> reply;
 };
 
