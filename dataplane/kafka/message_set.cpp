@@ -39,7 +39,9 @@ bool legacy_message_reader::next(legacy_message& out) noexcept {
     byte_reader r(rest);
     const int64_t offset = r.i64();
     const int32_t size = r.i32();
-    if (!r.ok()) { // fewer than 12 bytes left
+    // A message cut short: inside a wrapper's value it is corrupt; at the end of an outer set
+    // it is the partial trailing message brokers ignore (counted in partial_bytes()).
+    auto cut_short = [&]() noexcept {
         if (_inner) {
             _error = parse_error::truncated;
         } else {
@@ -47,20 +49,13 @@ bool legacy_message_reader::next(legacy_message& out) noexcept {
             _pos = _in.size();
         }
         return false;
-    }
+    };
+    if (!r.ok()) return cut_short(); // fewer than 12 bytes left
     if (size < message_min_v0) {
         _error = parse_error::bad_length;
         return false;
     }
-    if (size_t(size) > r.remaining()) { // a partial trailing message
-        if (_inner) {
-            _error = parse_error::truncated;
-        } else {
-            _partial = rest.size();
-            _pos = _in.size();
-        }
-        return false;
-    }
+    if (size_t(size) > r.remaining()) return cut_short(); // a partial trailing message
     const bytes_view body = r.take(size_t(size));
     byte_reader m(body);
     const uint32_t crc = uint32_t(m.i32());
