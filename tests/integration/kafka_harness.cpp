@@ -153,6 +153,12 @@ def recvn(s, n):
     return b
 def frame(s):
     return recvn(s, struct.unpack('>i', recvn(s, 4))[0])
+# True once the broker has closed the connection.
+def closed(s):
+    try:
+        return s.recv(1) == b''
+    except ConnectionResetError:
+        return True
 # A Produce v3-v5 answer: {(topic, partition): (error, base_offset)}.
 def answer(s, corr, version=3):
     f = frame(s)

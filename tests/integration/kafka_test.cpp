@@ -238,26 +238,13 @@ TEST(Kafka, ProtocolRulesAndLimits) {
     start(k, "proto", {}, 4, "auto_create_topics = false\nconnections_max = 4\n");
     ASSERT_FALSE(::testing::Test::HasFailure());
     const std::string script = write_file(k.dir + "/proto.py", R"(import socket, struct, sys, time
+from kframes import closed, frame, recvn
 port = int(sys.argv[1])
 def conn():
     s = socket.create_connection(('127.0.0.1', port)); s.settimeout(10); return s
 def req(key, ver, corr, body=b''):
     hdr = struct.pack('>hhih', key, ver, corr, 4) + b'test'
     return struct.pack('>i', len(hdr) + len(body)) + hdr + body
-def recvn(s, n):
-    b = b''
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        assert c, 'connection closed early'
-        b += c
-    return b
-def frame(s):
-    return recvn(s, struct.unpack('>i', recvn(s, 4))[0])
-def closed(s):
-    try:
-        return s.recv(1) == b''
-    except ConnectionResetError:
-        return True
 def string(b, o):
     n = struct.unpack('>h', b[o:o+2])[0]
     return b[o+2:o+2+max(n, 0)].decode(), o + 2 + max(n, 0)
@@ -310,6 +297,7 @@ for c in extra:
 c = held[0]; c.sendall(req(18, 0, 2)); assert struct.unpack('>ih', frame(c)[:6]) == (2, 0)
 print('ok')
 )");
+    write_frames_py(k.dir);
     const std::string cmd = std::string("timeout 60 ") + python + " " + script + " " +
                             std::to_string(k.port) + " > " + k.dir + "/proto.log 2>&1";
     ASSERT_EQ(run_command(cmd), 0) << cmd << "; see " << k.dir << "/proto.log";
@@ -509,13 +497,8 @@ TEST(Kafka, ProduceErrorsArePerPartitionRaw) {
     start(k, "rawproduce");
     ASSERT_FALSE(::testing::Test::HasFailure());
     const std::string script = write_file(k.dir + "/produce.py", R"(import socket, struct, sys, time
-from kframes import batch, frame, produce
+from kframes import batch, closed, frame, produce
 port = int(sys.argv[1])
-def closed(s):
-    try:
-        return s.recv(1) == b''
-    except ConnectionResetError:
-        return True
 s = socket.create_connection(('127.0.0.1', port)); s.settimeout(20)
 good = batch([b'{"event_id": "r1", "timestamp": "2025-02-28T15:22:31Z", "page": "/r"}', b'not json'])
 bad = batch([b'{"event_id": "r2", "timestamp": "2025-02-28T15:22:31Z", "page": "/r"}'], corrupt=True)
