@@ -497,7 +497,7 @@ TEST(Kafka, ProduceErrorsArePerPartitionRaw) {
     start(k, "rawproduce");
     ASSERT_FALSE(::testing::Test::HasFailure());
     const std::string script = write_file(k.dir + "/produce.py", R"(import socket, struct, sys, time
-from kframes import batch, closed, frame, produce
+from kframes import answer, batch, closed, frame, produce
 port = int(sys.argv[1])
 s = socket.create_connection(('127.0.0.1', port)); s.settimeout(20)
 good = batch([b'{"event_id": "r1", "timestamp": "2025-02-28T15:22:31Z", "page": "/r"}', b'not json'])
@@ -506,17 +506,7 @@ req = produce(42, [(b'events-topic', [(0, good), (5, good)]), (b'other-topic', [
 for i in range(0, len(req), 7):
     s.sendall(req[i:i + 7])
     time.sleep(0.002)
-f = frame(s)
-o = 0
-corr, nt = struct.unpack('>ii', f[o:o + 8]); o += 8
-assert corr == 42
-got = {}
-for _ in range(nt):
-    n = struct.unpack('>h', f[o:o + 2])[0]; name = f[o + 2:o + 2 + n].decode(); o += 2 + n
-    np_ = struct.unpack('>i', f[o:o + 4])[0]; o += 4
-    for _ in range(np_):
-        index, err, base, _ = struct.unpack('>ihqq', f[o:o + 22]); o += 22
-        got[(name, index)] = (err, base)
+got = answer(s, 42)
 assert got == {('events-topic', 0): (0, 0), ('events-topic', 5): (3, -1), ('other-topic', 0): (2, -1)}, got
 s.sendall(produce(43, [(b'events-topic', [(0, good)])], lie=1000))
 assert closed(s), 'a record set running past its frame must close the connection'
