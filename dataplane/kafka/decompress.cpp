@@ -10,6 +10,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "dataplane/kafka/byte_order.h"
 #include "dataplane/kafka/kafka_codec.h"
 
 namespace sluice::dataplane::kafka {
@@ -24,10 +25,6 @@ constexpr int zstd_window_log_max = 24;
 // this magic, two int32 versions, then (int32 length, raw snappy block) chunks.
 constexpr uint8_t xerial_magic[8] = {0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0};
 constexpr size_t xerial_header_bytes = 16;
-
-inline uint32_t load_be32(const uint8_t* p) noexcept {
-    return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
-}
 
 // One raw snappy block into out; n = bytes written.
 parse_error snappy_block(bytes_view in, std::span<uint8_t> out, size_t& n) noexcept {

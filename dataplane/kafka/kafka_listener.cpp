@@ -16,6 +16,7 @@
 #include "base/counter.h"
 #include "base/log.h"
 #include "base/tsc.h"
+#include "dataplane/kafka/byte_order.h"
 #include "dataplane/uring_setup.h"
 
 namespace sluice::dataplane::kafka {
@@ -362,8 +363,7 @@ void kafka_listener::stamp_frames(connection& c, uint64_t now_tsc) noexcept {
     const uint64_t received = c.consumed + (c.tail - c.head);
     while (received - c.scanned >= 4) {
         const uint8_t* p = c.buf.get() + c.head + (c.scanned - c.consumed);
-        const uint32_t size =
-            uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+        const uint32_t size = load_be32(p);
         if (size > _config.request_bytes_max || size < 8) return;
         if (received - c.scanned < uint64_t(size) + 4) return;
         c.scanned += uint64_t(size) + 4;
@@ -477,7 +477,7 @@ bool kafka_listener::has_frame(const connection& c) const noexcept {
     const uint32_t avail = c.tail - c.head;
     if (avail < 4) return false;
     const uint8_t* p = c.buf.get() + c.head;
-    const uint32_t size = uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+    const uint32_t size = load_be32(p);
     return size <= _config.request_bytes_max && avail >= size + 4;
 }
 
@@ -509,7 +509,7 @@ int kafka_listener::peek_frame(uint32_t index, kafka_frame* out) noexcept {
     const uint32_t avail = c.tail - c.head;
     if (avail < 4) return 0;
     const uint8_t* p = c.buf.get() + c.head;
-    const uint32_t size = uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+    const uint32_t size = load_be32(p);
     if (size > _config.request_bytes_max || size < 8) {
         // Kafka closes a connection whose request exceeds socket.request.max.bytes; a frame
         // shorter than a request header cannot be answered either.
