@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 #include <utility>
 
@@ -74,43 +75,55 @@ socket_probe probe_control_socket(const std::string& path, int settle_ms, int* e
     }
 }
 
-result<void> control_server::bind_socket() {
-    const std::string& path = _config.socket_path;
+result<void> check_control_socket(const std::string& path) {
     sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.empty() || path.size() >= sizeof addr.sun_path) {
+    if (path.empty() || path.size() >= sizeof addr.sun_path)
         return make_error(errc::bad_config, "control socket path \"" + path + "\" must be 1 to " +
                                                 std::to_string(sizeof addr.sun_path - 1) +
                                                 " bytes (pass a shorter --control-socket)");
+    const std::string dir = std::filesystem::path(path).parent_path().string();
+    struct stat st {};
+    if (!dir.empty() && ::stat(dir.c_str(), &st) != 0)
+        return make_error(errc::not_found,
+                          "the control socket's directory " + dir +
+                              " does not exist (create it, or pass --control-socket: sluiced "
+                              "does not create the directory; the systemd unit's "
+                              "RuntimeDirectory=sluice does)");
+    if (::lstat(path.c_str(), &st) != 0) {
+        if (errno == ENOENT) return ok_result();
+        return make_error(errc::io_error, sys_error("cannot stat " + path, errno));
     }
+    if (!S_ISSOCK(st.st_mode))
+        return make_error(errc::bad_config,
+                          path + " exists and is not a socket (remove it or pass --control-socket)");
+    int err = 0;
+    switch (probe_control_socket(path, limits::control_socket_settle_ms, &err)) {
+    case socket_probe::live:
+        return make_error(errc::busy, "another sluiced is serving " + path +
+                                          " (stop it or pass --control-socket)");
+    case socket_probe::error:
+        return make_error(errc::io_error, sys_error("cannot probe existing socket " + path, err) +
+                                              " (remove it or pass --control-socket)");
+    case socket_probe::stale: break;
+    }
+    return ok_result();
+}
+
+result<void> control_server::bind_socket() {
+    const std::string& path = _config.socket_path;
+    SLUICE_TRY(check_control_socket(path));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, path.data(), path.size());
     const auto* sa = reinterpret_cast<const sockaddr*>(&addr);
-
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-            return make_error(errc::bad_config, path + " exists and is not a socket (remove it "
-                                                       "or pass --control-socket)");
-        }
-        int err = 0;
-        switch (probe_control_socket(path, limits::control_socket_settle_ms, &err)) {
-        case socket_probe::live:
-            return make_error(errc::busy, "another sluiced is serving " + path +
-                                              " (stop it or pass --control-socket)");
-        case socket_probe::error:
-            return make_error(errc::io_error,
-                              sys_error("cannot probe existing socket " + path, err) +
-                                  " (remove it or pass --control-socket)");
-        case socket_probe::stale: break;
-        }
-        // Nobody listens: a dead daemon's leftover.
+        // Nobody listens (check_control_socket): a dead daemon's leftover.
         if (::unlink(path.c_str()) < 0 && errno != ENOENT) {
             return make_error(errc::io_error,
                               sys_error("cannot remove stale socket " + path, errno));
         }
         SLUICE_LOG_INFO("control: replaced stale socket %s", path.c_str());
-    } else if (errno != ENOENT) {
-        return make_error(errc::io_error, sys_error("cannot stat " + path, errno));
     }
 
     _listen_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

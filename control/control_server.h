@@ -84,6 +84,11 @@ struct server_counters {
 enum class socket_probe { stale, live, error };
 socket_probe probe_control_socket(const std::string& path, int settle_ms, int* err = nullptr);
 
+/// Whether `path` can be served: its length, its directory, nothing there but a socket
+/// and no live server behind it. The server checks it before binding; sluiced's
+/// preflight checks it before EAL starts, so the error is the one line a user sees.
+result<void> check_control_socket(const std::string& path);
+
 class control_server {
   public:
     /// Binds the socket (replacing a stale file left by a dead daemon, refusing a live

@@ -1,8 +1,5 @@
 #include "control/preflight.h"
 
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -10,7 +7,6 @@
 #include <cstring>
 #include <filesystem>
 
-#include "base/limits.h"
 #include "control/control_server.h"
 
 namespace sluice::control {
@@ -38,30 +34,6 @@ result<void> check_data_dir(const std::string& data_dir) {
     ::close(fd);
     ::unlink(probe.c_str());
     return ok_result();
-}
-
-result<void> check_control_socket(const std::string& path) {
-    sockaddr_un addr{};
-    if (path.empty() || path.size() >= sizeof addr.sun_path)
-        return make_error(errc::bad_config, "control socket path '" + path +
-                                                "' must be 1.." +
-                                                std::to_string(sizeof addr.sun_path - 1) +
-                                                " bytes (pass a shorter --control-socket)");
-    const std::string dir = std::filesystem::path(path).parent_path().string();
-    struct stat st {};
-    if (!dir.empty() && ::stat(dir.c_str(), &st) != 0)
-        return make_error(errc::not_found,
-                          "the control socket's directory " + dir +
-                              " does not exist (create it — the systemd unit's "
-                              "RuntimeDirectory=sluice does — or pass --control-socket)");
-    if (::lstat(path.c_str(), &st) != 0) return ok_result();
-    if (!S_ISSOCK(st.st_mode))
-        return make_error(errc::bad_config,
-                          path + " exists and is not a socket (remove it or pass --control-socket)");
-    if (probe_control_socket(path, limits::control_socket_settle_ms) == socket_probe::live)
-        return make_error(errc::busy, "another sluiced is serving " + path +
-                                          " (stop it or pass --control-socket)");
-    return ok_result(); // a dead daemon's leftover: the server replaces it
 }
 
 result<void> preflight(const daemon_config& config) {
