@@ -36,10 +36,10 @@ result<void> check_data_dir(const std::string& data_dir) {
     return ok_result();
 }
 
-result<void> preflight(const daemon_config& config) {
+result<storage::data_dir_lock> preflight(const daemon_config& config) {
     SLUICE_TRY(check_data_dir(config.data_dir));
     SLUICE_TRY(check_control_socket(config.control_socket));
-    return ok_result();
+    return storage::data_dir_lock::acquire(config.data_dir);
 }
 
 } // namespace sluice::control

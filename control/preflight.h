@@ -3,13 +3,16 @@
 // are one line naming the cause and the fix, with no EAL output before it: the data dir
 // is not writable, the control socket is served by another sluiced or its path is no
 // socket or its directory is missing (control_server.h check_control_socket, the check the
-// server makes again before it binds, so a race with another process gets the same message).
+// server makes again before it binds, so a race with another process gets the same message),
+// the data dir is locked by another sluiced (storage/data_dir_lock.h). The lock it takes
+// is returned and must live as long as the daemon.
 #include "base/result.h"
 #include "control/config.h"
+#include "storage/data_dir_lock.h"
 
 namespace sluice::control {
 
 result<void> check_data_dir(const std::string& data_dir);
-result<void> preflight(const daemon_config& config);
+result<storage::data_dir_lock> preflight(const daemon_config& config);
 
 } // namespace sluice::control

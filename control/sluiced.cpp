@@ -129,8 +129,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "sluiced: %s\n", config.err().message.c_str());
         return config.err().code == sluice::errc::invalid_argument ? 2 : 1;
     }
-    if (auto pre = sluice::control::preflight(config.value()); !pre) {
-        std::fprintf(stderr, "sluiced: %s\n", pre.err().message.c_str());
+    // Held until sluiced returns: one daemon per data dir.
+    auto data_dir_lock = sluice::control::preflight(config.value());
+    if (!data_dir_lock) {
+        std::fprintf(stderr, "sluiced: %s\n", data_dir_lock.err().message.c_str());
         return 1;
     }
     args.push_back(nullptr);

@@ -214,6 +214,26 @@ TEST(StartupErrors, ControlSocketServedByAnotherSluicedIsOneLine) {
     if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 
+TEST(StartupErrors, DataDirInUseByAnotherSluicedIsOneLineNamingItsPid) {
+    std::string dir = make_temp_dir("su-lock");
+    const std::string prefix = "sluice-su-lock-" + std::to_string(getpid());
+    daemon_process first(kernel_udp_args(prefix, dir, test_port(5)), dir + "/sluiced.log");
+    ASSERT_TRUE(first.wait_up(120)) << read_file(dir + "/sluiced.log");
+    // Same data dir, its own control socket and port: only the lock stands in the way.
+    auto r = run_sluiced({"--", "--kernel-udp", "127.0.0.1", "--udp-port",
+                          std::to_string(test_port(6)), "--data-dir", dir + "/data",
+                          "--control-socket", dir + "/ctl2.sock"},
+                         dir);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(r.err, "sluiced: data dir " + dir + "/data is in use by another sluiced (pid " +
+                         std::to_string(first.pid()) +
+                         ") (stop it, or give this one its own --data-dir)\n");
+    EXPECT_FALSE(std::filesystem::exists(dir + "/ctl2.sock"));
+    EXPECT_EQ(first.shutdown_and_wait(120), 0);
+    remove_eal_runtime(prefix);
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
 TEST(StartupErrors, LcoreOnACpuThisProcessMayNotUseIsOneLine) {
     std::string dir = make_temp_dir("su-lcores");
     auto r = run_sluiced({"--no-huge", "--no-pci", "-m", "256", "--lcores", "0@0,1@0,2@1000",
