@@ -293,8 +293,9 @@ void kafka_rx::count_batch(compression codec, int8_t magic) noexcept {
 // batch's records are checked whole before its first record is routed: a bad batch is
 // refused entirely. (A partition of several batches whose later batch fails to decompress
 // keeps the earlier batches: a retry of them is caught by dedup, or by the sequence check.)
-int16_t kafka_rx::append_partition(topic* t, const produce_partition& p, bool legacy_allowed,
+int16_t kafka_rx::append_partition(topic* t, const produce_partition& p, int16_t version,
                                    int64_t& base_offset) noexcept {
+    const bool legacy_allowed = version < 3;
     if (t == nullptr || p.index < 0 || p.index >= t->partitions)
         return error_code::unknown_topic_or_partition;
     if (!p.records) return error_code::none;
@@ -307,6 +308,10 @@ int16_t kafka_rx::append_partition(topic* t, const produce_partition& p, bool le
         record_batch_reader check(*p.records);
         record_batch b;
         while (check.next(b)) {
+            // zstd arrived with Produce v7 (KIP-110): a broker refuses it in older requests,
+            // whose clients could not read it back.
+            if (b.codec() == compression::zstd && version < 7)
+                return error_code::unsupported_compression_type;
         }
         if (check.error() != parse_error::none) return kafka_error_for(check.error());
     }
@@ -483,7 +488,7 @@ bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
         while (req.next_partition(pp)) {
             produce_partition_result r;
             r.index = pp.index;
-            r.error = acks_valid ? append_partition(t, pp, h.api_version < 3, r.base_offset)
+            r.error = acks_valid ? append_partition(t, pp, h.api_version, r.base_offset)
                                  : error_code::invalid_required_acks;
             if (r.error != error_code::none) r.base_offset = -1;
             count_error(r.error);

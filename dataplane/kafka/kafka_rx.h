@@ -133,7 +133,7 @@ class kafka_rx {
     void init_producer_id(const kafka_frame& f, const request_header& h) noexcept;
     void find_coordinator(const kafka_frame& f, const request_header& h) noexcept;
     bool produce(const kafka_frame& f, const request_header& h) noexcept;
-    int16_t append_partition(topic* t, const produce_partition& p, bool legacy_allowed,
+    int16_t append_partition(topic* t, const produce_partition& p, int16_t version,
                              int64_t& base_offset) noexcept;
     int16_t append_legacy(topic* t, const produce_partition& p, int64_t& base_offset) noexcept;
     uint64_t route_records(const record_batch& b, bytes_view recs) noexcept;

@@ -354,6 +354,53 @@ print('ok')
     finish(k);
 }
 
+// zstd arrived with Produce v7 (KIP-110): a broker answers a zstd batch in Produce v3-v6
+// with UNSUPPORTED_COMPRESSION_TYPE (76) for that partition, stores nothing of it, and
+// takes the same batch in v7. The zstd frame is built by hand: a single-segment frame with a
+// one-byte content size and one raw (stored) block.
+TEST(KafkaHostile, ZstdBeforeProduceV7IsUnsupportedCompressionType) {
+    kafka_daemon k;
+    init(k, "zstdv");
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    const std::string script = R"(import struct, sys
+from kframes import *
+port = int(sys.argv[1])
+def zstd_raw(data):
+    assert len(data) < 256
+    return (struct.pack('<I', 0xFD2FB528) + bytes([0x20, len(data)]) +
+            struct.pack('<I', (len(data) << 3) | 1)[:3] + data)
+def zbatch(eid):
+    return batch_raw(zstd_raw(records([event(eid)])), 1, codec=4)
+s = connect(port)
+corr = 0
+for version in (3, 4, 5, 6, 7):
+    corr += 1
+    s.sendall(produce(corr, [(b'events-topic', [(0, zbatch('z-%d' % version))]),
+                             (b'other-topic', [(0, batch([event('plain-%d' % version)]))])],
+                      version=version))
+    got = answer(s, corr, version)
+    want = 0 if version >= 7 else 76
+    assert got[('events-topic', 0)][0] == want, (version, got)
+    if want:
+        assert got[('events-topic', 0)][1] == -1, (version, got)
+    assert got[('other-topic', 0)][0] == 0, (version, got)
+print('ok')
+)";
+    ASSERT_EQ(run_python(k, "zstdv", script, std::to_string(k.port)), 0)
+        << "see " << k.dir << "/zstdv.log";
+    json s = k.proc->wait_stats([](const json& s) { return total(s, "events_accepted") >= 6; }, 60);
+    ASSERT_TRUE(s.value("ok", false)) << s.dump();
+    EXPECT_EQ(total(s, "events_accepted"), 6u);
+    const json& kf = s["kafka"];
+    EXPECT_EQ(kf["errors_by_code"], json({{"76", 4}})) << kf.dump();
+    EXPECT_EQ(kf["batches_by_compression"]["zstd"], 1) << kf.dump();
+    EXPECT_EQ(kf["bad_requests"], 0) << kf.dump();
+    EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << log_path(k);
+    auto stored = read_store(k.dir + "/data", query_table).events;
+    EXPECT_EQ(stored.size(), 6u);
+    finish(k);
+}
+
 // ---------------------------------------------------------------------------------------
 // Raw Produce frames from C++ (the clients below need more control than a script offers).
 
