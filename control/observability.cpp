@@ -149,6 +149,12 @@ void kafka_counters(exposition& e, const json& k) {
         e.counter("sluice_kafka_producer_state_evictions_total",
                   "Idempotent producer states forgotten (least recently used) at the limit.", {},
                   v);
+    if (number(k, "sequences_journaled", v))
+        e.counter("sluice_kafka_sequences_journaled_total",
+                  "Idempotent batches made durable in the sequence journal.", {}, v);
+    if (number(k, "sequence_journal_errors", v))
+        e.counter("sluice_kafka_sequence_journal_errors_total",
+                  "Failed writes of the sequence journal (its persistence is then off).", {}, v);
 }
 
 } // namespace

@@ -413,6 +413,7 @@ result<void> pipeline::attach_kafka() {
     u.kafka = std::make_unique<dataplane::kafka::kafka_rx>(kc, *u.kafka_listener, *u.rx,
                                                            std::move(durable), &_stop_rx);
     u.kafka->set_producer_ids(std::move(ids.value()));
+    SLUICE_TRY(u.kafka->open_sequence_journal(_config.data_dir));
     return ok_result();
 }
 

@@ -32,15 +32,20 @@ struct kafka_rx::topic {
     char name[topic_name_max];
     uint32_t name_len = 0;
     int32_t partitions = 0;
+    uint64_t hash = 0; // topic_hash(name): the idempotent producers' state key
     std::unique_ptr<int64_t[]> next_offset; // per partition: records appended so far
     std::atomic<uint64_t> records{0};
     std::string_view view() const noexcept { return {name, name_len}; }
 };
 
+// A Produce waiting for durability: an acks=-1 answer (slot >= 0), or an acks 0/1 request
+// whose idempotent batches the sequence journal may record only once they are durable
+// (slot -1: nothing to send).
 struct kafka_rx::parked {
     conn_ref conn;
     int32_t slot = -1;
     uint64_t arrival_tsc = 0;
+    uint64_t journal_end = 0; // the sequence journal's records staged up to this request
 };
 
 kafka_rx::kafka_rx(const kafka_rx_config& config, kafka_listener& listener, rx_lcore& rx,
@@ -88,6 +93,7 @@ kafka_rx::topic* kafka_rx::create_topic(std::string_view name, int32_t partition
     std::memcpy(t.name, name.data(), name.size());
     t.name_len = uint32_t(name.size());
     t.partitions = partitions;
+    t.hash = topic_hash(name);
     t.next_offset.reset(new (std::nothrow) int64_t[size_t(partitions)]());
     if (!t.next_offset) return nullptr;
     _topic_count.store(n + 1, std::memory_order_release);
@@ -321,13 +327,12 @@ int16_t kafka_rx::append_partition(topic* t, const produce_partition& p, int16_t
     uint64_t n = 0;
     int16_t error = error_code::none;
     bool first = true;
-    const uint32_t topic_index = uint32_t(t - &_topics[0]);
     while (error == error_code::none && batches.next(b)) {
         if (b.control()) continue; // transaction markers carry no events
         // Idempotent producers only: kafkajs and plain producers send producer id -1. The
         // sequence is checked first: a duplicate or a gap is not even decompressed.
         const bool idempotent = b.producer_id >= 0 && b.base_sequence >= 0;
-        const sequence_key key{b.producer_id, topic_index, p.index};
+        const sequence_key key{b.producer_id, t->hash, p.index};
         const int64_t batch_offset = t->next_offset[p.index] + int64_t(n);
         if (idempotent) {
             const sequence_check c = check_sequence(key, b);
@@ -443,6 +448,7 @@ void kafka_rx::sequence_accepted(const sequence_key& k, const record_batch& b,
                                  int64_t base_offset) noexcept {
     const int32_t last = last_sequence(b.base_sequence, b.last_offset_delta);
     _sequences.accepted(k, b.producer_epoch, b.base_sequence, last, base_offset);
+    _journal.stage(k, b.producer_epoch, b.base_sequence, last, base_offset);
     _counters.producer_states.store(_sequences.size(), std::memory_order_relaxed);
     _counters.producer_state_evictions.store(_sequences.evictions(), std::memory_order_relaxed);
 }
@@ -458,8 +464,9 @@ bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
     }
     const int16_t acks = req.acks();
     // Back-pressure: the frame stays in its connection, which is not read meanwhile.
-    if (!_rx.has_room(room_per_request) ||
-        (acks == -1 && _parked_count == limits::kafka_parked_acks_max)) {
+    // Any Produce may need a parked entry (acks=-1, or idempotent batches to journal).
+    if (!_rx.has_room(room_per_request) || _parked_count == limits::kafka_parked_acks_max ||
+        !_journal.has_room()) {
         bump(_counters.backpressure);
         return false;
     }
@@ -476,6 +483,7 @@ bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
         _discard.clear();
     }
     _rx.begin_burst();
+    const uint64_t staged_before = _journal.staged();
     response_writer w(*out);
     produce_response_writer pw(w, h, req.topic_count());
     produce_topic pt;
@@ -498,42 +506,64 @@ bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
     pw.finish();
     // Every record of the request is in a ring after this.
     _rx.flush_pending();
-    if (acks == 0) {
-        record_ack_latency(0, f.arrival_tsc, tsc_now());
-        return true;
-    }
-    if (acks != -1) {
+    if (acks == 0) record_ack_latency(0, f.arrival_tsc, tsc_now());
+    if (acks != -1 && acks != 0) {
         _listener.response_ready(f.conn, slot);
         if (acks_valid) record_ack_latency(1, f.arrival_tsc, tsc_now());
-        return true;
+    }
+    if (acks != -1) {
+        if (_journal.staged() == staged_before) return true;
+        slot = -1; // answered (or never): parked for the journal only
     }
     const uint32_t i = (_parked_head + _parked_count) % limits::kafka_parked_acks_max;
-    _parked[i] = parked{f.conn, slot, f.arrival_tsc};
+    _parked[i] = parked{f.conn, slot, f.arrival_tsc, _journal.staged()};
     uint64_t* mark = &_marks[size_t{i} * _durable.size()];
     for (uint32_t wkr = 0; wkr < _durable.size(); ++wkr) mark[wkr] = _rx.sent_to(wkr);
     ++_parked_count;
-    bump(_counters.acks_parked);
+    _counters.acks_parked.store(_parked_count, std::memory_order_relaxed);
     return true;
 }
 
-// Parked answers complete in order: a later one's marks are never below an earlier one's.
+// Parked entries complete in order, in two steps: once their records are durable in the
+// store (a later entry's marks are never below an earlier one's), their batches may be
+// written to the sequence journal; once those are durable too, the answer goes out.
 uint32_t kafka_rx::complete_parked() noexcept {
     uint32_t done = 0;
+    while (_parked_data_durable < _parked_count) {
+        const uint32_t i = (_parked_head + _parked_data_durable) % limits::kafka_parked_acks_max;
+        const uint64_t* mark = &_marks[size_t{i} * _durable.size()];
+        bool durable = true;
+        for (uint32_t w = 0; w < _durable.size() && durable; ++w)
+            durable = _durable[w]->load(std::memory_order_acquire) >= mark[w];
+        if (!durable) break;
+        _journal.writable_until(_parked[i].journal_end);
+        ++_parked_data_durable;
+    }
+    done += _journal.poll();
     uint64_t now = 0; // read once per call that completes any
-    while (_parked_count > 0) {
-        const uint64_t* mark = &_marks[size_t{_parked_head} * _durable.size()];
-        for (uint32_t w = 0; w < _durable.size(); ++w)
-            if (_durable[w]->load(std::memory_order_acquire) < mark[w]) return done;
+    while (_parked_data_durable > 0 && _journal.durable() >= _parked[_parked_head].journal_end) {
         const parked& p = _parked[_parked_head];
-        _listener.response_ready(p.conn, p.slot); // a closed connection ignores it
-        if (now == 0) now = tsc_now();
-        record_ack_latency(2, p.arrival_tsc, now);
+        if (p.slot >= 0) {
+            _listener.response_ready(p.conn, p.slot); // a closed connection ignores it
+            if (now == 0) now = tsc_now();
+            record_ack_latency(2, p.arrival_tsc, now);
+        }
         _parked_head = (_parked_head + 1) % limits::kafka_parked_acks_max;
         --_parked_count;
-        _counters.acks_parked.store(_parked_count, std::memory_order_relaxed);
+        --_parked_data_durable;
         ++done;
     }
+    _counters.acks_parked.store(_parked_count, std::memory_order_relaxed);
+    _counters.sequences_journaled.store(_journal.written(), std::memory_order_relaxed);
+    _counters.sequence_journal_errors.store(_journal.write_errors(), std::memory_order_relaxed);
     return done;
+}
+
+result<void> kafka_rx::open_sequence_journal(const std::string& data_dir) {
+    SLUICE_TRY(_journal.open(data_dir, _sequences));
+    _counters.sequences_restored.store(_journal.restored(), std::memory_order_relaxed);
+    _counters.producer_states.store(_sequences.size(), std::memory_order_relaxed);
+    return ok_result();
 }
 
 } // namespace sluice::dataplane::kafka

@@ -19,8 +19,10 @@
 // Idempotent producers (producer id >= 0 in a batch): producer_sequences checks each batch's
 // sequence per (producer, topic, partition); a re-sent batch is answered with its first
 // offset and not routed, a gap is answered 45. The state lives here, on this lcore, and is
-// not persisted (docs/KAFKA.md says what that guarantees); the producer ids are
-// (producer_ids: reserved in blocks in the data dir).
+// persisted with the data by sequence_journal (a batch is journaled once its records are
+// durable, and an acks=-1 answer waits for its batches' journal records too), so retries
+// across a kill -9 are judged as before it; the producer ids are reserved in blocks in the
+// data dir (producer_ids).
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -33,6 +35,7 @@
 #include "dataplane/kafka/kafka_listener.h"
 #include "dataplane/kafka/producer_ids.h"
 #include "dataplane/kafka/producer_sequences.h"
+#include "dataplane/kafka/sequence_journal.h"
 
 namespace sluice::dataplane {
 class rx_lcore;
@@ -76,7 +79,7 @@ struct alignas(64) kafka_rx_counters {
     std::atomic<uint64_t> records{0};
     std::atomic<uint64_t> record_bytes{0}; // value bytes
     std::atomic<uint64_t> null_values{0};  // tombstones: dead letters (parse_error)
-    std::atomic<uint64_t> acks_parked{0};  // acks=-1 answers waiting for durability now
+    std::atomic<uint64_t> acks_parked{0};  // Produces waiting for durability now (parked)
     std::atomic<uint64_t> backpressure{0}; // frames left for later: rings or slots full
     std::atomic<uint64_t> unknown_api{0};  // connections closed for an unknown API key
     std::atomic<uint64_t> bad_requests{0}; // connections closed for a malformed request
@@ -88,6 +91,9 @@ struct alignas(64) kafka_rx_counters {
     std::atomic<uint64_t> fenced_epochs{0};
     std::atomic<uint64_t> producer_states{0};          // (producer, partition) states kept now
     std::atomic<uint64_t> producer_state_evictions{0}; // forgotten: least recently used
+    std::atomic<uint64_t> sequences_restored{0};      // batches read from the journal at start
+    std::atomic<uint64_t> sequences_journaled{0};     // batches made durable in the journal
+    std::atomic<uint64_t> sequence_journal_errors{0}; // failed journal writes (then off)
     // Batches whose records were accepted, by codec (none, gzip, snappy, lz4, zstd) and by
     // magic (0, 1: legacy messages, each outer message counting as one batch; 2:
     // RecordBatch v2). A re-sent idempotent batch is not counted again.
@@ -121,6 +127,9 @@ class kafka_rx {
     const kafka_rx_config& config() const noexcept { return _config; }
     /// Before run(): where producer ids come from (default: not persisted, from the clock).
     void set_producer_ids(producer_ids ids) { _producer_ids = std::move(ids); }
+    /// Before run(): restores the idempotent producers' sequence state from the data dir's
+    /// journal and persists it there from now on (default: not persisted).
+    result<void> open_sequence_journal(const std::string& data_dir);
 
   private:
     struct topic;
@@ -162,11 +171,13 @@ class kafka_rx {
     std::unique_ptr<parked[]> _parked; // a FIFO of acks=-1 answers
     std::unique_ptr<uint64_t[]> _marks; // kafka_parked_acks_max x workers
     uint32_t _parked_head = 0, _parked_count = 0;
+    uint32_t _parked_data_durable = 0; // entries from the head whose records are durable
     std::vector<uint8_t> _discard;      // acks=0: the answer that is never sent
     std::vector<uint8_t> _scratch;      // one batch's decompressed records
     decompressor _decompressor;
     producer_ids _producer_ids;
     producer_sequences _sequences;
+    sequence_journal _journal;
 };
 
 } // namespace sluice::dataplane::kafka

@@ -4,19 +4,6 @@
 
 namespace sluice::dataplane::kafka {
 
-struct producer_sequences::entry {
-    sequence_key key;
-    int16_t epoch = 0;
-    uint8_t kept = 0;   // batches in `batches`
-    uint8_t newest = 0; // index of the last accepted batch
-    struct batch {
-        int32_t first_seq;
-        int32_t last_seq;
-        int64_t base_offset;
-    } batches[limits::kafka_producer_batches_kept];
-    uint32_t prev = none, next = none; // LRU list
-};
-
 int32_t last_sequence(int32_t first, int32_t last_offset_delta) noexcept {
     const int64_t wrap = int64_t(INT32_MAX) + 1;
     return int32_t((int64_t(first) + int64_t(last_offset_delta)) % wrap);
@@ -45,9 +32,7 @@ producer_sequences::producer_sequences(uint32_t capacity) : _capacity(capacity) 
 producer_sequences::~producer_sequences() = default;
 
 uint32_t producer_sequences::home(const sequence_key& k) const noexcept {
-    return uint32_t(mix(uint64_t(k.producer_id) ^
-                        mix((uint64_t(k.topic) << 32) | uint32_t(k.partition)))) &
-           _mask;
+    return uint32_t(mix(uint64_t(k.producer_id) ^ mix(k.topic ^ uint32_t(k.partition)))) & _mask;
 }
 
 uint32_t producer_sequences::find(const sequence_key& k) const noexcept {

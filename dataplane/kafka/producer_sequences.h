@@ -22,7 +22,7 @@ namespace sluice::dataplane::kafka {
 
 struct sequence_key {
     int64_t producer_id = -1;
-    uint32_t topic = 0; // the Kafka RX's topic index
+    uint64_t topic = 0; // the topic's name hash (sequence_journal.h topic_hash): stable across restarts
     int32_t partition = 0;
     bool operator==(const sequence_key&) const = default;
 };
@@ -50,6 +50,10 @@ class producer_sequences {
     void accepted(const sequence_key& k, int16_t epoch, int32_t first_seq, int32_t last_seq,
                   int64_t base_offset) noexcept;
 
+    /// Every kept batch, each state's oldest first (the journal's reduction; control path).
+    template <typename F>
+    void for_each_batch(F&& f) const;
+
     uint32_t size() const noexcept { return _size; }
     uint32_t capacity() const noexcept { return _capacity; }
     uint64_t evictions() const noexcept { return _evictions; }
@@ -71,5 +75,30 @@ class producer_sequences {
     uint32_t _lru_head = none, _lru_tail = none; // most / least recently used
     uint64_t _evictions = 0;
 };
+
+struct producer_sequences::entry {
+    sequence_key key;
+    int16_t epoch = 0;
+    uint8_t kept = 0;   // batches in `batches`
+    uint8_t newest = 0; // index of the last accepted batch
+    struct batch {
+        int32_t first_seq;
+        int32_t last_seq;
+        int64_t base_offset;
+    } batches[limits::kafka_producer_batches_kept];
+    uint32_t prev = none, next = none; // LRU list
+};
+
+template <typename F>
+void producer_sequences::for_each_batch(F&& f) const {
+    for (uint32_t i = 0; i < _size; ++i) {
+        const entry& e = _entries[i];
+        const uint32_t oldest = e.kept < limits::kafka_producer_batches_kept ? 0 : e.newest + 1u;
+        for (uint32_t b = 0; b < e.kept; ++b) {
+            const auto& x = e.batches[(oldest + b) % limits::kafka_producer_batches_kept];
+            f(e.key, e.epoch, x.first_seq, x.last_seq, x.base_offset);
+        }
+    }
+}
 
 } // namespace sluice::dataplane::kafka

@@ -613,18 +613,26 @@ if mode == 'first':
     assert answer(s, 13, batch([v(3)], pid, 0, 2)) == (0, 2)
     assert answer(s, 14, a) == (0, 0), 'still one of the last five'
     open(idfile, 'w').write(str(pid))
-elif mode == 'init':
-    old = int(open(idfile).read())
-    assert pid > old, (pid, old)
+    open(idfile + '.producer', 'w').write(str(pid))
 else:
     old = int(open(idfile).read())
     assert pid > old, (pid, old)
     open(idfile, 'w').write(str(pid))
-    # Sequence state is not persisted: a retry of the first batch is accepted at any
-    # sequence (identity dedup catches its records), and the sequence goes on from it.
-    assert answer(s, 20, batch([v(1), v(2)], old, 0, 0)) == (0, 0), 'forgotten: accepted again'
-    assert answer(s, 21, batch([v(4)], old, 0, 2)) == (0, 2), 'the next sequence'
-    assert answer(s, 22, batch([v(4)], old, 0, 2)) == (0, 2), 'and its duplicate'
+    first = int(open(idfile + '.producer').read())
+    if mode == 'second':
+        # The sequence state is persisted (sequence_journal): after the restart a retry of
+        # the first batch is the duplicate it was, and a gap is still a gap.
+        assert answer(s, 20, batch([v(1), v(2)], first, 0, 0)) == (0, 0), 'journaled: a duplicate'
+        assert answer(s, 21, batch([v(9)], first, 0, 5))[0] == 45, 'a gap on the restored state'
+        err, base = answer(s, 22, batch([v(4)], first, 0, 3))
+        assert err == 0, err
+        assert answer(s, 23, batch([v(4)], first, 0, 3)) == (0, base), 'and its duplicate'
+        open(idfile + '.base', 'w').write(str(base))
+    elif mode == 'third':
+        # After a kill -9: the batch answered (acks=all) before it is still known.
+        base = int(open(idfile + '.base').read())
+        assert answer(s, 30, batch([v(4)], first, 0, 3)) == (0, base), 'journaled before the kill'
+        assert answer(s, 31, batch([v(5)], first, 0, 4))[0] == 0, 'the next sequence'
 print('ok', pid)
 )";
 
@@ -678,19 +686,31 @@ TEST(Kafka, IdempotentProducerSequencesRaw) {
     };
     restart("sluiced2.log");
     ASSERT_FALSE(::testing::Test::HasFailure());
-    run_idempotent_script(k, "second");
-    s = k.proc->wait_stats(
-        [](const json& s) { return total(s, "events_accepted") + total(s, "duplicates") >= 3; },
-        60);
+    s = k.proc->request({{"cmd", "stats"}});
     ASSERT_TRUE(s.value("ok", false)) << s.dump();
-    EXPECT_EQ(total(s, "events_accepted"), 1u); // idem4
-    EXPECT_EQ(total(s, "duplicates"), 2u);      // idem1, idem2: identity dedup from the store
-    EXPECT_EQ(s["kafka"]["duplicate_sequences"], 1);
-    // After a crash too: the ids reserved at start are never handed out again.
+    EXPECT_EQ(s["kafka"]["sequences_restored"], 2) << s["kafka"].dump(); // a, idem3
+    EXPECT_EQ(s["kafka"]["producer_states"], 1) << s["kafka"].dump();
+    run_idempotent_script(k, "second");
+    s = k.proc->wait_stats([](const json& s) { return total(s, "events_accepted") >= 1; }, 60);
+    ASSERT_TRUE(s.value("ok", false)) << s.dump();
+    EXPECT_EQ(total(s, "events_received"), 1u); // idem4 only: the retries never reached a worker
+    EXPECT_EQ(total(s, "events_accepted"), 1u);
+    EXPECT_EQ(total(s, "duplicates"), 0u);
+    EXPECT_EQ(s["kafka"]["duplicate_sequences"], 2) << s["kafka"].dump();
+    EXPECT_EQ(s["kafka"]["out_of_order_sequences"], 1) << s["kafka"].dump();
+    EXPECT_EQ(s["kafka"]["sequences_journaled"], 1) << s["kafka"].dump(); // idem4
+    // After a crash too: the sequence state answered with acks=all survives, and the ids
+    // reserved at start are never handed out again.
     k.proc->kill9();
     restart("sluiced3.log");
     ASSERT_FALSE(::testing::Test::HasFailure());
-    run_idempotent_script(k, "init");
+    run_idempotent_script(k, "third");
+    s = k.proc->wait_stats([](const json& s) { return total(s, "events_accepted") >= 1; }, 60);
+    ASSERT_TRUE(s.value("ok", false)) << s.dump();
+    EXPECT_EQ(s["kafka"]["sequences_restored"], 3) << s["kafka"].dump(); // a, idem3, idem4
+    EXPECT_EQ(total(s, "events_received"), 1u); // idem5
+    EXPECT_EQ(total(s, "duplicates"), 0u);
+    EXPECT_EQ(s["kafka"]["duplicate_sequences"], 1) << s["kafka"].dump();
     EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << k.dir << "/sluiced3.log";
     remove_eal_runtime(k.prefix);
     if (!::testing::Test::HasFailure()) std::filesystem::remove_all(k.dir);
