@@ -104,6 +104,14 @@ void kafka_counters(exposition& e, const json& k) {
             if (r->is_number())
                 e.counter("sluice_kafka_requests_total", "Kafka requests, per API.",
                           {{"api", r.key()}}, r->get<double>());
+    if (auto c = k.find("requests_by_version"); c != k.end() && c->is_object())
+        for (auto api = c->begin(); api != c->end(); ++api)
+            if (api->is_object())
+                for (auto v = api->begin(); v != api->end(); ++v)
+                    if (v->is_number())
+                        e.counter("sluice_kafka_requests_by_version_total",
+                                  "Kafka requests, per API and the version the client asked.",
+                                  {{"api", api.key()}, {"version", v.key()}}, v->get<double>());
     if (auto c = k.find("errors_by_code"); c != k.end() && c->is_object())
         for (auto r = c->begin(); r != c->end(); ++r)
             if (r->is_number())

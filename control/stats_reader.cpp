@@ -177,6 +177,15 @@ json kafka_json(const pipeline& p) {
         if (n != 0) requests[api_name(k)] = n;
     }
     if (rd(kc.requests_other) != 0) requests["other"] = rd(kc.requests_other);
+    // {"produce": {"7": n, ...}, ...}: the versions clients negotiated, as they asked.
+    json by_version = json::object();
+    for (int k = 0; k < dataplane::kafka::kafka_api_keys; ++k)
+        for (int v = 0; v < dataplane::kafka::kafka_api_versions_counted; ++v)
+            if (const uint64_t n = rd(kc.requests_by_version[k][v]); n != 0)
+                by_version[api_name(k)]
+                          [v == dataplane::kafka::kafka_api_versions_counted - 1
+                               ? std::to_string(v) + "+"
+                               : std::to_string(v)] = n;
     json errors = json::object();
     for (int e = 0; e < dataplane::kafka::kafka_error_codes; ++e)
         if (rd(kc.errors[e]) != 0) errors[std::to_string(e)] = rd(kc.errors[e]);
@@ -201,6 +210,7 @@ json kafka_json(const pipeline& p) {
                 {"bytes_out", rd(lc.bytes_out)},
                 {"requests", requests_total},
                 {"requests_by_api", std::move(requests)},
+                {"requests_by_version", std::move(by_version)},
                 {"errors_by_code", std::move(errors)},
                 {"produce_by_acks",
                  {{"0", rd(kc.produce_by_acks[0])},

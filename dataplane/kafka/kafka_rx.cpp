@@ -105,6 +105,12 @@ void kafka_rx::record_ack_latency(int mode, uint64_t arrival_tsc, uint64_t now) 
         _ack_latency[mode].record(tsc_elapsed(arrival_tsc, now));
 }
 
+void kafka_rx::count_request(int16_t key, int16_t version) noexcept {
+    bump(_counters.requests[key]);
+    const int v = std::clamp<int>(version, 0, kafka_api_versions_counted - 1);
+    bump(_counters.requests_by_version[key][version < 0 ? kafka_api_versions_counted - 1 : v]);
+}
+
 void kafka_rx::count_error(int16_t code) noexcept {
     if (code == error_code::none) return;
     bump(_counters.errors[code > 0 && code < kafka_error_codes ? code : 0]);
@@ -138,7 +144,7 @@ bool kafka_rx::on_frame(const kafka_frame& f) noexcept {
     const int16_t key = h.api_key;
     if (key >= 0 && key < kafka_api_keys) {
         // A Produce is counted once taken (it may be offered again after back-pressure).
-        if (key != api_key::produce) bump(_counters.requests[key]);
+        if (key != api_key::produce) count_request(key, h.api_version);
     } else {
         bump(_counters.requests_other);
     }
@@ -457,7 +463,7 @@ bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
     produce_request_reader req;
     if (!version_supported(codec_api_versions, api_key::produce, h.api_version) ||
         req.open(h) != parse_error::none) {
-        bump(_counters.requests[api_key::produce]);
+        count_request(api_key::produce, h.api_version);
         bump(_counters.bad_requests);
         _listener.close(f.conn, close_reason::protocol);
         return true;
@@ -470,7 +476,7 @@ bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
         bump(_counters.backpressure);
         return false;
     }
-    bump(_counters.requests[api_key::produce]);
+    count_request(api_key::produce, h.api_version);
     const bool acks_valid = acks == 0 || acks == 1 || acks == -1;
     if (acks_valid) bump(_counters.produce_by_acks[acks_index(acks)]);
     int32_t slot = -1;

@@ -65,6 +65,9 @@ inline constexpr uint32_t room_per_request = 4 * limits::ring_burst_max;
 
 inline constexpr int kafka_api_keys = 64;    // requests counted per key below this
 inline constexpr int kafka_error_codes = 128; // errors counted per code below this
+/// requests_by_version: versions 0..N-2 each; the last slot counts N-1 and above (and any
+/// negative version a malformed header carries).
+inline constexpr int kafka_api_versions_counted = 20;
 /// produce_by_acks and ack_latency index: acks 0, 1, -1 (all).
 inline constexpr int kafka_acks_modes = 3;
 inline constexpr int acks_index(int16_t acks) noexcept {
@@ -74,6 +77,7 @@ inline constexpr int acks_index(int16_t acks) noexcept {
 struct alignas(64) kafka_rx_counters {
     std::atomic<uint64_t> requests[kafka_api_keys]{};
     std::atomic<uint64_t> requests_other{0};
+    std::atomic<uint64_t> requests_by_version[kafka_api_keys][kafka_api_versions_counted]{};
     std::atomic<uint64_t> errors[kafka_error_codes]{}; // per code, per partition or request
     std::atomic<uint64_t> produce_by_acks[kafka_acks_modes]{}; // acks 0, 1, -1
     std::atomic<uint64_t> records{0};
@@ -154,6 +158,7 @@ class kafka_rx {
     uint32_t complete_parked() noexcept;
     topic* find_topic(std::string_view name) noexcept;
     topic* create_topic(std::string_view name, int32_t partitions) noexcept;
+    void count_request(int16_t key, int16_t version) noexcept; // key in [0, kafka_api_keys)
     void count_error(int16_t code) noexcept;
     void record_ack_latency(int mode, uint64_t arrival_tsc, uint64_t now) noexcept;
 

@@ -86,6 +86,12 @@ void run_kafkajs(const std::string& acks, const std::string& codec, const std::s
         EXPECT_EQ(kf["producer_states"], 0) << kf.dump();
     }
     EXPECT_EQ(kafkajs_versions(log), want_versions) << "see " << log;
+    // sluiced counted the same versions the client says it negotiated.
+    const json& by_version = kf["requests_by_version"];
+    EXPECT_EQ(by_version["produce"], json({{"7", kf["requests_by_api"]["produce"]}})) << kf.dump();
+    EXPECT_EQ(by_version["metadata"], json({{"6", kf["requests_by_api"]["metadata"]}})) << kf.dump();
+    if (mode == "idempotent")
+        EXPECT_EQ(by_version["init_producer_id"], json({{"1", 1}})) << kf.dump();
     // The codec asked for is the one the batches came in (kafkajs compresses whatever the
     // broker lists; librdkafka did not: kafka_test.cpp).
     const json by = kf.value("batches_by_compression", json::object());
