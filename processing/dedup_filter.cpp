@@ -26,19 +26,11 @@ int64_t minus(int64_t a, int64_t b) noexcept {
     int64_t r;
     return __builtin_sub_overflow(a, b, &r) ? INT64_MIN : r;
 }
-} // namespace
 
-namespace {
 constexpr size_t huge_page = size_t(2) << 20;
 constexpr size_t small_page = 4096;
 
 size_t round_up(size_t n, size_t to) noexcept { return (n + to - 1) / to * to; }
-
-void* map_or_null(size_t bytes, int flags) noexcept {
-    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags,
-                   -1, 0);
-    return p == MAP_FAILED ? nullptr : p;
-}
 } // namespace
 
 void dedup_filter::unmap_table::operator()(bucket* p) const noexcept {
@@ -50,33 +42,20 @@ dedup_filter::dedup_filter(uint64_t memory_bytes, int64_t horizon_ms, dedup_page
       _pages(pages),
       _table(nullptr, unmap_table{0}),
       _horizon_ms(std::min(horizon_ms, horizon_ms_max)) {
-    // Anonymous memory is zeroed: every slot empty.
-    const size_t bytes = _buckets * sizeof(bucket);
-    void* p = nullptr;
-    size_t mapped = 0;
-    // Whole 2 MB pages, where rounding up adds at most 1/32 to the table.
-    if (_pages == dedup_pages::huge && round_up(bytes, huge_page) - bytes <= bytes / 32) {
-        mapped = round_up(bytes, huge_page);
-        // The pool's pages are reserved at mmap: no free ones, MAP_FAILED.
-        p = map_or_null(mapped, MAP_HUGETLB | MAP_POPULATE);
-    }
-    if (p == nullptr) {
-        if (_pages == dedup_pages::huge) _pages = dedup_pages::transparent_huge;
-        // Aligned to 2 MB so that transparent huge pages can back all of it.
-        mapped = round_up(bytes, small_page);
-        size_t span = mapped + huge_page;
-        p = map_or_null(span, 0);
-        if (p == nullptr) throw std::bad_alloc(); // as make_unique did
-        auto at = reinterpret_cast<uintptr_t>(p);
-        uintptr_t aligned = round_up(at, huge_page);
-        if (aligned != at) munmap(p, aligned - at);
-        munmap(reinterpret_cast<void*>(aligned + mapped), at + span - (aligned + mapped));
-        p = reinterpret_cast<void*>(aligned);
-        (void)madvise(p, mapped, _pages == dedup_pages::normal ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
-        // Touch every page now rather than on the hot path.
-        for (size_t off = 0; off < mapped; off += small_page)
-            static_cast<volatile char*>(p)[off] = 0;
-    }
+    // Anonymous memory is zeroed: every slot empty. Aligned to 2 MB so that
+    // transparent huge pages can back all of it.
+    const size_t mapped = round_up(_buckets * sizeof(bucket), small_page);
+    const size_t span = mapped + huge_page;
+    void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc(); // as make_unique did
+    const auto at = reinterpret_cast<uintptr_t>(p);
+    const uintptr_t aligned = round_up(at, huge_page);
+    if (aligned != at) munmap(p, aligned - at);
+    munmap(reinterpret_cast<void*>(aligned + mapped), at + span - (aligned + mapped));
+    p = reinterpret_cast<void*>(aligned);
+    (void)madvise(p, mapped, _pages == dedup_pages::normal ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
+    // Touch every page now rather than on the hot path.
+    for (size_t off = 0; off < mapped; off += small_page) static_cast<volatile char*>(p)[off] = 0;
     _table = std::unique_ptr<bucket[], unmap_table>(static_cast<bucket*>(p), unmap_table{mapped});
     _sample.reserve(sample_size);
 }

@@ -26,11 +26,15 @@ namespace sluice::processing {
 
 enum class dedup_verdict : uint8_t { accepted, duplicate, beyond_horizon };
 
-// What backs the table. huge: 2 MB pages from the hugetlb pool (MAP_HUGETLB) when it
-// has enough free, else transparent_huge. transparent_huge: normal pages the kernel is
-// asked to back with transparent huge pages (madvise MADV_HUGEPAGE), which it does
-// where THP is enabled and memory allows. normal: 4 KB pages (MADV_NOHUGEPAGE).
-enum class dedup_pages : uint8_t { normal, transparent_huge, huge };
+// What backs the table. transparent_huge: memory the kernel is asked to back with 2 MB
+// transparent huge pages (madvise MADV_HUGEPAGE), which it does where THP is not
+// disabled (/sys/kernel/mm/transparent_hugepage/enabled) and free memory allows, else
+// with 4 KB pages, silently. normal: 4 KB pages only (MADV_NOHUGEPAGE), for comparison.
+// With 2 MB pages a 10M-identity table (170 MiB) needs 85 TLB entries, not 43,000:
+// bursts at 10M ran ~2x faster. Pages from the hugetlb pool (MAP_HUGETLB) measured the
+// same as transparent ones and would take pages reserved for DPDK (docs/benchmarks.md,
+// issue 14).
+enum class dedup_pages : uint8_t { normal, transparent_huge };
 
 // One event of a burst: check_and_insert()'s arguments.
 struct dedup_request {
@@ -49,7 +53,7 @@ class dedup_filter {
     // per 64 bytes, at least 256 buckets).
     // The table is mapped and touched here: no page fault on the hot path.
     dedup_filter(uint64_t memory_bytes, int64_t horizon_ms,
-                 dedup_pages pages = dedup_pages::huge);
+                 dedup_pages pages = dedup_pages::transparent_huge);
 
     // max_time_ms: the largest event time seen before this event (no_time if none).
     dedup_verdict check_and_insert(const identity& id, int64_t event_time_ms,
@@ -81,7 +85,6 @@ class dedup_filter {
     uint64_t tracked() const noexcept { return _used; }
     uint64_t capacity() const noexcept { return _buckets * slots_per_bucket; }
     uint64_t memory_bytes() const noexcept { return _buckets * sizeof(bucket); }
-    // What the table got: huge, or what it fell back to.
     dedup_pages pages() const noexcept { return _pages; }
     // How often the budget forced the cutoff up (the table was full of live entries).
     uint64_t horizon_cuts() const noexcept { return _horizon_cuts; }

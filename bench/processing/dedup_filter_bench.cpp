@@ -10,10 +10,9 @@
 //
 // Each benchmark runs one event at a time (check_and_insert) and as bursts of 64
 // (check_and_insert_burst, `_burst`), on a table of each page kind (second argument:
-// 0 normal 4 KB pages, 1 transparent huge pages, 2 hugetlb 2 MB pages, which fall back
-// to 1 when the pool has too few free: the `hugetlb` counter says which it got, and
-// `thp_MiB` how much of the process's memory the kernel backed with transparent huge
-// pages while the table was built).
+// 0 normal 4 KB pages, 1 transparent huge pages, the default; `thp_MiB` says how much
+// of the process's memory the kernel backed with transparent huge pages while the table
+// was built).
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -82,7 +81,6 @@ void report(benchmark::State& state, const fixture& f, uint64_t calls, uint64_t 
     state.counters["bytes_per_id"] = double(f.filter->memory_bytes()) / double(f.tracked_live);
     state.counters["table_MiB"] = double(f.filter->memory_bytes()) / (1 << 20);
     state.counters["reclaimed"] = double(reclaimed);
-    state.counters["hugetlb"] = f.filter->pages() == dedup_pages::huge;
     state.counters["thp_MiB"] = double(f.thp_kb) / 1024;
     if (wrong != 0 || f.filter->horizon_cuts() != 0)
         state.SkipWithError("unexpected verdict or forced horizon: the bench is not measuring "
@@ -172,7 +170,7 @@ void bm_dedup_duplicate_burst(benchmark::State& state) {
 
 void sizes_and_pages(benchmark::internal::Benchmark* b) {
     for (int64_t n : {1'000'000, 10'000'000})
-        for (int64_t pages : {0, 1, 2}) b->Args({n, pages});
+        for (int64_t pages : {0, 1}) b->Args({n, pages});
 }
 
 BENCHMARK(bm_dedup_insert)->Apply(sizes_and_pages);

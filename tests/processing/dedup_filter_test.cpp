@@ -331,10 +331,7 @@ TEST(DedupFilter, BurstMatchesSingleUnderCutsAndRebases) {
     }
 }
 
-// Every page kind gives the same table: same capacity, same verdicts. A table too
-// small for whole 2 MB pages (rounding up would add more than 1/32) does not take
-// them: it falls back to transparent huge pages, silently. Asking for huge pages never
-// gives normal ones.
+// Both page kinds give the same table: same capacity, same verdicts.
 TEST(DedupFilter, PageKindsGiveTheSameTable) {
     std::mt19937_64 rng(5);
     std::vector<dedup_request> req;
@@ -344,18 +341,19 @@ TEST(DedupFilter, PageKindsGiveTheSameTable) {
         req.push_back({id_of(rng() % 30000), t, max});
         max = std::max(max, t);
     }
-    const uint64_t bytes = 4u << 20; // 4 MiB: whole 2 MB pages, where the pool has them
+    const uint64_t bytes = (4u << 20) + 64; // 4 MiB and one bucket: not whole pages
     dedup_filter normal(bytes, 10000, dedup_pages::normal);
+    dedup_filter huge(bytes, 10000);
     EXPECT_EQ(normal.pages(), dedup_pages::normal);
-    for (dedup_pages p : {dedup_pages::transparent_huge, dedup_pages::huge}) {
-        dedup_filter f(bytes, 10000, p);
-        EXPECT_EQ(f.capacity(), normal.capacity());
-        EXPECT_NE(f.pages(), dedup_pages::normal);
-        if (p == dedup_pages::transparent_huge) EXPECT_EQ(f.pages(), p);
-        dedup_filter ref(bytes, 10000, dedup_pages::normal);
-        expect_burst_equals_single(ref, f, req, rng);
-    }
-    dedup_filter small(256 * 64 * 3, hour, dedup_pages::huge); // 48 KiB
-    EXPECT_EQ(small.pages(), dedup_pages::transparent_huge);
-    EXPECT_EQ(small.capacity(), 3u * 1024);
+    EXPECT_EQ(huge.pages(), dedup_pages::transparent_huge);
+    EXPECT_EQ(huge.capacity(), normal.capacity());
+    EXPECT_EQ(huge.memory_bytes(), bytes);
+    expect_burst_equals_single(normal, huge, req, rng);
+    // The last bucket is usable: fill the table to its cut.
+    for (dedup_filter* f : {&normal, &huge})
+        for (uint64_t i = 0; i < huge.capacity(); ++i)
+            (void)f->check_and_insert(id_of(1'000'000 + i), max, max);
+    EXPECT_GT(huge.horizon_cuts(), 0u);
+    EXPECT_EQ(huge.tracked(), normal.tracked());
+    EXPECT_EQ(huge.horizon_cuts(), normal.horizon_cuts());
 }
