@@ -110,8 +110,7 @@ dedup_verdict dedup_filter::check_and_insert(const identity& id, int64_t event_t
 // Two passes over the burst: the buckets of every event first (hashing only), then the
 // events in order, the buckets of event i + ahead prefetched while event i is checked, so
 // that the cache and TLB misses of `ahead` events overlap. 16 events (32 lines) in
-// flight beat 8, 32 and all 64 at once in bench/processing/dedup_filter_bench.cpp
-// (docs/benchmarks.md, issue 14). Prefetches are only hints: the table changing under
+// flight: 8 did as well, 32 and all 64 at once worse (docs/benchmarks.md, issue 14). Prefetches are only hints: the table changing under
 // them (earlier events of the burst inserting or moving entries) costs speed at most,
 // never exactness, since check_and_insert() runs in order on the table as it is.
 // Prefetching also the buckets that move_one_aside() would read (where an event's two
