@@ -1,6 +1,9 @@
 #include "processing/dedup_filter.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <new>
 #include <utility>
 
 #include "base/assert.h"
@@ -23,12 +26,37 @@ int64_t minus(int64_t a, int64_t b) noexcept {
     int64_t r;
     return __builtin_sub_overflow(a, b, &r) ? INT64_MIN : r;
 }
+
+constexpr size_t huge_page = size_t(2) << 20;
+constexpr size_t small_page = 4096;
+
+size_t round_up(size_t n, size_t to) noexcept { return (n + to - 1) / to * to; }
 } // namespace
 
-dedup_filter::dedup_filter(uint64_t memory_bytes, int64_t horizon_ms)
+void dedup_filter::unmap_table::operator()(bucket* p) const noexcept {
+    munmap(p, mapped_bytes);
+}
+
+dedup_filter::dedup_filter(uint64_t memory_bytes, int64_t horizon_ms, dedup_pages pages)
     : _buckets(std::max<uint64_t>(memory_bytes / sizeof(bucket), 256)),
+      _pages(pages),
+      _table(nullptr, unmap_table{0}),
       _horizon_ms(std::min(horizon_ms, horizon_ms_max)) {
-    _table = std::make_unique<bucket[]>(_buckets); // value-initialised: every slot empty
+    // Anonymous memory is zeroed: every slot empty. Aligned to 2 MB so that
+    // transparent huge pages can back all of it.
+    const size_t mapped = round_up(_buckets * sizeof(bucket), small_page);
+    const size_t span = mapped + huge_page;
+    void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc(); // as make_unique did
+    const auto at = reinterpret_cast<uintptr_t>(p);
+    const uintptr_t aligned = round_up(at, huge_page);
+    if (aligned != at) munmap(p, aligned - at);
+    munmap(reinterpret_cast<void*>(aligned + mapped), at + span - (aligned + mapped));
+    p = reinterpret_cast<void*>(aligned);
+    (void)madvise(p, mapped, _pages == dedup_pages::normal ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
+    // Touch every page now rather than on the hot path.
+    for (size_t off = 0; off < mapped; off += small_page) static_cast<volatile char*>(p)[off] = 0;
+    _table = std::unique_ptr<bucket[], unmap_table>(static_cast<bucket*>(p), unmap_table{mapped});
     _sample.reserve(sample_size);
 }
 
@@ -64,16 +92,61 @@ dedup_filter::slot* dedup_filter::free_slot_in(bucket& bk, uint64_t off_cutoff) 
     return nullptr;
 }
 
-dedup_verdict dedup_filter::check_and_insert(const identity& id, int64_t event_time_ms,
-                                             int64_t max_time_ms) noexcept {
-    int64_t cutoff = cutoff_ms(max_time_ms);
-    if (event_time_ms < cutoff) return dedup_verdict::beyond_horizon;
+dedup_filter::key dedup_filter::key_of(const identity& id) const noexcept {
     uint64_t hi = id.hi;
     uint32_t lo = uint32_t(id.lo >> 32);
     if (hi == 0 && lo == 0) lo = 1; // (0, 0) marks an empty slot
-    uint64_t a = bucket_a(hi), b = bucket_b(hi);
-    __builtin_prefetch(&_table[b]);
+    return key{hi, lo, bucket_a(hi), bucket_b(hi)};
+}
 
+dedup_verdict dedup_filter::check_and_insert(const identity& id, int64_t event_time_ms,
+                                             int64_t max_time_ms) noexcept {
+    if (event_time_ms < cutoff_ms(max_time_ms)) return dedup_verdict::beyond_horizon;
+    key k = key_of(id);
+    __builtin_prefetch(&_table[k.b]);
+    return check_and_insert(k, event_time_ms, max_time_ms);
+}
+
+// Two passes over the burst: the buckets of every event first (hashing only), then the
+// events in order, the buckets of event i + ahead prefetched while event i is checked, so
+// that the cache and TLB misses of `ahead` events overlap. 16 events (32 lines) in
+// flight: 8 did as well, 32 and all 64 at once worse (docs/benchmarks.md, issue 14). Prefetches are only hints: the table changing under
+// them (earlier events of the burst inserting or moving entries) costs speed at most,
+// never exactness, since check_and_insert() runs in order on the table as it is.
+// Prefetching also the buckets that move_one_aside() would read (where an event's two
+// buckets are full) lost: reading the buckets ahead stalls more than it saves.
+void dedup_filter::check_and_insert_burst(const dedup_request* req, uint32_t n,
+                                          dedup_verdict* verdicts) noexcept {
+    constexpr uint32_t chunk = 64;
+    constexpr uint32_t ahead = 16;
+    key keys[chunk];
+    for (uint32_t start = 0; start < n; start += chunk) {
+        const uint32_t m = std::min(n - start, chunk);
+        const dedup_request* r = req + start;
+        for (uint32_t i = 0; i < m; ++i) keys[i] = key_of(r[i].id);
+        for (uint32_t i = 0; i < std::min(m, ahead); ++i) {
+            __builtin_prefetch(&_table[keys[i].a]);
+            __builtin_prefetch(&_table[keys[i].b]);
+        }
+        for (uint32_t i = 0; i < m; ++i) {
+            if (i + ahead < m) {
+                __builtin_prefetch(&_table[keys[i + ahead].a]);
+                __builtin_prefetch(&_table[keys[i + ahead].b]);
+            }
+            verdicts[start + i] = r[i].event_time_ms < cutoff_ms(r[i].max_time_ms)
+                                      ? dedup_verdict::beyond_horizon
+                                      : check_and_insert(keys[i], r[i].event_time_ms,
+                                                         r[i].max_time_ms);
+        }
+    }
+}
+
+// The event is not beyond the cutoff.
+dedup_verdict dedup_filter::check_and_insert(const key& k, int64_t event_time_ms,
+                                             int64_t max_time_ms) noexcept {
+    int64_t cutoff = cutoff_ms(max_time_ms);
+    const uint64_t hi = k.hi;
+    const uint32_t lo = k.lo;
     if (_used == 0) [[unlikely]]
         _base_ms = std::max(cutoff, minus(event_time_ms, base_span));
     if (event_time_ms < _base_ms ||
@@ -84,8 +157,8 @@ dedup_verdict dedup_filter::check_and_insert(const identity& id, int64_t event_t
     const uint64_t off_cutoff = cutoff_offset(cutoff);
     const uint32_t off = uint32_t(uint64_t(event_time_ms) - uint64_t(_base_ms));
 
-    bucket& ba = _table[a];
-    bucket& bb = _table[b];
+    bucket& ba = _table[k.a];
+    bucket& bb = _table[k.b];
     for (bucket* bk : {&ba, &bb}) {
         for (slot& e : bk->s) {
             if (e.hi != hi || e.lo != lo) continue;
@@ -102,7 +175,7 @@ dedup_verdict dedup_filter::check_and_insert(const identity& id, int64_t event_t
         return dedup_verdict::accepted;
     }
     if (!move_one_aside(ba, bb, slot{hi, lo, off}, off_cutoff)) [[unlikely]]
-        place(slot{hi, lo, off}, a, max_time_ms);
+        place(slot{hi, lo, off}, k.a, max_time_ms);
     return dedup_verdict::accepted;
 }
 

@@ -73,31 +73,50 @@ void worker::process(event_slot* const* slots, uint32_t n) noexcept {
     if (_test_hold_ticks != 0) [[unlikely]]
         hold_for_test(slots, n);
     _burst_tsc = tsc_now();
-    for (uint32_t i = 0; i < n; ++i) {
-        const event_slot& s = *slots[i];
-        // Spark's watermark: the max event time over all workers, learned from the RX
-        // stamps (events and idle-time watermark slots alike).
-        if (s.max_time_before_ms != no_time && s.max_time_before_ms > _max_time_ms)
-            _max_time_ms = s.max_time_before_ms;
-        switch (s.kind) {
-        case slot_kind::watermark: break;
-        case slot_kind::dead_letter:
-            ++_slots_in[s.rx_index];
-            bump(_counters.events_in);
-            store_dead_letter(s, s.reason);
-            break;
-        case slot_kind::event:
-            ++_slots_in[s.rx_index];
-            bump(_counters.events_in);
-            accept_event(s);
-            break;
+    constexpr uint32_t chunk = limits::ring_burst_max;
+    dedup_request requests[chunk];
+    dedup_verdict verdicts[chunk];
+    for (uint32_t start = 0; start < n; start += chunk) {
+        const uint32_t end = std::min(n, start + chunk);
+        // First the dedup verdicts of the chunk's events, in one burst: each event with
+        // the M it would see below (dedup depends on nothing else the loop changes).
+        uint32_t m = 0;
+        int64_t max_time_ms = _max_time_ms;
+        for (uint32_t i = start; i < end; ++i) {
+            const event_slot& s = *slots[i];
+            if (s.max_time_before_ms != no_time && s.max_time_before_ms > max_time_ms)
+                max_time_ms = s.max_time_before_ms;
+            if (s.kind == slot_kind::event)
+                requests[m++] = {s.id, s.event_time_ms, max_time_ms};
+        }
+        _dedup.check_and_insert_burst(requests, m, verdicts);
+        m = 0;
+        for (uint32_t i = start; i < end; ++i) {
+            const event_slot& s = *slots[i];
+            // Spark's watermark: the max event time over all workers, learned from the RX
+            // stamps (events and idle-time watermark slots alike).
+            if (s.max_time_before_ms != no_time && s.max_time_before_ms > _max_time_ms)
+                _max_time_ms = s.max_time_before_ms;
+            switch (s.kind) {
+            case slot_kind::watermark: break;
+            case slot_kind::dead_letter:
+                ++_slots_in[s.rx_index];
+                bump(_counters.events_in);
+                store_dead_letter(s, s.reason);
+                break;
+            case slot_kind::event:
+                ++_slots_in[s.rx_index];
+                bump(_counters.events_in);
+                accept_event(s, verdicts[m++]);
+                break;
+            }
         }
     }
     _counters.max_time_ms.store(_max_time_ms, std::memory_order_relaxed);
 }
 
-void worker::accept_event(const event_slot& s) noexcept {
-    switch (_dedup.check_and_insert(s.id, s.event_time_ms, _max_time_ms)) {
+void worker::accept_event(const event_slot& s, dedup_verdict verdict) noexcept {
+    switch (verdict) {
     case dedup_verdict::beyond_horizon:
         store_dead_letter(s, dead_letter_reason::beyond_dedup_horizon);
         return;

@@ -181,7 +181,8 @@ class worker {
     };
 
     worker(const worker_config& config, partial_channel channel);
-    void accept_event(const event_slot& s) noexcept;
+    // `verdict`: the event's, from the burst's dedup pass (process()).
+    void accept_event(const event_slot& s, dedup_verdict verdict) noexcept;
     // Returns whether the event was late for some query, and whether it went into at
     // least one open window.
     struct aggregated {
