@@ -5,6 +5,8 @@
 //   (copy, simdjson on-demand, RFC 3339, identity).
 // - bm_binary_parse: binary_batch::open per datagram, parse_event per record into a slot
 //   (canonical copy, UTF-8 via one simdjson pass per batch, identity).
+// - bm_simdjson_datagram: simdjson alone, per-line iterate vs one iterate_many document
+//   stream per datagram (issue 14: the stream did not win; see docs/benchmarks.md).
 // - bm_copy_to_slot: only the copy of each NDJSON line into a slot (+ the zero padding
 //   simdjson may read): what parsing in the mbuf instead would save at most.
 // - bm_rx_lcore: the whole RX path per event, rx_lcore::handle_frame on Ethernet/IPv4/UDP
