@@ -53,7 +53,7 @@ event_slot* rx_lcore::take_slot() noexcept {
     if (_free_count != 0) [[likely]] {
         const char* next = static_cast<const char*>(_free_slots[_free_count - 1]);
         for (uint32_t off = 0; off < sizeof(event_slot) + 320; off += 64)
-            rte_prefetch0_write(next + off);
+            __builtin_prefetch(next + off, 1 /* for writing */, 3);
     }
     return s;
 }
