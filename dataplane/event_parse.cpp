@@ -2,6 +2,10 @@
 
 #include <cstring>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "base/assert.h"
 #include "base/time_format.h"
 
@@ -13,6 +17,49 @@ using processing::dead_letter_reason;
 using processing::event_slot;
 using processing::field_ref;
 using processing::slot_kind;
+
+namespace {
+
+// A JSON string's text when it holds no escape: the bytes between its quotes, which are
+// then its value (stage 1 has validated the UTF-8 and the quotes). `p` points just past
+// the opening quote. False when a backslash comes first (or no quote before `end`): the
+// caller unescapes through simdjson. In place, this skips simdjson's unescape (a virtual
+// call into the library and a copy) for every key and nearly every value.
+bool plain_string(const char* p, const char* end, std::string_view* out) noexcept {
+#ifdef __SSE2__
+    // 16 bytes at a time (SSE2: every x86-64), without a branch per byte: a mispredicted
+    // exit from a byte loop costs more than the unescape it replaces. Reading past `end`
+    // stays inside the zero padding behind the raw bytes.
+    static_assert(processing::slot_parse_padding >= 16);
+    for (const char* q = p; q < end; q += 16) {
+        const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+        const uint32_t quote =
+            uint32_t(_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, _mm_set1_epi8('"'))));
+        const uint32_t backslash =
+            uint32_t(_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, _mm_set1_epi8('\\'))));
+        if ((quote | backslash) == 0) continue;
+        // Whichever comes first decides: a quote ends a plain string, a backslash starts
+        // an escape (with no quote in the chunk, the mask below the quote is all ones).
+        const uint32_t before_quote = (quote & -quote) - 1;
+        if ((backslash & before_quote) != 0) [[unlikely]]
+            return false;
+        const char* close = q + __builtin_ctz(quote);
+        if (close >= end) [[unlikely]]
+            return false;
+        *out = std::string_view(p, size_t(close - p));
+        return true;
+    }
+    return false;
+#else
+    const char* q = p;
+    while (q < end && *q != '"' && *q != '\\') ++q;
+    if (q == end || *q != '"') return false;
+    *out = std::string_view(p, size_t(q - p));
+    return true;
+#endif
+}
+
+} // namespace
 
 event_parser::event_parser(const parse_config& config) : _config(config) {
     // Size the parser once, here: no allocation on the hot path.
@@ -63,6 +110,25 @@ void event_parser::parse(std::string_view line, int64_t now_ms, event_slot& slot
                                 : processing::identity_of_bytes(slot.raw());
 }
 
+// A string value into `out`: in place in the raw bytes when it holds no escape (it is
+// then left for the object iterator to step over), else unescaped by simdjson and copied
+// behind the raw bytes; unescaped copies never outgrow the raw bytes they come from
+// (see event.h).
+simdjson::error_code event_parser::string_field(simdjson::ondemand::value& v, event_slot& slot,
+                                                field_ref& out) noexcept {
+    const char* base = slot.data();
+    std::string_view s;
+    if (plain_string(v.raw_json_token().data() + 1, base + slot.raw_len, &s)) [[likely]] {
+        out = field_ref{uint32_t(s.data() - base), uint32_t(s.size())};
+        return simdjson::SUCCESS;
+    }
+    if (auto e = v.get_string().get(s)) return e;
+    out = field_ref{slot.data_used, uint32_t(s.size())};
+    std::memcpy(slot.data() + slot.data_used, s.data(), s.size());
+    slot.data_used += uint32_t(s.size());
+    return simdjson::SUCCESS;
+}
+
 // Returns count_ when the event is good. Every field is visited so that a structural
 // error anywhere makes the whole line a parse_error, ahead of any other reason.
 dead_letter_reason event_parser::parse_fields(event_slot& slot, int64_t now_ms) noexcept {
@@ -78,20 +144,17 @@ dead_letter_reason event_parser::parse_fields(event_slot& slot, int64_t now_ms) 
     bool have_ts = false;
     bool ts_bad = false;
     int64_t ts = 0;
-    auto copy_string = [&](ondemand::value& v, field_ref& out) -> error_code {
-        std::string_view s;
-        if (auto e = v.get_string().get(s)) return e;
-        out = field_ref{slot.data_used, uint32_t(s.size())};
-        std::memcpy(slot.data() + slot.data_used, s.data(), s.size());
-        slot.data_used += uint32_t(s.size());
-        return SUCCESS;
-    };
+    const char* const raw_end = slot.data() + slot.raw_len;
     for (auto field_result : obj) {
-        ondemand::field field;
-        if (std::move(field_result).get(field)) return dead_letter_reason::parse_error;
+        // By reference, not by copy: each copy of simdjson's small iterator structs is
+        // stored in halves and reloaded whole, a store-forwarding stall per field.
+        if (field_result.error()) return dead_letter_reason::parse_error;
+        ondemand::field& field = field_result.value_unsafe();
         std::string_view key;
-        if (field.unescaped_key().get(key)) return dead_letter_reason::parse_error;
-        ondemand::value v = field.value();
+        if (!plain_string(field.key().raw(), raw_end, &key)) [[unlikely]] {
+            if (field.unescaped_key().get(key)) return dead_letter_reason::parse_error;
+        }
+        ondemand::value& v = field.value();
         ondemand::json_type type;
         if (v.type().get(type)) return dead_letter_reason::parse_error;
 
@@ -105,7 +168,7 @@ dead_letter_reason event_parser::parse_fields(event_slot& slot, int64_t now_ms) 
                 schema_bad = true;
                 continue; // the iterator skips (and validates) the unread value
             }
-            if (copy_string(v, *target)) return dead_letter_reason::parse_error;
+            if (string_field(v, slot, *target)) return dead_letter_reason::parse_error;
             if (target == &slot.event_id) slot.has_event_id = 1;
         } else if (_fields != 0 && key != "timestamp") {
             if (extract_extra(key, v, type, slot)) return dead_letter_reason::parse_error;
@@ -113,7 +176,9 @@ dead_letter_reason event_parser::parse_fields(event_slot& slot, int64_t now_ms) 
             have_ts = true;
             if (type == ondemand::json_type::string) {
                 std::string_view s;
-                if (v.get_string().get(s)) return dead_letter_reason::parse_error;
+                if (!plain_string(v.raw_json_token().data() + 1, raw_end, &s)) [[unlikely]] {
+                    if (v.get_string().get(s)) return dead_letter_reason::parse_error;
+                }
                 ts_bad = !parse_rfc3339_ms(s, &ts);
             } else if (type == ondemand::json_type::number) {
                 // Epoch milliseconds: an integer; a fraction or overflow is a bad timestamp.
@@ -140,12 +205,7 @@ simdjson::error_code event_parser::store_extra(uint32_t index, simdjson::ondeman
     using processing::field_kind;
     switch (type) {
     case ondemand::json_type::string: {
-        std::string_view s;
-        if (auto e = v.get_string().get(s)) return e;
-        // Unescaped copies never outgrow the raw bytes they come from (see event.h).
-        slot.extra[index] = field_ref{slot.data_used, uint32_t(s.size())};
-        std::memcpy(slot.data() + slot.data_used, s.data(), s.size());
-        slot.data_used += uint32_t(s.size());
+        if (auto e = string_field(v, slot, slot.extra[index])) return e;
         slot.extra_kind[index] = field_kind::string;
         return SUCCESS;
     }
@@ -183,11 +243,13 @@ simdjson::error_code event_parser::extract_extra(std::string_view key,
     ondemand::object inner;
     if (auto e = v.get_object().get(inner)) return e;
     for (auto field_result : inner) {
-        ondemand::field field;
-        if (auto e = std::move(field_result).get(field)) return e;
+        if (auto e = field_result.error()) return e;
+        ondemand::field& field = field_result.value_unsafe();
         std::string_view inner_key;
-        if (auto e = field.unescaped_key().get(inner_key)) return e;
-        ondemand::value iv = field.value();
+        if (!plain_string(field.key().raw(), slot.data() + slot.raw_len, &inner_key)) [[unlikely]] {
+            if (auto e = field.unescaped_key().get(inner_key)) return e;
+        }
+        ondemand::value& iv = field.value();
         ondemand::json_type it;
         if (auto e = iv.type().get(it)) return e;
         for (uint32_t i = 0; i < _fields; ++i) {

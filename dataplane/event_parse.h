@@ -1,6 +1,7 @@
 #pragma once
 // event_parse: one NDJSON line -> an event_slot (§2.1, §3 Bad input). The line is copied
-// into the slot once; simdjson's on-demand parser then reads it in place.
+// into the slot once; simdjson's on-demand parser then reads it in place, and keys and
+// string values without escapes are used in place too (field_refs into the raw bytes).
 #include <cstdint>
 #include <string_view>
 
@@ -32,6 +33,9 @@ class event_parser {
     simdjson::error_code extract_extra(std::string_view key, simdjson::ondemand::value& v,
                                        simdjson::ondemand::json_type type,
                                        processing::event_slot& slot) noexcept;
+    static simdjson::error_code string_field(simdjson::ondemand::value& v,
+                                             processing::event_slot& slot,
+                                             processing::field_ref& out) noexcept;
     simdjson::error_code store_extra(uint32_t index, simdjson::ondemand::value& v,
                                      simdjson::ondemand::json_type type,
                                      processing::event_slot& slot) noexcept;

@@ -46,7 +46,16 @@ event_slot* rx_lcore::take_slot() noexcept {
         }
         _free_count = limits::ring_burst_max / 2;
     }
-    return static_cast<event_slot*>(_free_slots[--_free_count]);
+    event_slot* s = static_cast<event_slot*>(_free_slots[--_free_count]);
+    // The next slot is cold (a worker returned it to the pool, perhaps long ago): fetch
+    // its header and the first bytes of its data area for writing while this event is
+    // parsed, instead of stalling on them in the parse that fills it.
+    if (_free_count != 0) [[likely]] {
+        const char* next = static_cast<const char*>(_free_slots[_free_count - 1]);
+        for (uint32_t off = 0; off < sizeof(event_slot) + 320; off += 64)
+            __builtin_prefetch(next + off, 1 /* for writing */, 3);
+    }
+    return s;
 }
 
 void rx_lcore::push(uint32_t worker, event_slot* slot) noexcept {

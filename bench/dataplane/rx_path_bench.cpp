@@ -5,6 +5,8 @@
 //   (copy, simdjson on-demand, RFC 3339, identity).
 // - bm_binary_parse: binary_batch::open per datagram, parse_event per record into a slot
 //   (canonical copy, UTF-8 via one simdjson pass per batch, identity).
+// - bm_simdjson_datagram: simdjson alone, per-line iterate vs one iterate_many document
+//   stream per datagram (issue 14: the stream did not win; see docs/benchmarks.md).
 // - bm_copy_to_slot: only the copy of each NDJSON line into a slot (+ the zero padding
 //   simdjson may read): what parsing in the mbuf instead would save at most.
 // - bm_rx_lcore: the whole RX path per event, rx_lcore::handle_frame on Ethernet/IPv4/UDP
@@ -197,6 +199,94 @@ void bm_copy_to_slot(benchmark::State& state) {
     }
     state.SetItemsProcessed(int64_t(copied));
 }
+
+// simdjson alone, the two ways a datagram's NDJSON lines can reach it, with the same walk
+// of every document (each field's key unescaped, string values read) and the same copy
+// of each event's bytes into a slot, which the worker needs either way:
+// - per_line: copy the line into the slot (+ zero padding), parser.iterate on the slot.
+// - iterate_many: one document stream over the (padded) datagram, then copy each
+//   document's bytes (to the end of its line) into the slot. simdjson 3.0.1 allocates a stage-1 worker per stream
+//   when built with threads (this build), so that cost is in it too.
+// No identity, timestamp or dead-letter rules: this only asks which front end is cheaper.
+template <class Doc> size_t walk_document(Doc& doc) noexcept {
+    using namespace simdjson;
+    size_t n = 0;
+    ondemand::object obj;
+    if (doc.get_object().get(obj)) return 0;
+    for (auto field_result : obj) {
+        if (field_result.error()) return 0;
+        ondemand::field& field = field_result.value_unsafe();
+        std::string_view key;
+        if (field.unescaped_key().get(key)) return 0;
+        ondemand::value& v = field.value();
+        ondemand::json_type type;
+        if (v.type().get(type)) return 0;
+        std::string_view text;
+        if (type == ondemand::json_type::string && v.get_string().get(text) == SUCCESS)
+            n += text.size();
+        n += key.size();
+    }
+    return n;
+}
+
+void bm_simdjson_datagram(benchmark::State& state, bool many) {
+    using namespace simdjson;
+    const auto events = sluice::bench::make_seed_events(pool_events, false);
+    const datagrams d = ndjson_datagrams(events);
+    std::vector<padded_string> padded;
+    for (const auto& p : d.payloads) padded.emplace_back(p);
+    constexpr uint32_t capacity = 4096 + sluice::processing::slot_parse_padding;
+    ondemand::parser parser;
+    if (parser.allocate(capacity) != SUCCESS) {
+        state.SkipWithError("simdjson allocate");
+        return;
+    }
+    auto slot = make_slot(4096);
+    uint64_t docs = 0, walked = 0;
+    size_t next = 0;
+    for (auto _ : state) {
+        const size_t i = next;
+        next = (next + 1) % d.payloads.size();
+        if (!many) {
+            const char* c = d.payloads[i].data();
+            const char* end = c + d.payloads[i].size();
+            while (c < end) {
+                const char* nl = static_cast<const char*>(std::memchr(c, '\n', size_t(end - c)));
+                const size_t len = size_t((nl ? nl : end) - c);
+                std::memcpy(slot->data(), c, len);
+                std::memset(slot->data() + len, 0, sluice::processing::slot_parse_padding);
+                ondemand::document doc;
+                if (parser.iterate(slot->data(), len, len + sluice::processing::slot_parse_padding)
+                        .get(doc) == SUCCESS)
+                    walked += walk_document(doc);
+                benchmark::DoNotOptimize(slot->data());
+                ++docs;
+                c = nl ? nl + 1 : end;
+            }
+        } else {
+            ondemand::document_stream stream;
+            // batch_size == capacity: the parser is never reallocated.
+            if (parser.iterate_many(padded[i], capacity).get(stream)) continue;
+            for (auto it = stream.begin(); it != stream.end(); ++it) {
+                ondemand::document_reference doc;
+                if ((*it).get(doc)) break;
+                walked += walk_document(doc);
+                // The event's bytes run to the end of its line.
+                const char* start = padded[i].data() + it.current_index();
+                const char* end = padded[i].data() + padded[i].size();
+                const char* nl = static_cast<const char*>(std::memchr(start, '\n', size_t(end - start)));
+                std::memcpy(slot->data(), start, size_t((nl ? nl : end) - start));
+                benchmark::DoNotOptimize(slot->data());
+                ++docs;
+            }
+        }
+    }
+    if (docs == 0 || walked == 0) state.SkipWithError("nothing walked");
+    state.SetItemsProcessed(int64_t(docs));
+}
+
+BENCHMARK_CAPTURE(bm_simdjson_datagram, per_line, false);
+BENCHMARK_CAPTURE(bm_simdjson_datagram, iterate_many, true);
 
 BENCHMARK_CAPTURE(bm_ndjson_parse, bytes_identity, false);
 BENCHMARK_CAPTURE(bm_ndjson_parse, with_event_id, true);

@@ -163,3 +163,85 @@ TEST(EventParse, ExtractsCatalogFieldsTopLevelAndNested) {
     ASSERT_EQ(s->fields_parsed, 7);
     EXPECT_EQ(s->field(s->extra[6]), "curl");
 }
+
+// Keys and string values without escapes are read in place (the parser skips simdjson's
+// unescape for them); an escape anywhere sends them through simdjson, with the same result.
+TEST(EventParse, EscapedKeysNameTheSameFields) {
+    auto p = parse(R"({"pag\u0065":"/x","time\u0073tamp":1740756151000,"user\u005fid":"u",)"
+                   R"("event_\u0069d":"e","ev\u0065nt_type":"t"})");
+    const event_slot& s = *p.slot;
+    ASSERT_EQ(s.kind, slot_kind::event);
+    EXPECT_EQ(s.field(s.page), "/x");
+    EXPECT_EQ(s.field(s.user_id), "u");
+    EXPECT_EQ(s.field(s.event_type), "t");
+    EXPECT_EQ(s.event_time_ms, 1740756151000);
+    EXPECT_EQ(s.id, identity_of_event_id("e"));
+    EXPECT_EQ(reason_of(R"({"timestamp":0,"pag\u0065":12})"), dead_letter_reason::schema_mismatch);
+    EXPECT_EQ(reason_of(R"({"page":"/a"})"), dead_letter_reason::missing_timestamp);
+    // Bad escapes stay parse errors, in a key or in a value the parser reads.
+    EXPECT_EQ(reason_of(R"({"timestamp":0,"a\x":1})"), dead_letter_reason::parse_error);
+    EXPECT_EQ(reason_of(R"({"timestamp":0,"page":"\x"})"), dead_letter_reason::parse_error);
+    EXPECT_EQ(reason_of(R"({"timestamp":"2025-02-28T15:22:31\u005"})"),
+              dead_letter_reason::parse_error);
+}
+
+TEST(EventParse, StringsOfEveryLengthAndEscapePosition) {
+    // Lengths around the 16-byte steps of the in-place scan, with an escape (or a quote)
+    // at every position.
+    for (size_t n = 0; n <= 40; ++n) {
+        std::string plain(n, 'a');
+        for (size_t i = 0; i < n; ++i)
+            plain[i] = char('a' + i % 26);
+        auto p = parse(R"({"timestamp":0,"page":")" + plain + R"("})");
+        ASSERT_EQ(p.slot->kind, slot_kind::event) << n;
+        EXPECT_EQ(p.slot->field(p.slot->page), plain) << n;
+        for (size_t k = 0; k <= n; ++k) {
+            std::string json = plain.substr(0, k) + "\\\"" + plain.substr(k);
+            std::string value = plain.substr(0, k) + "\"" + plain.substr(k);
+            auto q = parse(R"({"timestamp":0,"user_id":")" + json + R"(","page":"/p"})");
+            ASSERT_EQ(q.slot->kind, slot_kind::event) << n << " " << k;
+            EXPECT_EQ(q.slot->field(q.slot->user_id), value) << n << " " << k;
+            EXPECT_EQ(q.slot->field(q.slot->page), "/p");
+        }
+    }
+    // An escaped timestamp, and one longer than a scan step, read as the plain ones.
+    EXPECT_EQ(parse(R"({"timestamp":"2025-02-28T15:22:31\u005a"})").slot->event_time_ms,
+              1740756151000);
+    EXPECT_EQ(parse(R"({"timestamp":"2025-02-28T15:22:31.123456789+00:00"})").slot->event_time_ms,
+              1740756151123);
+    // UTF-8 without escapes is kept as sent.
+    auto u = parse("{\"timestamp\":0,\"page\":\"/caf\xc3\xa9\"}");
+    EXPECT_EQ(u.slot->field(u.slot->page), "/caf\xc3\xa9");
+}
+
+TEST(EventParse, PlainStringsAreReadInPlace) {
+    std::string line = R"({"timestamp":0,"page":"/products/1234","user_id":"a\/b"})";
+    auto p = parse(line);
+    const event_slot& s = *p.slot;
+    ASSERT_EQ(s.kind, slot_kind::event);
+    // The plain value is the raw bytes themselves: nothing copied behind them.
+    EXPECT_LE(s.page.off + s.page.len, s.raw_len);
+    EXPECT_EQ(s.page.off, line.find("/products/1234"));
+    // The escaped one is unescaped behind the raw bytes and their padding.
+    EXPECT_GE(s.user_id.off, s.raw_len + slot_parse_padding);
+    EXPECT_EQ(s.field(s.user_id), "a/b");
+    EXPECT_EQ(s.data_used, s.raw_len + slot_parse_padding + 3);
+    EXPECT_EQ(s.raw(), line);
+}
+
+TEST(EventParse, CatalogFieldsWithEscapedKeysAndPlainValues) {
+    field_catalog catalog;
+    ASSERT_TRUE(catalog.reserve("metadata.referrer"));
+    ASSERT_TRUE(catalog.reserve("region"));
+    catalog.publish();
+    event_parser parser(parse_config{4096, 5 * 60 * 1000, &catalog});
+    std::unique_ptr<char[]> mem(new char[slot_bytes(4096)]);
+    auto* s = new (mem.get()) event_slot{};
+    std::string line = R"({"timestamp":1,"m\u0065tadata":{"r\u0065ferrer":"https://a"},"region":"eu"})";
+    parser.parse(line, now_ms, *s);
+    ASSERT_EQ(s->kind, slot_kind::event);
+    EXPECT_EQ(s->extra_kind[0], field_kind::string);
+    EXPECT_EQ(s->field(s->extra[0]), "https://a");
+    EXPECT_EQ(s->field(s->extra[1]), "eu");
+    EXPECT_LE(s->extra[1].off + s->extra[1].len, s->raw_len); // in place
+}
