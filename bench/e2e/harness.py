@@ -4,7 +4,9 @@
 One run measures, interleaved and repeated on the same events:
   sluice over DPDK (net_pcap) and over its kernel UDP mode, each with the events as NDJSON
   and as sluice's binary batches (docs/BINARY.md), the recvmmsg floor, and the peers
-  VictoriaMetrics and InfluxDB 1.x fed the same events as line protocol over UDP and HTTP;
+  VictoriaMetrics and InfluxDB 1.x fed the same events as line protocol over UDP and HTTP,
+  ClickHouse (MergeTree and ReplacingMergeTree) as JSONEachRow over HTTP and NATS
+  JetStream (file storage, Nats-Msg-Id dedup) as acknowledged publishes;
 sluice's Kafka listener fed the same events as record values by librdkafka (kcat), with
 batches of up to 1 MB (batch.size, linger.ms), compression none and lz4, acks 1 and all;
 then latency at 10/50/90 % of the kernel path's measured rate, the Kafka produce-ack
