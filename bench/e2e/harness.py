@@ -17,7 +17,9 @@ report.py renders it.
 Standard library only (it runs under Debian's /usr/bin/python3).
 """
 import argparse
+import csv
 import datetime
+import io
 import json
 import os
 import platform
@@ -232,12 +234,10 @@ class Harness:
         self.make_binary_dataset(d)
         self.make_ndjson(d)
         self.expected_windows = {}
-        with open(os.path.join(d, "expected", "windows.csv")) as f:
-            next(f)
-            for line in f:
-                start, _end, rest = line.rstrip("\n").split(",", 2)
-                key, count = rest.rsplit(",", 1)
-                self.expected_windows[(int(start), key.strip('"'))] = int(count)
+        with open(os.path.join(d, "expected", "windows.csv"), newline="") as f:
+            for row in csv.DictReader(f):
+                self.expected_windows[(int(row["window_start_ms"]), row["page"])] = \
+                    int(row["count"])
         self.results["dataset"] = {
             "events": self.a.events,
             "seed": self.a.seed,
@@ -378,11 +378,12 @@ class Harness:
         out = subprocess.run([self.exe["sluice_read"], data, "page_views_per_minute",
                               "--format", "csv"], capture_output=True, text=True)
         r["query_s"] = time.monotonic() - t0
-        got = {}
-        for line in out.stdout.splitlines()[1:]:
-            start, _end, rest = line.split(",", 2)
-            key, count = rest.rsplit(",", 1)
-            got[(int(start), key.strip('"'))] = int(count)
+        got, revision = {}, {}
+        for row in csv.DictReader(io.StringIO(out.stdout)):
+            # A window rewritten later (a higher `revision`) replaces the earlier row.
+            key, rev = (int(row["window_start_ms"]), row["page"]), int(row.get("revision") or 0)
+            if rev >= revision.get(key, -1):
+                got[key], revision[key] = int(row["count"]), rev
         r["query_rows"] = len(got)
         r["query_correct"] = self.window_agreement(got)
         if out.returncode == 0:
