@@ -367,29 +367,37 @@ def gnuplot(script, cwd):
 def plots(results, summary, latency_stages, scaling_points, out_dir, stem):
     """Writes the data files and gnuplot scripts, renders PNGs; returns {name: file|error}."""
     made = {}
-    # 1. Throughput by system.
-    data = []
-    for i, (key, label) in enumerate(SYSTEMS):
-        s = summary.get(key, {}).get("events_per_s")
-        if s:
-            data.append(f'{i} "{label}" {s[0]:.1f} {s[1]:.1f} {s[2]:.1f}')
-    if data:
-        dat = f"{stem}-throughput.dat"
+    # 1. Throughput and cost by system.
+    for name, col, title, ylabel in (
+            ("throughput", "events_per_s", "Events/s sustained by system", "events/s"),
+            ("cpu", "events_per_cpu_s", "Events per server CPU-second by system",
+             "events per CPU-second")):
+        data = []
+        for key, label in SYSTEMS:  # side by side: no gaps for systems not run
+            s = summary.get(key, {}).get(col)
+            if s:
+                data.append(f'{len(data)} "{label}" {s[0]:.1f} {s[1]:.1f} {s[2]:.1f}')
+        if not data:
+            continue
+        dat = f"{stem}-{name}.dat"
         with open(os.path.join(out_dir, dat), "w") as f:
             f.write("\n".join(data) + "\n")
-        png = f"{stem}-throughput.png"
+        png = f"{stem}-{name}.png"
         err = gnuplot(f"""set terminal pngcairo size 900,500
 set output '{png}'
-set title 'Events/s sustained by system (median, min-max)'
+set title '{title} (median, min-max)'
 set style fill solid 0.6
 set boxwidth 0.6
-set ylabel 'events/s'
+set ylabel '{ylabel}'
 set format y '%.1s%c'
 set xtics rotate by -25
+set rmargin 16
+set yrange [0:*]
+set bmargin 7
 set grid ytics
 plot '{dat}' using 1:3:xtic(2) with boxes notitle, '' using 1:3:4:5 with yerrorbars lc 'black' notitle
 """, out_dir)
-        made["throughput"] = err or png
+        made[name] = err or png
     # 2. Latency percentiles by load.
     rows = [r for r in results.get("latency", []) if r.get("latency")]
     if rows and latency_stages:
@@ -553,7 +561,7 @@ def render(results_dir, report_path):
            "per-minute-by-page query reproduces exactly (no peer drops late events from its "
            "counts; only ReplacingMergeTree, read with FINAL, deduplicates).", ""]
     md += ["## Plots", ""]
-    for name in ("throughput", "latency", "scaling"):
+    for name in ("throughput", "cpu", "latency", "scaling"):
         v = made.get(name)
         if v and v.endswith(".png"):
             md.append(f"![{name}]({v})")

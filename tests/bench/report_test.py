@@ -188,7 +188,7 @@ class ReportTest(unittest.TestCase):
                       self.md)
 
     def test_plots_are_png_files(self):
-        for name in ("throughput", "latency", "scaling"):
+        for name in ("throughput", "cpu", "latency", "scaling"):
             png = self.made[name]
             self.assertTrue(png.endswith(".png"), f"{name}: {png}")
             with open(os.path.join(os.path.dirname(self.report), png), "rb") as f:
