@@ -27,7 +27,14 @@ SYSTEMS = [
     ("victoriametrics_http", "VictoriaMetrics, HTTP"),
     ("influxdb_udp", "InfluxDB 1.x, UDP"),
     ("influxdb_http", "InfluxDB 1.x, HTTP"),
+    ("clickhouse_mergetree", "ClickHouse, MergeTree"),
+    ("clickhouse_replacing", "ClickHouse, ReplacingMergeTree"),
+    ("nats_jetstream", "NATS JetStream (broker)"),
 ]
+
+
+def is_peer(key):
+    return not key.startswith(("sluice", "recvmmsg"))
 
 
 def metrics(r):
@@ -138,8 +145,10 @@ def throughput_table(results):
             summary[key][col] = s
             text = cell(s, unit)
             if text is None:
-                footnotes.append(reason(mine, col))
-                text = f"n/a [{len(footnotes)}]"
+                why = reason(mine, col)
+                if why not in footnotes:  # one footnote per reason
+                    footnotes.append(why)
+                text = f"n/a [{footnotes.index(why) + 1}]"
             row.append(text)
         lines.append("| " + " | ".join(row) + " |")
     notes = [f"[{i + 1}] {n}" for i, n in enumerate(footnotes)]
@@ -148,6 +157,17 @@ def throughput_table(results):
                                and r.get("note")})
         if system_notes:
             notes.append(f"{label}: {system_notes[-1]}")
+    for key, label in SYSTEMS:
+        ok = [r for r in runs if r.get("system") == key and "error" not in r]
+        if not is_peer(key) or not ok:
+            continue
+        text = f"{label}: fed {ok[0].get('transport', '?')}"
+        bg = summarize(r.get("background_cpu_s") for r in ok)
+        if bg:
+            text += (f"; server CPU in the {ok[0].get('background_s', 1):g} s after the last "
+                     f"event was taken (deferred merges and flushes, not in the table): "
+                     f"{cell(bg, 's')}")
+        notes.append(text)
     for key, label in SYSTEMS:
         ok = [r for r in runs if r.get("system") == key and "error" not in r]
         if not key.endswith("_binary") or not ok:
@@ -195,7 +215,7 @@ def ratio_lines(summary):
                    f"{k / f:.2f}× (the floor parses and stores nothing)")
     for peer, label in SYSTEMS:
         p = med(peer, "events_per_cpu_s")
-        if d and p and not peer.startswith(("sluice", "recvmmsg")):
+        if d and p and is_peer(peer):
             out.append(f"- sluice DPDK / {label}, events per server CPU-second: {d / p:.1f}×")
     return out
 
@@ -347,29 +367,37 @@ def gnuplot(script, cwd):
 def plots(results, summary, latency_stages, scaling_points, out_dir, stem):
     """Writes the data files and gnuplot scripts, renders PNGs; returns {name: file|error}."""
     made = {}
-    # 1. Throughput by system.
-    data = []
-    for i, (key, label) in enumerate(SYSTEMS):
-        s = summary.get(key, {}).get("events_per_s")
-        if s:
-            data.append(f'{i} "{label}" {s[0]:.1f} {s[1]:.1f} {s[2]:.1f}')
-    if data:
-        dat = f"{stem}-throughput.dat"
+    # 1. Throughput and cost by system.
+    for name, col, title, ylabel in (
+            ("throughput", "events_per_s", "Events/s sustained by system", "events/s"),
+            ("cpu", "events_per_cpu_s", "Events per server CPU-second by system",
+             "events per CPU-second")):
+        data = []
+        for key, label in SYSTEMS:  # side by side: no gaps for systems not run
+            s = summary.get(key, {}).get(col)
+            if s:
+                data.append(f'{len(data)} "{label}" {s[0]:.1f} {s[1]:.1f} {s[2]:.1f}')
+        if not data:
+            continue
+        dat = f"{stem}-{name}.dat"
         with open(os.path.join(out_dir, dat), "w") as f:
             f.write("\n".join(data) + "\n")
-        png = f"{stem}-throughput.png"
+        png = f"{stem}-{name}.png"
         err = gnuplot(f"""set terminal pngcairo size 900,500
 set output '{png}'
-set title 'Events/s sustained by system (median, min-max)'
+set title '{title} (median, min-max)'
 set style fill solid 0.6
 set boxwidth 0.6
-set ylabel 'events/s'
+set ylabel '{ylabel}'
 set format y '%.1s%c'
 set xtics rotate by -25
+set rmargin 16
+set yrange [0:*]
+set bmargin 7
 set grid ytics
 plot '{dat}' using 1:3:xtic(2) with boxes notitle, '' using 1:3:4:5 with yerrorbars lc 'black' notitle
 """, out_dir)
-        made["throughput"] = err or png
+        made[name] = err or png
     # 2. Latency percentiles by load.
     rows = [r for r in results.get("latency", []) if r.get("latency")]
     if rows and latency_stages:
@@ -492,7 +520,16 @@ def render(results_dir, report_path):
            f"{d.get('datagrams') or 0:,} datagrams in {d.get('frames') or 0:,} frames; expected "
            f"outcome {json.dumps(d.get('expected', {}))}, {d.get('window_rows', 0):,} window "
            "rows. Every system gets the same events: sluice and the floor the capture's "
-           "NDJSON datagrams, the peers each valid event as one line-protocol point.", ""]
+           "NDJSON datagrams; the peers each event sluice parses as valid, VictoriaMetrics "
+           "and InfluxDB as one line-protocol point, ClickHouse as one JSONEachRow row "
+           "(typed fields, event time in ms, `metadata` as text), NATS as one message (the "
+           "event's bytes) with Nats-Msg-Id = sluice's dedup identity.", ""]
+    card = d.get("cardinality")
+    if card:
+        md += [f"Cardinality: {card.get('events') or 0:,} valid events, "
+               f"{card.get('distinct_ids') or 0:,} distinct identities, "
+               f"{card.get('pages') or 0:,} distinct pages, {card.get('series') or 0:,} "
+               "(page, event_type) series — what the time-series peers index.", ""]
     b = d.get("binary")
     if b:
         md += [f"Binary rows: the same events as sluice's binary batches (docs/BINARY.md), "
@@ -516,13 +553,15 @@ def render(results_dir, report_path):
            "(user + system, all threads) over that interval — for the peers the sender's "
            "CPU is excluded too; *loss* = events sent − events the system counted (for the "
            "peers: points stored; InfluxDB overwrites points with equal series and timestamp, "
-           "so a byte-exact duplicate is stored once there); *bytes on disk* = allocated "
+           "so a byte-exact duplicate is stored once there; ClickHouse MergeTree: rows sent − "
+           "rows stored; ReplacingMergeTree and NATS JetStream: distinct identities − rows or "
+           "messages stored); *bytes on disk* = allocated "
            "blocks of the data directory ÷ events stored; *query rows equal to the model* = "
            "share of sluice-gen's expected (minute, page) counts the system's "
-           "per-minute-by-page query reproduces exactly (the peers neither deduplicate nor "
-           "drop late events).", ""]
+           "per-minute-by-page query reproduces exactly (no peer drops late events from its "
+           "counts; only ReplacingMergeTree, read with FINAL, deduplicates).", ""]
     md += ["## Plots", ""]
-    for name in ("throughput", "latency", "scaling"):
+    for name in ("throughput", "cpu", "latency", "scaling"):
         v = made.get(name)
         if v and v.endswith(".png"):
             md.append(f"![{name}]({v})")

@@ -13,9 +13,11 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -26,7 +28,10 @@
 
 namespace {
 
+using sluice::errc;
+using sluice::make_error;
 using sluice::monotonic_ns;
+using sluice::result;
 
 double cpu_seconds() {
     rusage ru{};
@@ -98,16 +103,21 @@ bool send_udp(int fd, const std::vector<std::string>& datagrams, uint64_t pps) {
 
 size_t discard(char*, size_t size, size_t nmemb, void*) { return size * nmemb; }
 
-// POSTs each batch to `url` over one keep-alive connection; false on any non-2xx.
-bool send_http(const std::string& url, const std::vector<std::string>& batches, uint64_t& failed) {
+// POSTs batches k, k + n, k + 2n, ... to `url` over one keep-alive connection; returns
+// the requests that failed (not 2xx).
+uint64_t post_batches(const std::string& url, const std::vector<std::string>& batches, size_t k,
+                      size_t n) {
     CURL* c = curl_easy_init();
-    if (!c) return false;
+    if (!c) return batches.size();
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
     curl_slist* headers = curl_slist_append(nullptr, "Content-Type: text/plain");
+    headers = curl_slist_append(headers, "Expect:"); // no 100-continue round trip
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    for (const std::string& b : batches) {
+    uint64_t failed = 0;
+    for (size_t i = k; i < batches.size(); i += n) {
+        const std::string& b = batches[i];
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, b.data());
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, long(b.size()));
         CURLcode rc = curl_easy_perform(c);
@@ -121,7 +131,49 @@ bool send_http(const std::string& url, const std::vector<std::string>& batches, 
     }
     curl_slist_free_all(headers);
     curl_easy_cleanup(c);
+    return failed;
+}
+
+// POSTs every batch to `url` over `connections` keep-alive connections at once (batch i on
+// connection i mod connections); false on any non-2xx.
+bool send_http(const std::string& url, const std::vector<std::string>& batches, size_t connections,
+               uint64_t& failed) {
+    std::vector<uint64_t> failures(connections);
+    std::vector<std::thread> threads;
+    for (size_t k = 0; k < connections; ++k)
+        threads.emplace_back([&, k] { failures[k] = post_batches(url, batches, k, connections); });
+    for (auto& t : threads)
+        t.join();
+    for (uint64_t f : failures)
+        failed += f;
     return failed == 0;
+}
+
+// The lines of a file in batches of `lines_per_batch` (each line with its newline).
+result<std::vector<std::string>> file_batches(const std::string& path, size_t lines_per_batch,
+                                              uint64_t& lines) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return make_error(errc::io_error, "cannot read " + path + ": " + std::strerror(errno));
+    std::vector<std::string> batches;
+    std::string batch;
+    size_t in_batch = 0;
+    char* line = nullptr;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        batch.append(line, size_t(len));
+        if (batch.back() != '\n') batch += '\n';
+        ++lines;
+        if (++in_batch == lines_per_batch) {
+            batches.push_back(std::move(batch));
+            batch.clear();
+            in_batch = 0;
+        }
+    }
+    std::free(line);
+    std::fclose(f);
+    if (!batch.empty()) batches.push_back(std::move(batch));
+    return batches;
 }
 
 } // namespace
@@ -153,12 +205,57 @@ int main(int argc, char** argv) {
     app.add_option("--pps", pps, "datagrams per second (0: as fast as the socket takes)");
     app.add_option("--now-ms", now_ms, "wall clock sluice-gen used (for future timestamps)");
     app.add_option("--batch-lines", batch_lines, "lines per HTTP POST")->capture_default_str();
+    size_t connections = 1;
+    app.add_option("--connections", connections, "HTTP connections posting at once")
+        ->check(CLI::Range(1, 64))
+        ->capture_default_str();
+    std::string http_file;
+    app.add_option("--http-file", http_file,
+                   "with --http: POST this file's lines (e.g. --write-rows output) instead of "
+                   "line protocol");
+    std::string write_rows, write_msgs;
+    app.add_option("--write-rows", write_rows,
+                   "write the events sluice parses as valid as ClickHouse JSONEachRow rows "
+                   "(bench/e2e/workload.h) instead of sending");
+    app.add_option("--write-msgs", write_msgs,
+                   "write the same events as '<identity hex> <event bytes>' lines (the NATS "
+                   "messages) instead of sending");
     CLI11_PARSE(app, argc, argv);
+    const bool write_rows_msgs = !write_rows.empty() || !write_msgs.empty();
     if (int(!target.empty()) + int(!http.empty()) + int(!write_pcap.empty()) +
-            int(!write_ndjson.empty()) != 1) {
-        std::fprintf(stderr, "sluice-blast: give exactly one of --target, --http, --write-pcap "
-                             "or --write-ndjson\n");
+            int(!write_ndjson.empty()) + int(write_rows_msgs) != 1) {
+        std::fprintf(stderr, "sluice-blast: give exactly one of --target, --http, --write-pcap, "
+                             "--write-ndjson or --write-rows/--write-msgs\n");
         return 2;
+    }
+    if (!http_file.empty()) {
+        // The file is the body: no capture conversion, so setup_s is reading the file.
+        if (http.empty()) {
+            std::fprintf(stderr, "sluice-blast: --http-file needs --http URL\n");
+            return 2;
+        }
+        uint64_t lines = 0;
+        auto batches = file_batches(http_file, batch_lines, lines);
+        if (!batches) {
+            std::fprintf(stderr, "sluice-blast: %s\n", batches.err().message.c_str());
+            return 1;
+        }
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        uint64_t bytes = 0, failed = 0;
+        for (auto& b : *batches)
+            bytes += b.size();
+        const double cpu0 = cpu_seconds();
+        const int64_t t0 = monotonic_ns();
+        const bool ok = send_http(http, *batches, connections, failed);
+        nlohmann::json out{{"format", "file"}, {"events", lines},
+                           {"setup_s", double(t0 - started) / 1e9},
+                           {"requests", batches->size()}, {"connections", connections},
+                           {"failed_requests", failed},
+                           {"seconds", double(monotonic_ns() - t0) / 1e9},
+                           {"cpu_s", cpu_seconds() - cpu0}, {"bytes", bytes}, {"ok", ok}};
+        curl_global_cleanup();
+        std::printf("%s\n", out.dump().c_str());
+        return ok ? 0 : 1;
     }
     if (!http.empty()) format = "lp";
 
@@ -197,6 +294,31 @@ int main(int argc, char** argv) {
             return 1;
         }
         std::printf("%s\n", nlohmann::json{{"events", lines}, {"ndjson", write_ndjson}}.dump().c_str());
+        return 0;
+    }
+    if (write_rows_msgs) {
+        std::FILE* rows = write_rows.empty() ? nullptr : std::fopen(write_rows.c_str(), "w");
+        std::FILE* msgs = write_msgs.empty() ? nullptr : std::fopen(write_msgs.c_str(), "w");
+        if ((!write_rows.empty() && !rows) || (!write_msgs.empty() && !msgs)) {
+            std::fprintf(stderr, "sluice-blast: cannot write %s: %s\n",
+                         (!rows && !write_rows.empty() ? write_rows : write_msgs).c_str(),
+                         std::strerror(errno));
+            return 1;
+        }
+        const sluice::bench::rows_summary r = sluice::bench::write_rows(*w, now_ms, rows, msgs);
+        bool ok = true;
+        for (std::FILE* f : {rows, msgs})
+            if (f && std::fclose(f) != 0) ok = false;
+        if (!ok) {
+            std::fprintf(stderr, "sluice-blast: writing the rows/messages failed (disk full?)\n");
+            return 1;
+        }
+        std::printf("%s\n", nlohmann::json{{"events", r.rows},
+                                           {"not_representable", r.not_representable},
+                                           {"distinct_ids", r.distinct_ids},
+                                           {"pages", r.pages}, {"series", r.series}}
+                                .dump()
+                                .c_str());
         return 0;
     }
     // 1400 bytes: what sluice-gen packs a datagram to.
@@ -238,9 +360,10 @@ int main(int argc, char** argv) {
     if (!http.empty()) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
         uint64_t failed = 0;
-        ok = send_http(http, lp.batches, failed);
+        ok = send_http(http, lp.batches, connections, failed);
         for (auto& b : lp.batches) bytes += b.size();
         out["requests"] = lp.batches.size();
+        out["connections"] = connections;
         out["failed_requests"] = failed;
         curl_global_cleanup();
     } else {

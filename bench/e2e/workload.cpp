@@ -176,6 +176,98 @@ line_protocol to_line_protocol(const workload& w, int64_t now_ms, size_t datagra
     return lp;
 }
 
+namespace {
+
+// A JSON string literal of arbitrary bytes: quotes, backslashes and control characters
+// escaped, everything else (UTF-8 included) as it is.
+void append_json_string(std::string& out, std::string_view v) {
+    out += '"';
+    for (char c : v) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (uint8_t(c) < 0x20) {
+            char esc[8];
+            std::snprintf(esc, sizeof esc, "\\u%04x", unsigned(uint8_t(c)));
+            out += esc;
+        } else {
+            out += c;
+        }
+    }
+    out += '"';
+}
+
+void append_hex(std::string& out, const storage::event_identity& id) {
+    char hex[33];
+    std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(id.hi),
+                  static_cast<unsigned long long>(id.lo));
+    out.append(hex, 32);
+}
+
+struct identity_hash {
+    size_t operator()(const storage::event_identity& id) const noexcept { return id.lo; }
+};
+
+} // namespace
+
+rows_summary write_rows(const workload& w, int64_t now_ms, std::FILE* rows, std::FILE* msgs) {
+    rx_checker rx;
+    simdjson::dom::parser json;
+    rows_summary out;
+    std::unordered_set<storage::event_identity, identity_hash> ids;
+    std::unordered_set<std::string> pages, series;
+    std::string row, msg;
+    for (const std::string& d : w.datagrams) {
+        for_each_line(d, [&](std::string_view line) {
+            const processing::event_slot* slot = rx.check(line, now_ms);
+            simdjson::dom::object obj;
+            if (!slot || json.parse(line.data(), line.size()).get(obj) != simdjson::SUCCESS) {
+                ++out.not_representable;
+                return;
+            }
+            ids.insert(slot->id);
+            ++out.rows;
+            const std::string page(slot->field(slot->page));
+            pages.insert(page);
+            series.insert(page + '\0' + std::string(slot->field(slot->event_type)));
+            if (rows) {
+                row = "{\"id\":\"";
+                append_hex(row, slot->id);
+                row += "\",\"event_id\":";
+                append_json_string(row, slot->has_event_id ? slot->field(slot->event_id)
+                                                           : std::string_view());
+                row += ",\"user_id\":";
+                append_json_string(row, slot->field(slot->user_id));
+                row += ",\"event_type\":";
+                append_json_string(row, slot->field(slot->event_type));
+                row += ",\"page\":";
+                append_json_string(row, slot->field(slot->page));
+                row += ",\"ts\":";
+                row += std::to_string(slot->event_time_ms);
+                row += ",\"metadata\":";
+                simdjson::dom::element metadata;
+                append_json_string(row, obj["metadata"].get(metadata) == simdjson::SUCCESS
+                                            ? std::string_view(simdjson::minify(metadata))
+                                            : std::string_view());
+                row += "}\n";
+                std::fwrite(row.data(), 1, row.size(), rows);
+            }
+            if (msgs) {
+                msg.clear();
+                append_hex(msg, slot->id);
+                msg += ' ';
+                msg += line;
+                msg += '\n';
+                std::fwrite(msg.data(), 1, msg.size(), msgs);
+            }
+        });
+    }
+    out.distinct_ids = ids.size();
+    out.pages = pages.size();
+    out.series = series.size();
+    return out;
+}
+
 binary_workload to_binary(const workload& w, int64_t now_ms, size_t datagram_bytes) {
     rx_checker rx;
     simdjson::dom::parser json;

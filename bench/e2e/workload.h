@@ -4,6 +4,7 @@
 // InfluxDB) and as sluice's binary batches (docs/BINARY.md). Loaded once, before any
 // timing starts. Tool code, not the appliance.
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,29 @@ struct line_protocol {
 // is their only dedup). `now_ms` is the wall clock for sluice's future-timestamp check.
 line_protocol to_line_protocol(const workload& w, int64_t now_ms, size_t datagram_bytes,
                                size_t lines_per_batch);
+
+struct rows_summary {
+    uint64_t rows = 0;              // events that became a row (and a message)
+    uint64_t not_representable = 0; // lines sluice dead-letters at RX: left out
+    uint64_t distinct_ids = 0;      // distinct identities among the rows
+    uint64_t pages = 0;             // distinct pages
+    uint64_t series = 0;            // distinct (page, event_type): the series a time-series
+                                    // store makes of the line protocol points
+};
+
+// The same events for the SQL and broker peers, in the same order, one line each per event
+// sluice would parse as valid (the lines it dead-letters at RX are left out):
+//   rows (ClickHouse JSONEachRow): {"id":"<identity, 32 hex>","event_id":"..","user_id":"..",
+//     "event_type":"..","page":"..","ts":<event time, epoch ms>,"metadata":"<object as
+//     compact JSON text>"}  (strings unescaped by sluice's parser, re-escaped as JSON;
+//     absent fields are ""; the event time as a number because ClickHouse 18.16 reads no
+//     RFC 3339 in JSONEachRow);
+//   msgs (NATS): "<identity, 32 hex> <the event's exact bytes>".
+// The identity is sluice's dedup identity (storage/event_identity.h): XXH3-128 of event_id
+// when present, else of the exact bytes, so a store that keeps one row per id dedups by
+// what sluice dedups by. Either FILE may be null. `now_ms` is the wall clock for the
+// future check.
+rows_summary write_rows(const workload& w, int64_t now_ms, std::FILE* rows, std::FILE* msgs);
 
 struct binary_workload {
     std::vector<std::string> datagrams; // one binary batch each, <= datagram_bytes (a

@@ -114,6 +114,55 @@ class ReportTest(unittest.TestCase):
         self.assertIn("sluice DPDK / InfluxDB 1.x, HTTP, events per server CPU-second: 4.1×",
                       self.md)
 
+    def test_clickhouse_and_nats_rows(self):
+        # 990 rows in 0.5 and 0.25 s on 0.5 CPU-s each.
+        r = self.row("ClickHouse, MergeTree")
+        self.assertEqual(r[1], "2/2")
+        self.assertEqual(r[2], "2970 /s (1980–3960)")
+        self.assertEqual(r[3], "1980")
+        self.assertEqual(r[5], "0.000 %")
+        self.assertEqual(r[6], "60.00 B")
+        self.assertEqual(r[8], "75.00 %")
+        r = self.row("ClickHouse, ReplacingMergeTree")
+        self.assertEqual(r[3], "3960")
+        self.assertEqual(r[5], "0.505 %")  # 5 identities of 965 missing, of 990 sent
+        self.assertEqual(r[8], "90.00 %")
+        # Peers after the sluice rows, in SYSTEMS order.
+        labels = [l.split("|")[1].strip() for l in self.md.split("## Plots")[0].splitlines()
+                  if l.startswith("| ") and not l.startswith("| system")]
+        self.assertEqual(labels[-4:], ["InfluxDB 1.x, HTTP", "ClickHouse, MergeTree",
+                                       "ClickHouse, ReplacingMergeTree",
+                                       "NATS JetStream (broker)"])
+
+    def test_broker_has_no_query_and_one_footnote_per_reason(self):
+        r = self.row("NATS JetStream (broker)")
+        self.assertEqual(r[3], "1980")
+        self.assertEqual(r[6], "345 B")
+        self.assertTrue(r[7].startswith("n/a ["), r[7])
+        self.assertEqual(r[7], r[8])  # the same reason, the same footnote
+        self.assertEqual(self.md.count("a broker: stores the events, computes no "
+                                       "per-minute-by-page result"), 1)
+
+    def test_peers_say_how_they_were_fed_and_what_they_deferred(self):
+        self.assertIn("- ClickHouse, MergeTree: fed JSONEachRow over HTTP, 100,000-row INSERTs "
+                      "on 2 connections; server CPU in the 1 s after the last event was taken "
+                      "(deferred merges and flushes, not in the table): 0.300 s (0.200–0.400)",
+                      self.md)
+        self.assertIn("- NATS JetStream (broker): fed NATS client protocol (TCP), HPUB with "
+                      "Nats-Msg-Id, at most 4,000 unacknowledged; server CPU in the 1 s", self.md)
+        self.assertIn("- ClickHouse, ReplacingMergeTree: 25 of 990 rows repeat an identity",
+                      self.md)
+
+    def test_dataset_cardinality_is_stated(self):
+        self.assertIn("Cardinality: 990 valid events, 965 distinct identities, 12 distinct "
+                      "pages, 30 (page, event_type) series", self.md)
+
+    def test_peer_ratios(self):
+        self.assertIn("- sluice DPDK / ClickHouse, MergeTree, events per server CPU-second: 0.5×",
+                      self.md)
+        self.assertIn("- sluice DPDK / NATS JetStream (broker), events per server CPU-second: "
+                      "0.5×", self.md)
+
     def test_latency_table(self):
         self.assertIn("window_visible p99.9", self.md)
         self.assertIn("| 50% | 5000 | 20.0 k | 0 | 12.00 µs | 50.00 µs | 120 µs | 1.10 ms |",
@@ -139,7 +188,7 @@ class ReportTest(unittest.TestCase):
                       self.md)
 
     def test_plots_are_png_files(self):
-        for name in ("throughput", "latency", "scaling"):
+        for name in ("throughput", "cpu", "latency", "scaling"):
             png = self.made[name]
             self.assertTrue(png.endswith(".png"), f"{name}: {png}")
             with open(os.path.join(os.path.dirname(self.report), png), "rb") as f:

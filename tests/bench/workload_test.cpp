@@ -5,12 +5,15 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
+#include <set>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "storage/event_identity.h"
 #include "tools/gen/binary_batch.h"
 #include "tools/gen/gen_run.h"
 #include "tools/gen/model.h"
@@ -138,6 +141,82 @@ TEST_F(WorkloadTest, EachRecordCarriesItsLinesFields) {
         ASSERT_TRUE(e.metadata) << lines[i].first;
         EXPECT_EQ(nlohmann::json::parse(*e.metadata), j["metadata"]) << lines[i].first;
     }
+}
+
+// The ClickHouse rows and NATS messages: one per event that passes the RX checks, in
+// order, with sluice's identity, the line's fields and event time, and its exact bytes.
+TEST_F(WorkloadTest, RowsAndMessagesCarryEachValidLineWithItsIdentity) {
+    std::FILE* rows = std::tmpfile();
+    std::FILE* msgs = std::tmpfile();
+    ASSERT_TRUE(rows && msgs);
+    const rows_summary sum = write_rows(json, now_ms, rows, msgs);
+    auto lines_of = [](std::FILE* f) {
+        std::vector<std::string> out;
+        std::rewind(f);
+        std::string cur;
+        for (int c; (c = std::fgetc(f)) != EOF;) {
+            if (c == '\n') {
+                out.push_back(cur);
+                cur.clear();
+            } else {
+                cur += char(c);
+            }
+        }
+        EXPECT_TRUE(cur.empty()) << "last line without a newline";
+        std::fclose(f);
+        return out;
+    };
+    const std::vector<std::string> row_lines = lines_of(rows), msg_lines = lines_of(msgs);
+
+    tools::model_config c;
+    c.now_ms = now_ms;
+    tools::reference_model m(c);
+    std::vector<std::pair<std::string, int64_t>> valid;
+    for (const std::string& d : json.datagrams) {
+        size_t start = 0;
+        while (start < d.size()) {
+            size_t end = std::min(d.find('\n', start), d.size());
+            const std::string line = d.substr(start, end - start);
+            start = end + 1;
+            if (line.empty()) continue;
+            const tools::line_outcome o = m.feed_line(line);
+            if (o.kind == tools::verdict::dead_letter && o.why != tools::reason::beyond_dedup_horizon)
+                continue;
+            valid.emplace_back(line, o.event_time_ms);
+        }
+    }
+    ASSERT_EQ(sum.rows, valid.size());
+    EXPECT_EQ(sum.rows + sum.not_representable, json.event_lines);
+    ASSERT_EQ(row_lines.size(), valid.size());
+    ASSERT_EQ(msg_lines.size(), valid.size());
+    std::set<std::string> ids, pages, series;
+    auto hex = [](const storage::event_identity& id) {
+        char buf[33];
+        std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(id.hi),
+                      static_cast<unsigned long long>(id.lo));
+        return std::string(buf);
+    };
+    for (size_t i = 0; i < valid.size(); i++) {
+        const std::string& line = valid[i].first;
+        const auto j = nlohmann::json::parse(line);
+        const auto r = nlohmann::json::parse(row_lines[i]);
+        const std::string id = j.contains("event_id")
+                                   ? hex(storage::identity_of_event_id(j["event_id"].get<std::string>()))
+                                   : hex(storage::identity_of_bytes(line));
+        EXPECT_EQ(r["id"], id) << line;
+        EXPECT_EQ(msg_lines[i], id + " " + line);
+        EXPECT_EQ(r["ts"].get<int64_t>(), valid[i].second) << line;
+        for (const char* key : {"event_id", "user_id", "event_type", "page"})
+            EXPECT_EQ(r[key].get<std::string>(), j.value(key, std::string())) << key << ": " << line;
+        EXPECT_EQ(nlohmann::json::parse(r["metadata"].get<std::string>()), j["metadata"]) << line;
+        ids.insert(id);
+        pages.insert(j.value("page", std::string()));
+        series.insert(j.value("page", std::string()) + '\0' + j.value("event_type", std::string()));
+    }
+    EXPECT_EQ(sum.distinct_ids, ids.size());
+    EXPECT_LT(sum.distinct_ids, sum.rows); // the stream has re-sends
+    EXPECT_EQ(sum.pages, pages.size());
+    EXPECT_EQ(sum.series, series.size());
 }
 
 TEST_F(WorkloadTest, BatchesFillADatagramAndAreSmallerThanTheJson) {
