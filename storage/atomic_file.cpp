@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "storage/fault_injection.h"
 
@@ -48,6 +50,14 @@ result<void> write_file_atomically(const std::string& path, const std::string& t
     ::close(dfd);
     if (rc != 0) return make_error(errc::io_error, "cannot fsync " + dir + ": " + strerror(e));
     return ok_result();
+}
+
+std::optional<std::string> read_small_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return std::nullopt;
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
 }
 
 } // namespace sluice::storage

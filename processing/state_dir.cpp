@@ -1,22 +1,14 @@
-#include "control/checkpoint.h"
+#include "processing/state_dir.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
 
-namespace sluice::control {
+namespace sluice::processing {
 
 using json = nlohmann::json;
-using processing::floor_epoch;
-using processing::floor_history;
 
 namespace {
 
@@ -53,14 +45,24 @@ std::optional<floor_history> floors_from_json(const json& j) {
 
 } // namespace
 
-std::string processing_dir(const std::string& data_dir) {
-    return data_dir + "/_processing";
-}
+std::string processing_dir(const std::string& data_dir) { return data_dir + "/_processing"; }
 
 std::string checkpoint_path(const std::string& data_dir, const std::string& query) {
     return processing_dir(data_dir) + "/checkpoints/" + query + ".json";
 }
 
+std::string registry_path(const std::string& data_dir) {
+    return processing_dir(data_dir) + "/queries.json";
+}
+
+result<void> create_state_dir(const std::string& data_dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(processing_dir(data_dir) + "/checkpoints", ec);
+    if (ec)
+        return make_error(errc::io_error, "cannot create " + processing_dir(data_dir) + ": " +
+                                              ec.message() + " (check the data dir's permissions)");
+    return ok_result();
+}
 
 result<void> write_checkpoint(const std::string& data_dir, const std::string& query, int64_t from,
                               int64_t closed, const floor_history& floors) {
@@ -74,9 +76,9 @@ result<void> write_checkpoint(const std::string& data_dir, const std::string& qu
 std::optional<query_checkpoint> read_checkpoint(const std::string& data_dir,
                                                 const std::string& query) {
     const std::string path = checkpoint_path(data_dir, query);
-    std::ifstream in(path);
-    if (!in) return std::nullopt;
-    json j = json::parse(in, nullptr, false);
+    auto text = read_small_file(path);
+    if (!text) return std::nullopt;
+    json j = json::parse(*text, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j["rebuild_from_ms"].is_number_integer() ||
         !j["closed_until_ms"].is_number_integer()) {
         // Unusable: rebuild from everything stored (slow, but never wrong).
@@ -90,4 +92,9 @@ std::optional<query_checkpoint> read_checkpoint(const std::string& data_dir,
     return ck;
 }
 
-} // namespace sluice::control
+void remove_checkpoint(const std::string& data_dir, const std::string& query) {
+    std::error_code ec;
+    std::filesystem::remove(checkpoint_path(data_dir, query), ec);
+}
+
+} // namespace sluice::processing

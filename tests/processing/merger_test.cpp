@@ -1,0 +1,131 @@
+// processing::merger's own files and typed calls: the checkpoints in _processing/
+// (state_dir.h), start-up, the first checkpoint of a query the store has not run, the
+// query list, and the errors replay's arguments give. The merger thread with real
+// workers (add, remove, live views, rebuild) is driven end to end by
+// tests/integration/queries_test and restart_test.
+#include "processing/merger.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "processing/state_dir.h"
+#include "tests/processing/processing_test_util.h"
+
+namespace sluice::processing {
+namespace {
+
+using namespace testing;
+
+query_def views_query() {
+    query_def q;
+    q.name = "views";
+    q.window = window_def{window_kind::tumbling, 60'000, 0, 0};
+    q.group_by = {"event_type"};
+    q.aggregates = {aggregate_def{}}; // count
+    q.watermark_delay_ms = 1000;
+    q.memory_bytes = 1u << 20;
+    return q;
+}
+
+merger_config config_for(const std::string& dir) {
+    merger_config c;
+    c.data_dir = dir;
+    c.workers = 2;
+    c.table_writer.data_dir = dir;
+    c.table_writer.direct_io = false;
+    c.make_parser = [](const field_catalog*) { return parser_factory(); };
+    return c;
+}
+
+TEST(StateDir, CheckpointRoundTripsWithItsFloorHistory) {
+    temp_dir dir("merger");
+    ASSERT_TRUE(create_state_dir(dir.path));
+    EXPECT_FALSE(read_checkpoint(dir.path, "q").has_value()); // none yet
+    floor_history f;
+    f.base_floor_ms = 7;
+    ASSERT_TRUE(f.add(floor_epoch{{{"w0", 3}, {"w1", 4}}, 1000}));
+    ASSERT_TRUE(write_checkpoint(dir.path, "q", 100, 200, f));
+    auto ck = read_checkpoint(dir.path, "q");
+    ASSERT_TRUE(ck.has_value());
+    EXPECT_EQ(ck->rebuild_from_ms, 100);
+    EXPECT_EQ(ck->closed_until_ms, 200);
+    ASSERT_TRUE(ck->floors.has_value());
+    EXPECT_EQ(ck->floors->base_floor_ms, 7);
+    ASSERT_EQ(ck->floors->epochs.size(), 1u);
+    EXPECT_EQ(ck->floors->epochs[0].floor_ms, 1000);
+    EXPECT_EQ(ck->floors->floor_for("w1", 4), 1000);
+    EXPECT_EQ(ck->floors->floor_for("w1", 3), 7);
+    remove_checkpoint(dir.path, "q");
+    EXPECT_FALSE(read_checkpoint(dir.path, "q").has_value());
+}
+
+TEST(StateDir, OldAndUnreadableCheckpointsRebuildConservatively) {
+    temp_dir dir("merger");
+    ASSERT_TRUE(create_state_dir(dir.path));
+    // Written before floor histories: read as such (the rebuild keeps the old rule).
+    std::ofstream(checkpoint_path(dir.path, "old")) << R"({"query":"old","rebuild_from_ms":5,"closed_until_ms":9})";
+    auto old = read_checkpoint(dir.path, "old");
+    ASSERT_TRUE(old.has_value());
+    EXPECT_EQ(old->rebuild_from_ms, 5);
+    EXPECT_FALSE(old->floors.has_value());
+    // Not JSON: rebuild from everything stored.
+    std::ofstream(checkpoint_path(dir.path, "bad")) << "{torn";
+    auto bad = read_checkpoint(dir.path, "bad");
+    ASSERT_TRUE(bad.has_value());
+    EXPECT_EQ(bad->rebuild_from_ms, INT64_MIN);
+    EXPECT_EQ(bad->closed_until_ms, INT64_MIN);
+}
+
+TEST(Merger, OpensItsQueriesAndStartsANewOneFromAfterTheStore) {
+    temp_dir dir("merger");
+    auto m = merger::open(config_for(dir.path), {views_query()});
+    ASSERT_TRUE(m) << m.err().message;
+    auto list = (*m)->list();
+    ASSERT_EQ(list.size(), 1u);
+    EXPECT_EQ(list[0].def, views_query());
+    EXPECT_EQ(list[0].stats.name, "views");
+    EXPECT_EQ(list[0].stats.closed_until_ms, INT64_MIN);
+    ASSERT_FALSE(list[0].columns.empty());
+    EXPECT_EQ(list[0].columns.front(), "window_start_ms");
+    EXPECT_EQ(list[0].columns.back(), "revision");
+    auto cols = (*m)->columns("views");
+    ASSERT_TRUE(cols.has_value());
+    EXPECT_EQ(cols->size(), list[0].columns.size() - 1); // without revision
+    EXPECT_FALSE((*m)->columns("nope").has_value());
+
+    // No checkpoint: a query this store has not run starts after its newest event.
+    auto r = (*m)->restore(5000, 4000);
+    ASSERT_TRUE(r) << r.err().message;
+    EXPECT_EQ(r->queries_rebuilt, 0u);
+    auto ck = read_checkpoint(dir.path, "views");
+    ASSERT_TRUE(ck.has_value());
+    EXPECT_EQ(ck->rebuild_from_ms, 4001);
+    EXPECT_EQ(ck->closed_until_ms, INT64_MIN);
+}
+
+TEST(Merger, RefusesTooManyQueriesAndBadReplays) {
+    temp_dir dir("merger");
+    std::vector<query_def> many;
+    for (uint32_t i = 0; i <= limits::queries_max; ++i) {
+        many.push_back(views_query());
+        many.back().name = "q" + std::to_string(i);
+    }
+    auto too_many = merger::open(config_for(dir.path), many);
+    ASSERT_FALSE(too_many);
+    EXPECT_EQ(too_many.err().code, errc::bad_config);
+
+    auto m = merger::open(config_for(dir.path), {views_query()});
+    ASSERT_TRUE(m) << m.err().message;
+    auto backwards = (*m)->start_replay("views", 10, 10);
+    ASSERT_FALSE(backwards);
+    EXPECT_EQ(backwards.err().message, "replay: from must be before to");
+    auto unknown = (*m)->start_replay("nope", 0, 10);
+    ASSERT_FALSE(unknown);
+    EXPECT_EQ(unknown.err().code, errc::not_found);
+    EXPECT_TRUE((*m)->replays().empty());
+    EXPECT_FALSE((*m)->replay(1).has_value());
+}
+
+} // namespace
+} // namespace sluice::processing
