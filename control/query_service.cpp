@@ -45,7 +45,8 @@ struct query_service::link {
         auto* l = static_cast<link*>(ctx);
         void* obj = nullptr;
         idle_backoff backoff;
-        while (rte_ring_sc_dequeue(l->free, &obj) != 0) backoff.wait();
+        while (rte_ring_sc_dequeue(l->free, &obj) != 0)
+            backoff.wait();
         return static_cast<partial_batch*>(obj);
     }
     static void publish(void* ctx, partial_batch* batch) noexcept {
@@ -71,8 +72,8 @@ query_service::~query_service() {
     if (_merger) _merger->join();
 }
 
-result<std::unique_ptr<query_service>> query_service::open(const query_service_config& config,
-                                                           const std::vector<query_def>& configured) {
+result<std::unique_ptr<query_service>>
+query_service::open(const query_service_config& config, const std::vector<query_def>& configured) {
     std::unique_ptr<query_service> s(new query_service(config));
     std::vector<query_def> queries = configured;
     SLUICE_TRY(s->_registry.load_and_apply(queries));
@@ -131,7 +132,8 @@ partial_channel query_service::channel(uint32_t worker) noexcept {
 
 result<void> query_service::attach(const std::vector<worker*>& workers) {
     std::vector<partial_inbox> inboxes;
-    for (auto& l : _links) inboxes.push_back(partial_inbox{l.get(), link::receive, link::give_back});
+    for (auto& l : _links)
+        inboxes.push_back(partial_inbox{l.get(), link::receive, link::give_back});
     return _merger->attach(workers, std::move(inboxes));
 }
 

@@ -34,7 +34,7 @@ struct query_service_config {
     uint32_t event_bytes_max = 4096;
     uint32_t flush_interval_ms = 100;
     bool direct_io = true;
-    uint64_t sync_bytes = 8u << 20;                  // storage::writer_config's
+    uint64_t sync_bytes = 8u << 20; // storage::writer_config's
     uint64_t segment_bytes_max = 256ull << 20;
     storage::format::compression compression{};
     const std::atomic<bool>* storage_stop = nullptr;
@@ -49,8 +49,8 @@ class query_service {
 
     // Start-up, before the workers open: applies the registry to the configured queries
     // and opens the merger (which compiles them and publishes the catalog).
-    static result<std::unique_ptr<query_service>> open(const query_service_config& config,
-                                                       const std::vector<processing::query_def>& configured);
+    static result<std::unique_ptr<query_service>>
+    open(const query_service_config& config, const std::vector<processing::query_def>& configured);
     ~query_service();
 
     const processing::field_catalog& catalog() const noexcept { return _merger->catalog(); }
@@ -61,7 +61,8 @@ class query_service {
     processing::partial_channel channel(uint32_t worker) noexcept;
     // Installs every query into every worker, with their rings to the merger.
     result<void> attach(const std::vector<processing::worker*>& workers);
-    void start(const std::atomic<uint64_t>* flush_requested, std::function<bool()> workers_finished) {
+    void start(const std::atomic<uint64_t>* flush_requested,
+               std::function<bool()> workers_finished) {
         _merger->start(flush_requested, std::move(workers_finished));
     }
     void join() { _merger->join(); }

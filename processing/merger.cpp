@@ -27,7 +27,9 @@ const char* replay_state_name(replay_status::state s) noexcept {
 
 merger::merger(merger_config config) : _config(std::move(config)) {}
 
-merger::~merger() { join(); }
+merger::~merger() {
+    join();
+}
 
 result<std::unique_ptr<merger>> merger::open(merger_config config,
                                              const std::vector<query_def>& queries) {
@@ -81,13 +83,15 @@ void merger::join() {
 
 void merger::for_each_writer(const std::function<void(const storage::segment_writer&)>& fn) const {
     std::lock_guard lock(_list_mutex);
-    for (const auto& e : _queries) fn(*e->writer);
+    for (const auto& e : _queries)
+        fn(*e->writer);
 }
 
 uint64_t merger::bytes_written() const noexcept {
     std::lock_guard lock(_list_mutex);
     uint64_t n = _retired_bytes.load();
-    for (const auto& e : _queries) n += e->writer->bytes_written();
+    for (const auto& e : _queries)
+        n += e->writer->bytes_written();
     return n;
 }
 
@@ -117,7 +121,8 @@ query_stats merger::entry_stats(const entry& e) const {
 std::vector<query_stats> merger::stats() const {
     std::lock_guard lock(_list_mutex);
     std::vector<query_stats> out;
-    for (const auto& e : _queries) out.push_back(entry_stats(*e));
+    for (const auto& e : _queries)
+        out.push_back(entry_stats(*e));
     return out;
 }
 
@@ -126,7 +131,8 @@ std::vector<query_info> merger::list() const {
     std::vector<query_info> out;
     for (const auto& e : _queries) {
         query_info q{e->query->def, entry_stats(*e), {}};
-        for (const auto& c : e->schema.columns) q.columns.push_back(c.name);
+        for (const auto& c : e->schema.columns)
+            q.columns.push_back(c.name);
         out.push_back(std::move(q));
     }
     return out;
@@ -137,7 +143,8 @@ std::optional<std::vector<std::string>> merger::columns(const std::string& name)
     const entry* e = find(name);
     if (e == nullptr) return std::nullopt;
     std::vector<std::string> out;
-    for (size_t c = 0; c + 1 < e->schema.columns.size(); ++c) out.push_back(e->schema.columns[c].name);
+    for (size_t c = 0; c + 1 < e->schema.columns.size(); ++c)
+        out.push_back(e->schema.columns[c].name);
     return out;
 }
 
@@ -157,7 +164,8 @@ void merger::finalize(entry& e) {
 }
 
 void merger::maybe_checkpoint(entry& e, int64_t now_ns, bool force) {
-    if (!e.checkpoint_pending && (force || now_ns - e.checkpoint_last_ns >= checkpoint_interval_ns)) {
+    if (!e.checkpoint_pending &&
+        (force || now_ns - e.checkpoint_last_ns >= checkpoint_interval_ns)) {
         int64_t closed = e.merger->closed_until_ms();
         int64_t from = e.merger->rebuild_from_ms();
         // A finished merger (shutdown closed everything) has no meaningful watermark to
@@ -174,8 +182,9 @@ void merger::maybe_checkpoint(entry& e, int64_t now_ns, bool force) {
     if (!e.checkpoint_pending || e.writer->rows_durable() < e.checkpoint_rows) return;
     auto r = write_checkpoint(_config.data_dir, e.query->def.name, e.checkpoint_from,
                               e.checkpoint_closed, e.floors);
-    if (!r) SLUICE_LOG_WARN("query %s: checkpoint not written: %s", e.query->def.name.c_str(),
-                            r.err().message.c_str());
+    if (!r)
+        SLUICE_LOG_WARN("query %s: checkpoint not written: %s", e.query->def.name.c_str(),
+                        r.err().message.c_str());
     e.checkpoint_pending = false;
     e.checkpoint_written_from = e.checkpoint_from;
     e.checkpoint_written_closed = e.checkpoint_closed;
@@ -228,7 +237,8 @@ void merger::run() {
             _ops.erase(_ops.begin());
             busy = true;
         }
-        for (auto& e : _queries) e->merger->read_progress();
+        for (auto& e : _queries)
+            e->merger->read_progress();
         busy |= drain();
         const int64_t now = monotonic_ns();
         bool all_done = true;
@@ -243,20 +253,24 @@ void merger::run() {
             flushes_seen = want;
             for (auto& e : _queries) {
                 auto r = e->writer->flush_and_sync();
-                if (!r) SLUICE_LOG_ERROR("query %s: flush failed: %s", e->query->def.name.c_str(),
-                                         r.err().message.c_str());
+                if (!r)
+                    SLUICE_LOG_ERROR("query %s: flush failed: %s", e->query->def.name.c_str(),
+                                     r.err().message.c_str());
             }
             _flushes_done.store(want);
         }
         if (finished && all_done && !busy && _ops.empty()) break;
-        if (busy) backoff.reset();
-        else backoff.wait();
+        if (busy)
+            backoff.reset();
+        else
+            backoff.wait();
     }
     fail_pending_ops();
     for (auto& e : _queries) {
         auto r = e->writer->close();
-        if (!r) SLUICE_LOG_ERROR("closing the %s table failed: %s", e->query->def.name.c_str(),
-                                 r.err().message.c_str());
+        if (!r)
+            SLUICE_LOG_ERROR("closing the %s table failed: %s", e->query->def.name.c_str(),
+                             r.err().message.c_str());
     }
     _done.store(true);
 }
@@ -264,10 +278,12 @@ void merger::run() {
 void merger::fail_pending_ops() {
     {
         std::lock_guard lock(_ops_mutex);
-        for (auto& o : _incoming) o->fail("sluiced is shutting down");
+        for (auto& o : _incoming)
+            o->fail("sluiced is shutting down");
         _incoming.clear();
     }
-    for (auto& o : _ops) o->fail("sluiced is shutting down");
+    for (auto& o : _ops)
+        o->fail("sluiced is shutting down");
     _ops.clear();
 }
 

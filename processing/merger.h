@@ -120,7 +120,7 @@ class merger {
     // Start-up, before the workers open: compiles `queries` (configured and registered)
     // and publishes the catalog.
     static result<std::unique_ptr<merger>> open(merger_config config,
-                                                 const std::vector<query_def>& queries);
+                                                const std::vector<query_def>& queries);
     ~merger();
 
     const field_catalog& catalog() const noexcept { return _catalog; }
@@ -135,7 +135,8 @@ class merger {
     // Installs every query into every worker (a window state each), before they run.
     result<void> attach(const std::vector<worker*>& workers, std::vector<partial_inbox> inboxes);
     // Starts the merger thread. It exits once workers_finished() and everything is emitted.
-    void start(const std::atomic<uint64_t>* flush_requested, std::function<bool()> workers_finished);
+    void start(const std::atomic<uint64_t>* flush_requested,
+               std::function<bool()> workers_finished);
     void join();
     bool done() const noexcept { return _done.load(); }
     uint64_t flushes_done() const noexcept { return _flushes_done.load(); }
@@ -166,8 +167,7 @@ class merger {
   private:
     explicit merger(merger_config config);
     result<std::unique_ptr<entry>> make_entry(const query_def& def, uint32_t start_generation);
-    template <typename T, typename Op>
-    result<T> submit(std::shared_ptr<Op> o);
+    template <typename T, typename Op> result<T> submit(std::shared_ptr<Op> o);
     entry* find(const std::string& name) const;
     query_stats entry_stats(const entry& e) const;
     void run();
@@ -191,8 +191,8 @@ class merger {
 
     std::mutex _ops_mutex;
     std::deque<std::shared_ptr<op>> _incoming;
-    std::vector<std::shared_ptr<op>> _ops;         // merger thread
-    std::vector<partial_batch*> _held;             // closed batches held back by a snapshot
+    std::vector<std::shared_ptr<op>> _ops; // merger thread
+    std::vector<partial_batch*> _held;     // closed batches held back by a snapshot
 
     std::thread _thread;
     const std::atomic<uint64_t>* _flush_requested = nullptr;

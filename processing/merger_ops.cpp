@@ -13,8 +13,7 @@
 
 namespace sluice::processing {
 
-template <typename T, typename Op>
-result<T> merger::submit(std::shared_ptr<Op> o) {
+template <typename T, typename Op> result<T> merger::submit(std::shared_ptr<Op> o) {
     auto fut = o->reply.get_future();
     {
         std::lock_guard lock(_ops_mutex);
@@ -36,15 +35,16 @@ result<query_def> merger::add_query(const query_def& def) {
         bool step(merger& m) override {
             if (phase == 0) {
                 if (m.find(def.name) != nullptr) {
-                    reply.set_value(make_error(errc::invalid_argument,
-                                               "a query named \"" + def.name +
-                                                   "\" exists (remove it first or pick another name)"));
+                    reply.set_value(
+                        make_error(errc::invalid_argument,
+                                   "a query named \"" + def.name +
+                                       "\" exists (remove it first or pick another name)"));
                     return true;
                 }
                 if (m._queries.size() >= limits::queries_max) {
-                    reply.set_value(make_error(errc::no_space,
-                                               "at most " + std::to_string(limits::queries_max) +
-                                                   " continuous queries run at once (remove one first)"));
+                    reply.set_value(make_error(
+                        errc::no_space, "at most " + std::to_string(limits::queries_max) +
+                                            " continuous queries run at once (remove one first)"));
                     return true;
                 }
                 // Events parsed from the next catalog generation on are this query's.
@@ -74,8 +74,9 @@ result<query_def> merger::add_query(const query_def& def) {
             m._catalog.publish();
             if (m._config.on_added) {
                 auto r = m._config.on_added(def);
-                if (!r) SLUICE_LOG_WARN("query %s added but not saved: %s", def.name.c_str(),
-                                        r.err().message.c_str());
+                if (!r)
+                    SLUICE_LOG_WARN("query %s added but not saved: %s", def.name.c_str(),
+                                    r.err().message.c_str());
             }
             SLUICE_LOG_INFO("query %s added", def.name.c_str());
             reply.set_value(def);
@@ -129,8 +130,9 @@ result<removed_query> merger::remove_query(const std::string& name) {
             m._retired_bytes.fetch_add(gone->writer->bytes_written());
             if (m._config.on_removed) {
                 auto saved = m._config.on_removed(name);
-                if (!saved) SLUICE_LOG_WARN("query %s removed but not saved: %s", name.c_str(),
-                                            saved.err().message.c_str());
+                if (!saved)
+                    SLUICE_LOG_WARN("query %s removed but not saved: %s", name.c_str(),
+                                    saved.err().message.c_str());
             }
             remove_checkpoint(m._config.data_dir, name);
             SLUICE_LOG_INFO("query %s removed (its table stays)", name.c_str());
@@ -167,7 +169,8 @@ result<std::vector<window_row>> merger::open_windows(const std::string& name) {
             if (b.kind == batch_kind::snapshot_end) ended[b.worker] = true;
         }
         bool holds_back(const partial_batch& b) const override {
-            return phase == 1 && b.kind == batch_kind::closed && b.query_uid == uid && ended[b.worker];
+            return phase == 1 && b.kind == batch_kind::closed && b.query_uid == uid &&
+                   ended[b.worker];
         }
         bool step(merger& m) override {
             if (phase == 0) {
@@ -200,7 +203,8 @@ result<std::vector<window_row>> merger::open_windows(const std::string& name) {
                 e->merger->copy_pending_to(*view);
                 view->finalize_all([&](const result_row& r) {
                     window_row row{r.start_ms, r.end_ms, {}, r.values};
-                    for (auto part : split_key(*e->query, r.key)) row.group.emplace_back(part);
+                    for (auto part : split_key(*e->query, r.key))
+                        row.group.emplace_back(part);
                     rows.push_back(std::move(row));
                 });
             }

@@ -52,8 +52,7 @@ struct merger::op {
 };
 
 // An op answering result<T>.
-template <typename T>
-struct merger_op : merger::op {
+template <typename T> struct merger_op : merger::op {
     std::promise<result<T>> reply;
     void fail(const std::string& message) override {
         reply.set_value(make_error(errc::busy, message));

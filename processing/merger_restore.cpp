@@ -18,7 +18,8 @@
 
 namespace sluice::processing {
 
-result<void> merger::attach(const std::vector<worker*>& workers, std::vector<partial_inbox> inboxes) {
+result<void> merger::attach(const std::vector<worker*>& workers,
+                            std::vector<partial_inbox> inboxes) {
     SLUICE_ASSERT(workers.size() == _config.workers && inboxes.size() == _config.workers);
     _workers = workers;
     _inboxes = std::move(inboxes);
@@ -31,9 +32,10 @@ result<void> merger::attach(const std::vector<worker*>& workers, std::vector<par
                 const auto& cell = e->reopened[c];
                 uint64_t h = XXH3_64bits(cell.key.data(), cell.key.size());
                 if (!state->install(cell.start, cell.end, cell.key, h, cell.blob.data()))
-                    return make_error(errc::no_space,
-                                      "query " + e->query->def.name +
-                                          ": the rebuilt open windows do not fit its memory (raise memory_mb)");
+                    return make_error(
+                        errc::no_space,
+                        "query " + e->query->def.name +
+                            ": the rebuilt open windows do not fit its memory (raise memory_mb)");
             }
             SLUICE_TRY(workers[i]->add_query(e->query, std::move(state), e->floor_ms));
         }
@@ -50,8 +52,9 @@ result<void> merger::attach(const std::vector<worker*>& workers, std::vector<par
     }
     for (auto& e : _queries) {
         if (!e->floors.add(floor_epoch{epoch.first_segment, e->floor_ms})) continue;
-        SLUICE_TRY(write_checkpoint(_config.data_dir, e->query->def.name, e->checkpoint_written_from,
-                                    e->checkpoint_written_closed, e->floors));
+        SLUICE_TRY(write_checkpoint(_config.data_dir, e->query->def.name,
+                                    e->checkpoint_written_from, e->checkpoint_written_closed,
+                                    e->floors));
     }
     return ok_result();
 }
@@ -78,21 +81,23 @@ result<restore_report> merger::restore(int64_t restored_max_time_ms, int64_t sto
         // The rows already in the table from the checkpoint on (live rows only).
         const size_t groups = e->query->group.size();
         int64_t last_end = INT64_MIN;
-        auto scanned = storage::scan_table(_config.data_dir, def.name, ck->rebuild_from_ms, INT64_MAX,
-                                           [&](const storage::column_batch& b) {
-            const auto& cols = b.schema().columns;
-            const int rev = b.schema().column_index("revision");
-            if (cols.size() != e->schema.columns.size() || rev < 0) return; // another definition
-            for (uint32_t i = 0; i < b.rows(); ++i) {
-                if (b.u64_at(rev, i) != 0) continue;
-                std::vector<std::string_view> parts;
-                for (size_t g = 0; g < groups; ++g)
-                    parts.push_back(b.string_at(int(storage::window_col::first_group + g), i));
-                int64_t end = b.i64_at(storage::window_col::window_end_ms, i);
-                r.present.insert({end, encode_key(*e->query, parts)});
-                last_end = std::max(last_end, end);
-            }
-        });
+        auto scanned = storage::scan_table(
+            _config.data_dir, def.name, ck->rebuild_from_ms, INT64_MAX,
+            [&](const storage::column_batch& b) {
+                const auto& cols = b.schema().columns;
+                const int rev = b.schema().column_index("revision");
+                if (cols.size() != e->schema.columns.size() || rev < 0)
+                    return; // another definition
+                for (uint32_t i = 0; i < b.rows(); ++i) {
+                    if (b.u64_at(rev, i) != 0) continue;
+                    std::vector<std::string_view> parts;
+                    for (size_t g = 0; g < groups; ++g)
+                        parts.push_back(b.string_at(int(storage::window_col::first_group + g), i));
+                    int64_t end = b.i64_at(storage::window_col::window_end_ms, i);
+                    r.present.insert({end, encode_key(*e->query, parts)});
+                    last_end = std::max(last_end, end);
+                }
+            });
         if (!scanned && scanned.err().code != errc::not_found) return std::move(scanned).err();
         // This run's watermark floor: windows that closed (and, for tumbling and hopping,
         // were emitted) before the stop stay closed, whatever M this run starts from.
@@ -102,8 +107,10 @@ result<restore_report> merger::restore(int64_t restored_max_time_ms, int64_t sto
         // from before floor histories: this rebuild keeps the rule it had then (this
         // floor for tumbling and hopping, none for sessions), and the history starts now.
         floor_history judged;
-        if (ck->floors) e->floors = judged = *ck->floors;
-        else judged.base_floor_ms = sessions ? INT64_MIN : e->floor_ms;
+        if (ck->floors)
+            e->floors = judged = *ck->floors;
+        else
+            judged.base_floor_ms = sessions ? INT64_MIN : e->floor_ms;
         e->checkpoint_written_from = ck->rebuild_from_ms;
         e->checkpoint_written_closed = ck->closed_until_ms;
         replays.push_back(replay_query{e->query, ck->rebuild_from_ms, std::move(judged)});
@@ -124,29 +131,33 @@ result<restore_report> merger::restore(int64_t restored_max_time_ms, int64_t sto
         entry& e = *work[i].e;
         const int64_t w = query_watermark(restored_max_time_ms, e.query->delay_ms(), e.floor_ms);
         uint64_t emitted = 0, reopened = 0;
-        (*merged)[i]->take_all([&](int64_t start, int64_t end, std::string_view k, const uint8_t* b) {
-            if (work[i].present.count({end, std::string(k)}) != 0) return; // emitted before the stop
-            if (window_closed(end, w)) {
-                // Closed before the stop, but its row was not durable yet: emit it now.
-                result_row row{start, end, std::string(k), {}};
-                e.query->aggs.finish(b, row.values);
-                write_row(e, row, 0);
-                ++emitted;
-                return;
-            }
-            e.reopened.push_back(entry::cell{start, end, std::string(k),
-                                             std::vector<uint8_t>(b, b + e.query->aggs.blob_bytes())});
-            ++reopened;
-        });
+        (*merged)[i]->take_all(
+            [&](int64_t start, int64_t end, std::string_view k, const uint8_t* b) {
+                if (work[i].present.count({end, std::string(k)}) != 0)
+                    return; // emitted before the stop
+                if (window_closed(end, w)) {
+                    // Closed before the stop, but its row was not durable yet: emit it now.
+                    result_row row{start, end, std::string(k), {}};
+                    e.query->aggs.finish(b, row.values);
+                    write_row(e, row, 0);
+                    ++emitted;
+                    return;
+                }
+                e.reopened.push_back(
+                    entry::cell{start, end, std::string(k),
+                                std::vector<uint8_t>(b, b + e.query->aggs.blob_bytes())});
+                ++reopened;
+            });
         e.rows_emitted.fetch_add(emitted);
         _window_rows.fetch_add(emitted);
         report.rows_emitted += emitted;
         report.cells_reopened += reopened;
         ++report.queries_rebuilt;
-        SLUICE_LOG_INFO("query %s: rebuilt from event time %lld (watermark floor %lld): %llu closed "
-                        "window(s) emitted, %llu reopened",
-                        e.query->def.name.c_str(), (long long)replays[i].from_ms, (long long)e.floor_ms,
-                        (unsigned long long)emitted, (unsigned long long)reopened);
+        SLUICE_LOG_INFO(
+            "query %s: rebuilt from event time %lld (watermark floor %lld): %llu closed "
+            "window(s) emitted, %llu reopened",
+            e.query->def.name.c_str(), (long long)replays[i].from_ms, (long long)e.floor_ms,
+            (unsigned long long)emitted, (unsigned long long)reopened);
     }
     return report;
 }

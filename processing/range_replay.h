@@ -30,8 +30,8 @@ namespace sluice::processing {
 
 struct replay_request {
     std::shared_ptr<const compiled_query> query;
-    parser_factory make_parser;  // the RX's parser, holding the query's fields
-    floor_history floors;        // the query's runs' floors
+    parser_factory make_parser; // the RX's parser, holding the query's fields
+    floor_history floors;       // the query's runs' floors
     std::string data_dir;
     int64_t from_ms = 0;
     int64_t to_ms = 0;

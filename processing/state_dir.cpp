@@ -45,7 +45,9 @@ std::optional<floor_history> floors_from_json(const json& j) {
 
 } // namespace
 
-std::string processing_dir(const std::string& data_dir) { return data_dir + "/_processing"; }
+std::string processing_dir(const std::string& data_dir) {
+    return data_dir + "/_processing";
+}
 
 std::string checkpoint_path(const std::string& data_dir, const std::string& query) {
     return processing_dir(data_dir) + "/checkpoints/" + query + ".json";

@@ -64,7 +64,8 @@ TEST(StateDir, OldAndUnreadableCheckpointsRebuildConservatively) {
     temp_dir dir("merger");
     ASSERT_TRUE(create_state_dir(dir.path));
     // Written before floor histories: read as such (the rebuild keeps the old rule).
-    std::ofstream(checkpoint_path(dir.path, "old")) << R"({"query":"old","rebuild_from_ms":5,"closed_until_ms":9})";
+    std::ofstream(checkpoint_path(dir.path, "old"))
+        << R"({"query":"old","rebuild_from_ms":5,"closed_until_ms":9})";
     auto old = read_checkpoint(dir.path, "old");
     ASSERT_TRUE(old.has_value());
     EXPECT_EQ(old->rebuild_from_ms, 5);
