@@ -57,6 +57,8 @@ std::string registry_path(const std::string& data_dir) {
     return processing_dir(data_dir) + "/queries.json";
 }
 
+std::string run_path(const std::string& data_dir) { return processing_dir(data_dir) + "/run"; }
+
 result<void> create_state_dir(const std::string& data_dir) {
     std::error_code ec;
     std::filesystem::create_directories(processing_dir(data_dir) + "/checkpoints", ec);

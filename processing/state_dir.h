@@ -27,6 +27,7 @@ namespace sluice::processing {
 std::string processing_dir(const std::string& data_dir); // <data_dir>/_processing
 std::string checkpoint_path(const std::string& data_dir, const std::string& query);
 std::string registry_path(const std::string& data_dir); // _processing/queries.json
+std::string run_path(const std::string& data_dir);      // _processing/run
 
 // Creates _processing/ and its checkpoints/ folder (start-up).
 result<void> create_state_dir(const std::string& data_dir);

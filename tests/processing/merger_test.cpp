@@ -9,6 +9,7 @@
 
 #include <fstream>
 
+#include "processing/restore.h"
 #include "processing/state_dir.h"
 #include "tests/processing/processing_test_util.h"
 
@@ -76,6 +77,36 @@ TEST(StateDir, OldAndUnreadableCheckpointsRebuildConservatively) {
     ASSERT_TRUE(bad.has_value());
     EXPECT_EQ(bad->rebuild_from_ms, INT64_MIN);
     EXPECT_EQ(bad->closed_until_ms, INT64_MIN);
+}
+
+TEST(StateDir, RunRecordRoundTripsAndABadOneIsAnErrorNotACrash) {
+    temp_dir dir("merger");
+    ASSERT_TRUE(create_state_dir(dir.path));
+    auto none = read_run_record(dir.path);
+    ASSERT_TRUE(none);
+    EXPECT_FALSE(none->has_value());
+    run_record run;
+    run.start_max_time_ms = 1'740'000'000'123;
+    run.first_segment = {{"w0", 3}, {"w1", 7}};
+    ASSERT_TRUE(write_run_record(dir.path, run));
+    auto back = read_run_record(dir.path);
+    ASSERT_TRUE(back) << back.err().message;
+    ASSERT_TRUE(back->has_value());
+    EXPECT_EQ((*back)->start_max_time_ms, run.start_max_time_ms);
+    EXPECT_EQ((*back)->first_segment, run.first_segment);
+    run.start_max_time_ms = no_time;
+    ASSERT_TRUE(write_run_record(dir.path, run));
+    auto none_yet = read_run_record(dir.path);
+    ASSERT_TRUE(none_yet && none_yet->has_value());
+    EXPECT_EQ((*none_yet)->start_max_time_ms, no_time);
+    // A torn or edited file names itself and the fix (std::stoll used to throw here).
+    for (const char* text : {"start_max_time_ms 12x\n", "start_max_time_ms\n", "writer w0\n"}) {
+        std::ofstream(run_path(dir.path)) << text;
+        auto bad = read_run_record(dir.path);
+        ASSERT_FALSE(bad) << text;
+        EXPECT_EQ(bad.err().code, errc::corrupt);
+        EXPECT_NE(bad.err().message.find("remove the file"), std::string::npos);
+    }
 }
 
 TEST(Merger, OpensItsQueriesAndStartsANewOneFromAfterTheStore) {
