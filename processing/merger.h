@@ -165,6 +165,8 @@ class merger {
     std::vector<replay_status> replays() const;
 
   private:
+    template <typename T> friend struct merger_op;
+
     explicit merger(merger_config config);
     result<std::unique_ptr<entry>> make_entry(const query_def& def, uint32_t start_generation);
     template <typename T, typename Op> result<T> submit(std::shared_ptr<Op> o);

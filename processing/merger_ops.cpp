@@ -96,11 +96,8 @@ result<removed_query> merger::remove_query(const std::string& name) {
         std::vector<uint64_t> seqs;
         bool step(merger& m) override {
             if (phase == 0) {
-                entry* e = m.find(name);
-                if (e == nullptr) {
-                    reply.set_value(make_error(errc::not_found, no_query_named(name)));
-                    return true;
-                }
+                entry* e = find_or_fail(m, name);
+                if (e == nullptr) return true;
                 uid = e->query->uid;
                 for (worker* w : m._workers) {
                     worker_command& cmd = w->mailbox().cmd();
@@ -174,11 +171,8 @@ result<std::vector<window_row>> merger::open_windows(const std::string& name) {
         }
         bool step(merger& m) override {
             if (phase == 0) {
-                entry* e = m.find(name);
-                if (e == nullptr) {
-                    reply.set_value(make_error(errc::not_found, no_query_named(name)));
-                    return true;
-                }
+                entry* e = find_or_fail(m, name);
+                if (e == nullptr) return true;
                 uid = e->query->uid;
                 id = m._next_snapshot++;
                 view = std::make_unique<window_merger>(e->query, m._config.workers);

@@ -51,11 +51,21 @@ struct merger::op {
     virtual bool holds_back(const partial_batch&) const { return false; }
 };
 
+inline std::string no_query_named(const std::string& name) {
+    return "no query named \"" + name + "\" (see sluicectl queries list)";
+}
+
 // An op answering result<T>.
 template <typename T> struct merger_op : merger::op {
     std::promise<result<T>> reply;
     void fail(const std::string& message) override {
         reply.set_value(make_error(errc::busy, message));
+    }
+    // The query `name` (merger thread), or nullptr once the reply says there is none.
+    merger::entry* find_or_fail(merger& m, const std::string& name) {
+        merger::entry* e = m.find(name);
+        if (e == nullptr) reply.set_value(make_error(errc::not_found, no_query_named(name)));
+        return e;
     }
 };
 
@@ -68,9 +78,5 @@ struct merger::replay_job {
     std::string error; // set before state = failed
     std::thread thread;
 };
-
-inline std::string no_query_named(const std::string& name) {
-    return "no query named \"" + name + "\" (see sluicectl queries list)";
-}
 
 } // namespace sluice::processing
