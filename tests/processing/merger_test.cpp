@@ -7,8 +7,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <deque>
+#include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
+#include "base/clock.h"
 #include "processing/restore.h"
 #include "processing/state_dir.h"
 #include "tests/processing/processing_test_util.h"
@@ -157,6 +163,140 @@ TEST(Merger, RefusesTooManyQueriesAndBadReplays) {
     EXPECT_EQ(unknown.err().code, errc::not_found);
     EXPECT_TRUE((*m)->replays().empty());
     EXPECT_FALSE((*m)->replay(1).has_value());
+}
+
+// One worker serviced on its own thread (as an lcore would: tick between bursts) and a
+// partial ring made of a locked queue: the operations run through the merger thread and
+// the worker's mailbox, and answer with typed results.
+class worker_ring {
+  public:
+    explicit worker_ring(uint32_t buffers = 8, uint32_t bytes = 256 * 1024) {
+        for (uint32_t i = 0; i < buffers; ++i) {
+            _buffers.emplace_back(new char[sizeof(partial_batch) + bytes]);
+            auto* b = reinterpret_cast<partial_batch*>(_buffers.back().get());
+            b->capacity = bytes;
+            b->reset(0, 0);
+            _free.push_back(b);
+        }
+    }
+    partial_channel channel() { return {this, &acquire, &publish}; }
+    partial_inbox inbox() { return {this, &receive, &give_back}; }
+
+  private:
+    static partial_batch* acquire(void* ctx) noexcept {
+        auto* r = static_cast<worker_ring*>(ctx);
+        for (;;) {
+            {
+                std::lock_guard lock(r->_mutex);
+                if (!r->_free.empty()) {
+                    partial_batch* b = r->_free.front();
+                    r->_free.pop_front();
+                    return b;
+                }
+            }
+            std::this_thread::yield();
+        }
+    }
+    static void publish(void* ctx, partial_batch* b) noexcept {
+        auto* r = static_cast<worker_ring*>(ctx);
+        std::lock_guard lock(r->_mutex);
+        r->_sent.push_back(b);
+    }
+    static partial_batch* receive(void* ctx) noexcept {
+        auto* r = static_cast<worker_ring*>(ctx);
+        std::lock_guard lock(r->_mutex);
+        if (r->_sent.empty()) return nullptr;
+        partial_batch* b = r->_sent.front();
+        r->_sent.pop_front();
+        return b;
+    }
+    static void give_back(void* ctx, partial_batch* b) noexcept {
+        auto* r = static_cast<worker_ring*>(ctx);
+        std::lock_guard lock(r->_mutex);
+        r->_free.push_back(b);
+    }
+
+    std::mutex _mutex;
+    std::deque<partial_batch*> _free, _sent;
+    std::vector<std::unique_ptr<char[]>> _buffers;
+};
+
+TEST(MergerThread, OperationsGoThroughTheWorkersAndAnswerTyped) {
+    temp_dir dir("merger");
+    merger_config c = config_for(dir.path);
+    c.workers = 1;
+    std::vector<std::string> told; // the registry's view, in order
+    c.on_added = [&](const query_def& q) {
+        told.push_back("+" + q.name);
+        return ok_result();
+    };
+    c.on_removed = [&](const std::string& name) {
+        told.push_back("-" + name);
+        return ok_result();
+    };
+    auto m = merger::open(c, {views_query()});
+    ASSERT_TRUE(m) << m.err().message;
+    ASSERT_TRUE((*m)->restore(no_time, no_time));
+
+    worker_ring ring;
+    worker_config wc;
+    wc.data_dir = dir.path;
+    wc.direct_io = false;
+    wc.dedup_memory_bytes = 1 << 20;
+    auto w = worker::open(wc, ring.channel());
+    ASSERT_TRUE(w) << w.err().message;
+    ASSERT_TRUE((*m)->attach({w->get()}, {ring.inbox()}));
+    std::atomic<bool> stop{false}, finished{false};
+    std::thread lcore([&] {
+        while (!stop.load()) {
+            (*w)->tick(monotonic_ns());
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+        (void)(*w)->finish();
+        (*w)->tick(monotonic_ns());
+        finished.store(true);
+    });
+    std::atomic<uint64_t> flushes{0};
+    (*m)->start(&flushes, [&] { return finished.load(); });
+
+    auto again = (*m)->add_query(views_query());
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.err().code, errc::invalid_argument);
+    query_def clicks = views_query();
+    clicks.name = "clicks";
+    auto added = (*m)->add_query(clicks);
+    ASSERT_TRUE(added) << added.err().message;
+    EXPECT_EQ(*added, clicks);
+    EXPECT_EQ((*m)->list().size(), 2u);
+    EXPECT_EQ((*w)->queries(), 2u);
+
+    auto open = (*m)->open_windows("clicks");
+    ASSERT_TRUE(open) << open.err().message;
+    EXPECT_TRUE(open->empty()); // no events yet
+    auto unknown = (*m)->open_windows("nope");
+    ASSERT_FALSE(unknown);
+    EXPECT_EQ(unknown.err().code, errc::not_found);
+
+    ASSERT_TRUE(write_checkpoint(dir.path, "clicks", 1, 2, floor_history{}));
+    auto gone = (*m)->remove_query("clicks");
+    ASSERT_TRUE(gone) << gone.err().message;
+    EXPECT_EQ(gone->name, "clicks");
+    EXPECT_EQ(gone->rows_emitted, 0u);
+    EXPECT_FALSE(gone->warning.has_value());
+    EXPECT_FALSE(read_checkpoint(dir.path, "clicks").has_value()); // its table stays
+    EXPECT_EQ((*w)->queries(), 1u);
+    auto twice = (*m)->remove_query("clicks");
+    ASSERT_FALSE(twice);
+    EXPECT_EQ(twice.err().code, errc::not_found);
+    EXPECT_EQ(told, (std::vector<std::string>{"+clicks", "-clicks"}));
+
+    stop.store(true);
+    lcore.join();
+    (*m)->join();
+    EXPECT_TRUE((*m)->done());
+    auto late = (*m)->add_query(clicks);
+    ASSERT_FALSE(late);
+    EXPECT_EQ(late.err().message, "sluiced is shutting down");
 }
 
 } // namespace
