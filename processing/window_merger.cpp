@@ -8,6 +8,7 @@
 #include <xxhash.h>
 
 #include "base/assert.h"
+#include "processing/window_assigner.h"
 
 namespace sluice::processing {
 
@@ -120,7 +121,7 @@ void window_merger::collect(shard& s, bool all, std::vector<result_row>& out) {
     const int64_t closed = all ? INT64_MAX : _closed_min;
     if (_query->kind() != window_kind::session) {
         auto it = s.cells.begin();
-        while (it != s.cells.end() && std::get<0>(it->first) <= closed) {
+        while (it != s.cells.end() && window_closed(std::get<0>(it->first), closed)) {
             const auto& [end, start, key] = it->first;
             out.push_back(finish_row(start, end, key, it->second.data()));
             it = s.cells.erase(it);
@@ -128,7 +129,7 @@ void window_merger::collect(shard& s, bool all, std::vector<result_row>& out) {
         return;
     }
     auto it = s.by_end.begin();
-    while (it != s.by_end.end() && std::get<0>(*it) <= closed) {
+    while (it != s.by_end.end() && window_closed(std::get<0>(*it), closed)) {
         const auto& [end, key, start] = *it;
         auto p = s.pieces.find({key, start});
         SLUICE_ASSERT(p != s.pieces.end());
