@@ -1,17 +1,19 @@
 // The continuous queries' control-socket commands: `queries` (list, add, remove),
 // `windows` (closed rows from the store, open ones from a live snapshot) and `replay`.
 // They run on the control server's pool threads (they wait for the merger or scan a
-// table). Each turns a request into processing::merger's typed calls and the result
-// into a reply; the work is the merger's.
+// table). Each turns a request into processing's typed calls (processing::merger, the
+// stored windows of processing/result_table.h) and the result into a reply.
 #include <algorithm>
 #include <cmath>
-#include <map>
-#include <tuple>
+#include <string>
+#include <type_traits>
+#include <variant>
+#include <vector>
 
 #include "base/time_format.h"
 #include "control/query_config.h"
 #include "control/query_service.h"
-#include "storage/table_reader.h"
+#include "processing/result_table.h"
 
 namespace sluice::control {
 
@@ -148,59 +150,28 @@ json query_service::handle_windows(const json& req) {
         to = *t;
     }
     size_t limit = std::min<size_t>(req.value("limit", window_rows_reply_max), window_rows_reply_max);
-    json columns = json::array();
     auto running = _merger->columns(name);
     const bool known = running.has_value();
-    if (known) columns = *running;
-    // Closed windows: what the store holds, the newest revision of each (a replay's
-    // rows replace the live ones).
-    std::map<std::tuple<int64_t, int64_t, std::string>, std::pair<uint64_t, json>> closed;
-    auto scanned = storage::scan_table(_config.data_dir, name, from, to, [&](const storage::column_batch& b) {
-        const auto& cols = b.schema().columns;
-        if (cols.size() < 3 || cols.back().name != "revision") return;
-        if (columns.empty())
-            for (size_t c = 0; c + 1 < cols.size(); ++c) columns.push_back(cols[c].name);
-        for (uint32_t r = 0; r < b.rows(); ++r) {
-            json row = json::array();
-            std::string group;
-            for (size_t c = 0; c + 1 < cols.size(); ++c) {
-                switch (cols[c].type) {
-                case storage::column_type::i64: row.push_back(b.i64_at(int(c), r)); break;
-                case storage::column_type::u64: row.push_back(b.u64_at(int(c), r)); break;
-                case storage::column_type::u8: row.push_back(b.u8_at(int(c), r)); break;
-                case storage::column_type::f64: {
-                    double v = b.f64_at(int(c), r);
-                    row.push_back(std::isfinite(v) ? json(v) : json(nullptr));
-                    break;
-                }
-                case storage::column_type::string:
-                case storage::column_type::bytes: {
-                    std::string s(b.string_at(int(c), r));
-                    if (c >= size_t(storage::window_col::first_group)) group += s + '\0';
-                    row.push_back(std::move(s));
-                    break;
-                }
-                }
-            }
-            uint64_t revision = b.u64_at(int(cols.size() - 1), r);
-            auto k = std::make_tuple(b.i64_at(storage::window_col::window_end_ms, r),
-                                     b.i64_at(storage::window_col::window_start_ms, r), group);
-            auto it = closed.find(k);
-            if (it == closed.end() || it->second.first <= revision) closed[k] = {revision, row};
-        }
-    });
-    if (!scanned && scanned.err().code != errc::not_found) return fail(scanned.err().message);
-    if (!scanned && !known) return fail("no query or table named \"" + name + "\" (see sluicectl queries list)");
+    // Closed windows: what the store holds, the newest revision of each.
+    auto stored = read_stored_windows(_config.data_dir, name, from, to, limit);
+    if (!stored && stored.err().code != errc::not_found) return fail(stored.err().message);
+    if (!stored && !known) return fail("no query or table named \"" + name + "\" (see sluicectl queries list)");
+    json columns = known ? json(*running) : json(stored ? stored->columns : std::vector<std::string>());
     json rows = json::array();
     bool truncated = false;
-    // Newest first (by end, then start, then group, descending): with a limit, the
-    // newest windows are the ones kept.
-    for (auto it = closed.rbegin(); it != closed.rend(); ++it) {
-        if (rows.size() == limit) {
-            truncated = true;
-            break;
+    if (stored) {
+        truncated = stored->truncated;
+        for (const auto& r : stored->rows) {
+            json row = json::array();
+            for (const auto& cell : r)
+                std::visit([&](const auto& v) {
+                    if constexpr (std::is_same_v<std::decay_t<decltype(v)>, double>)
+                        row.push_back(std::isfinite(v) ? json(v) : json(nullptr));
+                    else
+                        row.push_back(v);
+                }, cell);
+            rows.push_back(std::move(row));
         }
-        rows.push_back(std::move(it->second.second));
     }
     json out{{"query", name}, {"columns", columns}, {"rows", rows}, {"truncated", truncated}};
     if (req.value("open", false)) {

@@ -1,6 +1,10 @@
 #include "processing/result_table.h"
 
+#include <map>
+#include <tuple>
 #include <vector>
+
+#include "storage/table_reader.h"
 
 namespace sluice::processing {
 
@@ -34,6 +38,59 @@ void write_result_row(storage::segment_writer& writer, const compiled_query& q,
     b.push_u64(col, revision);
     b.end_row();
     writer.commit_row();
+}
+
+result<stored_windows> read_stored_windows(const std::string& data_dir, const std::string& table,
+                                           int64_t from_ms, int64_t to_ms, size_t limit) {
+    stored_windows out;
+    // (end, start, group) -> (revision, row)
+    std::map<std::tuple<int64_t, int64_t, std::string>,
+             std::pair<uint64_t, std::vector<result_cell>>>
+        newest;
+    auto scanned =
+        storage::scan_table(data_dir, table, from_ms, to_ms, [&](const storage::column_batch& b) {
+            const auto& cols = b.schema().columns;
+            if (cols.size() < 3 || cols.back().name != "revision") return;
+            if (out.columns.empty())
+                for (size_t c = 0; c + 1 < cols.size(); ++c)
+                    out.columns.push_back(cols[c].name);
+            for (uint32_t r = 0; r < b.rows(); ++r) {
+                std::vector<result_cell> row;
+                std::string group;
+                for (size_t c = 0; c + 1 < cols.size(); ++c) {
+                    switch (cols[c].type) {
+                    case storage::column_type::i64: row.emplace_back(b.i64_at(int(c), r)); break;
+                    case storage::column_type::u64: row.emplace_back(b.u64_at(int(c), r)); break;
+                    case storage::column_type::u8:
+                        row.emplace_back(uint64_t(b.u8_at(int(c), r)));
+                        break;
+                    case storage::column_type::f64: row.emplace_back(b.f64_at(int(c), r)); break;
+                    case storage::column_type::string:
+                    case storage::column_type::bytes: {
+                        std::string s(b.string_at(int(c), r));
+                        if (c >= size_t(storage::window_col::first_group)) group += s + '\0';
+                        row.emplace_back(std::move(s));
+                        break;
+                    }
+                    }
+                }
+                uint64_t revision = b.u64_at(int(cols.size() - 1), r);
+                auto k = std::make_tuple(b.i64_at(storage::window_col::window_end_ms, r),
+                                         b.i64_at(storage::window_col::window_start_ms, r), group);
+                auto it = newest.find(k);
+                if (it == newest.end() || it->second.first <= revision)
+                    newest[k] = {revision, std::move(row)};
+            }
+        });
+    if (!scanned) return std::move(scanned).err();
+    for (auto it = newest.rbegin(); it != newest.rend(); ++it) {
+        if (out.rows.size() == limit) {
+            out.truncated = true;
+            break;
+        }
+        out.rows.push_back(std::move(it->second.second));
+    }
+    return out;
 }
 
 } // namespace sluice::processing

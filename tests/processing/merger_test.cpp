@@ -16,6 +16,7 @@
 
 #include "base/clock.h"
 #include "processing/restore.h"
+#include "processing/result_table.h"
 #include "processing/state_dir.h"
 #include "tests/processing/processing_test_util.h"
 
@@ -113,6 +114,50 @@ TEST(StateDir, RunRecordRoundTripsAndABadOneIsAnErrorNotACrash) {
         EXPECT_EQ(bad.err().code, errc::corrupt);
         EXPECT_NE(bad.err().message.find("remove the file"), std::string::npos);
     }
+}
+
+TEST(ResultTable, StoredWindowsKeepTheNewestRevisionNewestFirst) {
+    temp_dir dir("merger");
+    field_catalog catalog;
+    auto q = compile(views_query(), catalog, 1, 0, 4096);
+    ASSERT_TRUE(q) << q.err().message;
+    storage::writer_config wc;
+    wc.data_dir = dir.path;
+    wc.direct_io = false;
+    wc.writer_name = "merger";
+    const storage::table_schema schema = result_table_schema(**q);
+    auto w = storage::segment_writer::open(wc, schema);
+    ASSERT_TRUE(w) << w.err().message;
+    auto row = [&](int64_t start, uint64_t count) {
+        result_row r{start, start + 60'000, encode_key(**q, {"view"}), {}};
+        r.values.push_back(agg_value{true, count, 0});
+        return r;
+    };
+    write_result_row(**w, **q, row(0, 1), 0, 4096);
+    write_result_row(**w, **q, row(60'000, 2), 0, 4096);
+    write_result_row(**w, **q, row(0, 7), 5, 4096); // a replay's revision replaces it
+    ASSERT_TRUE((*w)->close());
+
+    auto all = read_stored_windows(dir.path, "views", INT64_MIN, INT64_MAX, 10);
+    ASSERT_TRUE(all) << all.err().message;
+    EXPECT_EQ(all->columns.size(), schema.columns.size() - 1); // without revision
+    EXPECT_FALSE(all->truncated);
+    ASSERT_EQ(all->rows.size(), 2u);
+    EXPECT_EQ(std::get<int64_t>(all->rows[0][0]), 60'000); // newest window first
+    EXPECT_EQ(std::get<uint64_t>(all->rows[0].back()), 2u);
+    EXPECT_EQ(std::get<int64_t>(all->rows[1][0]), 0);
+    EXPECT_EQ(std::get<std::string>(all->rows[1][2]), "view");
+    EXPECT_EQ(std::get<uint64_t>(all->rows[1].back()), 7u); // revision 5 over the live 1
+
+    auto one = read_stored_windows(dir.path, "views", INT64_MIN, INT64_MAX, 1);
+    ASSERT_TRUE(one);
+    EXPECT_TRUE(one->truncated);
+    ASSERT_EQ(one->rows.size(), 1u);
+    EXPECT_EQ(std::get<int64_t>(one->rows[0][0]), 60'000);
+
+    auto none = read_stored_windows(dir.path, "nope", INT64_MIN, INT64_MAX, 10);
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.err().code, errc::not_found);
 }
 
 TEST(Merger, OpensItsQueriesAndStartsANewOneFromAfterTheStore) {
