@@ -1,7 +1,5 @@
 #include "processing/state_dir.h"
 
-#include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
@@ -57,15 +55,12 @@ std::string registry_path(const std::string& data_dir) {
     return processing_dir(data_dir) + "/queries.json";
 }
 
-std::string run_path(const std::string& data_dir) { return processing_dir(data_dir) + "/run"; }
+std::string run_path(const std::string& data_dir) {
+    return processing_dir(data_dir) + "/run";
+}
 
 result<void> create_state_dir(const std::string& data_dir) {
-    std::error_code ec;
-    std::filesystem::create_directories(processing_dir(data_dir) + "/checkpoints", ec);
-    if (ec)
-        return make_error(errc::io_error, "cannot create " + processing_dir(data_dir) + ": " +
-                                              ec.message() + " (check the data dir's permissions)");
-    return ok_result();
+    return storage::create_state_folder(processing_dir(data_dir) + "/checkpoints");
 }
 
 result<void> write_checkpoint(const std::string& data_dir, const std::string& query, int64_t from,
@@ -97,8 +92,7 @@ std::optional<query_checkpoint> read_checkpoint(const std::string& data_dir,
 }
 
 void remove_checkpoint(const std::string& data_dir, const std::string& query) {
-    std::error_code ec;
-    std::filesystem::remove(checkpoint_path(data_dir, query), ec);
+    storage::remove_state_file(checkpoint_path(data_dir, query));
 }
 
 } // namespace sluice::processing

@@ -1,7 +1,7 @@
 #pragma once
 // state_dir: <data_dir>/_processing/, the processing side's own files (never a table: no
 // segments). Each file is replaced whole (storage/atomic_file.h: the old or the new file
-// after a crash, never a mix) and read back whole; the I/O is storage's.
+// after a crash, never a mix) and read back whole; all the I/O is storage's.
 //
 //   queries.json               the query registry: queries added / removed at run time,
 //                              applied on top of the configured ones at start (its

@@ -15,4 +15,10 @@ result<void> write_file_atomically(const std::string& path, const std::string& t
 /// The whole of a small state file; nullopt when there is none (or it cannot be opened).
 std::optional<std::string> read_small_file(const std::string& path);
 
+/// Creates `path` and its parents (start-up); the error names the folder and the fix.
+result<void> create_state_folder(const std::string& path);
+
+/// Removes a state file that is no longer needed; a missing one is not an error.
+void remove_state_file(const std::string& path);
+
 } // namespace sluice::storage

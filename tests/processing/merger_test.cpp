@@ -68,6 +68,17 @@ TEST(StateDir, CheckpointRoundTripsWithItsFloorHistory) {
     EXPECT_FALSE(read_checkpoint(dir.path, "q").has_value());
 }
 
+TEST(StateDir, AFolderThatCannotBeCreatedIsAnErrorNamingIt) {
+    temp_dir dir("merger");
+    const std::string file = dir.path + "/not-a-dir";
+    std::ofstream(file) << "x";
+    auto r = create_state_dir(file);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.err().code, errc::io_error);
+    EXPECT_NE(r.err().message.find(file + "/_processing"), std::string::npos) << r.err().message;
+    EXPECT_NE(r.err().message.find("permissions"), std::string::npos) << r.err().message;
+}
+
 TEST(StateDir, OldAndUnreadableCheckpointsRebuildConservatively) {
     temp_dir dir("merger");
     ASSERT_TRUE(create_state_dir(dir.path));
