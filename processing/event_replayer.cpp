@@ -47,7 +47,7 @@ struct task_state {
     event_slot* slot = nullptr;
     std::vector<char> key;
     std::vector<uint64_t> blob;
-    std::vector<std::unique_ptr<query_merger>> partial;
+    std::vector<std::unique_ptr<window_merger>> partial;
 
     task_state(const replay_scan& scan, const std::vector<replay_query>& queries)
         : parser(scan.make_parser()),
@@ -58,12 +58,12 @@ struct task_state {
         slot =
             static_cast<event_slot*>(std::align(alignof(event_slot), sizeof(event_slot), p, space));
         for (const auto& q : queries)
-            partial.push_back(std::make_unique<query_merger>(q.query, 1));
+            partial.push_back(std::make_unique<window_merger>(q.query, 1));
     }
 };
 
 // One parsed stored event into one query's partial windows, judged as it was live.
-void replay_into(const compiled_query& q, task_state& ts, query_merger& into, int64_t t,
+void replay_into(const compiled_query& q, task_state& ts, window_merger& into, int64_t t,
                  int64_t w) {
     const event_slot& s = *ts.slot;
     if (!q.matches(s)) return;
@@ -126,7 +126,7 @@ uint64_t replay_segment(const replay_scan& scan, const std::vector<replay_query>
 
 } // namespace
 
-result<std::vector<std::unique_ptr<query_merger>>>
+result<std::vector<std::unique_ptr<window_merger>>>
 replay_events(const replay_scan& scan, const std::vector<replay_query>& queries,
               replay_progress& progress, const std::atomic<bool>* cancel) {
     SLUICE_ASSERT(scan.make_parser != nullptr);
@@ -138,7 +138,7 @@ replay_events(const replay_scan& scan, const std::vector<replay_query>& queries,
     const std::vector<storage::segment_file> segments =
         files ? *files : std::vector<storage::segment_file>{};
     progress.segments_total.store(queries.empty() ? 0 : segments.size());
-    if (queries.empty()) return std::vector<std::unique_ptr<query_merger>>{};
+    if (queries.empty()) return std::vector<std::unique_ptr<window_merger>>{};
 
     tbb::enumerable_thread_specific<std::unique_ptr<task_state>> states;
     std::mutex error_mu;
@@ -164,9 +164,9 @@ replay_events(const replay_scan& scan, const std::vector<replay_query>& queries,
                           "replay: " + first_error + " (run sluiced once to recover the store)");
 
     // The tasks' partials merge into one per query.
-    std::vector<std::unique_ptr<query_merger>> out;
+    std::vector<std::unique_ptr<window_merger>> out;
     for (size_t i = 0; i < queries.size(); ++i) {
-        out.push_back(std::make_unique<query_merger>(queries[i].query, 1));
+        out.push_back(std::make_unique<window_merger>(queries[i].query, 1));
         for (auto& ts : states)
             if (ts)
                 ts->partial[i]->take_all([&](int64_t s, int64_t e, std::string_view k,

@@ -1,15 +1,15 @@
 #pragma once
 // event_replayer: stored events through queries' windows again (event sourcing, §4
 // "replay", §3 "exactly-once across a crash"). The restart rebuild of open windows
-// (control/query_service) and `replay` of a time range (control/replay) both call
-// replay_events(); each then decides which of the resulting windows to write.
+// (processing/merger_restore.cpp) and `replay` of a time range (range_replay.h) both
+// call replay_events(); each then decides which of the resulting windows to write.
 //
 // Every stored event is parsed again (the RX's parser, through parser_factory), filtered,
 // keyed and aggregated as a worker did, and judged by window_assigner.h's rule with the
 // M it was judged by live (events.max_time_ms) and the floor its run had
 // (floor_history): what a query computed live is computed again, exactly. Segments are
 // read in parallel with TBB (off-lcore work, §1), each task with its own parser and
-// partial query_merger per query; partials merge exactly in any order
+// partial window_merger per query; partials merge exactly in any order
 // (window_merger.h), so the result does not depend on the split.
 //
 // I/O: only storage's segment listing and reader. Control path (threads, allocation).
@@ -80,10 +80,10 @@ struct replay_progress {
 };
 
 // Runs the events table's events of [min from_ms, to_ms) through every query. Returns one
-// query_merger per query (same order) holding every window the events made, merged and
-// not finished; the caller takes them (query_merger::take_all). An unreadable segment is
+// window_merger per query (same order) holding every window the events made, merged and
+// not finished; the caller takes them (window_merger::take_all). An unreadable segment is
 // an error; *cancel (when given) stops early with errc::busy.
-result<std::vector<std::unique_ptr<query_merger>>>
+result<std::vector<std::unique_ptr<window_merger>>>
 replay_events(const replay_scan& scan, const std::vector<replay_query>& queries,
               replay_progress& progress, const std::atomic<bool>* cancel = nullptr);
 

@@ -1,15 +1,13 @@
 #include "processing/restore.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
+#include <charconv>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <vector>
 
 #include "base/log.h"
+#include "processing/state_dir.h"
 #include "storage/column_batch.h"
 #include "storage/schema.h"
 #include "storage/segment_files.h"
@@ -19,8 +17,6 @@
 namespace sluice::processing {
 
 namespace {
-
-std::string run_path(const std::string& data_dir) { return data_dir + "/_processing/run"; }
 
 // The largest max_time_ms of a segment's last block with rows (a worker's M only grows
 // within a segment), or no_time.
@@ -69,25 +65,35 @@ result<int64_t> stored_max_event_time(const std::string& data_dir) {
 }
 
 result<std::optional<run_record>> read_run_record(const std::string& data_dir) {
-    std::ifstream in(run_path(data_dir));
-    if (!in) return std::optional<run_record>();
+    auto text = read_small_file(run_path(data_dir));
+    if (!text) return std::optional<run_record>();
+    std::istringstream in(*text);
     run_record run;
     std::string line;
     while (std::getline(in, line)) {
         std::istringstream words(line);
         std::string key;
         words >> key;
+        auto bad_line = [&] {
+            return make_error(errc::corrupt, run_path(data_dir) + ": bad line \"" + line +
+                                                 "\" (remove the file to restart without it)");
+        };
         if (key == "start_max_time_ms") {
             std::string v;
             words >> v;
-            run.start_max_time_ms = v == "none" ? no_time : std::stoll(v);
+            if (v == "none") {
+                run.start_max_time_ms = no_time;
+                continue;
+            }
+            int64_t m = 0;
+            auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), m);
+            if (ec != std::errc() || end != v.data() + v.size() || v.empty()) return bad_line();
+            run.start_max_time_ms = m;
         } else if (key == "writer") {
             std::string name;
             uint64_t seq = 0;
             words >> name >> seq;
-            if (!words)
-                return make_error(errc::corrupt, run_path(data_dir) + ": bad line \"" + line +
-                                                     "\" (remove the file to restart without it)");
+            if (!words) return bad_line();
             run.first_segment[name] = seq;
         }
     }
@@ -100,21 +106,7 @@ result<void> write_run_record(const std::string& data_dir, const run_record& run
                                                          : std::to_string(run.start_max_time_ms)) +
                        "\n";
     for (const auto& [w, seq] : run.first_segment) text += "writer " + w + " " + std::to_string(seq) + "\n";
-    const std::string path = run_path(data_dir), tmp = path + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return make_error(errc::io_error, "cannot write " + tmp + ": " + strerror(errno) +
-                                              " (check the data dir's permissions)");
-    bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fsync(fd) == 0;
-    ::close(fd);
-    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
-        return make_error(errc::io_error, "cannot write " + path + ": " + strerror(errno));
-    int dfd = ::open((data_dir + "/_processing").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
-    return ok_result();
+    return write_file_atomically(run_path(data_dir), text);
 }
 
 result<int64_t> restored_max_time(const std::string& data_dir, const std::optional<run_record>& last) {

@@ -44,6 +44,10 @@ constexpr int64_t query_watermark(int64_t max_time_ms, int64_t delay_ms,
     return w > floor_ms ? w : floor_ms;
 }
 
+// A window (or session piece) ending at end_ms is closed at watermark w: no event can
+// enter it any more, and its result may be emitted.
+constexpr bool window_closed(int64_t end_ms, int64_t w) noexcept { return end_ms <= w; }
+
 // Calls fn(start_ms, end_ms) for every window of `def` that event time t goes into at
 // watermark w (for a session: its first piece [t, t + gap)). Returns true when the event
 // is late: it missed at least one of its windows (for a hopping window it may still
@@ -60,7 +64,7 @@ inline bool for_each_window(const window_def& def, int64_t t, int64_t w,
     const int64_t slide = window_slide_ms(def);
     for (int64_t start = first_window_start(def, t); start <= t; start += slide) {
         const int64_t end = start + def.size_ms;
-        if (end <= w) {
+        if (window_closed(end, w)) {
             late = true; // closed: the event misses this window
             continue;
         }

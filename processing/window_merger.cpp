@@ -8,6 +8,7 @@
 #include <xxhash.h>
 
 #include "base/assert.h"
+#include "processing/window_assigner.h"
 
 namespace sluice::processing {
 
@@ -17,16 +18,16 @@ constexpr uint32_t parallel_merge_records = 512;
 constexpr uint64_t parallel_finish_cells = 2048;
 
 uint64_t key_hash(std::string_view key) noexcept { return XXH3_64bits(key.data(), key.size()); }
-uint32_t shard_of(uint64_t hash) noexcept { return uint32_t(hash & (query_merger::shards - 1)); }
+uint32_t shard_of(uint64_t hash) noexcept { return uint32_t(hash & (window_merger::shards - 1)); }
 } // namespace
 
-query_merger::query_merger(std::shared_ptr<const compiled_query> query, uint32_t workers)
+window_merger::window_merger(std::shared_ptr<const compiled_query> query, uint32_t workers)
     : _query(std::move(query)), _workers(workers), _shards(shards) {
     SLUICE_ASSERT(workers > 0 && workers <= limits::workers_max);
     std::fill(std::begin(_holds), std::end(_holds), INT64_MAX);
 }
 
-void query_merger::read_progress() noexcept {
+void window_merger::read_progress() noexcept {
     int64_t closed = INT64_MAX, open = INT64_MAX;
     int64_t holds[hold_buckets];
     std::fill(std::begin(holds), std::end(holds), INT64_MAX);
@@ -45,7 +46,7 @@ void query_merger::read_progress() noexcept {
     std::copy(std::begin(holds), std::end(holds), std::begin(_holds));
 }
 
-void query_merger::merge_into(shard& s, int64_t start, int64_t end, std::string_view key,
+void window_merger::merge_into(shard& s, int64_t start, int64_t end, std::string_view key,
                               uint64_t hash, const uint8_t* blob) {
     const agg_layout& aggs = _query->aggs;
     if (_query->kind() != window_kind::session) {
@@ -76,12 +77,12 @@ void query_merger::merge_into(shard& s, int64_t start, int64_t end, std::string_
     s.pieces.emplace(std::make_pair(std::move(k), merged_start), std::move(merged));
 }
 
-void query_merger::merge_cell(int64_t start, int64_t end, std::string_view key, const uint8_t* blob) {
+void window_merger::merge_cell(int64_t start, int64_t end, std::string_view key, const uint8_t* blob) {
     uint64_t h = key_hash(key);
     merge_into(_shards[shard_of(h)], start, end, key, h, blob);
 }
 
-void query_merger::merge(const partial_batch& batch) {
+void window_merger::merge(const partial_batch& batch) {
     SLUICE_ASSERT(batch.query_uid == _query->uid);
     SLUICE_ASSERT(batch.worker < _workers);
     if (batch.records < parallel_merge_records) {
@@ -108,7 +109,7 @@ void query_merger::merge(const partial_batch& batch) {
     });
 }
 
-result_row query_merger::finish_row(int64_t start, int64_t end, std::string key,
+result_row window_merger::finish_row(int64_t start, int64_t end, std::string key,
                                     const uint8_t* blob) const {
     result_row row{start, end, std::move(key), {}};
     row.values.reserve(_query->aggs.values());
@@ -116,11 +117,11 @@ result_row query_merger::finish_row(int64_t start, int64_t end, std::string key,
     return row;
 }
 
-void query_merger::collect(shard& s, bool all, std::vector<result_row>& out) {
+void window_merger::collect(shard& s, bool all, std::vector<result_row>& out) {
     const int64_t closed = all ? INT64_MAX : _closed_min;
     if (_query->kind() != window_kind::session) {
         auto it = s.cells.begin();
-        while (it != s.cells.end() && std::get<0>(it->first) <= closed) {
+        while (it != s.cells.end() && window_closed(std::get<0>(it->first), closed)) {
             const auto& [end, start, key] = it->first;
             out.push_back(finish_row(start, end, key, it->second.data()));
             it = s.cells.erase(it);
@@ -128,7 +129,7 @@ void query_merger::collect(shard& s, bool all, std::vector<result_row>& out) {
         return;
     }
     auto it = s.by_end.begin();
-    while (it != s.by_end.end() && std::get<0>(*it) <= closed) {
+    while (it != s.by_end.end() && window_closed(std::get<0>(*it), closed)) {
         const auto& [end, key, start] = *it;
         auto p = s.pieces.find({key, start});
         SLUICE_ASSERT(p != s.pieces.end());
@@ -142,7 +143,7 @@ void query_merger::collect(shard& s, bool all, std::vector<result_row>& out) {
     }
 }
 
-uint32_t query_merger::finalize(const emit_fn& emit) {
+uint32_t window_merger::finalize(const emit_fn& emit) {
     std::vector<result_row> rows;
     if (pending_cells() < parallel_finish_cells) {
         for (auto& s : _shards) collect(s, false, rows);
@@ -160,7 +161,7 @@ uint32_t query_merger::finalize(const emit_fn& emit) {
     return uint32_t(rows.size());
 }
 
-uint32_t query_merger::finalize_all(const emit_fn& emit) {
+uint32_t window_merger::finalize_all(const emit_fn& emit) {
     std::vector<result_row> rows;
     for (auto& s : _shards) collect(s, true, rows);
     std::sort(rows.begin(), rows.end(), [](const result_row& a, const result_row& b) {
@@ -170,13 +171,13 @@ uint32_t query_merger::finalize_all(const emit_fn& emit) {
     return uint32_t(rows.size());
 }
 
-uint64_t query_merger::pending_cells() const noexcept {
+uint64_t window_merger::pending_cells() const noexcept {
     uint64_t n = 0;
     for (const auto& s : _shards) n += s.cells.size() + s.pieces.size();
     return n;
 }
 
-int64_t query_merger::rebuild_from_ms() const noexcept {
+int64_t window_merger::rebuild_from_ms() const noexcept {
     // Windows a worker opens after publishing C end after C: for tumbling and hopping
     // they start after C - size; session pieces start at or after C.
     int64_t created_later = _closed_min;
@@ -191,7 +192,7 @@ int64_t query_merger::rebuild_from_ms() const noexcept {
     return r;
 }
 
-void query_merger::take_all(
+void window_merger::take_all(
     const std::function<void(int64_t, int64_t, std::string_view, const uint8_t*)>& fn) {
     for (auto& s : _shards) {
         for (const auto& [k, blob] : s.cells) fn(std::get<1>(k), std::get<0>(k), std::get<2>(k), blob.data());
@@ -202,7 +203,7 @@ void query_merger::take_all(
     }
 }
 
-void query_merger::copy_pending_to(query_merger& other) const {
+void window_merger::copy_pending_to(window_merger& other) const {
     for (const auto& s : _shards) {
         for (const auto& [k, blob] : s.cells)
             other.merge_cell(std::get<1>(k), std::get<0>(k), std::get<2>(k), blob.data());

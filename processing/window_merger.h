@@ -102,12 +102,12 @@ struct result_row {
     std::vector<agg_value> values;
 };
 
-class query_merger {
+class window_merger {
   public:
     using emit_fn = std::function<void(const result_row&)>;
     static constexpr uint32_t shards = 16;
 
-    query_merger(std::shared_ptr<const compiled_query> query, uint32_t workers);
+    window_merger(std::shared_ptr<const compiled_query> query, uint32_t workers);
 
     const compiled_query& query() const noexcept { return *_query; }
     // Reads the workers' progress (acquire). Call before draining the rings of a round.
@@ -132,7 +132,7 @@ class query_merger {
     uint64_t pending_cells() const noexcept;
     uint64_t rows_emitted() const noexcept { return _rows_emitted; }
     // A copy of the pending cells into `other` (same query), for a live view.
-    void copy_pending_to(query_merger& other) const;
+    void copy_pending_to(window_merger& other) const;
     // Hands every pending cell to fn(start, end, key, blob) and forgets them (rebuild).
     void take_all(const std::function<void(int64_t, int64_t, std::string_view, const uint8_t*)>& fn);
 

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "storage/fault_injection.h"
 
@@ -48,6 +50,28 @@ result<void> write_file_atomically(const std::string& path, const std::string& t
     ::close(dfd);
     if (rc != 0) return make_error(errc::io_error, "cannot fsync " + dir + ": " + strerror(e));
     return ok_result();
+}
+
+result<void> create_state_folder(const std::string& path) {
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec)
+        return make_error(errc::io_error, "cannot create " + path + ": " + ec.message() +
+                                              " (check the data dir's permissions)");
+    return ok_result();
+}
+
+void remove_state_file(const std::string& path) {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+}
+
+std::optional<std::string> read_small_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return std::nullopt;
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
 }
 
 } // namespace sluice::storage

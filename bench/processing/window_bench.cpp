@@ -210,7 +210,7 @@ void bm_merger_round(benchmark::State& state) {
     for (uint32_t w = 0; w < 4; ++w) (*q)->shared->workers[w].closed_until_ms.store(INT64_MAX);
     uint64_t merged = 0, rows = 0;
     for (auto _ : state) {
-        query_merger m(*q, 4);
+        window_merger m(*q, 4);
         m.read_progress();
         for (auto* b : batches) m.merge(*b);
         rows += m.finalize([](const result_row&) {});

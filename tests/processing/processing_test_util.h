@@ -102,7 +102,7 @@ class test_channel {
     partial_channel channel() { return {this, &acquire, &publish}; }
 
     std::vector<published_batch> published;
-    std::vector<query_merger*> mergers; // merged into by query uid, when set
+    std::vector<window_merger*> mergers; // merged into by query uid, when set
     uint32_t acquired = 0;
 
   private:
@@ -123,7 +123,7 @@ class test_channel {
             p.cells.back().blob.assign(blob, blob + 8); // tests read counts from the first word
         });
         if (batch->kind == batch_kind::closed)
-            for (query_merger* m : self->mergers)
+            for (window_merger* m : self->mergers)
                 if (m->query().uid == batch->query_uid) m->merge(*batch);
         self->published.push_back(std::move(p));
         self->_free.push_back(batch);

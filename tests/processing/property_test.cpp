@@ -566,8 +566,8 @@ sut_result run_system(const std::vector<gen_line>& lines, const stream_config& s
         }
         workers.push_back(std::move(w.value()));
     }
-    std::vector<std::unique_ptr<query_merger>> mergers;
-    for (auto& q : queries) mergers.push_back(std::make_unique<query_merger>(q, nworkers));
+    std::vector<std::unique_ptr<window_merger>> mergers;
+    for (auto& q : queries) mergers.push_back(std::make_unique<window_merger>(q, nworkers));
     out.rows.resize(queries.size());
     auto merger_round = [&]() {
         for (auto& m : mergers) m->read_progress(); // before draining, as the daemon does

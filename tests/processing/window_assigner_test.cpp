@@ -134,7 +134,7 @@ class table_parser final : public stored_event_parser {
 };
 
 using rows_t = std::vector<std::tuple<int64_t, int64_t, std::string, uint64_t>>;
-rows_t rows_of(query_merger& m) {
+rows_t rows_of(window_merger& m) {
     rows_t out;
     m.finalize_all([&](const result_row& r) {
         out.emplace_back(r.start_ms, r.end_ms, r.key, r.values[0].integer);
@@ -164,10 +164,10 @@ TEST(EventReplayer, ReplaysAcrossARestartAsTheWorkersCountedLive) {
         ASSERT_NE(queries.back(), nullptr);
     }
     catalog.publish();
-    std::vector<std::unique_ptr<query_merger>> live;
+    std::vector<std::unique_ptr<window_merger>> live;
     test_channel channel;
     for (const auto& q : queries) {
-        live.push_back(std::make_unique<query_merger>(q, 1));
+        live.push_back(std::make_unique<window_merger>(q, 1));
         channel.mergers.push_back(live.back().get());
     }
 

@@ -31,7 +31,7 @@ void add(partial_batch* b, int64_t start, int64_t end, std::string_view key, uin
 
 struct rows_t {
     std::vector<result_row> rows;
-    query_merger::emit_fn sink() {
+    window_merger::emit_fn sink() {
         return [this](const result_row& r) { rows.push_back(r); };
     }
 };
@@ -54,7 +54,7 @@ void publish(compiled_query& q, uint32_t worker, int64_t closed, int64_t hold_al
 TEST(WindowMerger, EmitsOnlyWhenEveryWorkerClosed) {
     field_catalog c;
     auto q = query_of(c, {window_kind::tumbling, 60000, 0, 0});
-    query_merger m(q, 2);
+    window_merger m(q, 2);
     rows_t out;
     batch_buf buf;
     auto* b = buf.get(0, 1);
@@ -89,7 +89,7 @@ TEST(WindowMerger, EmitsOnlyWhenEveryWorkerClosed) {
 TEST(WindowMerger, SessionPiecesFromWorkersMergeAndWaitForHolds) {
     field_catalog c;
     auto q = query_of(c, {window_kind::session, 0, 0, 100});
-    query_merger m(q, 2);
+    window_merger m(q, 2);
     rows_t out;
     batch_buf buf;
     // Worker 0 closed [1000, 1100); worker 1 still has [1050, 1200) open (its hold).
@@ -116,7 +116,7 @@ TEST(WindowMerger, SessionPiecesFromWorkersMergeAndWaitForHolds) {
 TEST(WindowMerger, RebuildFromCoversEveryWindowNotEmitted) {
     field_catalog c;
     auto q = query_of(c, {window_kind::tumbling, 1000, 0, 0});
-    query_merger m(q, 1);
+    window_merger m(q, 1);
     rows_t out;
     batch_buf buf;
     auto* b = buf.get(0, 1);
@@ -140,7 +140,7 @@ TEST(WindowMerger, RebuildFromCoversEveryWindowNotEmitted) {
 TEST(WindowMerger, ParallelMergeEqualsSerial) {
     field_catalog c;
     auto q = query_of(c, {window_kind::tumbling, 1000, 0, 0});
-    query_merger big(q, 1), small(q, 1);
+    window_merger big(q, 1), small(q, 1);
     rows_t a, b;
     batch_buf buf(8 << 20);
     std::mt19937_64 rng(3);

@@ -1,22 +1,12 @@
-#include "control/checkpoint.h"
-
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
+#include "processing/state_dir.h"
 
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
 
-namespace sluice::control {
+namespace sluice::processing {
 
 using json = nlohmann::json;
-using processing::floor_epoch;
-using processing::floor_history;
 
 namespace {
 
@@ -61,6 +51,17 @@ std::string checkpoint_path(const std::string& data_dir, const std::string& quer
     return processing_dir(data_dir) + "/checkpoints/" + query + ".json";
 }
 
+std::string registry_path(const std::string& data_dir) {
+    return processing_dir(data_dir) + "/queries.json";
+}
+
+std::string run_path(const std::string& data_dir) {
+    return processing_dir(data_dir) + "/run";
+}
+
+result<void> create_state_dir(const std::string& data_dir) {
+    return storage::create_state_folder(processing_dir(data_dir) + "/checkpoints");
+}
 
 result<void> write_checkpoint(const std::string& data_dir, const std::string& query, int64_t from,
                               int64_t closed, const floor_history& floors) {
@@ -74,9 +75,9 @@ result<void> write_checkpoint(const std::string& data_dir, const std::string& qu
 std::optional<query_checkpoint> read_checkpoint(const std::string& data_dir,
                                                 const std::string& query) {
     const std::string path = checkpoint_path(data_dir, query);
-    std::ifstream in(path);
-    if (!in) return std::nullopt;
-    json j = json::parse(in, nullptr, false);
+    auto text = read_small_file(path);
+    if (!text) return std::nullopt;
+    json j = json::parse(*text, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j["rebuild_from_ms"].is_number_integer() ||
         !j["closed_until_ms"].is_number_integer()) {
         // Unusable: rebuild from everything stored (slow, but never wrong).
@@ -90,4 +91,8 @@ std::optional<query_checkpoint> read_checkpoint(const std::string& data_dir,
     return ck;
 }
 
-} // namespace sluice::control
+void remove_checkpoint(const std::string& data_dir, const std::string& query) {
+    storage::remove_state_file(checkpoint_path(data_dir, query));
+}
+
+} // namespace sluice::processing
