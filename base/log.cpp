@@ -23,6 +23,7 @@ namespace {
 std::atomic<int> g_level{static_cast<int>(log_level::info)};
 std::atomic<int> g_format{static_cast<int>(log_format::text)};
 std::atomic<uint64_t> g_suppressed{0};
+std::atomic<bool> g_journal{false};
 
 const char* level_name(log_level level) {
     switch (level) {
@@ -43,18 +44,6 @@ int syslog_priority(log_level level) {
     case log_level::error: return 3;
     }
     return 6;
-}
-
-// systemd sets JOURNAL_STREAM=DEV:INO to the stream it connected to stdout/stderr; only
-// when stderr is that stream does a priority prefix reach journald (and not a file).
-bool stderr_is_journal() {
-    const char* env = std::getenv("JOURNAL_STREAM");
-    if (env == nullptr) return false;
-    unsigned long long dev = 0, ino = 0;
-    if (std::sscanf(env, "%llu:%llu", &dev, &ino) != 2) return false;
-    struct stat st {};
-    if (::fstat(STDERR_FILENO, &st) != 0) return false;
-    return uint64_t(st.st_dev) == dev && uint64_t(st.st_ino) == ino;
 }
 
 // Per-site pacing: a fixed table keyed by the site's address (open addressing, no
@@ -128,8 +117,8 @@ std::string format_line(log_level level, const char* message, uint64_t suppresse
         line += "}\n";
         return line;
     }
-    static const bool journal = stderr_is_journal();
-    if (journal) line = "<" + std::to_string(syslog_priority(level)) + ">";
+    if (g_journal.load(std::memory_order_relaxed))
+        line = "<" + std::to_string(syslog_priority(level)) + ">";
     line += "sluice ";
     line += level_name(level);
     line += ": ";
@@ -177,6 +166,22 @@ void log_set_level(log_level level) noexcept {
 
 void log_set_format(log_format format) noexcept {
     g_format.store(static_cast<int>(format));
+}
+
+void log_set_journal(bool on) noexcept {
+    g_journal.store(on);
+}
+
+// systemd sets JOURNAL_STREAM=DEV:INO to the stream it connected to stdout/stderr; only
+// when stderr is that stream does a priority prefix reach journald (and not a file).
+bool log_stderr_is_journal() noexcept {
+    const char* env = std::getenv("JOURNAL_STREAM");
+    if (env == nullptr) return false;
+    unsigned long long dev = 0, ino = 0;
+    if (std::sscanf(env, "%llu:%llu", &dev, &ino) != 2) return false;
+    struct stat st {};
+    if (::fstat(STDERR_FILENO, &st) != 0) return false;
+    return uint64_t(st.st_dev) == dev && uint64_t(st.st_ino) == ino;
 }
 
 void log_set_rate_limit(log_rate_limit limit) noexcept {

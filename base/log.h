@@ -26,6 +26,10 @@ struct log_rate_limit {
 void log_set_level(log_level level) noexcept;
 void log_set_format(log_format format) noexcept;
 void log_set_rate_limit(log_rate_limit limit) noexcept;
+/// Whether text lines start with their syslog priority (`<4>`) for journald.
+void log_set_journal(bool on) noexcept;
+/// True when stderr is the stream systemd connected to the journal (JOURNAL_STREAM).
+bool log_stderr_is_journal() noexcept;
 /// "text" or "json" (the `--log-format` and `[log] format` values); false for others.
 bool parse_log_format(const char* name, log_format* out) noexcept;
 /// Lines dropped by the rate limit since start, all call sites together.

@@ -360,6 +360,7 @@ void apply_log_config(const daemon_config& c) {
     log_format f = log_format::text;
     (void)parse_log_format(c.log_format.c_str(), &f); // validated by load_config
     log_set_format(f);
+    log_set_journal(log_stderr_is_journal());
     log_set_rate_limit({c.log_burst, c.log_interval_ms});
 }
 

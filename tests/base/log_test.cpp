@@ -1,6 +1,10 @@
 #include "base/log.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -31,7 +35,11 @@ class Log : public ::testing::Test {
         log_set_format(log_format::text);
         log_set_rate_limit({});
     }
-    void TearDown() override { SetUp(); }
+    void TearDown() override {
+        SetUp();
+        log_set_journal(false);
+        ::unsetenv("JOURNAL_STREAM");
+    }
 };
 
 // One call site, called n times.
@@ -64,6 +72,27 @@ TEST_F(Log, JsonLinesAreOneObjectWithTimeLevelAndEscapedMessage) {
     EXPECT_NEAR(double(ms), double(wall_clock_ms()), 60'000.0);
     EXPECT_EQ(out.substr(ts_end + 1),
               ",\"level\":\"warn\",\"msg\":\"peer \\\"a\\\" sent \\\\ and\\n\\ttab\"}\n");
+}
+
+TEST_F(Log, UnderJournaldTextLinesCarryTheirSyslogPriority) {
+    struct stat st {};
+    ASSERT_EQ(::fstat(STDERR_FILENO, &st), 0);
+    const std::string mine =
+        std::to_string(uint64_t(st.st_dev)) + ":" + std::to_string(uint64_t(st.st_ino));
+    ::setenv("JOURNAL_STREAM", mine.c_str(), 1);
+    EXPECT_TRUE(log_stderr_is_journal());
+    // Another stream (stdout redirected elsewhere, a file): no prefix.
+    ::setenv("JOURNAL_STREAM", (std::to_string(uint64_t(st.st_dev)) + ":1").c_str(), 1);
+    EXPECT_FALSE(log_stderr_is_journal());
+    ::setenv("JOURNAL_STREAM", "garbage", 1);
+    EXPECT_FALSE(log_stderr_is_journal());
+    log_set_journal(true);
+    ::testing::internal::CaptureStderr();
+    SLUICE_LOG_ERROR("e");
+    SLUICE_LOG_WARN("w");
+    SLUICE_LOG_INFO("i");
+    EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+              "<3>sluice error: e\n<4>sluice warn: w\n<6>sluice info: i\n");
 }
 
 TEST_F(Log, ParsesTheFormatNames) {
