@@ -145,7 +145,6 @@ metrics_http_server::start(const metrics_http_config& config, renderer render) {
                              "request_timeout_ms", request_timeout.c_str(),
                              "keep_alive_timeout_ms", keep_alive_timeout.c_str(),
                              "enable_keep_alive", "yes",
-                             "linger_timeout_ms", "0",
                              // Headers and body are two sends: without it, Nagle holds
                              // the body for the client's delayed ACK (40 ms a scrape).
                              "tcp_nodelay", "1",
