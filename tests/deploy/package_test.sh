@@ -32,6 +32,7 @@ for f in /usr/bin/sluiced /usr/bin/sluicectl /usr/bin/sluice-read /usr/bin/sluic
          /usr/sbin/sluice-hugepages /etc/sluice/sluiced.toml /etc/default/sluiced \
          /usr/lib/systemd/system/sluiced.service \
          /usr/share/bash-completion/completions/sluicectl /usr/share/doc/sluice/DEPLOY.md \
+         /usr/share/sluice/grafana/sluice.json \
          /usr/share/man/man1/sluiced.1.gz /usr/share/man/man1/sluicectl.1.gz \
          /usr/share/man/man1/sluice-read.1.gz /usr/share/man/man1/sluice-gen.1.gz; do
   [ -e "$f" ] || fail "$f is not installed"
