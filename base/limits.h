@@ -111,4 +111,11 @@ inline constexpr uint32_t control_slow_deadline_ms = 15'000;
 // Stats history: one sample per second, for rates and recent latency percentiles.
 inline constexpr uint32_t stats_samples_max = 11;
 
+// Prometheus' HTTP endpoint (control/metrics_http.h): civetweb's threads serve one
+// connection each, so a client that stalls holds one of them until its timeout.
+inline constexpr uint32_t metrics_http_threads = 4;
+inline constexpr size_t metrics_http_request_bytes_max = 8 * 1024; // request line + headers
+inline constexpr uint32_t metrics_http_request_timeout_ms = 10'000; // to read one request
+inline constexpr uint32_t metrics_http_keep_alive_timeout_ms = 30'000; // idle between requests
+
 } // namespace sluice::limits

@@ -39,11 +39,10 @@ admin_commands::admin_commands(const daemon_config& config, config_loader reload
 
 std::map<std::string, handler> admin_commands::handlers() {
     std::map<std::string, handler> h;
-    h["stats"] = [this](const json&) { return stats_json(snapshot()); };
+    h["stats"] = [this](const json&) { return stats_reply(); };
     h["status"] = [this](const json&) { return status(); };
     h["metrics"] = [this](const json&) {
-        return json{{"content_type", prometheus_content_type},
-                    {"text", prometheus_text(snapshot())}};
+        return json{{"content_type", prometheus_content_type}, {"text", metrics_text()}};
     };
     h["flush"] = [this](const json&) { return flush(); };
     h["queries"] = [this](const json& req) { return _pipeline.queries().handle_queries(req); };
@@ -65,10 +64,12 @@ std::set<std::string> admin_commands::slow_commands() {
 }
 
 void admin_commands::sample() {
+    std::lock_guard lock(_snapshot_mutex);
     _history.push(read_sample(_pipeline));
 }
 
-stats_snapshot admin_commands::snapshot() const {
+template <class Render> auto admin_commands::with_snapshot(Render&& render) const {
+    std::lock_guard lock(_snapshot_mutex);
     stats_snapshot s;
     s.now = read_sample(_pipeline);
     s.rate_base = _history.base_for_rates(s.now.at_ns, 900'000'000);
@@ -78,7 +79,23 @@ stats_snapshot admin_commands::snapshot() const {
     // The server thread may serve a request before start() has returned the server
     // to the main thread: it reads the server through this pointer, published once.
     read_snapshot(_pipeline, _retention, _server.load(std::memory_order_acquire), s);
-    return s;
+    s.log.lines_suppressed = log_suppressed_total();
+    if (const metrics_http_server* http = _metrics_http.load(std::memory_order_acquire))
+        s.metrics_http = http->counters();
+    return render(s);
+}
+
+json admin_commands::stats_reply() const {
+    return with_snapshot([](const stats_snapshot& s) { return stats_json(s); });
+}
+
+std::string admin_commands::metrics_text() const {
+    return with_snapshot([](const stats_snapshot& s) { return prometheus_text(s); });
+}
+
+json admin_commands::metrics_url() const {
+    const metrics_http_server* http = _metrics_http.load(std::memory_order_acquire);
+    return http ? json(http->url()) : json(nullptr);
 }
 
 json admin_commands::lcore_map_json() const {
@@ -194,6 +211,7 @@ json admin_commands::status() const {
                    _pipeline.rx()[size_t(_pipeline.kafka_rx_index())].kafka_listener->addresses())},
         {"queries", _pipeline.queries().stats().size()},
         {"socket", _config.control_socket},
+        {"metrics_url", metrics_url()},
         {"config", _config.config_path.empty() ? json(nullptr) : json(_config.config_path)},
         {"reloads", reloads},
         {"control",

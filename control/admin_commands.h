@@ -16,6 +16,7 @@
 #include "base/limits.h"
 #include "control/control_server.h"
 #include "control/daemon.h"
+#include "control/metrics_http.h"
 #include "control/pipeline.h"
 #include "control/stats.h"
 #include "storage/retention.h"
@@ -37,19 +38,31 @@ class admin_commands {
     void sample();
     /// Publishes the running server (status, control counters, reload of its access).
     void attach(control_server* server) { _server.store(server, std::memory_order_release); }
+    /// Publishes the HTTP /metrics endpoint (its counters and address in stats and status).
+    void attach(const metrics_http_server* http) {
+        _metrics_http.store(http, std::memory_order_release);
+    }
 
-    json stats_reply() const { return stats_json(snapshot()); }
+    json stats_reply() const;
+    /// The Prometheus exposition: the `metrics` command's text and the HTTP endpoint's
+    /// body. Any thread (the control loop, civetweb's threads).
+    std::string metrics_text() const;
     /// SIGHUP and the `reload` command: each hook applies the keys it owns from the fresh
     /// config and returns their names.
     json reload(const char* trigger);
     bool shutdown_requested() const noexcept { return _shutdown_requested.load(); }
 
   private:
-    // The typed snapshot `stats` and `metrics` render (control/stats.h); its rate bases
-    // point into _history.
-    stats_snapshot snapshot() const;
+    // Renders the typed snapshot that `stats` and `metrics` show (control/stats.h), under
+    // _snapshot_mutex: its rate bases point into _history, and the pipeline's readers
+    // (ring counts, histogram snapshots, ethdev stats) keep one reader at a time as they
+    // had when only the control loop read them. The HTTP threads and the loop contend
+    // for the length of one render, never for a client's network round trip.
+    template <class Render> auto with_snapshot(Render&& render) const;
     json status() const;
     json lcore_map_json() const;
+    json metrics_url() const; ///< the HTTP endpoint's URL, or null
+
     json flush();
     json retention(const json& req);
     result<std::vector<std::string>> reload_control(const daemon_config& fresh);
@@ -66,10 +79,12 @@ class admin_commands {
     // The server thread may serve a request before the daemon has the server back from
     // control_server::start(): handlers read it through this pointer, published once.
     std::atomic<control_server*> _server{nullptr};
+    std::atomic<const metrics_http_server*> _metrics_http{nullptr};
     int64_t _started_ns;
     double _ticks_per_us;
-    // Samples for rates: pushed by the tick, read by stats and metrics, all on the
-    // server's loop thread (stats and metrics are not slow commands).
+    // Samples for rates: pushed by the tick, read by stats and metrics (the loop) and by
+    // the HTTP endpoint (civetweb's threads), under _snapshot_mutex.
+    mutable std::mutex _snapshot_mutex;
     stats_history _history{limits::stats_samples_max};
     std::mutex _reload_mutex; // one reload at a time; guards _config's reloadable keys
     std::atomic<uint64_t> _reloads{0};

@@ -7,6 +7,8 @@
 #include <cstdlib>
 
 #include "base/limits.h"
+#include "base/log.h"
+#include "control/metrics_http.h"
 #include "control/query_config.h"
 #include "dataplane/lcore_map.h"
 #include "processing/dedup_filter.h"
@@ -249,6 +251,20 @@ result<void> apply_toml(const std::string& path, daemon_config& c) {
     }
     if (auto v = t["storage"]["flush_interval_ms"].value<int64_t>()) c.flush_interval_ms = uint32_t(*v);
     get(t, "storage", "direct_io", c.direct_io);
+    get(t, "metrics", "listen", c.metrics_listen);
+    get(t, "log", "format", c.log_format);
+    if (auto v = t["log"]["rate_limit_burst"].value<int64_t>()) {
+        if (*v < 0 || *v > 1'000'000)
+            return make_error(errc::bad_config, "log.rate_limit_burst must be within 0..1000000 "
+                                                "(0: no limit)");
+        c.log_burst = uint32_t(*v);
+    }
+    if (auto v = t["log"]["rate_limit_interval_ms"].value<int64_t>()) {
+        if (*v < 1 || *v > 3'600'000)
+            return make_error(errc::bad_config,
+                              "log.rate_limit_interval_ms must be within 1..3600000");
+        c.log_interval_ms = uint32_t(*v);
+    }
     if (auto v = t["testing"]["slow_worker_us"].value<int64_t>())
         c.test_slow_worker_us = uint32_t(*v);
     SLUICE_TRY(apply_storage_toml(t, c));
@@ -278,6 +294,9 @@ result<void> validate(const daemon_config& c) {
     if (c.data_dir.empty()) return bad("sluice.data_dir is empty (pass --data-dir)");
     if (c.mbufs < 512) return bad("input.mbufs must be >= 512");
     if (c.rx_queues > 1024) return bad("input.rx_queues must be <= 1024");
+    SLUICE_TRY(check_metrics_listen(c.metrics_listen));
+    if (log_format f; !parse_log_format(c.log_format.c_str(), &f))
+        return bad("log.format must be \"text\" or \"json\", not \"" + c.log_format + "\"");
     if ((c.socket_mode & ~0777u) != 0 || (c.socket_mode & 0600u) != 0600u)
         return bad("control.socket_mode must be an octal mode within 0600..0777 that lets the "
                    "owner read and write, e.g. \"0600\" or \"0660\"");
@@ -330,7 +349,19 @@ std::vector<std::string> restart_required(const daemon_config& a, const daemon_c
     check(a.compression.kind == b.compression.kind, "storage.compression");
     check(a.compression.level == b.compression.level, "storage.compression_level");
     check(a.retention_interval_ms == b.retention_interval_ms, "retention.interval_ms");
+    check(a.metrics_listen == b.metrics_listen, "metrics.listen");
+    check(a.log_format == b.log_format && a.log_burst == b.log_burst &&
+              a.log_interval_ms == b.log_interval_ms,
+          "log");
     return keys;
+}
+
+void apply_log_config(const daemon_config& c) {
+    log_format f = log_format::text;
+    (void)parse_log_format(c.log_format.c_str(), &f); // validated by load_config
+    log_set_format(f);
+    log_set_journal(log_stderr_is_journal());
+    log_set_rate_limit({c.log_burst, c.log_interval_ms});
 }
 
 result<daemon_config> load_config(int argc, char** argv) {
@@ -367,6 +398,13 @@ result<daemon_config> load_config(int argc, char** argv) {
     app.add_option("--kafka", kafka,
                    "accept Kafka producers on ADDR:PORT (repeatable; alone unless --kernel-udp "
                    "or input.mode names another input)");
+    std::string metrics_listen, log_format_arg;
+    bool metrics_listen_set = false;
+    app.add_option("--metrics-listen", metrics_listen,
+                   "serve Prometheus' GET /metrics on IPV4:PORT, \"\" for none (overrides "
+                   "metrics.listen)")
+        ->each([&](const std::string&) { metrics_listen_set = true; });
+    app.add_option("--log-format", log_format_arg, "log lines as text or json (overrides log.format)");
     int64_t test_hold_us = -1;
     app.add_option("--test-hold-us", test_hold_us,
                    "TEST ONLY: workers hold each burst until it is this many microseconds old "
@@ -383,6 +421,8 @@ result<daemon_config> load_config(int argc, char** argv) {
     c.config_path = config_path;
     if (test_hold_us >= 0) c.test_hold_us = uint32_t(std::min<int64_t>(test_hold_us, 10'000'000));
     if (!data_dir.empty()) c.data_dir = data_dir;
+    if (metrics_listen_set) c.metrics_listen = metrics_listen;
+    if (!log_format_arg.empty()) c.log_format = log_format_arg;
     if (!socket.empty()) c.control_socket = socket;
     if (udp_port >= 0) {
         if (udp_port == 0 || udp_port > 65535)

@@ -85,6 +85,13 @@ struct daemon_config {
     storage::retention_policy retention{};
     std::map<std::string, storage::retention_policy> retention_tables;
     uint32_t retention_interval_ms = 1000;
+    // [metrics]: Prometheus' GET /metrics on "IPV4:PORT" (control/metrics_http.h); "" = none.
+    std::string metrics_listen;
+    // [log] (base/log.h): "text" or "json" lines; per call site at most log_burst lines
+    // each log_interval_ms (log_burst 0 = no limit).
+    std::string log_format = "text";
+    uint32_t log_burst = 10;
+    uint32_t log_interval_ms = 5000;
     // Test only (--test-hold-us): workers hold each burst until it is this old.
     uint32_t test_hold_us = 0;
 };
@@ -92,6 +99,9 @@ struct daemon_config {
 // The keys whose new value a reload cannot apply while running (they need a restart),
 // by their TOML names, comparing `running` with `fresh`.
 std::vector<std::string> restart_required(const daemon_config& running, const daemon_config& fresh);
+
+// Applies [log] (format, rate limit) to base/log.h: sluiced calls it once the config is loaded.
+void apply_log_config(const daemon_config& config);
 
 // Loads `path` (empty: defaults only) and applies the command-line options that follow
 // EAL's `--`. Errors name the option or key and what to do about it.

@@ -1,7 +1,7 @@
 #pragma once
 // One control connection's state in the control server's loop (control_loop.cpp), and
-// the pacing that loop applies: a token bucket per connection and in all, and throttled
-// refusal logs. Used only by the loop.
+// the pacing that loop applies: a token bucket per connection and in all (its refusal
+// logs are paced by base/log.h's per-site rate limit). Used only by the loop.
 #include <sys/types.h>
 
 #include <algorithm>
@@ -29,26 +29,6 @@ struct token_bucket {
         if (tokens < 1) return false;
         tokens -= 1;
         return true;
-    }
-};
-
-// Logs the first of a kind at once, then at most one line per second with the count,
-// so a flood of refusals cannot flood the log.
-struct log_throttle {
-    int64_t next_ns = 0;
-    uint64_t suppressed = 0;
-    bool allow(int64_t now_ns) {
-        if (now_ns < next_ns) {
-            ++suppressed;
-            return false;
-        }
-        next_ns = now_ns + 1'000'000'000;
-        return true;
-    }
-    // " (N more since the last report)", or nothing.
-    std::string more() {
-        uint64_t n = std::exchange(suppressed, 0);
-        return n == 0 ? std::string() : " (" + std::to_string(n) + " more since the last report)";
     }
 };
 

@@ -27,7 +27,6 @@
 namespace sluice::control {
 
 using detail::connection;
-using detail::log_throttle;
 using detail::token_bucket;
 
 namespace {
@@ -222,10 +221,9 @@ struct control_server::loop {
 
     void refuse_oversize(connection& c) {
         bump(server._oversize);
-        if (oversize_log.allow(monotonic_ns()))
-            SLUICE_LOG_WARN("control: closed pid %d uid %u: request over %zu bytes%s",
-                            int(c.pid), c.uid, limits::control_request_bytes_max,
-                            oversize_log.more().c_str());
+        // Floods are cut by the log's per-site rate limit (base/log.h), and counted.
+        SLUICE_LOG_WARN("control: closed pid %d uid %u: request over %zu bytes", int(c.pid), c.uid,
+                        limits::control_request_bytes_max);
         c.out +=
             encode_error("request exceeds " + std::to_string(limits::control_request_bytes_max) +
                          " bytes (send one JSON object per line)");
@@ -268,11 +266,9 @@ struct control_server::loop {
             !global_bucket.take(now, a.requests_per_s)) {
             bump(server._requests);
             bump(server._rate_limited);
-            if (rate_log.allow(now))
-                SLUICE_LOG_WARN("control: rate limited pid %d uid %u: over %u requests/s per "
-                                "connection or %u in all%s",
-                                int(c.pid), c.uid, a.connection_requests_per_s, a.requests_per_s,
-                                rate_log.more().c_str());
+            SLUICE_LOG_WARN("control: rate limited pid %d uid %u: over %u requests/s per "
+                            "connection or %u in all",
+                            int(c.pid), c.uid, a.connection_requests_per_s, a.requests_per_s);
             c.out += encode_error("rate limited: over " +
                                   std::to_string(a.connection_requests_per_s) +
                                   " requests/s on this connection or " +
@@ -356,10 +352,8 @@ struct control_server::loop {
             (void)!::send(fd, busy.data(), busy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
             ::close(fd);
             bump(server._refused_clients);
-            if (clients_log.allow(monotonic_ns()))
-                SLUICE_LOG_WARN("control: refused pid %d uid %u: too many clients%s",
-                                int(cred.pid), cred.uid,
-                                clients_log.more().c_str());
+            SLUICE_LOG_WARN("control: refused pid %d uid %u: too many clients", int(cred.pid),
+                            cred.uid);
             return;
         }
         uint32_t slot = free_slots.back();
@@ -372,12 +366,9 @@ struct control_server::loop {
         server._connections_open.fetch_add(1, std::memory_order_relaxed);
         if (!server.peer_allowed(cred.uid, cred.gid, peer_groups(fd))) {
             bump(server._refused_peers);
-            if (peer_log.allow(monotonic_ns()))
-                SLUICE_LOG_WARN("control: refused peer pid %d uid %u gid %u on %s: not in "
-                                "control.allow_uids/allow_gids%s",
-                                int(cred.pid), cred.uid, cred.gid,
-                                server._config.socket_path.c_str(),
-                                peer_log.more().c_str());
+            SLUICE_LOG_WARN("control: refused peer pid %d uid %u gid %u on %s: not in "
+                            "control.allow_uids/allow_gids",
+                            int(cred.pid), cred.uid, cred.gid, server._config.socket_path.c_str());
             c.out = encode_error("permission denied: uid " + std::to_string(cred.uid) +
                                  " is not allowed (add it to control.allow_uids)") +
                     "\n";
@@ -532,7 +523,6 @@ struct control_server::loop {
     __kernel_timespec retry_ts{0, accept_retry_ns};
     __kernel_timespec tick_ts{};
     token_bucket global_bucket;
-    log_throttle peer_log, clients_log, rate_log, oversize_log;
 };
 
 control_server::control_server(server_config config, std::map<std::string, handler> handlers)

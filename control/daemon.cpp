@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "control/admin_commands.h"
 #include "control/control_server.h"
+#include "control/metrics_http.h"
 #include "control/pipeline.h"
 #include "control/service_notify.h"
 #include "storage/retention.h"
@@ -45,6 +46,7 @@ class daemon {
     std::unique_ptr<storage::retention_manager> _retention;
     std::unique_ptr<admin_commands> _commands;
     std::unique_ptr<control_server> _control;
+    std::unique_ptr<metrics_http_server> _metrics_http; // null: metrics.listen is ""
     service_notifier _notify; // systemd Type=notify (control/service_notify.h)
 };
 
@@ -87,6 +89,15 @@ result<void> daemon::start_control() {
     if (!server) return std::move(server).err();
     _control = std::move(server.value());
     _commands->attach(_control.get());
+    if (!_config.metrics_listen.empty()) {
+        // civetweb's threads render from the same snapshot as the `metrics` command.
+        auto http = metrics_http_server::start({.listen = _config.metrics_listen},
+                                               [c = _commands.get()] { return c->metrics_text(); });
+        if (!http) return std::move(http).err();
+        _metrics_http = std::move(http.value());
+        _commands->attach(_metrics_http.get());
+        SLUICE_LOG_INFO("metrics: Prometheus can scrape %s", _metrics_http->url().c_str());
+    }
     return ok_result();
 }
 
@@ -107,6 +118,8 @@ int daemon::run() {
     _notify.stopping();
     SLUICE_LOG_INFO("graceful shutdown: stopping RX, draining rings, closing windows");
     const int rc = _pipeline->stop();
+    // Before the pipeline is released: its renders read the pipeline.
+    if (_metrics_http) _metrics_http->stop();
     // The server first: its tick writes the stats history that the last reply reads.
     _control->stop();
     // Every counter is final now (RX stopped, rings drained, workers done): one line

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "control/control_server.h"
+#include "control/metrics_http.h"
 
 namespace sluice::control {
 
@@ -39,6 +40,7 @@ result<void> check_data_dir(const std::string& data_dir) {
 result<storage::data_dir_lock> preflight(const daemon_config& config) {
     SLUICE_TRY(check_data_dir(config.data_dir));
     SLUICE_TRY(check_control_socket(config.control_socket));
+    SLUICE_TRY(probe_metrics_listen(config.metrics_listen));
     return storage::data_dir_lock::acquire(config.data_dir);
 }
 

@@ -4,8 +4,9 @@
 // is not writable, the control socket is served by another sluiced or its path is no
 // socket or its directory is missing (control_server.h check_control_socket, the check the
 // server makes again before it binds, so a race with another process gets the same message),
-// the data dir is locked by another sluiced (storage/data_dir_lock.h). The lock it takes
-// is returned and must live as long as the daemon.
+// the metrics address is taken (metrics_http.h probe_metrics_listen), the data dir is
+// locked by another sluiced (storage/data_dir_lock.h). The lock it takes is returned and
+// must live as long as the daemon.
 #include "base/result.h"
 #include "control/config.h"
 #include "storage/data_dir_lock.h"

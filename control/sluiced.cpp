@@ -129,6 +129,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "sluiced: %s\n", config.err().message.c_str());
         return config.err().code == sluice::errc::invalid_argument ? 2 : 1;
     }
+    sluice::control::apply_log_config(config.value());
     // Held until sluiced returns: one daemon per data dir.
     auto data_dir_lock = sluice::control::preflight(config.value());
     if (!data_dir_lock) {

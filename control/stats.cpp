@@ -136,6 +136,27 @@ const stat_field<server_counters> control_fields[] = {
      mt::gauge, &server_counters::connections_open},
 };
 
+const stat_field<log_counters> log_fields[] = {
+    {"lines_suppressed", "sluice_log_lines_suppressed_total",
+     "Log lines dropped by the per-call-site log rate limit.", mt::counter,
+     &log_counters::lines_suppressed},
+};
+
+const stat_field<metrics_http_stats> metrics_http_fields[] = {
+    {"ok", "sluice_metrics_http_requests_total",
+     "Requests the HTTP /metrics endpoint answered, per outcome.", mt::counter,
+     &metrics_http_stats::ok, 1, "outcome"},
+    {"not_found", "sluice_metrics_http_requests_total",
+     "Requests the HTTP /metrics endpoint answered, per outcome.", mt::counter,
+     &metrics_http_stats::not_found, 1, "outcome"},
+    {"method_not_allowed", "sluice_metrics_http_requests_total",
+     "Requests the HTTP /metrics endpoint answered, per outcome.", mt::counter,
+     &metrics_http_stats::method_not_allowed, 1, "outcome"},
+    {"error", "sluice_metrics_http_requests_total",
+     "Requests the HTTP /metrics endpoint answered, per outcome.", mt::counter,
+     &metrics_http_stats::error, 1, "outcome"},
+};
+
 // ---- shared by both renderings ----
 
 template <class T, size_t N>
@@ -519,6 +540,9 @@ json stats_json(const stats_snapshot& s) {
         per_core.push_back(worker_core_json(s, i));
     json control = json::object();
     if (s.control_up) put_fields(control, control_fields, s.control);
+    json log = json::object(), metrics_http = json::object();
+    put_fields(log, log_fields, s.log);
+    put_fields(metrics_http, metrics_http_fields, s.metrics_http);
     json lag;
     json rings = rings_and_lag(s, lag);
     return json{{"ok", true},
@@ -537,7 +561,9 @@ json stats_json(const stats_snapshot& s) {
                 {"storage", s.storage},
                 {"control", std::move(control)},
                 {"kafka", kafka_section(s)},
-                {"queries", s.queries}};
+                {"queries", s.queries},
+                {"log", std::move(log)},
+                {"metrics_http", std::move(metrics_http)}};
 }
 
 std::string prometheus_text(const stats_snapshot& s) {
@@ -549,6 +575,8 @@ std::string prometheus_text(const stats_snapshot& s) {
     lag_and_ring_metrics(e, s);
     latency_metrics(e, s);
     if (s.control_up) put_metrics(e, control_fields, s.control, {});
+    put_metrics(e, log_fields, s.log, {});
+    put_metrics(e, metrics_http_fields, s.metrics_http, {});
     kafka_metrics(e, s.kafka);
     kafka_typed_metrics(e, s);
     return e.text();

@@ -129,6 +129,17 @@ struct totals_stats {
     int64_t durable_event_time_ms = 0;
 };
 
+/// Log lines the rate limit dropped (base/log.h).
+struct log_counters {
+    uint64_t lines_suppressed = 0;
+};
+
+/// What the HTTP /metrics endpoint answered, per outcome (control/metrics_http.h; zeros
+/// when it is off).
+struct metrics_http_stats {
+    uint64_t ok = 0, not_found = 0, method_not_allowed = 0, error = 0;
+};
+
 /// Everything `stats` reports, read at one instant.
 struct stats_snapshot {
     std::string version;
@@ -147,6 +158,8 @@ struct stats_snapshot {
     std::vector<port_stats_entry> ports;
     server_counters control;
     bool control_up = false; ///< the server has been handed over (else `control` is {})
+    log_counters log;
+    metrics_http_stats metrics_http;
     // Sections with no metrics of their own, built by their owners.
     json storage = json::object(); ///< control/stats_reader.h
     json kafka; ///< null without a Kafka listener; rates and ack latency come from `now`

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "base/limits.h"
+#include "base/log.h"
 #include "control/protocol.h"
 #include "tests/control/control_test_util.h"
 
@@ -245,6 +246,32 @@ TEST_F(ControlServer, OversizedRequestGetsErrorAndClose) {
     EXPECT_TRUE(closed_by_peer(fd));
     ::close(fd);
     EXPECT_EQ(call({{"cmd", "status"}})["ok"], true);
+}
+
+// A flood of refusals writes the log's burst and counts the rest (base/log.h), so a
+// misbehaving client cannot fill the journal.
+TEST_F(ControlServer, RefusalLogsAreCutByTheLogRateLimitAndCounted) {
+    log_set_rate_limit({3, 600'000});
+    start();
+    const uint64_t before = log_suppressed_total();
+    ::testing::internal::CaptureStderr();
+    for (int i = 0; i < 20; ++i) {
+        int fd = raw_connect(path);
+        ASSERT_GE(fd, 0);
+        ASSERT_TRUE(send_all(fd, std::string(limits::control_request_bytes_max + 1, 'a')));
+        EXPECT_EQ(json::parse(read_line(fd))["ok"], false);
+        EXPECT_TRUE(closed_by_peer(fd));
+        ::close(fd);
+    }
+    EXPECT_EQ(call({{"cmd", "status"}})["ok"], true); // every refusal was handled and logged
+    const std::string err = ::testing::internal::GetCapturedStderr();
+    log_set_rate_limit({});
+    size_t lines = 0;
+    for (size_t p = err.find("request over"); p != std::string::npos;
+         p = err.find("request over", p + 1))
+        ++lines;
+    EXPECT_EQ(lines, 3u) << err;
+    EXPECT_EQ(log_suppressed_total() - before, 17u);
 }
 
 TEST_F(ControlServer, SocketFileModeIs0600ByDefault) {

@@ -32,6 +32,7 @@ for f in /usr/bin/sluiced /usr/bin/sluicectl /usr/bin/sluice-read /usr/bin/sluic
          /usr/sbin/sluice-hugepages /etc/sluice/sluiced.toml /etc/default/sluiced \
          /usr/lib/systemd/system/sluiced.service \
          /usr/share/bash-completion/completions/sluicectl /usr/share/doc/sluice/DEPLOY.md \
+         /usr/share/sluice/grafana/sluice.json \
          /usr/share/man/man1/sluiced.1.gz /usr/share/man/man1/sluicectl.1.gz \
          /usr/share/man/man1/sluice-read.1.gz /usr/share/man/man1/sluice-gen.1.gz; do
   [ -e "$f" ] || fail "$f is not installed"
@@ -61,6 +62,13 @@ until /usr/bin/sluicectl --socket "$run/sluiced.sock" status > "$work/status" 2>
   sleep 0.1
 done
 grep -q "memory.mode: no-huge" "$work/status" || { cat "$work/status"; fail "status has no memory mode"; }
+# The packaged config serves Prometheus' /metrics on 127.0.0.1:9464 (docs/DEPLOY.md §9).
+grep -q "metrics_url: http://127.0.0.1:9464/metrics" "$work/status" ||
+  { cat "$work/status"; fail "status has no metrics_url from the packaged config"; }
+exec 3<>/dev/tcp/127.0.0.1/9464 || fail "nothing listens on 127.0.0.1:9464"
+printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3
+grep -q "^sluice_build_info" <&3 || fail "GET /metrics on 127.0.0.1:9464 has no sluice_build_info"
+exec 3<&-
 /usr/bin/sluicectl --socket "$run/sluiced.sock" shutdown >/dev/null || fail "sluicectl shutdown"
 wait "$pid" || { cat "$work/sluiced.log"; fail "sluiced exited $?"; }
 pid=""
