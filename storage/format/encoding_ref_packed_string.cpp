@@ -3,10 +3,10 @@
 // event time can be cut out of an RFC 3339 timestamp as well as out of a decimal one;
 // and the skeleton lengths are bit-packed after the skeleton bytes instead of varints
 // between them (zstd then sees the JSON text alone). The writer finds what to cut in one
-// pass over the value: the quotes split it into gaps, a gap between two quotes is
-// compared with the string references of the same length (and a timestamp's rendering),
-// a gap outside quotes is searched for a decimal time. No substring search per
-// reference per row.
+// vector pass over the value: the quotes split it into gaps, and a gap between two quotes
+// is compared with the string references of the same length and with the time's
+// renderings, until every one is found; a decimal time is searched with a vector
+// substring search. No memchr/memcmp substring search per reference per row.
 //
 // Layout: u8 k (1..8), k x (u16 column, u8 rendering), u32 S, S bytes of skeletons back
 // to back, then the rows' skeleton lengths bit-packed (bitpack.h).
@@ -92,20 +92,25 @@ std::string_view ref_text(const column_batch& batch, int col, rendering how, uin
     return {};
 }
 
-// Calls on_quote(position) for every '"' in s, in order; returns whether s holds a byte
-// in 0..refs_max (a marker: the value is then stored verbatim). Stops early on a marker.
+// Calls on_quote(position) for the '"'s in s, in order, until it returns false; returns
+// whether s holds a byte in 0..refs_max (a marker: the value is then stored verbatim).
 template <typename OnQuote>
 inline bool scan_quotes(const char* s, size_t n, OnQuote on_quote) noexcept {
     size_t i = 0;
+    bool quotes = true; // on_quote still wants them
 #if defined(__AVX2__)
     const __m256i quote = _mm256_set1_epi8('"');
     const __m256i top = _mm256_set1_epi8(char(refs_max));
     auto chunk = [&](__m256i x, size_t at) {
         const __m256i low = _mm256_cmpeq_epi8(_mm256_min_epu8(x, top), x); // x <= refs_max
         if (!_mm256_testz_si256(low, low)) return false;
+        if (!quotes) return true;
         for (uint32_t q = uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi8(x, quote))); q != 0;
              q &= q - 1)
-            on_quote(at + size_t(std::countr_zero(q)));
+            if (!on_quote(at + size_t(std::countr_zero(q)))) {
+                quotes = false;
+                break;
+            }
         return true;
     };
     for (; i + 32 <= n; i += 32)
@@ -120,10 +125,36 @@ inline bool scan_quotes(const char* s, size_t n, OnQuote on_quote) noexcept {
 #else
     for (; i < n; ++i) {
         if (uint8_t(s[i]) <= refs_max) return true;
-        if (s[i] == '"') on_quote(i);
+        if (quotes && s[i] == '"') quotes = on_quote(i);
     }
     return false;
 #endif
+}
+
+// The first occurrence of needle (at least 2 bytes) in s at or after from, or npos. With
+// AVX2 it tests 32 positions at once by the needle's first and last byte (W. Muła's
+// SIMD-friendly substring search): a decimal time that the text does not hold costs a
+// few vector compares, not a memchr and memcmp per matching first digit.
+inline size_t find_text(std::string_view s, std::string_view needle, size_t from) noexcept {
+    const size_t k = needle.size();
+    if (s.size() < k || from > s.size() - k) return std::string_view::npos;
+#if defined(__AVX2__)
+    const __m256i first = _mm256_set1_epi8(needle[0]);
+    const __m256i last = _mm256_set1_epi8(needle[k - 1]);
+    size_t i = from;
+    for (; i + k - 1 + 32 <= s.size(); i += 32) {
+        const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.data() + i));
+        const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.data() + i + k - 1));
+        for (uint32_t m = uint32_t(_mm256_movemask_epi8(
+                 _mm256_and_si256(_mm256_cmpeq_epi8(a, first), _mm256_cmpeq_epi8(b, last))));
+             m != 0; m &= m - 1) {
+            const size_t p = i + size_t(std::countr_zero(m));
+            if (std::memcmp(s.data() + p + 1, needle.data() + 1, k - 2) == 0) return p;
+        }
+    }
+    from = i;
+#endif
+    return s.find(needle, from);
 }
 
 struct cut {
@@ -131,36 +162,6 @@ struct cut {
     uint32_t len;
     uint8_t marker;
 };
-
-// Digits (and sign) of v in decimal, without a division per digit.
-inline size_t decimal_len(int64_t v) noexcept {
-    static constexpr uint64_t pow10[20] = {1ull,
-                                           10ull,
-                                           100ull,
-                                           1000ull,
-                                           10000ull,
-                                           100000ull,
-                                           1000000ull,
-                                           10000000ull,
-                                           100000000ull,
-                                           1000000000ull,
-                                           10000000000ull,
-                                           100000000000ull,
-                                           1000000000000ull,
-                                           10000000000000ull,
-                                           100000000000000ull,
-                                           1000000000000000ull,
-                                           10000000000000000ull,
-                                           100000000000000000ull,
-                                           1000000000000000000ull,
-                                           10000000000000000000ull};
-    const uint64_t u = v < 0 ? 0 - uint64_t(v) : uint64_t(v);
-    // floor(log10(u)) is floor(log2(u)) * 1233 >> 12 or one more.
-    const size_t log2 = size_t(63 - std::countl_zero(u | 1));
-    size_t digits = (log2 * 1233 >> 12) + 1;
-    digits += digits < 20 && u >= pow10[digits];
-    return digits + (v < 0 ? 1 : 0);
-}
 
 // a[0..n) == b[0..n), inline: the lengths here are short and a call per gap would cost
 // more than the compare.
@@ -188,57 +189,73 @@ class row_cutter {
   public:
     row_cutter(const column_batch& batch, const std::vector<ref>& refs, uint32_t row,
                std::string_view s, rfc3339_renderer& rfc) noexcept
-        : _batch(batch), _refs(refs), _row(row), _s(s) {
-        // What each reference looks for in this row: strings (and a decimal time in
-        // quotes) an equal quoted gap; a time rendering a gap that starts with it; a
-        // decimal time also bare text outside quotes. Decimal text is made on demand.
+        : _refs(refs), _s(s) {
+        // What each reference looks for in this row: a string an equal gap between two
+        // quotes; a time rendering a quoted gap that starts with it; a decimal time its
+        // first occurrence anywhere (searched after the quotes).
         for (uint32_t m = 0; m < refs.size(); ++m) {
             const ref& rf = refs[m];
             if (batch.is_null(rf.col, row)) continue;
-            const bool is_i64 = batch.col(rf.col).type == column_type::i64;
             if (rf.how != rendering::as_is) {
-                _text[m] = ref_text(batch, rf.col, rf.how, row, _buf[m], rfc);
-                if (!_text[m].empty()) _prefix |= 1u << m;
+                // A time's two renderings (listed one after the other) share one text:
+                // the seconds are its first 19 bytes.
+                const size_t len = rf.how == rendering::rfc3339_millis ? rfc3339_millis_len
+                                                                        : rfc3339_seconds_len;
+                if (m > 0 && refs[m - 1].col == rf.col && refs[m - 1].how != rendering::as_is) {
+                    if (_text[m - 1].empty()) continue; // not renderable
+                    _text[m] = {_text[m - 1].data(), len};
+                } else if (rfc.render(batch.i64_at(rf.col, row), _buf[m])) {
+                    _text[m] = {_buf[m], len};
+                } else {
+                    continue;
+                }
+                _prefix |= 1u << m;
                 continue;
             }
-            _len[m] = is_i64 ? decimal_len(batch.i64_at(rf.col, row)) : batch.string_at(rf.col, row).size();
-            if (_len[m] < ref_value_bytes_min) continue;
-            if (is_i64) {
-                _bare |= 1u << m;
-            } else {
-                _text[m] = batch.string_at(rf.col, row);
+            if (batch.col(rf.col).type == column_type::i64) {
+                _text[m] = ref_text(batch, rf.col, rf.how, row, _buf[m], rfc);
+                if (_text[m].size() < ref_value_bytes_min) continue;
+                _decimal |= 1u << m;
+                continue;
             }
+            _text[m] = batch.string_at(rf.col, row);
+            if (_text[m].size() < ref_value_bytes_min) continue;
             _quoted |= 1u << m;
-            _lengths |= uint64_t(1) << std::min<size_t>(_len[m], 63);
+            _lengths |= uint64_t(1) << std::min<size_t>(_text[m].size(), 63);
         }
     }
 
-    // Called for each '"' of the value, in order.
-    void on_quote(size_t q) noexcept {
+    // Called for each '"' of the value, in order; false once no reference looks in
+    // quoted text any more.
+    bool on_quote(size_t q) noexcept {
+        // Most gaps are keys: no reference has their length and they are too short for a
+        // timestamp. Only the others take the call.
         const size_t len = q - _prev;
-        if (_quotes & 1)
+        if ((_quotes & 1) != 0 &&
+            ((_lengths >> std::min<size_t>(len, 63) & 1) != 0 ||
+             (_prefix != 0 && len >= rfc3339_seconds_len)))
             inside(_prev, len);
-        else if (_bare != 0 && len >= ref_value_bytes_min)
-            outside(_prev, len);
         ++_quotes;
         _prev = q + 1;
+        return (_quoted | _prefix) != 0;
     }
 
-    // After the last quote: the rest of the value, then the skeleton at out.
+    // After the quotes: decimal times, then the skeleton at out.
     size_t finish(uint8_t* out) noexcept {
-        const size_t rest = _s.size() - _prev;
-        if (_quotes & 1)
-            inside(_prev, rest);
-        else if (_bare != 0 && rest >= ref_value_bytes_min)
-            outside(_prev, rest);
-        // Bare matches of references without a quoted one, unless they overlap a cut.
-        for (uint32_t q = _bare_found & _quoted; q != 0; q &= q - 1) {
+        for (uint32_t q = _decimal; q != 0; q &= q - 1) {
             const uint32_t m = uint32_t(std::countr_zero(q));
-            const size_t pos = _bare_at[m], len = _len[m];
-            bool overlaps = false;
-            for (uint32_t i = 0; i < _found; ++i)
-                overlaps |= pos < _cuts[i].pos + _cuts[i].len && _cuts[i].pos < pos + len;
-            if (!overlaps) take(m, pos, len);
+            const size_t len = _text[m].size();
+            // The first occurrence that overlaps no cut.
+            for (size_t pos = find_text(_s, _text[m], 0); pos != std::string_view::npos;
+                 pos = find_text(_s, _text[m], pos + 1)) {
+                bool overlaps = false;
+                for (uint32_t i = 0; i < _found; ++i)
+                    overlaps |= pos < _cuts[i].pos + _cuts[i].len && _cuts[i].pos < pos + len;
+                if (!overlaps) {
+                    take(m, pos, len);
+                    break;
+                }
+            }
         }
         // Cuts by position (at most refs_max: insertion sort), then the skeleton.
         for (uint32_t i = 1; i < _found; ++i)
@@ -256,14 +273,6 @@ class row_cutter {
     }
 
   private:
-    std::string_view text(uint32_t m) noexcept {
-        if (_text[m].empty()) { // a decimal time, made on first use
-            auto r = std::to_chars(_buf[m], _buf[m] + 20, _batch.i64_at(_refs[m].col, _row));
-            _text[m] = {_buf[m], size_t(r.ptr - _buf[m])};
-        }
-        return _text[m];
-    }
-
     void take(uint32_t m, size_t pos, size_t len) noexcept {
         _cuts[_found++] = {uint32_t(pos), uint32_t(len), uint8_t(m + 1)};
         _quoted &= ~(1u << m);
@@ -271,12 +280,11 @@ class row_cutter {
     }
 
     // A gap between two quotes: a string value (or a key).
-    void inside(size_t a, size_t len) noexcept {
-        if ((_quoted | _prefix) == 0) return;
+    [[gnu::noinline]] void inside(size_t a, size_t len) noexcept {
         if ((_lengths >> std::min<size_t>(len, 63) & 1) != 0) {
             for (uint32_t q = _quoted; q != 0; q &= q - 1) {
                 const uint32_t m = uint32_t(std::countr_zero(q));
-                if (_len[m] == len && same_bytes(_s.data() + a, text(m).data(), len)) {
+                if (_text[m].size() == len && same_bytes(_s.data() + a, _text[m].data(), len)) {
                     take(m, a, len);
                     return;
                 }
@@ -302,29 +310,12 @@ class row_cutter {
         if (seconds >= 0) take(uint32_t(seconds), a, rfc3339_seconds_len);
     }
 
-    // A gap outside quotes (punctuation, numbers): where a decimal time stands bare.
-    void outside(size_t a, size_t len) noexcept {
-        for (uint32_t q = _bare & ~_bare_found; q != 0; q &= q - 1) {
-            const uint32_t m = uint32_t(std::countr_zero(q));
-            if (_len[m] > len) continue;
-            const size_t p = _s.substr(a, len).find(text(m));
-            if (p == std::string_view::npos) continue;
-            _bare_at[m] = uint32_t(a + p);
-            _bare_found |= 1u << m;
-        }
-    }
-
-    const column_batch& _batch;
     const std::vector<ref>& _refs;
-    const uint32_t _row;
     const std::string_view _s;
     std::string_view _text[refs_max];
-    size_t _len[refs_max] = {};
     char _buf[refs_max][24];
-    uint32_t _quoted = 0, _prefix = 0, _bare = 0; // bit m: reference m still looks
-    uint32_t _bare_found = 0;
-    uint32_t _bare_at[refs_max];
-    uint64_t _lengths = 0; // bit min(len, 63): a quoted reference has that length
+    uint32_t _quoted = 0, _prefix = 0, _decimal = 0; // bit m: reference m still looks
+    uint64_t _lengths = 0; // bit min(len, 63): a quoted string reference has that length
     cut _cuts[refs_max];
     uint32_t _found = 0;
     size_t _prev = 0;     // start of the current gap
@@ -367,7 +358,7 @@ size_t skeleton_writer::encode(const column_batch& batch, int col, const std::ve
         const std::string_view s = value_at(c, r);
         row_cutter cutter(batch, _refs, r, s, rfc);
         size_t len;
-        if (scan_quotes(s.data(), s.size(), [&cutter](size_t q) { cutter.on_quote(q); })) {
+        if (scan_quotes(s.data(), s.size(), [&cutter](size_t q) { return cutter.on_quote(q); })) {
             out[n] = 0; // a marker byte in the value: verbatim
             std::memcpy(out + n + 1, s.data(), s.size());
             len = s.size() + 1;

@@ -350,7 +350,7 @@ TEST_P(SegmentFormat, RoundTripsHugeStrings) {
     EXPECT_EQ(t.chunks[5].enc, encoding::plain_string);
     EXPECT_EQ(t.stats[5].max, noise.size());
     EXPECT_EQ(t.stats[5].value_bytes, noise.size() + zeros.size() + 7);
-    // The same through a ref_string column (bytes 0..8 in the noise: verbatim rows).
+    // The same through a ref_packed_string column (bytes 0..8 in the noise: verbatim rows).
     std::vector<row> ref_rows = {{int64_t(1), "a", "b", noise}, {int64_t(2), "zz", "b", zeros}};
     round_trip(refs_schema(), ref_rows, 6 << 20, GetParam());
 }
