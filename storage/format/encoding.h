@@ -87,8 +87,7 @@ namespace plain_u64 { // u64 values that do not shrink as varints; f64 bits
 encode_fn encode;
 decode_fn decode;
 } // namespace plain_u64
-namespace delta_varint_i64 {
-encode_fn encode;
+namespace delta_varint_i64 { // format 2's i64 encoding: read, no longer written
 decode_fn decode;
 } // namespace delta_varint_i64
 namespace delta_bitpack_i64 {
