@@ -7,6 +7,7 @@
 #include <limits>
 #include <random>
 
+#include "base/time_format.h"
 #include "storage_test_util.h"
 
 namespace sluice::storage {
@@ -426,6 +427,29 @@ TEST_P(SegmentFormat, RefStringsCutTextTimestamps) {
     // Cut: 19 or 23 bytes from the 7 renderable UTC texts of every 10 rows, the kind
     // from all. Without the time renderings the chunk would be larger than this.
     EXPECT_LT(t.chunks[3].raw_len, plain - 1000 * 4 - 100 * (23 + 19 + 23 + 23 + 23 + 23 + 19 - 7));
+}
+
+TEST_P(SegmentFormat, RefStringsAreExactOnRandomText) {
+    // Values made of quotes, backslashes, digits and the referenced texts themselves
+    // (whole, quoted, cut short, next to each other), long enough to cross the writer's
+    // 32-byte vector steps: whatever it cuts, every value comes back byte for byte.
+    std::mt19937_64 rng(12);
+    auto schema = refs_schema();
+    std::vector<row> rows;
+    for (int i = 0; i < 3000; ++i) {
+        const int64_t t = i % 7 == 0 ? int64_t(rng() % 100) : 1740754800000 + int64_t(rng() % 100000);
+        const std::string id = i % 5 == 0 ? "" : "e" + std::to_string(rng() % 50);
+        const std::string kind = i % 3 == 0 ? "\"" : "k" + std::to_string(rng() % 20);
+        const std::string pieces[] = {"\"", "\\", "\\\"", ":", std::to_string(t), id, kind,
+                                      "\"" + id + "\"", "\"" + kind + "\"", format_rfc3339_ms(t),
+                                      "\"" + format_rfc3339_ms(t) + "\"", "1", " ", "{\"a\":"};
+        std::string raw;
+        const size_t n = rng() % 24;
+        for (size_t j = 0; j < n; ++j) raw += pieces[rng() % std::size(pieces)];
+        rows.push_back({t, id.empty() ? value(std::monostate{}) : value(id), kind, raw});
+    }
+    auto r = round_trip(schema, rows, 1 << 20, GetParam());
+    EXPECT_EQ(r.chunks[3].enc, encoding::ref_packed_string); // the cuts were taken
 }
 
 TEST_P(SegmentFormat, BitPacksDeltasOfEveryWidth) {
