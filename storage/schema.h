@@ -22,7 +22,7 @@ struct column_def {
     // For string/bytes columns: earlier columns of the same row whose text usually
     // appears inside this column's values (the raw event holds its parsed fields). The
     // encoder stores such values as a skeleton that refers to them (docs/FORMAT.md,
-    // encoding ref_string). At most format::refs_max; each index below this column's.
+    // encoding ref_packed_string). At most format::refs_max; each index below this column's.
     std::vector<int> refs{};
 };
 

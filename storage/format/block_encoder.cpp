@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "base/assert.h"
+#include "storage/format/bitpack.h"
 #include "storage/format/bytes.h"
 
 namespace sluice::storage::format {
@@ -15,12 +16,13 @@ namespace {
 size_t column_bound(const column_def& c, uint32_t rows, size_t string_bytes) noexcept {
     size_t b = c.nullable ? bitmap_bytes(rows) : 0;
     switch (c.type) {
-    case column_type::i64: return b + size_t(rows) * 10;
+    case column_type::i64: return b + 10 + bitpack::bytes_max(rows);
     case column_type::u64: return b + size_t(rows) * 8; // varint is chosen only when smaller
     case column_type::f64: return b + size_t(rows) * 8;
     case column_type::u8: return b + rows;
     case column_type::string:
-    case column_type::bytes: return b + string_bytes + size_t(rows) * 16 + 64;
+    case column_type::bytes:
+        return b + string_bytes + size_t(rows) * 16 + 64 + bitpack::bytes_max(rows);
     }
     return 0;
 }
@@ -28,6 +30,11 @@ size_t column_bound(const column_def& c, uint32_t rows, size_t string_bytes) noe
 bool has_strings(const table_schema& schema) noexcept {
     return std::any_of(schema.columns.begin(), schema.columns.end(),
                        [](const column_def& c) { return is_variable(c.type); });
+}
+
+bool has_refs(const table_schema& schema) noexcept {
+    return std::any_of(schema.columns.begin(), schema.columns.end(),
+                       [](const column_def& c) { return !c.refs.empty(); });
 }
 
 size_t write_validity(const column_batch::column& c, uint32_t rows, uint8_t* out) noexcept {
@@ -60,7 +67,7 @@ void set_time_range(const column_batch& batch, int tc, block_header& h) noexcept
 block_encoder::block_encoder(const table_schema& schema, uint32_t rows_max, size_t string_bytes_max,
                              compression comp)
     : _schema(&schema), _rows_max(rows_max), _dict(has_strings(schema) ? rows_max : 0),
-      _compressor(comp) {
+      _skeletons(has_refs(schema) ? rows_max : 0), _compressor(comp) {
     SLUICE_ASSERT(rows_max > 0);
     SLUICE_ASSERT(string_bytes_max < (size_t(1) << 31));
     size_t payload = 0, scratch = 0;
@@ -127,8 +134,8 @@ size_t block_encoder::encode_values(const column_batch& batch, int col, uint8_t*
     const uint32_t rows = batch.rows();
     switch (c.type) {
     case column_type::i64:
-        enc = encoding::delta_varint_i64;
-        return delta_varint_i64::encode(c, rows, out);
+        enc = encoding::delta_bitpack_i64;
+        return delta_bitpack_i64::encode(c, rows, out);
     case column_type::u8: enc = encoding::plain_u8; return plain_u8::encode(c, rows, out);
     case column_type::u64:
         if (varint_u64::plan(c, rows) < size_t(rows) * 8) {
@@ -144,7 +151,7 @@ size_t block_encoder::encode_values(const column_batch& batch, int col, uint8_t*
     return 0;
 }
 
-// Picks the smallest of the encodings that apply, by their raw size: ref_string for
+// Picks the smallest of the encodings that apply, by their raw size: ref_packed_string for
 // columns that declare refs, else dict_string, suffix_number_string or plain_string.
 size_t block_encoder::encode_strings(const column_batch& batch, int col, uint8_t* out,
                                      encoding& enc) noexcept {
@@ -153,9 +160,9 @@ size_t block_encoder::encode_strings(const column_batch& batch, int col, uint8_t
     const size_t plain = plain_string::plan(c, rows);
     const auto& refs = _schema->columns[col].refs;
     if (!refs.empty()) {
-        size_t n = ref_string::encode(batch, col, refs, out);
+        size_t n = _skeletons.encode(batch, col, refs, out);
         if (n < plain) {
-            enc = encoding::ref_string;
+            enc = encoding::ref_packed_string;
             return n;
         }
     } else {

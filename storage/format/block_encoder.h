@@ -41,6 +41,7 @@ class block_encoder {
     size_t _block_bytes_max = 0;
     std::vector<uint8_t> _scratch; // one column's raw (uncompressed) chunk
     dict_string::dictionary _dict;
+    ref_packed_string::skeleton_writer _skeletons;
     std::vector<column_stats> _stats;
     chunk_compressor _compressor;
 };

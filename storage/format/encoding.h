@@ -87,10 +87,13 @@ namespace plain_u64 { // u64 values that do not shrink as varints; f64 bits
 encode_fn encode;
 decode_fn decode;
 } // namespace plain_u64
-namespace delta_varint_i64 {
-encode_fn encode;
+namespace delta_varint_i64 { // format 2's i64 encoding: read, no longer written
 decode_fn decode;
 } // namespace delta_varint_i64
+namespace delta_bitpack_i64 {
+encode_fn encode;
+decode_fn decode;
+} // namespace delta_bitpack_i64
 namespace varint_u64 {
 plan_fn plan;
 encode_fn encode;
@@ -133,12 +136,35 @@ class dictionary {
 decode_fn decode;
 } // namespace dict_string
 
-namespace ref_string {
-// Encodes the column `col` as skeletons referring to the columns `refs` of the same row.
-size_t encode(const column_batch& batch, int col, const std::vector<int>& refs,
-              uint8_t* out) noexcept;
+namespace ref_string { // format 2's skeletons: read, no longer written
 decode_fn decode;
 } // namespace ref_string
+
+namespace ref_packed_string {
+// How a reference's value becomes text: as is (strings; an i64 in decimal), or an i64 of
+// epoch milliseconds as an RFC 3339 UTC date-time to the second or to the millisecond.
+enum class rendering : uint8_t { as_is = 0, rfc3339_seconds = 1, rfc3339_millis = 2 };
+struct ref {
+    int col;
+    rendering how;
+};
+// Encodes a column as skeletons referring to other columns of the same row. Owns the
+// lengths of a block's skeletons, sized at construction: no allocation per block.
+class skeleton_writer {
+  public:
+    explicit skeleton_writer(uint32_t rows_max);
+    // refs: the schema's references of column `col`.
+    size_t encode(const column_batch& batch, int col, const std::vector<int>& refs,
+                  uint8_t* out) noexcept;
+
+  private:
+    // The chunk's references: the schema's, then each i64 one's time renderings.
+    void plan_refs(const column_batch& batch, const std::vector<int>& refs) noexcept;
+    std::vector<ref> _refs;
+    std::vector<uint32_t> _lengths;
+};
+decode_fn decode;
+} // namespace ref_packed_string
 
 namespace suffix_number_string {
 struct plan_t {

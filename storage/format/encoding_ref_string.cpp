@@ -1,9 +1,7 @@
-// ref_string (id 7): u8 k, k x u16 referenced column index, then per row a varint length
-// and either 0 + the value verbatim, or a skeleton: the value with the text of up to k
-// referenced columns of the same row cut out, each replaced by its marker byte (1 + its
-// index in the list). events.raw refers to the event's own fields and time, so the JSON
-// keeps only what no column holds. Chosen for columns whose schema declares references,
-// when smaller than plain_string.
+// ref_string (id 7, format 2; read, no longer written: ref_packed_string replaced it):
+// u8 k, k x u16 referenced column index, then per row a varint length and either 0 + the
+// value verbatim, or a skeleton: the value with the text of up to k referenced columns of
+// the same row cut out, each replaced by its marker byte (1 + its index in the list).
 #include <charconv>
 
 #include "storage/format/bytes.h"
@@ -23,101 +21,7 @@ std::string_view ref_text(const column_batch& batch, int col, uint32_t row, char
     return batch.string_at(col, row);
 }
 
-// Markers are the bytes 1..refs_max; a value holding any byte <= refs_max is stored
-// verbatim behind a 0 byte instead.
-inline bool has_marker_bytes(std::string_view s) noexcept {
-    uint8_t any = 0;
-    for (char ch : s)
-        any |= uint8_t(uint8_t(ch) <= refs_max);
-    return any != 0;
-}
-
-struct ref_span {
-    uint32_t pos;
-    uint32_t len;
-    uint8_t marker;
-};
-
-inline bool overlaps(const ref_span* spans, uint32_t n, size_t pos, size_t len) noexcept {
-    for (uint32_t i = 0; i < n; ++i)
-        if (pos < spans[i].pos + spans[i].len && spans[i].pos < pos + len) return true;
-    return false;
-}
-
-// The first occurrence of needle in s that overlaps no chosen span, preferring one
-// between double quotes (a JSON string value) over a bare one; npos when none.
-size_t find_ref(std::string_view s, std::string_view needle, const ref_span* spans,
-                uint32_t n) noexcept {
-    size_t bare = std::string_view::npos;
-    for (size_t from = 0;;) {
-        size_t p = s.find(needle, from);
-        if (p == std::string_view::npos) return bare;
-        from = p + 1;
-        if (overlaps(spans, n, p, needle.size())) continue;
-        if (p > 0 && s[p - 1] == '"' && p + needle.size() < s.size() && s[p + needle.size()] == '"')
-            return p;
-        if (bare == std::string_view::npos) bare = p;
-    }
-}
-
-// Writes row r's value s as a skeleton (varint length, bytes) and returns its size.
-size_t write_skeleton(const column_batch& batch, const std::vector<int>& refs, uint32_t r,
-                      std::string_view s, uint8_t* out) noexcept {
-    char numbuf[32];
-    ref_span spans[refs_max];
-    uint32_t found = 0;
-    size_t cut = 0;
-    for (uint32_t k = 0; k < refs.size(); ++k) {
-        if (batch.is_null(refs[k], r)) continue;
-        std::string_view t = ref_text(batch, refs[k], r, numbuf);
-        if (t.size() < ref_value_bytes_min) continue;
-        size_t p = find_ref(s, t, spans, found);
-        if (p == std::string_view::npos) continue;
-        // Keep spans sorted by position (at most refs_max: insertion sort).
-        uint32_t at = found++;
-        while (at > 0 && spans[at - 1].pos > p) {
-            spans[at] = spans[at - 1];
-            --at;
-        }
-        spans[at] = {uint32_t(p), uint32_t(t.size()), uint8_t(k + 1)};
-        cut += t.size() - 1;
-    }
-    size_t n = put_varint(out, s.size() - cut);
-    size_t from = 0;
-    for (uint32_t i = 0; i < found; ++i) {
-        std::memcpy(out + n, s.data() + from, spans[i].pos - from);
-        n += spans[i].pos - from;
-        out[n++] = spans[i].marker;
-        from = spans[i].pos + spans[i].len;
-    }
-    std::memcpy(out + n, s.data() + from, s.size() - from);
-    return n + s.size() - from;
-}
-
 } // namespace
-
-size_t encode(const column_batch& batch, int col, const std::vector<int>& refs,
-              uint8_t* out) noexcept {
-    const auto& c = batch.col(col);
-    size_t n = 0;
-    out[n++] = uint8_t(refs.size());
-    for (int r : refs) {
-        put<uint16_t>(out + n, uint16_t(r));
-        n += 2;
-    }
-    for (uint32_t r = 0; r < batch.rows(); ++r) {
-        std::string_view s = value_at(c, r);
-        if (!has_marker_bytes(s)) {
-            n += write_skeleton(batch, refs, r, s, out + n);
-            continue;
-        }
-        n += put_varint(out + n, s.size() + 1);
-        out[n++] = 0;
-        std::memcpy(out + n, s.data(), s.size());
-        n += s.size();
-    }
-    return n;
-}
 
 namespace {
 

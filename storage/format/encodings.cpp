@@ -30,6 +30,8 @@ constexpr encoding_ops table[] = {
     {"dict_string", is_string, dict_string::decode},
     {"ref_string", is_string, ref_string::decode},
     {"suffix_number_string", is_string, suffix_number_string::decode},
+    {"delta_bitpack_i64", is_i64, delta_bitpack_i64::decode},
+    {"ref_packed_string", is_string, ref_packed_string::decode},
 };
 
 } // namespace

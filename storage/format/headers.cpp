@@ -115,12 +115,14 @@ result<segment_meta> read_file_header(const uint8_t* in, size_t len) {
     // Every version keeps this envelope (magic, version, content_len, checksum at
     // content_len), so a damaged version field reads as corruption, never as a file from
     // another sluice: one flipped bit must not stop recovery (and the daemon) from starting.
-    if (v != version && !checksum_ok)
+    const bool known = v >= version_read_min && v <= version;
+    if (!known && !checksum_ok)
         return corrupt("file header checksum mismatch (version field reads " +
                        std::to_string(v) + ")");
-    if (v != version)
+    if (!known)
         return make_error(errc::unsupported, "segment format version " + std::to_string(v) +
-                                                 " (this build reads version " +
+                                                 " (this build reads versions " +
+                                                 std::to_string(version_read_min) + " to " +
                                                  std::to_string(version) +
                                                  "; read it with the sluice that wrote it)");
     if (!length_ok) return corrupt("bad file header length");

@@ -1,5 +1,5 @@
 #pragma once
-// The segment format's constants and ids, version 2 (docs/FORMAT.md describes it byte
+// The segment format's constants and ids, version 3 (docs/FORMAT.md describes it byte
 // by byte). A segment = a 4096-byte file header, then blocks, each a 64-byte block
 // header plus a payload of one chunk per column, padded to a multiple of 4096 bytes so
 // that every block can be written with O_DIRECT from an aligned buffer. A cleanly
@@ -12,7 +12,8 @@ namespace sluice::storage::format {
 
 static_assert(std::endian::native == std::endian::little, "the format is little-endian");
 
-inline constexpr uint32_t version = 2;
+inline constexpr uint32_t version = 3;           // the version this build writes
+inline constexpr uint32_t version_read_min = 2; // the oldest it reads
 inline constexpr char file_magic[8] = {'S', 'L', 'U', 'I', 'C', 'E', 'S', 'G'};
 inline constexpr uint32_t block_magic = 0x4b424c53; // "SLBK" read as little-endian bytes
 inline constexpr size_t page_bytes = 4096;          // block alignment (O_DIRECT)
@@ -35,13 +36,15 @@ enum class block_kind : uint32_t { data = 1, footer = 2 };
 // One file per encoding holds its plan, encode and decode: storage/format/encoding_<name>.cpp.
 enum class encoding : uint8_t {
     plain_u64 = 1,            // 8 bytes per row
-    delta_varint_i64 = 2,     // zigzag(v[0]), zigzag(v[i] - v[i-1])... as LEB128 varints
+    delta_varint_i64 = 2,     // zigzag(v[0]), zigzag(v[i] - v[i-1])... as varints (read only)
     varint_u64 = 3,           // LEB128 varint per row
     plain_u8 = 4,             // 1 byte per row
     plain_string = 5,         // per row: varint length, bytes
     dict_string = 6,          // varint n, n x (varint length, bytes), rows x index (u8 or u16)
-    ref_string = 7,           // skeletons that refer to other columns of the row
+    ref_string = 7,           // skeletons that refer to other columns of the row (read only)
     suffix_number_string = 8, // text prefixes + trailing decimal numbers, delta-coded
+    delta_bitpack_i64 = 9,    // format 3: zigzag(v[0]), deltas bit-packed in blocks of 64
+    ref_packed_string = 10,   // format 3: skeletons with time renderings, packed lengths
 };
 
 enum class codec : uint8_t { none = 0, zstd = 1, lz4 = 2 };

@@ -32,9 +32,9 @@ namespace fs = std::filesystem;
 constexpr uint32_t rows_per_block = 96;
 constexpr int data_blocks = 5;
 
-// One column per kind the writer encodes differently: delta_varint_i64, suffix_number_string
+// One column per kind the writer encodes differently: delta_bitpack_i64, suffix_number_string
 // (nullable, so a validity bitmap too), dict_string, varint_u64, plain_u64 (u64 and f64),
-// plain_u8, plain_string (bytes) and ref_string.
+// plain_u8, plain_string (bytes) and ref_packed_string.
 table_schema kinds_schema() {
     table_schema s;
     s.name = "kinds";

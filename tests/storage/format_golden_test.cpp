@@ -1,8 +1,10 @@
 // The bytes on disk, pinned: whole segment images (file header, data blocks, footer) of
-// tables that use every column type and every encoding, compared byte for byte with
-// tests/storage/data/format_v2_golden.bin. A refactor of storage/format/ must leave
-// this test green without touching the golden file; a change that fails it changes the
-// format and bumps format::version (docs/FORMAT.md, "Versioning").
+// tables that use every column type and every encoding the writer picks, compared byte
+// for byte with tests/storage/data/format_v3_golden.bin. A refactor of storage/format/
+// must leave this test green without touching the golden file; a change that fails it
+// changes the format and bumps format::version (docs/FORMAT.md, "Versioning").
+// Older versions stay readable: format_v2_golden.bin (written by format 2's writer from
+// the same rows) must decode to exactly the rows the fillers make.
 //
 // Regenerate (only with a format change): SLUICE_FORMAT_GOLDEN_WRITE=1 format_golden_test
 //
@@ -28,7 +30,9 @@
 
 #include "storage/column_batch.h"
 #include "storage/schema.h"
+#include "base/time_format.h"
 #include "storage/segment_format.h"
+#include "storage_test_util.h"
 
 namespace sluice::storage {
 namespace {
@@ -46,7 +50,8 @@ uint64_t next(uint64_t& s) noexcept { // splitmix64: the same stream on every pl
 
 // Every type, nullable and not; string columns shaped so that the writer picks each
 // string encoding: kind (dict_string, u8 indexes), id (suffix_number_string), blob
-// (plain_string), raw (ref_string, some rows verbatim), name (dict_string, u16 indexes).
+// (plain_string), raw (ref_packed_string, some rows verbatim, some with an RFC 3339
+// time), name (dict_string, u16 indexes).
 table_schema wide_schema() {
     return {"wide",
             {{"t", column_type::i64},
@@ -64,7 +69,8 @@ table_schema wide_schema() {
             0};
 }
 
-void fill_wide(column_batch& b, uint32_t rows, uint64_t seed) {
+// version: the format the rows are for (format 2's golden file has no text timestamps).
+void fill_wide(column_batch& b, uint32_t rows, uint64_t seed, uint32_t version) {
     static const char* kinds[] = {"view", "click", "buy", "scroll"};
     const double ratios[] = {0.5, -0.0, std::numeric_limits<double>::infinity(), std::nan(""),
                              1e300};
@@ -103,6 +109,10 @@ void fill_wide(column_batch& b, uint32_t rows, uint64_t seed) {
             b.push_string(8, blob);
         std::string raw =
             "{\"id\":\"" + id + "\",\"kind\":\"" + kind + "\",\"t\":" + std::to_string(t) + "}";
+        if (version >= 3 && x % 4 == 1) // a timestamp as text, to the ms or second
+            raw = "{\"id\":\"" + id + "\",\"time\":\"" +
+                  format_rfc3339_ms(x % 8 == 1 ? t : t / 1000 * 1000).substr(0, x % 8 == 1 ? 23 : 19) +
+                  "Z\"}";
         if (x % 17 == 0) raw += '\x03'; // a marker byte: stored verbatim
         b.push_string(9, raw);
         const uint64_t k =
@@ -117,7 +127,7 @@ void fill_wide(column_batch& b, uint32_t rows, uint64_t seed) {
 }
 
 // The events table as the worker fills it: NDJSON events and binary-batch ones.
-void fill_events(column_batch& b, uint32_t rows, uint64_t seed) {
+void fill_events(column_batch& b, uint32_t rows, uint64_t seed, uint32_t /*version*/) {
     namespace ev = events_col;
     static const char* pages[] = {"/", "/cart", "/p/17", "/search?q=a"};
     int64_t t = 1740754800000;
@@ -153,7 +163,7 @@ void fill_events(column_batch& b, uint32_t rows, uint64_t seed) {
     }
 }
 
-using filler = void (*)(column_batch&, uint32_t, uint64_t);
+using filler = void (*)(column_batch&, uint32_t, uint64_t, uint32_t);
 
 // A whole segment, built as segment_writer builds it: header, blocks, footer.
 bytes segment_image(const table_schema& schema, filler fill, const std::vector<uint32_t>& blocks,
@@ -171,7 +181,7 @@ bytes segment_image(const table_schema& schema, filler fill, const std::vector<u
     f.max_time_ms = std::numeric_limits<int64_t>::min();
     for (size_t i = 0; i < blocks.size(); ++i) {
         batch.clear();
-        fill(batch, blocks[i], i + 1);
+        fill(batch, blocks[i], i + 1, format::version);
         const auto h = enc.encode(batch, i, block.data());
         img.insert(img.end(), block.begin(), block.begin() + format::block_bytes(h.payload_bytes));
         for (size_t c = 0; c < f.columns.size(); ++c)
@@ -195,27 +205,35 @@ struct codec_case {
 const codec_case codecs[] = {
     {"none", {codec::none, 0}}, {"zstd1", {codec::zstd, 1}}, {"lz4", {codec::lz4, 1}}};
 
+// The golden tables: schema, filler and block sizes. wide: 1100 rows (`name` gets > 256
+// distinct values, still <= rows / 4: u16 indexes), then a small block, an empty one and
+// a one-row one.
+struct golden_table {
+    const char* name;
+    table_schema (*schema)();
+    filler fill;
+    std::vector<uint32_t> blocks;
+};
+const golden_table tables[] = {{"wide", wide_schema, fill_wide, {1100, 40, 0, 1}},
+                               {"events", events_schema, fill_events, {300, 7}}};
+
 // name -> image, plus the library versions under "versions".
 std::map<std::string, bytes> all_images() {
     std::map<std::string, bytes> out;
-    for (const auto& cc : codecs) {
-        // 1100 rows: `name` gets > 256 distinct values, still <= rows / 4 (u16 indexes);
-        // then a small block, an empty one and a one-row one.
-        out[std::string("wide/") + cc.name] =
-            segment_image(wide_schema(), fill_wide, {1100, 40, 0, 1}, cc.comp);
-        out[std::string("events/") + cc.name] =
-            segment_image(events_schema(), fill_events, {300, 7}, cc.comp);
-    }
+    for (const auto& cc : codecs)
+        for (const auto& t : tables)
+            out[std::string(t.name) + "/" + cc.name] =
+                segment_image(t.schema(), t.fill, t.blocks, cc.comp);
     const uint32_t v[2] = {ZSTD_versionNumber(), uint32_t(LZ4_versionNumber())};
     out["versions"] =
         bytes(reinterpret_cast<const uint8_t*>(v), reinterpret_cast<const uint8_t*>(v + 2));
     return out;
 }
 
-std::string golden_path() {
-    if (const char* d = std::getenv("SLUICE_TEST_DATA"))
-        return std::string(d) + "/format_v2_golden.bin";
-    return (std::filesystem::path(__FILE__).parent_path() / "data/format_v2_golden.bin").string();
+std::string golden_path(uint32_t version = format::version) {
+    const std::string file = "format_v" + std::to_string(version) + "_golden.bin";
+    if (const char* d = std::getenv("SLUICE_TEST_DATA")) return std::string(d) + "/" + file;
+    return (std::filesystem::path(__FILE__).parent_path() / "data" / file).string();
 }
 
 // The file: per image, u32 name length, name, u64 length, bytes.
@@ -325,9 +343,57 @@ TEST(FormatGolden, ImagesUseEveryEncodingAndCodec) {
             dict_u16 |= count > 256 && rows > 0;
         });
     }
-    EXPECT_EQ(encodings, (std::set<int>{1, 2, 3, 4, 5, 6, 7, 8}));
+    // Every encoding the writer picks: all but format 2's delta_varint_i64 (2) and
+    // ref_string (7), which only the older golden file holds.
+    EXPECT_EQ(encodings, (std::set<int>{1, 3, 4, 5, 6, 8, 9, 10}));
     EXPECT_EQ(codecs_seen, (std::set<int>{0, 1, 2}));
     EXPECT_TRUE(dict_u16) << "no dictionary with u16 indexes";
+}
+
+// Format 2 segments stay readable: every image of format_v2_golden.bin (written by format
+// 2's writer) decodes, block by block, to exactly the rows the fillers make for it.
+TEST(FormatGolden, Version2SegmentsDecodeToTheirRows) {
+    const auto golden = read_golden(golden_path(2));
+    ASSERT_FALSE(golden.empty()) << "missing golden file " << golden_path(2);
+    std::set<int> encodings;
+    for (const auto& t : tables) {
+        const table_schema schema = t.schema();
+        for (const auto& cc : codecs) {
+            const std::string name = std::string(t.name) + "/" + cc.name;
+            ASSERT_TRUE(golden.count(name)) << name;
+            const bytes& img = golden.at(name);
+            auto meta = format::read_file_header(img.data(), img.size());
+            ASSERT_TRUE(meta.ok()) << name << ": " << meta.err().message;
+            ASSERT_EQ(meta->schema.columns.size(), schema.columns.size()) << name;
+            EXPECT_EQ(img[8], 2) << name << ": not a format 2 image";
+            size_t off = format::file_header_bytes;
+            format::block_decoder dec;
+            column_batch got(meta->schema, 1, 0, 0);
+            column_batch want(schema, 1200, 1 << 20, 4096);
+            for (size_t i = 0; i < t.blocks.size(); ++i) {
+                format::block_header h;
+                ASSERT_TRUE(format::read_block_header(img.data() + off, h)) << name << " block " << i;
+                ASSERT_EQ(h.kind, format::block_kind::data) << name << " block " << i;
+                const uint8_t* payload = img.data() + off + format::block_header_bytes;
+                auto r = dec.decode(h, payload, got);
+                ASSERT_TRUE(r.ok()) << name << " block " << i << ": " << r.err().message;
+                want.clear();
+                t.fill(want, t.blocks[i], i + 1, 2);
+                ASSERT_EQ(got.rows(), want.rows()) << name << " block " << i;
+                for (uint32_t row = 0; row < want.rows(); ++row)
+                    ASSERT_EQ(test::row_at(got, row), test::row_at(want, row))
+                        << name << " block " << i << " row " << row;
+                auto infos = format::read_chunk_infos(h, payload);
+                ASSERT_TRUE(infos.ok());
+                for (const auto& ch : *infos)
+                    encodings.insert(int(ch.enc));
+                off += format::block_bytes(h.payload_bytes);
+            }
+        }
+    }
+    // The format 2 writer's integer and skeleton encodings, which format 3 only reads.
+    EXPECT_TRUE(encodings.count(int(encoding::delta_varint_i64)));
+    EXPECT_TRUE(encodings.count(int(encoding::ref_string)));
 }
 
 } // namespace

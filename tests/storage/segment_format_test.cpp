@@ -7,6 +7,7 @@
 #include <limits>
 #include <random>
 
+#include "base/time_format.h"
 #include "storage_test_util.h"
 
 namespace sluice::storage {
@@ -166,7 +167,7 @@ TEST_P(SegmentFormat, RoundTripsOneRow) {
     auto t = round_trip(all_types_schema(), {make_row(-5, 42, 7, 3, 1, "x")}, 1 << 20, GetParam());
     auto& c = t.chunks;
     ASSERT_EQ(c.size(), 6u);
-    EXPECT_EQ(c[0].enc, encoding::delta_varint_i64);
+    EXPECT_EQ(c[0].enc, encoding::delta_bitpack_i64);
     EXPECT_EQ(c[4].enc, encoding::plain_u8);
     EXPECT_EQ(c[5].enc, encoding::plain_string); // one row: no dictionary
     // One row: tiny chunks stay uncompressed whatever the codec.
@@ -186,8 +187,8 @@ TEST_P(SegmentFormat, RoundTripsNegativeAndUnsortedI64) {
         rows.push_back(make_row(int64_t(rng()), -int64_t(rng() % 1000), rng(), rng() % 100,
                                 rng() % 2, std::to_string(i)));
     auto t = round_trip(all_types_schema(), rows, 1 << 20, GetParam());
-    EXPECT_EQ(t.chunks[0].enc, encoding::delta_varint_i64);
-    EXPECT_EQ(t.chunks[1].enc, encoding::delta_varint_i64);
+    EXPECT_EQ(t.chunks[0].enc, encoding::delta_bitpack_i64);
+    EXPECT_EQ(t.chunks[1].enc, encoding::delta_bitpack_i64);
     // Statistics compare i64 signed.
     EXPECT_EQ(int64_t(t.stats[0].min), std::numeric_limits<int64_t>::min());
     EXPECT_EQ(int64_t(t.stats[0].max), std::numeric_limits<int64_t>::max());
@@ -273,7 +274,7 @@ TEST_P(SegmentFormat, RefStringsCutReferencedFieldsOut) {
         rows.push_back({t, id, kind, raw});
     }
     auto t = round_trip(schema, rows, 1 << 20, GetParam());
-    EXPECT_EQ(t.chunks[3].enc, encoding::ref_string);
+    EXPECT_EQ(t.chunks[3].enc, encoding::ref_packed_string);
     // Each skeleton is the raw text minus id, kind and timestamp (plus 3 marker bytes).
     size_t plain = 0;
     for (const auto& r : rows) plain += 1 + std::get<std::string>(r[3]).size();
@@ -298,8 +299,14 @@ TEST_P(SegmentFormat, RefStringsAreExactInEveryCorner) {
         {int64_t(8), "q", "kk", ""},
         {int64_t(9), "abc", "kk", "abc"},
     };
+    // Then ordinary rows, so that the skeletons (whose chunk header lists the references
+    // and their renderings) are smaller than plain strings and the writer picks them.
+    for (int i = 0; i < 20; ++i)
+        rows.push_back({int64_t(1740754800000 + i), "evt-" + std::to_string(i), "page_view",
+                        "{\"event_id\":\"evt-" + std::to_string(i) +
+                            "\",\"kind\":\"page_view\",\"ts\":" + std::to_string(1740754800000 + i) + "}"});
     auto t = round_trip(schema, rows, 1 << 20, GetParam());
-    EXPECT_EQ(t.chunks[3].enc, encoding::ref_string);
+    EXPECT_EQ(t.chunks[3].enc, encoding::ref_packed_string);
 }
 
 TEST_P(SegmentFormat, RoundTripsAllNullColumns) {
@@ -344,7 +351,7 @@ TEST_P(SegmentFormat, RoundTripsHugeStrings) {
     EXPECT_EQ(t.chunks[5].enc, encoding::plain_string);
     EXPECT_EQ(t.stats[5].max, noise.size());
     EXPECT_EQ(t.stats[5].value_bytes, noise.size() + zeros.size() + 7);
-    // The same through a ref_string column (bytes 0..8 in the noise: verbatim rows).
+    // The same through a ref_packed_string column (bytes 0..8 in the noise: verbatim rows).
     std::vector<row> ref_rows = {{int64_t(1), "a", "b", noise}, {int64_t(2), "zz", "b", zeros}};
     round_trip(refs_schema(), ref_rows, 6 << 20, GetParam());
 }
@@ -390,6 +397,154 @@ TEST(SegmentFormatCorruption, DetectsCorruptPayloadAndHeader) {
     block_header back;
     buf.p[20] ^= 1; // min_time_ms
     EXPECT_FALSE(format::read_block_header(buf.p, back));
+}
+
+TEST_P(SegmentFormat, RefStringsCutTextTimestamps) {
+    // RFC 3339 times in the raw text: to the millisecond, to the second, with a longer
+    // fraction, with an offset (not UTC: left in place), before 1970, at the ends of
+    // years 0000..9999 and outside them (no rendering: left in place). Every row comes
+    // back exactly.
+    auto schema = refs_schema();
+    const int64_t times[] = {1740754800123, 1740754800000, 1740754800123, 1740754800123,
+                             -1, -62167219200000, 253402300799999, 253402300800000,
+                             std::numeric_limits<int64_t>::min(), 0};
+    const std::string texts[] = {"2025-02-28T15:00:00.123Z", "2025-02-28T15:00:00Z",
+                                 "2025-02-28T15:00:00.123456Z", "2025-02-28T16:00:00.123+01:00",
+                                 "1969-12-31T23:59:59.999Z", "0000-01-01T00:00:00.000Z",
+                                 "9999-12-31T23:59:59.999Z", "+10000-01-01T00:00:00.000Z",
+                                 "-292275055-05-16T16:47:04.192Z", "1970-01-01T00:00:00Z"};
+    std::vector<row> rows;
+    size_t plain = 0;
+    for (int i = 0; i < 1000; ++i) {
+        const size_t k = i % std::size(times);
+        const std::string kind = i % 3 ? "page_view" : "click";
+        std::string raw = "{\"kind\":\"" + kind + "\",\"timestamp\":\"" + texts[k] + "\"}";
+        plain += 1 + raw.size();
+        rows.push_back({times[k], std::monostate{}, kind, raw});
+    }
+    auto t = round_trip(schema, rows, 1 << 20, GetParam());
+    EXPECT_EQ(t.chunks[3].enc, encoding::ref_packed_string);
+    // Cut: 19 or 23 bytes from the 7 renderable UTC texts of every 10 rows, the kind
+    // from all. Without the time renderings the chunk would be larger than this.
+    EXPECT_LT(t.chunks[3].raw_len, plain - 1000 * 4 - 100 * (23 + 19 + 23 + 23 + 23 + 23 + 19 - 7));
+}
+
+TEST_P(SegmentFormat, RefStringsAreExactOnRandomText) {
+    // Values made of quotes, backslashes, digits and the referenced texts themselves
+    // (whole, quoted, cut short, next to each other), long enough to cross the writer's
+    // 32-byte vector steps: whatever it cuts, every value comes back byte for byte.
+    std::mt19937_64 rng(12);
+    auto schema = refs_schema();
+    std::vector<row> rows;
+    for (int i = 0; i < 3000; ++i) {
+        const int64_t t = i % 7 == 0 ? int64_t(rng() % 100) : 1740754800000 + int64_t(rng() % 100000);
+        const std::string id = i % 5 == 0 ? "" : "e" + std::to_string(rng() % 50);
+        const std::string kind = i % 3 == 0 ? "\"" : "k" + std::to_string(rng() % 20);
+        const std::string pieces[] = {"\"", "\\", "\\\"", ":", std::to_string(t), id, kind,
+                                      "\"" + id + "\"", "\"" + kind + "\"", format_rfc3339_ms(t),
+                                      "\"" + format_rfc3339_ms(t) + "\"", "1", " ", "{\"a\":"};
+        std::string raw;
+        const size_t n = rng() % 24;
+        for (size_t j = 0; j < n; ++j) raw += pieces[rng() % std::size(pieces)];
+        rows.push_back({t, id.empty() ? value(std::monostate{}) : value(id), kind, raw});
+    }
+    auto r = round_trip(schema, rows, 1 << 20, GetParam());
+    EXPECT_EQ(r.chunks[3].enc, encoding::ref_packed_string); // the cuts were taken
+}
+
+TEST_P(SegmentFormat, BitPacksDeltasOfEveryWidth) {
+    // Block b of 64 deltas spans b bits (b = 0..64), the last block is short; then a
+    // column of one constant step, which packs into 2 bytes per 64 rows.
+    std::mt19937_64 rng(11);
+    std::vector<row> rows;
+    int64_t v = 1740754800000;
+    for (uint32_t i = 0; i < 65 * 64 + 17; ++i) {
+        const uint32_t b = std::min<uint32_t>(i / 64, 64);
+        const uint64_t d = b == 0 ? 0 : b == 64 ? rng() : rng() & ((uint64_t(1) << b) - 1);
+        v = int64_t(uint64_t(v) + d);
+        rows.push_back(make_row(v, 1000 + int64_t(i) * 7, 1, 1, 0, ""));
+    }
+    auto t = round_trip(all_types_schema(), rows, 1 << 20, GetParam());
+    EXPECT_EQ(t.chunks[0].enc, encoding::delta_bitpack_i64);
+    EXPECT_EQ(t.chunks[1].enc, encoding::delta_bitpack_i64);
+    EXPECT_LE(t.chunks[1].raw_len, 2u + (rows.size() / 64 + 1) * 2);
+}
+
+// Bytes a writer would never produce, with valid checksums: the decoders refuse them.
+class MalformedChunk : public ::testing::Test {
+  protected:
+    // Encodes rows (no codec), applies edit to the raw bytes of chunk `col`, fixes the
+    // checksums and returns the decoder's verdict.
+    static result<void> decode_edited(const table_schema& schema, const std::vector<row>& rows,
+                                      uint32_t col, void (*edit)(uint8_t* raw, uint32_t len)) {
+        column_batch in(schema, uint32_t(rows.size()), 1 << 16, 1 << 12);
+        for (const auto& r : rows) push_row(in, r);
+        format::block_encoder enc(schema, uint32_t(rows.size()), 1 << 16, no_compression);
+        aligned_buf buf(enc.block_bytes_max());
+        block_header h = enc.encode(in, 0, buf.p);
+        uint8_t* p = buf.p + format::block_header_bytes;
+        for (uint32_t c = 0; c < col; ++c) {
+            uint32_t stored;
+            std::memcpy(&stored, p + 8, 4);
+            p += format::chunk_header_bytes + stored;
+        }
+        uint32_t raw_len;
+        std::memcpy(&raw_len, p + 4, 4);
+        EXPECT_EQ(p[1], uint8_t(codec::none));
+        edit(p + format::chunk_header_bytes, raw_len);
+        const uint64_t sum = format::checksum(p + format::chunk_header_bytes, raw_len);
+        std::memcpy(p + 16, &sum, 8);
+        h.payload_xxh3 = format::checksum(buf.p + format::block_header_bytes, h.payload_bytes);
+        column_batch out(schema, 1, 0, 0);
+        format::block_decoder dec;
+        return dec.decode(h, buf.p + format::block_header_bytes, out);
+    }
+};
+
+TEST_F(MalformedChunk, BitWidthOver64) {
+    std::vector<row> rows;
+    for (int i = 0; i < 10; ++i) rows.push_back(make_row(i * 3, i, 1, 1, 0, "a"));
+    // delta_bitpack_i64: varint zz(v[0]) = 0, varint zz(base) = 6, then the width.
+    auto r = decode_edited(all_types_schema(), rows, 0, [](uint8_t* raw, uint32_t) { raw[2] = 65; });
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().code, errc::corrupt);
+    EXPECT_NE(r.err().message.find("bit width"), std::string::npos) << r.err().message;
+    // A width the bytes do not hold.
+    r = decode_edited(all_types_schema(), rows, 0, [](uint8_t* raw, uint32_t) { raw[2] = 64; });
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.err().message.find("truncated"), std::string::npos) << r.err().message;
+}
+
+TEST_F(MalformedChunk, TimeRenderingOfAStringColumn) {
+    std::vector<row> rows;
+    for (int i = 0; i < 40; ++i)
+        rows.push_back({int64_t(1740754800000 + i), "evt-" + std::to_string(i), "page_view",
+                        "{\"id\":\"evt-" + std::to_string(i) + "\",\"kind\":\"page_view\"}"});
+    // ref_packed_string's header: k, then (u16 column, u8 rendering) per reference; the
+    // first names column 1 (a string): give it an RFC 3339 rendering.
+    auto r = decode_edited(refs_schema(), rows, 3, [](uint8_t* raw, uint32_t) { raw[3] = 2; });
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.err().message.find("not i64"), std::string::npos) << r.err().message;
+    r = decode_edited(refs_schema(), rows, 3, [](uint8_t* raw, uint32_t) { raw[3] = 9; });
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.err().message.find("unknown rendering"), std::string::npos) << r.err().message;
+}
+
+TEST_F(MalformedChunk, TimeOutsideItsRendering) {
+    // A skeleton marker for an RFC 3339 rendering of a time past year 9999.
+    std::vector<row> rows;
+    for (int i = 0; i < 40; ++i)
+        rows.push_back({int64_t(253402300800000), "evt-" + std::to_string(i), "page_view",
+                        "{\"id\":\"evt-" + std::to_string(i) + "\",\"kind\":\"page_view\"}"});
+    // References: id (1), kind (2), t decimal (3), t seconds (4), t millis (5). Point the
+    // first skeleton's id marker (byte 1) at the seconds rendering.
+    auto r = decode_edited(refs_schema(), rows, 3, [](uint8_t* raw, uint32_t len) {
+        const uint8_t* hit = static_cast<const uint8_t*>(std::memchr(raw + 20, 1, len - 20));
+        ASSERT_NE(hit, nullptr);
+        raw[hit - raw] = 4;
+    });
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.err().message.find("out of range"), std::string::npos) << r.err().message;
 }
 
 TEST(SegmentFormatCorruption, RejectsChunksThatDoNotMatchTheSchema) {

@@ -117,7 +117,7 @@ TEST_F(SluiceRead, WritesParquetToAFileAndShowsTheLayout) {
     ASSERT_EQ(layout.status, 0);
     EXPECT_NE(layout.out.find("dead_letters: 3 rows, 2 blocks"), std::string::npos) << layout.out;
     EXPECT_NE(layout.out.find("received_ms"), std::string::npos) << layout.out;
-    EXPECT_NE(layout.out.find("delta_varint_i64"), std::string::npos) << layout.out;
+    EXPECT_NE(layout.out.find("delta_bitpack_i64"), std::string::npos) << layout.out;
 }
 
 TEST_F(SluiceRead, ListsTables) {
