@@ -49,7 +49,9 @@ struct fetch_response_partition {
     int64_t high_watermark = -1;
     int64_t last_stable_offset = -1; // v4+
     int64_t log_start_offset = -1;   // v5+
-    std::optional<bytes_view> records; // RecordBatches (null: none)
+    // RecordBatches. Empty, never null, when there are none: librdkafka 2.0.2 refuses a
+    // null record set ("invalid MessageSetSize -1"), errors included; brokers send empty.
+    std::optional<bytes_view> records = bytes_view{};
 };
 
 struct fetch_response_topic {
