@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <system_error>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -145,7 +147,10 @@ void fetch_server::refresh(partition_state& ps) {
 
 // The first offset still stored: the oldest segment's first row; retention moves it.
 uint64_t fetch_server::log_start(partition_state& ps) {
-    refresh(ps);
+    // Listed again only when the oldest segment known is gone (retention) or none is known.
+    std::error_code ec;
+    if (ps.segments.empty() || !std::filesystem::exists(ps.segments.front().path, ec))
+        refresh(ps);
     const uint64_t hw = _config.high_watermark(ps.index);
     return ps.segments.empty() ? hw : std::min(ps.segments.front().first_offset, hw);
 }

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -282,8 +283,9 @@ struct log_fixture {
     std::unique_ptr<storage::segment_writer> w;
     std::atomic<uint64_t> hw{0};
 
-    explicit log_fixture(uint64_t rows) {
+    explicit log_fixture(uint64_t rows, uint64_t segment_bytes_max = 1ull << 30) {
         storage::writer_config c;
+        c.segment_bytes_max = segment_bytes_max;
         c.data_dir = tmp.path();
         c.writer_name = "w0";
         c.rows_per_block = 16;
@@ -466,6 +468,30 @@ TEST(KafkaFetchServer, TheReaderThreadAnswersThroughJobsAndLongPolls) {
     EXPECT_EQ(f.records[0].first, 10);
     EXPECT_EQ(srv->counters().long_polls.load(), 1u);
     EXPECT_EQ(srv->in_flight(), 0u);
+}
+
+TEST(KafkaFetchServer, RetentionMovesTheLogStartAndOlderOffsetsAreOutOfRange) {
+    log_fixture log(300, 16 << 10); // several segments
+    auto srv = log.server();
+    bytes answer;
+    int32_t wait = 0;
+    ASSERT_TRUE(srv->serve(frame(1, 10, 1, fetch_body(10, 0)), answer, false, wait));
+    EXPECT_EQ(decode_fetch(answer).log_start, 0);
+    auto segs = storage::list_log_segments(log.tmp.path() + "/events", "w0");
+    ASSERT_TRUE(segs.ok());
+    ASSERT_GE(segs->size(), 3u);
+    const int64_t second = int64_t((*segs)[1].first_offset);
+    std::filesystem::remove((*segs)[0].path); // what retention does
+    ASSERT_TRUE(srv->serve(frame(1, 10, 1, fetch_body(10, 0)), answer, false, wait));
+    fetched f = decode_fetch(answer);
+    EXPECT_EQ(f.error, error_code::offset_out_of_range);
+    EXPECT_EQ(f.log_start, second);
+    ASSERT_TRUE(srv->serve(frame(1, 10, 1, fetch_body(10, second)), answer, false, wait));
+    f = decode_fetch(answer);
+    EXPECT_EQ(f.error, 0);
+    ASSERT_FALSE(f.records.empty());
+    EXPECT_EQ(f.records[0].first, second);
+    EXPECT_EQ(f.records[0].second, raw_of(uint64_t(second)));
 }
 
 } // namespace
