@@ -131,6 +131,13 @@ void kafka_counters(exposition& e, const json& k) {
                           {{"compression", r.key()}}, r->get<double>());
     if (number(k, "records", v))
         e.counter("sluice_kafka_records_total", "Kafka records received (one event each).", {}, v);
+    // The consume side (docs/KAFKA.md "Consuming"): every stats.kafka.consume counter.
+    if (auto c = k.find("consume"); c != k.end() && c->is_object())
+        for (auto r = c->begin(); r != c->end(); ++r)
+            if (r->is_number())
+                e.counter("sluice_kafka_consume_" + r.key() + "_total",
+                          "Kafka consumers of events-topic: " + r.key() + " (stats.kafka.consume).",
+                          {}, r->get<double>());
     if (number(k, "bytes_in", v))
         e.counter("sluice_kafka_bytes_in_total", "Bytes read from Kafka connections.", {}, v);
     if (number(k, "bytes_out", v))

@@ -414,6 +414,14 @@ result<void> pipeline::attach_kafka() {
                                                            std::move(durable), &_stop_rx);
     u.kafka->set_producer_ids(std::move(ids.value()));
     SLUICE_TRY(u.kafka->open_sequence_journal(_config.data_dir));
+    // Consumers: events-topic partition p is worker p's events log (docs/KAFKA.md).
+    dataplane::kafka::fetch_server_config fc;
+    fc.data_dir = _config.data_dir;
+    fc.partitions = uint32_t(_workers.size());
+    fc.high_watermark = [this](uint32_t p) {
+        return _workers[p].worker->events_writer().row_offset_durable_end();
+    };
+    u.kafka->set_fetch_server(std::make_unique<dataplane::kafka::fetch_server>(std::move(fc)));
     return ok_result();
 }
 

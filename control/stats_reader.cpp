@@ -162,6 +162,7 @@ json kafka_json(const pipeline& p) {
         switch (k) {
         case ak::produce: return "produce";
         case ak::fetch: return "fetch";
+        case ak::list_offsets: return "list_offsets";
         case ak::metadata: return "metadata";
         case ak::api_versions: return "api_versions";
         case ak::init_producer_id: return "init_producer_id";
@@ -193,7 +194,16 @@ json kafka_json(const pipeline& p) {
     for (const auto& t : u.kafka->topics())
         topics.push_back({{"name", t.name}, {"partitions", t.partitions}, {"records", t.records}});
     const auto& cfg = u.kafka->config();
+    json fetch = nullptr;
+    if (const auto* f = u.kafka->fetch()) {
+        const auto& fc = f->counters();
+        fetch = {{"fetches", rd(fc.fetches)},           {"list_offsets", rd(fc.list_offsets)},
+                 {"records_sent", rd(fc.records_sent)}, {"bytes_sent", rd(fc.bytes_sent)},
+                 {"long_polls", rd(fc.long_polls)},     {"out_of_range", rd(fc.out_of_range)},
+                 {"read_errors", rd(fc.read_errors)},   {"jobs_full", rd(fc.jobs_full)}};
+    }
     return json{{"listen", u.kafka_listener->addresses()},
+                {"consume", std::move(fetch)},
                 {"ports", u.kafka_listener->ports()},
                 {"advertised", cfg.advertised_host + ":" + std::to_string(cfg.advertised_port)},
                 {"rx", p.kafka_rx_index()},

@@ -17,6 +17,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "storage/fault_injection.h"
+#include "storage/row_log.h"
 #include "storage/segment_files.h"
 
 namespace sluice::storage {
@@ -85,6 +86,9 @@ result<void> segment_writer::start() {
                                               " (check --data-dir and its permissions)");
     auto seq = next_segment_seq(_table_dir, _cfg.writer_name);
     if (!seq) return std::move(seq).err();
+    auto first_offset = next_row_offset(_table_dir, _cfg.writer_name);
+    if (!first_offset) return std::move(first_offset).err();
+    _run_first_row_offset = _next_row_offset = *first_offset;
 
     // One aligned buffer per in-flight block, plus one for headers and footers.
     _buffer_bytes = _encoder.block_bytes_max();
@@ -280,7 +284,7 @@ int segment_writer::create_segment(uint64_t seq) noexcept {
 }
 
 bool segment_writer::open_segment(uint64_t seq) noexcept {
-    format::segment_meta meta{_schema, _cfg.writer_name, seq};
+    format::segment_meta meta{_schema, _cfg.writer_name, seq, _next_row_offset};
     auto* aux = static_cast<uint8_t*>(_iovecs.back().iov_base);
     if (auto r = format::write_file_header(meta, aux); !r) {
         _failure = r.err();
@@ -326,6 +330,7 @@ bool segment_writer::close_segment() noexcept {
     }
     ::close(_fd);
     _fd = -1;
+    _next_row_offset += _segment_rows;
     if (rc < 0) fail(disk_full(-rc) ? errc::no_space : errc::io_error, "cannot write footer", -rc);
     return rc == 0;
 }

@@ -82,6 +82,11 @@ class segment_writer {
     // Counters: relaxed atomics, readable from any thread.
     uint64_t bytes_written() const noexcept { return _bytes_written.load(std::memory_order_relaxed); }
     uint64_t rows_durable() const noexcept { return _rows_durable.load(std::memory_order_relaxed); }
+    // The row offset (storage/row_log.h) after the last durable row: this run's first
+    // offset + rows_durable(). Kafka's high watermark for this writer's partition.
+    uint64_t row_offset_durable_end() const noexcept {
+        return _run_first_row_offset + rows_durable();
+    }
     // The newest (largest) time-column value among the durable rows; INT64_MIN when none.
     int64_t durable_max_time_ms() const noexcept {
         return _durable_max_time_ms.load(std::memory_order_relaxed);
@@ -159,6 +164,8 @@ class segment_writer {
     uint64_t _file_offset = 0; // where the next block goes
     uint64_t _block_index = 0;
     uint64_t _segment_rows = 0;
+    uint64_t _run_first_row_offset = 0; // the first segment of this run starts here
+    uint64_t _next_row_offset = 0;      // the first row offset of the segment opened next
     int64_t _segment_min_time_ms = 0;
     int64_t _segment_max_time_ms = 0;
     format::footer _footer; // its columns accumulate the segment's statistics

@@ -249,21 +249,25 @@ struct api_version_range {
 /// What sluice advertises (dataplane/kafka/README.md has the table and what each client
 /// picks from it): ApiVersions 0-3, Metadata 0-12, Produce 0-9 (v0-v2: legacy message
 /// sets), InitProducerId 0-4 (the flexible versions too: Metadata 9+, Produce 9,
-/// InitProducerId 2+), FindCoordinator 0 (answered COORDINATOR_NOT_AVAILABLE) and Fetch
-/// 4-10, advertised only for what librdkafka derives from them: RecordBatch v2 needs Fetch
-/// overlapping 4, zstd Fetch 10, lz4 FindCoordinator 0; and gzip, snappy and lz4 need
-/// Produce 0 in the list (librdkafka <= 2.11 asks "Produce [0, 0]?" before compressing).
+/// InitProducerId 2+), FindCoordinator 0 (answered COORDINATOR_NOT_AVAILABLE), Fetch 4-10
+/// and ListOffsets 0-5 (served from the store by fetch_server when sluiced has one).
+/// librdkafka also derives features from them: RecordBatch v2 needs Fetch overlapping 4,
+/// zstd Fetch 10, lz4 FindCoordinator 0; and gzip, snappy and lz4 need Produce 0 in the
+/// list (librdkafka <= 2.11 asks "Produce [0, 0]?" before compressing).
 /// Sorted by key.
 inline constexpr api_version_range default_api_versions[] = {
     {api_key::produce, 0, 9},          {api_key::fetch, 4, 10},
-    {api_key::metadata, 0, 12},        {api_key::find_coordinator, 0, 0},
-    {api_key::api_versions, 0, 3},     {api_key::init_producer_id, 0, 4},
+    {api_key::list_offsets, 0, 5},     {api_key::metadata, 0, 12},
+    {api_key::find_coordinator, 0, 0}, {api_key::api_versions, 0, 3},
+    {api_key::init_producer_id, 0, 4},
 };
 
 /// The versions this codec can parse and answer, per key: what the default table
-/// advertises, except Fetch (advertised, never sent by producers, not parsed).
+/// advertises.
 inline constexpr api_version_range codec_api_versions[] = {
     {api_key::produce, 0, 9},
+    {api_key::fetch, 4, 10},       // fetch_codec.h
+    {api_key::list_offsets, 0, 5}, // fetch_codec.h
     {api_key::metadata, 0, 12},
     {api_key::find_coordinator, 0, 0},
     {api_key::api_versions, 0, 3},

@@ -123,6 +123,7 @@ void kafka_rx::run() noexcept {
         uint32_t work = _listener.poll();
         work += _listener.take_frames(take, frames_per_poll);
         work += complete_parked();
+        work += complete_fetches();
         _rx.flush_all();
         if (work == 0) {
             backoff.wait();
@@ -136,6 +137,8 @@ void kafka_rx::run() noexcept {
     _listener.close_all();
     for (int i = 0; i < 100 && _listener.poll() != 0; ++i) {
     }
+    // The reader asks the workers for their watermarks: it stops before they do.
+    if (_fetch) _fetch->stop();
 }
 
 bool kafka_rx::on_frame(const kafka_frame& f) noexcept {
@@ -164,12 +167,51 @@ bool kafka_rx::on_frame(const kafka_frame& f) noexcept {
     case api_key::init_producer_id: init_producer_id(f, h); return true;
     case api_key::find_coordinator: find_coordinator(f, h); return true;
     case api_key::produce: return produce(f, h);
+    case api_key::fetch:
+    case api_key::list_offsets:
+        if (_fetch) return consume(f, h);
+        [[fallthrough]];
     default:
         // What a broker does with an API it does not know.
         bump(_counters.unknown_api);
         _listener.close(f.conn, close_reason::protocol);
         return true;
     }
+}
+
+// Fetch and ListOffsets go to the fetch reader (a copy of the frame in one of its jobs); the
+// answer comes back through complete_fetches(), in the connection's response order.
+bool kafka_rx::consume(const kafka_frame& f, const request_header& h) noexcept {
+    if (!version_supported(default_api_versions, h.api_key, h.api_version)) {
+        bump(_counters.bad_requests);
+        _listener.close(f.conn, close_reason::protocol);
+        return true;
+    }
+    if (!_fetch->has_free_job()) {
+        _fetch->count_jobs_full();
+        bump(_counters.backpressure);
+        return false; // offered again once a job is back
+    }
+    const int32_t slot = _listener.reserve_response(f.conn);
+    if (slot < 0) return true;
+    _fetch->submit(f.conn, slot, bytes_view(f.data, f.len));
+    return true;
+}
+
+uint32_t kafka_rx::complete_fetches() noexcept {
+    if (!_fetch) return 0;
+    return _fetch->complete([this](conn_ref c, int32_t slot, std::vector<uint8_t>& answer) {
+        if (answer.empty()) {
+            // The reader found the body malformed: what a broker does, close.
+            bump(_counters.bad_requests);
+            _listener.close(c, close_reason::protocol);
+            return;
+        }
+        std::vector<uint8_t>* out = _listener.response_buffer(c, slot);
+        if (out == nullptr) return; // the connection is gone
+        out->swap(answer);
+        _listener.response_ready(c, slot);
+    });
 }
 
 void kafka_rx::api_versions(const kafka_frame& f, const request_header& h,

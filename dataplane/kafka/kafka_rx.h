@@ -31,6 +31,7 @@
 
 #include "base/latency_histogram.h"
 #include "base/limits.h"
+#include "dataplane/kafka/fetch_server.h"
 #include "dataplane/kafka/kafka_codec.h"
 #include "dataplane/kafka/kafka_listener.h"
 #include "dataplane/kafka/producer_ids.h"
@@ -134,6 +135,10 @@ class kafka_rx {
     /// Before run(): restores the idempotent producers' sequence state from the data dir's
     /// journal and persists it there from now on (default: not persisted).
     result<void> open_sequence_journal(const std::string& data_dir);
+    /// Before run(): serves Fetch and ListOffsets (without one they close the connection,
+    /// as an unknown API does).
+    void set_fetch_server(std::unique_ptr<fetch_server> f) { _fetch = std::move(f); }
+    const fetch_server* fetch() const noexcept { return _fetch.get(); }
 
   private:
     struct topic;
@@ -146,6 +151,8 @@ class kafka_rx {
     void init_producer_id(const kafka_frame& f, const request_header& h) noexcept;
     void find_coordinator(const kafka_frame& f, const request_header& h) noexcept;
     bool produce(const kafka_frame& f, const request_header& h) noexcept;
+    bool consume(const kafka_frame& f, const request_header& h) noexcept;
+    uint32_t complete_fetches() noexcept;
     int16_t append_partition(topic* t, const produce_partition& p, int16_t version,
                              int64_t& base_offset) noexcept;
     int16_t append_legacy(topic* t, const produce_partition& p, int64_t& base_offset) noexcept;
@@ -183,6 +190,7 @@ class kafka_rx {
     producer_ids _producer_ids;
     producer_sequences _sequences;
     sequence_journal _journal;
+    std::unique_ptr<fetch_server> _fetch;
 };
 
 } // namespace sluice::dataplane::kafka

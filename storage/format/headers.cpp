@@ -57,7 +57,8 @@ result<void> write_file_header(const segment_meta& meta, uint8_t* out) {
     if (s.time_column >= int(s.columns.size()) ||
         (s.time_column >= 0 && s.columns[s.time_column].type != column_type::i64))
         return make_error(errc::invalid_argument, "table " + s.name + ": bad time column");
-    size_t need = 30 + 1 + s.name.size() + 1 + meta.writer_name.size() + 8;
+    size_t need = 30 + 1 + s.name.size() + 1 + meta.writer_name.size() + 8 +
+                  (meta.first_row_offset ? row_offset_extension_bytes : 0);
     for (const auto& c : s.columns)
         need += 4 + c.name.size() + 2 * c.refs.size();
     if (need > file_header_bytes || s.columns.size() > 0xffff)
@@ -102,6 +103,13 @@ result<void> write_file_header(const segment_meta& meta, uint8_t* out) {
     uint32_t content = uint32_t(p - out);
     put<uint32_t>(out + 12, content);
     put<uint64_t>(p, checksum(out, content));
+    if (meta.first_row_offset) {
+        uint8_t* e = p + 8;
+        put<uint32_t>(e, row_offset_magic);
+        put<uint32_t>(e + 4, 8);
+        put<uint64_t>(e + 8, *meta.first_row_offset);
+        put<uint64_t>(e + 16, checksum(e, 16));
+    }
     return ok_result();
 }
 
@@ -162,6 +170,16 @@ result<segment_meta> read_file_header(const uint8_t* in, size_t len) {
         m.schema.columns.push_back(std::move(c));
     }
     if (p != end) return corrupt("file header length mismatch");
+    // The row-offset extension, when the writer put one after the checksum (zero padding
+    // in segments written before it).
+    if (content + 8 + row_offset_extension_bytes <= file_header_bytes) {
+        const uint8_t* e = in + content + 8;
+        if (get<uint32_t>(e) == row_offset_magic) {
+            if (get<uint32_t>(e + 4) != 8 || get<uint64_t>(e + 16) != checksum(e, 16))
+                return corrupt("file header row-offset extension checksum mismatch");
+            m.first_row_offset = get<uint64_t>(e + 8);
+        }
+    }
     int tc = m.schema.time_column;
     if (tc >= int(ncols) || (tc >= 0 && m.schema.columns[tc].type != column_type::i64))
         return corrupt("file header time column out of range");

@@ -2,6 +2,7 @@
 // The file header (schema, writer, sequence number) and the 64-byte block header.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "base/result.h"
@@ -33,7 +34,16 @@ struct segment_meta {
     table_schema schema;
     std::string writer_name;
     uint64_t seq = 0;
+    // The row offset of the segment's first row in its writer's log (docs/FORMAT.md "Row
+    // offsets"): kept in a checksummed extension after the header's checksum, which
+    // readers that predate it skip. nullopt: a segment written before it.
+    std::optional<uint64_t> first_row_offset;
 };
+
+// The row-offset extension: at content_len + 8, u32 magic, u32 length (8), u64 first row
+// offset, u64 XXH3-64 of the 16 bytes before it.
+inline constexpr uint32_t row_offset_magic = 0x4f52534c; // "LSRO" read as little-endian
+inline constexpr size_t row_offset_extension_bytes = 24;
 
 // Fills out[0, file_header_bytes). Fails when names or columns do not fit.
 result<void> write_file_header(const segment_meta& meta, uint8_t* out);

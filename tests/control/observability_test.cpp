@@ -268,9 +268,13 @@ TEST(Observability, KafkaAckLatencyPerAcksModeInStatsAndMetrics) {
     smp.s.now.kafka.records = 1900;
     smp.s.now.kafka.ack[1] = acks1.snapshot();
     smp.s.now.kafka.ack[2] = all.snapshot();
-    smp.s.kafka = json{{"connections_open", 2}, {"connections_max", 1024}};
+    smp.s.kafka = json{{"connections_open", 2},
+                       {"connections_max", 1024},
+                       {"consume", {{"fetches", 7}, {"records_sent", 4000}}}};
 
     parsed p = parse(prometheus_text(smp.s));
+    EXPECT_EQ(p.samples["sluice_kafka_consume_fetches_total"], 7);
+    EXPECT_EQ(p.samples["sluice_kafka_consume_records_sent_total"], 4000);
     EXPECT_EQ(p.types["sluice_kafka_produce_ack_latency_seconds"], "histogram");
     EXPECT_EQ(p.samples["sluice_kafka_produce_ack_latency_seconds_count{acks=\"all\"}"], 4);
     EXPECT_EQ(p.samples["sluice_kafka_produce_ack_latency_seconds_count{acks=\"1\"}"], 10);

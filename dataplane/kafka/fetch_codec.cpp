@@ -1,0 +1,220 @@
+#include "dataplane/kafka/fetch_codec.h"
+
+#include <algorithm>
+
+#include "dataplane/kafka/byte_order.h"
+
+namespace sluice::dataplane::kafka {
+namespace {
+
+constexpr int16_t fetch_version_min = 4, fetch_version_max = 10;
+constexpr int16_t list_offsets_version_max = 5;
+
+// Counts are checked against the bytes left (array_count), so a lying count fails before
+// anything is reserved for it.
+parse_error finish(const byte_reader& r) {
+    if (!r.ok()) return r.error();
+    if (r.remaining() != 0) return parse_error::trailing_bytes;
+    return parse_error::none;
+}
+
+void put_be64(uint8_t* p, uint64_t v) {
+    store_be32(p, uint32_t(v >> 32));
+    store_be32(p + 4, uint32_t(v));
+}
+
+} // namespace
+
+parse_error parse_fetch_request(const request_header& h, fetch_request& out) {
+    const int16_t v = h.api_version;
+    if (v < fetch_version_min || v > fetch_version_max || h.flexible)
+        return parse_error::unsupported_version;
+    byte_reader r(h.body);
+    out = fetch_request{};
+    out.replica_id = r.i32();
+    out.max_wait_ms = r.i32();
+    out.min_bytes = r.i32();
+    out.max_bytes = r.i32();
+    out.isolation_level = r.i8();
+    if (v >= 7) {
+        out.session_id = r.i32();
+        out.session_epoch = r.i32();
+    }
+    const int32_t topics = r.array_count();
+    for (int32_t t = 0; r.ok() && t < topics; ++t) {
+        fetch_request_topic& topic = out.topics.emplace_back();
+        topic.name = r.string();
+        const int32_t parts = r.array_count();
+        for (int32_t p = 0; r.ok() && p < parts; ++p) {
+            fetch_request_partition& fp = topic.partitions.emplace_back();
+            fp.partition = r.i32();
+            if (v >= 9) fp.current_leader_epoch = r.i32();
+            fp.fetch_offset = r.i64();
+            if (v >= 5) fp.log_start_offset = r.i64();
+            fp.partition_max_bytes = r.i32();
+        }
+        if (parts < 0) r.fail(parse_error::bad_length);
+    }
+    if (topics < 0) r.fail(parse_error::bad_length);
+    if (v >= 7) {
+        // Forgotten topics: sluice keeps no fetch session, so there is nothing to forget.
+        const int32_t forgotten = r.array_count();
+        for (int32_t t = 0; r.ok() && t < forgotten; ++t) {
+            (void)r.string();
+            const int32_t parts = r.array_count();
+            if (parts > 0) r.skip(size_t(parts) * 4);
+        }
+    }
+    return finish(r);
+}
+
+void write_fetch_response(response_writer& w, const request_header& h,
+                          std::span<const fetch_response_topic> topics, int32_t throttle_ms) {
+    const int16_t v = h.api_version;
+    w.begin_frame(h.correlation_id, false);
+    w.i32(throttle_ms);
+    if (v >= 7) {
+        w.i16(error_code::none);
+        w.i32(0); // session id: none
+    }
+    w.array_count(int32_t(topics.size()));
+    for (const auto& t : topics) {
+        w.string(t.name);
+        w.array_count(int32_t(t.partitions.size()));
+        for (const auto& p : t.partitions) {
+            w.i32(p.partition);
+            w.i16(p.error);
+            w.i64(p.high_watermark);
+            w.i64(p.last_stable_offset);
+            if (v >= 5) w.i64(p.log_start_offset);
+            w.array_count(-1); // aborted transactions: null
+            w.bytes(p.records);
+        }
+    }
+    w.end_frame();
+}
+
+parse_error parse_list_offsets_request(const request_header& h, list_offsets_request& out) {
+    const int16_t v = h.api_version;
+    if (v < 0 || v > list_offsets_version_max || h.flexible)
+        return parse_error::unsupported_version;
+    byte_reader r(h.body);
+    out = list_offsets_request{};
+    out.replica_id = r.i32();
+    if (v >= 2) out.isolation_level = r.i8();
+    const int32_t topics = r.array_count();
+    for (int32_t t = 0; r.ok() && t < topics; ++t) {
+        list_offsets_topic& topic = out.topics.emplace_back();
+        topic.name = r.string();
+        const int32_t parts = r.array_count();
+        for (int32_t p = 0; r.ok() && p < parts; ++p) {
+            list_offsets_partition& lp = topic.partitions.emplace_back();
+            lp.partition = r.i32();
+            if (v >= 4) lp.current_leader_epoch = r.i32();
+            lp.timestamp = r.i64();
+            if (v == 0) (void)r.i32(); // max_num_offsets: one offset is all sluice lists
+        }
+        if (parts < 0) r.fail(parse_error::bad_length);
+    }
+    if (topics < 0) r.fail(parse_error::bad_length);
+    return finish(r);
+}
+
+void write_list_offsets_response(response_writer& w, const request_header& h,
+                                 std::span<const list_offsets_topic_result> topics,
+                                 int32_t throttle_ms) {
+    const int16_t v = h.api_version;
+    w.begin_frame(h.correlation_id, false);
+    if (v >= 2) w.i32(throttle_ms);
+    w.array_count(int32_t(topics.size()));
+    for (const auto& t : topics) {
+        w.string(t.name);
+        w.array_count(int32_t(t.partitions.size()));
+        for (const auto& p : t.partitions) {
+            w.i32(p.partition);
+            w.i16(p.error);
+            if (v == 0) {
+                const bool one = p.error == error_code::none && p.offset >= 0;
+                w.array_count(one ? 1 : 0);
+                if (one) w.i64(p.offset);
+                continue;
+            }
+            w.i64(p.timestamp);
+            w.i64(p.offset);
+            if (v >= 4) w.i32(-1); // leader epoch: sluice's log has none
+        }
+    }
+    w.end_frame();
+}
+
+// ---- RecordBatch v2 ----
+
+void record_batch_builder::begin(std::vector<uint8_t>& out, int64_t base_offset) noexcept {
+    _out = &out;
+    _records.clear();
+    _base_offset = base_offset;
+    _count = 0;
+}
+
+void record_batch_builder::add(int64_t timestamp_ms, std::optional<bytes_view> key,
+                               std::optional<bytes_view> value,
+                               std::span<const record_header_out> headers) {
+    if (_count == 0) _base_timestamp = _max_timestamp = timestamp_ms;
+    _max_timestamp = std::max(_max_timestamp, timestamp_ms);
+    _one.clear();
+    response_writer r(_one);
+    r.i8(0); // attributes (unused)
+    r.varlong(timestamp_ms - _base_timestamp);
+    r.varint(_count); // offset delta
+    auto var_bytes = [&r](std::optional<bytes_view> b) {
+        if (!b) {
+            r.varint(-1);
+            return;
+        }
+        r.varint(int32_t(b->size()));
+        r.raw(*b);
+    };
+    var_bytes(key);
+    var_bytes(value);
+    r.varint(int32_t(headers.size()));
+    for (const auto& hd : headers) {
+        r.varint(int32_t(hd.key.size()));
+        r.raw({reinterpret_cast<const uint8_t*>(hd.key.data()), hd.key.size()});
+        var_bytes(hd.value);
+    }
+    response_writer out(_records);
+    out.varint(int32_t(_one.size()));
+    out.raw(_one);
+    ++_count;
+}
+
+size_t record_batch_builder::finish() {
+    if (_count == 0) return 0;
+    std::vector<uint8_t>& out = *_out;
+    const size_t start = out.size();
+    const size_t total = record_batch_header_bytes + _records.size();
+    out.resize(start + total);
+    uint8_t* b = out.data() + start;
+    put_be64(b + 0, uint64_t(_base_offset));
+    store_be32(b + 8, uint32_t(total - 12)); // batch length: the bytes after it
+    store_be32(b + 12, 0);                   // partition leader epoch
+    b[16] = 2;                               // magic
+    // crc at 17, over attributes .. end
+    b[21] = 0;
+    b[22] = 0; // attributes: no compression, create time, not transactional
+    store_be32(b + 23, uint32_t(_count - 1)); // last offset delta
+    put_be64(b + 27, uint64_t(_base_timestamp));
+    put_be64(b + 35, uint64_t(_max_timestamp));
+    put_be64(b + 43, uint64_t(int64_t(-1))); // producer id
+    b[51] = 0xff;
+    b[52] = 0xff;                             // producer epoch -1
+    store_be32(b + 53, uint32_t(-1));         // base sequence
+    store_be32(b + 57, uint32_t(_count));
+    std::copy(_records.begin(), _records.end(), b + record_batch_header_bytes);
+    store_be32(b + 17, crc32c(bytes_view(b + 21, total - 21)));
+    _count = 0;
+    _records.clear();
+    return total;
+}
+
+} // namespace sluice::dataplane::kafka
