@@ -74,9 +74,20 @@ void replay(const std::string& target, target_fn fn, int mutations) {
     }
 }
 
+// One kept crash input by name (corpus/TARGET/FILE): the bug it found stays fixed.
+void regression(const std::string& target, target_fn fn, const std::string& file) {
+    const std::filesystem::path p = corpus_dir(target) + "/" + file;
+    ASSERT_TRUE(std::filesystem::exists(p)) << p;
+    run(fn, read_all(p));
+}
+
 TEST(FuzzCorpus, Frame) { replay("frame", fuzz_frame, 64); }
 TEST(FuzzCorpus, Event) { replay("event", fuzz_event, 64); }
 TEST(FuzzCorpus, Binary) { replay("binary", fuzz_binary, 64); }
+// An empty datagram as an invalid batch: memcpy from a null data() (UBSan; fuzz_binary).
+TEST(FuzzRegression, BinaryEmptyInvalidBatch) {
+    regression("binary", fuzz_binary, "crash-empty-invalid-batch");
+}
 TEST(FuzzCorpus, Protocol) { replay("protocol", fuzz_protocol, 64); }
 TEST(FuzzCorpus, Kafka) { replay("kafka", fuzz_kafka, 64); }
 TEST(FuzzCorpus, Config) { replay("config", fuzz_config, 16); }
