@@ -15,7 +15,7 @@ inline std::string fix_checksums(std::string s) {
     auto get64 = [&](size_t o) { uint64_t v; std::memcpy(&v, s.data() + o, 8); return v; };
     auto put64 = [&](size_t o, uint64_t v) { std::memcpy(s.data() + o, &v, 8); };
     if (s.size() >= 16) {
-        uint32_t content = get32(12);
+        const uint64_t content = get32(12); // 64-bit: content + 8 must not wrap
         if (content >= 16 && content + 8 <= f::file_header_bytes && content + 8 <= s.size())
             put64(content, f::checksum(s.data(), content));
     }
