@@ -1,6 +1,7 @@
 #include "storage/segment_format.h"
 
 #include <gtest/gtest.h>
+#include <zstd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -409,6 +410,32 @@ TEST(SegmentFormatCorruption, RejectsChunksThatDoNotMatchTheSchema) {
     auto r = dec.decode(h, buf.p + format::block_header_bytes, out);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.err().code, errc::corrupt);
+}
+
+// A compressed chunk whose raw length its stored bytes cannot produce is refused before
+// the decoder's buffer grows to it (found by fuzz_segment: a 2 GiB raw_len under a valid
+// checksum made every read allocate 2 GiB).
+TEST(SegmentFormatCorruption, RefusesRawLengthsTheStoredBytesCannotHold) {
+    format::chunk_decompressor d;
+    std::vector<uint8_t> raw(100, 'x'), stored(ZSTD_compressBound(raw.size()));
+    const size_t z = ZSTD_compress(stored.data(), stored.size(), raw.data(), raw.size(), 1);
+    ASSERT_FALSE(ZSTD_isError(z));
+    format::chunk_header h{format::encoding::plain_u8, format::codec::zstd, 0, 0, 1u << 30,
+                           uint32_t(z), 0, 0};
+    auto r = d.raw(h, stored.data());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message, "zstd chunk length does not match its frame");
+    h.raw_len = 100; // the right length still decompresses
+    auto ok = d.raw(h, stored.data());
+    ASSERT_TRUE(ok.ok());
+    EXPECT_EQ(std::memcmp(ok.value(), raw.data(), raw.size()), 0);
+
+    h.cd = format::codec::lz4;
+    h.stored_len = 16;
+    h.raw_len = 16 * 255 + 17;
+    r = d.raw(h, stored.data());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message, "lz4 chunk length out of range");
 }
 
 TEST(SegmentFormatHeader, FileHeaderRoundTripAndChecksum) {
