@@ -92,6 +92,12 @@ TEST(FuzzCorpus, Protocol) { replay("protocol", fuzz_protocol, 64); }
 TEST(FuzzCorpus, Kafka) { replay("kafka", fuzz_kafka, 64); }
 TEST(FuzzCorpus, Config) { replay("config", fuzz_config, 16); }
 TEST(FuzzCorpus, Segment) { replay("segment", fuzz_segment, 16); }
+// A zstd chunk claiming a 2 GiB raw length under a valid checksum: every read grew the
+// decoder's buffer to it (libFuzzer out-of-memory; fuzz_segment). Unit test:
+// SegmentFormatCorruption.RefusesRawLengthsTheStoredBytesCannotHold.
+TEST(FuzzRegression, SegmentZstdRawLength) {
+    regression("segment", fuzz_segment, "crash-oom-zstd-raw-len");
+}
 TEST(FuzzCorpus, Recovery) { replay("recovery", fuzz_recovery, 8); }
 TEST(FuzzCorpus, Export) { replay("export", fuzz_export, 16); }
 
