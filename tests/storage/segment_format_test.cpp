@@ -462,6 +462,20 @@ TEST(SegmentFormatHeader, FileHeaderRoundTripAndChecksum) {
     EXPECT_FALSE(format::read_file_header(buf.data(), 100).ok());
 }
 
+// A content length near 4 GiB wrapped in the bounds check and the checksum was read
+// 4 GiB past the header (SEGV in recovery, so the daemon could not start; found by
+// fuzz_segment).
+TEST(SegmentFormatHeader, RefusesAContentLengthThatWrapsAround) {
+    std::vector<uint8_t> buf(format::file_header_bytes);
+    ASSERT_TRUE(format::write_file_header({events_schema(), "w0", 1}, buf.data()).ok());
+    for (uint32_t content : {0xFFFFFFF8u, 0xFFFFFFFFu, 4089u}) {
+        std::memcpy(buf.data() + 12, &content, 4);
+        auto r = format::read_file_header(buf.data(), buf.size());
+        ASSERT_FALSE(r.ok()) << content;
+        EXPECT_EQ(r.err().code, errc::corrupt) << content;
+    }
+}
+
 TEST(SegmentFormatHeader, RefusesOtherVersionsAndBadRefs) {
     std::vector<uint8_t> buf(format::file_header_bytes);
     ASSERT_TRUE(format::write_file_header({events_schema(), "w0", 1}, buf.data()).ok());
