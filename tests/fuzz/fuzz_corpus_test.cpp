@@ -98,6 +98,12 @@ TEST(FuzzCorpus, Segment) { replay("segment", fuzz_segment, 16); }
 TEST(FuzzRegression, SegmentZstdRawLength) {
     regression("segment", fuzz_segment, "crash-oom-zstd-raw-len");
 }
+// A file header whose content length is near 4 GiB: the bounds check wrapped and the
+// checksum was read 4 GiB past the header (SEGV; fuzz_segment). Unit test:
+// SegmentFormatHeader.RefusesAContentLengthThatWrapsAround.
+TEST(FuzzRegression, SegmentHeaderContentLengthWrap) {
+    regression("segment", fuzz_segment, "crash-header-content-wrap");
+}
 TEST(FuzzCorpus, Recovery) { replay("recovery", fuzz_recovery, 8); }
 TEST(FuzzCorpus, Export) { replay("export", fuzz_export, 16); }
 
