@@ -91,6 +91,11 @@ TEST(FuzzRegression, BinaryEmptyInvalidBatch) {
 TEST(FuzzCorpus, Protocol) { replay("protocol", fuzz_protocol, 64); }
 TEST(FuzzCorpus, Kafka) { replay("kafka", fuzz_kafka, 64); }
 TEST(FuzzCorpus, Config) { replay("config", fuzz_config, 16); }
+// `[query] window = 9223372036854775807`: nlohmann's type_error escaped load_config and
+// terminated sluiced (fuzz_config). Unit test: QueryConfig.ErrorsNameTheKeyAndTheFix.
+TEST(FuzzRegression, ConfigQueryWindowNotAString) {
+    regression("config", fuzz_config, "crash-query-window-number");
+}
 TEST(FuzzCorpus, Segment) { replay("segment", fuzz_segment, 16); }
 // A zstd chunk claiming a 2 GiB raw length under a valid checksum: every read grew the
 // decoder's buffer to it (libFuzzer out-of-memory; fuzz_segment). Unit test:
