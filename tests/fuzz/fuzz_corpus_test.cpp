@@ -109,6 +109,11 @@ TEST(FuzzRegression, SegmentZstdRawLength) {
 TEST(FuzzRegression, SegmentHeaderContentLengthWrap) {
     regression("segment", fuzz_segment, "crash-header-content-wrap");
 }
+// A block header claiming 117 M rows over small chunks: 940 MB and 31 s per read
+// (fuzz_segment slow unit). Unit test: SegmentFormatCorruption.RefusesMoreRowsThanTheChunksHold.
+TEST(FuzzRegression, SegmentRowsBeyondChunk) {
+    regression("segment", fuzz_segment, "crash-slow-rows-beyond-chunk");
+}
 TEST(FuzzCorpus, Recovery) { replay("recovery", fuzz_recovery, 8); }
 TEST(FuzzCorpus, Export) { replay("export", fuzz_export, 16); }
 
