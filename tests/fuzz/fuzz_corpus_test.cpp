@@ -115,6 +115,11 @@ TEST(FuzzRegression, SegmentRowsBeyondChunk) {
     regression("segment", fuzz_segment, "crash-slow-rows-beyond-chunk");
 }
 TEST(FuzzCorpus, Recovery) { replay("recovery", fuzz_recovery, 8); }
+// The same bug reached through recovery's scan: a 16 GB allocation (fuzz_recovery
+// out-of-memory).
+TEST(FuzzRegression, RecoveryRowsBeyondChunk) {
+    regression("recovery", fuzz_recovery, "crash-oom-rows-beyond-chunk");
+}
 TEST(FuzzCorpus, Export) { replay("export", fuzz_export, 16); }
 
 } // namespace
