@@ -430,6 +430,19 @@ TEST(SegmentFormatCorruption, RefusesRawLengthsTheStoredBytesCannotHold) {
     ASSERT_TRUE(ok.ok());
     EXPECT_EQ(std::memcmp(ok.value(), raw.data(), raw.size()), 0);
 
+    // A frame that does not name its content size (sluice never writes one) is refused
+    // too: nothing bounds what it claims.
+    ZSTD_CCtx* cctx = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 0);
+    const size_t z2 = ZSTD_compress2(cctx, stored.data(), stored.size(), raw.data(), raw.size());
+    ZSTD_freeCCtx(cctx);
+    ASSERT_FALSE(ZSTD_isError(z2));
+    h.stored_len = uint32_t(z2);
+    h.raw_len = 1u << 30;
+    r = d.raw(h, stored.data());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message, "zstd chunk length does not match its frame");
+
     h.cd = format::codec::lz4;
     h.stored_len = 16;
     h.raw_len = 16 * 255 + 17;
