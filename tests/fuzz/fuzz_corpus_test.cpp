@@ -114,6 +114,10 @@ TEST(FuzzRegression, SegmentHeaderContentLengthWrap) {
 TEST(FuzzRegression, SegmentRowsBeyondChunk) {
     regression("segment", fuzz_segment, "crash-slow-rows-beyond-chunk");
 }
+// A zstd frame without a content size claiming 2 GiB (fuzz_segment out-of-memory).
+TEST(FuzzRegression, SegmentZstdNoContentSize) {
+    regression("segment", fuzz_segment, "crash-oom-zstd-no-content-size");
+}
 TEST(FuzzCorpus, Recovery) { replay("recovery", fuzz_recovery, 8); }
 // The same bug reached through recovery's scan: a 16 GB allocation (fuzz_recovery
 // out-of-memory).
