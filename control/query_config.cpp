@@ -67,7 +67,12 @@ result<query_def> query_from_json(const json& j, int64_t default_delay_ms) {
                                   "\" (known: name, window, size, slide, gap, group_by, "
                                   "aggregates, filter, watermark_delay, memory_mb)");
     }
-    std::string kind = j.value("window", std::string("tumbling"));
+    std::string kind = "tumbling";
+    if (auto w = j.find("window"); w != j.end()) {
+        if (!w->is_string())
+            return bad(where, "window must be \"tumbling\", \"hopping\" or \"session\"");
+        kind = w->get<std::string>();
+    }
     if (kind == "tumbling") q.window.kind = processing::window_kind::tumbling;
     else if (kind == "hopping" || kind == "sliding") q.window.kind = processing::window_kind::hopping;
     else if (kind == "session") q.window.kind = processing::window_kind::session;

@@ -90,7 +90,7 @@ bool binary_batch::string_ok(uint32_t begin, uint32_t end) const noexcept {
 void binary_batch::fill_invalid_batch(std::string_view payload, const parse_config& config,
                                       event_slot& slot) noexcept {
     const uint32_t n = uint32_t(std::min<size_t>(payload.size(), config.event_bytes_max));
-    std::memcpy(slot.data(), payload.data(), n);
+    if (n > 0) std::memcpy(slot.data(), payload.data(), n); // an empty view's data() may be null
     slot.raw_len = slot.data_used = n;
     slot.raw_len_orig = uint32_t(std::min<size_t>(payload.size(), UINT32_MAX));
     slot.event_id = slot.user_id = slot.event_type = slot.page = field_ref{};

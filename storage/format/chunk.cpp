@@ -100,6 +100,13 @@ result<const uint8_t*> chunk_decompressor::raw(const chunk_header& h, const uint
     if (h.cd == codec::none && h.stored_len == h.raw_len) return stored;
     if (h.cd != codec::zstd && h.cd != codec::lz4)
         return corrupt("unknown codec " + std::to_string(unsigned(h.cd)));
+    // A length the stored bytes cannot decompress to is refused before the buffer grows
+    // to it (up to chunk_raw_bytes_max): LZ4 expands at most 255 times; a zstd frame
+    // names its content size (the writer's one-shot compression always writes it).
+    if (h.cd == codec::lz4 && h.raw_len > uint64_t(h.stored_len) * 255 + 16)
+        return corrupt("lz4 chunk length out of range");
+    if (h.cd == codec::zstd && ZSTD_getFrameContentSize(stored, h.stored_len) != h.raw_len)
+        return corrupt("zstd chunk length does not match its frame");
     if (_scratch.size() < h.raw_len) _scratch.resize(h.raw_len);
     if (h.cd == codec::zstd) {
         size_t r = ZSTD_decompressDCtx(_dctx, _scratch.data(), h.raw_len, stored, h.stored_len);

@@ -118,7 +118,7 @@ result<segment_meta> read_file_header(const uint8_t* in, size_t len) {
     if (std::memcmp(in, file_magic, 8) != 0) return corrupt("not a sluice segment (bad magic)");
     uint32_t v = get<uint32_t>(in + 8);
     uint32_t content = get<uint32_t>(in + 12);
-    const bool length_ok = content >= 30 && content + 8 <= file_header_bytes;
+    const bool length_ok = content >= 30 && uint64_t(content) + 8 <= file_header_bytes; // no wrap
     const bool checksum_ok = length_ok && get<uint64_t>(in + content) == checksum(in, content);
     // Every version keeps this envelope (magic, version, content_len, checksum at
     // content_len), so a damaged version field reads as corruption, never as a file from

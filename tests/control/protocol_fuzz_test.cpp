@@ -1,6 +1,6 @@
 // The fuzz target's body in every build: random JSON documents shaped like stats replies
 // (right keys, wrong types, odd nesting) and byte mutations of them. Coverage-guided
-// fuzzing runs with libFuzzer (protocol_fuzz.cpp, -Dfuzz=true).
+// fuzzing runs with libFuzzer (tests/fuzz: fuzz_protocol, scripts/fuzz).
 #include <random>
 #include <string>
 

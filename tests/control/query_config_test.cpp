@@ -49,6 +49,12 @@ TEST(QueryConfig, ErrorsNameTheKeyAndTheFix) {
     EXPECT_NE(err(R"j({"name":"a","size":"1m","aggregates":["p99(x)"]})j").find("unknown aggregate"),
               std::string::npos);
     EXPECT_NE(err(R"j({"name":"a","size":"1m","filter":"x"})j").find("FIELD=VALUE"), std::string::npos);
+    // A window that is not a string (`window = 5` in sluiced.toml, or from a client) threw
+    // nlohmann's type_error out of the parser (found by fuzz_config).
+    EXPECT_NE(err(R"j({"name":"a","size":"1m","window":5})j").find("window must be"),
+              std::string::npos);
+    EXPECT_NE(err(R"j({"name":"a","size":"1m","window":["session"]})j").find("window must be"),
+              std::string::npos);
 }
 
 TEST(QueryConfig, TomlTablesAndTheShippedExampleConfig) {
