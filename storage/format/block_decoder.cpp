@@ -62,9 +62,10 @@ result<void> block_decoder::decode_chunk(const chunk_header& ch, const uint8_t* 
     if (ch.raw_len > chunk_raw_bytes_max) return corrupt("chunk length out of range");
     if (ch.flags != (def.nullable ? chunk_flag_validity : 0) || ch.reserved != 0)
         return corrupt("column " + def.name + ": chunk flags do not match the column");
-    // Every encoding spends at least a bit per row (the validity bitmap) of its raw bytes:
-    // a row count beyond that is refused before the columns grow to it.
-    if (uint64_t(rows) > uint64_t(ch.raw_len) * 8)
+    // Every encoding spends some raw bytes per row: the densest, a constant column in
+    // delta_bitpack_i64, 2 bytes (a bit-packed block's base and width) per 64 rows. A row
+    // count beyond 64 per raw byte is refused before the columns grow to it.
+    if (uint64_t(rows) > uint64_t(ch.raw_len) * 64)
         return bad_column(def, "more rows than the chunk can hold");
     auto raw_or = _decompressor.raw(ch, stored);
     if (!raw_or) return raw_or.err();
