@@ -422,6 +422,16 @@ result<void> pipeline::attach_kafka() {
         return _workers[p].worker->events_writer().row_offset_durable_end();
     };
     u.kafka->set_fetch_server(std::make_unique<dataplane::kafka::fetch_server>(std::move(fc)));
+    // Consumer groups: sluiced is their coordinator; committed offsets in _processing/.
+    dataplane::kafka::group_server_config gc;
+    gc.data_dir = _config.data_dir;
+    gc.partitions = uint32_t(_workers.size());
+    gc.high_watermark = [this](uint32_t p) {
+        return _workers[p].worker->events_writer().row_offset_durable_end();
+    };
+    auto groups = dataplane::kafka::group_server::open(std::move(gc));
+    if (!groups) return std::move(groups).err();
+    u.kafka->set_group_server(std::move(groups.value()));
     return ok_result();
 }
 

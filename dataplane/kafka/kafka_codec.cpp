@@ -646,25 +646,35 @@ void write_init_producer_id_response(response_writer& w, const request_header& h
 }
 
 // ---------------------------------------------------------------------------------------
-// FindCoordinator v0
+// FindCoordinator v0-v2
 
-parse_error parse_find_coordinator_request(const request_header& h, std::string_view& key) noexcept {
-    key = {};
+parse_error parse_find_coordinator_request(const request_header& h,
+                                           find_coordinator_request& out) noexcept {
+    out = find_coordinator_request{};
     if (!codec_parses(h, api_key::find_coordinator)) return parse_error::unsupported_version;
     byte_reader r(h.body);
     const std::string_view k = r.string();
+    const int8_t type = h.api_version >= 1 ? r.i8() : 0;
     if (r.ok() && r.remaining() != 0) r.fail(parse_error::trailing_bytes);
     if (!r.ok()) return r.error();
-    key = k;
+    out.key = k;
+    out.key_type = type;
     return parse_error::none;
 }
 
-void write_find_coordinator_response(response_writer& w, const request_header& h) noexcept {
+void write_find_coordinator_response(response_writer& w, const request_header& h, int16_t error,
+                                     int32_t node, std::string_view host, int32_t port) noexcept {
+    const bool ok = error == error_code::none;
     w.begin_frame(h.correlation_id, false);
-    w.i16(error_code::coordinator_not_available);
-    w.i32(-1); // node_id
-    w.string("");
-    w.i32(-1); // port
+    if (h.api_version >= 1) w.i32(0); // throttle
+    w.i16(error);
+    if (h.api_version >= 1) {
+        if (ok) w.nullable_string(std::nullopt);
+        else w.nullable_string("the coordinator is not available");
+    }
+    w.i32(ok ? node : -1);
+    w.string(ok ? host : "");
+    w.i32(ok ? port : -1);
     w.end_frame();
 }
 

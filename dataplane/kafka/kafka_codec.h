@@ -58,7 +58,13 @@ inline constexpr int16_t invalid_topic_exception = 17;
 inline constexpr int16_t record_list_too_large = 18;
 inline constexpr int16_t not_enough_replicas = 19;
 inline constexpr int16_t invalid_required_acks = 21;
+inline constexpr int16_t offset_metadata_too_large = 12;
 inline constexpr int16_t illegal_generation = 22;
+inline constexpr int16_t inconsistent_group_protocol = 23;
+inline constexpr int16_t invalid_group_id = 24;
+inline constexpr int16_t unknown_member_id = 25;
+inline constexpr int16_t invalid_session_timeout = 26;
+inline constexpr int16_t rebalance_in_progress = 27;
 inline constexpr int16_t unsupported_version = 35;
 inline constexpr int16_t invalid_request = 42;
 inline constexpr int16_t unsupported_for_message_format = 43;
@@ -71,6 +77,8 @@ inline constexpr int16_t unknown_producer_id = 59;
 inline constexpr int16_t unsupported_compression_type = 76;
 inline constexpr int16_t unknown_topic_id = 100;
 inline constexpr int16_t member_id_required = 79;
+inline constexpr int16_t kafka_storage_error = 56;
+inline constexpr int16_t group_max_size_reached = 81;
 inline constexpr int16_t invalid_record = 87;
 } // namespace error_code
 
@@ -249,8 +257,11 @@ struct api_version_range {
 /// What sluice advertises (dataplane/kafka/README.md has the table and what each client
 /// picks from it): ApiVersions 0-3, Metadata 0-12, Produce 0-9 (v0-v2: legacy message
 /// sets), InitProducerId 0-4 (the flexible versions too: Metadata 9+, Produce 9,
-/// InitProducerId 2+), FindCoordinator 0 (answered COORDINATOR_NOT_AVAILABLE), Fetch 4-10
-/// and ListOffsets 0-5 (served from the store by fetch_server when sluiced has one).
+/// InitProducerId 2+), Fetch 4-10 and ListOffsets 0-5 (served from the store by
+/// fetch_server when sluiced has one), and the consumer-group APIs (group_server):
+/// FindCoordinator 0-2, JoinGroup 0-5, SyncGroup 0-3, Heartbeat 0-3, LeaveGroup 0-3,
+/// OffsetCommit 0-7, OffsetFetch 0-5 — each below its first flexible version, and at or
+/// above what kafka-python, librdkafka 2.0.2 and kafkajs 2.2.4 ask (docs/KAFKA.md).
 /// librdkafka also derives features from them: RecordBatch v2 needs Fetch overlapping 4,
 /// zstd Fetch 10, lz4 FindCoordinator 0; and gzip, snappy and lz4 need Produce 0 in the
 /// list (librdkafka <= 2.11 asks "Produce [0, 0]?" before compressing).
@@ -258,7 +269,10 @@ struct api_version_range {
 inline constexpr api_version_range default_api_versions[] = {
     {api_key::produce, 0, 9},          {api_key::fetch, 4, 10},
     {api_key::list_offsets, 0, 5},     {api_key::metadata, 0, 12},
-    {api_key::find_coordinator, 0, 0}, {api_key::api_versions, 0, 3},
+    {api_key::offset_commit, 0, 7},    {api_key::offset_fetch, 0, 5},
+    {api_key::find_coordinator, 0, 2}, {api_key::join_group, 0, 5},
+    {api_key::heartbeat, 0, 3},        {api_key::leave_group, 0, 3},
+    {api_key::sync_group, 0, 3},       {api_key::api_versions, 0, 3},
     {api_key::init_producer_id, 0, 4},
 };
 
@@ -269,7 +283,13 @@ inline constexpr api_version_range codec_api_versions[] = {
     {api_key::fetch, 4, 10},       // fetch_codec.h
     {api_key::list_offsets, 0, 5}, // fetch_codec.h
     {api_key::metadata, 0, 12},
-    {api_key::find_coordinator, 0, 0},
+    {api_key::offset_commit, 0, 7}, // group_codec.h, the rows below too
+    {api_key::offset_fetch, 0, 5},
+    {api_key::find_coordinator, 0, 2},
+    {api_key::join_group, 0, 5},
+    {api_key::heartbeat, 0, 3},
+    {api_key::leave_group, 0, 3},
+    {api_key::sync_group, 0, 3},
     {api_key::api_versions, 0, 3},
     {api_key::init_producer_id, 0, 4},
 };
@@ -380,14 +400,22 @@ void write_init_producer_id_response(response_writer& w, const request_header& h
                                      int32_t throttle_ms = 0) noexcept;
 
 // ---------------------------------------------------------------------------------------
-// FindCoordinator v0 (advertised for librdkafka's lz4 check; sluice has no group
-// coordinator). Request: key string. Answer: error, node_id, host, port.
+// FindCoordinator v0-v2 (also advertised for librdkafka's lz4 check). Request: key string,
+// v1+ key_type i8 (0 group, 1 transaction). Answer: v1+ throttle, error, v1+ error message,
+// node_id, host, port.
 
-parse_error parse_find_coordinator_request(const request_header& h, std::string_view& key) noexcept;
+struct find_coordinator_request {
+    std::string_view key;
+    int8_t key_type = 0; // v1+
+};
 
-/// COORDINATOR_NOT_AVAILABLE (15), node -1, host "", port -1: what a broker answers while
-/// it has no coordinator for the key.
-void write_find_coordinator_response(response_writer& w, const request_header& h) noexcept;
+parse_error parse_find_coordinator_request(const request_header& h,
+                                           find_coordinator_request& out) noexcept;
+
+/// Node `node` at host:port with `error` 0; with an error, node -1, host "", port -1 (and the
+/// error's message from v1 on), as a broker answers.
+void write_find_coordinator_response(response_writer& w, const request_header& h, int16_t error,
+                                     int32_t node, std::string_view host, int32_t port) noexcept;
 
 // ---------------------------------------------------------------------------------------
 // Produce (v0-v2: no transactional_id, legacy message sets; v3-v8, the same request layout

@@ -124,6 +124,7 @@ void kafka_rx::run() noexcept {
         work += _listener.take_frames(take, frames_per_poll);
         work += complete_parked();
         work += complete_fetches();
+        work += complete_groups();
         _rx.flush_all();
         if (work == 0) {
             backoff.wait();
@@ -139,6 +140,7 @@ void kafka_rx::run() noexcept {
     }
     // The reader asks the workers for their watermarks: it stops before they do.
     if (_fetch) _fetch->stop();
+    if (_groups) _groups->stop();
 }
 
 bool kafka_rx::on_frame(const kafka_frame& f) noexcept {
@@ -170,13 +172,21 @@ bool kafka_rx::on_frame(const kafka_frame& f) noexcept {
     case api_key::fetch:
     case api_key::list_offsets:
         if (_fetch) return consume(f, h);
-        [[fallthrough]];
-    default:
-        // What a broker does with an API it does not know.
-        bump(_counters.unknown_api);
-        _listener.close(f.conn, close_reason::protocol);
-        return true;
+        break;
+    case api_key::join_group:
+    case api_key::sync_group:
+    case api_key::heartbeat:
+    case api_key::leave_group:
+    case api_key::offset_commit:
+    case api_key::offset_fetch:
+        if (_groups) return group_request(f, h);
+        break;
+    default: break;
     }
+    // What a broker does with an API it does not know.
+    bump(_counters.unknown_api);
+    _listener.close(f.conn, close_reason::protocol);
+    return true;
 }
 
 // Fetch and ListOffsets go to the fetch reader (a copy of the frame in one of its jobs); the
@@ -201,17 +211,47 @@ bool kafka_rx::consume(const kafka_frame& f, const request_header& h) noexcept {
 uint32_t kafka_rx::complete_fetches() noexcept {
     if (!_fetch) return 0;
     return _fetch->complete([this](conn_ref c, int32_t slot, std::vector<uint8_t>& answer) {
-        if (answer.empty()) {
-            // The reader found the body malformed: what a broker does, close.
-            bump(_counters.bad_requests);
-            _listener.close(c, close_reason::protocol);
-            return;
-        }
-        std::vector<uint8_t>* out = _listener.response_buffer(c, slot);
-        if (out == nullptr) return; // the connection is gone
-        out->swap(answer);
-        _listener.response_ready(c, slot);
+        deliver(c, slot, answer);
     });
+}
+
+// The group APIs go to the group thread, as Fetch goes to the fetch reader; a JoinGroup or
+// SyncGroup may stay there until its group is ready (group_server.h).
+bool kafka_rx::group_request(const kafka_frame& f, const request_header& h) noexcept {
+    if (!version_supported(default_api_versions, h.api_key, h.api_version)) {
+        bump(_counters.bad_requests);
+        _listener.close(f.conn, close_reason::protocol);
+        return true;
+    }
+    if (!_groups->has_free_job()) {
+        _groups->count_jobs_full();
+        bump(_counters.backpressure);
+        return false; // offered again once a job is back
+    }
+    const int32_t slot = _listener.reserve_response(f.conn);
+    if (slot < 0) return true;
+    _groups->submit(f.conn, slot, bytes_view(f.data, f.len));
+    return true;
+}
+
+uint32_t kafka_rx::complete_groups() noexcept {
+    if (!_groups) return 0;
+    return _groups->complete([this](conn_ref c, int32_t slot, std::vector<uint8_t>& answer) {
+        deliver(c, slot, answer);
+    });
+}
+
+void kafka_rx::deliver(conn_ref c, int32_t slot, std::vector<uint8_t>& answer) noexcept {
+    if (answer.empty()) {
+        // The body was malformed: what a broker does, close.
+        bump(_counters.bad_requests);
+        _listener.close(c, close_reason::protocol);
+        return;
+    }
+    std::vector<uint8_t>* out = _listener.response_buffer(c, slot);
+    if (out == nullptr) return; // the connection is gone
+    out->swap(answer);
+    _listener.response_ready(c, slot);
 }
 
 void kafka_rx::api_versions(const kafka_frame& f, const request_header& h,
@@ -319,11 +359,12 @@ void kafka_rx::init_producer_id(const kafka_frame& f, const request_header& h) n
     _listener.response_ready(f.conn, slot);
 }
 
-// Advertised only because librdkafka (<= 2.11) enables lz4 for a broker that lists it; a
-// producer never asks. There is no group coordinator: the retriable "not available".
+// sluiced is the coordinator of every group (node 0, this listener) when it has a group
+// server. Transactions have none (key type 1). FindCoordinator is also what librdkafka
+// (<= 2.11) derives lz4 support from, so it is advertised either way.
 void kafka_rx::find_coordinator(const kafka_frame& f, const request_header& h) noexcept {
-    std::string_view key;
-    if (parse_find_coordinator_request(h, key) != parse_error::none) {
+    find_coordinator_request req;
+    if (parse_find_coordinator_request(h, req) != parse_error::none) {
         bump(_counters.bad_requests);
         _listener.close(f.conn, close_reason::protocol);
         return;
@@ -332,8 +373,11 @@ void kafka_rx::find_coordinator(const kafka_frame& f, const request_header& h) n
     std::vector<uint8_t>* out = _listener.response_buffer(f.conn, slot);
     if (out == nullptr) return;
     response_writer w(*out);
-    count_error(error_code::coordinator_not_available);
-    write_find_coordinator_response(w, h);
+    const int16_t error = _groups && req.key_type == 0 ? error_code::none
+                                                       : error_code::coordinator_not_available;
+    count_error(error);
+    write_find_coordinator_response(w, h, error, 0, _config.advertised_host,
+                                    _config.advertised_port);
     _listener.response_ready(f.conn, slot);
 }
 

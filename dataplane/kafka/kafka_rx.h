@@ -32,6 +32,7 @@
 #include "base/latency_histogram.h"
 #include "base/limits.h"
 #include "dataplane/kafka/fetch_server.h"
+#include "dataplane/kafka/group_server.h"
 #include "dataplane/kafka/kafka_codec.h"
 #include "dataplane/kafka/kafka_listener.h"
 #include "dataplane/kafka/producer_ids.h"
@@ -139,6 +140,11 @@ class kafka_rx {
     /// as an unknown API does).
     void set_fetch_server(std::unique_ptr<fetch_server> f) { _fetch = std::move(f); }
     const fetch_server* fetch() const noexcept { return _fetch.get(); }
+    /// Before run(): sluiced is the group coordinator (FindCoordinator answers node 0, and
+    /// the group APIs go to the group thread); without one those close the connection and
+    /// FindCoordinator answers COORDINATOR_NOT_AVAILABLE.
+    void set_group_server(std::unique_ptr<group_server> g) { _groups = std::move(g); }
+    const group_server* groups() const noexcept { return _groups.get(); }
 
   private:
     struct topic;
@@ -153,6 +159,9 @@ class kafka_rx {
     bool produce(const kafka_frame& f, const request_header& h) noexcept;
     bool consume(const kafka_frame& f, const request_header& h) noexcept;
     uint32_t complete_fetches() noexcept;
+    bool group_request(const kafka_frame& f, const request_header& h) noexcept;
+    uint32_t complete_groups() noexcept;
+    void deliver(conn_ref c, int32_t slot, std::vector<uint8_t>& answer) noexcept;
     int16_t append_partition(topic* t, const produce_partition& p, int16_t version,
                              int64_t& base_offset) noexcept;
     int16_t append_legacy(topic* t, const produce_partition& p, int64_t& base_offset) noexcept;
@@ -191,6 +200,7 @@ class kafka_rx {
     producer_sequences _sequences;
     sequence_journal _journal;
     std::unique_ptr<fetch_server> _fetch;
+    std::unique_ptr<group_server> _groups;
 };
 
 } // namespace sluice::dataplane::kafka
