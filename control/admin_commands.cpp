@@ -50,6 +50,14 @@ std::map<std::string, handler> admin_commands::handlers() {
     h["replay"] = [this](const json& req) { return _pipeline.queries().handle_replay(req); };
     h["reload"] = [this](const json&) { return reload("reload command"); };
     h["retention"] = [this](const json& req) { return retention(req); };
+    h["groups"] = [this](const json&) {
+        json groups = kafka_groups_json(_pipeline);
+        if (groups.is_null())
+            return json{{"ok", false},
+                         {"error", "groups: sluiced has no Kafka listener, so no consumer groups "
+                                   "(start it with --kafka ADDR:PORT or [kafka] listen)"}};
+        return json{{"ok", true}, {"groups", std::move(groups)}};
+    };
     h["shutdown"] = [this](const json&) {
         _shutdown_requested.store(true);
         return json{{"ok", true},

@@ -138,6 +138,26 @@ void kafka_counters(exposition& e, const json& k) {
                 e.counter("sluice_kafka_consume_" + r.key() + "_total",
                           "Kafka consumers of events-topic: " + r.key() + " (stats.kafka.consume).",
                           {}, r->get<double>());
+    // Consumer groups (docs/KAFKA.md "Consumer groups"): every stats.kafka.groups counter,
+    // and each committed partition's lag (high watermark - committed offset).
+    if (auto g = k.find("groups"); g != k.end() && g->is_object()) {
+        for (auto r = g->begin(); r != g->end(); ++r)
+            if (r->is_number())
+                e.counter("sluice_kafka_group_" + r.key() + "_total",
+                          "Kafka consumer groups: " + r.key() + " (stats.kafka.groups).", {},
+                          r->get<double>());
+        if (auto list = g->find("groups"); list != g->end() && list->is_array())
+            for (const auto& grp : *list)
+                for (const auto& part : grp.value("partitions", json::array()))
+                    if (part.contains("lag") && part["lag"].is_number())
+                        e.gauge("sluice_kafka_consumer_lag",
+                                "Rows of a partition a consumer group has not committed yet "
+                                "(high watermark - committed offset).",
+                                {{"group", grp.value("group", "")},
+                                 {"topic", part.value("topic", "")},
+                                 {"partition", std::to_string(part.value("partition", 0))}},
+                                part["lag"].get<double>());
+    }
     if (number(k, "bytes_in", v))
         e.counter("sluice_kafka_bytes_in_total", "Bytes read from Kafka connections.", {}, v);
     if (number(k, "bytes_out", v))

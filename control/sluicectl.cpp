@@ -265,6 +265,7 @@ int main(int argc, char** argv) {
     add_simple(app, ctx, "flush", "write open batches to disk and fsync");
     add_simple(app, ctx, "reload", "re-read the config file (as SIGHUP); lists what was applied");
     add_retention(app, ctx);
+    add_groups(app, ctx);
     sluice::control::add_export_command(app, ctx.socket_path, ctx.timeout_ms, ctx.code);
     add_simple(app, ctx, "shutdown", "graceful stop: stop RX, drain rings, close windows, flush");
     add_queries(app, ctx);

@@ -37,5 +37,6 @@ void on_interrupt(int);
 void add_queries(CLI::App& app, context& ctx);
 void add_windows(CLI::App& app, context& ctx);
 void add_replay(CLI::App& app, context& ctx);
+void add_groups(CLI::App& app, context& ctx); // sluicectl_groups.cpp
 
 } // namespace sluicectl

@@ -147,6 +147,60 @@ json storage_json(const pipeline& p, const storage::retention_manager& retention
     return s;
 }
 
+} // namespace
+
+json kafka_groups_json(const pipeline& p) {
+    const rx_unit* k = p.kafka();
+    if (k == nullptr || k->kafka->groups() == nullptr) return nullptr;
+    namespace dk = dataplane::kafka;
+    const dk::group_snapshot snap = k->kafka->groups()->snapshot();
+    json groups = json::array();
+    for (const auto& g : snap.groups) {
+        json members = json::array();
+        for (const auto& m : g.info.members) {
+            json assignment = json::array();
+            if (auto a = dk::decode_consumer_assignment(m.assignment))
+                for (const auto& [topic, part] : *a) {
+                    if (assignment.empty() || assignment.back()["topic"] != topic)
+                        assignment.push_back({{"topic", topic}, {"partitions", json::array()}});
+                    assignment.back()["partitions"].push_back(part);
+                }
+            members.push_back({{"member_id", m.member_id},
+                               {"client_id", m.client_id},
+                               {"group_instance_id", m.group_instance_id
+                                                         ? json(*m.group_instance_id)
+                                                         : json(nullptr)},
+                               {"session_timeout_ms", m.session_timeout_ms},
+                               {"since_heard_ms", m.since_heard_ms},
+                               {"assignment", std::move(assignment)}});
+        }
+        json parts = json::array();
+        int64_t lag = 0;
+        for (const auto& r : g.partitions) {
+            auto opt = [](int64_t v) { return v < 0 ? json(nullptr) : json(v); };
+            parts.push_back({{"topic", r.topic},
+                             {"partition", r.partition},
+                             {"committed", opt(r.committed)},
+                             {"high_watermark", opt(r.high_watermark)},
+                             {"lag", opt(r.lag)},
+                             {"member", r.member}});
+            if (r.lag > 0) lag += r.lag;
+        }
+        groups.push_back({{"group", g.info.group_id},
+                          {"state", dk::group_state_name(g.info.state)},
+                          {"generation", g.info.generation},
+                          {"protocol_type", g.info.protocol_type},
+                          {"protocol", g.info.protocol},
+                          {"leader", g.info.leader},
+                          {"members", std::move(members)},
+                          {"partitions", std::move(parts)},
+                          {"lag", lag}});
+    }
+    return groups;
+}
+
+namespace {
+
 json kafka_json(const pipeline& p) {
     const rx_unit* k = p.kafka();
     if (k == nullptr) return nullptr;
@@ -167,6 +221,12 @@ json kafka_json(const pipeline& p) {
         case ak::api_versions: return "api_versions";
         case ak::init_producer_id: return "init_producer_id";
         case ak::find_coordinator: return "find_coordinator";
+        case ak::join_group: return "join_group";
+        case ak::sync_group: return "sync_group";
+        case ak::heartbeat: return "heartbeat";
+        case ak::leave_group: return "leave_group";
+        case ak::offset_commit: return "offset_commit";
+        case ak::offset_fetch: return "offset_fetch";
         default: return "api_" + std::to_string(k);
         }
     };
@@ -202,8 +262,25 @@ json kafka_json(const pipeline& p) {
                  {"long_polls", rd(fc.long_polls)},     {"out_of_range", rd(fc.out_of_range)},
                  {"read_errors", rd(fc.read_errors)},   {"jobs_full", rd(fc.jobs_full)}};
     }
+    json groups = nullptr;
+    if (const auto* g = u.kafka->groups()) {
+        const auto& gc = g->counters();
+        groups = {{"join_groups", rd(gc.join_groups)},
+                  {"sync_groups", rd(gc.sync_groups)},
+                  {"heartbeats", rd(gc.heartbeats)},
+                  {"leave_groups", rd(gc.leave_groups)},
+                  {"offset_commits", rd(gc.offset_commits)},
+                  {"offsets_committed", rd(gc.offsets_committed)},
+                  {"offset_fetches", rd(gc.offset_fetches)},
+                  {"commit_errors", rd(gc.commit_errors)},
+                  {"rebalances", rd(gc.rebalances)},
+                  {"expired_members", rd(gc.expired_members)},
+                  {"jobs_full", rd(gc.jobs_full)},
+                  {"groups", kafka_groups_json(p)}};
+    }
     return json{{"listen", u.kafka_listener->addresses()},
                 {"consume", std::move(fetch)},
+                {"groups", std::move(groups)},
                 {"ports", u.kafka_listener->ports()},
                 {"advertised", cfg.advertised_host + ":" + std::to_string(cfg.advertised_port)},
                 {"rx", p.kafka_rx_index()},

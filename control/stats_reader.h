@@ -8,6 +8,11 @@
 
 namespace sluice::control {
 
+/// The `groups` command's reply body and `stats.kafka.groups`' list: every consumer group
+/// sluiced coordinates or holds offsets of, its members, assignments, committed offsets and
+/// lag per partition (docs/KAFKA.md "Consumer groups"). Null without a Kafka listener.
+json kafka_groups_json(const pipeline& p);
+
 /// The counters rates are computed from, now.
 stats_sample read_sample(const pipeline& p);
 
