@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "dataplane/kafka/group_codec.h"
+#include "dataplane/kafka/group_coordinator.h"
 #include "dataplane/kafka/kafka_codec.h"
 
 namespace sluice::dataplane::kafka::fuzz {
@@ -37,6 +39,8 @@ inline parse_error walk_legacy(bytes_view set, bool inner = false) {
     }
     return lr.error();
 }
+
+inline void as_group_request(const request_header& h, response_writer& w);
 
 inline void as_request(bytes_view frame, std::vector<uint8_t>& out) {
     request_header h;
@@ -88,6 +92,70 @@ inline void as_request(bytes_view frame, std::vector<uint8_t>& out) {
             }
         }
         (void)pw.finish();
+        break;
+    }
+    case api_key::find_coordinator: {
+        find_coordinator_request r;
+        if (parse_find_coordinator_request(h, r) == parse_error::none)
+            write_find_coordinator_response(w, h, error_code::none, 0, "127.0.0.1", 9092);
+        break;
+    }
+    default: as_group_request(h, w); break;
+    }
+}
+
+// The consumer-group APIs: parsed, run through a fresh coordinator, answered.
+inline void as_group_request(const request_header& h, response_writer& w) {
+    group_coordinator c;
+    switch (h.api_key) {
+    case api_key::join_group: {
+        join_group_request r;
+        join_group_response out;
+        if (parse_join_group_request(h, r) != parse_error::none) break;
+        if (!c.join(r, "fuzz", h.api_version, 1, 0, out)) {
+            auto answers = c.take_answers();
+            if (!answers.empty()) out = answers.front().join;
+        }
+        write_join_group_response(w, h, out);
+        break;
+    }
+    case api_key::sync_group: {
+        sync_group_request r;
+        int16_t error = 0;
+        std::string assignment;
+        if (parse_sync_group_request(h, r) != parse_error::none) break;
+        (void)c.sync(r, 1, 0, error, assignment);
+        write_sync_group_response(w, h, error, assignment);
+        break;
+    }
+    case api_key::heartbeat: {
+        heartbeat_request r;
+        if (parse_heartbeat_request(h, r) == parse_error::none)
+            write_error_only_response(w, h, c.heartbeat(r, 0));
+        break;
+    }
+    case api_key::leave_group: {
+        leave_group_request r;
+        if (parse_leave_group_request(h, r) == parse_error::none)
+            write_leave_group_response(w, h, c.leave(r.group_id, r.members, 0), r.members);
+        break;
+    }
+    case api_key::offset_commit: {
+        offset_commit_request r;
+        if (parse_offset_commit_request(h, r) == parse_error::none)
+            write_offset_commit_response(w, h, r.topics);
+        break;
+    }
+    case api_key::offset_fetch: {
+        offset_fetch_request r;
+        if (parse_offset_fetch_request(h, r) != parse_error::none) break;
+        std::vector<offset_fetch_result_topic> topics;
+        for (const auto& t : r.topics.value_or(std::vector<offset_fetch_topic>{})) {
+            auto& rt = topics.emplace_back();
+            rt.name = t.name;
+            for (int32_t p : t.partitions) rt.partitions.push_back({p});
+        }
+        write_offset_fetch_response(w, h, topics);
         break;
     }
     default: break;

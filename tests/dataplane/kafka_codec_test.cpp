@@ -676,7 +676,9 @@ TEST(KafkaCodec, ApiVersionsV3AdvertisesTheFlexibleVersions) {
     EXPECT_TRUE(r.ok());
     EXPECT_EQ(r.remaining(), 0u);
     const std::map<int16_t, std::pair<int16_t, int16_t>> want = {
-        {0, {0, 9}}, {1, {4, 10}}, {2, {0, 5}}, {3, {0, 12}}, {10, {0, 0}}, {18, {0, 3}}, {22, {0, 4}}};
+        {0, {0, 9}},  {1, {4, 10}}, {2, {0, 5}},  {3, {0, 12}}, {8, {0, 7}},  {9, {0, 5}},
+        {10, {0, 2}}, {11, {0, 5}}, {12, {0, 3}}, {13, {0, 3}}, {14, {0, 3}}, {18, {0, 3}},
+        {22, {0, 4}}};
     EXPECT_EQ(got, want);
     // Every version advertised is one the codec parses (Fetch and ListOffsets: fetch_codec.h).
     for (const auto& e : default_api_versions) {
@@ -930,6 +932,51 @@ TEST(KafkaCodec, ProduceResponses) {
         if (v >= 1) e.i32(0); // throttle_time_ms
         EXPECT_EQ(bytes(out.begin() + 4, out.end()), e.b) << "v" << v;
     }
+}
+
+// FindCoordinator v0-v2 as apache/kafka's schema has them: key, v1+ key type; the answer
+// v1+ throttle, error, v1+ error message, node, host, port.
+TEST(KafkaCodec, FindCoordinatorEveryVersion) {
+    for (int16_t v = 0; v <= 2; ++v) {
+        wire body;
+        body.str("my-group");
+        if (v >= 1) body.u8(0);
+        const request_header h = header_of(request(10, v, 70 + v, body.b));
+        find_coordinator_request req;
+        ASSERT_EQ(parse_find_coordinator_request(h, req), parse_error::none) << v;
+        EXPECT_EQ(req.key, "my-group");
+        EXPECT_EQ(req.key_type, 0);
+        bytes out;
+        response_writer w(out);
+        write_find_coordinator_response(w, h, error_code::none, 0, "127.0.0.1", 9092);
+        wire e;
+        e.i32(70 + v);
+        if (v >= 1) e.i32(0);
+        e.i16(0);
+        if (v >= 1) e.null_str();
+        e.i32(0).str("127.0.0.1").i32(9092);
+        EXPECT_EQ(bytes(out.begin() + 4, out.end()), e.b) << "v" << v;
+        // Without a coordinator (or for a transaction): 15, node -1, no host.
+        bytes none;
+        response_writer wn(none);
+        write_find_coordinator_response(wn, h, error_code::coordinator_not_available, 0, "h", 1);
+        byte_reader r(none);
+        r.skip(8);
+        if (v >= 1) r.skip(4);
+        EXPECT_EQ(r.i16(), error_code::coordinator_not_available);
+        if (v >= 1) EXPECT_TRUE(r.nullable_string().has_value());
+        EXPECT_EQ(r.i32(), -1);
+        EXPECT_EQ(r.string(), "");
+        EXPECT_EQ(r.i32(), -1);
+        EXPECT_EQ(r.remaining(), 0u);
+    }
+    wire trailing;
+    trailing.str("g").u8(0);
+    find_coordinator_request req;
+    EXPECT_EQ(parse_find_coordinator_request(header_of(request(10, 0, 1, trailing.b)), req),
+              parse_error::trailing_bytes);
+    EXPECT_EQ(parse_find_coordinator_request(header_of(request(10, 3, 1, trailing.b, true)), req),
+              parse_error::unsupported_version);
 }
 
 TEST(KafkaCodec, FixedBufferOverflowIsReported) {
