@@ -273,6 +273,7 @@ json kafka_json(const pipeline& p) {
                   {"offsets_committed", rd(gc.offsets_committed)},
                   {"offset_fetches", rd(gc.offset_fetches)},
                   {"commit_errors", rd(gc.commit_errors)},
+                  {"offsets_refused", rd(gc.offsets_refused)},
                   {"rebalances", rd(gc.rebalances)},
                   {"expired_members", rd(gc.expired_members)},
                   {"jobs_full", rd(gc.jobs_full)},

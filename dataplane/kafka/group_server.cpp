@@ -85,7 +85,7 @@ void group_server::thread_main() {
         _done.push(uint32_t(token));
     };
     while (!_stop.load(std::memory_order_relaxed)) {
-        uint32_t i;
+        uint32_t i = 0;
         while (_inbox.try_pop(i)) {
             group_job& j = _jobs[i];
             if (serve(j.request, i, j.answer)) _done.push(i);
@@ -175,6 +175,11 @@ void group_server::serve_offset_commit(const request_header& h, std::vector<uint
                 p.error = error_code::offset_metadata_too_large;
             else if (p.partition < 0 || t.name.empty())
                 p.error = error_code::unknown_topic_or_partition;
+            else if (_store.all().size() + entries.size() >= _config.committed_offsets_max &&
+                     _store.find({r.group_id, t.name, p.partition}) == nullptr) {
+                p.error = error_code::unknown_topic_or_partition;
+                bump(_counters.offsets_refused);
+            }
             else
                 entries.push_back({{r.group_id, t.name, p.partition},
                                    {p.offset, p.leader_epoch, wall_ms, p.metadata}});

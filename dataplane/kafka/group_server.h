@@ -47,6 +47,7 @@ struct group_server_config {
     uint32_t partitions = 1;
     // The offset after the partition's last durable row (any thread): lag = it − committed.
     std::function<uint64_t(uint32_t partition)> high_watermark;
+    uint32_t committed_offsets_max = kafka::committed_offsets_max; // tests lower it
     // The clock (ms); tests may pass a fake one. Default: monotonic.
     std::function<int64_t()> now_ms;
 };
@@ -60,6 +61,7 @@ struct alignas(64) group_server_counters {
     std::atomic<uint64_t> offsets_committed{0}; // partitions made durable
     std::atomic<uint64_t> offset_fetches{0};
     std::atomic<uint64_t> commit_errors{0};     // offset log writes that failed (answered 56)
+    std::atomic<uint64_t> offsets_refused{0};   // new keys beyond committed_offsets_max (3)
     std::atomic<uint64_t> rebalances{0};
     std::atomic<uint64_t> expired_members{0};   // session timeouts
     std::atomic<uint64_t> jobs_full{0};         // frames left unread: every job busy
@@ -155,7 +157,7 @@ class group_server {
 
 template <typename Done>
 uint32_t group_server::complete(Done&& done) noexcept {
-    uint32_t n = 0, i;
+    uint32_t n = 0, i = 0;
     while (_done.try_pop(i)) {
         group_job& j = _jobs[i];
         done(j.conn, j.slot, j.answer);

@@ -30,6 +30,9 @@ std::string offset_log_path(const std::string& data_dir);
 
 inline constexpr uint64_t offset_log_slack_bytes = 1u << 20;
 inline constexpr uint32_t offset_metadata_bytes_max = 4096; // Kafka's offset.metadata.max.bytes
+// (group, topic, partition) keys kept: a commit of a new key beyond it is refused (a broker
+// has no such cap; it bounds what hostile clients can make sluiced hold and rewrite).
+inline constexpr uint32_t committed_offsets_max = 1u << 20;
 
 struct committed_offset {
     int64_t offset = -1;

@@ -396,6 +396,45 @@ TEST(GroupServer, OffsetCommitThenOffsetFetchInEveryVersion) {
     EXPECT_TRUE(answer.empty());
 }
 
+// Committed keys are bounded: a new one beyond the cap is refused (3) and counted; keys
+// already held may still move.
+TEST(GroupServer, NewCommittedKeysBeyondTheCapAreRefused) {
+    group_server_config cfg;
+    cfg.committed_offsets_max = 3;
+    auto s = group_server::open(cfg);
+    ASSERT_TRUE(s.ok());
+    group_server& g = *s.value();
+    auto commit = [&](int32_t partition, int64_t offset) {
+        const auto req = frame(api_key::offset_commit, 2, 1, [&](response_writer& w) {
+            w.string("free");
+            w.i32(-1);
+            w.string("");
+            w.i64(-1);
+            w.i32(1);
+            w.string("t");
+            w.i32(1);
+            w.i32(partition);
+            w.i64(offset);
+            w.nullable_string(std::nullopt);
+        });
+        std::vector<uint8_t> answer;
+        EXPECT_TRUE(g.serve(req, 1, answer));
+        byte_reader r = answer_body(answer, 1);
+        r.array_count();
+        (void)r.string();
+        r.array_count();
+        (void)r.i32();
+        return r.i16();
+    };
+    EXPECT_EQ(commit(0, 1), ec::none);
+    EXPECT_EQ(commit(1, 1), ec::none);
+    EXPECT_EQ(commit(2, 1), ec::none);
+    EXPECT_EQ(commit(3, 1), ec::unknown_topic_or_partition);
+    EXPECT_EQ(commit(0, 5), ec::none);
+    EXPECT_EQ(g.counters().offsets_refused.load(), 1u);
+    EXPECT_EQ(g.counters().offsets_committed.load(), 4u);
+}
+
 TEST(GroupServer, JoinV0IsHeldAndReleasedAsAnAnswerFrame) {
     int64_t clock = 0;
     group_server_config cfg;

@@ -257,7 +257,7 @@ f1, f2 = frame(s), frame(s)
 assert struct.unpack('>ih', f1[:6]) == (100, 0) and struct.unpack('>i', f2[:4])[0] == 101
 n = struct.unpack('>i', f1[6:10])[0]
 keys = {struct.unpack('>hhh', f1[10+6*i:16+6*i])[0]: struct.unpack('>hhh', f1[10+6*i:16+6*i])[1:] for i in range(n)}
-assert keys[0] == (0, 9) and keys[1] == (4, 10) and keys[10] == (0, 0) and keys[3] == (0, 12) and keys[18] == (0, 3) and keys[22] == (0, 4) and 1 in keys, keys
+assert keys[0] == (0, 9) and keys[1] == (4, 10) and keys[10] == (0, 2) and keys[11] == (0, 5) and keys[8] == (0, 7) and keys[9] == (0, 5) and keys[3] == (0, 12) and keys[18] == (0, 3) and keys[22] == (0, 4) and 1 in keys, keys
 topics = struct.pack('>i', 2) + struct.pack('>h', 4) + b'nope' + struct.pack('>h', 12) + b'events-topic'
 s.sendall(req(3, 1, 200, topics))
 f = frame(s)
