@@ -91,11 +91,13 @@ void group_server::thread_main() {
             if (serve(j.request, i, j.answer)) _done.push(i);
         }
         release(frame_of, emit);
+        if (_dirty && now() - _published_ms >= group_publish_ms) publish();
         int64_t wait_ms = group_tick_ms;
         {
             std::lock_guard lock(_mutex);
             const int64_t next = _coordinator.next_deadline_ms();
             if (next != INT64_MAX) wait_ms = std::clamp<int64_t>(next - now(), 1, group_tick_ms);
+            if (_dirty) wait_ms = std::min<int64_t>(wait_ms, group_publish_ms);
         }
         (void)_wake.try_acquire_for(std::chrono::milliseconds(wait_ms));
     }
@@ -113,6 +115,7 @@ bool group_server::serve(bytes_view frame, uint64_t token, std::vector<uint8_t>&
     const std::string_view client_id = h.client_id.value_or("");
     std::lock_guard lock(_mutex);
     const int64_t now_ms = now();
+    _dirty = true; // heartbeats too: since_heard_ms
     response_writer w(answer);
     switch (h.api_key) {
     case api_key::join_group: {
@@ -244,24 +247,46 @@ void group_server::write_released(const group_answer& a, bytes_view frame,
         write_sync_group_response(w, h, a.error, a.assignment);
 }
 
+void group_server::publish() {
+    auto p = std::make_shared<published>();
+    {
+        std::lock_guard lock(_mutex);
+        p->at_ms = now();
+        p->groups = _coordinator.describe(p->at_ms);
+        p->offsets = _store.all();
+        p->restored = _store.restored();
+        p->torn_bytes = _store.torn_bytes();
+        _dirty = false;
+        _published_ms = p->at_ms;
+    }
+    std::lock_guard lock(_published_mutex);
+    _published = std::move(p);
+}
+
 group_snapshot group_server::snapshot() const {
     group_snapshot s;
-    std::lock_guard lock(_mutex);
-    const int64_t now_ms = now();
-    std::map<std::string, group_view> views;
-    for (auto& gi : _coordinator.describe(now_ms)) {
-        group_view& v = views[gi.group_id];
-        v.info = std::move(gi);
+    std::shared_ptr<const published> p;
+    {
+        std::lock_guard lock(_published_mutex);
+        p = _published;
     }
-    auto watermark = [&](const std::string& topic, int32_t p) -> int64_t {
-        if (topic != _config.topic || p < 0 || uint32_t(p) >= _config.partitions ||
+    if (!p) return s;
+    const int64_t age_ms = std::max<int64_t>(0, now() - p->at_ms);
+    std::map<std::string, group_view> views;
+    for (const auto& gi : p->groups) {
+        group_view& v = views[gi.group_id];
+        v.info = gi;
+        for (auto& m : v.info.members) m.since_heard_ms += age_ms;
+    }
+    auto watermark = [&](const std::string& topic, int32_t part) -> int64_t {
+        if (topic != _config.topic || part < 0 || uint32_t(part) >= _config.partitions ||
             !_config.high_watermark)
             return -1;
-        return int64_t(_config.high_watermark(uint32_t(p)));
+        return int64_t(_config.high_watermark(uint32_t(part)));
     };
     // (group, topic, partition) -> row: committed ones, then the assigned ones.
     std::map<offset_key, group_partition_view> rows;
-    for (const auto& [k, c] : _store.all()) {
+    for (const auto& [k, c] : p->offsets) {
         group_view& v = views[k.group];
         v.info.group_id = k.group;
         auto& row = rows[k];
@@ -274,10 +299,10 @@ group_snapshot group_server::snapshot() const {
             if (v.info.protocol_type != "consumer") continue;
             const auto assigned = decode_consumer_assignment(m.assignment);
             if (!assigned) continue;
-            for (const auto& [topic, p] : *assigned) {
-                auto& row = rows[offset_key{id, topic, p}];
+            for (const auto& [topic, part] : *assigned) {
+                auto& row = rows[offset_key{id, topic, part}];
                 row.topic = topic;
-                row.partition = p;
+                row.partition = part;
                 row.member = m.member_id;
             }
         }
@@ -288,8 +313,8 @@ group_snapshot group_server::snapshot() const {
         views[k.group].partitions.push_back(std::move(row));
     }
     for (auto& [id, v] : views) s.groups.push_back(std::move(v));
-    s.offsets_restored = _store.restored();
-    s.offset_log_torn_bytes = _store.torn_bytes();
+    s.offsets_restored = p->restored;
+    s.offset_log_torn_bytes = p->torn_bytes;
     return s;
 }
 

@@ -13,12 +13,14 @@
 // least every group_tick_ms.
 //
 // OffsetCommit is answered only after offset_store made the offsets durable (fdatasync on
-// the group thread). The control thread reads a snapshot (groups, members, assignments,
-// committed offsets and each partition's lag against the events-topic high watermark)
-// under a mutex that the group thread holds while it serves a request.
+// the group thread). The control thread never waits on that: the group thread publishes a
+// copy of the groups and committed offsets (at most every group_publish_ms, when something
+// changed), and snapshot() adds each partition's lag against the events-topic high
+// watermark read at that moment.
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -39,7 +41,8 @@ namespace sluice::dataplane::kafka {
 // Requests in the group thread's hands, held JoinGroup/SyncGroup included (one per member
 // at most while it waits), all connections.
 inline constexpr uint32_t kafka_group_jobs = 256;
-inline constexpr uint32_t group_tick_ms = 100; // the longest the thread sleeps
+inline constexpr uint32_t group_tick_ms = 100;    // the longest the thread sleeps
+inline constexpr uint32_t group_publish_ms = 100; // how stale `sluicectl groups` may be
 
 struct group_server_config {
     std::string data_dir; // empty: offsets in memory only (tests)
@@ -119,8 +122,11 @@ class group_server {
     void count_jobs_full() noexcept { _counters.jobs_full.fetch_add(1, std::memory_order_relaxed); }
 
     const group_server_counters& counters() const noexcept { return _counters; }
-    /// Any thread.
+    /// Any thread: the last published state, with lag against the high watermarks now.
     group_snapshot snapshot() const;
+    /// Publishes the coordinator's and the store's state for snapshot() (the group thread
+    /// does, when it changed; tests call it after serve()).
+    void publish();
 
     // ---- the group thread's work, public for tests (one thread) ----
     /// Serves one request frame. true: `answer` holds the response frame (empty: the body
@@ -149,7 +155,18 @@ class group_server {
     std::atomic<bool> _stop{false};
     group_server_counters _counters;
 
-    mutable std::mutex _mutex; // the group thread while serving; snapshot()
+    struct published {
+        std::vector<group_info> groups;
+        std::map<offset_key, committed_offset> offsets;
+        int64_t at_ms = 0;
+        uint64_t restored = 0, torn_bytes = 0;
+    };
+
+    std::mutex _mutex; // the coordinator and store: the group thread (and tests' serve())
+    std::atomic<bool> _dirty{true};
+    std::atomic<int64_t> _published_ms{0};
+    mutable std::mutex _published_mutex; // only to swap and copy the pointer
+    std::shared_ptr<const published> _published;
     group_coordinator _coordinator;
     offset_store _store;
     std::thread _thread;
@@ -175,6 +192,7 @@ void group_server::release(FrameOf&& frame_of, Emit&& emit) {
         _coordinator.tick(now());
         answers = _coordinator.take_answers();
         publish_counters();
+        if (!answers.empty()) _dirty = true;
     }
     std::vector<uint8_t> answer;
     for (const auto& a : answers) {

@@ -113,6 +113,19 @@ class KafkaGroups : public ::testing::Test {
         return nullptr;
     }
 
+    // The group once `ready(g)` holds (the control thread sees what the group thread
+    // published, at most group_publish_ms old), or its last state after 30 s.
+    template <typename Ready>
+    json wait_group(const std::string& id, Ready&& ready) const {
+        json g;
+        for (int i = 0; i < 300; ++i) {
+            g = group(id);
+            if (g.is_object() && ready(g)) return g;
+            ::usleep(100 * 1000);
+        }
+        return g;
+    }
+
     // Parses lines `{"p": P, "o": O, "v": VALUE}` (the Python consumers' output).
     std::vector<record> records_of(const std::string& path) const {
         std::vector<record> out;
@@ -197,7 +210,10 @@ TEST_F(KafkaGroups, KafkaPythonGroupReadsEveryEventCommitsAndShowsLag) {
     EXPECT_EQ(partitions.size(), size_t{workers}); // both workers stored some
 
     // Committed = the high watermark of each partition: no lag.
-    json g = group("py");
+    auto settled = [](const json& g) {
+        return g["partitions"].size() == size_t{workers} && g["lag"] == 0 && g["members"].empty();
+    };
+    json g = wait_group("py", settled);
     ASSERT_TRUE(g.is_object()) << groups().dump();
     ASSERT_EQ(g["partitions"].size(), size_t{workers}) << g.dump();
     int64_t hw_total = 0;
@@ -213,7 +229,7 @@ TEST_F(KafkaGroups, KafkaPythonGroupReadsEveryEventCommitsAndShowsLag) {
     const std::vector<std::string> more = make_values("py-more", 12, 20);
     produce(more, "second", sent.size() + more.size());
     ASSERT_FALSE(HasFailure());
-    g = group("py");
+    g = wait_group("py", [&](const json& g) { return g["lag"] == int64_t(more.size()); });
     int64_t lag = 0;
     for (const auto& p : g["partitions"]) {
         EXPECT_EQ(p["lag"].get<int64_t>(),
@@ -300,7 +316,7 @@ TEST_F(KafkaGroups, KcatGroupConsumesAndResumesAtItsCommits) {
     ASSERT_FALSE(HasFailure());
     const std::vector<record> third = kcat_group("kcat3");
     EXPECT_EQ(values_of(third), canonical(more));
-    json g = group("kcg");
+    json g = wait_group("kcg", [](const json& g) { return g["lag"] == 0; });
     ASSERT_TRUE(g.is_object());
     EXPECT_EQ(g["lag"], 0) << g.dump();
     json s = k.proc->request({{"cmd", "stats"}});
@@ -357,7 +373,7 @@ c.close()
     all.insert(all.end(), second.begin(), second.end());
     EXPECT_EQ(values_of(all), as_set(sent));
     expect_each_once(all);
-    json g = group("ckg");
+    json g = wait_group("ckg", [](const json& g) { return g["lag"] == 0; });
     ASSERT_TRUE(g.is_object());
     EXPECT_EQ(g["lag"], 0) << g.dump();
 }
@@ -432,7 +448,7 @@ TEST_F(KafkaGroups, TwoKafkajsConsumersRebalanceWhenOneLeaves) {
     const json& gs = s["kafka"]["groups"];
     EXPECT_GE(gs["rebalances"].get<uint64_t>(), 3u) << gs.dump(); // A, A+B, A after B left
     EXPECT_GE(gs["leave_groups"].get<uint64_t>(), 2u) << gs.dump();
-    json g = group("jsg");
+    json g = wait_group("jsg", [](const json& g) { return g["lag"] == 0; });
     ASSERT_TRUE(g.is_object());
     EXPECT_EQ(g["lag"], 0) << g.dump();
     // What kafkajs 2.2.4 picks from sluiced's table (measured).
@@ -451,14 +467,16 @@ TEST_F(KafkaGroups, CommittedOffsetsSurviveKill9) {
     ASSERT_FALSE(HasFailure());
     const std::vector<record> got = kafka_python("k9", sent.size(), "k9a");
     EXPECT_EQ(values_of(got), as_set(sent));
-    const json before = group("k9");
+    const json before = wait_group("k9", [](const json& g) {
+        return g["partitions"].size() == size_t{workers} && g["lag"] == 0;
+    });
     ASSERT_TRUE(before.is_object());
     ASSERT_EQ(before["partitions"].size(), size_t{workers}) << before.dump();
     // The answer to OffsetCommit came after the fdatasync: a crash right after keeps it.
     k.proc->kill9();
     launch("sluiced2.log");
     ASSERT_FALSE(HasFailure());
-    const json after = group("k9");
+    const json after = wait_group("k9", [](const json& g) { return !g["partitions"].empty(); });
     ASSERT_TRUE(after.is_object()) << groups().dump();
     ASSERT_EQ(after["partitions"].size(), size_t{workers});
     for (size_t i = 0; i < workers; ++i)
