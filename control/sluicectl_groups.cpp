@@ -20,8 +20,8 @@ std::string render_groups(const json& groups) {
     if (!groups.is_array() || groups.empty()) return "no consumer groups\n";
     std::string out;
     char line[512];
-    std::snprintf(line, sizeof line, "%-28s %-20s %10s %7s %10s\n", "GROUP", "STATE",
-                  "GENERATION", "MEMBERS", "LAG");
+    std::snprintf(line, sizeof line, "%-28s %-20s %10s %7s %10s\n", "GROUP", "STATE", "GENERATION",
+                  "MEMBERS", "LAG");
     out += line;
     for (const auto& g : groups) {
         std::snprintf(line, sizeof line, "%-28s %-20s %10s %7zu %10s\n", field(g, "group").c_str(),
@@ -39,24 +39,23 @@ std::string render_groups(const json& groups) {
         for (const auto& m : g.value("members", json::array())) {
             std::string assigned;
             for (const auto& a : m.value("assignment", json::array()))
-                assigned += (assigned.empty() ? "" : " ") + field(a, "topic") +
-                            field(a, "partitions");
+                assigned +=
+                    (assigned.empty() ? "" : " ") + field(a, "topic") + field(a, "partitions");
             out += "  member " + field(m, "member_id") + " (client " + field(m, "client_id") +
-                   ", heard " + field(m, "since_heard_ms") + " ms ago): " +
-                   (assigned.empty() ? "no partitions" : assigned) + "\n";
+                   ", heard " + field(m, "since_heard_ms") +
+                   " ms ago): " + (assigned.empty() ? "no partitions" : assigned) + "\n";
         }
         const json parts = g.value("partitions", json::array());
         if (parts.empty()) continue;
-        std::snprintf(line, sizeof line, "  %-24s %9s %12s %14s %10s  %s\n", "TOPIC",
-                      "PARTITION", "COMMITTED", "HIGH-WATERMARK", "LAG", "MEMBER");
+        std::snprintf(line, sizeof line, "  %-24s %9s %12s %14s %10s  %s\n", "TOPIC", "PARTITION",
+                      "COMMITTED", "HIGH-WATERMARK", "LAG", "MEMBER");
         out += line;
         for (const auto& p : parts) {
-            std::snprintf(line, sizeof line, "  %-24s %9s %12s %14s %10s  %s\n",
-                          field(p, "topic").c_str(), field(p, "partition").c_str(),
-                          field(p, "committed").c_str(), field(p, "high_watermark").c_str(),
-                          field(p, "lag").c_str(),
-                          p.value("member", std::string()).empty() ? "-"
-                                                                   : field(p, "member").c_str());
+            std::snprintf(
+                line, sizeof line, "  %-24s %9s %12s %14s %10s  %s\n", field(p, "topic").c_str(),
+                field(p, "partition").c_str(), field(p, "committed").c_str(),
+                field(p, "high_watermark").c_str(), field(p, "lag").c_str(),
+                p.value("member", std::string()).empty() ? "-" : field(p, "member").c_str());
             out += line;
         }
     }

@@ -230,7 +230,8 @@ parse_error parse_offset_fetch_request(const request_header& h, offset_fetch_req
         topic.name = r.string();
         const int32_t parts = r.array_count();
         if (parts < 0) r.fail(parse_error::bad_length);
-        for (int32_t p = 0; r.ok() && p < parts; ++p) topic.partitions.push_back(r.i32());
+        for (int32_t p = 0; r.ok() && p < parts; ++p)
+            topic.partitions.push_back(r.i32());
     }
     return finish(r);
 }

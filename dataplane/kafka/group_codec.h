@@ -32,8 +32,8 @@ struct group_protocol {
 struct join_group_request {
     std::string group_id;
     int32_t session_timeout_ms = 0;
-    int32_t rebalance_timeout_ms = -1; // v1+; v0: the session timeout
-    std::string member_id;             // "" on a first join
+    int32_t rebalance_timeout_ms = -1;            // v1+; v0: the session timeout
+    std::string member_id;                        // "" on a first join
     std::optional<std::string> group_instance_id; // v5+
     std::string protocol_type;
     std::vector<group_protocol> protocols;
@@ -70,7 +70,7 @@ struct sync_group_request {
     std::string group_id;
     int32_t generation_id = -1;
     std::string member_id;
-    std::optional<std::string> group_instance_id; // v3+
+    std::optional<std::string> group_instance_id;   // v3+
     std::vector<sync_group_assignment> assignments; // the leader's; empty from followers
 };
 
@@ -114,9 +114,9 @@ void write_leave_group_response(response_writer& w, const request_header& h, int
 struct offset_commit_partition {
     int32_t partition = 0;
     int64_t offset = -1;
-    int32_t leader_epoch = -1;            // v6+
-    std::optional<std::string> metadata;  // nullable
-    int16_t error = error_code::none;     // the answer's
+    int32_t leader_epoch = -1;           // v6+
+    std::optional<std::string> metadata; // nullable
+    int16_t error = error_code::none;    // the answer's
 };
 
 struct offset_commit_topic {
@@ -126,8 +126,8 @@ struct offset_commit_topic {
 
 struct offset_commit_request {
     std::string group_id;
-    int32_t generation_id = -1; // v1+; -1: a commit outside group management
-    std::string member_id;      // v1+
+    int32_t generation_id = -1;                   // v1+; -1: a commit outside group management
+    std::string member_id;                        // v1+
     std::optional<std::string> group_instance_id; // v7+
     std::vector<offset_commit_topic> topics;
 };
@@ -153,7 +153,7 @@ parse_error parse_offset_fetch_request(const request_header& h, offset_fetch_req
 
 struct offset_fetch_partition {
     int32_t partition = 0;
-    int64_t offset = -1; // -1: nothing committed
+    int64_t offset = -1;       // -1: nothing committed
     int32_t leader_epoch = -1; // v5+
     std::optional<std::string> metadata = std::string();
     int16_t error = error_code::none;

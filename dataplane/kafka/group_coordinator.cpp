@@ -144,8 +144,8 @@ bool group_coordinator::join(const join_group_request& r, std::string_view clien
     const bool changed = !same_protocols(m->protocols, r.protocols);
     m->instance_id = r.group_instance_id;
     m->session_timeout_ms = r.session_timeout_ms;
-    m->rebalance_timeout_ms = r.rebalance_timeout_ms > 0 ? r.rebalance_timeout_ms
-                                                          : r.session_timeout_ms;
+    m->rebalance_timeout_ms =
+        r.rebalance_timeout_ms > 0 ? r.rebalance_timeout_ms : r.session_timeout_ms;
     m->protocols = r.protocols;
     m->last_heard_ms = now_ms;
     // A known member that rejoins with nothing changed, outside a rebalance, gets the
@@ -185,7 +185,8 @@ void group_coordinator::prepare_rebalance(group& g, int64_t now_ms) {
         }
     }
     int32_t timeout = 0;
-    for (const auto& m : g.members) timeout = std::max(timeout, m.rebalance_timeout_ms);
+    for (const auto& m : g.members)
+        timeout = std::max(timeout, m.rebalance_timeout_ms);
     g.state = group_state::preparing_rebalance;
     g.rebalance_deadline_ms = now_ms + timeout;
     ++_rebalances;
@@ -195,7 +196,7 @@ void group_coordinator::maybe_complete_join(group& g, int64_t now_ms) {
     if (g.state != group_state::preparing_rebalance) return;
     const bool all_joined =
         g.pending.empty() && std::all_of(g.members.begin(), g.members.end(),
-                                          [](const member& m) { return m.join_token.has_value(); });
+                                         [](const member& m) { return m.join_token.has_value(); });
     if (all_joined || now_ms >= g.rebalance_deadline_ms) complete_join(g, now_ms);
 }
 
@@ -216,10 +217,11 @@ void group_coordinator::complete_join(group& g, int64_t now_ms) {
     std::map<std::string, int> votes;
     for (const auto& m : g.members) {
         for (const auto& p : m.protocols) {
-            const bool everyone = std::all_of(g.members.begin(), g.members.end(), [&](const member& o) {
-                return std::any_of(o.protocols.begin(), o.protocols.end(),
-                                   [&](const auto& q) { return q.name == p.name; });
-            });
+            const bool everyone =
+                std::all_of(g.members.begin(), g.members.end(), [&](const member& o) {
+                    return std::any_of(o.protocols.begin(), o.protocols.end(),
+                                       [&](const auto& q) { return q.name == p.name; });
+                });
             if (everyone) {
                 ++votes[p.name];
                 break;
@@ -311,7 +313,7 @@ int16_t group_coordinator::heartbeat(const heartbeat_request& r, int64_t now_ms)
     if (r.generation_id != g->generation) return error_code::illegal_generation;
     m->last_heard_ms = now_ms;
     return g->state == group_state::preparing_rebalance ? error_code::rebalance_in_progress
-                                                         : error_code::none;
+                                                        : error_code::none;
 }
 
 int16_t group_coordinator::leave(std::string_view group_id,

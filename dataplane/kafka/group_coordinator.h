@@ -44,10 +44,10 @@ std::string_view group_state_name(group_state s) noexcept;
 /// A held JoinGroup or SyncGroup, answered now.
 struct group_answer {
     uint64_t token = 0;
-    int16_t api_key = 0;        // join_group or sync_group
-    join_group_response join;   // api_key join_group
-    int16_t error = 0;          // api_key sync_group
-    std::string assignment;     // api_key sync_group
+    int16_t api_key = 0;      // join_group or sync_group
+    join_group_response join; // api_key join_group
+    int16_t error = 0;        // api_key sync_group
+    std::string assignment;   // api_key sync_group
 };
 
 /// What `sluicectl groups` shows of one member.
@@ -90,8 +90,8 @@ class group_coordinator {
     /// Whether an OffsetCommit with this generation and member may be stored now (0), or
     /// the error a broker answers. generation < 0 with no members: a commit from a client
     /// that assigns its own partitions (allowed).
-    int16_t check_commit(std::string_view group_id, int32_t generation,
-                         std::string_view member_id, int64_t now_ms);
+    int16_t check_commit(std::string_view group_id, int32_t generation, std::string_view member_id,
+                         int64_t now_ms);
 
     /// Expires silent members and held joins past their rebalance deadline.
     void tick(int64_t now_ms);

@@ -23,8 +23,8 @@ int64_t monotonic_ms() {
 
 } // namespace
 
-std::optional<std::vector<std::pair<std::string, int32_t>>> decode_consumer_assignment(
-    std::string_view bytes) {
+std::optional<std::vector<std::pair<std::string, int32_t>>>
+decode_consumer_assignment(std::string_view bytes) {
     std::vector<std::pair<std::string, int32_t>> out;
     if (bytes.empty()) return out; // no partitions for this member
     byte_reader r(bytes_view(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
@@ -35,7 +35,8 @@ std::optional<std::vector<std::pair<std::string, int32_t>>> decode_consumer_assi
         const std::string topic(r.string());
         const int32_t parts = r.array_count();
         if (parts < 0) return std::nullopt;
-        for (int32_t p = 0; r.ok() && p < parts; ++p) out.emplace_back(topic, r.i32());
+        for (int32_t p = 0; r.ok() && p < parts; ++p)
+            out.emplace_back(topic, r.i32());
     }
     if (!r.ok()) return std::nullopt;
     return out; // user data after it is the assignor's own
@@ -51,10 +52,10 @@ result<std::unique_ptr<group_server>> group_server::open(group_server_config con
 }
 
 group_server::group_server(group_server_config config, offset_store store)
-    : _config(std::move(config)), _jobs(new group_job[kafka_group_jobs]),
-      _store(std::move(store)) {
+    : _config(std::move(config)), _jobs(new group_job[kafka_group_jobs]), _store(std::move(store)) {
     _free.reserve(kafka_group_jobs);
-    for (uint32_t i = kafka_group_jobs; i > 0; --i) _free.push_back(i - 1);
+    for (uint32_t i = kafka_group_jobs; i > 0; --i)
+        _free.push_back(i - 1);
 }
 
 group_server::~group_server() {
@@ -182,8 +183,7 @@ void group_server::serve_offset_commit(const request_header& h, std::vector<uint
                      _store.find({r.group_id, t.name, p.partition}) == nullptr) {
                 p.error = error_code::unknown_topic_or_partition;
                 bump(_counters.offsets_refused);
-            }
-            else
+            } else
                 entries.push_back({{r.group_id, t.name, p.partition},
                                    {p.offset, p.leader_epoch, wall_ms, p.metadata}});
         }
@@ -276,7 +276,8 @@ group_snapshot group_server::snapshot() const {
     for (const auto& gi : p->groups) {
         group_view& v = views[gi.group_id];
         v.info = gi;
-        for (auto& m : v.info.members) m.since_heard_ms += age_ms;
+        for (auto& m : v.info.members)
+            m.since_heard_ms += age_ms;
     }
     auto watermark = [&](const std::string& topic, int32_t part) -> int64_t {
         if (topic != _config.topic || part < 0 || uint32_t(part) >= _config.partitions ||
@@ -312,7 +313,8 @@ group_snapshot group_server::snapshot() const {
             row.lag = std::max<int64_t>(0, row.high_watermark - row.committed);
         views[k.group].partitions.push_back(std::move(row));
     }
-    for (auto& [id, v] : views) s.groups.push_back(std::move(v));
+    for (auto& [id, v] : views)
+        s.groups.push_back(std::move(v));
     s.offsets_restored = p->restored;
     s.offset_log_torn_bytes = p->torn_bytes;
     return s;

@@ -63,11 +63,11 @@ struct alignas(64) group_server_counters {
     std::atomic<uint64_t> offset_commits{0};    // OffsetCommit requests
     std::atomic<uint64_t> offsets_committed{0}; // partitions made durable
     std::atomic<uint64_t> offset_fetches{0};
-    std::atomic<uint64_t> commit_errors{0};     // offset log writes that failed (answered 56)
-    std::atomic<uint64_t> offsets_refused{0};   // new keys beyond committed_offsets_max (3)
+    std::atomic<uint64_t> commit_errors{0};   // offset log writes that failed (answered 56)
+    std::atomic<uint64_t> offsets_refused{0}; // new keys beyond committed_offsets_max (3)
     std::atomic<uint64_t> rebalances{0};
-    std::atomic<uint64_t> expired_members{0};   // session timeouts
-    std::atomic<uint64_t> jobs_full{0};         // frames left unread: every job busy
+    std::atomic<uint64_t> expired_members{0}; // session timeouts
+    std::atomic<uint64_t> jobs_full{0};       // frames left unread: every job busy
 };
 
 /// One committed or assigned partition of a group, as `sluicectl groups` shows it.
@@ -93,8 +93,8 @@ struct group_snapshot {
 
 /// Decodes a "consumer" protocol assignment (version i16, [topic, [partition]], user data)
 /// into (topic, partition) pairs; nullopt for bytes that are not one.
-std::optional<std::vector<std::pair<std::string, int32_t>>> decode_consumer_assignment(
-    std::string_view bytes);
+std::optional<std::vector<std::pair<std::string, int32_t>>>
+decode_consumer_assignment(std::string_view bytes);
 
 /// One request in the group thread's hands (held ones included). The RX lcore touches it
 /// only while it is free or after the thread queued it back.
@@ -117,8 +117,7 @@ class group_server {
     // ---- RX lcore side (as fetch_server) ----
     bool has_free_job() const noexcept { return !_free.empty(); }
     void submit(conn_ref conn, int32_t slot, bytes_view frame) noexcept;
-    template <typename Done>
-    uint32_t complete(Done&& done) noexcept;
+    template <typename Done> uint32_t complete(Done&& done) noexcept;
     void count_jobs_full() noexcept { _counters.jobs_full.fetch_add(1, std::memory_order_relaxed); }
 
     const group_server_counters& counters() const noexcept { return _counters; }
@@ -135,8 +134,7 @@ class group_server {
     bool serve(bytes_view frame, uint64_t token, std::vector<uint8_t>& answer);
     /// Expires members, then calls emit(token, answer frame) for every held request the
     /// coordinator released. `frame_of(token)` gives the held request's frame.
-    template <typename FrameOf, typename Emit>
-    void release(FrameOf&& frame_of, Emit&& emit);
+    template <typename FrameOf, typename Emit> void release(FrameOf&& frame_of, Emit&& emit);
 
   private:
     explicit group_server(group_server_config config, offset_store store);
@@ -172,8 +170,7 @@ class group_server {
     std::thread _thread;
 };
 
-template <typename Done>
-uint32_t group_server::complete(Done&& done) noexcept {
+template <typename Done> uint32_t group_server::complete(Done&& done) noexcept {
     uint32_t n = 0, i = 0;
     while (_done.try_pop(i)) {
         group_job& j = _jobs[i];

@@ -15,8 +15,7 @@ namespace {
 constexpr uint8_t record_version = 1;
 constexpr size_t record_header_bytes = 8; // payload size, CRC
 
-template <typename T>
-void put(std::string& out, T v) {
+template <typename T> void put(std::string& out, T v) {
     out.append(reinterpret_cast<const char*>(&v), sizeof v);
 }
 
@@ -24,8 +23,7 @@ void put(std::string& out, T v) {
 struct cursor {
     std::string_view s;
     bool ok = true;
-    template <typename T>
-    T get() {
+    template <typename T> T get() {
         T v{};
         if (s.size() < sizeof v) {
             ok = false;
@@ -56,14 +54,15 @@ bool decode_payload(std::string_view payload, offset_commit_entry& e) {
     e.value.leader_epoch = c.get<int32_t>();
     e.value.commit_time_ms = c.get<int64_t>();
     const int32_t meta = c.get<int32_t>();
-    if (meta >= 0) e.value.metadata = std::string(c.take(size_t(meta)));
-    else e.value.metadata.reset();
+    if (meta >= 0)
+        e.value.metadata = std::string(c.take(size_t(meta)));
+    else
+        e.value.metadata.reset();
     return c.ok && c.s.empty() && meta >= -1;
 }
 
 result<void> io_failure(const std::string& what, const std::string& path) {
-    return make_error(errc::io_error, "cannot " + what + " " + path + ": " +
-                                          std::strerror(errno) +
+    return make_error(errc::io_error, "cannot " + what + " " + path + ": " + std::strerror(errno) +
                                           " (check the data dir's permissions and free space)");
 }
 
@@ -122,13 +121,16 @@ result<offset_store> offset_store::open(const std::string& data_dir) {
         const uint64_t good = decode_offset_log(*text, entries);
         s._torn_bytes = text->size() - good;
         s._restored = entries.size();
-        for (auto& e : entries) s._offsets[std::move(e.key)] = std::move(e.value);
+        for (auto& e : entries)
+            s._offsets[std::move(e.key)] = std::move(e.value);
     }
     SLUICE_TRY(s.rewrite());
     return s;
 }
 
-offset_store::offset_store(offset_store&& o) noexcept { *this = std::move(o); }
+offset_store::offset_store(offset_store&& o) noexcept {
+    *this = std::move(o);
+}
 
 offset_store& offset_store::operator=(offset_store&& o) noexcept {
     if (this == &o) return *this;
@@ -158,7 +160,8 @@ result<void> offset_store::rewrite() {
         _fd = -1;
     }
     std::string text;
-    for (const auto& [k, v] : _offsets) encode_offset_record({k, v}, text);
+    for (const auto& [k, v] : _offsets)
+        encode_offset_record({k, v}, text);
     SLUICE_TRY(storage::write_file_atomically(_path, text));
     _file_bytes = _live_bytes = text.size();
     _fd = ::open(_path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
@@ -172,7 +175,8 @@ result<void> offset_store::commit(const std::vector<offset_commit_entry>& entrie
     if (!_path.empty()) {
         if (_fd < 0) SLUICE_TRY(rewrite()); // a failed write closed it: try afresh
         std::string text;
-        for (const auto& e : entries) encode_offset_record(e, text);
+        for (const auto& e : entries)
+            encode_offset_record(e, text);
         size_t done = 0;
         while (done < text.size()) {
             const ssize_t n = ::write(_fd, text.data() + done, text.size() - done);
@@ -196,9 +200,12 @@ result<void> offset_store::commit(const std::vector<offset_commit_entry>& entrie
     }
     if (!_path.empty() && _file_bytes > 2 * _live_bytes + offset_log_slack_bytes) {
         std::string live;
-        for (const auto& [k, v] : _offsets) encode_offset_record({k, v}, live);
-        if (_file_bytes > 2 * live.size() + offset_log_slack_bytes) SLUICE_TRY(rewrite());
-        else _live_bytes = live.size();
+        for (const auto& [k, v] : _offsets)
+            encode_offset_record({k, v}, live);
+        if (_file_bytes > 2 * live.size() + offset_log_slack_bytes)
+            SLUICE_TRY(rewrite());
+        else
+            _live_bytes = live.size();
     }
     return ok_result();
 }

@@ -73,9 +73,9 @@ class offset_store {
     /// Every committed offset, ordered by (group, topic, partition).
     const std::map<offset_key, committed_offset>& all() const noexcept { return _offsets; }
 
-    uint64_t restored() const noexcept { return _restored; }       // records read at open
-    uint64_t torn_bytes() const noexcept { return _torn_bytes; }    // dropped at open
-    uint64_t commits() const noexcept { return _commits; }          // entries committed
+    uint64_t restored() const noexcept { return _restored; }     // records read at open
+    uint64_t torn_bytes() const noexcept { return _torn_bytes; } // dropped at open
+    uint64_t commits() const noexcept { return _commits; }       // entries committed
     uint64_t compactions() const noexcept { return _compactions; }
     uint64_t file_bytes() const noexcept { return _file_bytes; }
 

@@ -14,7 +14,8 @@ namespace {
 
 namespace ec = error_code;
 
-join_group_request join_req(const std::string& member, std::vector<std::string> protocols = {"range"},
+join_group_request join_req(const std::string& member,
+                            std::vector<std::string> protocols = {"range"},
                             int32_t session_ms = 10000, int32_t rebalance_ms = 30000) {
     join_group_request r;
     r.group_id = "g";
@@ -22,7 +23,8 @@ join_group_request join_req(const std::string& member, std::vector<std::string> 
     r.rebalance_timeout_ms = rebalance_ms;
     r.member_id = member;
     r.protocol_type = "consumer";
-    for (auto& p : protocols) r.protocols.push_back({p, "meta-" + p + "-" + member});
+    for (auto& p : protocols)
+        r.protocols.push_back({p, "meta-" + p + "-" + member});
     return r;
 }
 
@@ -257,7 +259,8 @@ TEST(GroupCoordinator, ProtocolIsChosenByVoteAmongThoseEveryMemberOffers) {
     ASSERT_EQ(a.protocol_name, "range");
     join_group_response out;
     EXPECT_FALSE(f.c.join(join_req("", {"roundrobin"}), "client", 3, 70, f.now, out));
-    EXPECT_FALSE(f.c.join(join_req(a.member_id, {"range", "roundrobin"}), "client", 3, 71, f.now, out));
+    EXPECT_FALSE(
+        f.c.join(join_req(a.member_id, {"range", "roundrobin"}), "client", 3, 71, f.now, out));
     auto answers = f.c.take_answers();
     ASSERT_EQ(answers.size(), 2u);
     EXPECT_EQ(answer_for(answers, 70).join.protocol_name, "roundrobin");
@@ -335,8 +338,8 @@ TEST(GroupServer, OffsetCommitThenOffsetFetchInEveryVersion) {
             w.i32(1);
             w.string("events-topic");
             w.i32(1);
-            w.i32(v % 2);     // partition
-            w.i64(10 + v);    // offset
+            w.i32(v % 2);  // partition
+            w.i64(10 + v); // offset
             if (v >= 6) w.i32(3);
             if (v == 1) w.i64(0);
             w.nullable_string(v == 0 ? std::optional<std::string_view>() : std::string_view("m"));
@@ -392,7 +395,10 @@ TEST(GroupServer, OffsetCommitThenOffsetFetchInEveryVersion) {
     EXPECT_EQ(snap.groups[0].partitions[0].lag, 100 - 16);
     EXPECT_EQ(snap.groups[0].partitions[1].lag, 101 - 17);
     // A truncated body: no answer (the RX closes the connection).
-    auto bad = frame(api_key::offset_fetch, 1, 9, [](response_writer& w) { w.string("free"); w.i32(3); });
+    auto bad = frame(api_key::offset_fetch, 1, 9, [](response_writer& w) {
+        w.string("free");
+        w.i32(3);
+    });
     std::vector<uint8_t> answer;
     EXPECT_TRUE(g.serve(bad, 1, answer));
     EXPECT_TRUE(answer.empty());

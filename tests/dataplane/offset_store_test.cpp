@@ -20,8 +20,8 @@ namespace fs = std::filesystem;
 struct temp_dir {
     std::string path;
     temp_dir() {
-        path = (fs::temp_directory_path() / ("offset-store-" + std::to_string(getpid()) + "-" +
-                                             std::to_string(counter++)))
+        path = (fs::temp_directory_path() /
+                ("offset-store-" + std::to_string(getpid()) + "-" + std::to_string(counter++)))
                    .string();
         fs::create_directories(path + "/_processing");
     }
@@ -43,10 +43,11 @@ TEST(OffsetStore, CommitsSurviveAReopenExactly) {
     {
         auto s = offset_store::open(d.path);
         ASSERT_TRUE(s.ok()) << s.err().message;
-        ASSERT_TRUE(s.value().commit({entry("g1", "events-topic", 0, 10, "meta"),
-                                      entry("g1", "events-topic", 1, 20),
-                                      entry("g2", "other", 3, 30, "")})
-                        .ok());
+        ASSERT_TRUE(
+            s.value()
+                .commit({entry("g1", "events-topic", 0, 10, "meta"),
+                         entry("g1", "events-topic", 1, 20), entry("g2", "other", 3, 30, "")})
+                .ok());
         ASSERT_TRUE(s.value().commit({entry("g1", "events-topic", 0, 11)}).ok()); // replaces
         EXPECT_EQ(s.value().commits(), 4u);
     }
@@ -69,7 +70,8 @@ TEST(OffsetStore, CommitsSurviveAReopenExactly) {
     EXPECT_EQ(st.find({"g1", "events-topic", 2}), nullptr);
     // Reduced at open: one record per key.
     std::string one;
-    for (const auto& [k, v] : st.all()) encode_offset_record({k, v}, one);
+    for (const auto& [k, v] : st.all())
+        encode_offset_record({k, v}, one);
     EXPECT_EQ(file_size(offset_log_path(d.path)), one.size());
 }
 
@@ -83,9 +85,7 @@ TEST(OffsetStore, TornTailIsDroppedAtEveryCutPoint) {
     encode_offset_record(entry("g", "t", 0, 3), log);
     for (size_t cut = whole; cut < log.size(); ++cut) {
         temp_dir d;
-        {
-            std::ofstream(offset_log_path(d.path), std::ios::binary) << log.substr(0, cut);
-        }
+        { std::ofstream(offset_log_path(d.path), std::ios::binary) << log.substr(0, cut); }
         auto s = offset_store::open(d.path);
         ASSERT_TRUE(s.ok()) << cut;
         EXPECT_EQ(s.value().restored(), 2u) << cut;
@@ -129,7 +129,8 @@ TEST(OffsetStore, LogIsReducedWhenItGrows) {
     // ~1 KiB per record, one key: the log would reach ~3 MiB without reduction.
     for (int i = 0; i < 3000; i += 100) {
         std::vector<offset_commit_entry> batch;
-        for (int j = i; j < i + 100; ++j) batch.push_back(entry("g", "events-topic", 0, j, meta));
+        for (int j = i; j < i + 100; ++j)
+            batch.push_back(entry("g", "events-topic", 0, j, meta));
         ASSERT_TRUE(s.value().commit(batch).ok());
     }
     EXPECT_GE(s.value().compactions(), 2u); // at open, then at least once while growing

@@ -36,9 +36,8 @@ std::vector<std::string> make_values(const std::string& tag, int n, int minute =
         char ts[40];
         std::snprintf(ts, sizeof ts, "2025-02-28T%02d:%02d:%02dZ", 15 + (minute + i / 60) / 60,
                       (minute + i / 60) % 60, i % 60);
-        v.push_back(R"({"event_id": ")" + tag + "-" + std::to_string(i) +
-                    R"(", "user_id": "u)" + std::to_string(i % 7) +
-                    R"(", "event_type": "page_view", "timestamp": ")" + ts +
+        v.push_back(R"({"event_id": ")" + tag + "-" + std::to_string(i) + R"(", "user_id": "u)" +
+                    std::to_string(i % 7) + R"(", "event_type": "page_view", "timestamp": ")" + ts +
                     R"(", "page": "/g/)" + std::to_string(i) + "\"}");
     }
     return v;
@@ -89,7 +88,8 @@ class KafkaGroups : public ::testing::Test {
     void produce(const std::vector<std::string>& values, const std::string& tag,
                  uint64_t rows_after) {
         std::string text;
-        for (const auto& v : values) text += v + "\n";
+        for (const auto& v : values)
+            text += v + "\n";
         const std::string file = write_file(k.dir + "/" + tag + ".ndjson", text);
         const std::string cmd = "timeout 120 kcat -P -b " + broker() +
                                 " -t events-topic -X acks=all < " + file + " > " + k.dir + "/" +
@@ -115,8 +115,7 @@ class KafkaGroups : public ::testing::Test {
 
     // The group once `ready(g)` holds (the control thread sees what the group thread
     // published, at most group_publish_ms old), or its last state after 30 s.
-    template <typename Ready>
-    json wait_group(const std::string& id, Ready&& ready) const {
+    template <typename Ready> json wait_group(const std::string& id, Ready&& ready) const {
         json g;
         for (int i = 0; i < 300; ++i) {
             g = group(id);
@@ -134,14 +133,16 @@ class KafkaGroups : public ::testing::Test {
         while (std::getline(in, line)) {
             json j = json::parse(line, nullptr, false);
             if (!j.is_object() || !j.contains("p")) continue;
-            out.push_back({j["p"].get<int32_t>(), j["o"].get<int64_t>(), j["v"].get<std::string>()});
+            out.push_back(
+                {j["p"].get<int32_t>(), j["o"].get<int64_t>(), j["v"].get<std::string>()});
         }
         return out;
     }
 
     // kafka-python: subscribe with `group`, read until `want` records (then 2 s more, to
     // see that nothing else comes), commit, print the committed offsets.
-    std::vector<record> kafka_python(const std::string& group, size_t want, const std::string& tag) {
+    std::vector<record> kafka_python(const std::string& group, size_t want,
+                                     const std::string& tag) {
         static const char* const script = R"(import sys, json, time
 from kafka import KafkaConsumer
 c = KafkaConsumer('events-topic', bootstrap_servers=[sys.argv[1]], group_id=sys.argv[2],
@@ -176,7 +177,8 @@ c.close()
 
 std::multiset<std::string> values_of(const std::vector<record>& rs) {
     std::multiset<std::string> out;
-    for (const auto& r : rs) out.insert(r.value);
+    for (const auto& r : rs)
+        out.insert(r.value);
     return out;
 }
 
@@ -192,7 +194,8 @@ void expect_each_once(const std::vector<record>& rs, std::map<int32_t, int64_t> 
             << "partition " << r.partition << " offset " << r.offset << " twice";
     for (const auto& [p, offsets] : seen) {
         int64_t next = from[p];
-        for (int64_t o : offsets) EXPECT_EQ(o, next++) << "partition " << p;
+        for (int64_t o : offsets)
+            EXPECT_EQ(o, next++) << "partition " << p;
     }
 }
 
@@ -206,7 +209,8 @@ TEST_F(KafkaGroups, KafkaPythonGroupReadsEveryEventCommitsAndShowsLag) {
     EXPECT_EQ(values_of(got), as_set(sent));
     expect_each_once(got);
     std::set<int32_t> partitions;
-    for (const auto& r : got) partitions.insert(r.partition);
+    for (const auto& r : got)
+        partitions.insert(r.partition);
     EXPECT_EQ(partitions.size(), size_t{workers}); // both workers stored some
 
     // Committed = the high watermark of each partition: no lag.
@@ -270,7 +274,8 @@ TEST_F(KafkaGroups, KafkaPythonGroupReadsEveryEventCommitsAndShowsLag) {
     const std::vector<record> rest = kafka_python("py", more.size(), "py2");
     EXPECT_EQ(values_of(rest), as_set(more));
     std::map<int32_t, int64_t> from;
-    for (const auto& p : g["partitions"]) from[p["partition"]] = p["committed"];
+    for (const auto& p : g["partitions"])
+        from[p["partition"]] = p["committed"];
     expect_each_once(rest, from);
     s = k.proc->request({{"cmd", "stats"}});
     // kafka-python guesses a broker from the ApiVersions table and uses fixed versions.
@@ -304,7 +309,8 @@ TEST_F(KafkaGroups, KcatGroupConsumesAndResumesAtItsCommits) {
     };
     auto canonical = [](const std::vector<std::string>& vs) {
         std::multiset<std::string> out;
-        for (const auto& v : vs) out.insert(json::parse(v).dump());
+        for (const auto& v : vs)
+            out.insert(json::parse(v).dump());
         return out;
     };
     const std::vector<record> first = kcat_group("kcat1");
@@ -381,7 +387,8 @@ c.close()
 TEST_F(KafkaGroups, TwoKafkajsConsumersRebalanceWhenOneLeaves) {
     const std::string node = env_or_empty("NODE");
     const std::string script = env_or_empty("KAFKAJS_GROUP");
-    ASSERT_FALSE(node.empty()) << "Node.js is missing: apt-get install nodejs npm (scripts/bootstrap)";
+    ASSERT_FALSE(node.empty())
+        << "Node.js is missing: apt-get install nodejs npm (scripts/bootstrap)";
     ASSERT_FALSE(script.empty()) << "KAFKAJS_GROUP is not set (meson sets it)";
     ASSERT_EQ(run_command("cd " + std::filesystem::path(script).parent_path().string() + " && " +
                           node + " -e \"require('kafkajs')\" 2> /dev/null"),
@@ -394,18 +401,18 @@ TEST_F(KafkaGroups, TwoKafkajsConsumersRebalanceWhenOneLeaves) {
     const std::vector<std::string> phase3 = make_values("js-3", 20, 30);
     auto lines = [](const std::vector<std::string>& v) {
         std::string t;
-        for (const auto& s : v) t += s + "\n";
+        for (const auto& s : v)
+            t += s + "\n";
         return t;
     };
     const std::string a = write_file(k.dir + "/phase2.ndjson", lines(phase2));
     const std::string b = write_file(k.dir + "/phase3.ndjson", lines(phase3));
     const std::string out = k.dir + "/kafkajs.out";
     const std::string cmd = "KAFKAJS_NO_PARTITIONER_WARNING=1 timeout 400 " + node + " " + script +
-                            " " + std::to_string(k.port) + " jsg " +
-                            std::to_string(stored.size()) + " " + a + " " + b + " > " + out +
-                            " 2> " + k.dir + "/kafkajs.err";
-    ASSERT_EQ(run_command(cmd), 0) << cmd << "; " << read_text(k.dir + "/kafkajs.err")
-                                   << read_text(out);
+                            " " + std::to_string(k.port) + " jsg " + std::to_string(stored.size()) +
+                            " " + a + " " + b + " > " + out + " 2> " + k.dir + "/kafkajs.err";
+    ASSERT_EQ(run_command(cmd), 0)
+        << cmd << "; " << read_text(k.dir + "/kafkajs.err") << read_text(out);
     std::vector<record> all;
     std::map<std::string, std::map<int, std::set<int32_t>>> by; // consumer -> phase -> partitions
     std::map<std::string, std::vector<std::string>> assigns;
