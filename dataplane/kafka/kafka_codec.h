@@ -39,6 +39,8 @@ inline constexpr int16_t leave_group = 13;
 inline constexpr int16_t sync_group = 14;
 inline constexpr int16_t api_versions = 18;
 inline constexpr int16_t init_producer_id = 22;
+inline constexpr int16_t offset_for_leader_epoch = 23; // fetch_codec.h
+inline constexpr int16_t describe_configs = 32;        // fetch_codec.h
 } // namespace api_key
 
 // Kafka's error codes, as sent on the wire.
@@ -68,6 +70,8 @@ inline constexpr int16_t invalid_producer_epoch = 47;
 inline constexpr int16_t invalid_transaction_timeout = 50;
 inline constexpr int16_t transactional_id_authorization_failed = 53;
 inline constexpr int16_t unknown_producer_id = 59;
+inline constexpr int16_t fenced_leader_epoch = 74;  // consume side (fetch_codec.h)
+inline constexpr int16_t unknown_leader_epoch = 75;
 inline constexpr int16_t unsupported_compression_type = 76;
 inline constexpr int16_t unknown_topic_id = 100;
 inline constexpr int16_t member_id_required = 79;
@@ -259,7 +263,8 @@ inline constexpr api_version_range default_api_versions[] = {
     {api_key::produce, 0, 9},          {api_key::fetch, 4, 10},
     {api_key::list_offsets, 0, 5},     {api_key::metadata, 0, 12},
     {api_key::find_coordinator, 0, 0}, {api_key::api_versions, 0, 3},
-    {api_key::init_producer_id, 0, 4},
+    {api_key::init_producer_id, 0, 4}, {api_key::offset_for_leader_epoch, 0, 4},
+    {api_key::describe_configs, 0, 4},
 };
 
 /// The versions this codec can parse and answer, per key: what the default table
@@ -272,6 +277,8 @@ inline constexpr api_version_range codec_api_versions[] = {
     {api_key::find_coordinator, 0, 0},
     {api_key::api_versions, 0, 3},
     {api_key::init_producer_id, 0, 4},
+    {api_key::offset_for_leader_epoch, 0, 4}, // fetch_codec.h
+    {api_key::describe_configs, 0, 4},        // fetch_codec.h
 };
 
 /// The entry for `key` in `table`, or nullptr.

@@ -191,6 +191,7 @@ class kafka_rx {
     producer_sequences _sequences;
     sequence_journal _journal;
     std::unique_ptr<fetch_server> _fetch;
+    std::shared_ptr<const consume_topic_list> _consume_topics; // Metadata's names point here
 };
 
 } // namespace sluice::dataplane::kafka
