@@ -133,17 +133,20 @@ void kafka_counters(exposition& e, const json& k) {
         e.counter("sluice_kafka_records_total", "Kafka records received (one event each).", {}, v);
     // The consume side (docs/KAFKA.md "Consuming"): every stats.kafka.consume counter.
     // cache_bytes is a level, the rest count.
-    if (auto c = k.find("consume"); c != k.end() && c->is_object())
-        for (auto r = c->begin(); r != c->end(); ++r)
-            if (r->is_number() && r.key() == "cache_bytes")
+    if (auto c = k.find("consume"); c != k.end() && c->is_object()) {
+        for (auto r = c->begin(); r != c->end(); ++r) {
+            if (!r->is_number()) continue;
+            if (r.key() == "cache_bytes")
                 e.gauge("sluice_kafka_consume_cache_bytes",
                         "Bytes of built RecordBatches the fetch reader's cache holds now.", {},
                         r->get<double>());
-            else if (r->is_number())
+            else
                 e.counter("sluice_kafka_consume_" + r.key() + "_total",
                           "Kafka consumers of sluice's topics: " + r.key() +
                               " (stats.kafka.consume).",
                           {}, r->get<double>());
+        }
+    }
     if (number(k, "bytes_in", v))
         e.counter("sluice_kafka_bytes_in_total", "Bytes read from Kafka connections.", {}, v);
     if (number(k, "bytes_out", v))

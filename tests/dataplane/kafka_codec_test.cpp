@@ -605,7 +605,8 @@ TEST(KafkaCodec, ApiVersionsV3AdvertisesTheFlexibleVersions) {
     EXPECT_TRUE(r.ok());
     EXPECT_EQ(r.remaining(), 0u);
     const std::map<int16_t, std::pair<int16_t, int16_t>> want = {
-        {0, {0, 9}}, {1, {4, 10}}, {2, {0, 5}}, {3, {0, 12}}, {10, {0, 0}}, {18, {0, 3}}, {22, {0, 4}}};
+        {0, {0, 9}}, {1, {4, 10}}, {2, {0, 5}}, {3, {0, 12}}, {10, {0, 0}}, {18, {0, 3}}, {22, {0, 4}},
+        {23, {0, 4}}, {32, {0, 4}}};
     EXPECT_EQ(got, want);
     // Every version advertised is one the codec parses (Fetch and ListOffsets: fetch_codec.h).
     for (const auto& e : default_api_versions) {

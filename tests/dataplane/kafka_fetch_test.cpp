@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -316,7 +317,7 @@ fetched decode_fetch(const bytes& answer) {
         while (rr.next(rec)) {
             f.records.emplace_back(b.base_offset + rec.offset_delta,
                                    std::string(rec.value->begin(), rec.value->end()));
-            f.keys.emplace_back(rec.key->begin(), rec.key->end());
+            f.keys.push_back(rec.key ? std::string(rec.key->begin(), rec.key->end()) : "<null>");
             record_header hd;
             auto hr = rec.headers();
             std::string h;
@@ -961,14 +962,18 @@ TEST(KafkaFetchCache, LeastRecentlyUsedGoesFirstAndDropsAreByPartition) {
     ASSERT_NE(c.find(1, 0), nullptr);
     EXPECT_EQ(c.find(1, 0)->to, 10u);
     EXPECT_EQ(c.bytes(), 80u);
-    c.insert(1, 10, 20, 10, forty);
-    c.drop_below(1, 10); // retention: rows below 10 are gone
-    EXPECT_EQ(c.find(1, 0), nullptr);
-    EXPECT_NE(c.find(1, 10), nullptr);
-    c.drop(1); // a removed query's topic
-    EXPECT_EQ(c.find(1, 10), nullptr);
-    EXPECT_NE(c.find(2, 0), nullptr);
-    EXPECT_EQ(c.size(), 1u);
+    fetch_batch_cache d(1000);
+    d.insert(1, 0, 10, 10, forty);
+    d.insert(1, 10, 20, 10, forty);
+    d.insert(2, 0, 5, 5, forty);
+    d.drop_below(1, 10); // retention: rows below 10 are gone
+    EXPECT_EQ(d.find(1, 0), nullptr);
+    EXPECT_NE(d.find(1, 10), nullptr);
+    d.drop(1); // a removed query's topic
+    EXPECT_EQ(d.find(1, 10), nullptr);
+    EXPECT_NE(d.find(2, 0), nullptr);
+    EXPECT_EQ(d.size(), 1u);
+    EXPECT_EQ(d.bytes(), 40u);
     c.insert(3, 0, 1, 1, bytes(101, 0)); // larger than the whole cache: not kept
     EXPECT_EQ(c.find(3, 0), nullptr);
 }
