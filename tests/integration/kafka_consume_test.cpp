@@ -545,23 +545,26 @@ TEST(KafkaConsume, QueryTopicAndDeadLettersEqualTheModelAndLaggardsResetAfterRet
     k.dir = make_temp_dir("kafka-tables");
     k.prefix = "sluice-kafka-tables-" + std::to_string(getpid());
     const std::string gen = std::string(std::getenv("SLUICE_GEN")) +
-                            " --events 30000 --seed 61 --out " + k.dir + " > " + k.dir +
+                            " --events 60000 --events-per-minute 3000 --seed 61 --out " + k.dir + " > " + k.dir +
                             "/gen.log 2>&1";
     ASSERT_EQ(run_command(gen), 0) << gen;
     const expected_outcome want = read_expected(k.dir);
     ASSERT_FALSE(want.windows_csv.empty());
     ASSERT_FALSE(want.dead_letters.empty());
-    // 256 KiB segments: events-topic's partitions span several, for retention to cut.
-    write_file(k.dir + "/sluiced.toml",
-               "[input]\nslots = 8192\n[processing]\ndedup_memory_mb = 32\n"
-               "[storage]\nflush_interval_ms = 50\nsegment_bytes_max = 262144\n"
-               "compression = \"none\"\n[retention]\ninterval_ms = 100\n[kafka]\n");
+    // 1 MiB segments: events-topic's partitions span several, for retention to cut.
+    // The pcap (DPDK input) beside the Kafka listener; later the listener alone.
+    const std::string rest = "[processing]\ndedup_memory_mb = 32\n"
+                             "[storage]\nflush_interval_ms = 50\nsegment_bytes_max = 1048576\n"
+                             "compression = \"none\"\n[retention]\ninterval_ms = 100\n[kafka]\n";
+    write_file(k.dir + "/pcap.toml", "[input]\nslots = 8192\nmode = \"dpdk\"\n" + rest);
+    write_file(k.dir + "/sluiced.toml", "[input]\nslots = 8192\n" + rest);
     auto start = [&](bool pcap, const std::string& log) {
         std::vector<std::string> args = eal_args(k.prefix, pcap ? 5 : 4);
         if (pcap) args.insert(args.end(), {"--vdev", "net_pcap0,rx_pcap=" + k.dir + "/events.pcap"});
         args.insert(args.end(), {"--", "--data-dir", k.dir + "/data", "--control-socket",
-                                 k.dir + "/ctl.sock", "--config", k.dir + "/sluiced.toml",
-                                 "--workers", std::to_string(workers), "--kafka", "127.0.0.1:0"});
+                                 k.dir + "/ctl.sock", "--config",
+                                 k.dir + (pcap ? "/pcap.toml" : "/sluiced.toml"), "--workers",
+                                 std::to_string(workers), "--kafka", "127.0.0.1:0"});
         k.proc = std::make_unique<daemon_process>(args, k.dir + "/" + log);
         ASSERT_TRUE(k.proc->wait_up(60)) << "see " << k.dir << "/" << log;
         json s = k.proc->request({{"cmd", "stats"}});
@@ -625,7 +628,7 @@ TEST(KafkaConsume, QueryTopicAndDeadLettersEqualTheModelAndLaggardsResetAfterRet
     // resets per auto_offset_reset: earliest to the new log start, latest to the end.
     auto before = storage::list_log_segments(k.dir + "/data/events", "w0");
     ASSERT_TRUE(before.ok());
-    ASSERT_GE(before->size(), 3u) << "expected rotations at 256 KiB";
+    ASSERT_GE(before->size(), 3u) << "expected rotations at 1 MiB";
     json r = k.proc->request({{"cmd", "retention"}, {"table", "events"}, {"max_bytes", 1}});
     ASSERT_TRUE(r.value("ok", false)) << r.dump();
     k.proc->wait_stats(
