@@ -209,13 +209,15 @@ std::string b64decode(const std::string& in) {
     return out;
 }
 
-json read_python(const kafka_daemon& k, int64_t at_ms, const std::string& tag, log_map& m) {
-    const std::string script = write_file(k.dir + "/consume.py", consumer_py);
-    const std::string out = k.dir + "/" + tag + ".py.out";
+// Runs one of the Python consumers above (script text, its arguments after the broker) and
+// adds the records it printed to `m`; returns its whole JSON output.
+json run_consumer(const kafka_daemon& k, const char* script_text, const std::string& name,
+                  const std::string& args, const std::string& tag, log_map& m) {
+    const std::string script = write_file(k.dir + "/" + name, script_text);
+    const std::string out = k.dir + "/" + tag + ".out";
     const std::string cmd = std::string("timeout 120 ") + python + " " + script + " " + broker(k) +
-                            " " + std::to_string(at_ms) + " > " + out + " 2> " + k.dir + "/" +
-                            tag + ".py.err";
-    EXPECT_EQ(run_command(cmd), 0) << cmd << "; " << read_text(k.dir + "/" + tag + ".py.err");
+                            " " + args + " > " + out + " 2> " + out + ".err";
+    EXPECT_EQ(run_command(cmd), 0) << cmd << "; " << read_text(out + ".err");
     json j = json::parse(read_text(out), nullptr, false);
     EXPECT_TRUE(j.is_object()) << read_text(out);
     if (!j.is_object()) return json::object();
@@ -229,23 +231,13 @@ json read_python(const kafka_daemon& k, int64_t at_ms, const std::string& tag, l
     return j;
 }
 
+json read_python(const kafka_daemon& k, int64_t at_ms, const std::string& tag, log_map& m) {
+    return run_consumer(k, consumer_py, "consume.py", std::to_string(at_ms), tag + ".py", m);
+}
+
 log_map read_confluent(const kafka_daemon& k, const std::string& topic, const std::string& tag) {
-    const std::string script = write_file(k.dir + "/confluent.py", confluent_py);
-    const std::string out = k.dir + "/" + tag + ".ck.out";
-    const std::string cmd = std::string("timeout 120 ") + python + " " + script + " " + broker(k) +
-                            " " + topic + " > " + out + " 2> " + k.dir + "/" + tag + ".ck.err";
-    EXPECT_EQ(run_command(cmd), 0) << cmd << "; " << read_text(k.dir + "/" + tag + ".ck.err");
-    json j = json::parse(read_text(out), nullptr, false);
-    EXPECT_TRUE(j.is_object()) << read_text(out);
     log_map m;
-    if (!j.is_object()) return m;
-    for (const auto& r : j["records"]) {
-        consumed c{r["p"].get<int32_t>(), r["o"].get<int64_t>(), r["t"].get<int64_t>(),
-                   b64decode(r["k"].get<std::string>()), b64decode(r["v"].get<std::string>()), ""};
-        for (const auto& h : r["h"])
-            c.headers += h[0].get<std::string>() + "=" + h[1].get<std::string>();
-        m[{c.partition, c.offset}] = c;
-    }
+    (void)run_consumer(k, confluent_py, "confluent.py", topic, tag + ".ck", m);
     return m;
 }
 
