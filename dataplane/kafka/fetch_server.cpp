@@ -429,8 +429,8 @@ void fetch_server::row_record(const row_columns& c, topic_table t, const storage
 
 // Appends RecordBatches for rows [from, to) to `out`, at most `budget` bytes (the first
 // record always: a record larger than the budget must still reach the consumer, KIP-74).
-// Batches built before for the same rows come from the cache, whole (a broker sends whole
-// batches too); a block is decoded only when its rows are not there.
+// Batches built before for the same rows come from the cache when they fit the budget; a
+// block is decoded only when its rows are not there.
 size_t fetch_server::read_records(partition_state& ps, uint64_t from, uint64_t to, size_t budget,
                                   bool first_free, std::vector<uint8_t>& out) {
     const size_t start = out.size();
@@ -443,11 +443,11 @@ size_t fetch_server::read_records(partition_state& ps, uint64_t from, uint64_t t
     auto take_cached = [&] {
         while (!full && from < to) {
             const fetch_batch_cache::entry* c = _cache.find(ps.id, from);
+            // A run that does not fit what is left of the budget is built again and cut
+            // where the budget ends, as without the cache: the next fetch then starts
+            // where the first reader's did, and finds its runs.
             if (c == nullptr || c->to > to) return;
-            if (!nothing_yet() && out.size() - start + c->bytes.size() > budget) {
-                full = true;
-                return;
-            }
+            if (!nothing_yet() && out.size() - start + c->bytes.size() > budget) return;
             out.insert(out.end(), c->bytes.begin(), c->bytes.end());
             records += c->records;
             from = c->to;
@@ -460,13 +460,20 @@ size_t fetch_server::read_records(partition_state& ps, uint64_t from, uint64_t t
         return from >= first + rows ? storage::block_step::skip : storage::block_step::read;
     };
     built_record rec;
+    // Each finished batch is cached on its own (keyed by its first offset), except one the
+    // budget cut short: a later reader's fetches start at the same batch boundaries.
+    auto keep = [&](uint64_t batch_from, uint64_t batch_to, size_t at) {
+        if (batch_to > batch_from)
+            _cache.insert(ps.id, batch_from, batch_to, uint32_t(batch_to - batch_from),
+                          bytes_view(out.data() + at, out.size() - at));
+    };
     auto block = [&](const storage::column_batch& b, uint64_t first) {
         const row_columns cols(b.schema(), ps.table);
         if (!cols.ok(ps.table)) return false;
-        const uint64_t block_from = from;
-        const size_t block_start = out.size();
         uint32_t row = uint32_t(from - first);
-        _builder.begin(out, int64_t(first + row));
+        uint64_t batch_from = from;
+        size_t batch_at = out.size();
+        _builder.begin(out, int64_t(batch_from));
         for (; row < b.rows() && first + row < to; ++row) {
             row_record(cols, ps.table, b, row, rec);
             size_t need = 40 + rec.value.size() + (rec.key ? rec.key->size() : 0);
@@ -476,9 +483,13 @@ size_t fetch_server::read_records(partition_state& ps, uint64_t from, uint64_t t
                 full = true;
                 break;
             }
-            if (_builder.records() == int32_t(fetch_batch_records_max)) {
+            if (_builder.records() == int32_t(fetch_batch_records_max) ||
+                (_builder.records() > 0 && _builder.bytes() + need > fetch_batch_bytes_max)) {
                 _builder.finish();
-                _builder.begin(out, int64_t(first + row));
+                keep(batch_from, first + row, batch_at);
+                batch_from = first + row;
+                batch_at = out.size();
+                _builder.begin(out, int64_t(batch_from));
             }
             _builder.add(rec.ts, rec.key, rec.value,
                          std::span<const record_header_out>(rec.header, rec.headers));
@@ -487,11 +498,7 @@ size_t fetch_server::read_records(partition_state& ps, uint64_t from, uint64_t t
         _builder.finish();
         from = first + row;
         bump(_counters.cache_misses);
-        // Only whole runs are kept: a batch cut by the budget would serve the next
-        // consumer fewer rows than its own budget allows.
-        if (!full && from > block_from)
-            _cache.insert(ps.id, block_from, from, uint32_t(from - block_from),
-                          bytes_view(out.data() + block_start, out.size() - block_start));
+        if (!full) keep(batch_from, from, batch_at);
         return !full && from < to;
     };
     take_cached();

@@ -44,6 +44,7 @@ namespace sluice::dataplane::kafka {
 inline constexpr uint32_t kafka_fetch_jobs = 64; // requests being served or waiting, all connections
 inline constexpr uint32_t fetch_poll_ms = 5;     // a waiting Fetch re-checks its watermarks this often
 inline constexpr uint32_t fetch_batch_records_max = 4096; // records per RecordBatch built
+inline constexpr size_t fetch_batch_bytes_max = 128u << 10; // and bytes (a larger record: alone)
 
 inline constexpr std::string_view events_topic = "events-topic";
 inline constexpr std::string_view dead_letters_topic = "dead_letters";
