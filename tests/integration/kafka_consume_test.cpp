@@ -603,6 +603,46 @@ TEST(KafkaConsume, QueryTopicAndDeadLettersEqualTheModelAndLaggardsResetAfterRet
     ASSERT_GE(from3.size(), live.size() - 3);
     for (size_t i = 0; i < live.size() - 3; ++i) EXPECT_EQ(from3[i], live[i + 3]);
 
+    // AdminClients: confluent-kafka's (librdkafka, DescribeConfigs v1) and kafkajs's
+    // (describeConfigs, then fetchTopicOffsets: ListOffsets) see the tables' topics.
+    {
+        const std::string admin_py = write_file(k.dir + "/admin.py", R"(import sys, json
+from confluent_kafka.admin import AdminClient, ConfigResource
+a = AdminClient({'bootstrap.servers': sys.argv[1]})
+fs = a.describe_configs([ConfigResource('topic', 'page_views_per_minute'), ConfigResource('broker', '0')])
+print(json.dumps({str(r.name): {k: v.value for k, v in f.result(timeout=30).items()} for r, f in fs.items()}))
+)");
+        const std::string out = k.dir + "/admin.out";
+        ASSERT_EQ(run_command(std::string("timeout 60 ") + python + " " + admin_py + " " + broker(k) +
+                              " > " + out + " 2> " + out + ".err"),
+                  0)
+            << read_text(out + ".err");
+        json a = json::parse(read_text(out), nullptr, false);
+        ASSERT_TRUE(a.is_object()) << read_text(out);
+        EXPECT_EQ(a["page_views_per_minute"]["cleanup.policy"], "delete") << a.dump();
+        EXPECT_EQ(a["page_views_per_minute"]["message.timestamp.type"], "CreateTime") << a.dump();
+        EXPECT_EQ(a["0"]["broker.id"], "0") << a.dump();
+        EXPECT_EQ(a["0"]["num.partitions"], std::to_string(workers)) << a.dump();
+        const char* node = std::getenv("NODE");
+        const char* script = std::getenv("KAFKAJS_ADMIN");
+        ASSERT_TRUE(node && *node && script) << "NODE/KAFKAJS_ADMIN not set (meson sets them)";
+        ASSERT_EQ(run_command("timeout 60 " + std::string(node) + " " + script + " " + broker(k) +
+                              " page_views_per_minute dead_letters > " + out + " 2> " + out + ".err"),
+                  0)
+            << read_text(out + ".err");
+        a = json::parse(read_text(out), nullptr, false);
+        ASSERT_TRUE(a.is_object()) << read_text(out);
+        ASSERT_EQ(a["configs"].size(), 2u) << a.dump();
+        for (const auto& c : a["configs"]) {
+            EXPECT_EQ(c[1], 0) << a.dump();
+            EXPECT_EQ(c[2]["cleanup.policy"], "delete") << a.dump();
+        }
+        ASSERT_EQ(a["offsets"].size(), 1u) << a.dump();
+        EXPECT_EQ(a["offsets"][0]["partition"], 0) << a.dump();
+        EXPECT_EQ(a["offsets"][0]["low"], "0") << a.dump();
+        EXPECT_EQ(a["offsets"][0]["high"], std::to_string(live.size())) << a.dump();
+    }
+
     // dead_letters: every bad line, as the model lists them (reason, XXH3-64 of the bytes).
     {
         const log_map dead = read_confluent(k, "dead_letters", "dead");
