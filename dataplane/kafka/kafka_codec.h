@@ -253,8 +253,9 @@ struct api_version_range {
 /// What sluice advertises (dataplane/kafka/README.md has the table and what each client
 /// picks from it): ApiVersions 0-3, Metadata 0-12, Produce 0-9 (v0-v2: legacy message
 /// sets), InitProducerId 0-4 (the flexible versions too: Metadata 9+, Produce 9,
-/// InitProducerId 2+), FindCoordinator 0 (answered COORDINATOR_NOT_AVAILABLE), Fetch 4-10
-/// and ListOffsets 0-5 (served from the store by fetch_server when sluiced has one).
+/// InitProducerId 2+), FindCoordinator 0 (answered COORDINATOR_NOT_AVAILABLE), Fetch 4-10,
+/// ListOffsets 0-5, OffsetForLeaderEpoch 0-4 and DescribeConfigs 0-4 (4 flexible; all four
+/// served by fetch_server when sluiced has one).
 /// librdkafka also derives features from them: RecordBatch v2 needs Fetch overlapping 4,
 /// zstd Fetch 10, lz4 FindCoordinator 0; and gzip, snappy and lz4 need Produce 0 in the
 /// list (librdkafka <= 2.11 asks "Produce [0, 0]?" before compressing).
