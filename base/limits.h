@@ -62,6 +62,10 @@ inline constexpr uint32_t kafka_producer_partitions_max = 65536;
 inline constexpr uint32_t kafka_producer_batches_kept = 5;
 // Producer ids reserved per write of <data_dir>/_kafka/producer_ids.
 inline constexpr int64_t kafka_producer_id_block = 4096;
+// Consumers: RecordBatches recently built from the store, kept by the fetch reader
+// (dataplane/kafka/fetch_server.h) so that consumers reading the same offsets do not decode
+// the same blocks again; least recently used dropped beyond this many bytes.
+inline constexpr size_t kafka_fetch_cache_bytes = 64u << 20;
 
 // Processing.
 inline constexpr int64_t watermark_delay_ms_default = 10 * 60 * 1000;

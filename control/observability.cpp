@@ -132,12 +132,21 @@ void kafka_counters(exposition& e, const json& k) {
     if (number(k, "records", v))
         e.counter("sluice_kafka_records_total", "Kafka records received (one event each).", {}, v);
     // The consume side (docs/KAFKA.md "Consuming"): every stats.kafka.consume counter.
-    if (auto c = k.find("consume"); c != k.end() && c->is_object())
-        for (auto r = c->begin(); r != c->end(); ++r)
-            if (r->is_number())
+    // cache_bytes is a level, the rest count.
+    if (auto c = k.find("consume"); c != k.end() && c->is_object()) {
+        for (auto r = c->begin(); r != c->end(); ++r) {
+            if (!r->is_number()) continue;
+            if (r.key() == "cache_bytes")
+                e.gauge("sluice_kafka_consume_cache_bytes",
+                        "Bytes of built RecordBatches the fetch reader's cache holds now.", {},
+                        r->get<double>());
+            else
                 e.counter("sluice_kafka_consume_" + r.key() + "_total",
-                          "Kafka consumers of events-topic: " + r.key() + " (stats.kafka.consume).",
+                          "Kafka consumers of sluice's topics: " + r.key() +
+                              " (stats.kafka.consume).",
                           {}, r->get<double>());
+        }
+    }
     // Consumer groups (docs/KAFKA.md "Consumer groups"): every stats.kafka.groups counter,
     // and each committed partition's lag (high watermark - committed offset).
     if (auto g = k.find("groups"); g != k.end() && g->is_object()) {

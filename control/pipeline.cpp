@@ -414,12 +414,26 @@ result<void> pipeline::attach_kafka() {
                                                            std::move(durable), &_stop_rx);
     u.kafka->set_producer_ids(std::move(ids.value()));
     SLUICE_TRY(u.kafka->open_sequence_journal(_config.data_dir));
-    // Consumers: events-topic partition p is worker p's events log (docs/KAFKA.md).
+    // Consumers: events-topic partition p is worker p's events log (docs/KAFKA.md "Consuming").
     dataplane::kafka::fetch_server_config fc;
     fc.data_dir = _config.data_dir;
     fc.partitions = uint32_t(_workers.size());
     fc.high_watermark = [this](uint32_t p) {
         return _workers[p].worker->events_writer().row_offset_durable_end();
+    };
+    // dead_letters the same way; each query table is a topic of its own (the merger's rows).
+    fc.dead_letters_watermark = [this](uint32_t p) {
+        return _workers[p].worker->dead_letters_writer().row_offset_durable_end();
+    };
+    fc.queries = [this](const std::function<void(const std::string&, uint64_t)>& each) {
+        _queries->for_each_table([&](const std::string& name, const storage::segment_writer& w) {
+            each(name, w.row_offset_durable_end());
+        });
+    };
+    fc.producer_topic = [rx = u.kafka.get()](std::string_view name) {
+        for (const auto& t : rx->topics())
+            if (t.name == name) return true;
+        return false;
     };
     u.kafka->set_fetch_server(std::make_unique<dataplane::kafka::fetch_server>(std::move(fc)));
     // Consumer groups: sluiced is their coordinator; committed offsets in _processing/.

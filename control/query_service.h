@@ -71,6 +71,10 @@ class query_service {
     void for_each_writer(const std::function<void(const storage::segment_writer&)>& fn) const {
         _merger->for_each_writer(fn);
     }
+    void for_each_table(
+        const std::function<void(const std::string&, const storage::segment_writer&)>& fn) const {
+        _merger->for_each_table(fn);
+    }
     uint64_t window_rows() const noexcept { return _merger->window_rows(); }
     uint64_t bytes_written() const noexcept { return _merger->bytes_written(); }
 

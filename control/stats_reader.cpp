@@ -260,7 +260,10 @@ json kafka_json(const pipeline& p) {
         fetch = {{"fetches", rd(fc.fetches)},           {"list_offsets", rd(fc.list_offsets)},
                  {"records_sent", rd(fc.records_sent)}, {"bytes_sent", rd(fc.bytes_sent)},
                  {"long_polls", rd(fc.long_polls)},     {"out_of_range", rd(fc.out_of_range)},
-                 {"read_errors", rd(fc.read_errors)},   {"jobs_full", rd(fc.jobs_full)}};
+                 {"read_errors", rd(fc.read_errors)},   {"jobs_full", rd(fc.jobs_full)},
+                 {"leader_epochs", rd(fc.leader_epochs)}, {"describe_configs", rd(fc.describe_configs)},
+                 {"cache_hits", rd(fc.cache_hits)},     {"cache_misses", rd(fc.cache_misses)},
+                 {"cache_evictions", rd(fc.cache_evictions)}, {"cache_bytes", rd(fc.cache_bytes)}};
     }
     json groups = nullptr;
     if (const auto* g = u.kafka->groups()) {

@@ -87,6 +87,13 @@ void merger::for_each_writer(const std::function<void(const storage::segment_wri
         fn(*e->writer);
 }
 
+void merger::for_each_table(
+    const std::function<void(const std::string&, const storage::segment_writer&)>& fn) const {
+    std::lock_guard lock(_list_mutex);
+    for (const auto& e : _queries)
+        fn(e->query->def.name, *e->writer);
+}
+
 uint64_t merger::bytes_written() const noexcept {
     std::lock_guard lock(_list_mutex);
     uint64_t n = _retired_bytes.load();

@@ -144,6 +144,10 @@ class merger {
     // Any thread.
     // Calls fn(writer) for each query's result writer, under the list's lock (stats).
     void for_each_writer(const std::function<void(const storage::segment_writer&)>& fn) const;
+    // Calls fn(query name, its live table writer) for each running query, under the same
+    // lock (the Kafka topics of query tables read the writer's durable row end).
+    void for_each_table(
+        const std::function<void(const std::string&, const storage::segment_writer&)>& fn) const;
     uint64_t window_rows() const noexcept { return _window_rows.load(std::memory_order_relaxed); }
     uint64_t bytes_written() const noexcept;
     std::vector<query_stats> stats() const;

@@ -38,28 +38,24 @@ void format_rows(std::string& out, const column_batch& b, bool csv, uint64_t& re
     const auto& cols = b.schema().columns;
     std::string fixed;
     for (uint32_t r = 0; r < b.rows(); ++r) {
-        if (!csv) out += '{';
+        if (!csv) {
+            repaired += append_json_row(out, b, r);
+            out += '\n';
+            continue;
+        }
         for (size_t c = 0; c < cols.size(); ++c) {
             if (c) out += ',';
-            if (!csv) {
-                text::append_json_string(out, cols[c].name);
-                out += ':';
-            }
-            // A double that is not finite (NaN: a window without a number) has no JSON
-            // or CSV number: it is written as null.
+            // A double that is not finite (NaN: a window without a number) has no CSV
+            // number: it is written as null (an empty field).
             if (b.is_null(int(c), r) ||
-                (cols[c].type == column_type::f64 && !std::isfinite(b.f64_at(int(c), r)))) {
-                if (!csv) out += "null";
+                (cols[c].type == column_type::f64 && !std::isfinite(b.f64_at(int(c), r))))
                 continue;
-            }
             if (!is_variable(cols[c].type)) {
                 append_number(out, b, int(c), r);
                 continue;
             }
             std::string_view s = b.string_at(int(c), r);
-            if (!csv) {
-                if (!text::append_json_string(out, s)) ++repaired;
-            } else if (text::valid_utf8(s)) {
+            if (text::valid_utf8(s)) {
                 text::append_csv_field(out, s);
             } else {
                 ++repaired;
@@ -68,7 +64,7 @@ void format_rows(std::string& out, const column_batch& b, bool csv, uint64_t& re
                 text::append_csv_field(out, fixed);
             }
         }
-        out += csv ? "\r\n" : "}\n";
+        out += "\r\n";
     }
 }
 
@@ -79,6 +75,34 @@ result<void> write_all(std::FILE* out, const std::string& text) {
 }
 
 } // namespace
+
+uint64_t append_json_row(std::string& out, const column_batch& b, uint32_t r, int skip) {
+    const auto& cols = b.schema().columns;
+    uint64_t repaired = 0;
+    out += '{';
+    bool first = true;
+    for (size_t c = 0; c < cols.size(); ++c) {
+        if (int(c) == skip) continue;
+        if (!first) out += ',';
+        first = false;
+        text::append_json_string(out, cols[c].name);
+        out += ':';
+        // A double that is not finite (NaN: a window without a number) has no JSON
+        // number: it is written as null.
+        if (b.is_null(int(c), r) ||
+            (cols[c].type == column_type::f64 && !std::isfinite(b.f64_at(int(c), r)))) {
+            out += "null";
+            continue;
+        }
+        if (!is_variable(cols[c].type)) {
+            append_number(out, b, int(c), r);
+            continue;
+        }
+        if (!text::append_json_string(out, b.string_at(int(c), r))) ++repaired;
+    }
+    out += '}';
+    return repaired;
+}
 
 std::optional<export_format> parse_export_format(std::string_view name) {
     if (name == "jsonl") return export_format::jsonl;

@@ -55,6 +55,12 @@ struct export_summary {
 };
 
 // The schema of a table, from its first segment (a table holds one schema).
+// Appends row `r` of `b` as one JSON object, the jsonl export's form: {"column": value,
+// ...} in schema order, numbers as numbers, a null or a non-finite double as null, strings
+// UTF-8-repaired; column `skip` left out (-1: none). Returns the values that needed repair.
+// (Also the value of a query topic's record, dataplane/kafka/fetch_server.)
+uint64_t append_json_row(std::string& out, const column_batch& b, uint32_t r, int skip = -1);
+
 result<table_schema> read_table_schema(const std::string& data_dir, const std::string& table);
 
 // Writes the rows to out (e.g. stdout). Fails when segments of the table have

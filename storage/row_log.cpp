@@ -82,7 +82,8 @@ result<uint64_t> next_row_offset(const std::string& table_dir, const std::string
 }
 
 result<void> read_log_rows(const log_segment& s, uint64_t from, uint64_t to,
-                           const std::function<bool(const column_batch&, uint64_t)>& fn) {
+                           const std::function<bool(const column_batch&, uint64_t)>& fn,
+                           const std::function<block_step(uint64_t, uint64_t)>& before) {
     auto r = segment_reader::open(s.path);
     if (!r) return std::move(r).err();
     segment_reader& reader = **r;
@@ -90,7 +91,11 @@ result<void> read_log_rows(const log_segment& s, uint64_t from, uint64_t to,
     uint64_t offset = s.first_offset;
     while (offset < to && reader.next_block()) {
         const uint64_t rows = reader.block().rows;
-        if (offset + rows > from) {
+        const block_step step = offset + rows <= from ? block_step::skip
+                                : before                ? before(offset, rows)
+                                                        : block_step::read;
+        if (step == block_step::stop) break;
+        if (step == block_step::read) {
             if (auto ok = reader.read_block(batch); !ok) return ok;
             if (!fn(batch, offset)) break;
         }

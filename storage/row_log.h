@@ -37,10 +37,16 @@ result<std::vector<log_segment>> list_log_segments(const std::string& table_dir,
 // segments, *.seg.corrupt ones included (their offsets stay taken); 0 for a new writer.
 result<uint64_t> next_row_offset(const std::string& table_dir, const std::string& writer);
 
+// What to do with a block before it is decoded (read_log_rows' `before`).
+enum class block_step : uint8_t { read, skip, stop };
+
 // Calls fn(batch, offset of the batch's first row) for each block of `s` holding a row in
 // [from, to), in order, decoding only those blocks; stops when fn returns false. A torn or
-// corrupt block ends the walk (the rows before it were served).
+// corrupt block ends the walk (the rows before it were served). `before(first offset,
+// rows)`, when given, is asked first for each such block: skip it undecoded (the caller
+// had its rows elsewhere, e.g. a cache), read it, or stop.
 result<void> read_log_rows(const log_segment& s, uint64_t from, uint64_t to,
-                           const std::function<bool(const column_batch&, uint64_t)>& fn);
+                           const std::function<bool(const column_batch&, uint64_t)>& fn,
+                           const std::function<block_step(uint64_t, uint64_t)>& before = {});
 
 } // namespace sluice::storage

@@ -1,9 +1,10 @@
 #pragma once
-// fetch_codec: the consume side's wire subset (docs/KAFKA.md "Consuming"): Fetch v4–v10
-// and ListOffsets v0–v5 requests and answers, and a RecordBatch v2 builder. Field by field
-// as apache/kafka's FetchRequest/FetchResponse/ListOffsetsRequest/ListOffsetsResponse
-// schemas; none of these versions is flexible. Parsed and written on the fetch reader's
-// thread (fetch_server), never on an lcore, so requests are read into small vectors.
+// fetch_codec: the consume side's wire subset (docs/KAFKA.md "Consuming"): Fetch v4–v10,
+// ListOffsets v0–v5, OffsetForLeaderEpoch v0–v4 and DescribeConfigs v0–v4 requests and
+// answers, and a RecordBatch v2 builder. Field by field as apache/kafka's schemas (the
+// *Request/*Response.json of each); OffsetForLeaderEpoch v4 and DescribeConfigs v4 are
+// flexible, the others are not. Parsed and written on the fetch reader's thread
+// (fetch_server), never on an lcore, so requests are read into small vectors.
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -13,6 +14,13 @@
 #include "dataplane/kafka/kafka_codec.h"
 
 namespace sluice::dataplane::kafka {
+
+// Every request here names topics, each with its partitions; every answer the same.
+template <typename Partition>
+struct topic_of {
+    std::string_view name;
+    std::vector<Partition> partitions;
+};
 
 // ---- Fetch (key 1) ----
 
@@ -24,10 +32,7 @@ struct fetch_request_partition {
     int32_t partition_max_bytes = 0;
 };
 
-struct fetch_request_topic {
-    std::string_view name;
-    std::vector<fetch_request_partition> partitions;
-};
+using fetch_request_topic = topic_of<fetch_request_partition>;
 
 struct fetch_request {
     int32_t replica_id = -1;
@@ -54,10 +59,7 @@ struct fetch_response_partition {
     std::optional<bytes_view> records = bytes_view{};
 };
 
-struct fetch_response_topic {
-    std::string_view name;
-    std::vector<fetch_response_partition> partitions;
-};
+using fetch_response_topic = topic_of<fetch_response_partition>;
 
 /// The whole answer frame. v4+: aborted_transactions null (sluice has no transactions);
 /// v7+: top-level error 0 and session id 0 (no fetch session: every fetch is a full one,
@@ -76,10 +78,7 @@ struct list_offsets_partition {
     int64_t timestamp = 0;             // -1 latest, -2 earliest, else a time in ms
 };
 
-struct list_offsets_topic {
-    std::string_view name;
-    std::vector<list_offsets_partition> partitions;
-};
+using list_offsets_topic = topic_of<list_offsets_partition>;
 
 struct list_offsets_request {
     int32_t replica_id = -1;
@@ -97,14 +96,102 @@ struct list_offsets_result {
     int64_t offset = -1;    // v0: the one old-style offset (none when -1 or an error)
 };
 
-struct list_offsets_topic_result {
-    std::string_view name;
-    std::vector<list_offsets_result> partitions;
-};
+using list_offsets_topic_result = topic_of<list_offsets_result>;
 
 void write_list_offsets_response(response_writer& w, const request_header& h,
                                  std::span<const list_offsets_topic_result> topics,
                                  int32_t throttle_ms = 0);
+
+// ---- OffsetForLeaderEpoch (key 23) ----
+// What a consumer (KIP-320: Java clients, librdkafka with Metadata v7+ epochs) asks to
+// validate its position after a leader change: "where does epoch E end?". sluice's log has
+// one epoch, 0, for ever (Metadata says leader epoch 0).
+
+struct leader_epoch_partition {
+    int32_t partition = 0;
+    int32_t current_leader_epoch = -1; // v2+: the epoch the client knows (-1: none)
+    int32_t leader_epoch = 0;          // the epoch whose end offset is asked
+};
+using leader_epoch_topic = topic_of<leader_epoch_partition>;
+
+struct offset_for_leader_epoch_request {
+    int32_t replica_id = -2; // v3+ (-1: a consumer; -2: the default, a debug consumer)
+    std::vector<leader_epoch_topic> topics;
+};
+
+/// OffsetForLeaderEpoch v0..v4 (v4 flexible).
+parse_error parse_offset_for_leader_epoch_request(const request_header& h,
+                                                  offset_for_leader_epoch_request& out);
+
+struct leader_epoch_result {
+    int32_t partition = 0;
+    int16_t error = error_code::none;
+    int32_t leader_epoch = -1; // v1+
+    int64_t end_offset = -1;
+};
+using leader_epoch_topic_result = topic_of<leader_epoch_result>;
+
+void write_offset_for_leader_epoch_response(response_writer& w, const request_header& h,
+                                            std::span<const leader_epoch_topic_result> topics,
+                                            int32_t throttle_ms = 0);
+
+// ---- DescribeConfigs (key 32) ----
+// What AdminClients ask about a topic or the broker (Spark's AdminClient-based offset
+// reader, kafkajs admin.describeConfigs, kcat -L's tools): the answer lists sluice's
+// fixed, read-only values.
+
+namespace config_resource {
+inline constexpr int8_t topic = 2;
+inline constexpr int8_t broker = 4;
+inline constexpr int8_t broker_logger = 8;
+} // namespace config_resource
+
+namespace config_source { // Kafka's ConfigSource
+inline constexpr int8_t static_broker = 4;
+inline constexpr int8_t default_config = 5;
+} // namespace config_source
+
+namespace config_type { // Kafka's ConfigType (v3+)
+inline constexpr int8_t boolean = 1, string = 2, int_ = 3, long_ = 5, list = 7;
+} // namespace config_type
+
+struct describe_configs_resource {
+    int8_t type = 0;
+    std::string_view name;
+    std::optional<std::vector<std::string_view>> keys; // null: every key
+};
+
+struct describe_configs_request {
+    std::vector<describe_configs_resource> resources;
+    bool include_synonyms = false;      // v1+
+    bool include_documentation = false; // v3+
+};
+
+/// DescribeConfigs v0..v4 (v4 flexible).
+parse_error parse_describe_configs_request(const request_header& h, describe_configs_request& out);
+
+struct config_entry {
+    std::string_view name;
+    std::optional<std::string_view> value;
+    int8_t source = config_source::default_config; // v1+ (v0: is_default = source is default)
+    int8_t type = 0;                                  // v3+
+    bool read_only = true;
+};
+
+struct describe_configs_result {
+    int16_t error = error_code::none;
+    std::optional<std::string_view> message;
+    int8_t type = 0;
+    std::string_view name;
+    std::vector<config_entry> configs;
+};
+
+/// Synonyms (v1+): with include_synonyms each entry lists itself, its one source;
+/// documentation (v3+) is null.
+void write_describe_configs_response(response_writer& w, const request_header& h,
+                                     const describe_configs_request& req,
+                                     std::span<const describe_configs_result> results,
+                                     int32_t throttle_ms = 0);
 
 // ---- RecordBatch v2, built ----
 

@@ -39,6 +39,8 @@ inline constexpr int16_t leave_group = 13;
 inline constexpr int16_t sync_group = 14;
 inline constexpr int16_t api_versions = 18;
 inline constexpr int16_t init_producer_id = 22;
+inline constexpr int16_t offset_for_leader_epoch = 23; // fetch_codec.h
+inline constexpr int16_t describe_configs = 32;        // fetch_codec.h
 } // namespace api_key
 
 // Kafka's error codes, as sent on the wire.
@@ -74,6 +76,8 @@ inline constexpr int16_t invalid_producer_epoch = 47;
 inline constexpr int16_t invalid_transaction_timeout = 50;
 inline constexpr int16_t transactional_id_authorization_failed = 53;
 inline constexpr int16_t unknown_producer_id = 59;
+inline constexpr int16_t fenced_leader_epoch = 74;  // consume side (fetch_codec.h)
+inline constexpr int16_t unknown_leader_epoch = 75;
 inline constexpr int16_t unsupported_compression_type = 76;
 inline constexpr int16_t unknown_topic_id = 100;
 inline constexpr int16_t member_id_required = 79;
@@ -257,11 +261,12 @@ struct api_version_range {
 /// What sluice advertises (dataplane/kafka/README.md has the table and what each client
 /// picks from it): ApiVersions 0-3, Metadata 0-12, Produce 0-9 (v0-v2: legacy message
 /// sets), InitProducerId 0-4 (the flexible versions too: Metadata 9+, Produce 9,
-/// InitProducerId 2+), Fetch 4-10 and ListOffsets 0-5 (served from the store by
-/// fetch_server when sluiced has one), and the consumer-group APIs (group_server):
-/// FindCoordinator 0-2, JoinGroup 0-5, SyncGroup 0-3, Heartbeat 0-3, LeaveGroup 0-3,
-/// OffsetCommit 0-7, OffsetFetch 0-5 — each below its first flexible version, and at or
-/// above what kafka-python, librdkafka 2.0.2 and kafkajs 2.2.4 ask (docs/KAFKA.md).
+/// InitProducerId 2+), Fetch 4-10, ListOffsets 0-5, OffsetForLeaderEpoch 0-4 and
+/// DescribeConfigs 0-4 (4 flexible; all four served by fetch_server when sluiced has one),
+/// and the consumer-group APIs (group_server): FindCoordinator 0-2, JoinGroup 0-5,
+/// SyncGroup 0-3, Heartbeat 0-3, LeaveGroup 0-3, OffsetCommit 0-7, OffsetFetch 0-5 — each
+/// below its first flexible version, and at or above what kafka-python, librdkafka 2.0.2
+/// and kafkajs 2.2.4 ask (docs/KAFKA.md).
 /// librdkafka also derives features from them: RecordBatch v2 needs Fetch overlapping 4,
 /// zstd Fetch 10, lz4 FindCoordinator 0; and gzip, snappy and lz4 need Produce 0 in the
 /// list (librdkafka <= 2.11 asks "Produce [0, 0]?" before compressing).
@@ -273,7 +278,8 @@ inline constexpr api_version_range default_api_versions[] = {
     {api_key::find_coordinator, 0, 2}, {api_key::join_group, 0, 5},
     {api_key::heartbeat, 0, 3},        {api_key::leave_group, 0, 3},
     {api_key::sync_group, 0, 3},       {api_key::api_versions, 0, 3},
-    {api_key::init_producer_id, 0, 4},
+    {api_key::init_producer_id, 0, 4}, {api_key::offset_for_leader_epoch, 0, 4},
+    {api_key::describe_configs, 0, 4},
 };
 
 /// The versions this codec can parse and answer, per key: what the default table
@@ -292,6 +298,8 @@ inline constexpr api_version_range codec_api_versions[] = {
     {api_key::sync_group, 0, 3},
     {api_key::api_versions, 0, 3},
     {api_key::init_producer_id, 0, 4},
+    {api_key::offset_for_leader_epoch, 0, 4}, // fetch_codec.h
+    {api_key::describe_configs, 0, 4},        // fetch_codec.h
 };
 
 /// The entry for `key` in `table`, or nullptr.

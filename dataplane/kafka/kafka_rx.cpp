@@ -171,6 +171,8 @@ bool kafka_rx::on_frame(const kafka_frame& f) noexcept {
     case api_key::produce: return produce(f, h);
     case api_key::fetch:
     case api_key::list_offsets:
+    case api_key::offset_for_leader_epoch:
+    case api_key::describe_configs:
         if (_fetch) return consume(f, h);
         break;
     case api_key::join_group:
@@ -189,7 +191,7 @@ bool kafka_rx::on_frame(const kafka_frame& f) noexcept {
     return true;
 }
 
-// Fetch and ListOffsets go to the fetch reader (a copy of the frame in one of its jobs); the
+// Fetch, ListOffsets, OffsetForLeaderEpoch and DescribeConfigs go to the fetch reader (a copy of the frame in one of its jobs); the
 // answer comes back through complete_fetches(), in the connection's response order.
 bool kafka_rx::consume(const kafka_frame& f, const request_header& h) noexcept {
     if (!version_supported(default_api_versions, h.api_key, h.api_version)) {
@@ -295,9 +297,24 @@ void kafka_rx::metadata(const kafka_frame& f, const request_header& h) noexcept 
     auto add = [&](const topic& t) {
         _meta.push_back(metadata_topic{t.view(), error_code::none, t.partitions, false});
     };
+    // The tables consumers read (fetch_server.h): a query's topic or dead_letters, with
+    // their own partition counts; events-topic is the producers' topic too (their count).
+    _consume_topics = _fetch ? _fetch->topics() : nullptr;
+    auto consume_entry = [&](std::string_view name) -> const consume_topic* {
+        if (!_consume_topics || find_topic(name)) return nullptr;
+        for (const auto& c : *_consume_topics)
+            if (c.name == name) return &c;
+        return nullptr;
+    };
+    auto add_consume = [&](const consume_topic& c) {
+        _meta.push_back(metadata_topic{c.name, error_code::none, c.partitions, false});
+    };
     if (req.all_topics()) {
         const uint32_t n = _topic_count.load(std::memory_order_relaxed);
         for (uint32_t i = 0; i < n; ++i) add(_topics[i]);
+        if (_consume_topics)
+            for (const auto& c : *_consume_topics)
+                if (consume_entry(c.name) && _meta.size() < limits::kafka_topics_max) add_consume(c);
     } else {
         metadata_request_topic asked;
         while (req.next_topic(asked) && _meta.size() < limits::kafka_topics_max) {
@@ -309,6 +326,10 @@ void kafka_rx::metadata(const kafka_frame& f, const request_header& h) noexcept 
                 continue;
             }
             const std::string_view name = *asked.name;
+            if (const auto* c = consume_entry(name)) {
+                add_consume(*c);
+                continue;
+            }
             topic* t = find_topic(name);
             if (t == nullptr && _config.auto_create_topics)
                 t = create_topic(name, _config.default_partitions);

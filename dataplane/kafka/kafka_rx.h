@@ -201,6 +201,7 @@ class kafka_rx {
     sequence_journal _journal;
     std::unique_ptr<fetch_server> _fetch;
     std::unique_ptr<group_server> _groups;
+    std::shared_ptr<const consume_topic_list> _consume_topics; // Metadata's names point here
 };
 
 } // namespace sluice::dataplane::kafka

@@ -1,6 +1,7 @@
 #pragma once
-// One fuzz input through everything in kafka_codec that reads untrusted bytes: the frame
-// as a request of each supported kind (header, body parser, the answer written back),
+// One fuzz input through everything in kafka_codec (and fetch_codec) that reads untrusted
+// bytes: the frame as a request of each supported kind (header, body parser, the answer
+// written back),
 // as a record set (batches, records, headers), as a record stream under a batch header
 // whose CRC it cannot forge, and through every decompressor into a small capped buffer.
 // None may crash, read out of bounds or write past the cap.
@@ -10,6 +11,7 @@
 
 #include "dataplane/kafka/group_codec.h"
 #include "dataplane/kafka/group_coordinator.h"
+#include "dataplane/kafka/fetch_codec.h"
 #include "dataplane/kafka/kafka_codec.h"
 
 namespace sluice::dataplane::kafka::fuzz {
@@ -41,6 +43,18 @@ inline parse_error walk_legacy(bytes_view set, bool inner = false) {
 }
 
 inline void as_group_request(const request_header& h, response_writer& w);
+
+// An answer for each requested partition (fetch_codec.h's topic arrays), default fields.
+template <typename Out, typename In>
+std::vector<topic_of<Out>> answer_each(const std::vector<topic_of<In>>& in) {
+    std::vector<topic_of<Out>> out;
+    for (const auto& t : in) {
+        auto& rt = out.emplace_back();
+        rt.name = t.name;
+        for (const auto& p : t.partitions) rt.partitions.emplace_back().partition = p.partition;
+    }
+    return out;
+}
 
 inline void as_request(bytes_view frame, std::vector<uint8_t>& out) {
     request_header h;
@@ -92,6 +106,35 @@ inline void as_request(bytes_view frame, std::vector<uint8_t>& out) {
             }
         }
         (void)pw.finish();
+        break;
+    }
+    // The consume side's requests (fetch_codec.h), each answered from what was parsed.
+    case api_key::fetch: {
+        fetch_request r;
+        if (parse_fetch_request(h, r) != parse_error::none) break;
+        write_fetch_response(w, h, answer_each<fetch_response_partition>(r.topics));
+        break;
+    }
+    case api_key::list_offsets: {
+        list_offsets_request r;
+        if (parse_list_offsets_request(h, r) != parse_error::none) break;
+        write_list_offsets_response(w, h, answer_each<list_offsets_result>(r.topics));
+        break;
+    }
+    case api_key::offset_for_leader_epoch: {
+        offset_for_leader_epoch_request r;
+        if (parse_offset_for_leader_epoch_request(h, r) != parse_error::none) break;
+        write_offset_for_leader_epoch_response(w, h, answer_each<leader_epoch_result>(r.topics));
+        break;
+    }
+    case api_key::describe_configs: {
+        describe_configs_request r;
+        if (parse_describe_configs_request(h, r) != parse_error::none) break;
+        std::vector<describe_configs_result> results;
+        for (const auto& res : r.resources)
+            results.push_back({error_code::none, std::nullopt, res.type, res.name,
+                               {{"cleanup.policy", "delete"}}});
+        write_describe_configs_response(w, h, r, results);
         break;
     }
     case api_key::find_coordinator: {

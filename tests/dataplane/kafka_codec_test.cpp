@@ -18,44 +18,12 @@
 
 #include "dataplane/kafka/kafka_codec.h"
 #include "tests/dataplane/kafka_codec_fuzz.h"
+#include "tests/dataplane/kafka_wire.h"
 
 namespace sluice::dataplane::kafka {
 namespace {
 
-using bytes = std::vector<uint8_t>;
-
-// A tiny big-endian writer for test frames.
-struct wire {
-    bytes b;
-    wire& u8(uint8_t v) {
-        b.push_back(v);
-        return *this;
-    }
-    wire& i16(int16_t v) { return u8(uint8_t(uint16_t(v) >> 8)).u8(uint8_t(v)); }
-    wire& i32(int32_t v) { return i16(int16_t(uint32_t(v) >> 16)).i16(int16_t(v)); }
-    wire& i64(int64_t v) { return i32(int32_t(uint64_t(v) >> 32)).i32(int32_t(v)); }
-    wire& raw(const void* p, size_t n) {
-        b.insert(b.end(), static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + n);
-        return *this;
-    }
-    wire& raw(const bytes& v) { return raw(v.data(), v.size()); }
-    wire& str(std::string_view s) { return i16(int16_t(s.size())).raw(s.data(), s.size()); }
-    wire& null_str() { return i16(-1); }
-    wire& blob(const bytes& v) { return i32(int32_t(v.size())).raw(v); }
-    wire& uvar(uint64_t v) {
-        while (v >= 0x80) {
-            u8(uint8_t(v | 0x80));
-            v >>= 7;
-        }
-        return u8(uint8_t(v));
-    }
-    wire& var(int64_t v) { return uvar((uint64_t(v) << 1) ^ uint64_t(v >> 63)); }
-    wire& cstr(std::string_view s) { return uvar(s.size() + 1).raw(s.data(), s.size()); }
-    wire& varbytes(const std::optional<std::string>& s) {
-        if (!s) return var(-1);
-        return var(int64_t(s->size())).raw(s->data(), s->size());
-    }
-};
+using namespace test;
 
 bytes from_hex(std::string_view h) {
     bytes out;
@@ -65,45 +33,6 @@ bytes from_hex(std::string_view h) {
     for (size_t i = 0; i + 1 < digits.size(); i += 2)
         out.push_back(uint8_t(std::stoi(digits.substr(i, 2), nullptr, 16)));
     return out;
-}
-
-std::string to_string(bytes_view b) {
-    return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
-
-// Bitwise CRC-32C: an oracle independent of the codec's DPDK-based one.
-uint32_t crc32c_reference(const uint8_t* p, size_t n) {
-    uint32_t crc = 0xFFFFFFFF;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= p[i];
-        for (int k = 0; k < 8; k++)
-            crc = (crc >> 1) ^ (0x82F63B78 & (0 - (crc & 1)));
-    }
-    return ~crc;
-}
-
-// Request frame (no size prefix): header v1, or v2 when `flexible`.
-bytes request(int16_t key, int16_t version, int32_t correlation, const bytes& body,
-              bool flexible = false, std::optional<std::string> client = "test-client") {
-    wire w;
-    w.i16(key).i16(version).i32(correlation);
-    if (client)
-        w.str(*client);
-    else
-        w.null_str();
-    if (flexible) w.u8(0);
-    w.raw(body);
-    return w.b;
-}
-
-// Parses a frame kept alive for the whole test program: what the codec hands out points
-// into it.
-request_header header_of(bytes frame) {
-    static std::deque<bytes> frames;
-    frames.push_back(std::move(frame));
-    request_header h;
-    EXPECT_EQ(parse_request_header(frames.back(), h), parse_error::none);
-    return h;
 }
 
 struct test_record {
@@ -678,7 +607,7 @@ TEST(KafkaCodec, ApiVersionsV3AdvertisesTheFlexibleVersions) {
     const std::map<int16_t, std::pair<int16_t, int16_t>> want = {
         {0, {0, 9}},  {1, {4, 10}}, {2, {0, 5}},  {3, {0, 12}}, {8, {0, 7}},  {9, {0, 5}},
         {10, {0, 2}}, {11, {0, 5}}, {12, {0, 3}}, {13, {0, 3}}, {14, {0, 3}}, {18, {0, 3}},
-        {22, {0, 4}}};
+        {22, {0, 4}}, {23, {0, 4}}, {32, {0, 4}}};
     EXPECT_EQ(got, want);
     // Every version advertised is one the codec parses (Fetch and ListOffsets: fetch_codec.h).
     for (const auto& e : default_api_versions) {

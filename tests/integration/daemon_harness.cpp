@@ -326,6 +326,8 @@ std::string hex64(uint64_t v) {
     return buf;
 }
 
+} // namespace
+
 std::string csv_field(std::string_view s) {
     if (s.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(s);
     std::string out = "\"";
@@ -335,7 +337,6 @@ std::string csv_field(std::string_view s) {
     }
     return out + "\"";
 }
-} // namespace
 
 expected_outcome read_expected(const std::string& dir) {
     expected_outcome e;

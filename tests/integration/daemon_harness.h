@@ -112,6 +112,8 @@ struct expected_outcome {
     std::vector<std::string> dead_letters; // "<reason> <xxh3 hex>"
 };
 expected_outcome read_expected(const std::string& dir);
+// A CSV field as sluice-gen's windows.csv writes it (quoted when it holds , " CR or LF).
+std::string csv_field(std::string_view s);
 
 // The `sluiced: final stats {...}` line sluiced prints after a graceful stop: every counter
 // once nothing moves any more. Empty if the log has none.

@@ -152,7 +152,7 @@ keys = {}
 for _ in range(r.count()):
     k, lo, hi = r.i16(), r.i16(), r.i16(); r.tags(); keys[k] = (lo, hi)
 assert r.i32() == 0; r.tags(); r.end()
-assert keys == {0: (0, 9), 1: (4, 10), 2: (0, 5), 3: (0, 12), 8: (0, 7), 9: (0, 5), 10: (0, 2), 11: (0, 5), 12: (0, 3), 13: (0, 3), 14: (0, 3), 18: (0, 3), 22: (0, 4)}, keys
+assert keys == {0: (0, 9), 1: (4, 10), 2: (0, 5), 3: (0, 12), 8: (0, 7), 9: (0, 5), 10: (0, 2), 11: (0, 5), 12: (0, 3), 13: (0, 3), 14: (0, 3), 18: (0, 3), 22: (0, 4), 23: (0, 4), 32: (0, 4)}, keys
 # Metadata v12 (v10+ topic ids, no cluster operations) and v9 (no ids, cluster operations).
 asked_id = bytes(range(1, 17))
 def metadata(ver, corr, body, by_id):

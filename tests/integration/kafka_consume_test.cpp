@@ -1,8 +1,10 @@
 // The consume side (docs/KAFKA.md "Consuming"): consumers no one here wrote — kcat
-// (librdkafka 2.0.2) and kafka-python 2.0.2's KafkaConsumer without a group (assigned
-// partitions) — read events-topic back from sluiced's store: every event exactly as it was
-// sent, byte for byte, one partition per worker, offsets dense from 0 and the same after a
-// clean restart and after a kill -9.
+// (librdkafka 2.0.2), kafka-python 2.0.2's KafkaConsumer without a group and
+// confluent-kafka 1.7.0's Consumer (assigned partitions) — read events-topic back from
+// sluiced's store: every event exactly as it was sent, byte for byte, one partition per
+// worker, offsets dense from 0 and the same after a clean restart and after a kill -9. The
+// reference query's table and dead_letters read as topics equal sluice-gen's model; a
+// consumer behind a retention cut is answered OFFSET_OUT_OF_RANGE and resets per its policy.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -12,6 +14,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <xxhash.h>
 
 #include "storage/event_identity.h"
 #include "storage/row_log.h"
@@ -153,6 +157,39 @@ print(json.dumps({'partitions': parts, 'records': out,
                   'at': {str(tp.partition): (None if at[tp] is None else [at[tp].offset, at[tp].timestamp]) for tp in tps}}))
 )";
 
+// confluent-kafka (librdkafka): assign() every partition from the beginning, read up to the
+// high watermarks (get_watermark_offsets). librdkafka's consumer wants a group.id even with
+// assign(); nothing is committed (sluiced answers its coordinator lookups 15).
+const char* const confluent_py = R"(import sys, json, base64
+from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+topic = sys.argv[2]
+c = Consumer({'bootstrap.servers': sys.argv[1], 'group.id': 'sluice-assign',
+              'enable.auto.commit': False, 'enable.partition.eof': True})
+md = c.list_topics(topic, timeout=30)
+parts = sorted(md.topics[topic].partitions.keys())
+left = {}
+for p in parts:
+    lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+    if hi > lo:
+        left[p] = hi
+c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+out = []
+while left:
+    m = c.poll(30)
+    if m is None:
+        break
+    if m.error():
+        continue
+    out.append({'p': m.partition(), 'o': m.offset(), 't': m.timestamp()[1],
+                'k': base64.b64encode(m.key() or b'').decode(),
+                'v': base64.b64encode(m.value()).decode(),
+                'h': [[hk, hv.decode()] for hk, hv in (m.headers() or [])]})
+    if m.offset() + 1 >= left.get(m.partition(), 0):
+        left.pop(m.partition(), None)
+c.close()
+print(json.dumps({'partitions': parts, 'records': out}))
+)";
+
 std::string b64decode(const std::string& in) {
     static const std::string abc =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -172,13 +209,15 @@ std::string b64decode(const std::string& in) {
     return out;
 }
 
-json read_python(const kafka_daemon& k, int64_t at_ms, const std::string& tag, log_map& m) {
-    const std::string script = write_file(k.dir + "/consume.py", consumer_py);
-    const std::string out = k.dir + "/" + tag + ".py.out";
+// Runs one of the Python consumers above (script text, its arguments after the broker) and
+// adds the records it printed to `m`; returns its whole JSON output.
+json run_consumer(const kafka_daemon& k, const char* script_text, const std::string& name,
+                  const std::string& args, const std::string& tag, log_map& m) {
+    const std::string script = write_file(k.dir + "/" + name, script_text);
+    const std::string out = k.dir + "/" + tag + ".out";
     const std::string cmd = std::string("timeout 120 ") + python + " " + script + " " + broker(k) +
-                            " " + std::to_string(at_ms) + " > " + out + " 2> " + k.dir + "/" +
-                            tag + ".py.err";
-    EXPECT_EQ(run_command(cmd), 0) << cmd << "; " << read_text(k.dir + "/" + tag + ".py.err");
+                            " " + args + " > " + out + " 2> " + out + ".err";
+    EXPECT_EQ(run_command(cmd), 0) << cmd << "; " << read_text(out + ".err");
     json j = json::parse(read_text(out), nullptr, false);
     EXPECT_TRUE(j.is_object()) << read_text(out);
     if (!j.is_object()) return json::object();
@@ -190,6 +229,16 @@ json read_python(const kafka_daemon& k, int64_t at_ms, const std::string& tag, l
         m[{c.partition, c.offset}] = c;
     }
     return j;
+}
+
+json read_python(const kafka_daemon& k, int64_t at_ms, const std::string& tag, log_map& m) {
+    return run_consumer(k, consumer_py, "consume.py", std::to_string(at_ms), tag + ".py", m);
+}
+
+log_map read_confluent(const kafka_daemon& k, const std::string& topic, const std::string& tag) {
+    log_map m;
+    (void)run_consumer(k, confluent_py, "confluent.py", topic, tag + ".ck", m);
+    return m;
 }
 
 int64_t event_time_ms(const std::string& v) {
@@ -333,6 +382,17 @@ TEST(KafkaConsume, KcatAndKafkaPythonReadEveryEventBackWithStableOffsets) {
         EXPECT_EQ(py["at"][ps][1], want_ts) << py.dump();
     }
 
+    // confluent-kafka's Consumer with assign(): the same records, byte for byte.
+    ASSERT_EQ(run_command(std::string(python) + " -c 'import confluent_kafka' 2> /dev/null"), 0)
+        << "confluent-kafka is missing: apt-get install python3-confluent-kafka (scripts/bootstrap)";
+    const log_map by_confluent = read_confluent(k, "events-topic", "first");
+    expect_exact(by_confluent, sent, "confluent-kafka");
+    EXPECT_EQ(values_of(by_confluent), values_of(by_kcat));
+    for (const auto& [at, c] : by_confluent) {
+        EXPECT_EQ(c.headers, by_kcat.at(at).headers);
+        EXPECT_EQ(c.key, by_kcat.at(at).key);
+    }
+
     // Beyond the log: OFFSET_OUT_OF_RANGE (kcat then resets to the end, its default).
     const std::string beyond = "timeout 60 kcat -C -b " + broker(k) +
                                " -t events-topic -p 0 -o " + std::to_string(per[0] + 5) +
@@ -346,7 +406,10 @@ TEST(KafkaConsume, KcatAndKafkaPythonReadEveryEventBackWithStableOffsets) {
     // kcat -e asks once more at the end and waits there (fetch.wait.max.ms): a long poll.
     EXPECT_GE(cs["long_polls"].get<uint64_t>(), 1u) << cs.dump();
     EXPECT_EQ(cs["read_errors"], 0) << cs.dump();
-    EXPECT_EQ(cs["records_sent"].get<uint64_t>(), 2 * sent.size()) << cs.dump();
+    // kcat, kafka-python and confluent-kafka each read every record once; the second and
+    // third reader found batches the first had built in the cache.
+    EXPECT_EQ(cs["records_sent"].get<uint64_t>(), 3 * sent.size()) << cs.dump();
+    EXPECT_GT(cs["cache_hits"].get<uint64_t>(), 0u) << cs.dump();
 
     // A clean restart, then more events: the old offsets hold the same events, the new
     // ones follow densely.
@@ -387,6 +450,263 @@ TEST(KafkaConsume, KcatAndKafkaPythonReadEveryEventBackWithStableOffsets) {
 
     EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << k.dir << "/sluiced3.log";
     expect_store(k.dir + "/data", after_kill);
+    remove_eal_runtime(k.prefix);
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(k.dir);
+}
+
+// ---- the reference query's table and dead_letters as topics; retention ----
+
+const char* const query_topic = "page_views_per_minute";
+
+std::vector<std::string> sorted(std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+}
+
+// A query topic's records as windows.csv lines (start,end,page,count), in window order;
+// each record's key is its group values as a JSON array, its timestamp the window's end.
+std::vector<std::string> windows_of(const log_map& m) {
+    std::vector<std::tuple<int64_t, std::string, std::string>> rows;
+    int64_t next = 0;
+    for (const auto& [at, c] : m) {
+        EXPECT_EQ(at.first, 0);
+        EXPECT_EQ(at.second, next++); // dense from 0
+        json v = json::parse(c.value, nullptr, false);
+        EXPECT_TRUE(v.is_object()) << c.value;
+        if (!v.is_object()) continue;
+        const std::string page = v["page"].get<std::string>();
+        EXPECT_EQ(c.key, json::array({page}).dump()) << c.value;
+        EXPECT_EQ(c.timestamp, v["window_end_ms"].get<int64_t>()) << c.value;
+        EXPECT_FALSE(v.contains("revision")) << c.value;
+        rows.emplace_back(v["window_start_ms"].get<int64_t>(), page,
+                          std::to_string(v["window_start_ms"].get<int64_t>()) + "," +
+                              std::to_string(v["window_end_ms"].get<int64_t>()) + "," +
+                              csv_field(page) + "," + std::to_string(v["count"].get<uint64_t>()));
+    }
+    std::sort(rows.begin(), rows.end());
+    std::vector<std::string> out;
+    for (auto& r : rows) out.push_back(std::get<2>(r));
+    return out;
+}
+
+// kcat -C on one partition of any topic with an -o of its own; values only.
+std::vector<std::pair<int64_t, std::string>> kcat_values(const kafka_daemon& k, const std::string& topic,
+                                                         const std::string& from, const std::string& tag) {
+    const std::string out = k.dir + "/" + tag + ".kcat.out";
+    const std::string cmd = "timeout 60 kcat -C -b " + broker(k) + " -t " + topic + " -p 0 -o " +
+                            from + " -e -q -f '%o %S %s\\n' > " + out + " 2> " + k.dir + "/" + tag +
+                            ".kcat.err";
+    EXPECT_EQ(run_command(cmd), 0) << cmd << "; " << read_text(k.dir + "/" + tag + ".kcat.err");
+    std::vector<std::pair<int64_t, std::string>> got;
+    std::istringstream in(read_text(out));
+    int64_t offset;
+    size_t len;
+    while (in >> offset >> len) {
+        in.get();
+        std::string v(len, '\0');
+        in.read(v.data(), std::streamsize(len));
+        got.emplace_back(offset, v);
+    }
+    return got;
+}
+
+// kafka-python behind a retention cut: assign partition 0 of events-topic, seek to 0 (no
+// longer stored), poll. auto_offset_reset decides where it goes on.
+const char* const laggard_py = R"(import sys, json
+from kafka import KafkaConsumer, TopicPartition
+tp = TopicPartition('events-topic', 0)
+c = KafkaConsumer(bootstrap_servers=[sys.argv[1]], group_id=None, enable_auto_commit=False,
+                  auto_offset_reset=sys.argv[2])
+c.assign([tp])
+begin = c.beginning_offsets([tp])[tp]
+end = c.end_offsets([tp])[tp]
+c.seek(tp, 0)
+first = None
+for _ in range(20):
+    got = c.poll(timeout_ms=500)
+    if got:
+        first = got[tp][0].offset
+        break
+print(json.dumps({'begin': begin, 'end': end, 'first': first, 'position': c.position(tp)}))
+)";
+
+TEST(KafkaConsume, QueryTopicAndDeadLettersEqualTheModelAndLaggardsResetAfterRetention) {
+    ASSERT_EQ(run_command("command -v kcat > /dev/null"), 0)
+        << "kcat is missing: apt-get install kcat (scripts/bootstrap)";
+    kafka_daemon k;
+    k.dir = make_temp_dir("kafka-tables");
+    k.prefix = "sluice-kafka-tables-" + std::to_string(getpid());
+    const std::string gen = std::string(std::getenv("SLUICE_GEN")) +
+                            " --events 60000 --events-per-minute 3000 --seed 61 --out " + k.dir + " > " + k.dir +
+                            "/gen.log 2>&1";
+    ASSERT_EQ(run_command(gen), 0) << gen;
+    const expected_outcome want = read_expected(k.dir);
+    ASSERT_FALSE(want.windows_csv.empty());
+    ASSERT_FALSE(want.dead_letters.empty());
+    // 1 MiB segments: events-topic's partitions span several, for retention to cut.
+    // The pcap (DPDK input) beside the Kafka listener; later the listener alone.
+    const std::string rest = "[processing]\ndedup_memory_mb = 32\n"
+                             "[storage]\nflush_interval_ms = 50\nsegment_bytes_max = 1048576\n"
+                             "compression = \"none\"\n[retention]\ninterval_ms = 100\n[kafka]\n";
+    write_file(k.dir + "/pcap.toml", "[input]\nslots = 8192\nmode = \"dpdk\"\n" + rest);
+    write_file(k.dir + "/sluiced.toml", "[input]\nslots = 8192\n" + rest);
+    auto start = [&](bool pcap, const std::string& log) {
+        std::vector<std::string> args = eal_args(k.prefix, pcap ? 5 : 4);
+        if (pcap) args.insert(args.end(), {"--vdev", "net_pcap0,rx_pcap=" + k.dir + "/events.pcap"});
+        args.insert(args.end(), {"--", "--data-dir", k.dir + "/data", "--control-socket",
+                                 k.dir + "/ctl.sock", "--config",
+                                 k.dir + (pcap ? "/pcap.toml" : "/sluiced.toml"), "--workers",
+                                 std::to_string(workers), "--kafka", "127.0.0.1:0"});
+        k.proc = std::make_unique<daemon_process>(args, k.dir + "/" + log);
+        ASSERT_TRUE(k.proc->wait_up(60)) << "see " << k.dir << "/" << log;
+        json s = k.proc->request({{"cmd", "stats"}});
+        ASSERT_TRUE(s["kafka"].is_object()) << s.dump();
+        k.port = s["kafka"]["ports"][0].get<uint16_t>();
+    };
+    start(true, "sluiced.log");
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    const uint64_t received = want.counters["events_received"];
+    json s = k.proc->wait_stats(
+        [&](const json& st) {
+            const json& t = st["totals"];
+            return t["events_accepted"].get<uint64_t>() + t["duplicates"].get<uint64_t>() +
+                       t["dead_letters"].get<uint64_t>() ==
+                   received;
+        },
+        300);
+    ASSERT_TRUE(s.value("ok", false)) << s.dump();
+    ASSERT_TRUE(k.proc->request({{"cmd", "flush"}}).value("ok", false));
+
+    // Metadata lists the query's topic (one partition) and dead_letters (one per worker).
+    const std::string meta = "timeout 60 kcat -L -b " + broker(k) + " > " + k.dir + "/meta.txt 2>&1";
+    ASSERT_EQ(run_command(meta), 0) << read_text(k.dir + "/meta.txt");
+    const std::string listed = read_text(k.dir + "/meta.txt");
+    EXPECT_NE(listed.find("topic \"page_views_per_minute\" with 1 partitions"), std::string::npos) << listed;
+    EXPECT_NE(listed.find("topic \"dead_letters\" with 2 partitions"), std::string::npos) << listed;
+
+    // While it runs: every window the topic holds is one of the model's (closed windows
+    // only); kcat from the beginning, from the end and from an offset agree.
+    const auto live = kcat_values(k, query_topic, "beginning", "q-live");
+    ASSERT_GT(live.size(), 3u);
+    {
+        log_map m;
+        for (const auto& [o, v] : live) {
+            json j = json::parse(v, nullptr, false);
+            m[{0, o}] = consumed{0, o, j.is_object() ? j["window_end_ms"].get<int64_t>() : -1,
+                                 j.is_object() ? json::array({j["page"]}).dump() : "", v, ""};
+        }
+        const std::set<std::string> model(want.windows_csv.begin(), want.windows_csv.end());
+        for (const auto& w : windows_of(m)) EXPECT_TRUE(model.count(w)) << w;
+    }
+    EXPECT_TRUE(kcat_values(k, query_topic, "end", "q-end").empty());
+    const auto from3 = kcat_values(k, query_topic, "3", "q-3");
+    ASSERT_GE(from3.size(), live.size() - 3);
+    for (size_t i = 0; i < live.size() - 3; ++i) EXPECT_EQ(from3[i], live[i + 3]);
+
+    // AdminClients: confluent-kafka's (librdkafka, DescribeConfigs v1) and kafkajs's
+    // (describeConfigs, then fetchTopicOffsets: ListOffsets) see the tables' topics.
+    {
+        const std::string admin_py = write_file(k.dir + "/admin.py", R"(import sys, json
+from confluent_kafka.admin import AdminClient, ConfigResource
+a = AdminClient({'bootstrap.servers': sys.argv[1]})
+fs = a.describe_configs([ConfigResource('topic', 'page_views_per_minute'), ConfigResource('broker', '0')])
+print(json.dumps({str(r.name): {k: v.value for k, v in f.result(timeout=30).items()} for r, f in fs.items()}))
+)");
+        const std::string out = k.dir + "/admin.out";
+        ASSERT_EQ(run_command(std::string("timeout 60 ") + python + " " + admin_py + " " + broker(k) +
+                              " > " + out + " 2> " + out + ".err"),
+                  0)
+            << read_text(out + ".err");
+        json a = json::parse(read_text(out), nullptr, false);
+        ASSERT_TRUE(a.is_object()) << read_text(out);
+        EXPECT_EQ(a["page_views_per_minute"]["cleanup.policy"], "delete") << a.dump();
+        EXPECT_EQ(a["page_views_per_minute"]["message.timestamp.type"], "CreateTime") << a.dump();
+        EXPECT_EQ(a["0"]["broker.id"], "0") << a.dump();
+        EXPECT_EQ(a["0"]["num.partitions"], std::to_string(workers)) << a.dump();
+        const char* node = std::getenv("NODE");
+        const char* script = std::getenv("KAFKAJS_ADMIN");
+        ASSERT_TRUE(node && *node && script) << "NODE/KAFKAJS_ADMIN not set (meson sets them)";
+        ASSERT_EQ(run_command("timeout 60 " + std::string(node) + " " + script + " " + broker(k) +
+                              " page_views_per_minute dead_letters > " + out + " 2> " + out + ".err"),
+                  0)
+            << read_text(out + ".err");
+        a = json::parse(read_text(out), nullptr, false);
+        ASSERT_TRUE(a.is_object()) << read_text(out);
+        ASSERT_EQ(a["configs"].size(), 2u) << a.dump();
+        for (const auto& c : a["configs"]) {
+            EXPECT_EQ(c[1], 0) << a.dump();
+            EXPECT_EQ(c[2]["cleanup.policy"], "delete") << a.dump();
+        }
+        ASSERT_EQ(a["offsets"].size(), 1u) << a.dump();
+        EXPECT_EQ(a["offsets"][0]["partition"], 0) << a.dump();
+        EXPECT_EQ(a["offsets"][0]["low"], "0") << a.dump();
+        EXPECT_EQ(a["offsets"][0]["high"], std::to_string(live.size())) << a.dump();
+    }
+
+    // dead_letters: every bad line, as the model lists them (reason, XXH3-64 of the bytes).
+    {
+        const log_map dead = read_confluent(k, "dead_letters", "dead");
+        std::vector<std::string> got;
+        for (const auto& [at, c] : dead) {
+            const auto r = c.headers.find("reason=");
+            const auto l = c.headers.find("raw_len=");
+            ASSERT_TRUE(r != std::string::npos && l != std::string::npos) << c.headers;
+            got.push_back(c.headers.substr(r + 7, l - r - 7) + " " + hex64(c.value));
+        }
+        EXPECT_EQ(sorted(got), sorted(want.dead_letters));
+    }
+
+    // Retention cuts events-topic; a consumer still at offset 0 is OFFSET_OUT_OF_RANGE and
+    // resets per auto_offset_reset: earliest to the new log start, latest to the end.
+    auto before = storage::list_log_segments(k.dir + "/data/events", "w0");
+    ASSERT_TRUE(before.ok());
+    ASSERT_GE(before->size(), 3u) << "expected rotations at 1 MiB";
+    json r = k.proc->request({{"cmd", "retention"}, {"table", "events"}, {"max_bytes", 1}});
+    ASSERT_TRUE(r.value("ok", false)) << r.dump();
+    // Retention deletes in passes: wait until only the segment being written is left.
+    k.proc->wait_stats(
+        [&](const json&) {
+            auto now = storage::list_log_segments(k.dir + "/data/events", "w0");
+            return now.ok() && now->size() == 1 && now->front().first_offset > 0;
+        },
+        30);
+    auto after = storage::list_log_segments(k.dir + "/data/events", "w0");
+    ASSERT_TRUE(after.ok() && !after->empty());
+    const int64_t log_start = int64_t(after->front().first_offset);
+    ASSERT_GT(log_start, 0);
+    const uint64_t out_of_range = s["kafka"]["consume"]["out_of_range"].get<uint64_t>();
+    const std::string script = write_file(k.dir + "/laggard.py", laggard_py);
+    json reset[2];
+    const char* policies[2] = {"earliest", "latest"};
+    for (int i = 0; i < 2; ++i) {
+        const std::string out = k.dir + "/laggard-" + policies[i] + ".out";
+        const std::string cmd = std::string("timeout 120 ") + python + " " + script + " " +
+                                broker(k) + " " + policies[i] + " > " + out + " 2> " + out + ".err";
+        ASSERT_EQ(run_command(cmd), 0) << cmd << "; " << read_text(out + ".err");
+        reset[i] = json::parse(read_text(out), nullptr, false);
+        ASSERT_TRUE(reset[i].is_object()) << read_text(out);
+        EXPECT_EQ(reset[i]["begin"], log_start) << reset[i].dump();
+    }
+    EXPECT_EQ(reset[0]["first"], log_start) << reset[0].dump();  // earliest: the new start
+    EXPECT_TRUE(reset[1]["first"].is_null()) << reset[1].dump(); // latest: nothing old
+    EXPECT_EQ(reset[1]["position"], reset[1]["end"]) << reset[1].dump();
+    s = k.proc->request({{"cmd", "stats"}});
+    EXPECT_GE(s["kafka"]["consume"]["out_of_range"].get<uint64_t>(), out_of_range + 2)
+        << s["kafka"]["consume"].dump();
+
+    // After a clean stop the table holds every window of the model; restarted (Kafka
+    // input alone), the topic has them all, exactly, at the offsets it had before.
+    ASSERT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << k.dir << "/sluiced.log";
+    start(false, "sluiced2.log");
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    const log_map all = read_confluent(k, query_topic, "q-all");
+    EXPECT_EQ(windows_of(all), want.windows_csv);
+    for (const auto& [o, v] : live) {
+        auto it = all.find({0, o});
+        ASSERT_NE(it, all.end()) << o;
+        EXPECT_EQ(it->second.value, v) << o;
+    }
+    EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << k.dir << "/sluiced2.log";
     remove_eal_runtime(k.prefix);
     if (!::testing::Test::HasFailure()) std::filesystem::remove_all(k.dir);
 }
