@@ -313,28 +313,54 @@ void worker::tick(int64_t now_ns) noexcept {
                                      std::memory_order_relaxed);
     _events->poll(now_ns);
     _dead_letters->poll(now_ns);
+    if (durability_wanted()) {
+        // Before the mark below: the mark taken now is exactly what this commit covers.
+        _events->commit_now();
+        _dead_letters->commit_now();
+    }
     note_durable();
     note_slots_durable();
     for (uint32_t i = 0; i < _nqueries; ++i) try_publish(_queries[i]);
 }
 
-// One mark in flight: a slot waits at most for the commit after the one that covers the
-// mark taken before it (two group-commit intervals).
-void worker::note_slots_durable() noexcept {
-    slots_mark& m = _slots_mark;
-    if (m.valid && _events->rows_durable() >= m.events_rows &&
-        _dead_letters->rows_durable() >= m.dead_rows) {
-        for (uint32_t r = 0; r < limits::rx_lcores_max; ++r)
-            if (_slots_durable[r].value.load(std::memory_order_relaxed) != m.slots[r])
-                _slots_durable[r].value.store(m.slots[r], std::memory_order_release);
-        m.valid = false;
+// Someone (a Kafka RX with acks=all answers parked) waits for slots this worker has
+// processed but not yet made durable.
+bool worker::durability_wanted() const noexcept {
+    for (uint32_t r = 0; r < limits::rx_lcores_max; ++r) {
+        const uint64_t want = _slots_wanted[r].value.load(std::memory_order_acquire);
+        if (want > _slots_durable[r].value.load(std::memory_order_relaxed) && _slots_in[r] >= want)
+            return true;
     }
-    if (!m.valid && (m.slots != _slots_in || _events_rows != m.events_rows ||
-                     _dead_rows != m.dead_rows)) {
-        m.slots = _slots_in;
-        m.events_rows = _events_rows;
-        m.dead_rows = _dead_rows;
-        m.valid = true;
+    return false;
+}
+
+// A slot waits for the commit that covers the first mark taken after it: with the
+// interval's group commit, at most two intervals; with commit_now(), the next sync.
+void worker::note_slots_durable() noexcept {
+    const slots_mark* done = nullptr;
+    while (_marks_count > 0) {
+        const slots_mark& m = _marks[_marks_head];
+        if (_events->rows_durable() < m.events_rows || _dead_letters->rows_durable() < m.dead_rows)
+            break;
+        done = &m;
+        _marks_head = (_marks_head + 1) % slots_marks_max;
+        --_marks_count;
+    }
+    if (done != nullptr)
+        for (uint32_t r = 0; r < limits::rx_lcores_max; ++r)
+            if (_slots_durable[r].value.load(std::memory_order_relaxed) != done->slots[r])
+                _slots_durable[r].value.store(done->slots[r], std::memory_order_release);
+    slots_mark& last = _last_mark;
+    if (last.slots == _slots_in && last.events_rows == _events_rows && last.dead_rows == _dead_rows)
+        return;
+    last.slots = _slots_in;
+    last.events_rows = _events_rows;
+    last.dead_rows = _dead_rows;
+    if (_marks_count == slots_marks_max) {
+        _marks[(_marks_head + _marks_count - 1) % slots_marks_max] = last; // move the newest
+    } else {
+        _marks[(_marks_head + _marks_count) % slots_marks_max] = last;
+        ++_marks_count;
     }
 }
 

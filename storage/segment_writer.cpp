@@ -568,6 +568,18 @@ void segment_writer::poll(int64_t now_ns) noexcept {
     maybe_submit_sync();
 }
 
+void segment_writer::commit_now() noexcept {
+    if (_closed || failed() || _sync_in_flight || _parked > 0) return;
+    if (!_batch.empty()) {
+        if (_submitted_seq - _prefix_done_seq >= _slots.size()) return; // seal would wait
+        seal(true);
+    } else if (_sync_target_seq < _submitted_seq) {
+        _sync_target_seq = _submitted_seq;
+        _unsynced_bytes = 0;
+    }
+    maybe_submit_sync();
+}
+
 bool segment_writer::drain_and_sync() noexcept {
     _sync_target_seq = _submitted_seq;
     _unsynced_bytes = 0;

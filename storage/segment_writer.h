@@ -74,6 +74,13 @@ class segment_writer {
     // Reaps completions; time- and size-based group commit; retries parked writes.
     // Call often (every loop).
     void poll(int64_t now_ns) noexcept;
+    // Group commit now rather than at flush_interval_ms (someone waits for durability:
+    // Kafka acks=all): seals the partial block and submits its write with a linked
+    // fdatasync, so that every row appended so far becomes durable. Never waits: with a
+    // sync in flight, every write buffer busy, or the disk full, it does nothing and the
+    // caller asks again later, so the rows arriving meanwhile share the next sync (one
+    // sync in flight at a time: the commit rate follows the disk's sync latency).
+    void commit_now() noexcept;
     // Seals the partial block, writes it, fdatasyncs and waits (flush command, shutdown).
     result<void> flush_and_sync();
     // flush_and_sync(), then the footer; the writer is unusable afterwards.

@@ -652,5 +652,67 @@ TEST_F(Worker, SlotsDurableCountsPerRxOnlyOnceTheirRowsAreSynced) {
     finish(*w);
 }
 
+// Kafka acks=all stores slots_wanted: once the worker has processed that many of that RX's
+// slots it commits at once (one fdatasync), not at the group-commit interval; before it has
+// processed them it does not commit for them.
+TEST_F(Worker, SlotsWantedCommitsOnceTheWorkerHasProcessedThem) {
+    _flush_interval_ms = 60'000; // the interval never fires: only slots_wanted commits
+    auto w = open();
+    ASSERT_NE(w, nullptr);
+    auto a = make_event({"a", t0 + 1, no_time});
+    auto b = make_event({"b", t0 + 2, t0 + 1});
+    auto c = make_event({"c", t0 + 3, t0 + 2});
+    a->get()->rx_index = b->get()->rx_index = c->get()->rx_index = 3;
+    process(*w, {a.get(), b.get()});
+    w->slots_wanted(3).store(3); // c is not processed yet: no commit for it
+    for (int i = 0; i < 20; ++i) w->tick(i);
+    EXPECT_EQ(w->events_writer().syncs(), 0u);
+    EXPECT_EQ(w->slots_durable(3).load(), 0u);
+    process(*w, {c.get()});
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (int i = 20; w->slots_durable(3).load() < 3 && std::chrono::steady_clock::now() < deadline;
+         ++i) {
+        w->tick(i);
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    EXPECT_EQ(w->slots_durable(3).load(), 3u);
+    EXPECT_EQ(w->events_writer().rows_durable(), 3u);
+    EXPECT_EQ(w->events_writer().syncs(), 1u); // one commit covered all three
+    // Nothing more is wanted: no further commit, however often it ticks.
+    auto d = make_event({"d", t0 + 4, t0 + 3});
+    d->get()->rx_index = 3;
+    process(*w, {d.get()});
+    for (int i = 0; i < 20; ++i) w->tick(1000 + i);
+    EXPECT_EQ(w->events_writer().syncs(), 1u);
+    EXPECT_EQ(w->slots_durable(3).load(), 3u);
+    finish(*w);
+}
+
+// The slots published after a commit are those of the last mark it covers: marks are taken
+// every tick, so slots processed well after the first mark do not wait for a second commit.
+TEST_F(Worker, SlotsDurablePublishesTheLastMarkACommitCovers) {
+    _flush_interval_ms = 60'000;
+    auto w = open();
+    ASSERT_NE(w, nullptr);
+    std::vector<std::unique_ptr<slot_buffer>> events;
+    for (int k = 0; k < 30; ++k) {
+        events.push_back(make_event({"e" + std::to_string(k), t0 + 1 + k, t0 + k}));
+        events.back()->get()->rx_index = 1;
+        process(*w, {events.back().get()});
+        w->tick(k); // a mark per tick: more ticks than the FIFO holds
+    }
+    EXPECT_EQ(w->slots_durable(1).load(), 0u);
+    w->slots_wanted(1).store(30);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (int i = 100; w->slots_durable(1).load() < 30 && std::chrono::steady_clock::now() < deadline;
+         ++i) {
+        w->tick(i);
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    EXPECT_EQ(w->slots_durable(1).load(), 30u);
+    EXPECT_EQ(w->events_writer().syncs(), 1u);
+    finish(*w);
+}
+
 } // namespace
 } // namespace sluice::processing
