@@ -313,13 +313,14 @@ void worker::tick(int64_t now_ns) noexcept {
                                      std::memory_order_relaxed);
     _events->poll(now_ns);
     _dead_letters->poll(now_ns);
+    note_durable();
+    // Publish first, so that slots a completed sync covers are not wanted again.
+    publish_durable_slots();
     if (durability_wanted()) {
-        // Before the mark below: the mark taken now is exactly what this commit covers.
         _events->commit_now();
         _dead_letters->commit_now();
     }
-    note_durable();
-    note_slots_durable();
+    mark_slots();
     for (uint32_t i = 0; i < _nqueries; ++i) try_publish(_queries[i]);
 }
 
@@ -334,9 +335,8 @@ bool worker::durability_wanted() const noexcept {
     return false;
 }
 
-// A slot waits for the commit that covers the first mark taken after it: with the
-// interval's group commit, at most two intervals; with commit_now(), the next sync.
-void worker::note_slots_durable() noexcept {
+// Publishes the slots of the newest mark whose rows both writers have made durable.
+void worker::publish_durable_slots() noexcept {
     const slots_mark* done = nullptr;
     while (_marks_count > 0) {
         const slots_mark& m = _marks[_marks_head];
@@ -346,10 +346,22 @@ void worker::note_slots_durable() noexcept {
         _marks_head = (_marks_head + 1) % slots_marks_max;
         --_marks_count;
     }
-    if (done != nullptr)
-        for (uint32_t r = 0; r < limits::rx_lcores_max; ++r)
-            if (_slots_durable[r].value.load(std::memory_order_relaxed) != done->slots[r])
-                _slots_durable[r].value.store(done->slots[r], std::memory_order_release);
+    if (done == nullptr) return;
+    for (uint32_t r = 0; r < limits::rx_lcores_max; ++r)
+        if (_slots_durable[r].value.load(std::memory_order_relaxed) != done->slots[r])
+            _slots_durable[r].value.store(done->slots[r], std::memory_order_release);
+}
+
+// After a writer was asked to commit (interval, size, commit_now, flush), a mark of every
+// slot processed so far. Taken in the tick that asked for an interval or commit_now
+// commit, it is exactly what that commit covers, so the commit publishes all of it; after
+// a size commit (asked for mid-burst) it waits for the next one. A slot thus waits for the
+// first commit asked for after it: at most about two group-commit intervals, and with
+// commit_now about one sync.
+void worker::mark_slots() noexcept {
+    const uint64_t commits = _events->commits_requested() + _dead_letters->commits_requested();
+    if (commits == _marked_commits) return;
+    _marked_commits = commits;
     slots_mark& last = _last_mark;
     if (last.slots == _slots_in && last.events_rows == _events_rows && last.dead_rows == _dead_rows)
         return;
@@ -401,8 +413,9 @@ result<void> worker::flush() {
     SLUICE_TRY(_events->flush_and_sync());
     auto r = _dead_letters->flush_and_sync();
     note_durable();
-    note_slots_durable();
-    note_slots_durable();
+    publish_durable_slots();
+    mark_slots(); // flush_and_sync asked for a commit: everything processed is durable now
+    publish_durable_slots();
     return r;
 }
 

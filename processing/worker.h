@@ -204,7 +204,8 @@ class worker {
     static void publish(worker_progress& p, const publication& pub) noexcept;
     void run_command() noexcept;
     void note_durable() noexcept;
-    void note_slots_durable() noexcept;
+    void publish_durable_slots() noexcept;
+    void mark_slots() noexcept;
     bool durability_wanted() const noexcept;
     void hold_for_test(event_slot* const* slots, uint32_t n) const noexcept;
 
@@ -226,10 +227,10 @@ class worker {
     uint64_t _events_rows = 0; // rows committed to _events
     uint64_t _dead_rows = 0;   // rows committed to _dead_letters
     // Slots processed per RX lcore; a snapshot of them (a mark, with the rows committed
-    // then) becomes slots_durable once both writers have made those rows durable. Marks
-    // are taken every tick into a small FIFO (when it is full the newest is moved forward),
-    // so a commit publishes the slots of the last mark it covers, not of one taken long
-    // before it.
+    // then) becomes slots_durable once both writers have made those rows durable. A mark
+    // is taken after each commit a writer is asked for (mark_slots), into a small FIFO
+    // (when it is full the newest is moved forward), so a commit publishes the slots of
+    // the mark taken with it.
     std::array<uint64_t, limits::rx_lcores_max> _slots_in{};
     struct slots_mark {
         uint64_t events_rows = 0, dead_rows = 0;
@@ -239,6 +240,7 @@ class worker {
     std::array<slots_mark, slots_marks_max> _marks{};
     uint32_t _marks_head = 0, _marks_count = 0;
     slots_mark _last_mark{}; // the newest mark taken (equal state: no new mark)
+    uint64_t _marked_commits = 0; // both writers' commits_requested() at the last mark
     struct alignas(64) padded_counter {
         std::atomic<uint64_t> value{0};
     };

@@ -100,6 +100,9 @@ class segment_writer {
     }
     uint64_t rows_dropped() const noexcept { return _rows_dropped.load(std::memory_order_relaxed); }
     uint64_t syncs() const noexcept { return _syncs.load(std::memory_order_relaxed); }
+    // Group commits asked for so far (interval, size, commit_now, flush): each makes every
+    // row appended before it durable once its sync completes. Owner thread only.
+    uint64_t commits_requested() const noexcept { return _commits; }
     // Times the writer found the disk full (each stall counts once), and whether it is
     // stalled now (writes parked, waiting for space).
     uint64_t disk_full_stalls() const noexcept { return _stalls.load(std::memory_order_relaxed); }
@@ -189,6 +192,7 @@ class segment_writer {
     uint64_t _sync_rows = 0;
     int64_t _sync_max_time_ms = 0;
     uint64_t _unsynced_bytes = 0;   // submitted since the last sync request
+    uint64_t _commits = 0;          // commits_requested()
     int64_t _oldest_unsynced_ns = 0;
     bool _unsynced_since_set = false;
     bool _closed = false;

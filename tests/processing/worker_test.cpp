@@ -688,29 +688,37 @@ TEST_F(Worker, SlotsWantedCommitsOnceTheWorkerHasProcessedThem) {
     finish(*w);
 }
 
-// The slots published after a commit are those of the last mark it covers: marks are taken
-// every tick, so slots processed well after the first mark do not wait for a second commit.
+// A commit publishes every slot processed before it was asked for, even with many ticks
+// before it and more slots arriving during its sync: one sync, not one per older mark
+// (with a single mark taken at the first tick, the 30 would need a second commit).
 TEST_F(Worker, SlotsDurablePublishesTheLastMarkACommitCovers) {
     _flush_interval_ms = 60'000;
     auto w = open();
     ASSERT_NE(w, nullptr);
     std::vector<std::unique_ptr<slot_buffer>> events;
-    for (int k = 0; k < 30; ++k) {
+    auto one_more = [&](int k) {
         events.push_back(make_event({"e" + std::to_string(k), t0 + 1 + k, t0 + k}));
         events.back()->get()->rx_index = 1;
         process(*w, {events.back().get()});
-        w->tick(k); // a mark per tick: more ticks than the FIFO holds
+    };
+    for (int k = 0; k < 30; ++k) {
+        one_more(k);
+        w->tick(k); // ticks without a commit
     }
     EXPECT_EQ(w->slots_durable(1).load(), 0u);
     w->slots_wanted(1).store(30);
+    w->tick(100); // commits the 30 rows; the sync completes in a later tick's poll
+    for (int k = 30; k < 40; ++k) one_more(k); // arrive during the sync
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    for (int i = 100; w->slots_durable(1).load() < 30 && std::chrono::steady_clock::now() < deadline;
+    for (int i = 101; w->slots_durable(1).load() < 30 && std::chrono::steady_clock::now() < deadline;
          ++i) {
         w->tick(i);
         std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
+    for (int i = 0; i < 20; ++i) w->tick(10'000 + i); // nothing more is wanted
     EXPECT_EQ(w->slots_durable(1).load(), 30u);
     EXPECT_EQ(w->events_writer().syncs(), 1u);
+    EXPECT_EQ(w->events_writer().rows_durable(), 30u);
     finish(*w);
 }
 
