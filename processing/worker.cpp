@@ -358,13 +358,17 @@ void worker::publish_durable_slots() noexcept {
 // a size commit (asked for mid-burst) it waits for the next one. A slot thus waits for the
 // first commit asked for after it: at most about two group-commit intervals, and with
 // commit_now about one sync.
+//
+// Slots that added no row since the last mark (duplicates) need no commit: they get a
+// mark at once, durable with the last one (else an answer waiting only for them would
+// wait forever: no commit is ever asked for rows that do not exist).
 void worker::mark_slots() noexcept {
     const uint64_t commits = _events->commits_requested() + _dead_letters->commits_requested();
-    if (commits == _marked_commits) return;
-    _marked_commits = commits;
     slots_mark& last = _last_mark;
-    if (last.slots == _slots_in && last.events_rows == _events_rows && last.dead_rows == _dead_rows)
-        return;
+    const bool same_rows = last.events_rows == _events_rows && last.dead_rows == _dead_rows;
+    if (commits == _marked_commits && !same_rows) return;
+    _marked_commits = commits;
+    if (same_rows && last.slots == _slots_in) return;
     last.slots = _slots_in;
     last.events_rows = _events_rows;
     last.dead_rows = _dead_rows;

@@ -722,5 +722,36 @@ TEST_F(Worker, SlotsDurablePublishesTheLastMarkACommitCovers) {
     finish(*w);
 }
 
+// A slot that adds no row (a duplicate) after the last commit is durable with its original:
+// it is published without a commit (kafkajs sends the duplicate in a request of its own,
+// and its acks=all answer must not wait for a commit that is never asked for).
+TEST_F(Worker, SlotsWantedForADuplicateNeedNoCommit) {
+    _flush_interval_ms = 60'000;
+    auto w = open();
+    ASSERT_NE(w, nullptr);
+    auto a = make_event({"a", t0 + 1, no_time});
+    auto dup = make_event({"a", t0 + 1, t0 + 1});
+    a->get()->rx_index = dup->get()->rx_index = 2;
+    process(*w, {a.get()});
+    w->slots_wanted(2).store(1);
+    int64_t now = 1'000'000'000;
+    auto wait_durable = [&](uint64_t n) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (w->slots_durable(2).load() < n && std::chrono::steady_clock::now() < deadline) {
+            w->tick(now += 1000);
+            std::this_thread::sleep_for(std::chrono::microseconds(100));
+        }
+    };
+    wait_durable(1);
+    ASSERT_EQ(w->slots_durable(2).load(), 1u);
+    process(*w, {dup.get()});
+    w->slots_wanted(2).store(2);
+    wait_durable(2);
+    EXPECT_EQ(w->slots_durable(2).load(), 2u);
+    EXPECT_EQ(w->counters().duplicates.load(), 1u);
+    EXPECT_EQ(w->events_writer().syncs(), 1u);
+    finish(*w);
+}
+
 } // namespace
 } // namespace sluice::processing
