@@ -405,9 +405,10 @@ result<void> pipeline::attach_kafka() {
     kc.default_partitions = int32_t(_workers.size());
     for (const auto& t : _config.kafka_topics)
         kc.topics.push_back({t.name, t.partitions});
-    std::vector<const std::atomic<uint64_t>*> durable;
+    std::vector<dataplane::kafka::worker_durability> durable;
     for (auto& w : _workers)
-        durable.push_back(&w.worker->slots_durable(uint32_t(_kafka_rx)));
+        durable.push_back({&w.worker->slots_durable(uint32_t(_kafka_rx)),
+                           &w.worker->slots_wanted(uint32_t(_kafka_rx))});
     auto ids = dataplane::kafka::producer_ids::open(_config.data_dir);
     if (!ids) return std::move(ids).err();
     u.kafka = std::make_unique<dataplane::kafka::kafka_rx>(kc, *u.kafka_listener, *u.rx,

@@ -314,27 +314,69 @@ void worker::tick(int64_t now_ns) noexcept {
     _events->poll(now_ns);
     _dead_letters->poll(now_ns);
     note_durable();
-    note_slots_durable();
+    // Publish first, so that slots a completed sync covers are not wanted again.
+    publish_durable_slots();
+    if (durability_wanted()) {
+        _events->commit_now();
+        _dead_letters->commit_now();
+    }
+    mark_slots();
     for (uint32_t i = 0; i < _nqueries; ++i) try_publish(_queries[i]);
 }
 
-// One mark in flight: a slot waits at most for the commit after the one that covers the
-// mark taken before it (two group-commit intervals).
-void worker::note_slots_durable() noexcept {
-    slots_mark& m = _slots_mark;
-    if (m.valid && _events->rows_durable() >= m.events_rows &&
-        _dead_letters->rows_durable() >= m.dead_rows) {
-        for (uint32_t r = 0; r < limits::rx_lcores_max; ++r)
-            if (_slots_durable[r].value.load(std::memory_order_relaxed) != m.slots[r])
-                _slots_durable[r].value.store(m.slots[r], std::memory_order_release);
-        m.valid = false;
+// Someone (a Kafka RX with acks=all answers parked) waits for slots this worker has
+// processed but not yet made durable.
+bool worker::durability_wanted() const noexcept {
+    for (uint32_t r = 0; r < limits::rx_lcores_max; ++r) {
+        const uint64_t want = _slots_wanted[r].value.load(std::memory_order_acquire);
+        if (want > _slots_durable[r].value.load(std::memory_order_relaxed) && _slots_in[r] >= want)
+            return true;
     }
-    if (!m.valid && (m.slots != _slots_in || _events_rows != m.events_rows ||
-                     _dead_rows != m.dead_rows)) {
-        m.slots = _slots_in;
-        m.events_rows = _events_rows;
-        m.dead_rows = _dead_rows;
-        m.valid = true;
+    return false;
+}
+
+// Publishes the slots of the newest mark whose rows both writers have made durable.
+void worker::publish_durable_slots() noexcept {
+    const slots_mark* done = nullptr;
+    while (_marks_count > 0) {
+        const slots_mark& m = _marks[_marks_head];
+        if (_events->rows_durable() < m.events_rows || _dead_letters->rows_durable() < m.dead_rows)
+            break;
+        done = &m;
+        _marks_head = (_marks_head + 1) % slots_marks_max;
+        --_marks_count;
+    }
+    if (done == nullptr) return;
+    for (uint32_t r = 0; r < limits::rx_lcores_max; ++r)
+        if (_slots_durable[r].value.load(std::memory_order_relaxed) != done->slots[r])
+            _slots_durable[r].value.store(done->slots[r], std::memory_order_release);
+}
+
+// After a writer was asked to commit (interval, size, commit_now, flush), a mark of every
+// slot processed so far. Taken in the tick that asked for an interval or commit_now
+// commit, it is exactly what that commit covers, so the commit publishes all of it; after
+// a size commit (asked for mid-burst) it waits for the next one. A slot thus waits for the
+// first commit asked for after it: at most about two group-commit intervals, and with
+// commit_now about one sync.
+//
+// Slots that added no row since the last mark (duplicates) need no commit: they get a
+// mark at once, durable with the last one (else an answer waiting only for them would
+// wait forever: no commit is ever asked for rows that do not exist).
+void worker::mark_slots() noexcept {
+    const uint64_t commits = _events->commits_requested() + _dead_letters->commits_requested();
+    slots_mark& last = _last_mark;
+    const bool same_rows = last.events_rows == _events_rows && last.dead_rows == _dead_rows;
+    if (commits == _marked_commits && !same_rows) return;
+    _marked_commits = commits;
+    if (same_rows && last.slots == _slots_in) return;
+    last.slots = _slots_in;
+    last.events_rows = _events_rows;
+    last.dead_rows = _dead_rows;
+    if (_marks_count == slots_marks_max) {
+        _marks[(_marks_head + _marks_count - 1) % slots_marks_max] = last; // move the newest
+    } else {
+        _marks[(_marks_head + _marks_count) % slots_marks_max] = last;
+        ++_marks_count;
     }
 }
 
@@ -375,8 +417,9 @@ result<void> worker::flush() {
     SLUICE_TRY(_events->flush_and_sync());
     auto r = _dead_letters->flush_and_sync();
     note_durable();
-    note_slots_durable();
-    note_slots_durable();
+    publish_durable_slots();
+    mark_slots(); // flush_and_sync asked for a commit: everything processed is durable now
+    publish_durable_slots();
     return r;
 }
 

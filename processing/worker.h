@@ -154,6 +154,10 @@ class worker {
     const std::atomic<uint64_t>& slots_durable(uint32_t rx) const noexcept {
         return _slots_durable[rx].value;
     }
+    // Written by RX lcore `rx` (Kafka acks=all): it waits for slots_durable(rx) to reach
+    // this. Once the worker has processed that many of its slots, tick() commits at once
+    // (segment_writer::commit_now) instead of at the group-commit interval; 0: no one waits.
+    std::atomic<uint64_t>& slots_wanted(uint32_t rx) noexcept { return _slots_wanted[rx].value; }
     // The events segment being written (its name holds the writer and sequence).
     const char* events_segment_path() const noexcept { return _events->segment_path(); }
     int64_t watermark_ms() const noexcept;
@@ -200,7 +204,9 @@ class worker {
     static void publish(worker_progress& p, const publication& pub) noexcept;
     void run_command() noexcept;
     void note_durable() noexcept;
-    void note_slots_durable() noexcept;
+    void publish_durable_slots() noexcept;
+    void mark_slots() noexcept;
+    bool durability_wanted() const noexcept;
     void hold_for_test(event_slot* const* slots, uint32_t n) const noexcept;
 
     worker_config _config;
@@ -220,18 +226,26 @@ class worker {
     std::unique_ptr<storage::segment_writer> _dead_letters;
     uint64_t _events_rows = 0; // rows committed to _events
     uint64_t _dead_rows = 0;   // rows committed to _dead_letters
-    // Slots processed per RX lcore; a snapshot of them (with the rows committed then)
-    // becomes slots_durable once both writers have made those rows durable.
+    // Slots processed per RX lcore; a snapshot of them (a mark, with the rows committed
+    // then) becomes slots_durable once both writers have made those rows durable. A mark
+    // is taken after each commit a writer is asked for (mark_slots), into a small FIFO
+    // (when it is full the newest is moved forward), so a commit publishes the slots of
+    // the mark taken with it.
     std::array<uint64_t, limits::rx_lcores_max> _slots_in{};
     struct slots_mark {
-        bool valid = false;
         uint64_t events_rows = 0, dead_rows = 0;
         std::array<uint64_t, limits::rx_lcores_max> slots{};
-    } _slots_mark;
+    };
+    static constexpr uint32_t slots_marks_max = 8;
+    std::array<slots_mark, slots_marks_max> _marks{};
+    uint32_t _marks_head = 0, _marks_count = 0;
+    slots_mark _last_mark{}; // the newest mark taken (equal state: no new mark)
+    uint64_t _marked_commits = 0; // both writers' commits_requested() at the last mark
     struct alignas(64) padded_counter {
         std::atomic<uint64_t> value{0};
     };
     std::array<padded_counter, limits::rx_lcores_max> _slots_durable;
+    std::array<padded_counter, limits::rx_lcores_max> _slots_wanted;
     int64_t _max_time_ms = no_time;
 };
 

@@ -394,6 +394,7 @@ void segment_writer::seal(bool sync_after) noexcept {
     if (_unsynced_bytes >= _cfg.sync_bytes) sync_after = true;
     if (sync_after) {
         _sync_target_seq = _submitted_seq;
+        ++_commits;
         _unsynced_bytes = 0;
     }
     // Group commit rides on the write: one submission, and the fdatasync starts as soon
@@ -562,14 +563,29 @@ void segment_writer::poll(int64_t now_ns) noexcept {
             seal(true);
         } else {
             _sync_target_seq = _submitted_seq;
+            ++_commits;
             _unsynced_bytes = 0;
         }
     }
     maybe_submit_sync();
 }
 
+void segment_writer::commit_now() noexcept {
+    if (_closed || failed() || _sync_in_flight || _parked > 0) return;
+    if (!_batch.empty()) {
+        if (_submitted_seq - _prefix_done_seq >= _slots.size()) return; // seal would wait
+        seal(true);
+    } else if (_sync_target_seq < _submitted_seq) {
+        _sync_target_seq = _submitted_seq;
+        ++_commits;
+        _unsynced_bytes = 0;
+    }
+    maybe_submit_sync();
+}
+
 bool segment_writer::drain_and_sync() noexcept {
     _sync_target_seq = _submitted_seq;
+    ++_commits;
     _unsynced_bytes = 0;
     while (!failed() && _durable_seq < _submitted_seq) {
         maybe_submit_sync();

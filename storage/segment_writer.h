@@ -74,6 +74,13 @@ class segment_writer {
     // Reaps completions; time- and size-based group commit; retries parked writes.
     // Call often (every loop).
     void poll(int64_t now_ns) noexcept;
+    // Group commit now rather than at flush_interval_ms (someone waits for durability:
+    // Kafka acks=all): seals the partial block and submits its write with a linked
+    // fdatasync, so that every row appended so far becomes durable. Never waits: with a
+    // sync in flight, every write buffer busy, or the disk full, it does nothing and the
+    // caller asks again later, so the rows arriving meanwhile share the next sync (one
+    // sync in flight at a time: the commit rate follows the disk's sync latency).
+    void commit_now() noexcept;
     // Seals the partial block, writes it, fdatasyncs and waits (flush command, shutdown).
     result<void> flush_and_sync();
     // flush_and_sync(), then the footer; the writer is unusable afterwards.
@@ -93,6 +100,9 @@ class segment_writer {
     }
     uint64_t rows_dropped() const noexcept { return _rows_dropped.load(std::memory_order_relaxed); }
     uint64_t syncs() const noexcept { return _syncs.load(std::memory_order_relaxed); }
+    // Group commits asked for so far (interval, size, commit_now, flush): each makes every
+    // row appended before it durable once its sync completes. Owner thread only.
+    uint64_t commits_requested() const noexcept { return _commits; }
     // Times the writer found the disk full (each stall counts once), and whether it is
     // stalled now (writes parked, waiting for space).
     uint64_t disk_full_stalls() const noexcept { return _stalls.load(std::memory_order_relaxed); }
@@ -182,6 +192,7 @@ class segment_writer {
     uint64_t _sync_rows = 0;
     int64_t _sync_max_time_ms = 0;
     uint64_t _unsynced_bytes = 0;   // submitted since the last sync request
+    uint64_t _commits = 0;          // commits_requested()
     int64_t _oldest_unsynced_ns = 0;
     bool _unsynced_since_set = false;
     bool _closed = false;

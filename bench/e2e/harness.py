@@ -562,28 +562,31 @@ print(json.dumps({'sent': len(values), 'failed': failed[0], 'undelivered': left,
         return ["/usr/bin/python3", script, str(port), self.ndjson, acks, codec, str(pps),
                 str(limit), json.dumps(self.KAFKA_BATCH)]
 
-    def kcat_argv(self, port, acks, codec):
+    def kcat_argv(self, port, acks, codec, idempotent=False):
         """The unpaced producer: kcat (librdkafka's own C client), one record per line."""
         argv = ["kcat", "-P", "-b", f"127.0.0.1:{port}", "-t", "events-topic", "-p", "0",
                 "-z", codec, "-X", f"acks={acks}"]
+        if idempotent:  # InitProducerId, sequences checked and journaled (docs/KAFKA.md)
+            argv += ["-X", "enable.idempotence=true"]
         for k, v in self.KAFKA_BATCH.items():
             argv += ["-X", f"{k}={v}"]
         return argv
 
-    def run_sluice_kafka(self, acks="1", codec="none", pps=0, limit=0, tag=None):
+    def run_sluice_kafka(self, acks="1", codec="none", pps=0, limit=0, tag=None,
+                         idempotent=False):
         """Kafka produce into sluiced: its own Kafka RX lcore where the UDP rows have their
         RX lcore, the same workers. Unpaced rows use kcat; paced ones the confluent-kafka
         producer above. The clock runs from the producer's start until the workers have
         handled every event, as for the kernel UDP rows."""
         workers = self.a.workers
-        name = f"sluice_kafka_acks{acks}_{codec}"
+        name = f"sluice_kafka_acks{acks}_{codec}" + ("_idem" if idempotent else "")
         tag = tag or name
         port = free_port()
         p, sock, run_dir = self.start_sluiced(tag, workers, [],
                                               ["--kafka", f"127.0.0.1:{port}"])
         r = {"system": name, "format": "json", "acks": acks, "compression": codec,
              "transport": "Kafka produce (TCP, io_uring) from loopback", "workers": workers,
-             "producer": "kcat " + " ".join(self.kcat_argv(port, acks, codec)[1:])
+             "producer": "kcat " + " ".join(self.kcat_argv(port, acks, codec, idempotent)[1:])
              if not pps else "confluent-kafka (paced)",
              "flush_interval_ms": 100}
         want = limit or self.expected["events_received"]
@@ -600,7 +603,8 @@ print(json.dumps({'sent': len(values), 'failed': failed[0], 'undelivered': left,
                                           timeout=self.a.timeout)
                 else:
                     with open(self.ndjson, "rb") as inp:
-                        prod = subprocess.run(self.kcat_argv(port, acks, codec), stdin=inp,
+                        prod = subprocess.run(self.kcat_argv(port, acks, codec, idempotent),
+                                              stdin=inp,
                                               stdout=log_f, stderr=log_f, timeout=self.a.timeout)
             child1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             if prod.returncode != 0:
@@ -639,7 +643,8 @@ print(json.dumps({'sent': len(values), 'failed': failed[0], 'undelivered': left,
                 produce = (k.get("requests_by_api") or {}).get("produce", 0)
                 r["kafka"] = {key: k.get(key) for key in (
                     "requests", "requests_by_api", "produce_by_acks", "records", "bytes_in",
-                    "errors_by_code", "backpressure", "connections_paused")}
+                    "errors_by_code", "backpressure", "connections_paused",
+                    "sequences_journaled", "duplicate_sequences")}
                 r["kafka"]["bytes_per_produce"] = k.get("bytes_in", 0) / produce if produce \
                     else None
                 mode = "all" if acks == "all" else acks
@@ -1222,6 +1227,8 @@ bind-address = "127.0.0.1:{bind_port}"
                 for codec in ("none", "lz4"):
                     systems[f"sluice_kafka_acks{acks}_{codec}"] = \
                         (lambda a=acks, c=codec: self.run_sluice_kafka(acks=a, codec=c))
+            systems["sluice_kafka_acksall_none_idem"] = \
+                lambda: self.run_sluice_kafka(acks="all", codec="none", idempotent=True)
         if not self.a.skip_peers:
             systems.update({
                 "victoriametrics_udp": lambda: self.run_victoriametrics("udp"),

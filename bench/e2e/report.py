@@ -22,6 +22,7 @@ SYSTEMS = [
     ("sluice_kafka_acks1_lz4", "sluice, Kafka, acks=1, lz4"),
     ("sluice_kafka_acksall_none", "sluice, Kafka, acks=all"),
     ("sluice_kafka_acksall_lz4", "sluice, Kafka, acks=all, lz4"),
+    ("sluice_kafka_acksall_none_idem", "sluice, Kafka, acks=all, idempotent"),
     ("recvmmsg_floor", "recvmmsg floor"),
     ("victoriametrics_udp", "VictoriaMetrics, UDP"),
     ("victoriametrics_http", "VictoriaMetrics, HTTP"),

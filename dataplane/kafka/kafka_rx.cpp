@@ -49,7 +49,7 @@ struct kafka_rx::parked {
 };
 
 kafka_rx::kafka_rx(const kafka_rx_config& config, kafka_listener& listener, rx_lcore& rx,
-                   std::vector<const std::atomic<uint64_t>*> durable, const std::atomic<bool>* stop)
+                   std::vector<worker_durability> durable, const std::atomic<bool>* stop)
     : _config(config), _listener(listener), _rx(rx), _durable(std::move(durable)), _stop(stop),
       _topics(new topic[limits::kafka_topics_max]), _parked(new parked[limits::kafka_parked_acks_max]),
       _marks(new uint64_t[size_t{limits::kafka_parked_acks_max} * rx.workers()]),
@@ -647,10 +647,18 @@ uint32_t kafka_rx::complete_parked() noexcept {
         const uint64_t* mark = &_marks[size_t{i} * _durable.size()];
         bool durable = true;
         for (uint32_t w = 0; w < _durable.size() && durable; ++w)
-            durable = _durable[w]->load(std::memory_order_acquire) >= mark[w];
+            durable = _durable[w].durable->load(std::memory_order_acquire) >= mark[w];
         if (!durable) break;
         _journal.writable_until(_parked[i].journal_end);
         ++_parked_data_durable;
+    }
+    if (_parked_data_durable < _parked_count) {
+        // The oldest entry still waiting: its workers commit once they reach its marks.
+        const uint32_t i = (_parked_head + _parked_data_durable) % limits::kafka_parked_acks_max;
+        const uint64_t* mark = &_marks[size_t{i} * _durable.size()];
+        for (uint32_t w = 0; w < _durable.size(); ++w)
+            if (_durable[w].wanted->load(std::memory_order_relaxed) != mark[w])
+                _durable[w].wanted->store(mark[w], std::memory_order_release);
     }
     done += _journal.poll();
     uint64_t now = 0; // read once per call that completes any

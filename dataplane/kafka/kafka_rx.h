@@ -9,7 +9,9 @@
 // how many slots this RX had handed it (rx_lcore::sent_to); it goes out when every worker
 // reports at least that many of this RX's slots durable (processing::worker::slots_durable,
 // published after the group commit's fdatasync). Nothing waits: the loop polls the parked
-// answers between bursts.
+// answers between bursts. The oldest parked answer's marks are also published to the
+// workers (worker::slots_wanted), which then commit as soon as they have processed those
+// slots: an answer waits for one fdatasync, not for the group-commit interval.
 //
 // Produce-ack latency per acks mode, from the request's arrival (the receive that completed
 // its frame) to: acks 0, its records handed to the workers (in their rings); acks 1, its
@@ -107,6 +109,14 @@ struct alignas(64) kafka_rx_counters {
     std::atomic<uint64_t> batches_by_magic[3]{};
 };
 
+/// Worker w's side of acks=-1 (processing::worker): how many of this RX's slots are
+/// durable, and how many this RX waits for (it stores the mark of its oldest parked answer,
+/// so the worker commits as soon as it has processed them, not at the group-commit interval).
+struct worker_durability {
+    const std::atomic<uint64_t>* durable = nullptr; // worker::slots_durable(rx)
+    std::atomic<uint64_t>* wanted = nullptr;        // worker::slots_wanted(rx)
+};
+
 /// A topic as the control thread sees it (stats).
 struct kafka_topic_stats {
     std::string name;
@@ -116,9 +126,9 @@ struct kafka_topic_stats {
 
 class kafka_rx {
   public:
-    /// `durable[w]`: worker w's count of this RX's slots that are durable.
+    /// `durable[w]`: worker w's counts of this RX's slots (above).
     kafka_rx(const kafka_rx_config& config, kafka_listener& listener, rx_lcore& rx,
-             std::vector<const std::atomic<uint64_t>*> durable, const std::atomic<bool>* stop);
+             std::vector<worker_durability> durable, const std::atomic<bool>* stop);
     ~kafka_rx();
 
     /// Loops until *stop; then hands every pending slot to the rings and closes the
@@ -181,7 +191,7 @@ class kafka_rx {
     kafka_rx_config _config;
     kafka_listener& _listener;
     rx_lcore& _rx;
-    std::vector<const std::atomic<uint64_t>*> _durable;
+    std::vector<worker_durability> _durable;
     const std::atomic<bool>* _stop;
     kafka_rx_counters _counters;
     latency_histogram _ack_latency[kafka_acks_modes];

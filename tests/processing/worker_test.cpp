@@ -652,5 +652,106 @@ TEST_F(Worker, SlotsDurableCountsPerRxOnlyOnceTheirRowsAreSynced) {
     finish(*w);
 }
 
+// Kafka acks=all stores slots_wanted: once the worker has processed that many of that RX's
+// slots it commits at once (one fdatasync), not at the group-commit interval; before it has
+// processed them it does not commit for them.
+TEST_F(Worker, SlotsWantedCommitsOnceTheWorkerHasProcessedThem) {
+    _flush_interval_ms = 60'000; // the interval never fires: only slots_wanted commits
+    auto w = open();
+    ASSERT_NE(w, nullptr);
+    auto a = make_event({"a", t0 + 1, no_time});
+    auto b = make_event({"b", t0 + 2, t0 + 1});
+    auto c = make_event({"c", t0 + 3, t0 + 2});
+    a->get()->rx_index = b->get()->rx_index = c->get()->rx_index = 3;
+    process(*w, {a.get(), b.get()});
+    w->slots_wanted(3).store(3); // c is not processed yet: no commit for it
+    for (int i = 0; i < 20; ++i) w->tick(i);
+    EXPECT_EQ(w->events_writer().syncs(), 0u);
+    EXPECT_EQ(w->slots_durable(3).load(), 0u);
+    process(*w, {c.get()});
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (int i = 20; w->slots_durable(3).load() < 3 && std::chrono::steady_clock::now() < deadline;
+         ++i) {
+        w->tick(i);
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    EXPECT_EQ(w->slots_durable(3).load(), 3u);
+    EXPECT_EQ(w->events_writer().rows_durable(), 3u);
+    EXPECT_EQ(w->events_writer().syncs(), 1u); // one commit covered all three
+    // Nothing more is wanted: no further commit, however often it ticks.
+    auto d = make_event({"d", t0 + 4, t0 + 3});
+    d->get()->rx_index = 3;
+    process(*w, {d.get()});
+    for (int i = 0; i < 20; ++i) w->tick(1000 + i);
+    EXPECT_EQ(w->events_writer().syncs(), 1u);
+    EXPECT_EQ(w->slots_durable(3).load(), 3u);
+    finish(*w);
+}
+
+// A commit publishes every slot processed before it was asked for, even with many ticks
+// before it and more slots arriving during its sync: one sync, not one per older mark
+// (with a single mark taken at the first tick, the 30 would need a second commit).
+TEST_F(Worker, SlotsDurablePublishesTheLastMarkACommitCovers) {
+    _flush_interval_ms = 60'000;
+    auto w = open();
+    ASSERT_NE(w, nullptr);
+    std::vector<std::unique_ptr<slot_buffer>> events;
+    auto one_more = [&](int k) {
+        events.push_back(make_event({"e" + std::to_string(k), t0 + 1 + k, t0 + k}));
+        events.back()->get()->rx_index = 1;
+        process(*w, {events.back().get()});
+    };
+    for (int k = 0; k < 30; ++k) {
+        one_more(k);
+        w->tick(k); // ticks without a commit
+    }
+    EXPECT_EQ(w->slots_durable(1).load(), 0u);
+    w->slots_wanted(1).store(30);
+    w->tick(100); // commits the 30 rows; the sync completes in a later tick's poll
+    for (int k = 30; k < 40; ++k) one_more(k); // arrive during the sync
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (int i = 101; w->slots_durable(1).load() < 30 && std::chrono::steady_clock::now() < deadline;
+         ++i) {
+        w->tick(i);
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    for (int i = 0; i < 20; ++i) w->tick(10'000 + i); // nothing more is wanted
+    EXPECT_EQ(w->slots_durable(1).load(), 30u);
+    EXPECT_EQ(w->events_writer().syncs(), 1u);
+    EXPECT_EQ(w->events_writer().rows_durable(), 30u);
+    finish(*w);
+}
+
+// A slot that adds no row (a duplicate) after the last commit is durable with its original:
+// it is published without a commit (kafkajs sends the duplicate in a request of its own,
+// and its acks=all answer must not wait for a commit that is never asked for).
+TEST_F(Worker, SlotsWantedForADuplicateNeedNoCommit) {
+    _flush_interval_ms = 60'000;
+    auto w = open();
+    ASSERT_NE(w, nullptr);
+    auto a = make_event({"a", t0 + 1, no_time});
+    auto dup = make_event({"a", t0 + 1, t0 + 1});
+    a->get()->rx_index = dup->get()->rx_index = 2;
+    process(*w, {a.get()});
+    w->slots_wanted(2).store(1);
+    int64_t now = 1'000'000'000;
+    auto wait_durable = [&](uint64_t n) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (w->slots_durable(2).load() < n && std::chrono::steady_clock::now() < deadline) {
+            w->tick(now += 1000);
+            std::this_thread::sleep_for(std::chrono::microseconds(100));
+        }
+    };
+    wait_durable(1);
+    ASSERT_EQ(w->slots_durable(2).load(), 1u);
+    process(*w, {dup.get()});
+    w->slots_wanted(2).store(2);
+    wait_durable(2);
+    EXPECT_EQ(w->slots_durable(2).load(), 2u);
+    EXPECT_EQ(w->counters().duplicates.load(), 1u);
+    EXPECT_EQ(w->events_writer().syncs(), 1u);
+    finish(*w);
+}
+
 } // namespace
 } // namespace sluice::processing

@@ -177,6 +177,43 @@ TEST(SegmentWriter, GroupCommitsBySyncBytes) {
     ASSERT_TRUE((*w)->close().ok());
 }
 
+// commit_now (Kafka acks=all waiting): seals the partial block and syncs it at once; with
+// a sync in flight (not yet reaped by poll) it does nothing, so the rows appended meanwhile
+// share the next sync instead of making a block and a sync of their own.
+TEST(SegmentWriter, CommitNowSyncsAtOnceAndOneSyncAtATime) {
+    temp_dir tmp;
+    auto schema = events_schema();
+    auto cfg = small_config(tmp.path());
+    cfg.flush_interval_ms = 1'000'000; // the timer never fires here
+    auto w = segment_writer::open(cfg, schema);
+    ASSERT_TRUE(w.ok());
+    for (uint64_t i = 0; i < 10; ++i) append(**w, event_row(i, int64_t(i)));
+    (*w)->commit_now();
+    for (uint64_t i = 10; i < 15; ++i) append(**w, event_row(i, int64_t(i)));
+    (*w)->commit_now(); // the first sync is in flight (no poll reaped it): nothing sealed
+    auto wait_durable = [&](uint64_t rows) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while ((*w)->rows_durable() < rows && std::chrono::steady_clock::now() < deadline) {
+            (*w)->poll(0);
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    };
+    wait_durable(10);
+    EXPECT_EQ((*w)->rows_durable(), 10u);
+    EXPECT_EQ((*w)->syncs(), 1u);
+    EXPECT_EQ((*w)->bytes_written(), 4096u); // one block: the 5 later rows wait in the batch
+    (*w)->commit_now();
+    wait_durable(15);
+    EXPECT_EQ((*w)->rows_durable(), 15u);
+    EXPECT_EQ((*w)->syncs(), 2u);
+    (*w)->commit_now(); // nothing new: no block, no sync
+    for (int i = 0; i < 5; ++i) (*w)->poll(0);
+    EXPECT_EQ((*w)->syncs(), 2u);
+    EXPECT_EQ((*w)->bytes_written(), 2 * 4096u);
+    ASSERT_TRUE((*w)->close().ok());
+    EXPECT_EQ(read_table(tmp.path(), "events").size(), 15u);
+}
+
 TEST(SegmentWriter, NewWriterStartsANewSegmentAndLeavesNoEmptyFiles) {
     temp_dir tmp;
     auto schema = events_schema();
