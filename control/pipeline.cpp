@@ -226,11 +226,10 @@ result<void> pipeline::build() {
         const int64_t cutoff = *stored_max - _config.dedup_horizon_ms;
         for (auto& u : _workers)
             u.worker->dedup().set_restored_cutoff(cutoff);
-        auto loaded = processing::scan_identities(
-            _config.data_dir, cutoff, [&](const processing::identity& id, int64_t t) {
-                auto& d = _workers[processing::owner_worker(id, nworkers)].worker->dedup();
-                (void)d.check_and_insert(id, t, *stored_max);
-            });
+        std::vector<processing::dedup_filter*> filters;
+        for (auto& u : _workers)
+            filters.push_back(&u.worker->dedup());
+        auto loaded = processing::reload_dedup(_config.data_dir, cutoff, *stored_max, filters);
         if (!loaded) return std::move(loaded).err();
         SLUICE_LOG_INFO("restart: M %lld, %llu identities reloaded into dedup, %llu stored events "
                         "replayed into %llu queries: %llu windows emitted, %llu reopened",

@@ -179,7 +179,7 @@ dead_letter_reason event_parser::parse_fields(event_slot& slot, int64_t now_ms) 
                 if (!plain_string(v.raw_json_token().data() + 1, raw_end, &s)) [[unlikely]] {
                     if (v.get_string().get(s)) return dead_letter_reason::parse_error;
                 }
-                ts_bad = !parse_rfc3339_ms(s, &ts);
+                ts_bad = !_time.parse(s, &ts);
             } else if (type == ondemand::json_type::number) {
                 // Epoch milliseconds: an integer; a fraction or overflow is a bad timestamp.
                 ts_bad = v.get_int64().get(ts) != SUCCESS;

@@ -7,6 +7,7 @@
 
 #include <simdjson.h>
 
+#include "base/time_format.h"
 #include "processing/event.h"
 #include "processing/field_catalog.h"
 
@@ -42,6 +43,7 @@ class event_parser {
 
     parse_config _config;
     simdjson::ondemand::parser _parser;
+    rfc3339_reader _time; // keeps the last minute: a datagram's events share it
     uint32_t _generation = 0; // of the catalog, as last seen
     uint32_t _fields = 0;     // catalog entries to extract
 };

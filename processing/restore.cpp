@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "processing/identity.h"
 #include "processing/state_dir.h"
 #include "storage/column_batch.h"
 #include "storage/schema.h"
@@ -140,17 +141,29 @@ result<int64_t> restored_max_time(const std::string& data_dir, const std::option
     return m == INT64_MAX ? no_time : m;
 }
 
-result<uint64_t> scan_identities(const std::string& data_dir, int64_t from_ms,
-                                 const std::function<void(const identity&, int64_t)>& fn) {
+result<uint64_t> reload_dedup(const std::string& data_dir, int64_t from_ms, int64_t max_time_ms,
+                              std::span<dedup_filter* const> filters) {
     // The store derives identities from event_id / raw with the very function the RX
-    // hashes by (storage/event_identity.h); blocks decode in parallel.
+    // hashes by (storage/event_identity.h); blocks decode in parallel and arrive in order.
+    const uint32_t workers = uint32_t(filters.size());
+    std::vector<std::vector<dedup_request>> per_worker(workers);
+    std::vector<dedup_verdict> verdicts;
     uint64_t n = 0;
-    auto r = storage::scan_event_identities(data_dir, from_ms, INT64_MAX,
-                                            [&](std::span<const storage::identity_row> rows) {
-                                                for (const auto& row : rows)
-                                                    fn(identity{row.id.hi, row.id.lo}, row.event_time_ms);
-                                                n += rows.size();
-                                            });
+    auto r = storage::scan_event_identities(
+        data_dir, from_ms, INT64_MAX, [&](std::span<const storage::identity_row> rows) {
+            for (auto& v : per_worker) v.clear();
+            for (const auto& row : rows) {
+                const identity id{row.id.hi, row.id.lo};
+                per_worker[owner_worker(id, workers)].push_back(
+                    dedup_request{id, row.event_time_ms, max_time_ms});
+            }
+            for (uint32_t w = 0; w < workers; ++w) {
+                const auto& req = per_worker[w];
+                verdicts.resize(req.size());
+                filters[w]->check_and_insert_burst(req.data(), uint32_t(req.size()), verdicts.data());
+            }
+            n += rows.size();
+        });
     if (!r) {
         if (r.err().code == errc::not_found) return uint64_t(0);
         return std::move(r).err();

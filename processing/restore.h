@@ -9,12 +9,13 @@
 // or miss one that was stored (a re-sent copy stored twice). The cost is one scan of
 // the last dedup horizon of (identity, event time), pruned by block headers.
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "base/result.h"
+#include "processing/dedup_filter.h"
 #include "processing/event.h"
 
 namespace sluice::processing {
@@ -39,9 +40,12 @@ result<void> write_run_record(const std::string& data_dir, const run_record& run
 // a run record (a store from before them), the smallest last M among the writers.
 result<int64_t> restored_max_time(const std::string& data_dir, const std::optional<run_record>& last);
 
-// Calls fn(identity, event_time) for every stored event with event time >= from_ms.
-// (One small function on purpose: storage's identity scan replaces its body.)
-result<uint64_t> scan_identities(const std::string& data_dir, int64_t from_ms,
-                                 const std::function<void(const identity&, int64_t)>& fn);
+// Inserts the identity of every stored event with event time >= from_ms into the dedup
+// filter of the worker that owns it (owner_worker over filters.size() workers), each
+// judged with M = max_time_ms; returns how many were read. A block's identities go in
+// per worker through check_and_insert_burst, which leaves each table as inserting them
+// one by one in the same order would.
+result<uint64_t> reload_dedup(const std::string& data_dir, int64_t from_ms, int64_t max_time_ms,
+                              std::span<dedup_filter* const> filters);
 
 } // namespace sluice::processing
