@@ -89,6 +89,10 @@ inline constexpr uint32_t flush_interval_ms_default = 100;
 inline constexpr uint64_t sync_bytes_default = 8u << 20; // group commit by size
 inline constexpr uint32_t disk_full_retry_ms = 100;      // parked writes retried this often
 inline constexpr uint32_t disk_full_stop_wait_ms = 10000; // then a stopping writer gives up
+// sluiced does not start with less free on the data dir's filesystem (control/preflight.h):
+// the first segments are created at start, and on a full disk they would park (above)
+// before the control socket is up. Two group commits: room to start and be seen.
+inline constexpr uint64_t data_dir_free_bytes_min = 2 * sync_bytes_default;
 
 // Control plane.
 inline constexpr size_t control_request_bytes_max = 64 * 1024;
