@@ -148,15 +148,22 @@ bool kernel_supports_multishot_recvmsg() {
 result<void> check_udp_port_free(const std::string& bind_addr, uint16_t port) {
     auto addr = parse_address(bind_addr, port);
     if (!addr) return std::move(addr).err();
-    const int fd = socket(addr->storage.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return make_error(errc::io_error, "cannot create UDP socket for " + addr->display + ": " +
-                                              errno_text(errno));
-    const int rc = bind(fd, reinterpret_cast<const sockaddr*>(&addr->storage), addr->len);
-    const int err = errno;
-    close(fd);
-    if (rc < 0) return bind_error(*addr, err);
-    return ok_result();
+    // A sluiced killed a moment ago (kill -9, then a restart) still holds the port while the
+    // kernel tears its io_uring down, after the process is gone (~0.1 s): only a port
+    // that stays taken is another listener.
+    for (uint32_t waited_ms = 0;; waited_ms += 50) {
+        const int fd = socket(addr->storage.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return make_error(errc::io_error, "cannot create UDP socket for " + addr->display +
+                                                  ": " + errno_text(errno));
+        const int rc = bind(fd, reinterpret_cast<const sockaddr*>(&addr->storage), addr->len);
+        const int err = errno;
+        close(fd);
+        if (rc == 0) return ok_result();
+        if (err != EADDRINUSE || waited_ms >= limits::udp_port_release_wait_ms)
+            return bind_error(*addr, err);
+        usleep(50 * 1000);
+    }
 }
 
 result<std::unique_ptr<kernel_udp_rx>> kernel_udp_rx::open(const kernel_rx_config& config) {
