@@ -163,11 +163,41 @@ result<void> check_file_prefix(int argc, char** argv) {
                           "SLUICED_EAL_ARGS, or stop the other one)");
 }
 
+// EAL options without --no-huge need free hugepages; with none, EAL's answer is "Cannot
+// get hugepage information" and an rte_errno of EACCES ("Permission denied").
+result<void> check_hugepages_free(int argc, char** argv) {
+    bool no_huge = false;
+    eal_option(argc, argv, "--no-huge", &no_huge);
+    if (no_huge) return ok_result();
+    uint64_t reserved = 0, free_pages = 0;
+    for (const char* size : {"2048kB", "1048576kB"}) {
+        const std::string dir = std::string("/sys/kernel/mm/hugepages/hugepages-") + size;
+        uint64_t n = 0, f = 0;
+        if (FILE* in = std::fopen((dir + "/nr_hugepages").c_str(), "r")) {
+            if (std::fscanf(in, "%lu", &n) != 1) n = 0;
+            std::fclose(in);
+        }
+        if (FILE* in = std::fopen((dir + "/free_hugepages").c_str(), "r")) {
+            if (std::fscanf(in, "%lu", &f) != 1) f = 0;
+            std::fclose(in);
+        }
+        reserved += n;
+        free_pages += f;
+    }
+    if (free_pages > 0) return ok_result();
+    return make_error(errc::no_space,
+                      "the EAL options ask for hugepages (no --no-huge) and none are free (" +
+                          std::to_string(reserved) +
+                          " reserved) (reserve them: sluice-hugepages --size 2M --count 1024, "
+                          "docs/DEPLOY.md; or pass --no-huge -m 1024)");
+}
+
 } // namespace
 
 result<int> eal_init(int argc, char** argv) {
     SLUICE_TRY(check_lcore_cpus(argc, argv));
     SLUICE_TRY(check_file_prefix(argc, argv));
+    SLUICE_TRY(check_hugepages_free(argc, argv));
     devices_given.clear();
     for (int i = 1; i + 1 < argc; ++i) {
         const std::string a = argv[i];

@@ -395,6 +395,37 @@ TEST(StartupErrors, TooLittleEalMemoryNamesTheSettings) {
     if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 
+// EAL options without --no-huge on a machine with no free hugepages: one line before EAL
+// (EAL said "Cannot get hugepage information" and "Permission denied").
+TEST(StartupErrors, NoFreeHugepagesIsOneLineBeforeEal) {
+    std::ifstream meminfo("/proc/meminfo");
+    std::string key;
+    uint64_t free_pages = 0;
+    while (meminfo >> key)
+        if (key == "HugePages_Free:") meminfo >> free_pages;
+    if (free_pages > 0)
+        GTEST_SKIP() << free_pages << " hugepages are free on this machine (this pass's lease, or "
+                                      "another run's): EAL would take them";
+    std::string dir = make_temp_dir("su-nohuge");
+    const std::string prefix = "sluice-su-nohuge-" + std::to_string(getpid());
+    auto r = run_sluiced({"--no-pci", "--file-prefix", prefix, "--lcores", "0@0,1@0,2@0", "--",
+                          "--kernel-udp", "127.0.0.1", "--udp-port", std::to_string(test_port(9)),
+                          "--data-dir", dir + "/data", "--control-socket", dir + "/ctl.sock"},
+                         dir);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line only:\n" << r.err;
+    EXPECT_NE(r.err.find("sluiced: the EAL options ask for hugepages (no --no-huge) and none are "
+                         "free ("),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find(" reserved) (reserve them: sluice-hugepages --size 2M --count 1024, "
+                         "docs/DEPLOY.md; or pass --no-huge -m 1024)\n"),
+              std::string::npos)
+        << r.err;
+    remove_eal_runtime(prefix);
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
 // A data dir on a full filesystem: one line before EAL (it used to start, park its first
 // segment writes before the control socket was up and ignore SIGTERM). A 1 MiB tmpfs,
 // filled: needs root to mount, as CI has.
