@@ -93,6 +93,14 @@ inline constexpr uint32_t flush_interval_ms_default = 100;
 inline constexpr uint64_t sync_bytes_default = 8u << 20; // group commit by size
 inline constexpr uint32_t disk_full_retry_ms = 100;      // parked writes retried this often
 inline constexpr uint32_t disk_full_stop_wait_ms = 10000; // then a stopping writer gives up
+// sluiced does not start with less free on the data dir's filesystem (control/preflight.h):
+// the first segments are created at start, and on a full disk they would park (above)
+// before the control socket is up. Two group commits: room to start and be seen.
+inline constexpr uint64_t data_dir_free_bytes_min = 2 * sync_bytes_default;
+// How long sluiced waits at start for a taken kernel UDP port to come free before it
+// says so (dataplane/kernel_udp_rx.h check_udp_port_free): the port of a sluiced that
+// just died stays bound until the kernel has torn its io_uring down.
+inline constexpr uint32_t udp_port_release_wait_ms = 3000;
 
 // Control plane.
 inline constexpr size_t control_request_bytes_max = 64 * 1024;

@@ -1,14 +1,17 @@
 #include "control/preflight.h"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 
+#include "base/limits.h"
 #include "control/control_server.h"
 #include "control/metrics_http.h"
+#include "dataplane/kernel_udp_rx.h"
 
 namespace sluice::control {
 
@@ -34,6 +37,20 @@ result<void> check_data_dir(const std::string& data_dir) {
     }
     ::close(fd);
     ::unlink(probe.c_str());
+    // A full disk at start: one line now, rather than segment writes parked before the
+    // control socket is up. Root may also fill the blocks kept for it.
+    struct statvfs fs;
+    if (::statvfs(data_dir.c_str(), &fs) == 0) {
+        const uint64_t free_bytes =
+            uint64_t(::geteuid() == 0 ? fs.f_bfree : fs.f_bavail) * fs.f_frsize;
+        if (free_bytes < limits::data_dir_free_bytes_min)
+            return make_error(errc::no_space,
+                              "the data dir " + data_dir + "'s filesystem is full (" +
+                                  std::to_string(free_bytes >> 10) + " KiB free, sluiced needs " +
+                                  std::to_string(limits::data_dir_free_bytes_min >> 20) +
+                                  " MiB to start): free space there (lower [retention] "
+                                  "max_bytes or max_age_ms), or pass --data-dir on a disk with room");
+    }
     return ok_result();
 }
 
@@ -41,6 +58,8 @@ result<storage::data_dir_lock> preflight(const daemon_config& config) {
     SLUICE_TRY(check_data_dir(config.data_dir));
     SLUICE_TRY(check_control_socket(config.control_socket));
     SLUICE_TRY(probe_metrics_listen(config.metrics_listen));
+    if (config.mode == "kernel_udp")
+        SLUICE_TRY(dataplane::check_udp_port_free(config.kernel_bind, config.udp_ports.front()));
     return storage::data_dir_lock::acquire(config.data_dir);
 }
 

@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
+#include <vector>
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -108,10 +110,100 @@ result<void> check_lcore_cpus(int argc, char** argv) {
     return ok_result();
 }
 
+// The devices the EAL options name (--vdev, -a/--allow): when none of them becomes a port,
+// port_caps() says so rather than "no DPDK port found".
+std::vector<std::string> devices_given;
+
+// The value of an EAL option before `--`, in "--opt V" or "--opt=V" form; "" if absent.
+std::string eal_option(int argc, char** argv, const std::string& opt, bool* present = nullptr) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--") break;
+        if (a == opt) {
+            if (present) *present = true;
+            return i + 1 < argc ? argv[i + 1] : "";
+        }
+        if (a.rfind(opt + "=", 0) == 0) {
+            if (present) *present = true;
+            return a.substr(opt.size() + 1);
+        }
+    }
+    return "";
+}
+
+// A second DPDK primary with the same --file-prefix gets EAL's "Cannot create lock on
+// .../config. Is another primary process running?" and an rte_errno of 0: name the prefix,
+// the process holding it and the fix instead. EAL locks its config file with fcntl; the
+// file lives in /var/run/dpdk/PREFIX for root, else in $XDG_RUNTIME_DIR (or /tmp)/dpdk.
+result<void> check_file_prefix(int argc, char** argv) {
+    bool in_memory = false, no_shconf = false;
+    eal_option(argc, argv, "--in-memory", &in_memory);
+    eal_option(argc, argv, "--no-shconf", &no_shconf);
+    if (in_memory || no_shconf) return ok_result();
+    std::string prefix = eal_option(argc, argv, "--file-prefix");
+    if (prefix.empty()) prefix = "rte";
+    std::string base = "/var/run";
+    if (::getuid() != 0) {
+        const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+        base = xdg && *xdg ? xdg : "/tmp";
+    }
+    const std::string config = base + "/dpdk/" + prefix + "/config";
+    const int fd = ::open(config.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ok_result();
+    struct flock lk {};
+    lk.l_type = F_WRLCK;
+    lk.l_whence = SEEK_SET;
+    const bool held = ::fcntl(fd, F_GETLK, &lk) == 0 && lk.l_type != F_UNLCK;
+    ::close(fd);
+    if (!held) return ok_result();
+    return make_error(errc::busy,
+                      "DPDK file prefix '" + prefix + "' is in use by another DPDK process (pid " +
+                          std::to_string(lk.l_pid) + ", " + config +
+                          ") (give each sluiced its own --file-prefix before `--`, e.g. in "
+                          "SLUICED_EAL_ARGS, or stop the other one)");
+}
+
+// EAL options without --no-huge need free hugepages; with none, EAL's answer is "Cannot
+// get hugepage information" and an rte_errno of EACCES ("Permission denied").
+result<void> check_hugepages_free(int argc, char** argv) {
+    bool no_huge = false;
+    eal_option(argc, argv, "--no-huge", &no_huge);
+    if (no_huge) return ok_result();
+    uint64_t reserved = 0, free_pages = 0;
+    for (const char* size : {"2048kB", "1048576kB"}) {
+        const std::string dir = std::string("/sys/kernel/mm/hugepages/hugepages-") + size;
+        uint64_t n = 0, f = 0;
+        if (FILE* in = std::fopen((dir + "/nr_hugepages").c_str(), "r")) {
+            if (std::fscanf(in, "%lu", &n) != 1) n = 0;
+            std::fclose(in);
+        }
+        if (FILE* in = std::fopen((dir + "/free_hugepages").c_str(), "r")) {
+            if (std::fscanf(in, "%lu", &f) != 1) f = 0;
+            std::fclose(in);
+        }
+        reserved += n;
+        free_pages += f;
+    }
+    if (free_pages > 0) return ok_result();
+    return make_error(errc::no_space,
+                      "the EAL options ask for hugepages (no --no-huge) and none are free (" +
+                          std::to_string(reserved) +
+                          " reserved) (reserve them: sluice-hugepages --size 2M --count 1024, "
+                          "docs/DEPLOY.md; or pass --no-huge -m 1024)");
+}
+
 } // namespace
 
 result<int> eal_init(int argc, char** argv) {
     SLUICE_TRY(check_lcore_cpus(argc, argv));
+    SLUICE_TRY(check_file_prefix(argc, argv));
+    SLUICE_TRY(check_hugepages_free(argc, argv));
+    devices_given.clear();
+    for (int i = 1; i + 1 < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--") break;
+        if (a == "--vdev" || a == "-a" || a == "--allow") devices_given.push_back(argv[i + 1]);
+    }
     // On a bad option EAL prints its whole usage to stdout, burying the line that says
     // what was wrong (its log, on stderr): keep stdout quiet while it parses.
     std::fflush(stdout);
@@ -126,7 +218,8 @@ result<int> eal_init(int argc, char** argv) {
     if (null_fd >= 0) ::close(null_fd);
     if (n < 0)
         return make_error(errc::bad_config,
-                          std::string("DPDK EAL initialisation failed: ") + rte_strerror(err) +
+                          std::string("DPDK EAL initialisation failed") +
+                              (err != 0 ? std::string(": ") + rte_strerror(err) : "") +
                               " (EAL's lines above name the option; fix the EAL options before "
                               "`--`, see `sluiced --help`; without hugepages pass --no-huge "
                               "--no-pci -m 1024, and a unique --file-prefix per instance)");
@@ -140,6 +233,16 @@ constexpr uint64_t rss_flow_types = RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP;
 
 result<rx_source_caps> port_caps(uint16_t port_id) {
     uint16_t avail = rte_eth_dev_count_avail();
+    if (avail == 0 && !devices_given.empty()) {
+        std::string list;
+        for (const auto& d : devices_given) list += (list.empty() ? "" : " ") + d;
+        return make_error(errc::not_found,
+                          "no DPDK port: the device(s) given (" + list +
+                              ") did not start; DPDK's lines above say why (a socket, interface "
+                              "or NIC that another process holds: stop it or give this one its "
+                              "own; a NIC not bound to vfio-pci, docs/DEPLOY.md; a PMD not "
+                              "installed, librte-net-*)");
+    }
     if (avail == 0)
         return make_error(errc::not_found,
                           "no DPDK port found (pass a device, e.g. --vdev "
@@ -257,13 +360,23 @@ memory_mode eal_memory_mode() {
     memory_mode m;
     m.hugepages = rte_eal_has_hugepages() != 0;
     m.iova_va = rte_eal_iova_mode() == RTE_IOVA_VA;
+    // EAL sets up a list per page size it finds (1 GiB ones too, with no page reserved):
+    // the mode's page size is that of the list holding the most memory, not the first.
+    struct walk {
+        uint64_t page_bytes = 0, bytes = 0;
+    } w;
     rte_memseg_list_walk(
         [](const rte_memseg_list* msl, void* arg) {
-            if (msl->external) return 0;
-            *static_cast<uint64_t*>(arg) = msl->page_sz;
-            return 1;
+            auto* w = static_cast<walk*>(arg);
+            const uint64_t bytes = uint64_t(msl->memseg_arr.count) * msl->page_sz;
+            if (!msl->external && (w->page_bytes == 0 || bytes > w->bytes)) {
+                w->page_bytes = msl->page_sz;
+                w->bytes = bytes;
+            }
+            return 0;
         },
-        &m.page_bytes);
+        &w);
+    m.page_bytes = w.page_bytes;
     return m;
 }
 

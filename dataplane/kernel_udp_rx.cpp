@@ -88,6 +88,14 @@ std::string bind_hint(int err) {
     }
 }
 
+error bind_error(const socket_address& addr, int err) {
+    return make_error(err == EADDRINUSE ? errc::busy
+                      : err == EACCES   ? errc::permission_denied
+                                        : errc::invalid_argument,
+                      "cannot bind UDP " + addr.display + ": " + errno_text(err) + " (" +
+                          bind_hint(err) + ")");
+}
+
 // A kernel that knows IORING_RECV_MULTISHOT on recvmsg completes this with the datagram
 // and IORING_CQE_F_MORE; an older one fails the request with -EINVAL. A private socketpair
 // keeps the probe off the real socket and off the network.
@@ -137,6 +145,27 @@ bool kernel_supports_multishot_recvmsg() {
 
 } // namespace
 
+result<void> check_udp_port_free(const std::string& bind_addr, uint16_t port) {
+    auto addr = parse_address(bind_addr, port);
+    if (!addr) return std::move(addr).err();
+    // A sluiced killed a moment ago (kill -9, then a restart) still holds the port while the
+    // kernel tears its io_uring down, after the process is gone (~0.1 s): only a port
+    // that stays taken is another listener.
+    for (uint32_t waited_ms = 0;; waited_ms += 50) {
+        const int fd = socket(addr->storage.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return make_error(errc::io_error, "cannot create UDP socket for " + addr->display +
+                                                  ": " + errno_text(errno));
+        const int rc = bind(fd, reinterpret_cast<const sockaddr*>(&addr->storage), addr->len);
+        const int err = errno;
+        close(fd);
+        if (rc == 0) return ok_result();
+        if (err != EADDRINUSE || waited_ms >= limits::udp_port_release_wait_ms)
+            return bind_error(*addr, err);
+        usleep(50 * 1000);
+    }
+}
+
 result<std::unique_ptr<kernel_udp_rx>> kernel_udp_rx::open(const kernel_rx_config& config) {
     if (config.buffers == 0 || config.buffers > buffers_max)
         return make_error(errc::invalid_argument, "kernel UDP receive buffers must be 1.." +
@@ -175,14 +204,8 @@ result<std::unique_ptr<kernel_udp_rx>> kernel_udp_rx::open(const kernel_rx_confi
         return make_error(errc::io_error, "cannot set SO_REUSEPORT on UDP " + addr->display +
                                               ": " + errno_text(errno) +
                                               " (use one RX lcore: --rx 1)");
-    if (bind(rx->_fd, reinterpret_cast<const sockaddr*>(&addr->storage), addr->len) < 0) {
-        const int err = errno;
-        return make_error(err == EADDRINUSE ? errc::busy
-                          : err == EACCES   ? errc::permission_denied
-                                            : errc::invalid_argument,
-                          "cannot bind UDP " + addr->display + ": " + errno_text(err) + " (" +
-                              bind_hint(err) + ")");
-    }
+    if (bind(rx->_fd, reinterpret_cast<const sockaddr*>(&addr->storage), addr->len) < 0)
+        return bind_error(*addr, errno);
     sockaddr_storage bound{};
     socklen_t bound_len = sizeof bound;
     if (getsockname(rx->_fd, reinterpret_cast<sockaddr*>(&bound), &bound_len) == 0)

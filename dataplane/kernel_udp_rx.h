@@ -40,6 +40,14 @@ struct kernel_rx_config {
     bool reuse_port = false;
 };
 
+/// Before sluiced starts (control/preflight.h): binds a plain socket (no SO_REUSEPORT) to
+/// the address and lets it go. Fails, with the message open() would give, where another
+/// process has the port, including another sluiced whose RX lcores share it through
+/// SO_REUSEPORT, which a second sluiced with several RX lcores would otherwise join
+/// quietly, taking part of the traffic. A port that comes free within
+/// limits::udp_port_release_wait_ms (that of a sluiced just killed) is free.
+result<void> check_udp_port_free(const std::string& bind_addr, uint16_t port);
+
 /// Owned by one RX thread: the first thread that calls receive_burst() binds the io_uring
 /// to itself (task work runs on the submitting task), and release() must be called from it
 /// too. open() may run on any thread. The counters may be read from any thread.

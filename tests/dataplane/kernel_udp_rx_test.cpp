@@ -356,6 +356,42 @@ TEST(KernelUdpRx, BindErrorNamesTheAddressAndTheFix) {
                                     "pass --udp-port)");
 }
 
+// The start-up check (control/preflight.h): a port held by a plain socket, or by another
+// process's SO_REUSEPORT sockets, is taken; one that comes free within the wait (a
+// sluiced just killed, its io_uring still being torn down) is free.
+TEST(KernelUdpRx, PortCheckSeesReusePortHoldersAndWaitsForARelease) {
+    auto bound = [](bool reuse_port, uint16_t port) {
+        const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        const int one = 1;
+        if (reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
+        socklen_t len = sizeof a;
+        getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+        return std::pair<int, uint16_t>{fd, ntohs(a.sin_port)};
+    };
+    auto [holder, port] = bound(true, 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto taken = check_udp_port_free("127.0.0.1", port);
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    ASSERT_FALSE(taken.ok());
+    EXPECT_EQ(taken.err().code, errc::busy);
+    EXPECT_EQ(taken.err().message, "cannot bind UDP 127.0.0.1:" + std::to_string(port) +
+                                       ": Address already in use (stop the other listener or "
+                                       "pass --udp-port)");
+    EXPECT_GE(waited, std::chrono::milliseconds(limits::udp_port_release_wait_ms));
+
+    std::thread release([fd = holder] {
+        std::this_thread::sleep_for(300ms);
+        close(fd);
+    });
+    EXPECT_TRUE(check_udp_port_free("127.0.0.1", port).ok());
+    release.join();
+}
+
 TEST(KernelUdpRx, RejectsBadConfiguration) {
     kernel_rx_config bad_addr;
     bad_addr.bind_addr = "localhost:9000";

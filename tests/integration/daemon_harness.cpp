@@ -55,8 +55,16 @@ std::vector<std::string> eal_args(const std::string& prefix, uint32_t lcores) {
         if (!map.empty()) map += ",";
         map += std::to_string(l) + "@" + std::to_string(cpu);
     }
+    if (hugepage_pass() > 0)
+        return {"--in-memory", "--no-pci", "--file-prefix", prefix, "--lcores", map,
+                "--log-level", "*:warning"};
     return {"--no-huge", "--no-pci", "-m", "1024", "--file-prefix", prefix, "--lcores", map,
             "--log-level", "*:warning"};
+}
+
+uint32_t hugepage_pass() {
+    const char* v = std::getenv("SLUICE_TEST_HUGEPAGES");
+    return v ? uint32_t(std::strtoul(v, nullptr, 10)) : 0;
 }
 
 namespace {

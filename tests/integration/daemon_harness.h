@@ -20,8 +20,15 @@ int run_command(const std::string& command);
 // True when a reply is the control server's "rate limited" refusal.
 bool is_rate_limited(const json& reply);
 
-// EAL options that work without hugepages or a NIC, on however many CPUs we may use.
+// EAL options that work without a NIC, on however many CPUs we may use: --no-huge, or
+// in the suite's hugepage pass 2 MB hugepages (hugepage_pass()).
 std::vector<std::string> eal_args(const std::string& prefix, uint32_t lcores);
+
+// The suite's hugepage pass: SLUICE_TEST_HUGEPAGES=N (N 2 MB pages, leased for the test
+// binary by tests/integration/hugepage_env.cpp) makes eal_args() give EAL hugepages with
+// --in-memory (memfd-backed: no hugetlbfs mount needed, no page files left behind by a
+// kill -9) instead of --no-huge. Returns N, 0 outside that pass.
+uint32_t hugepage_pass();
 
 // A network namespace for one test (root only): unique name, IPv6 off (no router or
 // neighbour solicitations to count), deleted on destruction.

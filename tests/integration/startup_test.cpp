@@ -2,6 +2,8 @@
 // control socket answers, WATCHDOG=1 at the unit's interval, RELOADING=1 on SIGHUP,
 // STOPPING=1 on SIGTERM) read from a Unix datagram socket as systemd would, and the
 // start-up failures an operator meets, each one line on stderr naming cause and fix.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -146,12 +148,19 @@ TEST(ServiceNotify, StatusAndStartLineNameTheMemoryMode) {
     ASSERT_TRUE(d.wait_up(120)) << read_file(dir + "/sluiced.log");
     json st = d.request({{"cmd", "status"}});
     ASSERT_TRUE(st.value("ok", false)) << st.dump();
-    // The harness passes --no-huge.
-    EXPECT_EQ(st["memory"]["mode"], "no-huge") << st.dump();
-    EXPECT_GT(st["memory"]["page_bytes"].get<uint64_t>(), 0u);
+    // The harness passes --no-huge, or in the hugepage pass 2 MB pages; EAL also sets up
+    // a list for 1 GiB pages where the CPU has them, reserved or not: the mode names the
+    // pages that hold the memory.
+    const bool huge = hugepage_pass() > 0;
+    EXPECT_EQ(st["memory"]["mode"], huge ? "hugepages" : "no-huge") << st.dump();
+    EXPECT_EQ(st["memory"]["page_bytes"].get<uint64_t>(), huge ? 2u << 20 : 4u << 10)
+        << st.dump();
     EXPECT_EQ(d.shutdown_and_wait(120), 0);
-    EXPECT_NE(read_file(dir + "/sluiced.log").find("sluiced: memory: no hugepages (--no-huge"),
-              std::string::npos);
+    const std::string log = read_file(dir + "/sluiced.log");
+    EXPECT_NE(log.find(huge ? "sluiced: memory: hugepages (2 MiB pages, IOVA as "
+                            : "sluiced: memory: no hugepages (--no-huge: 4 KiB pages"),
+              std::string::npos)
+        << log;
     remove_eal_runtime(prefix);
     if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
@@ -273,6 +282,179 @@ TEST(StartupErrors, NoDpdkPortNamesTheWaysToGetOne) {
                              "--kernel-udp)")
         << r.err;
     remove_eal_runtime(prefix);
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
+// A UDP port another process holds, as a plain socket or as another sluiced whose two RX
+// lcores share it through SO_REUSEPORT (which a second sluiced with two RX lcores used to
+// join quietly, taking part of the traffic): one line before EAL, naming port and fix.
+TEST(StartupErrors, KernelUdpPortTakenIsOneLineBeforeEal) {
+    std::string dir = make_temp_dir("su-udpport");
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    const uint16_t taken = ntohs(a.sin_port);
+    const std::string prefix = "sluice-su-udpport-" + std::to_string(getpid());
+    auto r = run_sluiced(kernel_udp_args(prefix, dir, taken), dir);
+    ::close(fd);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(r.err, "sluiced: cannot bind UDP 127.0.0.1:" + std::to_string(taken) +
+                         ": Address already in use (stop the other listener or pass --udp-port)\n");
+
+    const uint16_t port = test_port(7);
+    std::vector<std::string> two_rx = eal_args(prefix, 4);
+    two_rx.insert(two_rx.end(), {"--", "--rx", "2", "--workers", "1", "--kernel-udp", "127.0.0.1",
+                                 "--udp-port", std::to_string(port), "--data-dir", dir + "/data",
+                                 "--control-socket", dir + "/ctl.sock"});
+    daemon_process first(two_rx, dir + "/sluiced.log");
+    ASSERT_TRUE(first.wait_up(120)) << read_file(dir + "/sluiced.log");
+    std::vector<std::string> second = two_rx;
+    for (auto& arg : second) {
+        if (arg == prefix) arg = prefix + "-2";
+        if (arg == dir + "/data") arg = dir + "/data2";
+        if (arg == dir + "/ctl.sock") arg = dir + "/ctl2.sock";
+    }
+    r = run_sluiced(second, dir);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(r.err, "sluiced: cannot bind UDP 127.0.0.1:" + std::to_string(port) +
+                         ": Address already in use (stop the other listener or pass --udp-port)\n");
+    EXPECT_EQ(first.shutdown_and_wait(120), 0);
+    remove_eal_runtime(prefix);
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
+// A DPDK device or EAL file prefix another sluiced holds. Its own EAL options (--no-huge,
+// in both passes: EAL's config lock, which a shared prefix runs into, does not exist with
+// the hugepage pass's --in-memory).
+TEST(StartupErrors, DpdkPrefixOrDeviceHeldByAnotherSluicedNamesIt) {
+    std::string dir = make_temp_dir("su-dpdkbusy");
+    const std::string prefix = "sluice-su-dpdkbusy-" + std::to_string(getpid());
+    const std::string memif = "net_memif0,role=server,socket=" + dir + "/memif.sock";
+    auto args = [&](const std::string& p, const std::string& data) {
+        return std::vector<std::string>{
+            "--no-huge", "--no-pci", "-m", "512", "--file-prefix", p, "--lcores",
+            "0@0,1@0,2@0", "--log-level", "*:warning", "--vdev", memif, "--",
+            "--data-dir", dir + "/" + data, "--control-socket", dir + "/" + data + ".sock"};
+    };
+    daemon_process first(args(prefix, "data"), dir + "/sluiced.log");
+    ASSERT_TRUE(first.wait_up(120)) << read_file(dir + "/sluiced.log");
+    // The same --file-prefix (e.g. one /etc/default/sluiced for two instances): EAL's
+    // answer was "Cannot create lock ... Is another primary process running?" and
+    // "initialisation failed: Success".
+    auto r = run_sluiced(args(prefix, "data2"), dir);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(r.err, "sluiced: DPDK file prefix '" + prefix +
+                         "' is in use by another DPDK process (pid " + std::to_string(first.pid()) +
+                         ", /var/run/dpdk/" + prefix +
+                         "/config) (give each sluiced its own --file-prefix before `--`, e.g. "
+                         "in SLUICED_EAL_ARGS, or stop the other one)\n");
+    // Its own prefix, the same memif socket: the device does not start, and the last line
+    // says so instead of "no DPDK port found (pass a device ...)".
+    r = run_sluiced(args(prefix + "-2", "data3"), dir);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("Address already in use"), std::string::npos) << r.err;
+    EXPECT_EQ(r.last_line(), "sluiced: no DPDK port: the device(s) given (" + memif +
+                                 ") did not start; DPDK's lines above say why (a socket, "
+                                 "interface or NIC that another process holds: stop it or give "
+                                 "this one its own; a NIC not bound to vfio-pci, "
+                                 "docs/DEPLOY.md; a PMD not installed, librte-net-*)")
+        << r.err;
+    EXPECT_EQ(first.shutdown_and_wait(120), 0);
+    remove_eal_runtime(prefix);
+    remove_eal_runtime(prefix + "-2");
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
+// EAL memory too small for the mbuf pool: the line names the pool, its size and the two
+// settings (-m or hugepages; [input] mbufs).
+TEST(StartupErrors, TooLittleEalMemoryNamesTheSettings) {
+    std::string dir = make_temp_dir("su-memory");
+    ASSERT_EQ(run_command(env("SLUICE_GEN") + " --events 100 --seed 4 --out " + dir +
+                          "/gen >" + dir + "/gen.log 2>&1"),
+              0)
+        << read_file(dir + "/gen.log");
+    const std::string prefix = "sluice-su-memory-" + std::to_string(getpid());
+    auto r = run_sluiced({"--no-huge", "--no-pci", "-m", "64", "--file-prefix", prefix,
+                          "--lcores", "0@0,1@0,2@0", "--log-level", "*:warning", "--vdev",
+                          "net_pcap0,rx_pcap=" + dir + "/gen/events.pcap", "--", "--data-dir",
+                          dir + "/data", "--control-socket", dir + "/ctl.sock"},
+                         dir);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.last_line().find("sluiced: cannot create the mbuf pool (8191 x "),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.last_line().find("(give EAL more memory with -m or reserve hugepages with "
+                                 "scripts/hugepages; or lower [input] mbufs)"),
+              std::string::npos)
+        << r.err;
+    remove_eal_runtime(prefix);
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
+// EAL options without --no-huge on a machine with no free hugepages: one line before EAL
+// (EAL said "Cannot get hugepage information" and "Permission denied").
+TEST(StartupErrors, NoFreeHugepagesIsOneLineBeforeEal) {
+    std::ifstream meminfo("/proc/meminfo");
+    std::string key;
+    uint64_t free_pages = 0;
+    while (meminfo >> key)
+        if (key == "HugePages_Free:") meminfo >> free_pages;
+    if (free_pages > 0)
+        GTEST_SKIP() << free_pages << " hugepages are free on this machine (this pass's lease, or "
+                                      "another run's): EAL would take them";
+    std::string dir = make_temp_dir("su-nohuge");
+    const std::string prefix = "sluice-su-nohuge-" + std::to_string(getpid());
+    auto r = run_sluiced({"--no-pci", "--file-prefix", prefix, "--lcores", "0@0,1@0,2@0", "--",
+                          "--kernel-udp", "127.0.0.1", "--udp-port", std::to_string(test_port(9)),
+                          "--data-dir", dir + "/data", "--control-socket", dir + "/ctl.sock"},
+                         dir);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line only:\n" << r.err;
+    EXPECT_NE(r.err.find("sluiced: the EAL options ask for hugepages (no --no-huge) and none are "
+                         "free ("),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find(" reserved) (reserve them: sluice-hugepages --size 2M --count 1024, "
+                         "docs/DEPLOY.md; or pass --no-huge -m 1024)\n"),
+              std::string::npos)
+        << r.err;
+    remove_eal_runtime(prefix);
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
+// A data dir on a full filesystem: one line before EAL (it used to start, park its first
+// segment writes before the control socket was up and ignore SIGTERM). A 1 MiB tmpfs,
+// filled: needs root to mount, as CI has.
+TEST(StartupErrors, DataDirOnAFullDiskIsOneLineBeforeEal) {
+    if (::geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root (CI runs as root)";
+    std::string dir = make_temp_dir("su-diskfull");
+    const std::string mnt = dir + "/mnt";
+    std::filesystem::create_directories(mnt);
+    if (run_command("mount -t tmpfs -o size=1m sluice-test " + mnt + " 2>" + dir + "/mount.log") != 0)
+        GTEST_SKIP() << "cannot mount a tmpfs: " << read_file(dir + "/mount.log");
+    {
+        struct unmount {
+            std::string at;
+            ~unmount() { run_command("umount " + at); }
+        } guard{mnt};
+        run_command("dd if=/dev/zero of=" + mnt + "/fill bs=64k 2>/dev/null");
+        const std::string prefix = "sluice-su-diskfull-" + std::to_string(getpid());
+        std::vector<std::string> args = kernel_udp_args(prefix, dir, test_port(8));
+        for (auto& a : args)
+            if (a == dir + "/data") a = mnt + "/data";
+        auto r = run_sluiced(args, dir);
+        EXPECT_EQ(r.code, 1);
+        EXPECT_EQ(r.err, "sluiced: the data dir " + mnt +
+                             "/data's filesystem is full (0 KiB free, sluiced needs 16 MiB to "
+                             "start): free space there (lower [retention] max_bytes or "
+                             "max_age_ms), or pass --data-dir on a disk with room\n");
+        EXPECT_FALSE(std::filesystem::exists(dir + "/ctl.sock"));
+        remove_eal_runtime(prefix);
+    }
     if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 
