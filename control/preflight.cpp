@@ -38,10 +38,10 @@ result<void> check_data_dir(const std::string& data_dir) {
 }
 
 result<storage::data_dir_lock> preflight(const daemon_config& config) {
-    SLUICE_TRY(check_data_dir(config.data_dir));
-    SLUICE_TRY(check_control_socket(config.control_socket));
-    SLUICE_TRY(probe_metrics_listen(config.metrics_listen));
-    return storage::data_dir_lock::acquire(config.data_dir);
+    SLUICE_TRY(check_data_dir(config.sluice.data_dir));
+    SLUICE_TRY(check_control_socket(config.sluice.control_socket));
+    SLUICE_TRY(probe_metrics_listen(config.metrics.listen));
+    return storage::data_dir_lock::acquire(config.sluice.data_dir);
 }
 
 } // namespace sluice::control
