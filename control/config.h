@@ -168,6 +168,12 @@ std::vector<std::string> restart_required(const daemon_config& running, const da
 // Applies [log] (format, rate limit) to base/log.h: sluiced calls it once the config is loaded.
 void apply_log_config(const daemon_config& config);
 
+// Reads the TOML file at `path` into `c`: each section into its struct, key by key
+// (config_file.cpp). load_config() calls it before the command-line overrides.
+result<void> apply_config_file(const std::string& path, daemon_config& c);
+// "text" or "json" into `out`; otherwise an error naming log.format.
+result<void> parse_log_format_key(const std::string& name, log_format& out);
+
 // Loads `path` (empty: defaults only) and applies the command-line options that follow
 // EAL's `--`. Errors name the option or key and what to do about it.
 result<daemon_config> load_config(int argc, char** argv);
