@@ -4,6 +4,7 @@
 // default and their hard maximum side by side.
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 namespace sluice::limits {
 
@@ -129,5 +130,18 @@ inline constexpr uint32_t metrics_http_threads = 4;
 inline constexpr size_t metrics_http_request_bytes_max = 8 * 1024; // request line + headers
 inline constexpr uint32_t metrics_http_request_timeout_ms = 10'000; // to read one request
 inline constexpr uint32_t metrics_http_keep_alive_timeout_ms = 30'000; // idle between requests
+
+// Defaults of the configuration keys (control/config.h, docs/sluiced.toml) that have no
+// bound above; the others sit beside their maximum in the sections above.
+inline constexpr std::string_view data_dir_default = "/var/lib/sluice";
+inline constexpr std::string_view control_socket_default = "/run/sluice/sluiced.sock";
+inline constexpr uint32_t control_socket_mode_default = 0600;
+inline constexpr uint16_t udp_port_default = 9000;
+inline constexpr std::string_view kernel_bind_default = "127.0.0.1";
+inline constexpr uint32_t kernel_rcvbuf_bytes_default = 32u << 20; // SO_RCVBUF per socket
+inline constexpr uint32_t kafka_idle_timeout_ms_default = 10 * 60 * 1000; // 0 = never
+inline constexpr uint32_t retention_interval_ms_default = 1000;
+inline constexpr uint32_t log_rate_limit_burst_default = 10; // lines per call site, 0 = no limit
+inline constexpr uint32_t log_rate_limit_interval_ms_default = 5000;
 
 } // namespace sluice::limits

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "base/limits.h"
+
 namespace sluice {
 
 enum class log_level { debug, info, warn, error };
@@ -19,8 +21,9 @@ enum class log_format { text, json };
 
 /// Lines per call site: `burst` in each `interval_ms`; burst 0 = no limit.
 struct log_rate_limit {
-    uint32_t burst = 10;
-    uint32_t interval_ms = 5000;
+    uint32_t burst = limits::log_rate_limit_burst_default;
+    uint32_t interval_ms = limits::log_rate_limit_interval_ms_default;
+    bool operator==(const log_rate_limit&) const = default;
 };
 
 void log_set_level(log_level level) noexcept;

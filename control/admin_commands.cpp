@@ -195,30 +195,27 @@ json admin_commands::status() const {
     // applied, so a reply that shows a reload also shows what that reload applied.
     const uint64_t reloads = _reloads.load();
     const control_server* server = _server.load(std::memory_order_acquire);
-    access_policy access =
-        server ? server->access()
-               : access_policy{_config.allow_uids, _config.allow_gids, _config.requests_per_s,
-                               _config.connection_requests_per_s};
+    access_policy access = server ? server->access() : access_policy_of(_config.control);
     return json{
         {"ok", true},
         {"v", protocol_version},
         {"state", _shutdown_requested.load() || _signal_shutdown->load() ? "stopping" : "running"},
         {"version", SLUICE_VERSION},
         {"pid", int64_t(::getpid())},
-        {"mode", _config.mode},
+        {"mode", input_mode_name(_config.input.mode)},
         {"port", _pipeline.port() ? json(_pipeline.port()->driver) : json(nullptr)},
         {"rx_lcores", _pipeline.rx_lcores()},
         {"worker_lcores", _pipeline.worker_lcores()},
         {"lcore_map", lcore_map_json()},
-        {"data_dir", absolute_path(_config.data_dir)},
-        {"udp_ports", _config.udp_ports},
+        {"data_dir", absolute_path(_config.sluice.data_dir)},
+        {"udp_ports", _config.input.udp_ports},
         {"kafka",
          _pipeline.kafka_rx_index() < 0
              ? json(nullptr)
              : json(
                    _pipeline.rx()[size_t(_pipeline.kafka_rx_index())].kafka_listener->addresses())},
         {"queries", _pipeline.queries().stats().size()},
-        {"socket", _config.control_socket},
+        {"socket", _config.sluice.control_socket},
         {"metrics_url", metrics_url()},
         {"config", _config.config_path.empty() ? json(nullptr) : json(_config.config_path)},
         {"reloads", reloads},
@@ -240,7 +237,7 @@ result<std::vector<std::string>> admin_commands::reload_control(const daemon_con
     control_server* server = _server.load(std::memory_order_acquire);
     if (server == nullptr) return make_error(errc::busy, "the control server is still starting");
     access_policy old_access = server->access();
-    access_policy access{c.allow_uids, c.allow_gids, c.requests_per_s, c.connection_requests_per_s};
+    access_policy access = access_policy_of(c.control);
     if (access.allow_uids != old_access.allow_uids) applied.push_back("control.allow_uids");
     if (access.allow_gids != old_access.allow_gids) applied.push_back("control.allow_gids");
     if (access.requests_per_s != old_access.requests_per_s)
@@ -257,15 +254,16 @@ result<std::vector<std::string>> admin_commands::reload_control(const daemon_con
 // Retention from the file replaces the running policies (sluicectl retention changes are
 // run-time only).
 result<std::vector<std::string>> admin_commands::reload_retention(const daemon_config& c) {
-    if (c.retention == _config.retention && c.retention_tables == _config.retention_tables)
+    if (c.retention.defaults == _config.retention.defaults &&
+        c.retention.tables == _config.retention.tables)
         return std::vector<std::string>{};
-    SLUICE_TRY(_retention.set_policy("*", c.retention));
-    for (const auto& [table, p] : _config.retention_tables)
-        if (!c.retention_tables.contains(table)) _retention.clear_policy(table);
-    for (const auto& [table, p] : c.retention_tables)
+    SLUICE_TRY(_retention.set_policy("*", c.retention.defaults));
+    for (const auto& [table, p] : _config.retention.tables)
+        if (!c.retention.tables.contains(table)) _retention.clear_policy(table);
+    for (const auto& [table, p] : c.retention.tables)
         SLUICE_TRY(_retention.set_policy(table, p));
-    _config.retention = c.retention;
-    _config.retention_tables = c.retention_tables;
+    _config.retention.defaults = c.retention.defaults;
+    _config.retention.tables = c.retention.tables;
     return std::vector<std::string>{"retention"};
 }
 

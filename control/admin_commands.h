@@ -23,6 +23,11 @@
 
 namespace sluice::control {
 
+// The control server's access policy from [control] (at start and at each reload).
+inline access_policy access_policy_of(const control_config& c) {
+    return {c.allow_uids, c.allow_gids, c.requests_per_s, c.connection_requests_per_s};
+}
+
 class admin_commands {
   public:
     /// `signal_shutdown` is set by SIGTERM/SIGINT (status shows "stopping").

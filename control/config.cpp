@@ -1,7 +1,8 @@
+// Configuration (config.h): load_config() reads the file (config_file.cpp), applies
+// the command-line overrides and checks across sections; which keys need a restart.
 #include "control/config.h"
 
 #include <CLI/CLI.hpp>
-#include <toml++/toml.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -9,7 +10,6 @@
 #include "base/limits.h"
 #include "base/log.h"
 #include "control/metrics_http.h"
-#include "control/query_config.h"
 #include "dataplane/lcore_map.h"
 #include "processing/dedup_filter.h"
 
@@ -17,287 +17,33 @@ namespace sluice::control {
 
 namespace {
 
-template <typename T>
-void get(const toml::table& t, const char* section, const char* key, T& out) {
-    if (auto v = t[section][key].value<T>()) out = *v;
-}
-
-result<void> lcores_key(const toml::table& t, const char* key, uint32_t& count,
-                        std::vector<unsigned>& list) {
-    auto node = t["lcores"][key];
-    if (!node) return ok_result();
-    if (auto v = node.value<int64_t>()) {
-        if (*v < 0 || *v > 1024)
-            return make_error(errc::bad_config,
-                              std::string("lcores.") + key + " must be a count (0..1024) or a "
-                                                             "list of lcore ids");
-        count = uint32_t(*v);
-        return ok_result();
-    }
-    if (auto a = node.as_array()) {
-        list.clear();
-        for (auto& e : *a) {
-            auto v = e.value<int64_t>();
-            if (!v || *v < 0 || *v >= 1024)
-                return make_error(errc::bad_config, std::string("lcores.") + key +
-                                                        " lists something that is not an lcore "
-                                                        "id (0..1023)");
-            list.push_back(unsigned(*v));
-        }
-        return ok_result();
-    }
-    return make_error(errc::bad_config, std::string("lcores.") + key +
-                                            " must be a count or a list of lcore ids, e.g. " +
-                                            key + " = 2 or " + key + " = [1, 2]");
-}
-
-constexpr uint64_t storage_segment_bytes_limit = limits::segment_bytes_max;
-
-// [storage] compression and group commit by size, [retention] and [retention.tables.X].
-result<void> apply_storage_toml(const toml::table& t, daemon_config& c) {
-    auto bad = [](std::string what) { return make_error(errc::bad_config, std::move(what)); };
-    if (auto v = t["storage"]["sync_bytes"].value<int64_t>()) {
-        if (*v <= 0) return bad("storage.sync_bytes must be > 0");
-        c.sync_bytes = uint64_t(*v);
-    }
-    if (auto v = t["storage"]["segment_bytes_max"].value<int64_t>()) {
-        if (*v < (1 << 20) || uint64_t(*v) > storage_segment_bytes_limit)
-            return bad("storage.segment_bytes_max must be within 1 MiB..256 MiB");
-        c.segment_bytes_max = uint64_t(*v);
-    }
-    if (auto v = t["storage"]["compression"].value<std::string>()) {
-        if (*v == "zstd") {
-            c.compression = {storage::format::codec::zstd, 1};
-        } else if (*v == "lz4") {
-            c.compression = {storage::format::codec::lz4, 1};
-        } else if (*v == "none") {
-            c.compression = {storage::format::codec::none, 0};
-        } else {
-            return bad("storage.compression must be \"zstd\", \"lz4\" or \"none\", not \"" + *v + "\"");
-        }
-    }
-    if (auto v = t["storage"]["compression_level"].value<int64_t>()) c.compression.level = int(*v);
-    auto policy = [&](const toml::node_view<const toml::node>& n, storage::retention_policy& p,
-                      const std::string& where) -> result<void> {
-        if (auto v = n["max_age_ms"].value<int64_t>()) {
-            if (*v < 0) return bad(where + ".max_age_ms must be >= 0 (0: no age limit)");
-            p.max_age_ms = *v;
-        }
-        if (auto v = n["max_bytes"].value<int64_t>()) {
-            if (*v < 0) return bad(where + ".max_bytes must be >= 0 (0: no size limit)");
-            p.max_bytes = uint64_t(*v);
-        }
-        return ok_result();
-    };
-    const toml::node_view<const toml::node> r = t["retention"];
-    SLUICE_TRY(policy(r, c.retention, "retention"));
-    if (auto v = r["interval_ms"].value<int64_t>()) {
-        if (*v <= 0) return bad("retention.interval_ms must be > 0");
-        c.retention_interval_ms = uint32_t(*v);
-    }
-    if (auto tables = r["tables"].as_table()) {
-        for (const auto& [name, node] : *tables) {
-            storage::retention_policy p;
-            std::string key(name.str());
-            SLUICE_TRY(policy(toml::node_view<const toml::node>(node), p, "retention.tables." + key));
-            c.retention_tables[key] = p;
-        }
-    }
-    return ok_result();
-}
-
-// [kafka] listen, advertised, auto_create_topics, connections_max, request_bytes_max,
-// lcore; [[kafka.topic]] name, partitions.
-result<void> apply_kafka_toml(const toml::table& t, daemon_config& c) {
-    auto bad = [](std::string what) { return make_error(errc::bad_config, std::move(what)); };
-    const toml::node_view<const toml::node> k = t["kafka"];
-    if (!k) return ok_result();
-    if (auto node = k["listen"]; node) {
-        c.kafka_listen.clear();
-        if (auto v = node.value<std::string>()) {
-            c.kafka_listen.push_back(*v);
-        } else if (auto a = node.as_array()) {
-            for (auto& e : *a) {
-                auto v = e.value<std::string>();
-                if (!v) return bad("kafka.listen must list \"HOST:PORT\" strings, e.g. [\"127.0.0.1:9092\"]");
-                c.kafka_listen.push_back(*v);
-            }
-        } else {
-            return bad("kafka.listen must be \"HOST:PORT\" or a list of them");
-        }
-    }
-    if (auto v = k["advertised"].value<std::string>()) c.kafka_advertised = *v;
-    if (auto v = k["auto_create_topics"].value<bool>()) c.kafka_auto_create_topics = *v;
-    if (auto v = k["connections_max"].value<int64_t>()) {
-        if (*v < 1 || *v > int64_t(limits::kafka_connections_max))
-            return bad("kafka.connections_max must be within 1.." +
-                       std::to_string(limits::kafka_connections_max));
-        c.kafka_connections_max = uint32_t(*v);
-    }
-    if (auto v = k["request_bytes_max"].value<int64_t>()) {
-        if (*v < 1024 || *v > int64_t(limits::kafka_request_bytes_max))
-            return bad("kafka.request_bytes_max must be within 1024.." +
-                       std::to_string(limits::kafka_request_bytes_max));
-        c.kafka_request_bytes_max = uint32_t(*v);
-    }
-    if (auto v = k["lcore"].value<int64_t>()) c.kafka_lcore = *v;
-    if (auto v = k["idle_timeout_ms"].value<int64_t>()) {
-        if (*v < 0 || *v > int64_t(UINT32_MAX))
-            return bad("kafka.idle_timeout_ms must be >= 0 (0: never)");
-        c.kafka_idle_timeout_ms = uint32_t(*v);
-    }
-    if (auto a = k["topic"].as_array()) {
-        c.kafka_topics.clear();
-        for (auto& e : *a) {
-            auto tab = e.as_table();
-            if (tab == nullptr) return bad("kafka.topic must be a list of tables ([[kafka.topic]])");
-            kafka_topic_def d;
-            if (auto n = (*tab)["name"].value<std::string>()) d.name = *n;
-            if (d.name.empty()) return bad("a [[kafka.topic]] has no name (name = \"events-topic\")");
-            if (auto p = (*tab)["partitions"].value<int64_t>()) {
-                if (*p < 0 || *p > int64_t(limits::kafka_partitions_max))
-                    return bad("kafka.topic " + d.name + ": partitions must be within 0.." +
-                               std::to_string(limits::kafka_partitions_max) + " (0: one per worker)");
-                d.partitions = int32_t(*p);
-            }
-            c.kafka_topics.push_back(d);
-        }
-    }
-    return ok_result();
-}
-
-result<void> apply_toml(const std::string& path, daemon_config& c) {
-    toml::table t;
-    try {
-        t = toml::parse_file(path);
-    } catch (const toml::parse_error& e) {
-        return make_error(errc::bad_config,
-                          "cannot read config " + path + ": " + std::string(e.description()) +
-                              " at line " + std::to_string(e.source().begin.line) +
-                              " (fix the file or pass another --config)");
-    }
-    get(t, "sluice", "data_dir", c.data_dir);
-    get(t, "sluice", "control_socket", c.control_socket);
-    if (auto v = t["sluice"]["workers"].value<int64_t>()) c.workers = uint32_t(*v);
-    // [lcores] rx / workers: an integer is a count, an array the explicit EAL lcore ids.
-    SLUICE_TRY(lcores_key(t, "rx", c.rx_count, c.rx_lcores));
-    SLUICE_TRY(lcores_key(t, "workers", c.workers, c.worker_lcores));
-    if (auto a = t["control"]["allow_uids"].as_array())
-        for (auto& e : *a)
-            if (auto v = e.value<int64_t>()) c.allow_uids.push_back(uint32_t(*v));
-    if (auto a = t["control"]["allow_gids"].as_array())
-        for (auto& e : *a)
-            if (auto v = e.value<int64_t>()) c.allow_gids.push_back(uint32_t(*v));
-    get(t, "control", "socket_group_gid", c.socket_group_gid);
-    if (auto v = t["control"]["socket_mode"].value<std::string>()) {
-        c.socket_mode = uint32_t(std::strtoul(v->c_str(), nullptr, 8));
-    } else if (auto n = t["control"]["socket_mode"].value<int64_t>()) {
-        c.socket_mode = uint32_t(*n);
-    }
-    if (auto v = t["control"]["requests_per_s"].value<int64_t>()) c.requests_per_s = uint32_t(*v);
-    if (auto v = t["control"]["connection_requests_per_s"].value<int64_t>())
-        c.connection_requests_per_s = uint32_t(*v);
-    if (auto v = t["control"]["idle_timeout_ms"].value<int64_t>()) c.idle_timeout_ms = uint32_t(*v);
-    if (auto v = t["input"]["mode"].value<std::string>()) {
-        c.mode = *v;
-        c.mode_set = true;
-    }
-    SLUICE_TRY(apply_kafka_toml(t, c));
-    if (auto v = t["input"]["port_id"].value<int64_t>()) c.port_id = uint16_t(*v);
-    if (auto a = t["input"]["udp_ports"].as_array()) {
-        c.udp_ports.clear();
-        for (auto& e : *a)
-            if (auto v = e.value<int64_t>()) c.udp_ports.push_back(uint16_t(*v));
-    }
-    get(t, "input", "kernel_bind", c.kernel_bind);
-    if (auto v = t["input"]["kernel_rcvbuf_bytes"].value<int64_t>())
-        c.kernel_rcvbuf_bytes = uint32_t(std::clamp<int64_t>(*v, 4096, 1ll << 30));
-    if (auto v = t["input"]["event_bytes_max"].value<int64_t>()) c.event_bytes_max = uint32_t(*v);
-    get(t, "input", "max_future_skew_ms", c.max_future_skew_ms);
-    if (auto v = t["input"]["slots"].value<int64_t>()) c.slots = uint32_t(*v);
-    if (auto v = t["input"]["rx_queues"].value<int64_t>()) c.rx_queues = uint32_t(*v);
-    if (auto v = t["input"]["mbufs"].value<int64_t>()) c.mbufs = uint32_t(*v);
-    get(t, "processing", "watermark_delay_ms", c.watermark_delay_ms);
-    get(t, "processing", "dedup_horizon_ms", c.dedup_horizon_ms);
-    if (auto v = t["processing"]["dedup_memory_mb"].value<int64_t>()) c.dedup_memory_mb = uint64_t(*v);
-    // [[query]] tables, or one [query] table (the slice's form: name, window_size_ms,
-    // group_by).
-    std::vector<json> queries;
-    c.queries_configured = t.contains("query");
-    if (auto a = t["query"].as_array()) {
-        for (auto& e : *a) {
-            auto tab = e.as_table();
-            if (tab == nullptr)
-                return make_error(errc::bad_config, "config " + path +
-                                                        ": query must be a list of tables ([[query]])");
-            queries.push_back(toml_to_json(*tab));
-        }
-    } else if (auto tab = t["query"].as_table()) {
-        json j = toml_to_json(*tab);
-        if (!j.contains("name")) j["name"] = processing::reference_query().name;
-        queries.push_back(j);
-    }
-    c.queries.clear();
-    for (const auto& j : queries) {
-        auto q = query_from_json(j, c.watermark_delay_ms);
-        if (!q)
-            return make_error(errc::bad_config, "config " + path + ": " + q.err().message +
-                                                    " (fix the [[query]] table)");
-        for (const auto& other : c.queries)
-            if (other.name == q->name)
-                return make_error(errc::bad_config, "config " + path + ": two queries are named \"" +
-                                                        q->name + "\" (names must be unique)");
-        c.queries.push_back(std::move(q.value()));
-    }
-    if (auto v = t["storage"]["flush_interval_ms"].value<int64_t>()) c.flush_interval_ms = uint32_t(*v);
-    get(t, "storage", "direct_io", c.direct_io);
-    get(t, "metrics", "listen", c.metrics_listen);
-    get(t, "log", "format", c.log_format);
-    if (auto v = t["log"]["rate_limit_burst"].value<int64_t>()) {
-        if (*v < 0 || *v > 1'000'000)
-            return make_error(errc::bad_config, "log.rate_limit_burst must be within 0..1000000 "
-                                                "(0: no limit)");
-        c.log_burst = uint32_t(*v);
-    }
-    if (auto v = t["log"]["rate_limit_interval_ms"].value<int64_t>()) {
-        if (*v < 1 || *v > 3'600'000)
-            return make_error(errc::bad_config,
-                              "log.rate_limit_interval_ms must be within 1..3600000");
-        c.log_interval_ms = uint32_t(*v);
-    }
-    if (auto v = t["testing"]["slow_worker_us"].value<int64_t>())
-        c.test_slow_worker_us = uint32_t(*v);
-    SLUICE_TRY(apply_storage_toml(t, c));
-    return ok_result();
-}
-
 result<void> validate(const daemon_config& c) {
     auto bad = [](std::string what) { return make_error(errc::bad_config, std::move(what)); };
-    if (c.mode != "dpdk" && c.mode != "kernel_udp" && c.mode != "kafka")
-        return bad("input.mode must be \"dpdk\", \"kernel_udp\" or \"kafka\", not \"" + c.mode + "\"");
-    if (c.mode == "kafka" && c.kafka_listen.empty())
+    if (c.input.mode == input_mode::kafka && c.kafka.listen.empty())
         return bad("input.mode = \"kafka\" needs a listener: set kafka.listen or pass --kafka "
                    "ADDR:PORT");
-    if (c.kafka_listen.size() > limits::kafka_listen_addresses_max)
+    if (c.kafka.listen.size() > limits::kafka_listen_addresses_max)
         return bad("kafka.listen lists more than " +
                    std::to_string(limits::kafka_listen_addresses_max) + " addresses");
-    if (c.udp_ports.empty()) return bad("input.udp_ports is empty (list at least one UDP port)");
-    if (c.event_bytes_max < 64 || c.event_bytes_max > 65536)
-        return bad("input.event_bytes_max must be within 64..65536");
-    if (c.watermark_delay_ms < 0) return bad("processing.watermark_delay_ms must be >= 0");
-    if (c.dedup_horizon_ms <= 0 || c.dedup_horizon_ms > processing::dedup_filter::horizon_ms_max)
+    if (c.input.udp_ports.empty())
+        return bad("input.udp_ports is empty (list at least one UDP port)");
+    if (c.input.event_bytes_max < 64 || c.input.event_bytes_max > limits::event_bytes_max)
+        return bad("input.event_bytes_max must be within 64.." +
+                   std::to_string(limits::event_bytes_max));
+    if (c.processing.watermark_delay_ms < 0)
+        return bad("processing.watermark_delay_ms must be >= 0");
+    if (c.processing.dedup_horizon_ms <= 0 ||
+        c.processing.dedup_horizon_ms > processing::dedup_filter::horizon_ms_max)
         return bad("processing.dedup_horizon_ms must be within 1.." +
                    std::to_string(processing::dedup_filter::horizon_ms_max) +
                    " (24.8 days: the dedup table keeps 32-bit time offsets)");
     if (c.queries.size() > limits::queries_max)
         return bad("at most " + std::to_string(limits::queries_max) + " [[query]] tables");
-    if (c.data_dir.empty()) return bad("sluice.data_dir is empty (pass --data-dir)");
-    if (c.mbufs < 512) return bad("input.mbufs must be >= 512");
-    if (c.rx_queues > 1024) return bad("input.rx_queues must be <= 1024");
-    SLUICE_TRY(check_metrics_listen(c.metrics_listen));
-    if (log_format f; !parse_log_format(c.log_format.c_str(), &f))
-        return bad("log.format must be \"text\" or \"json\", not \"" + c.log_format + "\"");
-    if ((c.socket_mode & ~0777u) != 0 || (c.socket_mode & 0600u) != 0600u)
+    if (c.sluice.data_dir.empty()) return bad("sluice.data_dir is empty (pass --data-dir)");
+    if (c.input.mbufs < 512) return bad("input.mbufs must be >= 512");
+    if (c.input.rx_queues > 1024) return bad("input.rx_queues must be <= 1024");
+    SLUICE_TRY(check_metrics_listen(c.metrics.listen));
+    if ((c.control.socket_mode & ~0777u) != 0 || (c.control.socket_mode & 0600u) != 0600u)
         return bad("control.socket_mode must be an octal mode within 0600..0777 that lets the "
                    "owner read and write, e.g. \"0600\" or \"0660\"");
     return ok_result();
@@ -305,63 +51,72 @@ result<void> validate(const daemon_config& c) {
 
 } // namespace
 
+const char* input_mode_name(input_mode mode) noexcept {
+    switch (mode) {
+    case input_mode::dpdk: return "dpdk";
+    case input_mode::kernel_udp: return "kernel_udp";
+    case input_mode::kafka: return "kafka";
+    }
+    return "dpdk";
+}
+
+std::optional<input_mode> parse_input_mode(std::string_view name) noexcept {
+    for (input_mode m : {input_mode::dpdk, input_mode::kernel_udp, input_mode::kafka})
+        if (name == input_mode_name(m)) return m;
+    return std::nullopt;
+}
+
 std::vector<std::string> restart_required(const daemon_config& a, const daemon_config& b) {
     std::vector<std::string> keys;
     auto check = [&](bool same, const char* key) {
         if (!same) keys.emplace_back(key);
     };
-    check(a.data_dir == b.data_dir, "sluice.data_dir");
-    check(a.control_socket == b.control_socket, "sluice.control_socket");
-    check(a.workers == b.workers, "sluice.workers");
-    check(a.rx_count == b.rx_count && a.rx_lcores == b.rx_lcores, "lcores.rx");
-    check(a.worker_lcores == b.worker_lcores, "lcores.workers");
-    check(a.rx_queues == b.rx_queues, "input.rx_queues");
-    check(a.mbufs == b.mbufs, "input.mbufs");
-    check(a.kernel_rcvbuf_bytes == b.kernel_rcvbuf_bytes, "input.kernel_rcvbuf_bytes");
-    check(a.socket_group_gid == b.socket_group_gid, "control.socket_group_gid");
-    check(a.socket_mode == b.socket_mode, "control.socket_mode");
-    check(a.idle_timeout_ms == b.idle_timeout_ms, "control.idle_timeout_ms");
-    check(a.mode == b.mode, "input.mode");
-    check(a.kafka_listen == b.kafka_listen && a.kafka_advertised == b.kafka_advertised &&
-              a.kafka_topics == b.kafka_topics &&
-              a.kafka_auto_create_topics == b.kafka_auto_create_topics &&
-              a.kafka_connections_max == b.kafka_connections_max &&
-              a.kafka_request_bytes_max == b.kafka_request_bytes_max &&
-              a.kafka_lcore == b.kafka_lcore &&
-              a.kafka_idle_timeout_ms == b.kafka_idle_timeout_ms,
-          "kafka");
-    check(a.port_id == b.port_id, "input.port_id");
-    check(a.udp_ports == b.udp_ports, "input.udp_ports");
-    check(a.kernel_bind == b.kernel_bind, "input.kernel_bind");
-    check(a.event_bytes_max == b.event_bytes_max, "input.event_bytes_max");
-    check(a.max_future_skew_ms == b.max_future_skew_ms, "input.max_future_skew_ms");
-    check(a.slots == b.slots, "input.slots");
-    check(a.watermark_delay_ms == b.watermark_delay_ms, "processing.watermark_delay_ms");
-    check(a.dedup_horizon_ms == b.dedup_horizon_ms, "processing.dedup_horizon_ms");
-    check(a.dedup_memory_mb == b.dedup_memory_mb, "processing.dedup_memory_mb");
+    check(a.sluice.data_dir == b.sluice.data_dir, "sluice.data_dir");
+    check(a.sluice.control_socket == b.sluice.control_socket, "sluice.control_socket");
+    check(a.lcores.worker_count == b.lcores.worker_count, "sluice.workers");
+    check(a.lcores.rx_count == b.lcores.rx_count && a.lcores.rx == b.lcores.rx, "lcores.rx");
+    check(a.lcores.workers == b.lcores.workers, "lcores.workers");
+    check(a.input.rx_queues == b.input.rx_queues, "input.rx_queues");
+    check(a.input.mbufs == b.input.mbufs, "input.mbufs");
+    check(a.input.kernel_rcvbuf_bytes == b.input.kernel_rcvbuf_bytes, "input.kernel_rcvbuf_bytes");
+    check(a.control.socket_group_gid == b.control.socket_group_gid, "control.socket_group_gid");
+    check(a.control.socket_mode == b.control.socket_mode, "control.socket_mode");
+    check(a.control.idle_timeout_ms == b.control.idle_timeout_ms, "control.idle_timeout_ms");
+    check(a.input.mode == b.input.mode, "input.mode");
+    check(a.kafka == b.kafka, "kafka");
+    check(a.input.port_id == b.input.port_id, "input.port_id");
+    check(a.input.udp_ports == b.input.udp_ports, "input.udp_ports");
+    check(a.input.kernel_bind == b.input.kernel_bind, "input.kernel_bind");
+    check(a.input.event_bytes_max == b.input.event_bytes_max, "input.event_bytes_max");
+    check(a.input.max_future_skew_ms == b.input.max_future_skew_ms, "input.max_future_skew_ms");
+    check(a.input.slots == b.input.slots, "input.slots");
+    check(a.processing.watermark_delay_ms == b.processing.watermark_delay_ms,
+          "processing.watermark_delay_ms");
+    check(a.processing.dedup_horizon_ms == b.processing.dedup_horizon_ms,
+          "processing.dedup_horizon_ms");
+    check(a.processing.dedup_memory_mb == b.processing.dedup_memory_mb,
+          "processing.dedup_memory_mb");
     // Queries change at run time with `sluicectl queries add|remove`, not by reload. (The
     // default reference query follows processing.watermark_delay_ms, reported above.)
     if (a.queries_configured || b.queries_configured) check(a.queries == b.queries, "query");
-    check(a.flush_interval_ms == b.flush_interval_ms, "storage.flush_interval_ms");
-    check(a.direct_io == b.direct_io, "storage.direct_io");
-    check(a.sync_bytes == b.sync_bytes, "storage.sync_bytes");
-    check(a.segment_bytes_max == b.segment_bytes_max, "storage.segment_bytes_max");
-    check(a.compression.kind == b.compression.kind, "storage.compression");
-    check(a.compression.level == b.compression.level, "storage.compression_level");
-    check(a.retention_interval_ms == b.retention_interval_ms, "retention.interval_ms");
-    check(a.metrics_listen == b.metrics_listen, "metrics.listen");
-    check(a.log_format == b.log_format && a.log_burst == b.log_burst &&
-              a.log_interval_ms == b.log_interval_ms,
+    check(a.storage.flush_interval_ms == b.storage.flush_interval_ms, "storage.flush_interval_ms");
+    check(a.storage.direct_io == b.storage.direct_io, "storage.direct_io");
+    check(a.storage.sync_bytes == b.storage.sync_bytes, "storage.sync_bytes");
+    check(a.storage.segment_bytes_max == b.storage.segment_bytes_max, "storage.segment_bytes_max");
+    check(a.storage.compression.kind == b.storage.compression.kind, "storage.compression");
+    check(a.storage.compression.level == b.storage.compression.level, "storage.compression_level");
+    check(a.retention.interval_ms == b.retention.interval_ms, "retention.interval_ms");
+    check(a.metrics.listen == b.metrics.listen, "metrics.listen");
+    check(a.log.format == b.log.format && a.log.rate_limit.burst == b.log.rate_limit.burst &&
+              a.log.rate_limit.interval_ms == b.log.rate_limit.interval_ms,
           "log");
     return keys;
 }
 
 void apply_log_config(const daemon_config& c) {
-    log_format f = log_format::text;
-    (void)parse_log_format(c.log_format.c_str(), &f); // validated by load_config
-    log_set_format(f);
+    log_set_format(c.log.format);
     log_set_journal(log_stderr_is_journal());
-    log_set_rate_limit({c.log_burst, c.log_interval_ms});
+    log_set_rate_limit(c.log.rate_limit);
 }
 
 result<daemon_config> load_config(int argc, char** argv) {
@@ -417,46 +172,47 @@ result<daemon_config> load_config(int argc, char** argv) {
         return make_error(errc::invalid_argument,
                           std::string(e.what()) + " (run `sluiced -- --help` for the options)");
     }
-    if (!config_path.empty()) SLUICE_TRY(apply_toml(config_path, c));
+    if (!config_path.empty()) SLUICE_TRY(apply_config_file(config_path, c));
     c.config_path = config_path;
-    if (test_hold_us >= 0) c.test_hold_us = uint32_t(std::min<int64_t>(test_hold_us, 10'000'000));
-    if (!data_dir.empty()) c.data_dir = data_dir;
-    if (metrics_listen_set) c.metrics_listen = metrics_listen;
-    if (!log_format_arg.empty()) c.log_format = log_format_arg;
-    if (!socket.empty()) c.control_socket = socket;
+    if (test_hold_us >= 0)
+        c.testing.hold_us = uint32_t(std::min<int64_t>(test_hold_us, 10'000'000));
+    if (!data_dir.empty()) c.sluice.data_dir = data_dir;
+    if (metrics_listen_set) c.metrics.listen = metrics_listen;
+    if (!log_format_arg.empty()) SLUICE_TRY(parse_log_format_key(log_format_arg, c.log.format));
+    if (!socket.empty()) c.sluice.control_socket = socket;
     if (udp_port >= 0) {
         if (udp_port == 0 || udp_port > 65535)
             return make_error(errc::invalid_argument, "--udp-port must be within 1..65535");
-        c.udp_ports = {uint16_t(udp_port)};
+        c.input.udp_ports = {uint16_t(udp_port)};
     }
-    if (workers >= 0) c.workers = uint32_t(workers);
-    if (rx >= 0) c.rx_count = uint32_t(rx);
-    if (rx_queues >= 0) c.rx_queues = uint32_t(rx_queues);
-    if (slow_worker_us >= 0) c.test_slow_worker_us = uint32_t(slow_worker_us);
-    c.bench_sink = bench_sink;
+    if (workers >= 0) c.lcores.worker_count = uint32_t(workers);
+    if (rx >= 0) c.lcores.rx_count = uint32_t(rx);
+    if (rx_queues >= 0) c.input.rx_queues = uint32_t(rx_queues);
+    if (slow_worker_us >= 0) c.testing.slow_worker_us = uint32_t(slow_worker_us);
+    c.testing.bench_sink = bench_sink;
     if (!rx_list.empty()) {
         auto l = dataplane::parse_lcore_list(rx_list);
         if (!l) return std::move(l).err();
-        c.rx_lcores = *l;
+        c.lcores.rx = *l;
     }
     if (!worker_list.empty()) {
         auto l = dataplane::parse_lcore_list(worker_list);
         if (!l) return std::move(l).err();
-        c.worker_lcores = *l;
+        c.lcores.workers = *l;
     }
-    if (port_id >= 0) c.port_id = uint16_t(port_id);
+    if (port_id >= 0) c.input.port_id = uint16_t(port_id);
     if (!kernel_udp.empty()) {
-        c.mode = "kernel_udp";
-        c.kernel_bind = kernel_udp;
+        c.input.mode = input_mode::kernel_udp;
+        c.input.kernel_bind = kernel_udp;
     }
     if (!kafka.empty()) {
-        c.kafka_listen = kafka;
+        c.kafka.listen = kafka;
         // Kafka alone unless another input was asked for.
-        if (kernel_udp.empty() && !c.mode_set) c.mode = "kafka";
+        if (kernel_udp.empty() && !c.input.mode_set) c.input.mode = input_mode::kafka;
     }
     if (c.queries.empty() && !c.queries_configured) {
         processing::query_def q = processing::reference_query();
-        q.watermark_delay_ms = c.watermark_delay_ms;
+        q.watermark_delay_ms = c.processing.watermark_delay_ms;
         c.queries.push_back(q);
     }
     SLUICE_TRY(validate(c));

@@ -1,5 +1,6 @@
-// The control server's io_uring event loop (control_server.h): accept, receive, answer,
-// send, the tick, and the slow requests' replies from the pool; one plain thread.
+// The control server's io_uring event loop (control_loop.h): the ring itself — accept,
+// receive, send, the tick, the pool's wake-up, the drain at stop — on one plain thread.
+// What a connection's bytes become is control_requests.cpp's.
 #include "control/control_server.h"
 
 #include <fcntl.h>
@@ -22,509 +23,340 @@
 #include "base/clock.h"
 #include "base/limits.h"
 #include "base/log.h"
-#include "control/control_connection.h"
+#include "control/control_loop.h"
 
 namespace sluice::control {
 
 using detail::connection;
+using detail::make_tag;
+using detail::op;
+using detail::tag_op;
+using detail::tag_slot;
 using detail::token_bucket;
 
 namespace {
-
-// What an io_uring completion is for: the op in the low byte, the client slot above.
-enum class op : uint8_t {
-    accept = 1, stop = 2, recv = 3, send = 4, cancel = 5, retry = 6, tick = 7, done = 8
-};
-
-constexpr uint64_t make_tag(op o, uint32_t slot = 0) {
-    return (uint64_t(slot) << 8) | uint64_t(o);
-}
-constexpr op tag_op(uint64_t tag) {
-    return op(tag & 0xff);
-}
-constexpr uint32_t tag_slot(uint64_t tag) {
-    return uint32_t(tag >> 8);
-}
 
 // At most one op per client, plus accept (or its retry timer), the tick, the stop and
 // done polls; the shutdown cancels need as many again, and sqe() submits early when the
 // SQ is full.
 constexpr unsigned ring_entries = limits::control_clients_max + 4;
-// Back-off before accepting again when out of descriptors, so EMFILE cannot spin.
-constexpr long accept_retry_ns = 100'000'000;
 
 std::string sys_error(const std::string& what, int err) {
     return what + ": " + std::strerror(err);
 }
 
-bool blank(std::string_view s) {
-    return std::all_of(s.begin(), s.end(),
-                       [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
-}
-
 } // namespace
 
-struct control_server::loop {
-    explicit loop(control_server& s) : server(s), conns(limits::control_clients_max) {
-        for (uint32_t i = limits::control_clients_max; i > 0; --i)
-            free_slots.push_back(i - 1);
-    }
-    ~loop() {
-        for (auto& c : conns)
-            if (c.fd >= 0) ::close(c.fd);
-        if (ring_ready) io_uring_queue_exit(&ring);
-    }
+control_server::loop::loop(control_server& s) : server(s), conns(limits::control_clients_max) {
+    for (uint32_t i = limits::control_clients_max; i > 0; --i)
+        free_slots.push_back(i - 1);
+}
 
-    io_uring_sqe* sqe() {
-        io_uring_sqe* s = io_uring_get_sqe(&ring);
-        if (s == nullptr) {
-            io_uring_submit(&ring);
-            s = io_uring_get_sqe(&ring);
-        }
-        SLUICE_ASSERT(s != nullptr);
-        return s;
-    }
+control_server::loop::~loop() {
+    for (auto& c : conns)
+        if (c.fd >= 0) ::close(c.fd);
+    if (ring_ready) io_uring_queue_exit(&ring);
+}
 
-    void arm_accept() {
-        io_uring_sqe* s = sqe();
-        io_uring_prep_accept(s, server._listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-        io_uring_sqe_set_data64(s, make_tag(op::accept));
-        accept_armed = true;
-        ++in_flight;
+io_uring_sqe* control_server::loop::sqe() {
+    io_uring_sqe* s = io_uring_get_sqe(&ring);
+    if (s == nullptr) {
+        io_uring_submit(&ring);
+        s = io_uring_get_sqe(&ring);
     }
+    SLUICE_ASSERT(s != nullptr);
+    return s;
+}
 
-    void arm_accept_retry() {
-        io_uring_sqe* s = sqe();
-        io_uring_prep_timeout(s, &retry_ts, 0, 0);
-        io_uring_sqe_set_data64(s, make_tag(op::retry));
-        retry_armed = true;
-        ++in_flight;
-    }
+void control_server::loop::arm_accept() {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_accept(s, server._listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(s, make_tag(op::accept));
+    accept_armed = true;
+    ++in_flight;
+}
 
-    void arm_tick() {
-        io_uring_sqe* s = sqe();
-        io_uring_prep_timeout(s, &tick_ts, 0, 0);
-        io_uring_sqe_set_data64(s, make_tag(op::tick));
-        tick_armed = true;
-        ++in_flight;
-    }
+void control_server::loop::arm_accept_retry() {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_timeout(s, &retry_ts, 0, 0);
+    io_uring_sqe_set_data64(s, make_tag(op::retry));
+    retry_armed = true;
+    ++in_flight;
+}
 
-    void arm_stop() {
-        io_uring_sqe* s = sqe();
-        io_uring_prep_poll_add(s, server._stop_fd, POLLIN);
-        io_uring_sqe_set_data64(s, make_tag(op::stop));
-        stop_armed = true;
-        ++in_flight;
-    }
+void control_server::loop::arm_tick() {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_timeout(s, &tick_ts, 0, 0);
+    io_uring_sqe_set_data64(s, make_tag(op::tick));
+    tick_armed = true;
+    ++in_flight;
+}
 
-    void arm_done() {
-        io_uring_sqe* s = sqe();
-        io_uring_prep_poll_add(s, server._done_fd, POLLIN);
-        io_uring_sqe_set_data64(s, make_tag(op::done));
-        done_armed = true;
-        ++in_flight;
-    }
+void control_server::loop::arm_stop() {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_poll_add(s, server._stop_fd, POLLIN);
+    io_uring_sqe_set_data64(s, make_tag(op::stop));
+    stop_armed = true;
+    ++in_flight;
+}
 
-    void arm_recv(uint32_t slot) {
-        connection& c = conns[slot];
-        SLUICE_DASSERT(!c.armed);
-        io_uring_sqe* s = sqe();
-        io_uring_prep_recv(s, c.fd, c.chunk.data(), c.chunk.size(), 0);
-        io_uring_sqe_set_data64(s, make_tag(op::recv, slot));
-        c.armed = true;
-        c.sending = false;
-        ++in_flight;
-    }
+void control_server::loop::arm_done() {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_poll_add(s, server._done_fd, POLLIN);
+    io_uring_sqe_set_data64(s, make_tag(op::done));
+    done_armed = true;
+    ++in_flight;
+}
 
-    void arm_send(uint32_t slot) {
-        connection& c = conns[slot];
-        SLUICE_DASSERT(!c.armed);
-        SLUICE_DASSERT(c.out_sent < c.out.size());
-        io_uring_sqe* s = sqe();
-        io_uring_prep_send(s, c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent,
-                           MSG_NOSIGNAL);
-        io_uring_sqe_set_data64(s, make_tag(op::send, slot));
-        c.armed = true;
-        c.sending = true;
-        ++in_flight;
-    }
+void control_server::loop::arm_recv(uint32_t slot) {
+    connection& c = conns[slot];
+    SLUICE_DASSERT(!c.armed);
+    io_uring_sqe* s = sqe();
+    io_uring_prep_recv(s, c.fd, c.chunk.data(), c.chunk.size(), 0);
+    io_uring_sqe_set_data64(s, make_tag(op::recv, slot));
+    c.armed = true;
+    c.sending = false;
+    ++in_flight;
+}
 
-    void close_conn(uint32_t slot) {
-        connection& c = conns[slot];
-        ::close(c.fd);
-        c.fd = -1;
-        c.armed = c.closing = c.peer_eof = c.timed_out = c.waiting = c.reply_ready = false;
-        c.wait_id = 0;
+void control_server::loop::arm_send(uint32_t slot) {
+    connection& c = conns[slot];
+    SLUICE_DASSERT(!c.armed);
+    SLUICE_DASSERT(c.out_sent < c.out.size());
+    io_uring_sqe* s = sqe();
+    io_uring_prep_send(s, c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(s, make_tag(op::send, slot));
+    c.armed = true;
+    c.sending = true;
+    ++in_flight;
+}
+
+void control_server::loop::close_conn(uint32_t slot) {
+    connection& c = conns[slot];
+    ::close(c.fd);
+    c.fd = -1;
+    c.armed = c.closing = c.peer_eof = c.timed_out = c.waiting = c.reply_ready = false;
+    c.wait_id = 0;
+    c.reply.clear();
+    c.bucket = token_bucket{};
+    c.in.clear();
+    c.out.clear();
+    c.out_sent = 0;
+    free_slots.push_back(slot);
+    server._connections_open.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void control_server::loop::advance(uint32_t slot) {
+    connection& c = conns[slot];
+    if (c.out_sent < c.out.size()) return arm_send(slot);
+    c.out.clear();
+    c.out_sent = 0;
+    if (c.waiting) {
+        // Nothing is armed while the pool works: its reply (on_done) or the
+        // deadline (on_tick) resumes the connection.
+        if (!c.reply_ready) return;
+        c.out = std::move(c.reply) + '\n';
         c.reply.clear();
-        c.bucket = token_bucket{};
-        c.in.clear();
-        c.out.clear();
-        c.out_sent = 0;
-        free_slots.push_back(slot);
-        server._connections_open.fetch_sub(1, std::memory_order_relaxed);
+        c.waiting = c.reply_ready = false;
+        c.wait_id = 0;
+        process_input(c); // the requests pipelined behind it
+        return advance(slot);
     }
+    if (c.closing || c.peer_eof) return close_conn(slot);
+    arm_recv(slot);
+}
 
-    // After new input or a finished send: send what is pending, else read or close.
-    void advance(uint32_t slot) {
-        connection& c = conns[slot];
-        if (c.out_sent < c.out.size()) return arm_send(slot);
-        c.out.clear();
-        c.out_sent = 0;
-        if (c.waiting) {
-            // Nothing is armed while the pool works: its reply (on_done) or the
-            // deadline (on_tick) resumes the connection.
-            if (!c.reply_ready) return;
-            c.out = std::move(c.reply) + '\n';
-            c.reply.clear();
-            c.waiting = c.reply_ready = false;
-            c.wait_id = 0;
-            process_input(c); // the requests pipelined behind it
-            return advance(slot);
-        }
-        if (c.closing || c.peer_eof) return close_conn(slot);
-        arm_recv(slot);
-    }
-
-    // A slow request's reply, or its deadline error: sent now, or after the send in
-    // flight (whose buffer must not move).
-    void resume(uint32_t slot, std::string reply) {
-        connection& c = conns[slot];
-        c.reply = std::move(reply);
-        c.reply_ready = true;
-        if (!c.armed) advance(slot);
-    }
-
-    void on_done() {
-        uint64_t n;
-        (void)!::read(server._done_fd, &n, sizeof n); // non-blocking: resets the count
-        for (auto& d : server._pool->take_done()) {
-            connection& c = conns[d.slot];
-            if (c.fd < 0 || !c.waiting || c.reply_ready || c.wait_id != d.id) continue; // stale
-            resume(d.slot, std::move(d.reply));
-        }
-        arm_done();
-    }
-
-    // Slow requests past their deadline get an error now; their late replies are dropped.
-    void expire_waits() {
-        const int64_t now = monotonic_ns();
-        for (uint32_t i = 0; i < conns.size(); ++i) {
-            connection& c = conns[i];
-            if (c.fd < 0 || !c.waiting || c.reply_ready || now < c.wait_deadline_ns) continue;
-            bump(server._deadline_exceeded);
-            c.wait_id = 0;
-            resume(i, encode_error("request did not complete within " +
-                                   std::to_string(server._config.slow_deadline_ms) +
-                                   " ms (control deadline; see sluicectl stats)"));
+void control_server::loop::on_tick() {
+    if (server._config.on_tick) {
+        try {
+            server._config.on_tick();
+        } catch (const std::exception& e) {
+            SLUICE_LOG_ERROR("control: periodic task failed: %s", e.what());
         }
     }
+    close_idle();
+    expire_waits();
+    arm_tick();
+}
 
-    void refuse_oversize(connection& c) {
-        bump(server._oversize);
-        // Floods are cut by the log's per-site rate limit (base/log.h), and counted.
-        SLUICE_LOG_WARN("control: closed pid %d uid %u: request over %zu bytes", int(c.pid), c.uid,
-                        limits::control_request_bytes_max);
-        c.out +=
-            encode_error("request exceeds " + std::to_string(limits::control_request_bytes_max) +
-                         " bytes (send one JSON object per line)");
-        c.out += '\n';
+void control_server::loop::on_accept(int res) {
+    if (res < 0) {
+        if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+            SLUICE_LOG_WARN("control: cannot accept on %s: %s (retrying)",
+                            server._config.socket_path.c_str(), std::strerror(-res));
+            return arm_accept_retry();
+        }
+        return arm_accept();
+    }
+    arm_accept();
+    int fd = res;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        SLUICE_LOG_WARN("control: SO_PEERCRED failed: %s", std::strerror(errno));
+        ::close(fd);
+        return;
+    }
+    if (free_slots.empty()) {
+        // Over the bound: explain and close without taking a slot.
+        std::string busy =
+            encode_error("too many control clients (" +
+                         std::to_string(limits::control_clients_max) + " connected); retry later") +
+            "\n";
+        (void)!::send(fd, busy.data(), busy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        ::close(fd);
+        bump(server._refused_clients);
+        SLUICE_LOG_WARN("control: refused pid %d uid %u: too many clients", int(cred.pid),
+                        cred.uid);
+        return;
+    }
+    uint32_t slot = free_slots.back();
+    free_slots.pop_back();
+    connection& c = conns[slot];
+    c.fd = fd;
+    c.uid = cred.uid;
+    c.pid = cred.pid;
+    c.last_request_ns = monotonic_ns();
+    server._connections_open.fetch_add(1, std::memory_order_relaxed);
+    if (!server.peer_allowed(cred.uid, cred.gid, peer_groups(fd))) {
+        bump(server._refused_peers);
+        SLUICE_LOG_WARN("control: refused peer pid %d uid %u gid %u on %s: not in "
+                        "control.allow_uids/allow_gids",
+                        int(cred.pid), cred.uid, cred.gid, server._config.socket_path.c_str());
+        c.out = encode_error("permission denied: uid " + std::to_string(cred.uid) +
+                             " is not allowed (add it to control.allow_uids)") +
+                "\n";
         c.closing = true;
+    } else {
+        bump(server._connections);
+    }
+    advance(slot);
+}
+
+std::vector<gid_t> control_server::loop::peer_groups(int fd) {
+    std::vector<gid_t> groups(64);
+    for (int tries = 0; tries < 2; ++tries) {
+        socklen_t len = socklen_t(groups.size() * sizeof(gid_t));
+        if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
+            groups.resize(len / sizeof(gid_t));
+            return groups;
+        }
+        if (errno != ERANGE) break;
+        groups.resize(len / sizeof(gid_t) + 1);
+    }
+    return {};
+}
+
+void control_server::loop::on_recv(uint32_t slot, int res) {
+    connection& c = conns[slot];
+    if (res == -EINTR || res == -EAGAIN) return arm_recv(slot);
+    if (res < 0) return close_conn(slot);
+    if (c.timed_out) {
+        bump(server._idle_closed);
         c.in.clear();
+        c.out = encode_error("closed: no request within " +
+                             std::to_string(server._config.idle_timeout_ms) +
+                             " ms (control idle timeout)") +
+                "\n";
+        c.closing = true;
+        return advance(slot);
     }
+    if (res == 0)
+        c.peer_eof = true;
+    else
+        c.in.append(c.chunk.data(), size_t(res));
+    process_input(c);
+    advance(slot);
+}
 
-    void process_input(connection& c) {
-        size_t start = 0;
-        while (!c.closing && !c.waiting) {
-            size_t nl = c.in.find('\n', start);
-            if (nl == std::string::npos) break;
-            std::string_view line(c.in.data() + start, nl - start);
-            start = nl + 1;
-            if (line.size() > limits::control_request_bytes_max) {
-                refuse_oversize(c);
-                return;
-            }
-            if (blank(line)) continue;
-            answer(c, line);
-        }
-        if (c.closing) return;
-        c.in.erase(0, start);
-        // Refuse before the newline arrives, so no client can make us buffer unbounded.
-        if (c.in.size() > limits::control_request_bytes_max) return refuse_oversize(c);
-        // A client that half-closes after its request needs no trailing newline.
-        if (c.peer_eof && !c.waiting && !blank(c.in)) {
-            answer(c, c.in);
-            c.in.clear();
-        }
+void control_server::loop::on_send(uint32_t slot, int res) {
+    connection& c = conns[slot];
+    if (res == -EINTR || res == -EAGAIN) return arm_send(slot);
+    if (res <= 0) return close_conn(slot);
+    // Short sends are normal: advance() sends the rest.
+    c.out_sent += size_t(res);
+    advance(slot);
+}
+
+void control_server::loop::dispatch(uint64_t tag, int res) {
+    op o = tag_op(tag);
+    if (o == op::cancel) return;
+    --in_flight;
+    if (stopping) {
+        // Draining: every completion ends its op; nothing is re-armed.
+        if (o == op::recv || o == op::send) conns[tag_slot(tag)].armed = false;
+        return;
     }
-
-    // One request line: rate limits first (per connection, then all together).
-    void answer(connection& c, std::string_view line) {
-        int64_t now = monotonic_ns();
-        c.last_request_ns = now;
-        access_policy a = server.access();
-        if (!c.bucket.take(now, a.connection_requests_per_s) ||
-            !global_bucket.take(now, a.requests_per_s)) {
-            bump(server._requests);
-            bump(server._rate_limited);
-            SLUICE_LOG_WARN("control: rate limited pid %d uid %u: over %u requests/s per "
-                            "connection or %u in all",
-                            int(c.pid), c.uid, a.connection_requests_per_s, a.requests_per_s);
-            c.out += encode_error("rate limited: over " +
-                                  std::to_string(a.connection_requests_per_s) +
-                                  " requests/s on this connection or " +
-                                  std::to_string(a.requests_per_s) +
-                                  " in all (slow down and retry; control.requests_per_s)");
-            c.out += '\n';
-            return;
-        }
-        control_server::routed r = server.route(line);
-        if (!r.slow) {
-            c.out += r.reply;
-            c.out += '\n';
-            return;
-        }
-        const uint32_t slot = uint32_t(&c - conns.data());
-        const uint64_t id = ++next_wait_id;
-        const int64_t deadline = now + int64_t(server._config.slow_deadline_ms) * 1'000'000;
-        if (!server._pool->submit({id, slot, deadline, std::move(r.slow)})) {
-            bump(server._busy);
-            c.out += encode_error("busy: " + std::to_string(limits::control_slow_queue_max) +
-                                  " slow requests are waiting (retry shortly)");
-            c.out += '\n';
-            return;
-        }
-        c.waiting = true;
-        c.wait_id = id;
-        c.wait_deadline_ns = deadline;
-    }
-
-    // Closes connections that completed no request within the idle timeout: their
-    // reading side is shut, the pending recv ends, and on_recv says why and closes.
-    void close_idle() {
-        uint32_t timeout_ms = server._config.idle_timeout_ms;
-        if (timeout_ms == 0) return;
-        int64_t now = monotonic_ns();
-        for (auto& c : conns) {
-            if (c.fd < 0 || c.closing || c.timed_out || !c.armed || c.sending) continue;
-            if (now - c.last_request_ns < int64_t(timeout_ms) * 1'000'000) continue;
-            c.timed_out = true;
-            ::shutdown(c.fd, SHUT_RD);
-        }
-    }
-
-    void on_tick() {
-        if (server._config.on_tick) {
-            try {
-                server._config.on_tick();
-            } catch (const std::exception& e) {
-                SLUICE_LOG_ERROR("control: periodic task failed: %s", e.what());
-            }
-        }
-        close_idle();
-        expire_waits();
-        arm_tick();
-    }
-
-    void on_accept(int res) {
-        if (res < 0) {
-            if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
-                SLUICE_LOG_WARN("control: cannot accept on %s: %s (retrying)",
-                                server._config.socket_path.c_str(), std::strerror(-res));
-                return arm_accept_retry();
-            }
-            return arm_accept();
-        }
-        arm_accept();
-        int fd = res;
-        ucred cred{};
-        socklen_t len = sizeof cred;
-        if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-            SLUICE_LOG_WARN("control: SO_PEERCRED failed: %s", std::strerror(errno));
-            ::close(fd);
-            return;
-        }
-        if (free_slots.empty()) {
-            // Over the bound: explain and close without taking a slot.
-            std::string busy = encode_error("too many control clients (" +
-                                            std::to_string(limits::control_clients_max) +
-                                            " connected); retry later") +
-                               "\n";
-            (void)!::send(fd, busy.data(), busy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-            ::close(fd);
-            bump(server._refused_clients);
-            SLUICE_LOG_WARN("control: refused pid %d uid %u: too many clients", int(cred.pid),
-                            cred.uid);
-            return;
-        }
-        uint32_t slot = free_slots.back();
-        free_slots.pop_back();
-        connection& c = conns[slot];
-        c.fd = fd;
-        c.uid = cred.uid;
-        c.pid = cred.pid;
-        c.last_request_ns = monotonic_ns();
-        server._connections_open.fetch_add(1, std::memory_order_relaxed);
-        if (!server.peer_allowed(cred.uid, cred.gid, peer_groups(fd))) {
-            bump(server._refused_peers);
-            SLUICE_LOG_WARN("control: refused peer pid %d uid %u gid %u on %s: not in "
-                            "control.allow_uids/allow_gids",
-                            int(cred.pid), cred.uid, cred.gid, server._config.socket_path.c_str());
-            c.out = encode_error("permission denied: uid " + std::to_string(cred.uid) +
-                                 " is not allowed (add it to control.allow_uids)") +
-                    "\n";
-            c.closing = true;
-        } else {
-            bump(server._connections);
-        }
-        advance(slot);
-    }
-
-    // Supplementary groups too, so allow_gids means "members of", as file modes do.
-    static std::vector<gid_t> peer_groups(int fd) {
-        std::vector<gid_t> groups(64);
-        for (int tries = 0; tries < 2; ++tries) {
-            socklen_t len = socklen_t(groups.size() * sizeof(gid_t));
-            if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
-                groups.resize(len / sizeof(gid_t));
-                return groups;
-            }
-            if (errno != ERANGE) break;
-            groups.resize(len / sizeof(gid_t) + 1);
-        }
-        return {};
-    }
-
-    void on_recv(uint32_t slot, int res) {
-        connection& c = conns[slot];
-        if (res == -EINTR || res == -EAGAIN) return arm_recv(slot);
-        if (res < 0) return close_conn(slot);
-        if (c.timed_out) {
-            bump(server._idle_closed);
-            c.in.clear();
-            c.out = encode_error("closed: no request within " +
-                                 std::to_string(server._config.idle_timeout_ms) +
-                                 " ms (control idle timeout)") +
-                    "\n";
-            c.closing = true;
-            return advance(slot);
-        }
-        if (res == 0)
-            c.peer_eof = true;
-        else
-            c.in.append(c.chunk.data(), size_t(res));
-        process_input(c);
-        advance(slot);
-    }
-
-    void on_send(uint32_t slot, int res) {
-        connection& c = conns[slot];
-        if (res == -EINTR || res == -EAGAIN) return arm_send(slot);
-        if (res <= 0) return close_conn(slot);
-        // Short sends are normal: advance() sends the rest.
-        c.out_sent += size_t(res);
-        advance(slot);
-    }
-
-    void dispatch(uint64_t tag, int res) {
-        op o = tag_op(tag);
-        if (o == op::cancel) return;
-        --in_flight;
-        if (stopping) {
-            // Draining: every completion ends its op; nothing is re-armed.
-            if (o == op::recv || o == op::send) conns[tag_slot(tag)].armed = false;
-            return;
-        }
-        switch (o) {
-        case op::accept: accept_armed = false; return on_accept(res);
-        case op::retry: retry_armed = false; return arm_accept();
-        case op::tick: tick_armed = false; return on_tick();
-        case op::done: done_armed = false; return on_done();
-        case op::stop:
-            stop_armed = false;
-            stopping = true;
-            return;
-        case op::recv: conns[tag_slot(tag)].armed = false; return on_recv(tag_slot(tag), res);
-        case op::send: conns[tag_slot(tag)].armed = false; return on_send(tag_slot(tag), res);
-        case op::cancel: return;
-        }
-    }
-
-    void reap() {
-        io_uring_cqe* cqe;
-        unsigned head;
-        unsigned seen = 0;
-        io_uring_for_each_cqe(&ring, head, cqe) {
-            ++seen;
-            dispatch(io_uring_cqe_get_data64(cqe), cqe->res);
-        }
-        io_uring_cq_advance(&ring, seen);
-    }
-
-    void cancel(uint64_t tag) {
-        io_uring_sqe* s = sqe();
-        io_uring_prep_cancel64(s, tag, 0);
-        io_uring_sqe_set_data64(s, make_tag(op::cancel));
-    }
-
-    // Cancels every op by its tag (works on any io_uring kernel, unlike CANCEL_ANY) and
-    // waits for them all, so no completion can write into freed buffers.
-    void drain() {
+    switch (o) {
+    case op::accept: accept_armed = false; return on_accept(res);
+    case op::retry: retry_armed = false; return arm_accept();
+    case op::tick: tick_armed = false; return on_tick();
+    case op::done: done_armed = false; return on_done();
+    case op::stop:
+        stop_armed = false;
         stopping = true;
-        if (accept_armed) cancel(make_tag(op::accept));
-        if (retry_armed) cancel(make_tag(op::retry));
-        if (stop_armed) cancel(make_tag(op::stop));
-        if (tick_armed) cancel(make_tag(op::tick));
-        if (done_armed) cancel(make_tag(op::done));
-        for (uint32_t i = 0; i < conns.size(); ++i) {
-            if (conns[i].armed) cancel(make_tag(conns[i].sending ? op::send : op::recv, i));
-        }
-        while (in_flight > 0) {
-            int rc = io_uring_submit_and_wait(&ring, 1);
-            if (rc < 0 && rc != -EINTR) {
-                SLUICE_LOG_ERROR("control: io_uring wait failed while stopping: %s",
-                                 std::strerror(-rc));
-                break;
-            }
-            reap();
-        }
+        return;
+    case op::recv: conns[tag_slot(tag)].armed = false; return on_recv(tag_slot(tag), res);
+    case op::send: conns[tag_slot(tag)].armed = false; return on_send(tag_slot(tag), res);
+    case op::cancel: return;
     }
+}
 
-    void run() {
-        arm_accept();
-        arm_stop();
-        arm_tick();
-        arm_done();
-        while (!stopping) {
-            int rc = io_uring_submit_and_wait(&ring, 1);
-            if (rc < 0 && rc != -EINTR) {
-                SLUICE_LOG_ERROR("control: io_uring wait failed: %s; control socket %s stops "
-                                 "serving",
-                                 std::strerror(-rc), server._config.socket_path.c_str());
-                break;
-            }
-            reap();
-        }
-        drain();
+void control_server::loop::reap() {
+    io_uring_cqe* cqe;
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_for_each_cqe(&ring, head, cqe) {
+        ++seen;
+        dispatch(io_uring_cqe_get_data64(cqe), cqe->res);
     }
+    io_uring_cq_advance(&ring, seen);
+}
 
-    control_server& server;
-    io_uring ring{};
-    bool ring_ready = false;
-    std::vector<connection> conns;
-    std::vector<uint32_t> free_slots;
-    uint32_t in_flight = 0;
-    bool stopping = false;
-    bool accept_armed = false;
-    bool retry_armed = false;
-    bool stop_armed = false;
-    bool tick_armed = false;
-    bool done_armed = false;
-    uint64_t next_wait_id = 0;
-    __kernel_timespec retry_ts{0, accept_retry_ns};
-    __kernel_timespec tick_ts{};
-    token_bucket global_bucket;
-};
+void control_server::loop::cancel(uint64_t tag) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_cancel64(s, tag, 0);
+    io_uring_sqe_set_data64(s, make_tag(op::cancel));
+}
 
+void control_server::loop::drain() {
+    stopping = true;
+    if (accept_armed) cancel(make_tag(op::accept));
+    if (retry_armed) cancel(make_tag(op::retry));
+    if (stop_armed) cancel(make_tag(op::stop));
+    if (tick_armed) cancel(make_tag(op::tick));
+    if (done_armed) cancel(make_tag(op::done));
+    for (uint32_t i = 0; i < conns.size(); ++i) {
+        if (conns[i].armed) cancel(make_tag(conns[i].sending ? op::send : op::recv, i));
+    }
+    while (in_flight > 0) {
+        int rc = io_uring_submit_and_wait(&ring, 1);
+        if (rc < 0 && rc != -EINTR) {
+            SLUICE_LOG_ERROR("control: io_uring wait failed while stopping: %s",
+                             std::strerror(-rc));
+            break;
+        }
+        reap();
+    }
+}
+
+void control_server::loop::run() {
+    arm_accept();
+    arm_stop();
+    arm_tick();
+    arm_done();
+    while (!stopping) {
+        int rc = io_uring_submit_and_wait(&ring, 1);
+        if (rc < 0 && rc != -EINTR) {
+            SLUICE_LOG_ERROR("control: io_uring wait failed: %s; control socket %s stops "
+                             "serving",
+                             std::strerror(-rc), server._config.socket_path.c_str());
+            break;
+        }
+        reap();
+    }
+    drain();
+}
 control_server::control_server(server_config config, std::map<std::string, handler> handlers)
     : _config(std::move(config)), _handlers(std::move(handlers)) {}
 

@@ -55,12 +55,12 @@ result<void> daemon::start() {
     if (!p) return std::move(p).err();
     _pipeline = std::move(p.value());
     _retention = std::make_unique<storage::retention_manager>(
-        _config.data_dir, _config.retention, _config.retention_tables, [] {
+        _config.sluice.data_dir, _config.retention.defaults, _config.retention.tables, [] {
             return int64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::system_clock::now().time_since_epoch())
                                .count());
         });
-    _retention->start(_config.retention_interval_ms);
+    _retention->start(_config.retention.interval_ms);
     SLUICE_TRY(_pipeline->build());
     // Before the socket answers: whoever can reach the daemon can read its map in the log.
     _pipeline->print_startup_map();
@@ -72,12 +72,11 @@ result<void> daemon::start_control() {
     _commands = std::make_unique<admin_commands>(_config, _reload_config, *_pipeline, *_retention,
                                                  &g_signal_shutdown);
     server_config sc;
-    sc.socket_path = _config.control_socket;
-    sc.mode = _config.socket_mode;
-    sc.group_gid = _config.socket_group_gid;
-    sc.access = {_config.allow_uids, _config.allow_gids, _config.requests_per_s,
-                 _config.connection_requests_per_s};
-    sc.idle_timeout_ms = _config.idle_timeout_ms;
+    sc.socket_path = _config.sluice.control_socket;
+    sc.mode = _config.control.socket_mode;
+    sc.group_gid = _config.control.socket_group_gid;
+    sc.access = access_policy_of(_config.control);
+    sc.idle_timeout_ms = _config.control.idle_timeout_ms;
     // One sample a second feeds the rates and the recent latency percentiles; the first
     // is taken now, before the server thread exists, so every reply has a base.
     _commands->sample();
@@ -89,9 +88,9 @@ result<void> daemon::start_control() {
     if (!server) return std::move(server).err();
     _control = std::move(server.value());
     _commands->attach(_control.get());
-    if (!_config.metrics_listen.empty()) {
+    if (!_config.metrics.listen.empty()) {
         // civetweb's threads render from the same snapshot as the `metrics` command.
-        auto http = metrics_http_server::start({.listen = _config.metrics_listen},
+        auto http = metrics_http_server::start({.listen = _config.metrics.listen},
                                                [c = _commands.get()] { return c->metrics_text(); });
         if (!http) return std::move(http).err();
         _metrics_http = std::move(http.value());
@@ -103,8 +102,9 @@ result<void> daemon::start_control() {
 
 int daemon::run() {
     _pipeline->launch();
-    _notify.ready(_config.mode + " input, " + std::to_string(_pipeline->workers().size()) +
-                  " worker(s), control socket " + _config.control_socket);
+    _notify.ready(std::string(input_mode_name(_config.input.mode)) + " input, " +
+                  std::to_string(_pipeline->workers().size()) + " worker(s), control socket " +
+                  _config.sluice.control_socket);
 
     while (!_commands->shutdown_requested() && !g_signal_shutdown.load()) {
         if (g_signal_reload.exchange(false)) {

@@ -1,3 +1,6 @@
+// Building the pipeline (pipeline.h): the lcore plan, slot pool, port or sockets or Kafka
+// listener, rings, query service and workers, and what the store restores into them.
+// Running it (launch, stop, flush) is pipeline_run.cpp's.
 #include "control/pipeline.h"
 
 #include <sys/resource.h>
@@ -39,36 +42,21 @@ std::string lcore_cpus(unsigned lcore) {
     return out.empty() ? "?" : out;
 }
 
-int rx_main(void* arg) {
-    auto* u = static_cast<rx_unit*>(arg);
-    if (u->kafka)
-        u->kafka->run();
-    else if (u->kernel)
-        u->rx->run_kernel(*u->kernel);
-    else
-        u->rx->run_port(u->port_id, u->queues);
-    return 0;
-}
-
-int worker_main(void* arg) {
-    return static_cast<worker_unit*>(arg)->loop->run();
-}
-
 } // namespace
 
 result<std::unique_ptr<pipeline>> pipeline::prepare(const daemon_config& config) {
     std::unique_ptr<pipeline> p(new pipeline(config));
     SLUICE_TRY(p->plan_lcores());
     std::error_code ec;
-    std::filesystem::create_directories(config.data_dir, ec);
-    if (ec || access(config.data_dir.c_str(), W_OK) != 0)
+    std::filesystem::create_directories(config.sluice.data_dir, ec);
+    if (ec || access(config.sluice.data_dir.c_str(), W_OK) != 0)
         return make_error(errc::permission_denied,
-                          "cannot use data dir " + config.data_dir + ": " +
+                          "cannot use data dir " + config.sluice.data_dir + ": " +
                               (ec ? ec.message() : std::string(strerror(errno))) +
                               " (run as its owner or pass --data-dir)");
 
     // Validate what a previous run left: truncate torn tails, move corrupt segments aside.
-    auto recovered = storage::recover_data_dir(config.data_dir);
+    auto recovered = storage::recover_data_dir(config.sluice.data_dir);
     if (!recovered) return std::move(recovered).err();
     if (recovered->segments)
         SLUICE_LOG_INFO(
@@ -87,22 +75,23 @@ result<void> pipeline::plan_lcores() {
     dataplane::rx_source_caps caps;
     dataplane::lcore_request req;
     unsigned kafka_lcore = 0;
-    if (_config.mode == "kafka") {
+    if (_config.input.mode == input_mode::kafka) {
         // The Kafka listener alone: its RX lcore is the map's only RX lcore.
-        caps.name = "Kafka " + _config.kafka_listen.front();
+        caps.name = "Kafka " + _config.kafka.listen.front();
         caps.max_rx_queues = 0;
         req.rx_count = 1;
-        if (_config.kafka_lcore >= 0) req.rx_lcores = {unsigned(_config.kafka_lcore)};
+        if (_config.kafka.lcore >= 0) req.rx_lcores = {unsigned(_config.kafka.lcore)};
     } else if (kafka_configured()) {
         // Beside another input: an lcore of its own, taken before the others are planned.
         bool found = false;
         for (size_t i = 0; i < lcores.size() && !found; ++i) {
             const unsigned l = lcores[i].lcore;
-            const bool named = std::find(_config.rx_lcores.begin(), _config.rx_lcores.end(), l) !=
-                                   _config.rx_lcores.end() ||
-                               std::find(_config.worker_lcores.begin(), _config.worker_lcores.end(),
-                                         l) != _config.worker_lcores.end();
-            if (_config.kafka_lcore >= 0 ? l == unsigned(_config.kafka_lcore) : !named) {
+            const bool named =
+                std::find(_config.lcores.rx.begin(), _config.lcores.rx.end(), l) !=
+                    _config.lcores.rx.end() ||
+                std::find(_config.lcores.workers.begin(), _config.lcores.workers.end(), l) !=
+                    _config.lcores.workers.end();
+            if (_config.kafka.lcore >= 0 ? l == unsigned(_config.kafka.lcore) : !named) {
                 kafka_lcore = l;
                 lcores.erase(lcores.begin() + ptrdiff_t(i));
                 found = true;
@@ -110,32 +99,32 @@ result<void> pipeline::plan_lcores() {
         }
         if (!found)
             return make_error(errc::bad_config,
-                              _config.kafka_lcore >= 0
-                                  ? "kafka.lcore = " + std::to_string(_config.kafka_lcore) +
+                              _config.kafka.lcore >= 0
+                                  ? "kafka.lcore = " + std::to_string(_config.kafka.lcore) +
                                         " is not an EAL worker lcore (add it to --lcores)"
                                   : std::string("the Kafka listener needs an lcore of its own "
                                                 "beside the RX and worker lcores (add one to "
                                                 "--lcores, e.g. '0@0,1@0,2@0,3@1')"));
     }
-    if (_config.mode == "kafka") {
-    } else if (_config.mode == "dpdk") {
-        auto c = dataplane::port_caps(_config.port_id);
+    if (_config.input.mode == input_mode::kafka) {
+    } else if (_config.input.mode == input_mode::dpdk) {
+        auto c = dataplane::port_caps(_config.input.port_id);
         if (!c) return std::move(c).err();
         caps = *c;
     } else {
         // One SO_REUSEPORT socket per RX lcore: the kernel hashes flows over them.
-        caps.name =
-            "kernel UDP " + _config.kernel_bind + ":" + std::to_string(_config.udp_ports.front());
+        caps.name = "kernel UDP " + _config.input.kernel_bind + ":" +
+                    std::to_string(_config.input.udp_ports.front());
         caps.max_rx_queues = 0;
         caps.rss = true;
     }
-    if (_config.mode != "kafka") {
-        req.rx_lcores = _config.rx_lcores;
-        req.rx_count = _config.rx_count;
+    if (_config.input.mode != input_mode::kafka) {
+        req.rx_lcores = _config.lcores.rx;
+        req.rx_count = _config.lcores.rx_count;
     }
-    req.worker_lcores = _config.worker_lcores;
-    req.worker_count = _config.workers;
-    req.rx_queues = _config.rx_queues;
+    req.worker_lcores = _config.lcores.workers;
+    req.worker_count = _config.lcores.worker_count;
+    req.rx_queues = _config.input.rx_queues;
     auto map =
         dataplane::plan_lcore_map(lcores, caps, req, limits::rx_lcores_max, limits::workers_max);
     if (!map) return std::move(map).err();
@@ -144,7 +133,7 @@ result<void> pipeline::plan_lcores() {
         _rx_lcores.push_back(r.lcore);
     for (const auto& w : _map.workers)
         _worker_lcores.push_back(w.lcore);
-    if (_config.mode == "kafka") {
+    if (_config.input.mode == input_mode::kafka) {
         _kafka_rx = 0;
     } else if (kafka_configured()) {
         _kafka_rx = int32_t(_rx_lcores.size());
@@ -161,26 +150,27 @@ result<void> pipeline::plan_lcores() {
 result<void> pipeline::open_slots_and_port() {
     const uint32_t rx_n = uint32_t(_rx_lcores.size()), workers_n = uint32_t(_map.workers.size());
     const uint32_t slots_min = dataplane::slots_min(rx_n, workers_n);
-    if (_config.slots != 0 && _config.slots < slots_min)
+    if (_config.input.slots != 0 && _config.input.slots < slots_min)
         return make_error(errc::bad_config,
-                          "input.slots = " + std::to_string(_config.slots) + " is too few for " +
-                              std::to_string(rx_n) + " RX and " + std::to_string(workers_n) +
+                          "input.slots = " + std::to_string(_config.input.slots) +
+                              " is too few for " + std::to_string(rx_n) + " RX and " +
+                              std::to_string(workers_n) +
                               " worker lcores: the lcores' caches could hold them all and "
                               "stall RX (use at least " +
                               std::to_string(slots_min) + ", or 0 for the default)");
     const uint32_t slot_count =
-        _config.slots ? _config.slots : dataplane::slots_default(rx_n, workers_n);
-    auto slots =
-        dataplane::slot_pool_create(slot_count, processing::slot_bytes(_config.event_bytes_max));
+        _config.input.slots ? _config.input.slots : dataplane::slots_default(rx_n, workers_n);
+    auto slots = dataplane::slot_pool_create(slot_count,
+                                             processing::slot_bytes(_config.input.event_bytes_max));
     if (!slots) return std::move(slots).err();
     _slots = slots.value();
 
-    if (_config.mode == "dpdk") {
+    if (_config.input.mode == input_mode::dpdk) {
         dataplane::port_config pc;
-        pc.port_id = _config.port_id;
+        pc.port_id = _config.input.port_id;
         pc.rx_queues = _map.rx_queues;
         pc.rss = _map.rss;
-        pc.mbufs = _config.mbufs;
+        pc.mbufs = _config.input.mbufs;
         auto port = dataplane::port_start(pc);
         if (!port) return std::move(port).err();
         _port = port.value();
@@ -193,26 +183,22 @@ result<void> pipeline::build() {
     const uint32_t nworkers = uint32_t(_worker_lcores.size());
     // Continuous queries first: the RX parsers read their field catalog.
     query_service_config qc;
-    qc.data_dir = _config.data_dir;
-    qc.event_bytes_max = _config.event_bytes_max;
-    qc.flush_interval_ms = _config.flush_interval_ms;
-    qc.direct_io = _config.direct_io;
-    qc.sync_bytes = _config.sync_bytes;
-    qc.segment_bytes_max = _config.segment_bytes_max;
-    qc.compression = _config.compression;
+    qc.data_dir = _config.sluice.data_dir;
+    qc.event_bytes_max = _config.input.event_bytes_max;
+    qc.storage = _config.storage;
     qc.storage_stop = &_stop_rx;
-    qc.default_delay_ms = _config.watermark_delay_ms;
+    qc.default_delay_ms = _config.processing.watermark_delay_ms;
     qc.workers = nworkers;
     auto queries = query_service::open(qc, _config.queries);
     if (!queries) return std::move(queries).err();
     _queries = std::move(queries.value());
     // Restart: the workers start from the M the store implies, the queries rebuild the
     // windows that were open from the stored events (processing/restore.h).
-    auto stored_max = processing::stored_max_event_time(_config.data_dir);
+    auto stored_max = processing::stored_max_event_time(_config.sluice.data_dir);
     if (!stored_max) return std::move(stored_max).err();
-    auto last_run = processing::read_run_record(_config.data_dir);
+    auto last_run = processing::read_run_record(_config.sluice.data_dir);
     if (!last_run) return std::move(last_run).err();
-    auto restored = processing::restored_max_time(_config.data_dir, *last_run);
+    auto restored = processing::restored_max_time(_config.sluice.data_dir, *last_run);
     if (!restored) return std::move(restored).err();
     const int64_t restored_max_time = *restored;
     auto rebuilt = _queries->restore(restored_max_time, *stored_max);
@@ -223,13 +209,13 @@ result<void> pipeline::build() {
     SLUICE_TRY(attach_kafka());
     // Dedup state from the events table: every identity within the previous run's horizon.
     if (*stored_max != processing::no_time) {
-        const int64_t cutoff = *stored_max - _config.dedup_horizon_ms;
+        const int64_t cutoff = *stored_max - _config.processing.dedup_horizon_ms;
         for (auto& u : _workers)
             u.worker->dedup().set_restored_cutoff(cutoff);
         std::vector<processing::dedup_filter*> filters;
         for (auto& u : _workers)
             filters.push_back(&u.worker->dedup());
-        auto loaded = processing::reload_dedup(_config.data_dir, cutoff, *stored_max, filters);
+        auto loaded = processing::reload_dedup(_config.sluice.data_dir, cutoff, *stored_max, filters);
         if (!loaded) return std::move(loaded).err();
         SLUICE_LOG_INFO("restart: M %lld, %llu identities reloaded into dedup, %llu stored events "
                         "replayed into %llu queries: %llu windows emitted, %llu reopened",
@@ -248,7 +234,7 @@ result<void> pipeline::build() {
                 std::filesystem::path(u.worker->events_segment_path()).filename().string(), f))
             run.first_segment[f.writer] = f.seq;
     }
-    SLUICE_TRY(processing::write_run_record(_config.data_dir, run));
+    SLUICE_TRY(processing::write_run_record(_config.sluice.data_dir, run));
     std::vector<processing::worker*> worker_ptrs;
     for (auto& u : _workers)
         worker_ptrs.push_back(u.worker.get());
@@ -265,11 +251,11 @@ result<void> pipeline::build() {
 result<void> pipeline::open_rx(uint32_t nworkers) {
     _rings.assign(nworkers, {});
     dataplane::rx_config rc;
-    for (uint16_t p : _config.udp_ports)
+    for (uint16_t p : _config.input.udp_ports)
         rc.ports.add(p);
     rc.parse.fields = &_queries->catalog();
-    rc.parse.event_bytes_max = _config.event_bytes_max;
-    rc.parse.max_future_skew_ms = _config.max_future_skew_ms;
+    rc.parse.event_bytes_max = _config.input.event_bytes_max;
+    rc.parse.max_future_skew_ms = _config.input.max_future_skew_ms;
     for (uint32_t r = 0; r < _rx_lcores.size(); ++r) {
         std::vector<rte_ring*> to_workers;
         for (uint32_t w = 0; w < nworkers; ++w) {
@@ -282,17 +268,17 @@ result<void> pipeline::open_rx(uint32_t nworkers) {
         rc.index = r;
         rx_unit u;
         u.lcore = _rx_lcores[r];
-        u.port_id = _config.port_id;
+        u.port_id = _config.input.port_id;
         if (r < _map.rx.size()) u.queues = _map.rx[r].queues;
         u.rx = std::make_unique<dataplane::rx_lcore>(rc, _slots, std::move(to_workers), &_stop_rx);
         if (int32_t(r) == _kafka_rx) {
             u.queues.clear();
             SLUICE_TRY(open_kafka(u));
-        } else if (_config.mode == "kernel_udp") {
+        } else if (_config.input.mode == input_mode::kernel_udp) {
             dataplane::kernel_rx_config kc;
-            kc.bind_addr = _config.kernel_bind;
-            kc.rcvbuf_bytes = int(_config.kernel_rcvbuf_bytes);
-            kc.port = _config.udp_ports.front();
+            kc.bind_addr = _config.input.kernel_bind;
+            kc.rcvbuf_bytes = int(_config.input.kernel_rcvbuf_bytes);
+            kc.port = _config.input.udp_ports.front();
             kc.reuse_port = _rx_lcores.size() - (_kafka_rx >= 0 ? 1 : 0) > 1;
             auto k = dataplane::kernel_udp_rx::open(kc);
             if (!k) return std::move(k).err();
@@ -305,32 +291,28 @@ result<void> pipeline::open_rx(uint32_t nworkers) {
 
 result<void> pipeline::open_workers(int64_t restored_max_time) {
     const uint32_t nworkers = uint32_t(_worker_lcores.size());
-    uint64_t dedup_bytes = (_config.dedup_memory_mb << 20) / nworkers;
+    uint64_t dedup_bytes = (_config.processing.dedup_memory_mb << 20) / nworkers;
     for (uint32_t w = 0; w < nworkers; ++w) {
         worker_unit u;
         u.lcore = _worker_lcores[w];
         processing::worker_config wc;
         wc.index = w;
-        wc.watermark_delay_ms = _config.watermark_delay_ms;
-        wc.dedup_horizon_ms = _config.dedup_horizon_ms;
+        wc.watermark_delay_ms = _config.processing.watermark_delay_ms;
+        wc.dedup_horizon_ms = _config.processing.dedup_horizon_ms;
         wc.dedup_memory_bytes = dedup_bytes;
-        wc.event_bytes_max = _config.event_bytes_max;
-        wc.data_dir = _config.data_dir;
-        wc.flush_interval_ms = _config.flush_interval_ms;
-        wc.direct_io = _config.direct_io;
-        wc.sync_bytes = _config.sync_bytes;
-        wc.segment_bytes_max = _config.segment_bytes_max;
-        wc.compression = _config.compression;
+        wc.event_bytes_max = _config.input.event_bytes_max;
+        wc.data_dir = _config.sluice.data_dir;
+        wc.storage = _config.storage;
         wc.storage_stop = &_stop_rx;
-        wc.test_hold_us = _config.test_hold_us;
+        wc.test_hold_us = _config.testing.hold_us;
         wc.restored_max_time_ms = restored_max_time;
         auto wk = processing::worker::open(wc, _queries->channel(w));
         if (!wk) return std::move(wk).err();
         u.worker = std::move(wk.value());
         u.loop = std::make_unique<dataplane::worker_lcore>(*u.worker, _rings[w], _slots,
                                                            &_worker_control);
-        u.loop->set_test_delay_us(_config.test_slow_worker_us);
-        u.loop->set_bench_sink(_config.bench_sink);
+        u.loop->set_test_delay_us(_config.testing.slow_worker_us);
+        u.loop->set_bench_sink(_config.testing.bench_sink);
         _workers.push_back(std::move(u));
     }
     return ok_result();
@@ -370,12 +352,12 @@ result<uint32_t> kafka_connections_for_fd_limit(uint32_t wanted) {
 
 result<void> pipeline::open_kafka(rx_unit& u) {
     dataplane::kafka::kafka_listener_config lc;
-    lc.listen = _config.kafka_listen;
-    auto connections = kafka_connections_for_fd_limit(_config.kafka_connections_max);
+    lc.listen = _config.kafka.listen;
+    auto connections = kafka_connections_for_fd_limit(_config.kafka.connections_max);
     if (!connections) return std::move(connections).err();
     lc.connections_max = connections.value();
-    lc.request_bytes_max = _config.kafka_request_bytes_max;
-    lc.idle_timeout_ms = _config.kafka_idle_timeout_ms;
+    lc.request_bytes_max = _config.kafka.request_bytes_max;
+    lc.idle_timeout_ms = _config.kafka.idle_timeout_ms;
     auto l = dataplane::kafka::kafka_listener::open(lc);
     if (!l) return std::move(l).err();
     u.kafka_listener = std::move(l.value());
@@ -388,10 +370,10 @@ result<void> pipeline::attach_kafka() {
     rx_unit& u = _rx[size_t(_kafka_rx)];
     dataplane::kafka::kafka_rx_config kc;
     const auto& ports = u.kafka_listener->ports();
-    std::string advertised = _config.kafka_advertised;
+    std::string advertised = _config.kafka.advertised;
     if (advertised.empty()) {
         // The first listen address, with the port the kernel bound (listen port 0).
-        const std::string& first = _config.kafka_listen.front();
+        const std::string& first = _config.kafka.listen.front();
         advertised = first.substr(0, first.rfind(':')) + ":" + std::to_string(ports.front());
     }
     const auto colon = advertised.rfind(':');
@@ -400,23 +382,23 @@ result<void> pipeline::attach_kafka() {
         kc.advertised_host = kc.advertised_host.substr(1, kc.advertised_host.size() - 2);
     kc.advertised_port =
         colon == std::string::npos ? 9092 : std::atoi(advertised.c_str() + colon + 1);
-    kc.auto_create_topics = _config.kafka_auto_create_topics;
+    kc.auto_create_topics = _config.kafka.auto_create_topics;
     kc.default_partitions = int32_t(_workers.size());
-    for (const auto& t : _config.kafka_topics)
+    for (const auto& t : _config.kafka.topics)
         kc.topics.push_back({t.name, t.partitions});
     std::vector<dataplane::kafka::worker_durability> durable;
     for (auto& w : _workers)
         durable.push_back({&w.worker->slots_durable(uint32_t(_kafka_rx)),
                            &w.worker->slots_wanted(uint32_t(_kafka_rx))});
-    auto ids = dataplane::kafka::producer_ids::open(_config.data_dir);
+    auto ids = dataplane::kafka::producer_ids::open(_config.sluice.data_dir);
     if (!ids) return std::move(ids).err();
     u.kafka = std::make_unique<dataplane::kafka::kafka_rx>(kc, *u.kafka_listener, *u.rx,
                                                            std::move(durable), &_stop_rx);
     u.kafka->set_producer_ids(std::move(ids.value()));
-    SLUICE_TRY(u.kafka->open_sequence_journal(_config.data_dir));
+    SLUICE_TRY(u.kafka->open_sequence_journal(_config.sluice.data_dir));
     // Consumers: events-topic partition p is worker p's events log (docs/KAFKA.md "Consuming").
     dataplane::kafka::fetch_server_config fc;
-    fc.data_dir = _config.data_dir;
+    fc.data_dir = _config.sluice.data_dir;
     fc.partitions = uint32_t(_workers.size());
     fc.high_watermark = [this](uint32_t p) {
         return _workers[p].worker->events_writer().row_offset_durable_end();
@@ -447,93 +429,6 @@ result<void> pipeline::attach_kafka() {
     if (!groups) return std::move(groups).err();
     u.kafka->set_group_server(std::move(groups.value()));
     return ok_result();
-}
-
-void pipeline::launch() {
-    _worker_control.rx_running.store(uint32_t(_rx.size()));
-    for (auto& u : _workers)
-        rte_eal_remote_launch(worker_main, &u, u.lcore);
-    for (auto& u : _rx)
-        rte_eal_remote_launch(rx_main, &u, u.lcore);
-}
-
-int pipeline::stop() {
-    _stop_rx.store(true);
-    for (auto& u : _rx) {
-        rte_eal_wait_lcore(u.lcore);
-        _worker_control.rx_running.fetch_sub(1);
-    }
-    int rc = 0;
-    for (auto& u : _workers)
-        if (rte_eal_wait_lcore(u.lcore) != 0) rc = 1;
-    _queries->join();
-    for (auto& u : _workers)
-        if (u.worker->storage_failed()) rc = 1;
-    return rc;
-}
-
-void pipeline::release() {
-    if (_port) dataplane::port_stop(*_port);
-}
-
-uint64_t pipeline::request_flush() {
-    return _worker_control.flush_requested.fetch_add(1) + 1;
-}
-
-bool pipeline::flush_done(uint64_t want) const {
-    bool done = _queries->flushes_done() >= want || _queries->done();
-    for (auto& u : _workers)
-        done = done && (u.loop->flushes_done() >= want || u.loop->finished());
-    return done;
-}
-
-uint64_t pipeline::rows_durable() const {
-    uint64_t rows = 0;
-    for (auto& u : _workers)
-        rows += u.worker->rows_durable();
-    return rows;
-}
-
-int64_t pipeline::max_event_time_ms() const {
-    int64_t max_time = processing::no_time;
-    for (const auto& u : _workers)
-        max_time =
-            std::max(max_time, u.worker->counters().max_time_ms.load(std::memory_order_relaxed));
-    return max_time;
-}
-
-void pipeline::print_startup_map() const {
-    std::printf(
-        "sluiced %s: %s input%s, %zu RX lcore(s), %zu worker lcore(s), data dir %s\n",
-        SLUICE_VERSION, _config.mode.c_str(),
-        _port ? (" on port " + std::to_string(_port->port_id) + " (" + _port->driver + ")").c_str()
-              : "",
-        _rx.size(), _workers.size(), _config.data_dir.c_str());
-    std::printf("sluiced:   lcore %u: main (control thread %s)\n", rte_get_main_lcore(),
-                "sluice-control");
-    // The input, its queues and how they are spread, then one line per lcore: the CPUs
-    // EAL pinned it to and its role (every RX lcore feeds every worker over its own ring).
-    for (const std::string& line : _map.describe())
-        std::printf("sluiced: %s\n", line.c_str());
-    if (const rx_unit* k = kafka()) {
-        std::string ports;
-        for (size_t i = 0; i < k->kafka_listener->addresses().size(); ++i)
-            ports += (i ? ", " : "") + k->kafka_listener->addresses()[i] + " (port " +
-                     std::to_string(k->kafka_listener->ports()[i]) + ")";
-        std::printf("sluiced:   lcore %u: Kafka RX %d, listening on %s, advertised %s:%d\n",
-                    k->lcore, _kafka_rx, ports.c_str(), k->kafka->config().advertised_host.c_str(),
-                    k->kafka->config().advertised_port);
-    }
-    std::printf("sluiced: control socket %s (mode %04o)\n", _config.control_socket.c_str(),
-                _config.socket_mode);
-    if (_config.test_hold_us != 0)
-        std::printf("sluiced: TEST ONLY: workers hold each burst %u us\n", _config.test_hold_us);
-    if (_config.bench_sink)
-        std::printf("sluiced: BENCHMARK ONLY: workers discard every slot unprocessed\n");
-    if (_config.test_slow_worker_us != 0)
-        std::printf("sluiced: TEST ONLY: workers sleep %u us after every burst\n",
-                    _config.test_slow_worker_us);
-    std::fflush(stdout);
 }
 
 } // namespace sluice::control

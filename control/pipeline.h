@@ -93,7 +93,7 @@ class pipeline {
     result<void> open_workers(int64_t restored_max_time);
     result<void> open_kafka(rx_unit& u);
     result<void> attach_kafka();
-    bool kafka_configured() const { return !_config.kafka_listen.empty(); }
+    bool kafka_configured() const { return !_config.kafka.listen.empty(); }
 
     daemon_config _config;
     dataplane::lcore_map _map;

@@ -55,12 +55,13 @@ result<void> check_data_dir(const std::string& data_dir) {
 }
 
 result<storage::data_dir_lock> preflight(const daemon_config& config) {
-    SLUICE_TRY(check_data_dir(config.data_dir));
-    SLUICE_TRY(check_control_socket(config.control_socket));
-    SLUICE_TRY(probe_metrics_listen(config.metrics_listen));
-    if (config.mode == "kernel_udp")
-        SLUICE_TRY(dataplane::check_udp_port_free(config.kernel_bind, config.udp_ports.front()));
-    return storage::data_dir_lock::acquire(config.data_dir);
+    SLUICE_TRY(check_data_dir(config.sluice.data_dir));
+    SLUICE_TRY(check_control_socket(config.sluice.control_socket));
+    SLUICE_TRY(probe_metrics_listen(config.metrics.listen));
+    if (config.input.mode == input_mode::kernel_udp)
+        SLUICE_TRY(dataplane::check_udp_port_free(config.input.kernel_bind,
+                                                  config.input.udp_ports.front()));
+    return storage::data_dir_lock::acquire(config.sluice.data_dir);
 }
 
 } // namespace sluice::control

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/limits.h"
 #include "base/result.h"
 
 namespace sluice::control {
@@ -19,7 +20,7 @@ using json = nlohmann::json;
 inline constexpr int protocol_version = 1;
 
 /// Where sluiced listens unless told otherwise; sluicectl also reads $SLUICE_SOCKET.
-inline constexpr std::string_view default_socket_path = "/run/sluice/sluiced.sock";
+inline constexpr std::string_view default_socket_path = limits::control_socket_default;
 
 /// How long sluicectl waits for a reply unless told otherwise.
 inline constexpr int request_timeout_ms_default = 10'000;

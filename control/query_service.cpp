@@ -87,11 +87,7 @@ query_service::open(const query_service_config& config, const std::vector<query_
     wc.rows_per_block = 4096;
     wc.string_bytes_max = 1u << 20;
     wc.row_string_bytes_max = config.event_bytes_max;
-    wc.flush_interval_ms = config.flush_interval_ms;
-    wc.direct_io = config.direct_io;
-    wc.sync_bytes = config.sync_bytes;
-    wc.segment_bytes_max = config.segment_bytes_max;
-    wc.compression = config.compression;
+    wc.options = config.storage;
     wc.stop_flag = config.storage_stop;
     mc.make_parser = [event_bytes_max = config.event_bytes_max](const field_catalog* catalog) {
         return parser_factory([catalog, event_bytes_max] {

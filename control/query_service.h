@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/limits.h"
 #include "base/result.h"
 #include "control/query_registry.h"
 #include "processing/field_catalog.h"
@@ -31,14 +32,10 @@ using json = nlohmann::json;
 
 struct query_service_config {
     std::string data_dir;
-    uint32_t event_bytes_max = 4096;
-    uint32_t flush_interval_ms = 100;
-    bool direct_io = true;
-    uint64_t sync_bytes = 8u << 20; // storage::writer_config's
-    uint64_t segment_bytes_max = 256ull << 20;
-    storage::format::compression compression{};
+    uint32_t event_bytes_max = limits::event_bytes_default;
+    storage::writer_options storage; // [storage], whole: the merger's and every replay's writer
     const std::atomic<bool>* storage_stop = nullptr;
-    int64_t default_delay_ms = 10 * 60 * 1000;
+    int64_t default_delay_ms = limits::watermark_delay_ms_default;
     uint32_t workers = 1;
 };
 

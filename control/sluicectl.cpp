@@ -252,10 +252,13 @@ int main(int argc, char** argv) {
                           ? std::string(env)
                           : std::string(sluice::control::default_socket_path);
     app.add_option("--socket", ctx.socket_path,
-                   "control socket (default $SLUICE_SOCKET, else /run/sluice/sluiced.sock)")
+                   "control socket (default $SLUICE_SOCKET, else " +
+                       std::string(sluice::control::default_socket_path) + ")")
         ->check([](const std::string& s) { return s.empty() ? "--socket needs a path" : ""; });
     app.set_version_flag("--version", std::string("sluicectl ") + SLUICE_VERSION);
-    app.add_option("--timeout-ms", ctx.timeout_ms, "how long to wait for a reply (default 10000)")
+    app.add_option("--timeout-ms", ctx.timeout_ms,
+                   "how long to wait for a reply (default " +
+                       std::to_string(sluice::control::request_timeout_ms_default) + ")")
         ->check(CLI::Range(1, 3'600'000));
 
     add_simple(app, ctx, "status", "daemon state, version, lcore map, uptime");

@@ -59,9 +59,11 @@ void print_help() {
         return sluice::control::load_config(2, argv);
     }();
     if (!r) std::printf("%s\n", r.err().message.c_str());
+    const sluice::control::daemon_config defaults;
     std::printf("Signals: SIGTERM/SIGINT stop gracefully, SIGHUP re-reads the config file.\n"
-                "Files: /etc/sluice/sluiced.toml (the packaged config), /var/lib/sluice (data),\n"
-                "/run/sluice/sluiced.sock (control socket).\n");
+                "Files: /etc/sluice/sluiced.toml (the packaged config), %s (data),\n"
+                "%s (control socket).\n",
+                defaults.sluice.data_dir.c_str(), defaults.sluice.control_socket.c_str());
 }
 
 // Main and RX lcores on the first CPU, one worker lcore on each other CPU (at least
@@ -109,8 +111,8 @@ int main(int argc, char** argv) {
         own_first.insert(own_first.begin(), argv[0]);
         own_first.push_back(nullptr);
         auto first = sluice::control::load_config(int(own_first.size()) - 1, own_first.data());
-        const bool kafka_beside =
-            first && !first->kafka_listen.empty() && first->mode != "kafka";
+        const bool kafka_beside = first && !first->kafka.listen.empty() &&
+                                  first->input.mode != sluice::control::input_mode::kafka;
         storage = default_eal_args(kafka_beside);
         args.insert(args.begin() + 1, storage.size(), nullptr);
         for (size_t i = 0; i < storage.size(); ++i) args[1 + i] = storage[i].data();

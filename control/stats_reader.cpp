@@ -29,7 +29,9 @@ rx_core_stats read_rx(const rx_unit& u, uint32_t r) {
     rx_core_stats s;
     s.rx = r;
     s.lcore = u.lcore;
-    s.input = u.kafka ? "kafka" : u.kernel ? "kernel_udp" : "dpdk";
+    s.input = input_mode_name(u.kafka    ? input_mode::kafka
+                              : u.kernel ? input_mode::kernel_udp
+                                         : input_mode::dpdk);
     s.queues = u.queues;
     s.rx_packets = rd(c.rx_packets);
     s.rx_bytes = rd(c.rx_bytes);
@@ -128,7 +130,7 @@ json storage_json(const pipeline& p, const storage::retention_manager& retention
             error = a.failure->message;
         } else if (a.stalled && state == "ok") {
             state = "disk_full";
-            error = "disk full writing table " + name + " in " + p.config().data_dir +
+            error = "disk full writing table " + name + " in " + p.config().sluice.data_dir +
                     ": not accepting events (back-pressure), retrying every " +
                     std::to_string(limits::disk_full_retry_ms) +
                     " ms; nothing accepted is lost (free space or lower retention)";
@@ -391,7 +393,7 @@ stats_sample read_sample(const pipeline& p) {
 void read_snapshot(const pipeline& p, const storage::retention_manager& retention,
                    const control_server* server, stats_snapshot& s) {
     s.version = SLUICE_VERSION;
-    s.watermark_delay_ms = p.config().watermark_delay_ms;
+    s.watermark_delay_ms = p.config().processing.watermark_delay_ms;
     const int64_t max_time = p.max_event_time_ms();
     s.watermark_ms = max_time == processing::no_time ? 0 : max_time - s.watermark_delay_ms;
     if (s.watermark_ms > 0) s.watermark_lag_ms = wall_clock_ms() - s.watermark_ms;

@@ -7,6 +7,7 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include "base/limits.h"
 #include "base/result.h"
 #include "dataplane/lcore_map.h"
 
@@ -30,7 +31,7 @@ struct port_config {
     uint16_t port_id = 0;
     uint16_t rx_queues = 1;
     bool rss = false; // spread flows over the queues by RSS (only where the PMD has it)
-    uint32_t mbufs = 8191;
+    uint32_t mbufs = limits::mbuf_pool_size;
 };
 
 struct port_state {

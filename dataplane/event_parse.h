@@ -7,6 +7,7 @@
 
 #include <simdjson.h>
 
+#include "base/limits.h"
 #include "base/time_format.h"
 #include "processing/event.h"
 #include "processing/field_catalog.h"
@@ -14,8 +15,8 @@
 namespace sluice::dataplane {
 
 struct parse_config {
-    uint32_t event_bytes_max = 4096;
-    int64_t max_future_skew_ms = 5 * 60 * 1000;
+    uint32_t event_bytes_max = limits::event_bytes_default;
+    int64_t max_future_skew_ms = limits::max_future_skew_ms_default;
     // Fields the continuous queries need besides the four standard ones (may be null).
     const processing::field_catalog* fields = nullptr;
 };

@@ -28,9 +28,9 @@ struct datagram {
 };
 
 struct kernel_rx_config {
-    std::string bind_addr = "127.0.0.1"; // IPv4 or IPv6 literal ("::1" or "[::1]")
-    uint16_t port = 9000;
-    int rcvbuf_bytes = 32 << 20;
+    std::string bind_addr{limits::kernel_bind_default}; // IPv4 or IPv6 literal ("::1" or "[::1]")
+    uint16_t port = limits::udp_port_default;
+    int rcvbuf_bytes = int(limits::kernel_rcvbuf_bytes_default);
     uint32_t buffers = limits::kernel_rx_buffers; // 1 ..= kernel_rx_buffers_max
     // The largest datagram received whole; a longer one is dropped and counted.
     uint32_t buffer_bytes = limits::kernel_rx_buffer_bytes;

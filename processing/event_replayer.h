@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/limits.h"
 #include "base/result.h"
 #include "processing/event.h"
 #include "processing/query_runtime.h"
@@ -68,7 +69,7 @@ struct replay_query {
 struct replay_scan {
     std::string data_dir;
     int64_t to_ms = INT64_MAX; // events with event time < to_ms
-    uint32_t event_bytes_max = 4096;
+    uint32_t event_bytes_max = limits::event_bytes_default;
     parser_factory make_parser;
 };
 

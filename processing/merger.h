@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/limits.h"
 #include "base/result.h"
 #include "processing/aggregates.h"
 #include "processing/event_replayer.h"
@@ -50,7 +51,7 @@ struct partial_inbox {
 struct merger_config {
     std::string data_dir;
     uint32_t workers = 1;
-    uint32_t event_bytes_max = 4096;
+    uint32_t event_bytes_max = limits::event_bytes_default;
     // Every query table's writer options but the name (the live merger's and replay's).
     storage::writer_config table_writer;
     // The RX's event parser for stored events (rebuild, replay); it reads catalog().

@@ -87,7 +87,7 @@ query_def reference_query() {
     q.window = window_def{window_kind::tumbling, 60'000, 0, 0};
     q.group_by = {"page"};
     q.aggregates = {aggregate_def{}};
-    q.watermark_delay_ms = 10 * 60 * 1000;
+    q.watermark_delay_ms = limits::watermark_delay_ms_default;
     return q;
 }
 

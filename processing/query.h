@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/limits.h"
 #include "base/result.h"
 
 namespace sluice::processing {
@@ -55,7 +56,7 @@ struct query_def {
     std::vector<std::string> group_by; // field paths: "page", "metadata.referrer"
     std::vector<aggregate_def> aggregates;
     std::optional<filter_def> filter;
-    int64_t watermark_delay_ms = 10 * 60 * 1000;
+    int64_t watermark_delay_ms = limits::watermark_delay_ms_default;
     uint64_t memory_bytes = 32ull << 20; // window state per worker
     friend bool operator==(const query_def&, const query_def&) = default;
 };

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "base/limits.h"
 #include "base/result.h"
 #include "processing/event_replayer.h"
 #include "processing/query_runtime.h"
@@ -37,7 +38,7 @@ struct replay_request {
     int64_t to_ms = 0;
     int64_t closed_until_ms = INT64_MIN; // the live query's merger watermark
     uint64_t revision = 1;
-    uint32_t event_bytes_max = 4096;
+    uint32_t event_bytes_max = limits::event_bytes_default;
     storage::table_schema schema; // the query's table
     // The query table's writer options, whole (codec, group commit, segment size): a
     // replayed revision is stored like the live rows. The writer name is set here.

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "processing/query_runtime.h"
+#include "processing/window_assigner.h"
 
 namespace sluice::processing {
 
@@ -125,11 +126,13 @@ class window_state {
 
 template <typename Sink>
 uint32_t window_state::close_until(int64_t watermark_ms, Sink&& sink) noexcept {
-    if (_earliest_end > watermark_ms) return 0;
+    // window_closed() (processing/window_assigner.h) is the rule; no cell is closed
+    // while even the earliest end is not.
+    if (!window_closed(_earliest_end, watermark_ms)) return 0;
     uint32_t closed = 0;
     for (uint32_t id = 0; id < _high_water; ++id) {
         const cell& c = _cells[id];
-        if (!c.live || c.end > watermark_ms) continue;
+        if (!c.live || !window_closed(c.end, watermark_ms)) continue;
         sink(c.start, c.end, key_of(c), static_cast<const uint8_t*>(blob(id)));
         remove(id);
         ++closed;

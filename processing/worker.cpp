@@ -32,11 +32,7 @@ result<std::unique_ptr<worker>> worker::open(const worker_config& config, partia
     wc.data_dir = config.data_dir;
     wc.writer_name = "w" + std::to_string(config.index);
     wc.row_string_bytes_max = config.event_bytes_max;
-    wc.flush_interval_ms = config.flush_interval_ms;
-    wc.direct_io = config.direct_io;
-    wc.sync_bytes = config.sync_bytes;
-    wc.segment_bytes_max = config.segment_bytes_max;
-    wc.compression = config.compression;
+    wc.options = config.storage;
     wc.stop_flag = config.storage_stop;
     wc.rows_per_block = config.rows_per_block;
     wc.string_bytes_max = config.block_string_bytes_max;

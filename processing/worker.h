@@ -99,16 +99,12 @@ class worker_mailbox {
 
 struct worker_config {
     uint32_t index = 0;
-    int64_t watermark_delay_ms = 10 * 60 * 1000; // the pipeline's (for watermark_ms())
-    int64_t dedup_horizon_ms = 60 * 60 * 1000;
-    uint64_t dedup_memory_bytes = 64ull << 20;
-    uint32_t event_bytes_max = 4096;
+    int64_t watermark_delay_ms = limits::watermark_delay_ms_default; // the pipeline's (for watermark_ms())
+    int64_t dedup_horizon_ms = limits::dedup_horizon_ms_default;
+    uint64_t dedup_memory_bytes = 64ull << 20; // this worker's share
+    uint32_t event_bytes_max = limits::event_bytes_default;
     std::string data_dir;
-    uint32_t flush_interval_ms = 100;
-    bool direct_io = true;
-    uint64_t sync_bytes = 8u << 20;                   // group commit by size
-    uint64_t segment_bytes_max = 256ull << 20;        // segment rotation
-    storage::format::compression compression{};        // of the segment chunks
+    storage::writer_options storage;                  // [storage], for both of its writers
     const std::atomic<bool>* storage_stop = nullptr;  // storage::writer_config::stop_flag
     // Block size of the events and dead_letters writers (tests use small blocks).
     uint32_t rows_per_block = limits::batch_rows_max;

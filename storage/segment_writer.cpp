@@ -43,7 +43,7 @@ void sleep_ms(uint32_t ms) noexcept {
 segment_writer::segment_writer(const writer_config& cfg, const table_schema& schema)
     : _cfg(cfg), _schema(schema),
       _batch(_schema, cfg.rows_per_block, cfg.string_bytes_max, cfg.row_string_bytes_max),
-      _encoder(_schema, cfg.rows_per_block, cfg.string_bytes_max, cfg.compression),
+      _encoder(_schema, cfg.rows_per_block, cfg.string_bytes_max, cfg.options.compression),
       _prefix_max_time_ms(time_none), _durable_max_time_ms(time_none) {}
 
 result<std::unique_ptr<segment_writer>> segment_writer::open(const writer_config& cfg,
@@ -62,12 +62,12 @@ result<std::unique_ptr<segment_writer>> segment_writer::open(const writer_config
     if (cfg.write_buffers < 2 || cfg.write_buffers > limits::writes_in_flight_max)
         return make_error(errc::bad_config, "write_buffers must be 2.." +
                                                 std::to_string(limits::writes_in_flight_max));
-    const auto& comp = cfg.compression;
+    const auto& comp = cfg.options.compression;
     if ((comp.kind == format::codec::zstd && (comp.level < -7 || comp.level > 19)) ||
         (comp.kind == format::codec::lz4 && (comp.level < 1 || comp.level > 65537)))
         return make_error(errc::bad_config, "compression level out of range (zstd: -7..19, "
                                             "lz4 acceleration: 1..65537)");
-    if (cfg.sync_bytes == 0)
+    if (cfg.options.sync_bytes == 0)
         return make_error(errc::bad_config, "sync_bytes must be at least 1");
     if (schema.name.empty() || schema.name.find('/') != std::string::npos || schema.name == "." ||
         schema.name == ".." || schema.columns.empty())
@@ -249,7 +249,7 @@ int segment_writer::create_segment(uint64_t seq) noexcept {
     const int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
     _direct = false;
     _fd = -1;
-    if (_cfg.direct_io) {
+    if (_cfg.options.direct_io) {
         _fd = fault::fails(fault::op::open) ? -1 : ::open(_path, flags | O_DIRECT, 0640);
         _direct = _fd >= 0;
         if (_fd < 0 && errno != EINVAL) return -errno;
@@ -368,7 +368,7 @@ void segment_writer::seal(bool sync_after) noexcept {
     _batch.clear();
     const uint64_t len = format::block_bytes(h.payload_bytes);
     if (_block_index > 0 &&
-        _file_offset + len + format::page_bytes > _cfg.segment_bytes_max) [[unlikely]] {
+        _file_offset + len + format::page_bytes > _cfg.options.segment_bytes_max) [[unlikely]] {
         // Rotate: rare (every segment_bytes_max), so it may wait for the disk.
         if (!drain_and_sync() || !close_segment() || !open_segment(_segment_seq + 1)) {
             _rows_dropped.fetch_add(rows, std::memory_order_relaxed);
@@ -391,7 +391,7 @@ void segment_writer::seal(bool sync_after) noexcept {
     for (size_t c = 0; c < _footer.columns.size(); ++c)
         format::merge_stats(_schema.columns[c].type, _footer.columns[c], block_stats[c]);
     _unsynced_bytes += len;
-    if (_unsynced_bytes >= _cfg.sync_bytes) sync_after = true;
+    if (_unsynced_bytes >= _cfg.options.sync_bytes) sync_after = true;
     if (sync_after) {
         _sync_target_seq = _submitted_seq;
         ++_commits;
@@ -556,7 +556,7 @@ void segment_writer::poll(int64_t now_ns) noexcept {
     } else if (!_unsynced_since_set) {
         _unsynced_since_set = true;
         _oldest_unsynced_ns = now_ns;
-    } else if (now_ns - _oldest_unsynced_ns >= int64_t(_cfg.flush_interval_ms) * 1000000) {
+    } else if (now_ns - _oldest_unsynced_ns >= int64_t(_cfg.options.flush_interval_ms) * 1000000) {
         // Group commit: everything appended so far becomes durable together.
         _unsynced_since_set = false;
         if (!_batch.empty()) {

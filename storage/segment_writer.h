@@ -36,21 +36,19 @@
 #include "storage/column_batch.h"
 #include "storage/segment_format.h"
 #include "storage/uring_writer.h"
+#include "storage/writer_options.h"
 
 namespace sluice::storage {
 
+// One writer: the shared options and what is its own.
 struct writer_config {
     std::string data_dir;
     std::string writer_name; // "w0", "merger"...: segments are <table>/<writer>-<seq>.seg
+    writer_options options;
     uint32_t rows_per_block = limits::batch_rows_max;
     size_t string_bytes_max = limits::batch_string_bytes_max; // per string column per block
     size_t row_string_bytes_max = limits::event_bytes_max;    // per row per string column
-    uint32_t flush_interval_ms = limits::flush_interval_ms_default;
-    uint64_t sync_bytes = limits::sync_bytes_default;
-    uint64_t segment_bytes_max = limits::segment_bytes_max;
     uint32_t write_buffers = 2; // 2..limits::writes_in_flight_max
-    format::compression compression{}; // zstd level 1 by default
-    bool direct_io = true;      // O_DIRECT when the filesystem accepts it
     const std::atomic<bool>* stop_flag = nullptr; // see "Blocking points" above
     uint32_t disk_full_stop_wait_ms = limits::disk_full_stop_wait_ms;
     uint32_t disk_full_retry_ms = limits::disk_full_retry_ms; // parked writes retried this often

@@ -47,7 +47,7 @@ void bm_segment_writer(benchmark::State& state) {
     sluice::storage::writer_config cfg;
     cfg.data_dir = dir;
     cfg.writer_name = "bench";
-    cfg.compression = {state.range(0) == 0 ? sluice::storage::format::codec::none
+    cfg.options.compression = {state.range(0) == 0 ? sluice::storage::format::codec::none
                                             : sluice::storage::format::codec::zstd,
                        int(state.range(0))};
     const auto schema = sluice::storage::events_schema();

@@ -69,10 +69,10 @@ void bm_writer_bandwidth(benchmark::State& state) {
         cfg.rows_per_block = rows_per_block;
         cfg.string_bytes_max = size_t(rows_per_block) * row_bytes;
         cfg.row_string_bytes_max = row_bytes;
-        cfg.compression = {format::codec::none, 0};
-        cfg.flush_interval_ms = 60'000;
-        cfg.sync_bytes = sync_every;
-        cfg.segment_bytes_max = 1ull << 30;
+        cfg.options.compression = {format::codec::none, 0};
+        cfg.options.flush_interval_ms = 60'000;
+        cfg.options.sync_bytes = sync_every;
+        cfg.options.segment_bytes_max = 1ull << 30;
         cfg.write_buffers = uint32_t(state.range(1));
         auto w = segment_writer::open(cfg, schema);
         if (!w) {

@@ -38,7 +38,7 @@ struct kafka_listener_config {
     bool multishot = true; // false forces single-shot receives (tests, old kernels)
     // A connection with nothing received and nothing to answer for this long is closed
     // (Kafka's connections.max.idle.ms); 0: never.
-    uint32_t idle_timeout_ms = 10 * 60 * 1000;
+    uint32_t idle_timeout_ms = limits::kafka_idle_timeout_ms_default;
 };
 
 /// Which connection, and which incarnation of its slot: a closed connection's slot is

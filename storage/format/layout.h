@@ -54,6 +54,7 @@ enum class codec : uint8_t { none = 0, zstd = 1, lz4 = 2 };
 struct compression {
     codec kind = codec::zstd;
     int level = 1;
+    bool operator==(const compression&) const = default;
 };
 
 // The padded on-disk size of a block with this payload.

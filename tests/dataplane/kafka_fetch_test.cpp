@@ -253,7 +253,7 @@ struct log_fixture {
 
     explicit log_fixture(uint64_t rows, uint64_t segment_bytes_max = 1ull << 30) {
         storage::writer_config c;
-        c.segment_bytes_max = segment_bytes_max;
+        c.options.segment_bytes_max = segment_bytes_max;
         c.data_dir = tmp.path();
         c.writer_name = "w0";
         c.rows_per_block = 16;

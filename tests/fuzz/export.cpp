@@ -210,7 +210,7 @@ void fuzz_export(const uint8_t* data, size_t size) {
     cfg.rows_per_block = 1 + opts % 16;
     cfg.string_bytes_max = 16 * 64;
     cfg.row_string_bytes_max = 64;
-    cfg.direct_io = false;
+    cfg.options.direct_io = false;
     auto w = storage::segment_writer::open(cfg, schema);
     if (!w) return; // names the format cannot hold: refused with a message
     for (const auto& row : rows) {

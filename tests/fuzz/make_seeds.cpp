@@ -71,8 +71,8 @@ std::string segment(const table_schema& s, format::codec codec, int rows, bool c
     cfg.rows_per_block = 3;
     cfg.string_bytes_max = 4096;
     cfg.row_string_bytes_max = 256;
-    cfg.direct_io = false;
-    cfg.compression = {codec, 1};
+    cfg.options.direct_io = false;
+    cfg.options.compression = {codec, 1};
     auto w = segment_writer::open(cfg, s);
     if (!w) {
         std::cerr << "fuzz_seeds: " << w.err().message << "\n";

@@ -41,7 +41,7 @@ merger_config config_for(const std::string& dir) {
     c.data_dir = dir;
     c.workers = 2;
     c.table_writer.data_dir = dir;
-    c.table_writer.direct_io = false;
+    c.table_writer.options.direct_io = false;
     c.make_parser = [](const field_catalog*) { return parser_factory(); };
     return c;
 }
@@ -134,7 +134,7 @@ TEST(ResultTable, StoredWindowsKeepTheNewestRevisionNewestFirst) {
     ASSERT_TRUE(q) << q.err().message;
     storage::writer_config wc;
     wc.data_dir = dir.path;
-    wc.direct_io = false;
+    wc.options.direct_io = false;
     wc.writer_name = "merger";
     const storage::table_schema schema = result_table_schema(**q);
     auto w = storage::segment_writer::open(wc, schema);
@@ -297,7 +297,7 @@ TEST(MergerThread, OperationsGoThroughTheWorkersAndAnswerTyped) {
     worker_ring ring;
     worker_config wc;
     wc.data_dir = dir.path;
-    wc.direct_io = false;
+    wc.storage.direct_io = false;
     wc.dedup_memory_bytes = 1 << 20;
     auto w = worker::open(wc, ring.channel());
     ASSERT_TRUE(w) << w.err().message;

@@ -551,8 +551,8 @@ sut_result run_system(const std::vector<gen_line>& lines, const stream_config& s
         wc.dedup_memory_bytes = 1 << 20;
         wc.event_bytes_max = event_bytes_max;
         wc.data_dir = dir;
-        wc.flush_interval_ms = 1;
-        wc.direct_io = false;
+        wc.storage.flush_interval_ms = 1;
+        wc.storage.direct_io = false;
         wc.rows_per_block = 64;
         wc.block_string_bytes_max = 64 << 10;
         auto w = worker::open(wc, channel.channel());

@@ -40,6 +40,16 @@ TEST(WindowAssigner, WatermarkIsMaxOfDelayedMAndFloor) {
     EXPECT_EQ(query_watermark(10'000, 1000, 9'500), 9'500);
 }
 
+// The window-closed rule itself: a window ending at W is closed, one ending after it is
+// not; no watermark yet (INT64_MIN) closes nothing.
+TEST(WindowAssigner, WindowClosedWhenItsEndIsAtOrBeforeW) {
+    EXPECT_TRUE(window_closed(t0, t0));
+    EXPECT_TRUE(window_closed(t0 - 1, t0));
+    EXPECT_FALSE(window_closed(t0 + 1, t0));
+    EXPECT_FALSE(window_closed(t0, INT64_MIN));
+    EXPECT_FALSE(window_closed(INT64_MAX, t0)); // an empty state's earliest end
+}
+
 TEST(WindowAssigner, TumblingLateOnlyWhenItsWindowEndedAtOrBeforeW) {
     window_def d{window_kind::tumbling, minute_ms, 0, 0};
     bool late = false;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <string>
@@ -146,6 +147,45 @@ TEST(WindowState, InstallMergesIntoExistingCell) {
     cells out;
     f.close(INT64_MAX, out);
     EXPECT_EQ(out, (cells{{{0, 1000, "/a"}, 42}, {{1000, 2000, "/b"}, 41}}));
+}
+
+// close_until() closes exactly the cells window_closed() (processing/window_assigner.h,
+// the rule live windows, the rebuild and replay share) calls closed: an end at or before
+// W, never one after it, for every window kind, at every watermark step.
+TEST(WindowState, CloseUntilFollowsTheWindowClosedRule) {
+    const window_def kinds[] = {{window_kind::tumbling, 1000, 0, 0},
+                                {window_kind::hopping, 3000, 1000, 0},
+                                {window_kind::session, 0, 0, 700}};
+    for (const window_def& d : kinds) {
+        fixture f(d);
+        for (int64_t t = 0; t < 10'000; t += 450) f.add(t, "/k" + std::to_string(t % 3));
+        for (int64_t w = -1; w <= 14'000; w += 250) {
+            cells out;
+            const uint32_t n = f.close(w, out);
+            EXPECT_EQ(n, out.size());
+            for (const auto& [cell, count] : out)
+                EXPECT_TRUE(window_closed(std::get<1>(cell), w))
+                    << "kind " << int(d.kind) << ": closed [" << std::get<0>(cell) << ", "
+                    << std::get<1>(cell) << ") at W " << w;
+            uint32_t open = 0;
+            int64_t first_end = INT64_MAX;
+            f.state->for_each_open([&](int64_t s, int64_t e, std::string_view, const void*) {
+                ++open;
+                first_end = std::min(first_end, e);
+                EXPECT_FALSE(window_closed(e, w))
+                    << "kind " << int(d.kind) << ": kept [" << s << ", " << e << ") at W " << w;
+            });
+            EXPECT_EQ(open, f.state->open_cells());
+            // The boundary itself: the first cell to end stays open at W = end - 1 and
+            // closes at W = end.
+            if (open > 0) {
+                cells at_end;
+                EXPECT_EQ(f.close(first_end - 1, at_end), 0u);
+                EXPECT_GT(f.close(first_end, at_end), 0u);
+            }
+        }
+        EXPECT_EQ(f.state->open_cells(), 0u);
+    }
 }
 
 // Random adds against a std::map, with closes in between: keys churn through the

@@ -81,8 +81,8 @@ class WorkerLatency : public ::testing::Test {
         worker_config c;
         c.data_dir = dir.path;
         c.dedup_memory_bytes = 1u << 20;
-        c.direct_io = false;
-        c.flush_interval_ms = 1000;
+        c.storage.direct_io = false;
+        c.storage.flush_interval_ms = 1000;
         c.test_hold_us = hold_us;
         auto w = worker::open(c, channel.channel());
         EXPECT_TRUE(w.ok()) << w.err().message;

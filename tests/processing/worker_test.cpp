@@ -167,7 +167,7 @@ class Worker : public ::testing::Test {
         c.dedup_memory_bytes = 1 << 20;
         c.event_bytes_max = event_bytes_max;
         c.data_dir = _dir.path;
-        c.flush_interval_ms = _flush_interval_ms;
+        c.storage.flush_interval_ms = _flush_interval_ms;
         c.rows_per_block = 256;
         c.block_string_bytes_max = 256 << 10;
         return c;

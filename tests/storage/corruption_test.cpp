@@ -95,7 +95,7 @@ segment_image make_segment(bool close, format::compression comp) {
     cfg.rows_per_block = rows_per_block;
     cfg.string_bytes_max = 64 << 10;
     cfg.row_string_bytes_max = 1024;
-    cfg.compression = comp;
+    cfg.options.compression = comp;
     segment_image img;
     {
         auto w = segment_writer::open(cfg, kinds_schema());

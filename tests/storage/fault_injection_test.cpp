@@ -37,9 +37,9 @@ writer_config small_config(const std::string& dir) {
     cfg.rows_per_block = 16;  // ~19 blocks a run
     cfg.string_bytes_max = 16 << 10;
     cfg.row_string_bytes_max = 1024;
-    cfg.flush_interval_ms = 1;
-    cfg.sync_bytes = 12 << 10;
-    cfg.segment_bytes_max = 40 << 10; // rotations: open, header, footer, dir sync
+    cfg.options.flush_interval_ms = 1;
+    cfg.options.sync_bytes = 12 << 10;
+    cfg.options.segment_bytes_max = 40 << 10; // rotations: open, header, footer, dir sync
     cfg.write_buffers = 3;
     cfg.disk_full_retry_ms = 1;
     cfg.disk_full_stop_wait_ms = 200;

@@ -220,9 +220,9 @@ namespace {
     cfg.rows_per_block = 128;
     cfg.string_bytes_max = 128 << 10;
     cfg.row_string_bytes_max = 1024;
-    cfg.flush_interval_ms = 2;
-    cfg.sync_bytes = 64 << 10;
-    cfg.segment_bytes_max = 1 << 20; // rotations happen too
+    cfg.options.flush_interval_ms = 2;
+    cfg.options.sync_bytes = 64 << 10;
+    cfg.options.segment_bytes_max = 1 << 20; // rotations happen too
     auto schema = events_schema();
     auto w = segment_writer::open(cfg, schema);
     if (!w) _exit(2);

@@ -22,7 +22,7 @@ writer_config config(const std::string& dir, uint64_t segment_bytes_max = 1ull <
     c.rows_per_block = 16;
     c.string_bytes_max = 64 << 10;
     c.row_string_bytes_max = 1024;
-    c.segment_bytes_max = segment_bytes_max;
+    c.options.segment_bytes_max = segment_bytes_max;
     return c;
 }
 

@@ -27,7 +27,7 @@ writer_config small_config(const std::string& dir, bool direct = true) {
     c.rows_per_block = 256;
     c.string_bytes_max = 256 << 10;
     c.row_string_bytes_max = 4096;
-    c.direct_io = direct;
+    c.options.direct_io = direct;
     return c;
 }
 
@@ -95,7 +95,7 @@ TEST(SegmentWriter, RotatesToNewSegments) {
     auto schema = events_schema();
     auto cfg = small_config(tmp.path());
     cfg.rows_per_block = 64;
-    cfg.segment_bytes_max = 64 << 10;
+    cfg.options.segment_bytes_max = 64 << 10;
     cfg.write_buffers = 4;
     auto w = segment_writer::open(cfg, schema);
     ASSERT_TRUE(w.ok()) << w.err().message;
@@ -112,7 +112,7 @@ TEST(SegmentWriter, RotatesToNewSegments) {
     EXPECT_EQ((*w)->segments_opened(), files->size());
     for (size_t i = 0; i < files->size(); ++i) {
         EXPECT_EQ((*files)[i].seq, i + 1);
-        EXPECT_LE(std::filesystem::file_size((*files)[i].path), cfg.segment_bytes_max);
+        EXPECT_LE(std::filesystem::file_size((*files)[i].path), cfg.options.segment_bytes_max);
         auto rd = segment_reader::open((*files)[i].path);
         ASSERT_TRUE(rd.ok());
         while ((*rd)->next_block()) {
@@ -126,7 +126,7 @@ TEST(SegmentWriter, GroupCommitsByTimerFromPoll) {
     temp_dir tmp;
     auto schema = dead_letters_schema();
     auto cfg = small_config(tmp.path());
-    cfg.flush_interval_ms = 50;
+    cfg.options.flush_interval_ms = 50;
     auto w = segment_writer::open(cfg, schema);
     ASSERT_TRUE(w.ok()) << w.err().message;
     for (int i = 0; i < 10; ++i)
@@ -161,8 +161,8 @@ TEST(SegmentWriter, GroupCommitsBySyncBytes) {
     temp_dir tmp;
     auto schema = events_schema();
     auto cfg = small_config(tmp.path());
-    cfg.flush_interval_ms = 1'000'000; // the timer never fires here
-    cfg.sync_bytes = 1;
+    cfg.options.flush_interval_ms = 1'000'000; // the timer never fires here
+    cfg.options.sync_bytes = 1;
     auto w = segment_writer::open(cfg, schema);
     ASSERT_TRUE(w.ok());
     for (uint64_t i = 0; i < 256 + 5; ++i) append(**w, event_row(i, int64_t(i)));
@@ -240,7 +240,7 @@ TEST(SegmentWriter, CountersAreReadableFromAnotherThread) {
     temp_dir tmp;
     auto schema = events_schema();
     auto cfg = small_config(tmp.path());
-    cfg.flush_interval_ms = 1;
+    cfg.options.flush_interval_ms = 1;
     auto w = segment_writer::open(cfg, schema);
     ASSERT_TRUE(w.ok());
     std::atomic<bool> stop{false};
@@ -297,7 +297,7 @@ TEST(SegmentWriterDiskFull, StallsWithoutLossAndResumesWhenSpaceReturns) {
     if (!disk.ok()) GTEST_SKIP() << "cannot mount a tmpfs (" << disk.error() << "; needs root)";
     auto schema = events_schema();
     auto cfg = small_config(disk.path());
-    cfg.flush_interval_ms = 5;
+    cfg.options.flush_interval_ms = 5;
     auto w = segment_writer::open(cfg, schema);
     ASSERT_TRUE(w.ok()) << w.err().message;
     fill_disk(disk.path(), "filler", 16 << 10);
