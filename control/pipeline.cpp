@@ -420,7 +420,7 @@ result<void> pipeline::attach_kafka() {
     u.kafka->set_fetch_server(std::make_unique<dataplane::kafka::fetch_server>(std::move(fc)));
     // Consumer groups: sluiced is their coordinator; committed offsets in _processing/.
     dataplane::kafka::group_server_config gc;
-    gc.data_dir = _config.data_dir;
+    gc.data_dir = _config.sluice.data_dir;
     gc.partitions = uint32_t(_workers.size());
     gc.high_watermark = [this](uint32_t p) {
         return _workers[p].worker->events_writer().row_offset_durable_end();

@@ -184,7 +184,7 @@ TEST(SegmentWriter, CommitNowSyncsAtOnceAndOneSyncAtATime) {
     temp_dir tmp;
     auto schema = events_schema();
     auto cfg = small_config(tmp.path());
-    cfg.flush_interval_ms = 1'000'000; // the timer never fires here
+    cfg.options.flush_interval_ms = 1'000'000; // the timer never fires here
     auto w = segment_writer::open(cfg, schema);
     ASSERT_TRUE(w.ok());
     for (uint64_t i = 0; i < 10; ++i) append(**w, event_row(i, int64_t(i)));
