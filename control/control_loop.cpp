@@ -153,7 +153,8 @@ struct control_server::loop {
         connection& c = conns[slot];
         ::close(c.fd);
         c.fd = -1;
-        c.armed = c.closing = c.peer_eof = c.timed_out = c.waiting = c.reply_ready = false;
+        c.armed = c.closing = c.peer_eof = c.timed_out = c.abandoned = c.waiting =
+            c.reply_ready = false;
         c.wait_id = 0;
         c.reply.clear();
         c.bucket = token_bucket{};
@@ -299,15 +300,29 @@ struct control_server::loop {
     }
 
     // Closes connections that completed no request within the idle timeout: their
-    // reading side is shut, the pending recv ends, and on_recv says why and closes.
+    // reading side is shut, the pending recv ends, and on_recv says why and closes. A
+    // client that does not read its replies (a send cannot complete) is abandoned once
+    // no byte has moved for the timeout — the idle error itself gets a whole timeout to
+    // go out: both sides are shut, the send is cancelled and on_send closes it.
     void close_idle() {
         uint32_t timeout_ms = server._config.idle_timeout_ms;
         if (timeout_ms == 0) return;
         int64_t now = monotonic_ns();
-        for (auto& c : conns) {
-            if (c.fd < 0 || c.closing || c.timed_out || !c.armed || c.sending) continue;
-            if (now - c.last_request_ns < int64_t(timeout_ms) * 1'000'000) continue;
+        const int64_t timeout_ns = int64_t(timeout_ms) * 1'000'000;
+        for (uint32_t slot = 0; slot < conns.size(); ++slot) {
+            connection& c = conns[slot];
+            if (c.fd < 0 || !c.armed || c.abandoned) continue;
+            if (c.sending) {
+                if (now - std::max(c.last_request_ns, c.last_sent_ns) < timeout_ns) continue;
+                if (!c.timed_out) bump(server._idle_closed);
+                c.timed_out = c.closing = c.abandoned = true; // closed when the send ends
+                ::shutdown(c.fd, SHUT_RDWR);
+                cancel(make_tag(op::send, slot)); // a send waiting for room may not wake
+                continue;
+            }
+            if (c.closing || c.timed_out || now - c.last_request_ns < timeout_ns) continue;
             c.timed_out = true;
+            c.last_sent_ns = now; // the idle error's send starts its own timeout
             ::shutdown(c.fd, SHUT_RD);
         }
     }
@@ -422,6 +437,7 @@ struct control_server::loop {
         if (res <= 0) return close_conn(slot);
         // Short sends are normal: advance() sends the rest.
         c.out_sent += size_t(res);
+        c.last_sent_ns = monotonic_ns();
         advance(slot);
     }
 
