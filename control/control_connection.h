@@ -37,7 +37,9 @@ struct connection {
     uid_t uid = 0;
     pid_t pid = 0;
     int64_t last_request_ns = 0; // or the accept
+    int64_t last_sent_ns = 0;    // the last send that moved bytes (idle: neither moves)
     bool timed_out = false;      // the idle timeout shut its reading side
+    bool abandoned = false;      // ... and its writing side: it did not read its replies
     token_bucket bucket;
     bool armed = false;   // a recv or send is in flight
     bool sending = false; // ... and it is the send

@@ -135,7 +135,8 @@ void control_server::loop::close_conn(uint32_t slot) {
     connection& c = conns[slot];
     ::close(c.fd);
     c.fd = -1;
-    c.armed = c.closing = c.peer_eof = c.timed_out = c.waiting = c.reply_ready = false;
+    c.armed = c.closing = c.peer_eof = c.timed_out = c.abandoned = c.waiting =
+        c.reply_ready = false;
     c.wait_id = 0;
     c.reply.clear();
     c.bucket = token_bucket{};
@@ -275,6 +276,7 @@ void control_server::loop::on_send(uint32_t slot, int res) {
     if (res <= 0) return close_conn(slot);
     // Short sends are normal: advance() sends the rest.
     c.out_sent += size_t(res);
+    c.last_sent_ns = monotonic_ns();
     advance(slot);
 }
 

@@ -93,7 +93,10 @@ struct control_server::loop {
     // Slow requests past their deadline get an error now; their late replies are dropped.
     void expire_waits();
     // Closes connections that completed no request within the idle timeout: their
-    // reading side is shut, the pending recv ends, and on_recv says why and closes.
+    // reading side is shut, the pending recv ends, and on_recv says why and closes. A
+    // client that does not read its replies (a send cannot complete) is abandoned once no
+    // byte has moved for the timeout — the idle error itself gets a whole timeout to go
+    // out: both sides are shut, the send is cancelled and on_send closes it.
     void close_idle();
 
     control_server& server;

@@ -138,10 +138,21 @@ void control_server::loop::close_idle() {
     uint32_t timeout_ms = server._config.idle_timeout_ms;
     if (timeout_ms == 0) return;
     int64_t now = monotonic_ns();
-    for (auto& c : conns) {
-        if (c.fd < 0 || c.closing || c.timed_out || !c.armed || c.sending) continue;
-        if (now - c.last_request_ns < int64_t(timeout_ms) * 1'000'000) continue;
+    const int64_t timeout_ns = int64_t(timeout_ms) * 1'000'000;
+    for (uint32_t slot = 0; slot < conns.size(); ++slot) {
+        connection& c = conns[slot];
+        if (c.fd < 0 || !c.armed || c.abandoned) continue;
+        if (c.sending) {
+            if (now - std::max(c.last_request_ns, c.last_sent_ns) < timeout_ns) continue;
+            if (!c.timed_out) bump(server._idle_closed);
+            c.timed_out = c.closing = c.abandoned = true; // closed when the send ends
+            ::shutdown(c.fd, SHUT_RDWR);
+            cancel(make_tag(op::send, slot)); // a send waiting for room may not wake
+            continue;
+        }
+        if (c.closing || c.timed_out || now - c.last_request_ns < timeout_ns) continue;
         c.timed_out = true;
+        c.last_sent_ns = now; // the idle error's send starts its own timeout
         ::shutdown(c.fd, SHUT_RD);
     }
 }

@@ -51,6 +51,10 @@ int pipeline::stop() {
     _queries->join();
     for (auto& u : _workers)
         if (u.worker->storage_failed()) rc = 1;
+    // A query table's writer that failed dropped window rows: not "all data synced".
+    _queries->for_each_writer([&](const storage::segment_writer& w) {
+        if (w.failed()) rc = 1;
+    });
     return rc;
 }
 

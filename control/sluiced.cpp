@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <algorithm>
 #include <cstring>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include "control/daemon.h"
 #include "control/preflight.h"
 #include "dataplane/eal_setup.h"
+#include "storage/fault_injection.h"
 
 namespace {
 
@@ -154,7 +156,21 @@ int main(int argc, char** argv) {
         argv.push_back(nullptr);
         return sluice::control::load_config(int(own_args.size()), argv.data());
     };
+    // Test only (tests/integration/fault_walk.cpp): SLUICE_TEST_FAULT arms the store's
+    // fault injection hook (storage/fault_injection.h) for the whole run, recovery included.
+    const char* fault_plan = std::getenv("SLUICE_TEST_FAULT");
+    if (fault_plan && *fault_plan) {
+        auto plan = sluice::storage::fault::parse_plan(fault_plan);
+        if (!plan) {
+            std::fprintf(stderr, "sluiced: SLUICE_TEST_FAULT: %s\n", plan.err().message.c_str());
+            return 2;
+        }
+        sluice::storage::fault::arm(plan.value());
+    }
     int rc = sluice::control::run_daemon(config.value(), reload);
+    if (fault_plan && *fault_plan)
+        std::fprintf(stderr, "sluiced: fault injection: %s\n",
+                     sluice::storage::fault::summary().c_str());
     rte_eal_cleanup();
     return rc;
 }

@@ -253,7 +253,7 @@ void merger::run() {
             finalize(*e);
             e->writer->poll(now);
             maybe_checkpoint(*e, now, false);
-            all_done = all_done && e->merger->done();
+            all_done = all_done && (e->merger->done() || (finished && e->merger->abandoned()));
         }
         uint64_t want = _flush_requested->load();
         if (want != flushes_seen) {

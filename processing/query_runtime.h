@@ -65,6 +65,10 @@ struct alignas(64) worker_progress {
     // Earliest start among the worker's open cells (INT64_MAX: none), for checkpoints.
     std::atomic<int64_t> open_min_start_ms{INT64_MAX};
     std::atomic<int64_t> holds_ms[hold_buckets];
+    // Set when the worker finished with its events writer failed: what it did not publish
+    // counts events that are not durable, so it is never emitted (the restart rebuilds
+    // it from the events stored and sent again); the merger stops waiting for it.
+    std::atomic<bool> abandoned{false};
     // Counters (relaxed).
     std::atomic<uint64_t> events{0};      // events the query aggregated
     std::atomic<uint64_t> late_events{0}; // events late for this query

@@ -46,6 +46,12 @@ void window_merger::read_progress() noexcept {
     std::copy(std::begin(holds), std::end(holds), std::begin(_holds));
 }
 
+bool window_merger::abandoned() const noexcept {
+    for (uint32_t w = 0; w < _workers; ++w)
+        if (_query->shared->workers[w].abandoned.load(std::memory_order_acquire)) return true;
+    return false;
+}
+
 void window_merger::merge_into(shard& s, int64_t start, int64_t end, std::string_view key,
                               uint64_t hash, const uint8_t* blob) {
     const agg_layout& aggs = _query->aggs;

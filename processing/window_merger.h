@@ -125,6 +125,9 @@ class window_merger {
     int64_t closed_until_ms() const noexcept { return _closed_min; }
     // True once every worker finished and nothing is pending.
     bool done() const noexcept { return _closed_min == INT64_MAX && pending_cells() == 0; }
+    // True when a worker finished with its events writer failed (worker_progress::
+    // abandoned): nothing past what it published will come; the rest is not emitted.
+    bool abandoned() const noexcept;
     // Every window not emitted yet starts at or after this (as last read), so replaying
     // the events from here rebuilds all of them: the min of the merger's pending starts,
     // the workers' open starts, and the earliest start a window opened later can have.

@@ -399,7 +399,17 @@ result<void> worker::finish() {
     for (uint32_t i = 0; i < _nqueries; ++i) close_cells(_queries[i], INT64_MAX);
     auto a = _events->close();
     auto b = _dead_letters->close();
-    // Everything is closed and (unless a write failed) durable: the merger may emit all.
+    if (_events->failed()) {
+        // Events were lost: publish only what is durable (the snapshots its rows cover)
+        // and no more, so no window row counts an event the store does not hold.
+        for (uint32_t i = 0; i < _nqueries; ++i) {
+            try_publish(_queries[i]);
+            _queries[i].progress->abandoned.store(true, std::memory_order_release);
+        }
+        if (!a) return a;
+        return _events->failure();
+    }
+    // Everything is closed and durable: the merger may emit all.
     publication last;
     last.valid = true;
     last.closed_until_ms = INT64_MAX;

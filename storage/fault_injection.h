@@ -11,6 +11,10 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
 
 namespace sluice::storage::fault {
 
@@ -76,5 +80,13 @@ void disarm() noexcept;
 uint64_t calls() noexcept;        // calls seen since arm()
 uint64_t calls(op o) noexcept;
 uint64_t injected() noexcept;     // faults injected since arm() (short/delay: where applicable)
+
+// A plan as text, for arming the hook in a whole daemon (sluiced reads it from the
+// SLUICE_TEST_FAULT environment variable at start; test use only):
+// "AT[:KIND][:persistent]", KIND one of eio (the default), enospc, short, delay[=MS];
+// AT 0 only counts the calls. E.g. "37", "12:enospc:persistent", "80:delay=3".
+result<plan> parse_plan(std::string_view text);
+// "N calls (open A, rename B, ...), K injected": what the hook saw since arm().
+std::string summary();
 
 } // namespace sluice::storage::fault

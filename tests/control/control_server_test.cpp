@@ -649,6 +649,129 @@ TEST_F(ControlServer, IdleConnectionIsToldAndClosed) {
     ::close(fd);
 }
 
+// Hostile clients (issue 15, item 6): a slow-loris client trickling a request byte by
+// byte never completes one, so the idle timeout closes it; other clients are served
+// promptly meanwhile.
+TEST_F(ControlServer, SlowLorisTricklingBytesIsClosedAtTheIdleTimeout) {
+    start({.socket_path = path, .idle_timeout_ms = 300, .tick_interval_ms = 50});
+    int fd = raw_connect(path);
+    ASSERT_GE(fd, 0);
+    const std::string req = "{\"cmd\":\"status\",\"padding\":\"" + std::string(200, 'x');
+    const auto t0 = std::chrono::steady_clock::now();
+    bool closed = false;
+    for (size_t i = 0; i < req.size() && !closed; ++i) {
+        // A byte every 20 ms: never idle on the wire, never a whole request.
+        closed = !send_all(fd, req.substr(i, 1));
+        pollfd p{fd, POLLIN, 0};
+        if (!closed && ::poll(&p, 1, 20) > 0) break; // the server spoke: the idle error
+        if (i % 5 == 0) {
+            auto t = std::chrono::steady_clock::now();
+            EXPECT_EQ(call({{"cmd", "status"}})["ok"], true) << i;
+            EXPECT_LT(std::chrono::steady_clock::now() - t, std::chrono::seconds(2)) << i;
+        }
+    }
+    std::string line = read_line(fd, 3000);
+    EXPECT_NE(line.find("no request within 300 ms"), std::string::npos) << line;
+    EXPECT_TRUE(closed_by_peer(fd));
+    ::close(fd);
+    // Closed at the timeout (plus a tick or two), not when the trickle ended.
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(300 + 3000));
+    EXPECT_EQ(server->counters().idle_closed, 1u);
+}
+
+// A client that pipelines requests and never reads the replies fills its socket: the
+// server's send to it cannot complete. Other clients are still served, and once it has
+// made no progress for the idle timeout it is closed and its slot comes back.
+TEST_F(ControlServer, ClientThatNeverReadsIsClosedAtTheIdleTimeout) {
+    start({.socket_path = path,
+           .access = {.requests_per_s = 0, .connection_requests_per_s = 0},
+           .idle_timeout_ms = 300,
+           .tick_interval_ms = 50});
+    int fd = raw_connect(path);
+    ASSERT_GE(fd, 0);
+    const std::string req =
+        json{{"cmd", "echo"}, {"pad", std::string(limits::control_request_bytes_max / 2, 'y')}}.dump() + "\n";
+    // Far more replies than the socket buffers hold; the sends stop when the server stops
+    // reading (it reads a client's next requests only after its replies are sent).
+    size_t sent = 0;
+    for (int i = 0; i < 200; ++i) {
+        ssize_t n = ::send(fd, req.data(), req.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n <= 0) break;
+        sent += size_t(n);
+    }
+    ASSERT_GT(sent, 4 * req.size());
+    // Others are served while it is stuck.
+    for (int i = 0; i < 5; ++i) {
+        auto t = std::chrono::steady_clock::now();
+        EXPECT_EQ(call({{"cmd", "status"}})["ok"], true) << i;
+        EXPECT_LT(std::chrono::steady_clock::now() - t, std::chrono::seconds(2)) << i;
+    }
+    // Closed within the timeout and a few ticks: only this client is left open before.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (server->counters().connections_open > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(server->counters().connections_open, 0u);
+    EXPECT_EQ(server->counters().idle_closed, 1u);
+    // Its side sees the end after the replies that had reached its buffer.
+    std::vector<char> buf(1 << 16);
+    ssize_t n;
+    do {
+        pollfd p{fd, POLLIN, 0};
+        ASSERT_GT(::poll(&p, 1, 5000), 0);
+        n = ::recv(fd, buf.data(), buf.size(), 0);
+    } while (n > 0);
+    EXPECT_TRUE(n == 0 || errno == ECONNRESET) << std::strerror(errno);
+    ::close(fd);
+    EXPECT_EQ(call({{"cmd", "status"}})["ok"], true);
+}
+
+// A flood far beyond the per-connection limit from one client: it is answered
+// "rate limited" (every request gets a reply), and another client keeps its own budget.
+TEST_F(ControlServer, FloodFromOneClientLeavesOthersServed) {
+    start({.socket_path = path,
+           .access = {.requests_per_s = 0, .connection_requests_per_s = 100}});
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> flood_replies{0}, flood_limited{0};
+    std::thread flooder([&] {
+        int fd = raw_connect(path);
+        if (fd < 0) return;
+        std::string pending;
+        const std::string batch = [] {
+            std::string b;
+            for (int i = 0; i < 50; ++i) b += "{\"cmd\":\"status\"}\n";
+            return b;
+        }();
+        while (!stop.load()) {
+            if (!send_all(fd, batch)) break;
+            for (int i = 0; i < 50; ++i) {
+                std::string line = read_line(fd, pending);
+                if (line.front() != '{') return;
+                ++flood_replies;
+                if (line.find("rate limited") != std::string::npos) ++flood_limited;
+            }
+        }
+        ::close(fd);
+    });
+    // While the flood runs: another client, well within its own budget, is served.
+    const auto t0 = std::chrono::steady_clock::now();
+    int ok = 0;
+    for (int i = 0; i < 40; ++i) {
+        auto t = std::chrono::steady_clock::now();
+        ok += call({{"cmd", "status"}})["ok"] == true;
+        EXPECT_LT(std::chrono::steady_clock::now() - t, std::chrono::seconds(2)) << i;
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    stop = true;
+    flooder.join();
+    const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(ok, 40);
+    // The flooder was served at most one second's worth at once plus the refill, and
+    // got a reply ("rate limited") for everything beyond.
+    EXPECT_GT(flood_limited.load(), 0u);
+    EXPECT_LE(flood_replies.load() - flood_limited.load(), uint64_t(100 + 100 * (elapsed_s + 1)));
+    EXPECT_EQ(server->counters().rate_limited, flood_limited.load());
+}
+
 TEST_F(ControlServer, TickRunsOnTheServerThread) {
     std::atomic<int> ticks{0};
     std::atomic<bool> on_server_thread{true};

@@ -11,6 +11,7 @@
 #include <tuple>
 #include <vector>
 
+#include "storage/fault_injection.h"
 #include "storage/schema.h"
 #include "storage/table_reader.h"
 #include "tests/processing/processing_test_util.h"
@@ -410,6 +411,36 @@ TEST_F(Worker, PublishesProgressOnlyOnceItsEventsAreDurable) {
     w->tick(100);
     EXPECT_EQ(progress().closed_until_ms.load(), t0 + minute_ms);
     finish(*w);
+}
+
+// Found by the daemon-level fault walk (tests/integration/fault_walk.cpp, 53:eio): when
+// the events writer had failed, finish() still published everything, so the merger
+// emitted windows over events that were never stored; after a restart and a re-send the
+// tables held those windows twice and re-sent events were judged late. Now a worker whose
+// events writer failed publishes only what is durable and marks its progress abandoned.
+TEST_F(Worker, FinishWithItsEventsWriterFailedPublishesOnlyWhatIsDurable) {
+    _flush_interval_ms = 60'000; // only flush() syncs
+    auto w = open();
+    ASSERT_NE(w, nullptr);
+    auto a = make_event({"a", t0 + 1, no_time, "/a"});
+    auto wm = make_watermark(t0 + minute_ms + delay_ms);
+    process(*w, {a.get(), wm.get()});
+    ASSERT_TRUE(w->flush());
+    w->tick(1);
+    ASSERT_EQ(progress().closed_until_ms.load(), t0 + minute_ms);
+    // The next minute's event is taken, then every write fails.
+    auto b = make_event({"b", t0 + minute_ms + 1, t0 + 1, "/b"});
+    process(*w, {b.get()});
+    storage::fault::arm({1, storage::fault::kind::error, EIO, 5, true});
+    auto r = w->finish();
+    storage::fault::disarm();
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.err().message.find("Input/output error"), std::string::npos) << r.err().message;
+    EXPECT_TRUE(w->storage_failed());
+    // Not INT64_MAX: the merger must not emit b's window, which counts an event not stored.
+    EXPECT_EQ(progress().closed_until_ms.load(), t0 + minute_ms);
+    EXPECT_TRUE(progress().abandoned.load());
+    EXPECT_EQ(read_events(_dir.path).size(), 1u);
 }
 
 TEST_F(Worker, SplitsClosedCellsOverBatches) {

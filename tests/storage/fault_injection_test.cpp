@@ -260,5 +260,42 @@ TEST(FaultInjection, AtomicFileReplaceFailsCleanly) {
     }
 }
 
+TEST(FaultInjection, PlansReadFromText) {
+    // SLUICE_TEST_FAULT's format (sluiced arms the hook from it).
+    auto p = fault::parse_plan("37");
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(p->at, 37u);
+    EXPECT_EQ(p->what, fault::kind::error);
+    EXPECT_EQ(p->err, EIO);
+    EXPECT_FALSE(p->persistent);
+    p = fault::parse_plan("12:enospc:persistent");
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(p->at, 12u);
+    EXPECT_EQ(p->err, ENOSPC);
+    EXPECT_TRUE(p->persistent);
+    p = fault::parse_plan("5:short");
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(p->what, fault::kind::short_write);
+    p = fault::parse_plan("80:delay=3");
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(p->what, fault::kind::delay);
+    EXPECT_EQ(p->delay_ms, 3u);
+    p = fault::parse_plan("0");
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(p->at, 0u); // count only
+    for (const char* bad : {"", "x", "3:eiox", "3:delay=x", "-1", "3::eio"}) {
+        auto r = fault::parse_plan(bad);
+        ASSERT_FALSE(r.ok()) << bad;
+        EXPECT_NE(r.err().message.find("expected AT"), std::string::npos) << r.err().message;
+    }
+    // The summary names every op's count.
+    fault::arm({});
+    (void)fault::fails(fault::op::open);
+    (void)fault::fails(fault::op::rename);
+    fault::disarm();
+    EXPECT_EQ(fault::summary(),
+              "2 calls (open 1, rename 1, unlink 0, io_uring_submit 0, write 0, fdatasync 0), 0 injected");
+}
+
 } // namespace
 } // namespace sluice::storage
