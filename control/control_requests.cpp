@@ -147,7 +147,7 @@ void control_server::loop::close_idle() {
             if (!c.timed_out) bump(server._idle_closed);
             c.timed_out = c.closing = c.abandoned = true; // closed when the send ends
             ::shutdown(c.fd, SHUT_RDWR);
-            cancel(make_tag(op::send, slot)); // a send waiting for room may not wake
+            cancel(detail::make_tag(detail::op::send, slot)); // a send waiting for room may not wake
             continue;
         }
         if (c.closing || c.timed_out || now - c.last_request_ns < timeout_ns) continue;
