@@ -96,8 +96,10 @@ inline constexpr uint32_t disk_full_retry_ms = 100;      // parked writes retrie
 inline constexpr uint32_t disk_full_stop_wait_ms = 10000; // then a stopping writer gives up
 // sluiced does not start with less free on the data dir's filesystem (control/preflight.h):
 // the first segments are created at start, and on a full disk they would park (above)
-// before the control socket is up. Two group commits: room to start and be seen.
-inline constexpr uint64_t data_dir_free_bytes_min = 2 * sync_bytes_default;
+// before the control socket is up. 1 MiB: every table's first segment header and blocks,
+// so sluiced starts and is seen; then a full disk is handled live (disk_full above, the
+// StorageDiskFull test starts with ~1.5 MiB free).
+inline constexpr uint64_t data_dir_free_bytes_min = 1u << 20;
 // How long sluiced waits at start for a taken kernel UDP port to come free before it
 // says so (dataplane/kernel_udp_rx.h check_udp_port_free): the port of a sluiced that
 // just died stays bound until the kernel has torn its io_uring down.

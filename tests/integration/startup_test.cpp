@@ -449,7 +449,7 @@ TEST(StartupErrors, DataDirOnAFullDiskIsOneLineBeforeEal) {
         auto r = run_sluiced(args, dir);
         EXPECT_EQ(r.code, 1);
         EXPECT_EQ(r.err, "sluiced: the data dir " + mnt +
-                             "/data's filesystem is full (0 KiB free, sluiced needs 16 MiB to "
+                             "/data's filesystem is full (0 KiB free, sluiced needs 1 MiB to "
                              "start): free space there (lower [retention] max_bytes or "
                              "max_age_ms), or pass --data-dir on a disk with room\n");
         EXPECT_FALSE(std::filesystem::exists(dir + "/ctl.sock"));
