@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <system_error>
@@ -124,10 +123,7 @@ void fetch_batch_cache::drop_below(uint64_t part, uint64_t start) {
 // ---- fetch_server ----
 
 fetch_server::fetch_server(fetch_server_config config)
-    : _config(std::move(config)), _jobs(new fetch_job[kafka_fetch_jobs]),
-      _cache(_config.cache_bytes, &_counters) {
-    _free.reserve(kafka_fetch_jobs);
-    for (uint32_t i = kafka_fetch_jobs; i > 0; --i) _free.push_back(i - 1);
+    : _config(std::move(config)), _cache(_config.cache_bytes, &_counters) {
     auto make = [this](topic_table t, const char* table, uint32_t p) {
         auto ps = std::make_unique<partition_state>();
         ps->table = t;
@@ -144,7 +140,7 @@ fetch_server::fetch_server(fetch_server_config config)
     }
     refresh_topics();
     if (!_topics.load()) refresh_topics(); // published on the first listing, queries or not
-    _reader = std::thread([this] { reader_main(); });
+    _jobs.start([this] { return reader_step(); });
 }
 
 fetch_server::~fetch_server() {
@@ -152,20 +148,7 @@ fetch_server::~fetch_server() {
 }
 
 void fetch_server::stop() {
-    _stop.store(true);
-    _wake.release();
-    if (_reader.joinable()) _reader.join();
-}
-
-void fetch_server::submit(conn_ref conn, int32_t slot, bytes_view frame) noexcept {
-    const uint32_t i = _free.back();
-    _free.pop_back();
-    fetch_job& j = _jobs[i];
-    j.conn = conn;
-    j.slot = slot;
-    j.request.assign(frame.begin(), frame.end()); // capacity is kept between requests
-    _inbox.push(i);
-    _wake.release();
+    _jobs.stop();
 }
 
 void fetch_server::refresh_topics() {
@@ -206,41 +189,38 @@ uint64_t fetch_server::watermark_mark() {
     return sum;
 }
 
-void fetch_server::reader_main() {
-    std::vector<uint32_t> waiting;
-    while (!_stop.load(std::memory_order_relaxed)) {
-        uint32_t i;
-        while (_inbox.try_pop(i)) {
-            fetch_job& j = _jobs[i];
-            int32_t wait_ms = 0;
-            j.mark = watermark_mark();
-            if (serve(j.request, j.answer, false, wait_ms)) {
-                _done.push(i);
-            } else {
-                bump(_counters.long_polls);
-                j.deadline_ms = now_ms() + wait_ms;
-                waiting.push_back(i);
-            }
-        }
-        if (!waiting.empty()) {
-            const int64_t now = now_ms();
-            const uint64_t mark = watermark_mark();
-            size_t kept = 0;
-            for (uint32_t w : waiting) {
-                fetch_job& j = _jobs[w];
-                const bool final = now >= j.deadline_ms;
-                int32_t wait_ms = 0;
-                if ((final || mark != j.mark) && (j.mark = mark, serve(j.request, j.answer, final, wait_ms)))
-                    _done.push(w);
-                else
-                    waiting[kept++] = w;
-            }
-            waiting.resize(kept);
+int64_t fetch_server::reader_step() {
+    uint32_t i = 0;
+    while (_jobs.take(i)) {
+        fetch_job& j = _jobs.job(i);
+        int32_t wait_ms = 0;
+        j.mark = watermark_mark();
+        if (serve(j.request, j.answer, false, wait_ms)) {
+            _jobs.finish(i);
         } else {
-            refresh_topics(); // Metadata's list follows queries added and removed
+            bump(_counters.long_polls);
+            j.deadline_ms = now_ms() + wait_ms;
+            _waiting.push_back(i);
         }
-        (void)_wake.try_acquire_for(std::chrono::milliseconds(waiting.empty() ? 100 : fetch_poll_ms));
     }
+    if (!_waiting.empty()) {
+        const int64_t now = now_ms();
+        const uint64_t mark = watermark_mark();
+        size_t kept = 0;
+        for (uint32_t w : _waiting) {
+            fetch_job& j = _jobs.job(w);
+            const bool final = now >= j.deadline_ms;
+            int32_t wait_ms = 0;
+            if ((final || mark != j.mark) && (j.mark = mark, serve(j.request, j.answer, final, wait_ms)))
+                _jobs.finish(w);
+            else
+                _waiting[kept++] = w;
+        }
+        _waiting.resize(kept);
+    } else {
+        refresh_topics(); // Metadata's list follows queries added and removed
+    }
+    return _waiting.empty() ? 100 : fetch_poll_ms;
 }
 
 bool fetch_server::serve(bytes_view frame, std::vector<uint8_t>& answer, bool final,

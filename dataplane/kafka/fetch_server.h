@@ -12,11 +12,11 @@
 // read_uncommitted and read_committed see the same rows. Recently built RecordBatches are
 // kept in a fetch_batch_cache (bounded bytes).
 //
-// Hand-off: the RX lcore copies a request frame into one of a fixed number of jobs
-// (limits: kafka_fetch_jobs; none free = back-pressure, the frame stays unread) and queues
-// its index; the reader parses it, reads the store, writes the whole answer into the job
-// and queues it back; the RX lcore swaps the answer into the connection's reserved
-// response slot (no copy) and frees the job. Long polling (max_wait_ms / min_bytes) is
+// Hand-off (job_handover.h): the RX lcore copies a request frame into one of
+// kafka_fetch_jobs jobs (none free = back-pressure, the frame stays unread); the reader
+// parses it, reads the store, writes the whole answer into the job and queues it back; the
+// RX lcore swaps the answer into the connection's reserved response slot (no copy) and
+// frees the job. Long polling (max_wait_ms / min_bytes) is
 // the reader's: a Fetch with too few bytes waits on its thread, re-read every
 // fetch_poll_ms while a partition's high watermark moves, until min_bytes or the deadline.
 #include <atomic>
@@ -25,16 +25,13 @@
 #include <list>
 #include <map>
 #include <memory>
-#include <semaphore>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
-#include <tbb/concurrent_queue.h>
-
 #include "base/limits.h"
 #include "dataplane/kafka/fetch_codec.h"
+#include "dataplane/kafka/job_handover.h"
 #include "dataplane/kafka/kafka_listener.h"
 #include "storage/column_batch.h"
 #include "storage/row_log.h"
@@ -127,15 +124,10 @@ class fetch_batch_cache {
     std::unordered_map<std::pair<uint64_t, uint64_t>, std::list<entry>::iterator, key_hash> _index;
 };
 
-/// One request in the reader's hands. The RX lcore touches it only while it is free or
-/// after the reader queued it back.
-struct fetch_job {
-    conn_ref conn;
-    int32_t slot = -1;
-    std::vector<uint8_t> request; // the frame, header included (no size prefix)
-    std::vector<uint8_t> answer;  // the whole response frame
-    int64_t deadline_ms = 0;      // a waiting Fetch: answered by then
-    uint64_t mark = 0;            // the watermarks (summed) its last attempt saw
+/// One request in the reader's hands (job_handover.h).
+struct fetch_job : handover_job {
+    int64_t deadline_ms = 0; // a waiting Fetch: answered by then
+    uint64_t mark = 0;       // the watermarks (summed) its last attempt saw
 };
 
 class fetch_server {
@@ -148,14 +140,17 @@ class fetch_server {
     fetch_server& operator=(const fetch_server&) = delete;
 
     // ---- RX lcore side ----
-    bool has_free_job() const noexcept { return !_free.empty(); }
+    bool has_free_job() const noexcept { return _jobs.has_free(); }
     /// Queues (conn, slot)'s request (a frame with its header). Needs has_free_job().
-    void submit(conn_ref conn, int32_t slot, bytes_view frame) noexcept;
+    void submit(conn_ref conn, int32_t slot, bytes_view frame) noexcept {
+        _jobs.submit(conn, slot, frame);
+    }
     /// Calls done(conn, slot, answer) for each finished job; `answer` may be swapped out.
-    template <typename Done>
-    uint32_t complete(Done&& done) noexcept;
+    template <typename Done> uint32_t complete(Done&& done) noexcept {
+        return _jobs.complete(std::forward<Done>(done));
+    }
     /// Jobs given to the reader and not yet completed.
-    uint32_t in_flight() const noexcept { return kafka_fetch_jobs - uint32_t(_free.size()); }
+    uint32_t in_flight() const noexcept { return _jobs.in_flight(); }
     /// The topics consumers can read (Metadata), as the reader last listed them (it
     /// re-lists the running queries every loop, at least every 100 ms). Any thread; the
     /// list is replaced, never changed, so a copy of the pointer stays valid.
@@ -177,7 +172,7 @@ class fetch_server {
     void refresh_topics();
 
   private:
-    void reader_main();
+    int64_t reader_step(); // one turn of the reader's loop: the ms it may sleep
     bool serve_fetch(const request_header& h, std::vector<uint8_t>& answer, bool final,
                      int32_t& max_wait_ms);
     void serve_list_offsets(const request_header& h, std::vector<uint8_t>& answer);
@@ -206,11 +201,7 @@ class fetch_server {
                     uint32_t row, built_record& r);
 
     fetch_server_config _config;
-    std::unique_ptr<fetch_job[]> _jobs;
-    std::vector<uint32_t> _free; // RX lcore only
-    tbb::concurrent_queue<uint32_t> _inbox, _done;
-    std::counting_semaphore<> _wake{0};
-    std::atomic<bool> _stop{false};
+    job_handover<fetch_job, kafka_fetch_jobs> _jobs;
     fetch_server_counters _counters;
     std::atomic<std::shared_ptr<const consume_topic_list>> _topics;
 
@@ -225,19 +216,7 @@ class fetch_server {
     char _hex[33] = {};       // an events row's identity key
     char _len[24] = {};       // a dead letter's raw_len header
     std::vector<std::vector<uint8_t>> _records; // per answered partition
-    std::thread _reader;
+    std::vector<uint32_t> _waiting;             // jobs of Fetches waiting for data
 };
-
-template <typename Done>
-uint32_t fetch_server::complete(Done&& done) noexcept {
-    uint32_t n = 0, i;
-    while (_done.try_pop(i)) {
-        fetch_job& j = _jobs[i];
-        done(j.conn, j.slot, j.answer);
-        _free.push_back(i);
-        ++n;
-    }
-    return n;
-}
 
 } // namespace sluice::dataplane::kafka

@@ -1,7 +1,6 @@
 #include "dataplane/kafka/group_server.h"
 
 #include <algorithm>
-#include <chrono>
 #include <climits>
 #include <map>
 #include <set>
@@ -47,61 +46,39 @@ result<std::unique_ptr<group_server>> group_server::open(group_server_config con
     if (!store) return std::move(store).err();
     if (!config.now_ms) config.now_ms = monotonic_ms;
     std::unique_ptr<group_server> s(new group_server(std::move(config), std::move(store.value())));
-    s->_thread = std::thread([p = s.get()] { p->thread_main(); });
+    s->_jobs.start([p = s.get()] { return p->thread_step(); });
     return s;
 }
 
 group_server::group_server(group_server_config config, offset_store store)
-    : _config(std::move(config)), _jobs(new group_job[kafka_group_jobs]), _store(std::move(store)) {
-    _free.reserve(kafka_group_jobs);
-    for (uint32_t i = kafka_group_jobs; i > 0; --i)
-        _free.push_back(i - 1);
-}
+    : _config(std::move(config)), _store(std::move(store)) {}
 
 group_server::~group_server() {
     stop();
 }
 
 void group_server::stop() {
-    _stop.store(true);
-    _wake.release();
-    if (_thread.joinable()) _thread.join();
+    _jobs.stop();
 }
 
-void group_server::submit(conn_ref conn, int32_t slot, bytes_view frame) noexcept {
-    const uint32_t i = _free.back();
-    _free.pop_back();
-    group_job& j = _jobs[i];
-    j.conn = conn;
-    j.slot = slot;
-    j.request.assign(frame.begin(), frame.end()); // capacity is kept between requests
-    _inbox.push(i);
-    _wake.release();
-}
-
-void group_server::thread_main() {
-    auto frame_of = [this](uint64_t token) { return bytes_view(_jobs[token].request); };
-    auto emit = [this](uint64_t token, std::vector<uint8_t>& answer) {
-        _jobs[token].answer.swap(answer);
-        _done.push(uint32_t(token));
-    };
-    while (!_stop.load(std::memory_order_relaxed)) {
-        uint32_t i = 0;
-        while (_inbox.try_pop(i)) {
-            group_job& j = _jobs[i];
-            if (serve(j.request, i, j.answer)) _done.push(i);
-        }
-        release(frame_of, emit);
-        if (_dirty && now() - _published_ms >= group_publish_ms) publish();
-        int64_t wait_ms = group_tick_ms;
-        {
-            std::lock_guard lock(_mutex);
-            const int64_t next = _coordinator.next_deadline_ms();
-            if (next != INT64_MAX) wait_ms = std::clamp<int64_t>(next - now(), 1, group_tick_ms);
-            if (_dirty) wait_ms = std::min<int64_t>(wait_ms, group_publish_ms);
-        }
-        (void)_wake.try_acquire_for(std::chrono::milliseconds(wait_ms));
+int64_t group_server::thread_step() {
+    uint32_t i = 0;
+    while (_jobs.take(i)) {
+        handover_job& j = _jobs.job(i);
+        if (serve(j.request, i, j.answer)) _jobs.finish(i);
     }
+    release([this](uint64_t token) { return bytes_view(_jobs.job(uint32_t(token)).request); },
+            [this](uint64_t token, std::vector<uint8_t>& answer) {
+                _jobs.job(uint32_t(token)).answer.swap(answer);
+                _jobs.finish(uint32_t(token));
+            });
+    if (_dirty && now() - _published_ms >= group_publish_ms) publish();
+    int64_t wait_ms = group_tick_ms;
+    std::lock_guard lock(_mutex);
+    const int64_t next = _coordinator.next_deadline_ms();
+    if (next != INT64_MAX) wait_ms = std::clamp<int64_t>(next - now(), 1, group_tick_ms);
+    if (_dirty) wait_ms = std::min<int64_t>(wait_ms, group_publish_ms);
+    return wait_ms;
 }
 
 void group_server::publish_counters() noexcept {

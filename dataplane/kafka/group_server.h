@@ -3,8 +3,8 @@
 // "Consumer groups"). JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit and
 // OffsetFetch are served on a thread of its own (the "group thread"), never on the Kafka
 // RX lcore: the RX lcore copies the frame into one of kafka_group_jobs jobs and queues it,
-// exactly as it hands Fetch to fetch_server (none free = back-pressure, the frame stays
-// unread); the group thread parses it, runs group_coordinator and offset_store, writes the
+// through the job_handover.h that hands Fetch to fetch_server (none free = back-pressure,
+// the frame stays unread); the group thread parses it, runs group_coordinator and offset_store, writes the
 // answer into the job and queues it back; the RX lcore swaps it into the connection's
 // reserved response slot. A JoinGroup or SyncGroup that must wait for the rest of its group
 // stays in its job on the group thread — nothing blocks — until the coordinator releases it
@@ -24,15 +24,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <semaphore>
 #include <string>
-#include <thread>
 #include <vector>
-
-#include <tbb/concurrent_queue.h>
 
 #include "base/result.h"
 #include "dataplane/kafka/group_coordinator.h"
+#include "dataplane/kafka/job_handover.h"
 #include "dataplane/kafka/kafka_listener.h"
 #include "dataplane/kafka/offset_store.h"
 
@@ -96,15 +93,6 @@ struct group_snapshot {
 std::optional<std::vector<std::pair<std::string, int32_t>>>
 decode_consumer_assignment(std::string_view bytes);
 
-/// One request in the group thread's hands (held ones included). The RX lcore touches it
-/// only while it is free or after the thread queued it back.
-struct group_job {
-    conn_ref conn;
-    int32_t slot = -1;
-    std::vector<uint8_t> request; // the frame, header included
-    std::vector<uint8_t> answer;  // the whole response frame
-};
-
 class group_server {
   public:
     /// Opens the offset log (restores committed offsets) and starts the group thread.
@@ -115,9 +103,13 @@ class group_server {
     group_server& operator=(const group_server&) = delete;
 
     // ---- RX lcore side (as fetch_server) ----
-    bool has_free_job() const noexcept { return !_free.empty(); }
-    void submit(conn_ref conn, int32_t slot, bytes_view frame) noexcept;
-    template <typename Done> uint32_t complete(Done&& done) noexcept;
+    bool has_free_job() const noexcept { return _jobs.has_free(); }
+    void submit(conn_ref conn, int32_t slot, bytes_view frame) noexcept {
+        _jobs.submit(conn, slot, frame);
+    }
+    template <typename Done> uint32_t complete(Done&& done) noexcept {
+        return _jobs.complete(std::forward<Done>(done));
+    }
     void count_jobs_full() noexcept { _counters.jobs_full.fetch_add(1, std::memory_order_relaxed); }
 
     const group_server_counters& counters() const noexcept { return _counters; }
@@ -138,7 +130,7 @@ class group_server {
 
   private:
     explicit group_server(group_server_config config, offset_store store);
-    void thread_main();
+    int64_t thread_step(); // one turn of the group thread's loop: the ms it may sleep
     int64_t now() const { return _config.now_ms(); }
     void serve_offset_commit(const request_header& h, std::vector<uint8_t>& answer);
     void serve_offset_fetch(const request_header& h, std::vector<uint8_t>& answer);
@@ -146,11 +138,8 @@ class group_server {
     void write_released(const group_answer& a, bytes_view frame, std::vector<uint8_t>& answer);
 
     group_server_config _config;
-    std::unique_ptr<group_job[]> _jobs;
-    std::vector<uint32_t> _free; // RX lcore only
-    tbb::concurrent_queue<uint32_t> _inbox, _done;
-    std::counting_semaphore<> _wake{0};
-    std::atomic<bool> _stop{false};
+    // Held JoinGroup/SyncGroup jobs stay in it; a job's index is its coordinator token.
+    job_handover<handover_job, kafka_group_jobs> _jobs;
     group_server_counters _counters;
 
     struct published {
@@ -167,19 +156,7 @@ class group_server {
     std::shared_ptr<const published> _published;
     group_coordinator _coordinator;
     offset_store _store;
-    std::thread _thread;
 };
-
-template <typename Done> uint32_t group_server::complete(Done&& done) noexcept {
-    uint32_t n = 0, i = 0;
-    while (_done.try_pop(i)) {
-        group_job& j = _jobs[i];
-        done(j.conn, j.slot, j.answer);
-        _free.push_back(i);
-        ++n;
-    }
-    return n;
-}
 
 template <typename FrameOf, typename Emit>
 void group_server::release(FrameOf&& frame_of, Emit&& emit) {
