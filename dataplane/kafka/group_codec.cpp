@@ -27,6 +27,19 @@ bytes_view as_bytes(std::string_view s) {
     return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
+// The member a SyncGroup, Heartbeat or OffsetCommit request speaks for, read from where
+// each begins: group id, then generation and member id (OffsetCommit: from v1), then the
+// static member's instance id (from `instance_from`).
+template <typename Req>
+void read_member(byte_reader& r, int16_t v, int16_t instance_from, Req& out, int16_t member_from = 0) {
+    out.group_id = r.string();
+    if (v >= member_from) {
+        out.generation_id = r.i32();
+        out.member_id = r.string();
+    }
+    if (v >= instance_from) out.group_instance_id = owned(r.nullable_string());
+}
+
 } // namespace
 
 // ---- JoinGroup ----
@@ -79,10 +92,7 @@ parse_error parse_sync_group_request(const request_header& h, sync_group_request
         return parse_error::unsupported_version;
     byte_reader r(h.body);
     out = sync_group_request{};
-    out.group_id = r.string();
-    out.generation_id = r.i32();
-    out.member_id = r.string();
-    if (h.api_version >= 3) out.group_instance_id = owned(r.nullable_string());
+    read_member(r, h.api_version, 3, out);
     const int32_t n = r.array_count();
     if (n < 0) r.fail(parse_error::bad_length);
     for (int32_t i = 0; r.ok() && i < n; ++i) {
@@ -109,10 +119,7 @@ parse_error parse_heartbeat_request(const request_header& h, heartbeat_request& 
         return parse_error::unsupported_version;
     byte_reader r(h.body);
     out = heartbeat_request{};
-    out.group_id = r.string();
-    out.generation_id = r.i32();
-    out.member_id = r.string();
-    if (h.api_version >= 3) out.group_instance_id = owned(r.nullable_string());
+    read_member(r, h.api_version, 3, out);
     return finish(r);
 }
 
@@ -171,12 +178,7 @@ parse_error parse_offset_commit_request(const request_header& h, offset_commit_r
     const int16_t v = h.api_version;
     byte_reader r(h.body);
     out = offset_commit_request{};
-    out.group_id = r.string();
-    if (v >= 1) {
-        out.generation_id = r.i32();
-        out.member_id = r.string();
-    }
-    if (v >= 7) out.group_instance_id = owned(r.nullable_string());
+    read_member(r, v, 7, out, 1);
     if (v >= 2 && v <= 4) (void)r.i64(); // retention_time_ms: offsets are kept until replaced
     const int32_t topics = r.array_count();
     if (topics < 0) r.fail(parse_error::bad_length);
