@@ -26,11 +26,10 @@
 #include <string>
 #include <vector>
 
-#include "bench/seed_events.h"
+#include "bench/storage/events_table.h"
 #include "processing/identity.h"
 #include "processing/restore.h"
 #include "storage/schema.h"
-#include "storage/segment_writer.h"
 #include "storage/table_reader.h"
 
 namespace {
@@ -42,58 +41,8 @@ constexpr size_t rows_total = 1'000'000;
 constexpr uint64_t budget = uint64_t(256) << 20;
 constexpr int64_t horizon_ms = 24 * 60 * 60 * 1000; // every row inside it
 
-struct table_fixture {
-    std::string dir;
-    int64_t max_ms = 0;
-    std::string error;
-
-    table_fixture() {
-        const char* base = std::getenv("SLUICE_BENCH_DIR");
-        std::string tmpl = std::string(base ? base : "/var/tmp") + "/sluice-reload-XXXXXX";
-        if (mkdtemp(tmpl.data()) == nullptr) {
-            error = "cannot create a temporary directory (set SLUICE_BENCH_DIR)";
-            return;
-        }
-        dir = tmpl;
-        auto plain = bench::make_seed_events(rows_total / 2, false, 1);
-        auto with_id = bench::make_seed_events(rows_total / 2, true, 2);
-        storage::writer_config cfg;
-        cfg.data_dir = dir;
-        cfg.writer_name = "w0";
-        auto w = storage::segment_writer::open(cfg, storage::events_schema());
-        if (!w) {
-            error = w.err().message;
-            return;
-        }
-        for (size_t i = 0; i < rows_total; ++i) {
-            const auto& e = i % 2 ? with_id[i / 2] : plain[i / 2];
-            auto& b = (*w)->batch();
-            b.push_i64(ev::event_time_ms, e.time_ms);
-            if (i % 2) {
-                // The seed generator puts the event_id first: "{\"event_id\":\"<36>\",...".
-                b.push_string(ev::event_id, std::string_view(e.json).substr(13, 36));
-            } else {
-                b.push_null(ev::event_id);
-            }
-            b.push_string(ev::user_id, e.user_id);
-            b.push_string(ev::event_type, e.event_type);
-            b.push_string(ev::page, e.page);
-            b.push_u8(ev::late, 0);
-            b.push_string(ev::raw, e.json);
-            b.push_i64(ev::max_time_ms, e.time_ms);
-            b.end_row();
-            (*w)->commit_row();
-            max_ms = std::max(max_ms, e.time_ms);
-        }
-        if (auto r = (*w)->close(); !r) error = r.err().message;
-    }
-    ~table_fixture() {
-        if (!dir.empty()) std::filesystem::remove_all(dir);
-    }
-};
-
-table_fixture& fixture() {
-    static table_fixture f;
+bench::events_table& fixture() {
+    static bench::events_table f(rows_total, "reload");
     return f;
 }
 

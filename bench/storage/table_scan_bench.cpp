@@ -22,10 +22,9 @@
 #include <tbb/global_control.h>
 #include <tbb/info.h>
 
-#include "bench/seed_events.h"
+#include "bench/storage/events_table.h"
 #include "storage/export.h"
 #include "storage/schema.h"
-#include "storage/segment_writer.h"
 #include "storage/table_reader.h"
 
 namespace {
@@ -35,61 +34,8 @@ namespace ev = events_col;
 
 constexpr size_t rows_total = 1'000'000;
 
-struct table_fixture {
-    std::string dir;
-    uint64_t raw_bytes = 0;
-    int64_t min_ms = 0, max_ms = 0;
-    std::string error;
-
-    table_fixture() {
-        const char* base = std::getenv("SLUICE_BENCH_DIR");
-        std::string tmpl = std::string(base ? base : "/var/tmp") + "/sluice-scan-XXXXXX";
-        if (mkdtemp(tmpl.data()) == nullptr) {
-            error = "cannot create a temporary directory (set SLUICE_BENCH_DIR)";
-            return;
-        }
-        dir = tmpl;
-        auto plain = sluice::bench::make_seed_events(rows_total / 2, false, 1);
-        auto with_id = sluice::bench::make_seed_events(rows_total / 2, true, 2);
-        writer_config cfg;
-        cfg.data_dir = dir;
-        cfg.writer_name = "w0";
-        auto schema = events_schema();
-        auto w = segment_writer::open(cfg, schema);
-        if (!w) {
-            error = w.err().message;
-            return;
-        }
-        min_ms = plain.front().time_ms;
-        for (size_t i = 0; i < rows_total; ++i) {
-            const auto& e = i % 2 ? with_id[i / 2] : plain[i / 2];
-            auto& b = (*w)->batch();
-            b.push_i64(ev::event_time_ms, e.time_ms);
-            if (i % 2) {
-                // The seed generator puts the event_id first: "{\"event_id\":\"<36>\",...".
-                b.push_string(ev::event_id, std::string_view(e.json).substr(13, 36));
-            } else {
-                b.push_null(ev::event_id);
-            }
-            b.push_string(ev::user_id, e.user_id);
-            b.push_string(ev::event_type, e.event_type);
-            b.push_string(ev::page, e.page);
-            b.push_u8(ev::late, 0);
-            b.push_string(ev::raw, e.json);
-            b.end_row();
-            (*w)->commit_row();
-            raw_bytes += e.json.size();
-            max_ms = std::max(max_ms, e.time_ms);
-        }
-        if (auto r = (*w)->close(); !r) error = r.err().message;
-    }
-    ~table_fixture() {
-        if (!dir.empty()) std::filesystem::remove_all(dir);
-    }
-};
-
-table_fixture& fixture() {
-    static table_fixture f;
+sluice::bench::events_table& fixture() {
+    static sluice::bench::events_table f(rows_total, "scan");
     return f;
 }
 
