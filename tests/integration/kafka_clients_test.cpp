@@ -28,11 +28,6 @@ using namespace sluice::testing::kafka;
 
 namespace {
 
-std::string env_or_empty(const char* name) {
-    const char* v = std::getenv(name);
-    return v ? v : "";
-}
-
 // The last `versions {...}` line the kafkajs script printed: API name -> versions sent.
 json kafkajs_versions(const std::string& log) {
     std::istringstream in(read_text(log));
@@ -56,10 +51,11 @@ void run_kafkajs(const std::string& acks, const std::string& codec, const std::s
     start(k, "kafkajs-" + mode + "-" + codec + (acks == "1" ? "-1" : "-all"));
     ASSERT_FALSE(::testing::Test::HasFailure());
     const std::string log = k.dir + "/kafkajs.log";
-    const std::string cmd = "KAFKAJS_NO_PARTITIONER_WARNING=1 timeout 120 " + node + " " + script +
-                            " " + std::to_string(k.port) + " " + acks + " " + codec + " " + mode +
-                            " " + write_values(k.dir) + " > " + log + " 2>&1";
-    ASSERT_EQ(run_command(cmd), 0) << cmd << "; see " << log;
+    ASSERT_TRUE(run_client(120,
+                           "env KAFKAJS_NO_PARTITIONER_WARNING=1 " + node + " " + script + " " +
+                               std::to_string(k.port) + " " + acks + " " + codec + " " + mode +
+                               " " + write_values(k.dir),
+                           log));
     // What the acks mode promises holds the moment kafkajs has its answers.
     json now = k.proc->request({{"cmd", "stats"}});
     ASSERT_TRUE(now.value("ok", false)) << now.dump();
@@ -231,10 +227,11 @@ TEST(KafkaClients, FlexibleVersionsRaw) {
     const std::string script = write_file(k.dir + "/flexible.py", flexible_script);
     write_frames_py(k.dir);
     const std::string log = k.dir + "/flexible.log";
-    const std::string cmd = std::string("timeout 60 ") + python + " " + script + " " +
-                            std::to_string(k.port) + " " + write_values(k.dir) + " > " + log +
-                            " 2>&1";
-    ASSERT_EQ(run_command(cmd), 0) << cmd << "; see " << log;
+    ASSERT_TRUE(run_client(60,
+                           std::string(python) + " " + script + " " + std::to_string(k.port) + " " +
+                               write_values(k.dir),
+                           log))
+        << "see " << log;
     // acks -1: durable by the time the script saw its answers (and went on).
     json now = k.proc->request({{"cmd", "stats"}});
     ASSERT_TRUE(now.value("ok", false)) << now.dump();

@@ -66,30 +66,7 @@ std::string config(const std::string& dir) {
 }
 
 void launch(kafka_daemon& k, const std::string& log) {
-    std::vector<std::string> args = eal_args(k.prefix, 4);
-    args.insert(args.end(), {"--", "--data-dir", k.dir + "/data", "--control-socket",
-                             k.dir + "/ctl.sock", "--config", k.dir + "/sluiced.toml",
-                             "--workers", std::to_string(workers), "--kafka", "127.0.0.1:0"});
-    k.proc = std::make_unique<daemon_process>(args, k.dir + "/" + log);
-    ASSERT_TRUE(k.proc->wait_up(60)) << "see " << k.dir << "/" << log;
-    json s = k.proc->request({{"cmd", "stats"}});
-    ASSERT_TRUE(s.value("ok", false)) << s.dump();
-    ASSERT_TRUE(s["kafka"].is_object()) << s.dump();
-    k.port = s["kafka"]["ports"][0].get<uint16_t>();
-}
-
-std::string broker(const kafka_daemon& k) {
-    return "127.0.0.1:" + std::to_string(k.port);
-}
-
-void produce(const kafka_daemon& k, const std::vector<std::string>& values, const std::string& tag) {
-    std::string text;
-    for (const auto& v : values) text += v + "\n";
-    const std::string file = write_file(k.dir + "/" + tag + ".ndjson", text);
-    const std::string cmd = "timeout 120 kcat -P -b " + broker(k) +
-                            " -t events-topic -X acks=all < " + file + " > " + k.dir + "/" + tag +
-                            ".kcat.log 2>&1";
-    ASSERT_EQ(run_command(cmd), 0) << cmd;
+    kafka::launch(k, k.dir + "/sluiced.toml", workers, log);
 }
 
 // Waits until `rows` events are durable (kcat's acks=all answers came after that anyway).
@@ -102,11 +79,11 @@ void wait_durable(const kafka_daemon& k, uint64_t rows) {
 // sizes, so each is read whole even if it held the separator.
 log_map read_kcat(const kafka_daemon& k, int32_t partition, const std::string& tag) {
     const std::string out = k.dir + "/" + tag + ".kcat.out";
-    const std::string cmd = "timeout 60 kcat -C -b " + broker(k) + " -t events-topic -p " +
-                            std::to_string(partition) +
-                            " -o beginning -e -q -f '%p %o %T %K %k H%h %S %s\\n' > " + out +
-                            " 2> " + k.dir + "/" + tag + ".kcat.err";
-    EXPECT_EQ(run_command(cmd), 0) << cmd << "; " << read_text(k.dir + "/" + tag + ".kcat.err");
+    EXPECT_TRUE(run_client(60,
+                           "kcat -C -b " + broker(k) + " -t events-topic -p " +
+                               std::to_string(partition) +
+                               " -o beginning -e -q -f '%p %o %T %K %k H%h %S %s\\n'",
+                           out));
     log_map m;
     std::istringstream in(read_text(out));
     std::string line;
@@ -215,9 +192,7 @@ json run_consumer(const kafka_daemon& k, const char* script_text, const std::str
                   const std::string& args, const std::string& tag, log_map& m) {
     const std::string script = write_file(k.dir + "/" + name, script_text);
     const std::string out = k.dir + "/" + tag + ".out";
-    const std::string cmd = std::string("timeout 120 ") + python + " " + script + " " + broker(k) +
-                            " " + args + " > " + out + " 2> " + out + ".err";
-    EXPECT_EQ(run_command(cmd), 0) << cmd << "; " << read_text(out + ".err");
+    EXPECT_TRUE(run_client(120, std::string(python) + " " + script + " " + broker(k) + " " + args, out));
     json j = json::parse(read_text(out), nullptr, false);
     EXPECT_TRUE(j.is_object()) << read_text(out);
     if (!j.is_object()) return json::object();
@@ -336,9 +311,9 @@ TEST(KafkaConsume, KcatAndKafkaPythonReadEveryEventBackWithStableOffsets) {
     ASSERT_FALSE(::testing::Test::HasFailure());
 
     std::vector<std::string> sent = make_values();
-    produce(k, sent, "first");
+    kcat_produce(k, sent, "first");
     ASSERT_FALSE(::testing::Test::HasFailure());
-    produce(k, {late_event}, "late"); // after the first run's rows are durable (acks=all)
+    kcat_produce(k, {late_event}, "late"); // after the first run's rows are durable (acks=all)
     ASSERT_FALSE(::testing::Test::HasFailure());
     sent.push_back(late_event);
     wait_durable(k, sent.size());
@@ -394,10 +369,10 @@ TEST(KafkaConsume, KcatAndKafkaPythonReadEveryEventBackWithStableOffsets) {
     }
 
     // Beyond the log: OFFSET_OUT_OF_RANGE (kcat then resets to the end, its default).
-    const std::string beyond = "timeout 60 kcat -C -b " + broker(k) +
-                               " -t events-topic -p 0 -o " + std::to_string(per[0] + 5) +
-                               " -e -q > " + k.dir + "/beyond.out 2>&1";
-    EXPECT_EQ(run_command(beyond), 0) << read_text(k.dir + "/beyond.out");
+    EXPECT_TRUE(run_client(60,
+                           "kcat -C -b " + broker(k) + " -t events-topic -p 0 -o " +
+                               std::to_string(per[0] + 5) + " -e -q",
+                           k.dir + "/beyond.out"));
     s = k.proc->request({{"cmd", "stats"}});
     ASSERT_TRUE(s["kafka"]["consume"].is_object()) << s["kafka"].dump();
     const json& cs = s["kafka"]["consume"];
@@ -421,7 +396,7 @@ TEST(KafkaConsume, KcatAndKafkaPythonReadEveryEventBackWithStableOffsets) {
         more.push_back(R"({"event_id": "d)" + std::to_string(i) +
                        R"(", "user_id": "5", "event_type": "page_view", "timestamp": "2025-02-28T15:41:)" +
                        (i < 10 ? "0" : "") + std::to_string(i) + R"(Z", "page": "/z"})");
-    produce(k, more, "second");
+    kcat_produce(k, more, "second");
     ASSERT_FALSE(::testing::Test::HasFailure());
     wait_durable(k, more.size()); // this run's rows
     const log_map after_restart = read_all_kcat(k, "second");
@@ -493,10 +468,10 @@ std::vector<std::string> windows_of(const log_map& m) {
 std::vector<std::pair<int64_t, std::string>> kcat_values(const kafka_daemon& k, const std::string& topic,
                                                          const std::string& from, const std::string& tag) {
     const std::string out = k.dir + "/" + tag + ".kcat.out";
-    const std::string cmd = "timeout 60 kcat -C -b " + broker(k) + " -t " + topic + " -p 0 -o " +
-                            from + " -e -q -f '%o %S %s\\n' > " + out + " 2> " + k.dir + "/" + tag +
-                            ".kcat.err";
-    EXPECT_EQ(run_command(cmd), 0) << cmd << "; " << read_text(k.dir + "/" + tag + ".kcat.err");
+    EXPECT_TRUE(run_client(60,
+                           "kcat -C -b " + broker(k) + " -t " + topic + " -p 0 -o " + from +
+                               " -e -q -f '%o %S %s\\n'",
+                           out));
     std::vector<std::pair<int64_t, std::string>> got;
     std::istringstream in(read_text(out));
     int64_t offset;
@@ -551,17 +526,11 @@ TEST(KafkaConsume, QueryTopicAndDeadLettersEqualTheModelAndLaggardsResetAfterRet
     write_file(k.dir + "/pcap.toml", "[input]\nslots = 8192\nmode = \"dpdk\"\n" + rest);
     write_file(k.dir + "/sluiced.toml", "[input]\nslots = 8192\n" + rest);
     auto start = [&](bool pcap, const std::string& log) {
-        std::vector<std::string> args = eal_args(k.prefix, pcap ? 5 : 4);
-        if (pcap) args.insert(args.end(), {"--vdev", "net_pcap0,rx_pcap=" + k.dir + "/events.pcap"});
-        args.insert(args.end(), {"--", "--data-dir", k.dir + "/data", "--control-socket",
-                                 k.dir + "/ctl.sock", "--config",
-                                 k.dir + (pcap ? "/pcap.toml" : "/sluiced.toml"), "--workers",
-                                 std::to_string(workers), "--kafka", "127.0.0.1:0"});
-        k.proc = std::make_unique<daemon_process>(args, k.dir + "/" + log);
-        ASSERT_TRUE(k.proc->wait_up(60)) << "see " << k.dir << "/" << log;
-        json s = k.proc->request({{"cmd", "stats"}});
-        ASSERT_TRUE(s["kafka"].is_object()) << s.dump();
-        k.port = s["kafka"]["ports"][0].get<uint16_t>();
+        if (pcap)
+            kafka::launch(k, k.dir + "/pcap.toml", workers, log, 5, {},
+                          {"--vdev", "net_pcap0,rx_pcap=" + k.dir + "/events.pcap"});
+        else
+            kafka::launch(k, k.dir + "/sluiced.toml", workers, log);
     };
     start(true, "sluiced.log");
     ASSERT_FALSE(::testing::Test::HasFailure());
@@ -578,8 +547,7 @@ TEST(KafkaConsume, QueryTopicAndDeadLettersEqualTheModelAndLaggardsResetAfterRet
     ASSERT_TRUE(k.proc->request({{"cmd", "flush"}}).value("ok", false));
 
     // Metadata lists the query's topic (one partition) and dead_letters (one per worker).
-    const std::string meta = "timeout 60 kcat -L -b " + broker(k) + " > " + k.dir + "/meta.txt 2>&1";
-    ASSERT_EQ(run_command(meta), 0) << read_text(k.dir + "/meta.txt");
+    ASSERT_TRUE(run_client(60, "kcat -L -b " + broker(k), k.dir + "/meta.txt"));
     const std::string listed = read_text(k.dir + "/meta.txt");
     EXPECT_NE(listed.find("topic \"page_views_per_minute\" with 1 partitions"), std::string::npos) << listed;
     EXPECT_NE(listed.find("topic \"dead_letters\" with 2 partitions"), std::string::npos) << listed;
@@ -613,10 +581,7 @@ fs = a.describe_configs([ConfigResource('topic', 'page_views_per_minute'), Confi
 print(json.dumps({str(r.name): {k: v.value for k, v in f.result(timeout=30).items()} for r, f in fs.items()}))
 )");
         const std::string out = k.dir + "/admin.out";
-        ASSERT_EQ(run_command(std::string("timeout 60 ") + python + " " + admin_py + " " + broker(k) +
-                              " > " + out + " 2> " + out + ".err"),
-                  0)
-            << read_text(out + ".err");
+        ASSERT_TRUE(run_client(60, std::string(python) + " " + admin_py + " " + broker(k), out));
         json a = json::parse(read_text(out), nullptr, false);
         ASSERT_TRUE(a.is_object()) << read_text(out);
         EXPECT_EQ(a["page_views_per_minute"]["cleanup.policy"], "delete") << a.dump();
@@ -626,10 +591,10 @@ print(json.dumps({str(r.name): {k: v.value for k, v in f.result(timeout=30).item
         const char* node = std::getenv("NODE");
         const char* script = std::getenv("KAFKAJS_ADMIN");
         ASSERT_TRUE(node && *node && script) << "NODE/KAFKAJS_ADMIN not set (meson sets them)";
-        ASSERT_EQ(run_command("timeout 60 " + std::string(node) + " " + script + " " + broker(k) +
-                              " page_views_per_minute dead_letters > " + out + " 2> " + out + ".err"),
-                  0)
-            << read_text(out + ".err");
+        ASSERT_TRUE(run_client(60,
+                               std::string(node) + " " + script + " " + broker(k) +
+                                   " page_views_per_minute dead_letters",
+                               out));
         a = json::parse(read_text(out), nullptr, false);
         ASSERT_TRUE(a.is_object()) << read_text(out);
         ASSERT_EQ(a["configs"].size(), 2u) << a.dump();
@@ -680,9 +645,8 @@ print(json.dumps({str(r.name): {k: v.value for k, v in f.result(timeout=30).item
     const char* policies[2] = {"earliest", "latest"};
     for (int i = 0; i < 2; ++i) {
         const std::string out = k.dir + "/laggard-" + policies[i] + ".out";
-        const std::string cmd = std::string("timeout 120 ") + python + " " + script + " " +
-                                broker(k) + " " + policies[i] + " > " + out + " 2> " + out + ".err";
-        ASSERT_EQ(run_command(cmd), 0) << cmd << "; " << read_text(out + ".err");
+        ASSERT_TRUE(run_client(120, std::string(python) + " " + script + " " + broker(k) + " " + policies[i],
+                               out));
         reset[i] = json::parse(read_text(out), nullptr, false);
         ASSERT_TRUE(reset[i].is_object()) << read_text(out);
         EXPECT_EQ(reset[i]["begin"], log_start) << reset[i].dump();

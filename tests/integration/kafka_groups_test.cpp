@@ -24,11 +24,6 @@ namespace {
 
 constexpr uint32_t workers = 2;
 
-std::string env_or_empty(const char* name) {
-    const char* v = std::getenv(name);
-    return v == nullptr ? std::string() : std::string(v);
-}
-
 // `n` distinct events (their own event ids), one second apart from `minute`:00.
 std::vector<std::string> make_values(const std::string& tag, int n, int minute = 10) {
     std::vector<std::string> v;
@@ -69,32 +64,15 @@ class KafkaGroups : public ::testing::Test {
         if (!::testing::Test::HasFailure()) std::filesystem::remove_all(k.dir);
     }
 
-    void launch(const std::string& log) {
-        std::vector<std::string> args = eal_args(k.prefix, 4);
-        args.insert(args.end(), {"--", "--data-dir", k.dir + "/data", "--control-socket",
-                                 k.dir + "/ctl.sock", "--config", k.dir + "/sluiced.toml",
-                                 "--workers", std::to_string(workers), "--kafka", "127.0.0.1:0"});
-        k.proc = std::make_unique<daemon_process>(args, k.dir + "/" + log);
-        ASSERT_TRUE(k.proc->wait_up(60)) << "see " << k.dir << "/" << log;
-        json s = k.proc->request({{"cmd", "stats"}});
-        ASSERT_TRUE(s.value("ok", false)) << s.dump();
-        ASSERT_TRUE(s["kafka"].is_object()) << s.dump();
-        k.port = s["kafka"]["ports"][0].get<uint16_t>();
-    }
+    void launch(const std::string& log) { kafka::launch(k, k.dir + "/sluiced.toml", workers, log); }
 
-    std::string broker() const { return "127.0.0.1:" + std::to_string(k.port); }
+    std::string broker() const { return kafka::broker(k); }
 
     // kcat -P with acks=all, then waits until the store's events table has `rows_after`.
     void produce(const std::vector<std::string>& values, const std::string& tag,
                  uint64_t rows_after) {
-        std::string text;
-        for (const auto& v : values)
-            text += v + "\n";
-        const std::string file = write_file(k.dir + "/" + tag + ".ndjson", text);
-        const std::string cmd = "timeout 120 kcat -P -b " + broker() +
-                                " -t events-topic -X acks=all < " + file + " > " + k.dir + "/" +
-                                tag + ".kcat.log 2>&1";
-        ASSERT_EQ(run_command(cmd), 0) << cmd;
+        kcat_produce(k, values, tag);
+        if (HasFatalFailure()) return;
         json s = k.proc->wait_stats(
             [&](const json& s) { return durable_rows(s, "events") >= rows_after; }, 60);
         ASSERT_EQ(durable_rows(s, "events"), rows_after) << s["storage"].dump();
@@ -165,10 +143,10 @@ c.close()
 )";
         const std::string py = write_file(k.dir + "/kp_consumer.py", script);
         const std::string out = k.dir + "/" + tag + ".out";
-        const std::string cmd = "timeout 150 " + std::string(python) + " " + py + " " + broker() +
-                                " " + group + " " + std::to_string(want) + " > " + out + " 2> " +
-                                k.dir + "/" + tag + ".err";
-        EXPECT_EQ(run_command(cmd), 0) << cmd << "; " << read_text(k.dir + "/" + tag + ".err");
+        EXPECT_TRUE(run_client(150,
+                               std::string(python) + " " + py + " " + broker() + " " + group + " " +
+                                   std::to_string(want),
+                               out));
         return records_of(out);
     }
 
@@ -293,11 +271,11 @@ TEST_F(KafkaGroups, KcatGroupConsumesAndResumesAtItsCommits) {
     // -e: exit once every assigned partition is at its end; %p %o %s one per line.
     auto kcat_group = [&](const std::string& tag) {
         const std::string out = k.dir + "/" + tag + ".out";
-        const std::string cmd = "timeout 90 kcat -b " + broker() +
-                                " -G kcg -X auto.offset.reset=earliest -e -q -f '{\"p\": %p, "
-                                "\"o\": %o, \"v\": %s}\\n' events-topic > " +
-                                out + " 2> " + k.dir + "/" + tag + ".err";
-        EXPECT_EQ(run_command(cmd), 0) << cmd << "; " << read_text(k.dir + "/" + tag + ".err");
+        EXPECT_TRUE(run_client(90,
+                               "kcat -b " + broker() +
+                                   " -G kcg -X auto.offset.reset=earliest -e -q -f '{\"p\": %p, "
+                                   "\"o\": %o, \"v\": %s}\\n' events-topic",
+                               out));
         std::vector<record> rs;
         std::istringstream in(read_text(out));
         for (std::string line; std::getline(in, line);) {
@@ -364,10 +342,9 @@ c.close()
     const std::string py = write_file(k.dir + "/ck_consumer.py", script);
     auto run = [&](size_t want, const std::string& tag) {
         const std::string out = k.dir + "/" + tag + ".out";
-        const std::string cmd = "timeout 150 " + std::string(python) + " " + py + " " + broker() +
-                                " ckg " + std::to_string(want) + " > " + out + " 2> " + k.dir +
-                                "/" + tag + ".err";
-        EXPECT_EQ(run_command(cmd), 0) << cmd << "; " << read_text(k.dir + "/" + tag + ".err");
+        EXPECT_TRUE(run_client(
+            150, std::string(python) + " " + py + " " + broker() + " ckg " + std::to_string(want),
+            out));
         return records_of(out);
     };
     const std::vector<record> first = run(20, "ck1");
@@ -408,11 +385,12 @@ TEST_F(KafkaGroups, TwoKafkajsConsumersRebalanceWhenOneLeaves) {
     const std::string a = write_file(k.dir + "/phase2.ndjson", lines(phase2));
     const std::string b = write_file(k.dir + "/phase3.ndjson", lines(phase3));
     const std::string out = k.dir + "/kafkajs.out";
-    const std::string cmd = "KAFKAJS_NO_PARTITIONER_WARNING=1 timeout 400 " + node + " " + script +
-                            " " + std::to_string(k.port) + " jsg " + std::to_string(stored.size()) +
-                            " " + a + " " + b + " > " + out + " 2> " + k.dir + "/kafkajs.err";
-    ASSERT_EQ(run_command(cmd), 0)
-        << cmd << "; " << read_text(k.dir + "/kafkajs.err") << read_text(out);
+    ASSERT_TRUE(run_client(400,
+                           "env KAFKAJS_NO_PARTITIONER_WARNING=1 " + node + " " + script + " " +
+                               std::to_string(k.port) + " jsg " + std::to_string(stored.size()) +
+                               " " + a + " " + b,
+                           out))
+        << read_text(out);
     std::vector<record> all;
     std::map<std::string, std::map<int, std::set<int32_t>>> by; // consumer -> phase -> partitions
     std::map<std::string, std::vector<std::string>> assigns;

@@ -50,23 +50,57 @@ std::string write_config(const std::string& dir, const std::string& kafka_extra,
     return path;
 }
 
-void start(kafka_daemon& k, const std::string& tag, std::vector<std::string> options,
-           uint32_t lcores, const std::string& kafka_extra) {
-    k.dir = make_temp_dir("kafka-" + tag);
-    k.prefix = "sluice-kafka-" + tag + "-" + std::to_string(getpid());
+void launch(kafka_daemon& k, const std::string& config, uint32_t workers, const std::string& log,
+            uint32_t lcores, const std::vector<std::string>& options,
+            const std::vector<std::string>& eal_extra) {
     std::vector<std::string> args = eal_args(k.prefix, lcores);
+    args.insert(args.end(), eal_extra.begin(), eal_extra.end());
     args.insert(args.end(), {"--", "--data-dir", k.dir + "/data", "--control-socket",
-                             k.dir + "/ctl.sock", "--config", write_config(k.dir, kafka_extra), "--workers", "2",
-                             "--kafka", "127.0.0.1:0"});
+                             k.dir + "/ctl.sock", "--config", config, "--workers",
+                             std::to_string(workers), "--kafka", "127.0.0.1:0"});
     args.insert(args.end(), options.begin(), options.end());
-    k.proc = std::make_unique<daemon_process>(args, k.dir + "/sluiced.log");
-    ASSERT_TRUE(k.proc->wait_up(60)) << "sluiced did not start; see " << k.dir << "/sluiced.log";
+    k.proc = std::make_unique<daemon_process>(args, k.dir + "/" + log);
+    ASSERT_TRUE(k.proc->wait_up(60)) << "sluiced did not start; see " << k.dir << "/" << log;
     json s = k.proc->request({{"cmd", "stats"}});
     ASSERT_TRUE(s.value("ok", false)) << s.dump();
     ASSERT_TRUE(s["kafka"].is_object()) << s.dump();
     k.port = s["kafka"]["ports"][0].get<uint16_t>();
+}
+
+void start(kafka_daemon& k, const std::string& tag, std::vector<std::string> options,
+           uint32_t lcores, const std::string& kafka_extra) {
+    k.dir = make_temp_dir("kafka-" + tag);
+    k.prefix = "sluice-kafka-" + tag + "-" + std::to_string(getpid());
+    launch(k, write_config(k.dir, kafka_extra), 2, "sluiced.log", lcores, options);
+    if (::testing::Test::HasFatalFailure()) return;
     ASSERT_NE(k.port, 0);
-    EXPECT_EQ(s["kafka"]["advertised"], "127.0.0.1:" + std::to_string(k.port));
+    EXPECT_EQ(k.proc->request({{"cmd", "stats"}})["kafka"]["advertised"], broker(k));
+}
+
+std::string broker(const kafka_daemon& k) {
+    return "127.0.0.1:" + std::to_string(k.port);
+}
+
+std::string env_or_empty(const char* name) {
+    const char* v = std::getenv(name);
+    return v == nullptr ? std::string() : std::string(v);
+}
+
+::testing::AssertionResult run_client(int seconds, const std::string& command,
+                                      const std::string& out) {
+    const std::string cmd = "timeout " + std::to_string(seconds) + " " + command + " > " + out +
+                            " 2> " + out + ".err";
+    if (run_command(cmd) == 0) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << cmd << "; " << read_text(out + ".err");
+}
+
+void kcat_produce(const kafka_daemon& k, const std::vector<std::string>& values,
+                  const std::string& tag) {
+    std::string text;
+    for (const auto& v : values) text += v + "\n";
+    const std::string file = write_file(k.dir + "/" + tag + ".ndjson", text);
+    ASSERT_TRUE(run_client(120, "kcat -P -b " + broker(k) + " -t events-topic -X acks=all < " + file,
+                           k.dir + "/" + tag + ".kcat.log"));
 }
 
 std::string write_values(const std::string& dir) {

@@ -1,12 +1,15 @@
 #pragma once
 // What the Kafka integration tests share (kafka_test.cpp, kafka_clients_test.cpp,
-// kafka_hostile_test.cpp): sluiced started with a Kafka listener, the hand-made set of
-// values every client sends, and its hand-computed outcome (counters, Kafka stats, events,
+// kafka_hostile_test.cpp, kafka_consume_test.cpp, kafka_groups_test.cpp): sluiced started
+// with a Kafka listener, the client processes run against it, the hand-made set of values
+// every client sends, and its hand-computed outcome (counters, Kafka stats, events,
 // dead_letters, page_views_per_minute); the raw-frame Python helpers.
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "tests/integration/daemon_harness.h"
 
@@ -39,10 +42,32 @@ struct kafka_daemon {
 std::string write_config(const std::string& dir, const std::string& kafka_extra = "",
                          uint32_t flush_interval_ms = 300);
 
+// Runs sluiced over k.dir (data/, ctl.sock, the log `log`) with `config`, `workers`
+// workers, a Kafka listener on a port the kernel picks (read back from stats), `options`,
+// and `lcores` lcores and `eal_extra` for EAL. Fails the test (gtest assertions) if it
+// does not come up.
+void launch(kafka_daemon& k, const std::string& config, uint32_t workers, const std::string& log,
+            uint32_t lcores = 4, const std::vector<std::string>& options = {},
+            const std::vector<std::string>& eal_extra = {});
+
 // Starts sluiced with a Kafka listener on a port the kernel picks (read back from stats).
 // Fails the test (gtest assertions) if it does not come up.
 void start(kafka_daemon& k, const std::string& tag, std::vector<std::string> options = {},
            uint32_t lcores = 4, const std::string& kafka_extra = "");
+
+std::string broker(const kafka_daemon& k); // "127.0.0.1:<port>"
+std::string env_or_empty(const char* name);
+
+// Runs a client (kcat, python3 or node with its script and arguments; `command` may
+// redirect stdin) as `timeout <seconds> <command> > <out> 2> <out>.err`. Passes when it
+// exits 0; else says the command and what it wrote to stderr.
+::testing::AssertionResult run_client(int seconds, const std::string& command,
+                                      const std::string& out);
+
+// kcat -P with acks=all: `values`, one per line (k.dir/<tag>.ndjson), into events-topic.
+// Fails the test if kcat does not exit 0.
+void kcat_produce(const kafka_daemon& k, const std::vector<std::string>& values,
+                  const std::string& tag);
 
 std::string write_values(const std::string& dir); // hand_set, one per line
 std::string write_file(const std::string& path, const std::string& text);
