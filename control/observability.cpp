@@ -67,13 +67,6 @@ bool number(const json& obj, const char* key, double& out) {
     return true;
 }
 
-std::string label_of(const json& v) {
-    if (v.is_string()) return v.get<std::string>();
-    if (v.is_number_unsigned()) return std::to_string(v.get<uint64_t>());
-    if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
-    return v.dump();
-}
-
 // stats.kafka (docs/KAFKA.md), when a Kafka listener runs.
 void kafka_counters(exposition& e, const json& k) {
     if (!k.is_object()) return;

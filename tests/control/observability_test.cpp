@@ -49,7 +49,7 @@ TEST(Observability, LatencyHistogramBucketsAreCumulativeAndNeverEarly) {
         // Never more than the truth (a value is not counted under a smaller bound), and at
         // most one bucket late.
         EXPECT_LE(cum[i].get<uint64_t>(), truly_below) << bound;
-        if (bound >= 1001 * 1.04) EXPECT_EQ(cum[i].get<uint64_t>(), truly_below) << bound;
+        if (bound >= 1001 * 1.04) { EXPECT_EQ(cum[i].get<uint64_t>(), truly_below) << bound; }
     }
     EXPECT_EQ(cum[le.size() - 1], 2); // 120 s is above the last bound: only in +Inf
 }

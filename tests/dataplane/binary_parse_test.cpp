@@ -64,7 +64,7 @@ class BinaryParse : public ::testing::Test {
 TEST_F(BinaryParse, EventsComeOutWithFieldsCanonicalRawAndIdentity) {
     batch_builder b;
     test_event a, c;
-    a.event_id = "e-7";
+    a.event_id.emplace("e-7");
     c.page = "/caf\xc3\xa9";
     c.ts = t0 + 5;
     b.add(a);

@@ -893,7 +893,7 @@ TEST(KafkaCodec, FindCoordinatorEveryVersion) {
         r.skip(8);
         if (v >= 1) r.skip(4);
         EXPECT_EQ(r.i16(), error_code::coordinator_not_available);
-        if (v >= 1) EXPECT_TRUE(r.nullable_string().has_value());
+        if (v >= 1) { EXPECT_TRUE(r.nullable_string().has_value()); }
         EXPECT_EQ(r.i32(), -1);
         EXPECT_EQ(r.string(), "");
         EXPECT_EQ(r.i32(), -1);
@@ -1862,8 +1862,9 @@ TEST(KafkaCodec, LegacyPartialTrailingMessageIsIgnored) {
             const size_t used = whole == 3 ? set.size() : whole == 2 ? two : whole == 1 ? one : 0;
             EXPECT_EQ(r.partial_bytes(), cut - used) << "cut " << cut;
             // Inside a wrapper the nested set must end exactly.
-            if (cut != used)
+            if (cut != used) {
                 EXPECT_EQ(check_legacy_message_set(part, true), parse_error::truncated) << cut;
+            }
         }
     }
 }

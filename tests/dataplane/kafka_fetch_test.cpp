@@ -120,7 +120,7 @@ TEST(KafkaFetch, FetchResponseFollowsTheSchemaPerVersion) {
         EXPECT_EQ(r.i16(), 0);
         EXPECT_EQ(r.i64(), 77);
         EXPECT_EQ(r.i64(), 77);
-        if (v >= 5) EXPECT_EQ(r.i64(), 5);
+        if (v >= 5) { EXPECT_EQ(r.i64(), 5); }
         EXPECT_EQ(r.i32(), -1);
         auto recs = r.nullable_bytes();
         ASSERT_TRUE(recs.has_value());
@@ -129,7 +129,7 @@ TEST(KafkaFetch, FetchResponseFollowsTheSchemaPerVersion) {
         EXPECT_EQ(r.i16(), error_code::offset_out_of_range);
         EXPECT_EQ(r.i64(), -1);
         EXPECT_EQ(r.i64(), -1);
-        if (v >= 5) EXPECT_EQ(r.i64(), -1);
+        if (v >= 5) { EXPECT_EQ(r.i64(), -1); }
         EXPECT_EQ(r.i32(), -1);
         // An error partition carries an empty record set, not a null one (librdkafka
         // refuses -1: "invalid MessageSetSize").
@@ -169,7 +169,7 @@ TEST(KafkaFetch, ListOffsetsRequestsAndAnswersV0ToV5) {
         byte_reader r(out);
         EXPECT_EQ(r.i32(), int32_t(out.size() - 4));
         EXPECT_EQ(r.i32(), 5);
-        if (v >= 2) EXPECT_EQ(r.i32(), 0); // ThrottleTimeMs (2+)
+        if (v >= 2) { EXPECT_EQ(r.i32(), 0); } // ThrottleTimeMs (2+)
         EXPECT_EQ(r.array_count(), 1);
         EXPECT_EQ(r.string(), "events-topic");
         EXPECT_EQ(r.array_count(), 2);
@@ -180,12 +180,12 @@ TEST(KafkaFetch, ListOffsetsRequestsAndAnswersV0ToV5) {
                 // OldStyleOffsets (v0 only)
                 const int32_t n = r.array_count();
                 EXPECT_EQ(n, p == 0 ? 1 : 0);
-                if (n == 1) EXPECT_EQ(r.i64(), 12);
+                if (n == 1) { EXPECT_EQ(r.i64(), 12); }
                 continue;
             }
             EXPECT_EQ(r.i64(), -1);           // Timestamp (1+)
             EXPECT_EQ(r.i64(), p == 0 ? 12 : -1); // Offset (1+)
-            if (v >= 4) EXPECT_EQ(r.i32(), -1); // LeaderEpoch (4+)
+            if (v >= 4) { EXPECT_EQ(r.i32(), -1); } // LeaderEpoch (4+)
         }
         EXPECT_TRUE(r.ok());
         EXPECT_EQ(r.remaining(), 0u) << v;
@@ -494,7 +494,7 @@ epoch_answer decode_leader_epoch(int16_t v, const bytes& answer) {
     EXPECT_EQ(r.i32(), 5); // correlation id
     const bool flex = v >= 4;
     if (flex) r.skip_tagged_fields();
-    if (v >= 2) EXPECT_EQ(r.i32(), 0); // throttle
+    if (v >= 2) { EXPECT_EQ(r.i32(), 0); } // throttle
     EXPECT_EQ(flex ? r.compact_array_count() : r.array_count(), 1);
     EXPECT_EQ(flex ? r.compact_string() : r.string(), "events-topic");
     EXPECT_EQ(flex ? r.compact_array_count() : r.array_count(), 1);
@@ -538,7 +538,7 @@ TEST(KafkaFetch, OffsetForLeaderEpochV0ToV4) {
         const epoch_answer a = decode_leader_epoch(v, answer);
         EXPECT_EQ(a.error, 0);
         EXPECT_EQ(a.partition, 1);
-        if (v >= 1) EXPECT_EQ(a.epoch, 0);
+        if (v >= 1) { EXPECT_EQ(a.epoch, 0); }
         EXPECT_EQ(a.end, 1234);
     }
 }
@@ -666,8 +666,8 @@ TEST(KafkaFetch, DescribeConfigsV0ToV4) {
         EXPECT_EQ(got[0].values["broker.id"], "0");
         EXPECT_EQ(got[0].sources["cleanup.policy"], config_source::default_config);
         EXPECT_EQ(got[0].sources["broker.id"], config_source::static_broker);
-        if (v >= 1) EXPECT_EQ(got[0].synonyms["cleanup.policy"], 1);
-        if (v >= 3) EXPECT_EQ(got[0].types["cleanup.policy"], config_type::list);
+        if (v >= 1) { EXPECT_EQ(got[0].synonyms["cleanup.policy"], 1); }
+        if (v >= 3) { EXPECT_EQ(got[0].types["cleanup.policy"], config_type::list); }
         EXPECT_EQ(got[1].error, error_code::unknown_topic_or_partition);
         EXPECT_EQ(got[1].message, "no such topic");
         EXPECT_EQ(got[1].name, "nope");
@@ -692,7 +692,7 @@ TEST(KafkaFetchServer, OffsetForLeaderEpochAndDescribeConfigsAnsweredAsOneBroker
                                answer, false, wait));
         epoch_answer a = decode_leader_epoch(v, answer);
         EXPECT_EQ(a.error, 0) << v;
-        if (v >= 1) EXPECT_EQ(a.epoch, 0);
+        if (v >= 1) { EXPECT_EQ(a.epoch, 0); }
         EXPECT_EQ(a.end, 30) << v; // epoch 0 ends at the high watermark
         // An epoch below 0: undefined; a client epoch newer than 0: UNKNOWN_LEADER_EPOCH.
         ASSERT_TRUE(srv->serve(frame(23, v, 5, leader_epoch_body(v, "events-topic", 0, -1, -1)),

@@ -167,7 +167,7 @@ TEST_P(KafkaListener, InFlightBoundAndRefusedFramesStopTheConnection) {
     for (int i = 0; i < 100; ++i) got += (_l->poll(), take_all());
     EXPECT_EQ(got, 4u);
     // Multishot: the connection's receive was cancelled (single-shot: simply not re-armed).
-    if (GetParam()) EXPECT_GT(_l->counters().paused.load(), 0u);
+    if (GetParam()) { EXPECT_GT(_l->counters().paused.load(), 0u); }
     // A refused frame (back-pressure) stays and is offered again.
     answer(0);
     poll_until([&] { return _l->counters().bytes_out.load() == 4; });

@@ -86,14 +86,15 @@ void run_kafkajs(const std::string& acks, const std::string& codec, const std::s
     const json& by_version = kf["requests_by_version"];
     EXPECT_EQ(by_version["produce"], json({{"7", kf["requests_by_api"]["produce"]}})) << kf.dump();
     EXPECT_EQ(by_version["metadata"], json({{"6", kf["requests_by_api"]["metadata"]}})) << kf.dump();
-    if (mode == "idempotent")
+    if (mode == "idempotent") {
         EXPECT_EQ(by_version["init_producer_id"], json({{"1", 1}})) << kf.dump();
+    }
     // The codec asked for is the one the batches came in (kafkajs compresses whatever the
     // broker lists; librdkafka did not: kafka_test.cpp).
     const json by = kf.value("batches_by_compression", json::object());
     EXPECT_GT(by.value(codec, 0), 0) << by.dump();
     for (const char* other : {"none", "gzip", "snappy", "lz4", "zstd"})
-        if (other != codec) EXPECT_EQ(by.value(other, -1), 0) << codec << ": " << by.dump();
+        if (other != codec) { EXPECT_EQ(by.value(other, -1), 0) << codec << ": " << by.dump(); }
     expect_hand_counts(wait_done(k, 6));
     stop_and_check_store(k);
 }

@@ -250,8 +250,9 @@ void expect_exact(const log_map& got, const std::vector<std::string>& sent, cons
         // Which events are late depends on how the two workers interleave (the store says,
         // expect_store); the one sent after the watermark moved 30 minutes on always is.
         EXPECT_TRUE(c.headers.empty() || c.headers == "late=true") << who << " " << c.headers;
-        if (c.value.find("c-late\"") != std::string::npos)
+        if (c.value.find("c-late\"") != std::string::npos) {
             EXPECT_EQ(c.headers, "late=true") << who;
+        }
     }
     EXPECT_EQ(have, want) << who;
     EXPECT_EQ(got.size(), sent.size()) << who;

@@ -58,8 +58,9 @@ class KafkaGroups : public ::testing::Test {
     }
 
     void TearDown() override {
-        if (k.proc && k.proc->running())
+        if (k.proc && k.proc->running()) {
             EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << k.dir;
+        }
         remove_eal_runtime(k.prefix);
         if (!::testing::Test::HasFailure()) std::filesystem::remove_all(k.dir);
     }

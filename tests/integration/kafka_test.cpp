@@ -67,7 +67,7 @@ void expect_ack_latency(const kafka_daemon& k, const json& s, const std::string&
     EXPECT_GE(a["p99_us"].get<double>(), a["p50_us"].get<double>()) << a.dump();
     EXPECT_GE(a["max_us"].get<double>(), a["p99_us"].get<double>()) << a.dump();
     for (const char* other : {"0", "1", "all"})
-        if (other != mode) EXPECT_EQ(kf["ack_latency"][other]["count"], 0) << kf.dump();
+        if (other != mode) { EXPECT_EQ(kf["ack_latency"][other]["count"], 0) << kf.dump(); }
     json m = k.proc->request({{"cmd", "metrics"}});
     ASSERT_TRUE(m.value("ok", false)) << m.dump();
     const std::string text = m.value("text", "");
@@ -134,7 +134,7 @@ void expect_batches_in(const json& kf, const std::string& codec) {
     ASSERT_TRUE(by.is_object()) << kf.dump();
     EXPECT_GT(by.value(codec, 0), 0) << codec << " asked, got " << by.dump();
     for (const char* other : {"none", "gzip", "snappy", "lz4", "zstd"})
-        if (other != codec) EXPECT_EQ(by.value(other, -1), 0) << codec << " asked, got " << by.dump();
+        if (other != codec) { EXPECT_EQ(by.value(other, -1), 0) << codec << " asked, got " << by.dump(); }
 }
 
 void run_kcat(const std::string& codec) {

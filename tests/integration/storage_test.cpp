@@ -145,13 +145,15 @@ void check_killed_run(int run, const run_files& rf, const expected_outcome& want
         EXPECT_GE(rows_by["dead_letters/" + w], core["dead_letters_durable"].get<uint64_t>())
             << "run " << run << ": durable dead letters of " << w << " lost";
     }
-    if (const json* q = table_stats(s, query_table))
+    if (const json* q = table_stats(s, query_table)) {
         EXPECT_GE(rows_by[std::string(query_table) + "/merger"], (*q)["rows_durable"].get<uint64_t>())
             << "run " << run << ": durable window rows lost";
+    }
     int64_t newest = s["totals"]["durable_event_time_ms"].get<int64_t>();
-    if (newest != 0)
+    if (newest != 0) {
         EXPECT_TRUE(event_times.contains(newest))
             << "run " << run << ": the newest durable event time " << newest << " is not stored";
+    }
 }
 
 // Kill -9 at random moments during heavy ingest, many times, restarting each time.

@@ -116,7 +116,7 @@ void expect_counts(const json& final_stats, const json& want, count_options o = 
         EXPECT_EQ(t["ignored_packets"], want["ignored_packets"]);
         for (auto& [reason, n] : want["ignored_by_reason"].items())
             EXPECT_EQ(t["ignored_by_reason"][reason], n) << reason;
-        if (!o.fragments) EXPECT_EQ(want["ignored_by_reason"]["fragment"], 0);
+        if (!o.fragments) { EXPECT_EQ(want["ignored_by_reason"]["fragment"], 0); }
         EXPECT_GT(t["ignored_by_reason"]["not_ip"].get<uint64_t>() +
                       t["ignored_by_reason"]["not_udp"].get<uint64_t>(),
                   0u);
@@ -399,7 +399,7 @@ TEST(Transport, KernelUdpTwoRxLcores) {
     // The kernel path reads with one multishot recvmsg over provided buffers (kernel 6.0+;
     // CI's Debian 12 has 6.1), not the single-shot fallback.
     for (const auto& c : f["per_core"])
-        if (c["role"] == "rx") EXPECT_EQ(c["kernel_multishot"], true) << c.dump();
+        if (c["role"] == "rx") { EXPECT_EQ(c["kernel_multishot"], true) << c.dump(); }
     expect_store(t.dir + "/data", t.want);
     finish(t, d);
 }

@@ -78,8 +78,9 @@ TEST(DedupFilter, BudgetForcesShorterHorizonAndReportsIt) {
     // Every id inside the effective horizon is still there (the cut takes the oldest).
     for (uint64_t i = 0; i < 5000; ++i) {
         int64_t ti = int64_t(i) * 10;
-        if (ti >= t - eff)
+        if (ti >= t - eff) {
             ASSERT_EQ(f.check_and_insert(id_of(i), ti, t), dedup_verdict::duplicate) << i;
+        }
     }
 }
 

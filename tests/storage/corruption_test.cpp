@@ -192,20 +192,22 @@ void check_damaged(trial_dir& t, const std::string& bytes, const segment_image& 
     if (before.ok) {
         int k = whole_block_prefix(before.rows, img.model);
         ASSERT_GE(k, 0) << what << ": a scan before recovery returned an altered row";
-        if (want.detected)
+        if (want.detected) {
             ASSERT_GT(before.damaged, 0u) << what << ": the scan did not report the damage";
+        }
     }
     auto rep = recover_table_dir(t.table());
     ASSERT_TRUE(rep.ok()) << what << ": " << rep.err().message;
     const uint64_t acted = rep->truncated + rep->moved_aside + rep->removed_unborn;
-    if (want.detected) ASSERT_EQ(acted, 1u) << what << ": recovery did not detect the damage";
+    if (want.detected) { ASSERT_EQ(acted, 1u) << what << ": recovery did not detect the damage"; }
     scan_out after = scan(t.data());
     ASSERT_TRUE(after.ok) << what;
     ASSERT_EQ(after.damaged, 0u) << what << ": damage left after recovery";
     int k = whole_block_prefix(after.rows, img.model);
     ASSERT_GE(k, 0) << what << ": recovery served an altered row";
-    if (want.served_blocks >= 0)
+    if (want.served_blocks >= 0) {
         ASSERT_EQ(k, want.served_blocks) << what << ": wrong number of whole blocks served";
+    }
     ASSERT_EQ(rep->rows, after.rows.size()) << what << ": report and scan disagree";
     // A second recovery finds nothing more to do.
     auto again = recover_table_dir(t.table());

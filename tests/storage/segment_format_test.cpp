@@ -152,7 +152,7 @@ TEST_P(SegmentFormat, RoundTripsEmptyBlock) {
         aligned_buf buf(enc.block_bytes_max());
         block_header h = enc.encode(in, 0, buf.p);
         EXPECT_EQ(h.rows, 0u);
-        if (schema.time_column >= 0) EXPECT_GT(h.min_time_ms, h.max_time_ms); // the empty range
+        if (schema.time_column >= 0) { EXPECT_GT(h.min_time_ms, h.max_time_ms); } // the empty range
         column_batch out(schema, 1, 0, 0);
         format::block_decoder dec;
         ASSERT_TRUE(dec.decode(h, buf.p + format::block_header_bytes, out).ok());
