@@ -16,6 +16,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
 #include <rte_memory.h>
 
 #include "base/limits.h"
@@ -411,8 +412,21 @@ uint32_t slots_default(uint32_t rx_lcores, uint32_t workers) noexcept {
 
 result<rte_mempool*> slot_pool_create(uint32_t slots, uint32_t slot_bytes,
                                       const std::string& name) {
-    rte_mempool* pool = rte_mempool_create(name.c_str(), slots, slot_bytes, slot_pool_cache, 0, nullptr,
-                                           nullptr, nullptr, nullptr, int(rte_socket_id()), 0);
+    rte_mempool* pool = rte_mempool_create_empty(name.c_str(), slots, slot_bytes, slot_pool_cache,
+                                                 0, int(rte_socket_id()), 0);
+    if (pool != nullptr) {
+        if (rte_mempool_set_ops_byname(pool, slot_pool_ops, nullptr) != 0) {
+            // The driver is a plugin of the DPDK install (librte_mempool_stack): without it
+            // the pool works as before, on DPDK's default FIFO ring, only colder.
+            SLUICE_LOG_WARN("event slot pool: mempool driver %s unavailable, using %s",
+                            slot_pool_ops, rte_mbuf_best_mempool_ops());
+            rte_mempool_set_ops_byname(pool, rte_mbuf_best_mempool_ops(), nullptr);
+        }
+        if (rte_mempool_populate_default(pool) < 0) {
+            rte_mempool_free(pool);
+            pool = nullptr;
+        }
+    }
     if (pool == nullptr)
         return make_error(errc::no_space,
                           std::string("cannot create the event slot pool (") +

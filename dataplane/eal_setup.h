@@ -66,6 +66,14 @@ uint64_t port_rx_dropped(uint16_t port_id);
 // Slots each lcore's mempool cache keeps (DPDK lets a cache grow to 1.5x before it
 // flushes to the pool): one ring burst.
 inline constexpr uint32_t slot_pool_cache = 64;
+// The slot pool's DPDK mempool driver: a LIFO stack. A slot a worker just freed is the
+// next one an RX lcore takes, still in cache and TLB, so only the slots in flight cycle;
+// DPDK's default ring is FIFO and cycles every slot of the pool (each ~8.5 KB, its own
+// pages). "stack" is an array under a spinlock taken once per cache refill or flush (a
+// burst of slots, never per event; the default ring's MP/MC CAS is no more preemption-safe).
+// The lock-free "lf_stack" walks a linked list per burst and halved the worker's rate in
+// sluiced (docs/benchmarks.md, "Slot pool: LIFO instead of FIFO").
+inline constexpr const char* slot_pool_ops = "stack";
 
 /// The smallest slot pool that can never starve an RX lcore while the workers idle: what
 /// every lcore's mempool cache may hold back (slots freed by a worker sit in that
