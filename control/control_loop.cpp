@@ -183,6 +183,7 @@ void control_server::loop::on_tick() {
 void control_server::loop::on_accept(int res) {
     if (res < 0) {
         if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+            bump(server._accept_errors);
             SLUICE_LOG_WARN("control: cannot accept on %s: %s (retrying)",
                             server._config.socket_path.c_str(), std::strerror(-res));
             return arm_accept_retry();

@@ -167,7 +167,7 @@ server_counters control_server::counters() const noexcept {
     return {rd(_requests),     rd(_refused_peers), rd(_refused_clients),
             rd(_rate_limited), rd(_oversize),      rd(_malformed),
             rd(_idle_closed),  rd(_connections),   rd(_connections_open),
-            rd(_busy),         rd(_deadline_exceeded)};
+            rd(_busy),         rd(_deadline_exceeded), rd(_accept_errors)};
 }
 
 void control_server::update_access(access_policy access) {

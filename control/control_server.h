@@ -74,6 +74,7 @@ struct server_counters {
     uint64_t connections_open = 0;
     uint64_t busy = 0;              ///< slow requests refused: the pool's queue was full
     uint64_t deadline_exceeded = 0; ///< slow requests answered with a deadline error
+    uint64_t accept_errors = 0;     ///< accepts that failed (EMFILE, ENFILE, ...), retried
 };
 
 /// What is at a control socket path that exists as a socket: `live` when a server keeps
@@ -154,6 +155,7 @@ class control_server {
     std::atomic<uint64_t> _connections_open{0};
     std::atomic<uint64_t> _busy{0};
     std::atomic<uint64_t> _deadline_exceeded{0};
+    std::atomic<uint64_t> _accept_errors{0};
 };
 
 } // namespace sluice::control

@@ -1,6 +1,8 @@
 #include "control/control_server.h"
 
 #include <grp.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -9,6 +11,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <stdexcept>
@@ -492,6 +495,109 @@ TEST_F(ControlServer, ClientOverTheBoundIsToldAndClosed) {
         if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     EXPECT_TRUE(served);
+}
+
+// 1,000 clients connected at once (issue 15): the first control_clients_max hold slots
+// and are served, every other one is told "too many control clients" and closed, each
+// refusal is counted, and once they all close the server serves new clients again.
+TEST_F(ControlServer, AThousandConcurrentClientsAreBoundedAndTheServerRecovers) {
+    constexpr uint32_t clients = 1000;
+    rlimit saved{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+    rlimit raised = saved;
+    const rlim_t need = 2 * clients + 256; // our ends, the server's ends, the rest
+    if (raised.rlim_cur != RLIM_INFINITY && raised.rlim_cur < need) {
+        if (raised.rlim_max != RLIM_INFINITY && raised.rlim_max < need)
+            GTEST_SKIP() << "RLIMIT_NOFILE hard limit " << raised.rlim_max << " < " << need;
+        raised.rlim_cur = need;
+        ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &raised), 0);
+    }
+    start();
+    std::vector<int> fds;
+    for (uint32_t i = 0; i < clients; ++i) {
+        int fd = raw_connect(path);
+        ASSERT_GE(fd, 0) << i;
+        fds.push_back(fd);
+    }
+    // Every client asks; a refused one may already be closed (the send then fails).
+    for (int fd : fds)
+        (void)send_all(fd, "{\"cmd\":\"status\"}\n");
+    uint32_t served = 0, refused = 0, other = 0;
+    for (int fd : fds) {
+        std::string line = read_line(fd, 30'000);
+        if (line.find("too many control clients") != std::string::npos) ++refused;
+        else if (json::parse(line, nullptr, false).value("ok", false)) ++served;
+        else ++other;
+    }
+    EXPECT_EQ(served, limits::control_clients_max);
+    EXPECT_EQ(refused, clients - limits::control_clients_max);
+    EXPECT_EQ(other, 0u);
+    EXPECT_EQ(server->counters().refused_clients, clients - limits::control_clients_max);
+    for (int fd : fds)
+        ::close(fd);
+    bool recovered = false;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!recovered && std::chrono::steady_clock::now() < deadline) {
+        auto r = request(path, {{"cmd", "status"}}, timeout_ms);
+        recovered = r.ok() && r.value()["ok"] == true && server->counters().connections_open <= 1;
+        if (!recovered) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_TRUE(recovered) << server->counters().connections_open << " connections still open";
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+}
+
+// Out of file descriptors (issue 15): the server's accept fails with EMFILE while a
+// client waits in the backlog. It must count and log it, keep retrying (not spin, not
+// stop accepting), and serve that client once descriptors are free again.
+TEST_F(ControlServer, OutOfDescriptorsTheAcceptIsCountedLoggedAndRetried) {
+    start();
+    EXPECT_EQ(call({{"cmd", "status"}})["ok"], true);
+    ::testing::internal::CaptureStderr(); // its temp file before the limit
+    rlimit saved{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+    // The limit is on descriptor numbers: just above the highest one open now.
+    int highest = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd"))
+        highest = std::max(highest, std::atoi(e.path().filename().c_str()));
+    rlimit low = saved;
+    low.rlim_cur = rlim_t(highest) + 16;
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    // Take every free descriptor but one, then connect with that one: the client waits in
+    // the listen backlog and the server has none left to accept it with.
+    std::vector<int> fillers;
+    for (;;) {
+        int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) break;
+        fillers.push_back(fd);
+    }
+    ASSERT_FALSE(fillers.empty());
+    ::close(fillers.back());
+    fillers.pop_back();
+    int client = raw_connect(path);
+    ASSERT_GE(client, 0) << "connect: " << std::strerror(-client);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (server->counters().accept_errors < 1 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const uint64_t errors = server->counters().accept_errors;
+    ASSERT_GE(errors, 1u) << "the accept did not fail: descriptors were left";
+    // A descriptor the previous test's server released late may let a retry succeed at
+    // once; either way no new connection re-arms the accept: the client below is served
+    // only if the server retried by itself.
+    // Retried after a back-off (100 ms), not in a spin: a few tries in 200 ms, not
+    // thousands.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_LE(server->counters().accept_errors - errors, 10u);
+    // Clients close: descriptors come back, the waiting client is accepted and served.
+    for (int fd : fillers)
+        ::close(fd);
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+    ASSERT_TRUE(send_all(client, "{\"cmd\":\"status\"}\n"));
+    EXPECT_EQ(json::parse(read_line(client, 10'000), nullptr, false).value("ok", false), true);
+    ::close(client);
+    EXPECT_EQ(call({{"cmd", "status"}})["ok"], true);
+    const std::string err = ::testing::internal::GetCapturedStderr();
+    EXPECT_NE(err.find("cannot accept"), std::string::npos) << err;
+    EXPECT_NE(err.find("Too many open files"), std::string::npos) << err;
 }
 
 // Runs a client as `nobody` in a child process: connect, send a status request, read
