@@ -209,6 +209,10 @@ std::string format_duration_s(double s) {
         std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
     } else if (s < 172800) {
         std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, int(s) / 60 % 60);
+    } else if (!(s < 1e15)) {
+        // NaN, infinity or a value no integer holds (a reply is parsed from the socket):
+        // converting it to an integer would be undefined behaviour.
+        std::snprintf(buf, sizeof buf, "%.3g s", s);
     } else {
         std::snprintf(buf, sizeof buf, "%lldd%02dh", (long long)(s / 86400), int(s / 3600) % 24);
     }

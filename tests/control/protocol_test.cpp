@@ -1,4 +1,8 @@
 #include "control/protocol.h"
+#include "control/render_text.h"
+
+#include <cmath>
+#include <limits>
 
 #include <sstream>
 #include <vector>
@@ -261,3 +265,13 @@ TEST(Protocol, RenderFieldsFlattens) {
 
 } // namespace
 } // namespace sluice::control
+
+// A reply's durations come from the socket: one no integer holds (found by fuzz_protocol:
+// "uptime_s": 5.7e80) must be printed, not converted to an integer (undefined behaviour;
+// on x86 it printed a negative day count).
+TEST(RenderText, DurationsBeyondAnyIntegerAreNotConverted) {
+    EXPECT_EQ(sluice::control::text::format_duration_s(5.7e80), "5.7e+80 s");
+    EXPECT_EQ(sluice::control::text::format_duration_s(std::numeric_limits<double>::infinity()), "inf s");
+    EXPECT_EQ(sluice::control::text::format_duration_s(std::nan("")), "nan s");
+    EXPECT_EQ(sluice::control::text::format_duration_s(3 * 86400.0 + 5 * 3600.0), "3d05h");
+}
