@@ -415,14 +415,15 @@ result<rte_mempool*> slot_pool_create(uint32_t slots, uint32_t slot_bytes,
     rte_mempool* pool = rte_mempool_create_empty(name.c_str(), slots, slot_bytes, slot_pool_cache,
                                                  0, int(rte_socket_id()), 0);
     if (pool != nullptr) {
-        if (rte_mempool_set_ops_byname(pool, slot_pool_ops, nullptr) != 0) {
+        bool ops_set = rte_mempool_set_ops_byname(pool, slot_pool_ops, nullptr) == 0;
+        if (!ops_set) {
             // The driver is a plugin of the DPDK install (librte_mempool_stack): without it
             // the pool works as before, on DPDK's default FIFO ring, only colder.
             SLUICE_LOG_WARN("event slot pool: mempool driver %s unavailable, using %s",
                             slot_pool_ops, rte_mbuf_best_mempool_ops());
-            rte_mempool_set_ops_byname(pool, rte_mbuf_best_mempool_ops(), nullptr);
+            ops_set = rte_mempool_set_ops_byname(pool, rte_mbuf_best_mempool_ops(), nullptr) == 0;
         }
-        if (rte_mempool_populate_default(pool) < 0) {
+        if (!ops_set || rte_mempool_populate_default(pool) < 0) {
             rte_mempool_free(pool);
             pool = nullptr;
         }
