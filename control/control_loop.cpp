@@ -205,9 +205,10 @@ void control_server::loop::on_accept(int res) {
             encode_error("too many control clients (" +
                          std::to_string(limits::control_clients_max) + " connected); retry later") +
             "\n";
+        // Counted before the client can read why: whoever reads the reply sees the count.
+        bump(server._refused_clients);
         (void)!::send(fd, busy.data(), busy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
         ::close(fd);
-        bump(server._refused_clients);
         SLUICE_LOG_WARN("control: refused pid %d uid %u: too many clients", int(cred.pid),
                         cred.uid);
         return;

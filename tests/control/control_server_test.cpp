@@ -502,8 +502,8 @@ TEST_F(ControlServer, ClientOverTheBoundIsToldAndClosed) {
 // refusal is counted, and once they all close the server serves new clients again.
 TEST_F(ControlServer, AThousandConcurrentClientsAreBoundedAndTheServerRecovers) {
     constexpr uint32_t clients = 1000;
-    rlimit saved{};
-    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+    fd_limit_guard guard;
+    const rlimit saved = guard.saved;
     rlimit raised = saved;
     const rlim_t need = 2 * clients + 256; // our ends, the server's ends, the rest
     if (raised.rlim_cur != RLIM_INFINITY && raised.rlim_cur < need) {
@@ -547,7 +547,6 @@ TEST_F(ControlServer, AThousandConcurrentClientsAreBoundedAndTheServerRecovers) 
         if (!recovered) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     EXPECT_TRUE(recovered) << server->counters().connections_open << " connections still open";
-    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
 }
 
 // Out of file descriptors (issue 15): the server's accept fails with EMFILE while a
@@ -557,18 +556,22 @@ TEST_F(ControlServer, OutOfDescriptorsTheAcceptIsCountedLoggedAndRetried) {
     start();
     EXPECT_EQ(call({{"cmd", "status"}})["ok"], true);
     ::testing::internal::CaptureStderr(); // its temp file before the limit
-    rlimit saved{};
-    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
-    // The limit is on descriptor numbers: just above the highest one open now.
-    int highest = 0;
-    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd"))
-        highest = std::max(highest, std::atoi(e.path().filename().c_str()));
+    struct release_stderr {
+        bool done = false;
+        std::string get() { return done = true, ::testing::internal::GetCapturedStderr(); }
+        ~release_stderr() { if (!done) (void)::testing::internal::GetCapturedStderr(); }
+    } captured;
+    fd_limit_guard guard; // restores the limit and closes the fillers on every path
+    const rlimit saved = guard.saved;
+    // The limit is on descriptor numbers: just above the highest one open once the
+    // previous test's server has released its descriptors.
+    const int highest = settled_highest_fd();
     rlimit low = saved;
     low.rlim_cur = rlim_t(highest) + 16;
     ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
     // Take every free descriptor but one, then connect with that one: the client waits in
     // the listen backlog and the server has none left to accept it with.
-    std::vector<int> fillers;
+    std::vector<int>& fillers = guard.taken;
     for (;;) {
         int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (fd < 0) break;
@@ -594,12 +597,13 @@ TEST_F(ControlServer, OutOfDescriptorsTheAcceptIsCountedLoggedAndRetried) {
     // Clients close: descriptors come back, the waiting client is accepted and served.
     for (int fd : fillers)
         ::close(fd);
+    fillers.clear();
     ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
     ASSERT_TRUE(send_all(client, "{\"cmd\":\"status\"}\n"));
     EXPECT_EQ(json::parse(read_line(client, 10'000), nullptr, false).value("ok", false), true);
     ::close(client);
     EXPECT_EQ(call({{"cmd", "status"}})["ok"], true);
-    const std::string err = ::testing::internal::GetCapturedStderr();
+    const std::string err = captured.get();
     EXPECT_NE(err.find("cannot accept"), std::string::npos) << err;
     EXPECT_NE(err.find("Too many open files"), std::string::npos) << err;
 }

@@ -3,6 +3,7 @@
 // can send anything (the protocol helper only sends well-formed requests), and the
 // handlers of a small test server.
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -10,10 +11,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "control/control_server.h"
 
@@ -33,6 +37,49 @@ struct temp_dir {
     ~temp_dir() { std::filesystem::remove_all(path); }
     std::string file(const std::string& name) const { return path + "/" + name; }
 };
+
+// Restores RLIMIT_NOFILE and closes the descriptors a test took when the test ends, on
+// every path: a failed ASSERT returns early, and a lowered limit or leftover fillers would
+// make every later test's connect fail with EMFILE (the CI hang of 2026-12-04).
+struct fd_limit_guard {
+    rlimit saved{};
+    std::vector<int> taken;
+    fd_limit_guard() { ::getrlimit(RLIMIT_NOFILE, &saved); }
+    ~fd_limit_guard() {
+        for (int fd : taken)
+            ::close(fd);
+        ::setrlimit(RLIMIT_NOFILE, &saved);
+    }
+    fd_limit_guard(const fd_limit_guard&) = delete;
+    fd_limit_guard& operator=(const fd_limit_guard&) = delete;
+};
+
+// The highest descriptor open once the count has stopped changing for 200 ms (a stopped
+// server's io_uring releases its connections' files a little after stop returns), within
+// a 10 s deadline.
+inline int settled_highest_fd() {
+    auto scan = [] {
+        int highest = 0, count = 0;
+        for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+            highest = std::max(highest, std::atoi(e.path().filename().c_str()));
+            ++count;
+        }
+        return std::pair{highest, count};
+    };
+    auto last = scan();
+    auto stable_since = std::chrono::steady_clock::now();
+    const auto deadline = stable_since + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline &&
+           std::chrono::steady_clock::now() - stable_since < std::chrono::milliseconds(200)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        auto now = scan();
+        if (now != last) {
+            last = now;
+            stable_since = std::chrono::steady_clock::now();
+        }
+    }
+    return last.first;
+}
 
 inline sockaddr_un unix_addr(const std::string& path) {
     sockaddr_un addr{};
