@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "tests/integration/daemon_harness.h"
+#include "tests/integration/model_check.h"
 #include "tools/gen/generator.h"
 
 using namespace sluice::testing;
@@ -17,11 +18,7 @@ const char* query_table = "page_views_per_minute";
 
 void expect_counters(const json& stats, const json& want, bool kernel_mode) {
     const json& t = stats["totals"];
-    for (const char* k : {"events_received", "events_accepted", "duplicates", "late_events",
-                          "dead_letters"})
-        EXPECT_EQ(t[k], want[k]) << k;
-    for (auto& [reason, n] : want["dead_letters_by_reason"].items())
-        EXPECT_EQ(t["dead_letters_by_reason"][reason], n) << reason;
+    expect_model_counters(t, want);
     if (kernel_mode) {
         EXPECT_EQ(t["rx_packets"], want["datagrams"]);
         EXPECT_EQ(t["ignored_packets"], 0);
@@ -34,13 +31,7 @@ void expect_counters(const json& stats, const json& want, bool kernel_mode) {
 }
 
 void expect_store(const std::string& data_dir, const expected_outcome& want) {
-    stored_outcome got = read_store(data_dir, query_table);
-    EXPECT_EQ(got.events.size(), want.events.size());
-    EXPECT_TRUE(got.events == want.events) << "events table differs from the expected rows";
-    EXPECT_EQ(got.dead_letters.size(), want.dead_letters.size());
-    EXPECT_TRUE(got.dead_letters == want.dead_letters) << "dead_letters differ";
-    EXPECT_EQ(got.windows_csv.size(), want.windows_csv.size());
-    EXPECT_TRUE(got.windows_csv == want.windows_csv) << "window rows differ";
+    expect_model_store(data_dir, query_table, want);
 }
 
 uint64_t events_events_done(const json& s) {

@@ -10,7 +10,9 @@
 // Each sends the hand set (an event, its duplicate, a later event, a late event, a value
 // that is not a JSON object, an event without a timestamp); the counters, the Kafka stats
 // and the events, dead_letters and page_views_per_minute tables must come out exactly as
-// computed by hand (tests/integration/kafka_harness.cpp).
+// computed by hand (tests/integration/kafka_harness.cpp). And kafkajs, idempotent with
+// acks -1 and GZIP, sends a sluice-gen stream beside kernel UDP, checked against sluice-gen's
+// model (tests/integration/kafka_model.h).
 //
 // A client the machine lacks fails the test (CI installs them: scripts/bootstrap).
 #include <gtest/gtest.h>
@@ -22,6 +24,7 @@
 
 #include "tests/integration/daemon_harness.h"
 #include "tests/integration/kafka_harness.h"
+#include "tests/integration/kafka_model.h"
 
 using namespace sluice::testing;
 using namespace sluice::testing::kafka;
@@ -219,6 +222,29 @@ TEST(KafkaClients, KafkajsAcks1) { run_kafkajs("1", "none", "plain"); }
 TEST(KafkaClients, KafkajsAcksAll) { run_kafkajs("-1", "none", "plain"); }
 TEST(KafkaClients, KafkajsIdempotentAcksAll) { run_kafkajs("-1", "none", "idempotent"); }
 TEST(KafkaClients, KafkajsIdempotentAcksAllGzip) { run_kafkajs("-1", "gzip", "idempotent"); }
+
+// sluice-gen's stream through kafkajs (idempotent, acks -1, GZIP, 100 records to a send())
+// beside kernel UDP: counters and tables equal sluice-gen's model (kafka_model.h).
+TEST(KafkaClients, KafkajsIdempotentGzipBesideUdpMatchesModel) {
+    const std::string node = env_or_empty("NODE");
+    const std::string script = env_or_empty("KAFKAJS_PRODUCER");
+    ASSERT_FALSE(node.empty()) << "Node.js is missing: apt-get install nodejs npm (scripts/bootstrap)";
+    ASSERT_FALSE(script.empty()) << "KAFKAJS_PRODUCER is not set (meson sets it)";
+    ASSERT_EQ(run_command(node + " " + script + " --version 2>&1 | grep -qx 2.2.4"), 0)
+        << "kafkajs 2.2.4 is missing: run scripts/setup-node (scripts/bootstrap does)";
+    run_against_model(
+        "kafkajs-gzip", 2000, 73,
+        [&](const kafka_daemon& k, const std::string& values) {
+            return "env KAFKAJS_NO_PARTITIONER_WARNING=1 " + node + " " + script + " " +
+                   std::to_string(k.port) + " -1 gzip idempotent " + values + " 100";
+        },
+        [](const kafka_daemon&, const json& s) {
+            const json& kf = s["kafka"];
+            EXPECT_GT(kf["batches_by_compression"].value("gzip", 0), 0) << kf.dump();
+            EXPECT_EQ(kf["producer_ids"], 1) << kf.dump();
+            EXPECT_EQ(kf["out_of_order_sequences"], 0) << kf.dump();
+        });
+}
 
 TEST(KafkaClients, FlexibleVersionsRaw) {
     ASSERT_EQ(access(python, X_OK), 0) << python << " is missing (scripts/bootstrap installs it)";

@@ -25,6 +25,7 @@
 
 #include "tests/integration/daemon_harness.h"
 #include "tests/integration/kafka_harness.h"
+#include "tests/integration/kafka_model.h"
 
 using namespace sluice::testing;
 using namespace sluice::testing::kafka;
@@ -210,7 +211,61 @@ producer.close()
     stop_and_check_store(k, true, false);
 }
 
+// kafka-python sending a sluice-gen stream's lines as raw record values (no serializer:
+// the malformed ones must reach sluiced byte for byte), acks as given.
+std::string write_raw_producer(const std::string& dir) {
+    return write_file(dir + "/raw_producer.py", R"(import sys
+from kafka import KafkaProducer
+
+port, acks, values = sys.argv[1], sys.argv[2], sys.argv[3]
+producer = KafkaProducer(bootstrap_servers=['127.0.0.1:' + port],
+                         acks=acks if acks == 'all' else int(acks))
+with open(values, 'rb') as f:
+    for line in f:
+        producer.send('events-topic', value=line[:-1] if line.endswith(b'\n') else line)
+producer.flush()
+producer.close()
+)");
+}
+
 } // namespace
+
+// sluice-gen's stream (late, beyond-horizon, duplicate and malformed lines) through
+// kafka-python with acks=all, with datagrams of it over kernel UDP before and after: the
+// counters, events, dead_letters and page_views_per_minute equal sluice-gen's model, and
+// what the model stores from the Kafka phase is durable when the client returns.
+TEST(Kafka, KafkaPythonAcksAllBesideUdpMatchesModel) {
+    ASSERT_EQ(access(python, X_OK), 0) << python << " is missing (scripts/bootstrap installs it)";
+    ASSERT_EQ(run_command(std::string(python) + " -c 'import kafka' 2>/dev/null"), 0)
+        << "kafka-python is missing: apt-get install python3-kafka (scripts/bootstrap)";
+    run_against_model(
+        "py-all", 2000, 71,
+        [](const kafka_daemon& k, const std::string& values) {
+            return std::string(python) + " " + write_raw_producer(k.dir) + " " +
+                   std::to_string(k.port) + " all " + values;
+        },
+        [](const kafka_daemon&, const json& s) {
+            EXPECT_GT(s["kafka"]["produce_by_acks"]["all"].get<uint64_t>(), 0u) << s["kafka"].dump();
+        });
+}
+
+// The same through kcat -P with lz4, idempotence and acks=all: the batches arrive lz4 and
+// come from one producer id.
+TEST(Kafka, KcatLz4IdempotentBesideUdpMatchesModel) {
+    ASSERT_EQ(run_command("command -v kcat > /dev/null"), 0)
+        << "kcat is missing: apt-get install kcat (scripts/bootstrap)";
+    run_against_model(
+        "kcat-lz4", 2000, 72,
+        [](const kafka_daemon& k, const std::string& values) {
+            return "kcat -P -b " + broker(k) +
+                   " -t events-topic -X acks=all -X enable.idempotence=true -z lz4 < " + values;
+        },
+        [](const kafka_daemon&, const json& s) {
+            expect_batches_in(s["kafka"], "lz4");
+            EXPECT_EQ(s["kafka"]["producer_ids"], 1) << s["kafka"].dump();
+            EXPECT_GT(s["kafka"]["produce_by_acks"]["all"].get<uint64_t>(), 0u) << s["kafka"].dump();
+        });
+}
 
 TEST(Kafka, KafkaPythonLegacyMagic1) { run_legacy_snippet("0.10", "none"); }
 TEST(Kafka, KafkaPythonLegacyMagic1Gzip) { run_legacy_snippet("0.10", "gzip"); }

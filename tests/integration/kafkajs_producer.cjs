@@ -1,9 +1,10 @@
 // A kafkajs 2.2.4 producer (npm; scripts/setup-node installs it into node_modules/) for
 // tests/integration/kafka_clients_test.cpp. Sends every line of VALUES_FILE, in order, each
-// in a send() of its own (one RecordBatch each), then disconnects. Exits 0 only when every
+// in a send() of its own (one RecordBatch each) or PER_SEND lines to a send(), then
+// disconnects. Exits 0 only when every
 // send() was acknowledged without error. Prints, last, the API versions kafkajs sent:
 // `versions {"ApiVersions":[2],"Metadata":[6],...}`.
-//   node kafkajs_producer.cjs PORT ACKS none|gzip plain|idempotent VALUES_FILE
+//   node kafkajs_producer.cjs PORT ACKS none|gzip plain|idempotent VALUES_FILE [PER_SEND]
 //   node kafkajs_producer.cjs --version     (kafkajs's version: is it installed?)
 'use strict'
 if (process.argv[2] === '--version') {
@@ -13,11 +14,12 @@ if (process.argv[2] === '--version') {
 const fs = require('fs')
 const { Kafka, CompressionTypes, logLevel } = require('kafkajs')
 
-const [port, acks, codec, mode, valuesFile] = process.argv.slice(2)
+const [port, acks, codec, mode, valuesFile, perSendArg] = process.argv.slice(2)
+const perSend = perSendArg === undefined ? 1 : Number(perSendArg)
 const idempotent = mode === 'idempotent'
 const compression = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP }[codec]
-if (compression === undefined || !valuesFile) {
-  console.error('usage: kafkajs_producer.cjs PORT ACKS none|gzip plain|idempotent VALUES_FILE')
+if (compression === undefined || !valuesFile || !(perSend >= 1)) {
+  console.error('usage: kafkajs_producer.cjs PORT ACKS none|gzip plain|idempotent VALUES_FILE [PER_SEND]')
   process.exit(2)
 }
 const values = fs.readFileSync(valuesFile, 'utf8').split('\n').filter((l) => l.length > 0)
@@ -51,12 +53,12 @@ async function main() {
   // insists on one request in flight for it.
   const producer = kafka.producer(idempotent ? { idempotent: true, maxInFlightRequests: 1 } : {})
   await producer.connect()
-  for (const value of values) {
+  for (let i = 0; i < values.length; i += perSend) {
     const answers = await producer.send({
       topic: 'events-topic',
       acks: Number(acks),
       compression,
-      messages: [{ value }],
+      messages: values.slice(i, i + perSend).map((value) => ({ value })),
     })
     for (const a of answers)
       if (a.errorCode !== 0) throw new Error('partition answered error ' + JSON.stringify(a))

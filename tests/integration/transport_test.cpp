@@ -17,6 +17,7 @@
 #include <set>
 
 #include "tests/integration/daemon_harness.h"
+#include "tests/integration/model_check.h"
 
 using namespace sluice::testing;
 
@@ -106,11 +107,7 @@ struct count_options {
 void expect_counts(const json& final_stats, const json& want, count_options o = {}) {
     ASSERT_TRUE(final_stats.is_object()) << "no final stats line in the log";
     const json& t = final_stats["totals"];
-    for (const char* k :
-         {"events_received", "events_accepted", "duplicates", "late_events", "dead_letters"})
-        EXPECT_EQ(t[k], want[k]) << k;
-    for (auto& [reason, n] : want["dead_letters_by_reason"].items())
-        EXPECT_EQ(t["dead_letters_by_reason"][reason], n) << reason;
+    expect_model_counters(t, want);
     if (o.frames) {
         EXPECT_EQ(t["rx_packets"], want["rx_packets"]);
         EXPECT_EQ(t["ignored_packets"], want["ignored_packets"]);
@@ -127,13 +124,7 @@ void expect_counts(const json& final_stats, const json& want, count_options o = 
 }
 
 void expect_store(const std::string& data_dir, const expected_outcome& want) {
-    stored_outcome got = read_store(data_dir, query_table);
-    EXPECT_EQ(got.events.size(), want.events.size());
-    EXPECT_TRUE(got.events == want.events) << "events table differs from the expected rows";
-    EXPECT_EQ(got.dead_letters.size(), want.dead_letters.size());
-    EXPECT_TRUE(got.dead_letters == want.dead_letters) << "dead_letters differ";
-    EXPECT_EQ(got.windows_csv.size(), want.windows_csv.size());
-    EXPECT_TRUE(got.windows_csv == want.windows_csv) << "window rows differ";
+    expect_model_store(data_dir, query_table, want);
 }
 
 // Every RX lcore took part: the queues really were spread.
