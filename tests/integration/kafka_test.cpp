@@ -6,7 +6,10 @@
 // that is not a JSON object and an event without a timestamp. The counters, the Kafka
 // stats, and the events, dead_letters and page_views_per_minute tables must come out
 // exactly as computed by hand below; for acks=all the events must already be durable when
-// the client returns.
+// the client returns. Beside them, kafka-python (acks=all), kcat (-z lz4, idempotent) and
+// confluent-kafka (zstd, idempotent) each send a sluice-gen stream (late, beyond-horizon,
+// duplicate and malformed lines) with datagrams of it over kernel UDP too, and everything
+// is compared with sluice-gen's model (kafka_model.h).
 //
 // A client the machine lacks fails the test (CI installs them: scripts/bootstrap).
 #include <gtest/gtest.h>
@@ -498,6 +501,38 @@ assert not failed, failed
 
 TEST(Kafka, ConfluentKafkaIdempotentAcksAll) { run_confluent("none"); }
 TEST(Kafka, ConfluentKafkaIdempotentAcksAllGzip) { run_confluent("gzip"); }
+
+// sluice-gen's stream through confluent-kafka (idempotent, acks=all, zstd) beside kernel
+// UDP: counters and tables equal sluice-gen's model (kafka_model.h).
+TEST(Kafka, ConfluentKafkaZstdIdempotentBesideUdpMatchesModel) {
+    ASSERT_EQ(run_command(std::string(python) + " -c 'import confluent_kafka' 2>/dev/null"), 0)
+        << "confluent-kafka is missing: apt-get install python3-confluent-kafka (scripts/bootstrap)";
+    run_against_model(
+        "confluent-zstd", 2000, 74,
+        [](const kafka_daemon& k, const std::string& values) {
+            const std::string script = write_file(k.dir + "/confluent_raw.py", R"(import sys
+from confluent_kafka import Producer
+failed = []
+def delivered(err, msg):
+    if err is not None:
+        failed.append(err)
+p = Producer({'bootstrap.servers': '127.0.0.1:' + sys.argv[1], 'acks': 'all',
+              'enable.idempotence': True, 'compression.type': 'zstd'})
+with open(sys.argv[2], 'rb') as f:
+    for line in f:
+        p.produce('events-topic', value=line[:-1] if line.endswith(b'\n') else line,
+                  callback=delivered)
+        p.poll(0)
+assert p.flush(60) == 0, 'undelivered messages'
+assert not failed, failed
+)");
+            return std::string(python) + " " + script + " " + std::to_string(k.port) + " " + values;
+        },
+        [](const kafka_daemon&, const json& s) {
+            expect_batches_in(s["kafka"], "zstd");
+            EXPECT_EQ(s["kafka"]["producer_ids"], 1) << s["kafka"].dump();
+        });
+}
 
 // Bad Kafka configuration is one line that names the cause and the fix, and sluiced exits.
 TEST(Kafka, PortInUseAndMissingListenerAreOneLineErrors) {
