@@ -32,13 +32,16 @@ model_workload make_model_workload(const std::string& dir, uint64_t events, uint
 
 // Runs one client against the workload: starts sluiced with Kafka and kernel UDP, sends
 // udp_before in step, writes kafka_values one per line to dir/values.ndjson and runs
-// `client(k, values_path)` (a command line: it must return once every record is answered
-// with acks=all), calls `after_produce(k, stats)` with the stats at that moment, sends
-// udp_after, and compares counters (live and final), the Kafka record count, the UDP
-// datagram count and the store with the model. gtest assertions throughout.
+// `client(k, values_path)` (a command line that returns once the client has flushed),
+// checks what its `acks` ("all", "1" or "0") promise at that moment (all: every record
+// handled and the model's rows durable; 1: every record received; 0: nothing), calls
+// `after_produce(k, stats)` with the stats then, waits until the Kafka phase is handled,
+// sends udp_after, and compares counters (live and final), the Kafka record count, the
+// UDP datagram count and the store with the model. gtest assertions throughout.
 void run_against_model(
     const std::string& tag, uint64_t events, uint64_t seed,
     const std::function<std::string(const kafka_daemon&, const std::string&)>& client,
-    const std::function<void(const kafka_daemon&, const json&)>& after_produce = {});
+    const std::function<void(const kafka_daemon&, const json&)>& after_produce = {},
+    const std::string& acks = "all");
 
 } // namespace sluice::testing::kafka
