@@ -13,7 +13,7 @@
 // pass over the 65536 moves every event's RFC 3339 time one span of them later, so every
 // pass brings new identities (no duplicates), the windows and the dedup horizon keep
 // advancing in event time, and a block's rows are as varied as the seed events. With arg `dup_percent`,
-// that share of each burst's slots are repeats of an earlier slot of the same pass
+// that share of each burst's slots are repeats of an earlier slot of the same refill
 // (dropped as duplicates, as a client's retries are).
 //
 // Pool size: limits::ring_size (4096) slots is about what a worker has in flight behind
