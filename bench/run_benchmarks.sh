@@ -8,7 +8,7 @@ out=${2:?usage: $0 BUILD_DIR OUT_DIR [flags]}
 shift 2
 mkdir -p "$out"
 for b in frame_parse_bench event_parse_bench rx_path_bench identity_bench ring_handoff_bench \
-         dedup_filter_bench window_bench column_encode_bench segment_writer_bench \
+         dedup_filter_bench window_bench worker_bench column_encode_bench segment_writer_bench \
          latency_histogram_bench table_scan_bench io_placement_bench; do
     echo "== $b" >&2
     "$build/bench/$b" --benchmark_min_time=0.2 --benchmark_repetitions=3 \
