@@ -11,10 +11,16 @@ namespace sluice {
 
 class idle_backoff {
   public:
+    // Polls that found nothing spin this many times before the first sleep.
+    static constexpr uint32_t spin_rounds = 64;
+
     void reset() noexcept { _idle = 0; }
+    // The next wait() would sleep: a loop that can block on its own wake-ups (an io_uring
+    // with a wake eventfd, kafka_rx) blocks instead from here on.
+    bool spun_out() const noexcept { return _idle >= spin_rounds; }
     void wait() noexcept {
         ++_idle;
-        if (_idle < 64) {
+        if (_idle < spin_rounds) {
             _mm_pause();
             return;
         }

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -386,10 +387,17 @@ result<void> pipeline::attach_kafka() {
     kc.default_partitions = int32_t(_workers.size());
     for (const auto& t : _config.kafka.topics)
         kc.topics.push_back({t.name, t.partitions});
+    // Benchmark A/B switch (docs/benchmarks.md): SLUICE_KAFKA_IDLE_WAIT=0 keeps the idle
+    // Kafka RX on the nanosleep back-off instead of blocking in its io_uring.
+    const char* idle_wait = std::getenv("SLUICE_KAFKA_IDLE_WAIT");
+    kc.idle_wait = idle_wait == nullptr || std::string_view(idle_wait) != "0";
     std::vector<dataplane::kafka::worker_durability> durable;
-    for (auto& w : _workers)
+    for (auto& w : _workers) {
         durable.push_back({&w.worker->slots_durable(uint32_t(_kafka_rx)),
                            &w.worker->slots_wanted(uint32_t(_kafka_rx))});
+        if (kc.idle_wait)
+            w.worker->set_durable_wake(uint32_t(_kafka_rx), u.kafka_listener->wake_fd());
+    }
     auto ids = dataplane::kafka::producer_ids::open(_config.sluice.data_dir);
     if (!ids) return std::move(ids).err();
     u.kafka = std::make_unique<dataplane::kafka::kafka_rx>(kc, *u.kafka_listener, *u.rx,

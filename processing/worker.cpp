@@ -1,6 +1,7 @@
 #include "processing/worker.h"
 
 #include <algorithm>
+#include <unistd.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -21,7 +22,9 @@ worker::worker(const worker_config& config, partial_channel channel)
     : _config(config), _channel(channel),
       _dedup(config.dedup_memory_bytes, config.dedup_horizon_ms),
       _key(new char[config.event_bytes_max + 4 * 8 + 8]),
-      _max_time_ms(config.restored_max_time_ms) {}
+      _max_time_ms(config.restored_max_time_ms) {
+    _durable_wake.fill(-1);
+}
 
 result<std::unique_ptr<worker>> worker::open(const worker_config& config, partial_channel channel) {
     SLUICE_ASSERT(channel.acquire != nullptr);
@@ -362,8 +365,14 @@ void worker::publish_durable_slots() noexcept {
     }
     if (done == nullptr) return;
     for (uint32_t r = 0; r < limits::rx_lcores_max; ++r)
-        if (_slots_durable[r].value.load(std::memory_order_relaxed) != done->slots[r])
+        if (_slots_durable[r].value.load(std::memory_order_relaxed) != done->slots[r]) {
             _slots_durable[r].value.store(done->slots[r], std::memory_order_release);
+            // After the store: the RX that wakes sees it. A full eventfd (EAGAIN) is awake.
+            if (_durable_wake[r] >= 0) {
+                const uint64_t one = 1;
+                (void)!::write(_durable_wake[r], &one, sizeof one);
+            }
+        }
 }
 
 // After a writer was asked to commit (interval, size, commit_now, flush), a mark of every

@@ -154,6 +154,10 @@ class worker {
     // this. Once the worker has processed that many of its slots, tick() commits at once
     // (segment_writer::commit_now) instead of at the group-commit interval; 0: no one waits.
     std::atomic<uint64_t>& slots_wanted(uint32_t rx) noexcept { return _slots_wanted[rx].value; }
+    // An eventfd the worker writes each time slots_durable(rx) advances (before run: the
+    // Kafka RX blocks in its io_uring while its answers wait, kafka_listener::wake_fd);
+    // -1: none. One write per group commit that covers the RX's slots, never per event.
+    void set_durable_wake(uint32_t rx, int fd) noexcept { _durable_wake[rx] = fd; }
     // The events segment being written (its name holds the writer and sequence).
     const char* events_segment_path() const noexcept { return _events->segment_path(); }
     int64_t watermark_ms() const noexcept;
@@ -242,6 +246,7 @@ class worker {
     };
     std::array<padded_counter, limits::rx_lcores_max> _slots_durable;
     std::array<padded_counter, limits::rx_lcores_max> _slots_wanted;
+    std::array<int, limits::rx_lcores_max> _durable_wake; // -1: none (set in the constructor)
     int64_t _max_time_ms = no_time;
 };
 

@@ -104,6 +104,8 @@ class group_server {
 
     // ---- RX lcore side (as fetch_server) ----
     bool has_free_job() const noexcept { return _jobs.has_free(); }
+    /// Jobs submitted and not yet completed (a JoinGroup may wait for its group).
+    uint32_t in_flight() const noexcept { return _jobs.in_flight(); }
     void submit(conn_ref conn, int32_t slot, bytes_view frame) noexcept {
         _jobs.submit(conn, slot, frame);
     }

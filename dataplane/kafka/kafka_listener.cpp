@@ -6,6 +6,7 @@
 #include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -23,7 +24,7 @@ namespace sluice::dataplane::kafka {
 
 namespace {
 
-enum class op : uint8_t { accept = 1, recv, send, cancel };
+enum class op : uint8_t { accept = 1, recv, send, cancel, wake };
 constexpr uint16_t buffer_group = 0;
 
 uint64_t tag(op o, uint32_t index) noexcept { return uint64_t(o) << 56 | index; }
@@ -234,6 +235,10 @@ result<void> kafka_listener::setup(const kafka_listener_config& config) {
     _free.reserve(_slots);
     for (uint32_t i = _slots; i-- > 0;) _free.push_back(i);
     _ready.reserve(size_t{_slots} * 2);
+    _wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (_wake_fd < 0)
+        return make_error(errc::io_error, std::string("cannot create the Kafka wake eventfd: ") +
+                                              std::strerror(errno));
     return ok_result();
 }
 
@@ -241,6 +246,7 @@ kafka_listener::~kafka_listener() {
     if (_ring_ready) io_uring_queue_exit(&_ring);
     if (_buf_ring) munmap(_buf_ring, _buf_ring_size);
     if (_buffers) munmap(_buffers, _buffers_size);
+    if (_wake_fd >= 0) ::close(_wake_fd);
     for (int fd : _listen_fds) ::close(fd);
     if (_conns)
         for (uint32_t i = 0; i < _slots; ++i)
@@ -257,6 +263,27 @@ void kafka_listener::start() noexcept {
     _started = true;
     _now_ms = monotonic_ns() / 1'000'000;
     for (uint32_t l = 0; l < _listen_fds.size(); ++l) arm_accept(l);
+    arm_wake();
+}
+
+// One read of the wake eventfd is always in the kernel: a write completes it (and ends a
+// wait()); poll() re-arms it. The read also resets the eventfd's count.
+void kafka_listener::arm_wake() noexcept {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_read(s, _wake_fd, &_wake_value, sizeof _wake_value, 0);
+    io_uring_sqe_set_data64(s, tag(op::wake, 0));
+}
+
+void kafka_listener::wait(uint32_t timeout_us) noexcept {
+    if (!_started) [[unlikely]]
+        start();
+    if (io_uring_cq_ready(&_ring) != 0) return;
+    __kernel_timespec ts{timeout_us / 1'000'000, (long long)(timeout_us % 1'000'000) * 1000};
+    io_uring_cqe* cqe = nullptr;
+    // -EINTR just ends the wait; the caller polls. After a timeout (-ETIME) the next poll
+    // looks at idle connections and accept retries (else due every 256 polls, which a
+    // lcore that mostly waits would take seconds to reach).
+    if (io_uring_submit_and_wait_timeout(&_ring, &cqe, 1, &ts, nullptr) == -ETIME) _polls = 0;
 }
 
 io_uring_sqe* kafka_listener::sqe() noexcept {
@@ -676,6 +703,10 @@ uint32_t kafka_listener::poll() noexcept {
         case op::cancel:
             --_conns[index].ops;
             op_done(index);
+            break;
+        case op::wake:
+            // An error (the ring closing) ends the wake-ups; waits then end by their timeout.
+            if (cqe->res >= 0) arm_wake();
             break;
         }
     }

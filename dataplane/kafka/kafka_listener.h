@@ -96,6 +96,17 @@ class kafka_listener {
     /// blocks. Returns how many completions it handled.
     uint32_t poll() noexcept;
 
+    /// Blocks until a completion is posted (received bytes, an accept, a finished send, a
+    /// write to wake_fd()) or `timeout_us` passes; returns at once if one is already
+    /// waiting. Submits what is queued. The caller polls after it.
+    void wait(uint32_t timeout_us) noexcept;
+    /// An eventfd whose writes (8 bytes, any value) end a wait(): workers write it when
+    /// they publish durable slots, so parked acks=all answers go out without polling.
+    int wake_fd() const noexcept { return _wake_fd; }
+    /// Whether a connection is queued with a frame that may be taken (one refused for
+    /// back-pressure stays queued): then the caller must poll, not block.
+    bool has_ready() const noexcept { return _ready.size() > _ready_head; }
+
     /// Offers complete frames to `take(const kafka_frame&) -> bool`, connection by
     /// connection, in arrival order within a connection, only while the connection has a
     /// free response slot. `take` returns false to leave the frame (back-pressure): the
@@ -151,6 +162,7 @@ class kafka_listener {
     void enqueue(uint32_t index, bool held = false) noexcept;
     void return_buffer(uint32_t bid) noexcept;
     void expire_idle() noexcept;
+    void arm_wake() noexcept;
     uint8_t* buffer(uint32_t bid) const noexcept { return _buffers + size_t{bid} * _buffer_bytes; }
 
     kafka_listener_config _config;
@@ -159,6 +171,8 @@ class kafka_listener {
     bool _ring_disabled = false;
     bool _started = false;
     bool _multishot = false;
+    int _wake_fd = -1;      // eventfd (wake_fd()), read by one SQE re-armed on completion
+    uint64_t _wake_value = 0; // that read's target
     std::vector<int> _listen_fds;
     std::vector<bool> _accept_armed;
     int64_t _accept_retry_ms = 0; // after a failed accept (EMFILE ...): re-armed from then on

@@ -127,7 +127,10 @@ void kafka_rx::run() noexcept {
         work += complete_groups();
         _rx.flush_all();
         if (work == 0) {
-            backoff.wait();
+            if (_config.idle_wait && backoff.spun_out() && may_block())
+                _listener.wait(limits::kafka_idle_wait_us);
+            else
+                backoff.wait();
             continue;
         }
         backoff.reset();
@@ -141,6 +144,17 @@ void kafka_rx::run() noexcept {
     // The reader asks the workers for their watermarks: it stops before they do.
     if (_fetch) _fetch->stop();
     if (_groups) _groups->stop();
+}
+
+// Whether every source of work left can end a listener.wait(): received bytes and accepts
+// post completions, and workers write the wake eventfd when they publish durable slots
+// (what parked answers wait for first), and the sequence journal's ring writes it as its
+// writes complete (what idempotent batches wait for next). A frame held back (full rings,
+// no free job), or a job in the fetch or group thread has no such wake: the loop keeps the
+// back-off's short sleeps for them.
+bool kafka_rx::may_block() const noexcept {
+    return (_journal_wakes || _parked_data_durable == 0) && !_listener.has_ready() &&
+           (!_fetch || _fetch->in_flight() == 0) && (!_groups || _groups->in_flight() == 0);
 }
 
 bool kafka_rx::on_frame(const kafka_frame& f) noexcept {
@@ -682,6 +696,7 @@ uint32_t kafka_rx::complete_parked() noexcept {
 
 result<void> kafka_rx::open_sequence_journal(const std::string& data_dir) {
     SLUICE_TRY(_journal.open(data_dir, _sequences));
+    _journal_wakes = _config.idle_wait && _journal.set_wake_fd(_listener.wake_fd());
     _counters.sequences_restored.store(_journal.restored(), std::memory_order_relaxed);
     _counters.producer_states.store(_sequences.size(), std::memory_order_relaxed);
     return ok_result();

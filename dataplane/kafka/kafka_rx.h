@@ -58,6 +58,12 @@ struct kafka_rx_config {
     std::vector<kafka_topic_config> topics; // empty: events-topic
     bool auto_create_topics = true;
     int32_t default_partitions = 1;
+    // Idle: block in the listener's io_uring (listener.wait) instead of the nanosleep
+    // back-off, when nothing but a completion or a worker's wake can make work. The
+    // workers must then write the listener's wake_fd() as they publish durable slots
+    // (processing::worker::set_durable_wake). SLUICE_KAFKA_IDLE_WAIT=0 turns it off
+    // (control/pipeline.cpp), for A/B runs.
+    bool idle_wait = true;
 };
 
 // Bounds of the loop (beside the Kafka ones in base/limits.h): requests taken per loop
@@ -182,6 +188,7 @@ class kafka_rx {
     void sequence_accepted(const sequence_key& k, const record_batch& b,
                            int64_t base_offset) noexcept;
     uint32_t complete_parked() noexcept;
+    bool may_block() const noexcept;
     topic* find_topic(std::string_view name) noexcept;
     topic* create_topic(std::string_view name, int32_t partitions) noexcept;
     void count_request(int16_t key, int16_t version) noexcept; // key in [0, kafka_api_keys)
@@ -209,6 +216,7 @@ class kafka_rx {
     producer_ids _producer_ids;
     producer_sequences _sequences;
     sequence_journal _journal;
+    bool _journal_wakes = false; // the journal's completions write the listener's wake_fd
     std::unique_ptr<fetch_server> _fetch;
     std::unique_ptr<group_server> _groups;
     std::shared_ptr<const consume_topic_list> _consume_topics; // Metadata's names point here

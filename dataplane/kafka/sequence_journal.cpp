@@ -109,6 +109,10 @@ result<void> sequence_journal::open(const std::string& data_dir, producer_sequen
     return ok_result();
 }
 
+bool sequence_journal::set_wake_fd(int fd) noexcept {
+    return !_ring_ready || io_uring_register_eventfd(&_ring, fd) == 0;
+}
+
 // Reads the journal's durable records, keeps the last batches per (producer, topic,
 // partition) and replaces the file with them (temporary file, fdatasync, rename).
 result<void> sequence_journal::rewrite_reduced() {

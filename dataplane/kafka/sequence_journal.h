@@ -72,6 +72,10 @@ class sequence_journal {
     result<void> open(const std::string& data_dir, producer_sequences& into);
 
     bool persisted() const noexcept { return _fd >= 0; }
+    /// Each completion of the journal's writes also writes `fd` (an eventfd: the Kafka
+    /// listener's wake_fd), so an RX blocked in its own ring wakes for it. False when the
+    /// kernel refused; true when nothing is persisted (no writes to wait for).
+    bool set_wake_fd(int fd) noexcept;
     /// Room for one more staged record (else the Produce waits: back-pressure).
     bool has_room() const noexcept { return _staged - _durable < staged_max; }
     /// Stages a batch's record; returns its position (durable once durable() exceeds it).

@@ -156,6 +156,45 @@ TEST_P(KafkaListener, ReassemblesFramesAndAnswersInRequestOrder) {
     ::close(fd);
 }
 
+// An idle Kafka RX blocks in wait(): a write to wake_fd() (a worker publishing durable
+// slots) and received bytes each end it long before its timeout, here 30 s, and the wake
+// is armed again for the next wait. Without the armed read the waits run to the timeout.
+TEST_P(KafkaListener, WaitEndsOnTheWakeFdAndOnReceivedBytes) {
+    constexpr uint32_t long_wait_us = 30'000'000;
+    const auto woken_within = [&](auto&& cause) {
+        std::thread t([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            cause();
+        });
+        const auto t0 = clock_type::now();
+        _l->wait(long_wait_us);
+        const auto waited = clock_type::now() - t0;
+        t.join();
+        _l->poll();
+        return waited < std::chrono::seconds(20);
+    };
+    _l->poll();
+    const uint64_t one = 1;
+    for (int round = 0; round < 3; ++round)
+        EXPECT_TRUE(woken_within([&] {
+            ASSERT_EQ(write(_l->wake_fd(), &one, sizeof one), ssize_t(sizeof one));
+        })) << "round " << round;
+    int fd = -1;
+    EXPECT_TRUE(woken_within([&] { fd = connect_to(_port); })); // the accept
+    ASSERT_GE(fd, 0);
+    EXPECT_FALSE(_l->has_ready());
+    const std::string bytes = frame(7);
+    // The receive may be posted with the accept's poll or after it: wait until a frame is
+    // ready, each wait ended by the bytes (or the connection's set-up), never by a timeout.
+    EXPECT_TRUE(woken_within([&] {
+        ASSERT_EQ(send(fd, bytes.data(), bytes.size(), 0), ssize_t(bytes.size()));
+    }));
+    for (int i = 0; i < 3 && !_l->has_ready(); ++i) EXPECT_TRUE(woken_within([] {}));
+    EXPECT_TRUE(_l->has_ready());
+    EXPECT_EQ(take_all(), 1u);
+    ::close(fd);
+}
+
 TEST_P(KafkaListener, InFlightBoundAndRefusedFramesStopTheConnection) {
     const int fd = connect_to(_port);
     std::string bytes;

@@ -1,5 +1,8 @@
 #include "processing/worker.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -717,6 +720,37 @@ TEST_F(Worker, SlotsWantedCommitsOnceTheWorkerHasProcessedThem) {
     EXPECT_EQ(w->events_writer().syncs(), 1u);
     EXPECT_EQ(w->slots_durable(3).load(), 3u);
     finish(*w);
+}
+
+// The RX waiting for those slots may block (kafka_listener::wait): the worker writes its
+// wake eventfd when slots_durable advances, and only then.
+TEST_F(Worker, DurableSlotsWakeTheRxThatWaits) {
+    _flush_interval_ms = 60'000;
+    auto w = open();
+    ASSERT_NE(w, nullptr);
+    const int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    ASSERT_GE(efd, 0);
+    w->set_durable_wake(2, efd);
+    uint64_t count = 0;
+    auto e = make_event({"a", t0 + 1, no_time});
+    e->get()->rx_index = 2;
+    process(*w, {e.get()});
+    for (int i = 0; i < 5; ++i) w->tick(i);
+    EXPECT_EQ(read(efd, &count, sizeof count), -1); // nothing wanted, nothing durable: no wake
+    w->slots_wanted(2).store(1);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (int i = 5; w->slots_durable(2).load() < 1 && std::chrono::steady_clock::now() < deadline;
+         ++i) {
+        w->tick(i);
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    ASSERT_EQ(w->slots_durable(2).load(), 1u);
+    ASSERT_EQ(read(efd, &count, sizeof count), ssize_t(sizeof count));
+    EXPECT_GE(count, 1u);
+    for (int i = 0; i < 5; ++i) w->tick(1000 + i);
+    EXPECT_EQ(read(efd, &count, sizeof count), -1); // no further advance: no further wake
+    finish(*w);
+    close(efd);
 }
 
 // A commit publishes every slot processed before it was asked for, even with many ticks
