@@ -11,6 +11,17 @@
 #include "base/result.h"
 #include "dataplane/lcore_map.h"
 
+#if defined(__SANITIZE_THREAD__)
+#define SLUICE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SLUICE_TSAN 1
+#endif
+#endif
+#ifdef SLUICE_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
 namespace sluice::dataplane {
 
 // rte_eal_init; returns how many argv entries EAL consumed.
@@ -84,6 +95,28 @@ uint32_t slots_min(uint32_t rx_lcores, uint32_t workers) noexcept;
 /// The default pool: at least 4 Ki slots and twice slots_min(). Few on purpose: the slots
 /// cycle through the caches, so a smaller pool keeps them warm (docs/benchmarks.md).
 uint32_t slots_default(uint32_t rx_lcores, uint32_t workers) noexcept;
+
+// Every slot leaves and re-enters the pool through these two. The pool's driver
+// (librte_mempool_stack) is a DPDK plugin built without ThreadSanitizer, so the order its
+// lock gives a put and the next get of the same slot is invisible to TSan, and a worker's
+// reads of a slot it returned read as a race with the RX lcore's writes after it takes
+// the slot again. In TSan builds each put releases each slot and each get acquires it:
+// the order the pool really provides, per slot, no more. In other builds they are exactly
+// rte_mempool_get_bulk / rte_mempool_put_bulk.
+inline int slot_pool_get(rte_mempool* pool, void** slots, unsigned n) noexcept {
+    int rc = rte_mempool_get_bulk(pool, slots, n);
+#ifdef SLUICE_TSAN
+    if (rc == 0)
+        for (unsigned i = 0; i < n; ++i) __tsan_acquire(slots[i]);
+#endif
+    return rc;
+}
+inline void slot_pool_put(rte_mempool* pool, void* const* slots, unsigned n) noexcept {
+#ifdef SLUICE_TSAN
+    for (unsigned i = 0; i < n; ++i) __tsan_release(slots[i]);
+#endif
+    rte_mempool_put_bulk(pool, slots, n);
+}
 
 result<rte_mempool*> slot_pool_create(uint32_t slots, uint32_t slot_bytes,
                                       const std::string& name = "event_slots");

@@ -120,7 +120,7 @@ class RingHandoff : public ::testing::Test {
             unsigned n = rte_ring_sc_dequeue_burst(_rings[w], objs, 64, nullptr);
             if (n == 0) break;
             for (unsigned i = 0; i < n; ++i) out.push_back(copy(*static_cast<event_slot*>(objs[i])));
-            rte_mempool_put_bulk(_pool, objs, n);
+            slot_pool_put(_pool, objs, n);
         }
         return out;
     }
