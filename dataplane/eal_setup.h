@@ -122,4 +122,18 @@ result<rte_mempool*> slot_pool_create(uint32_t slots, uint32_t slot_bytes,
                                       const std::string& name = "event_slots");
 result<rte_ring*> spsc_ring_create(const std::string& name, uint32_t size);
 
+// How many slots a ring holds, read from a thread that is neither its producer nor its
+// consumer at that moment (the stats reader) or from one side about the other (RX's
+// room check). DPDK's rte_ring_count reads both tails with plain loads while the two
+// sides store them atomically: a data race by the C++ memory model, reported by TSan.
+// Relaxed atomic loads are the same instructions on x86 and the count is as approximate
+// as DPDK's (either tail may move right after).
+inline uint32_t ring_count(const rte_ring* r) noexcept {
+    uint32_t prod_tail = __atomic_load_n(&r->prod.tail, __ATOMIC_RELAXED);
+    uint32_t cons_tail = __atomic_load_n(&r->cons.tail, __ATOMIC_RELAXED);
+    uint32_t count = (prod_tail - cons_tail) & r->mask;
+    return count > r->capacity ? r->capacity : count;
+}
+inline uint32_t ring_free_count(const rte_ring* r) noexcept { return r->capacity - ring_count(r); }
+
 } // namespace sluice::dataplane

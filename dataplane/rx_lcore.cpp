@@ -185,7 +185,7 @@ void rx_lcore::begin_burst() noexcept {
 bool rx_lcore::has_room(uint32_t slots) const noexcept {
     if (_free_count + rte_mempool_avail_count(_pool) < slots) return false;
     for (rte_ring* r : _rings)
-        if (rte_ring_free_count(r) < limits::ring_burst_max * 2) return false;
+        if (ring_free_count(r) < limits::ring_burst_max * 2) return false;
     return true;
 }
 
