@@ -9,18 +9,8 @@
 
 #include "base/limits.h"
 #include "base/result.h"
+#include "base/tsan.h"
 #include "dataplane/lcore_map.h"
-
-#if defined(__SANITIZE_THREAD__)
-#define SLUICE_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SLUICE_TSAN 1
-#endif
-#endif
-#ifdef SLUICE_TSAN
-#include <sanitizer/tsan_interface.h>
-#endif
 
 namespace sluice::dataplane {
 
@@ -107,13 +97,13 @@ inline int slot_pool_get(rte_mempool* pool, void** slots, unsigned n) noexcept {
     int rc = rte_mempool_get_bulk(pool, slots, n);
 #ifdef SLUICE_TSAN
     if (rc == 0)
-        for (unsigned i = 0; i < n; ++i) __tsan_acquire(slots[i]);
+        for (unsigned i = 0; i < n; ++i) tsan_acquire(slots[i]);
 #endif
     return rc;
 }
 inline void slot_pool_put(rte_mempool* pool, void* const* slots, unsigned n) noexcept {
 #ifdef SLUICE_TSAN
-    for (unsigned i = 0; i < n; ++i) __tsan_release(slots[i]);
+    for (unsigned i = 0; i < n; ++i) tsan_release(slots[i]);
 #endif
     rte_mempool_put_bulk(pool, slots, n);
 }
