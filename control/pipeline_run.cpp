@@ -8,12 +8,17 @@
 #include <rte_eal.h>
 #include <rte_lcore.h>
 
+#include "base/tsan.h"
 #include "control/pipeline.h"
 
 namespace sluice::control {
 
 namespace {
 
+// Each unit's last act on its lcore is ordered before what stop() does once
+// rte_eal_wait_lcore returned (tsan_release here, tsan_acquire there): EAL's wait polls the
+// lcore's state with atomics inside librte_eal, invisible to ThreadSanitizer, which then
+// took the release of the pipeline (port stop, freed RX state) for a race with the lcore.
 int rx_main(void* arg) {
     auto* u = static_cast<rx_unit*>(arg);
     if (u->kafka)
@@ -22,11 +27,14 @@ int rx_main(void* arg) {
         u->rx->run_kernel(*u->kernel);
     else
         u->rx->run_port(u->port_id, u->queues);
+    tsan_release(u);
     return 0;
 }
 
 int worker_main(void* arg) {
-    return static_cast<worker_unit*>(arg)->loop->run();
+    int rc = static_cast<worker_unit*>(arg)->loop->run();
+    tsan_release(arg);
+    return rc;
 }
 
 } // namespace
@@ -43,11 +51,13 @@ int pipeline::stop() {
     _stop_rx.store(true);
     for (auto& u : _rx) {
         rte_eal_wait_lcore(u.lcore);
+        tsan_acquire(&u);
         _worker_control.rx_running.fetch_sub(1);
     }
     int rc = 0;
     for (auto& u : _workers)
         if (rte_eal_wait_lcore(u.lcore) != 0) rc = 1;
+    for (auto& u : _workers) tsan_acquire(&u);
     _queries->join();
     for (auto& u : _workers)
         if (u.worker->storage_failed()) rc = 1;

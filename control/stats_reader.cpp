@@ -5,6 +5,7 @@
 
 #include "base/clock.h"
 #include "base/limits.h"
+#include "dataplane/eal_setup.h"
 #include "processing/event.h"
 
 namespace sluice::control {
@@ -411,7 +412,7 @@ void read_snapshot(const pipeline& p, const storage::retention_manager& retentio
     for (uint32_t r = 0; r < p.rx().size(); ++r)
         for (uint32_t w = 0; w < p.workers().size(); ++w) {
             const rte_ring* ring = p.ring(r, w);
-            s.rings.push_back({r, w, rte_ring_count(ring), rte_ring_get_capacity(ring)});
+            s.rings.push_back({r, w, dataplane::ring_count(ring), rte_ring_get_capacity(ring)});
         }
     // The port's own counters: rx_dropped are the frames it could not hand to sluice
     // because RX had stopped pulling (imissed) or it had no mbuf (rx_nombuf).

@@ -9,6 +9,7 @@
 
 #include "base/limits.h"
 #include "base/result.h"
+#include "base/tsan.h"
 #include "dataplane/lcore_map.h"
 
 namespace sluice::dataplane {
@@ -85,8 +86,44 @@ uint32_t slots_min(uint32_t rx_lcores, uint32_t workers) noexcept;
 /// cycle through the caches, so a smaller pool keeps them warm (docs/benchmarks.md).
 uint32_t slots_default(uint32_t rx_lcores, uint32_t workers) noexcept;
 
+// Every slot leaves and re-enters the pool through these two. The pool's driver
+// (librte_mempool_stack) is a DPDK plugin built without ThreadSanitizer, so the order its
+// lock gives a put and the next get of the same slot is invisible to TSan, and a worker's
+// reads of a slot it returned read as a race with the RX lcore's writes after it takes
+// the slot again. In TSan builds each put releases each slot and each get acquires it:
+// the order the pool really provides, per slot, no more. In other builds they are exactly
+// rte_mempool_get_bulk / rte_mempool_put_bulk.
+inline int slot_pool_get(rte_mempool* pool, void** slots, unsigned n) noexcept {
+    int rc = rte_mempool_get_bulk(pool, slots, n);
+#ifdef SLUICE_TSAN
+    if (rc == 0)
+        for (unsigned i = 0; i < n; ++i) tsan_acquire(slots[i]);
+#endif
+    return rc;
+}
+inline void slot_pool_put(rte_mempool* pool, void* const* slots, unsigned n) noexcept {
+#ifdef SLUICE_TSAN
+    for (unsigned i = 0; i < n; ++i) tsan_release(slots[i]);
+#endif
+    rte_mempool_put_bulk(pool, slots, n);
+}
+
 result<rte_mempool*> slot_pool_create(uint32_t slots, uint32_t slot_bytes,
                                       const std::string& name = "event_slots");
 result<rte_ring*> spsc_ring_create(const std::string& name, uint32_t size);
+
+// How many slots a ring holds, read from a thread that is neither its producer nor its
+// consumer at that moment (the stats reader) or from one side about the other (RX's
+// room check). DPDK's rte_ring_count reads both tails with plain loads while the two
+// sides store them atomically: a data race by the C++ memory model, reported by TSan.
+// Relaxed atomic loads are the same instructions on x86 and the count is as approximate
+// as DPDK's (either tail may move right after).
+inline uint32_t ring_count(const rte_ring* r) noexcept {
+    uint32_t prod_tail = __atomic_load_n(&r->prod.tail, __ATOMIC_RELAXED);
+    uint32_t cons_tail = __atomic_load_n(&r->cons.tail, __ATOMIC_RELAXED);
+    uint32_t count = (prod_tail - cons_tail) & r->mask;
+    return count > r->capacity ? r->capacity : count;
+}
+inline uint32_t ring_free_count(const rte_ring* r) noexcept { return r->capacity - ring_count(r); }
 
 } // namespace sluice::dataplane

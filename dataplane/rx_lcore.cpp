@@ -11,6 +11,7 @@
 #include "base/clock.h"
 #include "base/counter.h"
 #include "base/tsc.h"
+#include "dataplane/eal_setup.h"
 #include "dataplane/binary_parse.h"
 #include "dataplane/kernel_udp_rx.h"
 #include "processing/identity.h"
@@ -36,7 +37,7 @@ rx_lcore::rx_lcore(const rx_config& config, rte_mempool* slot_pool,
 event_slot* rx_lcore::take_slot() noexcept {
     if (_free_count == 0) [[unlikely]] {
         idle_backoff backoff;
-        while (rte_mempool_get_bulk(_pool, _free_slots, limits::ring_burst_max / 2) != 0) {
+        while (slot_pool_get(_pool, _free_slots, limits::ring_burst_max / 2) != 0) {
             // Every slot is in flight: hand the workers what is pending and let them
             // catch up (back-pressure). No watermark broadcast here: it would take slots
             // itself, refilling _free_slots under this loop.
@@ -106,7 +107,7 @@ void rx_lcore::flush_all() noexcept {
 
 void rx_lcore::drain() noexcept {
     flush_all();
-    if (_free_count) rte_mempool_put_bulk(_pool, _free_slots, _free_count);
+    if (_free_count) slot_pool_put(_pool, _free_slots, _free_count);
     _free_count = 0;
 }
 
@@ -184,7 +185,7 @@ void rx_lcore::begin_burst() noexcept {
 bool rx_lcore::has_room(uint32_t slots) const noexcept {
     if (_free_count + rte_mempool_avail_count(_pool) < slots) return false;
     for (rte_ring* r : _rings)
-        if (rte_ring_free_count(r) < limits::ring_burst_max * 2) return false;
+        if (ring_free_count(r) < limits::ring_burst_max * 2) return false;
     return true;
 }
 

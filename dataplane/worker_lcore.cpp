@@ -6,6 +6,7 @@
 #include "base/clock.h"
 #include "base/limits.h"
 #include "base/log.h"
+#include "dataplane/eal_setup.h"
 
 namespace sluice::dataplane {
 
@@ -23,7 +24,7 @@ uint32_t worker_lcore::poll_rings() noexcept {
             _sunk.store(_sunk.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
         else
             _worker.process(reinterpret_cast<processing::event_slot* const*>(objs), n);
-        rte_mempool_put_bulk(_pool, objs, n);
+        slot_pool_put(_pool, objs, n);
         total += n;
     }
     if (_test_delay_us != 0 && total != 0) [[unlikely]] {

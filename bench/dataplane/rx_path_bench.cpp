@@ -341,7 +341,7 @@ void bm_rx_lcore(benchmark::State& state, bool binary) {
                                                   nullptr)) > 0) {
                 for (unsigned i = 0; i < n; ++i)
                     drained += static_cast<event_slot*>(objs[i])->kind == slot_kind::event;
-                rte_mempool_put_bulk(*pool, objs, n);
+                sluice::dataplane::slot_pool_put(*pool, objs, n);
             }
         }
     };
