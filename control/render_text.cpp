@@ -214,7 +214,8 @@ std::string format_duration_s(double s) {
         // converting it to an integer would be undefined behaviour.
         std::snprintf(buf, sizeof buf, "%.3g s", s);
     } else {
-        std::snprintf(buf, sizeof buf, "%lldd%02dh", (long long)(s / 86400), int(s / 3600) % 24);
+        std::snprintf(buf, sizeof buf, "%lldd%02dh", (long long)(s / 86400),
+                      int((long long)(s / 3600) % 24)); // hours over 2^31 below 1e15 s
     }
     return buf;
 }

@@ -274,4 +274,7 @@ TEST(RenderText, DurationsBeyondAnyIntegerAreNotConverted) {
     EXPECT_EQ(sluice::control::text::format_duration_s(std::numeric_limits<double>::infinity()), "inf s");
     EXPECT_EQ(sluice::control::text::format_duration_s(std::nan("")), "nan s");
     EXPECT_EQ(sluice::control::text::format_duration_s(3 * 86400.0 + 5 * 3600.0), "3d05h");
+    // Hours beyond an int below the 1e15 cut (fuzz_protocol, fresh-clone smoke run,
+    // 2026-12-04: 1.6e11 hours): printed as days and hours, no integer overflow.
+    EXPECT_EQ(sluice::control::text::format_duration_s(5.777784e14 + 7200.0), "6687250000d02h");
 }
