@@ -46,10 +46,10 @@ inline constexpr uint32_t kafka_connection_buffer_initial = 64u << 10; // grows 
 // into every free provided buffer within one io_uring_enter before the cancel can land, so
 // this is the whole pool: less closed pipelining clients that never read (kafka_hostile_test).
 inline constexpr uint32_t kafka_connection_slack_bytes = kafka_recv_buffers * kafka_recv_buffer_bytes;
-// File descriptors kept free for everything but Kafka connections (data files, rings, the
-// control socket): sluiced raises RLIMIT_NOFILE to connections_max plus these, or accepts
-// fewer connections when the hard limit is lower (said at start).
-inline constexpr uint32_t kafka_fd_reserve = 256;
+// A Kafka connection being closed keeps its descriptor until its last operation has
+// completed; at most this many such descriptors are held beside connections_max (more
+// new connections are refused meanwhile). Counted in the descriptor budget below.
+inline constexpr uint32_t kafka_closing_fds_max = 16;
 // An accept that failed for want of descriptors or memory is retried after this long.
 inline constexpr int64_t kafka_accept_retry_ms = 50;
 // An idle Kafka RX lcore blocks in its io_uring (woken by received bytes, accepts and the
@@ -112,6 +112,8 @@ inline constexpr uint32_t udp_port_release_wait_ms = 3000;
 // Control plane.
 inline constexpr size_t control_request_bytes_max = 64 * 1024;
 inline constexpr uint32_t control_clients_max = 256;
+// Fewer control clients than this fit in the descriptor budget: sluiced does not start.
+inline constexpr uint32_t control_clients_min = 4;
 // Requests per second, all clients together and per connection (one second's worth may
 // come in a burst); more get a "rate limited" error reply. Configurable; 0 = unlimited.
 inline constexpr uint32_t control_requests_per_s_default = 2000;
@@ -136,6 +138,31 @@ inline constexpr uint32_t metrics_http_threads = 4;
 inline constexpr size_t metrics_http_request_bytes_max = 8 * 1024; // request line + headers
 inline constexpr uint32_t metrics_http_request_timeout_ms = 10'000; // to read one request
 inline constexpr uint32_t metrics_http_keep_alive_timeout_ms = 30'000; // idle between requests
+
+// File descriptors (control/fd_budget.h): clients never take the descriptors the store
+// needs. At start sluiced counts the descriptors open once the store is up, keeps these
+// free for what the store and the servers may still open, and caps control clients and
+// Kafka connections to what is left of RLIMIT_NOFILE.
+// Per table writer open at start: its directory, opened for a sync at each rotation.
+inline constexpr uint32_t fd_writer_rotation = 1;
+// Per table writer that may still be added (`queries add` up to queries_max, `replay`):
+// its segment, its io_uring and its directory.
+inline constexpr uint32_t fd_writer_added = 3;
+// The rest the store opens while it runs, all users at once: segment readers (queries,
+// windows, replay, Kafka fetches, sluicectl export's flush), retention's scans and
+// footers, files replaced whole (checkpoints, queries.json, the Kafka sequence journal
+// and producer ids, consumer offsets: a temporary and its directory each), directory
+// listings for stats, /proc reads.
+inline constexpr uint32_t fd_store_headroom = 64;
+// The control server's own: its socket, its io_uring, two eventfds, a refused client
+// being told why, one spare.
+inline constexpr uint32_t fd_control_server = 6;
+// The Prometheus endpoint's: its socket, one connection per thread, civetweb's accept
+// queue (20 by default).
+inline constexpr uint32_t fd_metrics_http = 2 + metrics_http_threads + 20;
+// Kafka beside its connections: the closing ones above, and per listen address the one
+// connection an accept has taken and the loop not yet seen (accepts are single-shot).
+inline constexpr uint32_t fd_kafka_listener = kafka_listen_addresses_max + kafka_closing_fds_max;
 
 // Defaults of the configuration keys (control/config.h, docs/sluiced.toml) that have no
 // bound above; the others sit beside their maximum in the sections above.

@@ -47,8 +47,8 @@ std::string sys_error(const std::string& what, int err) {
 
 } // namespace
 
-control_server::loop::loop(control_server& s) : server(s), conns(limits::control_clients_max) {
-    for (uint32_t i = limits::control_clients_max; i > 0; --i)
+control_server::loop::loop(control_server& s) : server(s), conns(s._config.clients_max) {
+    for (uint32_t i = s._config.clients_max; i > 0; --i)
         free_slots.push_back(i - 1);
 }
 
@@ -203,7 +203,7 @@ void control_server::loop::on_accept(int res) {
         // Over the bound: explain and close without taking a slot.
         std::string busy =
             encode_error("too many control clients (" +
-                         std::to_string(limits::control_clients_max) + " connected); retry later") +
+                         std::to_string(server._config.clients_max) + " connected); retry later") +
             "\n";
         // Counted before the client can read why: whoever reads the reply sees the count.
         bump(server._refused_clients);

@@ -35,6 +35,9 @@ control_server::start(const server_config& config, std::map<std::string, handler
         return make_error(errc::bad_config, "control socket mode " + std::to_string(config.mode) +
                                                 " has bits outside 0777 (use e.g. 0600 or 0660)");
     }
+    if (config.clients_max == 0 || config.clients_max > limits::control_clients_max)
+        return make_error(errc::bad_config, "control clients_max must be 1.." +
+                                                std::to_string(limits::control_clients_max));
     std::unique_ptr<control_server> s(new control_server(config, std::move(handlers)));
     SLUICE_TRY(s->bind_socket());
 
@@ -167,7 +170,8 @@ server_counters control_server::counters() const noexcept {
     return {rd(_requests),     rd(_refused_peers), rd(_refused_clients),
             rd(_rate_limited), rd(_oversize),      rd(_malformed),
             rd(_idle_closed),  rd(_connections),   rd(_connections_open),
-            rd(_busy),         rd(_deadline_exceeded), rd(_accept_errors)};
+            rd(_busy),         rd(_deadline_exceeded), rd(_accept_errors),
+            _config.clients_max};
 }
 
 void control_server::update_access(access_policy access) {

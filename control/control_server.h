@@ -59,13 +59,16 @@ struct server_config {
     /// A slow request not answered within this long (checked every tick) gets an error
     /// reply; its late result is dropped.
     uint32_t slow_deadline_ms = limits::control_slow_deadline_ms;
+    /// Clients connected at once (1..control_clients_max); sluiced passes what its
+    /// descriptor budget fits (control/fd_budget.h). More are told why and closed.
+    uint32_t clients_max = limits::control_clients_max;
 };
 
 /// What the server has seen since start; every refusal is here and in the log.
 struct server_counters {
     uint64_t requests = 0;        ///< request lines handled (including rate-limited ones)
     uint64_t refused_peers = 0;   ///< connections refused by the uid/gid allow list
-    uint64_t refused_clients = 0; ///< connections refused: control_clients_max reached
+    uint64_t refused_clients = 0; ///< connections refused: clients_max reached
     uint64_t rate_limited = 0;    ///< requests answered "rate limited"
     uint64_t oversize = 0;        ///< requests over control_request_bytes_max (connection closed)
     uint64_t malformed = 0;       ///< lines that are not a valid request
@@ -75,6 +78,7 @@ struct server_counters {
     uint64_t busy = 0;              ///< slow requests refused: the pool's queue was full
     uint64_t deadline_exceeded = 0; ///< slow requests answered with a deadline error
     uint64_t accept_errors = 0;     ///< accepts that failed (EMFILE, ENFILE, ...), retried
+    uint64_t clients_max = 0;       ///< server_config::clients_max in force
 };
 
 /// What is at a control socket path that exists as a socket: `live` when a server keeps

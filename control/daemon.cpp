@@ -2,14 +2,19 @@
 
 #include <signal.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <thread>
 
 #include "base/clock.h"
+#include "base/limits.h"
 #include "base/log.h"
 #include "control/admin_commands.h"
 #include "control/control_server.h"
+#include "control/fd_budget.h"
 #include "control/metrics_http.h"
 #include "control/pipeline.h"
 #include "control/service_notify.h"
@@ -77,6 +82,7 @@ result<void> daemon::start_control() {
     sc.group_gid = _config.control.socket_group_gid;
     sc.access = access_policy_of(_config.control);
     sc.idle_timeout_ms = _config.control.idle_timeout_ms;
+    sc.clients_max = _pipeline->control_clients_max(); // what the descriptors fit
     // One sample a second feeds the rates and the recent latency percentiles; the first
     // is taken now, before the server thread exists, so every reply has a base.
     _commands->sample();
@@ -144,7 +150,17 @@ int run_daemon(const daemon_config& config, config_loader reload_config) {
     sigaction(SIGHUP, &hup, nullptr);
     daemon d(config, std::move(reload_config));
     if (auto r = d.start(); !r) {
-        std::fprintf(stderr, "sluiced: %s\n", r.err().message.c_str());
+        std::string message = r.err().message;
+        // Out of descriptors before the budget could be planned (the store's own files at
+        // start): say which limit and how to raise it.
+        if (message.find(std::strerror(EMFILE)) != std::string::npos) {
+            fd_budget_input in;
+            raise_fd_limit(0, in);
+            message += " (RLIMIT_NOFILE is " + std::to_string(static_cast<unsigned long long>(in.limit)) +
+                       ": raise it with LimitNOFILE= in the systemd unit or ulimit -n, or run "
+                       "fewer workers or queries)";
+        }
+        std::fprintf(stderr, "sluiced: %s\n", message.c_str());
         return 1;
     }
     return d.run();

@@ -3,7 +3,6 @@
 // Running it (launch, stop, flush) is pipeline_run.cpp's.
 #include "control/pipeline.h"
 
-#include <sys/resource.h>
 
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 
 #include "base/limits.h"
 #include "base/log.h"
+#include "control/fd_budget.h"
 #include "processing/identity.h"
 #include "processing/restore.h"
 #include "storage/recovery.h"
@@ -240,11 +240,52 @@ result<void> pipeline::build() {
     for (auto& u : _workers)
         worker_ptrs.push_back(u.worker.get());
     SLUICE_TRY(_queries->attach(worker_ptrs));
+    SLUICE_TRY(plan_descriptors());
     _queries->start(&_worker_control.flush_requested, [this] {
         for (auto& u : _workers)
             if (!u.loop->finished()) return false;
         return true;
     });
+    return ok_result();
+}
+
+// The store is up (every writer open, the Kafka listener bound) and no client is connected
+// yet: what is open now is what the store holds; the clients get what is left of
+// RLIMIT_NOFILE beside its reserve (control/fd_budget.h). Before the merger starts: a
+// start-up error must find no thread to stop.
+result<void> pipeline::plan_descriptors() {
+    fd_budget_input in;
+    uint32_t query_tables = 0;
+    _queries->for_each_table(
+        [&](const std::string&, const storage::segment_writer&) { ++query_tables; });
+    const uint32_t worker_writers = 2 * uint32_t(_workers.size()); // events, dead_letters
+    in.writers = worker_writers + query_tables;
+    // Queries may be added up to queries_max, and a replay writes a table of its own.
+    in.writers_max = worker_writers + std::max(query_tables, limits::queries_max) + 1;
+    in.metrics = !_config.metrics.listen.empty();
+    const auto* kafka = this->kafka();
+    in.kafka = kafka != nullptr;
+    in.kafka_wanted = in.kafka ? kafka->kafka_listener->connections_max() : 0;
+    in.open = count_open_fds();
+    raise_fd_limit(uint64_t(in.open) + fd_reserve(in) + limits::control_clients_max + in.kafka_wanted,
+                   in);
+    auto b = plan_fd_budget(in);
+    if (!b) return std::move(b).err();
+    if (b->kafka_cut)
+        SLUICE_LOG_WARN("kafka.connections_max = %u needs %llu file descriptors but RLIMIT_NOFILE "
+                        "is %llu: accepting at most %u Kafka connections (raise the limit: ulimit "
+                        "-n, or LimitNOFILE= in the systemd unit)",
+                        in.kafka_wanted, static_cast<unsigned long long>(b->needed),
+                        static_cast<unsigned long long>(b->limit), b->kafka_connections);
+    if (b->control_clients < limits::control_clients_max)
+        SLUICE_LOG_WARN("RLIMIT_NOFILE is %llu: accepting at most %u control clients (a limit of %llu would "
+                        "fit every client; raise the limit: ulimit -n, or LimitNOFILE= in the "
+                        "systemd unit)",
+                        static_cast<unsigned long long>(b->limit), b->control_clients,
+                        static_cast<unsigned long long>(b->needed));
+    if (in.kafka) kafka->kafka_listener->limit_connections(b->kafka_connections);
+    _control_clients_max = b->control_clients;
+    SLUICE_LOG_INFO("%s", describe(b.value()).c_str());
     return ok_result();
 }
 
@@ -319,44 +360,12 @@ result<void> pipeline::open_workers(int64_t restored_max_time) {
     return ok_result();
 }
 
-namespace {
-
-// Every Kafka connection holds a file descriptor. The soft RLIMIT_NOFILE is raised towards
-// the hard one so that connections_max can be reached; where the hard limit is lower, fewer
-// connections are accepted (the rest are refused like those beyond connections_max) and the
-// start-up log says so, rather than accepts failing with EMFILE at run time.
-result<uint32_t> kafka_connections_for_fd_limit(uint32_t wanted) {
-    rlimit rl{};
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return wanted;
-    const rlim_t need = rlim_t(wanted) + limits::kafka_fd_reserve;
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
-        rlimit up = rl;
-        up.rlim_cur = rl.rlim_max == RLIM_INFINITY ? need : std::min<rlim_t>(need, rl.rlim_max);
-        if (setrlimit(RLIMIT_NOFILE, &up) == 0) rl = up;
-    }
-    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need) return wanted;
-    const auto limit = static_cast<unsigned long long>(rl.rlim_cur);
-    if (rl.rlim_cur <= limits::kafka_fd_reserve + 1)
-        return make_error(errc::bad_config,
-                          "RLIMIT_NOFILE is " + std::to_string(limit) +
-                              ": too low for Kafka connections (raise it: ulimit -n, or "
-                              "LimitNOFILE= in the systemd unit)");
-    const uint32_t fit = uint32_t(rl.rlim_cur - limits::kafka_fd_reserve);
-    SLUICE_LOG_WARN("kafka.connections_max = %u needs %llu file descriptors but RLIMIT_NOFILE "
-                    "is %llu: accepting at most %u Kafka connections (raise the limit: ulimit -n, "
-                    "or LimitNOFILE= in the systemd unit)",
-                    wanted, static_cast<unsigned long long>(need), limit, fit);
-    return fit;
-}
-
-} // namespace
 
 result<void> pipeline::open_kafka(rx_unit& u) {
     dataplane::kafka::kafka_listener_config lc;
     lc.listen = _config.kafka.listen;
-    auto connections = kafka_connections_for_fd_limit(_config.kafka.connections_max);
-    if (!connections) return std::move(connections).err();
-    lc.connections_max = connections.value();
+    // Lowered to what the descriptor budget fits once the store is up (control/fd_budget.h).
+    lc.connections_max = _config.kafka.connections_max;
     lc.request_bytes_max = _config.kafka.request_bytes_max;
     lc.idle_timeout_ms = _config.kafka.idle_timeout_ms;
     auto l = dataplane::kafka::kafka_listener::open(lc);

@@ -83,6 +83,8 @@ class pipeline {
     }
     int32_t kafka_rx_index() const noexcept { return _kafka_rx; }
     query_service& queries() noexcept { return *_queries; }
+    /// Control clients the descriptor budget fits (control/fd_budget.h), after build().
+    uint32_t control_clients_max() const noexcept { return _control_clients_max; }
     const query_service& queries() const noexcept { return *_queries; }
 
   private:
@@ -93,12 +95,14 @@ class pipeline {
     result<void> open_workers(int64_t restored_max_time);
     result<void> open_kafka(rx_unit& u);
     result<void> attach_kafka();
+    result<void> plan_descriptors();
     bool kafka_configured() const { return !_config.kafka.listen.empty(); }
 
     daemon_config _config;
     dataplane::lcore_map _map;
     std::vector<unsigned> _rx_lcores, _worker_lcores;
     int32_t _kafka_rx = -1; // index in _rx of the Kafka RX lcore (the last one), or -1
+    uint32_t _control_clients_max = limits::control_clients_max; // plan_descriptors()
     std::vector<std::vector<rte_ring*>> _rings; // [worker][rx]
     rte_mempool* _slots = nullptr;
     std::optional<dataplane::port_state> _port;

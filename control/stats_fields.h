@@ -138,6 +138,9 @@ inline const stat_field<server_counters> control_fields[] = {
     {"connections", nullptr, "", mt::counter, &server_counters::connections},
     {"connections_open", "sluice_control_connections_open", "Control connections open now.",
      mt::gauge, &server_counters::connections_open},
+    {"clients_max", "sluice_control_clients_max",
+     "Control clients accepted at once (256, or fewer where RLIMIT_NOFILE is low).", mt::gauge,
+     &server_counters::clients_max},
 };
 
 inline const stat_field<log_counters> log_fields[] = {

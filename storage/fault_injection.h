@@ -1,8 +1,9 @@
 #pragma once
 // fault_injection: a test hook through which the store's I/O can be made to fail at the
 // Nth call (SQLite's approach: walk N over every I/O call of a run). It covers the
-// segment writer's io_uring submissions, writes and fdatasyncs (their completions), and the
-// open, rename and unlink calls of the writer, recovery and atomic_file.
+// segment writer's io_uring submissions, writes and fdatasyncs (their completions), those
+// of the Kafka sequence journal (dataplane/kafka/sequence_journal.cpp), and the open,
+// rename and unlink calls of the writer, recovery, the journal and atomic_file.
 //
 // Always compiled in, so tests exercise the shipped code. Off (the default: nothing
 // arms it outside tests), a hook costs one relaxed load and a predictable branch per

@@ -296,9 +296,12 @@ io_uring_sqe* kafka_listener::sqe() noexcept {
     return s;
 }
 
+// One accept at a time per address, armed again once its connection is taken or refused:
+// a multishot accept would go on installing descriptors in the kernel for every client
+// in the backlog before the loop sees them, past any budget (control/fd_budget.h).
 void kafka_listener::arm_accept(uint32_t l) noexcept {
     io_uring_sqe* s = sqe();
-    io_uring_prep_multishot_accept(s, _listen_fds[l], nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_prep_accept(s, _listen_fds[l], nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     io_uring_sqe_set_data64(s, tag(op::accept, l));
     _accept_armed[l] = true;
 }
@@ -327,8 +330,10 @@ void kafka_listener::on_accept(uint32_t l, const io_uring_cqe* cqe) noexcept {
                       cqe->res == -ENOBUFS;
     } else if (_counters.connections_open.load(std::memory_order_relaxed) >=
                    _config.connections_max ||
+               _fds_held >= _config.connections_max + limits::kafka_closing_fds_max ||
                _free.empty()) {
-        // Beyond connections_max: refused as the kernel would refuse a full backlog.
+        // Beyond connections_max (or too many closing ones still holding their
+        // descriptors): refused as the kernel would refuse a full backlog.
         ::close(cqe->res);
         bump(_counters.connections_refused);
     } else {
@@ -339,6 +344,7 @@ void kafka_listener::on_accept(uint32_t l, const io_uring_cqe* cqe) noexcept {
         c = connection{};
         c.gen = gen;
         c.fd = cqe->res;
+        ++_fds_held;
         c.open = true;
         c.active_ms = monotonic_ns() / 1'000'000;
         const int one = 1;
@@ -349,8 +355,9 @@ void kafka_listener::on_accept(uint32_t l, const io_uring_cqe* cqe) noexcept {
         bump(_counters.connections_total);
         bump(_counters.connections_open);
         if (!c.responses) {
+            // Nothing is armed on it yet: close() frees the slot (a second free would put
+            // the slot on the free list twice).
             close(conn_ref{index, c.gen}, close_reason::overrun);
-            free_connection(index);
         } else {
             arm_recv(index);
         }
@@ -486,7 +493,10 @@ void kafka_listener::op_done(uint32_t index) noexcept {
 
 void kafka_listener::free_connection(uint32_t index) noexcept {
     connection& c = _conns[index];
-    if (c.fd >= 0) ::close(c.fd);
+    if (c.fd >= 0) {
+        ::close(c.fd);
+        --_fds_held;
+    }
     c.fd = -1;
     c.open = false;
     c.buf.reset();

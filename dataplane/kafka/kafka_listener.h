@@ -16,6 +16,7 @@
 // requests in flight per connection (at the limit the connection is not read: TCP's window
 // then holds the client back), bytes buffered per connection. A connection is also not read
 // while the RX loop leaves one of its frames untaken (back-pressure from the event rings).
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -127,8 +128,12 @@ class kafka_listener {
     const kafka_listener_counters& counters() const noexcept { return _counters; }
     bool multishot() const noexcept { return _multishot; }
     /// Connections accepted at once (kafka.connections_max, or fewer where the file
-    /// descriptor limit is lower: control/daemon.cpp).
+    /// descriptor limit is lower: control/fd_budget.h).
     uint32_t connections_max() const noexcept { return _config.connections_max; }
+    /// Lowers connections_max (never raises it, never below 1); before the RX lcore runs.
+    void limit_connections(uint32_t n) noexcept {
+        _config.connections_max = std::max<uint32_t>(1, std::min(_config.connections_max, n));
+    }
     /// The bound ports, in `listen` order (port 0 in the config: the kernel's choice).
     const std::vector<uint16_t>& ports() const noexcept { return _ports; }
     const std::vector<std::string>& addresses() const noexcept { return _display; }
@@ -188,6 +193,9 @@ class kafka_listener {
     uint32_t _buf_ring_mask = 0;
 
     uint32_t _slots = 0; // connection slots: 2 x connections_max
+    // Descriptors held by connections, open or closing: at most connections_max +
+    // limits::kafka_closing_fds_max (the descriptor budget counts on it).
+    uint32_t _fds_held = 0;
     std::unique_ptr<connection[]> _conns;
     std::vector<uint32_t> _free;  // free connection slots (a stack)
     std::vector<uint32_t> _ready; // connections that may hold a complete frame (a FIFO)

@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "dataplane/kafka/kafka_codec.h"
 #include "storage/atomic_file.h"
+#include "storage/fault_injection.h"
 
 namespace sluice::dataplane::kafka {
 
@@ -131,7 +132,7 @@ result<void> sequence_journal::rewrite_reduced() {
     });
     SLUICE_TRY(storage::write_file_atomically(_path, text));
     _file_bytes = text.size();
-    _fd = ::open(_path.c_str(), O_WRONLY | O_CLOEXEC);
+    _fd = storage::fault::fails(storage::fault::op::open) ? -1 : ::open(_path.c_str(), O_WRONLY | O_CLOEXEC);
     if (_fd < 0)
         return make_error(errc::io_error, "cannot open " + _path + ": " + std::strerror(errno) +
                                               " (check the data dir's permissions)");
@@ -168,21 +169,42 @@ void sequence_journal::submit() noexcept {
     const uint64_t first = std::min<uint64_t>(count, staged_max - a);
     _iov[0] = {&_records[a], first * sizeof(sequence_record)};
     _iov[1] = {&_records[0], (count - first) * sizeof(sequence_record)};
+    // The fault-injection hook (storage/fault_injection.h; off: one relaxed load each), as
+    // the segment writer's: a failed write is not made, a failed fdatasync is not queued
+    // and its error reported with the write's completion, a short write writes half.
+    namespace fault = storage::fault;
+    const fault::verdict vw = fault::check(fault::op::write);
+    const fault::verdict vs = fault::check(fault::op::fsync);
+    if (vw.what == fault::kind::error) {
+        fault::count_injected();
+        failed(vw.err);
+        return;
+    }
+    if (vw.what == fault::kind::short_write) {
+        fault::count_injected();
+        if (_iov[1].iov_len > 0) _iov[1].iov_len = 0;
+        else _iov[0].iov_len /= 2;
+    }
+    const bool sync_fails = vs.what == fault::kind::error;
+    if (sync_fails) fault::count_injected();
     io_uring_sqe* w = io_uring_get_sqe(&_ring);
-    io_uring_sqe* s = io_uring_get_sqe(&_ring);
-    if (w == nullptr || s == nullptr) return; // ring full: cannot happen with one write in flight
-    io_uring_prep_writev(w, _fd, _iov, count > first ? 2 : 1, _file_bytes);
-    w->flags |= IOSQE_IO_LINK;
-    io_uring_prep_fsync(s, _fd, IORING_FSYNC_DATASYNC);
-    const int rc = io_uring_submit(&_ring);
+    io_uring_sqe* s = sync_fails ? nullptr : io_uring_get_sqe(&_ring);
+    if (w == nullptr || (s == nullptr && !sync_fails)) return; // ring full: cannot happen with one write in flight
+    io_uring_prep_writev(w, _fd, _iov, _iov[1].iov_len > 0 ? 2 : 1, _file_bytes);
+    if (!sync_fails) {
+        w->flags |= IOSQE_IO_LINK;
+        io_uring_prep_fsync(s, _fd, IORING_FSYNC_DATASYNC);
+    }
+    const bool submit_fails = fault::fails(fault::op::submit);
+    const int rc = submit_fails ? -errno : io_uring_submit(&_ring);
     if (rc < 0) {
         failed(-rc);
         return;
     }
     _submitted = to;
-    _inflight = 2;
+    _inflight = sync_fails ? 1 : 2;
     _inflight_bytes = count * sizeof(sequence_record);
-    _inflight_error = 0;
+    _inflight_error = sync_fails ? vs.err : 0;
 }
 
 uint32_t sequence_journal::poll() noexcept {

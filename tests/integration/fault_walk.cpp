@@ -9,8 +9,14 @@
 // A reference run (hook counting only) takes one sluice-gen stream in step and stops
 // gracefully: its call count C is the walk's range, its tables the reference. Then, for
 // each fault kind and each N chosen (every N in 1..C+4, or a sample), on a fresh data dir:
+// Beside the UDP input sluiced runs a Kafka listener, and after the stream an idempotent
+// producer (kcat, enable.idempotence, acks=all) sends --kafka-records values that are not
+// JSON (dead letters: the compared tables stay the model's), so the Kafka sequence
+// journal's calls (its start-up rewrite, open, writes, fdatasyncs, submits) are in the
+// walk too.
+//
 //  1. the faulted run: sluiced with SLUICE_TEST_FAULT=N:KIND takes the stream in step
-//     and is stopped gracefully. It must either exit 0 (the fault was absorbed: a retry,
+//     (and the Kafka records) and is stopped gracefully. It must either exit 0 (the fault was absorbed: a retry,
 //     a short write completed, a delay waited for) or exit non-zero with a line naming
 //     the cause (the errno's text), and never hang or die by a signal. A run that reported
 //     `storage.state` = failed must exit non-zero.
@@ -22,7 +28,8 @@
 //     reference query sluice-gen's model.
 //
 // Usage: fault_walk [--kinds eio,enospc,short,delay] [--sample K | --all] [--from N]
-//                   [--to N] [--events E] [--seed S] [--dir DIR] [--keep]
+//                   [--to N] [--events E] [--kafka-records R] [--seed S] [--dir DIR] [--keep]
+// (--kafka-records 0: no Kafka listener.)
 // Needs SLUICED in the environment (scripts/faultwalk and meson set it). Exit 0 when
 // every check held; a summary is printed either way.
 #include <unistd.h>
@@ -87,7 +94,9 @@ uint64_t injected_in_log(const std::string& log) {
 
 struct run_result {
     bool started = false;   // answered on its control socket
-    bool took_all = false;  // took every line of the stream
+    bool took_all = false;  // took every line of the stream and every Kafka record
+    bool kafka_ok = false;  // kcat had every record acknowledged
+    uint64_t journaled = 0; // kafka.sequences_journaled last reported
     int rc = -1;            // exit status; -1: hung (killed by the walk)
     std::string ended;      // how it ended, in words
     std::string state;      // storage.state last reported
@@ -97,7 +106,8 @@ struct run_result {
 
 class runner {
   public:
-    runner(std::string dir, const gen_stream& s) : _dir(std::move(dir)), _s(s) {
+    runner(std::string dir, const gen_stream& s, uint64_t kafka_records)
+        : _dir(std::move(dir)), _s(s), _kafka_records(kafka_records) {
         std::filesystem::create_directories(_dir);
         std::ofstream(_dir + "/sluiced.toml") << restart_config_toml(20);
         _port = uint16_t(20000 + (getpid() * 7 + 4441) % 20000);
@@ -108,15 +118,16 @@ class runner {
     run_result run(const std::string& plan, const std::string& tag) {
         run_result r;
         const std::string prefix = "sluice-fw-" + std::to_string(getpid()) + "-" + std::to_string(_runs++);
-        auto args = eal_args(prefix, 3);
+        auto args = eal_args(prefix, _kafka_records > 0 ? 4 : 3);
         args.insert(args.end(), {"--", "--config", _dir + "/sluiced.toml", "--data-dir", data(),
                                  "--control-socket", _dir + "/ctl.sock", "--workers", "1",
                                  "--kernel-udp", "127.0.0.1", "--udp-port", std::to_string(_port)});
+        if (_kafka_records > 0) args.insert(args.end(), {"--kafka", "127.0.0.1:0"});
         r.log = _dir + "/sluiced-" + tag + ".log";
         if (!plan.empty()) setenv("SLUICE_TEST_FAULT", plan.c_str(), 1);
         daemon_process d(args, r.log);
         unsetenv("SLUICE_TEST_FAULT");
-        const uint64_t lines = _s.lines[_s.payloads.size()];
+        const uint64_t lines = _s.lines[_s.payloads.size()] + _kafka_records;
         if (d.wait_stats([](const json&) { return true; }, 60).value("ok", false)) {
             r.started = true;
             json st = d.request({{"cmd", "stats"}}, 5);
@@ -124,11 +135,14 @@ class runner {
             if (st.value("ok", false) &&
                 send_udp_in_step(d, _port, _s.payloads, 0, _s.payloads.size(),
                                  st["totals"]["rx_packets"].get<uint64_t>(), &why)) {
+                r.kafka_ok = _kafka_records == 0 || produce(st, tag);
                 json done = d.wait_stats([&](const json& x) { return all_lines_taken(x, lines); }, 60);
-                r.took_all = done.value("ok", false);
+                r.took_all = r.kafka_ok && done.value("ok", false) && all_lines_taken(done, lines);
             }
             json last = d.request({{"cmd", "stats"}}, 5);
             if (last.value("ok", false)) {
+                if (last["kafka"].is_object())
+                    r.journaled = last["kafka"].value("sequences_journaled", uint64_t(0));
                 r.state = last["storage"].value("state", "");
                 for (const auto& t : last["storage"]["tables"])
                     if (t.value("table", "") == "events") r.events_durable = t.value("rows_durable", uint64_t(0));
@@ -154,8 +168,26 @@ class runner {
     }
 
   private:
+    // The Kafka records: one idempotent producer, acks=all, values that are not JSON.
+    bool produce(const json& st, const std::string& tag) {
+        if (!st["kafka"].is_object() || st["kafka"]["ports"].empty()) return false;
+        const std::string port = std::to_string(st["kafka"]["ports"][0].get<int>());
+        const std::string values = _dir + "/kafka-values.txt";
+        {
+            std::ofstream out(values);
+            for (uint64_t i = 0; i < _kafka_records; ++i) out << "fault-walk record " << i << " (not JSON)\n";
+        }
+        // A faulted run may never acknowledge (a failed writer): kcat gives up after 20 s.
+        const std::string cmd = "timeout 30 kcat -P -b 127.0.0.1:" + port +
+                                " -t events-topic -X enable.idempotence=true -X acks=all -X linger.ms=5 -X batch.num.messages=8"
+                                " -X message.timeout.ms=20000 < " +
+                                values + " > " + _dir + "/kcat-" + tag + ".log 2>&1";
+        return run_command(cmd) == 0;
+    }
+
     std::string _dir;
     const gen_stream& _s;
+    uint64_t _kafka_records;
     uint16_t _port;
     int _runs = 0;
 };
@@ -176,6 +208,7 @@ struct options {
     int sample = 8;  // 0: every N
     uint64_t from = 1, to = 0;
     uint64_t events = 1500;
+    uint64_t kafka_records = 40;
     uint64_t seed = 0;
     std::string dir;
     bool keep = false;
@@ -207,12 +240,13 @@ options parse(int argc, char** argv) {
         else if (a == "--from") o.from = std::stoull(next());
         else if (a == "--to") o.to = std::stoull(next());
         else if (a == "--events") o.events = std::stoull(next());
+        else if (a == "--kafka-records") o.kafka_records = std::stoull(next());
         else if (a == "--seed") o.seed = std::stoull(next());
         else if (a == "--dir") o.dir = next();
         else if (a == "--keep") o.keep = true;
         else {
             std::fprintf(stderr, "usage: fault_walk [--kinds eio,enospc,short,delay] [--sample K | --all] "
-                                 "[--from N] [--to N] [--events E] [--seed S] [--dir DIR] [--keep]\n");
+                                 "[--from N] [--to N] [--events E] [--kafka-records R] [--seed S] [--dir DIR] [--keep]\n");
             std::exit(2);
         }
     }
@@ -238,7 +272,11 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
 
     // The reference: the hook armed to count only.
-    runner ref(base + "/ref", s);
+    if (opt.kafka_records > 0 && run_command("command -v kcat > /dev/null") != 0) {
+        std::fprintf(stderr, "fault_walk: kcat is missing (apt-get install kcat), or pass --kafka-records 0\n");
+        return 2;
+    }
+    runner ref(base + "/ref", s, opt.kafka_records);
     run_result a = ref.run("0", "ref");
     if (!a.took_all || a.rc != 0) {
         std::printf("fault_walk: FAILED: the reference run %s, %s (see %s)\n",
@@ -247,6 +285,13 @@ int main(int argc, char** argv) {
         return 1;
     }
     const uint64_t calls = calls_in_log(a.log);
+    std::string calls_text;
+    {
+        const std::string text = read_text(a.log);
+        const std::string tag = "sluiced: fault injection: ";
+        const auto p = text.rfind(tag);
+        if (p != std::string::npos) calls_text = text.substr(p + tag.size(), text.find('\n', p) - p - tag.size());
+    }
     auto events_a = stored_events(ref.data());
     std::vector<std::vector<std::string>> tables_a;
     for (const auto& t : restart_query_tables) tables_a.push_back(table_rows(ref.data(), t));
@@ -255,8 +300,12 @@ int main(int argc, char** argv) {
           s.model.event_lines().size());
     CHECK(table_rows(ref.data(), "page_views_per_minute") == model_reference_rows(s.model),
           "the reference run's page_views_per_minute differs from sluice-gen's model");
-    std::printf("fault_walk: reference run: %zu events stored, %llu hooked I/O calls (%s)\n",
-                events_a.size(), (unsigned long long)calls, read_text(a.log).empty() ? "" : "see its log");
+    CHECK(opt.kafka_records == 0 || a.journaled > 0,
+          "the reference run journaled no idempotent batch (see %s)", a.log.c_str());
+    std::printf("fault_walk: reference run: %zu events stored, %llu Kafka batches journaled, %llu hooked "
+                "I/O calls (%s)\n",
+                events_a.size(), (unsigned long long)a.journaled, (unsigned long long)calls,
+                read_text(a.log).empty() ? "" : "see its log");
     std::fflush(stdout);
     if (calls == 0) {
         std::printf("fault_walk: FAILED: the reference run reported no hooked calls (see %s)\n", a.log.c_str());
@@ -288,7 +337,7 @@ int main(int argc, char** argv) {
         for (uint64_t n : ns) {
             if (failures > 0) break;
             const std::string dir = base + "/" + kname + "-" + std::to_string(n);
-            runner r(dir, s);
+            runner r(dir, s, opt.kafka_records);
             const std::string plan = std::to_string(n) + ":" + k.name;
             run_result f = r.run(plan, "faulted");
             ++t.runs;
@@ -352,8 +401,10 @@ int main(int argc, char** argv) {
         }
     }
 
-    std::printf("\nfault_walk summary (seed %llu, %llu events, %llu hooked calls in the reference run)\n",
-                (unsigned long long)opt.seed, (unsigned long long)opt.events, (unsigned long long)calls);
+    std::printf("\nfault_walk summary (seed %llu, %llu events, %llu Kafka records, %llu hooked calls in "
+                "the reference run: %s)\n",
+                (unsigned long long)opt.seed, (unsigned long long)opt.events,
+                (unsigned long long)opt.kafka_records, (unsigned long long)calls, calls_text.c_str());
     for (const auto& [kname, t] : tallies)
         std::printf("  %-7s %llu runs: %llu absorbed, %llu stopped at start, %llu stopped while running; "
                     "%llu faults injected\n",
