@@ -94,6 +94,7 @@ void binary_batch::fill_invalid_batch(std::string_view payload, const parse_conf
     slot.raw_len = slot.data_used = n;
     slot.raw_len_orig = uint32_t(std::min<size_t>(payload.size(), UINT32_MAX));
     slot.event_id = slot.user_id = slot.event_type = slot.page = field_ref{};
+    slot.time_off = processing::no_offset;
     slot.has_event_id = 0;
     slot.event_time_ms = processing::no_time;
     dead_letter(slot, dead_letter_reason::parse_error);
@@ -105,6 +106,7 @@ void binary_batch::parse_event(uint32_t i, const parse_config& config, int64_t n
     const int64_t ts = load64(rec);
     const uint16_t flags = load16(rec + 28);
     slot.event_id = slot.user_id = slot.event_type = slot.page = field_ref{};
+    slot.time_off = processing::no_offset;
     slot.has_event_id = 0;
     slot.event_time_ms = processing::no_time;
 

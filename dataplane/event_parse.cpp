@@ -81,6 +81,7 @@ void event_parser::parse(std::string_view line, int64_t now_ms, event_slot& slot
     std::memset(slot.extra_kind, 0, _fields);
     slot.raw_len_orig = uint32_t(line.size());
     slot.event_id = slot.user_id = slot.event_type = slot.page = field_ref{};
+    slot.time_off = processing::no_offset;
     slot.has_event_id = 0;
     slot.event_time_ms = processing::no_time;
     char* data = slot.data();
@@ -176,12 +177,15 @@ dead_letter_reason event_parser::parse_fields(event_slot& slot, int64_t now_ms) 
             have_ts = true;
             if (type == ondemand::json_type::string) {
                 std::string_view s;
-                if (!plain_string(v.raw_json_token().data() + 1, raw_end, &s)) [[unlikely]] {
+                if (plain_string(v.raw_json_token().data() + 1, raw_end, &s)) [[likely]] {
+                    slot.time_off = uint32_t(s.data() - slot.data());
+                } else {
                     if (v.get_string().get(s)) return dead_letter_reason::parse_error;
                 }
                 ts_bad = !_time.parse(s, &ts);
             } else if (type == ondemand::json_type::number) {
                 // Epoch milliseconds: an integer; a fraction or overflow is a bad timestamp.
+                slot.time_off = uint32_t(v.raw_json_token().data() - slot.data());
                 ts_bad = v.get_int64().get(ts) != SUCCESS;
             } else {
                 ts_bad = true;

@@ -19,6 +19,11 @@ column_batch::column_batch(const table_schema& schema, uint32_t rows_max, size_t
             c.fixed.resize(rows_max);
         }
         if (c.nullable) c.valid.resize(rows_max);
+        c.nrefs = uint32_t(schema.columns[i].refs.size());
+        if (c.nrefs != 0) {
+            c.positions.resize(size_t(rows_max) * c.nrefs);
+            c.has_positions.resize(rows_max);
+        }
     }
 }
 
@@ -45,6 +50,15 @@ void column_batch::push_string(int col, std::string_view s) noexcept {
     c.arena_used += s.size();
     c.offsets[_rows] = uint32_t(c.arena_used);
     if (c.nullable) c.valid[_rows] = 1;
+    if (c.nrefs != 0) c.has_positions[_rows] = 0;
+}
+
+void column_batch::push_string_at(int col, std::string_view s, const uint16_t* positions) noexcept {
+    push_string(col, s);
+    auto& c = _cols[col];
+    SLUICE_DASSERT(c.nrefs != 0);
+    std::memcpy(&c.positions[size_t(_rows) * c.nrefs], positions, c.nrefs * sizeof(uint16_t));
+    c.has_positions[_rows] = 1;
 }
 
 void column_batch::push_null(int col) noexcept {
@@ -56,6 +70,7 @@ void column_batch::push_null(int col) noexcept {
         c.fixed[_rows] = 0;
     }
     c.valid[_rows] = 0;
+    if (c.nrefs != 0) c.has_positions[_rows] = 0;
 }
 
 } // namespace sluice::storage

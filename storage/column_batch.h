@@ -3,6 +3,7 @@
 // Writers append one row at a time (one push per column, then end_row()); readers get
 // decoded blocks in the same type. Appends never allocate: capacity is fixed, and
 // full() turns true while one more row of maximum size still fits.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -48,6 +49,14 @@ class column_batch {
         set_fixed(col, bits);
     }
     void push_string(int col, std::string_view s) noexcept;
+    // For a column whose schema declares references (events.raw: the event holds its
+    // parsed fields): the value with where each reference's text starts in it, one
+    // position per schema reference in the schema's order, no_position where unknown.
+    // The skeleton writer (ref_packed_string) checks the bytes at each position and cuts
+    // there instead of searching the value; a position that does not hold the
+    // reference's text is not cut, so a wrong one costs bytes, never exactness.
+    static constexpr uint16_t no_position = UINT16_MAX;
+    void push_string_at(int col, std::string_view s, const uint16_t* positions) noexcept;
     void push_null(int col) noexcept;
     void end_row() noexcept { ++_rows; }
 
@@ -69,6 +78,14 @@ class column_batch {
         const auto& c = _cols[col];
         return c.nullable && c.valid[row] == 0;
     }
+    // The positions push_string_at() gave row `row`, or nullptr when it was appended
+    // without them.
+    const uint16_t* positions_at(int col, uint32_t row) const noexcept {
+        const auto& c = _cols[col];
+        return row < c.has_positions.size() && c.has_positions[row] != 0
+                   ? &c.positions[size_t(row) * c.nrefs]
+                   : nullptr;
+    }
 
     // Raw access for encoders/decoders.
     struct column {
@@ -79,11 +96,22 @@ class column_batch {
         std::vector<char> arena;       // string bytes
         std::vector<uint8_t> valid;    // nullable columns: 1 = value, 0 = null (per row)
         size_t arena_used = 0;
+        // Columns with references: push_string_at()'s positions, nrefs per row, and
+        // per row whether it gave them.
+        uint32_t nrefs = 0;
+        std::vector<uint16_t> positions;
+        std::vector<uint8_t> has_positions;
     };
     column& col(int i) noexcept { return _cols[i]; }
     const column& col(int i) const noexcept { return _cols[i]; }
-    // For decoders: set the row count after filling columns directly.
-    void set_rows(uint32_t rows) noexcept { _rows = rows; }
+    // For decoders: set the row count after filling columns directly (rows filled so
+    // have no positions).
+    void set_rows(uint32_t rows) noexcept {
+        _rows = rows;
+        for (auto& c : _cols)
+            if (c.nrefs != 0)
+                std::memset(c.has_positions.data(), 0, std::min<size_t>(rows, c.has_positions.size()));
+    }
 
   private:
     void set_fixed(int col, uint64_t v) noexcept {

@@ -148,6 +148,13 @@ struct ref {
     int col;
     rendering how;
 };
+// Where a chunk's reference list holds the time renderings of each schema reference j
+// (the list starts with the schema's references, as is), -1 for none.
+struct renderings_of {
+    uint32_t schema_refs = 0;
+    int8_t seconds[refs_max] = {};
+    int8_t millis[refs_max] = {};
+};
 // Encodes a column as skeletons referring to other columns of the same row. Owns the
 // lengths of a block's skeletons, sized at construction: no allocation per block.
 class skeleton_writer {
@@ -161,6 +168,7 @@ class skeleton_writer {
     // The chunk's references: the schema's, then each i64 one's time renderings.
     void plan_refs(const column_batch& batch, const std::vector<int>& refs) noexcept;
     std::vector<ref> _refs;
+    renderings_of _renderings;
     std::vector<uint32_t> _lengths;
 };
 decode_fn decode;

@@ -184,6 +184,9 @@ inline bool same_bytes(const char* a, const char* b, size_t n) noexcept {
     return true;
 }
 
+inline size_t write_skeleton(std::string_view s, const cut* cuts, uint32_t found,
+                             uint8_t* out) noexcept;
+
 // Finds the cuts of one row and writes its skeleton.
 class row_cutter {
   public:
@@ -261,15 +264,7 @@ class row_cutter {
         for (uint32_t i = 1; i < _found; ++i)
             for (uint32_t j = i; j > 0 && _cuts[j - 1].pos > _cuts[j].pos; --j)
                 std::swap(_cuts[j - 1], _cuts[j]);
-        size_t n = 0, from = 0;
-        for (uint32_t i = 0; i < _found; ++i) {
-            std::memcpy(out + n, _s.data() + from, _cuts[i].pos - from);
-            n += _cuts[i].pos - from;
-            out[n++] = _cuts[i].marker;
-            from = _cuts[i].pos + _cuts[i].len;
-        }
-        std::memcpy(out + n, _s.data() + from, _s.size() - from);
-        return n + _s.size() - from;
+        return write_skeleton(_s, _cuts, _found, out);
     }
 
   private:
@@ -322,6 +317,100 @@ class row_cutter {
     uint32_t _quotes = 0; // quotes before it: odd = inside a string
 };
 
+// Whether s holds a byte in 0..refs_max (a marker: the value is then stored verbatim).
+inline bool has_marker(const char* s, size_t n) noexcept {
+#if defined(__AVX2__)
+    if (n >= 32) {
+        const __m256i top = _mm256_set1_epi8(char(refs_max));
+        __m256i low = _mm256_setzero_si256();
+        auto add = [&](const char* at) {
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at));
+            low = _mm256_or_si256(low, _mm256_cmpeq_epi8(_mm256_min_epu8(x, top), x));
+        };
+        for (size_t i = 0; i + 32 <= n; i += 32) add(s + i);
+        add(s + n - 32); // the tail, overlapping
+        return !_mm256_testz_si256(low, low);
+    }
+#endif
+    bool low = false;
+    for (size_t i = 0; i < n; ++i) low |= uint8_t(s[i]) <= refs_max;
+    return low;
+}
+
+// Writes the skeleton of s with the given cuts (at most refs_max, sorted by position,
+// none overlapping) at out; returns its length.
+inline size_t write_skeleton(std::string_view s, const cut* cuts, uint32_t found,
+                             uint8_t* out) noexcept {
+    size_t n = 0, from = 0;
+    for (uint32_t i = 0; i < found; ++i) {
+        std::memcpy(out + n, s.data() + from, cuts[i].pos - from);
+        n += cuts[i].pos - from;
+        out[n++] = cuts[i].marker;
+        from = cuts[i].pos + cuts[i].len;
+    }
+    std::memcpy(out + n, s.data() + from, s.size() - from);
+    return n + s.size() - from;
+}
+
+// A row appended with the positions of its references' texts (push_string_at): each
+// position is checked — the reference's text must be the bytes there — instead of
+// searched for. A time reference cuts its millisecond RFC 3339 rendering there when the
+// bytes start with it, else the one to the second, else its decimal form. A position that
+// holds none of these, or a cut overlapping an earlier one, is dropped: the value still
+// rebuilds exactly, only less of it is cut.
+size_t cut_at_positions(const column_batch& batch, uint32_t row, std::string_view s,
+                        const uint16_t* at, const std::vector<ref>& refs,
+                        const renderings_of& plan, rfc3339_renderer& rfc, uint8_t* out) noexcept {
+    if (has_marker(s.data(), s.size())) {
+        out[0] = 0; // verbatim
+        std::memcpy(out + 1, s.data(), s.size());
+        return s.size() + 1;
+    }
+    cut cuts[refs_max];
+    uint32_t found = 0;
+    char buf[24];
+    for (uint32_t j = 0; j < plan.schema_refs; ++j) {
+        const size_t p = at[j];
+        if (p == column_batch::no_position || p >= s.size()) continue;
+        const int rc = refs[j].col;
+        if (batch.is_null(rc, row)) continue;
+        const char* here = s.data() + p;
+        const size_t room = s.size() - p;
+        if (batch.col(rc).type != column_type::i64) {
+            const std::string_view t = batch.string_at(rc, row);
+            if (t.size() >= ref_value_bytes_min && t.size() <= room &&
+                same_bytes(here, t.data(), t.size()))
+                cuts[found++] = {uint32_t(p), uint32_t(t.size()), uint8_t(j + 1)};
+            continue;
+        }
+        const int64_t v = batch.i64_at(rc, row);
+        const int millis = plan.millis[j], seconds = plan.seconds[j];
+        if ((millis >= 0 || seconds >= 0) && room >= rfc3339_seconds_len && rfc.render(v, buf)) {
+            if (millis >= 0 && room >= rfc3339_millis_len && same_bytes(here, buf, rfc3339_millis_len)) {
+                cuts[found++] = {uint32_t(p), uint32_t(rfc3339_millis_len), uint8_t(millis + 1)};
+                continue;
+            }
+            if (seconds >= 0 && same_bytes(here, buf, rfc3339_seconds_len)) {
+                cuts[found++] = {uint32_t(p), uint32_t(rfc3339_seconds_len), uint8_t(seconds + 1)};
+                continue;
+            }
+        }
+        const size_t len = size_t(std::to_chars(buf, buf + 20, v).ptr - buf);
+        if (len >= ref_value_bytes_min && len <= room && same_bytes(here, buf, len))
+            cuts[found++] = {uint32_t(p), uint32_t(len), uint8_t(j + 1)};
+    }
+    // By position (insertion sort: at most refs_max, mostly in order already), dropping a
+    // cut that overlaps the one before it.
+    for (uint32_t i = 1; i < found; ++i)
+        for (uint32_t k = i; k > 0 && cuts[k - 1].pos > cuts[k].pos; --k)
+            std::swap(cuts[k - 1], cuts[k]);
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < found; ++i)
+        if (kept == 0 || cuts[i].pos >= cuts[kept - 1].pos + cuts[kept - 1].len)
+            cuts[kept++] = cuts[i];
+    return write_skeleton(s, cuts, kept, out);
+}
+
 } // namespace
 
 skeleton_writer::skeleton_writer(uint32_t rows_max) : _lengths(rows_max) {
@@ -330,12 +419,19 @@ skeleton_writer::skeleton_writer(uint32_t rows_max) : _lengths(rows_max) {
 
 void skeleton_writer::plan_refs(const column_batch& batch, const std::vector<int>& refs) noexcept {
     _refs.clear();
-    for (int r : refs)
-        _refs.push_back({r, rendering::as_is});
-    for (int r : refs) {
-        if (batch.col(r).type != column_type::i64) continue;
+    _renderings.schema_refs = uint32_t(refs.size());
+    for (uint32_t j = 0; j < refs.size(); ++j) {
+        _refs.push_back({refs[j], rendering::as_is});
+        _renderings.seconds[j] = _renderings.millis[j] = -1;
+    }
+    for (uint32_t j = 0; j < refs.size(); ++j) {
+        if (batch.col(refs[j]).type != column_type::i64) continue;
         for (rendering how : {rendering::rfc3339_seconds, rendering::rfc3339_millis})
-            if (_refs.size() < refs_max) _refs.push_back({r, how});
+            if (_refs.size() < refs_max) {
+                (how == rendering::rfc3339_seconds ? _renderings.seconds
+                                                   : _renderings.millis)[j] = int8_t(_refs.size());
+                _refs.push_back({refs[j], how});
+            }
     }
 }
 
@@ -356,6 +452,12 @@ size_t skeleton_writer::encode(const column_batch& batch, int col, const std::ve
     rfc3339_renderer rfc;
     for (uint32_t r = 0; r < batch.rows(); ++r) {
         const std::string_view s = value_at(c, r);
+        if (const uint16_t* at = batch.positions_at(col, r)) {
+            const size_t len = cut_at_positions(batch, r, s, at, _refs, _renderings, rfc, out + n);
+            n += len;
+            _lengths[r] = uint32_t(len);
+            continue;
+        }
         row_cutter cutter(batch, _refs, r, s, rfc);
         size_t len;
         if (scan_quotes(s.data(), s.size(), [&cutter](size_t q) { return cutter.on_quote(q); })) {

@@ -74,9 +74,11 @@ TEST_F(BinaryParse, EventsComeOutWithFieldsCanonicalRawAndIdentity) {
     ASSERT_TRUE(batch.open(payload));
     ASSERT_EQ(batch.events(), 2u);
 
+    slot.time_off = 12; // left by an earlier event
     batch.parse_event(0, config, now_ms, slot);
     ASSERT_EQ(slot.kind, slot_kind::event);
     EXPECT_EQ(slot.event_time_ms, t0);
+    EXPECT_EQ(slot.time_off, processing::no_offset); // a binary time has no text in raw
     EXPECT_EQ(slot.field(slot.event_id), "e-7");
     EXPECT_EQ(slot.field(slot.user_id), "u1");
     EXPECT_EQ(slot.field(slot.event_type), "page_view");

@@ -229,6 +229,31 @@ TEST(EventParse, PlainStringsAreReadInPlace) {
     EXPECT_EQ(s.raw(), line);
 }
 
+TEST(EventParse, NotesWhereTheTimestampTextStarts) {
+    // The worker hands it to the store, which cuts the time out of raw there. One slot
+    // for all, so each parse must set it (an escaped string has no place in raw).
+    event_parser parser(parse_config{4096, 5 * 60 * 1000});
+    std::unique_ptr<char[]> mem(new char[slot_bytes(4096)]);
+    event_slot& s = *new (mem.get()) event_slot{};
+    const std::string text = R"({"page":"/a","timestamp":"2025-02-28T15:22:31.250Z"})";
+    parser.parse(text, now_ms, s);
+    ASSERT_EQ(s.kind, slot_kind::event);
+    EXPECT_EQ(s.time_off, text.find("2025-"));
+    const std::string number = R"({"timestamp":  1740756151000 ,"page":"/a"})";
+    parser.parse(number, now_ms, s);
+    ASSERT_EQ(s.kind, slot_kind::event);
+    EXPECT_EQ(s.time_off, number.find("1740756151000"));
+    const std::string escaped = R"({"timestamp":"2025\u002d02-28T15:22:31Z","page":"/a"})";
+    parser.parse(escaped, now_ms, s);
+    ASSERT_EQ(s.kind, slot_kind::event);
+    EXPECT_EQ(s.event_time_ms, 1740756151000);
+    EXPECT_EQ(s.time_off, no_offset);
+    parser.parse(text, now_ms, s);
+    parser.parse(R"({"page":"/a"})", now_ms, s); // no timestamp: a dead letter, no place
+    EXPECT_EQ(s.kind, slot_kind::dead_letter);
+    EXPECT_EQ(s.time_off, no_offset);
+}
+
 TEST(EventParse, CatalogFieldsWithEscapedKeysAndPlainValues) {
     field_catalog catalog;
     ASSERT_TRUE(catalog.reserve("metadata.referrer"));

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -14,7 +16,9 @@
 #include <tuple>
 #include <vector>
 
+#include "base/time_format.h"
 #include "storage/fault_injection.h"
+#include "storage/segment_files.h"
 #include "storage/schema.h"
 #include "storage/table_reader.h"
 #include "tests/processing/processing_test_util.h"
@@ -174,6 +178,7 @@ class Worker : public ::testing::Test {
         c.storage.flush_interval_ms = _flush_interval_ms;
         c.rows_per_block = 256;
         c.block_string_bytes_max = 256 << 10;
+        if (_uncompressed) c.storage.compression = {storage::format::codec::none, 0};
         return c;
     }
     query_def reference() {
@@ -224,6 +229,7 @@ class Worker : public ::testing::Test {
 
     temp_dir _dir{"worker-test"};
     uint32_t _flush_interval_ms = 1;
+    bool _uncompressed = false; // segments' chunks stored without a codec
     field_catalog _catalog;
     std::vector<std::shared_ptr<compiled_query>> _queries;
     std::unique_ptr<test_channel> _channel;
@@ -617,6 +623,50 @@ TEST_F(Worker, FinishPublishesEverythingAndReadsBack) {
                                  [&](const storage::column_batch& b) { in_range += b.rows(); });
     ASSERT_TRUE(r) << r.err().message;
     EXPECT_EQ(in_range, 1u);
+}
+
+TEST_F(Worker, CutsRawWhereTheRxFoundTheFields) {
+    // The page's text is also the user_id's and a key. A search of the text would cut
+    // the first quoted "page" still free for each reference (the key for `page`); the
+    // worker hands the places where the RX found each field and the timestamp.
+    _uncompressed = true;
+    auto w = open();
+    ASSERT_NE(w, nullptr);
+    const std::string time = format_rfc3339_ms(t0 + 5);
+    const std::string raw = R"({"event_id":"e1","user_id":"page","timestamp":")" + time +
+                            R"(","event_type":"click","page":"page"})";
+    auto b = std::make_unique<slot_buffer>();
+    event_slot& s = **b;
+    s.kind = slot_kind::event;
+    s.has_event_id = 1;
+    s.id = id_of("e1");
+    s.event_time_ms = t0 + 5;
+    s.max_time_before_ms = no_time;
+    s.received_ms = t0;
+    s.generation = 0;
+    b->set_raw(raw);
+    // In place, as the RX leaves strings without escapes.
+    s.event_id = field_ref{uint32_t(raw.find("e1")), 2};
+    s.user_id = field_ref{uint32_t(raw.find("\"page\"") + 1), 4};
+    s.event_type = field_ref{uint32_t(raw.find("click")), 5};
+    s.page = field_ref{uint32_t(raw.rfind("page")), 4};
+    s.time_off = uint32_t(raw.find(time));
+    process(*w, {b.get()});
+    finish(*w);
+
+    auto rows = read_events(_dir.path);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows.at("e1").raw, raw);
+    // The skeleton in the segment: markers 1..4 are event_id, user_id, event_type, page;
+    // 7 the time's millisecond rendering (storage/format/encoding_ref_packed_string.cpp).
+    auto segs = storage::list_segments(_dir.path + "/events");
+    ASSERT_TRUE(segs) << segs.err().message;
+    ASSERT_EQ(segs->size(), 1u);
+    std::ifstream in((*segs)[0].path, std::ios::binary);
+    const std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(file.find("{\"event_id\":\"\x01\",\"user_id\":\"\x02\",\"timestamp\":\"\x07Z\","
+                        "\"event_type\":\"\x03\",\"page\":\"\x04\"}"),
+              std::string::npos);
 }
 
 TEST_F(Worker, WatermarkNeverMovesBackwardsAndEmptyWindowsHaveNoRow) {

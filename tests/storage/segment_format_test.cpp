@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <zstd.h>
 
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -86,14 +87,35 @@ std::vector<chunk_info> chunks(const uint8_t* block, const block_header& h) {
 struct trip {
     std::vector<chunk_info> chunks;
     std::vector<format::column_stats> stats;
+    std::string payload; // the block's payload bytes
 };
 
-// Encodes rows, decodes them back, checks the model; returns the chunks and stats.
+// Where each of refs_schema's references (id, kind, t) lies in a row's raw value, for
+// push_string_at(); column_batch::no_position where unknown.
+using positions = std::array<uint16_t, 3>;
+constexpr uint16_t none = column_batch::no_position;
+
+// Encodes rows, decodes them back, checks the model; returns the chunks and stats. With
+// `at`, the last column (a refs_schema raw) is appended with those positions.
 trip round_trip(const table_schema& schema, const std::vector<row>& rows,
-                size_t string_bytes = 1 << 20, format::compression comp = zstd1) {
+                size_t string_bytes = 1 << 20, format::compression comp = zstd1,
+                const std::vector<positions>* at = nullptr) {
     uint32_t cap = std::max<uint32_t>(uint32_t(rows.size()), 1);
     column_batch in(schema, cap, string_bytes, string_bytes);
-    for (const auto& r : rows) push_row(in, r);
+    for (size_t i = 0; i < rows.size(); ++i) {
+        if (at == nullptr) {
+            push_row(in, rows[i]);
+            continue;
+        }
+        // refs_schema: t, id (nullable), kind, then raw with its positions.
+        const row& r = rows[i];
+        in.push_i64(0, std::get<int64_t>(r[0]));
+        if (std::holds_alternative<std::monostate>(r[1])) in.push_null(1);
+        else in.push_string(1, std::get<std::string>(r[1]));
+        in.push_string(2, std::get<std::string>(r[2]));
+        in.push_string_at(3, std::get<std::string>(r[3]), (*at)[i].data());
+        in.end_row();
+    }
     format::block_encoder enc(schema, cap, string_bytes, comp);
     aligned_buf buf(enc.block_bytes_max());
     block_header h = enc.encode(in, 7, buf.p);
@@ -114,7 +136,9 @@ trip round_trip(const table_schema& schema, const std::vector<row>& rows,
     std::vector<row> got;
     append_rows(out, got);
     EXPECT_EQ(got, rows);
-    return {chunks(buf.p, h), enc.block_stats()};
+    return {chunks(buf.p, h), enc.block_stats(),
+            std::string(reinterpret_cast<const char*>(buf.p) + format::block_header_bytes,
+                        h.payload_bytes)};
 }
 
 row make_row(int64_t t, int64_t n, uint64_t h, uint64_t small, uint64_t flag, std::string s) {
@@ -451,6 +475,78 @@ TEST_P(SegmentFormat, RefStringsAreExactOnRandomText) {
     }
     auto r = round_trip(schema, rows, 1 << 20, GetParam());
     EXPECT_EQ(r.chunks[3].enc, encoding::ref_packed_string); // the cuts were taken
+}
+
+TEST_P(SegmentFormat, RefStringsCutWhereTheWriterSaysTheFieldsAre) {
+    // The kind's text also appears earlier, as a key: the search cuts the first quoted
+    // occurrence (the key), a given position cuts the value there. Times at their
+    // positions cut as the millisecond rendering, the second one, or decimal.
+    auto schema = refs_schema();
+    std::vector<row> rows;
+    std::vector<positions> at;
+    for (int i = 0; i < 300; ++i) {
+        const int64_t t = 1740754800000 + i * 1001;
+        const std::string id = "evt-" + std::to_string(i);
+        std::string time;
+        switch (i % 3) {
+        case 0: time = "\"" + format_rfc3339_ms(t) + "\""; break;                 // .mmmZ
+        case 1: time = "\"" + format_rfc3339_ms(t).substr(0, 19) + ".5Z\""; break; // seconds
+        case 2: time = std::to_string(t); break;
+        }
+        std::string raw = "{\"page\":\"" + id + "\",\"kind\":\"page\",\"timestamp\":";
+        const uint16_t t_at = uint16_t(raw.size() + (i % 3 == 2 ? 0 : 1));
+        raw += time + "}";
+        const row r = {i % 3 == 1 ? t - t % 1000 : t, id, "page", raw};
+        rows.push_back(r);
+        at.push_back({uint16_t(raw.find(id)), uint16_t(raw.find("\"page\",") + 1), t_at});
+    }
+    auto given = round_trip(schema, rows, 1 << 20, no_compression, &at);
+    EXPECT_EQ(given.chunks[3].enc, encoding::ref_packed_string);
+    // Every row's key "page" stays in its skeleton, its value and id were cut.
+    EXPECT_NE(given.payload.find("{\"page\":\"\x01\",\"kind\":\"\x02\""), std::string::npos);
+    EXPECT_EQ(given.payload.find("\":\"evt-"), std::string::npos);
+    EXPECT_EQ(given.payload.find("2025-"), std::string::npos); // every time was cut
+    EXPECT_EQ(given.payload.find("\"timestamp\":17"), std::string::npos);
+    // The search cuts the same number of bytes, but the key instead of the value.
+    auto searched = round_trip(schema, rows, 1 << 20, no_compression);
+    EXPECT_EQ(searched.chunks[3].raw_len, given.chunks[3].raw_len);
+    EXPECT_EQ(searched.payload.find("{\"page\":\"\x01\",\"kind\""), std::string::npos);
+}
+
+TEST_P(SegmentFormat, RefStringsStayExactAtWrongPositions) {
+    // Positions that point elsewhere, past the end, into the middle of a match, at
+    // overlapping texts or into a value with marker bytes: only the bytes that hold the
+    // reference's text are cut, and every value comes back byte for byte.
+    std::mt19937_64 rng(21);
+    auto schema = refs_schema();
+    std::vector<row> rows;
+    std::vector<positions> at;
+    for (int i = 0; i < 3000; ++i) {
+        const int64_t t = i % 7 == 0 ? int64_t(rng() % 100) : 1740754800000 + int64_t(rng() % 100000);
+        const std::string id = i % 5 == 0 ? "" : "e" + std::to_string(rng() % 50);
+        const std::string kind = i % 3 == 0 ? "e1" : "k" + std::to_string(rng() % 20);
+        const std::string pieces[] = {"\"", "\\", ":", std::to_string(t), id, kind,
+                                      "\"" + id + "\"", format_rfc3339_ms(t),
+                                      format_rfc3339_ms(t).substr(0, 19), "1", " ",
+                                      std::string("\x03", 1), "{\"a\":"};
+        std::string raw;
+        const size_t n = rng() % 24;
+        for (size_t j = 0; j < n; ++j) raw += pieces[rng() % std::size(pieces)];
+        auto pick = [&](const std::string& text) -> uint16_t {
+            switch (rng() % 4) {
+            case 0: return none;
+            case 1: return uint16_t(rng() % (raw.size() + 3)); // anywhere, or past the end
+            default: {
+                const size_t p = text.empty() ? std::string::npos : raw.find(text, rng() % (raw.size() + 1));
+                return p == std::string::npos ? uint16_t(rng() % 65536) : uint16_t(p);
+            }
+            }
+        };
+        const std::string times[] = {format_rfc3339_ms(t), std::to_string(t)};
+        at.push_back({pick(id), pick(kind), pick(times[rng() % 2])});
+        rows.push_back({t, id.empty() ? value(std::monostate{}) : value(id), kind, raw});
+    }
+    round_trip(schema, rows, 1 << 20, GetParam(), &at);
 }
 
 TEST_P(SegmentFormat, BitPacksDeltasOfEveryWidth) {
