@@ -52,10 +52,13 @@ inline constexpr uint32_t kafka_connection_slack_bytes = kafka_recv_buffers * ka
 inline constexpr uint32_t kafka_closing_fds_max = 16;
 // An accept that failed for want of descriptors or memory is retried after this long.
 inline constexpr int64_t kafka_accept_retry_ms = 50;
-// An idle Kafka RX lcore blocks in its io_uring (woken by received bytes, accepts and the
-// workers' durability eventfd) at most this long, then looks at the rest (watermarks,
-// idle connections, the stop flag).
-inline constexpr uint32_t kafka_idle_wait_us = 1000;
+// A loop that blocks when idle ([lcores] idle = "wait") blocks at most this long, then
+// looks at what has no wake-up of its own (the stop flag, flush requests, mailbox
+// commands, idle connections). The Kafka RX blocks in its io_uring (received bytes,
+// accepts, the workers' durability eventfd); a worker or the merger on its idle_wake
+// (base/idle_wake.h: bursts handed over, its writers' completions), bounded as well by
+// its next group commit.
+inline constexpr uint32_t idle_wait_us = 1000;
 inline constexpr uint32_t kafka_response_bytes_max = 1u << 20;  // one response (metadata of many topics)
 inline constexpr uint32_t kafka_topics_max = 1024;              // configured + auto-created
 inline constexpr uint32_t kafka_partitions_max = 1024;          // per topic

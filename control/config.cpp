@@ -66,6 +66,16 @@ std::optional<input_mode> parse_input_mode(std::string_view name) noexcept {
     return std::nullopt;
 }
 
+const char* idle_mode_name(idle_mode mode) noexcept {
+    return mode == idle_mode::poll ? "poll" : "wait";
+}
+
+std::optional<idle_mode> parse_idle_mode(std::string_view name) noexcept {
+    for (idle_mode m : {idle_mode::wait, idle_mode::poll})
+        if (name == idle_mode_name(m)) return m;
+    return std::nullopt;
+}
+
 std::vector<std::string> restart_required(const daemon_config& a, const daemon_config& b) {
     std::vector<std::string> keys;
     auto check = [&](bool same, const char* key) {
@@ -75,6 +85,7 @@ std::vector<std::string> restart_required(const daemon_config& a, const daemon_c
     check(a.sluice.control_socket == b.sluice.control_socket, "sluice.control_socket");
     check(a.lcores.worker_count == b.lcores.worker_count, "sluice.workers");
     check(a.lcores.rx_count == b.lcores.rx_count && a.lcores.rx == b.lcores.rx, "lcores.rx");
+    check(a.lcores.idle == b.lcores.idle, "lcores.idle");
     check(a.lcores.workers == b.lcores.workers, "lcores.workers");
     check(a.input.rx_queues == b.input.rx_queues, "input.rx_queues");
     check(a.input.mbufs == b.input.mbufs, "input.mbufs");

@@ -37,6 +37,15 @@ struct sluice_config {
     bool operator==(const sluice_config&) const = default;
 };
 
+// lcores.idle: what an idle lcore that can block does. DPDK RX lcores always poll.
+enum class idle_mode : uint8_t {
+    wait, // block until handed work or a deadline (base/idle_wake.h; the Kafka RX's ring)
+    poll, // spin, then sleep 10-200 us at a time and look again (base/backoff.h)
+};
+// Its TOML spelling ("wait", "poll").
+const char* idle_mode_name(idle_mode mode) noexcept;
+std::optional<idle_mode> parse_idle_mode(std::string_view name) noexcept;
+
 // [lcores] and [sluice] workers (see dataplane/lcore_map.h for how the defaults are
 // derived). `rx` and `workers` are each a count or a list of EAL lcore ids.
 struct lcores_config {
@@ -44,6 +53,7 @@ struct lcores_config {
     std::vector<unsigned> rx;      // explicit EAL lcore ids for RX
     uint32_t worker_count = 0;     // 0: every lcore beyond the main and RX lcores
     std::vector<unsigned> workers; // explicit EAL lcore ids for workers
+    idle_mode idle = idle_mode::wait; // workers, the merger, the Kafka RX
     bool operator==(const lcores_config&) const = default;
 };
 

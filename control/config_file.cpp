@@ -178,7 +178,7 @@ result<void> apply_kafka_toml(const toml::table& t, kafka_config& c) {
     return ok_result();
 }
 
-// [sluice], [lcores]: where the data lives, the control socket, the lcore map.
+// [sluice], [lcores]: where the data lives, the control socket, the lcore map, idling.
 result<void> apply_sluice_toml(const toml::table& t, daemon_config& c) {
     get(t, "sluice", "data_dir", c.sluice.data_dir);
     get(t, "sluice", "control_socket", c.sluice.control_socket);
@@ -186,6 +186,13 @@ result<void> apply_sluice_toml(const toml::table& t, daemon_config& c) {
     // [lcores] rx / workers: an integer is a count, an array the explicit EAL lcore ids.
     SLUICE_TRY(lcores_key(t, "rx", c.lcores.rx_count, c.lcores.rx));
     SLUICE_TRY(lcores_key(t, "workers", c.lcores.worker_count, c.lcores.workers));
+    if (auto v = t["lcores"]["idle"].value<std::string>()) {
+        auto mode = parse_idle_mode(*v);
+        if (!mode)
+            return make_error(errc::bad_config,
+                              "lcores.idle must be \"wait\" or \"poll\", not \"" + *v + "\"");
+        c.lcores.idle = *mode;
+    }
     return ok_result();
 }
 

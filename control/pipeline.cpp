@@ -190,6 +190,7 @@ result<void> pipeline::build() {
     qc.storage_stop = &_stop_rx;
     qc.default_delay_ms = _config.processing.watermark_delay_ms;
     qc.workers = nworkers;
+    qc.idle_wait = _config.lcores.idle == idle_mode::wait;
     auto queries = query_service::open(qc, _config.queries);
     if (!queries) return std::move(queries).err();
     _queries = std::move(queries.value());
@@ -292,6 +293,16 @@ result<void> pipeline::plan_descriptors() {
 // One ring per (RX, worker) pair, then each RX lcore with its input.
 result<void> pipeline::open_rx(uint32_t nworkers) {
     _rings.assign(nworkers, {});
+    std::vector<idle_wake*> wakes;
+    if (_config.lcores.idle == idle_mode::wait) {
+        for (uint32_t w = 0; w < nworkers; ++w) {
+            _worker_wakes.push_back(std::make_unique<idle_wake>());
+            if (!_worker_wakes.back()->ok())
+                return make_error(errc::io_error, std::string("cannot create a worker's wake "
+                                                              "eventfd: ") + std::strerror(errno));
+            wakes.push_back(_worker_wakes.back().get());
+        }
+    }
     dataplane::rx_config rc;
     for (uint16_t p : _config.input.udp_ports)
         rc.ports.add(p);
@@ -313,6 +324,7 @@ result<void> pipeline::open_rx(uint32_t nworkers) {
         u.port_id = _config.input.port_id;
         if (r < _map.rx.size()) u.queues = _map.rx[r].queues;
         u.rx = std::make_unique<dataplane::rx_lcore>(rc, _slots, std::move(to_workers), &_stop_rx);
+        u.rx->set_worker_wakes(wakes);
         if (int32_t(r) == _kafka_rx) {
             u.queues.clear();
             SLUICE_TRY(open_kafka(u));
@@ -355,6 +367,14 @@ result<void> pipeline::open_workers(int64_t restored_max_time) {
                                                            &_worker_control);
         u.loop->set_test_delay_us(_config.testing.slow_worker_us);
         u.loop->set_bench_sink(_config.testing.bench_sink);
+        if (!_worker_wakes.empty()) {
+            idle_wake& wake = *_worker_wakes[w];
+            u.loop->set_idle_wake(&wake);
+            if (!u.worker->wake_on_completion(wake.fd()))
+                SLUICE_LOG_WARN("worker %u: io_uring_register_eventfd refused: its idle waits "
+                                "end by their %u us bound, not by its writes' completions",
+                                w, limits::idle_wait_us);
+        }
         _workers.push_back(std::move(u));
     }
     return ok_result();
@@ -396,10 +416,7 @@ result<void> pipeline::attach_kafka() {
     kc.default_partitions = int32_t(_workers.size());
     for (const auto& t : _config.kafka.topics)
         kc.topics.push_back({t.name, t.partitions});
-    // Benchmark A/B switch (docs/benchmarks.md): SLUICE_KAFKA_IDLE_WAIT=0 keeps the idle
-    // Kafka RX on the nanosleep back-off instead of blocking in its io_uring.
-    const char* idle_wait = std::getenv("SLUICE_KAFKA_IDLE_WAIT");
-    kc.idle_wait = idle_wait == nullptr || std::string_view(idle_wait) != "0";
+    kc.idle_wait = _config.lcores.idle == idle_mode::wait;
     std::vector<dataplane::kafka::worker_durability> durable;
     for (auto& w : _workers) {
         durable.push_back({&w.worker->slots_durable(uint32_t(_kafka_rx)),

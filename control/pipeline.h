@@ -105,6 +105,9 @@ class pipeline {
     uint32_t _control_clients_max = limits::control_clients_max; // plan_descriptors()
     std::vector<std::vector<rte_ring*>> _rings; // [worker][rx]
     rte_mempool* _slots = nullptr;
+    // [lcores] idle = "wait": one per worker lcore (the RX lcores notify it, its writers'
+    // rings write it); empty with "poll". Declared before the units that point at them.
+    std::vector<std::unique_ptr<idle_wake>> _worker_wakes;
     std::optional<dataplane::port_state> _port;
     std::vector<rx_unit> _rx;
     std::vector<worker_unit> _workers;

@@ -38,6 +38,7 @@ struct query_service::link {
     uint32_t worker = 0;
     rte_ring* to_merger = nullptr;
     rte_ring* free = nullptr;
+    idle_wake* merger_wake = nullptr; // [lcores] idle = "wait"
     std::vector<std::unique_ptr<char[]>> buffers;
 
     // The worker's side (partial_channel).
@@ -53,6 +54,7 @@ struct query_service::link {
         auto* l = static_cast<link*>(ctx);
         // Cannot fail: the ring holds more than all of this worker's buffers.
         SLUICE_ASSERT(rte_ring_sp_enqueue(l->to_merger, batch) == 0);
+        if (l->merger_wake != nullptr) l->merger_wake->notify();
     }
     // The merger's side (partial_inbox).
     static partial_batch* receive(void* ctx) noexcept {
@@ -100,6 +102,12 @@ query_service::open(const query_service_config& config, const std::vector<query_
     auto m = merger::open(std::move(mc), queries);
     if (!m) return std::move(m).err();
     s->_merger = std::move(m.value());
+    if (config.idle_wait) {
+        s->_merger_wake = std::make_unique<idle_wake>();
+        if (!s->_merger_wake->ok())
+            return make_error(errc::io_error, "cannot create the merger's wake eventfd");
+        s->_merger->set_idle_wake(s->_merger_wake.get());
+    }
 
     for (uint32_t w = 0; w < config.workers; ++w) {
         auto l = std::make_unique<link>();
@@ -110,6 +118,7 @@ query_service::open(const query_service_config& config, const std::vector<query_
         if (!free_ring) return std::move(free_ring).err();
         l->to_merger = to_merger.value();
         l->free = free_ring.value();
+        l->merger_wake = s->_merger_wake.get();
         for (uint32_t b = 0; b < partial_buffers_per_worker; ++b) {
             l->buffers.emplace_back(new char[sizeof(partial_batch) + partial_buffer_bytes]);
             auto* batch = reinterpret_cast<partial_batch*>(l->buffers.back().get());

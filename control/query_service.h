@@ -37,6 +37,7 @@ struct query_service_config {
     const std::atomic<bool>* storage_stop = nullptr;
     int64_t default_delay_ms = limits::watermark_delay_ms_default;
     uint32_t workers = 1;
+    bool idle_wait = true; // [lcores] idle = "wait": the merger blocks when idle
 };
 
 class query_service {
@@ -90,6 +91,7 @@ class query_service {
     query_service_config _config;
     query_registry _registry;
     std::vector<std::unique_ptr<link>> _links;
+    std::unique_ptr<idle_wake> _merger_wake; // before _merger: it outlives the thread
     std::unique_ptr<processing::merger> _merger;
 };
 

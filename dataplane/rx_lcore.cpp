@@ -75,10 +75,12 @@ void rx_lcore::flush(uint32_t worker) noexcept {
             // A full ring stops this RX lcore: it pulls nothing more from its port until
             // the worker makes room (the NIC's drops are then counted as rx_dropped).
             bump(_counters.backpressure_waits);
+            wake_worker(worker); // it may have slept before this burst's first part
             backoff.wait();
         }
     }
     p.count = 0;
+    wake_worker(worker);
 }
 
 void rx_lcore::broadcast_watermark() noexcept {

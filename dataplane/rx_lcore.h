@@ -13,6 +13,7 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include "base/idle_wake.h"
 #include "base/limits.h"
 #include "dataplane/event_parse.h"
 #include "dataplane/frame_parse.h"
@@ -73,6 +74,15 @@ class rx_lcore {
     // Event and dead-letter slots routed to worker `w` since start (watermarks excluded).
     uint64_t sent_to(uint32_t w) const noexcept { return _sent[w]; }
     uint32_t workers() const noexcept { return _workers; }
+    // [lcores] idle = "wait": worker w blocks on wakes[w] when idle (worker_lcore::
+    // set_idle_wake); each hand-over to its ring notifies it, which costs a fence and a
+    // load while it is busy and one eventfd write per sleep. Before the lcores run.
+    void set_worker_wakes(std::vector<idle_wake*> wakes) noexcept { _wakes = std::move(wakes); }
+    // After publishing something worker w acts on that is not in its ring (a Kafka RX's
+    // slots_wanted): wakes it if it sleeps.
+    void wake_worker(uint32_t w) noexcept {
+        if (!_wakes.empty() && _wakes[w] != nullptr) _wakes[w]->notify();
+    }
     // On stop: hand over everything pending and give unused slots back to the pool.
     void drain() noexcept;
 
@@ -108,6 +118,7 @@ class rx_lcore {
     };
     std::vector<pending> _pending;
     std::vector<uint64_t> _sent; // per worker: event and dead-letter slots routed
+    std::vector<idle_wake*> _wakes; // per worker, or empty (workers poll)
     std::unique_ptr<uint8_t[]> _scratch; // linearised multi-segment frames
 };
 

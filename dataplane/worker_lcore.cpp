@@ -2,6 +2,8 @@
 
 #include <time.h>
 
+#include <algorithm>
+
 #include "base/backoff.h"
 #include "base/clock.h"
 #include "base/limits.h"
@@ -34,6 +36,24 @@ uint32_t worker_lcore::poll_rings() noexcept {
     return total;
 }
 
+bool worker_lcore::rings_empty() const noexcept {
+    for (rte_ring* r : _rings)
+        if (rte_ring_count(r) != 0) return false;
+    return true;
+}
+
+// Blocks until a burst, a completion, the next group commit or _max_wait_ns. The flag is
+// set before the last look at the rings and at slots_wanted (idle_wake: a producer that
+// published after that look sees the flag and writes the eventfd).
+void worker_lcore::wait_idle() noexcept {
+    const int64_t now = monotonic_ns();
+    const int64_t until = std::min(now + _max_wait_ns, _worker.next_deadline_ns(now));
+    if (until <= now) return;
+    _wake->prepare();
+    if (rings_empty() && !_worker.durability_wanted()) (void)_wake->block(until - now);
+    _wake->done();
+}
+
 int worker_lcore::run() noexcept {
     idle_backoff backoff;
     uint64_t flushes_seen = _control->flush_requested.load(std::memory_order_acquire);
@@ -58,6 +78,10 @@ int worker_lcore::run() noexcept {
             continue;
         }
         if (rx_done) break;
+        if (_wake != nullptr && backoff.spun_out()) {
+            wait_idle();
+            continue;
+        }
         backoff.wait();
     }
     auto r = _worker.finish();

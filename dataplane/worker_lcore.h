@@ -9,6 +9,8 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include "base/idle_wake.h"
+#include "base/limits.h"
 #include "processing/worker.h"
 
 namespace sluice::dataplane {
@@ -31,12 +33,25 @@ class worker_lcore {
     // BENCH ONLY (--bench-sink): take slots off the rings and give them back without
     // processing them, to measure RX -> rings -> workers alone. Nothing is stored.
     void set_bench_sink(bool sink) noexcept { _bench_sink = sink; }
+    // [lcores] idle = "wait": once idle (the back-off's spin rounds found nothing), block
+    // on `wake` instead of sleeping in 10-200 us steps. The RX lcores notify it as they hand
+    // it a burst (rx_lcore::set_worker_wakes), a Kafka RX as it asks for durability, and
+    // the worker's writers' completions write its eventfd. A wait ends by the worker's next
+    // group commit, and after max_wait_ns at most (the stop flag, flush requests and
+    // mailbox commands have no wake-up of their own). nullptr: poll (the back-off).
+    void set_idle_wake(idle_wake* wake,
+                       int64_t max_wait_ns = int64_t(limits::idle_wait_us) * 1000) noexcept {
+        _wake = wake;
+        _max_wait_ns = max_wait_ns;
+    }
     uint64_t sunk() const noexcept { return _sunk.load(std::memory_order_relaxed); }
     uint64_t flushes_done() const noexcept { return _flushes_done.load(std::memory_order_acquire); }
     bool finished() const noexcept { return _finished.load(std::memory_order_acquire); }
 
   private:
     uint32_t poll_rings() noexcept;
+    bool rings_empty() const noexcept;
+    void wait_idle() noexcept;
 
     processing::worker& _worker;
     std::vector<rte_ring*> _rings;
@@ -47,6 +62,8 @@ class worker_lcore {
     uint32_t _test_delay_us = 0;
     bool _bench_sink = false;
     std::atomic<uint64_t> _sunk{0};
+    idle_wake* _wake = nullptr;
+    int64_t _max_wait_ns = 0;
 };
 
 } // namespace sluice::dataplane

@@ -267,10 +267,13 @@ void merger::run() {
             _flushes_done.store(want);
         }
         if (finished && all_done && !busy && _ops.empty()) break;
-        if (busy)
+        if (busy) {
             backoff.reset();
-        else
+        } else if (_wake != nullptr && backoff.spun_out() && _ops.empty()) {
+            if (wait_idle(now)) backoff.reset();
+        } else {
             backoff.wait();
+        }
     }
     fail_pending_ops();
     for (auto& e : _queries) {
@@ -280,6 +283,21 @@ void merger::run() {
                              r.err().message.c_str());
     }
     _done.store(true);
+}
+
+// Blocks until a worker publishes a batch, the first table writer's group commit is due or
+// limits::idle_wait_us pass. The last look (drain) is after the flag is set (idle_wake).
+// Returns whether that look found batches.
+bool merger::wait_idle(int64_t now_ns) {
+    int64_t until = now_ns + int64_t(limits::idle_wait_us) * 1000;
+    for (auto& e : _queries)
+        until = std::min(until, e->writer->next_deadline_ns(now_ns));
+    if (until <= now_ns) return false;
+    _wake->prepare();
+    const bool got = drain();
+    if (!got) (void)_wake->block(until - now_ns);
+    _wake->done();
+    return got;
 }
 
 void merger::fail_pending_ops() {

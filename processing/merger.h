@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/idle_wake.h"
 #include "base/limits.h"
 #include "base/result.h"
 #include "processing/aggregates.h"
@@ -139,6 +140,12 @@ class merger {
     void start(const std::atomic<uint64_t>* flush_requested,
                std::function<bool()> workers_finished);
     void join();
+    // [lcores] idle = "wait", before start(): once idle, block on `wake` (the workers
+    // notify it as they publish a partial batch, query_service's link) for at most
+    // limits::idle_wait_us and no later than a table writer's next group commit; the rest
+    // (progress the workers publish, ops, flush requests, write completions) is seen by
+    // then. nullptr: the sleeping back-off.
+    void set_idle_wake(idle_wake* wake) noexcept { _wake = wake; }
     bool done() const noexcept { return _done.load(); }
     uint64_t flushes_done() const noexcept { return _flushes_done.load(); }
 
@@ -184,6 +191,7 @@ class merger {
     void write_row(entry& e, const result_row& row, uint64_t revision);
     void maybe_checkpoint(entry& e, int64_t now_ns, bool force);
     void fail_pending_ops();
+    bool wait_idle(int64_t now_ns);
 
     merger_config _config;
     field_catalog _catalog;
@@ -213,6 +221,7 @@ class merger {
     std::vector<std::unique_ptr<replay_job>> _replays;
     uint64_t _last_revision = 0;
     std::atomic<bool> _stopping{false};
+    idle_wake* _wake = nullptr;
 };
 
 } // namespace sluice::processing

@@ -356,8 +356,14 @@ void worker::tick(int64_t now_ns) noexcept {
     for (uint32_t i = 0; i < _nqueries; ++i) try_publish(_queries[i]);
 }
 
-// Someone (a Kafka RX with acks=all answers parked) waits for slots this worker has
-// processed but not yet made durable.
+int64_t worker::next_deadline_ns(int64_t now_ns) const noexcept {
+    return std::min(_events->next_deadline_ns(now_ns), _dead_letters->next_deadline_ns(now_ns));
+}
+
+bool worker::wake_on_completion(int fd) noexcept {
+    return _events->wake_on_completion(fd) && _dead_letters->wake_on_completion(fd);
+}
+
 bool worker::durability_wanted() const noexcept {
     for (uint32_t r = 0; r < limits::rx_lcores_max; ++r) {
         const uint64_t want = _slots_wanted[r].value.load(std::memory_order_acquire);

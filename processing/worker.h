@@ -158,6 +158,14 @@ class worker {
     // Kafka RX blocks in its io_uring while its answers wait, kafka_listener::wake_fd);
     // -1: none. One write per group commit that covers the RX's slots, never per event.
     void set_durable_wake(uint32_t rx, int fd) noexcept { _durable_wake[rx] = fd; }
+    // A worker lcore that blocks while idle (base/idle_wake.h): when tick() next has timed
+    // work (a group commit), as of the last tick; INT64_MAX when none.
+    int64_t next_deadline_ns(int64_t now_ns) const noexcept;
+    // Its writers' completions write `fd` too (they end the wait). False if refused.
+    bool wake_on_completion(int fd) noexcept;
+    // Someone (a Kafka RX with acks=all answers parked) waits for slots this worker has
+    // processed but not yet made durable: the next tick() commits at once.
+    bool durability_wanted() const noexcept;
     // The events segment being written (its name holds the writer and sequence).
     const char* events_segment_path() const noexcept { return _events->segment_path(); }
     int64_t watermark_ms() const noexcept;
@@ -206,7 +214,6 @@ class worker {
     void note_durable() noexcept;
     void publish_durable_slots() noexcept;
     void mark_slots() noexcept;
-    bool durability_wanted() const noexcept;
     void hold_for_test(event_slot* const* slots, uint32_t n) const noexcept;
 
     worker_config _config;

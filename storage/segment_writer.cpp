@@ -570,6 +570,18 @@ void segment_writer::poll(int64_t now_ns) noexcept {
     maybe_submit_sync();
 }
 
+int64_t segment_writer::next_deadline_ns(int64_t now_ns) const noexcept {
+    if (_closed) return INT64_MAX;
+    int64_t at = INT64_MAX;
+    if (_parked > 0) at = _retry_at_ns;
+    const bool unsynced = !_batch.empty() || _sync_target_seq < _submitted_seq;
+    if (unsynced)
+        at = std::min(at, _unsynced_since_set
+                              ? _oldest_unsynced_ns + int64_t(_cfg.options.flush_interval_ms) * 1000000
+                              : now_ns);
+    return at;
+}
+
 void segment_writer::commit_now() noexcept {
     if (_closed || failed() || _sync_in_flight || _parked > 0) return;
     if (!_batch.empty()) {

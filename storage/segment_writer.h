@@ -72,6 +72,13 @@ class segment_writer {
     // Reaps completions; time- and size-based group commit; retries parked writes.
     // Call often (every loop).
     void poll(int64_t now_ns) noexcept;
+    // When poll() next has timed work to do (the group commit of rows appended
+    // flush_interval_ms ago, a retry of parked writes), as of the poll just made;
+    // INT64_MAX when only a completion can give it work. An owner that blocks while idle
+    // wakes by then (and for completions: wake_on_completion).
+    int64_t next_deadline_ns(int64_t now_ns) const noexcept;
+    // Every completion of this writer's ring writes `fd` (an idle_wake's eventfd).
+    bool wake_on_completion(int fd) noexcept { return _io.register_eventfd(fd); }
     // Group commit now rather than at flush_interval_ms (someone waits for durability:
     // Kafka acks=all): seals the partial block and submits its write with a linked
     // fdatasync, so that every row appended so far becomes durable. Never waits: with a

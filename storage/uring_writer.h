@@ -27,6 +27,11 @@ class uring_writer {
     // save the kernel a page pinning per write); registration failure is not an error.
     result<void> init(unsigned depth, std::span<const iovec> buffers);
     bool fixed_buffers() const noexcept { return _fixed; }
+    // Completions also write this eventfd (io_uring_register_eventfd), so that an owner
+    // blocked on it (base/idle_wake.h) wakes for them. False if the kernel refused.
+    bool register_eventfd(int fd) noexcept {
+        return _ready && io_uring_register_eventfd(&_ring, fd) == 0;
+    }
 
     // Queue operations; false when the submission queue is full (caller bounds in-flight
     // operations below the ring depth, so this is a programming error in practice).

@@ -335,6 +335,8 @@ class Harness:
                 "*:warning"] + extra_eal + ["--", "--data-dir", os.path.join(run_dir, "data"),
                                              "--control-socket", sock, "--workers",
                                              str(workers)] + sluice_args
+        if self.a.sluiced_config:  # e.g. [lcores] idle = "poll" for an A/B
+            argv += ["--config", os.path.abspath(self.a.sluiced_config)]
         p = Proc(argv, os.path.join(run_dir, "sluiced.log"))
         return p, sock, run_dir
 
@@ -1491,6 +1493,7 @@ def main():
     ap.add_argument("--hammer-clients", type=int, default=100,
                     help="control clients for the interference runs (0: skip them)")
     ap.add_argument("--skip-microbench", action="store_true")
+    ap.add_argument("--sluiced-config", help="a TOML file every sluiced run reads (--config)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     build_s = os.environ.get("SLUICE_BENCH_BUILD_SECONDS")
     ap.add_argument("--build-seconds", type=float, default=float(build_s) if build_s else None,

@@ -128,7 +128,7 @@ void kafka_rx::run() noexcept {
         _rx.flush_all();
         if (work == 0) {
             if (_config.idle_wait && backoff.spun_out() && may_block())
-                _listener.wait(limits::kafka_idle_wait_us);
+                _listener.wait(limits::idle_wait_us);
             else
                 backoff.wait();
             continue;
@@ -671,8 +671,12 @@ uint32_t kafka_rx::complete_parked() noexcept {
         const uint32_t i = (_parked_head + _parked_data_durable) % limits::kafka_parked_acks_max;
         const uint64_t* mark = &_marks[size_t{i} * _durable.size()];
         for (uint32_t w = 0; w < _durable.size(); ++w)
-            if (_durable[w].wanted->load(std::memory_order_relaxed) != mark[w])
+            if (_durable[w].wanted->load(std::memory_order_relaxed) != mark[w]) {
                 _durable[w].wanted->store(mark[w], std::memory_order_release);
+                // A worker that processed these slots and went to sleep before this
+                // store commits at once instead of at the group-commit interval.
+                _rx.wake_worker(w);
+            }
     }
     done += _journal.poll();
     uint64_t now = 0; // read once per call that completes any

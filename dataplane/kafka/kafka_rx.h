@@ -61,8 +61,7 @@ struct kafka_rx_config {
     // Idle: block in the listener's io_uring (listener.wait) instead of the nanosleep
     // back-off, when nothing but a completion or a worker's wake can make work. The
     // workers must then write the listener's wake_fd() as they publish durable slots
-    // (processing::worker::set_durable_wake). SLUICE_KAFKA_IDLE_WAIT=0 turns it off
-    // (control/pipeline.cpp), for A/B runs.
+    // (processing::worker::set_durable_wake). [lcores] idle = "poll" turns it off.
     bool idle_wait = true;
 };
 

@@ -118,6 +118,26 @@ TEST(Config, InputModeIsParsedOnceIntoTheEnum) {
 }
 
 // [storage] is the writer options, whole: codec, group commit, segment size, O_DIRECT.
+// [lcores] idle: one key for every lcore that can block (workers, merger, Kafka RX); the
+// default waits, "poll" keeps the sleeping back-off, anything else is refused.
+TEST(Config, LcoresIdleSelectsWaitOrPoll) {
+    for (idle_mode m : {idle_mode::wait, idle_mode::poll})
+        EXPECT_EQ(parse_idle_mode(idle_mode_name(m)), m);
+    auto d = load({});
+    ASSERT_TRUE(d) << d.err().message;
+    EXPECT_EQ(d->lcores.idle, idle_mode::wait);
+    testing::temp_dir dir;
+    auto p = load_toml(dir, "[lcores]\nidle = \"poll\"\n");
+    ASSERT_TRUE(p) << p.err().message;
+    EXPECT_EQ(p->lcores.idle, idle_mode::poll);
+    auto bad = load_toml(dir, "[lcores]\nidle = \"spin\"\n");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.err().message.find("lcores.idle"), std::string::npos) << bad.err().message;
+    daemon_config a, b;
+    b.lcores.idle = idle_mode::poll;
+    EXPECT_EQ(restart_required(a, b), std::vector<std::string>{"lcores.idle"});
+}
+
 TEST(Config, StorageSectionIsTheWriterOptions) {
     testing::temp_dir dir;
     auto c = load_toml(dir, "[storage]\nflush_interval_ms = 7\nsync_bytes = 4096\n"
