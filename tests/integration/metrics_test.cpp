@@ -142,11 +142,21 @@ class Metrics : public ::testing::Test {
                                  "--metrics-listen", "127.0.0.1:0", "--log-format", "json"});
         d = new daemon_process(args, dir + "/sluiced.log");
         if (!d->wait_up(120)) return;
-        json st = d->request({{"cmd", "status"}});
-        const std::string url = st.value("metrics_url", "");
-        unsigned p = 0;
-        if (std::sscanf(url.c_str(), "http://127.0.0.1:%u/metrics", &p) == 1)
-            http_port = uint16_t(p);
+        // The control socket answers before the metrics listener is published (status
+        // has metrics_url null until then): wait for it, with a deadline (a TSan build on
+        // a loaded machine asked inside that window).
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+        while (d->running() && std::chrono::steady_clock::now() < deadline) {
+            json st = d->request({{"cmd", "status"}});
+            auto url = st.find("metrics_url");
+            unsigned p = 0;
+            if (url != st.end() && url->is_string() &&
+                std::sscanf(url->get<std::string>().c_str(), "http://127.0.0.1:%u/metrics", &p) == 1) {
+                http_port = uint16_t(p);
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
     }
     static void TearDownTestSuite() {
         if (d) {
