@@ -62,20 +62,6 @@ int connect_unix(const std::string& path) {
     return fd;
 }
 
-int connect_tcp(uint16_t port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 // What the peer sent before closing (up to 4 KiB), or "" with *closed false when it did
 // not close within timeout_ms.
 std::string read_until_closed(int fd, int timeout_ms, bool* closed) {
@@ -220,7 +206,7 @@ TEST(FdBudget, ClientsNeverTakeTheStoresDescriptors) {
     EXPECT_EQ(held.size(), control_max);
     // Every Kafka slot taken, and 20 more: closed at once.
     for (uint64_t i = 0; i < kafka_max + extra; ++i) {
-        const int fd = connect_tcp(kafka_port);
+        const int fd = connect_loopback_tcp(kafka_port);
         ASSERT_GE(fd, 0) << "Kafka connection " << i << ": " << std::strerror(errno);
         kafka_fds.push_back(fd);
     }
@@ -278,7 +264,7 @@ TEST(FdBudget, ClientsNeverTakeTheStoresDescriptors) {
     EXPECT_EQ(s["kafka"]["connections_open"], 0) << s["kafka"].dump();
     std::vector<int> again;
     for (uint64_t i = 0; i < kafka_max; ++i) {
-        const int fd = connect_tcp(kafka_port);
+        const int fd = connect_loopback_tcp(kafka_port);
         ASSERT_GE(fd, 0) << std::strerror(errno);
         again.push_back(fd);
     }

@@ -477,21 +477,6 @@ std::string produce_request(int32_t corr, int16_t acks, const std::vector<std::s
     return wire().i32(int32_t(hdr.b.size() + body.b.size())).raw(hdr.b).raw(body.b).b;
 }
 
-int connect_to(uint16_t port, int rcvbuf = 0) {
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    if (rcvbuf > 0) (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 std::string hand_event(const std::string& id) {
     return R"({"event_id": ")" + id +
            R"(", "user_id": "1", "event_type": "page_view", "timestamp": "2025-02-28T15:22:31Z", "page": "/n"})";
@@ -515,7 +500,7 @@ TEST(KafkaHostile, ClientThatNeverReadsIsNotReadEither) {
     init(k, "noread", "request_bytes_max = " + std::to_string(request_bytes_max) + "\n");
     ASSERT_FALSE(::testing::Test::HasFailure());
     // A small receive buffer: the answers pile up on sluiced's side, not in this process.
-    const int fd = connect_to(k.port, 4096);
+    const int fd = connect_loopback_tcp(k.port, 4096);
     ASSERT_GE(fd, 0) << std::strerror(errno);
     ASSERT_EQ(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
     const uint32_t requests_max = 300000; // far more than the kernel's buffers hold
@@ -696,7 +681,7 @@ TEST(KafkaHostile, TenThousandIdleConnections) {
     std::vector<int> fds;
     fds.reserve(idle);
     for (uint32_t i = 0; i < idle; ++i) {
-        const int fd = connect_to(k.port);
+        const int fd = connect_loopback_tcp(k.port);
         ASSERT_GE(fd, 0) << "connection " << i << ": " << std::strerror(errno);
         fds.push_back(fd);
     }
@@ -713,7 +698,7 @@ TEST(KafkaHostile, TenThousandIdleConnections) {
                 static_cast<unsigned long long>(rss_before), static_cast<unsigned long long>(rss_held), idle);
     // Beyond connections_max: accepted and closed at once.
     for (uint32_t i = 0; i < extra; ++i) {
-        const int fd = connect_to(k.port);
+        const int fd = connect_loopback_tcp(k.port);
         ASSERT_GE(fd, 0) << std::strerror(errno);
         EXPECT_TRUE(closed_by_peer(fd, 30000)) << "extra connection " << i << " was not refused";
         ::close(fd);
@@ -781,14 +766,14 @@ TEST(KafkaHostile, FileDescriptorLimitBelowConnectionsMax) {
         << log;
     std::vector<int> fds;
     for (uint32_t i = 0; i < fit; ++i) {
-        const int fd = connect_to(k.port);
+        const int fd = connect_loopback_tcp(k.port);
         ASSERT_GE(fd, 0) << std::strerror(errno);
         fds.push_back(fd);
     }
     s = k.proc->wait_stats([&](const json& s) { return s["kafka"]["connections_open"] == fit; }, 60);
     ASSERT_EQ(s["kafka"]["connections_open"], fit) << s["kafka"].dump();
     for (int i = 0; i < 20; ++i) {
-        const int fd = connect_to(k.port);
+        const int fd = connect_loopback_tcp(k.port);
         ASSERT_GE(fd, 0) << std::strerror(errno);
         EXPECT_TRUE(closed_by_peer(fd, 30000)) << "connection beyond the fitted limit not refused";
         ::close(fd);

@@ -73,15 +73,8 @@ struct http_reply {
 // nothing answered within 10 s.
 http_reply http_get(uint16_t port, const std::string& target) {
     http_reply r;
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return r;
-    }
+    const int fd = connect_loopback_tcp(port);
+    if (fd < 0) return r;
     std::string req = "GET " + target + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
     (void)!::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
     std::string in;
