@@ -2,8 +2,9 @@
 Kafka RX blocks in io_uring"): python3 bench/results/2026-12-04-vm-kafka-idle-wait/summarize.py
 Per row and variant: events/s, events per server CPU-second, its ratio to the same run's
 kernel UDP row, produce-ack p50/p99; then per row the wait/poll ratios of adjacent runs."""
-import json, glob, os, statistics
-here = os.path.dirname(os.path.abspath(__file__))
+import json, glob, os, statistics, sys
+# The runs' folder: this script's own, or the one given (another A/B of the same shape).
+here = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
 groups, by_run = {}, {}
 for d in glob.glob(os.path.join(here, 'ab-*')):
     f = os.path.join(d, 'results.json')
