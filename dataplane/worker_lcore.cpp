@@ -36,9 +36,13 @@ uint32_t worker_lcore::poll_rings() noexcept {
     return total;
 }
 
+// The last look before blocking (wait_idle): RX enqueues on these rings meanwhile, so
+// the tails are read atomically (ring_count; DPDK's rte_ring_count reads them with plain
+// loads: a data race TSan reported here, worker_idle_test); relaxed loads suffice after
+// idle_wake's fence.
 bool worker_lcore::rings_empty() const noexcept {
     for (rte_ring* r : _rings)
-        if (rte_ring_count(r) != 0) return false;
+        if (ring_count(r) != 0) return false;
     return true;
 }
 

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -569,27 +570,57 @@ TEST(DaemonControl, HundredConcurrentClientsWhileIngestCountsStayExact) {
 // returned to its main thread) are answered: status, stats and reload once read a
 // server pointer that was not yet set, and sluiced died of SIGSEGV.
 TEST(DaemonControl, RequestsAtTheFirstMomentOfTheSocketAreAnswered) {
+    using clock = std::chrono::steady_clock;
+    const char* cmds[3] = {"status", "stats", "reload"};
     for (int round = 0; round < 4; ++round) {
         udp_daemon u(40 + round);
         const std::string sock = u.dir + "/ctl.sock";
+        // Two deadlines: the start-up before the socket exists (EAL, pools, the pipeline:
+        // a second or two in a normal build, up to a minute in a ThreadSanitizer build on
+        // a loaded machine, which once used up a single 60 s deadline before status and
+        // stats had a second try), then 60 s for the answers from the socket's first
+        // appearance.
+        const auto spawned = clock::now();
+        std::optional<clock::time_point> seen;
         // Poll without sleeping so the first connect lands as early as possible.
         bool answered[3] = {false, false, false};
-        const char* cmds[3] = {"status", "stats", "reload"};
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-        while (!(answered[0] && answered[1] && answered[2]) && u.d->running() &&
-               std::chrono::steady_clock::now() < deadline) {
+        json last[3];
+        while (!(answered[0] && answered[1] && answered[2]) && u.d->running()) {
+            const auto now = clock::now();
+            if (!seen) {
+                if (now > spawned + std::chrono::seconds(300)) break;
+                if (!std::filesystem::exists(sock)) {
+                    std::this_thread::yield(); // the daemon starting may need this core
+                    continue;
+                }
+                seen = now;
+            } else if (now > *seen + std::chrono::seconds(60)) {
+                break;
+            }
             for (int c = 0; c < 3; ++c) {
-                if (answered[c] || !std::filesystem::exists(sock)) continue;
+                if (answered[c]) continue;
                 json r = u.d->request({{"cmd", cmds[c]}});
+                last[c] = r;
                 // reload may be refused while the server is still starting; it must reply.
                 if (r.contains("ok") && !r.value("error", "").ends_with("without a reply") &&
                     r.value("error", "").find("cannot connect") == std::string::npos)
                     answered[c] = true;
             }
         }
-        EXPECT_TRUE(u.d->running()) << "round " << round << ": " << u.log();
-        EXPECT_TRUE(answered[0] && answered[1] && answered[2]) << "round " << round << ": " << u.log();
+        auto secs = [](clock::duration d) {
+            return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count() / 1000.0);
+        };
+        const std::string when =
+            "round " + std::to_string(round) + ": socket " +
+            (seen ? "after " + secs(*seen - spawned) + " s" : "never seen") + ", now " +
+            secs(clock::now() - spawned) + " s; last replies: status " + last[0].dump() +
+            ", stats " + last[1].dump() + ", reload " + last[2].dump() + "\n";
+        ASSERT_TRUE(seen) << when << u.log();
+        EXPECT_TRUE(u.d->running()) << when << u.log();
+        EXPECT_TRUE(answered[0] && answered[1] && answered[2]) << when << u.log();
         if (::testing::Test::HasFailure()) return;
+        std::printf("round %d: socket after %s s, all three answered after %s s\n", round,
+                    secs(*seen - spawned).c_str(), secs(clock::now() - spawned).c_str());
         EXPECT_EQ(u.d->shutdown_and_wait(60), 0);
     }
 }

@@ -293,7 +293,12 @@ TEST(SegmentWriter, IoErrorPutsWriterInFailedStateWithoutAborting) {
 }
 
 TEST(SegmentWriterDiskFull, StallsWithoutLossAndResumesWhenSpaceReturns) {
-    tmpfs_mount disk("1m");
+    // Room, once the filler is gone, for the worst case of the timing: every 5 ms group
+    // commit seals a block, one 4 KiB page at least (O_DIRECT), so a slow appender (a
+    // ThreadSanitizer build on a loaded machine) writes up to one block per row: 3,000
+    // pages, 11.7 MiB. In 1 MiB such a run filled the disk with its own 255 blocks and
+    // stalled until the test's timeout.
+    tmpfs_mount disk("16m");
     if (!disk.ok()) GTEST_SKIP() << "cannot mount a tmpfs (" << disk.error() << "; needs root)";
     auto schema = events_schema();
     auto cfg = small_config(disk.path());
