@@ -28,9 +28,10 @@
 //     reference query sluice-gen's model.
 //
 // Usage: fault_walk [--kinds eio,enospc,short,delay] [--sample K | --all] [--from N]
-//                   [--to N] [--events E] [--kafka-records R] [--workers W] [--seed S]
-//                   [--dir DIR] [--keep]
-// (--kafka-records 0: no Kafka listener; --workers: sluiced's worker lcores, default 1.)
+//                   [--to N] [--events E] [--kafka-records R] [--workers W] [--delay-ms MS]
+//                   [--seed S] [--dir DIR] [--keep]
+// (--kafka-records 0: no Kafka listener; --workers: sluiced's worker lcores, default 1;
+// --delay-ms: how long a `delay` fault holds back a completion, default 3.)
 // Needs SLUICED in the environment (scripts/faultwalk and meson set it). Exit 0 when
 // every check held; a summary is printed either way.
 #include <unistd.h>
@@ -203,7 +204,7 @@ const std::map<std::string, kind_def> kinds_known = {
     {"eio", {"eio", std::strerror(EIO)}},
     {"enospc", {"enospc", std::strerror(ENOSPC)}},
     {"short", {"short", ""}},
-    {"delay", {"delay=3", ""}},
+    {"delay", {"delay", ""}}, // "=MS" added from --delay-ms
 };
 
 struct options {
@@ -213,6 +214,7 @@ struct options {
     uint64_t events = 1500;
     uint64_t kafka_records = 40;
     uint32_t workers = 1;
+    uint32_t delay_ms = 3; // how long a `delay` fault holds back its completion
     uint64_t seed = 0;
     std::string dir;
     bool keep = false;
@@ -246,12 +248,14 @@ options parse(int argc, char** argv) {
         else if (a == "--events") o.events = std::stoull(next());
         else if (a == "--kafka-records") o.kafka_records = std::stoull(next());
         else if (a == "--workers") o.workers = uint32_t(std::stoul(next()));
+        else if (a == "--delay-ms") o.delay_ms = uint32_t(std::stoul(next()));
         else if (a == "--seed") o.seed = std::stoull(next());
         else if (a == "--dir") o.dir = next();
         else if (a == "--keep") o.keep = true;
         else {
             std::fprintf(stderr, "usage: fault_walk [--kinds eio,enospc,short,delay] [--sample K | --all] "
-                                 "[--from N] [--to N] [--events E] [--kafka-records R] [--workers W] [--seed S] [--dir DIR] [--keep]\n");
+                                 "[--from N] [--to N] [--events E] [--kafka-records R] [--workers W] [--delay-ms MS] [--seed S] "
+                                 "[--dir DIR] [--keep]\n");
             std::exit(2);
         }
     }
@@ -347,7 +351,8 @@ int main(int argc, char** argv) {
             if (failures > 0) break;
             const std::string dir = base + "/" + kname + "-" + std::to_string(n);
             runner r(dir, s, opt.kafka_records, opt.workers);
-            const std::string plan = std::to_string(n) + ":" + k.name;
+            const std::string plan = std::to_string(n) + ":" + k.name +
+                                     (kname == "delay" ? "=" + std::to_string(opt.delay_ms) : "");
             run_result f = r.run(plan, "faulted");
             ++t.runs;
             t.injected += injected_in_log(f.log);
