@@ -75,7 +75,8 @@ int pipeline::stop() {
 // the fetch thread's next topic refresh read a freed merger (SIGSEGV, found by the fault
 // walk with 2 workers). The Kafka units go first.
 pipeline::~pipeline() {
-    for (auto& u : _rx) u.kafka.reset();
+    for (auto& u : _rx)
+        u.kafka.reset();
 }
 
 void pipeline::release() {
