@@ -46,6 +46,8 @@ class pipeline {
     /// Plans the lcore map, creates the data dir and recovers what a previous run left
     /// (torn tails truncated, corrupt segments moved aside). Nothing runs yet.
     static result<std::unique_ptr<pipeline>> prepare(const daemon_config& config);
+    /// Stops the Kafka RX's fetch and group threads before anything they read goes.
+    ~pipeline();
     /// Creates the pools, port, rings, query service and workers, restores dedup and the
     /// open windows from the store and writes this run's record.
     result<void> build();

@@ -68,6 +68,17 @@ int pipeline::stop() {
     return rc;
 }
 
+// The Kafka RX's fetch and group threads (started by attach_kafka()) read the workers' and
+// the query tables' writers for their watermarks. Its loop stops them when it ends; a
+// start-up that failed after attach_kafka() (a later I/O error, too low an RLIMIT_NOFILE)
+// never ran that loop, and _queries and _workers, declared after _rx, would go first:
+// the fetch thread's next topic refresh read a freed merger (SIGSEGV, found by the fault
+// walk with 2 workers). The Kafka units go first.
+pipeline::~pipeline() {
+    for (auto& u : _rx)
+        u.kafka.reset();
+}
+
 void pipeline::release() {
     if (_port) dataplane::port_stop(*_port);
 }

@@ -28,8 +28,10 @@
 //     reference query sluice-gen's model.
 //
 // Usage: fault_walk [--kinds eio,enospc,short,delay] [--sample K | --all] [--from N]
-//                   [--to N] [--events E] [--kafka-records R] [--seed S] [--dir DIR] [--keep]
-// (--kafka-records 0: no Kafka listener.)
+//                   [--to N] [--events E] [--kafka-records R] [--workers W] [--delay-ms MS]
+//                   [--seed S] [--dir DIR] [--keep]
+// (--kafka-records 0: no Kafka listener; --workers: sluiced's worker lcores, default 1;
+// --delay-ms: how long a `delay` fault holds back a completion, default 3.)
 // Needs SLUICED in the environment (scripts/faultwalk and meson set it). Exit 0 when
 // every check held; a summary is printed either way.
 #include <unistd.h>
@@ -106,8 +108,8 @@ struct run_result {
 
 class runner {
   public:
-    runner(std::string dir, const gen_stream& s, uint64_t kafka_records)
-        : _dir(std::move(dir)), _s(s), _kafka_records(kafka_records) {
+    runner(std::string dir, const gen_stream& s, uint64_t kafka_records, uint32_t workers)
+        : _dir(std::move(dir)), _s(s), _kafka_records(kafka_records), _workers(workers) {
         std::filesystem::create_directories(_dir);
         std::ofstream(_dir + "/sluiced.toml") << restart_config_toml(20);
         _port = uint16_t(20000 + (getpid() * 7 + 4441) % 20000);
@@ -118,9 +120,10 @@ class runner {
     run_result run(const std::string& plan, const std::string& tag) {
         run_result r;
         const std::string prefix = "sluice-fw-" + std::to_string(getpid()) + "-" + std::to_string(_runs++);
-        auto args = eal_args(prefix, _kafka_records > 0 ? 4 : 3);
+        // Lcores: the main one, the RX, the workers, and one more with the Kafka listener.
+        auto args = eal_args(prefix, _workers + (_kafka_records > 0 ? 3 : 2));
         args.insert(args.end(), {"--", "--config", _dir + "/sluiced.toml", "--data-dir", data(),
-                                 "--control-socket", _dir + "/ctl.sock", "--workers", "1",
+                                 "--control-socket", _dir + "/ctl.sock", "--workers", std::to_string(_workers),
                                  "--kernel-udp", "127.0.0.1", "--udp-port", std::to_string(_port)});
         if (_kafka_records > 0) args.insert(args.end(), {"--kafka", "127.0.0.1:0"});
         r.log = _dir + "/sluiced-" + tag + ".log";
@@ -188,6 +191,7 @@ class runner {
     std::string _dir;
     const gen_stream& _s;
     uint64_t _kafka_records;
+    uint32_t _workers;
     uint16_t _port;
     int _runs = 0;
 };
@@ -200,7 +204,7 @@ const std::map<std::string, kind_def> kinds_known = {
     {"eio", {"eio", std::strerror(EIO)}},
     {"enospc", {"enospc", std::strerror(ENOSPC)}},
     {"short", {"short", ""}},
-    {"delay", {"delay=3", ""}},
+    {"delay", {"delay", ""}}, // "=MS" added from --delay-ms
 };
 
 struct options {
@@ -209,6 +213,8 @@ struct options {
     uint64_t from = 1, to = 0;
     uint64_t events = 1500;
     uint64_t kafka_records = 40;
+    uint32_t workers = 1;
+    uint32_t delay_ms = 3; // how long a `delay` fault holds back its completion
     uint64_t seed = 0;
     std::string dir;
     bool keep = false;
@@ -241,12 +247,15 @@ options parse(int argc, char** argv) {
         else if (a == "--to") o.to = std::stoull(next());
         else if (a == "--events") o.events = std::stoull(next());
         else if (a == "--kafka-records") o.kafka_records = std::stoull(next());
+        else if (a == "--workers") o.workers = uint32_t(std::stoul(next()));
+        else if (a == "--delay-ms") o.delay_ms = uint32_t(std::stoul(next()));
         else if (a == "--seed") o.seed = std::stoull(next());
         else if (a == "--dir") o.dir = next();
         else if (a == "--keep") o.keep = true;
         else {
             std::fprintf(stderr, "usage: fault_walk [--kinds eio,enospc,short,delay] [--sample K | --all] "
-                                 "[--from N] [--to N] [--events E] [--kafka-records R] [--seed S] [--dir DIR] [--keep]\n");
+                                 "[--from N] [--to N] [--events E] [--kafka-records R] [--workers W] [--delay-ms MS] [--seed S] "
+                                 "[--dir DIR] [--keep]\n");
             std::exit(2);
         }
     }
@@ -266,9 +275,9 @@ int main(int argc, char** argv) {
     std::mt19937_64 rng(opt.seed);
     gen_stream s = make_stream(opt.events, opt.seed, 300);
     const std::string base = opt.dir.empty() ? make_temp_dir("faultwalk") : opt.dir;
-    std::printf("fault_walk: %llu events (%zu datagrams), seed %llu, in %s\n",
-                (unsigned long long)opt.events, s.payloads.size(), (unsigned long long)opt.seed,
-                base.c_str());
+    std::printf("fault_walk: %llu events (%zu datagrams), %u worker(s), seed %llu, in %s\n",
+                (unsigned long long)opt.events, s.payloads.size(), opt.workers,
+                (unsigned long long)opt.seed, base.c_str());
     std::fflush(stdout);
 
     // The reference: the hook armed to count only.
@@ -276,7 +285,11 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "fault_walk: kcat is missing (apt-get install kcat), or pass --kafka-records 0\n");
         return 2;
     }
-    runner ref(base + "/ref", s, opt.kafka_records);
+    if (opt.workers == 0) {
+        std::fprintf(stderr, "fault_walk: --workers needs at least 1\n");
+        return 2;
+    }
+    runner ref(base + "/ref", s, opt.kafka_records, opt.workers);
     run_result a = ref.run("0", "ref");
     if (!a.took_all || a.rc != 0) {
         std::printf("fault_walk: FAILED: the reference run %s, %s (see %s)\n",
@@ -337,8 +350,9 @@ int main(int argc, char** argv) {
         for (uint64_t n : ns) {
             if (failures > 0) break;
             const std::string dir = base + "/" + kname + "-" + std::to_string(n);
-            runner r(dir, s, opt.kafka_records);
-            const std::string plan = std::to_string(n) + ":" + k.name;
+            runner r(dir, s, opt.kafka_records, opt.workers);
+            const std::string plan = std::to_string(n) + ":" + k.name +
+                                     (kname == "delay" ? "=" + std::to_string(opt.delay_ms) : "");
             run_result f = r.run(plan, "faulted");
             ++t.runs;
             t.injected += injected_in_log(f.log);
@@ -401,9 +415,9 @@ int main(int argc, char** argv) {
         }
     }
 
-    std::printf("\nfault_walk summary (seed %llu, %llu events, %llu Kafka records, %llu hooked calls in "
-                "the reference run: %s)\n",
-                (unsigned long long)opt.seed, (unsigned long long)opt.events,
+    std::printf("\nfault_walk summary (seed %llu, %llu events, %u worker(s), %llu Kafka records, %llu hooked "
+                "calls in the reference run: %s)\n",
+                (unsigned long long)opt.seed, (unsigned long long)opt.events, opt.workers,
                 (unsigned long long)opt.kafka_records, (unsigned long long)calls, calls_text.c_str());
     for (const auto& [kname, t] : tallies)
         std::printf("  %-7s %llu runs: %llu absorbed, %llu stopped at start, %llu stopped while running; "
