@@ -170,6 +170,10 @@ class worker {
     // Someone (a Kafka RX with acks=all answers parked) waits for slots this worker has
     // processed but not yet made durable: the next tick() commits at once.
     bool durability_wanted() const noexcept;
+    // A write or sync of either writer is in flight: its completion will end a wait on the
+    // wake_on_completion eventfd, and tick() then commits what is still wanted (commit_now
+    // does nothing while a sync is in flight).
+    bool io_in_flight() const noexcept { return _events->io_in_flight() || _dead_letters->io_in_flight(); }
     // The events segment being written (its name holds the writer and sequence).
     const char* events_segment_path() const noexcept { return _events->segment_path(); }
     int64_t watermark_ms() const noexcept;
