@@ -1,11 +1,16 @@
 """Summary of the final item-9 rounds (docs/benchmarks.md, "Kafka produce: final rows on
-main"): python3 bench/results/2026-12-05-vm-kafka-final/summarize.py [ROUND ...]
+main"): python3 bench/results/2026-12-05-vm-kafka-final/summarize.py [--tag T] [ROUND ...]
+(--tag T: the plot data go to per-cpu-s-T.dat and ack-latency-T.dat; plot.gp's tag)
 Per row: events/s, events per server CPU-second, and each run's ratio to the kernel UDP
 row of the same round and repetition (median, range); then the produce-ack latency runs."""
 import glob, json, os, statistics, sys
 
 here = os.path.dirname(os.path.abspath(__file__))
-rounds = sys.argv[1:] or sorted(os.path.basename(os.path.dirname(f))
+args = sys.argv[1:]
+tag = ''
+if args[:1] == ['--tag']:
+    tag, args = '-' + args[1], args[2:]
+rounds = args or sorted(os.path.basename(os.path.dirname(f))
                                 for f in glob.glob(os.path.join(here, 'round*', 'results.json')))
 rows, lat = {}, []
 for rd in rounds:
@@ -61,7 +66,7 @@ for rd, l in lat:
 # Data for plot.gp: events per server CPU-second per run (one column per row), and the
 # produce-ack percentiles by load (one line per round, acks and load).
 names = [s for s in rows if s != 'sluice_kernel']
-with open(os.path.join(here, 'per-cpu-s.dat'), 'w') as f:
+with open(os.path.join(here, f'per-cpu-s{tag}.dat'), 'w') as f:
     f.write('run ' + ' '.join(['sluice_kernel'] + names) + '\n')  # k events per server CPU-s
     runs = sorted({(t[0], t[1]) for g in rows.values() for t in g})
     for i, key in enumerate(runs):
@@ -70,7 +75,7 @@ with open(os.path.join(here, 'per-cpu-s.dat'), 'w') as f:
             v = [t[3] / 1e3 for t in rows[s] if (t[0], t[1]) == key and t[2] != 'error']
             vals.append(f'{v[0]:.1f}' if v else 'NaN')
         f.write(f'{i + 1} ' + ' '.join(vals) + f'  # {key[0]} rep {key[1] + 1}\n')
-with open(os.path.join(here, 'ack-latency.dat'), 'w') as f:
+with open(os.path.join(here, f'ack-latency{tag}.dat'), 'w') as f:
     f.write('# acks load_pct p50_ms p99_ms p999_ms  (round)\n')
     for acks in ('1', 'all'):
         for rd, l in lat:
