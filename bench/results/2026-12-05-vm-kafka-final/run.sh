@@ -1,5 +1,5 @@
 #!/bin/bash
-# Item 9's final rows (docs/benchmarks.md, "Kafka produce: final rows on main"): one
+# Item 9's final rows (docs/benchmarks.md, "Kafka produce: final item-9 rows"): one
 # harness invocation per round, each with the kernel UDP row and the Kafka rows
 # (acks=1/all x none/lz4, and acks=all idempotent) interleaved (--reps, rotated order),
 # then the kernel UDP latency runs and the Kafka produce-ack latency runs at 10/50/90 %

@@ -1,5 +1,5 @@
-"""Summary of the final item-9 rounds (docs/benchmarks.md, "Kafka produce: final rows on
-main"): python3 bench/results/2026-12-05-vm-kafka-final/summarize.py [--tag T] [ROUND ...]
+"""Summary of the final item-9 rounds (docs/benchmarks.md, "Kafka produce: final item-9
+rows"): python3 bench/results/2026-12-05-vm-kafka-final/summarize.py [--tag T] [ROUND ...]
 (--tag T: the plot data go to per-cpu-s-T.dat and ack-latency-T.dat; plot.gp's tag)
 Per row: events/s, events per server CPU-second, and each run's ratio to the kernel UDP
 row of the same round and repetition (median, range); then the produce-ack latency runs."""
