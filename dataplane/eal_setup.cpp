@@ -8,7 +8,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include <rte_eal.h>
@@ -225,6 +228,33 @@ result<int> eal_init(int argc, char** argv) {
                               "`--`, see `sluiced --help`; without hugepages pass --no-huge "
                               "--no-pci -m 1024, and a unique --file-prefix per instance)");
     return n;
+}
+
+result<int> eal_init_deviceless(const std::string& program, uint32_t memory_mb,
+                                const std::string& lcores) {
+    std::vector<std::string> args = {program,
+                                     "--no-huge",
+                                     "--no-pci",
+                                     "-m",
+                                     std::to_string(memory_mb),
+                                     "--file-prefix=" + program + "-" + std::to_string(::getpid()),
+                                     "--log-level",
+                                     "*:error",
+                                     "--no-telemetry"};
+    if (!lcores.empty()) {
+        args.push_back("-l");
+        args.push_back(lcores);
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    return eal_init(int(argv.size()), argv.data());
+}
+
+void eal_cleanup_deviceless() {
+    const std::string runtime_dir = rte_eal_get_runtime_dir();
+    rte_eal_cleanup();
+    std::error_code ignored;
+    std::filesystem::remove_all(runtime_dir, ignored);
 }
 
 namespace {

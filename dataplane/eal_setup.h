@@ -17,6 +17,14 @@ namespace sluice::dataplane {
 // rte_eal_init; returns how many argv entries EAL consumed.
 result<int> eal_init(int argc, char** argv);
 
+// EAL for a process with no device: unit tests and stage benchmarks. --no-huge --no-pci,
+// `memory_mb` of 4 KiB-page memory, the given lcore list ("" = every CPU), a file prefix
+// unique to this process (`program`-pid) and EAL's log at error. eal_cleanup_deviceless()
+// ends it and removes the runtime directory EAL would leave behind in /var/run.
+result<int> eal_init_deviceless(const std::string& program, uint32_t memory_mb = 512,
+                                const std::string& lcores = "");
+void eal_cleanup_deviceless();
+
 // How EAL backs DPDK memory: hugepages (the fast mode: fewer TLB misses, physically
 // contiguous mempools) or --no-huge (4 KiB pages, for development and CI).
 struct memory_mode {

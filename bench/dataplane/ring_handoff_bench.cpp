@@ -137,13 +137,7 @@ BENCHMARK(bm_ring_same_thread);
 } // namespace
 
 int main(int argc, char** argv) {
-    std::string prefix = "bench-" + std::to_string(getpid());
-    std::vector<std::string> eal_args = {argv[0], "--no-huge", "--no-pci", "-m", "256",
-                                         "--file-prefix", prefix, "--no-telemetry",
-                                         "--log-level", "error", "-l", "0-1"};
-    std::vector<char*> eal_argv;
-    for (auto& a : eal_args) eal_argv.push_back(a.data());
-    auto eal = sluice::dataplane::eal_init(int(eal_argv.size()), eal_argv.data());
+    auto eal = sluice::dataplane::eal_init_deviceless("ring_handoff_bench", 256, "0-1");
     if (!eal) {
         fprintf(stderr, "%s\n", eal.err().message.c_str());
         return 1;
@@ -152,10 +146,6 @@ int main(int argc, char** argv) {
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
-    // EAL leaves its runtime directory behind; one per run would pile up.
-    std::string runtime_dir = rte_eal_get_runtime_dir();
-    rte_eal_cleanup();
-    std::error_code ignored;
-    std::filesystem::remove_all(runtime_dir, ignored);
+    sluice::dataplane::eal_cleanup_deviceless();
     return 0;
 }

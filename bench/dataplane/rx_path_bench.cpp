@@ -372,14 +372,7 @@ BENCHMARK_CAPTURE(bm_rx_lcore, binary, true);
 } // namespace
 
 int main(int argc, char** argv) {
-    std::string prefix = "bench-rx-" + std::to_string(getpid());
-    std::vector<std::string> eal_args = {
-        argv[0], "--no-huge",      "--no-pci",    "-m",    "512", "--file-prefix",
-        prefix,  "--no-telemetry", "--log-level", "error", "-l",  "0"};
-    std::vector<char*> eal_argv;
-    for (auto& a : eal_args)
-        eal_argv.push_back(a.data());
-    auto eal = sluice::dataplane::eal_init(int(eal_argv.size()), eal_argv.data());
+    auto eal = sluice::dataplane::eal_init_deviceless("rx_path_bench", 512, "0");
     if (!eal) {
         fprintf(stderr, "%s\n", eal.err().message.c_str());
         return 1;
@@ -388,9 +381,6 @@ int main(int argc, char** argv) {
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
-    std::string runtime_dir = rte_eal_get_runtime_dir();
-    rte_eal_cleanup();
-    std::error_code ignored;
-    std::filesystem::remove_all(runtime_dir, ignored);
+    sluice::dataplane::eal_cleanup_deviceless();
     return 0;
 }

@@ -25,6 +25,7 @@
 // tmpfs: the disk is not what this measures; segment_writer falls back from O_DIRECT).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -174,7 +175,9 @@ void bm_worker(benchmark::State& state) {
     auto& w = *opened.value();
     sp::field_catalog catalog;
     auto q = sp::compile(sp::reference_query(), catalog, 1, 0, event_bytes_max);
-    if (!q || !w.add_query(q.value(), std::make_unique<sp::window_state>(*q.value()), INT64_MIN)) {
+    auto windows = q ? std::make_unique<sp::window_state>(*q.value()) : nullptr;
+    const sp::window_state* const open = windows.get(); // owned by the worker from here
+    if (!q || !w.add_query(q.value(), std::move(windows), INT64_MIN)) {
         state.SkipWithError("cannot add the reference query");
         std::filesystem::remove_all(dir);
         return;
@@ -183,6 +186,7 @@ void bm_worker(benchmark::State& state) {
     // Each burst: `burst` slots, dup_percent of them a repeat of the pool's slot 0..i-1.
     std::vector<event_slot*> feed(burst);
     uint64_t fed = 0, rng = 7;
+    uint32_t open_max = 0;
     size_t next = 0;
     for (auto _ : state) {
         if (next + burst > pool.size()) {
@@ -205,9 +209,12 @@ void bm_worker(benchmark::State& state) {
         }
         w.process(slots, burst);
         w.tick(now_ns());
+        open_max = std::max(open_max, open->open_cells());
         next += burst;
         fed += burst;
     }
+    // The most window cells open after a burst.
+    state.counters["cells_open_max"] = double(open_max);
     const auto t0 = std::chrono::steady_clock::now();
     auto closed = w.finish();
     const double close_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -187,7 +187,7 @@ bool kafka_rx::on_frame(const kafka_frame& f) noexcept {
     case api_key::list_offsets:
     case api_key::offset_for_leader_epoch:
     case api_key::describe_configs:
-        if (_fetch) return consume(f, h);
+        if (_fetch) return hand_off(*_fetch, f, h);
         break;
     case api_key::join_group:
     case api_key::sync_group:
@@ -195,7 +195,7 @@ bool kafka_rx::on_frame(const kafka_frame& f) noexcept {
     case api_key::leave_group:
     case api_key::offset_commit:
     case api_key::offset_fetch:
-        if (_groups) return group_request(f, h);
+        if (_groups) return hand_off(*_groups, f, h);
         break;
     default: break;
     }
@@ -205,22 +205,26 @@ bool kafka_rx::on_frame(const kafka_frame& f) noexcept {
     return true;
 }
 
-// Fetch, ListOffsets, OffsetForLeaderEpoch and DescribeConfigs go to the fetch reader (a copy of the frame in one of its jobs); the
-// answer comes back through complete_fetches(), in the connection's response order.
-bool kafka_rx::consume(const kafka_frame& f, const request_header& h) noexcept {
+// A request another thread answers: Fetch, ListOffsets, OffsetForLeaderEpoch and
+// DescribeConfigs go to the fetch reader, the group APIs to the group thread (where a
+// JoinGroup or SyncGroup may wait until its group is ready, group_server.h). The server
+// gets a copy of the frame in one of its jobs; the answer comes back through
+// complete_fetches() / complete_groups(), in the connection's response order.
+template <class Server>
+bool kafka_rx::hand_off(Server& server, const kafka_frame& f, const request_header& h) noexcept {
     if (!version_supported(default_api_versions, h.api_key, h.api_version)) {
         bump(_counters.bad_requests);
         _listener.close(f.conn, close_reason::protocol);
         return true;
     }
-    if (!_fetch->has_free_job()) {
-        _fetch->count_jobs_full();
+    if (!server.has_free_job()) {
+        server.count_jobs_full();
         bump(_counters.backpressure);
         return false; // offered again once a job is back
     }
     const int32_t slot = _listener.reserve_response(f.conn);
     if (slot < 0) return true;
-    _fetch->submit(f.conn, slot, bytes_view(f.data, f.len));
+    server.submit(f.conn, slot, bytes_view(f.data, f.len));
     return true;
 }
 
@@ -229,25 +233,6 @@ uint32_t kafka_rx::complete_fetches() noexcept {
     return _fetch->complete([this](conn_ref c, int32_t slot, std::vector<uint8_t>& answer) {
         deliver(c, slot, answer);
     });
-}
-
-// The group APIs go to the group thread, as Fetch goes to the fetch reader; a JoinGroup or
-// SyncGroup may stay there until its group is ready (group_server.h).
-bool kafka_rx::group_request(const kafka_frame& f, const request_header& h) noexcept {
-    if (!version_supported(default_api_versions, h.api_key, h.api_version)) {
-        bump(_counters.bad_requests);
-        _listener.close(f.conn, close_reason::protocol);
-        return true;
-    }
-    if (!_groups->has_free_job()) {
-        _groups->count_jobs_full();
-        bump(_counters.backpressure);
-        return false; // offered again once a job is back
-    }
-    const int32_t slot = _listener.reserve_response(f.conn);
-    if (slot < 0) return true;
-    _groups->submit(f.conn, slot, bytes_view(f.data, f.len));
-    return true;
 }
 
 uint32_t kafka_rx::complete_groups() noexcept {

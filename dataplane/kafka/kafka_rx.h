@@ -172,9 +172,10 @@ class kafka_rx {
     void init_producer_id(const kafka_frame& f, const request_header& h) noexcept;
     void find_coordinator(const kafka_frame& f, const request_header& h) noexcept;
     bool produce(const kafka_frame& f, const request_header& h) noexcept;
-    bool consume(const kafka_frame& f, const request_header& h) noexcept;
+    // Hands a request to the fetch reader or the group thread (kafka_rx.cpp).
+    template <class Server>
+    bool hand_off(Server& server, const kafka_frame& f, const request_header& h) noexcept;
     uint32_t complete_fetches() noexcept;
-    bool group_request(const kafka_frame& f, const request_header& h) noexcept;
     uint32_t complete_groups() noexcept;
     void deliver(conn_ref c, int32_t slot, std::vector<uint8_t>& answer) noexcept;
     int16_t append_partition(topic* t, const produce_partition& p, int16_t version,

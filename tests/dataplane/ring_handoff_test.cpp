@@ -638,21 +638,3 @@ TEST(RingCount, ReadFromAThirdThreadWhileBothSidesMove) {
 
 } // namespace
 } // namespace sluice::dataplane
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    std::string prefix = "--file-prefix=ring-test-" + std::to_string(getpid());
-    std::vector<std::string> args = {"ring_handoff_test", "--no-huge",     "--no-pci", "-m",
-                                     "512",               prefix,          "--log-level",
-                                     "*:error",           "--no-telemetry"};
-    std::vector<char*> eal_argv;
-    for (auto& a : args) eal_argv.push_back(a.data());
-    auto n = sluice::dataplane::eal_init(int(eal_argv.size()), eal_argv.data());
-    if (!n) {
-        fprintf(stderr, "%s\n", n.err().message.c_str());
-        return 1;
-    }
-    int rc = RUN_ALL_TESTS();
-    rte_eal_cleanup();
-    return rc;
-}
