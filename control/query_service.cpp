@@ -56,6 +56,11 @@ struct query_service::link {
         SLUICE_ASSERT(rte_ring_sp_enqueue(l->to_merger, batch) == 0);
         if (l->merger_wake != nullptr) l->merger_wake->notify();
     }
+    // After the worker stored window progress: a waiting merger emits the rows it allows.
+    static void progressed(void* ctx) noexcept {
+        auto* l = static_cast<link*>(ctx);
+        if (l->merger_wake != nullptr) l->merger_wake->notify();
+    }
     // The merger's side (partial_inbox).
     static partial_batch* receive(void* ctx) noexcept {
         void* obj = nullptr;
@@ -132,7 +137,7 @@ query_service::open(const query_service_config& config, const std::vector<query_
 }
 
 partial_channel query_service::channel(uint32_t worker) noexcept {
-    return partial_channel{_links[worker].get(), link::acquire, link::publish};
+    return partial_channel{_links[worker].get(), link::acquire, link::publish, link::progressed};
 }
 
 result<void> query_service::attach(const std::vector<worker*>& workers) {

@@ -48,13 +48,18 @@ bool worker_lcore::rings_empty() const noexcept {
 
 // Blocks until a burst, a completion, the next group commit or _max_wait_ns. The flag is
 // set before the last look at the rings and at slots_wanted (idle_wake: a producer that
-// published after that look sees the flag and writes the eventfd).
+// published after that look sees the flag and writes the eventfd). Slots wanted durable
+// keep it awake only while no write or sync is in flight: with one in flight (a Kafka
+// acks=all answer waiting for its fdatasync) the completion wakes it, and the next tick
+// commits the rest; without that it spun through every sync, ticking (dedup reclaim,
+// clocks) in a loop.
 void worker_lcore::wait_idle() noexcept {
     const int64_t now = monotonic_ns();
     const int64_t until = std::min(now + _max_wait_ns, _worker.next_deadline_ns(now));
     if (until <= now) return;
     _wake->prepare();
-    if (rings_empty() && !_worker.durability_wanted()) (void)_wake->block(until - now);
+    if (rings_empty() && (!_worker.durability_wanted() || _worker.io_in_flight()))
+        (void)_wake->block(until - now);
     _wake->done();
 }
 

@@ -285,11 +285,11 @@ void merger::run() {
     _done.store(true);
 }
 
-// Blocks until a worker publishes a batch, the first table writer's group commit is due or
-// limits::idle_wait_us pass. The last look (drain) is after the flag is set (idle_wake).
+// Blocks until a worker publishes a batch or window progress, the first table writer's
+// group commit is due or _max_wait_ns pass (limits::idle_wait_us in the daemon). The last look (drain) is after the flag is set (idle_wake).
 // Returns whether that look found batches.
 bool merger::wait_idle(int64_t now_ns) {
-    int64_t until = now_ns + int64_t(limits::idle_wait_us) * 1000;
+    int64_t until = now_ns + _max_wait_ns;
     for (auto& e : _queries)
         until = std::min(until, e->writer->next_deadline_ns(now_ns));
     if (until <= now_ns) return false;

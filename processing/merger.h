@@ -141,11 +141,15 @@ class merger {
                std::function<bool()> workers_finished);
     void join();
     // [lcores] idle = "wait", before start(): once idle, block on `wake` (the workers
-    // notify it as they publish a partial batch, query_service's link) for at most
-    // limits::idle_wait_us and no later than a table writer's next group commit; the rest
-    // (progress the workers publish, ops, flush requests, write completions) is seen by
-    // then. nullptr: the sleeping back-off.
-    void set_idle_wake(idle_wake* wake) noexcept { _wake = wake; }
+    // notify it as they publish a partial batch and as they store window progress:
+    // partial_channel::progressed, query_service's link) for at most max_wait_ns and no
+    // later than a table writer's next group commit; the rest (ops, flush requests, write
+    // completions) is seen by then. nullptr: the sleeping back-off.
+    void set_idle_wake(idle_wake* wake,
+                       int64_t max_wait_ns = int64_t(limits::idle_wait_us) * 1000) noexcept {
+        _wake = wake;
+        _max_wait_ns = max_wait_ns;
+    }
     bool done() const noexcept { return _done.load(); }
     uint64_t flushes_done() const noexcept { return _flushes_done.load(); }
 
@@ -222,6 +226,7 @@ class merger {
     uint64_t _last_revision = 0;
     std::atomic<bool> _stopping{false};
     idle_wake* _wake = nullptr;
+    int64_t _max_wait_ns = 0;
 };
 
 } // namespace sluice::processing

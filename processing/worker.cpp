@@ -296,13 +296,23 @@ void worker::publish(worker_progress& p, const publication& pub) noexcept {
     p.closed_until_ms.store(pub.closed_until_ms, std::memory_order_release);
 }
 
-void worker::try_publish(active_query& aq) noexcept {
+bool worker::try_publish(active_query& aq) noexcept {
     const uint64_t durable = _events->rows_durable();
+    bool published = false;
     while (aq.in_flight.valid && durable >= aq.in_flight.rows) {
         publish(*aq.progress, aq.in_flight);
         aq.in_flight = aq.next;
         aq.next.valid = false;
+        published = true;
     }
+    return published;
+}
+
+// After the progress stores: a merger blocked on its idle_wake reads them at once instead
+// of at its wait's bound (up to limits::idle_wait_us later). While the merger is busy this
+// is a fence and a load (idle_wake::notify), no syscall.
+void worker::tell_progress() noexcept {
+    if (_channel.progressed != nullptr) _channel.progressed(_channel.ctx);
 }
 
 void worker::run_command() noexcept {
@@ -353,7 +363,9 @@ void worker::tick(int64_t now_ns) noexcept {
         _dead_letters->commit_now();
     }
     mark_slots();
-    for (uint32_t i = 0; i < _nqueries; ++i) try_publish(_queries[i]);
+    bool progressed = false;
+    for (uint32_t i = 0; i < _nqueries; ++i) progressed |= try_publish(_queries[i]);
+    if (progressed) tell_progress();
 }
 
 int64_t worker::next_deadline_ns(int64_t now_ns) const noexcept {
@@ -454,6 +466,7 @@ result<void> worker::finish() {
             try_publish(_queries[i]);
             _queries[i].progress->abandoned.store(true, std::memory_order_release);
         }
+        tell_progress();
         if (!a) return a;
         return _events->failure();
     }
@@ -463,6 +476,7 @@ result<void> worker::finish() {
     last.closed_until_ms = INT64_MAX;
     std::fill(std::begin(last.holds_ms), std::end(last.holds_ms), INT64_MAX);
     for (uint32_t i = 0; i < _nqueries; ++i) publish(*_queries[i].progress, last);
+    tell_progress();
     if (!a) return a;
     return b;
 }

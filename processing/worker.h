@@ -58,6 +58,10 @@ struct partial_channel {
     void* ctx = nullptr;
     partial_batch* (*acquire)(void* ctx) noexcept = nullptr;
     void (*publish)(void* ctx, partial_batch* batch) noexcept = nullptr;
+    // After the worker stored new window progress (worker_progress) for one or more
+    // queries: at most once per tick(), never per event. The merger may be blocked
+    // waiting (merger::set_idle_wake); nullptr: no one to tell.
+    void (*progressed)(void* ctx) noexcept = nullptr;
 };
 
 // A request to a worker from the merger thread (the only poster).
@@ -166,6 +170,10 @@ class worker {
     // Someone (a Kafka RX with acks=all answers parked) waits for slots this worker has
     // processed but not yet made durable: the next tick() commits at once.
     bool durability_wanted() const noexcept;
+    // A write or sync of either writer is in flight: its completion will end a wait on the
+    // wake_on_completion eventfd, and tick() then commits what is still wanted (commit_now
+    // does nothing while a sync is in flight).
+    bool io_in_flight() const noexcept { return _events->io_in_flight() || _dead_letters->io_in_flight(); }
     // The events segment being written (its name holds the writer and sequence).
     const char* events_segment_path() const noexcept { return _events->segment_path(); }
     int64_t watermark_ms() const noexcept;
@@ -208,7 +216,9 @@ class worker {
     void advance(active_query& aq) noexcept;
     void close_cells(active_query& aq, int64_t watermark_ms) noexcept;
     void send_snapshot(active_query& aq, uint64_t snapshot_id) noexcept;
-    void try_publish(active_query& aq) noexcept;
+    // Returns whether it published (the merger is then told once per tick: progressed).
+    bool try_publish(active_query& aq) noexcept;
+    void tell_progress() noexcept;
     static void publish(worker_progress& p, const publication& pub) noexcept;
     void run_command() noexcept;
     void note_durable() noexcept;

@@ -108,6 +108,9 @@ class segment_writer {
     // Group commits asked for so far (interval, size, commit_now, flush): each makes every
     // row appended before it durable once its sync completes. Owner thread only.
     uint64_t commits_requested() const noexcept { return _commits; }
+    // Writes or syncs submitted and not yet reaped: each will post a completion (and write
+    // the wake_on_completion eventfd). Owner thread only.
+    bool io_in_flight() const noexcept { return _ops_in_flight > 0; }
     // Times the writer found the disk full (each stall counts once), and whether it is
     // stalled now (writes parked, waiting for space).
     uint64_t disk_full_stalls() const noexcept { return _stalls.load(std::memory_order_relaxed); }

@@ -23,6 +23,7 @@
 #include "dataplane/rx_lcore.h"
 #include "dataplane/worker_lcore.h"
 #include "processing/worker.h"
+#include "storage/fault_injection.h"
 #include "tests/processing/processing_test_util.h"
 
 namespace sluice::dataplane {
@@ -184,6 +185,45 @@ TEST_F(WorkerIdleWait, GroupCommitAndWindowsCloseWhileWaiting) {
         << progress().closed_until_ms.load();
     // And it went back to sleep, with nothing left to do.
     EXPECT_TRUE(asleep());
+}
+
+// A Kafka RX waits for slots to be durable (acks=all): the worker commits them at once,
+// and while that write and sync are in flight it sleeps until their completion instead of
+// spinning through them (ticking, reading clocks: what a profile of the idempotent acks=all
+// row showed). Fault injection holds the completions back 3 s (in the writer: the kernel's
+// completion, and its eventfd write, come at once; the writer releases them at a reap
+// after the delay). A worker that sleeps is seen asleep 20 times in a row within that
+// time; one that spins sets its flag only for an instant per round, and sleeps only once
+// the slots are durable.
+TEST_F(WorkerIdleWait, SleepsWhileTheCommitAKafkaRxWantsIsInFlight) {
+    start(60'000); // no group commit of its own during the test
+    ASSERT_TRUE(asleep());
+    send("a", t0 + 1);
+    ASSERT_TRUE(eventually([&] { return _worker->counters().events_in.load() == 1; }));
+    ASSERT_TRUE(asleep());
+    storage::fault::arm({1, storage::fault::kind::delay, 0, 3000, true});
+    struct disarm {
+        ~disarm() { storage::fault::disarm(); }
+    } disarm_at_end;
+    _worker->slots_wanted(0).store(1, std::memory_order_release); // as the Kafka RX does
+    _wake.notify();
+    ASSERT_TRUE(eventually([&] { return storage::fault::injected() >= 1; }))
+        << "no commit was submitted";
+    int in_a_row = 0;
+    ASSERT_TRUE(eventually([&] {
+        in_a_row = _wake.sleeping() ? in_a_row + 1 : 0;
+        std::this_thread::sleep_for(4ms);
+        return in_a_row >= 20;
+    })) << "the worker did not sleep";
+    EXPECT_EQ(_worker->slots_durable(0).load(), 0u) << "it slept only once its commit was done";
+    // Past the delay, a tick releases the held completions (woken here: the kernel's
+    // eventfd write came long before; armed, so that the reap releases them); the slots
+    // become durable.
+    ASSERT_TRUE(eventually([&] {
+        _wake.notify();
+        return _worker->slots_durable(0).load() == 1;
+    })) << "the held commit never completed";
+    EXPECT_EQ(_worker->rows_durable(), 1u);
 }
 
 } // namespace

@@ -11,6 +11,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -235,8 +236,15 @@ class worker_ring {
             _free.push_back(b);
         }
     }
-    partial_channel channel() { return {this, &acquire, &publish}; }
+    partial_channel channel() { return {this, &acquire, &publish, &progressed}; }
     partial_inbox inbox() { return {this, &receive, &give_back}; }
+    // A merger that blocks on `wake` is told of batches and progress, as query_service's
+    // link tells the daemon's.
+    void set_wake(idle_wake* wake) { _wake = wake; }
+    size_t unread() {
+        std::lock_guard lock(_mutex);
+        return _sent.size();
+    }
 
   private:
     static partial_batch* acquire(void* ctx) noexcept {
@@ -255,8 +263,15 @@ class worker_ring {
     }
     static void publish(void* ctx, partial_batch* b) noexcept {
         auto* r = static_cast<worker_ring*>(ctx);
-        std::lock_guard lock(r->_mutex);
-        r->_sent.push_back(b);
+        {
+            std::lock_guard lock(r->_mutex);
+            r->_sent.push_back(b);
+        }
+        if (r->_wake != nullptr) r->_wake->notify();
+    }
+    static void progressed(void* ctx) noexcept {
+        auto* r = static_cast<worker_ring*>(ctx);
+        if (r->_wake != nullptr) r->_wake->notify();
     }
     static partial_batch* receive(void* ctx) noexcept {
         auto* r = static_cast<worker_ring*>(ctx);
@@ -275,7 +290,99 @@ class worker_ring {
     std::mutex _mutex;
     std::deque<partial_batch*> _free, _sent;
     std::vector<std::unique_ptr<char[]>> _buffers;
+    idle_wake* _wake = nullptr;
 };
+
+bool eventually(const std::function<bool()>& cond,
+                std::chrono::milliseconds within = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (cond()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return cond();
+}
+
+std::unique_ptr<slot_buffer> views_event(const std::string& id, int64_t time_ms) {
+    auto b = std::make_unique<slot_buffer>();
+    event_slot& s = **b;
+    s.kind = slot_kind::event;
+    s.has_event_id = 1;
+    s.id = id_of(id);
+    s.event_time_ms = time_ms;
+    s.max_time_before_ms = time_ms;
+    s.received_ms = time_ms;
+    const std::string raw = R"({"event_id":")" + id + R"(","user_id":"u","event_type":"v",)" +
+                            R"("timestamp":)" + std::to_string(time_ms) + "}";
+    b->set_raw(raw);
+    s.event_id = b->add_field(id);
+    s.user_id = b->add_field("u");
+    s.event_type = b->add_field("v");
+    return b;
+}
+
+// [lcores] idle = "wait": a merger blocked on its idle_wake is woken when a worker stores
+// window progress, not only when it publishes a batch. The window's cells reach the
+// merger first (a batch: it wakes, merges them, sleeps again); the row may be written only
+// once the worker publishes that the events in it are durable, which is the progress
+// store. The merger's wait is bounded by 30 s here, so the 10 s deadline can only be met
+// by that wake-up (its table writer has nothing to commit, so no deadline ends it).
+TEST(MergerThread, AWaitingMergerIsWokenByWindowProgress) {
+    constexpr int64_t t0 = 1'740'000'000'000; // a minute boundary
+    temp_dir dir("merger");
+    merger_config c = config_for(dir.path);
+    c.workers = 1;
+    auto m = merger::open(c, {views_query()});
+    ASSERT_TRUE(m) << m.err().message;
+    ASSERT_TRUE((*m)->restore(no_time, no_time));
+    idle_wake wake;
+    ASSERT_TRUE(wake.ok());
+    worker_ring ring;
+    ring.set_wake(&wake);
+    worker_config wc;
+    wc.data_dir = dir.path;
+    wc.storage.direct_io = false;
+    wc.storage.flush_interval_ms = 600'000; // rows become durable only by flush() below
+    wc.dedup_memory_bytes = 1 << 20;
+    auto w = worker::open(wc, ring.channel());
+    ASSERT_TRUE(w) << w.err().message;
+    ASSERT_TRUE((*m)->attach({w->get()}, {ring.inbox()}));
+    (*m)->set_idle_wake(&wake, 30'000'000'000);
+    std::atomic<bool> finished{false};
+    std::atomic<uint64_t> flushes{0};
+    (*m)->start(&flushes, [&] { return finished.load(); });
+    struct ender { // the merger's wait is long: end it on every way out
+        std::unique_ptr<merger>& m;
+        std::unique_ptr<worker>& w;
+        std::atomic<bool>& finished;
+        idle_wake& wake;
+        ~ender() {
+            (void)w->finish();
+            finished.store(true);
+            wake.notify();
+            m->join();
+        }
+    } end{*m, *w, finished, wake};
+
+    // [t0, t0 + 1 min) holds "a"; "b" moves the watermark (delay 1 s) past its end.
+    auto a = views_event("a", t0 + 1000);
+    auto b = views_event("b", t0 + 60'000 + 1000 + 1);
+    event_slot* slots[] = {a->get(), b->get()};
+    ASSERT_TRUE(eventually([&] { return wake.sleeping(); }));
+    (*w)->process(slots, 2);
+    (*w)->tick(monotonic_ns()); // closes the window: its cells go out, its progress waits
+    ASSERT_TRUE(eventually([&] { return ring.unread() == 0 && wake.sleeping(); }))
+        << "the batch of cells did not wake the merger";
+    EXPECT_EQ((*m)->window_rows(), 0u); // not before the events are durable
+
+    ASSERT_TRUE((*w)->flush());
+    (*w)->tick(monotonic_ns()); // stores the progress: [t0, t0 + 1 min) may be written
+    ASSERT_TRUE(eventually([&] { return (*m)->window_rows() == 1; }))
+        << "the merger slept through the progress store";
+    auto list = (*m)->stats();
+    ASSERT_EQ(list.size(), 1u);
+    EXPECT_EQ(list[0].closed_until_ms, t0 + 60'000 + 1);
+}
 
 TEST(MergerThread, OperationsGoThroughTheWorkersAndAnswerTyped) {
     temp_dir dir("merger");
