@@ -6,7 +6,10 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <optional>
+#include <type_traits>
 
 #include "base/limits.h"
 #include "base/log.h"
@@ -16,15 +19,37 @@ namespace sluice::control {
 
 namespace {
 
+// The integer a key holds: an integer as written (5, 5_000), or a float that is a whole
+// number inside int64's range (5.0). toml++'s own value<int64_t>() converts any whole
+// float with a static_cast, undefined behaviour beyond int64 (`= 3e64`: found by
+// fuzz_config, bug 14); such a value is no integer here, so the key keeps its default or
+// its own check names it.
+std::optional<int64_t> int_value(toml::node_view<const toml::node> n) {
+    if (auto i = n.as_integer()) return i->get();
+    if (auto f = n.as_floating_point()) {
+        const double d = f->get();
+        if (std::isfinite(d) && d >= -0x1p63 && d < 0x1p63 && std::trunc(d) == d)
+            return int64_t(d);
+    }
+    return std::nullopt;
+}
+std::optional<int64_t> int_value(const toml::node& n) {
+    return int_value(toml::node_view<const toml::node>(&n));
+}
+
 template <typename T> void get(const toml::table& t, const char* section, const char* key, T& out) {
-    if (auto v = t[section][key].value<T>()) out = *v;
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+        if (auto v = int_value(t[section][key])) out = T(*v);
+    } else {
+        if (auto v = t[section][key].value<T>()) out = *v;
+    }
 }
 
 result<void> lcores_key(const toml::table& t, const char* key, uint32_t& count,
                         std::vector<unsigned>& list) {
     auto node = t["lcores"][key];
     if (!node) return ok_result();
-    if (auto v = node.value<int64_t>()) {
+    if (auto v = int_value(node)) {
         if (*v < 0 || *v > 1024)
             return make_error(errc::bad_config, std::string("lcores.") + key +
                                                     " must be a count (0..1024) or a "
@@ -35,7 +60,7 @@ result<void> lcores_key(const toml::table& t, const char* key, uint32_t& count,
     if (auto a = node.as_array()) {
         list.clear();
         for (auto& e : *a) {
-            auto v = e.value<int64_t>();
+            auto v = int_value(e);
             if (!v || *v < 0 || *v >= 1024)
                 return make_error(errc::bad_config, std::string("lcores.") + key +
                                                         " lists something that is not an lcore "
@@ -53,13 +78,13 @@ result<void> lcores_key(const toml::table& t, const char* key, uint32_t& count,
 result<void> apply_storage_toml(const toml::table& t, storage::writer_options& c) {
     auto bad = [](std::string what) { return make_error(errc::bad_config, std::move(what)); };
     const toml::node_view<const toml::node> s = t["storage"];
-    if (auto v = s["flush_interval_ms"].value<int64_t>()) c.flush_interval_ms = uint32_t(*v);
+    if (auto v = int_value(s["flush_interval_ms"])) c.flush_interval_ms = uint32_t(*v);
     if (auto v = s["direct_io"].value<bool>()) c.direct_io = *v;
-    if (auto v = s["sync_bytes"].value<int64_t>()) {
+    if (auto v = int_value(s["sync_bytes"])) {
         if (*v <= 0) return bad("storage.sync_bytes must be > 0");
         c.sync_bytes = uint64_t(*v);
     }
-    if (auto v = s["segment_bytes_max"].value<int64_t>()) {
+    if (auto v = int_value(s["segment_bytes_max"])) {
         if (*v < (1 << 20) || uint64_t(*v) > limits::segment_bytes_max)
             return bad("storage.segment_bytes_max must be within 1 MiB..256 MiB");
         c.segment_bytes_max = uint64_t(*v);
@@ -76,7 +101,7 @@ result<void> apply_storage_toml(const toml::table& t, storage::writer_options& c
                        "\"");
         }
     }
-    if (auto v = s["compression_level"].value<int64_t>()) c.compression.level = int(*v);
+    if (auto v = int_value(s["compression_level"])) c.compression.level = int(*v);
     return ok_result();
 }
 
@@ -85,11 +110,11 @@ result<void> apply_retention_toml(const toml::table& t, retention_config& c) {
     auto bad = [](std::string what) { return make_error(errc::bad_config, std::move(what)); };
     auto policy = [&](const toml::node_view<const toml::node>& n, storage::retention_policy& p,
                       const std::string& where) -> result<void> {
-        if (auto v = n["max_age_ms"].value<int64_t>()) {
+        if (auto v = int_value(n["max_age_ms"])) {
             if (*v < 0) return bad(where + ".max_age_ms must be >= 0 (0: no age limit)");
             p.max_age_ms = *v;
         }
-        if (auto v = n["max_bytes"].value<int64_t>()) {
+        if (auto v = int_value(n["max_bytes"])) {
             if (*v < 0) return bad(where + ".max_bytes must be >= 0 (0: no size limit)");
             p.max_bytes = uint64_t(*v);
         }
@@ -97,7 +122,7 @@ result<void> apply_retention_toml(const toml::table& t, retention_config& c) {
     };
     const toml::node_view<const toml::node> r = t["retention"];
     SLUICE_TRY(policy(r, c.defaults, "retention"));
-    if (auto v = r["interval_ms"].value<int64_t>()) {
+    if (auto v = int_value(r["interval_ms"])) {
         if (*v <= 0) return bad("retention.interval_ms must be > 0");
         c.interval_ms = uint32_t(*v);
     }
@@ -137,20 +162,20 @@ result<void> apply_kafka_toml(const toml::table& t, kafka_config& c) {
     }
     if (auto v = k["advertised"].value<std::string>()) c.advertised = *v;
     if (auto v = k["auto_create_topics"].value<bool>()) c.auto_create_topics = *v;
-    if (auto v = k["connections_max"].value<int64_t>()) {
+    if (auto v = int_value(k["connections_max"])) {
         if (*v < 1 || *v > int64_t(limits::kafka_connections_max))
             return bad("kafka.connections_max must be within 1.." +
                        std::to_string(limits::kafka_connections_max));
         c.connections_max = uint32_t(*v);
     }
-    if (auto v = k["request_bytes_max"].value<int64_t>()) {
+    if (auto v = int_value(k["request_bytes_max"])) {
         if (*v < 1024 || *v > int64_t(limits::kafka_request_bytes_max))
             return bad("kafka.request_bytes_max must be within 1024.." +
                        std::to_string(limits::kafka_request_bytes_max));
         c.request_bytes_max = uint32_t(*v);
     }
-    if (auto v = k["lcore"].value<int64_t>()) c.lcore = *v;
-    if (auto v = k["idle_timeout_ms"].value<int64_t>()) {
+    if (auto v = int_value(k["lcore"])) c.lcore = *v;
+    if (auto v = int_value(k["idle_timeout_ms"])) {
         if (*v < 0 || *v > int64_t(UINT32_MAX))
             return bad("kafka.idle_timeout_ms must be >= 0 (0: never)");
         c.idle_timeout_ms = uint32_t(*v);
@@ -165,7 +190,7 @@ result<void> apply_kafka_toml(const toml::table& t, kafka_config& c) {
             if (auto n = (*tab)["name"].value<std::string>()) d.name = *n;
             if (d.name.empty())
                 return bad("a [[kafka.topic]] has no name (name = \"events-topic\")");
-            if (auto p = (*tab)["partitions"].value<int64_t>()) {
+            if (auto p = int_value((*tab)["partitions"])) {
                 if (*p < 0 || *p > int64_t(limits::kafka_partitions_max))
                     return bad("kafka.topic " + d.name + ": partitions must be within 0.." +
                                std::to_string(limits::kafka_partitions_max) +
@@ -182,7 +207,7 @@ result<void> apply_kafka_toml(const toml::table& t, kafka_config& c) {
 result<void> apply_sluice_toml(const toml::table& t, daemon_config& c) {
     get(t, "sluice", "data_dir", c.sluice.data_dir);
     get(t, "sluice", "control_socket", c.sluice.control_socket);
-    if (auto v = t["sluice"]["workers"].value<int64_t>()) c.lcores.worker_count = uint32_t(*v);
+    if (auto v = int_value(t["sluice"]["workers"])) c.lcores.worker_count = uint32_t(*v);
     // [lcores] rx / workers: an integer is a count, an array the explicit EAL lcore ids.
     SLUICE_TRY(lcores_key(t, "rx", c.lcores.rx_count, c.lcores.rx));
     SLUICE_TRY(lcores_key(t, "workers", c.lcores.worker_count, c.lcores.workers));
@@ -201,20 +226,20 @@ void apply_control_toml(const toml::table& t, control_config& c) {
     const toml::node_view<const toml::node> k = t["control"];
     if (auto a = k["allow_uids"].as_array())
         for (auto& e : *a)
-            if (auto v = e.value<int64_t>()) c.allow_uids.push_back(uint32_t(*v));
+            if (auto v = int_value(e)) c.allow_uids.push_back(uint32_t(*v));
     if (auto a = k["allow_gids"].as_array())
         for (auto& e : *a)
-            if (auto v = e.value<int64_t>()) c.allow_gids.push_back(uint32_t(*v));
+            if (auto v = int_value(e)) c.allow_gids.push_back(uint32_t(*v));
     get(t, "control", "socket_group_gid", c.socket_group_gid);
     if (auto v = k["socket_mode"].value<std::string>()) {
         c.socket_mode = uint32_t(std::strtoul(v->c_str(), nullptr, 8));
-    } else if (auto n = k["socket_mode"].value<int64_t>()) {
+    } else if (auto n = int_value(k["socket_mode"])) {
         c.socket_mode = uint32_t(*n);
     }
-    if (auto v = k["requests_per_s"].value<int64_t>()) c.requests_per_s = uint32_t(*v);
-    if (auto v = k["connection_requests_per_s"].value<int64_t>())
+    if (auto v = int_value(k["requests_per_s"])) c.requests_per_s = uint32_t(*v);
+    if (auto v = int_value(k["connection_requests_per_s"]))
         c.connection_requests_per_s = uint32_t(*v);
-    if (auto v = k["idle_timeout_ms"].value<int64_t>()) c.idle_timeout_ms = uint32_t(*v);
+    if (auto v = int_value(k["idle_timeout_ms"])) c.idle_timeout_ms = uint32_t(*v);
 }
 
 // [input]
@@ -229,20 +254,20 @@ result<void> apply_input_toml(const toml::table& t, input_config& c) {
         c.mode = *mode;
         c.mode_set = true;
     }
-    if (auto v = k["port_id"].value<int64_t>()) c.port_id = uint16_t(*v);
+    if (auto v = int_value(k["port_id"])) c.port_id = uint16_t(*v);
     if (auto a = k["udp_ports"].as_array()) {
         c.udp_ports.clear();
         for (auto& e : *a)
-            if (auto v = e.value<int64_t>()) c.udp_ports.push_back(uint16_t(*v));
+            if (auto v = int_value(e)) c.udp_ports.push_back(uint16_t(*v));
     }
     get(t, "input", "kernel_bind", c.kernel_bind);
-    if (auto v = k["kernel_rcvbuf_bytes"].value<int64_t>())
+    if (auto v = int_value(k["kernel_rcvbuf_bytes"]))
         c.kernel_rcvbuf_bytes = uint32_t(std::clamp<int64_t>(*v, 4096, 1ll << 30));
-    if (auto v = k["event_bytes_max"].value<int64_t>()) c.event_bytes_max = uint32_t(*v);
+    if (auto v = int_value(k["event_bytes_max"])) c.event_bytes_max = uint32_t(*v);
     get(t, "input", "max_future_skew_ms", c.max_future_skew_ms);
-    if (auto v = k["slots"].value<int64_t>()) c.slots = uint32_t(*v);
-    if (auto v = k["rx_queues"].value<int64_t>()) c.rx_queues = uint32_t(*v);
-    if (auto v = k["mbufs"].value<int64_t>()) c.mbufs = uint32_t(*v);
+    if (auto v = int_value(k["slots"])) c.slots = uint32_t(*v);
+    if (auto v = int_value(k["rx_queues"])) c.rx_queues = uint32_t(*v);
+    if (auto v = int_value(k["mbufs"])) c.mbufs = uint32_t(*v);
     return ok_result();
 }
 
@@ -250,7 +275,7 @@ result<void> apply_input_toml(const toml::table& t, input_config& c) {
 void apply_processing_toml(const toml::table& t, processing_config& c) {
     get(t, "processing", "watermark_delay_ms", c.watermark_delay_ms);
     get(t, "processing", "dedup_horizon_ms", c.dedup_horizon_ms);
-    if (auto v = t["processing"]["dedup_memory_mb"].value<int64_t>())
+    if (auto v = int_value(t["processing"]["dedup_memory_mb"]))
         c.dedup_memory_mb = uint64_t(*v);
 }
 
@@ -294,19 +319,19 @@ result<void> apply_observability_toml(const toml::table& t, daemon_config& c) {
     get(t, "metrics", "listen", c.metrics.listen);
     if (auto v = t["log"]["format"].value<std::string>())
         SLUICE_TRY(parse_log_format_key(*v, c.log.format));
-    if (auto v = t["log"]["rate_limit_burst"].value<int64_t>()) {
+    if (auto v = int_value(t["log"]["rate_limit_burst"])) {
         if (*v < 0 || *v > 1'000'000)
             return make_error(errc::bad_config, "log.rate_limit_burst must be within 0..1000000 "
                                                 "(0: no limit)");
         c.log.rate_limit.burst = uint32_t(*v);
     }
-    if (auto v = t["log"]["rate_limit_interval_ms"].value<int64_t>()) {
+    if (auto v = int_value(t["log"]["rate_limit_interval_ms"])) {
         if (*v < 1 || *v > 3'600'000)
             return make_error(errc::bad_config,
                               "log.rate_limit_interval_ms must be within 1..3600000");
         c.log.rate_limit.interval_ms = uint32_t(*v);
     }
-    if (auto v = t["testing"]["slow_worker_us"].value<int64_t>())
+    if (auto v = int_value(t["testing"]["slow_worker_us"]))
         c.testing.slow_worker_us = uint32_t(*v);
     return ok_result();
 }

@@ -157,6 +157,25 @@ TEST(Config, StorageSectionIsTheWriterOptions) {
     EXPECT_NE(bad.err().message.find("storage.compression"), std::string::npos);
 }
 
+// An integer key takes an integer, or a float that is a whole number inside int64; any
+// other float is no integer and leaves the default. Bug 14 (fuzz_config): `= 3e64` went
+// through toml++'s float-to-int static_cast, undefined behaviour. x86 happened to give
+// the same answer, and gcc's -fsanitize=undefined leaves out float-cast-overflow, so the
+// check that fails without the fix is clang's: fuzz_smoke (scripts/test) starts
+// fuzz_config on corpus/config/crash-integer-key-float-3e64.
+TEST(Config, IntegerKeysTakeWholeNumbersOnly) {
+    testing::temp_dir dir;
+    auto whole = load_toml(dir, "[input]\nkernel_rcvbuf_bytes = 65536.0\nslots = 8_192\n");
+    ASSERT_TRUE(whole) << whole.err().message;
+    EXPECT_EQ(whole->input.kernel_rcvbuf_bytes, 65536u);
+    EXPECT_EQ(whole->input.slots, 8192u);
+    for (const char* value : {"3e64", "-3e64", "1e19", "inf", "nan", "65536.5"}) {
+        auto c = load_toml(dir, std::string("[input]\nkernel_rcvbuf_bytes = ") + value + "\n");
+        ASSERT_TRUE(c) << value << ": " << c.err().message;
+        EXPECT_EQ(c->input.kernel_rcvbuf_bytes, limits::kernel_rcvbuf_bytes_default) << value;
+    }
+}
+
 TEST(Config, SectionsLandInTheirStructs) {
     testing::temp_dir dir;
     auto c = load_toml(dir, R"t(
