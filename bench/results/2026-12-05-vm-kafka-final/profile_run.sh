@@ -1,17 +1,17 @@
 #!/bin/bash
-# Usage: [SLUICED=path] NDJSON=events.ndjson profile_run.sh IDEM(0|1) LINES [perf]
-# (The 2026-12-04-vm-kafka-idle-wait script without its retired idle switch: [lcores] idle
-# is the default "wait".) One sluiced (release build in build/ or $SLUICED, lcores
-# 0@0,1@0,2@1, one worker) and one kcat with the
+# Usage: [SLUICED=path] [IDLE=wait|poll] NDJSON=events.ndjson profile_run.sh IDEM(0|1) LINES [perf]
+# One sluiced (release build in build/ or $SLUICED, lcores 0@0,1@0,2@1, one worker,
+# [lcores] idle = $IDLE, default "wait") and one kcat with the
 # harness's settings and acks=all; prints kcat seconds, sluiced CPU seconds over the kcat run,
 # counters and the acks=all ack p50/p99; with "perf", perf record -F 999 -g -p during the run.
 set -u
 cd "$(dirname "$0")/../../.."
-IDEM=$1; LINES=$2; PERF=${3:-}; IW=wait
+IDEM=$1; LINES=$2; PERF=${3:-}; IW=${IDLE:-wait}
 D=$(mktemp -d /tmp/acksprof.XXXX); PORT=$((20000 + RANDOM % 20000))
+printf '[lcores]\nidle = "%s"\n' "$IW" > $D/sluiced.toml
 ${SLUICED:-build/control/sluiced} --no-huge --no-pci -m 1024 --file-prefix prof-$$ \
-  --lcores 0@0,1@0,2@1 --log-level '*:warning' -- --data-dir $D/data --control-socket $D/ctl.sock \
-  --workers 1 --kafka 127.0.0.1:$PORT > $D/log 2>&1 &
+  --lcores 0@0,1@0,2@1 --log-level '*:warning' -- --config $D/sluiced.toml --data-dir $D/data \
+  --control-socket $D/ctl.sock --workers 1 --kafka 127.0.0.1:$PORT > $D/log 2>&1 &
 PID=$!
 for i in $(seq 300); do grep -q "control socket" $D/log 2>/dev/null && break; sleep 0.1; done
 sleep 0.5
