@@ -20,6 +20,7 @@
 
 #include "base/clock.h"
 #include "control/stats.h"
+#include "tests/integration/loopback_tcp.h"
 
 namespace sluice::control {
 namespace {
@@ -89,19 +90,6 @@ TEST(MetricsHttpListen, AcceptsIpv4AndPortOrNothing) {
 }
 
 // ---- the server, through real sockets ----
-
-int connect_to(uint16_t port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 void send_all(int fd, const std::string& s) {
     size_t off = 0;
@@ -195,7 +183,7 @@ class MetricsHttp : public ::testing::Test {
         ASSERT_NE(server->port(), 0);
     }
     int connect() {
-        int fd = connect_to(server->port());
+        int fd = sluice::testing::connect_loopback_tcp(server->port());
         EXPECT_GE(fd, 0);
         return fd;
     }
@@ -382,7 +370,7 @@ TEST_F(MetricsHttp, StopIsIdempotentAndClosesTheListener) {
     EXPECT_EQ(server->url(), "http://127.0.0.1:" + std::to_string(port) + "/metrics");
     server->stop();
     server->stop();
-    EXPECT_LT(connect_to(port), 0);
+    EXPECT_LT(sluice::testing::connect_loopback_tcp(port), 0);
 }
 
 } // namespace

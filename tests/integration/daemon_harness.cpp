@@ -237,21 +237,6 @@ uint64_t rx_packets_of(const json& stats) {
 }
 } // namespace
 
-int connect_loopback_tcp(uint16_t port, int rcvbuf) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    if (rcvbuf > 0) (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 bool send_udp_in_step(const daemon_process& d, uint16_t port,
                       const std::vector<std::string>& payloads, size_t from, size_t to,
                       uint64_t rx_before, std::string* why, size_t window, int stall_s) {

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/integration/loopback_tcp.h"
+
 namespace sluice::testing {
 
 using json = nlohmann::json;
@@ -112,9 +114,7 @@ bool send_udp_in_step(const daemon_process& d, uint16_t port,
                       uint64_t rx_before, std::string* why, size_t window = 512,
                       int stall_s = 120);
 
-// A TCP connection to 127.0.0.1:`port` (blocking, close-on-exec), or -1. `rcvbuf` > 0 sets
-// SO_RCVBUF first (a small one makes a client that reads slowly).
-int connect_loopback_tcp(uint16_t port, int rcvbuf = 0);
+// connect_loopback_tcp(port, rcvbuf): tests/integration/loopback_tcp.h, included above.
 
 struct expected_outcome {
     json counters;
