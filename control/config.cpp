@@ -11,12 +11,13 @@
 #include "base/log.h"
 #include "control/metrics_http.h"
 #include "dataplane/lcore_map.h"
-#include "processing/dedup_filter.h"
 
 namespace sluice::control {
 
 namespace {
 
+// The checks across keys, and of what the command line can set too; each key's own type
+// and range are config_file.cpp's (its `section`).
 result<void> validate(const daemon_config& c) {
     auto bad = [](std::string what) { return make_error(errc::bad_config, std::move(what)); };
     if (c.input.mode == input_mode::kafka && c.kafka.listen.empty())
@@ -27,20 +28,9 @@ result<void> validate(const daemon_config& c) {
                    std::to_string(limits::kafka_listen_addresses_max) + " addresses");
     if (c.input.udp_ports.empty())
         return bad("input.udp_ports is empty (list at least one UDP port)");
-    if (c.input.event_bytes_max < 64 || c.input.event_bytes_max > limits::event_bytes_max)
-        return bad("input.event_bytes_max must be within 64.." +
-                   std::to_string(limits::event_bytes_max));
-    if (c.processing.watermark_delay_ms < 0)
-        return bad("processing.watermark_delay_ms must be >= 0");
-    if (c.processing.dedup_horizon_ms <= 0 ||
-        c.processing.dedup_horizon_ms > processing::dedup_filter::horizon_ms_max)
-        return bad("processing.dedup_horizon_ms must be within 1.." +
-                   std::to_string(processing::dedup_filter::horizon_ms_max) +
-                   " (24.8 days: the dedup table keeps 32-bit time offsets)");
     if (c.queries.size() > limits::queries_max)
         return bad("at most " + std::to_string(limits::queries_max) + " [[query]] tables");
     if (c.sluice.data_dir.empty()) return bad("sluice.data_dir is empty (pass --data-dir)");
-    if (c.input.mbufs < 512) return bad("input.mbufs must be >= 512");
     if (c.input.rx_queues > 1024) return bad("input.rx_queues must be <= 1024");
     SLUICE_TRY(check_metrics_listen(c.metrics.listen));
     if ((c.control.socket_mode & ~0777u) != 0 || (c.control.socket_mode & 0600u) != 0600u)

@@ -8,12 +8,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <optional>
+#include <sstream>
 #include <type_traits>
 
 #include "base/limits.h"
 #include "base/log.h"
 #include "control/query_config.h"
+#include "processing/dedup_filter.h"
 
 namespace sluice::control {
 
@@ -22,9 +25,9 @@ namespace {
 // The integer a key holds: an integer as written (5, 5_000), or a float that is a whole
 // number inside int64's range (5.0). toml++'s own value<int64_t>() converts any whole
 // float with a static_cast, undefined behaviour beyond int64 (`= 3e64`: found by
-// fuzz_config, bug 14); such a value is no integer here, so the key keeps its default or
-// its own check names it.
-std::optional<int64_t> int_value(toml::node_view<const toml::node> n) {
+// fuzz_config, bug 14); such a value is no integer here, and its key is refused as one
+// of the wrong type.
+std::optional<int64_t> int_value(const toml::node& n) {
     if (auto i = n.as_integer()) return i->get();
     if (auto f = n.as_floating_point()) {
         const double d = f->get();
@@ -33,270 +36,381 @@ std::optional<int64_t> int_value(toml::node_view<const toml::node> n) {
     }
     return std::nullopt;
 }
-std::optional<int64_t> int_value(const toml::node& n) {
-    return int_value(toml::node_view<const toml::node>(&n));
+
+// What a value is, for a message: its type, and a scalar's value as written
+// ("the string \"two\"", "an integer (5)", "an array").
+std::string describe(const toml::node& n) {
+    std::ostringstream s;
+    n.visit([&](const auto& v) {
+        using V = std::remove_cvref_t<decltype(v)>;
+        if constexpr (std::is_same_v<V, toml::table>) {
+            s << "a table";
+        } else if constexpr (std::is_same_v<V, toml::array>) {
+            s << "an array";
+        } else {
+            std::string text;
+            if constexpr (std::is_same_v<V, toml::value<std::string>>) {
+                text = v.get();
+            } else {
+                std::ostringstream value;
+                value << v;
+                text = value.str();
+            }
+            if (text.size() > 40) text = text.substr(0, 37) + "...";
+            for (char& ch : text) // one line, whatever the string holds
+                if (static_cast<unsigned char>(ch) < 0x20) ch = ' ';
+            switch (n.type()) {
+            case toml::node_type::string: s << "the string \"" << text << '"'; return;
+            case toml::node_type::integer: s << "an integer"; break;
+            case toml::node_type::floating_point: s << "a float"; break;
+            case toml::node_type::boolean: s << "a boolean"; break;
+            case toml::node_type::date: s << "a date"; break;
+            case toml::node_type::time: s << "a time"; break;
+            default: s << "a date-time"; break;
+            }
+            s << " (" << text << ")";
+        }
+    });
+    return s.str();
 }
 
-template <typename T> void get(const toml::table& t, const char* section, const char* key, T& out) {
-    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-        if (auto v = int_value(t[section][key])) out = T(*v);
-    } else {
-        if (auto v = t[section][key].value<T>()) out = *v;
+std::string range_text(int64_t min, int64_t max) {
+    if (max == std::numeric_limits<int64_t>::max()) return ">= " + std::to_string(min);
+    return "within " + std::to_string(min) + ".." + std::to_string(max);
+}
+
+// One table of the file ([kafka], a [[kafka.topic]], the top level), read key by key.
+// Every key of the file goes through one of these accessors: a key given with the wrong
+// type, or an integer out of its range, is refused with one message naming the key by
+// its table path (kafka.listen), what it must be and what it is, where it is and an
+// example; finish() refuses a key none of them read (a misspelling), listing the keys
+// the table has, as [[query]] tables do (control/query_config.cpp). A key that is not
+// given keeps its default.
+class section {
+  public:
+    section(const std::string& file, const toml::table* table, std::string path)
+        : _file(&file), _table(table), _path(std::move(path)) {}
+
+    std::string name(std::string_view key) const {
+        return _path.empty() ? std::string(key) : _path + "." + std::string(key);
     }
-}
+    // The value of `key`, nullptr when not given; `key` is now one this table knows.
+    // For the keys that take more than one shape (a count or a list, say).
+    const toml::node* node(std::string_view key) {
+        if (std::find(_known.begin(), _known.end(), key) == _known.end())
+            _known.emplace_back(key);
+        return _table != nullptr ? _table->get(key) : nullptr;
+    }
+    // `what` (a key or a list element: lcores.rx[1]) must be `expected`, not what `n`
+    // is; `example` is a value it could take.
+    error wrong_type(const std::string& what, const toml::node& n, const std::string& expected,
+                     const std::string& example) const {
+        const std::string key = what.substr(what.rfind('.') + 1);
+        return make_error(errc::bad_config,
+                          what + " must be " + expected + ", not " + describe(n) + " (" +
+                              where(n) + "; e.g. " + key.substr(0, key.find('[')) + " = " +
+                              example + ")");
+    }
+    static error out_of_range(const std::string& what, int64_t min, int64_t max,
+                              const char* note) {
+        return make_error(errc::bad_config, what + " must be " + range_text(min, max) +
+                                                (note != nullptr ? std::string(" (") + note + ")"
+                                                                 : std::string()));
+    }
 
-result<void> lcores_key(const toml::table& t, const char* key, uint32_t& count,
+    // An integer within min..max (`note` says what it means, e.g. "0: no limit").
+    template <typename T>
+    result<void> integer(std::string_view key, T& out, int64_t min, int64_t max,
+                         const char* note = nullptr) {
+        const toml::node* n = node(key);
+        if (n == nullptr) return ok_result();
+        SLUICE_TRY(check_integer(name(key), *n, min, max, note, std::to_string(out)));
+        out = T(*int_value(*n));
+        return ok_result();
+    }
+    result<void> boolean(std::string_view key, bool& out) {
+        const toml::node* n = node(key);
+        if (n == nullptr) return ok_result();
+        auto v = n->value_exact<bool>();
+        if (!v) return wrong_type(name(key), *n, "true or false", out ? "true" : "false");
+        out = *v;
+        return ok_result();
+    }
+    result<void> string(std::string_view key, std::string& out) {
+        const toml::node* n = node(key);
+        if (n == nullptr) return ok_result();
+        auto v = n->value_exact<std::string>();
+        if (!v) return wrong_type(name(key), *n, "a string", "\"" + out + "\"");
+        out = *v;
+        return ok_result();
+    }
+    // An array of integers, each within min..max.
+    template <typename T>
+    result<void> integers(std::string_view key, std::vector<T>& out, int64_t min, int64_t max,
+                          const std::string& example, const char* expected = nullptr) {
+        const toml::node* n = node(key);
+        if (n == nullptr) return ok_result();
+        const toml::array* a = n->as_array();
+        if (a == nullptr)
+            return wrong_type(name(key), *n, expected ? expected : "an array of integers",
+                              example);
+        std::vector<T> got;
+        for (size_t i = 0; i < a->size(); ++i) {
+            const std::string what = name(key) + "[" + std::to_string(i) + "]";
+            SLUICE_TRY(check_integer(what, (*a)[i], min, max, nullptr, std::to_string(min)));
+            got.push_back(T(*int_value((*a)[i])));
+        }
+        out = std::move(got);
+        return ok_result();
+    }
+    // An array of strings.
+    result<void> strings(std::string_view key, std::vector<std::string>& out,
+                         const std::string& example, const char* expected = nullptr) {
+        const toml::node* n = node(key);
+        if (n == nullptr) return ok_result();
+        const toml::array* a = n->as_array();
+        if (a == nullptr)
+            return wrong_type(name(key), *n, expected ? expected : "an array of strings",
+                              example);
+        std::vector<std::string> got;
+        for (size_t i = 0; i < a->size(); ++i) {
+            auto v = (*a)[i].value_exact<std::string>();
+            if (!v)
+                return wrong_type(name(key) + "[" + std::to_string(i) + "]", (*a)[i],
+                                  "a string", example);
+            got.push_back(*v);
+        }
+        out = std::move(got);
+        return ok_result();
+    }
+    // The table `key` ([kafka] under the top level): empty when not given.
+    result<section> table(std::string_view key) {
+        const toml::node* n = node(key);
+        if (n != nullptr && !n->is_table())
+            return make_error(errc::bad_config,
+                              name(key) + " must be a table, not " + describe(*n) + " (" +
+                                  where(*n) + "; e.g. [" + name(key) + "] on a line of its own, "
+                                  "its keys below it)");
+        return section(*_file, n != nullptr ? n->as_table() : nullptr, name(key));
+    }
+    // A table inside this one that is read on its own ([[kafka.topic]]'s elements).
+    section child(const toml::table* table, std::string path) const {
+        return section(*_file, table, std::move(path));
+    }
+    // Refuses a key of this table that no accessor read.
+    result<void> finish() const {
+        if (_table == nullptr) return ok_result();
+        for (const auto& [k, v] : *_table) {
+            if (std::find(_known.begin(), _known.end(), k.str()) != _known.end()) continue;
+            std::vector<std::string> known = _known;
+            std::sort(known.begin(), known.end());
+            std::string list;
+            for (const auto& s : known) list += (list.empty() ? "" : ", ") + s;
+            return make_error(errc::bad_config,
+                              "unknown key " + name(k.str()) + " (" + where(v) +
+                                  "): remove it or fix its name; " +
+                                  (_path.empty() ? std::string("the tables are: ")
+                                                 : "[" + _path + "] has: ") +
+                                  list);
+        }
+        return ok_result();
+    }
+    std::string where(const toml::node& n) const {
+        return "line " + std::to_string(n.source().begin.line) + " of " + *_file;
+    }
+
+  private:
+    result<void> check_integer(const std::string& what, const toml::node& n, int64_t min,
+                               int64_t max, const char* note, const std::string& example) const {
+        auto v = int_value(n);
+        if (!v)
+            return wrong_type(what, n, "an integer " + range_text(min, max), example);
+        if (*v < min || *v > max) return out_of_range(what, min, max, note);
+        return ok_result();
+    }
+
+    const std::string* _file;
+    const toml::table* _table;
+    std::string _path;
+    std::vector<std::string> _known;
+};
+
+constexpr int64_t u32_max = std::numeric_limits<uint32_t>::max();
+constexpr int64_t i64_max = std::numeric_limits<int64_t>::max();
+
+// [lcores] rx / workers: an integer is a count, an array the explicit EAL lcore ids.
+result<void> lcores_key(section& s, const char* key, uint32_t& count,
                         std::vector<unsigned>& list) {
-    auto node = t["lcores"][key];
-    if (!node) return ok_result();
-    if (auto v = int_value(node)) {
-        if (*v < 0 || *v > 1024)
-            return make_error(errc::bad_config, std::string("lcores.") + key +
-                                                    " must be a count (0..1024) or a "
-                                                    "list of lcore ids");
-        count = uint32_t(*v);
-        return ok_result();
-    }
-    if (auto a = node.as_array()) {
-        list.clear();
-        for (auto& e : *a) {
-            auto v = int_value(e);
-            if (!v || *v < 0 || *v >= 1024)
-                return make_error(errc::bad_config, std::string("lcores.") + key +
-                                                        " lists something that is not an lcore "
-                                                        "id (0..1023)");
-            list.push_back(unsigned(*v));
-        }
-        return ok_result();
-    }
-    return make_error(errc::bad_config, std::string("lcores.") + key +
-                                            " must be a count or a list of lcore ids, e.g. " + key +
-                                            " = 2 or " + key + " = [1, 2]");
-}
-
-// [storage]: group commit by time and size, segment size, O_DIRECT, compression.
-result<void> apply_storage_toml(const toml::table& t, storage::writer_options& c) {
-    auto bad = [](std::string what) { return make_error(errc::bad_config, std::move(what)); };
-    const toml::node_view<const toml::node> s = t["storage"];
-    if (auto v = int_value(s["flush_interval_ms"])) c.flush_interval_ms = uint32_t(*v);
-    if (auto v = s["direct_io"].value<bool>()) c.direct_io = *v;
-    if (auto v = int_value(s["sync_bytes"])) {
-        if (*v <= 0) return bad("storage.sync_bytes must be > 0");
-        c.sync_bytes = uint64_t(*v);
-    }
-    if (auto v = int_value(s["segment_bytes_max"])) {
-        if (*v < (1 << 20) || uint64_t(*v) > limits::segment_bytes_max)
-            return bad("storage.segment_bytes_max must be within 1 MiB..256 MiB");
-        c.segment_bytes_max = uint64_t(*v);
-    }
-    if (auto v = s["compression"].value<std::string>()) {
-        if (*v == "zstd") {
-            c.compression = {storage::format::codec::zstd, 1};
-        } else if (*v == "lz4") {
-            c.compression = {storage::format::codec::lz4, 1};
-        } else if (*v == "none") {
-            c.compression = {storage::format::codec::none, 0};
-        } else {
-            return bad("storage.compression must be \"zstd\", \"lz4\" or \"none\", not \"" + *v +
-                       "\"");
-        }
-    }
-    if (auto v = int_value(s["compression_level"])) c.compression.level = int(*v);
-    return ok_result();
-}
-
-// [retention] (max_age_ms, max_bytes, interval_ms) and [retention.tables.X].
-result<void> apply_retention_toml(const toml::table& t, retention_config& c) {
-    auto bad = [](std::string what) { return make_error(errc::bad_config, std::move(what)); };
-    auto policy = [&](const toml::node_view<const toml::node>& n, storage::retention_policy& p,
-                      const std::string& where) -> result<void> {
-        if (auto v = int_value(n["max_age_ms"])) {
-            if (*v < 0) return bad(where + ".max_age_ms must be >= 0 (0: no age limit)");
-            p.max_age_ms = *v;
-        }
-        if (auto v = int_value(n["max_bytes"])) {
-            if (*v < 0) return bad(where + ".max_bytes must be >= 0 (0: no size limit)");
-            p.max_bytes = uint64_t(*v);
-        }
-        return ok_result();
-    };
-    const toml::node_view<const toml::node> r = t["retention"];
-    SLUICE_TRY(policy(r, c.defaults, "retention"));
-    if (auto v = int_value(r["interval_ms"])) {
-        if (*v <= 0) return bad("retention.interval_ms must be > 0");
-        c.interval_ms = uint32_t(*v);
-    }
-    if (auto tables = r["tables"].as_table()) {
-        for (const auto& [name, node] : *tables) {
-            storage::retention_policy p;
-            std::string key(name.str());
-            SLUICE_TRY(
-                policy(toml::node_view<const toml::node>(node), p, "retention.tables." + key));
-            c.tables[key] = p;
-        }
-    }
-    return ok_result();
-}
-
-// [kafka] listen, advertised, auto_create_topics, connections_max, request_bytes_max,
-// lcore; [[kafka.topic]] name, partitions.
-result<void> apply_kafka_toml(const toml::table& t, kafka_config& c) {
-    auto bad = [](std::string what) { return make_error(errc::bad_config, std::move(what)); };
-    const toml::node_view<const toml::node> k = t["kafka"];
-    if (!k) return ok_result();
-    if (auto node = k["listen"]; node) {
-        c.listen.clear();
-        if (auto v = node.value<std::string>()) {
-            c.listen.push_back(*v);
-        } else if (auto a = node.as_array()) {
-            for (auto& e : *a) {
-                auto v = e.value<std::string>();
-                if (!v)
-                    return bad(
-                        "kafka.listen must list \"HOST:PORT\" strings, e.g. [\"127.0.0.1:9092\"]");
-                c.listen.push_back(*v);
-            }
-        } else {
-            return bad("kafka.listen must be \"HOST:PORT\" or a list of them");
-        }
-    }
-    if (auto v = k["advertised"].value<std::string>()) c.advertised = *v;
-    if (auto v = k["auto_create_topics"].value<bool>()) c.auto_create_topics = *v;
-    if (auto v = int_value(k["connections_max"])) {
-        if (*v < 1 || *v > int64_t(limits::kafka_connections_max))
-            return bad("kafka.connections_max must be within 1.." +
-                       std::to_string(limits::kafka_connections_max));
-        c.connections_max = uint32_t(*v);
-    }
-    if (auto v = int_value(k["request_bytes_max"])) {
-        if (*v < 1024 || *v > int64_t(limits::kafka_request_bytes_max))
-            return bad("kafka.request_bytes_max must be within 1024.." +
-                       std::to_string(limits::kafka_request_bytes_max));
-        c.request_bytes_max = uint32_t(*v);
-    }
-    if (auto v = int_value(k["lcore"])) c.lcore = *v;
-    if (auto v = int_value(k["idle_timeout_ms"])) {
-        if (*v < 0 || *v > int64_t(UINT32_MAX))
-            return bad("kafka.idle_timeout_ms must be >= 0 (0: never)");
-        c.idle_timeout_ms = uint32_t(*v);
-    }
-    if (auto a = k["topic"].as_array()) {
-        c.topics.clear();
-        for (auto& e : *a) {
-            auto tab = e.as_table();
-            if (tab == nullptr)
-                return bad("kafka.topic must be a list of tables ([[kafka.topic]])");
-            kafka_topic_def d;
-            if (auto n = (*tab)["name"].value<std::string>()) d.name = *n;
-            if (d.name.empty())
-                return bad("a [[kafka.topic]] has no name (name = \"events-topic\")");
-            if (auto p = int_value((*tab)["partitions"])) {
-                if (*p < 0 || *p > int64_t(limits::kafka_partitions_max))
-                    return bad("kafka.topic " + d.name + ": partitions must be within 0.." +
-                               std::to_string(limits::kafka_partitions_max) +
-                               " (0: one per worker)");
-                d.partitions = int32_t(*p);
-            }
-            c.topics.push_back(d);
-        }
-    }
-    return ok_result();
+    const toml::node* n = s.node(key);
+    if (n == nullptr) return ok_result();
+    if (n->is_array()) return s.integers(key, list, 0, 1023, "[1, 2]");
+    if (!int_value(*n))
+        return s.wrong_type(s.name(key), *n, "a count (0..1024) or a list of lcore ids",
+                            std::string("2, or ") + key + " = [1, 2]");
+    return s.integer(key, count, 0, 1024, "0: derived from the lcores EAL was given");
 }
 
 // [sluice], [lcores]: where the data lives, the control socket, the lcore map, idling.
-result<void> apply_sluice_toml(const toml::table& t, daemon_config& c) {
-    get(t, "sluice", "data_dir", c.sluice.data_dir);
-    get(t, "sluice", "control_socket", c.sluice.control_socket);
-    if (auto v = int_value(t["sluice"]["workers"])) c.lcores.worker_count = uint32_t(*v);
-    // [lcores] rx / workers: an integer is a count, an array the explicit EAL lcore ids.
-    SLUICE_TRY(lcores_key(t, "rx", c.lcores.rx_count, c.lcores.rx));
-    SLUICE_TRY(lcores_key(t, "workers", c.lcores.worker_count, c.lcores.workers));
-    if (auto v = t["lcores"]["idle"].value<std::string>()) {
-        auto mode = parse_idle_mode(*v);
-        if (!mode)
-            return make_error(errc::bad_config,
-                              "lcores.idle must be \"wait\" or \"poll\", not \"" + *v + "\"");
-        c.lcores.idle = *mode;
-    }
-    return ok_result();
+result<void> apply_sluice_toml(section& top, daemon_config& c) {
+    auto s = top.table("sluice");
+    if (!s) return std::move(s).err();
+    SLUICE_TRY(s->string("data_dir", c.sluice.data_dir));
+    SLUICE_TRY(s->string("control_socket", c.sluice.control_socket));
+    SLUICE_TRY(s->integer("workers", c.lcores.worker_count, 0, 1024,
+                          "0: every lcore beyond the main and the RX lcores"));
+    SLUICE_TRY(s->finish());
+    auto l = top.table("lcores");
+    if (!l) return std::move(l).err();
+    SLUICE_TRY(lcores_key(*l, "rx", c.lcores.rx_count, c.lcores.rx));
+    SLUICE_TRY(lcores_key(*l, "workers", c.lcores.worker_count, c.lcores.workers));
+    std::string idle = idle_mode_name(c.lcores.idle);
+    SLUICE_TRY(l->string("idle", idle));
+    auto mode = parse_idle_mode(idle);
+    if (!mode)
+        return make_error(errc::bad_config,
+                          "lcores.idle must be \"wait\" or \"poll\", not \"" + idle + "\"");
+    c.lcores.idle = *mode;
+    return l->finish();
 }
 
 // [control]: the access policy, rates and the socket's mode.
-void apply_control_toml(const toml::table& t, control_config& c) {
-    const toml::node_view<const toml::node> k = t["control"];
-    if (auto a = k["allow_uids"].as_array())
-        for (auto& e : *a)
-            if (auto v = int_value(e)) c.allow_uids.push_back(uint32_t(*v));
-    if (auto a = k["allow_gids"].as_array())
-        for (auto& e : *a)
-            if (auto v = int_value(e)) c.allow_gids.push_back(uint32_t(*v));
-    get(t, "control", "socket_group_gid", c.socket_group_gid);
-    if (auto v = k["socket_mode"].value<std::string>()) {
-        c.socket_mode = uint32_t(std::strtoul(v->c_str(), nullptr, 8));
-    } else if (auto n = int_value(k["socket_mode"])) {
-        c.socket_mode = uint32_t(*n);
+result<void> apply_control_toml(section& top, control_config& c) {
+    auto k = top.table("control");
+    if (!k) return std::move(k).err();
+    constexpr int64_t id_max = u32_max - 1; // (uid_t)-1 is no one
+    SLUICE_TRY(k->integers("allow_uids", c.allow_uids, 0, id_max, "[1000]"));
+    SLUICE_TRY(k->integers("allow_gids", c.allow_gids, 0, id_max, "[1000]"));
+    SLUICE_TRY(k->integer("socket_group_gid", c.socket_group_gid, -1, id_max, "-1: none"));
+    // An octal string ("0660"), or an integer (0o660); config.cpp checks the bits.
+    if (const toml::node* n = k->node("socket_mode"); n != nullptr && n->is_string()) {
+        const std::string v = *n->value_exact<std::string>();
+        c.socket_mode = uint32_t(std::strtoul(v.c_str(), nullptr, 8));
+    } else if (n != nullptr && !int_value(*n)) {
+        return k->wrong_type(k->name("socket_mode"), *n, "an octal mode as a string",
+                             "\"0660\"");
+    } else {
+        SLUICE_TRY(k->integer("socket_mode", c.socket_mode, 0, u32_max));
     }
-    if (auto v = int_value(k["requests_per_s"])) c.requests_per_s = uint32_t(*v);
-    if (auto v = int_value(k["connection_requests_per_s"]))
-        c.connection_requests_per_s = uint32_t(*v);
-    if (auto v = int_value(k["idle_timeout_ms"])) c.idle_timeout_ms = uint32_t(*v);
+    SLUICE_TRY(k->integer("requests_per_s", c.requests_per_s, 0, u32_max, "0: no limit"));
+    SLUICE_TRY(k->integer("connection_requests_per_s", c.connection_requests_per_s, 0, u32_max,
+                          "0: no limit"));
+    SLUICE_TRY(k->integer("idle_timeout_ms", c.idle_timeout_ms, 0, u32_max, "0: never"));
+    return k->finish();
 }
 
 // [input]
-result<void> apply_input_toml(const toml::table& t, input_config& c) {
-    const toml::node_view<const toml::node> k = t["input"];
-    if (auto v = k["mode"].value<std::string>()) {
-        auto mode = parse_input_mode(*v);
-        if (!mode)
-            return make_error(errc::bad_config, "input.mode must be \"dpdk\", \"kernel_udp\" or "
-                                                "\"kafka\", not \"" +
-                                                    *v + "\"");
-        c.mode = *mode;
-        c.mode_set = true;
+result<void> apply_input_toml(section& top, input_config& c) {
+    auto k = top.table("input");
+    if (!k) return std::move(k).err();
+    std::string mode = input_mode_name(c.mode);
+    c.mode_set = k->node("mode") != nullptr;
+    SLUICE_TRY(k->string("mode", mode));
+    auto parsed = parse_input_mode(mode);
+    if (!parsed)
+        return make_error(errc::bad_config, "input.mode must be \"dpdk\", \"kernel_udp\" or "
+                                            "\"kafka\", not \"" +
+                                                mode + "\"");
+    c.mode = *parsed;
+    SLUICE_TRY(k->integer("port_id", c.port_id, 0, 65535));
+    SLUICE_TRY(k->integers("udp_ports", c.udp_ports, 1, 65535, "[9000]"));
+    SLUICE_TRY(k->string("kernel_bind", c.kernel_bind));
+    SLUICE_TRY(k->integer("kernel_rcvbuf_bytes", c.kernel_rcvbuf_bytes, 4096, 1ll << 30,
+                          "4 KiB..1 GiB"));
+    SLUICE_TRY(k->integer("event_bytes_max", c.event_bytes_max, 64, limits::event_bytes_max));
+    // At most 1000 years: now + the skew stays inside int64.
+    SLUICE_TRY(k->integer("max_future_skew_ms", c.max_future_skew_ms, 0, 31'536'000'000'000,
+                          "0..1000 years"));
+    SLUICE_TRY(k->integer("slots", c.slots, 0, u32_max, "0: derived from the lcore map"));
+    SLUICE_TRY(k->integer("rx_queues", c.rx_queues, 0, u32_max, "0: one per RX lcore"));
+    SLUICE_TRY(k->integer("mbufs", c.mbufs, 512, u32_max));
+    return k->finish();
+}
+
+// [kafka] listen, advertised, auto_create_topics, connections_max, request_bytes_max,
+// idle_timeout_ms, lcore; [[kafka.topic]] name, partitions.
+result<void> apply_kafka_toml(section& top, kafka_config& c) {
+    auto k = top.table("kafka");
+    if (!k) return std::move(k).err();
+    // "HOST:PORT", or a list of them.
+    if (const toml::node* n = k->node("listen"); n != nullptr && n->is_string()) {
+        std::string v;
+        SLUICE_TRY(k->string("listen", v));
+        c.listen = {v};
+    } else {
+        SLUICE_TRY(k->strings("listen", c.listen, "[\"127.0.0.1:9092\"]",
+                              "\"HOST:PORT\" or an array of them"));
     }
-    if (auto v = int_value(k["port_id"])) c.port_id = uint16_t(*v);
-    if (auto a = k["udp_ports"].as_array()) {
-        c.udp_ports.clear();
-        for (auto& e : *a)
-            if (auto v = int_value(e)) c.udp_ports.push_back(uint16_t(*v));
+    SLUICE_TRY(k->string("advertised", c.advertised));
+    SLUICE_TRY(k->boolean("auto_create_topics", c.auto_create_topics));
+    SLUICE_TRY(
+        k->integer("connections_max", c.connections_max, 1, limits::kafka_connections_max));
+    SLUICE_TRY(k->integer("request_bytes_max", c.request_bytes_max, 1024,
+                          limits::kafka_request_bytes_max));
+    SLUICE_TRY(k->integer("lcore", c.lcore, -1, 1023, "-1: the first free lcore"));
+    SLUICE_TRY(k->integer("idle_timeout_ms", c.idle_timeout_ms, 0, u32_max, "0: never"));
+    if (const toml::node* n = k->node("topic"); n != nullptr) {
+        const toml::array* a = n->as_array();
+        if (a == nullptr || !a->is_array_of_tables())
+            return k->wrong_type(k->name("topic"), *n,
+                                 "an array of tables ([[kafka.topic]] on a line of its own)",
+                                 "[{ name = \"events-topic\" }]");
+        c.topics.clear();
+        for (size_t i = 0; i < a->size(); ++i) {
+            section t = k->child((*a)[i].as_table(), "kafka.topic[" + std::to_string(i) + "]");
+            kafka_topic_def d;
+            SLUICE_TRY(t.string("name", d.name));
+            SLUICE_TRY(t.integer("partitions", d.partitions, 0, limits::kafka_partitions_max,
+                                 "0: one per worker"));
+            SLUICE_TRY(t.finish());
+            if (d.name.empty())
+                return make_error(errc::bad_config, "a [[kafka.topic]] has no name (" +
+                                                        t.where((*a)[i]) +
+                                                        "; e.g. name = \"events-topic\")");
+            c.topics.push_back(d);
+        }
     }
-    get(t, "input", "kernel_bind", c.kernel_bind);
-    if (auto v = int_value(k["kernel_rcvbuf_bytes"]))
-        c.kernel_rcvbuf_bytes = uint32_t(std::clamp<int64_t>(*v, 4096, 1ll << 30));
-    if (auto v = int_value(k["event_bytes_max"])) c.event_bytes_max = uint32_t(*v);
-    get(t, "input", "max_future_skew_ms", c.max_future_skew_ms);
-    if (auto v = int_value(k["slots"])) c.slots = uint32_t(*v);
-    if (auto v = int_value(k["rx_queues"])) c.rx_queues = uint32_t(*v);
-    if (auto v = int_value(k["mbufs"])) c.mbufs = uint32_t(*v);
-    return ok_result();
+    return k->finish();
 }
 
 // [processing]
-void apply_processing_toml(const toml::table& t, processing_config& c) {
-    get(t, "processing", "watermark_delay_ms", c.watermark_delay_ms);
-    get(t, "processing", "dedup_horizon_ms", c.dedup_horizon_ms);
-    if (auto v = int_value(t["processing"]["dedup_memory_mb"]))
-        c.dedup_memory_mb = uint64_t(*v);
+result<void> apply_processing_toml(section& top, processing_config& c) {
+    auto k = top.table("processing");
+    if (!k) return std::move(k).err();
+    SLUICE_TRY(k->integer("watermark_delay_ms", c.watermark_delay_ms, 0, i64_max));
+    SLUICE_TRY(k->integer("dedup_horizon_ms", c.dedup_horizon_ms, 1,
+                          processing::dedup_filter::horizon_ms_max,
+                          "24.8 days: the dedup table keeps 32-bit time offsets"));
+    SLUICE_TRY(k->integer("dedup_memory_mb", c.dedup_memory_mb, 1, 1 << 20,
+                          "all workers together, at most 1 TiB"));
+    return k->finish();
 }
 
 // [[query]] tables, or one [query] table (the slice's form: name, window_size_ms,
-// group_by). A query without its own delay takes processing.watermark_delay_ms.
-result<void> apply_queries_toml(const toml::table& t, const std::string& path, daemon_config& c) {
+// group_by). A query without its own delay takes processing.watermark_delay_ms. Their
+// keys are query_from_json()'s to check.
+result<void> apply_queries_toml(section& top, const std::string& path, daemon_config& c) {
     std::vector<json> queries;
-    c.queries_configured = t.contains("query");
-    if (auto a = t["query"].as_array()) {
+    const toml::node* n = top.node("query");
+    c.queries_configured = n != nullptr;
+    if (n == nullptr) {
+    } else if (auto a = n->as_array()) {
         for (auto& e : *a) {
             auto tab = e.as_table();
             if (tab == nullptr)
-                return make_error(errc::bad_config,
-                                  "config " + path +
-                                      ": query must be a list of tables ([[query]])");
+                return top.wrong_type("query", e,
+                                      "a table ([[query]] on a line of its own, its keys below)",
+                                      "{ name = \"q\", size = \"1m\" }");
             queries.push_back(toml_to_json(*tab));
         }
-    } else if (auto tab = t["query"].as_table()) {
+    } else if (auto tab = n->as_table()) {
         json j = toml_to_json(*tab);
         if (!j.contains("name")) j["name"] = processing::reference_query().name;
         queries.push_back(j);
+    } else {
+        return top.wrong_type("query", *n,
+                              "tables ([[query]] on a line of its own, its keys below), or [] "
+                              "for none",
+                              "[]");
     }
     c.queries.clear();
     for (const auto& j : queries) {
@@ -315,25 +429,83 @@ result<void> apply_queries_toml(const toml::table& t, const std::string& path, d
 }
 
 // [metrics], [log], [testing]
-result<void> apply_observability_toml(const toml::table& t, daemon_config& c) {
-    get(t, "metrics", "listen", c.metrics.listen);
-    if (auto v = t["log"]["format"].value<std::string>())
-        SLUICE_TRY(parse_log_format_key(*v, c.log.format));
-    if (auto v = int_value(t["log"]["rate_limit_burst"])) {
-        if (*v < 0 || *v > 1'000'000)
-            return make_error(errc::bad_config, "log.rate_limit_burst must be within 0..1000000 "
-                                                "(0: no limit)");
-        c.log.rate_limit.burst = uint32_t(*v);
-    }
-    if (auto v = int_value(t["log"]["rate_limit_interval_ms"])) {
-        if (*v < 1 || *v > 3'600'000)
+result<void> apply_observability_toml(section& top, daemon_config& c) {
+    auto m = top.table("metrics");
+    if (!m) return std::move(m).err();
+    SLUICE_TRY(m->string("listen", c.metrics.listen));
+    SLUICE_TRY(m->finish());
+    auto l = top.table("log");
+    if (!l) return std::move(l).err();
+    std::string format = c.log.format == log_format::json ? "json" : "text";
+    const bool format_given = l->node("format") != nullptr;
+    SLUICE_TRY(l->string("format", format));
+    if (format_given) SLUICE_TRY(parse_log_format_key(format, c.log.format));
+    SLUICE_TRY(
+        l->integer("rate_limit_burst", c.log.rate_limit.burst, 0, 1'000'000, "0: no limit"));
+    SLUICE_TRY(l->integer("rate_limit_interval_ms", c.log.rate_limit.interval_ms, 1, 3'600'000));
+    SLUICE_TRY(l->finish());
+    auto t = top.table("testing");
+    if (!t) return std::move(t).err();
+    SLUICE_TRY(t->integer("slow_worker_us", c.testing.slow_worker_us, 0, u32_max));
+    return t->finish();
+}
+
+// [storage]: group commit by time and size, segment size, O_DIRECT, compression.
+result<void> apply_storage_toml(section& top, storage::writer_options& c) {
+    auto s = top.table("storage");
+    if (!s) return std::move(s).err();
+    SLUICE_TRY(s->integer("flush_interval_ms", c.flush_interval_ms, 0, u32_max));
+    SLUICE_TRY(s->boolean("direct_io", c.direct_io));
+    SLUICE_TRY(s->integer("sync_bytes", c.sync_bytes, 1, i64_max));
+    SLUICE_TRY(s->integer("segment_bytes_max", c.segment_bytes_max, 1 << 20,
+                          int64_t(limits::segment_bytes_max), "1 MiB..256 MiB"));
+    const toml::node* codec = s->node("compression");
+    std::string name;
+    SLUICE_TRY(s->string("compression", name));
+    if (codec != nullptr) {
+        if (name == "zstd") {
+            c.compression = {storage::format::codec::zstd, 1};
+        } else if (name == "lz4") {
+            c.compression = {storage::format::codec::lz4, 1};
+        } else if (name == "none") {
+            c.compression = {storage::format::codec::none, 0};
+        } else {
             return make_error(errc::bad_config,
-                              "log.rate_limit_interval_ms must be within 1..3600000");
-        c.log.rate_limit.interval_ms = uint32_t(*v);
+                              "storage.compression must be \"zstd\", \"lz4\" or \"none\", not \"" +
+                                  name + "\"");
+        }
     }
-    if (auto v = int_value(t["testing"]["slow_worker_us"]))
-        c.testing.slow_worker_us = uint32_t(*v);
-    return ok_result();
+    SLUICE_TRY(s->integer("compression_level", c.compression.level, -7, 65537,
+                          "zstd -7..19, lz4 acceleration 1..65537"));
+    return s->finish();
+}
+
+// [retention] (max_age_ms, max_bytes, interval_ms) and [retention.tables.X].
+result<void> apply_retention_toml(section& top, retention_config& c) {
+    auto policy = [](section& s, storage::retention_policy& p) -> result<void> {
+        SLUICE_TRY(s.integer("max_age_ms", p.max_age_ms, 0, i64_max, "0: no age limit"));
+        SLUICE_TRY(s.integer("max_bytes", p.max_bytes, 0, i64_max, "0: no size limit"));
+        return ok_result();
+    };
+    auto r = top.table("retention");
+    if (!r) return std::move(r).err();
+    SLUICE_TRY(policy(*r, c.defaults));
+    SLUICE_TRY(r->integer("interval_ms", c.interval_ms, 1, u32_max));
+    // Any table name, each a table of max_age_ms and max_bytes.
+    auto tables = r->table("tables");
+    if (!tables) return std::move(tables).err();
+    if (const toml::node* n = r->node("tables"); n != nullptr) {
+        for (const auto& [name, node] : *n->as_table()) {
+            const std::string key(name.str());
+            auto one = tables->table(key);
+            if (!one) return std::move(one).err();
+            storage::retention_policy p;
+            SLUICE_TRY(policy(*one, p));
+            SLUICE_TRY(one->finish());
+            c.tables[key] = p;
+        }
+    }
+    return r->finish();
 }
 
 } // namespace
@@ -348,16 +520,17 @@ result<void> apply_config_file(const std::string& path, daemon_config& c) {
                                                 std::to_string(e.source().begin.line) +
                                                 " (fix the file or pass another --config)");
     }
-    SLUICE_TRY(apply_sluice_toml(t, c));
-    apply_control_toml(t, c.control);
-    SLUICE_TRY(apply_input_toml(t, c.input));
-    SLUICE_TRY(apply_kafka_toml(t, c.kafka));
-    apply_processing_toml(t, c.processing);
-    SLUICE_TRY(apply_queries_toml(t, path, c));
-    SLUICE_TRY(apply_observability_toml(t, c));
-    SLUICE_TRY(apply_storage_toml(t, c.storage));
-    SLUICE_TRY(apply_retention_toml(t, c.retention));
-    return ok_result();
+    section top(path, &t, "");
+    SLUICE_TRY(apply_sluice_toml(top, c));
+    SLUICE_TRY(apply_control_toml(top, c.control));
+    SLUICE_TRY(apply_input_toml(top, c.input));
+    SLUICE_TRY(apply_kafka_toml(top, c.kafka));
+    SLUICE_TRY(apply_processing_toml(top, c.processing));
+    SLUICE_TRY(apply_queries_toml(top, path, c));
+    SLUICE_TRY(apply_observability_toml(top, c));
+    SLUICE_TRY(apply_storage_toml(top, c.storage));
+    SLUICE_TRY(apply_retention_toml(top, c.retention));
+    return top.finish();
 }
 
 result<void> parse_log_format_key(const std::string& name, log_format& out) {

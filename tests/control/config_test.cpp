@@ -158,11 +158,11 @@ TEST(Config, StorageSectionIsTheWriterOptions) {
 }
 
 // An integer key takes an integer, or a float that is a whole number inside int64; any
-// other float is no integer and leaves the default. Bug 14 (fuzz_config): `= 3e64` went
-// through toml++'s float-to-int static_cast, undefined behaviour. x86 happened to give
-// the same answer, and gcc's -fsanitize=undefined leaves out float-cast-overflow, so the
-// check that fails without the fix is clang's: fuzz_smoke (scripts/test) starts
-// fuzz_config on corpus/config/crash-integer-key-float-3e64.
+// other float is a value of the wrong type, refused naming the key. Bug 14 (fuzz_config):
+// `= 3e64` went through toml++'s float-to-int static_cast, undefined behaviour. x86
+// happened to give the same answer; the ASan+UBSan build (-fsanitize=float-cast-overflow,
+// which gcc's -fsanitize=undefined leaves out) and clang's fuzz_smoke (scripts/test, on
+// corpus/config/crash-integer-key-float-3e64) both stop on the cast.
 TEST(Config, IntegerKeysTakeWholeNumbersOnly) {
     testing::temp_dir dir;
     auto whole = load_toml(dir, "[input]\nkernel_rcvbuf_bytes = 65536.0\nslots = 8_192\n");
@@ -171,9 +171,172 @@ TEST(Config, IntegerKeysTakeWholeNumbersOnly) {
     EXPECT_EQ(whole->input.slots, 8192u);
     for (const char* value : {"3e64", "-3e64", "1e19", "inf", "nan", "65536.5"}) {
         auto c = load_toml(dir, std::string("[input]\nkernel_rcvbuf_bytes = ") + value + "\n");
-        ASSERT_TRUE(c) << value << ": " << c.err().message;
-        EXPECT_EQ(c->input.kernel_rcvbuf_bytes, limits::kernel_rcvbuf_bytes_default) << value;
+        ASSERT_FALSE(c) << value;
+        EXPECT_EQ(c.err().code, errc::bad_config);
+        EXPECT_EQ(c.err().message.find("input.kernel_rcvbuf_bytes must be an integer within "
+                                       "4096..1073741824, not a float ("),
+                  0u)
+            << value << ": " << c.err().message;
     }
+}
+
+// The one message a refused key gets: the key by its table path, what it must be.
+std::string refused(const testing::temp_dir& dir, const std::string& text) {
+    auto c = load_toml(dir, text);
+    if (c) return "(loaded)";
+    EXPECT_EQ(c.err().code, errc::bad_config) << c.err().message;
+    EXPECT_EQ(c.err().message.find('\n'), std::string::npos) << c.err().message;
+    return c.err().message;
+}
+
+// A scalar of the wrong type (a string for an integer, a string for a boolean, an
+// integer for a string) is refused, not ignored: the key, the type it needs, the type
+// and value it has, where, and a value it could take (its default).
+TEST(Config, AScalarOfTheWrongTypeIsRefusedNamingTheKey) {
+    testing::temp_dir dir;
+    const std::string path = dir.file("sluiced.toml");
+    EXPECT_EQ(refused(dir, "[sluice]\nworkers = \"two\"\n"),
+              "sluice.workers must be an integer within 0..1024, not the string \"two\" (line 2 "
+              "of " + path + "; e.g. workers = 0)");
+    EXPECT_EQ(refused(dir, "[storage]\ndirect_io = \"false\"\n"),
+              "storage.direct_io must be true or false, not the string \"false\" (line 2 of " +
+                  path + "; e.g. direct_io = true)");
+    EXPECT_EQ(refused(dir, "\n[sluice]\ndata_dir = 5\n"),
+              "sluice.data_dir must be a string, not an integer (5) (line 3 of " + path +
+                  "; e.g. data_dir = \"" + std::string(limits::data_dir_default) + "\")");
+    EXPECT_NE(refused(dir, "[kafka]\nauto_create_topics = 1\n")
+                  .find("kafka.auto_create_topics must be true or false, not an integer (1)"),
+              std::string::npos);
+    EXPECT_NE(refused(dir, "[log]\nformat = true\n")
+                  .find("log.format must be a string, not a boolean (true)"),
+              std::string::npos);
+    EXPECT_NE(refused(dir, "[lcores]\nrx = \"1,2\"\n")
+                  .find("lcores.rx must be a count (0..1024) or a list of lcore ids, not the "
+                        "string \"1,2\""),
+              std::string::npos);
+    EXPECT_NE(refused(dir, "[control]\nsocket_mode = 0.5\n")
+                  .find("control.socket_mode must be an octal mode as a string, not a float"),
+              std::string::npos);
+}
+
+// An array or a table where the key needs another shape, and an array element of the
+// wrong type (named by its index).
+TEST(Config, AnArrayOrTableOfTheWrongShapeIsRefusedNamingTheKey) {
+    testing::temp_dir dir;
+    const std::string path = dir.file("sluiced.toml");
+    EXPECT_EQ(refused(dir, "[kafka]\nlisten = 9092\n"),
+              "kafka.listen must be \"HOST:PORT\" or an array of them, not an integer (9092) "
+              "(line 2 of " + path + "; e.g. listen = [\"127.0.0.1:9092\"])");
+    EXPECT_NE(refused(dir, "[kafka]\nlisten = [\"127.0.0.1:9092\", 9093]\n")
+                  .find("kafka.listen[1] must be a string, not an integer (9093)"),
+              std::string::npos);
+    EXPECT_NE(refused(dir, "[input]\nudp_ports = 9000\n")
+                  .find("input.udp_ports must be an array of integers, not an integer (9000)"),
+              std::string::npos);
+    EXPECT_NE(refused(dir, "[control]\nallow_uids = [1000, \"root\"]\n")
+                  .find("control.allow_uids[1] must be an integer within 0..4294967294, not the "
+                        "string \"root\""),
+              std::string::npos);
+    EXPECT_NE(refused(dir, "[sluice]\ndata_dir = [\"/a\"]\n")
+                  .find("sluice.data_dir must be a string, not an array"),
+              std::string::npos);
+    EXPECT_NE(refused(dir, "kafka = 5\n").find("kafka must be a table, not an integer (5)"),
+              std::string::npos);
+    EXPECT_NE(refused(dir, "[storage.compression]\nlevel = 3\n")
+                  .find("storage.compression must be a string, not a table"),
+              std::string::npos);
+    EXPECT_NE(refused(dir, "[kafka.topic]\nname = \"t\"\n")
+                  .find("kafka.topic must be an array of tables ([[kafka.topic]] on a line of "
+                        "its own), not a table"),
+              std::string::npos);
+    EXPECT_NE(refused(dir, "query = 5\n").find("query must be tables ([[query]]"),
+              std::string::npos);
+    EXPECT_NE(refused(dir, "query = [5]\n").find("query must be a table ([[query]]"),
+              std::string::npos);
+    // An empty list is still a list: no queries.
+    auto none = load_toml(dir, "query = []\n");
+    ASSERT_TRUE(none) << none.err().message;
+    EXPECT_TRUE(none->queries.empty());
+}
+
+// Keys of tables inside tables are named by their whole path.
+TEST(Config, AKeyOfANestedTableIsNamedByItsPath) {
+    testing::temp_dir dir;
+    EXPECT_NE(refused(dir, "[[kafka.topic]]\nname = \"t\"\npartitions = \"two\"\n")
+                  .find("kafka.topic[0].partitions must be an integer within 0..1024, not the "
+                        "string \"two\""),
+              std::string::npos);
+    EXPECT_NE(refused(dir, "[[kafka.topic]]\nname = \"a\"\n[[kafka.topic]]\nname = 7\n")
+                  .find("kafka.topic[1].name must be a string, not an integer (7) (line 4 of "),
+              std::string::npos);
+    EXPECT_NE(refused(dir, "[retention.tables.events]\nmax_bytes = \"1G\"\n")
+                  .find("retention.tables.events.max_bytes must be an integer >= 0, not the "
+                        "string \"1G\""),
+              std::string::npos);
+    EXPECT_NE(refused(dir, "[retention.tables]\nevents = 5\n")
+                  .find("retention.tables.events must be a table, not an integer (5)"),
+              std::string::npos);
+    EXPECT_NE(refused(dir, "[retention]\ntables = [1]\n")
+                  .find("retention.tables must be a table, not an array"),
+              std::string::npos);
+}
+
+// Integers outside what the key can mean are refused with its range, rather than
+// wrapped into the field (-1 workers was 4294967295 of them).
+TEST(Config, AnIntegerOutOfItsRangeIsRefusedNamingTheRange) {
+    testing::temp_dir dir;
+    EXPECT_EQ(refused(dir, "[sluice]\nworkers = -1\n"),
+              "sluice.workers must be within 0..1024 (0: every lcore beyond the main and the RX "
+              "lcores)");
+    EXPECT_EQ(refused(dir, "[storage]\nsync_bytes = -5\n"), "storage.sync_bytes must be >= 1");
+    EXPECT_EQ(refused(dir, "[retention]\nmax_bytes = -1\n"),
+              "retention.max_bytes must be >= 0 (0: no size limit)");
+    EXPECT_EQ(refused(dir, "[input]\nudp_ports = [9000, 0]\n"),
+              "input.udp_ports[1] must be within 1..65535");
+    EXPECT_EQ(refused(dir, "[input]\nport_id = 65536\n"), "input.port_id must be within 0..65535");
+    // 2^32 + 64 used to wrap to 64 and pass.
+    EXPECT_EQ(refused(dir, "[input]\nevent_bytes_max = 4294967360\n"),
+              "input.event_bytes_max must be within 64..65536");
+    EXPECT_EQ(refused(dir, "[input]\nmbufs = 100\n"), "input.mbufs must be within 512..4294967295");
+    EXPECT_EQ(refused(dir, "[control]\nallow_gids = [-1]\n"),
+              "control.allow_gids[0] must be within 0..4294967294");
+    EXPECT_EQ(refused(dir, "[kafka]\nlcore = 5000\n"),
+              "kafka.lcore must be within -1..1023 (-1: the first free lcore)");
+    EXPECT_EQ(refused(dir, "[lcores]\nworkers = [3, 1024]\n"),
+              "lcores.workers[1] must be within 0..1023");
+    EXPECT_EQ(refused(dir, "[processing]\ndedup_memory_mb = 0\n"),
+              "processing.dedup_memory_mb must be within 1..1048576 (all workers together, at "
+              "most 1 TiB)");
+    EXPECT_EQ(refused(dir, "[processing]\nwatermark_delay_ms = -1\n"),
+              "processing.watermark_delay_ms must be >= 0");
+    // 0 workers is the default: every lcore beyond the main and RX lcores.
+    auto zero = load_toml(dir, "[sluice]\nworkers = 0\n");
+    ASSERT_TRUE(zero) << zero.err().message;
+    EXPECT_EQ(zero->lcores.worker_count, 0u);
+}
+
+// A key no table has (a misspelling, a key of another table) is refused, as an unknown
+// key of a [[query]] is: the key, where, and the keys its table has.
+TEST(Config, AnUnknownKeyIsRefusedListingTheTablesKeys) {
+    testing::temp_dir dir;
+    const std::string path = dir.file("sluiced.toml");
+    EXPECT_EQ(refused(dir, "[kafka]\nlisen = \"127.0.0.1:9092\"\n"),
+              "unknown key kafka.lisen (line 2 of " + path +
+                  "): remove it or fix its name; [kafka] has: advertised, auto_create_topics, "
+                  "connections_max, idle_timeout_ms, lcore, listen, request_bytes_max, topic");
+    EXPECT_EQ(refused(dir, "[kafak]\nlisten = \"127.0.0.1:9092\"\n"),
+              "unknown key kafak (line 1 of " + path +
+                  "): remove it or fix its name; the tables are: control, input, kafka, lcores, "
+                  "log, metrics, processing, query, retention, sluice, storage, testing");
+    EXPECT_NE(refused(dir, "[input]\nworkers = 2\n")
+                  .find("unknown key input.workers (line 2 of "),
+              std::string::npos);
+    EXPECT_NE(refused(dir, "[[kafka.topic]]\nname = \"t\"\npartitons = 2\n")
+                  .find("unknown key kafka.topic[0].partitons (line 3 of "),
+              std::string::npos);
+    EXPECT_NE(refused(dir, "[retention.tables.events]\nmax_byte = 1\n")
+                  .find("unknown key retention.tables.events.max_byte (line 2 of "),
+              std::string::npos);
 }
 
 TEST(Config, SectionsLandInTheirStructs) {
