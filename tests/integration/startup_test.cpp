@@ -199,6 +199,35 @@ TEST(StartupErrors, DataDirNotWritableIsOneLineBeforeEal) {
     if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 
+// A key of the wrong type or a misspelt key in sluiced.toml: exit 1 with one line naming
+// the key, what it must be and where, before EAL starts (nothing on stdout, no data dir).
+TEST(StartupErrors, AConfigKeyOfTheWrongTypeOrUnknownIsOneLineBeforeEal) {
+    std::string dir = make_temp_dir("su-config");
+    const std::string conf = dir + "/sluiced.toml";
+    const std::vector<std::string> args = {"--",         "--config",        conf,
+                                           "--kernel-udp", "127.0.0.1",     "--data-dir",
+                                           dir + "/data", "--control-socket", dir + "/ctl.sock"};
+    std::ofstream(conf) << "[sluice]\nworkers = \"two\"\n";
+    auto r = run_sluiced(args, dir);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(r.err, "sluiced: sluice.workers must be an integer within 0..1024, not the string "
+                     "\"two\" (line 2 of " +
+                         conf + "; e.g. workers = 0)\n");
+    EXPECT_EQ(read_file(dir + "/out.log"), "");
+    EXPECT_FALSE(std::filesystem::exists(dir + "/data"));
+    std::ofstream(conf) << "[kafka]\nlisen = [\"127.0.0.1:9092\"]\n";
+    r = run_sluiced(args, dir);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line only:\n" << r.err;
+    EXPECT_EQ(r.err.find("sluiced: unknown key kafka.lisen (line 2 of " + conf +
+                         "): remove it or fix its name; [kafka] has: "),
+              0u)
+        << r.err;
+    EXPECT_EQ(read_file(dir + "/out.log"), "");
+    EXPECT_FALSE(std::filesystem::exists(dir + "/data"));
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
 TEST(StartupErrors, ControlSocketServedByAnotherSluicedIsOneLine) {
     std::string dir = make_temp_dir("su-socket");
     const std::string prefix = "sluice-su-socket-" + std::to_string(getpid());
