@@ -179,7 +179,9 @@ std::vector<std::string> restart_required(const daemon_config& running, const da
 void apply_log_config(const daemon_config& config);
 
 // Reads the TOML file at `path` into `c`: each section into its struct, key by key
-// (config_file.cpp). load_config() calls it before the command-line overrides.
+// (config_file.cpp). A key of the wrong type, an integer out of its range or a key no
+// table has is an error naming it (TABLE.KEY) and its line. load_config() calls it
+// before the command-line overrides.
 result<void> apply_config_file(const std::string& path, daemon_config& c);
 // "text" or "json" into `out`; otherwise an error naming log.format.
 result<void> parse_log_format_key(const std::string& name, log_format& out);

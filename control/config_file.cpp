@@ -350,7 +350,7 @@ result<void> apply_kafka_toml(section& top, kafka_config& c) {
     SLUICE_TRY(k->integer("idle_timeout_ms", c.idle_timeout_ms, 0, u32_max, "0: never"));
     if (const toml::node* n = k->node("topic"); n != nullptr) {
         const toml::array* a = n->as_array();
-        if (a == nullptr || !a->is_array_of_tables())
+        if (a == nullptr || (!a->empty() && !a->is_array_of_tables()))
             return k->wrong_type(k->name("topic"), *n,
                                  "an array of tables ([[kafka.topic]] on a line of its own)",
                                  "[{ name = \"events-topic\" }]");

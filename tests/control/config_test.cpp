@@ -253,10 +253,11 @@ TEST(Config, AnArrayOrTableOfTheWrongShapeIsRefusedNamingTheKey) {
               std::string::npos);
     EXPECT_NE(refused(dir, "query = [5]\n").find("query must be a table ([[query]]"),
               std::string::npos);
-    // An empty list is still a list: no queries.
-    auto none = load_toml(dir, "query = []\n");
+    // An empty list is still a list: no queries; no topics beyond the default.
+    auto none = load_toml(dir, "query = []\n[kafka]\ntopic = []\n");
     ASSERT_TRUE(none) << none.err().message;
     EXPECT_TRUE(none->queries.empty());
+    EXPECT_TRUE(none->kafka.topics.empty());
 }
 
 // Keys of tables inside tables are named by their whole path.
