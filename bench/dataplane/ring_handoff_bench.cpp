@@ -23,6 +23,7 @@
 #include <rte_ring.h>
 
 #include "base/limits.h"
+#include "base/tsan.h"
 #include "dataplane/eal_setup.h"
 
 namespace {
@@ -43,8 +44,13 @@ int consume(void* arg) {
     for (;;) {
         unsigned n = rte_ring_dequeue_burst(ctx->ring, objs, burst, nullptr);
         if (n == 0) {
-            // Stop only once the ring is empty: every enqueued object is counted.
-            if (ctx->stop.load(std::memory_order_acquire) && rte_ring_empty(ctx->ring)) break;
+            // Stop only once the ring is empty: every enqueued object is counted. The tails
+            // are read through ring_count (eal_setup.h), sluice's one reading of them:
+            // rte_ring_empty's plain loads race with the other side's stores (here the
+            // stop flag, acquired first, already orders the producer's last one).
+            if (ctx->stop.load(std::memory_order_acquire) &&
+                sluice::dataplane::ring_count(ctx->ring) == 0)
+                break;
             rte_pause();
             continue;
         }
@@ -52,6 +58,9 @@ int consume(void* arg) {
             ctx->out_of_order += reinterpret_cast<uintptr_t>(objs[i]) != expect;
         ctx->received += n;
     }
+    // Ordered before what the producer does once rte_eal_wait_lcore returns (frees the
+    // ring, reads the counts): EAL's wait is invisible to TSan, as in pipeline::stop().
+    sluice::tsan_release(ctx);
     return 0;
 }
 
@@ -97,6 +106,7 @@ void bm_ring_handoff(benchmark::State& state) {
     }
     ctx.stop.store(true, std::memory_order_release);
     rte_eal_wait_lcore(consumer_lcore);
+    sluice::tsan_acquire(&ctx);
     rte_ring_free(ctx.ring);
     if (ctx.received != sent || ctx.out_of_order != 0) {
         state.SkipWithError("the consumer did not get every object once, in order");
