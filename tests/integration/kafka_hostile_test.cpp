@@ -814,7 +814,7 @@ TEST(KafkaHostile, FileDescriptorLimitBelowConnectionsMax) {
 }
 
 // ---------------------------------------------------------------------------------------
-// A store that fails: every fdatasync of the store fails with EIO from the first on
+// A store that fails: every fdatasync of the store fails with EIO once sluiced is up
 // (SLUICE_TEST_FAULT, storage/fault_injection.h), so both workers' writers fail at their
 // first commit. A broker answers KAFKA_STORAGE_ERROR (56) for partitions whose log it cannot
 // write: acks=all requests waiting for durability are answered 56 at once (not left to the
@@ -875,12 +875,28 @@ TEST(KafkaHostile, FailedStoreIsAnsweredStorageErrorAndRetriesAreStoredOnce) {
     k.dir = make_temp_dir("kafka-hostile-storage");
     k.prefix = "sluice-khostile-storage-" + std::to_string(getpid());
     kafka::write_config(k.dir, "", 100);
-    setenv("SLUICE_TEST_FAULT", "1:eio:persistent:fsync", 1);
+    // How many fdatasyncs sluiced makes coming up on a fresh data dir (each new segment's
+    // header and directory): a count-only run, stopped idle (an idle stop syncs nothing).
+    setenv("SLUICE_TEST_FAULT", "0", 1);
+    start(k);
+    unsetenv("SLUICE_TEST_FAULT");
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    ASSERT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << log_path(k);
+    const std::string counted = read_text(log_path(k));
+    const auto at = counted.rfind("fdatasync ");
+    ASSERT_NE(at, std::string::npos) << "no fault injection summary in " << log_path(k);
+    const uint64_t startup_syncs = std::strtoull(counted.c_str() + at + 10, nullptr, 10);
+    ASSERT_GT(startup_syncs, 0u) << counted.substr(at);
+    std::filesystem::remove_all(k.dir + "/data");
+    // Every fdatasync after those fails: the first is the first Produce's commit.
+    const std::string plan = std::to_string(startup_syncs + 1) + ":eio:persistent:fsync";
+    setenv("SLUICE_TEST_FAULT", plan.c_str(), 1);
     start(k);
     unsetenv("SLUICE_TEST_FAULT");
     ASSERT_FALSE(::testing::Test::HasFailure());
     EXPECT_EQ(run_python(k, "storage_error_failed", storage_error_py, std::to_string(k.port) + " failed", 120), 0)
         << read_text(k.dir + "/storage_error_failed.log") << "see " << log_path(k);
+    std::printf("%s", read_text(k.dir + "/storage_error_failed.log").c_str()); // the answer times
     json s = k.proc->request({{"cmd", "stats"}});
     ASSERT_TRUE(s.value("ok", false)) << s.dump();
     EXPECT_EQ(s["storage"].value("state", ""), "failed") << s["storage"].dump();
