@@ -49,6 +49,7 @@ struct kafka_rx::parked {
     uint64_t arrival_tsc = 0;
     uint64_t journal_end = 0; // the sequence journal's records staged up to this request
     int16_t version = 0;      // the Produce version its answer was written for
+    bool failed = false;      // answered KAFKA_STORAGE_ERROR: the store failed (fail_parked)
 };
 
 kafka_rx::kafka_rx(const kafka_rx_config& config, kafka_listener& listener, rx_lcore& rx,
@@ -687,7 +688,7 @@ uint32_t kafka_rx::complete_parked() noexcept {
         if (p.slot >= 0) {
             _listener.response_ready(p.conn, p.slot); // a closed connection ignores it
             if (now == 0) now = tsc_now();
-            if (!_store_failed) record_ack_latency(2, p.arrival_tsc, now);
+            if (!p.failed) record_ack_latency(2, p.arrival_tsc, now);
         }
         _parked_head = (_parked_head + 1) % limits::kafka_parked_acks_max;
         --_parked_count;
@@ -716,11 +717,13 @@ bool kafka_rx::store_failed() noexcept {
     return false;
 }
 
-// The store failed: every entry not yet durable (they are in order, and each one's marks
-// are at least its predecessor's, so none of them can complete) is answered 56 for its
-// partitions that had no error, and its idempotent batches are dropped from the journal and
-// taken back from the sequence state: a retry must be stored, not answered as a duplicate.
-// They then leave the FIFO in order, behind the durable entries' journal records.
+// The store failed: every entry not yet durable is answered 56 for its partitions that had
+// no error (an entry waiting on a failed worker never completes, and each later entry's
+// marks are at least its own; one waiting only on healthy workers is answered 56 too: the
+// store as a whole has failed, kafka_rx.h), and its idempotent batches are dropped from the
+// journal and taken back from the sequence state: a retry must be stored, not answered as
+// a duplicate. They then leave the FIFO in order, behind the durable entries' journal
+// records.
 void kafka_rx::fail_parked() noexcept {
     (void)_journal.discard_unwritable(_sequences);
     _counters.producer_states.store(_sequences.size(), std::memory_order_relaxed);
@@ -728,6 +731,7 @@ void kafka_rx::fail_parked() noexcept {
     for (uint32_t k = _parked_data_durable; k < _parked_count; ++k) {
         parked& p = _parked[(_parked_head + k) % limits::kafka_parked_acks_max];
         p.journal_end = journal_end;
+        p.failed = true;
         std::vector<uint8_t>* out = p.slot >= 0 ? _listener.response_buffer(p.conn, p.slot) : nullptr;
         if (out == nullptr) continue; // acks 0/1 (answered already), or the client is gone
         const int32_t n = rewrite_produce_errors(*out, p.version, error_code::none,
