@@ -818,8 +818,8 @@ TEST(KafkaHostile, FileDescriptorLimitBelowConnectionsMax) {
 // (SLUICE_TEST_FAULT, storage/fault_injection.h), so both workers' writers fail at their
 // first commit. A broker answers KAFKA_STORAGE_ERROR (56) for partitions whose log it cannot
 // write: acks=all requests waiting for durability are answered 56 at once (not left to the
-// client's request timeout), and later ones (acks 1, all, 0) are refused with 56, storing
-// nothing. The idempotent producer's retry after a 56 is not a duplicate: after a restart
+// client's request timeout), and later ones (acks 1, all, 0; kafka-python with retries=0
+// gets the error at once) are refused with 56, storing nothing. The idempotent producer's retry after a 56 is not a duplicate: after a restart
 // on the same data dir (no fault) it is stored, its re-send then is a duplicate, and every
 // value is stored exactly once.
 
@@ -856,6 +856,22 @@ if phase == 'failed':
     s.sendall(produce(5, [(b'events-topic', [(0, batch(late_plain))])], acks=0, version=5))
     a, _ = ask(6, plain, 1)
     assert a == (56, -1), a
+    # A real client: kafka-python, acks=all, no retries, gets the broker's error at once
+    # (2.0.2 predates code 56 and names it UnknownError; not a timeout).
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError, KafkaTimeoutError, RequestTimedOutError
+    p = KafkaProducer(bootstrap_servers=['127.0.0.1:%d' % port], acks='all', retries=0,
+                      request_timeout_ms=30000)
+    t = time.monotonic()
+    try:
+        p.send('events-topic', event('se-k0')).get(timeout=25)
+        raise AssertionError('kafka-python had its record acknowledged')
+    except (KafkaTimeoutError, RequestTimedOutError):
+        raise
+    except KafkaError as e:
+        print('kafka-python: %r in %.3f s' % (e, time.monotonic() - t), flush=True)
+    assert time.monotonic() - t < 10
+    p.close()
     print('ok')
 else:
     # After the restart (no fault): the retries are stored; their re-sends are duplicates.
@@ -866,6 +882,8 @@ else:
     a, _ = ask(3, plain, -1)
     assert a[0] == 0, a
     a, _ = ask(4, late_plain, -1)
+    assert a[0] == 0, a
+    a, _ = ask(5, [event('se-k0')], -1)
     assert a[0] == 0, a
     print('ok')
 )";
@@ -900,8 +918,9 @@ TEST(KafkaHostile, FailedStoreIsAnsweredStorageErrorAndRetriesAreStoredOnce) {
     json s = k.proc->request({{"cmd", "stats"}});
     ASSERT_TRUE(s.value("ok", false)) << s.dump();
     EXPECT_EQ(s["storage"].value("state", ""), "failed") << s["storage"].dump();
-    // One partition answered 56 per request that had an answer or none (acks=0): 6.
-    EXPECT_EQ(s["kafka"]["errors_by_code"].value("56", 0), 6) << s["kafka"].dump();
+    // One partition answered 56 per request that had an answer or none (acks=0): 6 raw
+    // requests and kafka-python's.
+    EXPECT_EQ(s["kafka"]["errors_by_code"].value("56", 0), 7) << s["kafka"].dump();
     EXPECT_EQ(s["kafka"].value("acks_parked", 1), 0) << s["kafka"].dump();
     EXPECT_NE(read_text(log_path(k)).find("answered KAFKA_STORAGE_ERROR (56)"), std::string::npos)
         << "see " << log_path(k);
@@ -924,6 +943,7 @@ TEST(KafkaHostile, FailedStoreIsAnsweredStorageErrorAndRetriesAreStoredOnce) {
     for (int i = 0; i < 6; ++i) sent[hex64(value("se-i" + std::to_string(i)))] = "se-i" + std::to_string(i);
     for (int i = 0; i < 4; ++i) sent[hex64(value("se-p" + std::to_string(i)))] = "se-p" + std::to_string(i);
     for (int i = 0; i < 3; ++i) sent[hex64(value("se-q" + std::to_string(i)))] = "se-q" + std::to_string(i);
+    sent[hex64(value("se-k0"))] = "se-k0";
     std::map<std::string, int> stored;
     for (const auto& row : read_store(k.dir + "/data", query_table).events)
         ++stored[row.substr(0, row.find(' '))];
