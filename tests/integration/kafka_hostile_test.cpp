@@ -839,22 +839,31 @@ def ask(corr, values, acks, **kw):
     dt = time.monotonic() - t
     print('corr %d acks %d %s: error %d base %d in %.3f s' % (corr, acks, kw, a[0], a[1], dt), flush=True)
     return a, dt
+# The idempotent producer's three batches: sequences 0-2, 3-4 and 5.
+idem_batches = [(idem[0:3], 0), (idem[3:5], 3), (idem[5:6], 5)]
 if phase == 'failed':
-    # The first request's commit is the store's first fdatasync: it fails while the
-    # answer waits (parked) for durability.
-    a, dt = ask(1, idem, -1, pid=PID, epoch=0, seq=0)
-    assert a == (56, -1), a
-    assert dt < 10, dt
+    # Three batches pipelined: their commit is the store's first fdatasync, which fails
+    # while their answers wait (parked) for durability. Each is answered 56, in order.
+    t = time.monotonic()
+    s.sendall(b''.join(produce(1 + i, [(b'events-topic', [(0, batch(v, pid=PID, epoch=0, seq=q))])],
+                               acks=-1, version=5) for i, (v, q) in enumerate(idem_batches)))
+    for i in range(3):
+        a = answer(s, 1 + i, 5)[('events-topic', 0)]
+        dt = time.monotonic() - t
+        print('corr %d acks -1 pipelined, sequence %d: error %d base %d in %.3f s'
+              % (1 + i, idem_batches[i][1], a[0], a[1], dt), flush=True)
+        assert a == (56, -1), a
+        assert dt < 10, dt
     # The producer's retry: 56 again while the store is failed, never a duplicate (0).
-    a, _ = ask(2, idem, -1, pid=PID, epoch=0, seq=0)
+    a, _ = ask(4, idem[0:3], -1, pid=PID, epoch=0, seq=0)
     assert a == (56, -1), a
-    a, _ = ask(3, plain, -1)
+    a, _ = ask(5, plain, -1)
     assert a == (56, -1), a
-    a, _ = ask(4, plain, 1)
+    a, _ = ask(6, plain, 1)
     assert a == (56, -1), a
     # acks=0 gets no answer: the next request's answer follows directly.
-    s.sendall(produce(5, [(b'events-topic', [(0, batch(late_plain))])], acks=0, version=5))
-    a, _ = ask(6, plain, 1)
+    s.sendall(produce(7, [(b'events-topic', [(0, batch(late_plain))])], acks=0, version=5))
+    a, _ = ask(8, plain, 1)
     assert a == (56, -1), a
     # A real client: kafka-python, acks=all, no retries, gets the broker's error at once
     # (2.0.2 predates code 56 and names it UnknownError; not a timeout).
@@ -875,15 +884,15 @@ if phase == 'failed':
     print('ok')
 else:
     # After the restart (no fault): the retries are stored; their re-sends are duplicates.
-    a, _ = ask(1, idem, -1, pid=PID, epoch=0, seq=0)
+    first = [ask(1 + i, v, -1, pid=PID, epoch=0, seq=q)[0] for i, (v, q) in enumerate(idem_batches)]
+    assert all(a[0] == 0 for a in first), first
+    b, _ = ask(4, idem[3:5], -1, pid=PID, epoch=0, seq=3)
+    assert b == first[1], (b, first)  # a duplicate: the first answer's offset
+    a, _ = ask(5, plain, -1)
     assert a[0] == 0, a
-    b, _ = ask(2, idem, -1, pid=PID, epoch=0, seq=0)
-    assert b == a, (b, a)  # a duplicate: the first answer's offset
-    a, _ = ask(3, plain, -1)
+    a, _ = ask(6, late_plain, -1)
     assert a[0] == 0, a
-    a, _ = ask(4, late_plain, -1)
-    assert a[0] == 0, a
-    a, _ = ask(5, [event('se-k0')], -1)
+    a, _ = ask(7, [event('se-k0')], -1)
     assert a[0] == 0, a
     print('ok')
 )";
@@ -918,10 +927,14 @@ TEST(KafkaHostile, FailedStoreIsAnsweredStorageErrorAndRetriesAreStoredOnce) {
     json s = k.proc->request({{"cmd", "stats"}});
     ASSERT_TRUE(s.value("ok", false)) << s.dump();
     EXPECT_EQ(s["storage"].value("state", ""), "failed") << s["storage"].dump();
-    // One partition answered 56 per request that had an answer or none (acks=0): 6 raw
+    // One partition answered 56 per request that had an answer or none (acks=0): 8 raw
     // requests and kafka-python's.
-    EXPECT_EQ(s["kafka"]["errors_by_code"].value("56", 0), 7) << s["kafka"].dump();
+    EXPECT_EQ(s["kafka"]["errors_by_code"].value("56", 0), 9) << s["kafka"].dump();
     EXPECT_EQ(s["kafka"].value("acks_parked", 1), 0) << s["kafka"].dump();
+    // The three batches answered 56 were taken back from the sequence state (their producer
+    // is unknown again), and never journaled.
+    EXPECT_EQ(s["kafka"].value("producer_states", 1), 0) << s["kafka"].dump();
+    EXPECT_EQ(s["kafka"].value("sequences_journaled", 1), 0) << s["kafka"].dump();
     EXPECT_NE(read_text(log_path(k)).find("answered KAFKA_STORAGE_ERROR (56)"), std::string::npos)
         << "see " << log_path(k);
     // The daemon's rule for a failed store: exit status 1 when stopped.
