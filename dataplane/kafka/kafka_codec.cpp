@@ -809,7 +809,7 @@ int32_t rewrite_produce_errors(std::span<uint8_t> frame, int16_t api_version, in
     auto walk = [&](bool patch) -> int32_t {
         byte_reader r(bytes_view(frame.data(), frame.size()));
         if (r.i32() != int32_t(frame.size()) - 4) return -1; // the size prefix
-        (void)r.i32();                                      // correlation id
+        (void)r.i32();                                       // correlation id
         if (response_header_tagged(api_key::produce, api_version)) r.skip_tagged_fields();
         int32_t changed = 0;
         const int32_t topics = flexible ? r.compact_array_count() : r.array_count();

@@ -179,8 +179,10 @@ void producer_sequences::forget(const sequence_key& k, int16_t epoch, int32_t fi
     // A full ring: the others, oldest first, back to [0, kept_max - 1) (the layout
     // accepted() and for_each_batch() expect while the ring is not full).
     entry::batch rest[kept_max];
-    for (uint32_t b = 0; b + 1 < kept_max; ++b) rest[b] = e.batches[(e.newest + 1u + b) % kept_max];
-    for (uint32_t b = 0; b + 1 < kept_max; ++b) e.batches[b] = rest[b];
+    for (uint32_t b = 0; b + 1 < kept_max; ++b)
+        rest[b] = e.batches[(e.newest + 1u + b) % kept_max];
+    for (uint32_t b = 0; b + 1 < kept_max; ++b)
+        e.batches[b] = rest[b];
     e.kept = uint8_t(kept_max - 1);
     e.newest = uint8_t(kept_max - 2);
 }
