@@ -420,7 +420,7 @@ result<void> pipeline::attach_kafka() {
     std::vector<dataplane::kafka::worker_durability> durable;
     for (auto& w : _workers) {
         durable.push_back({&w.worker->slots_durable(uint32_t(_kafka_rx)),
-                           &w.worker->slots_wanted(uint32_t(_kafka_rx))});
+                           &w.worker->slots_wanted(uint32_t(_kafka_rx)), w.worker.get()});
         if (kc.idle_wait)
             w.worker->set_durable_wake(uint32_t(_kafka_rx), u.kafka_listener->wake_fd());
     }

@@ -26,8 +26,10 @@ const char* op_name(op o) noexcept {
 }
 
 verdict detail::on_call(op o) noexcept {
-    const uint64_t n = g_calls.fetch_add(1, std::memory_order_relaxed) + 1;
-    g_calls_by_op[size_t(o)].fetch_add(1, std::memory_order_relaxed);
+    const uint64_t all = g_calls.fetch_add(1, std::memory_order_relaxed) + 1;
+    const uint64_t of_op = g_calls_by_op[size_t(o)].fetch_add(1, std::memory_order_relaxed) + 1;
+    if (g_plan.only != op::count_ && o != g_plan.only) return {};
+    const uint64_t n = g_plan.only == op::count_ ? all : of_op;
     if (g_plan.at == 0 || n < g_plan.at || (n > g_plan.at && !g_plan.persistent)) return {};
     return {g_plan.what, g_plan.err, g_plan.delay_ms};
 }
@@ -50,8 +52,8 @@ result<plan> parse_plan(std::string_view text) {
     auto bad = [&](std::string_view why) {
         return make_error(errc::invalid_argument,
                           "fault plan \"" + std::string(text) + "\": " + std::string(why) +
-                              " (expected AT[:eio|enospc|short|delay[=MS]][:persistent], "
-                              "e.g. \"37:enospc\")");
+                              " (expected AT[:eio|enospc|short|delay[=MS]][:persistent]"
+                              "[:open|rename|unlink|submit|write|fsync], e.g. \"37:enospc\")");
     };
     auto number = [](std::string_view s, uint64_t& out) {
         auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
@@ -79,6 +81,14 @@ result<plan> parse_plan(std::string_view text) {
             p.delay_ms = uint32_t(ms);
         } else if (f == "persistent") {
             p.persistent = true;
+        } else if (f == "open" || f == "rename" || f == "unlink" || f == "submit" ||
+                   f == "write" || f == "fsync") {
+            p.only = f == "open"     ? op::open
+                     : f == "rename" ? op::rename
+                     : f == "unlink" ? op::unlink
+                     : f == "submit" ? op::submit
+                     : f == "write"  ? op::write
+                                     : op::fsync;
         } else {
             return bad("unknown part \"" + std::string(f) + "\"");
         }

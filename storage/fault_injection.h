@@ -39,6 +39,8 @@ struct plan {
     int err = EIO;
     uint32_t delay_ms = 5;
     bool persistent = false;  // fail every call from `at` on, not just that one
+    op only = op::count_;     // count_: `at` counts every call; else only this op's (and
+                              // only this op's calls fail)
 };
 
 struct verdict {
@@ -84,8 +86,10 @@ uint64_t injected() noexcept;     // faults injected since arm() (short/delay: w
 
 // A plan as text, for arming the hook in a whole daemon (sluiced reads it from the
 // SLUICE_TEST_FAULT environment variable at start; test use only):
-// "AT[:KIND][:persistent]", KIND one of eio (the default), enospc, short, delay[=MS];
-// AT 0 only counts the calls. E.g. "37", "12:enospc:persistent", "80:delay=3".
+// "AT[:KIND][:persistent][:OP]", KIND one of eio (the default), enospc, short, delay[=MS];
+// OP one of open, rename, unlink, submit, write, fsync: AT then counts (and fails) only
+// that op's calls. AT 0 only counts the calls. E.g. "37", "12:enospc:persistent",
+// "80:delay=3", "1:eio:persistent:fsync" (every fdatasync fails, from the first on).
 result<plan> parse_plan(std::string_view text);
 // "N calls (open A, rename B, ...), K injected": what the hook saw since arm().
 std::string summary();

@@ -802,4 +802,54 @@ size_t produce_response_writer::finish(int32_t throttle_ms) noexcept {
     return _w.end_frame();
 }
 
+int32_t rewrite_produce_errors(std::span<uint8_t> frame, int16_t api_version, int16_t from,
+                               int16_t to) noexcept {
+    const bool flexible = is_flexible(api_key::produce, api_version);
+    // Two passes over the same walk: find every error field, then (all found) patch them.
+    auto walk = [&](bool patch) -> int32_t {
+        byte_reader r(bytes_view(frame.data(), frame.size()));
+        if (r.i32() != int32_t(frame.size()) - 4) return -1; // the size prefix
+        (void)r.i32();                                       // correlation id
+        if (response_header_tagged(api_key::produce, api_version)) r.skip_tagged_fields();
+        int32_t changed = 0;
+        const int32_t topics = flexible ? r.compact_array_count() : r.array_count();
+        for (int32_t t = 0; t < topics && r.ok(); ++t) {
+            if (flexible)
+                (void)r.compact_string();
+            else
+                (void)r.string();
+            const int32_t partitions = flexible ? r.compact_array_count() : r.array_count();
+            for (int32_t p = 0; p < partitions && r.ok(); ++p) {
+                (void)r.i32(); // index
+                const size_t at = r.position();
+                const int16_t error = r.i16();
+                (void)r.i64(); // base offset
+                if (api_version >= 2) (void)r.i64();
+                if (api_version >= 5) (void)r.i64();
+                if (flexible) {
+                    if (r.compact_array_count() > 0) return -1; // record_errors: written empty
+                    (void)r.compact_nullable_string();
+                    r.skip_tagged_fields();
+                } else if (api_version >= 8) {
+                    if (r.array_count() > 0) return -1;
+                    (void)r.nullable_string();
+                }
+                if (!r.ok() || error != from) continue;
+                ++changed;
+                if (!patch) continue;
+                uint8_t* f = frame.data() + at;
+                f[0] = uint8_t(uint16_t(to) >> 8);
+                f[1] = uint8_t(uint16_t(to));
+                std::memset(f + 2, 0xff, 8); // base offset -1
+            }
+            if (flexible) r.skip_tagged_fields();
+        }
+        if (api_version >= 1) (void)r.i32(); // throttle
+        if (flexible) r.skip_tagged_fields();
+        return r.ok() && r.remaining() == 0 ? changed : -1;
+    };
+    const int32_t found = walk(false);
+    return found <= 0 ? found : walk(true);
+}
+
 } // namespace sluice::dataplane::kafka

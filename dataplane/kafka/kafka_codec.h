@@ -508,6 +508,14 @@ class produce_response_writer {
     bool _topic_open = false;
 };
 
+/// Rewrites, in place, a whole Produce answer frame as produce_response_writer wrote it for
+/// `api_version` (size prefix included): every partition answered `from` is answered `to`
+/// with base offset -1 instead (an acks=-1 answer, built before its records were durable,
+/// whose store then failed). Returns how many partitions it changed, or -1 when the
+/// bytes are not such a frame (nothing changed then).
+int32_t rewrite_produce_errors(std::span<uint8_t> frame, int16_t api_version, int16_t from,
+                               int16_t to) noexcept;
+
 // ---------------------------------------------------------------------------------------
 // RecordBatch v2, records, compression.
 

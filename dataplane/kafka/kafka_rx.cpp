@@ -8,8 +8,10 @@
 #include "base/backoff.h"
 #include "base/clock.h"
 #include "base/counter.h"
+#include "base/log.h"
 #include "base/tsc.h"
 #include "dataplane/rx_lcore.h"
+#include "processing/worker.h"
 
 namespace sluice::dataplane::kafka {
 
@@ -46,6 +48,8 @@ struct kafka_rx::parked {
     int32_t slot = -1;
     uint64_t arrival_tsc = 0;
     uint64_t journal_end = 0; // the sequence journal's records staged up to this request
+    int16_t version = 0;      // the Produce version its answer was written for
+    bool failed = false;      // answered KAFKA_STORAGE_ERROR: the store failed (fail_parked)
 };
 
 kafka_rx::kafka_rx(const kafka_rx_config& config, kafka_listener& listener, rx_lcore& rx,
@@ -575,10 +579,12 @@ bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
         return true;
     }
     const int16_t acks = req.acks();
+    // A failed store takes nothing more: every partition is answered 56 (kafka_rx.h).
+    const bool refused = store_failed();
     // Back-pressure: the frame stays in its connection, which is not read meanwhile.
     // Any Produce may need a parked entry (acks=-1, or idempotent batches to journal).
-    if (!_rx.has_room(room_per_request) || _parked_count == limits::kafka_parked_acks_max ||
-        !_journal.has_room()) {
+    if (!refused && (!_rx.has_room(room_per_request) ||
+                     _parked_count == limits::kafka_parked_acks_max || !_journal.has_room())) {
         bump(_counters.backpressure);
         return false;
     }
@@ -608,8 +614,14 @@ bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
         while (req.next_partition(pp)) {
             produce_partition_result r;
             r.index = pp.index;
-            r.error = acks_valid ? append_partition(t, pp, h.api_version, r.base_offset)
-                                 : error_code::invalid_required_acks;
+            if (!acks_valid)
+                r.error = error_code::invalid_required_acks;
+            else if (!refused)
+                r.error = append_partition(t, pp, h.api_version, r.base_offset);
+            else if (t == nullptr || pp.index < 0 || pp.index >= t->partitions)
+                r.error = error_code::unknown_topic_or_partition;
+            else
+                r.error = error_code::kafka_storage_error;
             if (r.error != error_code::none) r.base_offset = -1;
             count_error(r.error);
             pw.partition(r);
@@ -618,17 +630,21 @@ bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
     pw.finish();
     // Every record of the request is in a ring after this.
     _rx.flush_pending();
-    if (acks == 0) record_ack_latency(0, f.arrival_tsc, tsc_now());
+    if (acks == 0 && !refused) record_ack_latency(0, f.arrival_tsc, tsc_now());
     if (acks != -1 && acks != 0) {
         _listener.response_ready(f.conn, slot);
-        if (acks_valid) record_ack_latency(1, f.arrival_tsc, tsc_now());
+        if (acks_valid && !refused) record_ack_latency(1, f.arrival_tsc, tsc_now());
+    }
+    if (refused) {
+        if (acks == -1) _listener.response_ready(f.conn, slot); // nothing to wait for
+        return true;
     }
     if (acks != -1) {
         if (_journal.staged() == staged_before) return true;
         slot = -1; // answered (or never): parked for the journal only
     }
     const uint32_t i = (_parked_head + _parked_count) % limits::kafka_parked_acks_max;
-    _parked[i] = parked{f.conn, slot, f.arrival_tsc, _journal.staged()};
+    _parked[i] = parked{f.conn, slot, f.arrival_tsc, _journal.staged(), h.api_version};
     uint64_t* mark = &_marks[size_t{i} * _durable.size()];
     for (uint32_t wkr = 0; wkr < _durable.size(); ++wkr) mark[wkr] = _rx.sent_to(wkr);
     ++_parked_count;
@@ -651,6 +667,8 @@ uint32_t kafka_rx::complete_parked() noexcept {
         _journal.writable_until(_parked[i].journal_end);
         ++_parked_data_durable;
     }
+    // Entries still waiting when the store has failed never will be durable.
+    if (_parked_data_durable < _parked_count && store_failed()) fail_parked();
     if (_parked_data_durable < _parked_count) {
         // The oldest entry still waiting: its workers commit once they reach its marks.
         const uint32_t i = (_parked_head + _parked_data_durable) % limits::kafka_parked_acks_max;
@@ -670,7 +688,7 @@ uint32_t kafka_rx::complete_parked() noexcept {
         if (p.slot >= 0) {
             _listener.response_ready(p.conn, p.slot); // a closed connection ignores it
             if (now == 0) now = tsc_now();
-            record_ack_latency(2, p.arrival_tsc, now);
+            if (!p.failed) record_ack_latency(2, p.arrival_tsc, now);
         }
         _parked_head = (_parked_head + 1) % limits::kafka_parked_acks_max;
         --_parked_count;
@@ -681,6 +699,47 @@ uint32_t kafka_rx::complete_parked() noexcept {
     _counters.sequences_journaled.store(_journal.written(), std::memory_order_relaxed);
     _counters.sequence_journal_errors.store(_journal.write_errors(), std::memory_order_relaxed);
     return done;
+}
+
+// worker::storage_failed() is the rule; once true it stays true (a failed writer drops
+// rows until the end of the run), so it is read per worker only until it is.
+bool kafka_rx::store_failed() noexcept {
+    if (_store_failed) [[unlikely]]
+        return true;
+    for (const worker_durability& d : _durable)
+        if (d.worker != nullptr && d.worker->storage_failed()) {
+            _store_failed = true;
+            SLUICE_LOG_ERROR("kafka: worker %u's store failed: waiting and new Produce requests "
+                             "are answered KAFKA_STORAGE_ERROR (56) from now on",
+                             d.worker->index());
+            return true;
+        }
+    return false;
+}
+
+// The store failed: every entry not yet durable is answered 56 for its partitions that had
+// no error (an entry waiting on a failed worker never completes, and each later entry's
+// marks are at least its own; one waiting only on healthy workers is answered 56 too: the
+// store as a whole has failed, kafka_rx.h), and its idempotent batches are dropped from the
+// journal and taken back from the sequence state: a retry must be stored, not answered as
+// a duplicate. They then leave the FIFO in order, behind the durable entries' journal
+// records.
+void kafka_rx::fail_parked() noexcept {
+    (void)_journal.discard_unwritable(_sequences);
+    _counters.producer_states.store(_sequences.size(), std::memory_order_relaxed);
+    const uint64_t journal_end = _journal.staged();
+    for (uint32_t k = _parked_data_durable; k < _parked_count; ++k) {
+        parked& p = _parked[(_parked_head + k) % limits::kafka_parked_acks_max];
+        p.journal_end = journal_end;
+        p.failed = true;
+        std::vector<uint8_t>* out = p.slot >= 0 ? _listener.response_buffer(p.conn, p.slot) : nullptr;
+        if (out == nullptr) continue; // acks 0/1 (answered already), or the client is gone
+        const int32_t n = rewrite_produce_errors(*out, p.version, error_code::none,
+                                                 error_code::kafka_storage_error);
+        SLUICE_ASSERT(n >= 0); // the answer produce() wrote
+        for (int32_t e = 0; e < n; ++e) count_error(error_code::kafka_storage_error);
+    }
+    _parked_data_durable = _parked_count;
 }
 
 result<void> kafka_rx::open_sequence_journal(const std::string& data_dir) {

@@ -18,6 +18,13 @@
 // answer queued; acks -1, its answer queued after durability. One latency_histogram per
 // mode, written by this lcore only, read by the control thread (snapshots).
 //
+// A failed store (any worker's writer failed on an I/O error, worker::storage_failed(): the
+// daemon's rule, which also makes it exit 1): nothing more becomes durable, so every answer
+// still waiting for durability is answered KAFKA_STORAGE_ERROR (56) for its partitions that
+// had none, at once, and every later Produce (any acks) is answered 56 for its partitions
+// and stores nothing. Their idempotent batches are taken back from the sequence state and
+// never journaled, so a retry is judged as new, not as a duplicate.
+//
 // Idempotent producers (producer id >= 0 in a batch): producer_sequences checks each batch's
 // sequence per (producer, topic, partition); a re-sent batch is answered with its first
 // offset and not routed, a gap is answered 45. The state lives here, on this lcore, and is
@@ -43,6 +50,9 @@
 
 namespace sluice::dataplane {
 class rx_lcore;
+}
+namespace sluice::processing {
+class worker;
 }
 
 namespace sluice::dataplane::kafka {
@@ -117,9 +127,12 @@ struct alignas(64) kafka_rx_counters {
 /// Worker w's side of acks=-1 (processing::worker): how many of this RX's slots are
 /// durable, and how many this RX waits for (it stores the mark of its oldest parked answer,
 /// so the worker commits as soon as it has processed them, not at the group-commit interval).
+/// And whether its store failed (worker::storage_failed(); null: never), after which
+/// nothing more becomes durable there.
 struct worker_durability {
     const std::atomic<uint64_t>* durable = nullptr; // worker::slots_durable(rx)
     std::atomic<uint64_t>* wanted = nullptr;        // worker::slots_wanted(rx)
+    const processing::worker* worker = nullptr;     // worker::storage_failed()
 };
 
 /// A topic as the control thread sees it (stats).
@@ -188,6 +201,8 @@ class kafka_rx {
     void sequence_accepted(const sequence_key& k, const record_batch& b,
                            int64_t base_offset) noexcept;
     uint32_t complete_parked() noexcept;
+    bool store_failed() noexcept; // latched: a writer never recovers within a run
+    void fail_parked() noexcept;
     bool may_block() const noexcept;
     topic* find_topic(std::string_view name) noexcept;
     topic* create_topic(std::string_view name, int32_t partitions) noexcept;
@@ -210,6 +225,8 @@ class kafka_rx {
     std::unique_ptr<uint64_t[]> _marks; // kafka_parked_acks_max x workers
     uint32_t _parked_head = 0, _parked_count = 0;
     uint32_t _parked_data_durable = 0; // entries from the head whose records are durable
+                                       // (or will never be: failed, answered 56)
+    bool _store_failed = false;
     std::vector<uint8_t> _discard;      // acks=0: the answer that is never sent
     std::vector<uint8_t> _scratch;      // one batch's decompressed records
     decompressor _decompressor;

@@ -136,4 +136,55 @@ void producer_sequences::accepted(const sequence_key& k, int16_t epoch, int32_t 
     e.newest = uint8_t(slot);
 }
 
+void producer_sequences::erase(uint32_t i) noexcept {
+    erase_slot_of(i);
+    unlink(i);
+    const uint32_t last = _size - 1;
+    if (i != last) { // keep the entries dense: the last one moves into the hole
+        uint32_t s = home(_entries[last].key);
+        while (_table[s] != last + 1)
+            s = (s + 1) & _mask;
+        _table[s] = i + 1;
+        _entries[i] = _entries[last];
+        entry& m = _entries[i];
+        if (m.prev != none)
+            _entries[m.prev].next = i;
+        else
+            _lru_head = i;
+        if (m.next != none)
+            _entries[m.next].prev = i;
+        else
+            _lru_tail = i;
+    }
+    --_size;
+}
+
+void producer_sequences::forget(const sequence_key& k, int16_t epoch, int32_t first_seq,
+                                int32_t last_seq) noexcept {
+    const uint32_t i = find(k);
+    if (i == none) return;
+    entry& e = _entries[i];
+    constexpr uint32_t kept_max = limits::kafka_producer_batches_kept;
+    const auto& newest = e.batches[e.newest];
+    if (e.kept <= 1 || e.epoch != epoch || newest.first_seq != first_seq ||
+        newest.last_seq != last_seq) {
+        erase(i);
+        return;
+    }
+    if (e.kept < kept_max) { // batches [0, kept), newest last
+        --e.kept;
+        e.newest = uint8_t(e.kept - 1);
+        return;
+    }
+    // A full ring: the others, oldest first, back to [0, kept_max - 1) (the layout
+    // accepted() and for_each_batch() expect while the ring is not full).
+    entry::batch rest[kept_max];
+    for (uint32_t b = 0; b + 1 < kept_max; ++b)
+        rest[b] = e.batches[(e.newest + 1u + b) % kept_max];
+    for (uint32_t b = 0; b + 1 < kept_max; ++b)
+        e.batches[b] = rest[b];
+    e.kept = uint8_t(kept_max - 1);
+    e.newest = uint8_t(kept_max - 2);
+}
+
 } // namespace sluice::dataplane::kafka

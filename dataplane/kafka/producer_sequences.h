@@ -50,6 +50,15 @@ class producer_sequences {
     void accepted(const sequence_key& k, int16_t epoch, int32_t first_seq, int32_t last_seq,
                   int64_t base_offset) noexcept;
 
+    /// Takes back the newest batch accepted() for `k` (its records were never made durable:
+    /// the store failed, and the producer was answered KAFKA_STORAGE_ERROR), so that the
+    /// producer's retry of it is not taken for a duplicate. Batches are forgotten newest
+    /// first. A state left with no batch is erased (its producer is then unknown: any
+    /// sequence is accepted, and identity dedup catches what was stored), and so is one
+    /// whose newest batch or epoch is not this one. An unknown key: nothing to do.
+    void forget(const sequence_key& k, int16_t epoch, int32_t first_seq,
+                int32_t last_seq) noexcept;
+
     /// Every kept batch, each state's oldest first (the journal's reduction; control path).
     template <typename F>
     void for_each_batch(F&& f) const;
@@ -65,6 +74,7 @@ class producer_sequences {
     void unlink(uint32_t i) noexcept;
     void push_front(uint32_t i) noexcept;
     void erase_slot_of(uint32_t i) noexcept;
+    void erase(uint32_t i) noexcept; // the whole state: its slot, its LRU links, its entry
 
     static constexpr uint32_t none = UINT32_MAX;
     uint32_t _capacity;

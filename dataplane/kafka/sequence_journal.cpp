@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -147,9 +148,19 @@ uint64_t sequence_journal::stage(const sequence_key& k, int16_t epoch, int32_t f
 }
 
 void sequence_journal::writable_until(uint64_t end) noexcept {
+    end = std::min(end, _staged); // never records discard_unwritable() dropped
     if (end <= _writable) return;
     _writable = end;
     if (_fd < 0) _durable = _submitted = _writable; // nothing to persist to
+}
+
+uint64_t sequence_journal::discard_unwritable(producer_sequences& from) noexcept {
+    const uint64_t dropped = _staged - _writable;
+    while (_staged > _writable) {
+        const sequence_record& r = _records[--_staged % staged_max];
+        from.forget({r.producer_id, r.topic_hash, r.partition}, r.epoch, r.first_seq, r.last_seq);
+    }
+    return dropped;
 }
 
 void sequence_journal::failed(int err) noexcept {

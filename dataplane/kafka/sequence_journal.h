@@ -83,6 +83,12 @@ class sequence_journal {
                    int64_t base_offset) noexcept;
     /// Every record staged before position `end` may be written: its batch is durable.
     void writable_until(uint64_t end) noexcept;
+    /// The store failed: the records staged but not yet writable belong to batches that
+    /// will never be durable (their producers are answered KAFKA_STORAGE_ERROR). Drops
+    /// them, never to be written, and takes their batches back from `from`
+    /// (producer_sequences::forget, newest first), so a retry is not a duplicate. Returns
+    /// how many were dropped; staged() is then where they began.
+    uint64_t discard_unwritable(producer_sequences& from) noexcept;
     /// Reaps the write in flight and submits the next one. Returns work done (0: none).
     uint32_t poll() noexcept;
     /// Records before this position are durable in the journal.

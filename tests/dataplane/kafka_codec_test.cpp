@@ -863,6 +863,42 @@ TEST(KafkaCodec, ProduceResponses) {
     }
 }
 
+// An acks=-1 answer written before its records were durable, whose store then failed: the
+// partitions answered 0 become KAFKA_STORAGE_ERROR with base offset -1, the others keep their
+// own error, byte for byte what the writer writes for those results, in every version.
+TEST(KafkaCodec, ProduceAnswersRewrittenToStorageErrorInEveryVersion) {
+    for (int16_t v : {0, 1, 2, 3, 5, 7, 8, 9}) {
+        const request_header h = header_of(request(0, v, 21, {}, v >= 9));
+        auto answer = [&](int16_t ok_error, int64_t offset0, int64_t offset7) {
+            bytes out;
+            response_writer w(out);
+            produce_response_writer pw(w, h, 2);
+            pw.begin_topic("events-topic", 2);
+            pw.partition({0, ok_error, offset0, -1, 0, std::nullopt});
+            pw.partition({1, error_code::corrupt_message, -1, -1, 0, "bad crc"});
+            pw.begin_topic("other", 1);
+            pw.partition({7, ok_error, offset7, -1, 0, std::nullopt});
+            pw.finish(0);
+            return out;
+        };
+        bytes got = answer(error_code::none, 100, 200);
+        EXPECT_EQ(rewrite_produce_errors(got, v, error_code::none, error_code::kafka_storage_error), 2)
+            << "v" << v;
+        EXPECT_EQ(got, answer(error_code::kafka_storage_error, -1, -1)) << "v" << v;
+        // Nothing left to change.
+        EXPECT_EQ(rewrite_produce_errors(got, v, error_code::none, error_code::kafka_storage_error), 0);
+        // Not such a frame: -1, nothing changed (a cut frame, a prefix that lies).
+        bytes cut = answer(error_code::none, 100, 200);
+        cut.pop_back();
+        const bytes before = cut;
+        EXPECT_EQ(rewrite_produce_errors(cut, v, error_code::none, error_code::kafka_storage_error), -1);
+        EXPECT_EQ(cut, before);
+        bytes lying = answer(error_code::none, 100, 200);
+        lying[3] ^= 1;
+        EXPECT_EQ(rewrite_produce_errors(lying, v, error_code::none, error_code::kafka_storage_error), -1);
+    }
+}
+
 // FindCoordinator v0-v2 as apache/kafka's schema has them: key, v1+ key type; the answer
 // v1+ throttle, error, v1+ error message, node, host, port.
 TEST(KafkaCodec, FindCoordinatorEveryVersion) {

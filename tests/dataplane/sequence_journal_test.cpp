@@ -77,6 +77,44 @@ TEST_F(JournalDir, OnlyWritableRecordsReachTheFileAndARestartRestoresTheirVerdic
               sequence_verdict::accept); // unknown: another topic
 }
 
+// The store failed: the records staged but not writable are dropped (never written, even
+// when later ones are made writable) and their batches taken back from the live state, so
+// the producer's retries are new batches, here and after a restart.
+TEST_F(JournalDir, DiscardedRecordsAreNeverWrittenAndTheirBatchesAreForgotten) {
+    {
+        producer_sequences live;
+        sequence_journal j;
+        ASSERT_TRUE(j.open(dir, live).ok());
+        auto stage = [&](int32_t first, int32_t last, int64_t offset) {
+            live.accepted(key, 0, first, last, offset);
+            return j.stage(key, 0, first, last, offset);
+        };
+        stage(0, 1, 100);
+        stage(2, 2, 102);  // 1: its batch is durable
+        stage(3, 9, 103);  // 2, 3: never durable
+        stage(10, 10, 110);
+        j.writable_until(2);
+        EXPECT_EQ(live.check(key, 0, 3, 9).verdict, sequence_verdict::duplicate);
+        EXPECT_EQ(j.discard_unwritable(live), 2u);
+        EXPECT_EQ(j.staged(), 2u);
+        EXPECT_EQ(j.discard_unwritable(live), 0u);
+        EXPECT_EQ(live.check(key, 0, 3, 9).verdict, sequence_verdict::accept);
+        EXPECT_EQ(live.check(key, 0, 2, 2).verdict, sequence_verdict::duplicate);
+        j.writable_until(4); // past the dropped ones: nothing more to write
+        ASSERT_TRUE(wait_durable(j, 2));
+        for (int i = 0; i < 20 && j.poll() != 0; ++i) {
+        }
+        EXPECT_EQ(j.written(), 2u);
+        EXPECT_EQ(file_records(), 2u);
+    }
+    producer_sequences restored;
+    sequence_journal j;
+    ASSERT_TRUE(j.open(dir, restored).ok());
+    EXPECT_EQ(j.restored(), 2u);
+    EXPECT_EQ(restored.check(key, 0, 2, 2).verdict, sequence_verdict::duplicate);
+    EXPECT_EQ(restored.check(key, 0, 3, 9).verdict, sequence_verdict::accept);
+}
+
 TEST_F(JournalDir, ReducedToTheLastBatchesPerProducerPartitionAtStart) {
     {
         producer_sequences live;

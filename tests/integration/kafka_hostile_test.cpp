@@ -812,3 +812,160 @@ TEST(KafkaHostile, FileDescriptorLimitBelowConnectionsMax) {
     EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << log_path(k);
     finish(k);
 }
+
+// ---------------------------------------------------------------------------------------
+// A store that fails: every fdatasync of the store fails with EIO once sluiced is up
+// (SLUICE_TEST_FAULT, storage/fault_injection.h), so both workers' writers fail at their
+// first commit. A broker answers KAFKA_STORAGE_ERROR (56) for partitions whose log it cannot
+// write: acks=all requests waiting for durability are answered 56 at once (not left to the
+// client's request timeout), and later ones (acks 1, all, 0; kafka-python with retries=0
+// gets the error at once) are refused with 56, storing nothing. The idempotent producer's retry after a 56 is not a duplicate: after a restart
+// on the same data dir (no fault) it is stored, its re-send then is a duplicate, and every
+// value is stored exactly once.
+
+const char* const storage_error_py = R"(import sys, time
+from kframes import *
+port, phase = int(sys.argv[1]), sys.argv[2]
+PID = 4242
+idem = [event('se-i%d' % i) for i in range(6)]
+plain = [event('se-p%d' % i) for i in range(4)]
+late_plain = [event('se-q%d' % i) for i in range(3)]
+s = connect(port)
+s.settimeout(20)  # far below the test's deadline; an unanswered request fails here
+def ask(corr, values, acks, **kw):
+    t = time.monotonic()
+    s.sendall(produce(corr, [(b'events-topic', [(0, batch(values, **kw))])], acks=acks, version=5))
+    a = answer(s, corr, 5)[('events-topic', 0)]
+    dt = time.monotonic() - t
+    print('corr %d acks %d %s: error %d base %d in %.3f s' % (corr, acks, kw, a[0], a[1], dt), flush=True)
+    return a, dt
+# The idempotent producer's three batches: sequences 0-2, 3-4 and 5.
+idem_batches = [(idem[0:3], 0), (idem[3:5], 3), (idem[5:6], 5)]
+if phase == 'failed':
+    # Three batches pipelined: their commit is the store's first fdatasync, which fails
+    # while their answers wait (parked) for durability. Each is answered 56, in order.
+    t = time.monotonic()
+    s.sendall(b''.join(produce(1 + i, [(b'events-topic', [(0, batch(v, pid=PID, epoch=0, seq=q))])],
+                               acks=-1, version=5) for i, (v, q) in enumerate(idem_batches)))
+    for i in range(3):
+        a = answer(s, 1 + i, 5)[('events-topic', 0)]
+        dt = time.monotonic() - t
+        print('corr %d acks -1 pipelined, sequence %d: error %d base %d in %.3f s'
+              % (1 + i, idem_batches[i][1], a[0], a[1], dt), flush=True)
+        assert a == (56, -1), a
+        assert dt < 10, dt
+    # The producer's retry: 56 again while the store is failed, never a duplicate (0).
+    a, _ = ask(4, idem[0:3], -1, pid=PID, epoch=0, seq=0)
+    assert a == (56, -1), a
+    a, _ = ask(5, plain, -1)
+    assert a == (56, -1), a
+    a, _ = ask(6, plain, 1)
+    assert a == (56, -1), a
+    # acks=0 gets no answer: the next request's answer follows directly.
+    s.sendall(produce(7, [(b'events-topic', [(0, batch(late_plain))])], acks=0, version=5))
+    a, _ = ask(8, plain, 1)
+    assert a == (56, -1), a
+    # A real client: kafka-python, acks=all, no retries, gets the broker's error at once
+    # (2.0.2 predates code 56 and names it UnknownError; not a timeout).
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError, KafkaTimeoutError, RequestTimedOutError
+    p = KafkaProducer(bootstrap_servers=['127.0.0.1:%d' % port], acks='all', retries=0,
+                      request_timeout_ms=30000)
+    t = time.monotonic()
+    try:
+        p.send('events-topic', event('se-k0')).get(timeout=25)
+        raise AssertionError('kafka-python had its record acknowledged')
+    except (KafkaTimeoutError, RequestTimedOutError):
+        raise
+    except KafkaError as e:
+        print('kafka-python: %r in %.3f s' % (e, time.monotonic() - t), flush=True)
+    assert time.monotonic() - t < 10
+    p.close()
+    print('ok')
+else:
+    # After the restart (no fault): the retries are stored; their re-sends are duplicates.
+    first = [ask(1 + i, v, -1, pid=PID, epoch=0, seq=q)[0] for i, (v, q) in enumerate(idem_batches)]
+    assert all(a[0] == 0 for a in first), first
+    b, _ = ask(4, idem[3:5], -1, pid=PID, epoch=0, seq=3)
+    assert b == first[1], (b, first)  # a duplicate: the first answer's offset
+    a, _ = ask(5, plain, -1)
+    assert a[0] == 0, a
+    a, _ = ask(6, late_plain, -1)
+    assert a[0] == 0, a
+    a, _ = ask(7, [event('se-k0')], -1)
+    assert a[0] == 0, a
+    print('ok')
+)";
+
+TEST(KafkaHostile, FailedStoreIsAnsweredStorageErrorAndRetriesAreStoredOnce) {
+    kafka_daemon k;
+    k.dir = make_temp_dir("kafka-hostile-storage");
+    k.prefix = "sluice-khostile-storage-" + std::to_string(getpid());
+    kafka::write_config(k.dir, "", 100);
+    // How many fdatasyncs sluiced makes coming up on a fresh data dir (each new segment's
+    // header and directory): a count-only run, stopped idle (an idle stop syncs nothing).
+    setenv("SLUICE_TEST_FAULT", "0", 1);
+    start(k);
+    unsetenv("SLUICE_TEST_FAULT");
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    ASSERT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << log_path(k);
+    const std::string counted = read_text(log_path(k));
+    const auto at = counted.rfind("fdatasync ");
+    ASSERT_NE(at, std::string::npos) << "no fault injection summary in " << log_path(k);
+    const uint64_t startup_syncs = std::strtoull(counted.c_str() + at + 10, nullptr, 10);
+    ASSERT_GT(startup_syncs, 0u) << counted.substr(at);
+    std::filesystem::remove_all(k.dir + "/data");
+    // Every fdatasync after those fails: the first is the first Produce's commit.
+    const std::string plan = std::to_string(startup_syncs + 1) + ":eio:persistent:fsync";
+    setenv("SLUICE_TEST_FAULT", plan.c_str(), 1);
+    start(k);
+    unsetenv("SLUICE_TEST_FAULT");
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    EXPECT_EQ(run_python(k, "storage_error_failed", storage_error_py, std::to_string(k.port) + " failed", 120), 0)
+        << read_text(k.dir + "/storage_error_failed.log") << "see " << log_path(k);
+    std::printf("%s", read_text(k.dir + "/storage_error_failed.log").c_str()); // the answer times
+    json s = k.proc->request({{"cmd", "stats"}});
+    ASSERT_TRUE(s.value("ok", false)) << s.dump();
+    EXPECT_EQ(s["storage"].value("state", ""), "failed") << s["storage"].dump();
+    // One partition answered 56 per request that had an answer or none (acks=0): 8 raw
+    // requests and kafka-python's.
+    EXPECT_EQ(s["kafka"]["errors_by_code"].value("56", 0), 9) << s["kafka"].dump();
+    EXPECT_EQ(s["kafka"].value("acks_parked", 1), 0) << s["kafka"].dump();
+    // The three batches answered 56 were taken back from the sequence state (their producer
+    // is unknown again), and never journaled.
+    EXPECT_EQ(s["kafka"].value("producer_states", 1), 0) << s["kafka"].dump();
+    EXPECT_EQ(s["kafka"].value("sequences_journaled", 1), 0) << s["kafka"].dump();
+    EXPECT_NE(read_text(log_path(k)).find("answered KAFKA_STORAGE_ERROR (56)"), std::string::npos)
+        << "see " << log_path(k);
+    // The daemon's rule for a failed store: exit status 1 when stopped.
+    EXPECT_EQ(k.proc->shutdown_and_wait(120), 1) << "see " << log_path(k);
+
+    start(k); // the same data dir and port, no fault
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    EXPECT_EQ(run_python(k, "storage_error_retry", storage_error_py, std::to_string(k.port) + " retry", 120), 0)
+        << read_text(k.dir + "/storage_error_retry.log") << "see " << log_path(k);
+    EXPECT_EQ(k.proc->shutdown_and_wait(120), 0) << "see " << log_path(k);
+
+    // Every value the retries sent is stored exactly once (se-q: the values of the refused
+    // acks=0 request, sent again with acks=all after the restart).
+    auto value = [](const std::string& id) {
+        return "{\"event_id\": \"" + id + "\", \"user_id\": \"1\", \"event_type\": \"page_view\", "
+               "\"timestamp\": \"2025-02-28T15:22:31Z\", \"page\": \"/h\"}";
+    };
+    std::map<std::string, std::string> sent; // hash -> id
+    for (int i = 0; i < 6; ++i) sent[hex64(value("se-i" + std::to_string(i)))] = "se-i" + std::to_string(i);
+    for (int i = 0; i < 4; ++i) sent[hex64(value("se-p" + std::to_string(i)))] = "se-p" + std::to_string(i);
+    for (int i = 0; i < 3; ++i) sent[hex64(value("se-q" + std::to_string(i)))] = "se-q" + std::to_string(i);
+    sent[hex64(value("se-k0"))] = "se-k0";
+    std::map<std::string, int> stored;
+    for (const auto& row : read_store(k.dir + "/data", query_table).events)
+        ++stored[row.substr(0, row.find(' '))];
+    size_t unknown = 0;
+    for (const auto& [h, c] : stored) unknown += sent.count(h) ? 0 : 1;
+    EXPECT_EQ(unknown, 0u) << "stored events that were never sent";
+    for (const auto& [h, id] : sent) {
+        const auto it = stored.find(h);
+        EXPECT_EQ(it == stored.end() ? 0 : it->second, 1) << id << " is not stored exactly once";
+    }
+    finish(k);
+}

@@ -288,6 +288,23 @@ TEST(FaultInjection, PlansReadFromText) {
         ASSERT_FALSE(r.ok()) << bad;
         EXPECT_NE(r.err().message.find("expected AT"), std::string::npos) << r.err().message;
     }
+    // An op-scoped plan: AT counts (and fails) only that op's calls.
+    p = fault::parse_plan("2:eio:persistent:fsync");
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(p->only, fault::op::fsync);
+    EXPECT_TRUE(p->persistent);
+    EXPECT_EQ(fault::parse_plan("3")->only, fault::op::count_); // every op
+    EXPECT_FALSE(fault::parse_plan("3:fsyncx").ok());
+    fault::arm(p.value());
+    EXPECT_EQ(fault::check(fault::op::fsync).what, fault::kind::none); // fsync 1
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_EQ(fault::check(fault::op::write).what, fault::kind::none); // never a write
+        EXPECT_FALSE(fault::fails(fault::op::open));
+    }
+    EXPECT_EQ(fault::check(fault::op::fsync).what, fault::kind::error); // fsync 2
+    EXPECT_EQ(fault::check(fault::op::fsync).err, EIO);                 // and on
+    EXPECT_EQ(fault::check(fault::op::write).what, fault::kind::none);
+    fault::disarm();
     // The summary names every op's count.
     fault::arm({});
     (void)fault::fails(fault::op::open);
