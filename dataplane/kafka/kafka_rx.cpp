@@ -38,6 +38,10 @@ struct kafka_rx::topic {
     std::unique_ptr<int64_t[]> next_offset; // per partition: records appended so far
     std::atomic<uint64_t> records{0};
     std::string_view view() const noexcept { return {name, name_len}; }
+    // The one check of a Produce partition against the topic (null: no such topic).
+    static bool has(const topic* t, int32_t index) noexcept {
+        return t != nullptr && index >= 0 && index < t->partitions;
+    }
 };
 
 // A Produce waiting for durability: an acks=-1 answer (slot >= 0), or an acks 0/1 request
@@ -418,8 +422,7 @@ void kafka_rx::count_batch(compression codec, int8_t magic) noexcept {
 int16_t kafka_rx::append_partition(topic* t, const produce_partition& p, int16_t version,
                                    int64_t& base_offset) noexcept {
     const bool legacy_allowed = version < 3;
-    if (t == nullptr || p.index < 0 || p.index >= t->partitions)
-        return error_code::unknown_topic_or_partition;
+    if (!topic::has(t, p.index)) return error_code::unknown_topic_or_partition;
     if (!p.records) return error_code::none;
     // Produce v0-v2 carry legacy message sets; a broker takes a RecordBatch v2 there too
     // (ProduceRequest.validateRecords checks v3+ only). v3+ with magic 0/1: legacy_magic.
@@ -618,7 +621,7 @@ bool kafka_rx::produce(const kafka_frame& f, const request_header& h) noexcept {
                 r.error = error_code::invalid_required_acks;
             else if (!refused)
                 r.error = append_partition(t, pp, h.api_version, r.base_offset);
-            else if (t == nullptr || pp.index < 0 || pp.index >= t->partitions)
+            else if (!topic::has(t, pp.index))
                 r.error = error_code::unknown_topic_or_partition;
             else
                 r.error = error_code::kafka_storage_error;
