@@ -4,16 +4,31 @@
 // JSON bytes. bytes_per_row is the padded on-disk block size per row, the number §7's
 // "bytes on disk per event" is made of (file header and footer excluded; they are
 // < 0.01 B/row at 256 MiB segments).
+//
+// bm_encode_gen_block: the same with sluice-gen's events (tools/gen, seed 7 as
+// bench/e2e/harness.py's default), the events the end-to-end harness sends: each line
+// parsed by the RX's event_parser and appended as worker::store_event appends it (the
+// fields, the places of raw's references), exact re-sends and dead letters left out.
+// Their `raw` varies far more than the seed events' (timestamp renderings, optional
+// metadata keys, escapes, key order), which is what zstd's cost follows.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <memory>
+#include <new>
+#include <string>
+#include <unordered_set>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/limits.h"
 #include "bench/seed_events.h"
+#include "dataplane/event_parse.h"
+#include "processing/event.h"
 #include "storage/column_batch.h"
 #include "storage/schema.h"
 #include "storage/segment_format.h"
+#include "tools/gen/generator.h"
 
 namespace {
 
@@ -45,16 +60,82 @@ uint64_t fill_events(column_batch& batch) {
     return bytes;
 }
 
+// Fills `batch` with sluice-gen events until it is full, as the worker stores them
+// (mirrors processing::worker::store_event: the places the RX found go with raw); returns
+// the rows' JSON bytes, 0 when the generator ran out first.
+uint64_t fill_gen_events(column_batch& batch) {
+    namespace sp = sluice::processing;
+    constexpr uint32_t event_bytes_max = 4096; // sluice's default limit
+    sluice::tools::gen_config gc;
+    gc.events = 2 * sluice::limits::batch_rows_max;
+    gc.seed = 7;
+    std::vector<std::string> lines;
+    sluice::tools::traffic_generator gen(gc);
+    gen.run([&lines](const sluice::tools::gen_frame& f) {
+        if (f.ignored) return;
+        std::string_view p = f.payload;
+        while (!p.empty()) {
+            const size_t nl = p.find('\n');
+            const std::string_view line = p.substr(0, nl);
+            if (!line.empty()) lines.emplace_back(line);
+            p.remove_prefix(nl == std::string_view::npos ? p.size() : nl + 1);
+        }
+    });
+    sluice::dataplane::parse_config pc;
+    pc.event_bytes_max = event_bytes_max;
+    sluice::dataplane::event_parser parser(pc);
+    const size_t stride = sp::slot_bytes(event_bytes_max);
+    std::unique_ptr<char[]> mem(new char[stride + 64]);
+    char* at = mem.get() + (64 - reinterpret_cast<uintptr_t>(mem.get()) % 64) % 64;
+    std::unordered_set<std::string> seen;
+    const int64_t now = sluice::wall_clock_ms();
+    uint64_t bytes = 0;
+    constexpr uint16_t none = column_batch::no_position;
+    for (const auto& line : lines) {
+        if (batch.full()) break;
+        if (!seen.insert(line).second) continue;
+        sp::event_slot& s = *new (at) sp::event_slot{};
+        parser.parse(line, now, s);
+        if (s.kind != sp::slot_kind::event) continue;
+        batch.push_i64(ev::event_time_ms, s.event_time_ms);
+        if (s.has_event_id) {
+            batch.push_string(ev::event_id, s.field(s.event_id));
+        } else {
+            batch.push_null(ev::event_id);
+        }
+        batch.push_string(ev::user_id, s.field(s.user_id));
+        batch.push_string(ev::event_type, s.field(s.event_type));
+        batch.push_string(ev::page, s.field(s.page));
+        batch.push_u8(ev::late, 0);
+        auto place = [&s](sp::field_ref f) -> uint16_t {
+            return f.off + f.len <= s.raw_len && f.off < none ? uint16_t(f.off) : none;
+        };
+        const uint16_t positions[] = {s.has_event_id ? place(s.event_id) : none, place(s.user_id),
+                                      place(s.event_type), place(s.page),
+                                      s.time_off < s.raw_len && s.time_off < none ? uint16_t(s.time_off)
+                                                                                  : none};
+        batch.push_string_at(ev::raw, s.raw(), positions);
+        batch.push_i64(ev::max_time_ms, s.event_time_ms);
+        batch.end_row();
+        bytes += s.raw_len;
+    }
+    return batch.full() ? bytes : 0;
+}
+
 const format::compression codecs[] = {
     {format::codec::none, 0}, {format::codec::zstd, 1}, {format::codec::zstd, 3}, {format::codec::lz4, 1}};
 
-void bm_encode_events_block(benchmark::State& state) {
+void encode_block(benchmark::State& state, uint64_t (*fill)(column_batch&)) {
     const format::compression comp = codecs[state.range(0)];
     const auto schema = sluice::storage::events_schema();
     const uint32_t rows_max = sluice::limits::batch_rows_max;
     const size_t string_bytes_max = sluice::limits::batch_string_bytes_max;
     column_batch batch(schema, rows_max, string_bytes_max, sluice::limits::event_bytes_max);
-    const uint64_t json_bytes = fill_events(batch);
+    const uint64_t json_bytes = fill(batch);
+    if (json_bytes == 0) {
+        state.SkipWithError("too few events to fill a block");
+        return;
+    }
     format::block_encoder encoder(schema, rows_max, string_bytes_max, comp);
     std::vector<uint8_t> out(encoder.block_bytes_max());
     format::block_header h;
@@ -89,6 +170,9 @@ void bm_encode_events_block(benchmark::State& state) {
                                                       : "zstd" + std::to_string(comp.level));
 }
 
+void bm_encode_events_block(benchmark::State& state) { encode_block(state, fill_events); }
+void bm_encode_gen_block(benchmark::State& state) { encode_block(state, fill_gen_events); }
+
 // Decoding the same block back (what every scan does per block).
 void bm_decode_events_block(benchmark::State& state) {
     const format::compression comp = codecs[state.range(0)];
@@ -117,6 +201,7 @@ void bm_decode_events_block(benchmark::State& state) {
 }
 
 BENCHMARK(bm_encode_events_block)->ArgName("codec")->DenseRange(0, 3);
+BENCHMARK(bm_encode_gen_block)->ArgName("codec")->DenseRange(0, 3);
 BENCHMARK(bm_decode_events_block)->ArgName("codec")->DenseRange(0, 3);
 
 } // namespace
