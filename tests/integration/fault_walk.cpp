@@ -29,9 +29,12 @@
 //
 // Usage: fault_walk [--kinds eio,enospc,short,delay] [--sample K | --all] [--from N]
 //                   [--to N] [--events E] [--kafka-records R] [--workers W] [--delay-ms MS]
-//                   [--seed S] [--dir DIR] [--keep]
+//                   [--seed S] [--wait S] [--dir DIR] [--keep]
 // (--kafka-records 0: no Kafka listener; --workers: sluiced's worker lcores, default 1;
-// --delay-ms: how long a `delay` fault holds back a completion, default 3.)
+// --delay-ms: how long a `delay` fault holds back a completion, default 3; --wait: how
+// long a run may take to start, to take the stream and to stop before it counts as hung,
+// default 60 s: raise it on a machine whose CPUs other work keeps busy. A hung sluiced's
+// threads' stacks go to its log (gdb -p) before it is killed.)
 // Needs SLUICED in the environment (scripts/faultwalk and meson set it). Exit 0 when
 // every check held; a summary is printed either way.
 #include <unistd.h>
@@ -108,8 +111,8 @@ struct run_result {
 
 class runner {
   public:
-    runner(std::string dir, const gen_stream& s, uint64_t kafka_records, uint32_t workers)
-        : _dir(std::move(dir)), _s(s), _kafka_records(kafka_records), _workers(workers) {
+    runner(std::string dir, const gen_stream& s, uint64_t kafka_records, uint32_t workers, int wait_s)
+        : _dir(std::move(dir)), _s(s), _kafka_records(kafka_records), _workers(workers), _wait_s(wait_s) {
         std::filesystem::create_directories(_dir);
         std::ofstream(_dir + "/sluiced.toml") << restart_config_toml(20);
         _port = uint16_t(20000 + (getpid() * 7 + 4441) % 20000);
@@ -131,7 +134,7 @@ class runner {
         daemon_process d(args, r.log);
         unsetenv("SLUICE_TEST_FAULT");
         const uint64_t lines = _s.lines[_s.payloads.size()] + _kafka_records;
-        if (d.wait_stats([](const json&) { return true; }, 60).value("ok", false)) {
+        if (d.wait_stats([](const json&) { return true; }, _wait_s).value("ok", false)) {
             r.started = true;
             json st = d.request({{"cmd", "stats"}}, 5);
             std::string why;
@@ -139,7 +142,7 @@ class runner {
                 send_udp_in_step(d, _port, _s.payloads, 0, _s.payloads.size(),
                                  st["totals"]["rx_packets"].get<uint64_t>(), &why)) {
                 r.kafka_ok = _kafka_records == 0 || produce(st, tag);
-                json done = d.wait_stats([&](const json& x) { return all_lines_taken(x, lines); }, 60);
+                json done = d.wait_stats([&](const json& x) { return all_lines_taken(x, lines); }, _wait_s);
                 r.took_all = r.kafka_ok && done.value("ok", false) && all_lines_taken(done, lines);
             }
             json last = d.request({{"cmd", "stats"}}, 5);
@@ -150,11 +153,17 @@ class runner {
                 for (const auto& t : last["storage"]["tables"])
                     if (t.value("table", "") == "events") r.events_durable = t.value("rows_durable", uint64_t(0));
             }
-            r.rc = d.shutdown_and_wait(60);
+            r.rc = d.shutdown_and_wait(_wait_s);
         } else {
             r.rc = d.running() ? -1 : d.shutdown_and_wait(1); // exited: its status
         }
-        if (r.rc == -1) d.kill9();
+        if (r.rc == -1) {
+            // Where it hangs, for the reader of the log: every thread's stack (gdb, if there).
+            run_command("command -v gdb > /dev/null && { echo '--- fault_walk: sluiced hung, its threads:'; "
+                        "timeout 60 gdb -p " + std::to_string(d.pid()) +
+                        " -batch -ex 'thread apply all bt'; } >> " + r.log + " 2>&1");
+            d.kill9();
+        }
         r.ended = r.rc == -1    ? "hung (killed)"
                   : r.rc < 128 ? "exit status " + std::to_string(r.rc)
                                : "killed by signal " + std::to_string(r.rc - 128);
@@ -192,6 +201,7 @@ class runner {
     const gen_stream& _s;
     uint64_t _kafka_records;
     uint32_t _workers;
+    int _wait_s; // for the start, for the stream to be taken, for the graceful stop
     uint16_t _port;
     int _runs = 0;
 };
@@ -215,6 +225,7 @@ struct options {
     uint64_t kafka_records = 40;
     uint32_t workers = 1;
     uint32_t delay_ms = 3; // how long a `delay` fault holds back its completion
+    int wait_s = 60;       // how long a run may take to start, to take the stream, to stop
     uint64_t seed = 0;
     std::string dir;
     bool keep = false;
@@ -250,12 +261,13 @@ options parse(int argc, char** argv) {
         else if (a == "--workers") o.workers = uint32_t(std::stoul(next()));
         else if (a == "--delay-ms") o.delay_ms = uint32_t(std::stoul(next()));
         else if (a == "--seed") o.seed = std::stoull(next());
+        else if (a == "--wait") o.wait_s = std::max(1, std::stoi(next()));
         else if (a == "--dir") o.dir = next();
         else if (a == "--keep") o.keep = true;
         else {
             std::fprintf(stderr, "usage: fault_walk [--kinds eio,enospc,short,delay] [--sample K | --all] "
                                  "[--from N] [--to N] [--events E] [--kafka-records R] [--workers W] [--delay-ms MS] [--seed S] "
-                                 "[--dir DIR] [--keep]\n");
+                                 "[--wait S] [--dir DIR] [--keep]\n");
             std::exit(2);
         }
     }
@@ -289,7 +301,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "fault_walk: --workers needs at least 1\n");
         return 2;
     }
-    runner ref(base + "/ref", s, opt.kafka_records, opt.workers);
+    runner ref(base + "/ref", s, opt.kafka_records, opt.workers, opt.wait_s);
     run_result a = ref.run("0", "ref");
     if (!a.took_all || a.rc != 0) {
         std::printf("fault_walk: FAILED: the reference run %s, %s (see %s)\n",
@@ -350,7 +362,7 @@ int main(int argc, char** argv) {
         for (uint64_t n : ns) {
             if (failures > 0) break;
             const std::string dir = base + "/" + kname + "-" + std::to_string(n);
-            runner r(dir, s, opt.kafka_records, opt.workers);
+            runner r(dir, s, opt.kafka_records, opt.workers, opt.wait_s);
             const std::string plan = std::to_string(n) + ":" + k.name +
                                      (kname == "delay" ? "=" + std::to_string(opt.delay_ms) : "");
             run_result f = r.run(plan, "faulted");
