@@ -18,34 +18,20 @@
 #include <thread>
 #include <vector>
 
-#include <rte_mempool.h>
-#include <rte_ring.h>
-
 #include "base/clock.h"
-#include "dataplane/eal_setup.h"
 #include "dataplane/kafka/kafka_listener.h"
 #include "dataplane/kafka/kafka_rx.h"
-#include "dataplane/rx_lcore.h"
-#include "dataplane/worker_lcore.h"
-#include "processing/worker.h"
 #include "storage/fault_injection.h"
 #include "tests/dataplane/kafka_wire.h"
+#include "tests/dataplane/one_worker_rig.h"
 #include "tests/integration/loopback_tcp.h"
-#include "tests/processing/processing_test_util.h"
 
 namespace sluice::dataplane::kafka {
 namespace {
 
 using namespace test;
-namespace pt = processing::testing;
 namespace fault = storage::fault;
-
-constexpr uint32_t event_bytes_max = 4096;
-
-std::string event_line(const std::string& id, int64_t time_ms) {
-    return R"({"event_id":")" + id + R"(","user_id":"u","event_type":"page_view",)" +
-           R"("timestamp":)" + std::to_string(time_ms) + R"(,"page":"/a"})";
-}
+using dataplane::testing::event_line;
 
 // A RecordBatch v2 of `values` (producer id -1: not idempotent).
 bytes batch(const std::vector<std::string>& values, int64_t pid = -1, int32_t seq = -1) {
@@ -120,39 +106,8 @@ partition_answer read_answer(int fd, int32_t corr, std::chrono::seconds within) 
 class KafkaRxStorage : public ::testing::Test {
   protected:
     void SetUp() override {
-        auto pool = slot_pool_create(1023, processing::slot_bytes(event_bytes_max));
-        ASSERT_TRUE(pool) << pool.err().message;
-        _pool = pool.value();
-        auto ring = spsc_ring_create("krx_storage_" + std::to_string(_seq++), 1024);
-        ASSERT_TRUE(ring) << ring.err().message;
-        _ring = ring.value();
-
-        processing::worker_config c;
-        c.dedup_memory_bytes = 1 << 20;
-        c.event_bytes_max = event_bytes_max;
-        c.data_dir = _dir.path;
-        c.storage.flush_interval_ms = 60'000; // only the acks=all commits (commit_now) sync
-        _channel = std::make_unique<pt::test_channel>();
-        auto w = processing::worker::open(c, _channel->channel());
-        ASSERT_TRUE(w) << w.err().message;
-        _worker = std::move(w.value());
-        processing::query_def q = processing::reference_query();
-        q.memory_bytes = 1 << 20;
-        _query = pt::compile_or_die(q, _catalog, 1, 0, event_bytes_max);
-        ASSERT_NE(_query, nullptr);
-        auto added = _worker->add_query(_query, std::make_unique<processing::window_state>(*_query),
-                                        INT64_MIN);
-        ASSERT_TRUE(added) << added.err().message;
-        _catalog.publish();
-
-        rx_config rc;
-        rc.parse.event_bytes_max = event_bytes_max;
-        rc.parse.fields = &_catalog;
-        _rx = std::make_unique<rx_lcore>(rc, _pool, std::vector<rte_ring*>{_ring}, &_stop);
-        _control.rx_running.store(1);
-        _loop = std::make_unique<worker_lcore>(*_worker, std::vector<rte_ring*>{_ring}, _pool,
-                                               &_control);
-
+        _rig.open({"krx_storage", 60'000}); // only the acks=all commits (commit_now) sync
+        ASSERT_FALSE(HasFatalFailure());
         kafka_listener_config lc;
         lc.listen = {"127.0.0.1:0"};
         auto l = kafka_listener::open(lc);
@@ -160,14 +115,14 @@ class KafkaRxStorage : public ::testing::Test {
         _listener = std::move(l.value());
         kafka_rx_config kc;
         kc.idle_wait = false;
+        processing::worker& w = _rig.worker();
         _krx = std::make_unique<kafka_rx>(
-            kc, *_listener, *_rx,
-            std::vector<worker_durability>{{&_worker->slots_durable(0), &_worker->slots_wanted(0),
-                                            _worker.get()}},
-            &_stop);
+            kc, *_listener, _rig.rx(),
+            std::vector<worker_durability>{{&w.slots_durable(0), &w.slots_wanted(0), &w}},
+            &_rig.stop_flag());
     }
     void start() {
-        _worker_thread = std::thread([this] { _worker_rc = _loop->run(); });
+        _rig.start();
         _rx_thread = std::thread([this] { _krx->run(); });
         _fd = sluice::testing::connect_loopback_tcp(_listener->ports()[0]);
         ASSERT_GE(_fd, 0);
@@ -175,17 +130,11 @@ class KafkaRxStorage : public ::testing::Test {
     void TearDown() override {
         fault::disarm();
         if (_fd >= 0) ::close(_fd);
-        _stop.store(true);
+        _rig.stop_flag().store(true);
         if (_rx_thread.joinable()) _rx_thread.join(); // kafka_rx drains its rx_lcore
-        _control.rx_running.store(0);
-        if (_worker_thread.joinable()) _worker_thread.join();
+        _rig.stop();
         _krx.reset();
         _listener.reset();
-        _loop.reset();
-        _rx.reset();
-        _worker.reset();
-        if (_ring) rte_ring_free(_ring);
-        if (_pool) rte_mempool_free(_pool);
     }
     void send(const bytes& frame) {
         ASSERT_EQ(::send(_fd, frame.data(), frame.size(), MSG_NOSIGNAL), ssize_t(frame.size()));
@@ -201,22 +150,10 @@ class KafkaRxStorage : public ::testing::Test {
             .count();
     }
 
-    static inline uint32_t _seq = 0;
-    pt::temp_dir _dir{"kafka-rx-storage"};
-    processing::field_catalog _catalog;
-    std::shared_ptr<processing::compiled_query> _query;
-    std::unique_ptr<pt::test_channel> _channel;
-    std::unique_ptr<processing::worker> _worker;
-    rte_mempool* _pool = nullptr;
-    rte_ring* _ring = nullptr;
-    std::atomic<bool> _stop{false};
-    std::unique_ptr<rx_lcore> _rx;
-    worker_lcore_control _control;
-    std::unique_ptr<worker_lcore> _loop;
+    dataplane::testing::one_worker_rig _rig; // outlives the listener and kafka_rx
     std::unique_ptr<kafka_listener> _listener;
     std::unique_ptr<kafka_rx> _krx;
-    std::thread _worker_thread, _rx_thread;
-    int _worker_rc = -1;
+    std::thread _rx_thread;
     int _fd = -1;
 };
 
@@ -233,7 +170,7 @@ TEST_F(KafkaRxStorage, AnAnswerWaitingOnAFailedStoreIsStorageErrorAndLaterOnesAr
     ASSERT_TRUE(a.ok);
     EXPECT_EQ(a.error, error_code::none);
     EXPECT_EQ(a.base_offset, 0);
-    EXPECT_FALSE(_worker->storage_failed());
+    EXPECT_FALSE(_rig.worker().storage_failed());
     EXPECT_EQ(_krx->counters().producer_states.load(), 1u);
 
     const auto t = std::chrono::steady_clock::now();
@@ -243,7 +180,7 @@ TEST_F(KafkaRxStorage, AnAnswerWaitingOnAFailedStoreIsStorageErrorAndLaterOnesAr
     EXPECT_LT(std::chrono::steady_clock::now() - t, std::chrono::seconds(10));
     EXPECT_EQ(a.error, error_code::kafka_storage_error);
     EXPECT_EQ(a.base_offset, -1);
-    EXPECT_TRUE(_worker->storage_failed());
+    EXPECT_TRUE(_rig.worker().storage_failed());
     EXPECT_EQ(_krx->counters().acks_parked.load(), 0u);
 
     send(produce_frame(3, -1, batch(events("b", 2), 7, 3))); // the producer's retry

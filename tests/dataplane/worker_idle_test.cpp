@@ -5,43 +5,24 @@
 // under test, never by the bound. On a real EAL (no hugepages, no PCI).
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
-#include <atomic>
 #include <chrono>
 #include <functional>
 #include <string>
 #include <thread>
-#include <vector>
-
-#include <rte_eal.h>
-#include <rte_mempool.h>
-#include <rte_ring.h>
 
 #include "base/idle_wake.h"
-#include "dataplane/eal_setup.h"
-#include "dataplane/rx_lcore.h"
-#include "dataplane/worker_lcore.h"
-#include "processing/worker.h"
 #include "storage/fault_injection.h"
-#include "tests/processing/processing_test_util.h"
+#include "tests/dataplane/one_worker_rig.h"
 
 namespace sluice::dataplane {
 namespace {
 
 using namespace std::chrono_literals;
-namespace pt = processing::testing;
 
-constexpr uint32_t event_bytes_max = 4096;
 constexpr int64_t minute_ms = 60'000;
 constexpr int64_t t0 = 1'740'000'000'000; // a minute boundary, in the past
 constexpr int64_t query_delay_ms = 1000;
 constexpr int64_t long_wait_ns = 30'000'000'000; // the wait's own bound in these tests
-
-std::string event_line(const std::string& event_id, int64_t time_ms) {
-    return R"({"event_id":")" + event_id + R"(","user_id":"u","event_type":"page_view",)" +
-           R"("timestamp":)" + std::to_string(time_ms) + R"(,"page":"/a"})";
-}
 
 bool eventually(const std::function<bool()>& cond, std::chrono::seconds within = 10s) {
     const auto deadline = std::chrono::steady_clock::now() + within;
@@ -54,91 +35,28 @@ bool eventually(const std::function<bool()>& cond, std::chrono::seconds within =
 
 class WorkerIdleWait : public ::testing::Test {
   protected:
-    void SetUp() override {
-        auto pool = slot_pool_create(pool_slots, processing::slot_bytes(event_bytes_max));
-        ASSERT_TRUE(pool) << pool.err().message;
-        _pool = pool.value();
-        auto ring = spsc_ring_create("idle_" + std::to_string(_seq++), 1024);
-        ASSERT_TRUE(ring) << ring.err().message;
-        _ring = ring.value();
-        ASSERT_TRUE(_wake.ok());
-    }
+    void SetUp() override { ASSERT_TRUE(_wake.ok()); }
     void TearDown() override {
-        stop();
-        _loop.reset();
-        _worker.reset();
-        if (_ring) rte_ring_free(_ring);
-        if (_pool) rte_mempool_free(_pool);
+        const int rc = _rig.stop();
+        if (rc != -1) EXPECT_EQ(rc, 0);
     }
     // A worker (the reference query with a 1 s delay) on its loop thread, waiting on _wake.
     void start(uint32_t flush_interval_ms) {
-        processing::worker_config c;
-        c.index = 0;
-        c.dedup_memory_bytes = 1 << 20;
-        c.event_bytes_max = event_bytes_max;
-        c.data_dir = _dir.path;
-        c.storage.flush_interval_ms = flush_interval_ms;
-        _channel = std::make_unique<pt::test_channel>();
-        auto w = processing::worker::open(c, _channel->channel());
-        ASSERT_TRUE(w) << w.err().message;
-        _worker = std::move(w.value());
-        processing::query_def q = processing::reference_query();
-        q.memory_bytes = 1 << 20;
-        q.watermark_delay_ms = query_delay_ms;
-        _query = pt::compile_or_die(q, _catalog, 1, 0, event_bytes_max);
-        ASSERT_NE(_query, nullptr);
-        auto r = _worker->add_query(_query, std::make_unique<processing::window_state>(*_query),
-                                    INT64_MIN);
-        ASSERT_TRUE(r) << r.err().message;
-        _catalog.publish();
-        ASSERT_TRUE(_worker->wake_on_completion(_wake.fd()));
-
-        rx_config rc;
-        rc.parse.event_bytes_max = event_bytes_max;
-        rc.parse.fields = &_catalog;
-        _rx = std::make_unique<rx_lcore>(rc, _pool, std::vector<rte_ring*>{_ring}, &_stop);
-        _rx->set_worker_wakes({&_wake});
-
-        _control.rx_running.store(1);
-        _loop = std::make_unique<worker_lcore>(*_worker, std::vector<rte_ring*>{_ring}, _pool,
-                                               &_control);
-        _loop->set_idle_wake(&_wake, long_wait_ns);
-        _thread = std::thread([this] { _rc = _loop->run(); });
+        _rig.open({"idle", flush_interval_ms, query_delay_ms});
+        ASSERT_FALSE(HasFatalFailure());
+        _rig.wait_when_idle(_wake, long_wait_ns);
+        ASSERT_FALSE(HasFatalFailure());
+        _rig.start();
     }
-    void send(const std::string& id, int64_t time_ms) {
-        _rx->begin_burst();
-        _rx->handle_event(event_line(id, time_ms));
-        _rx->flush_all();
-    }
+    void send(const std::string& id, int64_t time_ms) { _rig.send(id, time_ms); }
     bool asleep() {
         return eventually([&] { return _wake.sleeping(); });
     }
-    void stop() {
-        if (!_thread.joinable()) return;
-        _rx->drain();
-        _control.rx_running.store(0);
-        _wake.notify(); // the test's waits are long; the daemon's end by idle_wait_us
-        _thread.join();
-        EXPECT_EQ(_rc, 0);
-    }
-    const processing::worker_progress& progress() { return _query->shared->workers[0]; }
+    processing::worker& worker() { return _rig.worker(); }
+    const processing::worker_progress& progress() { return _rig.progress(); }
 
-    static constexpr uint32_t pool_slots = 1023;
-    static inline uint32_t _seq = 0;
-    pt::temp_dir _dir{"worker-idle"};
-    processing::field_catalog _catalog;
-    std::shared_ptr<processing::compiled_query> _query;
-    std::unique_ptr<pt::test_channel> _channel;
-    std::unique_ptr<processing::worker> _worker;
-    rte_mempool* _pool = nullptr;
-    rte_ring* _ring = nullptr;
-    std::atomic<bool> _stop{false};
-    idle_wake _wake;
-    std::unique_ptr<rx_lcore> _rx;
-    worker_lcore_control _control;
-    std::unique_ptr<worker_lcore> _loop;
-    std::thread _thread;
-    int _rc = -1;
+    idle_wake _wake; // outlives the rig's loop thread
+    testing::one_worker_rig _rig;
 };
 
 // Without the RX's notify the worker would sleep out its 30 s bound.
@@ -148,7 +66,7 @@ TEST_F(WorkerIdleWait, AWaitingWorkerIsWokenByABurst) {
         ASSERT_TRUE(asleep()) << "round " << round;
         send("e" + std::to_string(round), t0 + round);
         ASSERT_TRUE(eventually([&] {
-            return _worker->counters().events_in.load() == uint64_t(round);
+            return worker().counters().events_in.load() == uint64_t(round);
         })) << "round " << round;
     }
     // The RX wrote the eventfd (a round may also have found the worker between two waits).
@@ -179,8 +97,8 @@ TEST_F(WorkerIdleWait, GroupCommitAndWindowsCloseWhileWaiting) {
     ASSERT_TRUE(asleep());
     send("a", t0 + 1000);
     send("b", t0 + minute_ms + query_delay_ms + 1); // W = t0 + 60001: [t0, t0 + 1 min) closes
-    ASSERT_TRUE(eventually([&] { return _worker->counters().events_in.load() == 2; }));
-    ASSERT_TRUE(eventually([&] { return _worker->rows_durable() == 2; }));
+    ASSERT_TRUE(eventually([&] { return worker().counters().events_in.load() == 2; }));
+    ASSERT_TRUE(eventually([&] { return worker().rows_durable() == 2; }));
     ASSERT_TRUE(eventually([&] { return progress().closed_until_ms.load() >= t0 + minute_ms; }))
         << progress().closed_until_ms.load();
     // And it went back to sleep, with nothing left to do.
@@ -199,13 +117,13 @@ TEST_F(WorkerIdleWait, SleepsWhileTheCommitAKafkaRxWantsIsInFlight) {
     start(60'000); // no group commit of its own during the test
     ASSERT_TRUE(asleep());
     send("a", t0 + 1);
-    ASSERT_TRUE(eventually([&] { return _worker->counters().events_in.load() == 1; }));
+    ASSERT_TRUE(eventually([&] { return worker().counters().events_in.load() == 1; }));
     ASSERT_TRUE(asleep());
     storage::fault::arm({1, storage::fault::kind::delay, 0, 3000, true});
     struct disarm {
         ~disarm() { storage::fault::disarm(); }
     } disarm_at_end;
-    _worker->slots_wanted(0).store(1, std::memory_order_release); // as the Kafka RX does
+    worker().slots_wanted(0).store(1, std::memory_order_release); // as the Kafka RX does
     _wake.notify();
     ASSERT_TRUE(eventually([&] { return storage::fault::injected() >= 1; }))
         << "no commit was submitted";
@@ -215,15 +133,15 @@ TEST_F(WorkerIdleWait, SleepsWhileTheCommitAKafkaRxWantsIsInFlight) {
         std::this_thread::sleep_for(4ms);
         return in_a_row >= 20;
     })) << "the worker did not sleep";
-    EXPECT_EQ(_worker->slots_durable(0).load(), 0u) << "it slept only once its commit was done";
+    EXPECT_EQ(worker().slots_durable(0).load(), 0u) << "it slept only once its commit was done";
     // Past the delay, a tick releases the held completions (woken here: the kernel's
     // eventfd write came long before; armed, so that the reap releases them); the slots
     // become durable.
     ASSERT_TRUE(eventually([&] {
         _wake.notify();
-        return _worker->slots_durable(0).load() == 1;
+        return worker().slots_durable(0).load() == 1;
     })) << "the held commit never completed";
-    EXPECT_EQ(_worker->rows_durable(), 1u);
+    EXPECT_EQ(worker().rows_durable(), 1u);
 }
 
 } // namespace
