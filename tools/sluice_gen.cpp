@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1u, 60000000u))
         ->capture_default_str();
     app.add_option("--send", o.send_target, "also send the datagrams to HOST:PORT over UDP");
-    app.add_option("--pps", o.pps, "datagrams per second for --send (0: unpaced)")
+    app.add_option("--pps", o.pps, "paced rate: datagrams per second for --send, frames per second for --memif "
+                   "(0: unpaced)")
         ->capture_default_str();
     app.add_option("--flows", o.flows, "--send: UDP source sockets the flows are spread over")
         ->check(CLI::Range(1u, 64u))

@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "tools/gen/memif_sender.h"
+#include "tools/gen/pacer.h"
 #include "tools/gen/udp_sender.h"
 
 namespace sluice::tools {
@@ -107,8 +108,19 @@ result<uint64_t> memif_send_all(const run_options& options) {
                  options.memif_socket.c_str());
     std::optional<error> failed;
     traffic_generator gen(options.gen);
+    // --pps paces the frames; those queued for a burst leave before any pacing sleep.
+    pacer pace(options.pps);
+    uint64_t frames = 0;
     gen.run([&](const gen_frame& f) {
         if (failed) return;
+        if (pace.paced() && pace.would_sleep(frames)) {
+            if (auto r = (*sender)->flush(); !r) {
+                failed = std::move(r).err();
+                return;
+            }
+            pace.wait(frames);
+        }
+        ++frames;
         if (auto r = (*sender)->send(f.bytes, f.flow); !r) failed = std::move(r).err();
     });
     if (!failed)

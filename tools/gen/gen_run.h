@@ -16,7 +16,7 @@ struct run_options {
     std::string out_dir;
     std::string pcap_path;   // empty: out_dir/events.pcap
     std::string send_target; // empty: no sending
-    uint64_t pps = 0;        // 0: unpaced
+    uint64_t pps = 0;        // --send: datagrams/s, --memif: frames/s; 0: unpaced
     uint32_t flows = 1;      // --send: UDP sockets (source ports) the flows are spread over
     int64_t now_ms = 0;      // the wall clock for future_timestamp; 0: the real one
     // Also write the frames split by flow into N capture files, one per RX queue of a
