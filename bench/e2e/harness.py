@@ -1369,7 +1369,13 @@ bind-address = "127.0.0.1:{bind_port}"
                     row.update({"transport": r["transport"],
                                 "events_per_s": r["events_received"] / r["seconds"],
                                 "loss": r["loss"], "correct_counters": r["correct_counters"],
-                                "query_correct": r.get("query_correct"), "latency": lat})
+                                "query_correct": r.get("query_correct"), "latency": lat,
+                                # A shared machine's load moves these figures: say how busy.
+                                "loadavg_1m": os.getloadavg()[0],
+                                "rx_backpressure_waits": sum(
+                                    c.get("backpressure_waits", 0) for c in
+                                    r.get("stats", {}).get("per_core", [])
+                                    if c.get("role") == "rx")})
                     if lat is None:
                         row["na"] = "sluiced's stats carry no latency histograms"
                 except Exception as e:

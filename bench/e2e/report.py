@@ -264,8 +264,9 @@ def latency_table(results):
             if stage not in stages:
                 stages.append(stage)
     pcts = ["p50", "p99", "p999"]
-    head = "| path | load | offered rate | events/s | loss | counters exact |"
-    sep = "|---|---|---|---|---|---|"
+    head = ("| path | load | offered rate | events/s | loss | counters exact | machine load "
+            "(1 min) | RX back-pressure waits |")
+    sep = "|---|---|---|---|---|---|---|---|"
     for s in stages:
         for p in pcts:
             head += f" {s} {p.replace('p999', 'p99.9')} |"
@@ -279,13 +280,17 @@ def latency_table(results):
         offered = f"{human(r.get('offered_pps'))} {r.get('pps_unit', 'datagrams/s')}"
         if r.get("error"):
             rest = " n/a |" * max(0, len(stages) * len(pcts) - 1)
-            lines.append(f"| {path} | {r['load_pct']}% | {offered} | n/a | n/a | n/a | "
+            lines.append(f"| {path} | {r['load_pct']}% | {offered} | n/a | n/a | n/a | n/a | n/a | "
                          f"run failed: {r['error'].strip().splitlines()[-1][:120]} |{rest}")
             continue
         exact = r.get("correct_counters")
+        load = r.get("loadavg_1m")
+        waits = r.get("rx_backpressure_waits")
         line = (f"| {path} | {r['load_pct']}% | {offered} | "
                 f"{human(r.get('events_per_s'))} | {r.get('loss', 0)} | "
-                f"{'n/a' if exact is None else ('yes' if exact else 'NO')} |")
+                f"{'n/a' if exact is None else ('yes' if exact else 'NO')} | "
+                f"{'n/a' if load is None else f'{load:.1f}'} | "
+                f"{'n/a' if waits is None else f'{waits:,}'} |")
         if not stages:
             line += f" n/a: {r.get('na', 'no latency in stats')} |"
         for s in stages:
