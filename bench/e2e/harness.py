@@ -9,7 +9,8 @@ One run measures, interleaved and repeated on the same events:
   JetStream (file storage, Nats-Msg-Id dedup) as acknowledged publishes;
 sluice's Kafka listener fed the same events as record values by librdkafka (kcat), with
 batches of up to 1 MB (batch.size, linger.ms), compression none and lz4, acks 1 and all;
-then latency at 10/50/90 % of the kernel path's measured rate, the Kafka produce-ack
+then latency at 10/50/90 % of the kernel path's measured rate (sluice-blast, paced) and of
+the DPDK path's (sluice-gen over net_memif, paced), the Kafka produce-ack
 latency at 10/50/90 % of the Kafka rows' measured rate (a paced confluent-kafka producer),
 scaling over worker counts, and the stage microbenchmarks. It writes results.json;
 report.py renders it.
