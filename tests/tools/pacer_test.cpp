@@ -28,7 +28,8 @@ TEST(Pacer, ScheduleIsAbsoluteFromTheFirstCall) {
 TEST(Pacer, WaitHoldsTheRate) {
     pacer p(2000);
     const int64_t t0 = sluice::monotonic_ns();
-    for (uint64_t i = 0; i < 20; ++i) p.wait(i);
+    for (uint64_t i = 0; i < 20; ++i)
+        p.wait(i);
     EXPECT_GE(sluice::monotonic_ns() - t0, 9'500'000 - pacer::min_sleep_ns);
     EXPECT_TRUE(p.would_sleep(1000)); // item 1000 is due ~0.5 s from the start
 }

@@ -31,7 +31,9 @@ class pacer {
         return due - now_ns;
     }
     // Whether the item would wait: a sender that batches sends its queue first.
-    bool would_sleep(uint64_t sent) noexcept { return ahead_ns(sent, monotonic_ns()) >= min_sleep_ns; }
+    bool would_sleep(uint64_t sent) noexcept {
+        return ahead_ns(sent, monotonic_ns()) >= min_sleep_ns;
+    }
     // Sleeps until item `sent` is due (when that is min_sleep_ns or more away).
     void wait(uint64_t sent) noexcept {
         const int64_t ahead = ahead_ns(sent, monotonic_ns());

@@ -67,4 +67,4 @@ lat = h.latency_percentiles(r['stats']['latency'])
 print(json.dumps({'path': path, 'pps': pps, 'events_per_s': r['events_received'] / r['seconds'],
   'seconds': r['seconds'], 'correct': r['correct_counters'], 'query_correct': r.get('query_correct'),
   'wv': lat.get('window_visible'), 'durable': lat.get('durable'),
-  'bp': r['stats']['per_core'][0].get('backpressure_waits'), 'sched': sched}, indent=None))
+  'bytes_per_event': r.get('bytes_per_event'), 'syncs': sum(t.get('syncs', 0) for t in r['stats'].get('storage', {}).get('tables', [])), 'bp': r['stats']['per_core'][0].get('backpressure_waits'), 'sched': sched}, indent=None))
