@@ -220,13 +220,18 @@ class Harness:
                          "-Dbuildtype=release)")
 
     # ---------------------------------------------------------------- dataset
+    def gen_args(self, out_dir):
+        """The dataset's sluice-gen arguments: the DPDK latency runs regenerate the same
+        frames with them."""
+        return ["--events", str(self.a.events), "--seed", str(self.a.seed), "--out", out_dir,
+                "--now-ms", str(self.now_ms)]
+
     def make_dataset(self):
         d = os.path.join(self.tmp, "dataset")
         self.now_ms = int(time.time() * 1000)
         log(f"generating {self.a.events:,} events (sluice-gen, seed {self.a.seed})")
-        subprocess.run([self.exe["sluice_gen"], "--events", str(self.a.events), "--seed",
-                        str(self.a.seed), "--out", d, "--now-ms", str(self.now_ms)],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([self.exe["sluice_gen"]] + self.gen_args(d), check=True,
+                       stdout=subprocess.DEVNULL)
         self.dataset = d
         self.pcap = os.path.join(d, "events.pcap")
         with open(os.path.join(d, "expected", "counters.json")) as f:
@@ -458,9 +463,8 @@ class Harness:
         try:
             self.wait_up(p, sock)
             gen_log = os.path.join(run_dir, "gen.log")
-            gen = Proc([self.exe["sluice_gen"], "--events", str(self.a.events), "--seed",
-                        str(self.a.seed), "--out", os.path.join(run_dir, "gen"), "--now-ms",
-                        str(self.now_ms), "--memif", sock_name, "--pps", str(pps),
+            gen = Proc([self.exe["sluice_gen"]] + self.gen_args(os.path.join(run_dir, "gen")) +
+                       ["--memif", sock_name, "--pps", str(pps),
                         "--linger-s", str(int(self.a.timeout) + 60)], gen_log)
 
             def sending():
