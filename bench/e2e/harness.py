@@ -450,29 +450,29 @@ class Harness:
         return r
 
     def run_sluice_memif(self, pps, tag, workers=None):
-        """sluiced's DPDK path fed live and paced: sluice-gen in its own process regenerates
-        the dataset's frames (same seed, events and clock) and sends them over a net_memif
-        link at `pps` frames per second (net_pcap replays a file unpaced)."""
+        """sluiced's DPDK path fed live and paced: sluice-gen in its own process replays the
+        dataset's capture over a net_memif link at `pps` frames per second (net_pcap reads
+        a file unpaced). Replaying, not regenerating: generating each frame as it is sent
+        held sluice-gen below the 90% rows' rate on 2 cores."""
         workers = workers or self.a.workers
         sock_name = f"sluice-bench-{os.getpid()}-{tag}"
         p, sock, run_dir = self.start_sluiced(
             tag, workers, ["--vdev", f"net_memif0,role=server,id=0,socket={sock_name}"], [])
         r = {"system": "sluice_dpdk_memif", "format": "json",
-             "transport": "DPDK net_memif from sluice-gen (paced)", "workers": workers}
+             "transport": "DPDK net_memif from sluice-gen --replay (paced)", "workers": workers}
         gen = None
         try:
             self.wait_up(p, sock)
             gen_log = os.path.join(run_dir, "gen.log")
-            gen = Proc([self.exe["sluice_gen"]] + self.gen_args(os.path.join(run_dir, "gen")) +
-                       ["--memif", sock_name, "--pps", str(pps),
-                        "--linger-s", str(int(self.a.timeout) + 60)], gen_log)
+            gen = Proc([self.exe["sluice_gen"], "--replay", self.pcap, "--memif", sock_name,
+                        "--pps", str(pps), "--linger-s", str(int(self.a.timeout) + 60)],
+                       gen_log)
 
             def sending():
                 if not gen.alive():
                     raise RuntimeError("sluice-gen --memif exited:\n" + gen.tail())
                 with open(gen_log, errors="replace") as f:
                     return "sending over memif" in f.read()
-            # It writes its capture and expected outcome first (not sluice's time).
             if not wait_until(sending, self.a.timeout, 0.01):
                 raise RuntimeError("sluice-gen never linked over memif:\n" + gen.tail())
             t0, cpu0 = time.monotonic(), proc_cpu_s(p.pid)
