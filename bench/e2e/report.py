@@ -622,8 +622,9 @@ def render(results_dir, report_path):
            "burst's stamp to the event being in its window (window_visible) and to its row "
            "fsynced (durable). Kernel path: sluice-blast sends the capture's datagrams over "
            "loopback UDP at a % of the kernel row's median datagrams/s; DPDK path: "
-           "sluice-gen regenerates the same frames and sends them over net_memif at a % of "
-           "the DPDK (net_pcap) row's median frames/s.", ""] + lat + [""]
+           "sluice-gen --replay sends the capture's frames over net_memif at a % of the DPDK "
+           "(net_pcap) row's median frames/s. A row's events/s below its offered rate means "
+           "the sender or sluiced fell behind: that row is not at its nominal load.", ""] + lat + [""]
     md += ["## Kafka produce-ack latency by load (paced confluent-kafka producer)", "",
            "From sluiced's own `stats.kafka.ack_latency` (docs/KAFKA.md): from the request's "
            "arrival (the receive that completed its frame) to its answer queued (acks=1) or "
