@@ -466,7 +466,7 @@ plot '{dat}' using 1:3:xtic(2) with boxes notitle, '' using 1:3:4:5 with yerrorb
             for s in latency_stages:
                 for p in ("p50", "p99", "p99.9"):
                     plotspec.append(f"'{dat}' using 1:{c} with linespoints "
-                                    f"title '{PATH_NAMES.get(path, path)} {s} {p}'")
+                                    f"title '{PATH_NAMES.get(path, path)} {s} {p}' noenhanced")
                     c += 1
                 unit = (rows[0]["latency"].get(s) or {}).get("unit", unit)
         png = f"{stem}-latency.png"
@@ -622,9 +622,12 @@ def render(results_dir, report_path):
            "burst's stamp to the event being in its window (window_visible) and to its row "
            "fsynced (durable). Kernel path: sluice-blast sends the capture's datagrams over "
            "loopback UDP at a % of the kernel row's median datagrams/s; DPDK path: "
-           "sluice-gen --replay sends the capture's frames over net_memif at a % of the DPDK "
-           "(net_pcap) row's median frames/s. A row's events/s below its offered rate means "
-           "the sender or sluiced fell behind: that row is not at its nominal load.", ""] + lat + [""]
+           "sluice-gen sends the dataset's frames over net_memif at a % of the DPDK "
+           "(net_pcap) row's median frames/s (transports in this run: "
+           + "; ".join(sorted({r["transport"] for r in results.get("latency", [])
+                               if r.get("transport")}) or ["none recorded"]) +
+           "). A row's events/s below its offered rate means the sender or sluiced fell "
+           "behind: that row is not at its nominal load.", ""] + lat + [""]
     md += ["## Kafka produce-ack latency by load (paced confluent-kafka producer)", "",
            "From sluiced's own `stats.kafka.ack_latency` (docs/KAFKA.md): from the request's "
            "arrival (the receive that completed its frame) to its answer queued (acks=1) or "
