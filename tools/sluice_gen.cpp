@@ -15,10 +15,10 @@ int main(int argc, char** argv) {
 
     CLI::App app{"sluice-gen: deterministic traffic for sluice and the exact expected outcome"};
     const auto rate = CLI::Range(0.0, 1.0);
-    app.add_option("--events", g.events, "event lines in total (duplicates, malformed included)")
-        ->required();
-    app.add_option("--seed", g.seed, "seed; the same seed gives the same bytes")->required();
-    app.add_option("--out", o.out_dir, "output directory (pcap and expected/)")->required();
+    // Required unless --replay (checked after parsing).
+    app.add_option("--events", g.events, "event lines in total (duplicates, malformed included)");
+    app.add_option("--seed", g.seed, "seed; the same seed gives the same bytes");
+    app.add_option("--out", o.out_dir, "output directory (pcap and expected/)");
     app.add_option("--pcap", o.pcap_path, "pcap file (default DIR/events.pcap)");
     app.add_option("--dst-port", g.dst_port, "UDP port the events go to")->capture_default_str();
     app.add_option("--dup-rate", g.dup_rate, "exact byte re-sends")
@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1u, 60000000u))
         ->capture_default_str();
     app.add_option("--send", o.send_target, "also send the datagrams to HOST:PORT over UDP");
-    app.add_option("--pps", o.pps, "datagrams per second for --send (0: unpaced)")
+    app.add_option("--pps", o.pps, "paced rate: datagrams per second for --send, frames per second for --memif "
+                   "(0: unpaced)")
         ->capture_default_str();
     app.add_option("--flows", o.flows, "--send: UDP source sockets the flows are spread over")
         ->check(CLI::Range(1u, 64u))
@@ -76,6 +77,9 @@ int main(int argc, char** argv) {
                    "--memif: keep the link up this long after the last frame (SIGTERM ends "
                    "it early)")
         ->capture_default_str();
+    app.add_option("--replay", o.replay_pcap,
+                   "with --memif: send the frames of this capture (e.g. an earlier run's "
+                   "events.pcap) instead of generating; no model, no files written");
     app.add_option("--now-ms", o.now_ms, "wall clock for future_timestamp (default: now)");
     std::string format = "json";
     app.add_option("--format", format, "datagram payloads: json (NDJSON) or binary (docs/BINARY.md)")
@@ -87,6 +91,22 @@ int main(int argc, char** argv) {
                  "queues): no late, beyond-horizon or same-event_id lines, and at most 4 "
                  "minutes of event time");
     CLI11_PARSE(app, argc, argv);
+    if (!o.replay_pcap.empty()) {
+        auto sent = sluice::tools::replay_over_memif(o);
+        if (!sent) {
+            std::fprintf(stderr, "sluice-gen: %s\n", sent.err().message.c_str());
+            return 1;
+        }
+        std::printf("sluice-gen: replayed %llu frames of %s over memif %s\n",
+                    (unsigned long long)*sent, o.replay_pcap.c_str(), o.memif_socket.c_str());
+        return 0;
+    }
+    for (const char* name : {"--events", "--seed", "--out"}) {
+        if (app.count(name) == 0) {
+            std::fprintf(stderr, "sluice-gen: %s is required (unless --replay)\n", name);
+            return 2;
+        }
+    }
     g.binary = format == "binary";
     if (order_free) {
         g.late_rate = g.horizon_rate = g.id_dup_rate = 0;

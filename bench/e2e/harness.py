@@ -9,7 +9,8 @@ One run measures, interleaved and repeated on the same events:
   JetStream (file storage, Nats-Msg-Id dedup) as acknowledged publishes;
 sluice's Kafka listener fed the same events as record values by librdkafka (kcat), with
 batches of up to 1 MB (batch.size, linger.ms), compression none and lz4, acks 1 and all;
-then latency at 10/50/90 % of the kernel path's measured rate, the Kafka produce-ack
+then latency at 10/50/90 % of the kernel path's measured rate (sluice-blast, paced) and of
+the DPDK path's (sluice-gen over net_memif, paced), the Kafka produce-ack
 latency at 10/50/90 % of the Kafka rows' measured rate (a paced confluent-kafka producer),
 scaling over worker counts, and the stage microbenchmarks. It writes results.json;
 report.py renders it.
@@ -219,13 +220,18 @@ class Harness:
                          "-Dbuildtype=release)")
 
     # ---------------------------------------------------------------- dataset
+    def gen_args(self, out_dir):
+        """The dataset's sluice-gen arguments: the DPDK latency runs regenerate the same
+        frames with them."""
+        return ["--events", str(self.a.events), "--seed", str(self.a.seed), "--out", out_dir,
+                "--now-ms", str(self.now_ms)]
+
     def make_dataset(self):
         d = os.path.join(self.tmp, "dataset")
         self.now_ms = int(time.time() * 1000)
         log(f"generating {self.a.events:,} events (sluice-gen, seed {self.a.seed})")
-        subprocess.run([self.exe["sluice_gen"], "--events", str(self.a.events), "--seed",
-                        str(self.a.seed), "--out", d, "--now-ms", str(self.now_ms)],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([self.exe["sluice_gen"]] + self.gen_args(d), check=True,
+                       stdout=subprocess.DEVNULL)
         self.dataset = d
         self.pcap = os.path.join(d, "events.pcap")
         with open(os.path.join(d, "expected", "counters.json")) as f:
@@ -440,6 +446,56 @@ class Harness:
         finally:
             if hammer:
                 hammer.stop()
+            p.close()
+        return r
+
+    def run_sluice_memif(self, pps, tag, workers=None):
+        """sluiced's DPDK path fed live and paced: sluice-gen in its own process replays the
+        dataset's capture over a net_memif link at `pps` frames per second (net_pcap reads
+        a file unpaced). Replaying, not regenerating: generating each frame as it is sent
+        held sluice-gen below the 90% rows' rate on 2 cores."""
+        workers = workers or self.a.workers
+        sock_name = f"sluice-bench-{os.getpid()}-{tag}"
+        p, sock, run_dir = self.start_sluiced(
+            tag, workers, ["--vdev", f"net_memif0,role=server,id=0,socket={sock_name}"], [])
+        r = {"system": "sluice_dpdk_memif", "format": "json",
+             "transport": "DPDK net_memif from sluice-gen --replay (paced)", "workers": workers}
+        gen = None
+        try:
+            self.wait_up(p, sock)
+            gen_log = os.path.join(run_dir, "gen.log")
+            gen = Proc([self.exe["sluice_gen"], "--replay", self.pcap, "--memif", sock_name,
+                        "--pps", str(pps), "--linger-s", str(int(self.a.timeout) + 60)],
+                       gen_log)
+
+            def sending():
+                if not gen.alive():
+                    raise RuntimeError("sluice-gen --memif exited:\n" + gen.tail())
+                with open(gen_log, errors="replace") as f:
+                    return "sending over memif" in f.read()
+            if not wait_until(sending, self.a.timeout, 0.01):
+                raise RuntimeError("sluice-gen never linked over memif:\n" + gen.tail())
+            t0, cpu0 = time.monotonic(), proc_cpu_s(p.pid)
+            want = self.expected["events_received"]
+            frames = self.expected["rx_packets"]
+
+            def done():
+                t = control(sock, "stats")["totals"]
+                return t if t["rx_packets"] >= frames and self.done_events(t) >= want else None
+            t = wait_until(done, self.a.timeout, 0.01)
+            t1, cpu1 = time.monotonic(), proc_cpu_s(p.pid)
+            if not t:
+                raise RuntimeError("sluiced did not receive every memif frame in time")
+            self.fill_sluice(r, t, t1 - t0, cpu1 - cpu0, want, self.expected)
+            r["offered_pps"] = pps
+            time.sleep(0.5)  # past a group commit, so the last rows' durable latency counts
+            r["stats"] = control(sock, "stats")
+            gen.close()  # SIGTERM ends its linger
+            gen = None
+            self.finish_sluiced(p, sock, run_dir, r)
+        finally:
+            if gen:
+                gen.close()
             p.close()
         return r
 
@@ -1277,27 +1333,60 @@ bind-address = "127.0.0.1:{bind_port}"
             r["json_reference"] = f"{ref['system']} rep {ref['rep'] + 1}"
 
     def latency(self):
-        kernel = [r for r in self.results["runs"] if r.get("system") == "sluice_kernel"
-                  and "error" not in r and r.get("seconds")]
-        if not kernel:
-            self.results["notes"].append("latency runs skipped: no kernel-path rate measured")
-            return
-        rate_dps = statistics.median(self.expected["datagrams"] / r["seconds"] for r in kernel)
-        for pct in (10, 50, 90):
-            pps = max(1, int(rate_dps * pct / 100))
-            log(f"latency at {pct}% of the kernel path's rate ({pps:,} datagrams/s)")
-            try:
-                r = self.run_sluice_kernel(pps=pps, tag=f"latency{pct}")
-                lat = self.latency_percentiles(r.get("stats", {}).get("latency"))
-                row = {"load_pct": pct, "offered_pps": pps,
-                       "events_per_s": r["events_received"] / r["seconds"],
-                       "loss": r["loss"], "latency": lat}
-                if lat is None:
-                    row["na"] = "sluiced's stats carry no latency histograms"
-            except Exception as e:
-                row = {"load_pct": pct, "offered_pps": pps, "error": str(e)[-2000:]}
-            self.results["latency"].append(row)
-            self.save()
+        """Window-visible and durable latency at 10/50/90 % of each path's measured rate:
+        the kernel path (sluice-blast over loopback UDP, paced) and the DPDK path
+        (sluice-gen over net_memif, paced)."""
+        ok = [r for r in self.results["runs"] if "error" not in r and r.get("seconds")]
+        kernel = [r for r in ok if r.get("system") == "sluice_kernel"]
+        dpdk = [r for r in ok if r.get("system") == "sluice_dpdk"]
+        paths = []
+        if kernel:
+            dps = statistics.median(self.expected["datagrams"] / r["seconds"] for r in kernel)
+            paths.append(("kernel", "datagrams/s", dps, "the kernel path's measured rate",
+                          lambda pps, pct: self.run_sluice_kernel(pps=pps, tag=f"latency{pct}")))
+        else:
+            self.results["notes"].append("kernel latency runs skipped: no kernel-path rate "
+                                         "measured")
+        # memif carries every frame (ignored ones too): its pace is in frames/s.
+        frames = self.expected["rx_packets"]
+        if dpdk:
+            fps = statistics.median(frames / r["seconds"] for r in dpdk)
+            base = "the DPDK path's measured rate (net_pcap)"
+        elif kernel:
+            fps = dps * frames / self.expected["datagrams"]
+            base = "the kernel path's measured rate (no DPDK rate measured in this run)"
+        else:
+            fps = None
+        if fps:
+            paths.append(("dpdk", "frames/s", fps, base,
+                          lambda pps, pct: self.run_sluice_memif(pps, tag=f"latency_dpdk{pct}")))
+        else:
+            self.results["notes"].append("DPDK latency runs skipped: no rate measured")
+        for path, unit, rate, base, run in paths:
+            for pct in (10, 50, 90):
+                pps = max(1, int(rate * pct / 100))
+                log(f"latency ({path} path) at {pct}% of {base} ({pps:,} {unit})")
+                row = {"path": path, "load_pct": pct, "offered_pps": pps, "pps_unit": unit,
+                       "rate_base": base}
+                try:
+                    r = run(pps, pct)
+                    lat = self.latency_percentiles(r.get("stats", {}).get("latency"))
+                    row.update({"transport": r["transport"],
+                                "events_per_s": r["events_received"] / r["seconds"],
+                                "loss": r["loss"], "correct_counters": r["correct_counters"],
+                                "query_correct": r.get("query_correct"), "latency": lat,
+                                # A shared machine's load moves these figures: say how busy.
+                                "loadavg_1m": os.getloadavg()[0],
+                                "rx_backpressure_waits": sum(
+                                    c.get("backpressure_waits", 0) for c in
+                                    r.get("stats", {}).get("per_core", [])
+                                    if c.get("role") == "rx")})
+                    if lat is None:
+                        row["na"] = "sluiced's stats carry no latency histograms"
+                except Exception as e:
+                    row["error"] = str(e)[-2000:]
+                self.results["latency"].append(row)
+                self.save()
 
     @staticmethod
     def latency_percentiles(lat):

@@ -221,8 +221,41 @@ def ratio_lines(summary):
     return out
 
 
+PATH_NAMES = {"kernel": "kernel UDP", "dpdk": "DPDK memif"}
+
+
+def latency_rows(results):
+    """The latency runs, kernel path first; rows of older results (no `path`) are kernel."""
+    rows = [dict(r, path=r.get("path", "kernel")) for r in results.get("latency", [])]
+    order = list(PATH_NAMES)
+    return sorted(rows, key=lambda r: (order.index(r["path"]) if r["path"] in order else 9,
+                                       r["load_pct"]))
+
+
+def latency_side_by_side(rows):
+    """p99 RX -> window-visible per path at each load, next to each other (issue 14, 3)."""
+    paths = [p for p in PATH_NAMES if any(r["path"] == p for r in rows)]
+    if not paths:
+        return []
+    lines = ["| load | " + " | ".join(f"{PATH_NAMES[p]} window-visible p99" for p in paths)
+             + " |", "|---|" + "---|" * len(paths)]
+    for pct in sorted({r["load_pct"] for r in rows}):
+        cells = []
+        for p in paths:
+            r = next((x for x in rows if x["path"] == p and x["load_pct"] == pct), None)
+            st = ((r or {}).get("latency") or {}).get("window_visible") or {}
+            if r is None or r.get("error"):
+                cells.append("n/a: run failed" if r else "n/a: not run")
+            elif st.get("p99") is None:
+                cells.append("n/a: no samples")
+            else:
+                cells.append(duration(st["p99"], st.get("unit", "us")))
+        lines.append(f"| {pct}% | " + " | ".join(cells) + " |")
+    return lines
+
+
 def latency_table(results):
-    rows = results.get("latency", [])
+    rows = latency_rows(results)
     if not rows:
         return ["No latency runs: " + "; ".join(results.get("notes", []) or ["not run"])], []
     stages = []
@@ -231,8 +264,9 @@ def latency_table(results):
             if stage not in stages:
                 stages.append(stage)
     pcts = ["p50", "p99", "p999"]
-    head = "| load | offered datagrams/s | events/s | loss |"
-    sep = "|---|---|---|---|"
+    head = ("| path | load | offered rate | events/s | loss | counters exact | machine load "
+            "(1 min) | RX back-pressure waits |")
+    sep = "|---|---|---|---|---|---|---|---|"
     for s in stages:
         for p in pcts:
             head += f" {s} {p.replace('p999', 'p99.9')} |"
@@ -242,13 +276,21 @@ def latency_table(results):
         sep += "---|"
     lines = [head, sep]
     for r in rows:
+        path = PATH_NAMES.get(r["path"], r["path"])
+        offered = f"{human(r.get('offered_pps'))} {r.get('pps_unit', 'datagrams/s')}"
         if r.get("error"):
             rest = " n/a |" * max(0, len(stages) * len(pcts) - 1)
-            lines.append(f"| {r['load_pct']}% | {human(r.get('offered_pps'))} | n/a | n/a | "
+            lines.append(f"| {path} | {r['load_pct']}% | {offered} | n/a | n/a | n/a | n/a | n/a | "
                          f"run failed: {r['error'].strip().splitlines()[-1][:120]} |{rest}")
             continue
-        line = (f"| {r['load_pct']}% | {human(r['offered_pps'])} | "
-                f"{human(r.get('events_per_s'))} | {r.get('loss', 0)} |")
+        exact = r.get("correct_counters")
+        load = r.get("loadavg_1m")
+        waits = r.get("rx_backpressure_waits")
+        line = (f"| {path} | {r['load_pct']}% | {offered} | "
+                f"{human(r.get('events_per_s'))} | {r.get('loss', 0)} | "
+                f"{'n/a' if exact is None else ('yes' if exact else 'NO')} | "
+                f"{'n/a' if load is None else f'{load:.1f}'} | "
+                f"{'n/a' if waits is None else f'{waits:,}'} |")
         if not stages:
             line += f" n/a: {r.get('na', 'no latency in stats')} |"
         for s in stages:
@@ -259,6 +301,10 @@ def latency_table(results):
                 line += f" {duration(v, unit)} |" if v is not None else \
                     " n/a: no samples at this load |"
         lines.append(line)
+    side = latency_side_by_side(rows)
+    if side:
+        lines += ["", "p99 RX → window-visible, both paths side by side (issue 14 target 3: "
+                  "≤ 1 ms at 50%):", ""] + side
     return lines, stages
 
 
@@ -400,30 +446,33 @@ plot '{dat}' using 1:3:xtic(2) with boxes notitle, '' using 1:3:4:5 with yerrorb
 """, out_dir)
         made[name] = err or png
     # 2. Latency percentiles by load.
-    rows = [r for r in results.get("latency", []) if r.get("latency")]
+    rows = [r for r in latency_rows(results) if r.get("latency")]
     if rows and latency_stages:
-        dat = f"{stem}-latency.dat"
-        cols = []
-        with open(os.path.join(out_dir, dat), "w") as f:
-            for r in rows:
-                vals = [str(r["load_pct"])]
-                for s in latency_stages:
-                    st = r["latency"].get(s) or {}
-                    for p in ("p50", "p99", "p999"):
-                        vals.append(str(st.get(p, "NaN")))
-                f.write(" ".join(vals) + "\n")
         plotspec = []
-        c = 2
         unit = "us"
-        for s in latency_stages:
-            for p in ("p50", "p99", "p99.9"):
-                plotspec.append(f"'{dat}' using 1:{c} with linespoints title '{s} {p}'")
-                c += 1
-            unit = (rows[0]["latency"].get(s) or {}).get("unit", unit)
+        for path in dict.fromkeys(r["path"] for r in rows):
+            dat = f"{stem}-latency-{path}.dat"
+            with open(os.path.join(out_dir, dat), "w") as f:
+                for r in rows:
+                    if r["path"] != path:
+                        continue
+                    vals = [str(r["load_pct"])]
+                    for s in latency_stages:
+                        st = r["latency"].get(s) or {}
+                        for p in ("p50", "p99", "p999"):
+                            vals.append(str(st.get(p, "NaN")))
+                    f.write(" ".join(vals) + "\n")
+            c = 2
+            for s in latency_stages:
+                for p in ("p50", "p99", "p99.9"):
+                    plotspec.append(f"'{dat}' using 1:{c} with linespoints "
+                                    f"title '{PATH_NAMES.get(path, path)} {s} {p}' noenhanced")
+                    c += 1
+                unit = (rows[0]["latency"].get(s) or {}).get("unit", unit)
         png = f"{stem}-latency.png"
-        err = gnuplot(f"""set terminal pngcairo size 900,500
+        err = gnuplot(f"""set terminal pngcairo size 1000,550
 set output '{png}'
-set title 'sluice ingest latency by load (kernel UDP path, paced)'
+set title 'sluice ingest latency by load (kernel UDP and DPDK memif paths, paced)'
 set xlabel 'load, % of measured max rate'
 set ylabel 'latency ({unit})'
 set logscale y
@@ -568,7 +617,17 @@ def render(results_dir, report_path):
             md.append(f"![{name}]({v})")
         else:
             md.append(f"- {name} plot: not drawn ({v or 'no data'})")
-    md += ["", "## Latency by load (sluice, kernel UDP path, paced sender)", ""] + lat + [""]
+    md += ["", "## Latency by load (sluice, kernel UDP and DPDK paths, paced senders)", "",
+           "From sluiced's own `stats.latency` histograms: per accepted event, from its RX "
+           "burst's stamp to the event being in its window (window_visible) and to its row "
+           "fsynced (durable). Kernel path: sluice-blast sends the capture's datagrams over "
+           "loopback UDP at a % of the kernel row's median datagrams/s; DPDK path: "
+           "sluice-gen sends the dataset's frames over net_memif at a % of the DPDK "
+           "(net_pcap) row's median frames/s (transports in this run: "
+           + "; ".join(sorted({r["transport"] for r in results.get("latency", [])
+                               if r.get("transport")}) or ["none recorded"]) +
+           "). A row's events/s below its offered rate means the sender or sluiced fell "
+           "behind: that row is not at its nominal load.", ""] + lat + [""]
     md += ["## Kafka produce-ack latency by load (paced confluent-kafka producer)", "",
            "From sluiced's own `stats.kafka.ack_latency` (docs/KAFKA.md): from the request's "
            "arrival (the receive that completed its frame) to its answer queued (acks=1) or "

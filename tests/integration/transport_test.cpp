@@ -338,6 +338,29 @@ TEST(Transport, MemifFromSluiceGen) {
     finish(t, d);
 }
 
+// sluice-gen --replay: an existing capture's frames over memif, paced (the harness's
+// DPDK latency runs): sluiced ends with exactly the capture's outcome.
+TEST(Transport, MemifReplaysACapturePaced) {
+    traffic t = generate("memifreplay", 112, "");
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    const std::string sock = "sluice-memifr-" + std::to_string(getpid());
+    auto d = sluiced_args("memifreplay", t.dir, 4,
+                          {"net_memif0,role=server,id=0,socket=" + sock}, {"--workers", "2"});
+    daemon_process p(d.args, t.dir + "/sluiced.log");
+    ASSERT_TRUE(p.wait_up(120)) << "see " << t.dir << "/sluiced.log";
+    child_process gen({gen_path(), "--replay", t.dir + "/events.pcap", "--memif", sock, "--pps",
+                       "20000", "--linger-s", "300"},
+                      t.dir + "/replay.log");
+    json s = wait_for_frames(p, t.want.counters["rx_packets"], t.want.counters["events_received"]);
+    EXPECT_TRUE(s.value("ok", false)) << "see " << t.dir << "/replay.log";
+    EXPECT_EQ(gen.terminate_and_wait(60), 0) << "see " << t.dir << "/replay.log";
+    ASSERT_EQ(p.shutdown_and_wait(120), 0) << "see " << t.dir << "/sluiced.log";
+    json f = read_final_stats(t.dir + "/sluiced.log");
+    expect_counts(f, t.want.counters);
+    expect_store(t.dir + "/data", t.want);
+    finish(t, d);
+}
+
 // Two memif rings: sluice-gen picks the ring by flow, two RX lcores poll one each.
 TEST(Transport, MemifTwoQueuesTwoRxLcores) {
     std::string dir = make_temp_dir("memif2");

@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "tools/gen/memif_sender.h"
+#include "tools/gen/pacer.h"
 #include "tools/gen/udp_sender.h"
 
 namespace sluice::tools {
@@ -92,7 +93,28 @@ result<uint64_t> send_all(const run_options& options) {
 std::atomic<bool> g_stop_linger{false};
 void on_stop_signal(int) { g_stop_linger.store(true); }
 
-// Every frame (ignored ones too: memif carries Ethernet frames, like the pcap) over DPDK.
+// Calls send(frame, flow) for every frame of the capture at `path`, in order.
+template <class Send>
+result<uint64_t> for_each_pcap_frame(const std::string& path, Send&& send) {
+    char err[PCAP_ERRBUF_SIZE] = {};
+    pcap_t* in = pcap_open_offline(path.c_str(), err);
+    if (!in) return make_error(errc::io_error, "cannot read " + path + ": " + err);
+    uint64_t frames = 0;
+    pcap_pkthdr* h = nullptr;
+    const u_char* data = nullptr;
+    int rc;
+    while ((rc = pcap_next_ex(in, &h, &data)) == 1) {
+        if (!send(std::span<const uint8_t>(data, h->caplen), 0u)) break;
+        ++frames;
+    }
+    const std::string why = rc == PCAP_ERROR ? pcap_geterr(in) : "";
+    pcap_close(in);
+    if (rc == PCAP_ERROR) return make_error(errc::io_error, "reading " + path + ": " + why);
+    return frames;
+}
+
+// Every frame (ignored ones too: memif carries Ethernet frames, like the pcap) over DPDK:
+// the generator's, or with --replay those of an existing capture.
 result<uint64_t> memif_send_all(const run_options& options) {
     struct sigaction sa{};
     sa.sa_handler = on_stop_signal;
@@ -106,11 +128,30 @@ result<uint64_t> memif_send_all(const run_options& options) {
     std::fprintf(stderr, "sluice-gen: memif link up, sending over memif %s\n",
                  options.memif_socket.c_str());
     std::optional<error> failed;
-    traffic_generator gen(options.gen);
-    gen.run([&](const gen_frame& f) {
-        if (failed) return;
-        if (auto r = (*sender)->send(f.bytes, f.flow); !r) failed = std::move(r).err();
-    });
+    // --pps paces the frames; those queued for a burst leave before any pacing sleep.
+    pacer pace(options.pps);
+    uint64_t frames = 0;
+    auto send = [&](std::span<const uint8_t> frame, uint32_t flow) {
+        if (pace.paced() && pace.would_sleep(frames)) {
+            if (auto r = (*sender)->flush(); !r) {
+                failed = std::move(r).err();
+                return false;
+            }
+            pace.wait(frames);
+        }
+        ++frames;
+        if (auto r = (*sender)->send(frame, flow); !r) failed = std::move(r).err();
+        return !failed;
+    };
+    if (!options.replay_pcap.empty()) {
+        auto read = for_each_pcap_frame(options.replay_pcap, send);
+        if (!read && !failed) failed = std::move(read).err();
+    } else {
+        traffic_generator gen(options.gen);
+        gen.run([&](const gen_frame& f) {
+            if (!failed) send(f.bytes, f.flow);
+        });
+    }
     if (!failed)
         if (auto r = (*sender)->flush(); !r) failed = std::move(r).err();
     if (failed) return std::move(*failed);
@@ -184,6 +225,16 @@ result<run_summary> run_sluice_gen(const run_options& options) {
     }
     summary.seconds = double(monotonic_ns() - started) * 1e-9;
     return summary;
+}
+
+result<uint64_t> replay_over_memif(const run_options& options) {
+    if (options.memif_socket.empty())
+        return make_error(errc::invalid_argument, "--replay needs --memif NAME");
+    if (options.memif_queues != 1)
+        return make_error(errc::invalid_argument,
+                          "--replay sends on one memif ring (--memif-queues 1): a capture "
+                          "does not say which flow a frame belongs to");
+    return memif_send_all(options);
 }
 
 std::string describe(const run_options& options, const run_summary& s) {

@@ -16,7 +16,7 @@ struct run_options {
     std::string out_dir;
     std::string pcap_path;   // empty: out_dir/events.pcap
     std::string send_target; // empty: no sending
-    uint64_t pps = 0;        // 0: unpaced
+    uint64_t pps = 0;        // --send: datagrams/s, --memif: frames/s; 0: unpaced
     uint32_t flows = 1;      // --send: UDP sockets (source ports) the flows are spread over
     int64_t now_ms = 0;      // the wall clock for future_timestamp; 0: the real one
     // Also write the frames split by flow into N capture files, one per RX queue of a
@@ -27,6 +27,9 @@ struct run_options {
     std::string memif_socket;
     uint16_t memif_queues = 1;
     uint32_t linger_s = 5;
+    // --replay: with --memif, send the frames of this capture (one ring, in order, paced
+    // by pps) instead of generating; nothing is generated or written.
+    std::string replay_pcap;
 };
 
 struct run_summary {
@@ -41,6 +44,8 @@ struct run_summary {
 };
 
 result<run_summary> run_sluice_gen(const run_options& options);
+// --replay: the capture's frames over memif; the frames sent.
+result<uint64_t> replay_over_memif(const run_options& options);
 
 // The one-paragraph summary sluice-gen prints.
 std::string describe(const run_options& options, const run_summary& summary);

@@ -56,8 +56,7 @@ result<udp_sender> udp_sender::open(const std::string& target, uint64_t pps, uin
 }
 
 udp_sender::udp_sender(udp_sender&& other) noexcept
-    : _fds(std::move(other._fds)), _pps(other._pps), _sent(other._sent),
-      _start_ns(other._start_ns) {
+    : _fds(std::move(other._fds)), _pacer(other._pacer), _sent(other._sent) {
     other._fds.clear();
 }
 
@@ -65,21 +64,8 @@ udp_sender::~udp_sender() {
     for (int fd : _fds) ::close(fd);
 }
 
-// Absolute schedule (datagram i leaves at start + i / pps), so a slow moment is caught
-// up instead of lowering the average rate; sleeps only when ahead by 50 us or more.
-void udp_sender::pace() {
-    if (_pps == 0) return;
-    const int64_t now = monotonic_ns();
-    if (_sent == 0) _start_ns = now;
-    const int64_t due = _start_ns + int64_t(_sent * 1000000000ull / _pps);
-    if (due - now >= 50000) {
-        const timespec ts{time_t((due - now) / 1000000000), long((due - now) % 1000000000)};
-        nanosleep(&ts, nullptr);
-    }
-}
-
 result<void> udp_sender::send(std::string_view payload, uint32_t flow) {
-    pace();
+    _pacer.wait(_sent);
     const int fd = _fds[flow % _fds.size()];
     for (;;) {
         const ssize_t n = ::send(fd, payload.data(), payload.size(), 0);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "tools/gen/pacer.h"
 
 namespace sluice::tools {
 
@@ -26,13 +27,11 @@ class udp_sender {
     uint64_t sent() const noexcept { return _sent; }
 
   private:
-    udp_sender(std::vector<int> fds, uint64_t pps) : _fds(std::move(fds)), _pps(pps) {}
-    void pace();
+    udp_sender(std::vector<int> fds, uint64_t pps) : _fds(std::move(fds)), _pacer(pps) {}
 
     std::vector<int> _fds;
-    uint64_t _pps = 0;
+    pacer _pacer;
     uint64_t _sent = 0;
-    int64_t _start_ns = 0;
 };
 
 } // namespace sluice::tools
