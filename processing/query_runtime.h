@@ -108,11 +108,16 @@ struct compiled_query {
         bool eq = read_field(s, filter_field).text == filter_value;
         return eq != filter_negate;
     }
+    // One field (group.size() == 1): the group key build_key() would encode, as a view
+    // of the field's bytes in the slot (no copy; may be empty with a null data()).
+    std::string_view key_in_place(const event_slot& s) const noexcept {
+        return read_field(s, group[0]).text;
+    }
     // Encodes the group key into out (key_bytes_max bytes); returns its length. One field:
     // its bytes; several: each as a 4-byte little-endian length, then the bytes.
     uint32_t build_key(const event_slot& s, char* out) const noexcept {
         if (group.size() == 1) {
-            std::string_view v = read_field(s, group[0]).text;
+            std::string_view v = key_in_place(s);
             if (!v.empty()) std::memcpy(out, v.data(), v.size()); // an absent field has no data
             return uint32_t(v.size());
         }

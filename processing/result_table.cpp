@@ -43,10 +43,16 @@ void write_result_row(storage::segment_writer& writer, const compiled_query& q,
 result<stored_windows> read_stored_windows(const std::string& data_dir, const std::string& table,
                                            int64_t from_ms, int64_t to_ms, size_t limit) {
     stored_windows out;
-    // (end, start, group) -> (revision, row)
-    std::map<std::tuple<int64_t, int64_t, std::string>,
-             std::pair<uint64_t, std::vector<result_cell>>>
-        newest;
+    // (end, start, group) -> (revision, row): only the `limit` newest windows seen so far.
+    // A scan reads the whole table (a session query stores a row per session: millions
+    // within the retention age), so holding every row until the end costs memory in
+    // proportion to the table for a reply of `limit` rows — tens of MiB per request that
+    // the control threads' malloc arenas then keep or return at random (the soak's RSS
+    // swings, docs/RELIABILITY.md). A window older than the oldest of `limit` kept ones
+    // can never be in the reply, and stays out when a later revision of it comes: the
+    // oldest kept only gets newer.
+    using key = std::tuple<int64_t, int64_t, std::string>;
+    std::map<key, std::pair<uint64_t, std::vector<result_cell>>> newest;
     auto scanned =
         storage::scan_table(data_dir, table, from_ms, to_ms, [&](const storage::column_batch& b) {
             const auto& cols = b.schema().columns;
@@ -55,8 +61,24 @@ result<stored_windows> read_stored_windows(const std::string& data_dir, const st
                 for (size_t c = 0; c + 1 < cols.size(); ++c)
                     out.columns.push_back(cols[c].name);
             for (uint32_t r = 0; r < b.rows(); ++r) {
-                std::vector<result_cell> row;
                 std::string group;
+                for (size_t c = size_t(storage::window_col::first_group); c + 1 < cols.size(); ++c)
+                    if (cols[c].type == storage::column_type::string ||
+                        cols[c].type == storage::column_type::bytes) {
+                        group += b.string_at(int(c), r);
+                        group += '\0';
+                    }
+                key k(b.i64_at(storage::window_col::window_end_ms, r),
+                      b.i64_at(storage::window_col::window_start_ms, r), std::move(group));
+                uint64_t revision = b.u64_at(int(cols.size() - 1), r);
+                auto it = newest.find(k);
+                if (it != newest.end() && it->second.first > revision) continue;
+                if (it == newest.end() && (limit == 0 || (newest.size() == limit && k < newest.begin()->first))) {
+                    out.truncated = true; // older than every window kept: not in the reply
+                    continue;
+                }
+                std::vector<result_cell> row;
+                row.reserve(cols.size() - 1);
                 for (size_t c = 0; c + 1 < cols.size(); ++c) {
                     switch (cols[c].type) {
                     case storage::column_type::i64: row.emplace_back(b.i64_at(int(c), r)); break;
@@ -66,30 +88,25 @@ result<stored_windows> read_stored_windows(const std::string& data_dir, const st
                         break;
                     case storage::column_type::f64: row.emplace_back(b.f64_at(int(c), r)); break;
                     case storage::column_type::string:
-                    case storage::column_type::bytes: {
-                        std::string s(b.string_at(int(c), r));
-                        if (c >= size_t(storage::window_col::first_group)) group += s + '\0';
-                        row.emplace_back(std::move(s));
+                    case storage::column_type::bytes:
+                        row.emplace_back(std::string(b.string_at(int(c), r)));
                         break;
                     }
-                    }
                 }
-                uint64_t revision = b.u64_at(int(cols.size() - 1), r);
-                auto k = std::make_tuple(b.i64_at(storage::window_col::window_end_ms, r),
-                                         b.i64_at(storage::window_col::window_start_ms, r), group);
-                auto it = newest.find(k);
-                if (it == newest.end() || it->second.first <= revision)
-                    newest[k] = {revision, std::move(row)};
+                if (it != newest.end()) {
+                    it->second = {revision, std::move(row)};
+                    continue;
+                }
+                newest.emplace(std::move(k), std::make_pair(revision, std::move(row)));
+                if (newest.size() > limit) {
+                    newest.erase(newest.begin());
+                    out.truncated = true;
+                }
             }
         });
     if (!scanned) return std::move(scanned).err();
-    for (auto it = newest.rbegin(); it != newest.rend(); ++it) {
-        if (out.rows.size() == limit) {
-            out.truncated = true;
-            break;
-        }
+    for (auto it = newest.rbegin(); it != newest.rend(); ++it)
         out.rows.push_back(std::move(it->second.second));
-    }
     return out;
 }
 

@@ -64,15 +64,6 @@ window_state::window_state(const compiled_query& q)
     std::fill(std::begin(_holds), std::end(_holds), INT64_MAX);
 }
 
-uint64_t window_state::home_of(int64_t start, uint64_t hash) const noexcept {
-    uint64_t x = hash;
-    if (!sessions()) x ^= uint64_t(start) * 0x9E3779B97F4A7C15ULL;
-    x ^= x >> 31;
-    x *= 0xC2B2AE3D27D4EB4FULL;
-    x ^= x >> 29;
-    return x & _index_mask;
-}
-
 uint64_t window_state::find_slot(int64_t start, std::string_view key, uint64_t hash) const noexcept {
     for (uint64_t i = home_of(start, hash);; i = (i + 1) & _index_mask) {
         uint32_t v = _index[i];

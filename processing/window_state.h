@@ -38,6 +38,22 @@ class window_state {
     verdict add(int64_t t_ms, std::string_view key, uint64_t key_hash, int64_t watermark_ms,
                 const agg_input* inputs) noexcept;
 
+    // A burst's probes ahead of its adds (processing/worker.cpp, as dedup_filter's burst):
+    // prefetch_index() starts fetching the index slot that add() for an event of time
+    // t_ms with this key hash probes first (its first window; sessions: the key's chain);
+    // prefetch_cell(), called a while later, reads that slot and starts fetching the cell
+    // it names and the cell's blob. Hints only: they change nothing, and the index
+    // changing in between costs speed at most, never exactness.
+    void prefetch_index(int64_t t_ms, uint64_t key_hash) const noexcept {
+        __builtin_prefetch(&_index[home_of(first_start(t_ms), key_hash)]);
+    }
+    void prefetch_cell(int64_t t_ms, uint64_t key_hash) const noexcept {
+        const uint32_t v = _index[home_of(first_start(t_ms), key_hash)];
+        if (v == 0) return;
+        __builtin_prefetch(&_cells[v - 1]);
+        __builtin_prefetch(blob(v - 1));
+    }
+
     // Puts a partial cell in (restart rebuild); merges with what is there. False if full.
     bool install(int64_t start_ms, int64_t end_ms, std::string_view key, uint64_t key_hash,
                  const uint8_t* blob) noexcept;
@@ -84,7 +100,18 @@ class window_state {
     };
 
     bool sessions() const noexcept { return _kind == window_kind::session; }
-    uint64_t home_of(int64_t start, uint64_t hash) const noexcept;
+    uint64_t home_of(int64_t start, uint64_t hash) const noexcept {
+        uint64_t x = hash;
+        if (!sessions()) x ^= uint64_t(start) * 0x9E3779B97F4A7C15ULL;
+        x ^= x >> 31;
+        x *= 0xC2B2AE3D27D4EB4FULL;
+        x ^= x >> 29;
+        return x & _index_mask;
+    }
+    // The start find_slot() is given for an event's first window (sessions: 0).
+    int64_t first_start(int64_t t_ms) const noexcept {
+        return sessions() ? 0 : first_window_start(_window, t_ms);
+    }
     std::string_view key_of(const cell& c) const noexcept { return {_keys.get() + c.key_off, c.key_len}; }
     uint8_t* blob(uint32_t id) noexcept { return _blobs.get() + uint64_t(id) * _blob_bytes; }
     const uint8_t* blob(uint32_t id) const noexcept { return _blobs.get() + uint64_t(id) * _blob_bytes; }

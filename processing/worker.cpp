@@ -18,10 +18,28 @@ namespace sluice::processing {
 namespace ev = storage::events_col;
 namespace dl = storage::dead_letters_col;
 
+namespace {
+
+// Keys of several fields built by a chunk's key pass: a key that might not fit in what
+// is left is built at its add instead (window_key::later), as before the key pass.
+constexpr uint32_t burst_key_bytes = 16 << 10;
+// The cell of the slot this many ahead is prefetched (its index slot was prefetched by
+// the key pass) while an event is added.
+constexpr uint32_t cell_prefetch_ahead = 2;
+
+// The group key's hash (window_state's index, the merger's): one event's, once.
+inline uint64_t window_key_hash(std::string_view key) noexcept {
+    return XXH3_64bits(key.data(), key.size());
+}
+
+} // namespace
+
 worker::worker(const worker_config& config, partial_channel channel)
     : _config(config), _channel(channel),
       _dedup(config.dedup_memory_bytes, config.dedup_horizon_ms),
       _key(new char[config.event_bytes_max + 4 * 8 + 8]),
+      _window_keys(new window_key[size_t(limits::queries_max) * limits::ring_burst_max]),
+      _burst_keys(new char[burst_key_bytes]),
       _max_time_ms(config.restored_max_time_ms) {
     _durable_wake.fill(-1);
 }
@@ -108,11 +126,18 @@ void worker::process(event_slot* const* slots, uint32_t n) noexcept {
                 requests[m++] = {s.id, s.event_time_ms, max_time_ms};
         }
         _dedup.check_and_insert_burst(requests, m, verdicts);
+        // Then the group keys of its accepted events, each built and hashed once, and
+        // their index slots prefetched; the cells they name are prefetched a few slots
+        // ahead of the adds below (rte_hash_lookup_bulk's pattern, as dedup's burst).
+        prepare_windows(slots + start, end - start, verdicts);
         m = 0;
         for (uint32_t i = start; i < std::min(end, start + slot_prefetch_ahead); ++i)
             prefetch_slot_data(*slots[i]);
+        for (uint32_t i = start; i < std::min(end, start + cell_prefetch_ahead); ++i)
+            prefetch_cells(i - start);
         for (uint32_t i = start; i < end; ++i) {
             if (i + slot_prefetch_ahead < end) prefetch_slot_data(*slots[i + slot_prefetch_ahead]);
+            if (i + cell_prefetch_ahead < end) prefetch_cells(i + cell_prefetch_ahead - start);
             const event_slot& s = *slots[i];
             // Spark's watermark: the max event time over all workers, learned from the RX
             // stamps (events and idle-time watermark slots alike).
@@ -128,7 +153,7 @@ void worker::process(event_slot* const* slots, uint32_t n) noexcept {
             case slot_kind::event:
                 ++_slots_in[s.rx_index];
                 bump(_counters.events_in);
-                accept_event(s, verdicts[m++]);
+                accept_event(s, verdicts[m++], i - start);
                 break;
             }
         }
@@ -136,7 +161,7 @@ void worker::process(event_slot* const* slots, uint32_t n) noexcept {
     _counters.max_time_ms.store(_max_time_ms, std::memory_order_relaxed);
 }
 
-void worker::accept_event(const event_slot& s, dedup_verdict verdict) noexcept {
+void worker::accept_event(const event_slot& s, dedup_verdict verdict, uint32_t slot) noexcept {
     switch (verdict) {
     case dedup_verdict::beyond_horizon:
         store_dead_letter(s, dead_letter_reason::beyond_dedup_horizon);
@@ -145,7 +170,7 @@ void worker::accept_event(const event_slot& s, dedup_verdict verdict) noexcept {
     case dedup_verdict::accepted: break;
     }
     bump(_counters.events_accepted);
-    aggregated a = aggregate(s);
+    aggregated a = aggregate(s, slot);
     if (a.late) bump(_counters.late_events);
     if (a.visible && s.rx_tsc != 0) [[likely]]
         _latency.window_visible.record(tsc_elapsed(uint64_t(s.rx_tsc), _burst_tsc));
@@ -156,16 +181,73 @@ int64_t worker::watermark_of(const active_query& aq) const noexcept {
     return query_watermark(_max_time_ms, aq.query->delay_ms(), aq.floor_ms);
 }
 
-worker::aggregated worker::aggregate(const event_slot& s) noexcept {
+// The key pass reads each slot's bytes first (the data prefetches run ahead of it here
+// too); the index slots' misses then overlap the next events' keys and hashes.
+void worker::prepare_windows(event_slot* const* slots, uint32_t n,
+                             const dedup_verdict* verdicts) noexcept {
+    _chunk_slots = n;
+    if (_nqueries == 0) return;
+    for (uint32_t i = 0; i < std::min(n, slot_prefetch_ahead); ++i) prefetch_slot_data(*slots[i]);
+    uint32_t used = 0; // of _burst_keys
+    uint32_t m = 0;    // events so far (verdicts)
+    for (uint32_t i = 0; i < n; ++i) {
+        if (i + slot_prefetch_ahead < n) prefetch_slot_data(*slots[i + slot_prefetch_ahead]);
+        const event_slot& s = *slots[i];
+        const bool accepted = s.kind == slot_kind::event && verdicts[m++] == dedup_verdict::accepted;
+        for (uint32_t qi = 0; qi < _nqueries; ++qi) {
+            window_key& k = _window_keys[size_t(qi) * limits::ring_burst_max + i];
+            const active_query& aq = _queries[qi];
+            const compiled_query& q = *aq.query;
+            // A query added at run time counts the events parsed after it was added.
+            if (!accepted || s.generation < q.start_generation || !q.matches(s)) {
+                k.len = window_key::skip;
+                continue;
+            }
+            std::string_view key;
+            if (q.group.size() == 1) {
+                key = q.key_in_place(s);
+                if (key.data() == nullptr) key = std::string_view("", 0);
+            } else if (used + q.key_bytes_max <= burst_key_bytes) {
+                key = std::string_view(_burst_keys.get() + used, q.build_key(s, _burst_keys.get() + used));
+                used += uint32_t(key.size());
+            } else {
+                k.len = window_key::later;
+                continue;
+            }
+            k.data = key.data();
+            k.len = uint32_t(key.size());
+            k.hash = window_key_hash(key);
+            k.time_ms = s.event_time_ms;
+            aq.state->prefetch_index(s.event_time_ms, k.hash);
+        }
+    }
+}
+
+void worker::prefetch_cells(uint32_t slot) const noexcept {
+    if (slot >= _chunk_slots) return;
+    for (uint32_t qi = 0; qi < _nqueries; ++qi) {
+        const window_key& k = _window_keys[size_t(qi) * limits::ring_burst_max + slot];
+        if (k.len >= window_key::later) continue;
+        _queries[qi].state->prefetch_cell(k.time_ms, k.hash);
+    }
+}
+
+worker::aggregated worker::aggregate(const event_slot& s, uint32_t slot) noexcept {
     aggregated out;
     for (uint32_t i = 0; i < _nqueries; ++i) {
         active_query& aq = _queries[i];
         const compiled_query& q = *aq.query;
-        // A query added at run time counts the events parsed after it was added.
-        if (s.generation < q.start_generation || !q.matches(s)) continue;
-        uint32_t len = q.build_key(s, _key.get());
-        std::string_view key(_key.get(), len);
-        uint64_t hash = XXH3_64bits(key.data(), key.size());
+        const window_key& k = _window_keys[size_t(i) * limits::ring_burst_max + slot];
+        if (k.len == window_key::skip) continue;
+        std::string_view key;
+        uint64_t hash;
+        if (k.len == window_key::later) [[unlikely]] {
+            key = std::string_view(_key.get(), q.build_key(s, _key.get()));
+            hash = window_key_hash(key);
+        } else {
+            key = std::string_view(k.data, k.len);
+            hash = k.hash;
+        }
         q.read_inputs(s, _inputs);
         window_state::verdict v = aq.state->add(s.event_time_ms, key, hash, watermark_of(aq), _inputs);
         bump(aq.progress->events);

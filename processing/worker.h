@@ -101,6 +101,17 @@ class worker_mailbox {
     uint64_t _seen = 0;
 };
 
+// One event's group key for one query, built and hashed by the worker's key pass before
+// the adds of its chunk (worker::prepare_windows).
+struct window_key {
+    static constexpr uint32_t skip = UINT32_MAX;  // len: the query does not count the event
+    static constexpr uint32_t later = UINT32_MAX - 1; // len: counted, key built at the add
+    const char* data = nullptr;
+    uint32_t len = skip;
+    uint64_t hash = 0;
+    int64_t time_ms = 0; // the event's (for window_state::prefetch_cell)
+};
+
 struct worker_config {
     uint32_t index = 0;
     int64_t watermark_delay_ms = limits::watermark_delay_ms_default; // the pipeline's (for watermark_ms())
@@ -202,14 +213,21 @@ class worker {
 
     worker(const worker_config& config, partial_channel channel);
     // `verdict`: the event's, from the burst's dedup pass (process()).
-    void accept_event(const event_slot& s, dedup_verdict verdict) noexcept;
+    void accept_event(const event_slot& s, dedup_verdict verdict, uint32_t slot) noexcept;
     // Returns whether the event was late for some query, and whether it went into at
     // least one open window.
     struct aggregated {
         bool late = false;
         bool visible = false;
     };
-    aggregated aggregate(const event_slot& s) noexcept;
+    // `slot`: the event's place in its chunk, where the key pass (prepare_windows) left
+    // its group key per query.
+    aggregated aggregate(const event_slot& s, uint32_t slot) noexcept;
+    // The key pass of a chunk of slots (process()): for every accepted event and every
+    // query that counts it, the group key built and hashed once, and its index slot
+    // prefetched, before the chunk's adds.
+    void prepare_windows(event_slot* const* slots, uint32_t n, const dedup_verdict* verdicts) noexcept;
+    void prefetch_cells(uint32_t slot) const noexcept; // window_state::prefetch_cell per query
     void store_event(const event_slot& s, bool late) noexcept;
     void store_dead_letter(const event_slot& s, dead_letter_reason reason) noexcept;
     int64_t watermark_of(const active_query& aq) const noexcept;
@@ -238,6 +256,11 @@ class worker {
     std::array<active_query, limits::queries_max> _queries;
     uint32_t _nqueries = 0;
     std::unique_ptr<char[]> _key;                          // a group key being built
+    // The key pass's output: [query][slot of the chunk]. Keys of several fields are built
+    // into _burst_keys (burst_key_bytes a chunk); one field's key is a view of the slot.
+    std::unique_ptr<window_key[]> _window_keys;
+    std::unique_ptr<char[]> _burst_keys;
+    uint32_t _chunk_slots = 0; // slots of the chunk the key pass covered
     agg_input _inputs[16];                                 // one per value field
     std::unique_ptr<storage::segment_writer> _events;
     std::unique_ptr<storage::segment_writer> _dead_letters;

@@ -9,7 +9,7 @@ stages = [  # (stage, regex on a frame), matched from the leaf up: the first fra
  ('encode: block (XXH3, chunks, headers)', r'block_encoder|format::chunk|segment_writer::seal'),
  ('write + group commit (io_uring, kernel)', r'uring_writer|segment_writer::poll|segment_writer::submit|io_uring|segment_writer::'),
  ('dedup', r'dedup_filter'),
- ('window add/close', r'window_state|worker::aggregate|worker::close_cells|worker::advance|compiled_query'),
+ ('window add/close', r'window_state|worker::aggregate|worker::prepare_windows|worker::prefetch_cells|worker::close_cells|worker::advance|compiled_query'),
  ('column append (store_event)', r'worker::store_event|column_batch'),
  ('worker::process loop (other)', r'worker::process'),
  ('worker::tick (other)', r'worker::tick'),

@@ -12,8 +12,10 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include "base/clock.h"
 #include "processing/restore.h"
@@ -170,6 +172,53 @@ TEST(ResultTable, StoredWindowsKeepTheNewestRevisionNewestFirst) {
     auto none = read_stored_windows(dir.path, "nope", INT64_MIN, INT64_MAX, 10);
     ASSERT_FALSE(none);
     EXPECT_EQ(none.err().code, errc::not_found);
+}
+
+// The scan keeps only the `limit` newest windows while it reads (memory of the reply, not
+// of the table): the reply must be what keeping every window gives — the newest revision
+// of each, newest first — whatever order the windows and their revisions come in,
+// including a newer revision of a window the scan had already dropped as too old.
+TEST(ResultTable, StoredWindowsUnderALimitEqualTheNewestOfAllRevisions) {
+    temp_dir dir("merger");
+    field_catalog catalog;
+    auto q = compile(views_query(), catalog, 1, 0, 4096);
+    ASSERT_TRUE(q) << q.err().message;
+    storage::writer_config wc;
+    wc.data_dir = dir.path;
+    wc.options.direct_io = false;
+    wc.writer_name = "merger";
+    auto w = storage::segment_writer::open(wc, result_table_schema(**q));
+    ASSERT_TRUE(w) << w.err().message;
+    // (end, start, group) -> (revision, count): the model, every window kept.
+    std::map<std::tuple<int64_t, int64_t, std::string>, std::pair<uint64_t, uint64_t>> model;
+    uint64_t x = 88172645463325252ull; // xorshift: a fixed, shuffled order
+    auto next = [&] { x ^= x << 13; x ^= x >> 7; x ^= x << 17; return x; };
+    for (int i = 0; i < 3000; ++i) {
+        int64_t start = int64_t(next() % 40) * 60'000;
+        std::string page = "p" + std::to_string(next() % 7);
+        uint64_t revision = next() % 4;
+        uint64_t count = uint64_t(i) + 1;
+        result_row r{start, start + 60'000, encode_key(**q, {page}), {}};
+        r.values.push_back(agg_value{true, count, 0});
+        write_result_row(**w, **q, r, revision, 4096);
+        auto& m = model[{start + 60'000, start, page + '\0'}];
+        if (m.second == 0 || m.first <= revision) m = {revision, count};
+    }
+    ASSERT_TRUE((*w)->close());
+    for (size_t limit : {size_t(0), size_t(1), size_t(5), size_t(100), model.size(), model.size() + 3}) {
+        auto got = read_stored_windows(dir.path, "views", INT64_MIN, INT64_MAX, limit);
+        ASSERT_TRUE(got) << got.err().message;
+        EXPECT_EQ(got->truncated, limit < model.size()) << limit;
+        ASSERT_EQ(got->rows.size(), std::min(limit, model.size())) << limit;
+        auto it = model.rbegin();
+        for (size_t i = 0; i < got->rows.size(); ++i, ++it) {
+            const auto& row = got->rows[i];
+            EXPECT_EQ(std::get<int64_t>(row[0]), std::get<1>(it->first)) << limit << " row " << i;
+            EXPECT_EQ(std::get<int64_t>(row[1]), std::get<0>(it->first)) << limit << " row " << i;
+            EXPECT_EQ(std::get<std::string>(row[2]) + '\0', std::get<2>(it->first)) << limit << " row " << i;
+            EXPECT_EQ(std::get<uint64_t>(row.back()), it->second.second) << limit << " row " << i;
+        }
+    }
 }
 
 TEST(Merger, OpensItsQueriesAndStartsANewOneFromAfterTheStore) {

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <random>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -174,7 +176,7 @@ class Worker : public ::testing::Test {
         c.dedup_horizon_ms = hour_ms;
         c.dedup_memory_bytes = 1 << 20;
         c.event_bytes_max = event_bytes_max;
-        c.data_dir = _dir.path;
+        c.data_dir = _data_dir.empty() ? _dir.path : _data_dir;
         c.storage.flush_interval_ms = _flush_interval_ms;
         c.rows_per_block = 256;
         c.block_string_bytes_max = 256 << 10;
@@ -228,6 +230,7 @@ class Worker : public ::testing::Test {
     }
 
     temp_dir _dir{"worker-test"};
+    std::string _data_dir; // empty: _dir
     uint32_t _flush_interval_ms = 1;
     bool _uncompressed = false; // segments' chunks stored without a codec
     field_catalog _catalog;
@@ -866,6 +869,146 @@ TEST_F(Worker, SlotsWantedForADuplicateNeedNoCommit) {
     EXPECT_EQ(w->counters().duplicates.load(), 1u);
     EXPECT_EQ(w->events_writer().syncs(), 1u);
     finish(*w);
+}
+
+} // namespace
+} // namespace sluice::processing
+
+namespace sluice::processing {
+namespace {
+
+// What one run of a worker left: every query's closed cells and counters, the worker's
+// counters and the stored rows.
+struct run_outcome {
+    std::vector<std::vector<cell>> cells;
+    std::vector<uint64_t> query_events, query_late, query_overflow;
+    uint64_t accepted = 0, duplicates = 0, late = 0, dead = 0, overflow = 0;
+    std::map<std::string, event_row> rows;
+};
+
+class WorkerBursts : public Worker {
+  protected:
+    run_outcome run(const std::vector<query_def>& queries,
+                    const std::vector<std::unique_ptr<slot_buffer>>& slots, uint32_t burst,
+                    const std::string& subdir) {
+        _data_dir = _dir.path + "/" + subdir;
+        std::filesystem::create_directories(_data_dir);
+        _queries.clear();
+        auto w = open(queries);
+        run_outcome out;
+        if (w == nullptr) return out;
+        std::vector<event_slot*> v;
+        for (const auto& s : slots) v.push_back(s->get());
+        for (size_t i = 0; i < v.size(); i += burst)
+            w->process(v.data() + i, uint32_t(std::min<size_t>(burst, v.size() - i)));
+        auto r = w->finish();
+        EXPECT_TRUE(r) << (r ? "" : r.err().message);
+        for (uint32_t q = 0; q < queries.size(); ++q) {
+            out.cells.push_back(cells_of(_channel->published, q + 1));
+            out.query_events.push_back(progress(q).events.load());
+            out.query_late.push_back(progress(q).late_events.load());
+            out.query_overflow.push_back(progress(q).overflow.load());
+        }
+        const worker_counters& c = w->counters();
+        out.accepted = c.events_accepted.load();
+        out.duplicates = c.duplicates.load();
+        out.late = c.late_events.load();
+        out.dead = c.dead_letters.load();
+        out.overflow = c.window_overflow.load();
+        out.rows = read_events(_data_dir);
+        return out;
+    }
+};
+
+// The worker's key pass (prepare_windows: each accepted event's group key built and
+// hashed once per query, index slots and cells prefetched before the adds) must leave
+// exactly what one event per process() call leaves: queries of one key field (a view of
+// the slot) and of several (built into the burst's key buffer, and built at the add when
+// long keys fill it), a filter, hopping and session windows, duplicates inside a burst,
+// late events, dead letters and watermark slots between events, a query whose cells run
+// out (overflow).
+TEST_F(WorkerBursts, KeyPassGivesWhatOneEventAtATimeGives) {
+    query_def pages = reference();
+    query_def clicks = reference();
+    clicks.name = "clicks_by_user_page";
+    clicks.group_by = {"user_id", "page"};
+    clicks.filter = filter_def{"event_type", "click", false};
+    clicks.window = window_def{window_kind::hopping, 2 * minute_ms, minute_ms, 0};
+    clicks.watermark_delay_ms = 0;
+    query_def sessions = reference();
+    sessions.name = "sessions_by_user";
+    sessions.group_by = {"user_id"};
+    sessions.window = window_def{window_kind::session, 0, 0, 30'000};
+    sessions.watermark_delay_ms = minute_ms;
+    query_def small = reference();
+    small.name = "types_small";
+    small.group_by = {"event_type", "user_id"};
+    small.memory_bytes = 1 << 20; // a 256 KiB key arena: the long keys below overflow it
+    const std::vector<query_def> queries{pages, clicks, sessions, small};
+
+    std::mt19937_64 rng(14);
+    std::vector<std::unique_ptr<slot_buffer>> slots;
+    int64_t max_time = no_time;
+    std::vector<std::string> ids;
+    for (uint32_t i = 0; i < 700; ++i) {
+        const uint32_t pick = uint32_t(rng() % 100);
+        if (pick < 3) {
+            slots.push_back(make_dead_letter(dead_letter_reason::parse_error, "{bad", 4, max_time, t0));
+            continue;
+        }
+        if (pick < 5 && max_time != no_time) {
+            slots.push_back(make_watermark(max_time));
+            continue;
+        }
+        event_spec e;
+        if (pick < 15 && !ids.empty()) {
+            e.event_id = ids[rng() % ids.size()]; // a duplicate, often of the same burst
+        } else {
+            e.event_id = "e" + std::to_string(i);
+            ids.push_back(e.event_id);
+        }
+        // Mostly moving forward, some behind the watermark (late).
+        e.event_time_ms = t0 + int64_t(i) * 900 - int64_t(rng() % (pick < 25 ? 20 * minute_ms : 5'000));
+        e.max_time_before_ms = max_time;
+        e.page = "/p" + std::to_string(rng() % 17);
+        // Long user ids fill the key buffer of the several-field queries.
+        e.user_id = rng() % 4 == 0 ? std::string(1500 + rng() % 2000, char('a' + rng() % 5))
+                                   : "u" + std::to_string(rng() % 9);
+        e.event_type = rng() % 3 == 0 ? "click" : "page_view";
+        if (max_time == no_time || e.event_time_ms > max_time) max_time = e.event_time_ms;
+        slots.push_back(make_event(e));
+    }
+
+    const run_outcome burst = run(queries, slots, 200, "burst");
+    const run_outcome single = run(queries, slots, 1, "single");
+    ASSERT_EQ(burst.cells.size(), queries.size());
+    ASSERT_EQ(single.cells.size(), queries.size());
+    for (size_t q = 0; q < queries.size(); ++q) {
+        EXPECT_EQ(burst.cells[q], single.cells[q]) << queries[q].name;
+        EXPECT_EQ(burst.query_events[q], single.query_events[q]) << queries[q].name;
+        EXPECT_EQ(burst.query_late[q], single.query_late[q]) << queries[q].name;
+        EXPECT_EQ(burst.query_overflow[q], single.query_overflow[q]) << queries[q].name;
+        EXPECT_FALSE(burst.cells[q].empty()) << queries[q].name;
+    }
+    EXPECT_EQ(burst.accepted, single.accepted);
+    EXPECT_EQ(burst.duplicates, single.duplicates);
+    EXPECT_EQ(burst.late, single.late);
+    EXPECT_EQ(burst.dead, single.dead);
+    EXPECT_EQ(burst.overflow, single.overflow);
+    // The streams hold every case named above.
+    EXPECT_GT(burst.duplicates, 0u);
+    EXPECT_GT(burst.late, 0u);
+    EXPECT_GT(burst.dead, 0u);
+    EXPECT_GT(burst.query_overflow[3], 0u);
+    EXPECT_GT(burst.query_late[2], 0u);
+    ASSERT_EQ(burst.rows.size(), single.rows.size());
+    for (const auto& [id, row] : burst.rows) {
+        const auto it = single.rows.find(id);
+        ASSERT_NE(it, single.rows.end()) << id;
+        EXPECT_EQ(row.late, it->second.late) << id;
+        EXPECT_EQ(row.raw, it->second.raw) << id;
+        EXPECT_EQ(row.max_time_ms, it->second.max_time_ms) << id;
+    }
 }
 
 } // namespace
