@@ -10,6 +10,7 @@
 #include "base/clock.h"
 #include "base/limits.h"
 #include "base/tsc.h"
+#include "processing/event_row.h"
 #include "processing/window_assigner.h"
 #include "storage/schema.h"
 
@@ -57,7 +58,7 @@ result<std::unique_ptr<worker>> worker::open(const worker_config& config, partia
     wc.stop_flag = config.storage_stop;
     wc.rows_per_block = config.rows_per_block;
     wc.string_bytes_max = config.block_string_bytes_max;
-    // store_event() hands the places of raw's references in this order.
+    // append_event_row() hands the places of raw's references in this order.
     SLUICE_ASSERT((storage::events_schema().columns[ev::raw].refs ==
                    std::vector<int>{ev::event_id, ev::user_id, ev::event_type, ev::page,
                                     ev::event_time_ms}));
@@ -266,33 +267,7 @@ worker::aggregated worker::aggregate(const event_slot& s, uint32_t slot) noexcep
 }
 
 void worker::store_event(const event_slot& s, bool late) noexcept {
-    auto& b = _events->batch();
-    b.push_i64(ev::event_time_ms, s.event_time_ms);
-    // The identity is not stored: the store derives it from event_id (null when the
-    // event had none) or raw (storage/event_identity.h).
-    if (s.has_event_id) {
-        b.push_string(ev::event_id, s.field(s.event_id));
-    } else {
-        b.push_null(ev::event_id);
-    }
-    b.push_string(ev::user_id, s.field(s.user_id));
-    b.push_string(ev::event_type, s.field(s.event_type));
-    b.push_string(ev::page, s.field(s.page));
-    b.push_u8(ev::late, late ? 1 : 0);
-    // Where raw() holds the fields `raw` refers to (events_schema's order, checked in
-    // open()): the RX took a string in place when it held no escape, and noted where
-    // the timestamp's text starts. The skeleton writer cuts there without searching.
-    constexpr uint16_t none = storage::column_batch::no_position;
-    auto at = [&s](field_ref f) -> uint16_t {
-        return f.off + f.len <= s.raw_len && f.off < none ? uint16_t(f.off) : none;
-    };
-    const uint16_t positions[] = {s.has_event_id ? at(s.event_id) : none, at(s.user_id),
-                                  at(s.event_type), at(s.page),
-                                  s.time_off < s.raw_len && s.time_off < none ? uint16_t(s.time_off)
-                                                                              : none};
-    b.push_string_at(ev::raw, s.raw(), positions);
-    b.push_i64(ev::max_time_ms, _max_time_ms);
-    b.end_row();
+    append_event_row(_events->batch(), s, late, _max_time_ms);
     _events->commit_row();
     ++_events_rows;
     _pending_durable.add_row(uint64_t(s.rx_tsc));

@@ -25,6 +25,7 @@
 #include "bench/seed_events.h"
 #include "dataplane/event_parse.h"
 #include "processing/event.h"
+#include "processing/event_row.h"
 #include "storage/column_batch.h"
 #include "storage/schema.h"
 #include "storage/segment_format.h"
@@ -61,7 +62,7 @@ uint64_t fill_events(column_batch& batch) {
 }
 
 // Fills `batch` with sluice-gen events until it is full, as the worker stores them
-// (mirrors processing::worker::store_event: the places the RX found go with raw); returns
+// (processing::append_event_row: the places the RX found go with raw); returns
 // the rows' JSON bytes, 0 when the generator ran out first.
 uint64_t fill_gen_events(column_batch& batch) {
     namespace sp = sluice::processing;
@@ -90,33 +91,13 @@ uint64_t fill_gen_events(column_batch& batch) {
     std::unordered_set<std::string> seen;
     const int64_t now = sluice::wall_clock_ms();
     uint64_t bytes = 0;
-    constexpr uint16_t none = column_batch::no_position;
     for (const auto& line : lines) {
         if (batch.full()) break;
         if (!seen.insert(line).second) continue;
         sp::event_slot& s = *new (at) sp::event_slot{};
         parser.parse(line, now, s);
         if (s.kind != sp::slot_kind::event) continue;
-        batch.push_i64(ev::event_time_ms, s.event_time_ms);
-        if (s.has_event_id) {
-            batch.push_string(ev::event_id, s.field(s.event_id));
-        } else {
-            batch.push_null(ev::event_id);
-        }
-        batch.push_string(ev::user_id, s.field(s.user_id));
-        batch.push_string(ev::event_type, s.field(s.event_type));
-        batch.push_string(ev::page, s.field(s.page));
-        batch.push_u8(ev::late, 0);
-        auto place = [&s](sp::field_ref f) -> uint16_t {
-            return f.off + f.len <= s.raw_len && f.off < none ? uint16_t(f.off) : none;
-        };
-        const uint16_t positions[] = {s.has_event_id ? place(s.event_id) : none, place(s.user_id),
-                                      place(s.event_type), place(s.page),
-                                      s.time_off < s.raw_len && s.time_off < none ? uint16_t(s.time_off)
-                                                                                  : none};
-        batch.push_string_at(ev::raw, s.raw(), positions);
-        batch.push_i64(ev::max_time_ms, s.event_time_ms);
-        batch.end_row();
+        sp::append_event_row(batch, s, false, s.event_time_ms);
         bytes += s.raw_len;
     }
     return batch.full() ? bytes : 0;
