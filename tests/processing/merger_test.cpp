@@ -130,17 +130,23 @@ TEST(StateDir, RunRecordRoundTripsAndABadOneIsAnErrorNotACrash) {
     }
 }
 
+// A writer of q's result table in dir (buffered I/O), for the tests that write rows
+// and read them back with read_stored_windows.
+auto open_result_writer(const std::string& dir, const compiled_query& q) {
+    storage::writer_config wc;
+    wc.data_dir = dir;
+    wc.options.direct_io = false;
+    wc.writer_name = "merger";
+    return storage::segment_writer::open(wc, result_table_schema(q));
+}
+
 TEST(ResultTable, StoredWindowsKeepTheNewestRevisionNewestFirst) {
     temp_dir dir("merger");
     field_catalog catalog;
     auto q = compile(views_query(), catalog, 1, 0, 4096);
     ASSERT_TRUE(q) << q.err().message;
-    storage::writer_config wc;
-    wc.data_dir = dir.path;
-    wc.options.direct_io = false;
-    wc.writer_name = "merger";
     const storage::table_schema schema = result_table_schema(**q);
-    auto w = storage::segment_writer::open(wc, schema);
+    auto w = open_result_writer(dir.path, **q);
     ASSERT_TRUE(w) << w.err().message;
     auto row = [&](int64_t start, uint64_t count) {
         result_row r{start, start + 60'000, encode_key(**q, {"view"}), {}};
@@ -183,11 +189,7 @@ TEST(ResultTable, StoredWindowsUnderALimitEqualTheNewestOfAllRevisions) {
     field_catalog catalog;
     auto q = compile(views_query(), catalog, 1, 0, 4096);
     ASSERT_TRUE(q) << q.err().message;
-    storage::writer_config wc;
-    wc.data_dir = dir.path;
-    wc.options.direct_io = false;
-    wc.writer_name = "merger";
-    auto w = storage::segment_writer::open(wc, result_table_schema(**q));
+    auto w = open_result_writer(dir.path, **q);
     ASSERT_TRUE(w) << w.err().message;
     // (end, start, group) -> (revision, count): the model, every window kept.
     std::map<std::tuple<int64_t, int64_t, std::string>, std::pair<uint64_t, uint64_t>> model;
