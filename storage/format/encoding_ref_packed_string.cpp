@@ -408,9 +408,19 @@ inline size_t count_markers(const char* s, size_t n) noexcept {
 }
 
 // Copies s[0..n) to out with each byte in 0..refs_max escaped; returns the bytes written.
+// Short spans (a binary raw's header between its cuts) byte by byte, longer ones (its
+// metadata) from marker to marker with the vector search.
 inline size_t copy_escaped(const char* s, size_t n, uint8_t* out) noexcept {
     const auto* u = reinterpret_cast<const uint8_t*>(s);
     size_t w = 0, from = 0;
+    if (n < 32) {
+        for (size_t i = 0; i < n; ++i) {
+            out[w] = skeleton_escape;
+            w += u[i] <= refs_max;
+            out[w++] = u[i];
+        }
+        return w;
+    }
     for (size_t i = next_marker(u, 0, n); i < n; i = next_marker(u, from, n)) {
         std::memcpy(out + w, s + from, i - from);
         w += i - from;
@@ -555,9 +565,13 @@ size_t skeleton_writer::encode(const column_batch& batch, int col, const std::ve
     rfc3339_renderer rfc;
     for (uint32_t r = 0; r < batch.rows(); ++r) {
         const std::string_view s = value_at(c, r);
+        // Escapes at most double a value: the markers are counted only when that could
+        // overflow the room.
+        const bool tight = n - bytes_start + 2 * s.size() > room;
         if (const uint16_t* at = batch.positions_at(col, r)) {
             const bool markers = has_marker(s.data(), s.size());
-            if (n - bytes_start + s.size() + (markers ? count_markers(s.data(), s.size()) : 0) > room)
+            if (tight &&
+                n - bytes_start + s.size() + (markers ? count_markers(s.data(), s.size()) : 0) > room)
                 return not_written;
             const size_t len =
                 cut_at_positions(batch, r, s, markers, at, _refs, _renderings, rfc, out + n);
@@ -568,13 +582,9 @@ size_t skeleton_writer::encode(const column_batch& batch, int col, const std::ve
         row_cutter cutter(batch, _refs, r, s, rfc);
         const bool markers =
             scan_quotes(s.data(), s.size(), [&cutter](size_t q) { return cutter.on_quote(q); });
-        if (markers) {
-            if (n - bytes_start + s.size() + count_markers(s.data(), s.size()) > room)
-                return not_written;
-            cutter.search_bytes();
-        } else if (n - bytes_start + s.size() > room) {
+        if (tight && n - bytes_start + s.size() + (markers ? count_markers(s.data(), s.size()) : 0) > room)
             return not_written;
-        }
+        if (markers) cutter.search_bytes();
         const size_t len = cutter.finish(markers, out + n);
         n += len;
         _lengths[r] = uint32_t(len);
