@@ -653,6 +653,21 @@ row event_of(int64_t ms, const std::optional<std::string>& id, const std::string
     return {ms, id ? value(*id) : value(std::monostate{}), user, type, page, uint64_t(0), raw, ms};
 }
 
+TEST_P(SegmentFormat, RefStringsThatEscapingWouldOverflowArePlain) {
+    // Values of marker bytes only, as large as the batch's strings may be: escaped, their
+    // skeletons would be twice the scratch the encoder sized for them. The writer stops
+    // and stores plain strings; every value comes back.
+    const size_t string_bytes = 1 << 16;
+    std::vector<row> rows = {{int64_t(1), "ab", "cd", std::string(string_bytes - 100, '\0')},
+                             {int64_t(2), "ab", "cd", std::string(50, '\x08') + "ab"}};
+    auto t = round_trip(refs_schema(), rows, string_bytes, GetParam());
+    EXPECT_EQ(t.chunks[3].enc, encoding::plain_string);
+    // Half as many still fit (and are larger than plain: plain as well).
+    rows[0][3] = std::string(string_bytes / 4, '\x01');
+    t = round_trip(refs_schema(), rows, string_bytes, GetParam());
+    EXPECT_EQ(t.chunks[3].enc, encoding::plain_string);
+}
+
 TEST_P(SegmentFormat, BinaryCanonicalRawsCutEveryFieldAndTheTime) {
     // Binary events as the worker stores them: their strings and the 8-byte time are cut
     // at the positions the parser gave, and found by the search without them; the rest
