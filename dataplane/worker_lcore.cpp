@@ -58,8 +58,11 @@ void worker_lcore::wait_idle() noexcept {
     const int64_t until = std::min(now + _max_wait_ns, _worker.next_deadline_ns(now));
     if (until <= now) return;
     _wake->prepare();
-    if (rings_empty() && (!_worker.durability_wanted() || _worker.io_in_flight()))
+    if (rings_empty() && (!_worker.durability_wanted() || _worker.io_in_flight())) {
+        if (_test_before_block) [[unlikely]]
+            _test_before_block();
         (void)_wake->block(until - now);
+    }
     _wake->done();
 }
 
