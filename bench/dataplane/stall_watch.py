@@ -84,9 +84,10 @@ def done(totals):
 
 
 def sample(p, sock):
-    t = time.monotonic()
+    t0 = time.monotonic()
     st = control(sock, "stats", timeout=10)
-    t_stats = time.monotonic() - t
+    t = time.monotonic()  # the counters are as of the reply
+    t_stats = t - t0
     th = threads(p.pid)
     tot = st["totals"]
     rings = st.get("rings", {})
@@ -134,6 +135,15 @@ def watch(runner, a, fmt, small, run):
             samples += 1
             if s["stats_s"] > 0.5:
                 slow_stats += 1
+            if s["stats_s"] > a.stall_s and episode is None:
+                # sluiced did not answer for that long: no sample fell inside the stall,
+                # so it is described across it (CPU, run-queue wait since the last sample).
+                ep = describe(prev, s, roles, p.pid)
+                ep.update(retrospective=True, stats_call_s=round(s["stats_s"], 3),
+                          done_moved=s["done"] - prev["done"])
+                print(f"stall_watch: run {run}: SLOW STATS {json.dumps(ep)}", file=sys.stderr,
+                      flush=True)
+                stalls.append(ep)
             if s["done"] != moved["done"]:
                 longest = max(longest, s["t"] - moved["t"])
                 if episode:
