@@ -94,7 +94,9 @@ TEST_F(WorkerIdleWait, ABurstHandedOverBetweenTheLastLookAndTheBlockWakesIt) {
     ASSERT_TRUE(eventually([&] { return sent.load(std::memory_order_acquire); }))
         << "the worker never reached its block";
     ASSERT_TRUE(eventually([&] { return worker().counters().events_in.load() == 1; }))
-        << "the wake-up was lost";
+        << "the wake-up was lost: events_in " << worker().counters().events_in.load()
+        << ", eventfd writes " << _wake.wakes() << ", asleep " << _wake.sleeping()
+        << ", sent to the ring " << _rig.rx().sent_to(0);
     EXPECT_EQ(_wake.wakes(), 1u) << "the RX's notify saw the sleeper's flag";
 }
 
