@@ -220,7 +220,12 @@ class Runner:
              # the two stats calls (> SLOW_STATS_S: sluiced did not answer, a stall).
              "rx_runq_wait_s": sum(v for k, v in runq.items() if roles.get(k) == "rx"),
              "worker_runq_wait_s": sum(v for k, v in runq.items() if roles.get(k) == "worker"),
-             "stats_call_s": stats_s, "slow_stats_call": stats_s > SLOW_STATS_S}
+             "stats_call_s": stats_s, "slow_stats_call": stats_s > SLOW_STATS_S,
+             # worker_lcore's stall detector, since sluiced started: its longest idle wait
+             # that ended with work in its rings (~1 ms bound; far more: a sleeper not run).
+             "worker_slept_with_work_max_us": max(
+                 [c.get("idle_slept_with_work_max_us", 0) for c in st1.get("per_core", [])
+                  if c.get("role") == "worker"] or [0])}
         if extra:
             r.update(extra)
         if r["slow_stats_call"]:

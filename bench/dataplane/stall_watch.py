@@ -96,7 +96,10 @@ def sample(p, sock):
         occ = st.get("lag", {}).get("ring_occupancy_total")
     syncs = {x["table"]: x["syncs"] for x in st.get("storage", {}).get("tables", [])} \
         if isinstance(st.get("storage"), dict) else {}
+    slept = max([c.get("idle_slept_with_work_max_us", 0) for c in st.get("per_core", [])
+                 if c.get("role") == "worker"] or [0])
     return {"t": t, "stats_s": t_stats, "done": done(tot), "rx_packets": tot.get("rx_packets", 0),
+            "slept_with_work_max_us": slept,
             "bp": tot.get("backpressure_waits", 0), "ring": occ, "syncs": syncs, "threads": th,
             "steal": steal()}
 
@@ -165,6 +168,7 @@ def watch(runner, a, fmt, small, run):
     finally:
         runner.stop(p, sock, prefix)
     return {"run": run, "format": fmt, "samples": samples, "slow_stats_calls": slow_stats,
+            "worker_slept_with_work_max_us": prev.get("slept_with_work_max_us"),
             "longest_gap_s": round(max(longest, prev["t"] - moved["t"]), 3),
             "events_per_s": rate, "stalls": stalls, "load": os.getloadavg()}
 
@@ -184,6 +188,8 @@ def describe(a, b, roles, pid):
     return {"for_s": round(b["t"] - a["t"], 3), "done": b["done"], "ring": b["ring"],
             "bp_waits": b["bp"] - a["bp"], "rx_packets": b["rx_packets"] - a["rx_packets"],
             "syncs": b["syncs"], "threads": th, "load": os.getloadavg(),
+            # worker_lcore's detector: its longest idle wait that ended with work waiting.
+            "worker_slept_with_work_max_us": b.get("slept_with_work_max_us"),
             "steal_s": {c: round(v - a["steal"].get(c, v), 3) for c, v in b["steal"].items()},
             "io_pressure": read("/proc/pressure/io").splitlines()[0:1]}
 
@@ -210,7 +216,8 @@ def main():
             for run in range(a.runs):
                 r = watch(runner, a, fmt, small, run)
                 print(f"stall_watch: run {run} {fmt}: {r['events_per_s']:.0f} events/s, "
-                      f"{len(r['stalls'])} stalls, longest gap {r['longest_gap_s']} s, load {r['load'][0]:.1f}", file=sys.stderr,
+                      f"{len(r['stalls'])} stalls, longest gap {r['longest_gap_s']} s, "
+                      f"worker slept with work <= {r['worker_slept_with_work_max_us']} us, load {r['load'][0]:.1f}", file=sys.stderr,
                       flush=True)
                 results.append(r)
     finally:

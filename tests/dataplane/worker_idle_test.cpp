@@ -111,6 +111,11 @@ TEST_F(WorkerIdleWait, ABurstHandedOverWithoutNotifyIsTakenAtTheBound) {
     send("unannounced", t0 + 1);
     ASSERT_TRUE(eventually([&] { return worker().counters().events_in.load() == 1; }));
     EXPECT_EQ(_wake.wakes(), 0u) << "no notify was made: the bound ended the wait";
+    // The stall detector saw it: that wait ran its whole bound (ppoll sleeps at least its
+    // timeout when nothing wakes it) and ended with the event in the ring.
+    EXPECT_TRUE(eventually([&] {
+        return _rig.loop().idle_slept_with_work_max_ns() >= 20'000'000;
+    })) << _rig.loop().idle_slept_with_work_max_ns();
 }
 
 // A busy worker is never written to: the hand-over pays no syscall unless it sleeps.
