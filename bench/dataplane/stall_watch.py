@@ -27,6 +27,7 @@ import os
 import sys
 import time
 
+sys.dont_write_bytecode = True  # importing e2e_rate leaves no __pycache__ in the tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 import e2e_rate  # noqa: E402
