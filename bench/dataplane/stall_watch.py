@@ -101,7 +101,9 @@ def sample(p, sock):
                  if c.get("role") == "worker"] or [0])
     return {"t": t, "stats_s": t_stats, "done": done(tot), "rx_packets": tot.get("rx_packets", 0),
             "slept_with_work_max_us": slept,
-            "bp": tot.get("backpressure_waits", 0), "ring": occ, "syncs": syncs, "threads": th,
+            # per RX lcore in per_core (totals has no back-pressure count)
+            "bp": sum(c.get("backpressure_waits", 0) for c in st.get("per_core", [])
+                      if c.get("role") == "rx"), "ring": occ, "syncs": syncs, "threads": th,
             "steal": steal()}
 
 
