@@ -272,10 +272,21 @@ class Runner:
             s1 = self.sample(p, sock)
             self.perf_stop(perf, f"{name}-{fmt}")
             ok = s1[1]["totals"]["events_accepted"] == expected["events_accepted"]
-            return self.result(name, fmt, s0, s1, roles, lambda st: self.done(st["totals"]),
-                               {"counts_match_model": ok})
+            r = self.result(name, fmt, s0, s1, roles, lambda st: self.done(st["totals"]),
+                            {"counts_match_model": ok})
         finally:
             self.stop(p, sock, prefix)
+        # Bytes per stored event: the events table's segment files after the shutdown
+        # (footers written) over the events accepted (every one is a row of it).
+        events_dir = os.path.join(data_dir or os.path.join(run_dir, "data"), "events")
+        seg_bytes = sum(os.path.getsize(os.path.join(events_dir, f))
+                        for f in os.listdir(events_dir) if f.endswith(".seg"))
+        rows = s1[1]["totals"]["events_accepted"]
+        r["events_table_bytes"] = seg_bytes
+        r["bytes_per_stored_event"] = seg_bytes / rows if rows else None
+        log(f"{name:12s} {fmt:6s} events table {seg_bytes:,} B for {rows:,} rows: "
+            f"{r['bytes_per_stored_event'] or 0:.2f} B per stored event")
+        return r
 
     def kernel(self, name, fmt, pcap, expected, args):
         port = free_port()
