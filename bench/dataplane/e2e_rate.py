@@ -43,43 +43,44 @@ def log(msg):
     print(f"e2e_rate: {msg}", file=sys.stderr, flush=True)
 
 
-def thread_cpu(pid):
-    """{thread name: CPU seconds} for every thread of a live process."""
-    out = {}
+def task_stats(pid, extra=()):
+    """(tid, name, stat fields after the name, {file: text}) for every thread of a live
+    process; `extra` names more files of /proc/PID/task/TID to read (e.g. schedstat)."""
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return out
+        return
     for tid in tasks:
         try:
             with open(f"/proc/{pid}/task/{tid}/stat") as f:
                 raw = f.read()
+            more = {}
+            for name in extra:
+                with open(f"/proc/{pid}/task/{tid}/{name}") as f:
+                    more[name] = f.read()
         except OSError:
-            continue
-        name = raw[raw.index("(") + 1:raw.rindex(")")]
-        fields = raw.rsplit(")", 1)[1].split()
-        cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
-        out[name] = out.get(name, 0.0) + cpu
+            continue  # the thread ended
+        yield tid, raw[raw.index("(") + 1:raw.rindex(")")], raw.rsplit(")", 1)[1].split(), more
+
+
+def task_cpu_s(fields):
+    """utime + stime of a task_stats() row's fields, in seconds."""
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def thread_cpu(pid):
+    """{thread name: CPU seconds} for every thread of a live process."""
+    out = {}
+    for _, name, fields, _ in task_stats(pid):
+        out[name] = out.get(name, 0.0) + task_cpu_s(fields)
     return out
 
 
 def thread_runq(pid):
     """{thread name: seconds spent runnable but not running} (/proc/.../schedstat)."""
     out = {}
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                raw = f.read()
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                ss = f.read().split()
-        except OSError:
-            continue
-        name = raw[raw.index("(") + 1:raw.rindex(")")]
-        out[name] = out.get(name, 0.0) + int(ss[1]) / 1e9
+    for _, name, _, more in task_stats(pid, ("schedstat",)):
+        out[name] = out.get(name, 0.0) + int(more["schedstat"].split()[1]) / 1e9
     return out
 
 

@@ -51,22 +51,13 @@ def read(path):
 def threads(pid):
     """{tid: (name, state, cpu_s, syscall, wchan, runq_wait_s)} for every thread of sluiced."""
     out = {}
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tids:
-        raw = read(f"/proc/{pid}/task/{tid}/stat")
-        if not raw:
-            continue
-        name = raw[raw.index("(") + 1:raw.rindex(")")]
-        f = raw.rsplit(")", 1)[1].split()
+    for tid, name, f, _ in e2e_rate.task_stats(pid):
         sc = read(f"/proc/{pid}/task/{tid}/syscall").split()
         sc = "running" if not sc or sc[0] == "running" else SYSCALLS.get(sc[0], "sys" + sc[0])
         wchan = read(f"/proc/{pid}/task/{tid}/wchan").strip() or "-"
         ss = read(f"/proc/{pid}/task/{tid}/schedstat").split()
         runq = int(ss[1]) / 1e9 if len(ss) > 1 else 0.0
-        out[tid] = (name, f[0], (int(f[11]) + int(f[12])) / CLK_TCK, sc, wchan, runq)
+        out[tid] = (name, f[0], e2e_rate.task_cpu_s(f), sc, wchan, runq)
     return out
 
 
