@@ -143,6 +143,8 @@ void segment_writer::fail(errc code, const char* what, int err) noexcept {
                                     (disk_full(err) ? " (disk full: free space or lower retention)"
                                                     : ""));
     _failed.store(true, std::memory_order_release);
+    // A segment being created holds no rows yet: leave no header-less file behind.
+    if (_rot.step == rot_step::open || _rot.step == rot_step::header) abandon_new_segment();
     // Writes not completed now never will be: their rows are lost, and counted.
     uint64_t lost = 0;
     for (uint64_t q = _prefix_done_seq; q < _submitted_seq; ++q) {
@@ -564,7 +566,10 @@ void segment_writer::on_completion(uint64_t ud, int res) noexcept {
     if ((ud & ~uint64_t(3)) == ud_rot) {
         const unsigned op = unsigned(ud & 3);
         // A new descriptor is ours at once, so that it is closed whatever happens next.
-        if (op == 0 && _rot.step == rot_step::open && res >= 0) _fd = res;
+        if (op == 0 && _rot.step == rot_step::open && res >= 0) {
+            _fd = res;
+            if (failed()) abandon_new_segment();
+        }
         _rot.res[op] = res;
         --_rot.ops;
         return;
