@@ -116,6 +116,9 @@ class segment_writer {
     uint64_t disk_full_stalls() const noexcept { return _stalls.load(std::memory_order_relaxed); }
     bool stalled() const noexcept { return _stalled.load(std::memory_order_relaxed); }
     uint64_t segments_opened() const noexcept { return _segments_opened; }
+    // A rotation (old segment's footer and sync, the next segment's creation) is in
+    // flight; blocks sealed meanwhile are written once it ends. Owner thread only.
+    bool rotation_in_progress() const noexcept { return rotating(); }
     bool failed() const noexcept { return _failed.load(std::memory_order_acquire); }
     // Valid once failed() is true.
     const error& failure() const noexcept { return _failure; }
