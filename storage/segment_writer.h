@@ -18,13 +18,24 @@
 // I/O error puts the writer in a failed state (failed(), failure()) in which it drops
 // and counts rows, never aborts.
 //
-// Blocking points, all bounded by the disk: when every buffer is in flight or parked,
-// commit_row() waits for the oldest write (this is sluice's back-pressure: the worker
-// stops taking events, its rings fill, RX stops pulling); rotating to a new segment
-// (every segment_bytes_max) drains, writes the footer, syncs and opens the next file;
-// flush_and_sync() and close() wait by design. Once *stop_flag is set, a writer stalled
-// on a full disk gives up after disk_full_stop_wait_ms and fails, so that a
-// shutdown cannot hang forever.
+// Rotation (every segment_bytes_max) does not block: its steps run in order through the
+// ring, each submitted from the completion of the one before (the old segment's writes
+// complete → footer write linked to fdatasync(old) → close → openat(new) → header write
+// linked to fdatasync(new), and fdatasync(directory)), while the owner keeps appending;
+// blocks sealed meanwhile wait in their buffers (`pending`) and are written once the new
+// segment and its name are durable. The old segment's rows become durable by the
+// footer's sync; the next file is created only after it, so only a writer's newest
+// segment can lack a footer (recovery and retention rely on it). A full disk parks the
+// step and retries it like a parked write; any other error fails the writer.
+//
+// Blocking points, all bounded by the disk: when every buffer is in flight, parked or
+// pending, commit_row() waits for the oldest write (this is sluice's back-pressure: the
+// worker stops taking events, its rings fill, RX stops pulling) — during a rotation,
+// that is until the rotation ends; a block that would start a second rotation while one
+// is in flight (segments of a few blocks) waits for the first; open() (the first
+// segment), flush_and_sync() and close() wait by design, for a rotation in flight too.
+// Once *stop_flag is set, a writer stalled on a full disk gives up after
+// disk_full_stop_wait_ms and fails, so that a shutdown cannot hang forever.
 #include <atomic>
 #include <cstdint>
 #include <memory>
