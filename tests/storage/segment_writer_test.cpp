@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <csignal>
@@ -586,6 +589,48 @@ TEST(SegmentWriterRotation, IoErrorCreatingTheNextSegmentFailsCleanly) {
     uint64_t segments = 0;
     EXPECT_EQ(rot::check_segments(tmp.path(), &segments), durable);
     EXPECT_EQ(segments, 1u) << "no header-less file left behind";
+}
+
+TEST(SegmentWriterRotation, EveryStepWakesAnIdleOwner) {
+    // An owner that blocks while idle (worker_lcore::wait_idle) sleeps on the
+    // wake_on_completion eventfd until next_deadline_ns(): a rotation must always leave it
+    // something that wakes it — an operation in flight (its completion writes the eventfd)
+    // or a deadline — and each step's completion must write the eventfd.
+    temp_dir tmp;
+    auto cfg = rot::config(tmp.path());
+    auto w = segment_writer::open(cfg, events_schema());
+    ASSERT_TRUE(w.ok()) << w.err().message;
+    const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    ASSERT_GE(efd, 0);
+    if (!(*w)->wake_on_completion(efd)) {
+        ::close(efd);
+        GTEST_SKIP() << "io_uring_register_eventfd refused";
+    }
+    std::vector<row> model;
+    rot::append_until_rotation(**w, model);
+    ASSERT_TRUE((*w)->rotation_in_progress());
+    int wakes = 0;
+    while ((*w)->rotation_in_progress()) {
+        ASSERT_FALSE((*w)->failed()) << (*w)->failure().message;
+        const int64_t now = monotonic_ns();
+        const int64_t deadline = (*w)->next_deadline_ns(now);
+        ASSERT_TRUE((*w)->io_in_flight() || deadline != INT64_MAX)
+            << "a rotation in flight with nothing to wake the owner";
+        if ((*w)->io_in_flight()) {
+            pollfd p{efd, POLLIN, 0};
+            const int64_t wait_ms =
+                deadline == INT64_MAX ? 20000 : std::max<int64_t>(0, (deadline - now) / 1000000 + 1);
+            const int rc = ::poll(&p, 1, int(std::min<int64_t>(wait_ms, 20000)));
+            ASSERT_TRUE(rc > 0 || deadline != INT64_MAX) << "no wake within 20 s";
+            uint64_t n;
+            if (rc > 0 && ::read(efd, &n, sizeof n) == sizeof n) ++wakes;
+        }
+        (*w)->poll(monotonic_ns());
+    }
+    EXPECT_GE(wakes, 2); // footer's sync, the open, the header's syncs: at least two waits
+    ::close(efd);
+    ASSERT_TRUE((*w)->close().ok()) << (*w)->failure().message;
+    EXPECT_EQ((*w)->rows_durable(), model.size());
 }
 
 } // namespace
