@@ -48,6 +48,7 @@ json stats_json(const query_stats& s) {
                 {"late_events", s.late_events},
                 {"window_overflow", s.window_overflow},
                 {"rows_emitted", s.rows_emitted},
+                {"pending_cells", s.pending_cells},
                 {"closed_until_ms", s.closed_until_ms == INT64_MIN ? json(nullptr) : json(s.closed_until_ms)}};
 }
 

@@ -106,7 +106,7 @@ struct worker_core_stats {
     uint64_t events_in = 0, events_accepted = 0, duplicates = 0, late_events = 0, dead_letters = 0,
              window_overflow = 0, bench_sunk = 0, dedup_tracked = 0, dedup_capacity = 0,
              dedup_horizon_ms = 0, bytes_written = 0, rows_durable = 0, events_durable = 0,
-             dead_letters_durable = 0;
+             dead_letters_durable = 0, idle_slept_with_work_max_us = 0;
     histogram_snapshot window_visible, durable;
 };
 

@@ -72,6 +72,9 @@ inline const stat_field<worker_core_stats> worker_fields[] = {
      &worker_core_stats::events_durable},
     {"dead_letters_durable", nullptr, "Rows of the dead_letters table fsynced.", mt::counter,
      &worker_core_stats::dead_letters_durable},
+    {"idle_slept_with_work_max_us", nullptr,
+     "The longest idle wait after which the worker found work in its rings (stall detector).",
+     mt::gauge, &worker_core_stats::idle_slept_with_work_max_us},
 };
 
 // Totals with a rate: `<key>_per_s` in `rates`; `sluice_<key>_per_second` unless noted.

@@ -64,6 +64,7 @@ worker_core_stats read_worker(const worker_unit& u, uint32_t w) {
     s.dead_letters = rd(c.dead_letters);
     s.window_overflow = rd(c.window_overflow);
     s.bench_sunk = u.loop->sunk();
+    s.idle_slept_with_work_max_us = u.loop->idle_slept_with_work_max_ns() / 1000;
     s.dedup_tracked = rd(c.dedup_tracked);
     s.dedup_capacity = u.worker->dedup_capacity();
     s.dedup_horizon_ms =

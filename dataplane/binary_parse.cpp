@@ -178,6 +178,8 @@ void binary_batch::parse_event(uint32_t i, const parse_config& config, int64_t n
         return dead_letter(slot, dead_letter_reason::future_timestamp);
     slot.kind = slot_kind::event;
     slot.event_time_ms = ts;
+    // The canonical form's timestamp_ms: the store cuts it out of `raw` there.
+    slot.time_off = binary_canonical_time_offset;
     slot.id = slot.has_event_id ? processing::identity_of_event_id(slot.field(slot.event_id))
                                 : processing::identity_of_bytes(slot.raw());
 }

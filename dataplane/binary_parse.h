@@ -16,6 +16,7 @@ inline constexpr uint8_t binary_version = 1;
 inline constexpr uint32_t binary_header_bytes = 16;
 inline constexpr uint32_t binary_record_bytes = 32;
 inline constexpr uint32_t binary_canonical_header_bytes = 22;
+inline constexpr uint32_t binary_canonical_time_offset = 4; // its 8-byte timestamp_ms
 inline constexpr uint32_t binary_absent = 0xFFFFFFFF;
 inline constexpr uint16_t binary_flag_timestamp = 1;
 // Years 0001 ... 9999: what an RFC 3339 timestamp can name.

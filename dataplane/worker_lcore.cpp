@@ -58,8 +58,15 @@ void worker_lcore::wait_idle() noexcept {
     const int64_t until = std::min(now + _max_wait_ns, _worker.next_deadline_ns(now));
     if (until <= now) return;
     _wake->prepare();
-    if (rings_empty() && (!_worker.durability_wanted() || _worker.io_in_flight()))
+    if (rings_empty() && (!_worker.durability_wanted() || _worker.io_in_flight())) {
+        if (_test_before_block) [[unlikely]]
+            _test_before_block();
+        const int64_t t0 = monotonic_ns();
         (void)_wake->block(until - now);
+        const uint64_t slept = uint64_t(monotonic_ns() - t0);
+        if (slept > _slept_with_work_max_ns.load(std::memory_order_relaxed) && !rings_empty())
+            _slept_with_work_max_ns.store(slept, std::memory_order_relaxed);
+    }
     _wake->done();
 }
 

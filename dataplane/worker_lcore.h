@@ -4,6 +4,7 @@
 // stopped and the rings are drained, then close every window and flush the store.
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include <rte_mempool.h>
@@ -44,6 +45,19 @@ class worker_lcore {
         _wake = wake;
         _max_wait_ns = max_wait_ns;
     }
+    // TEST ONLY: called in an idle wait once the last look found nothing, right before
+    // the worker blocks: a producer that publishes there must still wake it (the lost
+    // wake-up window of base/idle_wake.h, made deterministic). Never set in sluiced.
+    void set_test_before_block(std::function<void()> fn) { _test_before_block = std::move(fn); }
+    // Stall detector (stats: per worker `idle_slept_with_work_max_us`): the longest idle
+    // wait, from block() to running again, after which the worker found work in its rings.
+    // A wait ends by notify() within microseconds, or at its bound (max_wait_ns, 1 ms in
+    // sluiced) when the work came without one, so anything far longer is a sleeper that
+    // slept on with work waiting: a timer that fired late, or a thread not run after it
+    // woke. Two clock reads per idle wait, never on the busy path.
+    uint64_t idle_slept_with_work_max_ns() const noexcept {
+        return _slept_with_work_max_ns.load(std::memory_order_relaxed);
+    }
     uint64_t sunk() const noexcept { return _sunk.load(std::memory_order_relaxed); }
     uint64_t flushes_done() const noexcept { return _flushes_done.load(std::memory_order_acquire); }
     bool finished() const noexcept { return _finished.load(std::memory_order_acquire); }
@@ -64,6 +78,8 @@ class worker_lcore {
     std::atomic<uint64_t> _sunk{0};
     idle_wake* _wake = nullptr;
     int64_t _max_wait_ns = 0;
+    std::function<void()> _test_before_block;
+    std::atomic<uint64_t> _slept_with_work_max_ns{0};
 };
 
 } // namespace sluice::dataplane

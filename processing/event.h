@@ -77,9 +77,10 @@ struct alignas(64) event_slot {
     int64_t received_ms;        // wall clock at RX
     int64_t rx_tsc;             // rte_rdtsc() at RX, for latency
     field_ref event_id, user_id, event_type, page;  // unescaped strings in data()
-    // Where the event's timestamp text starts in raw() (past its quote), no_offset when
-    // unknown (an escaped string, a binary event). The worker hands it and the fields'
-    // places in raw() to the store, which cuts them out of `raw` without searching.
+    // Where the event's timestamp text starts in raw() (past its quote; a binary event:
+    // its canonical form's 8-byte timestamp_ms), no_offset when unknown (an escaped
+    // string). The worker hands it and the fields' places in raw() to the store, which
+    // cuts them out of `raw` without searching.
     uint32_t time_off = no_offset;
     // Fields the queries asked the RX to extract (field_catalog), valid below
     // fields_parsed; `generation` is the catalog generation the RX parsed with.

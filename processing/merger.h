@@ -71,6 +71,8 @@ struct query_stats {
     uint64_t late_events = 0;
     uint64_t window_overflow = 0;
     uint64_t rows_emitted = 0;
+    // Cells (session pieces) the merger holds, not yet final, after its last round.
+    uint64_t pending_cells = 0;
     int64_t closed_until_ms = INT64_MIN; // INT64_MIN: nothing closed yet
 };
 

@@ -20,6 +20,7 @@ struct merger::entry {
     std::unique_ptr<storage::segment_writer> writer;
     storage::table_schema schema;
     std::atomic<uint64_t> rows_emitted{0};
+    std::atomic<uint64_t> pending_cells{0}; // the window_merger's, after its last round
     uint64_t rows_written = 0;
     // Checkpoint: written once the rows emitted up to it are durable.
     bool checkpoint_pending = false;

@@ -76,10 +76,10 @@ void window_merger::merge_into(shard& s, int64_t start, int64_t end, std::string
         aggs.merge(merged.blob.data(), p.blob.data());
         merged_start = std::min(merged_start, ps);
         merged.end = std::max(merged.end, p.end);
-        s.by_end.erase({p.end, k, ps});
+        s.by_end[hold_bucket_of(hash)].erase({p.end, k, ps});
         it = s.pieces.erase(it);
     }
-    s.by_end.insert({merged.end, k, merged_start});
+    s.by_end[hold_bucket_of(hash)].insert({merged.end, k, merged_start});
     s.pieces.emplace(std::make_pair(std::move(k), merged_start), std::move(merged));
 }
 
@@ -134,18 +134,20 @@ void window_merger::collect(shard& s, bool all, std::vector<result_row>& out) {
         }
         return;
     }
-    auto it = s.by_end.begin();
-    while (it != s.by_end.end() && window_closed(std::get<0>(*it), closed)) {
-        const auto& [end, key, start] = *it;
-        auto p = s.pieces.find({key, start});
-        SLUICE_ASSERT(p != s.pieces.end());
-        if (!all && end > _holds[hold_bucket_of(p->second.hash)]) {
-            ++it; // an open piece elsewhere may still extend or bridge it
-            continue;
+    for (uint32_t b = 0; b < hold_buckets; ++b) {
+        auto& order = s.by_end[b];
+        auto it = order.begin();
+        // In end order: the first piece that is not closed, or that the bucket's hold keeps
+        // back (an open piece elsewhere may still extend or bridge it), ends the bucket.
+        while (it != order.end() && window_closed(std::get<0>(*it), closed) &&
+               (all || std::get<0>(*it) <= _holds[b])) {
+            const auto& [end, key, start] = *it;
+            auto p = s.pieces.find({key, start});
+            SLUICE_ASSERT(p != s.pieces.end());
+            out.push_back(finish_row(start, end, key, p->second.blob.data()));
+            s.pieces.erase(p);
+            it = order.erase(it);
         }
-        out.push_back(finish_row(start, end, key, p->second.blob.data()));
-        s.pieces.erase(p);
-        it = s.by_end.erase(it);
     }
 }
 
@@ -205,7 +207,7 @@ void window_merger::take_all(
         for (const auto& [k, p] : s.pieces) fn(k.second, p.end, k.first, p.blob.data());
         s.cells.clear();
         s.pieces.clear();
-        s.by_end.clear();
+        for (auto& order : s.by_end) order.clear();
     }
 }
 

@@ -148,9 +148,12 @@ class window_merger {
     struct shard {
         // tumbling/hopping: (end, start, key) -> blob
         std::map<std::tuple<int64_t, int64_t, std::string>, std::vector<uint8_t>> cells;
-        // sessions: (key, start) -> piece, and the emission order (end, key, start)
+        // sessions: (key, start) -> piece, and per hold bucket the emission order (end,
+        // key, start). A bucket's pieces wait for that bucket's hold alone, so a round
+        // reads only what it emits: one long open session holds its bucket back (for as
+        // long as it lasts) without every round walking past the pieces it holds.
         std::map<std::pair<std::string, int64_t>, piece> pieces;
-        std::set<std::tuple<int64_t, std::string, int64_t>> by_end;
+        std::set<std::tuple<int64_t, std::string, int64_t>> by_end[hold_buckets];
     };
 
     void merge_into(shard& s, int64_t start, int64_t end, std::string_view key, uint64_t hash,

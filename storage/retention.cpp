@@ -1,6 +1,7 @@
 #include "storage/retention.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,6 +47,7 @@ void retention_manager::start(uint32_t interval_ms) {
             if (!r) SLUICE_LOG_WARN("retention: %s", r.err().message.c_str());
         }
     });
+    pthread_setname_np(_thread.native_handle(), "sluice-retention");
 }
 
 void retention_manager::stop() {

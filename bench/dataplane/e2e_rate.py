@@ -16,8 +16,10 @@ events from the same sluice-gen seed:
 Rates are measured between two stats samples (infinite sources: a fixed window after a
 warm-up; read-once sources: from the moment sluiced answers until every event is done).
 CPU is read per thread from /proc, so each lcore's busy time is known: events per RX
-core-second and per worker core-second, and sluiced's CPU-seconds per million events.
-Standard library only. Run from the repository root:
+core-second and per worker core-second, and sluiced's CPU-seconds per million events;
+also each lcore's run-queue wait (runnable, not run) and how long the stats calls took
+(slow_stats_call: one took > 0.25 s, so the row spans a stall of the machine or of
+sluiced: bench/dataplane/stall_watch.py watches one). Standard library only. Run from the repository root:
 
   bench/dataplane/e2e_rate.py --build build-release [--events 300000] [--window 4]
 """
@@ -59,6 +61,32 @@ def thread_cpu(pid):
         cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
         out[name] = out.get(name, 0.0) + cpu
     return out
+
+
+def thread_runq(pid):
+    """{thread name: seconds spent runnable but not running} (/proc/.../schedstat)."""
+    out = {}
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                raw = f.read()
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                ss = f.read().split()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        out[name] = out.get(name, 0.0) + int(ss[1]) / 1e9
+    return out
+
+
+# A stats call slower than this means sluiced's control thread (or this harness) was not
+# run for that long: the row was measured across a stall of the machine, not sluiced's rate
+# (docs/RELIABILITY.md, "Stalls with both lcores idle").
+SLOW_STATS_S = 0.25
 
 
 def cpu_delta(a, b):
@@ -162,16 +190,24 @@ class Runner:
         os.unlink(data)
 
     def sample(self, p, sock):
-        return time.monotonic(), control(sock, "stats"), thread_cpu(p.pid)
+        """(time of the stats reply, stats, CPU per thread, {stats call seconds, run-queue
+        wait per thread}): the clock is read when the counters have been, not before a
+        call that a stalled control thread may answer seconds later."""
+        t = time.monotonic()
+        st = control(sock, "stats")
+        t_reply = time.monotonic()
+        return t_reply, st, thread_cpu(p.pid), {"stats_s": t_reply - t, "runq": thread_runq(p.pid)}
 
     def result(self, name, fmt, s0, s1, roles, count, extra=None):
-        (t0, st0, c0), (t1, st1, c1) = s0, s1
+        (t0, st0, c0, m0), (t1, st1, c1, m1) = s0, s1
         dt = t1 - t0
         n = count(st1) - count(st0)
         cpu = cpu_delta(c0, c1)
         rx_cpu = sum(v for k, v in cpu.items() if roles.get(k) == "rx")
         wk_cpu = sum(v for k, v in cpu.items() if roles.get(k) == "worker")
         total = sum(cpu.values())
+        runq = cpu_delta(m0["runq"], m1["runq"])
+        stats_s = max(m0["stats_s"], m1["stats_s"])
         r = {"scenario": name, "format": fmt, "seconds": dt, "items": n,
              "items_per_s": n / dt if dt > 0 else None,
              "cpu_s": total, "rx_cpu_s": rx_cpu, "worker_cpu_s": wk_cpu,
@@ -179,9 +215,21 @@ class Runner:
              "items_per_rx_core_s": n / rx_cpu if rx_cpu > 0 else None,
              "items_per_worker_core_s": n / wk_cpu if wk_cpu > 0 else None,
              "cpu_s_per_million": total / (n / 1e6) if n else None,
-             "rx_dropped": st1["totals"].get("rx_dropped", 0) - st0["totals"].get("rx_dropped", 0)}
+             "rx_dropped": st1["totals"].get("rx_dropped", 0) - st0["totals"].get("rx_dropped", 0),
+             # Time the lcores were runnable but not run (the scheduler), and the slower of
+             # the two stats calls (> SLOW_STATS_S: sluiced did not answer, a stall).
+             "rx_runq_wait_s": sum(v for k, v in runq.items() if roles.get(k) == "rx"),
+             "worker_runq_wait_s": sum(v for k, v in runq.items() if roles.get(k) == "worker"),
+             "stats_call_s": stats_s, "slow_stats_call": stats_s > SLOW_STATS_S,
+             # worker_lcore's stall detector, since sluiced started: its longest idle wait
+             # that ended with work in its rings (~1 ms bound; far more: a sleeper not run).
+             "worker_slept_with_work_max_us": max(
+                 [c.get("idle_slept_with_work_max_us", 0) for c in st1.get("per_core", [])
+                  if c.get("role") == "worker"] or [0])}
         if extra:
             r.update(extra)
+        if r["slow_stats_call"]:
+            log(f"{name} {fmt}: a stats call took {stats_s:.2f} s: this row spans a stall")
         log(f"{name:12s} {fmt:6s} {r['items_per_s'] or 0:12.0f}/s  "
             f"rx {r['items_per_rx_core_s'] or 0:12.0f}/core-s  "
             f"worker {r['items_per_worker_core_s'] or 0:12.0f}/core-s  "
@@ -224,10 +272,21 @@ class Runner:
             s1 = self.sample(p, sock)
             self.perf_stop(perf, f"{name}-{fmt}")
             ok = s1[1]["totals"]["events_accepted"] == expected["events_accepted"]
-            return self.result(name, fmt, s0, s1, roles, lambda st: self.done(st["totals"]),
-                               {"counts_match_model": ok})
+            r = self.result(name, fmt, s0, s1, roles, lambda st: self.done(st["totals"]),
+                            {"counts_match_model": ok})
         finally:
             self.stop(p, sock, prefix)
+        # Bytes per stored event: the events table's segment files after the shutdown
+        # (footers written) over the events accepted (every one is a row of it).
+        events_dir = os.path.join(data_dir or os.path.join(run_dir, "data"), "events")
+        seg_bytes = sum(os.path.getsize(os.path.join(events_dir, f))
+                        for f in os.listdir(events_dir) if f.endswith(".seg"))
+        rows = s1[1]["totals"]["events_accepted"]
+        r["events_table_bytes"] = seg_bytes
+        r["bytes_per_stored_event"] = seg_bytes / rows if rows else None
+        log(f"{name:12s} {fmt:6s} events table {seg_bytes:,} B for {rows:,} rows: "
+            f"{r['bytes_per_stored_event'] or 0:.2f} B per stored event")
+        return r
 
     def kernel(self, name, fmt, pcap, expected, args):
         port = free_port()
@@ -257,7 +316,7 @@ class Runner:
             out, _ = blast.communicate(timeout=self.a.timeout)
             sent = json.loads(out.strip().splitlines()[-1])
             if count(s1[1]) < expected["events_received"]:
-                s1 = (last["t"], s1[1], s1[2])  # the rest was dropped: stop the clock there
+                s1 = (last["t"], *s1[1:])  # the rest was dropped: stop the clock there
             return self.result(name, fmt, s0, s1, roles, count,
                                {"sender_cpu_s": sent["cpu_s"], "sender_seconds": sent["seconds"],
                                 "lost": expected["events_received"] - count(s1[1])})
@@ -326,7 +385,9 @@ def summary(results):
              "M items per worker core-s | CPU s per M items |",
              "|---|---|---|---|---|---|---|"]
     for (sc, fmt), rs in groups.items():
-        lines.append(f"| {sc} | {fmt} | {len(rs)} | {cell(rs, 'items_per_s')} | "
+        slow = sum(1 for r in rs if r.get("slow_stats_call"))
+        reps = f"{len(rs)} ({slow} across a stall)" if slow else f"{len(rs)}"
+        lines.append(f"| {sc} | {fmt} | {reps} | {cell(rs, 'items_per_s')} | "
                      f"{cell(rs, 'items_per_rx_core_s')} | {cell(rs, 'items_per_worker_core_s')} | "
                      f"{cell(rs, 'cpu_s_per_million', 1, 2)} |")
     return "\n".join(lines)

@@ -221,7 +221,67 @@ void bm_merger_round(benchmark::State& state) {
     state.counters["rows_per_round"] = double(rows) / double(state.iterations());
 }
 
+// The merger's round for sessions while one hold bucket is kept back: `held` finished
+// pieces wait in that bucket (an open session elsewhere started before they ended, and
+// goes on: a user who never pauses for the gap), and each round merges and emits 256
+// closed pieces of other buckets. Items are pieces emitted; the held ones stay. A round
+// that walks past the held pieces costs in proportion to them.
+void bm_merger_session_held(benchmark::State& state) {
+    const uint32_t held = uint32_t(state.range(0));
+    field_catalog catalog;
+    auto q = compile(query_for(2), catalog, 1, 0, 4096);
+    constexpr uint32_t per_round = 256;
+    constexpr uint32_t cap = 1u << 20;
+    std::unique_ptr<char[]> mem(new char[sizeof(partial_batch) + cap]);
+    auto* b = reinterpret_cast<partial_batch*>(mem.get());
+    b->capacity = cap;
+    const uint32_t pinned = 0; // the held bucket
+    auto bucket = [](const std::string& k) { return hold_bucket_of(XXH3_64bits(k.data(), k.size())); };
+    worker_progress& p = (*q)->shared->workers[0];
+    p.holds_ms[pinned].store(0); // the open session in bucket 0 started at t = 0
+    p.closed_until_ms.store(INT64_MAX);
+    window_merger m(*q, 1);
+    m.read_progress();
+    uint64_t count = 1;
+    uint32_t next_key = 0;
+    b->reset(0, 1);
+    for (uint32_t n = 0; n < held; ++next_key) {
+        std::string k = "held-" + std::to_string(next_key);
+        if (bucket(k) != pinned) continue;
+        if (!b->fits(k.size(), 8)) {
+            m.merge(*b);
+            b->reset(0, 1);
+        }
+        b->append(1000, 2000, k, reinterpret_cast<const uint8_t*>(&count), 8);
+        ++n;
+    }
+    m.merge(*b);
+    // Keys of the other buckets, each round's pieces a new session of them.
+    std::vector<std::string> keys;
+    for (uint32_t i = 0; keys.size() < 4096; ++i) {
+        std::string k = "user-" + std::to_string(i);
+        if (bucket(k) != pinned) keys.push_back(std::move(k));
+    }
+    int64_t t = 10'000;
+    uint64_t emitted = 0;
+    for (auto _ : state) {
+        b->reset(0, 1);
+        for (uint32_t i = 0; i < per_round; ++i)
+            b->append(t, t + 30'000, keys[(emitted + i) % keys.size()],
+                      reinterpret_cast<const uint8_t*>(&count), 8);
+        t += 100'000;
+        m.merge(*b);
+        m.read_progress();
+        emitted += m.finalize([](const result_row&) {});
+    }
+    state.SetItemsProcessed(int64_t(emitted));
+    state.counters["pending"] = double(m.pending_cells());
+    if (emitted != uint64_t(per_round) * uint64_t(state.iterations()) || m.pending_cells() != held)
+        state.SkipWithError("a round did not emit exactly its own pieces");
+}
+
 BENCHMARK(bm_window_update)->DenseRange(0, 3);
+BENCHMARK(bm_merger_session_held)->Arg(0)->Arg(10'000)->Arg(100'000);
 BENCHMARK(bm_merger_round)->Arg(0)->Arg(1)->UseRealTime();
 BENCHMARK(bm_blob_merge)->Arg(0)->Arg(3);
 BENCHMARK(bm_hll_merge);

@@ -11,6 +11,14 @@
 // fields, the places of raw's references), exact re-sends and dead letters left out.
 // Their `raw` varies far more than the seed events' (timestamp renderings, optional
 // metadata keys, escapes, key order), which is what zstd's cost follows.
+//
+// bm_encode_gen_binary_block: the same stream as binary batches (sluice-gen --format
+// binary, docs/BINARY.md), each record parsed by dataplane's binary_batch as the RX
+// parses it; `raw` is then the event's canonical binary form. Exact re-sends (the same
+// canonical form) and dead letters left out. bytes are the canonical forms' bytes.
+//
+// Both gen benchmarks report, besides bytes_per_row, each column's stored bytes per row
+// (chunk header included): B_<column>.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -23,6 +31,7 @@
 #include "base/clock.h"
 #include "base/limits.h"
 #include "bench/seed_events.h"
+#include "dataplane/binary_parse.h"
 #include "dataplane/event_parse.h"
 #include "processing/event.h"
 #include "processing/event_row.h"
@@ -103,6 +112,45 @@ uint64_t fill_gen_events(column_batch& batch) {
     return batch.full() ? bytes : 0;
 }
 
+// Fills `batch` with sluice-gen's binary events until it is full, as the worker stores
+// them; returns the rows' canonical bytes, 0 when the generator ran out first.
+uint64_t fill_gen_binary_events(column_batch& batch) {
+    namespace sp = sluice::processing;
+    constexpr uint32_t event_bytes_max = 4096;
+    sluice::tools::gen_config gc;
+    gc.events = 2 * sluice::limits::batch_rows_max;
+    gc.seed = 7;
+    gc.binary = true;
+    gc.event_bytes_max = event_bytes_max;
+    std::vector<std::string> payloads;
+    sluice::tools::traffic_generator gen(gc);
+    gen.run([&payloads](const sluice::tools::gen_frame& f) {
+        if (!f.ignored) payloads.emplace_back(f.payload);
+    });
+    sluice::dataplane::parse_config pc;
+    pc.event_bytes_max = event_bytes_max;
+    const size_t stride = sp::slot_bytes(event_bytes_max);
+    std::unique_ptr<char[]> mem(new char[stride + 64]);
+    char* at = mem.get() + (64 - reinterpret_cast<uintptr_t>(mem.get()) % 64) % 64;
+    std::unordered_set<std::string> seen;
+    const int64_t now = sluice::wall_clock_ms();
+    uint64_t bytes = 0;
+    for (const auto& payload : payloads) {
+        sluice::dataplane::binary_batch bb;
+        if (!sluice::dataplane::is_binary_batch(payload) || !bb.open(payload)) continue;
+        for (uint32_t i = 0; i < bb.events() && !batch.full(); ++i) {
+            sp::event_slot& s = *new (at) sp::event_slot{};
+            bb.parse_event(i, pc, now, s);
+            if (s.kind != sp::slot_kind::event) continue;
+            if (!seen.emplace(s.raw()).second) continue;
+            sp::append_event_row(batch, s, false, s.event_time_ms);
+            bytes += s.raw_len;
+        }
+        if (batch.full()) break;
+    }
+    return batch.full() ? bytes : 0;
+}
+
 const format::compression codecs[] = {
     {format::codec::none, 0}, {format::codec::zstd, 1}, {format::codec::zstd, 3}, {format::codec::lz4, 1}};
 
@@ -146,6 +194,12 @@ void encode_block(benchmark::State& state, uint64_t (*fill)(column_batch&)) {
     state.counters["rows"] = rows;
     state.counters["bytes_per_row"] = double(format::block_bytes(h.payload_bytes)) / rows;
     state.counters["json_bytes_per_row"] = double(json_bytes) / rows;
+    // Each column's stored bytes per row, chunk header included.
+    if (auto infos = format::read_chunk_infos(h, out.data() + format::block_header_bytes)) {
+        for (size_t c = 0; c < infos->size(); ++c)
+            state.counters["B_" + schema.columns[c].name] =
+                double(format::chunk_header_bytes + (*infos)[c].stored_len) / rows;
+    }
     state.SetLabel(comp.kind == format::codec::none ? "none"
                    : comp.kind == format::codec::lz4 ? "lz4"
                                                       : "zstd" + std::to_string(comp.level));
@@ -153,6 +207,9 @@ void encode_block(benchmark::State& state, uint64_t (*fill)(column_batch&)) {
 
 void bm_encode_events_block(benchmark::State& state) { encode_block(state, fill_events); }
 void bm_encode_gen_block(benchmark::State& state) { encode_block(state, fill_gen_events); }
+void bm_encode_gen_binary_block(benchmark::State& state) {
+    encode_block(state, fill_gen_binary_events);
+}
 
 // Decoding the same block back (what every scan does per block).
 void bm_decode_events_block(benchmark::State& state) {
@@ -183,6 +240,7 @@ void bm_decode_events_block(benchmark::State& state) {
 
 BENCHMARK(bm_encode_events_block)->ArgName("codec")->DenseRange(0, 3);
 BENCHMARK(bm_encode_gen_block)->ArgName("codec")->DenseRange(0, 3);
+BENCHMARK(bm_encode_gen_binary_block)->ArgName("codec")->DenseRange(0, 3);
 BENCHMARK(bm_decode_events_block)->ArgName("codec")->DenseRange(0, 3);
 
 } // namespace

@@ -151,7 +151,7 @@ size_t block_encoder::encode_values(const column_batch& batch, int col, uint8_t*
     return 0;
 }
 
-// Picks the smallest of the encodings that apply, by their raw size: ref_packed_string for
+// Picks the smallest of the encodings that apply, by their raw size: ref_escaped_string for
 // columns that declare refs, else dict_string, suffix_number_string or plain_string.
 size_t block_encoder::encode_strings(const column_batch& batch, int col, uint8_t* out,
                                      encoding& enc) noexcept {
@@ -160,9 +160,11 @@ size_t block_encoder::encode_strings(const column_batch& batch, int col, uint8_t
     const size_t plain = plain_string::plan(c, rows);
     const auto& refs = _schema->columns[col].refs;
     if (!refs.empty()) {
-        size_t n = _skeletons.encode(batch, col, refs, out);
-        if (n < plain) {
-            enc = encoding::ref_packed_string;
+        // out lies in _scratch: the skeletons may use the rest of it.
+        const size_t room = size_t(_scratch.data() + _scratch.size() - out);
+        size_t n = _skeletons.encode(batch, col, refs, out, room);
+        if (n < plain) { // not_written is never smaller
+            enc = encoding::ref_escaped_string;
             return n;
         }
     } else {

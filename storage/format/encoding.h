@@ -140,10 +140,14 @@ namespace ref_string { // format 2's skeletons: read, no longer written
 decode_fn decode;
 } // namespace ref_string
 
+// ref_packed_string (format 3, read only) and its format 4 successor ref_escaped_string
+// share one file, encoding_ref_packed_string.cpp: the writer writes ref_escaped_string.
 namespace ref_packed_string {
-// How a reference's value becomes text: as is (strings; an i64 in decimal), or an i64 of
-// epoch milliseconds as an RFC 3339 UTC date-time to the second or to the millisecond.
-enum class rendering : uint8_t { as_is = 0, rfc3339_seconds = 1, rfc3339_millis = 2 };
+// How a reference's value becomes text: as is (strings; an i64 in decimal), an i64 of
+// epoch milliseconds as an RFC 3339 UTC date-time to the second or to the millisecond,
+// or (format 4) an i64's 8 bytes little-endian, as a binary event's canonical raw holds
+// its timestamp_ms (docs/BINARY.md).
+enum class rendering : uint8_t { as_is = 0, rfc3339_seconds = 1, rfc3339_millis = 2, le64 = 3 };
 struct ref {
     int col;
     rendering how;
@@ -154,15 +158,20 @@ struct renderings_of {
     uint32_t schema_refs = 0;
     int8_t seconds[refs_max] = {};
     int8_t millis[refs_max] = {};
+    int8_t le64[refs_max] = {};
 };
-// Encodes a column as skeletons referring to other columns of the same row. Owns the
-// lengths of a block's skeletons, sized at construction: no allocation per block.
+// Encodes a column as ref_escaped_string skeletons referring to other columns of the
+// same row. Owns the lengths of a block's skeletons, sized at construction: no allocation
+// per block.
 class skeleton_writer {
   public:
+    static constexpr size_t not_written = SIZE_MAX;
     explicit skeleton_writer(uint32_t rows_max);
-    // refs: the schema's references of column `col`.
-    size_t encode(const column_batch& batch, int col, const std::vector<int>& refs,
-                  uint8_t* out) noexcept;
+    // refs: the schema's references of column `col`; room: the bytes out holds. Returns
+    // the chunk's length, or not_written when it might not fit in room (escaped marker
+    // bytes can make a skeleton longer than its value).
+    size_t encode(const column_batch& batch, int col, const std::vector<int>& refs, uint8_t* out,
+                  size_t room) noexcept;
 
   private:
     // The chunk's references: the schema's, then each i64 one's time renderings.
@@ -171,7 +180,8 @@ class skeleton_writer {
     renderings_of _renderings;
     std::vector<uint32_t> _lengths;
 };
-decode_fn decode;
+decode_fn decode;         // id 10, format 3
+decode_fn decode_escaped; // id 11, format 4
 } // namespace ref_packed_string
 
 namespace suffix_number_string {

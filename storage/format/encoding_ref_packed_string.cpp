@@ -1,15 +1,24 @@
-// ref_packed_string (id 10, format 3): the skeletons of ref_string with two changes that
-// make events.raw cheaper to write and smaller. References carry a rendering, so an
-// event time can be cut out of an RFC 3339 timestamp as well as out of a decimal one;
-// and the skeleton lengths are bit-packed after the skeleton bytes instead of varints
-// between them (zstd then sees the JSON text alone). The writer finds what to cut in one
-// vector pass over the value: the quotes split it into gaps, and a gap between two quotes
-// is compared with the string references of the same length and with the time's
-// renderings, until every one is found; a decimal time is searched with a vector
-// substring search. No memchr/memcmp substring search per reference per row.
+// ref_packed_string (id 10, format 3) and ref_escaped_string (id 11, format 4): the
+// skeletons of ref_string with changes that make events.raw cheaper to write and smaller.
+// References carry a rendering, so an event time can be cut out of an RFC 3339 timestamp
+// as well as out of a decimal one; and the skeleton lengths are bit-packed after the
+// skeleton bytes instead of varints between them (zstd then sees the JSON text alone).
+// The writer finds what to cut in one vector pass over the value: the quotes split it
+// into gaps, and a gap between two quotes is compared with the string references of the
+// same length and with the time's renderings, until every one is found; a decimal time
+// is searched with a vector substring search. No memchr/memcmp substring search per
+// reference per row.
 //
-// Layout: u8 k (1..8), k x (u16 column, u8 rendering), u32 S, S bytes of skeletons back
-// to back, then the rows' skeleton lengths bit-packed (bitpack.h).
+// Format 4 (ref_escaped_string, what the writer writes): a literal byte 0..refs_max in a
+// skeleton is written as the escape byte 0 followed by it, so a value holding such
+// bytes (every binary event's canonical raw, docs/BINARY.md) still has its references
+// cut, where format 3 stored it verbatim; and a time has a fourth rendering, its 8 bytes
+// little-endian as the canonical binary raw holds timestamp_ms. A value without marker
+// bytes is written and read exactly as in format 3 (no escape to look for). Format 3's
+// chunks are still read (decode), never written.
+//
+// Layout (both): u8 k (1..8), k x (u16 column, u8 rendering), u32 S, S bytes of
+// skeletons back to back, then the rows' skeleton lengths bit-packed (bitpack.h).
 #include <charconv>
 
 #if defined(__AVX2__)
@@ -88,12 +97,32 @@ std::string_view ref_text(const column_batch& batch, int col, rendering how, uin
         return rfc.render(v, buf) ? std::string_view(buf, rfc3339_seconds_len) : std::string_view();
     case rendering::rfc3339_millis:
         return rfc.render(v, buf) ? std::string_view(buf, rfc3339_millis_len) : std::string_view();
+    case rendering::le64:
+        put<int64_t>(reinterpret_cast<uint8_t*>(buf), v);
+        return {buf, sizeof v};
     }
     return {};
 }
 
-// Calls on_quote(position) for the '"'s in s, in order, until it returns false; returns
-// whether s holds a byte in 0..refs_max (a marker: the value is then stored verbatim).
+// The first byte of s[i..n) that is a marker or the escape (<= refs_max), or n.
+inline size_t next_marker(const uint8_t* s, size_t i, size_t n) noexcept {
+#if defined(__AVX2__)
+    const __m256i top = _mm256_set1_epi8(char(refs_max));
+    for (; i + 32 <= n; i += 32) {
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i));
+        const uint32_t low =
+            uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(x, top), x)));
+        if (low != 0) return i + size_t(std::countr_zero(low));
+    }
+#endif
+    while (i < n && s[i] > refs_max)
+        ++i;
+    return i;
+}
+
+// Calls on_quote(position) for the '"'s in s, in order, until it returns false or a
+// chunk holds a byte in 0..refs_max (a marker); returns whether s holds one (its
+// references are then searched as bytes, row_cutter::search_bytes).
 template <typename OnQuote>
 inline bool scan_quotes(const char* s, size_t n, OnQuote on_quote) noexcept {
     size_t i = 0;
@@ -184,7 +213,7 @@ inline bool same_bytes(const char* a, const char* b, size_t n) noexcept {
     return true;
 }
 
-inline size_t write_skeleton(std::string_view s, const cut* cuts, uint32_t found,
+inline size_t write_skeleton(std::string_view s, const cut* cuts, uint32_t found, bool escape,
                              uint8_t* out) noexcept;
 
 // Finds the cuts of one row and writes its skeleton.
@@ -199,6 +228,12 @@ class row_cutter {
         for (uint32_t m = 0; m < refs.size(); ++m) {
             const ref& rf = refs[m];
             if (batch.is_null(rf.col, row)) continue;
+            if (rf.how == rendering::le64) {
+                // Only a value with marker bytes can hold it (search_bytes).
+                _text[m] = ref_text(batch, rf.col, rf.how, row, _buf[m], rfc);
+                _le64 |= 1u << m;
+                continue;
+            }
             if (rf.how != rendering::as_is) {
                 // A time's two renderings (listed one after the other) share one text:
                 // the seconds are its first 19 bytes.
@@ -243,28 +278,31 @@ class row_cutter {
         return (_quoted | _prefix) != 0;
     }
 
-    // After the quotes: decimal times, then the skeleton at out.
-    size_t finish(uint8_t* out) noexcept {
-        for (uint32_t q = _decimal; q != 0; q &= q - 1) {
+    // A value holding marker bytes (a binary event's canonical raw: its strings are not
+    // quoted): the references the quotes did not find are searched as bytes, the longer
+    // texts first (a time's 8 bytes or its millisecond rendering before its seconds).
+    [[gnu::noinline]] void search_bytes() noexcept {
+        uint32_t seconds = 0;
+        for (uint32_t q = _quoted | _prefix | _le64; q != 0; q &= q - 1) {
             const uint32_t m = uint32_t(std::countr_zero(q));
-            const size_t len = _text[m].size();
-            // The first occurrence that overlaps no cut.
-            for (size_t pos = find_text(_s, _text[m], 0); pos != std::string_view::npos;
-                 pos = find_text(_s, _text[m], pos + 1)) {
-                bool overlaps = false;
-                for (uint32_t i = 0; i < _found; ++i)
-                    overlaps |= pos < _cuts[i].pos + _cuts[i].len && _cuts[i].pos < pos + len;
-                if (!overlaps) {
-                    take(m, pos, len);
-                    break;
-                }
-            }
+            if (_refs[m].how == rendering::rfc3339_seconds) seconds |= 1u << m;
+            else take_first(m);
         }
+        for (uint32_t q = seconds & _prefix; q != 0; q &= q - 1)
+            take_first(uint32_t(std::countr_zero(q)));
+        _le64 = 0;
+    }
+
+    // After the quotes: decimal times, then the skeleton at out (escaping the literal
+    // marker bytes when the value holds some).
+    size_t finish(bool escape, uint8_t* out) noexcept {
+        for (uint32_t q = _decimal; q != 0; q &= q - 1)
+            take_first(uint32_t(std::countr_zero(q)));
         // Cuts by position (at most refs_max: insertion sort), then the skeleton.
         for (uint32_t i = 1; i < _found; ++i)
             for (uint32_t j = i; j > 0 && _cuts[j - 1].pos > _cuts[j].pos; --j)
                 std::swap(_cuts[j - 1], _cuts[j]);
-        return write_skeleton(_s, _cuts, _found, out);
+        return write_skeleton(_s, _cuts, _found, escape, out);
     }
 
   private:
@@ -272,6 +310,23 @@ class row_cutter {
         _cuts[_found++] = {uint32_t(pos), uint32_t(len), uint8_t(m + 1)};
         _quoted &= ~(1u << m);
         _prefix &= ~(1u << m);
+    }
+
+    // Cuts reference m's text at its first occurrence that overlaps no cut, if any.
+    void take_first(uint32_t m) noexcept {
+        const std::string_view t = _text[m];
+        const size_t len = t.size();
+        if (len < ref_value_bytes_min) return;
+        for (size_t pos = find_text(_s, t, 0); pos != std::string_view::npos;
+             pos = find_text(_s, t, pos + 1)) {
+            bool overlaps = false;
+            for (uint32_t i = 0; i < _found; ++i)
+                overlaps |= pos < _cuts[i].pos + _cuts[i].len && _cuts[i].pos < pos + len;
+            if (!overlaps) {
+                take(m, pos, len);
+                return;
+            }
+        }
     }
 
     // A gap between two quotes: a string value (or a key).
@@ -309,7 +364,7 @@ class row_cutter {
     const std::string_view _s;
     std::string_view _text[refs_max];
     char _buf[refs_max][24];
-    uint32_t _quoted = 0, _prefix = 0, _decimal = 0; // bit m: reference m still looks
+    uint32_t _quoted = 0, _prefix = 0, _decimal = 0, _le64 = 0; // bit m: reference m still looks
     uint64_t _lengths = 0; // bit min(len, 63): a quoted string reference has that length
     cut _cuts[refs_max];
     uint32_t _found = 0;
@@ -317,7 +372,7 @@ class row_cutter {
     uint32_t _quotes = 0; // quotes before it: odd = inside a string
 };
 
-// Whether s holds a byte in 0..refs_max (a marker: the value is then stored verbatim).
+// Whether s holds a byte in 0..refs_max (a marker: the skeleton escapes it).
 inline bool has_marker(const char* s, size_t n) noexcept {
 #if defined(__AVX2__)
     if (n >= 32) {
@@ -337,11 +392,60 @@ inline bool has_marker(const char* s, size_t n) noexcept {
     return low;
 }
 
+// How many bytes of s are in 0..refs_max: what escaping them adds at most.
+inline size_t count_markers(const char* s, size_t n) noexcept {
+    size_t count = 0, i = 0;
+#if defined(__AVX2__)
+    const __m256i top = _mm256_set1_epi8(char(refs_max));
+    for (; i + 32 <= n; i += 32) {
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i));
+        count += size_t(std::popcount(
+            uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(x, top), x)))));
+    }
+#endif
+    for (; i < n; ++i) count += uint8_t(s[i]) <= refs_max;
+    return count;
+}
+
+// Copies s[0..n) to out with each byte in 0..refs_max escaped; returns the bytes written.
+// Short spans (a binary raw's header between its cuts) byte by byte, longer ones (its
+// metadata) from marker to marker with the vector search.
+inline size_t copy_escaped(const char* s, size_t n, uint8_t* out) noexcept {
+    const auto* u = reinterpret_cast<const uint8_t*>(s);
+    size_t w = 0, from = 0;
+    if (n < 32) {
+        for (size_t i = 0; i < n; ++i) {
+            out[w] = skeleton_escape;
+            w += u[i] <= refs_max;
+            out[w++] = u[i];
+        }
+        return w;
+    }
+    for (size_t i = next_marker(u, 0, n); i < n; i = next_marker(u, from, n)) {
+        std::memcpy(out + w, s + from, i - from);
+        w += i - from;
+        out[w++] = skeleton_escape;
+        out[w++] = u[i];
+        from = i + 1;
+    }
+    std::memcpy(out + w, s + from, n - from);
+    return w + n - from;
+}
+
 // Writes the skeleton of s with the given cuts (at most refs_max, sorted by position,
-// none overlapping) at out; returns its length.
-inline size_t write_skeleton(std::string_view s, const cut* cuts, uint32_t found,
+// none overlapping) at out; returns its length. escape: s holds marker bytes, which the
+// literal spans escape (without, no span holds one).
+inline size_t write_skeleton(std::string_view s, const cut* cuts, uint32_t found, bool escape,
                              uint8_t* out) noexcept {
     size_t n = 0, from = 0;
+    if (escape) {
+        for (uint32_t i = 0; i < found; ++i) {
+            n += copy_escaped(s.data() + from, cuts[i].pos - from, out + n);
+            out[n++] = cuts[i].marker;
+            from = cuts[i].pos + cuts[i].len;
+        }
+        return n + copy_escaped(s.data() + from, s.size() - from, out + n);
+    }
     for (uint32_t i = 0; i < found; ++i) {
         std::memcpy(out + n, s.data() + from, cuts[i].pos - from);
         n += cuts[i].pos - from;
@@ -354,18 +458,15 @@ inline size_t write_skeleton(std::string_view s, const cut* cuts, uint32_t found
 
 // A row appended with the positions of its references' texts (push_string_at): each
 // position is checked — the reference's text must be the bytes there — instead of
-// searched for. A time reference cuts its millisecond RFC 3339 rendering there when the
-// bytes start with it, else the one to the second, else its decimal form. A position that
-// holds none of these, or a cut overlapping an earlier one, is dropped: the value still
-// rebuilds exactly, only less of it is cut.
-size_t cut_at_positions(const column_batch& batch, uint32_t row, std::string_view s,
+// searched for. A time reference cuts, in a value with marker bytes (a binary canonical
+// raw), its 8 little-endian bytes there when they are the bytes there; else its
+// millisecond RFC 3339 rendering when the bytes start with it, else the one to the
+// second, else its decimal form. A position that holds none of these, or a cut
+// overlapping an earlier one, is dropped: the value still rebuilds exactly, only less of
+// it is cut. markers: s holds marker bytes (has_marker).
+size_t cut_at_positions(const column_batch& batch, uint32_t row, std::string_view s, bool markers,
                         const uint16_t* at, const std::vector<ref>& refs,
                         const renderings_of& plan, rfc3339_renderer& rfc, uint8_t* out) noexcept {
-    if (has_marker(s.data(), s.size())) {
-        out[0] = 0; // verbatim
-        std::memcpy(out + 1, s.data(), s.size());
-        return s.size() + 1;
-    }
     cut cuts[refs_max];
     uint32_t found = 0;
     char buf[24];
@@ -384,6 +485,11 @@ size_t cut_at_positions(const column_batch& batch, uint32_t row, std::string_vie
             continue;
         }
         const int64_t v = batch.i64_at(rc, row);
+        if (markers && plan.le64[j] >= 0 && room >= sizeof v &&
+            get<int64_t>(reinterpret_cast<const uint8_t*>(here)) == v) {
+            cuts[found++] = {uint32_t(p), uint32_t(sizeof v), uint8_t(plan.le64[j] + 1)};
+            continue;
+        }
         const int millis = plan.millis[j], seconds = plan.seconds[j];
         if ((millis >= 0 || seconds >= 0) && room >= rfc3339_seconds_len && rfc.render(v, buf)) {
             if (millis >= 0 && room >= rfc3339_millis_len && same_bytes(here, buf, rfc3339_millis_len)) {
@@ -408,7 +514,7 @@ size_t cut_at_positions(const column_batch& batch, uint32_t row, std::string_vie
     for (uint32_t i = 0; i < found; ++i)
         if (kept == 0 || cuts[i].pos >= cuts[kept - 1].pos + cuts[kept - 1].len)
             cuts[kept++] = cuts[i];
-    return write_skeleton(s, cuts, kept, out);
+    return write_skeleton(s, cuts, kept, markers, out);
 }
 
 } // namespace
@@ -422,22 +528,29 @@ void skeleton_writer::plan_refs(const column_batch& batch, const std::vector<int
     _renderings.schema_refs = uint32_t(refs.size());
     for (uint32_t j = 0; j < refs.size(); ++j) {
         _refs.push_back({refs[j], rendering::as_is});
-        _renderings.seconds[j] = _renderings.millis[j] = -1;
+        _renderings.seconds[j] = _renderings.millis[j] = _renderings.le64[j] = -1;
     }
     for (uint32_t j = 0; j < refs.size(); ++j) {
         if (batch.col(refs[j]).type != column_type::i64) continue;
-        for (rendering how : {rendering::rfc3339_seconds, rendering::rfc3339_millis})
+        for (rendering how : {rendering::rfc3339_seconds, rendering::rfc3339_millis, rendering::le64})
             if (_refs.size() < refs_max) {
-                (how == rendering::rfc3339_seconds ? _renderings.seconds
-                                                   : _renderings.millis)[j] = int8_t(_refs.size());
+                int8_t* slot = how == rendering::rfc3339_seconds ? _renderings.seconds
+                               : how == rendering::rfc3339_millis ? _renderings.millis
+                                                                  : _renderings.le64;
+                slot[j] = int8_t(_refs.size());
                 _refs.push_back({refs[j], how});
             }
     }
 }
 
 size_t skeleton_writer::encode(const column_batch& batch, int col, const std::vector<int>& refs,
-                               uint8_t* out) noexcept {
+                               uint8_t* out, size_t room) noexcept {
     plan_refs(batch, refs);
+    // The header and the packed lengths; a row's skeleton then takes at most its value's
+    // bytes plus one per marker byte (escaped), cuts only shrink it.
+    const size_t fixed = 1 + 3 * refs_max + 4 + bitpack::bytes_max(batch.rows());
+    if (room < fixed) return not_written;
+    room -= fixed;
     size_t n = 0;
     out[n++] = uint8_t(_refs.size());
     for (const auto& r : _refs) {
@@ -452,21 +565,27 @@ size_t skeleton_writer::encode(const column_batch& batch, int col, const std::ve
     rfc3339_renderer rfc;
     for (uint32_t r = 0; r < batch.rows(); ++r) {
         const std::string_view s = value_at(c, r);
+        // Escapes at most double a value: the markers are counted only when that could
+        // overflow the room.
+        const bool tight = n - bytes_start + 2 * s.size() > room;
         if (const uint16_t* at = batch.positions_at(col, r)) {
-            const size_t len = cut_at_positions(batch, r, s, at, _refs, _renderings, rfc, out + n);
+            const bool markers = has_marker(s.data(), s.size());
+            if (tight &&
+                n - bytes_start + s.size() + (markers ? count_markers(s.data(), s.size()) : 0) > room)
+                return not_written;
+            const size_t len =
+                cut_at_positions(batch, r, s, markers, at, _refs, _renderings, rfc, out + n);
             n += len;
             _lengths[r] = uint32_t(len);
             continue;
         }
         row_cutter cutter(batch, _refs, r, s, rfc);
-        size_t len;
-        if (scan_quotes(s.data(), s.size(), [&cutter](size_t q) { return cutter.on_quote(q); })) {
-            out[n] = 0; // a marker byte in the value: verbatim
-            std::memcpy(out + n + 1, s.data(), s.size());
-            len = s.size() + 1;
-        } else {
-            len = cutter.finish(out + n);
-        }
+        const bool markers =
+            scan_quotes(s.data(), s.size(), [&cutter](size_t q) { return cutter.on_quote(q); });
+        if (tight && n - bytes_start + s.size() + (markers ? count_markers(s.data(), s.size()) : 0) > room)
+            return not_written;
+        if (markers) cutter.search_bytes();
+        const size_t len = cutter.finish(markers, out + n);
         n += len;
         _lengths[r] = uint32_t(len);
     }
@@ -482,8 +601,9 @@ struct decode_ref {
     rendering how;
 };
 
-// The header: k, then k references (column, rendering), each to an earlier column.
-const char* read_refs(decode_args& a, decode_ref* refs, uint32_t& nrefs) {
+// The header: k, then k references (column, rendering up to `last`), each to an earlier
+// column.
+const char* read_refs(decode_args& a, rendering last, decode_ref* refs, uint32_t& nrefs) {
     if (a.p >= a.end) return "ref header truncated";
     nrefs = *a.p++;
     if (nrefs == 0 || nrefs > refs_max || uint64_t(a.end - a.p) < 3 * nrefs)
@@ -492,7 +612,7 @@ const char* read_refs(decode_args& a, decode_ref* refs, uint32_t& nrefs) {
         const uint16_t rc = get<uint16_t>(a.p);
         const uint8_t how = a.p[2];
         if (rc >= a.col || !ref_type_ok(a.batch.col(rc).type)) return "ref to a later column";
-        if (how > uint8_t(rendering::rfc3339_millis)) return "unknown rendering";
+        if (how > uint8_t(last)) return "unknown rendering";
         if (how != 0 && a.batch.col(rc).type != column_type::i64)
             return "time rendering of a column that is not i64";
         refs[k] = {rc, rendering(how)};
@@ -500,46 +620,57 @@ const char* read_refs(decode_args& a, decode_ref* refs, uint32_t& nrefs) {
     return nullptr;
 }
 
-// The first byte of s[i..n) that is a marker (<= refs_max), or n.
-inline size_t next_marker(const uint8_t* s, size_t i, size_t n) noexcept {
-#if defined(__AVX2__)
-    const __m256i top = _mm256_set1_epi8(char(refs_max));
-    for (; i + 32 <= n; i += 32) {
-        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i));
-        const uint32_t low =
-            uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(x, top), x)));
-        if (low != 0) return i + size_t(std::countr_zero(low));
-    }
-#endif
-    while (i < n && s[i] > refs_max)
-        ++i;
-    return i;
+// Appends the text of reference marker m (1..nrefs) of row r.
+inline const char* append_ref(decode_args& a, const decode_ref* refs, uint32_t nrefs, uint8_t m,
+                              uint32_t r, char* numbuf, rfc3339_renderer& rfc, string_sink& out) {
+    if (m == 0 || m > nrefs) return "bad marker in skeleton";
+    const decode_ref& rf = refs[m - 1];
+    if (a.batch.is_null(rf.col, r)) return "skeleton refers to a null";
+    std::string_view t = ref_text(a.batch, rf.col, rf.how, r, numbuf, rfc);
+    if (t.empty() && rf.how != rendering::as_is) return "time out of range for its rendering";
+    return out.append(t.data(), t.size()) ? nullptr : too_long;
 }
 
-// Appends row r's value, rebuilt from its skeleton s of n bytes.
+// Format 3: appends row r's value, rebuilt from its skeleton s of n bytes (a leading 0:
+// the value verbatim).
 const char* expand(decode_args& a, const decode_ref* refs, uint32_t nrefs, uint32_t r,
                    const uint8_t* s, size_t n, rfc3339_renderer& rfc, string_sink& out) {
     if (n > 0 && s[0] == 0) return out.append(s + 1, n - 1) ? nullptr : too_long;
     char numbuf[32];
     size_t from = 0;
     for (size_t i = next_marker(s, 0, n); i < n; i = next_marker(s, from, n)) {
-        if (s[i] == 0 || s[i] > nrefs) return "bad marker in skeleton";
-        const decode_ref& rf = refs[s[i] - 1];
-        if (a.batch.is_null(rf.col, r)) return "skeleton refers to a null";
-        std::string_view t = ref_text(a.batch, rf.col, rf.how, r, numbuf, rfc);
-        if (t.empty() && rf.how != rendering::as_is) return "time out of range for its rendering";
-        if (!out.append(s + from, i - from) || !out.append(t.data(), t.size())) return too_long;
+        if (!out.append(s + from, i - from)) return too_long;
+        if (const char* bad = append_ref(a, refs, nrefs, s[i], r, numbuf, rfc, out)) return bad;
         from = i + 1;
     }
     return out.append(s + from, n - from) ? nullptr : too_long;
 }
 
-} // namespace
+// Format 4: the same with escapes (the escape byte, then the literal byte 0..refs_max).
+const char* expand_escaped(decode_args& a, const decode_ref* refs, uint32_t nrefs, uint32_t r,
+                           const uint8_t* s, size_t n, rfc3339_renderer& rfc, string_sink& out) {
+    char numbuf[32];
+    size_t from = 0;
+    for (size_t i = next_marker(s, 0, n); i < n; i = next_marker(s, from, n)) {
+        if (!out.append(s + from, i - from)) return too_long;
+        if (s[i] == skeleton_escape) {
+            if (i + 1 >= n || s[i + 1] > refs_max) return "bad escape in skeleton";
+            if (!out.append(s + i + 1, 1)) return too_long;
+            from = i + 2;
+            continue;
+        }
+        if (const char* bad = append_ref(a, refs, nrefs, s[i], r, numbuf, rfc, out)) return bad;
+        from = i + 1;
+    }
+    return out.append(s + from, n - from) ? nullptr : too_long;
+}
 
-const char* decode(decode_args& a) {
+template <bool escaped> const char* decode_skeletons(decode_args& a) {
     decode_ref refs[refs_max];
     uint32_t nrefs;
-    if (const char* bad = read_refs(a, refs, nrefs)) return bad;
+    if (const char* bad = read_refs(a, escaped ? rendering::le64 : rendering::rfc3339_millis,
+                                    refs, nrefs))
+        return bad;
     if (a.end - a.p < 4) return "skeleton section truncated";
     const uint32_t total = get<uint32_t>(a.p);
     a.p += 4;
@@ -556,13 +687,25 @@ const char* decode(decode_args& a) {
     for (uint32_t r = 0; r < a.rows; ++r) {
         const uint64_t n = lengths[r];
         if (uint64_t(bytes_end - s) < n) return "skeleton truncated";
-        if (const char* bad = expand(a, refs, nrefs, r, s, n, rfc, out)) return bad;
+        const char* bad = escaped ? expand_escaped(a, refs, nrefs, r, s, n, rfc, out)
+                                  : expand(a, refs, nrefs, r, s, n, rfc, out);
+        if (bad) return bad;
         s += n;
         out.end_row(r);
     }
     if (s != bytes_end) return "skeleton section length mismatch";
     a.p = lp;
     return out.finish();
+}
+
+} // namespace
+
+const char* decode(decode_args& a) {
+    return decode_skeletons<false>(a);
+}
+
+const char* decode_escaped(decode_args& a) {
+    return decode_skeletons<true>(a);
 }
 
 } // namespace sluice::storage::format::ref_packed_string

@@ -32,6 +32,7 @@ constexpr encoding_ops table[] = {
     {"suffix_number_string", is_string, suffix_number_string::decode},
     {"delta_bitpack_i64", is_i64, delta_bitpack_i64::decode},
     {"ref_packed_string", is_string, ref_packed_string::decode},
+    {"ref_escaped_string", is_string, ref_packed_string::decode_escaped},
 };
 
 } // namespace

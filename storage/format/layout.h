@@ -1,5 +1,5 @@
 #pragma once
-// The segment format's constants and ids, version 3 (docs/FORMAT.md describes it byte
+// The segment format's constants and ids, version 4 (docs/FORMAT.md describes it byte
 // by byte). A segment = a 4096-byte file header, then blocks, each a 64-byte block
 // header plus a payload of one chunk per column, padded to a multiple of 4096 bytes so
 // that every block can be written with O_DIRECT from an aligned buffer. A cleanly
@@ -12,7 +12,7 @@ namespace sluice::storage::format {
 
 static_assert(std::endian::native == std::endian::little, "the format is little-endian");
 
-inline constexpr uint32_t version = 3;           // the version this build writes
+inline constexpr uint32_t version = 4;           // the version this build writes
 inline constexpr uint32_t version_read_min = 2; // the oldest it reads
 inline constexpr char file_magic[8] = {'S', 'L', 'U', 'I', 'C', 'E', 'S', 'G'};
 inline constexpr uint32_t block_magic = 0x4b424c53; // "SLBK" read as little-endian bytes
@@ -26,6 +26,8 @@ inline constexpr size_t name_bytes_max = 255;       // table, column and writer 
 inline constexpr uint32_t dict_entries_max = 65536; // distinct strings in a dictionary chunk
 inline constexpr uint32_t refs_max = 8;             // columns one ref_string chunk refers to
 inline constexpr uint32_t ref_value_bytes_min = 2;  // shorter values are not worth a marker
+// In a format 4 skeleton: this byte, then a literal byte 0..refs_max (bytes 1..k refer).
+inline constexpr uint8_t skeleton_escape = 0;
 // A decoder refuses chunks larger than this (a corrupt length must not allocate GiBs).
 inline constexpr uint64_t chunk_raw_bytes_max = 1ull << 31;
 inline constexpr uint8_t column_flag_nullable = 1; // file header, per column
@@ -44,7 +46,9 @@ enum class encoding : uint8_t {
     ref_string = 7,           // skeletons that refer to other columns of the row (read only)
     suffix_number_string = 8, // text prefixes + trailing decimal numbers, delta-coded
     delta_bitpack_i64 = 9,    // format 3: zigzag(v[0]), deltas bit-packed in blocks of 64
-    ref_packed_string = 10,   // format 3: skeletons with time renderings, packed lengths
+    ref_packed_string = 10,   // format 3: skeletons with time renderings, packed lengths (read only)
+    ref_escaped_string = 11,  // format 4: ref_packed_string with escaped literal markers and
+                              // a binary (8-byte little-endian) time rendering
 };
 
 enum class codec : uint8_t { none = 0, zstd = 1, lz4 = 2 };

@@ -78,7 +78,11 @@ TEST_F(BinaryParse, EventsComeOutWithFieldsCanonicalRawAndIdentity) {
     batch.parse_event(0, config, now_ms, slot);
     ASSERT_EQ(slot.kind, slot_kind::event);
     EXPECT_EQ(slot.event_time_ms, t0);
-    EXPECT_EQ(slot.time_off, processing::no_offset); // a binary time has no text in raw
+    // Where the canonical raw holds the 8-byte timestamp (the store cuts it there).
+    ASSERT_EQ(slot.time_off, binary_canonical_time_offset);
+    int64_t at_off;
+    std::memcpy(&at_off, slot.raw().data() + slot.time_off, sizeof at_off);
+    EXPECT_EQ(at_off, t0);
     EXPECT_EQ(slot.field(slot.event_id), "e-7");
     EXPECT_EQ(slot.field(slot.user_id), "u1");
     EXPECT_EQ(slot.field(slot.event_type), "page_view");

@@ -57,6 +57,7 @@ class one_worker_rig {
 
     processing::worker& worker() { return *_worker; }
     rx_lcore& rx() { return *_rx; }
+    worker_lcore& loop() { return *_loop; } // before start(): its test hooks
     std::atomic<bool>& stop_flag() { return _stop; }
     const processing::worker_progress& progress() const { return _query->shared->workers[0]; }
 

@@ -5,6 +5,7 @@
 // under test, never by the bound. On a real EAL (no hugepages, no PCI).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <string>
@@ -41,11 +42,15 @@ class WorkerIdleWait : public ::testing::Test {
         if (rc != -1) EXPECT_EQ(rc, 0);
     }
     // A worker (the reference query with a 1 s delay) on its loop thread, waiting on _wake.
-    void start(uint32_t flush_interval_ms) {
+    // `max_wait_ns`: the wait's bound; `before_block`: worker_lcore's test hook, run on the
+    // worker's thread between its last look and block().
+    void start(uint32_t flush_interval_ms, int64_t max_wait_ns = long_wait_ns,
+               std::function<void()> before_block = {}) {
         _rig.open({"idle", flush_interval_ms, query_delay_ms});
         ASSERT_FALSE(HasFatalFailure());
-        _rig.wait_when_idle(_wake, long_wait_ns);
+        _rig.wait_when_idle(_wake, max_wait_ns);
         ASSERT_FALSE(HasFatalFailure());
+        if (before_block) _rig.loop().set_test_before_block(std::move(before_block));
         _rig.start();
     }
     void send(const std::string& id, int64_t time_ms) { _rig.send(id, time_ms); }
@@ -71,6 +76,46 @@ TEST_F(WorkerIdleWait, AWaitingWorkerIsWokenByABurst) {
     }
     // The RX wrote the eventfd (a round may also have found the worker between two waits).
     EXPECT_GE(_wake.wakes(), 1u);
+}
+
+// The lost wake-up window, made deterministic: a burst is handed over (ring enqueue, then
+// notify) after the worker's last look found its ring empty and before it blocks. Its flag,
+// set before that look, makes the RX's notify() write the eventfd, so block() returns at
+// once. A worker that set the flag after its look (or a notify() that did not read it after
+// its fence) would sleep out its 30 s bound here and miss the 10 s deadline.
+TEST_F(WorkerIdleWait, ABurstHandedOverBetweenTheLastLookAndTheBlockWakesIt) {
+    std::atomic<bool> sent{false};
+    // On the worker's thread; the test's thread leaves the RX alone until `sent`.
+    start(60'000, long_wait_ns, [&] {
+        if (sent.load(std::memory_order_acquire)) return;
+        send("between", t0 + 1);
+        sent.store(true, std::memory_order_release);
+    });
+    ASSERT_TRUE(eventually([&] { return sent.load(std::memory_order_acquire); }))
+        << "the worker never reached its block";
+    ASSERT_TRUE(eventually([&] { return worker().counters().events_in.load() == 1; }))
+        << "the wake-up was lost: events_in " << worker().counters().events_in.load()
+        << ", eventfd writes " << _wake.wakes() << ", asleep " << _wake.sleeping()
+        << ", sent to the ring " << _rig.rx().sent_to(0);
+    EXPECT_EQ(_wake.wakes(), 1u) << "the RX's notify saw the sleeper's flag";
+}
+
+// A hand-over that skips notify() (a lost wake-up outright): the wait still ends at its
+// bound (limits::idle_wait_us in sluiced; 20 ms here) and the next look takes the burst.
+// Every idle wait of sluiced has such a bound, so a lost wake-up delays by at most that
+// (docs/RELIABILITY.md, "Stalls with both lcores idle").
+TEST_F(WorkerIdleWait, ABurstHandedOverWithoutNotifyIsTakenAtTheBound) {
+    start(60'000, 20'000'000);
+    ASSERT_TRUE(asleep());
+    _rig.rx().set_worker_wakes({}); // this RX now hands over without waking the worker
+    send("unannounced", t0 + 1);
+    ASSERT_TRUE(eventually([&] { return worker().counters().events_in.load() == 1; }));
+    EXPECT_EQ(_wake.wakes(), 0u) << "no notify was made: the bound ended the wait";
+    // The stall detector saw it: that wait ran its whole bound (ppoll sleeps at least its
+    // timeout when nothing wakes it) and ended with the event in the ring.
+    EXPECT_TRUE(eventually([&] {
+        return _rig.loop().idle_slept_with_work_max_ns() >= 20'000'000;
+    })) << _rig.loop().idle_slept_with_work_max_ns();
 }
 
 // A busy worker is never written to: the hand-over pays no syscall unless it sleeps.

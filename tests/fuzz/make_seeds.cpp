@@ -60,8 +60,46 @@ void fill(segment_writer& w, const table_schema& s, int rows) {
     }
 }
 
+// Events whose raw is a binary event's canonical form (docs/BINARY.md), appended with the
+// places of its fields and time as the worker appends it: format 4 skeletons with escaped
+// bytes 0..8 and the time's 8-byte rendering.
+void fill_binary(segment_writer& w, const table_schema&, int rows) {
+    namespace ev = events_col;
+    auto& b = w.batch();
+    for (int i = 0; i < rows; ++i) {
+        const int64_t t = 1764547200000 + i * 1000;
+        const std::string id = "id-" + std::to_string(1000 + i), user = "user-" + std::to_string(i % 3);
+        const std::string type = "click", page = "/p/" + std::to_string(i);
+        const std::string* fields[] = {&id, &user, &type, &page};
+        std::string raw = std::string("\xB1\x01\x01\x00", 4);
+        raw.append(reinterpret_cast<const char*>(&t), 8);
+        for (const auto* f : fields) {
+            const uint16_t n = uint16_t(f->size());
+            raw.append(reinterpret_cast<const char*>(&n), 2);
+        }
+        raw += std::string("\x00\x00", 2); // an empty metadata
+        uint16_t at[5];
+        for (int f = 0; f < 4; ++f) {
+            at[f] = uint16_t(raw.size());
+            raw += *fields[f];
+        }
+        at[4] = 4;
+        b.push_i64(ev::event_time_ms, t);
+        b.push_string(ev::event_id, id);
+        b.push_string(ev::user_id, user);
+        b.push_string(ev::event_type, type);
+        b.push_string(ev::page, page);
+        b.push_u8(ev::late, 0);
+        b.push_string_at(ev::raw, raw, at);
+        b.push_i64(ev::max_time_ms, t);
+        b.end_row();
+        w.commit_row();
+    }
+}
+
 // Writes one segment of `rows` rows; returns its bytes (closed, or flushed and left open).
-std::string segment(const table_schema& s, format::codec codec, int rows, bool closed) {
+std::string segment(const table_schema& s, format::codec codec, int rows, bool closed,
+                    void (*filler)(segment_writer&, const table_schema&, int) = fill) {
     const fs::path dir = fs::temp_directory_path() / ("sluice-seeds-" + std::to_string(::getpid()));
     fs::remove_all(dir);
     fs::create_directories(dir);
@@ -78,7 +116,7 @@ std::string segment(const table_schema& s, format::codec codec, int rows, bool c
         std::cerr << "fuzz_seeds: " << w.err().message << "\n";
         std::exit(1);
     }
-    fill(**w, s, rows);
+    filler(**w, s, rows);
     if (closed) {
         if (!(*w)->close().ok()) std::exit(1);
     } else if (!(*w)->flush_and_sync().ok()) {
@@ -120,6 +158,8 @@ int main(int argc, char** argv) {
     put(out / "segment/mixed-lz4-closed", mixed_lz4);
     put(out / "segment/events-none-unclosed", ev_open);
     put(out / "segment/mixed-zstd-torn", torn);
+    put(out / "segment/events-binary-none-closed",
+        segment(events, format::codec::none, 5, true, fill_binary));
     const std::string sep = "\n--sluice-fuzz-file--\n"; // recovery.cpp's file_separator
     put(out / "recovery/closed-and-unclosed", ev_zstd + sep + ev_open);
     put(out / "recovery/torn-and-empty", ev_open + sep + std::string() + sep + ev_zstd + sep + torn);

@@ -2,8 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <algorithm>
 #include <memory>
 #include <random>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "tests/processing/processing_test_util.h"
@@ -166,4 +172,66 @@ TEST(WindowMerger, ParallelMergeEqualsSerial) {
         EXPECT_EQ(a.rows[i].start_ms, b.rows[i].start_ms);
         EXPECT_EQ(a.rows[i].values, b.rows[i].values);
     }
+}
+
+// Sessions wait per hold bucket: a piece is emitted once every worker closed past its end
+// and its own bucket's hold (no open piece of that bucket starts before it ends) allows
+// it. A model of that rule over random pieces, holds and rounds; each round must emit
+// exactly the pieces the model says and keep the rest pending, in (end, start, key) order.
+TEST(WindowMerger, SessionPiecesWaitForTheirOwnBucketsHoldOnly) {
+    field_catalog c;
+    auto q = query_of(c, {window_kind::session, 0, 0, 10});
+    window_merger m(q, 1);
+    rows_t out;
+    batch_buf buf;
+    std::mt19937_64 rng(11);
+    struct piece_model {
+        int64_t start, end;
+        std::string key;
+        uint32_t bucket;
+    };
+    std::vector<piece_model> pending;
+    // One piece per key (distinct keys never merge), spread over every bucket.
+    auto* b = buf.get(0, 1);
+    for (int i = 0; i < 3000; ++i) {
+        std::string key = "u" + std::to_string(i);
+        int64_t start = int64_t(rng() % 10'000);
+        int64_t end = start + 10 + int64_t(rng() % 500);
+        add(b, start, end, key, 1);
+        pending.push_back({start, end, key,
+                           hold_bucket_of(XXH3_64bits(key.data(), key.size()))});
+    }
+    m.merge(*b);
+    uint64_t emitted = 0;
+    for (int round = 0; round < 12; ++round) {
+        const int64_t closed = round == 11 ? INT64_MAX : int64_t(round) * 1000 + int64_t(rng() % 1000);
+        auto& p = q->shared->workers[0];
+        int64_t holds[hold_buckets];
+        for (uint32_t h = 0; h < hold_buckets; ++h) {
+            // Some buckets held far back (a long session), some a little, some not at all.
+            const uint64_t r = rng() % 4;
+            holds[h] = round == 11 || r == 0 ? INT64_MAX : r == 1 ? 0 : closed - int64_t(rng() % 2000);
+            p.holds_ms[h].store(holds[h]);
+        }
+        p.closed_until_ms.store(closed);
+        m.read_progress();
+        std::vector<piece_model> want, keep;
+        for (auto& x : pending)
+            (x.end <= closed && x.end <= holds[x.bucket] ? want : keep).push_back(x);
+        std::sort(want.begin(), want.end(), [](const piece_model& a, const piece_model& b) {
+            return std::tie(a.end, a.start, a.key) < std::tie(b.end, b.start, b.key);
+        });
+        out.rows.clear();
+        ASSERT_EQ(m.finalize(out.sink()), want.size()) << "round " << round;
+        for (size_t i = 0; i < want.size(); ++i) {
+            EXPECT_EQ(out.rows[i].key, want[i].key) << "round " << round << " row " << i;
+            EXPECT_EQ(out.rows[i].start_ms, want[i].start);
+            EXPECT_EQ(out.rows[i].end_ms, want[i].end);
+        }
+        emitted += want.size();
+        pending = std::move(keep);
+        EXPECT_EQ(m.pending_cells(), pending.size()) << "round " << round;
+    }
+    EXPECT_EQ(emitted, 3000u);
+    EXPECT_TRUE(pending.empty());
 }

@@ -1,10 +1,11 @@
 // The bytes on disk, pinned: whole segment images (file header, data blocks, footer) of
 // tables that use every column type and every encoding the writer picks, compared byte
-// for byte with tests/storage/data/format_v3_golden.bin. A refactor of storage/format/
+// for byte with tests/storage/data/format_v4_golden.bin. A refactor of storage/format/
 // must leave this test green without touching the golden file; a change that fails it
 // changes the format and bumps format::version (docs/FORMAT.md, "Versioning").
-// Older versions stay readable: format_v2_golden.bin (written by format 2's writer from
-// the same rows) must decode to exactly the rows the fillers make.
+// Older versions stay readable: format_v2_golden.bin and format_v3_golden.bin (written
+// by those formats' writers from the rows the fillers make for that version) must
+// decode to exactly those rows.
 //
 // Regenerate (only with a format change): SLUICE_FORMAT_GOLDEN_WRITE=1 format_golden_test
 //
@@ -50,8 +51,9 @@ uint64_t next(uint64_t& s) noexcept { // splitmix64: the same stream on every pl
 
 // Every type, nullable and not; string columns shaped so that the writer picks each
 // string encoding: kind (dict_string, u8 indexes), id (suffix_number_string), blob
-// (plain_string), raw (ref_packed_string, some rows verbatim, some with an RFC 3339
-// time), name (dict_string, u16 indexes).
+// (plain_string), raw (ref_escaped_string; some rows with a marker byte, escaped, some
+// with an RFC 3339 time, some binary with the time's 8 bytes), name (dict_string, u16
+// indexes).
 table_schema wide_schema() {
     return {"wide",
             {{"t", column_type::i64},
@@ -113,7 +115,10 @@ void fill_wide(column_batch& b, uint32_t rows, uint64_t seed, uint32_t version) 
             raw = "{\"id\":\"" + id + "\",\"time\":\"" +
                   format_rfc3339_ms(x % 8 == 1 ? t : t / 1000 * 1000).substr(0, x % 8 == 1 ? 23 : 19) +
                   "Z\"}";
-        if (x % 17 == 0) raw += '\x03'; // a marker byte: stored verbatim
+        if (version >= 4 && x % 19 == 2) { // binary: found by the search, the time as 8 bytes
+            raw = "\xB1" + std::string(reinterpret_cast<const char*>(&t), 8) + id + '\0' + kind;
+        }
+        if (x % 17 == 0) raw += '\x03'; // a marker byte: verbatim (format 3), escaped (4)
         b.push_string(9, raw);
         const uint64_t k =
             (r * 7 + (x >> 24) % 2) % 270; // letters only: no numeric suffix to split off
@@ -126,8 +131,30 @@ void fill_wide(column_batch& b, uint32_t rows, uint64_t seed, uint32_t version) 
     }
 }
 
-// The events table as the worker fills it: NDJSON events and binary-batch ones.
-void fill_events(column_batch& b, uint32_t rows, uint64_t seed, uint32_t /*version*/) {
+// A binary event's canonical form (docs/BINARY.md) and where the worker says its fields
+// and time are (processing/event_row.h's order: event_id, user_id, event_type, page, time).
+std::string canonical_raw(int64_t t, const std::string* id, const std::string& user,
+                          const std::string& type, const std::string& page, uint16_t* at) {
+    std::string raw = "\xB1\x01";
+    raw += std::string("\x01\x00", 2);
+    raw.append(reinterpret_cast<const char*>(&t), 8);
+    const std::string* fields[] = {id, &user, &type, &page};
+    for (const auto* f : fields) {
+        const uint16_t n = f ? uint16_t(f->size()) : 0xFFFF;
+        raw.append(reinterpret_cast<const char*>(&n), 2);
+    }
+    raw += std::string("\xFF\xFF", 2); // no metadata
+    for (int f = 0; f < 4; ++f) {
+        at[f] = fields[f] ? uint16_t(raw.size()) : column_batch::no_position;
+        if (fields[f]) raw += *fields[f];
+    }
+    at[4] = 4;
+    return raw;
+}
+
+// The events table as the worker fills it: NDJSON events and binary-batch ones (from
+// format 4 on in their canonical form, with the positions of their fields).
+void fill_events(column_batch& b, uint32_t rows, uint64_t seed, uint32_t version) {
     namespace ev = events_col;
     static const char* pages[] = {"/", "/cart", "/p/17", "/search?q=a"};
     int64_t t = 1740754800000;
@@ -150,8 +177,16 @@ void fill_events(column_batch& b, uint32_t rows, uint64_t seed, uint32_t /*versi
         b.push_string(ev::page, page);
         b.push_u8(ev::late, uint8_t(x % 29 == 0));
         std::string raw;
+        uint16_t at[5];
+        if (r % 10 == 9 && version >= 4) {
+            raw = canonical_raw(t, has_id ? &id : nullptr, user, type, page, at);
+            b.push_string_at(ev::raw, raw, at);
+            b.push_i64(ev::max_time_ms, t + int64_t(x % 3));
+            b.end_row();
+            continue;
+        }
         if (r % 10 == 9) {
-            raw = "\xB1\x01" + user + '\0' + type + '\0' + page; // binary canonical form
+            raw = "\xB1\x01" + user + '\0' + type + '\0' + page; // format 3's stand-in
         } else {
             raw = std::string("{") + (has_id ? "\"event_id\":\"" + id + "\"," : "") +
                   "\"user_id\":\"" + user + "\",\"event_type\":\"" + type + "\",\"page\":\"" +
@@ -331,11 +366,19 @@ TEST(FormatGolden, SegmentBytesMatchTheGoldenFile) {
 // above pins less than it claims).
 TEST(FormatGolden, ImagesUseEveryEncodingAndCodec) {
     std::set<int> encodings, codecs_seen;
-    bool dict_u16 = false;
+    bool dict_u16 = false, escaped_binary = false;
     for (const auto& [name, img] : all_images()) {
         for_each_chunk(img, [&](uint32_t rows, const uint8_t* p) {
             encodings.insert(p[0]);
             codecs_seen.insert(p[1]);
+            if (encoding(p[0]) == encoding::ref_escaped_string && codec(p[1]) == codec::none) {
+                // A binary canonical raw's skeleton: 0xB1, its version byte 1 escaped.
+                uint32_t stored;
+                std::memcpy(&stored, p + 8, 4);
+                const std::string_view sk(reinterpret_cast<const char*>(p) + format::chunk_header_bytes,
+                                          stored);
+                escaped_binary |= sk.find(std::string_view("\xB1\0\x01", 3)) != sk.npos;
+            }
             if (encoding(p[0]) != encoding::dict_string || codec(p[1]) != codec::none || p[2])
                 return;
             const uint8_t* d = p + format::chunk_header_bytes; // varint entry count
@@ -344,56 +387,90 @@ TEST(FormatGolden, ImagesUseEveryEncodingAndCodec) {
         });
     }
     // Every encoding the writer picks: all but format 2's delta_varint_i64 (2) and
-    // ref_string (7), which only the older golden file holds.
-    EXPECT_EQ(encodings, (std::set<int>{1, 3, 4, 5, 6, 8, 9, 10}));
+    // ref_string (7) and format 3's ref_packed_string (10), which only the older golden
+    // files hold.
+    EXPECT_EQ(encodings, (std::set<int>{1, 3, 4, 5, 6, 8, 9, 11}));
     EXPECT_EQ(codecs_seen, (std::set<int>{0, 1, 2}));
     EXPECT_TRUE(dict_u16) << "no dictionary with u16 indexes";
+    EXPECT_TRUE(escaped_binary) << "no skeleton with an escaped marker byte";
 }
 
-// Format 2 segments stay readable: every image of format_v2_golden.bin (written by format
-// 2's writer) decodes, block by block, to exactly the rows the fillers make for it.
-TEST(FormatGolden, Version2SegmentsDecodeToTheirRows) {
-    const auto golden = read_golden(golden_path(2));
-    ASSERT_FALSE(golden.empty()) << "missing golden file " << golden_path(2);
+// Every image of format_v<version>_golden.bin (written by that format's writer) decodes,
+// block by block, to exactly the rows the fillers make for that version: older segments
+// stay readable. Returns the encodings its chunks use.
+std::set<int> check_golden_rows(uint32_t version) {
+    const auto golden = read_golden(golden_path(version));
+    EXPECT_FALSE(golden.empty()) << "missing golden file " << golden_path(version);
     std::set<int> encodings;
     for (const auto& t : tables) {
         const table_schema schema = t.schema();
         for (const auto& cc : codecs) {
             const std::string name = std::string(t.name) + "/" + cc.name;
-            ASSERT_TRUE(golden.count(name)) << name;
+            EXPECT_TRUE(golden.count(name)) << name;
+            if (!golden.count(name)) continue;
             const bytes& img = golden.at(name);
             auto meta = format::read_file_header(img.data(), img.size());
-            ASSERT_TRUE(meta.ok()) << name << ": " << meta.err().message;
-            ASSERT_EQ(meta->schema.columns.size(), schema.columns.size()) << name;
-            EXPECT_EQ(img[8], 2) << name << ": not a format 2 image";
+            EXPECT_TRUE(meta.ok()) << name << ": " << meta.err().message;
+            if (!meta.ok() || meta->schema.columns.size() != schema.columns.size()) {
+                ADD_FAILURE() << name << ": header";
+                continue;
+            }
+            EXPECT_EQ(img[8], version) << name << ": not a format " << version << " image";
             size_t off = format::file_header_bytes;
             format::block_decoder dec;
             column_batch got(meta->schema, 1, 0, 0);
             column_batch want(schema, 1200, 1 << 20, 4096);
             for (size_t i = 0; i < t.blocks.size(); ++i) {
                 format::block_header h;
-                ASSERT_TRUE(format::read_block_header(img.data() + off, h)) << name << " block " << i;
-                ASSERT_EQ(h.kind, format::block_kind::data) << name << " block " << i;
+                if (!format::read_block_header(img.data() + off, h) ||
+                    h.kind != format::block_kind::data) {
+                    ADD_FAILURE() << name << " block " << i << ": no data block";
+                    break;
+                }
                 const uint8_t* payload = img.data() + off + format::block_header_bytes;
                 auto r = dec.decode(h, payload, got);
-                ASSERT_TRUE(r.ok()) << name << " block " << i << ": " << r.err().message;
+                if (!r.ok()) {
+                    ADD_FAILURE() << name << " block " << i << ": " << r.err().message;
+                    break;
+                }
                 want.clear();
-                t.fill(want, t.blocks[i], i + 1, 2);
-                ASSERT_EQ(got.rows(), want.rows()) << name << " block " << i;
-                for (uint32_t row = 0; row < want.rows(); ++row)
-                    ASSERT_EQ(test::row_at(got, row), test::row_at(want, row))
-                        << name << " block " << i << " row " << row;
+                t.fill(want, t.blocks[i], i + 1, version);
+                EXPECT_EQ(got.rows(), want.rows()) << name << " block " << i;
+                for (uint32_t row = 0; row < want.rows() && row < got.rows(); ++row)
+                    if (test::row_at(got, row) != test::row_at(want, row)) {
+                        ADD_FAILURE() << name << " block " << i << " row " << row;
+                        break;
+                    }
                 auto infos = format::read_chunk_infos(h, payload);
-                ASSERT_TRUE(infos.ok());
-                for (const auto& ch : *infos)
-                    encodings.insert(int(ch.enc));
+                EXPECT_TRUE(infos.ok());
+                if (infos.ok())
+                    for (const auto& ch : *infos)
+                        encodings.insert(int(ch.enc));
                 off += format::block_bytes(h.payload_bytes);
             }
         }
     }
-    // The format 2 writer's integer and skeleton encodings, which format 3 only reads.
+    return encodings;
+}
+
+TEST(FormatGolden, Version4SegmentsDecodeToTheirRows) {
+    const auto encodings = check_golden_rows(4);
+    EXPECT_TRUE(encodings.count(int(encoding::ref_escaped_string)));
+}
+
+TEST(FormatGolden, Version2SegmentsDecodeToTheirRows) {
+    // The format 2 writer's integer and skeleton encodings, which later formats only read.
+    const auto encodings = check_golden_rows(2);
     EXPECT_TRUE(encodings.count(int(encoding::delta_varint_i64)));
     EXPECT_TRUE(encodings.count(int(encoding::ref_string)));
+}
+
+TEST(FormatGolden, Version3SegmentsDecodeToTheirRows) {
+    // Format 3's skeletons (some verbatim: values with a marker byte), which format 4
+    // only reads.
+    const auto encodings = check_golden_rows(3);
+    EXPECT_TRUE(encodings.count(int(encoding::ref_packed_string)));
+    EXPECT_FALSE(encodings.count(int(encoding::ref_escaped_string)));
 }
 
 } // namespace

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <random>
 
 #include "base/time_format.h"
@@ -93,29 +94,20 @@ struct trip {
 // Where each of refs_schema's references (id, kind, t) lies in a row's raw value, for
 // push_string_at(); column_batch::no_position where unknown.
 using positions = std::array<uint16_t, 3>;
+// The same for events_schema's raw (event_id, user_id, event_type, page, event_time_ms).
+using event_positions = std::array<uint16_t, 5>;
 constexpr uint16_t none = column_batch::no_position;
 
 // Encodes rows, decodes them back, checks the model; returns the chunks and stats. With
-// `at`, the last column (a refs_schema raw) is appended with those positions.
+// `at`, the column that declares references is appended with those positions.
+template <typename Positions = positions>
 trip round_trip(const table_schema& schema, const std::vector<row>& rows,
                 size_t string_bytes = 1 << 20, format::compression comp = zstd1,
-                const std::vector<positions>* at = nullptr) {
+                const std::vector<Positions>* at = nullptr) {
     uint32_t cap = std::max<uint32_t>(uint32_t(rows.size()), 1);
     column_batch in(schema, cap, string_bytes, string_bytes);
-    for (size_t i = 0; i < rows.size(); ++i) {
-        if (at == nullptr) {
-            push_row(in, rows[i]);
-            continue;
-        }
-        // refs_schema: t, id (nullable), kind, then raw with its positions.
-        const row& r = rows[i];
-        in.push_i64(0, std::get<int64_t>(r[0]));
-        if (std::holds_alternative<std::monostate>(r[1])) in.push_null(1);
-        else in.push_string(1, std::get<std::string>(r[1]));
-        in.push_string(2, std::get<std::string>(r[2]));
-        in.push_string_at(3, std::get<std::string>(r[3]), (*at)[i].data());
-        in.end_row();
-    }
+    for (size_t i = 0; i < rows.size(); ++i)
+        push_row(in, rows[i], at == nullptr ? nullptr : (*at)[i].data());
     format::block_encoder enc(schema, cap, string_bytes, comp);
     aligned_buf buf(enc.block_bytes_max());
     block_header h = enc.encode(in, 7, buf.p);
@@ -299,7 +291,7 @@ TEST_P(SegmentFormat, RefStringsCutReferencedFieldsOut) {
         rows.push_back({t, id, kind, raw});
     }
     auto t = round_trip(schema, rows, 1 << 20, GetParam());
-    EXPECT_EQ(t.chunks[3].enc, encoding::ref_packed_string);
+    EXPECT_EQ(t.chunks[3].enc, encoding::ref_escaped_string);
     // Each skeleton is the raw text minus id, kind and timestamp (plus 3 marker bytes).
     size_t plain = 0;
     for (const auto& r : rows) plain += 1 + std::get<std::string>(r[3]).size();
@@ -331,7 +323,7 @@ TEST_P(SegmentFormat, RefStringsAreExactInEveryCorner) {
                         "{\"event_id\":\"evt-" + std::to_string(i) +
                             "\",\"kind\":\"page_view\",\"ts\":" + std::to_string(1740754800000 + i) + "}"});
     auto t = round_trip(schema, rows, 1 << 20, GetParam());
-    EXPECT_EQ(t.chunks[3].enc, encoding::ref_packed_string);
+    EXPECT_EQ(t.chunks[3].enc, encoding::ref_escaped_string);
 }
 
 TEST_P(SegmentFormat, RoundTripsAllNullColumns) {
@@ -376,7 +368,8 @@ TEST_P(SegmentFormat, RoundTripsHugeStrings) {
     EXPECT_EQ(t.chunks[5].enc, encoding::plain_string);
     EXPECT_EQ(t.stats[5].max, noise.size());
     EXPECT_EQ(t.stats[5].value_bytes, noise.size() + zeros.size() + 7);
-    // The same through a ref_packed_string column (bytes 0..8 in the noise: verbatim rows).
+    // The same through a skeleton column (bytes 0..8 in the noise: escaped, or plain strings
+    // when escaping would not fit the scratch).
     std::vector<row> ref_rows = {{int64_t(1), "a", "b", noise}, {int64_t(2), "zz", "b", zeros}};
     round_trip(refs_schema(), ref_rows, 6 << 20, GetParam());
 }
@@ -448,7 +441,7 @@ TEST_P(SegmentFormat, RefStringsCutTextTimestamps) {
         rows.push_back({times[k], std::monostate{}, kind, raw});
     }
     auto t = round_trip(schema, rows, 1 << 20, GetParam());
-    EXPECT_EQ(t.chunks[3].enc, encoding::ref_packed_string);
+    EXPECT_EQ(t.chunks[3].enc, encoding::ref_escaped_string);
     // Cut: 19 or 23 bytes from the 7 renderable UTC texts of every 10 rows, the kind
     // from all. Without the time renderings the chunk would be larger than this.
     EXPECT_LT(t.chunks[3].raw_len, plain - 1000 * 4 - 100 * (23 + 19 + 23 + 23 + 23 + 23 + 19 - 7));
@@ -474,7 +467,7 @@ TEST_P(SegmentFormat, RefStringsAreExactOnRandomText) {
         rows.push_back({t, id.empty() ? value(std::monostate{}) : value(id), kind, raw});
     }
     auto r = round_trip(schema, rows, 1 << 20, GetParam());
-    EXPECT_EQ(r.chunks[3].enc, encoding::ref_packed_string); // the cuts were taken
+    EXPECT_EQ(r.chunks[3].enc, encoding::ref_escaped_string); // the cuts were taken
 }
 
 TEST_P(SegmentFormat, RefStringsCutWhereTheWriterSaysTheFieldsAre) {
@@ -501,7 +494,7 @@ TEST_P(SegmentFormat, RefStringsCutWhereTheWriterSaysTheFieldsAre) {
         at.push_back({uint16_t(raw.find(id)), uint16_t(raw.find("\"page\",") + 1), t_at});
     }
     auto given = round_trip(schema, rows, 1 << 20, no_compression, &at);
-    EXPECT_EQ(given.chunks[3].enc, encoding::ref_packed_string);
+    EXPECT_EQ(given.chunks[3].enc, encoding::ref_escaped_string);
     // Every row's key "page" stays in its skeleton, its value and id were cut.
     EXPECT_NE(given.payload.find("{\"page\":\"\x01\",\"kind\":\"\x02\""), std::string::npos);
     EXPECT_EQ(given.payload.find("\":\"evt-"), std::string::npos);
@@ -547,6 +540,258 @@ TEST_P(SegmentFormat, RefStringsStayExactAtWrongPositions) {
         rows.push_back({t, id.empty() ? value(std::monostate{}) : value(id), kind, raw});
     }
     round_trip(schema, rows, 1 << 20, GetParam(), &at);
+}
+
+// The stored bytes of chunk `col` of a round trip (its raw bytes under codec none).
+std::string chunk_bytes(const trip& t, size_t col) {
+    size_t at = 0;
+    for (size_t c = 0; c < col; ++c) at += format::chunk_header_bytes + t.chunks[c].stored;
+    return t.payload.substr(at + format::chunk_header_bytes, t.chunks[col].stored);
+}
+
+// s with each byte 0..refs_max escaped, as a format 4 skeleton writes a literal span.
+std::string escaped(std::string_view s) {
+    std::string out;
+    for (char ch : s) {
+        if (uint8_t(ch) <= format::refs_max) out += char(format::skeleton_escape);
+        out += ch;
+    }
+    return out;
+}
+
+std::string le64(int64_t v) {
+    std::string out(8, '\0');
+    std::memcpy(out.data(), &v, 8);
+    return out;
+}
+
+TEST_P(SegmentFormat, RefStringsEscapeMarkerBytesAtEveryPosition) {
+    // A value holding its references (id, kind, the time as 8 bytes and in decimal) with
+    // one byte 0..8 inserted at every position: the references that stay whole are cut
+    // all the same (format 3 stored such a value verbatim), and every value comes back
+    // byte for byte. Then the corners: empty values, values that are all markers or all
+    // escapes, references at the start and end and next to each other.
+    auto schema = refs_schema();
+    const int64_t t = 1740754800123;
+    const std::string base = "evt-12\"click\"" + le64(t) + " " + std::to_string(t) + "!";
+    std::vector<row> rows;
+    std::vector<positions> at;
+    auto add = [&](const std::string& v) {
+        rows.push_back({t, "evt-12", "click", v});
+        // The writer's positions where the value holds the text (else none).
+        auto where = [&v](const std::string& text) -> uint16_t {
+            const size_t q = v.find(text);
+            return q == std::string::npos ? none : uint16_t(q);
+        };
+        at.push_back({where("evt-12"), where("click"), where(le64(t))});
+    };
+    for (int b = 0; b <= int(format::refs_max); ++b)
+        for (size_t p = 0; p <= base.size(); ++p) {
+            std::string v = base;
+            v.insert(p, 1, char(b));
+            add(v);
+        }
+    const std::string markers("\0\1\2\3\4\5\6\7\x08", 9);
+    const std::vector<std::string> corners = {
+        "", std::string(1, '\0'), std::string(2, '\0'), markers, markers + markers,
+        std::string(40, '\0'), std::string(40, '\x08'),
+        "evt-12\x03", "evt-12click" + markers.substr(0, 1), "\x05" "clickevt-12", le64(t),
+        le64(t) + "evt-12" + markers,
+        markers + "evt-12" + le64(t) + "click", "evt-12" + std::string(1, '\0') + "click",
+        std::string(1, '\0') + "evt-12" + std::string(1, '\1'), "\"click\"" + markers.substr(0, 1),
+        // Longer than the writer's 32-byte vector steps, markers across a step.
+        std::string(31, 'x') + markers + "evt-12" + std::string(30, 'y') + markers + le64(t)};
+    for (const auto& v : corners) add(v);
+    for (const format::compression comp : {GetParam(), no_compression}) {
+        auto searched = round_trip(schema, rows, 1 << 20, comp);
+        auto given = round_trip(schema, rows, 1 << 20, comp, &at);
+        EXPECT_EQ(searched.chunks[3].enc, encoding::ref_escaped_string);
+        EXPECT_EQ(given.chunks[3].enc, encoding::ref_escaped_string);
+        if (comp.kind != codec::none) continue;
+        // No whole id, kind or 8-byte time is left in the skeletons.
+        for (const auto* r : {&searched, &given}) {
+            const std::string sk = chunk_bytes(*r, 3);
+            EXPECT_EQ(sk.find("evt-12"), std::string::npos);
+            EXPECT_EQ(sk.find("click"), std::string::npos);
+            EXPECT_EQ(sk.find(escaped(le64(t))), std::string::npos);
+        }
+        // A literal 1 escaped before the id's marker (1); a literal 0 escaped after it.
+        EXPECT_NE(chunk_bytes(given, 3).find(std::string("\0\1\1\"\2\"", 6)), std::string::npos);
+        EXPECT_NE(chunk_bytes(given, 3).find(std::string("\1\0\0\"\2\"", 6)), std::string::npos);
+    }
+}
+
+// A binary event's canonical raw (docs/BINARY.md): 0xB1, version 1, flags, timestamp_ms,
+// 5 u16 lengths (0xFFFF: absent), the present strings. Positions as binary_parse gives
+// them: each string where it lies, the time at offset 4.
+struct canonical_event {
+    std::string raw;
+    event_positions at;
+};
+canonical_event canonical(int64_t ms, const std::optional<std::string>& id, const std::string& user,
+                          const std::string& type, const std::string& page,
+                          const std::optional<std::string>& metadata) {
+    const std::optional<std::string> fields[] = {id, user, type, page, metadata};
+    canonical_event e;
+    e.raw = "\xB1\x01";
+    e.raw += std::string("\x01\x00", 2); // flags: timestamp present
+    e.raw += le64(ms);
+    for (const auto& f : fields) {
+        const uint16_t n = f ? uint16_t(f->size()) : 0xFFFF;
+        e.raw.append(reinterpret_cast<const char*>(&n), 2);
+    }
+    for (int f = 0; f < 5; ++f) {
+        if (f < 4) e.at[f] = fields[f] ? uint16_t(e.raw.size()) : none;
+        if (fields[f]) e.raw += *fields[f];
+    }
+    e.at[4] = 4;
+    return e;
+}
+
+row event_of(int64_t ms, const std::optional<std::string>& id, const std::string& user,
+             const std::string& type, const std::string& page, const std::string& raw) {
+    return {ms, id ? value(*id) : value(std::monostate{}), user, type, page, uint64_t(0), raw, ms};
+}
+
+TEST_P(SegmentFormat, RefStringsThatEscapingWouldOverflowArePlain) {
+    // Values of marker bytes only, as large as the batch's strings may be: escaped, their
+    // skeletons would be twice the scratch the encoder sized for them. The writer stops
+    // and stores plain strings; every value comes back.
+    const size_t string_bytes = 1 << 16;
+    std::vector<row> rows = {{int64_t(1), "ab", "cd", std::string(string_bytes - 100, '\0')},
+                             {int64_t(2), "ab", "cd", std::string(50, '\x08') + "ab"}};
+    auto t = round_trip(refs_schema(), rows, string_bytes, GetParam());
+    EXPECT_EQ(t.chunks[3].enc, encoding::plain_string);
+    // Half as many still fit (and are larger than plain: plain as well).
+    rows[0][3] = std::string(string_bytes / 4, '\x01');
+    t = round_trip(refs_schema(), rows, string_bytes, GetParam());
+    EXPECT_EQ(t.chunks[3].enc, encoding::plain_string);
+}
+
+TEST_P(SegmentFormat, BinaryCanonicalRawsCutEveryFieldAndTheTime) {
+    // Binary events as the worker stores them: their strings and the 8-byte time are cut
+    // at the positions the parser gave, and found by the search without them; the rest
+    // of the header is escaped. Lengths and times whose bytes are 0..8 included.
+    const auto schema = events_schema();
+    std::vector<row> rows;
+    std::vector<event_positions> at;
+    std::vector<std::string> skeletons;
+    for (int i = 0; i < 600; ++i) {
+        const int64_t ms = i % 50 == 7 ? int64_t(0x0102030405060708) : 1740754800000 + i * 37;
+        std::optional<std::string> id;
+        if (i % 3) id = "0f8fad5b-d9cb-469f-a165-70867728" + std::to_string(1000 + i);
+        const std::string user = "user-" + std::to_string(10000 + i % 97);
+        const std::string type = i % 4 ? "page_view" : "click";
+        const std::string page = "/products/" + std::string(size_t(i % 9), 'p') + std::to_string(i % 13);
+        std::optional<std::string> meta;
+        if (i % 5) meta = "{\"ua\":\"Mozilla/5.0\",\"n\":" + std::to_string(i) + "}";
+        const canonical_event e = canonical(ms, id, user, type, page, meta);
+        rows.push_back(event_of(ms, id, user, type, page, e.raw));
+        at.push_back(e.at);
+        // What the writer should write: the header escaped, the time as marker 8 (the
+        // chunk's references: the 4 strings, the time in decimal, seconds, millis, le64),
+        // each string as its marker, the metadata as is.
+        std::string sk = e.raw.substr(0, 4);
+        sk = escaped(sk) + "\x08" + escaped(e.raw.substr(12, 10));
+        for (int f = 0; f < 4; ++f)
+            if (e.at[f] != none) sk += char(f + 1);
+        if (meta) sk += *meta;
+        skeletons.push_back(sk);
+    }
+    auto given = round_trip(schema, rows, 1 << 20, GetParam(), &at);
+    auto searched = round_trip(schema, rows, 1 << 20, GetParam());
+    EXPECT_EQ(given.chunks[6].enc, encoding::ref_escaped_string);
+    EXPECT_EQ(searched.chunks[6].enc, encoding::ref_escaped_string);
+    if (GetParam().kind != codec::none) return;
+    // Both write exactly those skeletons, back to back after the chunk's header.
+    std::string all;
+    for (const auto& sk : skeletons) all += sk;
+    for (const auto* r : {&given, &searched}) {
+        const std::string chunk = chunk_bytes(*r, 6);
+        const size_t header = 1 + 8 * 3 + 4;
+        ASSERT_GT(chunk.size(), header + all.size());
+        EXPECT_EQ(uint8_t(chunk[0]), 8u);
+        EXPECT_EQ(chunk.substr(header, all.size()), all);
+    }
+}
+
+TEST_P(SegmentFormat, RefStringsRoundTripMutatedBinaryAndJsonRaws) {
+    // Fuzz-style, seeded: binary canonical raws and JSON texts, mutated (bytes overwritten
+    // with markers or anything, bytes inserted and removed, referenced texts pasted in,
+    // cut short), with positions right, off, random or none, in blocks of random sizes:
+    // decode(encode(x)) == x every time.
+    std::mt19937_64 rng(0x5eed + uint64_t(GetParam().kind) * 7 + uint64_t(GetParam().level));
+    const auto schema = events_schema();
+    auto pick = [&rng](auto&&... v) {
+        const std::string all[] = {std::string(v)...};
+        return all[rng() % sizeof...(v)];
+    };
+    for (int block = 0; block < 300; ++block) {
+        std::vector<row> rows;
+        std::vector<event_positions> at;
+        const size_t n = 1 + rng() % 120;
+        for (size_t i = 0; i < n; ++i) {
+            const int64_t ms = rng() % 4 == 0 ? int64_t(rng()) : 1740754800000 + int64_t(rng() % 100000);
+            std::optional<std::string> id;
+            if (rng() % 3) id = pick("e-1", "0f8fad5b-d9cb", std::string("\0\1", 2), "", "x") +
+                                std::to_string(rng() % 100);
+            const std::string user = pick("u", "user-", std::string(1, char(rng() % 9))) +
+                                     std::to_string(rng() % 50);
+            const std::string type = pick("click", "page_view", "", std::string(3, '\0'));
+            const std::string page = pick("/", "/home", "/products/") + std::to_string(rng() % 7);
+            std::string raw;
+            event_positions pos;
+            if (rng() % 2) {
+                const canonical_event e =
+                    canonical(ms, id, user, type, page,
+                              rng() % 2 ? std::optional<std::string>("{\"k\":" + std::to_string(rng()) + "}")
+                                        : std::nullopt);
+                raw = e.raw;
+                pos = e.at;
+            } else {
+                raw = "{";
+                if (id) raw += "\"event_id\":\"" + *id + "\",";
+                raw += "\"user_id\":\"" + user + "\",\"event_type\":\"" + type + "\",\"page\":\"" +
+                       page + "\",\"timestamp\":";
+                const std::string time = rng() % 2 ? std::to_string(ms) : "\"" + format_rfc3339_ms(ms) + "\"";
+                raw += time + "}";
+                auto where = [&raw](const std::string& text) -> uint16_t {
+                    const size_t q = text.empty() ? std::string::npos : raw.find(text);
+                    return q == std::string::npos ? none : uint16_t(q);
+                };
+                pos = {id ? where(*id) : none, where(user), where(type), where(page),
+                       where(time[0] == '"' ? time.substr(1) : time)};
+            }
+            // Mutations.
+            const std::string pieces[] = {std::string(1, char(rng() % 9)), le64(ms), std::to_string(ms),
+                                          id.value_or("id"), user, type, page, "\"",
+                                          std::string(1, char(rng()))};
+            for (size_t k = rng() % 6; k > 0 && !raw.empty(); --k) {
+                const size_t p = rng() % raw.size();
+                switch (rng() % 4) {
+                case 0: raw[p] = char(rng() % 3 ? rng() % 9 : rng()); break;
+                case 1: raw.insert(p, pieces[rng() % std::size(pieces)]); break;
+                case 2: raw.erase(p, rng() % 4); break;
+                case 3: raw.resize(p); break;
+                }
+            }
+            for (auto& q : pos)
+                switch (rng() % 6) {
+                case 0: q = none; break;
+                case 1: q = uint16_t(rng() % (raw.size() + 3)); break;
+                case 2: q = uint16_t(q + rng() % 3 - 1); break;
+                default: break;
+                }
+            rows.push_back(event_of(ms, id, user, type, page, raw));
+            at.push_back(pos);
+        }
+        if (block % 2) round_trip(schema, rows, 1 << 20, GetParam(), &at);
+        else round_trip(schema, rows, 1 << 20, GetParam());
+        if (HasFailure()) {
+            ADD_FAILURE() << "block " << block;
+            return;
+        }
+    }
 }
 
 TEST_P(SegmentFormat, BitPacksDeltasOfEveryWidth) {
@@ -642,6 +887,33 @@ TEST_F(MalformedChunk, TimeOutsideItsRendering) {
     });
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.err().message.find("out of range"), std::string::npos) << r.err().message;
+}
+
+TEST_F(MalformedChunk, BadEscapeInASkeleton) {
+    // Values with marker bytes: their skeletons escape them (0, then the byte). An escape
+    // followed by a byte above refs_max, or at a skeleton's end, is refused.
+    std::vector<row> rows;
+    for (int i = 0; i < 40; ++i)
+        rows.push_back({int64_t(1740754800000 + i), "evt-" + std::to_string(i), "page_view",
+                        "{\"id\":\"evt-" + std::to_string(i) + "\",\"kind\":\"page_view\"}\x01"});
+    // Header: k = 6 references, 3 bytes each, u32 S; the first skeleton is then
+    // {"id":"\1","kind":"\2"}\0\1 (23 bytes): its last byte is the escaped 1.
+    auto r = decode_edited(refs_schema(), rows, 3, [](uint8_t* raw, uint32_t) {
+        ASSERT_EQ(raw[0], 6);
+        ASSERT_EQ(raw[1 + 18 + 4 + 21], format::skeleton_escape);
+        ASSERT_EQ(raw[1 + 18 + 4 + 22], 1);
+        raw[1 + 18 + 4 + 22] = 9;
+    });
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.err().message.find("bad escape"), std::string::npos) << r.err().message;
+    // The escape as the skeleton's last byte: its literal byte is missing (the next
+    // skeleton's first byte, '{', is not part of it).
+    r = decode_edited(refs_schema(), rows, 3, [](uint8_t* raw, uint32_t) {
+        raw[1 + 18 + 4 + 22] = format::skeleton_escape;
+        raw[1 + 18 + 4 + 21] = 'x';
+    });
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.err().message.find("bad escape"), std::string::npos) << r.err().message;
 }
 
 TEST(SegmentFormatCorruption, RejectsChunksThatDoNotMatchTheSchema) {

@@ -88,11 +88,17 @@ inline void fill_disk(const std::string& dir, const std::string& name, size_t le
 using value = std::variant<std::monostate, int64_t, uint64_t, std::string>;
 using row = std::vector<value>;
 
-inline void push_row(column_batch& b, const row& r) {
+// With `at`: a column that declares references is appended with those positions
+// (column_batch::push_string_at), as the worker appends events.raw.
+inline void push_row(column_batch& b, const row& r, const uint16_t* at = nullptr) {
     const auto& cols = b.schema().columns;
     for (size_t c = 0; c < cols.size(); ++c) {
         if (std::holds_alternative<std::monostate>(r[c])) {
             b.push_null(int(c));
+            continue;
+        }
+        if (at != nullptr && !cols[c].refs.empty()) {
+            b.push_string_at(int(c), std::get<std::string>(r[c]), at);
             continue;
         }
         switch (cols[c].type) {
