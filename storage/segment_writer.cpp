@@ -25,7 +25,7 @@ namespace {
 
 // user_data: a write carries its sequence number; the other kinds set the top bits.
 constexpr uint64_t ud_sync = 1ull << 63;
-constexpr uint64_t ud_aux = 1ull << 62;
+constexpr uint64_t ud_rot = 1ull << 62; // | 0: the write (or open), 1: its sync, 2: dir sync
 // -EAGAIN/-EINTR are retried this many times per write before the writer gives up.
 constexpr uint32_t write_retries_max = 64;
 constexpr int64_t time_none = std::numeric_limits<int64_t>::min();
@@ -109,7 +109,20 @@ result<void> segment_writer::start() {
     _footer.columns.resize(_schema.columns.size());
     SLUICE_TRY(_io.init(limits::uring_depth, _iovecs));
 
-    if (!open_segment(*seq)) return _failure;
+    _dir_fd = fault::fails(fault::op::open)
+                  ? -1
+                  : ::open(_table_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (_dir_fd < 0)
+        return make_error(errc::io_error, "cannot open " + _table_dir + ": " +
+                                              std::strerror(errno));
+    // The first segment: the same steps as a rotation's second half, waited for.
+    _rot = {};
+    _rot.open_new = true;
+    _rot.seq = *seq;
+    _rot.try_direct = _cfg.options.direct_io;
+    start_segment_state();
+    rot_submit_open();
+    if (!wait_rotation()) return _failure;
     return ok_result();
 }
 
@@ -120,6 +133,7 @@ segment_writer::~segment_writer() {
            }) >= 0) {
     }
     if (_fd >= 0) ::close(_fd);
+    if (_dir_fd >= 0) ::close(_dir_fd);
     for (auto& v : _iovecs) std::free(v.iov_base);
 }
 
@@ -129,6 +143,8 @@ void segment_writer::fail(errc code, const char* what, int err) noexcept {
                                     (disk_full(err) ? " (disk full: free space or lower retention)"
                                                     : ""));
     _failed.store(true, std::memory_order_release);
+    // A segment being created holds no rows yet: leave no header-less file behind.
+    if (_rot.step == rot_step::open || _rot.step == rot_step::header) abandon_new_segment();
     // Writes not completed now never will be: their rows are lost, and counted.
     uint64_t lost = 0;
     for (uint64_t q = _prefix_done_seq; q < _submitted_seq; ++q) {
@@ -153,7 +169,8 @@ void segment_writer::stall_begin() noexcept {
 }
 
 void segment_writer::stall_end() noexcept {
-    if (!_stalled.load(std::memory_order_relaxed) || _parked > 0) return;
+    if (!_stalled.load(std::memory_order_relaxed) || _parked > 0 || _rot.step == rot_step::parked)
+        return;
     _stalled.store(false, std::memory_order_relaxed);
     _stop_seen_ns = 0;
     SLUICE_LOG_INFO("storage: space is back; table %s resumed writing %s", _schema.name.c_str(),
@@ -176,21 +193,6 @@ bool segment_writer::wait_disk(bool& gave_up) noexcept {
     return true;
 }
 
-// Runs op (returning 0 or -errno) until it does not fail for lack of space.
-template <typename Op>
-int segment_writer::retry_while_full(Op&& op) noexcept {
-    for (;;) {
-        int rc = op();
-        if (rc >= 0 || !disk_full(-rc)) {
-            if (rc >= 0) stall_end();
-            return rc;
-        }
-        stall_begin();
-        bool gave_up;
-        if (!wait_disk(gave_up)) return rc;
-    }
-}
-
 void segment_writer::resubmit_parked() noexcept {
     for (uint64_t q = _prefix_done_seq; q < _submitted_seq && !failed(); ++q) {
         slot& s = _slots[q % _slots.size()];
@@ -199,140 +201,256 @@ void segment_writer::resubmit_parked() noexcept {
         --_parked;
         submit_slot(s, false);
     }
+    rot_retry();
 }
 
-// ---- synchronous helpers (segment open/close only) ----
+// ---- rotation: finish the old segment, create the next, without blocking ----
+//
+// The steps run in order, each submitted when the one before has completed (reap() calls
+// advance_rotation()), so that the product's invariants hold as when they ran inline: the
+// old segment's footer is written and synced after all of its blocks, the new file is
+// created only once the old one is closed (only a writer's newest segment may lack a
+// footer: recovery and retention rely on it), and no block of the new segment is written
+// before its header and its name are durable. Meanwhile the owner seals blocks into free
+// slots (`pending`), written once the new segment exists.
 
-int segment_writer::wait_aux() noexcept {
-    _aux_done = false;
-    ++_ops_in_flight;
-    int rc = _io.submit();
-    if (rc < 0) {
-        --_ops_in_flight;
-        // The entry stays queued in the ring, where the next submit would send it too:
-        // never retry on top of it (retry_while_full retries disk-full errors only).
-        return disk_full(-rc) ? -EIO : rc;
-    }
-    while (!_aux_done) {
-        rc = _io.reap(true, [this](uint64_t ud, int res) { on_completion(ud, res); });
-        if (rc < 0) return rc;
-    }
-    return _aux_res;
-}
-
-int segment_writer::write_aux(uint32_t len, uint64_t offset) noexcept {
-    const auto* buf = static_cast<const uint8_t*>(_iovecs.back().iov_base);
-    int aux_index = int(_iovecs.size() - 1);
-    uint32_t done = 0, retries = 0;
-    while (done < len) {
-        if (!_io.prep_write(_fd, buf + done, len - done, offset + done, aux_index, ud_aux))
-            return -EBUSY;
-        int res = wait_aux();
-        if ((res == -EAGAIN || res == -EINTR) && ++retries <= write_retries_max) continue;
-        if (res < 0) return res;
-        if (res == 0) return -EIO;
-        done += uint32_t(res);
-    }
-    return 0;
-}
-
-int segment_writer::fdatasync_aux(int fd) noexcept {
-    if (!_io.prep_fdatasync(fd, ud_aux)) return -EBUSY;
-    return wait_aux();
-}
-
-// Creates the segment file, writes its header and makes both durable; -errno on failure
-// (the file is then removed, so that a retry starts clean).
-int segment_writer::create_segment(uint64_t seq) noexcept {
-    std::snprintf(_path, sizeof _path, "%s/%s-%06llu.seg", _table_dir.c_str(),
-                  _cfg.writer_name.c_str(), static_cast<unsigned long long>(seq));
-    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
-    _direct = false;
-    _fd = -1;
-    if (_cfg.options.direct_io) {
-        _fd = fault::fails(fault::op::open) ? -1 : ::open(_path, flags | O_DIRECT, 0640);
-        _direct = _fd >= 0;
-        if (_fd < 0 && errno != EINVAL) return -errno;
-    }
-    if (_fd < 0) _fd = fault::fails(fault::op::open) ? -1 : ::open(_path, flags, 0640);
-    if (_fd < 0) return -errno;
-
-    int rc = write_aux(format::file_header_bytes, 0);
-    if (rc == -EINVAL && _direct) {
-        // The filesystem took O_DIRECT at open but refuses the I/O: go buffered.
-        int fl = ::fcntl(_fd, F_GETFL);
-        if (fl >= 0 && ::fcntl(_fd, F_SETFL, fl & ~O_DIRECT) == 0) {
-            _direct = false;
-            rc = write_aux(format::file_header_bytes, 0);
-        }
-    }
-    if (rc == 0) rc = fdatasync_aux(_fd);
-    // The new name must survive a crash too: sync the directory.
-    if (rc == 0) {
-        int dfd = fault::fails(fault::op::open)
-                      ? -1
-                      : ::open(_table_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        rc = dfd < 0 ? -errno : fdatasync_aux(dfd);
-        if (dfd >= 0) ::close(dfd);
-    }
-    if (rc < 0) {
-        ::close(_fd);
-        _fd = -1;
-        if (!fault::fails(fault::op::unlink)) ::unlink(_path);
-    }
-    return rc;
-}
-
-bool segment_writer::open_segment(uint64_t seq) noexcept {
-    format::segment_meta meta{_schema, _cfg.writer_name, seq, _next_row_offset};
+void segment_writer::begin_rotation(bool open_new) noexcept {
+    SLUICE_ASSERT(!rotating() && _fd >= 0 && _segment_rows > 0);
+    // The old segment's footer, from its statistics, into the aux page now: the slots
+    // sealed meanwhile start the next segment's.
+    _footer.rows = _segment_rows;
+    _footer.data_blocks = _block_index;
+    _footer.min_time_ms = _segment_min_time_ms;
+    _footer.max_time_ms = _segment_max_time_ms;
+    _footer.data_end_offset = _file_offset;
     auto* aux = static_cast<uint8_t*>(_iovecs.back().iov_base);
-    if (auto r = format::write_file_header(meta, aux); !r) {
-        _failure = r.err();
-        _failed.store(true, std::memory_order_release);
-        return false;
-    }
-    int rc = retry_while_full([&] { return create_segment(seq); });
-    if (rc < 0) {
-        fail(disk_full(-rc) ? errc::no_space : errc::io_error, "cannot create", -rc);
-        return false;
-    }
-    _segment_seq = seq;
-    ++_segments_opened;
+    _rot = {};
+    _rot.len = uint32_t(format::write_footer_block(_footer, _block_index, aux));
+    _rot.offset = _file_offset;
+    _rot.open_new = open_new;
+    _rot.seq = _segment_seq + 1;
+    _rot.boundary_seq = _submitted_seq;
+    _rot.step = rot_step::drain;
+    _next_row_offset += _segment_rows;
+    start_segment_state();
+    advance_rotation();
+}
+
+// The next segment's blocks start after its header; its statistics start empty.
+void segment_writer::start_segment_state() noexcept {
     _file_offset = format::file_header_bytes;
     _block_index = 0;
     _segment_rows = 0;
     _segment_min_time_ms = std::numeric_limits<int64_t>::max();
     _segment_max_time_ms = std::numeric_limits<int64_t>::min();
     for (auto& st : _footer.columns) st = {};
+}
+
+// Queues the aux page's [done, len) at fd's offset, linked to an fdatasync of fd, and
+// (sync_dir) an fdatasync of the table directory; one submission.
+bool segment_writer::rot_submit_aux(int fd, bool sync_dir) noexcept {
+    const auto* aux = static_cast<const uint8_t*>(_iovecs.back().iov_base);
+    const int aux_index = int(_iovecs.size() - 1);
+    _rot.res[0] = _rot.res[1] = _rot.res[2] = 0;
+    uint32_t ops = 0;
+    bool queued = _io.prep_write(fd, aux + _rot.done, _rot.len - _rot.done,
+                                 _rot.offset + _rot.done, aux_index, ud_rot | 0, true);
+    ops += queued;
+    queued = queued && _io.prep_fdatasync(fd, ud_rot | 1);
+    ops += queued;
+    if (queued && sync_dir) {
+        queued = _io.prep_fdatasync(_dir_fd, ud_rot | 2);
+        ops += queued;
+    }
+    if (!queued) return fail(errc::internal, "io_uring submission queue full for", EBUSY), false;
+    if (int rc = _io.submit(); rc < 0)
+        return fail(errc::io_error, "io_uring_submit for", -rc), false;
+    _rot.ops = ops;
+    _ops_in_flight += ops;
     return true;
 }
 
-bool segment_writer::close_segment() noexcept {
-    if (_fd < 0) return true;
-    int rc = 0;
-    if (!failed()) {
-        if (_segment_rows == 0) {
-            // Nothing was written: leave no empty file behind.
-            if (!fault::fails(fault::op::unlink)) ::unlink(_path);
-        } else {
-            _footer.rows = _segment_rows;
-            _footer.data_blocks = _block_index;
-            _footer.min_time_ms = _segment_min_time_ms;
-            _footer.max_time_ms = _segment_max_time_ms;
-            _footer.data_end_offset = _file_offset;
-            auto* aux = static_cast<uint8_t*>(_iovecs.back().iov_base);
-            const uint32_t len = uint32_t(format::write_footer_block(_footer, _block_index, aux));
-            rc = retry_while_full([&] {
-                int r = write_aux(len, _file_offset);
-                return r == 0 ? fdatasync_aux(_fd) : r;
-            });
+void segment_writer::rot_submit_open() noexcept {
+    std::snprintf(_path, sizeof _path, "%s/%s-%06llu.seg", _table_dir.c_str(),
+                  _cfg.writer_name.c_str(), static_cast<unsigned long long>(_rot.seq));
+    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (_rot.try_direct ? O_DIRECT : 0);
+    if (!_io.prep_openat(_path, flags, 0640, ud_rot | 0))
+        return fail(errc::internal, "io_uring submission queue full for", EBUSY);
+    if (int rc = _io.submit(); rc < 0) return fail(errc::io_error, "io_uring_submit for", -rc);
+    _rot.step = rot_step::open;
+    _rot.res[0] = 0;
+    _rot.ops = 1;
+    ++_ops_in_flight;
+}
+
+// Steps whose operations have all completed move on; called after every reap.
+void segment_writer::advance_rotation() noexcept {
+    while (rotating() && _rot.ops == 0 && !failed()) {
+        switch (_rot.step) {
+        case rot_step::drain:
+            // The footer goes after every block of the old segment (parked ones too).
+            if (_prefix_done_seq < _rot.boundary_seq) return;
+            _rot.step = rot_step::footer;
+            rot_submit_aux(_fd, false);
+            break;
+        case rot_step::footer: rot_footer_done(); break;
+        case rot_step::open: rot_open_done(); break;
+        case rot_step::header: rot_header_done(); break;
+        case rot_step::none:
+        case rot_step::parked: return;
         }
+    }
+}
+
+void segment_writer::rot_park(rot_step redo) noexcept {
+    _rot.step = rot_step::parked;
+    _rot.redo = redo;
+    if (!_stalled.load(std::memory_order_relaxed)) _retry_at_ns = 0;
+    stall_begin();
+}
+
+// A parked rotation tries its step again (from the start of the footer, or of the file).
+void segment_writer::rot_retry() noexcept {
+    if (_rot.step != rot_step::parked || failed()) return;
+    _rot.done = 0;
+    if (_rot.redo == rot_step::footer) {
+        _rot.step = rot_step::footer;
+        rot_submit_aux(_fd, false);
+    } else {
+        rot_submit_open();
+    }
+}
+
+void segment_writer::rot_footer_done() noexcept {
+    const int w = _rot.res[0], s = _rot.res[1];
+    if (w > 0) _rot.done += uint32_t(w);
+    if (w < 0 && w != -ECANCELED) {
+        if ((w == -EAGAIN || w == -EINTR) && ++_rot.retries <= write_retries_max) {
+            rot_submit_aux(_fd, false);
+            return;
+        }
+        if (disk_full(-w)) return rot_park(rot_step::footer);
+        return fail(errc::io_error, "cannot write footer", -w);
+    }
+    if (w == 0) return fail(errc::io_error, "cannot write footer", EIO);
+    if (_rot.done < _rot.len) {
+        rot_submit_aux(_fd, false); // short: the rest, and the sync again
+        return;
+    }
+    if (s < 0) {
+        // As before rotation ran asynchronously: a full disk at the sync redoes the footer.
+        if (disk_full(-s)) return rot_park(rot_step::footer);
+        return fail(errc::io_error, "cannot write footer", -s);
+    }
+    // The sync was issued after every block of the old segment had completed: its rows
+    // are durable.
+    if (_rot.boundary_seq > _durable_seq) {
+        _durable_seq = _rot.boundary_seq;
+        _rows_durable.store(_prefix_rows, std::memory_order_relaxed);
+        _durable_max_time_ms.store(_prefix_max_time_ms, std::memory_order_relaxed);
     }
     ::close(_fd);
     _fd = -1;
-    _next_row_offset += _segment_rows;
-    if (rc < 0) fail(disk_full(-rc) ? errc::no_space : errc::io_error, "cannot write footer", -rc);
-    return rc == 0;
+    if (!_rot.open_new) {
+        _rot.step = rot_step::none;
+        stall_end();
+        return;
+    }
+    _rot.done = 0;
+    _rot.retries = 0;
+    _rot.try_direct = _cfg.options.direct_io;
+    rot_submit_open();
+}
+
+void segment_writer::rot_open_done() noexcept {
+    const int r = _rot.res[0];
+    if (r >= 0) {
+        // (on_completion already took the descriptor into _fd.)
+        _direct = _rot.try_direct;
+        auto* aux = static_cast<uint8_t*>(_iovecs.back().iov_base);
+        format::segment_meta meta{_schema, _cfg.writer_name, _rot.seq, _next_row_offset};
+        if (auto h = format::write_file_header(meta, aux); !h) {
+            abandon_new_segment();
+            _failure = h.err();
+            _failed.store(true, std::memory_order_release);
+            return;
+        }
+        _rot.step = rot_step::header;
+        _rot.len = uint32_t(format::file_header_bytes);
+        _rot.offset = 0;
+        _rot.done = 0;
+        rot_submit_aux(_fd, true);
+        return;
+    }
+    if (r == -EINVAL && _rot.try_direct) {
+        _rot.try_direct = false; // the filesystem refuses O_DIRECT: buffered
+        rot_submit_open();
+        return;
+    }
+    if (disk_full(-r)) return rot_park(rot_step::open);
+    fail(errc::io_error, "cannot create", -r);
+}
+
+void segment_writer::rot_header_done() noexcept {
+    const int w = _rot.res[0], s = _rot.res[1], d = _rot.res[2];
+    if (w > 0) _rot.done += uint32_t(w);
+    int err = 0;
+    if (w < 0 && w != -ECANCELED) {
+        if (w == -EINVAL && _direct && _rot.done == 0) {
+            // The filesystem took O_DIRECT at open but refuses the I/O: go buffered.
+            int fl = ::fcntl(_fd, F_GETFL);
+            if (fl >= 0 && ::fcntl(_fd, F_SETFL, fl & ~O_DIRECT) == 0) {
+                _direct = false;
+                rot_submit_aux(_fd, true);
+                return;
+            }
+        }
+        if ((w == -EAGAIN || w == -EINTR) && ++_rot.retries <= write_retries_max) {
+            rot_submit_aux(_fd, true);
+            return;
+        }
+        err = -w;
+    } else if (w == 0) {
+        err = EIO;
+    } else if (_rot.done < _rot.len) {
+        rot_submit_aux(_fd, true); // short: the rest, and the syncs again
+        return;
+    } else if (s < 0) {
+        err = -s;
+    } else if (d < 0) {
+        err = -d;
+    }
+    if (err != 0) {
+        // Start clean: the next try (a full disk) creates the file again.
+        abandon_new_segment();
+        if (disk_full(err)) return rot_park(rot_step::open);
+        return fail(errc::io_error, "cannot create", err);
+    }
+    // The new segment and its name are durable: its blocks go out.
+    _rot.step = rot_step::none;
+    _segment_seq = _rot.seq;
+    ++_segments_opened;
+    stall_end();
+    for (uint64_t q = _prefix_done_seq; q < _submitted_seq && !failed(); ++q) {
+        slot& p = _slots[q % _slots.size()];
+        if (!p.pending) continue;
+        p.pending = false;
+        submit_slot(p, false);
+    }
+}
+
+void segment_writer::abandon_new_segment() noexcept {
+    if (_fd < 0) return;
+    ::close(_fd);
+    _fd = -1;
+    if (!fault::fails(fault::op::unlink)) ::unlink(_path);
+}
+
+// Blocks until the rotation in progress has finished; false when the writer failed.
+bool segment_writer::wait_rotation() noexcept {
+    while (rotating() && !failed())
+        if (!wait_progress()) break;
+    return !failed();
 }
 
 // ---- the write path ----
@@ -351,6 +469,7 @@ segment_writer::slot* segment_writer::acquire_slot() noexcept {
     s.retries = 0;
     s.complete = false;
     s.parked = false;
+    s.pending = false;
     return &s;
 }
 
@@ -369,8 +488,16 @@ void segment_writer::seal(bool sync_after) noexcept {
     const uint64_t len = format::block_bytes(h.payload_bytes);
     if (_block_index > 0 &&
         _file_offset + len + format::page_bytes > _cfg.options.segment_bytes_max) [[unlikely]] {
-        // Rotate: rare (every segment_bytes_max), so it may wait for the disk.
-        if (!drain_and_sync() || !close_segment() || !open_segment(_segment_seq + 1)) {
+        // Rotate (every segment_bytes_max). It runs in the background: this block and the
+        // next wait in their slots (pending) until the new segment exists. Only when the
+        // blocks sealed during a rotation already fill the next segment (segments of a
+        // few blocks) does the owner wait for the rotation before starting another.
+        if (rotating() && !wait_rotation()) {
+            _rows_dropped.fetch_add(rows, std::memory_order_relaxed);
+            return;
+        }
+        begin_rotation(true);
+        if (failed()) {
             _rows_dropped.fetch_add(rows, std::memory_order_relaxed);
             return;
         }
@@ -396,6 +523,10 @@ void segment_writer::seal(bool sync_after) noexcept {
         _sync_target_seq = _submitted_seq;
         ++_commits;
         _unsynced_bytes = 0;
+    }
+    if (rotating()) [[unlikely]] {
+        s->pending = true; // written (and synced by poll()) once the new segment exists
+        return;
     }
     // Group commit rides on the write: one submission, and the fdatasync starts as soon
     // as the write ends. With a sync already in flight, poll() issues the next one.
@@ -432,9 +563,15 @@ bool segment_writer::submit_slot(slot& s, bool link_sync) noexcept {
 
 void segment_writer::on_completion(uint64_t ud, int res) noexcept {
     --_ops_in_flight;
-    if (ud == ud_aux) {
-        _aux_done = true;
-        _aux_res = res;
+    if ((ud & ~uint64_t(3)) == ud_rot) {
+        const unsigned op = unsigned(ud & 3);
+        // A new descriptor is ours at once, so that it is closed whatever happens next.
+        if (op == 0 && _rot.step == rot_step::open && res >= 0) {
+            _fd = res;
+            if (failed()) abandon_new_segment();
+        }
+        _rot.res[op] = res;
+        --_rot.ops;
         return;
     }
     if (ud == ud_sync) {
@@ -504,7 +641,9 @@ void segment_writer::on_write_done(slot& s, int res) noexcept {
 }
 
 void segment_writer::maybe_submit_sync() noexcept {
-    if (_sync_in_flight || failed() || _durable_seq >= _sync_target_seq) return;
+    // During a rotation the footer's sync covers the old segment, and the new one's
+    // blocks wait for their file.
+    if (_sync_in_flight || failed() || rotating() || _durable_seq >= _sync_target_seq) return;
     // fdatasync covers the writes completed before it is submitted: the done prefix.
     if (_prefix_done_seq <= _durable_seq) return;
     if (!_io.prep_fdatasync(_fd, ud_sync))
@@ -524,6 +663,7 @@ void segment_writer::maybe_submit_sync() noexcept {
 bool segment_writer::reap(bool wait) noexcept {
     int rc = _io.reap(wait, [this](uint64_t ud, int res) { on_completion(ud, res); });
     if (rc < 0) fail(errc::io_error, "io_uring_wait_cqe for", -rc);
+    advance_rotation();
     return !failed();
 }
 
@@ -532,7 +672,7 @@ bool segment_writer::reap(bool wait) noexcept {
 bool segment_writer::wait_progress() noexcept {
     if (failed()) return false;
     if (_ops_in_flight > 0) return reap(true);
-    if (_parked > 0) {
+    if (_parked > 0 || _rot.step == rot_step::parked) {
         bool gave_up;
         if (!wait_disk(gave_up)) {
             fail(errc::no_space, "gave up waiting for space (stopping) on", ENOSPC);
@@ -546,7 +686,7 @@ bool segment_writer::wait_progress() noexcept {
 void segment_writer::poll(int64_t now_ns) noexcept {
     if (_closed) return;
     if (_ops_in_flight > 0) reap(false);
-    if (_parked > 0 && now_ns >= _retry_at_ns) {
+    if ((_parked > 0 || _rot.step == rot_step::parked) && now_ns >= _retry_at_ns) {
         _retry_at_ns = now_ns + int64_t(_cfg.disk_full_retry_ms) * 1000000;
         resubmit_parked();
     }
@@ -573,7 +713,7 @@ void segment_writer::poll(int64_t now_ns) noexcept {
 int64_t segment_writer::next_deadline_ns(int64_t now_ns) const noexcept {
     if (_closed) return INT64_MAX;
     int64_t at = INT64_MAX;
-    if (_parked > 0) at = _retry_at_ns;
+    if (_parked > 0 || _rot.step == rot_step::parked) at = _retry_at_ns;
     const bool unsynced = !_batch.empty() || _sync_target_seq < _submitted_seq;
     if (unsynced)
         at = std::min(at, _unsynced_since_set
@@ -583,7 +723,7 @@ int64_t segment_writer::next_deadline_ns(int64_t now_ns) const noexcept {
 }
 
 void segment_writer::commit_now() noexcept {
-    if (_closed || failed() || _sync_in_flight || _parked > 0) return;
+    if (_closed || failed() || _sync_in_flight || _parked > 0 || rotating()) return;
     if (!_batch.empty()) {
         if (_submitted_seq - _prefix_done_seq >= _slots.size()) return; // seal would wait
         seal(true);
@@ -599,7 +739,7 @@ bool segment_writer::drain_and_sync() noexcept {
     _sync_target_seq = _submitted_seq;
     ++_commits;
     _unsynced_bytes = 0;
-    while (!failed() && _durable_seq < _submitted_seq) {
+    while (!failed() && (rotating() || _durable_seq < _submitted_seq)) {
         maybe_submit_sync();
         if (!wait_progress()) break;
     }
@@ -617,7 +757,17 @@ result<void> segment_writer::flush_and_sync() {
 result<void> segment_writer::close() {
     if (_closed) return ok_result();
     auto r = flush_and_sync();
-    close_segment();
+    if (!failed() && _fd >= 0) {
+        if (_segment_rows == 0) {
+            // Nothing was written: leave no empty file behind.
+            if (!fault::fails(fault::op::unlink)) ::unlink(_path);
+        } else {
+            begin_rotation(false); // the footer, synced; the file closed
+            wait_rotation();
+        }
+    }
+    if (_fd >= 0) ::close(_fd);
+    _fd = -1;
     _closed = true;
     if (failed()) return _failure;
     return r;

@@ -18,13 +18,24 @@
 // I/O error puts the writer in a failed state (failed(), failure()) in which it drops
 // and counts rows, never aborts.
 //
-// Blocking points, all bounded by the disk: when every buffer is in flight or parked,
-// commit_row() waits for the oldest write (this is sluice's back-pressure: the worker
-// stops taking events, its rings fill, RX stops pulling); rotating to a new segment
-// (every segment_bytes_max) drains, writes the footer, syncs and opens the next file;
-// flush_and_sync() and close() wait by design. Once *stop_flag is set, a writer stalled
-// on a full disk gives up after disk_full_stop_wait_ms and fails, so that a
-// shutdown cannot hang forever.
+// Rotation (every segment_bytes_max) does not block: its steps run in order through the
+// ring, each submitted from the completion of the one before (the old segment's writes
+// complete → footer write linked to fdatasync(old) → close → openat(new) → header write
+// linked to fdatasync(new), and fdatasync(directory)), while the owner keeps appending;
+// blocks sealed meanwhile wait in their buffers (`pending`) and are written once the new
+// segment and its name are durable. The old segment's rows become durable by the
+// footer's sync; the next file is created only after it, so only a writer's newest
+// segment can lack a footer (recovery and retention rely on it). A full disk parks the
+// step and retries it like a parked write; any other error fails the writer.
+//
+// Blocking points, all bounded by the disk: when every buffer is in flight, parked or
+// pending, commit_row() waits for the oldest write (this is sluice's back-pressure: the
+// worker stops taking events, its rings fill, RX stops pulling) — during a rotation,
+// that is until the rotation ends; a block that would start a second rotation while one
+// is in flight (segments of a few blocks) waits for the first; open() (the first
+// segment), flush_and_sync() and close() wait by design, for a rotation in flight too.
+// Once *stop_flag is set, a writer stalled on a full disk gives up after
+// disk_full_stop_wait_ms and fails, so that a shutdown cannot hang forever.
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -116,6 +127,9 @@ class segment_writer {
     uint64_t disk_full_stalls() const noexcept { return _stalls.load(std::memory_order_relaxed); }
     bool stalled() const noexcept { return _stalled.load(std::memory_order_relaxed); }
     uint64_t segments_opened() const noexcept { return _segments_opened; }
+    // A rotation (old segment's footer and sync, the next segment's creation) is in
+    // flight; blocks sealed meanwhile are written once it ends. Owner thread only.
+    bool rotation_in_progress() const noexcept { return rotating(); }
     bool failed() const noexcept { return _failed.load(std::memory_order_acquire); }
     // Valid once failed() is true.
     const error& failure() const noexcept { return _failure; }
@@ -137,18 +151,50 @@ class segment_writer {
         int64_t max_time_ms = 0;
         bool complete = false;
         bool parked = false; // failed with ENOSPC: resubmitted when space may be back
+        bool pending = false; // sealed during a rotation: submitted once the new segment exists
+    };
+
+    // A rotation runs in steps through the ring, driven by completions (reap()), so that
+    // the owner keeps appending and sealing meanwhile (see "Rotation" above). The first
+    // open (start()) and close()'s footer are the same steps, waited for.
+    enum class rot_step : uint8_t {
+        none,   // no rotation: blocks are written as they are sealed
+        drain,  // waiting for the old segment's writes (in flight or parked) to complete
+        footer, // footer write linked to fdatasync(old)
+        open,   // openat(new, O_CREAT | O_EXCL)
+        header, // header write linked to fdatasync(new), and fdatasync(dir)
+        parked, // a step failed for lack of space: redone every disk_full_retry_ms
+    };
+    struct rotation {
+        rot_step step = rot_step::none;
+        rot_step redo = rot_step::none; // what a parked rotation redoes (footer or open)
+        bool open_new = false;          // then create segment `seq`
+        uint64_t seq = 0;
+        uint64_t boundary_seq = 0; // writes below this are the old segment's
+        uint32_t ops = 0;          // this step's operations in flight
+        int res[3] = {};           // their results: write (or open), sync, dir sync
+        uint32_t len = 0;          // the footer or header being written, from the aux page
+        uint32_t done = 0;
+        uint64_t offset = 0;
+        uint32_t retries = 0;
+        bool try_direct = false;
     };
 
     segment_writer(const writer_config& cfg, const table_schema& schema);
     result<void> start();
-    int create_segment(uint64_t seq) noexcept; // -errno
-    bool open_segment(uint64_t seq) noexcept;
-    bool close_segment() noexcept; // footer (or unlink when empty), sync, close
-    int wait_aux() noexcept;
-    int write_aux(uint32_t len, uint64_t offset) noexcept; // from the header/footer page
-    int fdatasync_aux(int fd) noexcept;
-    template <typename Op>
-    int retry_while_full(Op&& op) noexcept;
+    void begin_rotation(bool open_new) noexcept;
+    void start_segment_state() noexcept;
+    void advance_rotation() noexcept;
+    bool rot_submit_aux(int fd, bool sync_dir) noexcept; // aux write + fdatasync (+ dir's)
+    void rot_submit_open() noexcept;
+    void rot_footer_done() noexcept;
+    void rot_open_done() noexcept;
+    void rot_header_done() noexcept;
+    void rot_park(rot_step redo) noexcept;
+    void rot_retry() noexcept;
+    void abandon_new_segment() noexcept;
+    bool wait_rotation() noexcept;
+    bool rotating() const noexcept { return _rot.step != rot_step::none; }
     void seal(bool sync_after) noexcept;
     slot* acquire_slot() noexcept;
     bool submit_slot(slot& s, bool link_sync) noexcept;
@@ -176,7 +222,9 @@ class segment_writer {
     char _path[4096] = {};
 
     int _fd = -1;
+    int _dir_fd = -1; // the table directory, synced after each segment is created
     bool _direct = false;
+    rotation _rot;
     uint64_t _segment_seq = 0;
     uint64_t _segments_opened = 0;
     uint64_t _file_offset = 0; // where the next block goes
@@ -208,8 +256,6 @@ class segment_writer {
     uint32_t _parked = 0;
     int64_t _retry_at_ns = 0;
     int64_t _stop_seen_ns = 0; // when a blocked wait first saw *stop_flag (0: not yet)
-    bool _aux_done = false;
-    int _aux_res = 0;
 
     std::atomic<uint64_t> _bytes_written{0};
     std::atomic<uint64_t> _rows_durable{0};

@@ -1,5 +1,7 @@
 #include "storage/uring_writer.h"
 
+#include <fcntl.h>
+
 #include <cstring>
 #include <ctime>
 
@@ -65,6 +67,17 @@ bool uring_writer::prep_fdatasync(int fd, uint64_t user_data) noexcept {
     io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
     if (fault::armed()) [[unlikely]]
         fault_prep(sqe, user_data, fault::check(fault::op::fsync), false);
+    io_uring_sqe_set_data64(sqe, user_data);
+    return true;
+}
+
+bool uring_writer::prep_openat(const char* path, int flags, unsigned mode,
+                               uint64_t user_data) noexcept {
+    io_uring_sqe* sqe = io_uring_get_sqe(&_ring);
+    if (!sqe) return false;
+    io_uring_prep_openat(sqe, AT_FDCWD, path, flags, mode);
+    if (fault::armed()) [[unlikely]]
+        fault_prep(sqe, user_data, fault::check(fault::op::open), false);
     io_uring_sqe_set_data64(sqe, user_data);
     return true;
 }

@@ -40,6 +40,10 @@ class uring_writer {
     bool prep_write(int fd, const uint8_t* buf, uint32_t len, uint64_t offset, int buf_index,
                     uint64_t user_data, bool link = false) noexcept;
     bool prep_fdatasync(int fd, uint64_t user_data) noexcept;
+    // open(path, flags, mode) in the ring (IORING_OP_OPENAT): the completion's result is
+    // the new descriptor or -errno. `path` must stay valid until it completes. Judged as
+    // an `open` by fault injection.
+    bool prep_openat(const char* path, int flags, unsigned mode, uint64_t user_data) noexcept;
     // Submits queued operations; returns the count or -errno.
     int submit() noexcept;
 
