@@ -19,6 +19,26 @@
 
 namespace sluice::bench {
 
+// One seed event as an `events` row, every column filled as a worker fills it, at
+// `time_ms` (event time and max_time_ms). with_id: the event carries an event_id (the seed
+// generator puts it first: "{\"event_id\":\"<36>\",...").
+inline void push_seed_row(storage::column_batch& b, const seed_event& e, bool with_id,
+                          int64_t time_ms) {
+    namespace ev = storage::events_col;
+    b.push_i64(ev::event_time_ms, time_ms);
+    if (with_id)
+        b.push_string(ev::event_id, std::string_view(e.json).substr(13, 36));
+    else
+        b.push_null(ev::event_id);
+    b.push_string(ev::user_id, e.user_id);
+    b.push_string(ev::event_type, e.event_type);
+    b.push_string(ev::page, e.page);
+    b.push_u8(ev::late, 0);
+    b.push_string(ev::raw, e.json);
+    b.push_i64(ev::max_time_ms, time_ms);
+    b.end_row();
+}
+
 struct events_table {
     std::string dir;
     uint64_t raw_bytes = 0;        // the rows' raw JSON bytes
@@ -27,7 +47,6 @@ struct events_table {
 
     // `rows` rows in $SLUICE_BENCH_DIR/sluice-<name>-XXXXXX.
     events_table(size_t rows, const char* name) {
-        namespace ev = storage::events_col;
         const char* base = std::getenv("SLUICE_BENCH_DIR");
         std::string tmpl = std::string(base ? base : "/var/tmp") + "/sluice-" + name + "-XXXXXX";
         if (mkdtemp(tmpl.data()) == nullptr) {
@@ -48,21 +67,7 @@ struct events_table {
         min_ms = plain.front().time_ms;
         for (size_t i = 0; i < rows; ++i) {
             const auto& e = i % 2 ? with_id[i / 2] : plain[i / 2];
-            auto& b = (*w)->batch();
-            b.push_i64(ev::event_time_ms, e.time_ms);
-            if (i % 2) {
-                // The seed generator puts the event_id first: "{\"event_id\":\"<36>\",...".
-                b.push_string(ev::event_id, std::string_view(e.json).substr(13, 36));
-            } else {
-                b.push_null(ev::event_id);
-            }
-            b.push_string(ev::user_id, e.user_id);
-            b.push_string(ev::event_type, e.event_type);
-            b.push_string(ev::page, e.page);
-            b.push_u8(ev::late, 0);
-            b.push_string(ev::raw, e.json);
-            b.push_i64(ev::max_time_ms, e.time_ms);
-            b.end_row();
+            push_seed_row((*w)->batch(), e, i % 2 != 0, e.time_ms);
             (*w)->commit_row();
             raw_bytes += e.json.size();
             max_ms = std::max(max_ms, e.time_ms);

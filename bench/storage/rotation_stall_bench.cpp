@@ -35,6 +35,7 @@
 
 #include "base/clock.h"
 #include "bench/seed_events.h"
+#include "bench/storage/events_table.h"
 #include "storage/schema.h"
 #include "storage/segment_writer.h"
 
@@ -46,7 +47,6 @@ constexpr size_t burst = 32;
 constexpr size_t rows_total = 2'000'000;
 
 void bm_rotation_stall(benchmark::State& state) {
-    namespace ev = storage::events_col;
     const uint32_t rows_per_block = uint32_t(state.range(0));
     const uint64_t segment_mib = uint64_t(state.range(1));
     const uint32_t buffers = uint32_t(state.range(2));
@@ -101,19 +101,7 @@ void bm_rotation_stall(benchmark::State& state) {
                 const auto& e = k % 2 ? with_id[(k / 2) % with_id.size()]
                                       : plain[(k / 2) % plain.size()];
                 ++time_ms;
-                auto& b = (*w)->batch();
-                b.push_i64(ev::event_time_ms, time_ms);
-                if (k % 2)
-                    b.push_string(ev::event_id, std::string_view(e.json).substr(13, 36));
-                else
-                    b.push_null(ev::event_id);
-                b.push_string(ev::user_id, e.user_id);
-                b.push_string(ev::event_type, e.event_type);
-                b.push_string(ev::page, e.page);
-                b.push_u8(ev::late, 0);
-                b.push_string(ev::raw, e.json);
-                b.push_i64(ev::max_time_ms, time_ms);
-                b.end_row();
+                sluice::bench::push_seed_row((*w)->batch(), e, k % 2 != 0, time_ms);
                 (*w)->commit_row();
             }
             const int64_t t1 = monotonic_ns();
